@@ -1,0 +1,354 @@
+package vclock
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+
+	"github.com/vmihailenco/msgpack/v5"
+	"github.com/vmihailenco/msgpack/v5/msgpcode"
+)
+
+// ErrInvalidClock is wrapped by every decoding error: input that is not a
+// map of non-empty, distinct ids to {count, insert, time} objects with
+// non-negative integer fields.
+var ErrInvalidClock = errors.New("vclock: invalid clock encoding")
+
+// Both encodings are the map notp uses, in ascending id order so that equal
+// clocks encode to equal bytes:
+//
+//	{"<id>": {"count": <uint64>, "insert": <µs>, "time": <µs>}, ...}
+//
+// Decoders require all three fields in every entry and ignore unknown fields,
+// so a later version may add fields without breaking older readers.
+const (
+	fieldCount  = "count"
+	fieldInsert = "insert"
+	fieldTime   = "time"
+)
+
+// Compile-time checks that Clock implements the codec interfaces.
+var (
+	_ msgpack.CustomEncoder = (*Clock)(nil)
+	_ msgpack.CustomDecoder = (*Clock)(nil)
+	_ json.Marshaler        = (*Clock)(nil)
+	_ json.Unmarshaler      = (*Clock)(nil)
+)
+
+// invalid returns an error wrapping ErrInvalidClock.
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrInvalidClock, fmt.Sprintf(format, args...))
+}
+
+// replace swaps in freshly decoded entries; nothing is shared with the input.
+func (c *Clock) replace(entries map[string]Entry) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.entries = entries
+}
+
+// EncodeMsgpack implements [msgpack.CustomEncoder]: the clock is written as a
+// msgpack map in ascending id order.
+func (c *Clock) EncodeMsgpack(enc *msgpack.Encoder) error {
+	ids, entries := c.snapshot()
+	if err := enc.EncodeMapLen(len(ids)); err != nil {
+		return err
+	}
+	for i, id := range ids {
+		e := entries[i]
+		for _, err := range []error{
+			enc.EncodeString(id),
+			enc.EncodeMapLen(3),
+			enc.EncodeString(fieldCount), enc.EncodeUint(e.Count),
+			enc.EncodeString(fieldInsert), enc.EncodeInt(e.Insert),
+			enc.EncodeString(fieldTime), enc.EncodeInt(e.Time),
+		} {
+			if err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// DecodeMsgpack implements [msgpack.CustomDecoder]. It validates the whole
+// input before replacing c's entries, so on error c is unchanged. Errors wrap
+// [ErrInvalidClock]. A msgpack nil is rejected here, but note that
+// [msgpack.Unmarshal] handles a top-level nil itself, without calling
+// DecodeMsgpack, by zeroing the target (which leaves an empty clock reading
+// [time.Now]).
+func (c *Clock) DecodeMsgpack(dec *msgpack.Decoder) error {
+	n, err := dec.DecodeMapLen()
+	if err != nil {
+		return invalid("%v", err)
+	}
+	if n < 0 {
+		return invalid("nil, want a map")
+	}
+	entries := make(map[string]Entry, min(n, 64)) // n is untrusted
+	for range n {
+		id, err := dec.DecodeString()
+		if err != nil {
+			return invalid("id: %v", err)
+		}
+		if err := checkID(entries, id); err != nil {
+			return err
+		}
+		e, err := decodeMsgpackEntry(dec)
+		if err != nil {
+			return invalid("entry %q: %v", id, err)
+		}
+		entries[id] = e
+	}
+	c.replace(entries)
+	return nil
+}
+
+// checkID rejects empty and repeated ids.
+func checkID(entries map[string]Entry, id string) error {
+	if id == "" {
+		return invalid("empty id")
+	}
+	if _, dup := entries[id]; dup {
+		return invalid("duplicate id %q", id)
+	}
+	return nil
+}
+
+// fieldSet tracks which entry fields have been seen.
+type fieldSet uint8
+
+// see records field name, failing if it was seen before.
+func (s *fieldSet) see(name string) error {
+	var bit fieldSet
+	switch name {
+	case fieldCount:
+		bit = 1
+	case fieldInsert:
+		bit = 2
+	case fieldTime:
+		bit = 4
+	}
+	if *s&bit != 0 {
+		return fmt.Errorf("duplicate field %q", name)
+	}
+	*s |= bit
+	return nil
+}
+
+// complete fails unless all three fields were seen.
+func (s fieldSet) complete() error {
+	if s != 7 {
+		return errors.New("want fields count, insert and time")
+	}
+	return nil
+}
+
+// decodeMsgpackEntry reads one {count, insert, time} map.
+func decodeMsgpackEntry(dec *msgpack.Decoder) (Entry, error) {
+	var e Entry
+	n, err := dec.DecodeMapLen()
+	if err != nil {
+		return e, err
+	}
+	if n < 0 {
+		return e, errors.New("nil, want a map")
+	}
+	var seen fieldSet
+	for range n {
+		name, err := dec.DecodeString()
+		if err != nil {
+			return e, err
+		}
+		switch name {
+		case fieldCount:
+			e.Count, err = msgpackUint(dec)
+		case fieldInsert:
+			e.Insert, err = msgpackTime(dec)
+		case fieldTime:
+			e.Time, err = msgpackTime(dec)
+		default:
+			if err := dec.Skip(); err != nil {
+				return e, err
+			}
+			continue
+		}
+		if err != nil {
+			return e, fmt.Errorf("%s: %w", name, err)
+		}
+		if err := seen.see(name); err != nil {
+			return e, err
+		}
+	}
+	return e, seen.complete()
+}
+
+// msgpackUint reads a non-negative msgpack integer of any width. It does not
+// use DecodeUint64 alone, which also accepts nil and wraps negative numbers.
+func msgpackUint(dec *msgpack.Decoder) (uint64, error) {
+	c, err := dec.PeekCode()
+	if err != nil {
+		return 0, err
+	}
+	switch {
+	case c <= msgpcode.PosFixedNumHigh,
+		c == msgpcode.Uint8, c == msgpcode.Uint16, c == msgpcode.Uint32, c == msgpcode.Uint64:
+		return dec.DecodeUint64()
+	case c == msgpcode.Int8, c == msgpcode.Int16, c == msgpcode.Int32, c == msgpcode.Int64:
+		n, err := dec.DecodeInt64()
+		if err == nil && n < 0 {
+			err = fmt.Errorf("negative value %d", n)
+		}
+		return uint64(n), err
+	}
+	return 0, fmt.Errorf("msgpack code 0x%02x is not an integer", c)
+}
+
+// msgpackTime reads a microsecond time: an integer in [0, MaxInt64].
+func msgpackTime(dec *msgpack.Decoder) (int64, error) {
+	n, err := msgpackUint(dec)
+	if err == nil && n > math.MaxInt64 {
+		err = fmt.Errorf("value %d out of range", n)
+	}
+	return int64(n), err
+}
+
+// MarshalJSON implements [json.Marshaler]: the clock is written as a JSON
+// object in ascending id order. Like encoding/json, it replaces invalid UTF-8
+// in ids with U+FFFD.
+func (c *Clock) MarshalJSON() ([]byte, error) {
+	ids, entries := c.snapshot()
+	b := make([]byte, 0, 2+len(ids)*64)
+	b = append(b, '{')
+	for i, id := range ids {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		key, err := json.Marshal(id)
+		if err != nil {
+			return nil, err
+		}
+		e := entries[i]
+		b = append(b, key...)
+		b = append(b, `:{"count":`...)
+		b = strconv.AppendUint(b, e.Count, 10)
+		b = append(b, `,"insert":`...)
+		b = strconv.AppendInt(b, e.Insert, 10)
+		b = append(b, `,"time":`...)
+		b = strconv.AppendInt(b, e.Time, 10)
+		b = append(b, '}')
+	}
+	return append(b, '}'), nil
+}
+
+// UnmarshalJSON implements [json.Unmarshaler]. It validates the whole input
+// (null included, which is rejected) before replacing c's entries, so on
+// error c is unchanged. Errors wrap [ErrInvalidClock].
+func (c *Clock) UnmarshalJSON(data []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	if err := expectDelim(dec, '{'); err != nil {
+		return invalid("%v", err)
+	}
+	entries := make(map[string]Entry)
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return invalid("id: %v", err)
+		}
+		id, _ := tok.(string) // object keys are always strings
+		if err := checkID(entries, id); err != nil {
+			return err
+		}
+		e, err := decodeJSONEntry(dec)
+		if err != nil {
+			return invalid("entry %q: %v", id, err)
+		}
+		entries[id] = e
+	}
+	if err := expectDelim(dec, '}'); err != nil {
+		return invalid("%v", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return invalid("trailing data after the clock")
+	}
+	c.replace(entries)
+	return nil
+}
+
+// expectDelim reads the next token and fails unless it is want.
+func expectDelim(dec *json.Decoder, want json.Delim) error {
+	tok, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	if tok != want {
+		return fmt.Errorf("got %v, want %v", tok, want)
+	}
+	return nil
+}
+
+// decodeJSONEntry reads one {count, insert, time} object.
+func decodeJSONEntry(dec *json.Decoder) (Entry, error) {
+	var e Entry
+	if err := expectDelim(dec, '{'); err != nil {
+		return e, err
+	}
+	var seen fieldSet
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return e, err
+		}
+		name, _ := tok.(string)
+		switch name {
+		case fieldCount:
+			e.Count, err = jsonUint(dec, math.MaxUint64)
+		case fieldInsert:
+			var n uint64
+			n, err = jsonUint(dec, math.MaxInt64)
+			e.Insert = int64(n)
+		case fieldTime:
+			var n uint64
+			n, err = jsonUint(dec, math.MaxInt64)
+			e.Time = int64(n)
+		default:
+			var skip json.RawMessage
+			if err := dec.Decode(&skip); err != nil {
+				return e, err
+			}
+			continue
+		}
+		if err != nil {
+			return e, fmt.Errorf("%s: %w", name, err)
+		}
+		if err := seen.see(name); err != nil {
+			return e, err
+		}
+	}
+	if err := expectDelim(dec, '}'); err != nil {
+		return e, err
+	}
+	return e, seen.complete()
+}
+
+// jsonUint reads a JSON number written as a plain integer in [0, limit].
+func jsonUint(dec *json.Decoder, limit uint64) (uint64, error) {
+	tok, err := dec.Token()
+	if err != nil {
+		return 0, err
+	}
+	num, ok := tok.(json.Number)
+	if !ok {
+		return 0, fmt.Errorf("got %v, want a non-negative integer", tok)
+	}
+	n, err := strconv.ParseUint(string(num), 10, 64)
+	if err != nil || n > limit {
+		return 0, fmt.Errorf("%s is not an integer in [0, %d]", num, limit)
+	}
+	return n, nil
+}
