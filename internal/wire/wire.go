@@ -1,0 +1,533 @@
+package wire
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/notp-go/notp"
+)
+
+// Version is the kernel protocol version carried in the hello.
+// Append-only: a new incompatible protocol gets a new number.
+const Version = 1
+
+// ProtoKernel is the protocol byte of kernel connections.
+const ProtoKernel byte = 'K'
+
+// Envelope kinds. Append-only: never renumber or reuse a value.
+const (
+	KindMsg   byte = 1 // a cast or call to a registered name
+	KindReply byte = 2 // a reply (or reply chunk) to a tag
+	KindPing  byte = 3 // a kernel-level ping; Tag is the reply tag
+	KindPong  byte = 4 // the answer to a ping; ID is the tag
+	kindMax   byte = 4
+)
+
+// Hello flags. Append-only.
+const (
+	FlagInsecure uint64 = 1 // the sender runs without a cookie
+)
+
+// Sizes of the fixed parts.
+const (
+	NonceSize  = 32
+	MACSize    = 32
+	HeaderSize = 4
+	// MaxHelloSize bounds a hello frame.
+	MaxHelloSize = 4096
+)
+
+// ErrMalformed is wrapped by every decoding error.
+var ErrMalformed = errors.New("wire: malformed input")
+
+// Error is a remote error on the wire.
+type Error struct {
+	Code    string
+	Message string
+	Fields  map[string]string
+}
+
+// Stream is the stream part of an envelope.
+type Stream struct {
+	ID   string
+	Done bool
+}
+
+// Envelope is one message on the wire.
+type Envelope struct {
+	Kind   byte
+	ID     string
+	Tag    string
+	Stream *Stream
+	Err    *Error
+	Data   []byte
+}
+
+// Hello is the first frame of each direction of a kernel connection.
+type Hello struct {
+	Version uint64
+	Flags   uint64
+	Node    notp.Node
+	Nonce   []byte
+}
+
+func malformed(what string) error { return fmt.Errorf("%w: %s", ErrMalformed, what) }
+
+// AppendFrame appends a length-prefixed envelope to b.
+func AppendFrame(b []byte, e *Envelope) []byte {
+	start := len(b)
+	b = append(b, 0, 0, 0, 0)
+	b = AppendEnvelope(b, e)
+	binary.BigEndian.PutUint32(b[start:], uint32(len(b)-start-HeaderSize))
+	return b
+}
+
+// AppendEnvelope appends the msgpack encoding of e to b.
+func AppendEnvelope(b []byte, e *Envelope) []byte {
+	b = append(b, 0x96)
+	b = appendUint(b, uint64(e.Kind))
+	b = appendStr(b, e.ID)
+	b = appendStr(b, e.Tag)
+	if e.Stream == nil {
+		b = append(b, 0xc0)
+	} else {
+		b = append(b, 0x92)
+		b = appendStr(b, e.Stream.ID)
+		b = appendBool(b, e.Stream.Done)
+	}
+	if e.Err == nil {
+		b = append(b, 0xc0)
+	} else {
+		b = append(b, 0x93)
+		b = appendStr(b, e.Err.Code)
+		b = appendStr(b, e.Err.Message)
+		if e.Err.Fields == nil {
+			b = append(b, 0xc0)
+		} else {
+			b = appendMapHeader(b, len(e.Err.Fields))
+			for k, v := range e.Err.Fields {
+				b = appendStr(b, k)
+				b = appendStr(b, v)
+			}
+		}
+	}
+	if e.Data == nil {
+		b = append(b, 0xc0)
+	} else {
+		b = appendBin(b, e.Data)
+	}
+	return b
+}
+
+// DecodeEnvelope decodes one envelope that fills b exactly. Strings and
+// Data are copied: e does not alias b. e is overwritten.
+func DecodeEnvelope(b []byte, e *Envelope) error {
+	r := reader{b: b}
+	n, err := r.arrayLen()
+	if err != nil {
+		return err
+	}
+	if n != 6 {
+		return malformed("envelope is not a 6-element array")
+	}
+	kind, err := r.uint()
+	if err != nil {
+		return err
+	}
+	if kind == 0 || kind > uint64(kindMax) {
+		return malformed("unknown envelope kind")
+	}
+	*e = Envelope{Kind: byte(kind)}
+	if e.ID, err = r.str(); err != nil {
+		return err
+	}
+	if e.Tag, err = r.str(); err != nil {
+		return err
+	}
+	if r.nil() {
+	} else {
+		if n, err = r.arrayLen(); err != nil {
+			return err
+		}
+		if n != 2 {
+			return malformed("stream is not a 2-element array")
+		}
+		s := &Stream{}
+		if s.ID, err = r.str(); err != nil {
+			return err
+		}
+		if s.Done, err = r.bool(); err != nil {
+			return err
+		}
+		e.Stream = s
+	}
+	if !r.nil() {
+		if e.Err, err = r.rerror(); err != nil {
+			return err
+		}
+	}
+	if !r.nil() {
+		d, err := r.bin()
+		if err != nil {
+			return err
+		}
+		e.Data = append(make([]byte, 0, len(d)), d...)
+	}
+	if len(r.b) != 0 {
+		return malformed("trailing bytes after envelope")
+	}
+	return nil
+}
+
+// AppendHello appends a length-prefixed hello frame to b.
+func AppendHello(b []byte, h *Hello) []byte {
+	start := len(b)
+	b = append(b, 0, 0, 0, 0, 0x94)
+	b = appendUint(b, h.Version)
+	b = appendUint(b, h.Flags)
+	b = append(b, 0x93)
+	b = appendStr(b, h.Node.ID)
+	b = appendStr(b, h.Node.Host)
+	b = appendUint(b, uint64(h.Node.Port))
+	b = appendBin(b, h.Nonce)
+	binary.BigEndian.PutUint32(b[start:], uint32(len(b)-start-HeaderSize))
+	return b
+}
+
+// DecodeHello decodes a hello body (without its length prefix).
+func DecodeHello(b []byte, h *Hello) error {
+	r := reader{b: b}
+	n, err := r.arrayLen()
+	if err != nil {
+		return err
+	}
+	if n != 4 {
+		return malformed("hello is not a 4-element array")
+	}
+	*h = Hello{}
+	if h.Version, err = r.uint(); err != nil {
+		return err
+	}
+	if h.Flags, err = r.uint(); err != nil {
+		return err
+	}
+	if n, err = r.arrayLen(); err != nil {
+		return err
+	}
+	if n != 3 {
+		return malformed("node is not a 3-element array")
+	}
+	if h.Node.ID, err = r.str(); err != nil {
+		return err
+	}
+	if h.Node.Host, err = r.str(); err != nil {
+		return err
+	}
+	port, err := r.uint()
+	if err != nil {
+		return err
+	}
+	if port > notp.MaxPort {
+		return malformed("port out of range")
+	}
+	h.Node.Port = int(port)
+	nonce, err := r.bin()
+	if err != nil {
+		return err
+	}
+	if len(nonce) != NonceSize {
+		return malformed("nonce has the wrong size")
+	}
+	h.Nonce = append([]byte(nil), nonce...)
+	if len(r.b) != 0 {
+		return malformed("trailing bytes after hello")
+	}
+	if h.Node.ID == "" {
+		return malformed("hello without node id")
+	}
+	return nil
+}
+
+// SplitFrames calls fn for each length-prefixed frame of a record payload,
+// in order. It stops at the first error of fn. A frame longer than max or a
+// truncated frame is an error wrapping ErrMalformed (or ErrTooLarge).
+func SplitFrames(p []byte, max int, fn func(frame []byte) error) error {
+	for len(p) > 0 {
+		if len(p) < HeaderSize {
+			return malformed("truncated frame header")
+		}
+		n := binary.BigEndian.Uint32(p)
+		if uint64(n) > uint64(max) {
+			return ErrTooLarge
+		}
+		p = p[HeaderSize:]
+		if uint64(len(p)) < uint64(n) {
+			return malformed("truncated frame")
+		}
+		if err := fn(p[:n]); err != nil {
+			return err
+		}
+		p = p[n:]
+	}
+	return nil
+}
+
+// ErrTooLarge reports a frame or record over the size limit.
+var ErrTooLarge = errors.New("wire: frame too large")
+
+// ---- msgpack primitives ----
+
+func appendUint(b []byte, v uint64) []byte {
+	switch {
+	case v <= 0x7f:
+		return append(b, byte(v))
+	case v <= math.MaxUint8:
+		return append(b, 0xcc, byte(v))
+	case v <= math.MaxUint16:
+		return append(b, 0xcd, byte(v>>8), byte(v))
+	case v <= math.MaxUint32:
+		return binary.BigEndian.AppendUint32(append(b, 0xce), uint32(v))
+	}
+	return binary.BigEndian.AppendUint64(append(b, 0xcf), v)
+}
+
+func appendBool(b []byte, v bool) []byte {
+	if v {
+		return append(b, 0xc3)
+	}
+	return append(b, 0xc2)
+}
+
+func appendStr(b []byte, s string) []byte {
+	n := len(s)
+	switch {
+	case n <= 31:
+		b = append(b, 0xa0|byte(n))
+	case n <= math.MaxUint8:
+		b = append(b, 0xd9, byte(n))
+	case n <= math.MaxUint16:
+		b = append(b, 0xda, byte(n>>8), byte(n))
+	default:
+		b = binary.BigEndian.AppendUint32(append(b, 0xdb), uint32(n))
+	}
+	return append(b, s...)
+}
+
+func appendBin(b []byte, d []byte) []byte {
+	n := len(d)
+	switch {
+	case n <= math.MaxUint8:
+		b = append(b, 0xc4, byte(n))
+	case n <= math.MaxUint16:
+		b = append(b, 0xc5, byte(n>>8), byte(n))
+	default:
+		b = binary.BigEndian.AppendUint32(append(b, 0xc6), uint32(n))
+	}
+	return append(b, d...)
+}
+
+func appendMapHeader(b []byte, n int) []byte {
+	switch {
+	case n <= 15:
+		return append(b, 0x80|byte(n))
+	case n <= math.MaxUint16:
+		return append(b, 0xde, byte(n>>8), byte(n))
+	}
+	return binary.BigEndian.AppendUint32(append(b, 0xdf), uint32(n))
+}
+
+type reader struct{ b []byte }
+
+var errShort = malformed("unexpected end of input")
+
+func (r *reader) byte() (byte, error) {
+	if len(r.b) == 0 {
+		return 0, errShort
+	}
+	c := r.b[0]
+	r.b = r.b[1:]
+	return c, nil
+}
+
+func (r *reader) take(n uint64) ([]byte, error) {
+	if uint64(len(r.b)) < n {
+		return nil, errShort
+	}
+	p := r.b[:n:n]
+	r.b = r.b[n:]
+	return p, nil
+}
+
+func (r *reader) be(n int) (uint64, error) {
+	p, err := r.take(uint64(n))
+	if err != nil {
+		return 0, err
+	}
+	var v uint64
+	for _, c := range p {
+		v = v<<8 | uint64(c)
+	}
+	return v, nil
+}
+
+func (r *reader) nil() bool {
+	if len(r.b) > 0 && r.b[0] == 0xc0 {
+		r.b = r.b[1:]
+		return true
+	}
+	return false
+}
+
+func (r *reader) uint() (uint64, error) {
+	c, err := r.byte()
+	if err != nil {
+		return 0, err
+	}
+	switch {
+	case c <= 0x7f:
+		return uint64(c), nil
+	case c == 0xcc:
+		return r.be(1)
+	case c == 0xcd:
+		return r.be(2)
+	case c == 0xce:
+		return r.be(4)
+	case c == 0xcf:
+		return r.be(8)
+	}
+	return 0, malformed("expected an unsigned integer")
+}
+
+func (r *reader) bool() (bool, error) {
+	c, err := r.byte()
+	if err != nil {
+		return false, err
+	}
+	switch c {
+	case 0xc2:
+		return false, nil
+	case 0xc3:
+		return true, nil
+	}
+	return false, malformed("expected a bool")
+}
+
+func (r *reader) arrayLen() (int, error) {
+	c, err := r.byte()
+	if err != nil {
+		return 0, err
+	}
+	if c&0xf0 == 0x90 {
+		return int(c & 0x0f), nil
+	}
+	return 0, malformed("expected a short array")
+}
+
+func (r *reader) mapLen() (uint64, error) {
+	c, err := r.byte()
+	if err != nil {
+		return 0, err
+	}
+	switch {
+	case c&0xf0 == 0x80:
+		return uint64(c & 0x0f), nil
+	case c == 0xde:
+		return r.be(2)
+	case c == 0xdf:
+		return r.be(4)
+	}
+	return 0, malformed("expected a map")
+}
+
+func (r *reader) strBytes() ([]byte, error) {
+	c, err := r.byte()
+	if err != nil {
+		return nil, err
+	}
+	var n uint64
+	switch {
+	case c&0xe0 == 0xa0:
+		n = uint64(c & 0x1f)
+	case c == 0xd9:
+		n, err = r.be(1)
+	case c == 0xda:
+		n, err = r.be(2)
+	case c == 0xdb:
+		n, err = r.be(4)
+	default:
+		return nil, malformed("expected a string")
+	}
+	if err != nil {
+		return nil, err
+	}
+	return r.take(n)
+}
+
+func (r *reader) str() (string, error) {
+	p, err := r.strBytes()
+	return string(p), err
+}
+
+func (r *reader) bin() ([]byte, error) {
+	c, err := r.byte()
+	if err != nil {
+		return nil, err
+	}
+	var n uint64
+	switch c {
+	case 0xc4:
+		n, err = r.be(1)
+	case 0xc5:
+		n, err = r.be(2)
+	case 0xc6:
+		n, err = r.be(4)
+	default:
+		return nil, malformed("expected binary data")
+	}
+	if err != nil {
+		return nil, err
+	}
+	return r.take(n)
+}
+
+func (r *reader) rerror() (*Error, error) {
+	n, err := r.arrayLen()
+	if err != nil {
+		return nil, err
+	}
+	if n != 3 {
+		return nil, malformed("error is not a 3-element array")
+	}
+	e := &Error{}
+	if e.Code, err = r.str(); err != nil {
+		return nil, err
+	}
+	if e.Message, err = r.str(); err != nil {
+		return nil, err
+	}
+	if r.nil() {
+		return e, nil
+	}
+	m, err := r.mapLen()
+	if err != nil {
+		return nil, err
+	}
+	if m > uint64(len(r.b))/2 {
+		return nil, errShort
+	}
+	e.Fields = make(map[string]string, m)
+	for range m {
+		k, err := r.str()
+		if err != nil {
+			return nil, err
+		}
+		v, err := r.str()
+		if err != nil {
+			return nil, err
+		}
+		e.Fields[k] = v
+	}
+	return e, nil
+}

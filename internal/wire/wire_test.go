@@ -1,0 +1,127 @@
+package wire
+
+import (
+	"bytes"
+	"errors"
+	"reflect"
+	"testing"
+
+	"github.com/notp-go/notp"
+)
+
+func sampleEnvelopes() []Envelope {
+	return []Envelope{
+		{Kind: KindMsg, ID: "echo", Data: []byte("hi")},
+		{Kind: KindMsg, ID: "echo", Tag: "tag1", Stream: &Stream{ID: "s", Done: true}, Data: bytes.Repeat([]byte{7}, 70000)},
+		{Kind: KindReply, ID: "t", Err: &Error{Code: "C", Message: "m", Fields: map[string]string{"a": "b"}}},
+		{Kind: KindPing, Tag: string(bytes.Repeat([]byte("x"), 300))},
+		{Kind: KindPong, ID: "t", Data: []byte{}},
+	}
+}
+
+func TestEnvelopeRoundTrip(t *testing.T) {
+	for _, e := range sampleEnvelopes() {
+		b := AppendEnvelope(nil, &e)
+		var got Envelope
+		if err := DecodeEnvelope(b, &got); err != nil {
+			t.Fatalf("decode %+v: %v", e, err)
+		}
+		if !reflect.DeepEqual(got, e) {
+			t.Fatalf("round trip: got %+v, want %+v", got, e)
+		}
+	}
+}
+
+func TestDecodeRejects(t *testing.T) {
+	good := AppendEnvelope(nil, &Envelope{Kind: KindMsg, ID: "x", Data: []byte("d")})
+	for i := range good {
+		var e Envelope
+		if err := DecodeEnvelope(good[:i], &e); !errors.Is(err, ErrMalformed) {
+			t.Fatalf("truncated at %d: %v", i, err)
+		}
+	}
+	var e Envelope
+	if err := DecodeEnvelope(append(good, 0), &e); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("trailing byte: %v", err)
+	}
+}
+
+func TestHelloRoundTrip(t *testing.T) {
+	h := Hello{Version: Version, Flags: FlagInsecure, Node: notp.Node{ID: "a", Host: "h", Port: 7022}, Nonce: make([]byte, NonceSize)}
+	b := AppendHello(nil, &h)
+	var got Hello
+	if err := DecodeHello(b[HeaderSize:], &got); err != nil || !reflect.DeepEqual(got, h) {
+		t.Fatalf("hello round trip: %+v, %v", got, err)
+	}
+}
+
+func FuzzEnvelope(f *testing.F) {
+	for _, e := range sampleEnvelopes() {
+		f.Add(AppendEnvelope(nil, &e))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var e Envelope
+		if err := DecodeEnvelope(b, &e); err != nil {
+			return
+		}
+		again := AppendEnvelope(nil, &e)
+		var e2 Envelope
+		if err := DecodeEnvelope(again, &e2); err != nil || !reflect.DeepEqual(e, e2) {
+			t.Fatalf("re-decode: %+v vs %+v, %v", e, e2, err)
+		}
+	})
+}
+
+func FuzzHello(f *testing.F) {
+	f.Add(AppendHello(nil, &Hello{Version: 1, Node: notp.Node{ID: "a", Host: "h", Port: 1}, Nonce: make([]byte, NonceSize)})[HeaderSize:])
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var h Hello
+		if err := DecodeHello(b, &h); err != nil {
+			return
+		}
+		var h2 Hello
+		if err := DecodeHello(AppendHello(nil, &h)[HeaderSize:], &h2); err != nil || !reflect.DeepEqual(h, h2) {
+			t.Fatalf("re-decode: %+v vs %+v, %v", h, h2, err)
+		}
+	})
+}
+
+func FuzzFrames(f *testing.F) {
+	var rec []byte
+	for _, e := range sampleEnvelopes() {
+		rec = AppendFrame(rec, &e)
+	}
+	f.Add(rec)
+	f.Fuzz(func(t *testing.T, p []byte) {
+		var n int
+		err := SplitFrames(p, 1<<20, func(fr []byte) error {
+			n += HeaderSize + len(fr)
+			var e Envelope
+			return DecodeEnvelope(fr, &e)
+		})
+		if err == nil && n != len(p) {
+			t.Fatalf("frames cover %d of %d bytes", n, len(p))
+		}
+	})
+}
+
+func BenchmarkEnvelopeEncode(b *testing.B) {
+	e := Envelope{Kind: KindMsg, ID: "echo", Tag: "0123456789abcdef0123456789abcdef.1a", Data: make([]byte, 64)}
+	buf := make([]byte, 0, 256)
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = AppendFrame(buf[:0], &e)
+	}
+}
+
+func BenchmarkEnvelopeDecode(b *testing.B) {
+	e := Envelope{Kind: KindMsg, ID: "echo", Tag: "0123456789abcdef0123456789abcdef.1a", Data: make([]byte, 64)}
+	buf := AppendEnvelope(nil, &e)
+	b.ReportAllocs()
+	var got Envelope
+	for b.Loop() {
+		if err := DecodeEnvelope(buf, &got); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,442 @@
+package kernel
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/notp-go/notp"
+	"github.com/notp-go/notp/internal/wire"
+)
+
+// tagBaseLifetime is how long a reply-tag base is used (notp's 1 h).
+const tagBaseLifetime = time.Hour
+
+type tagBase struct {
+	prefix string
+	at     time.Time
+}
+
+// tagGen makes reply tags: a random 128-bit base (hex), redrawn hourly,
+// plus a process-wide counter that never resets, so tags never repeat.
+type tagGen struct {
+	now  func() time.Time
+	mu   sync.Mutex
+	base atomic.Pointer[tagBase]
+	ctr  atomic.Uint64
+}
+
+func (g *tagGen) next() string {
+	b := g.base.Load()
+	if b == nil || g.now().Sub(b.at) >= tagBaseLifetime {
+		b = g.rotate()
+	}
+	var buf [64]byte
+	out := append(buf[:0], b.prefix...)
+	out = strconv.AppendUint(out, g.ctr.Add(1), 36)
+	return string(out)
+}
+
+func (g *tagGen) rotate() *tagBase {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	now := g.now()
+	if b := g.base.Load(); b != nil && now.Sub(b.at) < tagBaseLifetime {
+		return b
+	}
+	var r [16]byte
+	rand.Read(r[:])
+	b := &tagBase{prefix: hex.EncodeToString(r[:]) + ".", at: now}
+	g.base.Store(b)
+	return b
+}
+
+// randomID returns a fresh random stream id.
+func randomID() string {
+	var r [16]byte
+	rand.Read(r[:])
+	return hex.EncodeToString(r[:])
+}
+
+// ---- pending replies ----
+
+const pendingShards = 32
+
+type pendingShard struct {
+	mu sync.Mutex
+	m  map[string]*pending
+}
+
+// pendingMap maps reply tags to waiting callers, sharded to keep the lock
+// light under many concurrent callers.
+type pendingMap struct {
+	seed   maphash.Seed
+	shards [pendingShards]pendingShard
+}
+
+func (p *pendingMap) init() {
+	p.seed = maphash.MakeSeed()
+	for i := range p.shards {
+		p.shards[i].m = make(map[string]*pending)
+	}
+}
+
+func (p *pendingMap) shard(tag string) *pendingShard {
+	return &p.shards[maphash.String(p.seed, tag)%pendingShards]
+}
+
+func (p *pendingMap) put(tag string, w *pending) {
+	s := p.shard(tag)
+	s.mu.Lock()
+	s.m[tag] = w
+	s.mu.Unlock()
+}
+
+func (p *pendingMap) get(tag string) *pending {
+	s := p.shard(tag)
+	s.mu.Lock()
+	w := s.m[tag]
+	s.mu.Unlock()
+	return w
+}
+
+// del removes tag and reports whether it was there (the remover owns
+// completing the call).
+func (p *pendingMap) del(tag string, w *pending) bool {
+	s := p.shard(tag)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.m[tag] != w {
+		return false
+	}
+	delete(s.m, tag)
+	return true
+}
+
+type result struct {
+	data []byte
+	err  error
+}
+
+// pending is one caller waiting for a reply.
+type pending struct {
+	node   string // the node called: replies from others are invalid
+	ch     chan result
+	mu     sync.Mutex
+	buf    []byte        // chunks of a streamed reply to a Call
+	stream *streamReader // set for CallStream
+}
+
+var pendingPool = sync.Pool{New: func() any { return &pending{ch: make(chan result, 1)} }}
+
+// onReply routes a reply (or pong) from node to its waiting caller.
+func (k *Kernel) onReply(node notp.Node, e *wire.Envelope) {
+	p := k.pending.get(e.ID)
+	if p == nil {
+		k.stats.lateReplies.Add(1)
+		return
+	}
+	if p.stream != nil {
+		p.stream.push(k, node, e)
+		return
+	}
+	var r result
+	switch {
+	case node.ID != p.node:
+		r.err = fmt.Errorf("%w: %s answered a call to %s", ErrInvalidReply, node.ID, p.node)
+	case e.Err != nil:
+		r.err = fromWire(e.Err, node)
+	case e.Stream != nil && !e.Stream.Done:
+		p.mu.Lock()
+		if int64(len(p.buf)+len(e.Data)) > k.cfg.MaxStreamSize {
+			p.mu.Unlock()
+			r.err = fmt.Errorf("%w: reply from %s", ErrBufferLimit, node.ID)
+			break
+		}
+		p.buf = append(p.buf, e.Data...)
+		p.mu.Unlock()
+		return
+	default:
+		p.mu.Lock()
+		r.data = e.Data
+		if p.buf != nil {
+			r.data = append(p.buf, e.Data...)
+			p.buf = nil
+		}
+		p.mu.Unlock()
+	}
+	if k.pending.del(e.ID, p) {
+		p.ch <- r
+	}
+}
+
+// localRoute answers calls made to this node itself.
+type localRoute struct{ k *Kernel }
+
+func (l localRoute) sendReply(tag string, data []byte, rerr *RemoteError) error {
+	self := l.k.Self()
+	l.k.onReply(self, &wire.Envelope{Kind: wire.KindReply, ID: tag, Err: toWire(rerr), Data: clone(data)})
+	return nil
+}
+
+func (l localRoute) sendReplyChunk(tag, stream string, done bool, data []byte, rerr *RemoteError) error {
+	l.k.onReply(l.k.Self(), &wire.Envelope{Kind: wire.KindReply, ID: tag, Stream: &wire.Stream{ID: stream, Done: done}, Err: toWire(rerr), Data: clone(data)})
+	return nil
+}
+
+func clone(b []byte) []byte {
+	if b == nil {
+		return nil
+	}
+	return append(make([]byte, 0, len(b)), b...)
+}
+
+// ---- delivery ----
+
+// deliver hands a message to the handler registered under name.
+func (k *Kernel) deliver(name string, from From, data []byte) {
+	v, ok := k.handlers.Load(name)
+	if !ok {
+		if from.Tag != "" {
+			from.route.sendReply(from.Tag, nil, Errorf(CodeUnknownName, "no handler registered as %q", name))
+		} else {
+			k.stats.castsUnknown.Add(1)
+			k.log.Debug("cast to unknown name", "actor", name, "peer", from.Node.ID)
+		}
+		return
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			k.log.Error("handler panicked", "actor", name, "peer", from.Node.ID, "panic", fmt.Sprint(p))
+			if from.Tag != "" {
+				from.route.sendReply(from.Tag, nil, Errorf(CodeHandlerPanic, "handler %q panicked: %v", name, p))
+			}
+		}
+	}()
+	v.(Handler).Handle(Message{Name: name, From: from, Data: data})
+}
+
+// sendChunked sends data as one envelope, or as a stream of ChunkSize
+// chunks with a random stream id when larger. send fills in Kind/ID/Tag.
+func sendChunked(data []byte, send func(e *wire.Envelope) error) error {
+	if len(data) <= ChunkSize {
+		return send(&wire.Envelope{Data: data})
+	}
+	id := randomID()
+	for len(data) > 0 {
+		n := min(len(data), ChunkSize)
+		e := &wire.Envelope{Stream: &wire.Stream{ID: id, Done: n == len(data)}, Data: data[:n]}
+		if err := send(e); err != nil {
+			return err
+		}
+		data = data[n:]
+	}
+	return nil
+}
+
+// checkOpen returns ErrClosed unless the kernel is running.
+func (k *Kernel) checkOpen() error {
+	if k.closing.Load() {
+		return ErrClosed
+	}
+	return nil
+}
+
+// target returns the link to node, or nil for self.
+func (k *Kernel) target(node notp.Node) (*link, error) {
+	if err := k.checkOpen(); err != nil {
+		return nil, err
+	}
+	if node.ID == k.selfID() {
+		return nil, nil
+	}
+	if l := k.link(node.ID); l != nil {
+		return l, nil
+	}
+	return nil, fmt.Errorf("%w: %q", ErrUnknownNode, node.ID)
+}
+
+func (k *Kernel) sendMsg(l *link, name, tag string, data []byte) error {
+	if len(name)+len(tag) > k.cfg.MaxFrameSize-2*ChunkSize {
+		return ErrFrameTooLarge
+	}
+	return sendChunked(data, func(e *wire.Envelope) error {
+		e.Kind, e.ID, e.Tag = wire.KindMsg, name, tag
+		return l.send(e, true)
+	})
+}
+
+// Cast sends data to the handler registered as name on node, without
+// waiting. A node that is neither this node nor a peer gives
+// ErrUnknownNode (callers may ignore it); a stopped link gives
+// ErrInactiveConnection. Payloads larger than ChunkSize are chunked on the
+// wire and reassembled by the receiver. Cast may block while the
+// connection's send buffer is full.
+func (k *Kernel) Cast(node notp.Node, name string, data []byte) error {
+	l, err := k.target(node)
+	if err != nil {
+		return err
+	}
+	if l == nil {
+		k.deliver(name, From{Node: k.Self(), route: localRoute{k}}, clone(data))
+		return nil
+	}
+	return k.sendMsg(l, name, "", data)
+}
+
+// Abcast casts data to name on every node and returns the errors joined.
+func (k *Kernel) Abcast(nodes []notp.Node, name string, data []byte) error {
+	var errs []error
+	for _, n := range nodes {
+		if err := k.Cast(n, name, data); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// callCtx applies Config.CallTimeout to a ctx without deadline.
+func (k *Kernel) callCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok || k.cfg.CallTimeout < 0 {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, k.cfg.CallTimeout)
+}
+
+// Call sends data to name on node and waits for the reply. The wait ends
+// with the reply, a *RemoteError raised on node (Node set), an error
+// wrapping ErrInvalidReply when another node answered, ctx's error
+// (wrapped; CallTimeout applies when ctx has no deadline) or ErrClosed.
+// Unknown nodes fail at once with ErrUnknownNode.
+func (k *Kernel) Call(ctx context.Context, node notp.Node, name string, data []byte) ([]byte, error) {
+	l, err := k.target(node)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := k.callCtx(ctx)
+	defer cancel()
+	tag := k.tags.next()
+	p := pendingPool.Get().(*pending)
+	p.node = node.ID
+	k.pending.put(tag, p)
+	if l == nil {
+		k.deliver(name, From{Node: k.Self(), Tag: tag, route: localRoute{k}}, clone(data))
+	} else if err := k.sendMsg(l, name, tag, data); err != nil {
+		k.pending.del(tag, p)
+		return nil, err
+	}
+	return k.wait(ctx, tag, p, "call "+name, node)
+}
+
+func (k *Kernel) wait(ctx context.Context, tag string, p *pending, what string, node notp.Node) ([]byte, error) {
+	var r result
+	select {
+	case r = <-p.ch:
+	case <-ctx.Done():
+		if k.pending.del(tag, p) {
+			return nil, fmt.Errorf("kernel: %s on %s: %w", what, node.ID, ctx.Err())
+		}
+		r = <-p.ch
+	case <-k.done:
+		if k.pending.del(tag, p) {
+			return nil, ErrClosed
+		}
+		r = <-p.ch
+	}
+	p.buf, p.node = nil, ""
+	pendingPool.Put(p)
+	return r.data, r.err
+}
+
+// MultiCall calls name on every node in parallel. Results are in node
+// order; err is the first per-node error in node order (nil if none).
+func (k *Kernel) MultiCall(ctx context.Context, nodes []notp.Node, name string, data []byte) ([]Result, error) {
+	res := make([]Result, len(nodes))
+	var wg sync.WaitGroup
+	for i, n := range nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d, err := k.Call(ctx, n, name, data)
+			res[i] = Result{Node: n, Data: d, Err: err}
+		}()
+	}
+	wg.Wait()
+	for _, r := range res {
+		if r.Err != nil {
+			return res, r.Err
+		}
+	}
+	return res, nil
+}
+
+// Reply answers a call; the reply travels over the connection the request
+// arrived on (or any live connection to the caller). It fails with
+// ErrNoReplyTag for casts.
+func (k *Kernel) Reply(from From, data []byte) error {
+	return k.reply(from, data, nil)
+}
+
+// ReplyError answers a call with an error: a *RemoteError (found with
+// errors.As) travels as is, any other error as its message only.
+func (k *Kernel) ReplyError(from From, err error) error {
+	var re *RemoteError
+	if !errors.As(err, &re) {
+		re = &RemoteError{Message: err.Error()}
+	}
+	return k.reply(from, nil, re)
+}
+
+func (k *Kernel) reply(from From, data []byte, rerr *RemoteError) error {
+	if from.Tag == "" {
+		return ErrNoReplyTag
+	}
+	r, err := k.routeOf(from)
+	if err != nil {
+		return err
+	}
+	return r.sendReply(from.Tag, data, rerr)
+}
+
+// routeOf returns how to answer from.
+func (k *Kernel) routeOf(from From) (replyRoute, error) {
+	if from.route != nil {
+		return from.route, nil
+	}
+	if from.Node.ID == k.selfID() {
+		return localRoute{k}, nil
+	}
+	if s := k.sessionTo(from.Node.ID); s != nil {
+		return s, nil
+	}
+	k.stats.droppedReplies.Add(1)
+	return nil, fmt.Errorf("%w: reply to %s", ErrInactiveConnection, from.Node.ID)
+}
+
+// Ping checks the round trip to node at the kernel level (no handler).
+// This node answers at once.
+func (k *Kernel) Ping(ctx context.Context, node notp.Node) error {
+	l, err := k.target(node)
+	if err != nil || l == nil {
+		return err
+	}
+	ctx, cancel := k.callCtx(ctx)
+	defer cancel()
+	tag := k.tags.next()
+	p := pendingPool.Get().(*pending)
+	p.node = node.ID
+	k.pending.put(tag, p)
+	if err := l.send(&wire.Envelope{Kind: wire.KindPing, Tag: tag}, true); err != nil {
+		k.pending.del(tag, p)
+		return err
+	}
+	_, err = k.wait(ctx, tag, p, "ping", node)
+	return err
+}

@@ -1,0 +1,126 @@
+package kernel
+
+import (
+	"crypto/tls"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/notp-go/notp"
+)
+
+// Defaults applied by [New] to zero Config fields.
+const (
+	DefaultMaxFrameSize     = 8 << 20
+	DefaultQueueLen         = 1024
+	DefaultReconnectMin     = 50 * time.Millisecond
+	DefaultReconnectMax     = 5 * time.Second
+	DefaultHandshakeTimeout = 5 * time.Second
+	DefaultWriteTimeout     = 10 * time.Second
+	DefaultCallTimeout      = 30 * time.Second
+	DefaultMaxStreamSize    = 10_000_000
+	DefaultStreamTimeout    = 30 * time.Second
+	// ChunkSize is the largest payload carried by one frame; larger
+	// payloads are split into a stream of chunks on the wire.
+	ChunkSize = 64 << 10
+)
+
+// Config configures a [Kernel]. The zero value of each field selects the
+// documented default. New copies the Config; later changes have no effect.
+type Config struct {
+	// Node is this node. ID is required. Host:Port is where the kernel
+	// listens and what peers dial; Port 0 picks a free port, which Self
+	// then reports.
+	Node notp.Node
+	// Cookie is the shared cluster secret. It authenticates every
+	// connection (hello proofs) and every record (per-session HMAC keys).
+	Cookie string
+	// Insecure must be true to run with an empty Cookie; then nothing is
+	// authenticated (the hello still tells peers who is who).
+	Insecure bool
+	// TLS, if set, is used for the listener and for dialing peers. The
+	// cookie is checked inside TLS as well.
+	TLS *tls.Config
+	// MaxFrameSize is the largest frame (and record) accepted, in bytes;
+	// larger ones close the connection. 0 = 8 MiB.
+	MaxFrameSize int
+	// QueueLen bounds the per-peer queue of messages sent while the link
+	// is (re)connecting; the oldest is dropped when full. 0 = 1024.
+	QueueLen int
+	// ReconnectMin is the first reconnect backoff, doubled (with jitter)
+	// after each failure up to ReconnectMax. 0 = 50 ms.
+	ReconnectMin time.Duration
+	// ReconnectMax caps the reconnect backoff. 0 = 5 s.
+	ReconnectMax time.Duration
+	// HandshakeTimeout bounds the protocol byte, TLS and hello exchange of
+	// a connection. 0 = 5 s.
+	HandshakeTimeout time.Duration
+	// WriteTimeout is the deadline of each socket write; a peer that does
+	// not read for that long loses its connection. 0 = 10 s.
+	WriteTimeout time.Duration
+	// CallTimeout is the deadline of a Call, MultiCall, Ping or CallStream
+	// whose ctx has none. 0 = 30 s; negative = no deadline.
+	CallTimeout time.Duration
+	// MaxStreamSize bounds a reassembled streamed request or reply, in
+	// bytes. 0 = 10 MB.
+	MaxStreamSize int64
+	// StreamTimeout is the idle timeout of a partial incoming stream,
+	// refreshed by each chunk. 0 = 30 s.
+	StreamTimeout time.Duration
+	// Logger receives the kernel's logs; nil discards them.
+	Logger *slog.Logger
+	// Now is the clock (used for reply-tag base rotation); nil = time.Now.
+	Now func() time.Time
+}
+
+func (c *Config) withDefaults() (Config, error) {
+	cfg := *c
+	if cfg.Node.ID == "" {
+		return cfg, fmt.Errorf("kernel: config: %w", notp.ErrInvalidNode)
+	}
+	if cfg.Cookie == "" && !cfg.Insecure {
+		return cfg, ErrInsecure
+	}
+	if cfg.Node.Port < 0 || cfg.Node.Port > notp.MaxPort {
+		return cfg, fmt.Errorf("kernel: config: %w: port %d", notp.ErrInvalidNode, cfg.Node.Port)
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	if cfg.MaxFrameSize <= 0 {
+		cfg.MaxFrameSize = DefaultMaxFrameSize
+	}
+	if cfg.MaxFrameSize < 2*ChunkSize {
+		return cfg, fmt.Errorf("kernel: config: MaxFrameSize %d below %d", cfg.MaxFrameSize, 2*ChunkSize)
+	}
+	if cfg.QueueLen <= 0 {
+		cfg.QueueLen = DefaultQueueLen
+	}
+	def(&cfg.ReconnectMin, DefaultReconnectMin)
+	def(&cfg.ReconnectMax, DefaultReconnectMax)
+	if cfg.ReconnectMax < cfg.ReconnectMin {
+		cfg.ReconnectMax = cfg.ReconnectMin
+	}
+	def(&cfg.HandshakeTimeout, DefaultHandshakeTimeout)
+	def(&cfg.WriteTimeout, DefaultWriteTimeout)
+	if cfg.CallTimeout == 0 {
+		cfg.CallTimeout = DefaultCallTimeout
+	}
+	if cfg.MaxStreamSize <= 0 {
+		cfg.MaxStreamSize = DefaultMaxStreamSize
+	}
+	def(&cfg.StreamTimeout, DefaultStreamTimeout)
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.TLS != nil {
+		cfg.TLS = cfg.TLS.Clone()
+	}
+	return cfg, nil
+}

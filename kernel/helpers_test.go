@@ -1,0 +1,103 @@
+package kernel
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/notp-go/notp"
+)
+
+var testSeq atomic.Int64
+
+func testConfig(t testing.TB) Config {
+	return Config{
+		Node:   notp.Node{ID: fmt.Sprintf("k%d", testSeq.Add(1)), Host: "127.0.0.1"},
+		Cookie: "secret",
+		Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
+	}
+}
+
+// startKernel starts a kernel with cfg adjusted by opt, closed at cleanup.
+func startKernel(t testing.TB, opt func(*Config)) *Kernel {
+	t.Helper()
+	cfg := testConfig(t)
+	if opt != nil {
+		opt(&cfg)
+	}
+	k, err := New(cfg)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	if err := k.Start(context.Background()); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	t.Cleanup(func() { k.Close() })
+	return k
+}
+
+// pair starts two kernels; a links to b (and b to a when both).
+func pair(t testing.TB, both bool, opt func(*Config)) (*Kernel, *Kernel) {
+	t.Helper()
+	a, b := startKernel(t, opt), startKernel(t, opt)
+	connect(t, a, b)
+	if both {
+		connect(t, b, a)
+	}
+	return a, b
+}
+
+func connect(t testing.TB, a, b *Kernel) {
+	t.Helper()
+	if err := a.Connect(b.Self()); err != nil {
+		t.Fatalf("Connect: %v", err)
+	}
+	waitFor(t, "link up", func() bool { return a.Connected(b.Self().ID) })
+}
+
+// waitFor polls cond until true or fails after 10 s.
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func ctxT(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// echo registers an echo handler under name.
+func echo(t testing.TB, k *Kernel, name string) {
+	t.Helper()
+	if err := k.Register(name, HandlerFunc(func(m Message) { k.Reply(m.From, m.Data) })); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// checkLeaks fails the test if goroutines started during it survive.
+func checkLeaks(t *testing.T) {
+	before := runtime.NumGoroutine()
+	t.Cleanup(func() {
+		deadline := time.Now().Add(5 * time.Second)
+		for runtime.NumGoroutine() > before {
+			if time.Now().After(deadline) {
+				buf := make([]byte, 1<<16)
+				n := runtime.Stack(buf, true)
+				t.Errorf("goroutine leak: %d before, %d after\n%s", before, runtime.NumGoroutine(), buf[:n])
+				return
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	})
+}

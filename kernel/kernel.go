@@ -1,0 +1,474 @@
+package kernel
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/notp-go/notp"
+	"github.com/notp-go/notp/internal/wire"
+)
+
+// ProtoKernel is the protocol byte of the kernel's own connections. Other
+// protocols sharing the port use other bytes via [Kernel.Listen].
+const ProtoKernel byte = wire.ProtoKernel
+
+// Kernel is a node's messaging kernel: it listens on one port, keeps one
+// authenticated outbound link per peer and routes messages to registered
+// handlers. All methods are safe for concurrent use.
+type Kernel struct {
+	cfg  Config
+	log  *slog.Logger
+	self notp.Node
+
+	mu       sync.Mutex
+	started  bool
+	closed   bool
+	ln       net.Listener
+	links    map[string]*link
+	sessions map[*session]struct{}
+	protos   map[byte]*protoListener
+
+	handlers sync.Map // name -> Handler
+	pending  pendingMap
+	tags     tagGen
+
+	warnLimit rateLimit
+	stats     stats
+	done      chan struct{}
+	wg        sync.WaitGroup
+	closing   atomic.Bool
+}
+
+// New validates and copies cfg. It does not touch the network: call Start.
+func New(cfg Config) (*Kernel, error) {
+	c, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	k := &Kernel{
+		cfg:      c,
+		log:      c.Logger.With("node", c.Node.ID),
+		self:     c.Node,
+		links:    make(map[string]*link),
+		sessions: make(map[*session]struct{}),
+		protos:   make(map[byte]*protoListener),
+		done:     make(chan struct{}),
+	}
+	k.pending.init()
+	k.tags.now = c.Now
+	return k, nil
+}
+
+// Start binds the listener on Config.Node's host and port and starts
+// accepting connections. It fails with ErrClosed after Close.
+func (k *Kernel) Start(ctx context.Context) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.closed {
+		return ErrClosed
+	}
+	if k.started {
+		return errors.New("kernel: already started")
+	}
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", net.JoinHostPort(k.cfg.Node.Host, fmt.Sprint(k.cfg.Node.Port)))
+	if err != nil {
+		return fmt.Errorf("kernel: listen: %w", err)
+	}
+	if a, ok := ln.Addr().(*net.TCPAddr); ok {
+		k.self.Port = a.Port
+	}
+	k.ln = ln
+	k.started = true
+	k.wg.Add(1)
+	go k.acceptLoop(ln)
+	k.log.Info("kernel started", "addr", ln.Addr().String())
+	return nil
+}
+
+// Close stops the kernel: it refuses new work, closes the listener and
+// every connection, fails pending calls with ErrClosed and waits for its
+// goroutines. Close is idempotent.
+func (k *Kernel) Close() error {
+	k.mu.Lock()
+	if k.closed {
+		k.mu.Unlock()
+		k.wg.Wait()
+		return nil
+	}
+	k.closed = true
+	k.closing.Store(true)
+	close(k.done)
+	if k.ln != nil {
+		k.ln.Close()
+	}
+	links := k.links
+	k.links = map[string]*link{}
+	for _, pl := range k.protos {
+		pl.close()
+	}
+	sessions := make([]*session, 0, len(k.sessions))
+	for s := range k.sessions {
+		sessions = append(sessions, s)
+	}
+	k.mu.Unlock()
+	for _, l := range links {
+		l.stop(true)
+	}
+	for _, s := range sessions {
+		s.close(nil)
+	}
+	k.wg.Wait()
+	return nil
+}
+
+// Self returns this node, with the real port once started.
+func (k *Kernel) Self() notp.Node {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.self
+}
+
+func (k *Kernel) selfID() string { return k.cfg.Node.ID }
+
+// Addr returns the listener's address, or nil before Start.
+func (k *Kernel) Addr() net.Addr {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.ln == nil {
+		return nil
+	}
+	return k.ln.Addr()
+}
+
+// ---- names ----
+
+// isReserved reports whether name is reserved for the kernel.
+func isReserved(name string) bool {
+	return name == "" || strings.HasPrefix(name, "$") || strings.HasPrefix(name, "_kernel")
+}
+
+// Register routes messages addressed to name to h. It fails with
+// ErrNameTaken if the name is registered and ErrReservedName for empty
+// names and names starting with "$" or "_kernel".
+func (k *Kernel) Register(name string, h Handler) error {
+	if isReserved(name) {
+		return fmt.Errorf("%w: %q", ErrReservedName, name)
+	}
+	if h == nil {
+		return errors.New("kernel: nil handler")
+	}
+	if _, loaded := k.handlers.LoadOrStore(name, h); loaded {
+		return fmt.Errorf("%w: %q", ErrNameTaken, name)
+	}
+	return nil
+}
+
+// Unregister removes name; messages to it are then unknown-name messages.
+func (k *Kernel) Unregister(name string) { k.handlers.Delete(name) }
+
+// ---- peers ----
+
+// Connect starts the outbound link to n (idempotent; self is a no-op).
+// Messages sent before the link is up are queued (Config.QueueLen).
+func (k *Kernel) Connect(n notp.Node) error {
+	if n.ID == k.selfID() {
+		return nil
+	}
+	if err := n.Validate(); err != nil {
+		return fmt.Errorf("kernel: connect: %w", err)
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.closed || !k.started {
+		return ErrClosed
+	}
+	if l, ok := k.links[n.ID]; ok && l.node == n {
+		return nil
+	} else if ok {
+		// The node moved: replace the link.
+		delete(k.links, n.ID)
+		k.wg.Add(1)
+		go func() { // stop waits for the link goroutine, which may need k.mu
+			defer k.wg.Done()
+			l.stop(true)
+		}()
+	}
+	l := newLink(k, n)
+	k.links[n.ID] = l
+	k.wg.Add(1)
+	go l.run()
+	return nil
+}
+
+// Disconnect stops the link to the node with this id. A graceful
+// disconnect (force false) first waits until the queued messages are
+// written or ctx ends; force drops them. Unknown ids are a no-op.
+func (k *Kernel) Disconnect(ctx context.Context, id string, force bool) error {
+	k.mu.Lock()
+	l, ok := k.links[id]
+	if ok {
+		delete(k.links, id)
+	}
+	k.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	var err error
+	if !force {
+		err = l.drain(ctx)
+	}
+	l.stop(true)
+	return err
+}
+
+// Connected reports whether id is this node or a peer whose link is up
+// (authenticated), as opposed to connecting or unknown.
+func (k *Kernel) Connected(id string) bool {
+	if id == k.selfID() {
+		return true
+	}
+	l := k.link(id)
+	return l != nil && l.active()
+}
+
+// Peers returns the nodes this kernel has links to (connected or
+// connecting).
+func (k *Kernel) Peers() []notp.Node {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	out := make([]notp.Node, 0, len(k.links))
+	for _, l := range k.links {
+		out = append(out, l.node)
+	}
+	return out
+}
+
+func (k *Kernel) link(id string) *link {
+	k.mu.Lock()
+	l := k.links[id]
+	k.mu.Unlock()
+	return l
+}
+
+// ---- listener and protocol mux ----
+
+func (k *Kernel) acceptLoop(ln net.Listener) {
+	defer k.wg.Done()
+	backoff := 5 * time.Millisecond
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if k.closing.Load() {
+				return
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			k.log.Warn("accept failed", "err", err)
+			select {
+			case <-k.done:
+				return
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, time.Second)
+			continue
+		}
+		backoff = 5 * time.Millisecond
+		if !k.track() {
+			c.Close()
+			return
+		}
+		go k.serveConn(c)
+	}
+}
+
+// track adds a goroutine to the wait group unless the kernel is closed.
+func (k *Kernel) track() bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.closed {
+		return false
+	}
+	k.wg.Add(1)
+	return true
+}
+
+func (k *Kernel) serveConn(c net.Conn) {
+	defer k.wg.Done()
+	deadline := time.Now().Add(k.cfg.HandshakeTimeout)
+	c.SetDeadline(deadline)
+	stop := context.AfterFunc(closingCtx{k}, func() { c.Close() })
+	defer stop()
+	if k.cfg.TLS != nil {
+		tc := tls.Server(c, k.cfg.TLS)
+		if err := tc.Handshake(); err != nil {
+			k.stats.handshake.Add(1)
+			k.warn("tls handshake failed", "remote", c.RemoteAddr().String(), "err", err)
+			c.Close()
+			return
+		}
+		c = tc
+	}
+	var p [1]byte
+	if _, err := io.ReadFull(c, p[:]); err != nil {
+		k.stats.unknownProto.Add(1)
+		k.warn("connection sent no protocol byte", "remote", c.RemoteAddr().String(), "err", err)
+		c.Close()
+		return
+	}
+	if p[0] == ProtoKernel {
+		stop()
+		k.serveKernel(c, deadline)
+		return
+	}
+	k.mu.Lock()
+	pl := k.protos[p[0]]
+	k.mu.Unlock()
+	if pl == nil {
+		k.stats.unknownProto.Add(1)
+		k.warn("unknown protocol byte", "remote", c.RemoteAddr().String(), "proto", p[0])
+		c.Close()
+		return
+	}
+	c.SetDeadline(time.Time{})
+	t := time.NewTimer(time.Until(deadline))
+	defer t.Stop()
+	select {
+	case pl.ch <- c:
+	case <-pl.done:
+		c.Close()
+	case <-t.C:
+		c.Close()
+	}
+}
+
+// closingCtx is a context.Context done when the kernel closes.
+type closingCtx struct{ k *Kernel }
+
+func (c closingCtx) Deadline() (time.Time, bool) { return time.Time{}, false }
+func (c closingCtx) Done() <-chan struct{}       { return c.k.done }
+func (c closingCtx) Err() error {
+	select {
+	case <-c.k.done:
+		return ErrClosed
+	default:
+		return nil
+	}
+}
+func (c closingCtx) Value(any) any { return nil }
+
+// Listen returns a listener for the connections whose first byte is proto
+// (after TLS when configured). The listener is closed by its Close or by
+// the kernel's Close. ProtoKernel and protocols already listened for fail.
+func (k *Kernel) Listen(proto byte) (net.Listener, error) {
+	if proto == ProtoKernel {
+		return nil, fmt.Errorf("kernel: protocol %d is the kernel's", proto)
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.closed || !k.started {
+		return nil, ErrClosed
+	}
+	if _, ok := k.protos[proto]; ok {
+		return nil, fmt.Errorf("kernel: protocol %d already has a listener", proto)
+	}
+	pl := &protoListener{k: k, proto: proto, addr: k.ln.Addr(), ch: make(chan net.Conn), done: make(chan struct{})}
+	k.protos[proto] = pl
+	return pl, nil
+}
+
+// Dial connects to a kernel's port at addr (with TLS when configured) and
+// writes the protocol byte proto.
+func (k *Kernel) Dial(ctx context.Context, addr string, proto byte) (net.Conn, error) {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("kernel: dial %s: %w", addr, err)
+	}
+	if k.cfg.TLS != nil {
+		cfg := k.cfg.TLS
+		if cfg.ServerName == "" && !cfg.InsecureSkipVerify {
+			cfg = cfg.Clone()
+			host, _, _ := net.SplitHostPort(addr)
+			cfg.ServerName = host
+		}
+		tc := tls.Client(c, cfg)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("kernel: tls handshake with %s: %w", addr, err)
+		}
+		c = tc
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		c.SetWriteDeadline(dl)
+	}
+	if _, err := c.Write([]byte{proto}); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("kernel: dial %s: %w", addr, err)
+	}
+	c.SetWriteDeadline(time.Time{})
+	return c, nil
+}
+
+type protoListener struct {
+	k     *Kernel
+	proto byte
+	addr  net.Addr
+	ch    chan net.Conn
+	done  chan struct{}
+	once  sync.Once
+}
+
+func (p *protoListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-p.ch:
+		return c, nil
+	case <-p.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (p *protoListener) close() { p.once.Do(func() { close(p.done) }) }
+
+func (p *protoListener) Close() error {
+	p.close()
+	p.k.mu.Lock()
+	if p.k.protos[p.proto] == p {
+		delete(p.k.protos, p.proto)
+	}
+	p.k.mu.Unlock()
+	return nil
+}
+
+func (p *protoListener) Addr() net.Addr { return p.addr }
+
+// ---- logging ----
+
+// rateLimit allows one event per interval.
+type rateLimit struct{ last atomic.Int64 }
+
+func (r *rateLimit) allow(now time.Time, every time.Duration) bool {
+	n := now.UnixNano()
+	l := r.last.Load()
+	return n-l >= int64(every) && r.last.CompareAndSwap(l, n)
+}
+
+// warn logs a rejected connection or record at most once a second.
+func (k *Kernel) warn(msg string, args ...any) {
+	if k.warnLimit.allow(time.Now(), time.Second) {
+		k.log.Warn(msg, args...)
+	} else {
+		k.log.Debug(msg, args...)
+	}
+}

@@ -1,0 +1,79 @@
+package kernel
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/notp-go/notp"
+)
+
+func TestCallCastLoopback(t *testing.T) {
+	checkLeaks(t)
+	a, b := pair(t, false, nil)
+	echo(t, b, "echo")
+	got, err := a.Call(ctxT(t), b.Self(), "echo", []byte("hi"))
+	if err != nil || string(got) != "hi" {
+		t.Fatalf("Call = %q, %v", got, err)
+	}
+	casts := make(chan Message, 1)
+	b.Register("sink", HandlerFunc(func(m Message) { casts <- m }))
+	if err := a.Cast(b.Self(), "sink", []byte("c")); err != nil {
+		t.Fatal(err)
+	}
+	m := <-casts
+	if string(m.Data) != "c" || m.From.Node.ID != a.Self().ID || m.From.IsCall() {
+		t.Fatalf("cast delivered %+v", m)
+	}
+	if err := a.Ping(ctxT(t), b.Self()); err != nil {
+		t.Fatalf("Ping: %v", err)
+	}
+}
+
+func TestCallLargeBody(t *testing.T) {
+	checkLeaks(t)
+	a, b := pair(t, false, nil)
+	echo(t, b, "echo")
+	big := bytes.Repeat([]byte("0123456789abcdef"), 300_000) // 4.8 MB
+	got, err := a.Call(ctxT(t), b.Self(), "echo", big)
+	if err != nil || !bytes.Equal(got, big) {
+		t.Fatalf("Call large = %d bytes, %v", len(got), err)
+	}
+}
+
+func TestUnknownNameAndNode(t *testing.T) {
+	a, b := pair(t, false, nil)
+	_, err := a.Call(ctxT(t), b.Self(), "nobody", nil)
+	if !errors.Is(err, &RemoteError{Code: CodeUnknownName}) {
+		t.Fatalf("Call unknown name: %v", err)
+	}
+	var re *RemoteError
+	if !errors.As(err, &re) || re.Node.ID != b.Self().ID {
+		t.Fatalf("RemoteError node: %v", err)
+	}
+	other := notp.Node{ID: "ghost", Host: "127.0.0.1", Port: 1}
+	if _, err := a.Call(ctxT(t), other, "echo", nil); !errors.Is(err, ErrUnknownNode) {
+		t.Fatalf("Call unknown node: %v", err)
+	}
+	if err := a.Cast(other, "echo", nil); !errors.Is(err, ErrUnknownNode) {
+		t.Fatalf("Cast unknown node: %v", err)
+	}
+	a.Cast(b.Self(), "nobody", nil)
+	waitFor(t, "unknown cast counted", func() bool { return b.Stats().CastsUnknownName == 1 })
+}
+
+func TestCallDeadline(t *testing.T) {
+	a, b := pair(t, false, nil)
+	held := make(chan From, 1)
+	b.Register("slow", HandlerFunc(func(m Message) { held <- m.From }))
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	_, err := a.Call(ctx, b.Self(), "slow", nil)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Call = %v, want deadline", err)
+	}
+	b.Reply(<-held, []byte("late"))
+	waitFor(t, "late reply counted", func() bool { return a.Stats().LateReplies == 1 })
+}

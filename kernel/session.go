@@ -1,0 +1,497 @@
+package kernel
+
+import (
+	"bufio"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/notp-go/notp"
+	"github.com/notp-go/notp/internal/wire"
+)
+
+// errSessionClosed: the connection closed under a send; the link retries
+// by queueing.
+var errSessionClosed = errors.New("kernel: connection closed")
+
+// sendHighWater is the amount of unwritten bytes above which blocking
+// senders (requests and stream chunks) wait for the writer. Replies never
+// wait, so a connection's reader is never blocked by its own peer.
+const sendHighWater = 1 << 20
+
+// Handshake labels (see internal/wire's package doc). Append-only.
+const (
+	labelProofDialer   = "notp/1 proof dialer"
+	labelProofAcceptor = "notp/1 proof acceptor"
+	labelKeyD2A        = "notp/1 key dialer->acceptor"
+	labelKeyA2D        = "notp/1 key acceptor->dialer"
+)
+
+// session is one authenticated kernel connection, inbound or outbound.
+// Its reader goroutine decodes records and dispatches them; its writer
+// goroutine writes everything queued since its last write as one record.
+type session struct {
+	k        *Kernel
+	c        net.Conn
+	peer     notp.Node
+	outbound bool
+	sendMAC  hash.Hash // writer goroutine only; nil when insecure
+	recvMAC  hash.Hash // reader goroutine only; nil when insecure
+	sendSeq  uint64
+	recvSeq  uint64
+
+	mu       sync.Mutex
+	cond     sync.Cond
+	buf      []byte // frames not yet taken by the writer
+	spare    []byte // writer goroutine only
+	flushing bool   // the writer holds a batch
+	closed   bool
+	wake     chan struct{}
+	done     chan struct{}
+
+	smu     sync.Mutex
+	streams map[string]*inStream
+	envs    []wire.Envelope // reader goroutine only
+}
+
+func (k *Kernel) macKey(label string, transcript []byte) []byte {
+	m := hmac.New(sha256.New, []byte(k.cfg.Cookie))
+	m.Write([]byte(label))
+	m.Write(transcript)
+	return m.Sum(nil)
+}
+
+// handshake runs the hello exchange on c and returns the session.
+func (k *Kernel) handshake(c net.Conn, dialer bool, deadline time.Time) (*session, error) {
+	c.SetDeadline(deadline)
+	defer c.SetDeadline(time.Time{})
+	secure := !k.cfg.Insecure || k.cfg.Cookie != ""
+	h := wire.Hello{Version: wire.Version, Node: k.Self(), Nonce: make([]byte, wire.NonceSize)}
+	if !secure {
+		h.Flags |= wire.FlagInsecure
+	}
+	rand.Read(h.Nonce)
+	mine := wire.AppendHello(nil, &h)
+	if _, err := c.Write(mine); err != nil {
+		return nil, fmt.Errorf("write hello: %w", err)
+	}
+	theirs, err := readSmallFrame(c, wire.MaxHelloSize)
+	if err != nil {
+		return nil, fmt.Errorf("read hello: %w", err)
+	}
+	var ph wire.Hello
+	if err := wire.DecodeHello(theirs[wire.HeaderSize:], &ph); err != nil {
+		return nil, err
+	}
+	if ph.Version != wire.Version {
+		return nil, fmt.Errorf("peer speaks protocol version %d, want %d", ph.Version, wire.Version)
+	}
+	if (ph.Flags&wire.FlagInsecure != 0) == secure {
+		return nil, errors.New("peer and this node disagree on insecure mode")
+	}
+	s := &session{k: k, c: c, peer: ph.Node, outbound: dialer,
+		wake: make(chan struct{}, 1), done: make(chan struct{}), streams: map[string]*inStream{}}
+	s.cond.L = &s.mu
+	if !secure {
+		return s, nil
+	}
+	transcript := append(append([]byte(nil), mine...), theirs...)
+	myProof, theirProof, sendLabel, recvLabel := labelProofDialer, labelProofAcceptor, labelKeyD2A, labelKeyA2D
+	if !dialer {
+		transcript = append(append([]byte(nil), theirs...), mine...)
+		myProof, theirProof, sendLabel, recvLabel = theirProof, myProof, recvLabel, sendLabel
+	}
+	proof := binary.BigEndian.AppendUint32(nil, wire.MACSize)
+	proof = append(proof, k.macKey(myProof, transcript)...)
+	if _, err := c.Write(proof); err != nil {
+		return nil, fmt.Errorf("write proof: %w", err)
+	}
+	got, err := readSmallFrame(c, wire.MACSize)
+	if err != nil {
+		return nil, fmt.Errorf("read proof: %w", err)
+	}
+	if !hmac.Equal(got[wire.HeaderSize:], k.macKey(theirProof, transcript)) {
+		return nil, fmt.Errorf("%w: wrong cookie proof from %q", ErrBadSignature, ph.Node.ID)
+	}
+	s.sendMAC = hmac.New(sha256.New, k.macKey(sendLabel, transcript))
+	s.recvMAC = hmac.New(sha256.New, k.macKey(recvLabel, transcript))
+	return s, nil
+}
+
+// readSmallFrame reads one length-prefixed frame of at most max bytes and
+// returns it with its prefix.
+func readSmallFrame(r io.Reader, max int) ([]byte, error) {
+	var hdr [wire.HeaderSize]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return nil, err
+	}
+	n := binary.BigEndian.Uint32(hdr[:])
+	if n > uint32(max) {
+		return nil, fmt.Errorf("%w: handshake frame of %d bytes", wire.ErrTooLarge, n)
+	}
+	b := make([]byte, wire.HeaderSize+int(n))
+	copy(b, hdr[:])
+	if _, err := io.ReadFull(r, b[wire.HeaderSize:]); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// serveKernel runs an accepted kernel connection until it closes.
+func (k *Kernel) serveKernel(c net.Conn, deadline time.Time) {
+	s, err := k.handshake(c, false, deadline)
+	if err != nil {
+		k.stats.handshake.Add(1)
+		k.warn("kernel handshake failed", "remote", c.RemoteAddr().String(), "err", err)
+		c.Close()
+		return
+	}
+	if !k.addSession(s) {
+		c.Close()
+		return
+	}
+	k.log.Info("peer connected", "peer", s.peer.ID, "dir", "in")
+	s.readLoop()
+}
+
+// addSession registers s and starts its writer; false if the kernel closed.
+func (k *Kernel) addSession(s *session) bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.closed {
+		return false
+	}
+	k.sessions[s] = struct{}{}
+	k.stats.active.Add(1)
+	k.wg.Add(1)
+	go s.writeLoop()
+	return true
+}
+
+// close closes the session once; cause is logged.
+func (s *session) close(cause error) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.closed = true
+	close(s.done)
+	s.cond.Broadcast()
+	s.mu.Unlock()
+	s.c.Close()
+	s.smu.Lock()
+	for id, st := range s.streams {
+		st.timer.Stop()
+		delete(s.streams, id)
+	}
+	s.smu.Unlock()
+	k := s.k
+	k.mu.Lock()
+	delete(k.sessions, s)
+	k.mu.Unlock()
+	k.stats.active.Add(-1)
+	if cause != nil && !errors.Is(cause, net.ErrClosed) && !errors.Is(cause, io.EOF) {
+		k.log.Info("peer connection closed", "peer", s.peer.ID, "err", cause)
+	} else {
+		k.log.Debug("peer connection closed", "peer", s.peer.ID)
+	}
+}
+
+// send queues one envelope for the writer. block makes the caller wait
+// while more than sendHighWater bytes are unwritten.
+func (s *session) send(e *wire.Envelope, block bool) error {
+	s.mu.Lock()
+	for block && len(s.buf) >= sendHighWater && !s.closed {
+		s.cond.Wait()
+	}
+	if s.closed {
+		s.mu.Unlock()
+		return errSessionClosed
+	}
+	s.buf = wire.AppendFrame(s.buf, e)
+	s.mu.Unlock()
+	s.k.stats.framesOut.Add(1)
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// sendRaw queues an already encoded frame (from a link's queue).
+func (s *session) sendRaw(frame []byte) {
+	s.mu.Lock()
+	if !s.closed {
+		s.buf = append(s.buf, frame...)
+		s.k.stats.framesOut.Add(1)
+	}
+	s.mu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// idle reports whether everything sent has been written.
+func (s *session) idle() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed || (len(s.buf) == 0 && !s.flushing)
+}
+
+func (s *session) writeLoop() {
+	defer s.k.wg.Done()
+	for {
+		select {
+		case <-s.wake:
+		case <-s.done:
+			return
+		}
+		for {
+			s.mu.Lock()
+			if len(s.buf) == 0 || s.closed {
+				s.flushing = false
+				s.cond.Broadcast()
+				s.mu.Unlock()
+				break
+			}
+			batch := s.buf
+			s.buf, s.flushing = s.spare[:0], true
+			s.cond.Broadcast()
+			s.mu.Unlock()
+			if err := s.writeBatch(batch); err != nil {
+				s.close(fmt.Errorf("write: %w", err))
+				return
+			}
+			if cap(batch) > 4*sendHighWater {
+				batch = nil
+			}
+			s.spare = batch[:0]
+		}
+	}
+}
+
+// writeBatch writes frames as one or more records of at most
+// MaxFrameSize+HeaderSize payload bytes, cut at frame boundaries.
+func (s *session) writeBatch(b []byte) error {
+	limit := s.k.cfg.MaxFrameSize + wire.HeaderSize
+	for len(b) > 0 {
+		n := 0
+		for n < len(b) {
+			fl := wire.HeaderSize + int(binary.BigEndian.Uint32(b[n:]))
+			if n > 0 && n+fl > limit {
+				break
+			}
+			n += fl
+		}
+		if err := s.writeRecord(b[:n]); err != nil {
+			return err
+		}
+		b = b[n:]
+	}
+	return nil
+}
+
+var recordPool = sync.Pool{New: func() any { return new([]byte) }}
+
+func (s *session) writeRecord(p []byte) error {
+	bp := recordPool.Get().(*[]byte)
+	rec := append((*bp)[:0], 0, 0, 0, 0)
+	binary.BigEndian.PutUint32(rec, uint32(len(p)))
+	rec = append(rec, p...)
+	if s.sendMAC != nil {
+		rec = appendMAC(s.sendMAC, rec, s.sendSeq, rec[:wire.HeaderSize], p)
+		s.sendSeq++
+	}
+	s.c.SetWriteDeadline(time.Now().Add(s.k.cfg.WriteTimeout))
+	_, err := s.c.Write(rec)
+	if cap(rec) <= 4*sendHighWater {
+		*bp = rec[:0]
+		recordPool.Put(bp)
+	}
+	s.k.stats.bytesOut.Add(uint64(len(p)))
+	s.k.stats.recordsOut.Add(1)
+	return err
+}
+
+// appendMAC appends HMAC(key, seq || hdr || payload) to dst.
+func appendMAC(m hash.Hash, dst []byte, seq uint64, hdr, payload []byte) []byte {
+	var sb [8]byte
+	binary.BigEndian.PutUint64(sb[:], seq)
+	m.Reset()
+	m.Write(sb[:])
+	m.Write(hdr)
+	m.Write(payload)
+	return m.Sum(dst)
+}
+
+func (s *session) readLoop() {
+	br := bufio.NewReaderSize(s.c, 64<<10)
+	var buf []byte
+	var macBuf [wire.MACSize]byte
+	macLen := 0
+	if s.recvMAC != nil {
+		macLen = wire.MACSize
+	}
+	k := s.k
+	limit := k.cfg.MaxFrameSize + wire.HeaderSize
+	for {
+		var hdr [wire.HeaderSize]byte
+		if _, err := io.ReadFull(br, hdr[:]); err != nil {
+			s.close(err)
+			return
+		}
+		n := int(binary.BigEndian.Uint32(hdr[:]))
+		if n > limit {
+			k.stats.tooLarge.Add(1)
+			k.warn("record too large", "peer", s.peer.ID, "size", n)
+			s.close(ErrFrameTooLarge)
+			return
+		}
+		if cap(buf) < n+macLen {
+			buf = make([]byte, n+macLen)
+		}
+		buf = buf[:n+macLen]
+		if _, err := io.ReadFull(br, buf); err != nil {
+			k.stats.badFrame.Add(1)
+			s.close(fmt.Errorf("truncated record: %w", err))
+			return
+		}
+		payload := buf[:n]
+		if s.recvMAC != nil {
+			want := appendMAC(s.recvMAC, macBuf[:0], s.recvSeq, hdr[:], payload)
+			if !hmac.Equal(want, buf[n:]) {
+				k.stats.badMAC.Add(1)
+				k.warn("record with bad MAC", "peer", s.peer.ID, "seq", s.recvSeq)
+				s.close(ErrBadSignature)
+				return
+			}
+			s.recvSeq++
+		}
+		k.stats.bytesIn.Add(uint64(n))
+		if err := s.decodeRecord(payload); err != nil {
+			if errors.Is(err, wire.ErrTooLarge) {
+				k.stats.tooLarge.Add(1)
+			} else {
+				k.stats.badFrame.Add(1)
+			}
+			k.warn("bad frame", "peer", s.peer.ID, "err", err)
+			s.close(err)
+			return
+		}
+		for i := range s.envs {
+			s.dispatch(&s.envs[i])
+			s.envs[i] = wire.Envelope{}
+		}
+		if cap(buf) > 4*sendHighWater {
+			buf = nil
+		}
+	}
+}
+
+// decodeRecord decodes every frame of a record into s.envs before any is
+// dispatched, so a malformed record delivers nothing.
+func (s *session) decodeRecord(p []byte) error {
+	s.envs = s.envs[:0]
+	return wire.SplitFrames(p, s.k.cfg.MaxFrameSize, func(f []byte) error {
+		s.envs = append(s.envs, wire.Envelope{})
+		return wire.DecodeEnvelope(f, &s.envs[len(s.envs)-1])
+	})
+}
+
+func (s *session) dispatch(e *wire.Envelope) {
+	k := s.k
+	k.stats.framesIn.Add(1)
+	switch e.Kind {
+	case wire.KindMsg:
+		from := From{Node: s.peer, Tag: e.Tag, route: s}
+		if e.Stream != nil {
+			s.onChunk(e, from)
+			return
+		}
+		k.deliver(e.ID, from, e.Data)
+	case wire.KindReply, wire.KindPong:
+		k.onReply(s.peer, e)
+	case wire.KindPing:
+		if e.Tag != "" {
+			s.reply(&wire.Envelope{Kind: wire.KindPong, ID: e.Tag})
+		}
+	}
+}
+
+// reply sends a reply over this session, or over any other live
+// connection to the peer if this one closed; counted when none exists.
+func (s *session) reply(e *wire.Envelope) error {
+	if err := s.send(e, false); err == nil {
+		return nil
+	}
+	if o := s.k.sessionTo(s.peer.ID); o != nil && o.send(e, false) == nil {
+		return nil
+	}
+	s.k.stats.droppedReplies.Add(1)
+	return fmt.Errorf("%w: reply to %s", ErrInactiveConnection, s.peer.ID)
+}
+
+// sessionTo returns a live session to the node, preferring the link.
+func (k *Kernel) sessionTo(id string) *session {
+	if l := k.link(id); l != nil {
+		if s := l.session(); s != nil {
+			return s
+		}
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for s := range k.sessions {
+		if s.peer.ID == id && !s.isClosed() {
+			return s
+		}
+	}
+	return nil
+}
+
+func (s *session) isClosed() bool {
+	select {
+	case <-s.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// sendReply implements replyRoute.
+func (s *session) sendReply(tag string, data []byte, rerr *RemoteError) error {
+	return sendChunked(data, func(e *wire.Envelope) error {
+		e.Kind, e.ID, e.Err = wire.KindReply, tag, toWire(rerr)
+		return s.reply(e)
+	})
+}
+
+// sendReplyChunk implements replyRoute.
+// Chunks wait while the connection's send buffer is full (backpressure).
+func (s *session) sendReplyChunk(tag, stream string, done bool, data []byte, rerr *RemoteError) error {
+	e := &wire.Envelope{Kind: wire.KindReply, ID: tag, Stream: &wire.Stream{ID: stream, Done: done}, Err: toWire(rerr), Data: data}
+	if s.send(e, true) == nil {
+		return nil
+	}
+	return s.reply(e)
+}
+
+func toWire(e *RemoteError) *wire.Error {
+	if e == nil {
+		return nil
+	}
+	return &wire.Error{Code: e.Code, Message: e.Message, Fields: e.Fields}
+}
+
+func fromWire(e *wire.Error, n notp.Node) *RemoteError {
+	return &RemoteError{Code: e.Code, Message: e.Message, Fields: e.Fields, Node: n}
+}

@@ -1,0 +1,49 @@
+package kernel
+
+import "sync/atomic"
+
+// Stats is a snapshot of the kernel's counters.
+type Stats struct {
+	FramesIn, FramesOut uint64 // envelopes received / sent over the network
+	BytesIn, BytesOut   uint64 // record bytes received / written
+	RecordsOut          uint64 // write batches (records) written
+
+	RejectedBadMAC       uint64 // records with a wrong MAC (tampered, replayed, reordered, wrong cookie)
+	RejectedBadFrame     uint64 // undecodable records, frames or envelopes
+	RejectedTooLarge     uint64 // frames or records over MaxFrameSize
+	RejectedHandshake    uint64 // failed or timed-out hellos (wrong cookie, garbage, silence)
+	RejectedUnknownProto uint64 // connections with an unknown protocol byte
+
+	CastsUnknownName uint64 // casts to names nobody registered
+	LateReplies      uint64 // replies for tags no longer waited for
+	DroppedReplies   uint64 // replies with no live connection to the caller
+	QueueDrops       uint64 // oldest messages dropped from a full reconnect queue
+	Reconnects       uint64 // successful link (re)connections after the first
+	StreamsAborted   uint64 // incoming streams ended by size limit or timeout
+
+	ActiveConnections int64 // authenticated connections open now (in + out)
+}
+
+type stats struct {
+	framesIn, framesOut, bytesIn, bytesOut, recordsOut    atomic.Uint64
+	badMAC, badFrame, tooLarge, handshake, unknownProto   atomic.Uint64
+	castsUnknown, lateReplies, droppedReplies, queueDrops atomic.Uint64
+	reconnects, streamsAborted                            atomic.Uint64
+	active                                                atomic.Int64
+}
+
+// Stats returns a copy of the kernel's counters.
+func (k *Kernel) Stats() Stats {
+	s := &k.stats
+	return Stats{
+		FramesIn: s.framesIn.Load(), FramesOut: s.framesOut.Load(),
+		BytesIn: s.bytesIn.Load(), BytesOut: s.bytesOut.Load(), RecordsOut: s.recordsOut.Load(),
+		RejectedBadMAC: s.badMAC.Load(), RejectedBadFrame: s.badFrame.Load(),
+		RejectedTooLarge: s.tooLarge.Load(), RejectedHandshake: s.handshake.Load(),
+		RejectedUnknownProto: s.unknownProto.Load(),
+		CastsUnknownName:     s.castsUnknown.Load(), LateReplies: s.lateReplies.Load(),
+		DroppedReplies: s.droppedReplies.Load(), QueueDrops: s.queueDrops.Load(),
+		Reconnects: s.reconnects.Load(), StreamsAborted: s.streamsAborted.Load(),
+		ActiveConnections: s.active.Load(),
+	}
+}
