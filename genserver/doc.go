@@ -1,0 +1,80 @@
+// Package genserver runs Erlang-style named actors on a [kernel.Kernel].
+//
+// A [Server] registers a name on its kernel. Messages addressed to that name
+// carry a user event and a payload; the server queues them in a bounded
+// mailbox and one goroutine — the actor — hands them one at a time to the
+// [HandlerFunc] registered for the event. State touched only by handlers
+// therefore needs no locks.
+//
+//	s, _ := genserver.New(k, genserver.Config{Name: "counter"})
+//	n := 0
+//	genserver.HandleTyped(s, "add", func(ctx context.Context, d int, _ kernel.From) (int, error) {
+//		n += d // only the actor goroutine touches n
+//		return n, nil
+//	})
+//	_ = s.Start(ctx)
+//	defer s.Stop(ctx)
+//	total, err := genserver.Call[int](ctx, k, genserver.Target{Name: "counter", Node: peer}, "add", 2)
+//
+// Calls are answered with the handler's bytes, or with a [kernel.RemoteError]
+// whose Code says what went wrong: [CodeUnknownEvent] (no handler),
+// [CodeBadRequest] (malformed payload or rejected by Config.Decode),
+// kernel.CodeHandlerPanic (the handler panicked; the actor keeps running),
+// [CodePaused], [CodeOverloaded], [CodeStopped], or any code the handler
+// chose. A caller never waits for silence. A handler may return [NoReply] and
+// answer later, from any goroutine, with [Server.Reply].
+//
+// The typed helpers [Call], [Cast] and [HandleTyped] msgpack-encode requests
+// and replies so that users never hand-encode; the raw methods take bytes.
+//
+// # Lifecycle
+//
+// Start registers the name (failing with kernel.ErrNameTaken without
+// changing the name), Pause drops arriving messages (callers get
+// CodePaused) while keeping the name, Resume undoes it, Stop unregisters the
+// name, drains the mailbox (bounded by its ctx) and waits for the actor. A
+// stopped server can be started again; an unnamed one gets a fresh random id
+// at each Stop. Lifecycle notifications ([Event]: start, pause, resume, stop,
+// idle) come from [Server.Subscribe] and are separate from user events: a
+// message from the network can only reach handlers, so a remote "pause" or
+// "stop" event is an ordinary event (and an unknown one if no handler has
+// that name).
+//
+// # Wire format
+//
+// A request is the kernel payload msgpack {"event": str, "data": bin}, encoded
+// and decoded by hand without reflection. Streamed (large) requests are
+// reassembled by the kernel, bounded by its MaxStreamSize and StreamTimeout,
+// before the server sees them; the server always gets whole messages.
+//
+// # Concurrency
+//
+// All methods of Server are safe for concurrent use.
+//
+// Which goroutine: the kernel calls the server's delivery hook on the
+// goroutine that reads the sender's connection, and for a local sender on the
+// sender's own goroutine (inside its Call or Cast). The hook only decodes the
+// {event, data} envelope and enqueues. Config.Decode and every handler run on
+// the actor goroutine, one message at a time; handlers of one server never run
+// concurrently. Handlers get a ctx that is cancelled when the server stops (at
+// the latest when Stop's ctx ends).
+//
+// Ordering: messages from one sender are handled in the order the kernel
+// delivers them, which for a remote node is the order they were sent over its
+// connection. Messages from different senders interleave arbitrarily.
+//
+// What blocks: a full mailbox blocks the delivering goroutine for at most
+// Config.MailboxWait (default 100 ms) — for a remote sender that is its
+// connection reader, so TCP backpressure slows the sender down — after which
+// the message is rejected: a call is answered with CodeOverloaded and a cast
+// is dropped and counted in [Stats].Overloaded. So a local Cast into a full
+// mailbox waits up to MailboxWait in the caster's goroutine, and a handler
+// casting to its own full mailbox stalls its actor that long before the cast
+// is dropped. Otherwise Cast never waits for the receiver; Call waits for the
+// reply until ctx ends (Config.CallTimeout, else the kernel's CallTimeout,
+// applies when ctx has no deadline). Lifecycle events are sent without
+// blocking: a full subscriber channel loses the event (counted in
+// Stats.EventsDropped). Stop blocks until the actor goroutine exits, so it
+// must not be called from the server's own handler, and a handler that calls
+// its own server synchronously deadlocks until its call times out.
+package genserver
