@@ -1,0 +1,85 @@
+package notp_test
+
+import (
+	"go/parser"
+	"go/token"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// modulePath is this module's import path.
+const modulePath = "github.com/notp-go/notp"
+
+// TestDependencyRules keeps the standalone packages standalone: a program
+// that only shards keys (chash) or versions values (vclock) must not pull in
+// the network stack. The rules are checked on the import lines of every
+// non-test file, so a violation fails here before it reaches a user.
+func TestDependencyRules(t *testing.T) {
+	rules := []struct {
+		dir      string
+		internal []string // packages of this module it may import
+		external []string // third-party modules it may import (prefixes)
+	}{
+		{".", nil, nil},
+		{"chash", []string{modulePath}, []string{
+			"github.com/cespare/xxhash/v2", "github.com/google/btree", "github.com/vmihailenco/msgpack/v5"}},
+		{"vclock", nil, []string{"github.com/vmihailenco/msgpack/v5"}},
+		// The wire codec and the kernel are hand-written over the standard
+		// library: every byte from the network goes through code we own.
+		{"internal/wire", []string{modulePath}, nil},
+		{"kernel", []string{modulePath, modulePath + "/internal/wire"}, nil},
+		{"genserver", []string{modulePath, modulePath + "/kernel"}, []string{"github.com/vmihailenco/msgpack/v5"}},
+	}
+	for _, r := range rules {
+		t.Run(r.dir, func(t *testing.T) {
+			imports := packageImports(t, r.dir)
+			if len(imports) == 0 && r.dir != "." {
+				t.Fatalf("package %s has no imports: is it missing?", r.dir)
+			}
+			for _, imp := range imports {
+				if !strings.Contains(strings.SplitN(imp, "/", 2)[0], ".") {
+					continue // standard library
+				}
+				if slices.Contains(r.internal, imp) {
+					continue
+				}
+				if !strings.HasPrefix(imp, modulePath+"/") && imp != modulePath &&
+					slices.ContainsFunc(r.external, func(p string) bool { return imp == p || strings.HasPrefix(imp, p+"/") }) {
+					continue
+				}
+				t.Errorf("package %s imports %s, which its dependency rule forbids", r.dir, imp)
+			}
+		})
+	}
+}
+
+// packageImports returns the imports of the non-test Go files in dir.
+func packageImports(t *testing.T, dir string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	fset := token.NewFileSet()
+	for _, e := range entries {
+		name := e.Name()
+		if e.IsDir() || !strings.HasSuffix(name, ".go") || strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, filepath.Join(dir, name), nil, parser.ImportsOnly)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, imp := range f.Imports {
+			p := strings.Trim(imp.Path.Value, `"`)
+			if !slices.Contains(out, p) {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
