@@ -44,6 +44,15 @@ func (s *Server) Call(ctx context.Context, t Target, event string, data []byte) 
 	return call(ctx, s.k, t, event, data)
 }
 
+// CallRaw is the untyped client for programs that are not servers
+// themselves (notp-cli, say): it sends event with data to the server t
+// through k and returns the raw reply bytes. Errors are as for
+// [Server.Call]; only ctx (and the kernel's Config.CallTimeout when ctx has
+// no deadline) bounds the wait.
+func CallRaw(ctx context.Context, k *kernel.Kernel, t Target, event string, data []byte) ([]byte, error) {
+	return call(ctx, k, t, event, data)
+}
+
 func call(ctx context.Context, k *kernel.Kernel, t Target, event string, data []byte) ([]byte, error) {
 	node := t.node(k)
 	reply, err := k.Call(ctx, node, t.Name, encodeRequest(event, data))

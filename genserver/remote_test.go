@@ -331,3 +331,21 @@ func TestPerSenderOrdering(t *testing.T) {
 		}
 	}
 }
+
+// CallRaw lets a program that is no server (notp-cli) call one with raw
+// bytes: the payload arrives unchanged, the reply comes back unchanged, and
+// error replies keep their code.
+func TestCallRaw(t *testing.T) {
+	checkGoroutines(t)
+	k1, k2 := newPair(t)
+	remote := startServer(t, k2, genserver.Config{Name: "svc"})
+	remote.Handle("echo", echo)
+	target := genserver.Target{Name: "svc", Node: k2.Self()}
+	payload := []byte{0xc1, 0x00, 0xff, 'x'} // not msgpack: raw bytes must pass untouched
+	got, err := genserver.CallRaw(ctxT(t), k1, target, "echo", payload)
+	if err != nil || !bytes.Equal(got, payload) {
+		t.Fatalf("CallRaw = %x, %v; want %x", got, err, payload)
+	}
+	_, err = genserver.CallRaw(ctxT(t), k1, target, "nope", nil)
+	wantCode(t, err, genserver.CodeUnknownEvent)
+}

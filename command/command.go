@@ -1,0 +1,168 @@
+// Package command is the protocol of a node's command server: the request
+// and reply types that package cluster serves under the actor name
+// [ServerName] and that notp-cli sends.
+//
+// A command is a genserver call to [ServerName] on the target node whose
+// event is the command's name (one of the constants below) and whose
+// payload is the msgpack encoding of [Args]. The reply payload is the
+// msgpack encoding of a [Reply]. Reply.Data holds JSON, so the server
+// decides the exact shape (and key order) an operator sees and the CLI
+// prints it as is.
+//
+// The shapes follow notp's command server: {"ok": true, "data": ...} or
+// {"ok": false, "error": {"message": ..., "code": ...}}. Unlike notp, an
+// invalid payload or an unknown command gets an ok:false reply instead of
+// silence.
+//
+// The command channel is the kernel's cookie-authenticated connection: only
+// a holder of the cluster cookie can send commands.
+package command
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/notp-go/notp"
+)
+
+// ServerName is the actor name of the command server on every node.
+const ServerName = "command"
+
+// The commands, by event name.
+const (
+	Join      = "join"      // Args.ID: join the ring with this id
+	Leave     = "leave"     // Args.Force
+	Meet      = "meet"      // Args.Node
+	Insert    = "insert"    // Args.Node, Args.Weight, Args.Force
+	MInsert   = "minsert"   // Args.Nodes, Args.Weight, Args.Force
+	Update    = "update"    // Args.Node, Args.Weight, Args.Force
+	Remove    = "remove"    // Args.Node, Args.Force
+	MRemove   = "mremove"   // Args.Nodes, Args.Force
+	Inspect   = "inspect"   // the ring
+	Nodes     = "nodes"     // the ring's nodes with their health
+	Has       = "has"       // Args.ID
+	Get       = "get"       // Args.ID
+	Weight    = "weight"    // Args.ID
+	Weights   = "weights"   // every node's weight
+	Ping      = "ping"      // "pong"
+	Ownership = "ownership" // each node's share of the key space
+)
+
+// Names lists every command in the order help shows them.
+var Names = []string{
+	Inspect, Nodes, Ownership, Ping, Get, Has, Weight, Weights,
+	Join, Meet, Leave, Insert, MInsert, Update, Remove, MRemove,
+}
+
+// Known reports whether name is a command.
+func Known(name string) bool {
+	for _, n := range Names {
+		if n == name {
+			return true
+		}
+	}
+	return false
+}
+
+// Args is the payload of every command; each command reads the fields its
+// comment above names and ignores the rest.
+type Args struct {
+	ID     string      `msgpack:"id,omitempty"`
+	Node   *notp.Node  `msgpack:"node,omitempty"`
+	Nodes  []notp.Node `msgpack:"nodes,omitempty"`
+	Weight int         `msgpack:"weight,omitempty"` // ≤ 0: the ring's rfactor
+	Force  bool        `msgpack:"force,omitempty"`
+}
+
+// Reply is the answer to every command.
+type Reply struct {
+	OK bool `msgpack:"ok" json:"ok"`
+	// Data is the command's result as JSON; empty when there is none.
+	Data json.RawMessage `msgpack:"data,omitempty" json:"data,omitempty"`
+	// Error is set when OK is false.
+	Error *Error `msgpack:"error,omitempty" json:"error,omitempty"`
+}
+
+// Error describes a failed command.
+type Error struct {
+	Message string `msgpack:"message" json:"message"`
+	// Code is a stable machine-readable code, when there is one.
+	Code string `msgpack:"code,omitempty" json:"code,omitempty"`
+	// Fields carries per-field validation messages, when there are any.
+	Fields map[string]string `msgpack:"fields,omitempty" json:"fields,omitempty"`
+}
+
+// Error codes set by the command server.
+const (
+	CodeBadRequest     = "BAD_REQUEST"     // the payload does not decode or lacks a field
+	CodeUnknownCommand = "UNKNOWN_COMMAND" // no such command
+	CodeNotAllowed     = "NOT_ALLOWED"     // the sender is a ring member
+	CodeFailed         = "FAILED"          // the operation itself failed
+)
+
+// OK returns a successful reply carrying data encoded as JSON (nil data
+// gives a reply without data).
+func OK(data any) (Reply, error) {
+	if data == nil {
+		return Reply{OK: true}, nil
+	}
+	b, err := json.Marshal(data)
+	if err != nil {
+		return Reply{}, fmt.Errorf("command: encode reply data: %w", err)
+	}
+	return Reply{OK: true, Data: b}, nil
+}
+
+// Fail returns an ok:false reply.
+func Fail(code, message string) Reply {
+	return Reply{Error: &Error{Code: code, Message: message}}
+}
+
+// EncodeArgs encodes a command payload.
+func EncodeArgs(a Args) ([]byte, error) { return msgpack.Marshal(&a) }
+
+// DecodeArgs decodes and validates a command payload: nodes must be valid
+// (notp.Node.Validate). An empty payload is the zero Args.
+func DecodeArgs(b []byte) (Args, error) {
+	var a Args
+	if len(b) == 0 {
+		return a, nil
+	}
+	if err := msgpack.NewDecoder(bytesReader(b)).Decode(&a); err != nil {
+		return Args{}, fmt.Errorf("command: decode args: %w", err)
+	}
+	if a.Node != nil {
+		if err := a.Node.Validate(); err != nil {
+			return Args{}, fmt.Errorf("command: args: node: %w", err)
+		}
+	}
+	for i, n := range a.Nodes {
+		if err := n.Validate(); err != nil {
+			return Args{}, fmt.Errorf("command: args: nodes[%d]: %w", i, err)
+		}
+	}
+	return a, nil
+}
+
+// EncodeReply encodes a reply.
+func EncodeReply(r Reply) ([]byte, error) { return msgpack.Marshal(&r) }
+
+// DecodeReply decodes a reply and checks that it is well formed: an ok
+// reply has no error, a failed one has an error, and Data is valid JSON.
+func DecodeReply(b []byte) (Reply, error) {
+	var r Reply
+	if err := msgpack.NewDecoder(bytesReader(b)).Decode(&r); err != nil {
+		return Reply{}, fmt.Errorf("command: decode reply: %w", err)
+	}
+	switch {
+	case r.OK && r.Error != nil:
+		return Reply{}, fmt.Errorf("command: decode reply: ok reply carries an error")
+	case !r.OK && r.Error == nil:
+		return Reply{}, fmt.Errorf("command: decode reply: failed reply without an error")
+	case len(r.Data) > 0 && !json.Valid(r.Data):
+		return Reply{}, fmt.Errorf("command: decode reply: data is not valid JSON")
+	}
+	return r, nil
+}
