@@ -31,8 +31,11 @@ func TestDependencyRules(t *testing.T) {
 		// library: every byte from the network goes through code we own.
 		{"internal/wire", []string{modulePath}, nil},
 		{"kernel", []string{modulePath, modulePath + "/internal/wire"}, nil},
-		{"command", []string{modulePath}, []string{"github.com/vmihailenco/msgpack/v5"}},
-		{"genserver", []string{modulePath, modulePath + "/kernel"}, []string{"github.com/vmihailenco/msgpack/v5"}},
+		{"internal/msgpackcheck", nil, []string{"github.com/vmihailenco/msgpack/v5"}},
+		{"command", []string{modulePath, modulePath + "/internal/msgpackcheck"}, []string{"github.com/vmihailenco/msgpack/v5"}},
+		{"genserver", []string{modulePath, modulePath + "/kernel", modulePath + "/internal/msgpackcheck"}, []string{"github.com/vmihailenco/msgpack/v5"}},
+		{"cmd/notp-cli", []string{modulePath, modulePath + "/kernel", modulePath + "/genserver", modulePath + "/command"},
+			[]string{"golang.org/x/term"}},
 	}
 	for _, r := range rules {
 		t.Run(r.dir, func(t *testing.T) {

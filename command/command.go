@@ -25,6 +25,7 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/notp-go/notp"
+	"github.com/notp-go/notp/internal/msgpackcheck"
 )
 
 // ServerName is the actor name of the command server on every node.
@@ -124,13 +125,16 @@ func Fail(code, message string) Reply {
 func EncodeArgs(a Args) ([]byte, error) { return msgpack.Marshal(&a) }
 
 // DecodeArgs decodes and validates a command payload: nodes must be valid
-// (notp.Node.Validate). An empty payload is the zero Args.
+// (notp.Node.Validate). An empty payload is the zero Args. Declared
+// lengths are checked against the payload's size before decoding, so a
+// forged payload cannot make it allocate more than its own size; trailing
+// bytes are an error.
 func DecodeArgs(b []byte) (Args, error) {
 	var a Args
 	if len(b) == 0 {
 		return a, nil
 	}
-	if err := msgpack.NewDecoder(bytesReader(b)).Decode(&a); err != nil {
+	if err := msgpackcheck.Unmarshal(b, &a); err != nil {
 		return Args{}, fmt.Errorf("command: decode args: %w", err)
 	}
 	if a.Node != nil {
@@ -151,9 +155,11 @@ func EncodeReply(r Reply) ([]byte, error) { return msgpack.Marshal(&r) }
 
 // DecodeReply decodes a reply and checks that it is well formed: an ok
 // reply has no error, a failed one has an error, and Data is valid JSON.
+// Like DecodeArgs it checks declared lengths before decoding and rejects
+// trailing bytes.
 func DecodeReply(b []byte) (Reply, error) {
 	var r Reply
-	if err := msgpack.NewDecoder(bytesReader(b)).Decode(&r); err != nil {
+	if err := msgpackcheck.Unmarshal(b, &r); err != nil {
 		return Reply{}, fmt.Errorf("command: decode reply: %w", err)
 	}
 	switch {

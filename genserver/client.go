@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/notp-go/notp"
+	"github.com/notp-go/notp/internal/msgpackcheck"
 	"github.com/notp-go/notp/kernel"
 	"github.com/vmihailenco/msgpack/v5"
 )
@@ -138,7 +139,7 @@ func Call[Resp any](ctx context.Context, k *kernel.Kernel, t Target, event strin
 	if err != nil {
 		return resp, err
 	}
-	if err := msgpack.Unmarshal(reply, &resp); err != nil {
+	if err := msgpackcheck.Unmarshal(reply, &resp); err != nil {
 		return resp, fmt.Errorf("%w: reply of %q from %q: %v", ErrDecode, event, t.Name, err)
 	}
 	return resp, nil
@@ -156,14 +157,16 @@ func Cast(k *kernel.Kernel, t Target, event string, req any) error {
 
 // HandleTyped registers fn for event on s, msgpack-decoding the request data
 // into a Req (empty data gives the zero Req) and msgpack-encoding the
-// returned Resp as the reply. Data that does not decode is answered with a
+// returned Resp as the reply. Declared lengths are checked against the
+// data's size first (internal/msgpackcheck), so forged data cannot make
+// the decoder allocate more than its own size. Data that does not decode is answered with a
 // *kernel.RemoteError with CodeBadRequest without calling fn. fn may return
 // NoReply and answer later with [Server.ReplyValue].
 func HandleTyped[Req, Resp any](s *Server, event string, fn func(ctx context.Context, req Req, from kernel.From) (Resp, error)) {
 	s.Handle(event, func(ctx context.Context, r Request) ([]byte, error) {
 		var req Req
 		if len(r.Data) > 0 {
-			if err := msgpack.Unmarshal(r.Data, &req); err != nil {
+			if err := msgpackcheck.Unmarshal(r.Data, &req); err != nil {
 				s.stats.badRequests.Add(1)
 				return nil, &kernel.RemoteError{Code: CodeBadRequest, Message: fmt.Sprintf("event %q: %v", event, err)}
 			}

@@ -349,3 +349,21 @@ func TestCallRaw(t *testing.T) {
 	_, err = genserver.CallRaw(ctxT(t), k1, target, "nope", nil)
 	wantCode(t, err, genserver.CodeUnknownEvent)
 }
+
+// A forged request that declares a huge array is answered BAD_REQUEST
+// without the decoder allocating what it declares.
+func TestTypedForgedLength(t *testing.T) {
+	k1, k2 := newPair(t)
+	remote := startServer(t, k2, genserver.Config{Name: "svc"})
+	called := false
+	genserver.HandleTyped(remote, "sum", func(_ context.Context, xs []struct{ A, B string }, _ kernel.From) (int, error) {
+		called = true
+		return len(xs), nil
+	})
+	forged := []byte{0xdd, 0x10, 0x00, 0x00, 0x00, 0x80} // array32 of 2^28 elements, 1 present
+	_, err := genserver.CallRaw(ctxT(t), k1, genserver.Target{Name: "svc", Node: k2.Self()}, "sum", forged)
+	wantCode(t, err, genserver.CodeBadRequest)
+	if called {
+		t.Fatal("handler called on a forged request")
+	}
+}

@@ -1,0 +1,273 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/notp-go/notp"
+	"github.com/notp-go/notp/command"
+	"github.com/notp-go/notp/genserver"
+	"github.com/notp-go/notp/kernel"
+)
+
+// Codes of the ok:false replies the CLI makes up itself, when no reply
+// arrives. Codes from the node (command.Code*, kernel and genserver codes)
+// are printed as they come.
+const (
+	codeTimeout      = "TIMEOUT"          // no reply (or no connection) within --timeout
+	codeUnreachable  = "UNREACHABLE"      // the TCP connection to the node failed
+	codeHandshake    = "HANDSHAKE_FAILED" // connected, but the kernel hello failed (key or id)
+	codeDisconnected = "DISCONNECTED"     // the connection dropped while waiting for a reply
+	codeInvalidReply = "INVALID_REPLY"    // the reply does not decode as a command.Reply
+	codeCanceled     = "CANCELED"         // interrupted (signal)
+	codeClient       = "CLIENT_ERROR"     // the CLI's own kernel failed
+)
+
+// pollEvery is how often the link state is polled while waiting for a
+// connection (the kernel offers no notification of it).
+const pollEvery = 10 * time.Millisecond
+
+// client is the CLI's kernel node and its link to the target node.
+type client struct {
+	k       *kernel.Kernel
+	target  notp.Node
+	timeout time.Duration
+	watch   *linkWatch
+}
+
+// newClient starts the CLI's own kernel node "notp-cli-<pid>-<random>" on
+// 127.0.0.1 (an ephemeral port; replies come back over the connection the
+// request went out on) and starts the link to the target.
+func newClient(ctx context.Context, o options) (*client, error) {
+	var r [4]byte
+	rand.Read(r[:])
+	id := fmt.Sprintf("notp-cli-%d-%s", os.Getpid(), hex.EncodeToString(r[:]))
+	w := newLinkWatch(o.target.ID)
+	k, err := kernel.New(kernel.Config{
+		Node:     notp.Node{ID: id, Host: "127.0.0.1", Port: 0},
+		Cookie:   o.key,
+		Insecure: o.key == "",
+		// Longer than a request's timeout, so a silent peer shows up as
+		// a timeout, not as a half-finished handshake.
+		HandshakeTimeout: 2 * o.timeout,
+		CallTimeout:      o.timeout,
+		ReconnectMax:     time.Second,
+		Logger:           slog.New(w),
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := k.Start(ctx); err != nil {
+		k.Close()
+		return nil, err
+	}
+	if err := k.Connect(o.target); err != nil {
+		k.Close()
+		return nil, err
+	}
+	return &client{k: k, target: o.target, timeout: o.timeout, watch: w}, nil
+}
+
+// Close stops the kernel and waits for its goroutines.
+func (c *client) Close() error { return c.k.Close() }
+
+// connected reports whether the link to the target is up.
+func (c *client) connected() bool { return c.k.Connected(c.target.ID) }
+
+// failure is an ok:false reply made up by the CLI.
+func failure(code, format string, args ...any) command.Reply {
+	return command.Fail(code, fmt.Sprintf(format, args...))
+}
+
+// waitConnected waits until the link to the target is up. It fails at the
+// first connection error after it was called (so a refused connection or a
+// wrong key is reported at once, not after the timeout) or when ctx ends.
+func (c *client) waitConnected(ctx context.Context) (command.Reply, bool) {
+	_, changed := c.watch.state()
+	t := time.NewTicker(pollEvery)
+	defer t.Stop()
+	for !c.connected() {
+		select {
+		case <-ctx.Done():
+			return c.ctxFailure(ctx, "connecting to"), false
+		case <-changed:
+			err, _ := c.watch.state()
+			return c.linkFailure(err), false
+		case <-t.C:
+		}
+	}
+	return command.Reply{}, true
+}
+
+// linkFailure describes a failed connection attempt.
+func (c *client) linkFailure(err error) command.Reply {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return failure(codeUnreachable, "cannot connect to node %q at %s: %v", c.target.ID, c.target.Addr(), err)
+	}
+	return failure(codeHandshake, "node at %s refused the connection: %v (check -a/--key and -I/--instance)",
+		c.target.Addr(), err)
+}
+
+// ctxFailure describes a request whose ctx ended.
+func (c *client) ctxFailure(ctx context.Context, what string) command.Reply {
+	if errors.Is(context.Cause(ctx), errDisconnected) {
+		return failure(codeDisconnected, "disconnected from %s before the reply arrived", c.target.ID)
+	}
+	if errors.Is(ctx.Err(), context.Canceled) {
+		return failure(codeCanceled, "interrupted while %s node %q at %s", what, c.target.ID, c.target.Addr())
+	}
+	return failure(codeTimeout, "timed out after %v %s node %q at %s", c.timeout, what, c.target.ID, c.target.Addr())
+}
+
+// errDisconnected cancels a request whose connection dropped.
+var errDisconnected = errors.New("disconnected")
+
+// do runs one command within --timeout, connection included, and always
+// returns a reply: the node's, or an ok:false one saying what went wrong.
+func (c *client) do(ctx context.Context, name string, args command.Args) command.Reply {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	if r, ok := c.waitConnected(ctx); !ok {
+		return r
+	}
+	payload, err := command.EncodeArgs(args)
+	if err != nil {
+		return failure(codeClient, "encode arguments: %v", err)
+	}
+	// The reply comes back over the connection the request went out on:
+	// if that drops, give up at once instead of waiting for the timeout.
+	ctx, cancelCause := context.WithCancelCause(ctx)
+	defer cancelCause(nil)
+	stop := c.onDisconnect(ctx, func() { cancelCause(errDisconnected) })
+	defer stop()
+	raw, err := genserver.CallRaw(ctx, c.k, genserver.Target{Name: command.ServerName, Node: c.target}, name, payload)
+	if err != nil {
+		return c.callFailure(ctx, err)
+	}
+	r, err := command.DecodeReply(raw)
+	if err != nil {
+		return failure(codeInvalidReply, "node %q sent a malformed reply: %v", c.target.ID, err)
+	}
+	return r
+}
+
+// callFailure turns a failed call into an ok:false reply.
+func (c *client) callFailure(ctx context.Context, err error) command.Reply {
+	var re *kernel.RemoteError
+	switch {
+	case errors.As(err, &re):
+		msg := re.Message
+		if re.Code == kernel.CodeUnknownName {
+			msg = fmt.Sprintf("node %q runs no command server: %s", c.target.ID, re.Message)
+		}
+		return command.Reply{Error: &command.Error{Code: re.Code, Message: msg, Fields: re.Fields}}
+	case ctx.Err() != nil:
+		return c.ctxFailure(ctx, "waiting for the reply of")
+	default:
+		return failure(codeClient, "%v", err)
+	}
+}
+
+// onDisconnect calls f once if the link goes down before ctx ends. The
+// returned func stops the watcher and waits for it.
+func (c *client) onDisconnect(ctx context.Context, f func()) func() {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(pollEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-done:
+				return
+			case <-t.C:
+				if !c.connected() {
+					f()
+					return
+				}
+			}
+		}
+	})
+	return func() { close(done); wg.Wait() }
+}
+
+// linkWatch is the slog.Handler of the CLI's kernel: it records the
+// errors the kernel logs about its link to one peer ("dial failed",
+// "outbound handshake failed", "peer connection closed", all of which
+// carry "peer" and "err" attributes), because the kernel has no other way
+// to tell why a link is not up. Everything else is discarded.
+type linkWatch struct {
+	peer  string
+	attrs []slog.Attr // from WithAttrs
+
+	mu      *sync.Mutex
+	last    *error
+	changed *chan struct{} // closed and replaced on each recorded error
+}
+
+func newLinkWatch(peer string) *linkWatch {
+	var last error
+	ch := make(chan struct{})
+	return &linkWatch{peer: peer, mu: new(sync.Mutex), last: &last, changed: &ch}
+}
+
+// state returns the last recorded error and a channel closed at the next.
+func (w *linkWatch) state() (error, <-chan struct{}) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return *w.last, *w.changed
+}
+
+// Enabled implements slog.Handler: the kernel logs link errors at Debug.
+func (w *linkWatch) Enabled(context.Context, slog.Level) bool { return true }
+
+// Handle implements slog.Handler.
+func (w *linkWatch) Handle(_ context.Context, r slog.Record) error {
+	var peer string
+	var err error
+	see := func(a slog.Attr) bool {
+		switch a.Key {
+		case "peer":
+			peer = a.Value.String()
+		case "err":
+			if e, ok := a.Value.Any().(error); ok {
+				err = e
+			}
+		}
+		return true
+	}
+	for _, a := range w.attrs {
+		see(a)
+	}
+	r.Attrs(see)
+	if peer != w.peer || err == nil {
+		return nil
+	}
+	w.mu.Lock()
+	*w.last = err
+	close(*w.changed)
+	*w.changed = make(chan struct{})
+	w.mu.Unlock()
+	return nil
+}
+
+// WithAttrs implements slog.Handler.
+func (w *linkWatch) WithAttrs(attrs []slog.Attr) slog.Handler {
+	c := *w
+	c.attrs = append(append([]slog.Attr(nil), w.attrs...), attrs...)
+	return &c
+}
+
+// WithGroup implements slog.Handler; groups do not matter here.
+func (w *linkWatch) WithGroup(string) slog.Handler { return w }

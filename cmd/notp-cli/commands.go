@@ -1,0 +1,282 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/notp-go/notp"
+	"github.com/notp-go/notp/command"
+)
+
+// forceHelp is notp's description of --force, kept word for word.
+const forceHelp = "Execute this command before any existing message streams on this " +
+	"node's gossip processor. Defaults to false."
+
+// forceNote ends the description of every command that takes --force
+// (notp's wording).
+const forceNote = " If force is passed, the gossip processor on this node won't wait for " +
+	"current message streams to be processed before executing this command."
+
+// options a command accepts besides its positional arguments.
+const (
+	optForce  = 1 << iota // -f, --force
+	optWeight             // -w, --weight <n>
+)
+
+// spec describes one command: how help shows it and how its arguments
+// become a command.Args.
+type spec struct {
+	name  string
+	usage string // synopsis after the name
+	desc  string // first sentence is the one-line summary
+	opts  int    // optForce | optWeight
+	// weightHelp describes the weight (option or positional), if any.
+	weightHelp string
+	// parse turns the positional arguments into Args; force and weight
+	// are filled in by parseCommand.
+	parse func(pos []string) (command.Args, error)
+}
+
+const (
+	weightOne  = "Number of virtual nodes to assign to the node being inserted. Defaults to the `rfactor` of the session node."
+	weightMany = "Number of virtual nodes to assign to the nodes being inserted. Defaults to the `rfactor` of the session node."
+	weightUpd  = "New number of virtual nodes of the node. Defaults to the `rfactor` of the session node."
+	tripleSyn  = "<id> <host> <port> [<id> <host> <port>...]"
+)
+
+// specs lists the commands in the order of command.Names.
+var specs = []spec{
+	{name: command.Inspect, desc: "Prints the ring of this node to the console.", parse: noArgs},
+	{name: command.Nodes, desc: "Prints the nodes of the ring of this node to the console, with each node's health.", parse: noArgs},
+	{name: command.Ownership, desc: "Prints each node's share of the key space of this node's ring. The shell draws it as a bar chart.", parse: noArgs},
+	{name: command.Ping, desc: "Ping a node in the cluster (the node notp-cli talks to).", parse: noArgs},
+	{name: command.Get, usage: "<id>", desc: "Returns information about a node's hostname and port in this node's cluster.", parse: oneID},
+	{name: command.Has, usage: "<id>", desc: "Returns whether the targeted node exists in this node's cluster.", parse: oneID},
+	{name: command.Weight, usage: "<id>", desc: "Returns the weight (number of virtual nodes) of a node in this node's cluster.", parse: oneID},
+	{name: command.Weights, desc: "Returns the weight of every node in this node's cluster.", parse: noArgs},
+	{name: command.Join, usage: "<id>", desc: "Joins a new cluster if not already present or not a member of any cluster.", parse: oneID},
+	{name: command.Meet, usage: "<id> <host> <port>", desc: "Meets a node in this node's cluster. This is the only way to do transitive additions to the cluster.", parse: oneNode},
+	{name: command.Leave, usage: "[-f|--force]", desc: "Leaves the cluster this node is a part of." + forceNote, opts: optForce, parse: noArgs},
+	{name: command.Insert, usage: "<id> <host> <port> [-f|--force] [-w|--weight <n>]", desc: "Inserts a node into this node's cluster." + forceNote,
+		opts: optForce | optWeight, weightHelp: weightOne, parse: oneNode},
+	{name: command.MInsert, usage: tripleSyn + " [-f|--force] [-w|--weight <n>]", desc: "Inserts multiple nodes into this node's cluster." + forceNote,
+		opts: optForce | optWeight, weightHelp: weightMany, parse: nodeList},
+	{name: command.Update, usage: "<id> <host> <port> [weight] [-f|--force]", desc: "Updates the address and weight of a node in this node's cluster." + forceNote,
+		opts: optForce, weightHelp: weightUpd, parse: updateArgs},
+	{name: command.Remove, usage: "<id> <host> <port> [-f|--force]", desc: "Removes a node from this node's cluster." + forceNote, opts: optForce, parse: oneNode},
+	{name: command.MRemove, usage: tripleSyn + " [-f|--force]", desc: "Removes multiple nodes from this node's cluster." + forceNote, opts: optForce, parse: nodeList},
+}
+
+// lookup returns the spec of the command name.
+func lookup(name string) (*spec, bool) {
+	for i := range specs {
+		if specs[i].name == name {
+			return &specs[i], true
+		}
+	}
+	return nil, false
+}
+
+// summary is the first sentence of the description.
+func (s *spec) summary() string {
+	if i := strings.Index(s.desc, ". "); i >= 0 {
+		return s.desc[:i+1]
+	}
+	return s.desc
+}
+
+// brief is the synopsis shortened for the list of commands.
+func (s *spec) brief() string {
+	return strings.NewReplacer("[-f|--force]", "[-f]", "[-w|--weight <n>]", "[-w <n>]",
+		tripleSyn, "<id> <host> <port>...").Replace(s.synopsis())
+}
+
+// synopsis is "name usage".
+func (s *spec) synopsis() string {
+	if s.usage == "" {
+		return s.name
+	}
+	return s.name + " " + s.usage
+}
+
+// errUnknownCommand is returned by parseCommand for a name that is not a
+// command.
+var errUnknownCommand = errors.New("unknown command")
+
+// usageError is a bad argument list for a known command.
+type usageError struct {
+	spec *spec
+	msg  string
+}
+
+func (e *usageError) Error() string { return e.spec.name + ": " + e.msg }
+
+// parseCommand validates a command line (the command's name and its
+// arguments) and builds the request payload. Nothing is sent: every error
+// is a usage error.
+func parseCommand(name string, args []string) (command.Args, error) {
+	s, ok := lookup(name)
+	if !ok {
+		return command.Args{}, fmt.Errorf("%w %q", errUnknownCommand, name)
+	}
+	pos, force, weight, err := splitOptions(s.opts, args)
+	if err != nil {
+		return command.Args{}, &usageError{s, err.Error()}
+	}
+	a, err := s.parse(pos)
+	if err != nil {
+		return command.Args{}, &usageError{s, err.Error()}
+	}
+	a.Force = force
+	if weight > 0 {
+		a.Weight = weight
+	}
+	return a, nil
+}
+
+// splitOptions separates the options a command allows (opts) from its
+// positional arguments. Options may appear anywhere; "--" ends them.
+// A token that looks like a negative number is positional, so that
+// "-3" is rejected as a weight or port rather than as an option.
+func splitOptions(opts int, args []string) (pos []string, force bool, weight int, err error) {
+	for i := 0; i < len(args); i++ {
+		tok := args[i]
+		if tok == "--" {
+			return append(pos, args[i+1:]...), force, weight, nil
+		}
+		if len(tok) < 2 || tok[0] != '-' || isNumber(tok) {
+			pos = append(pos, tok)
+			continue
+		}
+		name, val, hasVal := strings.Cut(tok, "=")
+		switch {
+		case (name == "-f" || name == "--force") && opts&optForce != 0:
+			if hasVal {
+				return nil, false, 0, fmt.Errorf("option %s takes no value", name)
+			}
+			force = true
+		case (name == "-w" || name == "--weight") && opts&optWeight != 0:
+			if !hasVal {
+				if i+1 >= len(args) {
+					return nil, false, 0, fmt.Errorf("option %s needs a value", name)
+				}
+				i++
+				val = args[i]
+			}
+			if weight, err = parseWeight(val); err != nil {
+				return nil, false, 0, err
+			}
+		default:
+			return nil, false, 0, fmt.Errorf("unknown option %q", tok)
+		}
+	}
+	return pos, force, weight, nil
+}
+
+func isNumber(s string) bool {
+	_, err := strconv.ParseFloat(s, 64)
+	return err == nil
+}
+
+func noArgs(pos []string) (command.Args, error) {
+	if len(pos) > 0 {
+		return command.Args{}, fmt.Errorf("takes no arguments, got %q", strings.Join(pos, " "))
+	}
+	return command.Args{}, nil
+}
+
+func oneID(pos []string) (command.Args, error) {
+	switch {
+	case len(pos) == 0:
+		return command.Args{}, errors.New("missing <id>")
+	case len(pos) > 1:
+		return command.Args{}, fmt.Errorf("takes one <id>, got %d arguments", len(pos))
+	case strings.TrimSpace(pos[0]) == "":
+		return command.Args{}, errors.New("empty <id>")
+	}
+	return command.Args{ID: pos[0]}, nil
+}
+
+func oneNode(pos []string) (command.Args, error) {
+	if len(pos) != 3 {
+		return command.Args{}, fmt.Errorf("takes <id> <host> <port>, got %d arguments", len(pos))
+	}
+	n, err := parseNode(pos)
+	if err != nil {
+		return command.Args{}, err
+	}
+	return command.Args{Node: &n}, nil
+}
+
+func updateArgs(pos []string) (command.Args, error) {
+	if len(pos) != 3 && len(pos) != 4 {
+		return command.Args{}, fmt.Errorf("takes <id> <host> <port> [weight], got %d arguments", len(pos))
+	}
+	a, err := oneNode(pos[:3])
+	if err != nil {
+		return command.Args{}, err
+	}
+	if len(pos) == 4 {
+		if a.Weight, err = parseWeight(pos[3]); err != nil {
+			return command.Args{}, err
+		}
+	}
+	return a, nil
+}
+
+// nodeList reads flat id host port triples; unlike notp, an incomplete
+// trailing triple is an error rather than silently dropped.
+func nodeList(pos []string) (command.Args, error) {
+	if len(pos) == 0 {
+		return command.Args{}, errors.New("needs at least one <id> <host> <port> triple")
+	}
+	if len(pos)%3 != 0 {
+		return command.Args{}, fmt.Errorf("incomplete node triple %q: nodes are given as <id> <host> <port>",
+			strings.Join(pos[len(pos)-len(pos)%3:], " "))
+	}
+	nodes := make([]notp.Node, 0, len(pos)/3)
+	for i := 0; i < len(pos); i += 3 {
+		n, err := parseNode(pos[i : i+3])
+		if err != nil {
+			return command.Args{}, err
+		}
+		nodes = append(nodes, n)
+	}
+	return command.Args{Nodes: nodes}, nil
+}
+
+// parseNode reads one id host port triple.
+func parseNode(t []string) (notp.Node, error) {
+	p, err := parsePort(t[2])
+	if err != nil {
+		return notp.Node{}, fmt.Errorf("node %q: %w", t[0], err)
+	}
+	n := notp.Node{ID: t[0], Host: t[1], Port: p}
+	if err := n.Validate(); err != nil {
+		return notp.Node{}, err
+	}
+	return n, nil
+}
+
+// parsePort accepts a decimal port in 1..65535.
+func parsePort(s string) (int, error) {
+	p, err := strconv.Atoi(s)
+	if err != nil {
+		return 0, fmt.Errorf("port %q is not a number", s)
+	}
+	if p < 1 || p > notp.MaxPort {
+		return 0, fmt.Errorf("port %d is out of range 1-%d", p, notp.MaxPort)
+	}
+	return p, nil
+}
+
+// parseWeight accepts a positive decimal integer.
+func parseWeight(s string) (int, error) {
+	w, err := strconv.Atoi(s)
+	if err != nil || w < 1 {
+		return 0, fmt.Errorf("weight %q is not a positive integer", s)
+	}
+	return w, nil
+}

@@ -1,0 +1,112 @@
+// Command notp-cli is the operator's tool for a notp cluster: it sends
+// commands to the command server of one node (package cluster serves it;
+// the protocol is package command) and prints the replies as JSON. It is
+// the Go counterpart of notp's ncl.
+//
+// Usage:
+//
+//	notp-cli [flags] [command [args...]]
+//
+// With a command, notp-cli sends it, prints only the reply on stdout and
+// exits (one-shot mode). Without one it starts an interactive shell.
+//
+// # Flags
+//
+// Flags come before the command (what follows the command is its own).
+// Each has a short and a long name; -x and --x are the same.
+//
+//	-I, --instance <id>       id of the node to talk to (default: os.Hostname())
+//	-H, --hostname <host>     host of that node (default: os.Hostname())
+//	-p, --port <port>         port of that node, 1-65535 (default 7022)
+//	-a, --key <cookie>        the cluster cookie (default ""); empty means no
+//	                          cookie, for nodes that run without one
+//	    --timeout <duration>  bound of each request, connecting included
+//	                          (default 5s)
+//	-h, --help                print the usage and exit
+//
+// notp-cli is a kernel node itself, "notp-cli-<pid>-<random>" on 127.0.0.1
+// with an ephemeral port; the key authenticates it like any node, so only
+// holders of the cookie can send commands.
+//
+// # Commands
+//
+// Arguments are validated before anything is sent: ports are decimal
+// numbers in 1-65535, weights positive integers, node lists complete
+// id host port triples (an incomplete trailing triple is an error, where
+// notp silently dropped it). Options may appear anywhere after the command.
+//
+//	inspect                                  the ring of the node
+//	nodes                                    the ring's nodes with their health
+//	ownership                                each node's share of the key space
+//	ping                                     "pong"
+//	get <id>                                 a node's host and port
+//	has <id>                                 whether a node is in the ring
+//	weight <id>                              a node's weight (virtual nodes)
+//	weights                                  every node's weight
+//	join <id>                                join (create) the ring <id>
+//	meet <id> <host> <port>                  meet a node (transitive join)
+//	leave [-f]                               leave the ring
+//	insert <id> <host> <port> [-f] [-w <n>]  insert a node
+//	minsert <id> <host> <port>... [-f] [-w <n>]
+//	                                         insert several nodes
+//	update <id> <host> <port> [weight] [-f]  update a node (weight positional)
+//	remove <id> <host> <port> [-f]           remove a node
+//	mremove <id> <host> <port>... [-f]       remove several nodes
+//
+// -f/--force: "Execute this command before any existing message streams on
+// this node's gossip processor. Defaults to false." -w/--weight <n>: the
+// number of virtual nodes; without it the node uses its ring's rfactor.
+// "notp-cli help [command]" prints the usage of all or one command.
+//
+// # Output and exit codes
+//
+// One-shot mode prints the reply as 2-space-indented JSON, and nothing
+// else, on stdout: {"ok": true, "data": ...} or {"ok": false, "error":
+// {"message": ..., "code": ...}}. The data is the server's JSON with its
+// key order kept. When no reply arrives notp-cli prints an ok:false reply
+// of its own with one of these codes:
+//
+//	TIMEOUT           no connection or no reply within --timeout
+//	UNREACHABLE       the TCP connection to the node failed (reported at once)
+//	HANDSHAKE_FAILED  the node refused the connection: wrong --key, a key
+//	                  for a node without one (or the reverse), or a wrong
+//	                  --instance id (reported at once)
+//	DISCONNECTED      the connection dropped before the reply arrived
+//	INVALID_REPLY     the reply was not a well-formed command reply
+//	UNKNOWN_NAME      the node runs no command server
+//	CANCELED          interrupted by a signal
+//
+// The exit code is 0 for an ok:true reply, 1 for an ok:false reply or any
+// of the failures above, and 2 for a usage error (bad flags, unknown
+// command, bad arguments), reported on stderr with nothing sent.
+//
+// # Interactive shell
+//
+// The shell prints "Connecting to <id> at <host>:<port>", pings the node's
+// command server and prints "Connected to <id>" (or the error on stderr,
+// exiting 1). At the prompt "> " it takes the commands above plus
+// "help [command]" and "exit" (Ctrl-D ends it too). When stdin is a
+// terminal, lines are edited with golang.org/x/term (history with the
+// arrow keys, TAB completes command names); otherwise lines are read
+// plainly, so the shell can be scripted through a pipe. Replies are
+// printed as JSON, except that ownership is drawn as a bar chart, one line
+// per node: id, a bar of █ (the largest share fills the terminal width,
+// or 40 columns) and the percentage. When the connection drops the shell
+// prints "Disconnected from <id>" once, requests fail after at most
+// --timeout (at once if reconnecting fails), and "Connected to <id>" is
+// printed when the link is back.
+//
+// # Examples
+//
+//	$ notp-cli -I node1 -H 10.0.0.1 -p 7022 -a "$COOKIE" nodes
+//	$ notp-cli -I node1 -H 10.0.0.1 -a "$COOKIE" insert node4 10.0.0.4 7022 -w 3
+//	$ notp-cli -I node1 -H 10.0.0.1 -a "$COOKIE" minsert n5 10.0.0.5 7022 n6 10.0.0.6 7022 --force
+//	$ notp-cli -I node1 -H 10.0.0.1 -a "$COOKIE" weights | jq '.data'
+//	$ notp-cli -I node1 -H 10.0.0.1 -a "$COOKIE"
+//	Connecting to node1 at 10.0.0.1:7022
+//	Connected to node1
+//	> ownership
+//	node1  ████████████████████████████████████████   50.0%
+//	node2  ████████████████████████████████████████   50.0%
+//	> exit
+package main

@@ -1,0 +1,174 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/notp-go/notp"
+)
+
+// Defaults of the flags (notp's ncl, plus --timeout).
+const (
+	defaultPort    = 7022
+	defaultTimeout = 5 * time.Second
+)
+
+// options are the parsed command line.
+type options struct {
+	target  notp.Node     // -I, -H, -p
+	key     string        // -a: the cluster cookie; empty = insecure
+	timeout time.Duration // --timeout: bound of each request
+	help    bool          // -h, --help
+	cmd     string        // the command, empty for the shell
+	args    []string      // the command's arguments
+}
+
+// portFlag is a flag.Value accepting only a decimal port in 1..65535.
+type portFlag struct{ p *int }
+
+func (f portFlag) String() string {
+	if f.p == nil {
+		return ""
+	}
+	return fmt.Sprint(*f.p)
+}
+
+func (f portFlag) Set(s string) error {
+	p, err := parsePort(s)
+	if err != nil {
+		return err
+	}
+	*f.p = p
+	return nil
+}
+
+// errFlags wraps every command-line parse failure (a usage error).
+var errFlags = errors.New("bad flags")
+
+// parseFlags reads the flags and splits off the command and its
+// arguments. The flag package stops at the first non-flag argument, so
+// flags come before the command; what follows belongs to the command.
+func parseFlags(args []string) (options, error) {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "localhost"
+	}
+	o := options{target: notp.Node{ID: host, Host: host, Port: defaultPort}, timeout: defaultTimeout}
+	fs := flag.NewFlagSet("notp-cli", flag.ContinueOnError)
+	fs.SetOutput(io.Discard) // we print our own messages
+	for _, name := range []string{"I", "instance"} {
+		fs.StringVar(&o.target.ID, name, o.target.ID, "")
+	}
+	for _, name := range []string{"H", "hostname"} {
+		fs.StringVar(&o.target.Host, name, o.target.Host, "")
+	}
+	for _, name := range []string{"p", "port"} {
+		fs.Var(portFlag{&o.target.Port}, name, "")
+	}
+	for _, name := range []string{"a", "key"} {
+		fs.StringVar(&o.key, name, "", "")
+	}
+	fs.DurationVar(&o.timeout, "timeout", o.timeout, "")
+	for _, name := range []string{"h", "help"} {
+		fs.BoolVar(&o.help, name, false, "")
+	}
+	if err := fs.Parse(args); err != nil {
+		return o, fmt.Errorf("%w: %s", errFlags, strings.TrimPrefix(err.Error(), "flag "))
+	}
+	if o.help {
+		return o, nil
+	}
+	if o.timeout <= 0 {
+		return o, fmt.Errorf("%w: --timeout must be positive, got %v", errFlags, o.timeout)
+	}
+	if err := o.target.Validate(); err != nil {
+		return o, fmt.Errorf("%w: target node (-I, -H, -p): %v", errFlags, err)
+	}
+	if rest := fs.Args(); len(rest) > 0 {
+		o.cmd, o.args = rest[0], rest[1:]
+	}
+	return o, nil
+}
+
+// flagHelp documents the flags in the order usage shows them.
+var flagHelp = [][2]string{
+	{"-I, --instance <id>", "Unique instance identifier of the node being connected to. (default: this host's name)"},
+	{"-H, --hostname <host>", "Server hostname of the node being connected to. (default: this host's name)"},
+	{"-p, --port <port>", fmt.Sprintf("Server port of the node being connected to, 1-65535. (default %d)", defaultPort)},
+	{"-a, --key <cookie>", "Distributed cookie to use for signing requests against the connecting node. Empty means no cookie, for nodes that run without one. (default \"\")"},
+	{"    --timeout <duration>", fmt.Sprintf("Bound of each request, connecting included, e.g. 500ms or 10s. (default %v)", defaultTimeout)},
+	{"-h, --help", "Show this help."},
+}
+
+// writeUsage prints the full usage text.
+func writeUsage(w io.Writer) {
+	fmt.Fprint(w, `Usage: notp-cli [flags] [command [args...]]
+
+notp-cli sends operator commands to the command server of a notp node. With a
+command it prints the reply as JSON and exits; without one it starts an
+interactive shell.
+
+Flags:
+`)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, f := range flagHelp {
+		fmt.Fprintf(tw, "  %s\t%s\n", f[0], f[1])
+	}
+	tw.Flush()
+	fmt.Fprint(w, "\nCommands:\n")
+	writeCommandList(w, false)
+	fmt.Fprint(w, `
+Options of the commands that take them (anywhere after the command):
+  -f, --force       Execute this command before any existing message streams on
+                    this node's gossip processor. Defaults to false.
+  -w, --weight <n>  Number of virtual nodes to assign to the nodes being
+                    inserted. Defaults to the `+"`rfactor`"+` of the session node.
+                    update takes the weight as its fourth argument instead.
+
+"notp-cli help <command>" shows the usage of one command.
+
+Exit status: 0 when the reply is {"ok": true, ...}; 1 when it is
+{"ok": false, ...}, the node is unreachable or the request timed out (an
+ok:false JSON says why); 2 on a usage error (nothing is sent).
+`)
+}
+
+// writeCommandList prints one line per command: synopsis and summary.
+// The shell adds its own commands.
+func writeCommandList(w io.Writer, shell bool) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for i := range specs {
+		fmt.Fprintf(tw, "  %s\t%s\n", specs[i].brief(), specs[i].summary())
+	}
+	if shell {
+		fmt.Fprintf(tw, "  %s\t%s\n", "help [command]", "Shows the commands, or the usage of one command.")
+		fmt.Fprintf(tw, "  %s\t%s\n", "exit", "Exits the shell (as does Ctrl-D).")
+	}
+	tw.Flush()
+}
+
+// writeCommandHelp prints the usage and full description of one command.
+func writeCommandHelp(w io.Writer, s *spec) {
+	fmt.Fprintf(w, "Usage: %s\n\n%s\n", s.synopsis(), s.desc)
+	if s.opts == 0 && s.weightHelp == "" {
+		return
+	}
+	fmt.Fprint(w, "\n")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	if s.opts&optForce != 0 {
+		fmt.Fprintf(tw, "  %s\t%s\n", "-f, --force", forceHelp)
+	}
+	switch {
+	case s.opts&optWeight != 0:
+		fmt.Fprintf(tw, "  %s\t%s\n", "-w, --weight <n>", s.weightHelp)
+	case s.weightHelp != "":
+		fmt.Fprintf(tw, "  %s\t%s\n", "weight", s.weightHelp)
+	}
+	tw.Flush()
+}

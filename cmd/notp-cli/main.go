@@ -1,0 +1,94 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// Exit codes.
+const (
+	exitOK    = 0 // the reply was ok:true (or the shell ended normally)
+	exitFail  = 1 // ok:false, unreachable node, timeout
+	exitUsage = 2 // bad flags or arguments; nothing was sent
+)
+
+// run is the whole program: args are the command-line arguments without
+// the program name. It returns the exit code.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	o, err := parseFlags(args)
+	if err != nil {
+		fmt.Fprintf(stderr, "notp-cli: %v\nRun 'notp-cli --help' for usage.\n", err)
+		return exitUsage
+	}
+	switch {
+	case o.help:
+		writeUsage(stdout)
+		return exitOK
+	case o.cmd == "":
+		return runShell(ctx, o, stdin, stdout, stderr)
+	case o.cmd == "help":
+		return oneShotHelp(o.args, stdout, stderr)
+	}
+	return oneShot(ctx, o, stdout, stderr)
+}
+
+// oneShot sends one command and prints only the reply, as JSON.
+func oneShot(ctx context.Context, o options, stdout, stderr io.Writer) int {
+	a, err := parseCommand(o.cmd, o.args)
+	if err != nil {
+		reportUsage(stderr, err)
+		return exitUsage
+	}
+	c, err := newClient(ctx, o)
+	if err != nil {
+		writeAll(stdout, formatReply(failure(codeClient, "start the CLI's kernel: %v", err)))
+		return exitFail
+	}
+	defer c.Close()
+	r := c.do(ctx, o.cmd, a)
+	writeAll(stdout, formatReply(r))
+	if !r.OK {
+		return exitFail
+	}
+	return exitOK
+}
+
+// reportUsage explains a command-line error from parseCommand.
+func reportUsage(w io.Writer, err error) {
+	var ue *usageError
+	if errors.As(err, &ue) {
+		fmt.Fprintf(w, "notp-cli: %v\nUsage: notp-cli [flags] %s\n", err, ue.spec.synopsis())
+		return
+	}
+	fmt.Fprintf(w, "notp-cli: %v\nRun 'notp-cli --help' for the list of commands.\n", err)
+}
+
+// oneShotHelp serves "notp-cli help [command]".
+func oneShotHelp(args []string, stdout, stderr io.Writer) int {
+	switch len(args) {
+	case 0:
+		writeUsage(stdout)
+		return exitOK
+	case 1:
+		if s, ok := lookup(args[0]); ok {
+			writeCommandHelp(stdout, s)
+			return exitOK
+		}
+		fmt.Fprintf(stderr, "notp-cli: help: unknown command %q\n", args[0])
+	default:
+		fmt.Fprintln(stderr, "notp-cli: help takes at most one command")
+	}
+	return exitUsage
+}

@@ -1,0 +1,84 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/notp-go/notp/command"
+)
+
+// formatReply renders a reply as 2-space-indented JSON with a trailing
+// newline: {"ok": true, "data": ...} or {"ok": false, "error": {...}}.
+// Data is the server's JSON, re-indented but otherwise kept as sent (key
+// order included; no HTML escaping).
+func formatReply(r command.Reply) []byte {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(r); err != nil {
+		// Only invalid Data can fail, and DecodeReply rejects it.
+		b.Reset()
+		enc.Encode(command.Fail(codeInvalidReply, "reply data is not valid JSON: "+err.Error()))
+	}
+	return b.Bytes()
+}
+
+// share is one element of the ownership command's data.
+type share struct {
+	ID    string  `json:"id"`
+	Share float64 `json:"share"`
+}
+
+// defaultBarWidth is the width of the longest bar when the output is not
+// a terminal.
+const defaultBarWidth = 40
+
+// formatOwnership renders the data of an ownership reply as a bar chart:
+// one line per node with its id, a bar of █ proportional to its share (the
+// largest share fills the available width) and the percentage. termWidth
+// is the terminal's width in columns, or 0 for the default bar width. It
+// reports false when data is not a list of {id, share}.
+func formatOwnership(data []byte, termWidth int) ([]byte, bool) {
+	var shares []share
+	if err := json.Unmarshal(data, &shares); err != nil {
+		return nil, false
+	}
+	idw, largest := 0, 0.0
+	for _, s := range shares {
+		if s.ID == "" || s.Share < 0 || s.Share > 1+1e-9 {
+			return nil, false
+		}
+		idw = max(idw, utf8.RuneCountInString(s.ID))
+		largest = max(largest, s.Share)
+	}
+	barw := defaultBarWidth
+	if termWidth > 0 {
+		// id, two spaces, bar, two spaces, "100.0%", one spare column.
+		barw = max(termWidth-idw-2-2-6-1, 10)
+	}
+	var b bytes.Buffer
+	if len(shares) == 0 {
+		b.WriteString("(no nodes)\n")
+	}
+	for _, s := range shares {
+		n := 0
+		if largest > 0 {
+			n = int(s.Share/largest*float64(barw) + 0.5)
+		}
+		if n == 0 && s.Share > 0 {
+			n = 1
+		}
+		pad := idw - utf8.RuneCountInString(s.ID)
+		fmt.Fprintf(&b, "%s%s  %s%s  %5.1f%%\n", s.ID, strings.Repeat(" ", pad),
+			strings.Repeat("█", n), strings.Repeat(" ", barw-n), s.Share*100)
+	}
+	return b.Bytes(), true
+}
+
+// writeAll writes b, ignoring errors: there is nowhere to report them.
+func writeAll(w io.Writer, b []byte) { w.Write(b) }
