@@ -1,0 +1,73 @@
+// Package mltransport is memberlist's transport over a notp kernel, so that
+// a node is reached at one address (spec §9, "One address per node").
+//
+// # One port
+//
+// The kernel owns a TCP (optionally TLS) listener on the node's host:port
+// and demultiplexes accepted connections by their first byte. memberlist's
+// stream connections (push/pull state sync, TCP fallback probes, Join) use
+// protocol byte [Proto]: [New] takes the kernel's listener for it
+// ([kernel.Kernel.Listen]) and [Transport.DialTimeout] dials with
+// [kernel.Kernel.Dial], so streams get the kernel's TLS when it has one.
+// memberlist's packets (probes, gossip) are UDP datagrams on the same port
+// number, bound on the kernel's listening IP. An operator opens one port
+// number, for TCP and UDP, and a peer needs one address: the node's
+// host:port.
+//
+// memberlist only ever learns the kernel's address: [Transport.FinalAdvertiseAddr]
+// returns the IP the kernel listens on (the kernel resolved a host name
+// when it bound) and always the kernel's port. The package is internal so
+// memberlist's types never reach notp's public API; package gossip creates
+// the Transport and hands it to memberlist as Config.Transport:
+//
+//	tr, err := mltransport.New(k, logger) // k already started
+//	cfg := memberlist.DefaultLANConfig()
+//	cfg.Name = k.Self().ID
+//	cfg.Transport = tr
+//	cfg.SecretKey = mltransport.SecretKey(cookie)
+//	cfg.BindPort, cfg.AdvertisePort = tr.Port(), tr.Port() // Join's default port
+//	ml, err := memberlist.Create(cfg) // ml.Shutdown shuts tr down
+//	if err != nil {
+//		tr.Shutdown() // Create does not always do it on failure
+//	}
+//
+// # Key derivation
+//
+// [SecretKey] derives memberlist's 32-byte SecretKey (AES-256-GCM) from the
+// cluster cookie with HKDF-SHA256, salt "notp-gossip-v1" and info
+// "memberlist SecretKey AES-256". The labels separate it from the kernel's
+// cookie-derived HMAC keys, so knowing one key reveals nothing about the
+// other. Every node with the same cookie derives the same key; nodes with
+// another cookie cannot decrypt or forge gossip, so they cannot join.
+// An empty cookie (a kernel with Config.Insecure) gives no key: gossip is
+// then plain text.
+//
+// The transport itself does not authenticate anything: packets go to
+// memberlist unverified and memberlist checks them with the key; stream
+// connections arrive after the kernel's mux (and TLS, when configured),
+// and memberlist decrypts their payload. Malformed or oversized input is
+// dropped by memberlist; the transport never interprets it.
+//
+// # Traffic counters
+//
+// [Transport.Stats] counts the packets and streams a transport carried and
+// their payload bytes (stream connections are wrapped to count what
+// memberlist reads and writes). [TotalStats] sums the same counters over
+// every transport of the process: package gossip creates its transports
+// internally, so benchmarks and process-wide metrics read that instead.
+//
+// # Concurrency
+//
+// All methods are safe for concurrent use, as memberlist requires. A
+// Transport runs two goroutines: one accepts the kernel's [Proto]
+// connections and one reads the UDP socket; each hands its items to
+// memberlist over an unbuffered channel ([Transport.StreamCh],
+// [Transport.PacketCh]) and blocks until memberlist takes them or the
+// transport shuts down (the OS socket buffer, 2 MiB when allowed, absorbs
+// bursts of packets meanwhile). WriteTo never blocks on the network beyond
+// the socket write. DialTimeout blocks up to its timeout and is cancelled
+// by Shutdown. Shutdown is idempotent, closes the listener and the socket,
+// closes a stream not yet taken by memberlist, and waits for both
+// goroutines. If the kernel closes first, the accept goroutine ends by
+// itself; Shutdown must still be called to release the UDP socket.
+package mltransport

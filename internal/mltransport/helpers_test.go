@@ -1,0 +1,305 @@
+package mltransport
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"log"
+	"log/slog"
+	"math/big"
+	"net"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+
+	"github.com/notp-go/notp"
+	"github.com/notp-go/notp/kernel"
+)
+
+// waitFor polls cond until it holds or 10 s pass.
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// checkLeaks fails the test if goroutines started during it are still
+// running 10 s after its cleanups (registered first, so it runs last).
+// memberlist's Shutdown does not wait for its own goroutines, hence the
+// polling.
+func checkLeaks(t *testing.T) {
+	t.Helper()
+	base := runtime.NumGoroutine()
+	t.Cleanup(func() {
+		deadline := time.Now().Add(10 * time.Second)
+		for runtime.NumGoroutine() > base {
+			if time.Now().After(deadline) {
+				buf := make([]byte, 1<<20)
+				n := runtime.Stack(buf, true)
+				t.Fatalf("goroutines leaked: %d > %d\n%s", runtime.NumGoroutine(), base, buf[:n])
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	})
+}
+
+// kernelConfig is the brief's test kernel configuration.
+func kernelConfig(t testing.TB, id, cookie string) kernel.Config {
+	return kernel.Config{
+		Node:     notp.Node{ID: id, Host: "127.0.0.1", Port: 0},
+		Cookie:   cookie,
+		Insecure: cookie == "",
+		Logger:   slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
+	}
+}
+
+// startKernel starts a kernel from cfg, closed at cleanup.
+func startKernel(t testing.TB, cfg kernel.Config) *kernel.Kernel {
+	t.Helper()
+	k, err := kernel.New(cfg)
+	if err != nil {
+		t.Fatalf("kernel.New: %v", err)
+	}
+	if err := k.Start(context.Background()); err != nil {
+		t.Fatalf("kernel.Start: %v", err)
+	}
+	t.Cleanup(func() { k.Close() })
+	return k
+}
+
+// node is a kernel with a transport over it, both closed at cleanup.
+type node struct {
+	k  *kernel.Kernel
+	tr *Transport
+}
+
+// newNode starts a kernel and a transport on it. The kernel picks a free
+// TCP port; in the rare case the same UDP port is taken, it retries with a
+// new kernel, as memberlist's own transport does.
+func newNode(t testing.TB, cfg kernel.Config) node {
+	t.Helper()
+	for range 5 {
+		k := startKernel(t, cfg)
+		tr, err := New(k, slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})))
+		if errors.Is(err, ErrUDPBind) {
+			k.Close()
+			continue
+		}
+		if err != nil {
+			t.Fatalf("New: %v", err)
+		}
+		t.Cleanup(func() { tr.Shutdown() })
+		return node{k, tr}
+	}
+	t.Fatal("no port free for both TCP and UDP")
+	return node{}
+}
+
+// logSink collects memberlist's log lines; warnings and errors also go to
+// t.Log until the test ends (memberlist's goroutines may outlive Shutdown).
+type logSink struct {
+	t     testing.TB
+	mu    sync.Mutex
+	done  bool
+	lines []string
+}
+
+func newLogSink(t testing.TB) *logSink {
+	s := &logSink{t: t}
+	t.Cleanup(func() {
+		s.mu.Lock()
+		s.done = true
+		s.mu.Unlock()
+	})
+	return s
+}
+
+func (s *logSink) Write(p []byte) (int, error) {
+	line := string(bytes.TrimRight(p, "\n"))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.lines = append(s.lines, line)
+	if !s.done && (strings.Contains(line, "[ERR]") || strings.Contains(line, "[WARN]")) {
+		s.t.Log(line)
+	}
+	return len(p), nil
+}
+
+// contains reports whether a logged line contains sub.
+func (s *logSink) contains(sub string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, l := range s.lines {
+		if strings.Contains(l, sub) {
+			return true
+		}
+	}
+	return false
+}
+
+// member is a node running memberlist over its transport.
+type member struct {
+	node
+	ml     *memberlist.Memberlist
+	log    *logSink
+	events *eventLog
+}
+
+// memberConfig is memberlist's local config over n's transport, with short
+// intervals so tests converge quickly.
+func memberConfig(t testing.TB, n node, cookie string, sink *logSink, ev *eventLog) *memberlist.Config {
+	cfg := memberlist.DefaultLocalConfig()
+	cfg.Name = n.k.Self().ID
+	cfg.Transport = n.tr
+	cfg.SecretKey = SecretKey(cookie)
+	cfg.BindAddr = "127.0.0.1"
+	cfg.BindPort = n.tr.Port()
+	cfg.AdvertisePort = n.tr.Port()
+	cfg.ProbeInterval = 100 * time.Millisecond
+	cfg.ProbeTimeout = 50 * time.Millisecond
+	cfg.GossipInterval = 20 * time.Millisecond
+	cfg.PushPullInterval = 200 * time.Millisecond
+	cfg.SuspicionMult = 2
+	cfg.TCPTimeout = 2 * time.Second
+	cfg.Logger = log.New(sink, "", 0)
+	cfg.Events = ev
+	return cfg
+}
+
+// startMember starts a kernel, a transport and memberlist with cookie
+// (kernel and gossip alike); memberlist is shut down at cleanup.
+func startMember(t testing.TB, id, cookie string) *member {
+	t.Helper()
+	n := newNode(t, kernelConfig(t, id, cookie))
+	m := &member{node: n, log: newLogSink(t), events: &eventLog{}}
+	ml, err := memberlistCreate(t, n, cookie, m)
+	if err != nil {
+		t.Fatalf("memberlist.Create: %v", err)
+	}
+	m.ml = ml
+	return m
+}
+
+// memberlistCreate creates memberlist over n for m, shut down at cleanup.
+func memberlistCreate(t testing.TB, n node, cookie string, m *member) (*memberlist.Memberlist, error) {
+	ml, err := memberlist.Create(memberConfig(t, n, cookie, m.log, m.events))
+	if err != nil {
+		return nil, err
+	}
+	t.Cleanup(func() { ml.Shutdown() })
+	return ml, nil
+}
+
+// addr is the member's one address: kernel host:port.
+func (m *member) addr() string { return m.k.Self().Addr() }
+
+// names returns the names of the members m sees alive.
+func (m *member) names() []string {
+	var out []string
+	for _, n := range m.ml.Members() {
+		out = append(out, n.Name)
+	}
+	return out
+}
+
+// eventLog records memberlist's join and leave events.
+type eventLog struct {
+	mu    sync.Mutex
+	left  []string
+	joins []string
+}
+
+func (e *eventLog) NotifyJoin(n *memberlist.Node) {
+	e.mu.Lock()
+	e.joins = append(e.joins, n.Name)
+	e.mu.Unlock()
+}
+
+func (e *eventLog) NotifyLeave(n *memberlist.Node) {
+	e.mu.Lock()
+	e.left = append(e.left, n.Name)
+	e.mu.Unlock()
+}
+
+func (e *eventLog) NotifyUpdate(*memberlist.Node) {}
+
+func (e *eventLog) hasLeft(name string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, n := range e.left {
+		if n == name {
+			return true
+		}
+	}
+	return false
+}
+
+// selfSigned returns a TLS config that serves and trusts one self-signed
+// certificate for 127.0.0.1.
+func selfSigned(t testing.TB) *tls.Config {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "notp test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, IsCA: true, BasicConstraintsValid: true,
+		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	return &tls.Config{
+		Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}},
+		RootCAs:      pool, ClientCAs: pool, ClientAuth: tls.RequireAndVerifyClientCert,
+	}
+}
+
+// recvPacket waits for the next packet on tr.
+func recvPacket(t testing.TB, tr *Transport) *memberlist.Packet {
+	t.Helper()
+	select {
+	case p := <-tr.PacketCh():
+		return p
+	case <-time.After(10 * time.Second):
+		t.Fatal("no packet within 10 s")
+		return nil
+	}
+}
+
+// recvStream waits for the next stream on tr.
+func recvStream(t testing.TB, tr *Transport) net.Conn {
+	t.Helper()
+	select {
+	case c := <-tr.StreamCh():
+		return c
+	case <-time.After(10 * time.Second):
+		t.Fatal("no stream within 10 s")
+		return nil
+	}
+}
