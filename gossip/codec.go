@@ -1,0 +1,189 @@
+package gossip
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/notp-go/notp/internal/msgpackcheck"
+	"github.com/notp-go/notp/vclock"
+)
+
+// msgType tags a ring message. Values are append-only.
+type msgType uint8
+
+const (
+	// msgJoin carries the sender's state from Meet: the receiver unions
+	// it with its own (every node live on either side stays live), then
+	// answers with the merged state.
+	msgJoin msgType = 1
+	// msgUpdate carries the sender's state; the receiver merges it per
+	// entry and forwards its own state with Round-1 while Round > 0.
+	msgUpdate msgType = 2
+	// msgLeave is msgUpdate from a leaving node (its own entry removed),
+	// sent as a kernel call: the reply acknowledges it.
+	msgLeave msgType = 3
+	// msgDigest carries only the sender's clock (anti-entropy poll); the
+	// receiver answers with msgUpdate (round 0) if it has changes the sender
+	// lacks, and with msgPull if the sender has changes it lacks.
+	msgDigest msgType = 4
+	// msgPull asks the receiver for its state (msgUpdate, round 0).
+	msgPull msgType = 5
+)
+
+// wireVersion is the version of the message and file layouts.
+const wireVersion = 1
+
+// message is a ring message, the payload of a kernel cast (or, for
+// msgLeave, a call) to the handler "gossip/<ring id>".
+type message struct {
+	V       int           `msgpack:"v"`
+	Type    msgType       `msgpack:"type"`
+	Ring    string        `msgpack:"ring"`
+	Round   int           `msgpack:"round"`
+	Clock   *vclock.Clock `msgpack:"clock"`
+	Entries []entry       `msgpack:"entries"`
+	// Floor (join only): the highest version of the sender's own entry the
+	// sender has seen (its leave or removal); the receiver writes the
+	// sender's entry above it, so a late tombstone cannot undo the join.
+	Floor uint64 `msgpack:"floor,omitempty"`
+}
+
+// errInvalidMessage is wrapped by decodeMessage errors.
+var errInvalidMessage = errors.New("gossip: invalid message")
+
+func encodeMessage(m *message) []byte {
+	m.V = wireVersion
+	return mustEncode(m)
+}
+
+// rawMessage is message with the clock and entries already encoded; it
+// encodes to the same bytes.
+type rawMessage struct {
+	V       int                `msgpack:"v"`
+	Type    msgType            `msgpack:"type"`
+	Ring    string             `msgpack:"ring"`
+	Round   int                `msgpack:"round"`
+	Clock   msgpack.RawMessage `msgpack:"clock"`
+	Entries msgpack.RawMessage `msgpack:"entries"`
+	Floor   uint64             `msgpack:"floor,omitempty"`
+}
+
+func mustEncode(v any) []byte {
+	b, err := msgpack.Marshal(v)
+	if err != nil {
+		// Only programmer error can get here: every field is encodable.
+		panic(fmt.Sprintf("gossip: encoding: %v", err))
+	}
+	return b
+}
+
+// decodeMessage decodes and validates a ring message. It never panics.
+func decodeMessage(b []byte) (*message, error) {
+	var m message
+	if err := msgpackcheck.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("%w: %v", errInvalidMessage, err)
+	}
+	if m.V != wireVersion {
+		return nil, fmt.Errorf("%w: version %d", errInvalidMessage, m.V)
+	}
+	if err := validRingID(m.Ring); err != nil {
+		return nil, fmt.Errorf("%w: %v", errInvalidMessage, err)
+	}
+	if m.Round < 0 || m.Round > maxRound {
+		return nil, fmt.Errorf("%w: round %d", errInvalidMessage, m.Round)
+	}
+	switch m.Type {
+	case msgJoin, msgUpdate, msgLeave:
+		if m.Clock == nil {
+			return nil, fmt.Errorf("%w: no clock", errInvalidMessage)
+		}
+		if err := validEntries(m.Entries); err != nil {
+			return nil, fmt.Errorf("%w: %v", errInvalidMessage, err)
+		}
+	case msgDigest:
+		if m.Clock == nil || len(m.Entries) != 0 {
+			return nil, fmt.Errorf("%w: digest with entries or without clock", errInvalidMessage)
+		}
+	case msgPull:
+		if len(m.Entries) != 0 {
+			return nil, fmt.Errorf("%w: pull with entries", errInvalidMessage)
+		}
+	default:
+		return nil, fmt.Errorf("%w: type %d", errInvalidMessage, m.Type)
+	}
+	if m.Clock != nil && m.Clock.Size() > MaxNodes {
+		return nil, fmt.Errorf("%w: clock of %d entries", errInvalidMessage, m.Clock.Size())
+	}
+	return &m, nil
+}
+
+func validEntries(es []entry) error {
+	if len(es) > MaxNodes {
+		return fmt.Errorf("%d entries, max %d", len(es), MaxNodes)
+	}
+	seen := make(map[string]struct{}, len(es))
+	for _, e := range es {
+		if err := e.validate(); err != nil {
+			return err
+		}
+		if _, dup := seen[e.Node.ID]; dup {
+			return fmt.Errorf("duplicate node %q", e.Node.ID)
+		}
+		seen[e.Node.ID] = struct{}{}
+	}
+	return nil
+}
+
+// validRingID checks a ring id: non-empty, at most MaxRingIDLen bytes,
+// no whitespace or control characters.
+func validRingID(id string) error {
+	if id == "" {
+		return errors.New("empty ring id")
+	}
+	if len(id) > MaxRingIDLen {
+		return fmt.Errorf("ring id longer than %d bytes", MaxRingIDLen)
+	}
+	if strings.IndexFunc(id, func(r rune) bool { return r <= ' ' || r == 0x7f }) >= 0 {
+		return fmt.Errorf("ring id %q contains whitespace or control characters", id)
+	}
+	return nil
+}
+
+// fileState is the persisted form (msgpack): the ring id, this node's ID,
+// the clock and every entry, tombstones included.
+type fileState struct {
+	Version int           `msgpack:"version"`
+	Ring    string        `msgpack:"ring"`
+	Self    string        `msgpack:"self"`
+	Clock   *vclock.Clock `msgpack:"clock"`
+	Entries []entry       `msgpack:"entries"`
+	Floor   uint64        `msgpack:"floor,omitempty"`
+}
+
+func decodeFile(b []byte, self string) (*fileState, error) {
+	var f fileState
+	if err := msgpackcheck.Unmarshal(b, &f); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
+	}
+	if f.Version != wireVersion {
+		return nil, fmt.Errorf("%w: version %d", ErrCorrupt, f.Version)
+	}
+	if f.Ring != "" {
+		if err := validRingID(f.Ring); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
+		}
+	}
+	if f.Self != self {
+		return nil, fmt.Errorf("%w: state of node %q, not %q", ErrCorrupt, f.Self, self)
+	}
+	if f.Clock == nil {
+		return nil, fmt.Errorf("%w: no clock", ErrCorrupt)
+	}
+	if err := validEntries(f.Entries); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
+	}
+	return &f, nil
+}

@@ -1,0 +1,174 @@
+// Package gossip keeps a cluster's consistent-hash ring in agreement across
+// its nodes: notp's GossipRing, with the bugs of the original fixed.
+//
+// # Model
+//
+// Two layers share the kernel's one port:
+//
+//   - memberlist answers "who is alive". Each node in a ring runs a
+//     memberlist (Name = node ID, node meta = ring id and kernel host/port)
+//     over the kernel's port: streams through the kernel's protocol mux,
+//     packets as UDP on the same port number (internal/mltransport), with
+//     a SecretKey derived from the cookie. Its failure detector gives the
+//     health of each member ([Ring.Members], events EventAlive, EventDead,
+//     EventMemberLeft) and its push/pull exchange doubles as anti-entropy.
+//     Peers of another ring id are refused (different rings never merge).
+//   - the ring answers "who owns what" and changes only by explicit
+//     operations ([Ring.Insert], [Ring.Remove], …, [Ring.Leave]), as in
+//     notp. A node that memberlist declares dead stays in the ring unless
+//     [Config.AutoRemoveDeadAfter] is set.
+//
+// # State and merge rules
+//
+// The replicated state is a ring id, one entry per node and a vector clock.
+// An entry is {node, weight, version, writer, removed, time}: the last write
+// about that node, live or a tombstone. The [chash.Ring] ([Ring.Ring]) is
+// derived from the live entries.
+//
+// A local change writes the entries it touches with version = current
+// version + 1 and writer = this node, and increments this node's own clock
+// entry (actor = node ID, spec do-better 1). Receiving never increments
+// anything (do-better 2).
+//
+// Merging a received state keeps, per node, the greater entry: higher
+// version, then higher writer ID (then the remaining fields, so the order is
+// total). Entries win or lose one by one, so concurrent inserts on two
+// nodes both survive (do-better 3), and a removal made after seeing an
+// insert beats it. The clocks are merged (pointwise maximum); when the
+// received clock was concurrent with the local one, EventConflict is
+// emitted (the merge itself needs no resolution). Merging is commutative,
+// associative and idempotent, so replicas that received the same writes in
+// any order hold the same state.
+//
+// A join (sent by [Ring.Meet]) is a union: after the per-entry merge, every
+// node live on either side before it is live afterwards (the receiver
+// re-adds it with a new version if a tombstone won). That lets a node that
+// left or was removed come back by being met, as in notp. memberlist
+// push/pull exchanges are plain merges, never joins.
+//
+// A node's ring of its own (after New, Leave or its removal) holds its own
+// entry as a placeholder of version 0, which loses to any write: an admin's
+// Insert of that node decides its weight, and a join makes placeholders
+// real entries (version ≥ 1). While its own entry is a placeholder a node
+// ignores removals of itself and entries about itself no newer than its
+// floor (the version of its last leave or removal), and its join carries
+// that floor so the receiver writes its entry above it: a node that leaves
+// and rejoins at once is not undone by a lagging tombstone or by its own
+// pre-leave state still travelling.
+//
+// Tombstones are kept (and gossiped) for [Config.TombstoneTTL] (24 h), then
+// collected by the poll. A replica partitioned for longer than that may
+// bring a removed node back.
+//
+// A node that sees its own entry removed by someone else (the remover sends
+// it the new state at once, do-better 4) falls back to a ring of its own
+// outside any ring, leaves memberlist and emits EventSelfRemoved. A zombie's
+// stale gossip loses against the tombstone, and whoever receives it sends
+// the zombie the current state, so it learns of its removal too.
+//
+// # Messages
+//
+// Ring messages are kernel casts to the handler "gossip/<ring id>", msgpack
+// maps {v, type, ring, round, clock, entries}:
+//
+//   - join (1): Meet, as a kernel call (the reply acknowledges the merge),
+//     with the sender's floor; the receiver unions, answers with its state
+//     and spreads it with round ceil(log2 N).
+//   - update (2): a state. A receiver merges it and, while round > 0,
+//     forwards its own merged state to Fanout (2) random neighbours with
+//     round-1, news or not, as notp does. A change's originator starts with
+//     round ceil(log2 N) (notp's maxMsgRound), so a change reaches ~90% of
+//     the nodes in about log2 N hops without waiting for a poll; digests
+//     repair the rest within about one Interval. A burst of received
+//     messages is merged first and forwarded once.
+//   - leave (3): an update whose sender removed itself, sent as a kernel
+//     call; the reply acknowledges it.
+//   - digest (4): the poll's clock; the receiver answers with its state if
+//     it has changes the sender lacks, and with pull if the sender has
+//     changes it lacks. Every [Config.Interval] each node sends one digest to
+//     a random live member, so a converged cluster exchanges only clocks.
+//   - pull (5): asks for an update with round 0.
+//
+// Targets are chosen among a node's gossip neighbours that memberlist does
+// not report dead or left: ordering the live members by chash.Token(ID, 1),
+// the members at distances ±1, ±2, ±4, … (every member in rings of up to 5
+// nodes, 2·log2 N in large ones). The relation is symmetric and the graph
+// connected with diameter O(log N), so rumours and digests reach everyone
+// while the kernel holds O(N log N) links in all instead of N² (with
+// [Config.LazyConnect]; by default, as in notp, the kernel is also
+// connected to every ring member for the benefit of other components).
+// Answers (join replies, digest answers, a zombie's notice) go back to the
+// sender. The encoding of the state is cached until the state changes. Every decoded message (and file) is validated: ring
+// id, node fields, weights 1..[MaxWeight] (0 allowed on tombstones),
+// versions, sizes ([MaxNodes]), rounds; invalid ones are counted in
+// Stats.MessagesRejected and never panic.
+//
+// # Operations
+//
+// Insert, MInsert, Update, Remove and MRemove follow notp's no-op rules
+// (insert: id present; minsert: all present; remove: absent; mremove: none
+// present; update always writes). They are applied at once and serialised
+// with each other, Meet, Join, Leave and Stop. notp deferred an unforced
+// change while ring streams were partly received; here the kernel delivers
+// whole messages, so there is nothing to wait for and force only decides
+// whether removed nodes' kernel links are closed gracefully (queued
+// messages, including the notification, written first) or at once.
+//
+// [Ring.Leave] announces the removal of this node to random live members
+// (as kernel calls, retried on other members until one acknowledges; force
+// casts without waiting), leaves memberlist, resets to a ring of its own and
+// clears the ring id (EventLeft). [Ring.Join] then re-activates everything
+// (handler, a new memberlist, polls). [Ring.Stop] is not a leave (spec
+// do-better 5): it shuts memberlist down without a leave message, so the
+// others see the node dead (EventDead) but keep it in the ring, and a
+// restart from the flush file rejoins.
+//
+// # Persistence
+//
+// With [Config.FlushPath] set, a changed state is written at most once per
+// [Config.FlushInterval] and on Stop, as msgpack {version: 1, ring, self,
+// clock, entries}, through a temporary file in the same directory that is
+// fsynced and renamed over the old one, then the directory is fsynced.
+// [Ring.Load] restores the ring id and state (a corrupt file is an error
+// wrapping ErrCorrupt); [Ring.Start] then joins memberlist through the
+// loaded members and the states merge again.
+//
+// # Events
+//
+// [Ring.Subscribe] returns a buffered channel. Publishing never blocks:
+// when a subscriber's channel is full the event is dropped and counted.
+// Kinds: EventInserted, EventRemoved, EventUpdated (weight or address;
+// notp's process was silent on these), EventConflict, EventSelfRemoved,
+// EventLeft, EventAlive, EventDead, EventMemberLeft (memberlist health of
+// ring members) and EventSend. memberlist v0.6.0 offers no hook for
+// suspicion, so EventSuspect is reserved and never emitted.
+//
+// # Fast convergence in tests
+//
+// Use a memberlist base config with short intervals (DefaultLocalConfig
+// with ProbeInterval, GossipInterval and PushPullInterval of tens of
+// milliseconds; EnableCompression false saves CPU with many in-process
+// nodes) and a short [Config.Interval] (digest poll, which bounds how long
+// the nodes a rumour missed wait). Changes themselves spread without
+// waiting for either. For hundreds of nodes in one process set
+// [Config.LazyConnect].
+//
+// # Concurrency
+//
+// All methods are safe for concurrent use. Admin and lifecycle operations
+// are serialised by one lock and perform their sends on the caller's
+// goroutine; Meet waits for the met node's acknowledgement and Leave for a
+// member's (bounded by ctx, or CallTimeout when ctx has none). The loop
+// goroutine never waits for that lock (a node's admin call may be waiting
+// for another node's loop), so a self-removal noticed there is applied as
+// soon as the lock is free. The kernel handler only queues received messages (1024; more
+// are dropped and counted); one goroutine per Ring processes them in order
+// and runs the poll and flush tickers. memberlist callbacks merge push/pull
+// states directly and update health under short locks; no lock of this
+// package is held while calling memberlist or sending. [Ring.Ring] reads an
+// atomically published ring and never blocks. Stop waits for every
+// goroutine the Ring started. A received message costs O(entries) to decode
+// and merge; a change costs O(changed nodes × tokens) to publish a new
+// ring (copy-on-write clone plus the changes). There are no per-node
+// timers besides one poll and one flush ticker.
+package gossip

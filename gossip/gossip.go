@@ -1,0 +1,419 @@
+package gossip
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+
+	"github.com/notp-go/notp"
+	"github.com/notp-go/notp/chash"
+	"github.com/notp-go/notp/kernel"
+	"github.com/notp-go/notp/vclock"
+)
+
+// Sentinel errors. Callers branch on them with errors.Is.
+var (
+	// ErrAlreadyInRing: Join (or Start with another ring id) on a node that
+	// is in a ring. The message names the ring, as notp's does.
+	ErrAlreadyInRing = errors.New("gossip: already in a ring")
+	// ErrNotInRing: the operation needs a ring (Meet, Leave).
+	ErrNotInRing = errors.New("gossip: not in a ring")
+	// ErrCorrupt: the flush file could not be decoded or is invalid.
+	ErrCorrupt = errors.New("gossip: corrupt state file")
+	// ErrClosed: the ring was stopped.
+	ErrClosed = errors.New("gossip: closed")
+	// ErrNotStarted: the operation needs Start first.
+	ErrNotStarted = errors.New("gossip: not started")
+	// ErrInvalidNode: a node argument is invalid (see notp.Node.Validate).
+	ErrInvalidNode = errors.New("gossip: invalid node")
+	// ErrInvalidWeight: a weight above MaxWeight.
+	ErrInvalidWeight = errors.New("gossip: invalid weight")
+	// ErrInvalidRingID: an empty or malformed ring id.
+	ErrInvalidRingID = errors.New("gossip: invalid ring id")
+)
+
+// Defaults applied by New to zero Config fields.
+const (
+	DefaultInterval      = time.Second
+	DefaultFlushInterval = time.Second
+	DefaultCallTimeout   = 5 * time.Second
+	DefaultTombstoneTTL  = 24 * time.Hour
+	// Fanout is the number of random gossip neighbours a state is pushed
+	// to in each round (notp's 2).
+	Fanout = 2
+)
+
+// Config configures a Ring. New copies it; later changes have no effect.
+type Config struct {
+	// Kernel is this node's kernel (required). It must be started before
+	// Ring.Start. Ring messages travel over it and memberlist's streams
+	// share its port (memberlist packets use UDP on the same port number).
+	Kernel *kernel.Kernel
+	// Cookie is the cluster cookie; memberlist's SecretKey is derived from
+	// it. "" means no gossip encryption (kernel in insecure mode).
+	Cookie string
+	// RFactor is the weight (tokens) of a node inserted with weight ≤ 0.
+	// 0 = 3.
+	RFactor int
+	// PFactor is the default number of neighbours; PFactor+1 is the
+	// default length of Find and Range. 0 = 2.
+	PFactor int
+	// Interval is the anti-entropy poll period: each tick sends the clock
+	// (a digest) to one random gossip neighbour, which answers only if the
+	// states differ; it bounds how long a node a rumour missed waits. It also paces health checks, rejoin attempts, dead-node
+	// removal and tombstone collection. 0 = 1 s.
+	Interval time.Duration
+	// FlushPath is the state file; "" = no persistence.
+	FlushPath string
+	// FlushInterval bounds how often a changed state is written. 0 = 1 s.
+	FlushInterval time.Duration
+	// AutoRemoveDeadAfter, when > 0, removes a ring node that memberlist
+	// has reported dead for that long; the removal is made by the alive
+	// ring member with the lowest ID. 0 = off: membership stays
+	// admin-driven, as in notp.
+	AutoRemoveDeadAfter time.Duration
+	// TombstoneTTL is how long a removal is remembered (and gossiped) before
+	// it is forgotten. A replica partitioned away for longer than this may
+	// bring a removed node back. 0 = 24 h.
+	TombstoneTTL time.Duration
+	// CallTimeout is the deadline of requests (Meet's and Leave's
+	// acknowledgements, graceful disconnects, memberlist leave) when ctx
+	// has none. 0 = 5 s.
+	CallTimeout time.Duration
+	// LazyConnect: when false (the default, as in notp) the kernel is
+	// connected to every node added to the ring; when true links are only
+	// opened when gossip (or another component) first sends to a node,
+	// which keeps large rings (hundreds of nodes) from holding a full mesh.
+	LazyConnect bool
+	// Memberlist is an optional base memberlist configuration (tests use
+	// short probe and gossip intervals); nil = memberlist.DefaultLANConfig().
+	// Name, Transport, SecretKey, Delegate, Events, Alive, Merge and the
+	// logger are always set by gossip. It is copied.
+	Memberlist *memberlist.Config
+	// Logger receives logs; nil discards them. memberlist's own log lines
+	// go to it at debug level.
+	Logger *slog.Logger
+	// Now is the wall clock (entry and clock timestamps, events, tombstone
+	// ages); nil = time.Now.
+	Now func() time.Time
+}
+
+// Stats are a Ring's counters.
+type Stats struct {
+	MessagesSent     uint64 // ring messages cast or called
+	SendErrors       uint64 // sends the kernel refused
+	MessagesReceived uint64 // ring messages handed to the ring
+	MessagesRejected uint64 // undecodable or invalid messages, wrong ring
+	InboxDrops       uint64 // messages dropped because the ring was busy
+	Merges           uint64 // received states that changed the local state
+	Conflicts        uint64 // received states concurrent with the local one
+	PushPulls        uint64 // memberlist state exchanges merged
+	EventsDropped    uint64 // events dropped on full subscriber channels
+	Flushes          uint64 // state files written
+	FlushErrors      uint64 // failed writes
+	TombstonesGCed   uint64 // tombstones collected
+	AutoRemoved      uint64 // nodes removed by AutoRemoveDeadAfter
+}
+
+type counter struct{ v atomic.Uint64 }
+
+func (c *counter) add()         { c.v.Add(1) }
+func (c *counter) load() uint64 { return c.v.Load() }
+
+type counters struct {
+	sent, sendErr, recv, rejected, inboxDrops, merges, conflicts, pushPulls,
+	dropped, flushes, flushErr, gced, autoRemoved counter
+}
+
+// Ring is one node's view of the cluster's hash ring, kept in agreement
+// with the other members by gossip. Create it with New, optionally Load,
+// then Start. All methods are safe for concurrent use.
+type Ring struct {
+	cfg  Config
+	k    *kernel.Kernel
+	log  *slog.Logger
+	now  func() time.Time
+	self string // node ID
+
+	ring atomic.Pointer[chash.Ring] // derived from live entries; never modified once published
+
+	// opMu serialises lifecycle and admin operations (Start, Stop, Join,
+	// Leave, Meet, Insert…), including their sends. It is never taken by
+	// memberlist callbacks or the kernel handler.
+	opMu    sync.Mutex
+	started bool
+	stopped bool
+	ml      *memberlist.Memberlist // nil while not in a ring
+	mlDel   *mlDelegate
+	// mlRef mirrors ml for the loop goroutine, which never takes opMu
+	// (an admin operation holding opMu may wait for another node's loop).
+	mlRef atomic.Pointer[memberlist.Memberlist]
+
+	// mu guards the replicated state. It is never held while calling
+	// memberlist or sending.
+	mu      sync.Mutex
+	ringID  string
+	st      *state
+	dirty   bool
+	loaded  bool
+	handler string // registered kernel name, "" if none
+	epoch   uint64 // incremented by every (de)activation: stale deferred work checks it
+	gen     uint64 // incremented by every state change (touchLocked)
+	// encGen, encClock and encEntries cache the msgpack encoding of the
+	// state at generation encGen, shared by every message sent until the
+	// state changes.
+	encGen               uint64
+	encClock, encEntries []byte
+	// fingers caches fingersLocked's result for generation fingerGen.
+	fingers   []notp.Node
+	fingerGen uint64
+	// pendingSelf is a self-removal waiting for opMu (see trySelfRemoved).
+	pendingSelf *pendingRemoval
+	// selfFloor is the highest version of this node's own entry seen
+	// before its last reset (its leave or removal); see message.Floor.
+	selfFloor uint64
+
+	healthMu  sync.Mutex
+	health    map[string]Health
+	deadSince map[string]time.Time
+
+	inbox   chan kernel.Message
+	control chan func()
+	stopCh  chan struct{}
+	wg      sync.WaitGroup
+	joining atomic.Bool
+
+	bus   bus
+	stats counters
+
+	// testSend, when set (tests only, before Start), replaces kernel casts.
+	testSend func(to notp.Node, msg []byte)
+}
+
+// New validates and copies cfg and returns a Ring holding a ring of its own
+// (this node only, not in a ring). It does not touch the network.
+func New(cfg Config) (*Ring, error) {
+	if cfg.Kernel == nil {
+		return nil, errors.New("gossip: Config.Kernel is required")
+	}
+	if cfg.RFactor <= 0 {
+		cfg.RFactor = chash.DefaultRFactor
+	}
+	if cfg.PFactor <= 0 {
+		cfg.PFactor = chash.DefaultPFactor
+	}
+	if cfg.RFactor > MaxWeight {
+		return nil, fmt.Errorf("%w: RFactor %d above %d", ErrInvalidWeight, cfg.RFactor, MaxWeight)
+	}
+	if cfg.Interval <= 0 {
+		cfg.Interval = DefaultInterval
+	}
+	if cfg.FlushInterval <= 0 {
+		cfg.FlushInterval = DefaultFlushInterval
+	}
+	if cfg.CallTimeout <= 0 {
+		cfg.CallTimeout = DefaultCallTimeout
+	}
+	if cfg.TombstoneTTL <= 0 {
+		cfg.TombstoneTTL = DefaultTombstoneTTL
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Memberlist != nil {
+		c := *cfg.Memberlist
+		cfg.Memberlist = &c
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	r := &Ring{
+		cfg:       cfg,
+		k:         cfg.Kernel,
+		log:       log,
+		now:       cfg.Now,
+		self:      cfg.Kernel.Self().ID,
+		health:    make(map[string]Health),
+		deadSince: make(map[string]time.Time),
+		inbox:     make(chan kernel.Message, 1024),
+		control:   make(chan func(), 16),
+		stopCh:    make(chan struct{}),
+	}
+	r.bus.dropped = &r.stats.dropped
+	r.st = newState(r.now)
+	r.resetLocked(r.k.Self())
+	return r, nil
+}
+
+// resetLocked makes the state a ring of this node alone. The clock keeps
+// this node's own count (so its later changes are newer than any it made
+// before) and drops every other actor.
+func (r *Ring) resetLocked(self notp.Node) {
+	old := r.st
+	if e, ok := old.entries[r.self]; ok {
+		r.selfFloor = max(r.selfFloor, e.Version)
+	}
+	st := newState(r.now)
+	own := old.clock.Count(r.self)
+	st.clock.Update(r.self, own)
+	// Version 0: a placeholder that loses to any write about this node,
+	// so an admin's Insert (version 1 or more) of a node with a ring of
+	// its own decides its weight.
+	st.entries[r.self] = entry{Node: self, Weight: r.cfg.RFactor, Writer: r.self, Time: r.now().UnixMicro()}
+	r.st = st
+	r.touchLocked()
+	r.publishRingLocked()
+}
+
+// touchLocked records a state change: flush pending, encoding stale.
+func (r *Ring) touchLocked() {
+	r.dirty = true
+	r.gen++
+}
+
+func (r *Ring) publishRingLocked() {
+	r.ring.Store(r.st.buildRing(r.cfg.RFactor, r.cfg.PFactor))
+}
+
+// publishDiffLocked publishes the ring changed by d: a copy-on-write clone
+// of the current ring with only d applied, so a change costs O(changed
+// nodes × tokens) rather than a rebuild of O(nodes × tokens).
+func (r *Ring) publishDiffLocked(d ringDiff) {
+	ring := r.ring.Load().Clone()
+	for _, n := range d.removed {
+		ring.Remove(n.ID)
+	}
+	for _, n := range d.added {
+		ring.Insert(n, r.st.entries[n.ID].Weight)
+	}
+	for _, n := range d.updated {
+		ring.Update(n, r.st.entries[n.ID].Weight)
+	}
+	r.ring.Store(ring)
+}
+
+// RingID returns the id of the ring this node belongs to, "" when none.
+func (r *Ring) RingID() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.ringID
+}
+
+// Ring returns the current hash ring. It is shared and immutable by
+// convention: callers must not modify it (Clone it first). Each change
+// publishes a new *chash.Ring, so a caller may keep the one it has.
+func (r *Ring) Ring() *chash.Ring { return r.ring.Load() }
+
+// Clock returns a copy of the state's vector clock.
+func (r *Ring) Clock() *vclock.Clock {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.st.clock.Clone()
+}
+
+// RFactor returns the default weight (tokens) of a node.
+func (r *Ring) RFactor() int { return r.cfg.RFactor }
+
+// PFactor returns the default neighbour count.
+func (r *Ring) PFactor() int { return r.cfg.PFactor }
+
+// Self returns this node as the ring knows it.
+func (r *Ring) Self() notp.Node { return r.k.Self() }
+
+// Find returns the owner of key followed by the owner's size-1 neighbours
+// (chash Next from the owner). size ≤ 0 means PFactor+1. An empty ring
+// gives nil.
+func (r *Ring) Find(key []byte, size int) []notp.Node {
+	if size <= 0 {
+		size = r.cfg.PFactor + 1
+	}
+	ring := r.Ring()
+	owner, ok := ring.Find(key)
+	if !ok {
+		return nil
+	}
+	return append([]notp.Node{owner}, ring.Next(owner.ID, size-1)...)
+}
+
+// Range returns the preference list of key: its owner then the next
+// distinct nodes clockwise, size in all (chash RangeNext). size ≤ 0 means
+// PFactor+1.
+func (r *Ring) Range(key []byte, size int) []notp.Node {
+	if size <= 0 {
+		size = r.cfg.PFactor + 1
+	}
+	return r.Ring().RangeNext(key, size)
+}
+
+// Members returns the ring's nodes in ring order with their weights and
+// memberlist health (this node is always alive).
+func (r *Ring) Members() []Member {
+	ring := r.Ring()
+	w := ring.Weights()
+	nodes := ring.Nodes()
+	out := make([]Member, 0, len(nodes))
+	r.healthMu.Lock()
+	defer r.healthMu.Unlock()
+	for _, n := range nodes {
+		h := r.health[n.ID]
+		if n.ID == r.self {
+			h = HealthAlive
+		}
+		out = append(out, Member{Node: n, Weight: w[n.ID], Health: h})
+	}
+	return out
+}
+
+// Health returns memberlist's view of the node with this id.
+func (r *Ring) Health(id string) Health {
+	if id == r.self {
+		return HealthAlive
+	}
+	r.healthMu.Lock()
+	defer r.healthMu.Unlock()
+	return r.health[id]
+}
+
+// Subscribe returns a channel of events with buf slots and a cancel func
+// that closes it. Publishing never blocks: when the channel is full the
+// event is dropped and counted in Stats.EventsDropped.
+func (r *Ring) Subscribe(buf int) (events <-chan Event, cancel func()) {
+	return r.bus.subscribe(buf)
+}
+
+func (r *Ring) emit(kind EventKind, ringID string, nodes []notp.Node) {
+	if len(nodes) == 0 && kind != EventConflict {
+		return
+	}
+	r.bus.publish(Event{Kind: kind, Nodes: nodes, RingID: ringID, Time: r.now()})
+}
+
+// Stats returns a snapshot of the counters.
+func (r *Ring) Stats() Stats {
+	s := &r.stats
+	return Stats{
+		MessagesSent: s.sent.load(), SendErrors: s.sendErr.load(),
+		MessagesReceived: s.recv.load(), MessagesRejected: s.rejected.load(),
+		InboxDrops: s.inboxDrops.load(), Merges: s.merges.load(),
+		Conflicts: s.conflicts.load(), PushPulls: s.pushPulls.load(),
+		EventsDropped: s.dropped.load(), Flushes: s.flushes.load(),
+		FlushErrors: s.flushErr.load(), TombstonesGCed: s.gced.load(),
+		AutoRemoved: s.autoRemoved.load(),
+	}
+}
+
+// withTimeout applies CallTimeout when ctx has no deadline.
+func (r *Ring) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, r.cfg.CallTimeout)
+}

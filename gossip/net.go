@@ -1,0 +1,423 @@
+package gossip
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"maps"
+	"math/rand/v2"
+	"slices"
+
+	"github.com/notp-go/notp"
+	"github.com/notp-go/notp/chash"
+	"github.com/notp-go/notp/kernel"
+	"github.com/notp-go/notp/vclock"
+)
+
+// handle is the kernel handler of "gossip/<ring id>". It runs on the
+// sender's connection reader and only queues the message.
+func (r *Ring) handle(m kernel.Message) {
+	select {
+	case r.inbox <- m:
+	default:
+		r.stats.inboxDrops.add()
+		if m.From.IsCall() {
+			_ = r.k.ReplyError(m.From, kernel.Errorf("BUSY", "gossip: ring busy"))
+		}
+	}
+}
+
+// outgoing is a message to send once r.mu is released.
+type outgoing struct {
+	to  []notp.Node
+	msg []byte
+}
+
+// afterMerge is what a merge asks the caller to do outside the lock.
+type afterMerge struct {
+	diff        ringDiff
+	changed     bool // the entries changed
+	selfRemoved bool
+	ringID      string
+	epoch       uint64
+	sends       []outgoing
+}
+
+// process handles one received message on the loop goroutine. It returns
+// the round with which the local state should be forwarded (0: none): the
+// loop coalesces the forwards of a burst of messages into one.
+func (r *Ring) process(km kernel.Message) (forward int) {
+	m, err := decodeMessage(km.Data)
+	if err != nil {
+		r.reject(km, err)
+		return 0
+	}
+	r.mu.Lock()
+	if m.Ring != r.ringID || r.ringID == "" {
+		r.mu.Unlock()
+		r.reject(km, errors.New("gossip: message for another ring"))
+		return 0
+	}
+	r.stats.recv.add()
+	from := km.From.Node
+	var act afterMerge
+	act.ringID = r.ringID
+	switch m.Type {
+	case msgDigest:
+		act.sends = r.answerDigestLocked(from, m.Clock)
+	case msgPull:
+		act.sends = []outgoing{{to: []notp.Node{from}, msg: r.stateMsgLocked(msgUpdate, 0)}}
+	default:
+		var join *joinInfo
+		if m.Type == msgJoin {
+			join = &joinInfo{from: from.ID, floor: m.Floor}
+		}
+		r.mergeLocked(m.Entries, m.Clock, join, &act)
+		round := m.Round
+		if m.Type == msgJoin {
+			round = maxRounds(len(r.st.liveNodes()))
+			// The meeting node gets the union back at once.
+			act.sends = append(act.sends, outgoing{to: []notp.Node{from}, msg: r.stateMsgLocked(msgUpdate, 0)})
+		} else if m.Type == msgUpdate {
+			if e, ok := r.st.entries[from.ID]; ok && e.Removed && from.ID != r.self {
+				// A zombie: tell it that it was removed.
+				act.sends = append(act.sends, outgoing{to: []notp.Node{from}, msg: r.stateMsgLocked(msgUpdate, 0)})
+			}
+		}
+		// Forward while round > 0, news or not, as notp does: stopping at
+		// the first duplicate (rumour mongering with feedback) reaches only
+		// ~80% of the nodes with fanout 2, while ceil(log2 N) blind rounds
+		// reach ~90% in log2 N hops; the digest poll repairs the rest.
+		if !act.selfRemoved {
+			forward = round
+		}
+	}
+	r.mu.Unlock()
+	if (m.Type == msgLeave || m.Type == msgJoin) && km.From.IsCall() {
+		_ = r.k.Reply(km.From, []byte("ok"))
+	}
+	r.finish(&act)
+	return forward
+}
+
+// forward sends the local state with round-1 to Fanout random live
+// members (notp's route), if round > 0.
+func (r *Ring) forward(round int) {
+	r.mu.Lock()
+	act := afterMerge{ringID: r.ringID, sends: r.routeLocked(round)}
+	r.mu.Unlock()
+	r.finish(&act)
+}
+
+func (r *Ring) reject(km kernel.Message, err error) {
+	r.stats.rejected.add()
+	r.log.Debug("rejected ring message", "peer", km.From.Node.ID, "err", err)
+	if km.From.IsCall() {
+		_ = r.k.ReplyError(km.From, kernel.Errorf("INVALID_RING_MESSAGE", "%v", err))
+	}
+}
+
+// joinInfo describes a received join: its sender and the sender's floor.
+type joinInfo struct {
+	from  string
+	floor uint64
+}
+
+// mergeLocked folds a remote state into the local one and records what
+// changed in act. A join (non-nil) unions the live sets: a node live on
+// either side before the merge stays live (re-added by this node if a
+// tombstone won), and the sender's entry is written above its floor.
+func (r *Ring) mergeLocked(remote []entry, rclock *vclock.Clock, join *joinInfo, act *afterMerge) {
+	st := r.st
+	clockNews := !st.clock.Descends(rclock)
+	conflict := st.clock.Compare(rclock) == vclock.Concurrent
+	remote = r.skipSelfTombstone(remote)
+	olds := st.snapshotEntries()
+	selfWasLive := st.live(r.self)
+	changed := st.mergeEntries(remote)
+	if join != nil {
+		wrote := false
+		for _, re := range remote {
+			id := re.Node.ID
+			le, lok := olds[id]
+			best, ok := bestLive(re, true, le, lok)
+			if ok && !st.live(id) {
+				st.write(r.self, best.Node, best.Weight, false, r.now())
+				changed = append(changed, id)
+				wrote = true
+			}
+		}
+		// Placeholders (version 0) of nodes that were never added become
+		// real entries, so that a later removal of them is not ignored.
+		for id, e := range st.entries {
+			if e.Version == 0 && !e.Removed {
+				st.write(r.self, e.Node, e.Weight, false, r.now())
+				changed = append(changed, id)
+				wrote = true
+			}
+		}
+		if e, ok := st.entries[join.from]; ok && !e.Removed && e.Version <= join.floor {
+			e.Version = join.floor
+			st.entries[join.from] = e
+			st.write(r.self, e.Node, e.Weight, false, r.now())
+			changed = append(changed, join.from)
+			wrote = true
+		}
+		if wrote {
+			st.clock.Increment(r.self)
+		}
+	}
+	st.clock.Merge(rclock)
+	if conflict {
+		r.stats.conflicts.add()
+		var nodes []notp.Node
+		for _, id := range changed {
+			nodes = append(nodes, st.entries[id].Node)
+		}
+		r.emit(EventConflict, r.ringID, nodes)
+	}
+	if len(changed) == 0 {
+		if clockNews {
+			r.touchLocked()
+		}
+		return
+	}
+	act.changed = true
+	r.stats.merges.add()
+	r.touchLocked()
+	act.diff = diffLive(olds, st.entries, changed)
+	if !act.diff.empty() {
+		r.publishDiffLocked(act.diff)
+		r.emitDiff(r.ringID, act.diff)
+	}
+	if selfWasLive && !st.live(r.self) {
+		act.selfRemoved = true
+		act.epoch = r.epoch
+	}
+}
+
+// skipSelfTombstone drops stale news about this node from remote while
+// this node's own entry is the version-0 placeholder of a ring of its own:
+// a removal (a node that nobody has added since it started, left or was
+// removed cannot be removed again) and a live entry no newer than its
+// floor (written before its leave or removal). Without this, a node
+// rejoining with Join+Meet could learn its old membership or removal from
+// a lagging peer (or memberlist's join exchange) before the join message
+// re-adds it, and fall out again.
+func (r *Ring) skipSelfTombstone(remote []entry) []entry {
+	own, ok := r.st.entries[r.self]
+	if !ok || own.Version != 0 || own.Removed {
+		return remote
+	}
+	i := slices.IndexFunc(remote, func(e entry) bool {
+		return e.Node.ID == r.self && (e.Removed || e.Version <= r.selfFloor)
+	})
+	if i < 0 {
+		return remote
+	}
+	return slices.Delete(slices.Clone(remote), i, i+1)
+}
+
+// bestLive returns the greater of the live entries among a (if aok) and
+// b (if bok).
+func bestLive(a entry, aok bool, b entry, bok bool) (entry, bool) {
+	aLive, bLive := aok && !a.Removed, bok && !b.Removed
+	switch {
+	case aLive && bLive:
+		if compareEntries(a, b) >= 0 {
+			return a, true
+		}
+		return b, true
+	case aLive:
+		return a, true
+	case bLive:
+		return b, true
+	}
+	return entry{}, false
+}
+
+func (r *Ring) emitDiff(ringID string, d ringDiff) {
+	r.emit(EventInserted, ringID, d.added)
+	r.emit(EventRemoved, ringID, d.removed)
+	r.emit(EventUpdated, ringID, d.updated)
+}
+
+// answerDigestLocked compares a digest's clock with the local one: the
+// sender gets our state if we have changes it lacks, and a pull if it has
+// changes we lack.
+func (r *Ring) answerDigestLocked(from notp.Node, rclock *vclock.Clock) []outgoing {
+	var out []outgoing
+	to := []notp.Node{from}
+	if !rclock.Descends(r.st.clock) {
+		out = append(out, outgoing{to: to, msg: r.stateMsgLocked(msgUpdate, 0)})
+	}
+	if !r.st.clock.Descends(rclock) {
+		out = append(out, outgoing{to: to, msg: encodeMessage(&message{Type: msgPull, Ring: r.ringID})})
+	}
+	return out
+}
+
+// stateMsgLocked encodes the local state as a message. The encoding of
+// the clock and entries is cached until the state changes.
+func (r *Ring) stateMsgLocked(t msgType, round int) []byte {
+	return r.stateMsgFloorLocked(t, round, 0)
+}
+
+func (r *Ring) stateMsgFloorLocked(t msgType, round int, floor uint64) []byte {
+	if r.encEntries == nil || r.encGen != r.gen {
+		r.encClock = mustEncode(r.st.clock)
+		r.encEntries = mustEncode(r.st.sortedEntries())
+		r.encGen = r.gen
+	}
+	return mustEncode(&rawMessage{V: wireVersion, Type: t, Ring: r.ringID, Round: round,
+		Clock: r.encClock, Entries: r.encEntries, Floor: floor})
+}
+
+// routeLocked is notp's route: with n > 0 the local state goes to Fanout
+// random live members with round n-1.
+func (r *Ring) routeLocked(n int) []outgoing {
+	if n <= 0 || r.ringID == "" {
+		return nil
+	}
+	to := r.targetsLocked(Fanout)
+	if len(to) == 0 {
+		return nil
+	}
+	return []outgoing{{to: to, msg: r.stateMsgLocked(msgUpdate, n-1)}}
+}
+
+// targetsLocked returns up to n random live ring members other than this
+// node, skipping those memberlist reports dead or left.
+//
+// Targets are drawn from this node's gossip neighbours ([Ring.fingersLocked]),
+// not from every member, so that each node exchanges ring messages with
+// O(log N) peers and the kernel holds O(N log N) links in all instead of a
+// full mesh of N² (200 nodes on one machine would need 80 000 sockets).
+func (r *Ring) targetsLocked(n int) []notp.Node {
+	cands := r.healthyLocked(r.fingersLocked())
+	if len(cands) == 0 {
+		// Every neighbour is down: fall back to any healthy member.
+		cands = r.healthyLocked(r.targetsLockedAll())
+	}
+	rand.Shuffle(len(cands), func(i, j int) { cands[i], cands[j] = cands[j], cands[i] })
+	return cands[:min(n, len(cands))]
+}
+
+// healthyLocked returns the nodes memberlist does not report dead or left.
+func (r *Ring) healthyLocked(nodes []notp.Node) []notp.Node {
+	out := make([]notp.Node, 0, len(nodes))
+	r.healthMu.Lock()
+	defer r.healthMu.Unlock()
+	for _, n := range nodes {
+		if h := r.health[n.ID]; h != HealthDead && h != HealthLeft {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// fingersLocked returns this node's gossip neighbours: with the live
+// members ordered by chash.Token(ID, 1), the members at distances ±1, ±2,
+// ±4, … from this node (at most 2·ceil(log2 N), all members in rings of up
+// to 5 nodes). The relation is symmetric, so answers to a sender reuse the
+// links gossip already uses, and the neighbour graph (which contains the
+// ±1 cycle) is connected with diameter O(log N), so rumours and digests
+// reach every member. Cached until the state changes.
+func (r *Ring) fingersLocked() []notp.Node {
+	if r.fingers != nil && r.fingerGen == r.gen {
+		return r.fingers
+	}
+	type tok struct {
+		t    uint64
+		node notp.Node
+	}
+	var live []tok
+	for _, e := range r.st.entries {
+		if !e.Removed || e.Node.ID == r.self {
+			live = append(live, tok{chash.Token(e.Node.ID, 1), e.Node})
+		}
+	}
+	slices.SortFunc(live, func(a, b tok) int {
+		if c := cmp.Compare(a.t, b.t); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.node.ID, b.node.ID)
+	})
+	n := len(live)
+	me := slices.IndexFunc(live, func(x tok) bool { return x.node.ID == r.self })
+	out := make([]notp.Node, 0, 16)
+	seen := map[string]bool{r.self: true}
+	add := func(i int) {
+		if nd := live[((i%n)+n)%n].node; !seen[nd.ID] {
+			seen[nd.ID] = true
+			out = append(out, nd)
+		}
+	}
+	for d := 1; me >= 0 && d < n; d <<= 1 {
+		add(me + d)
+		add(me - d)
+	}
+	r.fingers, r.fingerGen = out, r.gen
+	return out
+}
+
+func compareStrings(a, b string) int { return cmp.Compare(a, b) }
+
+// finish performs a merge's side effects outside the lock: kernel links,
+// sends, events and the self-removal.
+func (r *Ring) finish(act *afterMerge) {
+	if !r.cfg.LazyConnect {
+		for _, n := range act.diff.added {
+			_ = r.k.Connect(n)
+		}
+	}
+	for _, n := range act.diff.removed {
+		if n.ID != r.self {
+			// Dropping the link of a removed node needs no wait: nothing
+			// queued for it matters any more.
+			_ = r.k.Disconnect(context.Background(), n.ID, true)
+		}
+	}
+	for _, o := range act.sends {
+		for _, n := range o.to {
+			r.send(n, o.msg)
+		}
+		if len(o.to) > 0 && !act.selfRemoved {
+			r.emit(EventSend, act.ringID, o.to)
+		}
+	}
+	if act.selfRemoved {
+		r.mu.Lock()
+		r.pendingSelf = &pendingRemoval{ringID: act.ringID, epoch: act.epoch}
+		r.mu.Unlock()
+		r.later(r.trySelfRemoved)
+	}
+}
+
+// send casts msg to the ring handler on node, opening a kernel link when
+// there is none.
+func (r *Ring) send(node notp.Node, msg []byte) {
+	name := r.handlerNameNow()
+	if name == "" {
+		return
+	}
+	if r.testSend != nil {
+		r.stats.sent.add()
+		r.testSend(node, msg)
+		return
+	}
+	err := r.k.Cast(node, name, msg)
+	if errors.Is(err, kernel.ErrUnknownNode) {
+		if err = r.k.Connect(node); err == nil {
+			err = r.k.Cast(node, name, msg)
+		}
+	}
+	r.stats.sent.add()
+	if err != nil {
+		r.stats.sendErr.add()
+		r.log.Debug("ring send failed", "peer", node.ID, "err", err)
+	}
+}
+
+// snapshotEntries copies the entry map (for diffs of local changes).
+func (s *state) snapshotEntries() map[string]entry { return maps.Clone(s.entries) }

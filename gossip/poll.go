@@ -1,0 +1,100 @@
+package gossip
+
+import (
+	"context"
+	"slices"
+
+	"github.com/notp-go/notp"
+)
+
+// poll is the periodic work of the loop goroutine: the anti-entropy
+// digest, tombstone collection, memberlist rejoin and dead-node removal.
+func (r *Ring) poll() {
+	now := r.now()
+	r.mu.Lock()
+	if n := r.st.gc(now.Add(-r.cfg.TombstoneTTL)); n > 0 {
+		for range n {
+			r.stats.gced.add()
+		}
+		r.touchLocked()
+	}
+	ringID := r.ringID
+	pending := r.pendingSelf != nil
+	var sends []outgoing
+	var others int
+	if ringID != "" {
+		others = len(r.targetsLockedAll())
+		if to := r.targetsLocked(1); len(to) > 0 {
+			sends = append(sends, outgoing{to: to,
+				msg: encodeMessage(&message{Type: msgDigest, Ring: ringID, Clock: r.st.clock})})
+		}
+	}
+	r.mu.Unlock()
+	if pending {
+		r.trySelfRemoved()
+	}
+	if ringID == "" {
+		return
+	}
+	for _, o := range sends {
+		for _, n := range o.to {
+			r.send(n, o.msg)
+		}
+	}
+	if others > 0 && r.mlMembers() <= 1 {
+		r.rejoinAsync()
+	}
+	r.autoRemove()
+}
+
+// mlMembers returns memberlist's count of live members (0 without one).
+func (r *Ring) mlMembers() int {
+	ml := r.mlRef.Load()
+	if ml == nil {
+		return 0
+	}
+	return ml.NumMembers()
+}
+
+// autoRemove removes ring nodes dead for AutoRemoveDeadAfter, if this node
+// is the alive ring member with the lowest ID (so one node decides).
+func (r *Ring) autoRemove() {
+	if r.cfg.AutoRemoveDeadAfter <= 0 {
+		return
+	}
+	now := r.now()
+	ring := r.Ring()
+	var dead []notp.Node
+	lowest := true
+	r.healthMu.Lock()
+	for _, n := range ring.Nodes() {
+		if since, ok := r.deadSince[n.ID]; ok {
+			if now.Sub(since) >= r.cfg.AutoRemoveDeadAfter {
+				dead = append(dead, n)
+			}
+			continue
+		}
+		h := r.health[n.ID]
+		if n.ID < r.self && (h == HealthAlive || h == HealthSuspect) {
+			lowest = false
+		}
+	}
+	r.healthMu.Unlock()
+	if !lowest || len(dead) == 0 {
+		return
+	}
+	slices.SortFunc(dead, func(a, b notp.Node) int { return compareStrings(a.ID, b.ID) })
+	r.log.Info("removing dead nodes", "nodes", len(dead), "after", r.cfg.AutoRemoveDeadAfter)
+	// Run it off the loop: a removal's graceful disconnects may wait.
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), r.cfg.CallTimeout)
+		defer cancel()
+		if err := r.MRemove(ctx, dead, true); err == nil {
+			for range dead {
+				r.stats.autoRemoved.add()
+			}
+		}
+	}()
+}

@@ -1,0 +1,227 @@
+package gossip
+
+import (
+	"cmp"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/notp-go/notp"
+	"github.com/notp-go/notp/chash"
+	"github.com/notp-go/notp/vclock"
+)
+
+// Limits applied to local operations and to every decoded state.
+const (
+	// MaxWeight is the largest weight (tokens) a node may have.
+	MaxWeight = 4096
+	// MaxNodes is the largest number of entries (live and removed) a
+	// state may hold.
+	MaxNodes = 10000
+	// MaxRingIDLen is the longest ring id, in bytes.
+	MaxRingIDLen = 200
+	// maxRound bounds the round of a received message (ceil(log2 MaxNodes) = 14).
+	maxRound = 64
+)
+
+// entry is one node's slot in the ring state: the last write about that
+// node, live or removed (a tombstone).
+type entry struct {
+	Node    notp.Node `msgpack:"node"`
+	Weight  int       `msgpack:"weight"`
+	Version uint64    `msgpack:"version"` // per-entry Lamport counter; 0 = a node's placeholder for itself
+	Writer  string    `msgpack:"writer"`  // ID of the node that wrote it
+	Removed bool      `msgpack:"removed"` // tombstone
+	Time    int64     `msgpack:"time"`    // µs since the Unix epoch, set by the writer
+}
+
+// compareEntries is the total order of writes to one node's entry: the
+// greater one wins a merge. Version first, then writer ID; the remaining
+// fields only break ties between different writes with the same version
+// and writer (possible after a writer lost its state), so every replica
+// picks the same winner.
+func compareEntries(a, b entry) int {
+	if c := cmp.Compare(a.Version, b.Version); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.Writer, b.Writer); c != 0 {
+		return c
+	}
+	if a.Removed != b.Removed {
+		if a.Removed {
+			return 1
+		}
+		return -1
+	}
+	if c := cmp.Compare(a.Weight, b.Weight); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.Node.Host, b.Node.Host); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.Node.Port, b.Node.Port); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.Time, b.Time)
+}
+
+func (e entry) validate() error {
+	if err := e.Node.Validate(); err != nil {
+		return err
+	}
+	if e.Writer == "" || len(e.Writer) > 1024 {
+		return fmt.Errorf("node %q: invalid writer", e.Node.ID)
+	}
+	if e.Weight < 0 || e.Weight > MaxWeight || (!e.Removed && e.Weight == 0) {
+		return fmt.Errorf("node %q: weight %d out of range 1..%d", e.Node.ID, e.Weight, MaxWeight)
+	}
+	return nil
+}
+
+// state is the replicated ring state: an entry per node ever seen (until
+// tombstones are collected) and the vector clock of the changes it holds.
+type state struct {
+	entries map[string]entry
+	clock   *vclock.Clock
+}
+
+func newState(now func() time.Time) *state {
+	return &state{entries: make(map[string]entry), clock: vclock.NewWithClock(now)}
+}
+
+func (s *state) clone() *state {
+	return &state{entries: maps.Clone(s.entries), clock: s.clock.Clone()}
+}
+
+// sortedEntries returns the entries ordered by node ID (deterministic encoding).
+func (s *state) sortedEntries() []entry {
+	out := make([]entry, 0, len(s.entries))
+	for _, id := range slices.Sorted(maps.Keys(s.entries)) {
+		out = append(out, s.entries[id])
+	}
+	return out
+}
+
+// live reports whether id has a live entry.
+func (s *state) live(id string) bool {
+	e, ok := s.entries[id]
+	return ok && !e.Removed
+}
+
+// liveNodes returns the live nodes sorted by ID.
+func (s *state) liveNodes() []notp.Node {
+	var out []notp.Node
+	for _, e := range s.sortedEntries() {
+		if !e.Removed {
+			out = append(out, e.Node)
+		}
+	}
+	return out
+}
+
+// write records a local change to node's entry, written by writer: the new
+// entry's version is one above the current one, so it wins every merge
+// against writes this replica has seen.
+func (s *state) write(writer string, node notp.Node, weight int, removed bool, now time.Time) {
+	old := s.entries[node.ID]
+	s.entries[node.ID] = entry{
+		Node: node, Weight: weight, Version: old.Version + 1,
+		Writer: writer, Removed: removed, Time: now.UnixMicro(),
+	}
+}
+
+// mergeEntries folds remote entries into s, keeping for each node the
+// greater write (compareEntries). It returns the IDs whose entry changed.
+// The clock is not touched.
+func (s *state) mergeEntries(remote []entry) (changed []string) {
+	for _, re := range remote {
+		le, ok := s.entries[re.Node.ID]
+		if !ok || compareEntries(re, le) > 0 {
+			s.entries[re.Node.ID] = re
+			changed = append(changed, re.Node.ID)
+		}
+	}
+	return changed
+}
+
+// gc drops tombstones written before cutoff; it returns how many.
+func (s *state) gc(cutoff time.Time) int {
+	n := 0
+	c := cutoff.UnixMicro()
+	for id, e := range s.entries {
+		if e.Removed && e.Time < c {
+			delete(s.entries, id)
+			n++
+		}
+	}
+	return n
+}
+
+// buildRing derives the hash ring from the live entries.
+func (s *state) buildRing(rfactor, pfactor int) *chash.Ring {
+	r := chash.New(rfactor, pfactor)
+	for _, e := range s.sortedEntries() {
+		if !e.Removed {
+			r.Insert(e.Node, e.Weight)
+		}
+	}
+	return r
+}
+
+// ringDiff compares the live members of two states.
+type ringDiff struct {
+	added, removed, updated []notp.Node
+}
+
+func (d ringDiff) empty() bool {
+	return len(d.added) == 0 && len(d.removed) == 0 && len(d.updated) == 0
+}
+
+// diffLive compares the live entries of old (a map snapshot) and s for the
+// given candidate IDs (nil = all IDs of both).
+func diffLive(old map[string]entry, cur map[string]entry, ids []string) ringDiff {
+	if ids == nil {
+		set := make(map[string]struct{}, len(old)+len(cur))
+		for id := range old {
+			set[id] = struct{}{}
+		}
+		for id := range cur {
+			set[id] = struct{}{}
+		}
+		ids = slices.Collect(maps.Keys(set))
+	}
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	var d ringDiff
+	for _, id := range ids {
+		o, ook := old[id]
+		c, cok := cur[id]
+		oLive, cLive := ook && !o.Removed, cok && !c.Removed
+		switch {
+		case !oLive && cLive:
+			d.added = append(d.added, c.Node)
+		case oLive && !cLive:
+			d.removed = append(d.removed, o.Node)
+		case oLive && cLive && (o.Node != c.Node || o.Weight != c.Weight):
+			d.updated = append(d.updated, c.Node)
+		}
+	}
+	return d
+}
+
+// maxRounds is notp's maxMsgRound: 0 for an empty ring, 1 for one node,
+// else ceil(log2(n)).
+func maxRounds(n int) int {
+	switch {
+	case n <= 0:
+		return 0
+	case n == 1:
+		return 1
+	}
+	r := 0
+	for v := 1; v < n; v <<= 1 {
+		r++
+	}
+	return r
+}
