@@ -34,6 +34,15 @@ func TestDependencyRules(t *testing.T) {
 		{"internal/msgpackcheck", nil, []string{"github.com/vmihailenco/msgpack/v5"}},
 		{"command", []string{modulePath, modulePath + "/internal/msgpackcheck"}, []string{"github.com/vmihailenco/msgpack/v5"}},
 		{"genserver", []string{modulePath, modulePath + "/kernel", modulePath + "/internal/msgpackcheck"}, []string{"github.com/vmihailenco/msgpack/v5"}},
+		// memberlist stays behind internal/mltransport and gossip; the
+		// command-line tool needs none of it.
+		{"internal/mltransport", []string{modulePath + "/kernel"}, []string{"github.com/hashicorp/memberlist"}},
+		{"gossip", []string{modulePath, modulePath + "/chash", modulePath + "/vclock", modulePath + "/kernel",
+			modulePath + "/internal/mltransport", modulePath + "/internal/msgpackcheck"},
+			[]string{"github.com/hashicorp/memberlist", "github.com/vmihailenco/msgpack/v5"}},
+		{"cluster", []string{modulePath, modulePath + "/chash", modulePath + "/vclock", modulePath + "/kernel",
+			modulePath + "/genserver", modulePath + "/gossip", modulePath + "/command", modulePath + "/internal/msgpackcheck"},
+			[]string{"github.com/hashicorp/memberlist"}},
 		{"cmd/notp-cli", []string{modulePath, modulePath + "/kernel", modulePath + "/genserver", modulePath + "/command"},
 			[]string{"golang.org/x/term"}},
 	}

@@ -1,0 +1,370 @@
+package cluster
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+
+	"github.com/notp-go/notp"
+	"github.com/notp-go/notp/command"
+	"github.com/notp-go/notp/genserver"
+	"github.com/notp-go/notp/gossip"
+	"github.com/notp-go/notp/kernel"
+)
+
+// DefaultCommandTimeout is the deadline of a command's ring operation when
+// Config.CommandTimeout is 0. It is below notp-cli's default --timeout
+// (5 s), so an operator sees the node's error rather than a client timeout.
+const DefaultCommandTimeout = 4 * time.Second
+
+// Errors returned by Node's methods. Callers branch with errors.Is.
+var (
+	// ErrRingMismatch: the flush file holds another ring id than the one
+	// Start was given. The error's text is notp's:
+	// "Loaded ring ID '<x>' does not match '<y>'".
+	ErrRingMismatch = errors.New("cluster: loaded ring id does not match")
+	// ErrStarted: Start was called on a node that already started.
+	ErrStarted = errors.New("cluster: already started")
+	// ErrNotStarted: Leave was called before Start.
+	ErrNotStarted = errors.New("cluster: not started")
+	// ErrClosed: the node was stopped (or its Start failed half-way); a
+	// Node runs once.
+	ErrClosed = errors.New("cluster: closed")
+	// ErrInvalidConfig: a Config field is out of range.
+	ErrInvalidConfig = errors.New("cluster: invalid config")
+)
+
+// errAlreadyInRing is matched (errors.Is) to give notp's join text.
+var errAlreadyInRing = gossip.ErrAlreadyInRing
+
+// The command server's ring is the gossip ring.
+var _ ringService = (*gossip.Ring)(nil)
+
+// Config configures a Node. New copies it; later changes have no effect.
+// The zero value of each optional field selects the documented default.
+type Config struct {
+	// Node is this node. ID is required. Host "" means os.Hostname();
+	// Port 0 picks a free port, which Node.Self reports after Start (the
+	// same port number carries memberlist's UDP packets, so it must be
+	// free for UDP too).
+	Node notp.Node
+	// Cookie is the cluster secret: it authenticates every kernel
+	// connection and record (and so every command), and keys memberlist's
+	// encryption. "" requires Insecure.
+	Cookie string
+	// Insecure must be true to run with an empty Cookie: then nothing is
+	// authenticated and anyone who reaches the port can run commands. It
+	// is logged as a warning.
+	Insecure bool
+	// TLS, if set, encrypts the kernel's connections (commands included).
+	TLS *tls.Config
+	// RFactor is the ring's default weight (tokens per node) for inserts
+	// without a weight; 0 = 3. PFactor is the default neighbour count;
+	// 0 = 2. All nodes of a cluster should use the same values.
+	RFactor, PFactor int
+	// FlushPath is the file the ring is persisted to (and loaded from by
+	// Start); "" = no persistence, a restarted node starts with an empty
+	// ring.
+	FlushPath string
+	// FlushInterval bounds how often the ring is written; 0 = 1 s.
+	FlushInterval time.Duration
+	// GossipInterval is the ring's anti-entropy interval; 0 = 1 s. Shorter
+	// converges faster after a lost message at the price of traffic.
+	GossipInterval time.Duration
+	// Memberlist is an optional base configuration for the failure
+	// detector (tests use short probe intervals); nil = memberlist's
+	// DefaultLANConfig. Its Name, Transport, SecretKey, Delegate and Events
+	// are always set by the ring.
+	Memberlist *memberlist.Config
+	// AutoRemoveDeadAfter, when > 0, removes a ring node that memberlist
+	// has reported dead for that long; 0 = off (membership stays
+	// admin-driven, as in notp).
+	AutoRemoveDeadAfter time.Duration
+	// TombstoneTTL is how long the ring remembers a removal; a node
+	// partitioned away for longer may bring a removed node back. 0 = 24 h.
+	TombstoneTTL time.Duration
+	// LazyConnect opens kernel links to ring nodes only when something
+	// first sends to them, instead of to every node added to the ring
+	// (notp's full mesh). Turn it on for rings of hundreds of nodes.
+	LazyConnect bool
+	// GossipCallTimeout is the deadline of the ring's internal requests
+	// whose ctx has none; 0 = the ring's default (5 s).
+	GossipCallTimeout time.Duration
+	// AllowMemberCommands accepts commands from ring members (and from
+	// this node itself). By default only non-members may run commands
+	// (spec §10), as in notp: a compromised or confused member cannot
+	// reconfigure the ring through the admin channel.
+	AllowMemberCommands bool
+	// CommandTimeout bounds each command's ring operation (and so how long
+	// one command can hold the command server); 0 = DefaultCommandTimeout.
+	CommandTimeout time.Duration
+	// Kernel is an optional base for the kernel's tuning (MaxFrameSize,
+	// QueueLen, reconnect backoff, timeouts, stream limits). Its Node,
+	// Cookie, Insecure and TLS are set from this Config, and its Logger and
+	// Now when nil.
+	Kernel kernel.Config
+	// Logger receives the logs of the node and its parts; nil discards.
+	Logger *slog.Logger
+	// Now is the clock of the kernel and the ring; nil = time.Now.
+	Now func() time.Time
+}
+
+// Node is one cluster node: a kernel (the node's one port), the gossip
+// ring (membership and ownership) and the command server ("command")
+// that operators drive with notp-cli. All methods are safe for
+// concurrent use.
+type Node struct {
+	cfg  Config
+	log  *slog.Logger
+	k    *kernel.Kernel
+	ring *gossip.Ring
+	cmd  *genserver.Server
+
+	mu    sync.Mutex // serialises Start, Stop and Leave's state check
+	state state
+}
+
+type state uint8
+
+const (
+	stateNew state = iota
+	stateStarted
+	stateClosed
+)
+
+// New validates cfg and builds the node's parts without touching the
+// network or the flush file: call Start.
+func New(cfg Config) (*Node, error) {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if cfg.Node.Host == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return nil, fmt.Errorf("cluster: node host: %w", err)
+		}
+		cfg.Node.Host = h
+	}
+	if err := validateNode(cfg.Node); err != nil {
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if cfg.CommandTimeout == 0 {
+		cfg.CommandTimeout = DefaultCommandTimeout
+	}
+	kc := cfg.Kernel
+	kc.Node, kc.Cookie, kc.Insecure, kc.TLS = cfg.Node, cfg.Cookie, cfg.Insecure, cfg.TLS
+	if kc.Logger == nil {
+		kc.Logger = log
+	}
+	if kc.Now == nil {
+		kc.Now = cfg.Now
+	}
+	k, err := kernel.New(kc)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	ring, err := gossip.New(gossip.Config{
+		Kernel: k, Cookie: cfg.Cookie, RFactor: cfg.RFactor, PFactor: cfg.PFactor,
+		Interval: cfg.GossipInterval, FlushPath: cfg.FlushPath, FlushInterval: cfg.FlushInterval,
+		AutoRemoveDeadAfter: cfg.AutoRemoveDeadAfter, CallTimeout: cfg.GossipCallTimeout,
+		TombstoneTTL: cfg.TombstoneTTL, LazyConnect: cfg.LazyConnect,
+		Memberlist: cfg.Memberlist, Logger: log, Now: cfg.Now,
+	})
+	if err != nil {
+		_ = k.Close()
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	srv, err := genserver.New(k, genserver.Config{Name: command.ServerName, Logger: log})
+	if err != nil {
+		_ = k.Close()
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	n := &Node{cfg: cfg, log: log, k: k, ring: ring, cmd: srv}
+	cs := &commandServer{
+		srv: srv, ring: ring, self: k.Self, health: n.health,
+		timeout: cfg.CommandTimeout, allowMembers: cfg.AllowMemberCommands, log: log,
+	}
+	cs.register()
+	return n, nil
+}
+
+// validate checks the fields New does not hand to the kernel or the ring
+// (which validate their own).
+func (c *Config) validate() error {
+	for _, f := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"CommandTimeout", c.CommandTimeout}, {"GossipCallTimeout", c.GossipCallTimeout},
+		{"FlushInterval", c.FlushInterval}, {"GossipInterval", c.GossipInterval},
+		{"AutoRemoveDeadAfter", c.AutoRemoveDeadAfter}, {"TombstoneTTL", c.TombstoneTTL},
+	} {
+		if f.v < 0 {
+			return fmt.Errorf("%w: %s %v is negative", ErrInvalidConfig, f.name, f.v)
+		}
+	}
+	if c.RFactor < 0 || c.RFactor > gossip.MaxWeight || c.PFactor < 0 {
+		return fmt.Errorf("%w: RFactor %d / PFactor %d: want 0..%d / ≥ 0", ErrInvalidConfig, c.RFactor, c.PFactor, gossip.MaxWeight)
+	}
+	return nil
+}
+
+// validateNode is notp.Node.Validate with Port 0 allowed (a free port).
+func validateNode(n notp.Node) error {
+	if n.Port == 0 {
+		n.Port = 1
+	}
+	return n.Validate()
+}
+
+// health maps each ring node's ID to its health as the failure detector
+// sees it.
+func (n *Node) health() map[string]string {
+	ms := n.ring.Members()
+	out := make(map[string]string, len(ms))
+	for _, m := range ms {
+		out[m.Node.ID] = m.Health.String()
+	}
+	return out
+}
+
+// mismatchError is the error of Start when the loaded ring id differs.
+type mismatchError struct{ loaded, want string }
+
+func (e *mismatchError) Error() string {
+	return fmt.Sprintf("cluster: Loaded ring ID '%s' does not match '%s'", e.loaded, e.want)
+}
+
+func (e *mismatchError) Unwrap() error { return ErrRingMismatch }
+
+// Start brings the node up in the ring ringID ("" = in no ring yet; join
+// one later with the join command). First it loads the flush file (when
+// Config.FlushPath is set): a corrupt file is an error, and a loaded ring
+// id that differs from ringID is an error wrapping ErrRingMismatch with
+// notp's text "Loaded ring ID '<x>' does not match '<y>'" — in both cases
+// nothing starts and Start may be called again. Then it starts the kernel
+// (listening), the command server and the ring, which with a loaded state
+// rejoins its peers. When Start returns nil the node is serving.
+//
+// A failure after the kernel started closes the node (ErrClosed on a
+// later Start).
+func (n *Node) Start(ctx context.Context, ringID string) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	switch n.state {
+	case stateStarted:
+		return ErrStarted
+	case stateClosed:
+		return ErrClosed
+	}
+	loaded, err := n.ring.Load()
+	if err != nil {
+		return fmt.Errorf("cluster: load %s: %w", n.cfg.FlushPath, err)
+	}
+	if id := n.ring.RingID(); loaded && id != "" && id != ringID {
+		return &mismatchError{loaded: id, want: ringID}
+	}
+	if n.cfg.Cookie == "" {
+		n.log.Warn("cluster: running without a cookie: commands and ring traffic are not authenticated", "node", n.cfg.Node.ID)
+	}
+	if err := n.start(ctx, ringID); err != nil {
+		n.state = stateClosed
+		n.stopParts(context.Background())
+		return err
+	}
+	n.state = stateStarted
+	n.log.Info("cluster: node started", "node", n.k.Self().String(), "ring", ringID, "loaded", loaded)
+	return nil
+}
+
+func (n *Node) start(ctx context.Context, ringID string) error {
+	if err := n.k.Start(ctx); err != nil {
+		return fmt.Errorf("cluster: start kernel: %w", err)
+	}
+	if err := n.cmd.Start(ctx); err != nil {
+		return fmt.Errorf("cluster: start command server: %w", err)
+	}
+	if err := n.ring.Start(ctx, ringID); err != nil {
+		return fmt.Errorf("cluster: start ring: %w", err)
+	}
+	return nil
+}
+
+// Stop stops the command server (letting queued commands finish until ctx
+// ends), the ring (which flushes its state) and the kernel, in that order,
+// and waits for them. It does not leave the ring (spec §9.5): peers see
+// the node as dead until it comes back, and a restart from the flush file
+// rejoins. Stop is idempotent; it returns ctx's error if ctx ended before
+// the parts drained, and the node is stopped either way.
+func (n *Node) Stop(ctx context.Context) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.state == stateClosed {
+		return nil
+	}
+	n.state = stateClosed
+	err := n.stopParts(ctx)
+	n.log.Info("cluster: node stopped", "node", n.cfg.Node.ID)
+	return err
+}
+
+// stopParts stops what may have started; each part's Stop is idempotent.
+func (n *Node) stopParts(ctx context.Context) error {
+	var errs []error
+	if err := n.cmd.Stop(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("cluster: stop command server: %w", err))
+	}
+	if err := n.ring.Stop(ctx); err != nil && !errors.Is(err, gossip.ErrNotStarted) {
+		errs = append(errs, fmt.Errorf("cluster: stop ring: %w", err))
+	}
+	if err := n.k.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("cluster: close kernel: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+// Leave leaves the ring (the ring's Leave: peers are told, this node falls
+// back to a ring of its own and no ring id); the node keeps running and
+// can join a ring again with the join command. Without force the leave is
+// announced as calls and Leave waits (bounded by ctx) for one peer's
+// acknowledgement; force announces it as casts without waiting.
+func (n *Node) Leave(ctx context.Context, force bool) error {
+	n.mu.Lock()
+	st := n.state
+	n.mu.Unlock()
+	switch st {
+	case stateNew:
+		return ErrNotStarted
+	case stateClosed:
+		return ErrClosed
+	}
+	if err := n.ring.Leave(ctx, force); err != nil {
+		return fmt.Errorf("cluster: leave: %w", err)
+	}
+	return nil
+}
+
+// Kernel returns the node's kernel, for registering actors (genserver.New)
+// and messaging peers. Do not Close it: Stop does.
+func (n *Node) Kernel() *kernel.Kernel { return n.k }
+
+// Ring returns the node's gossip ring, for lookups (Find, Range), events
+// (Subscribe) and programmatic membership changes. Do not Stop it: Stop
+// does.
+func (n *Node) Ring() *gossip.Ring { return n.ring }
+
+// Self returns this node: Config.Node with the host filled in and, after
+// Start, the real port.
+func (n *Node) Self() notp.Node { return n.k.Self() }

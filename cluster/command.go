@@ -1,0 +1,419 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/notp-go/notp"
+	"github.com/notp-go/notp/chash"
+	"github.com/notp-go/notp/command"
+	"github.com/notp-go/notp/genserver"
+	"github.com/notp-go/notp/internal/msgpackcheck"
+	"github.com/notp-go/notp/vclock"
+)
+
+// ringService is what the command server needs of the ring. *gossip.Ring
+// satisfies it (asserted in cluster.go); tests use a double to observe the
+// exact arguments a command passes (force, weight defaults, self filtering).
+type ringService interface {
+	RingID() string
+	Join(ringID string) error
+	Leave(ctx context.Context, force bool) error
+	Meet(ctx context.Context, node notp.Node) error
+	Insert(ctx context.Context, node notp.Node, weight int, force bool) error
+	MInsert(ctx context.Context, nodes []notp.Node, weight int, force bool) error
+	Update(ctx context.Context, node notp.Node, weight int, force bool) error
+	Remove(ctx context.Context, node notp.Node, force bool) error
+	MRemove(ctx context.Context, nodes []notp.Node, force bool) error
+	Ring() *chash.Ring
+	Clock() *vclock.Clock
+	RFactor() int
+	PFactor() int
+}
+
+// Messages of notp's command server, kept verbatim.
+const (
+	msgMissingID   = "Missing required 'id' parameter."
+	msgBadNode     = "Invalid node parameter types."
+	msgBadNodeList = "Invalid node list format, should be: [{id: <id>, host: <host>, port: <port>}]."
+)
+
+// notDefined is notp's reply text for get/weight of an unknown id.
+func notDefined(id string) string { return fmt.Sprintf("'%s' is not defined in this ring.", id) }
+
+// alreadyInRing is notp's reply text for join while in a ring.
+func alreadyInRing(id string) string { return fmt.Sprintf("Node already belongs to ring '%s'", id) }
+
+// commandServer answers the commands of package command. Its handlers run
+// on the genserver's actor goroutine, one at a time; every ring operation
+// gets a ctx bounded by timeout, so no command holds the actor longer.
+type commandServer struct {
+	srv          *genserver.Server
+	ring         ringService
+	self         func() notp.Node
+	health       func() map[string]string // ring node ID -> health; nil = unknown
+	timeout      time.Duration
+	allowMembers bool
+	log          *slog.Logger
+}
+
+// cmdFunc runs one validated command.
+type cmdFunc func(ctx context.Context, a command.Args) command.Reply
+
+// register installs a handler for every command on c.srv.
+func (c *commandServer) register() {
+	cmds := map[string]cmdFunc{
+		command.Join:      c.join,
+		command.Leave:     c.leave,
+		command.Meet:      c.meet,
+		command.Insert:    c.insert,
+		command.MInsert:   c.minsert,
+		command.Update:    c.update,
+		command.Remove:    c.remove,
+		command.MRemove:   c.mremove,
+		command.Inspect:   c.inspect,
+		command.Nodes:     c.nodes,
+		command.Has:       c.has,
+		command.Get:       c.get,
+		command.Weight:    c.weight,
+		command.Weights:   c.weights,
+		command.Ping:      c.ping,
+		command.Ownership: c.ownership,
+	}
+	for _, name := range command.Names {
+		fn, ok := cmds[name]
+		if !ok {
+			panic("cluster: no handler for command " + name) // programmer error: command.Names grew
+		}
+		c.srv.Handle(name, c.wrap(name, fn))
+	}
+}
+
+// wrap turns a cmdFunc into a genserver handler: it refuses members,
+// decodes and validates the payload, bounds the work with the command
+// timeout and encodes the reply.
+func (c *commandServer) wrap(name string, fn cmdFunc) genserver.HandlerFunc {
+	return func(ctx context.Context, r genserver.Request) ([]byte, error) {
+		rep := c.serve(ctx, name, r, fn)
+		if !rep.OK {
+			c.log.Debug("command refused or failed", "command", name, "peer", r.From.Node.ID,
+				"code", rep.Error.Code, "err", rep.Error.Message)
+		}
+		return command.EncodeReply(rep)
+	}
+}
+
+func (c *commandServer) serve(ctx context.Context, name string, r genserver.Request, fn cmdFunc) command.Reply {
+	from := r.From.Node.ID
+	if !c.allowMembers && c.isMember(from) {
+		return command.Fail(command.CodeNotAllowed,
+			fmt.Sprintf("commands from ring members are refused: '%s' is a member of this node's ring", from))
+	}
+	a, rep, ok := decodeArgs(name, r.Data)
+	if !ok {
+		return rep
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	c.log.Debug("command", "command", name, "peer", from)
+	return fn(ctx, a)
+}
+
+// isMember reports whether id is this node or a node of its ring.
+func (c *commandServer) isMember(id string) bool {
+	return id == c.self().ID || c.ring.Ring().Has(id)
+}
+
+// decodeArgs decodes the payload and checks the fields the command needs.
+// command.DecodeArgs checks the payload's declared lengths before
+// decoding, so a forged length cannot make the decoder allocate more than
+// the payload's size; the re-decoding in fieldErrors happens only after
+// that check passed.
+// On failure it returns an ok:false BAD_REQUEST reply with per-field
+// messages.
+func decodeArgs(name string, data []byte) (command.Args, command.Reply, bool) {
+	a, err := command.DecodeArgs(data)
+	if err != nil {
+		var fields map[string]string
+		if errors.Is(err, notp.ErrInvalidNode) {
+			// The payload decoded (DecodeArgs checked its declared lengths
+			// first); only a node failed validation: name its fields.
+			fields = fieldErrors(data)
+		}
+		return a, badRequest(payloadMessage(data, err), fields), false
+	}
+	switch name {
+	case command.Join, command.Has, command.Get, command.Weight:
+		if a.ID == "" {
+			return a, badRequest(msgMissingID, map[string]string{"id": "required: a non-empty string"}), false
+		}
+	case command.Meet, command.Insert, command.Update, command.Remove:
+		if a.Node == nil {
+			return a, badRequest(msgBadNode, map[string]string{"node": "required: {id, host, port}"}), false
+		}
+	case command.MInsert, command.MRemove:
+		if len(a.Nodes) == 0 {
+			return a, badRequest(msgBadNodeList, map[string]string{"nodes": "required: a non-empty list"}), false
+		}
+		if f := duplicateIDs(a.Nodes); f != nil {
+			return a, badRequest(msgBadNodeList, f), false
+		}
+	}
+	return a, command.Reply{}, true
+}
+
+func badRequest(msg string, fields map[string]string) command.Reply {
+	r := command.Fail(command.CodeBadRequest, msg)
+	r.Error.Fields = fields
+	return r
+}
+
+// payloadMessage picks notp's message for an invalid node (list) and the
+// decoder's text otherwise.
+func payloadMessage(data []byte, err error) string {
+	if errors.Is(err, notp.ErrInvalidNode) {
+		var raw command.Args
+		if msgpackcheck.Unmarshal(data, &raw) == nil && raw.Node == nil {
+			return msgBadNodeList
+		}
+		return msgBadNode
+	}
+	return "Invalid command payload: " + err.Error()
+}
+
+// fieldErrors re-decodes a payload whose nodes failed validation (so it
+// passed command.DecodeArgs's size check and decoded), without validating
+// it, and names each bad node field ("node.port", "nodes[2].id").
+func fieldErrors(data []byte) map[string]string {
+	var raw command.Args
+	if err := msgpackcheck.Unmarshal(data, &raw); err != nil {
+		return nil
+	}
+	f := map[string]string{}
+	if raw.Node != nil {
+		nodeFields("node", *raw.Node, f)
+	}
+	for i, n := range raw.Nodes {
+		nodeFields("nodes["+strconv.Itoa(i)+"]", n, f)
+	}
+	if len(f) == 0 {
+		return nil
+	}
+	return f
+}
+
+func nodeFields(prefix string, n notp.Node, f map[string]string) {
+	if n.ID == "" || strings.ContainsAny(n.ID, "@ \t\r\n") {
+		f[prefix+".id"] = "must be a non-empty string without '@' or whitespace"
+	}
+	if n.Host == "" {
+		f[prefix+".host"] = "must be a non-empty string"
+	}
+	if n.Port < 1 || n.Port > notp.MaxPort {
+		f[prefix+".port"] = fmt.Sprintf("must be a number in 1..%d", notp.MaxPort)
+	}
+}
+
+func duplicateIDs(nodes []notp.Node) map[string]string {
+	seen := make(map[string]bool, len(nodes))
+	for i, n := range nodes {
+		if seen[n.ID] {
+			return map[string]string{"nodes[" + strconv.Itoa(i) + "].id": fmt.Sprintf("duplicate id '%s'", n.ID)}
+		}
+		seen[n.ID] = true
+	}
+	return nil
+}
+
+// ok builds an ok:true reply; data that cannot be encoded (never the case
+// for the shapes below) becomes a FAILED reply rather than a panic.
+func ok(data any) command.Reply {
+	r, err := command.OK(data)
+	if err != nil {
+		return command.Fail(command.CodeFailed, err.Error())
+	}
+	return r
+}
+
+// failed turns a ring error into a FAILED reply, with notp's text for the
+// errors notp had a text for.
+func (c *commandServer) failed(err error) command.Reply {
+	if err == nil {
+		return ok(nil)
+	}
+	if errors.Is(err, errAlreadyInRing) {
+		return command.Fail(command.CodeFailed, alreadyInRing(c.ring.RingID()))
+	}
+	return command.Fail(command.CodeFailed, err.Error())
+}
+
+// weightOr returns w, or the ring's rfactor for w ≤ 0 (notp's rule).
+func (c *commandServer) weightOr(w int) int {
+	if w <= 0 {
+		return c.ring.RFactor()
+	}
+	return w
+}
+
+// withoutSelf returns nodes without this node, order preserved.
+func (c *commandServer) withoutSelf(nodes []notp.Node) []notp.Node {
+	self := c.self().ID
+	return slices.DeleteFunc(slices.Clone(nodes), func(n notp.Node) bool { return n.ID == self })
+}
+
+func (c *commandServer) join(_ context.Context, a command.Args) command.Reply {
+	if id := c.ring.RingID(); id != "" {
+		return command.Fail(command.CodeFailed, alreadyInRing(id))
+	}
+	return c.failed(c.ring.Join(a.ID))
+}
+
+func (c *commandServer) leave(ctx context.Context, a command.Args) command.Reply {
+	return c.failed(c.ring.Leave(ctx, a.Force))
+}
+
+func (c *commandServer) meet(ctx context.Context, a command.Args) command.Reply {
+	return c.failed(c.ring.Meet(ctx, *a.Node))
+}
+
+func (c *commandServer) insert(ctx context.Context, a command.Args) command.Reply {
+	return c.failed(c.ring.Insert(ctx, *a.Node, c.weightOr(a.Weight), a.Force))
+}
+
+func (c *commandServer) minsert(ctx context.Context, a command.Args) command.Reply {
+	nodes := c.withoutSelf(a.Nodes)
+	if len(nodes) == 0 {
+		return ok(nil) // only self: nothing to insert (notp's "all present" no-op)
+	}
+	return c.failed(c.ring.MInsert(ctx, nodes, c.weightOr(a.Weight), a.Force))
+}
+
+func (c *commandServer) update(ctx context.Context, a command.Args) command.Reply {
+	return c.failed(c.ring.Update(ctx, *a.Node, c.weightOr(a.Weight), a.Force))
+}
+
+func (c *commandServer) remove(ctx context.Context, a command.Args) command.Reply {
+	return c.failed(c.ring.Remove(ctx, *a.Node, a.Force))
+}
+
+func (c *commandServer) mremove(ctx context.Context, a command.Args) command.Reply {
+	nodes := c.withoutSelf(a.Nodes)
+	if len(nodes) == 0 {
+		return ok(nil) // only self: nothing to remove
+	}
+	return c.failed(c.ring.MRemove(ctx, nodes, a.Force))
+}
+
+// InspectData is the data of the inspect command: the ring as JSON.
+type InspectData struct {
+	// Ring is the ring id, "" when the node is not in a ring.
+	Ring    string `json:"ring"`
+	RFactor int    `json:"rfactor"`
+	PFactor int    `json:"pfactor"`
+	// Nodes are the ring's nodes in ring order with their weights (tokens).
+	Nodes []WeightedNode `json:"nodes"`
+	// VClock is the ring's vector clock.
+	VClock *vclock.Clock `json:"vclock"`
+}
+
+// WeightedNode is a ring node with its weight, as inspect shows it.
+type WeightedNode struct {
+	ID     string `json:"id"`
+	Host   string `json:"host"`
+	Port   int    `json:"port"`
+	Weight int    `json:"weight"`
+}
+
+// NodeHealth is one element of the nodes command's data.
+type NodeHealth struct {
+	ID   string `json:"id"`
+	Host string `json:"host"`
+	Port int    `json:"port"`
+	// Health is the failure detector's view: "alive", "suspect", "dead",
+	// "left" or "unknown".
+	Health string `json:"health"`
+}
+
+// Share is one element of the ownership command's data.
+type Share struct {
+	ID string `json:"id"`
+	// Share is the node's fraction of the hash space, in [0, 1].
+	Share float64 `json:"share"`
+}
+
+func (c *commandServer) inspect(context.Context, command.Args) command.Reply {
+	ring := c.ring.Ring()
+	weights := ring.Weights()
+	d := InspectData{
+		Ring:    c.ring.RingID(),
+		RFactor: c.ring.RFactor(),
+		PFactor: c.ring.PFactor(),
+		Nodes:   []WeightedNode{},
+		VClock:  c.ring.Clock(),
+	}
+	for _, n := range ring.Nodes() {
+		d.Nodes = append(d.Nodes, WeightedNode{ID: n.ID, Host: n.Host, Port: n.Port, Weight: weights[n.ID]})
+	}
+	return ok(d)
+}
+
+func (c *commandServer) nodes(context.Context, command.Args) command.Reply {
+	var health map[string]string
+	if c.health != nil {
+		health = c.health()
+	}
+	out := []NodeHealth{}
+	for _, n := range c.ring.Ring().Nodes() {
+		h := health[n.ID]
+		if h == "" {
+			h = "unknown"
+		}
+		out = append(out, NodeHealth{ID: n.ID, Host: n.Host, Port: n.Port, Health: h})
+	}
+	return ok(out)
+}
+
+func (c *commandServer) has(_ context.Context, a command.Args) command.Reply {
+	return ok(c.ring.Ring().Has(a.ID))
+}
+
+func (c *commandServer) get(_ context.Context, a command.Args) command.Reply {
+	n, found := c.ring.Ring().Get(a.ID)
+	if !found {
+		return command.Fail(command.CodeFailed, notDefined(a.ID))
+	}
+	return ok(n)
+}
+
+func (c *commandServer) weight(_ context.Context, a command.Args) command.Reply {
+	w, found := c.ring.Ring().Weights()[a.ID]
+	if !found {
+		return command.Fail(command.CodeFailed, notDefined(a.ID))
+	}
+	return ok(w)
+}
+
+func (c *commandServer) weights(context.Context, command.Args) command.Reply {
+	return ok(c.ring.Ring().Weights())
+}
+
+func (c *commandServer) ping(context.Context, command.Args) command.Reply {
+	return ok("pong")
+}
+
+func (c *commandServer) ownership(context.Context, command.Args) command.Reply {
+	shares := c.ring.Ring().Shares()
+	out := make([]Share, 0, len(shares))
+	for id, s := range shares {
+		out = append(out, Share{ID: id, Share: s})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return ok(out)
+}

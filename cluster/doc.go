@@ -1,0 +1,91 @@
+// Package cluster runs one cluster node: a kernel (the node's one port),
+// the gossip ring (who is in the cluster and who owns what) and the
+// command server that operators drive with notp-cli. It is notp's
+// ClusterNode.
+//
+//	n, err := cluster.New(cluster.Config{
+//		Node:      notp.Node{ID: "a", Host: "10.0.0.1", Port: 7022},
+//		Cookie:    secret,
+//		FlushPath: "/var/lib/app/ring",
+//	})
+//	if err != nil { ... }
+//	if err := n.Start(ctx, "ring"); err != nil { ... }
+//	defer n.Stop(context.Background())
+//	srv, _ := genserver.New(n.Kernel(), genserver.Config{Name: "kv"}) // your actors
+//	owner := n.Ring().Find([]byte("user:42"), 1)
+//
+// # Start and stop order
+//
+// [Node.Start] first loads the flush file (Config.FlushPath): a corrupt file
+// is an error, and a loaded ring id that differs from the one Start was
+// given is an error wrapping [ErrRingMismatch] with notp's text "Loaded ring
+// ID '<x>' does not match '<y>'"; in both cases nothing has started. Then it
+// starts the kernel (the port listens), the command server (actor
+// "command") and the ring, which, with a loaded state, rejoins its peers
+// through memberlist. When Start returns nil the node serves.
+//
+// [Node.Stop] stops the command server (queued commands finish until its
+// ctx ends), the ring (which flushes its state) and the kernel, in that
+// order, and waits for each. Stop does not leave the ring (spec §9.5, unlike
+// notp): peers see the node dead until it restarts from its flush file and
+// rejoins. [Node.Leave] leaves explicitly and keeps the node running. A Node
+// runs once: after Stop, build a new one (on the same FlushPath to come
+// back).
+//
+// # Commands
+//
+// The command server is a genserver named command.ServerName ("command").
+// A command is a call whose event is the command name and whose payload is
+// a msgpack command.Args; the reply is a msgpack command.Reply whose Data is
+// JSON, {"ok": true, "data": ...} or {"ok": false, "error": {"message",
+// "code", "fields"}} (see package command):
+//
+//	join {id}                      join a ring; "Node already belongs to ring '<id>'" when in one
+//	leave {force}                  leave the ring (the node keeps running)
+//	meet {node}                    meet a node: both rings are united (transitive additions)
+//	insert {node, weight, force}   weight ≤ 0: the ring's rfactor
+//	minsert {nodes, weight, force} this node is filtered out; list order preserved
+//	update {node, weight, force}   change a node's address or weight
+//	remove {node, force}
+//	mremove {nodes, force}         this node is filtered out; list order preserved
+//	inspect                        {"ring", "rfactor", "pfactor", "nodes": [{id, host, port, weight}], "vclock"}
+//	nodes                          [{id, host, port, health}] in ring order, health from memberlist
+//	has {id}                       true or false
+//	get {id}                       {id, host, port}, or "'<id>' is not defined in this ring."
+//	weight {id}                    the node's weight (tokens), or the same error
+//	weights                        {id: weight}
+//	ping                           "pong"
+//	ownership                      [{id, share}] each node's fraction of the hash space, by id
+//
+// A payload is checked before it is decoded: every length it declares
+// must fit in its bytes (the msgpack decoder would otherwise allocate a
+// forged length) and it may nest only a few levels. An invalid payload
+// gets ok:false with code BAD_REQUEST, notp's message
+// ("Missing required 'id' parameter.", "Invalid node parameter types.",
+// "Invalid node list format, ...") and per-field messages in fields
+// ("node.port", "nodes[1].id"); a failed ring operation gets code FAILED
+// with the error's text; an unknown command gets genserver's UNKNOWN_EVENT
+// error reply (notp stayed silent in all three cases). Every command's ring
+// operation runs under Config.CommandTimeout (default 4 s), so one command
+// cannot hold the server for longer.
+//
+// # Security
+//
+// Commands arrive only over the kernel's cookie-authenticated connections:
+// a client must hold the cluster cookie (notp-cli's -a flag) and, with
+// Config.TLS, pass TLS. The sender's identity is the one its connection
+// authenticated, never a claim in the message. By default commands from a
+// current ring member, or from this node itself, are refused with code
+// NOT_ALLOWED (notp ignored them silently): the admin channel is for
+// operators' clients, not for peers. Config.AllowMemberCommands lifts the
+// rule. An empty cookie requires Config.Insecure and is logged as a
+// warning: then anyone who reaches the port can reconfigure the ring.
+//
+// # Concurrency
+//
+// All methods of Node are safe for concurrent use. Start, Stop and Leave's
+// state checks are serialised. Commands are handled one at a time on the
+// command server's actor goroutine, in the order each client sent them;
+// the accessors' values (Kernel, Ring) are safe for concurrent use on their
+// own terms.
+package cluster

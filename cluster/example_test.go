@@ -1,0 +1,66 @@
+package cluster_test
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/notp-go/notp"
+	"github.com/notp-go/notp/cluster"
+	"github.com/notp-go/notp/command"
+	"github.com/notp-go/notp/genserver"
+	"github.com/notp-go/notp/kernel"
+)
+
+// A node on loopback, driven by an operator's client the way notp-cli
+// drives it: a kernel that is not a ring member calls the node's command
+// server.
+func Example() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	n, err := cluster.New(cluster.Config{
+		Node:   notp.Node{ID: "a", Host: "127.0.0.1"}, // Port 0: a free port
+		Cookie: "s3cret",
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	if err := n.Start(ctx, "demo"); err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer n.Stop(context.Background())
+	fmt.Println("ring:", n.Ring().RingID(), "owner of user:42:", n.Ring().Find([]byte("user:42"), 1)[0].ID)
+
+	// The operator's side.
+	k, err := kernel.New(kernel.Config{Node: notp.Node{ID: "admin", Host: "127.0.0.1"}, Cookie: "s3cret"})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	if err := k.Start(ctx); err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer k.Close()
+	_ = k.Connect(n.Self())
+	for _, cmd := range []string{command.Ping, command.Weights} {
+		b, err := genserver.CallRaw(ctx, k, genserver.Target{Name: command.ServerName, Node: n.Self()}, cmd, nil)
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		r, err := command.DecodeReply(b)
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		fmt.Printf("%s: ok=%v data=%s\n", cmd, r.OK, r.Data)
+	}
+	// Output:
+	// ring: demo owner of user:42: a
+	// ping: ok=true data="pong"
+	// weights: ok=true data={"a":3}
+}

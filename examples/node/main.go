@@ -1,0 +1,190 @@
+// Command node runs one cluster node for operators: a kernel on one port,
+// the gossip ring, the command server that notp-cli talks to, and an "echo"
+// actor. It logs ring events to stderr and stops cleanly (without leaving
+// the ring) on SIGINT or SIGTERM.
+//
+// Three nodes on one machine, in three terminals:
+//
+//	go run ./examples/node -id a -port 7022 -cookie s3cret -flush /tmp/a.ring
+//	go run ./examples/node -id b -port 7023 -cookie s3cret -flush /tmp/b.ring -meet a@127.0.0.1:7022
+//	go run ./examples/node -id c -port 7024 -cookie s3cret -flush /tmp/c.ring -meet a@127.0.0.1:7022
+//
+// and drive them from a fourth with notp-cli:
+//
+//	notp-cli -I a -H 127.0.0.1 -p 7022 -a s3cret nodes
+//	notp-cli -I a -H 127.0.0.1 -p 7022 -a s3cret ownership
+//
+// Flags:
+//
+//	-id ID          this node's id (required; no '@' or whitespace)
+//	-host HOST      the address to listen on and that peers dial (default 127.0.0.1)
+//	-port N         the TCP port (and UDP port of the failure detector), 1..65535 (default 7022)
+//	-cookie SECRET  the cluster cookie; empty = no authentication (a warning is logged)
+//	-ring ID        the ring to start in (default "ring"); must match the flush file's ring
+//	-flush PATH     persist the ring to PATH and reload it at start (a restarted node rejoins)
+//	-meet ID@HOST:PORT
+//	                meet this node once started (its id is needed to address it;
+//	                notp.ParseNode's form, as printed by notp-cli's get)
+//	-log LEVEL      debug, info (default), warn or error
+//
+// Exit status: 0 after a clean stop, 1 when the node fails to start or
+// stop, 2 for invalid flags.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/notp-go/notp"
+	"github.com/notp-go/notp/cluster"
+	"github.com/notp-go/notp/genserver"
+	"github.com/notp-go/notp/gossip"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stderr))
+}
+
+// options are the parsed and validated flags.
+type options struct {
+	node   notp.Node
+	cookie string
+	ring   string
+	flush  string
+	meet   *notp.Node
+	level  slog.Level
+}
+
+// errUsage marks flag errors (exit status 2).
+var errUsage = errors.New("usage")
+
+func parseFlags(args []string, stderr io.Writer) (options, error) {
+	fs := flag.NewFlagSet("node", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	id := fs.String("id", "", "this node's id (required)")
+	host := fs.String("host", "127.0.0.1", "host to listen on and that peers dial")
+	port := fs.Int("port", 7022, "TCP port (and UDP port of the failure detector), 1..65535")
+	cookie := fs.String("cookie", "", "cluster cookie; empty = no authentication")
+	ring := fs.String("ring", "ring", "ring id to start in")
+	flush := fs.String("flush", "", "file to persist the ring to and reload it from")
+	meet := fs.String("meet", "", "node to meet once started, as id@host:port")
+	level := fs.String("log", "info", "log level: debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return options{}, fmt.Errorf("%w: %w", errUsage, err)
+	}
+	if fs.NArg() > 0 {
+		return options{}, fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
+	}
+	o := options{node: notp.Node{ID: *id, Host: *host, Port: *port}, cookie: *cookie, ring: *ring, flush: *flush}
+	switch {
+	case *id == "":
+		return o, fmt.Errorf("%w: -id is required", errUsage)
+	case *port < 1 || *port > notp.MaxPort:
+		return o, fmt.Errorf("%w: -port %d: want 1..%d", errUsage, *port, notp.MaxPort)
+	case *ring == "":
+		return o, fmt.Errorf("%w: -ring must not be empty", errUsage)
+	}
+	if err := o.node.Validate(); err != nil {
+		return o, fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if *meet != "" {
+		n, err := notp.ParseNode(*meet)
+		if err != nil {
+			return o, fmt.Errorf("%w: -meet: %v (want id@host:port)", errUsage, err)
+		}
+		o.meet = &n
+	}
+	if err := o.level.UnmarshalText([]byte(*level)); err != nil {
+		return o, fmt.Errorf("%w: -log %q: want debug, info, warn or error", errUsage, *level)
+	}
+	return o, nil
+}
+
+// run is the program; it returns the exit status.
+func run(ctx context.Context, args []string, stderr io.Writer) int {
+	o, err := parseFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0 // -h: flag printed the usage
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "node:", err)
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: o.level}))
+	if err := serve(ctx, o, log); err != nil {
+		log.Error("node failed", "err", err)
+		return 1
+	}
+	return 0
+}
+
+// serve runs the node until ctx ends.
+func serve(ctx context.Context, o options, log *slog.Logger) error {
+	n, err := cluster.New(cluster.Config{
+		Node: o.node, Cookie: o.cookie, Insecure: o.cookie == "", FlushPath: o.flush, Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	echo, err := genserver.New(n.Kernel(), genserver.Config{Name: "echo", Logger: log})
+	if err != nil {
+		return err
+	}
+	echo.Handle("echo", func(_ context.Context, r genserver.Request) ([]byte, error) { return r.Data, nil })
+
+	events, cancel := n.Ring().Subscribe(256)
+	defer cancel()
+	if err := n.Start(ctx, o.ring); err != nil {
+		return err
+	}
+	if err := echo.Start(ctx); err != nil {
+		_ = n.Stop(context.Background())
+		return err
+	}
+	log.Info("node ready", "node", n.Self().String(), "ring", n.Ring().RingID())
+	if o.meet != nil {
+		meetCtx, done := context.WithTimeout(ctx, 10*time.Second)
+		if err := n.Ring().Meet(meetCtx, *o.meet); err != nil {
+			log.Warn("meet failed; retry with notp-cli meet", "seed", o.meet.String(), "err", err)
+		} else {
+			log.Info("met", "seed", o.meet.String())
+		}
+		done()
+	}
+	logEvents(ctx, log, events)
+
+	log.Info("stopping")
+	stopCtx, done := context.WithTimeout(context.Background(), 10*time.Second)
+	defer done()
+	return errors.Join(echo.Stop(stopCtx), n.Stop(stopCtx))
+}
+
+// logEvents logs ring events until ctx ends.
+func logEvents(ctx context.Context, log *slog.Logger, events <-chan gossip.Event) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev, ok := <-events:
+			if !ok {
+				return
+			}
+			ids := make([]string, len(ev.Nodes))
+			for i, nd := range ev.Nodes {
+				ids[i] = nd.String()
+			}
+			log.Info("ring event", "kind", ev.Kind.String(), "nodes", strings.Join(ids, ","), "ring", ev.RingID)
+		}
+	}
+}
