@@ -53,6 +53,7 @@ func BenchmarkCallLoopbackParallel(b *testing.B) {
 	ctx := ctxT(b)
 	b.SetParallelism(32)
 	b.ReportAllocs()
+	before := a.Stats().RecordsOut + k.Stats().RecordsOut
 	b.RunParallel(func(pb *testing.PB) {
 		data := make([]byte, 64)
 		for pb.Next() {
@@ -62,6 +63,8 @@ func BenchmarkCallLoopbackParallel(b *testing.B) {
 			}
 		}
 	})
+	// Writes per call (both directions): how well busy connections batch.
+	b.ReportMetric(float64(a.Stats().RecordsOut+k.Stats().RecordsOut-before)/float64(b.N), "writes/op")
 }
 
 func BenchmarkCastLoopback(b *testing.B) {
@@ -76,4 +79,34 @@ func BenchmarkCastLoopback(b *testing.B) {
 		i++
 	}
 	waitFor(b, "casts delivered", func() bool { return n.Load() == int64(i) })
+}
+
+// Like BenchmarkCallLoopbackParallel, but replies come from an actor
+// goroutine (as with package genserver), not from the connection reader.
+func BenchmarkCallLoopbackParallelActor(b *testing.B) {
+	a, k := pair(b, false, nil)
+	mailbox := make(chan Message, 1024)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for m := range mailbox {
+			k.Reply(m.From, m.Data)
+		}
+	}()
+	defer func() { close(mailbox); <-done }()
+	k.Register("actor", HandlerFunc(func(m Message) { mailbox <- m }))
+	ctx := ctxT(b)
+	b.SetParallelism(32)
+	b.ReportAllocs()
+	before := a.Stats().RecordsOut + k.Stats().RecordsOut
+	b.RunParallel(func(pb *testing.PB) {
+		data := make([]byte, 64)
+		for pb.Next() {
+			if _, err := a.Call(ctx, k.Self(), "actor", data); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(a.Stats().RecordsOut+k.Stats().RecordsOut-before)/float64(b.N), "writes/op")
 }

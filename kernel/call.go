@@ -131,20 +131,26 @@ type pending struct {
 	ch     chan result
 	mu     sync.Mutex
 	buf    []byte        // chunks of a streamed reply to a Call
+	credit int           // chunks of buf not yet granted back
 	stream *streamReader // set for CallStream
 }
 
 var pendingPool = sync.Pool{New: func() any { return &pending{ch: make(chan result, 1)} }}
 
-// onReply routes a reply (or pong) from node to its waiting caller.
-func (k *Kernel) onReply(node notp.Node, e *wire.Envelope) {
+// onReply routes a reply (or pong) from node to its waiting caller. via is
+// the connection it arrived on (nil when local): credit for a streamed
+// reply goes back over it.
+func (k *Kernel) onReply(node notp.Node, e *wire.Envelope, via *session) {
 	p := k.pending.get(e.ID)
 	if p == nil {
 		k.stats.lateReplies.Add(1)
+		if e.Stream != nil && !e.Stream.Done && e.Err == nil {
+			k.grantTo(via, e.ID, 0, true) // nobody reads it: stop the sender
+		}
 		return
 	}
 	if p.stream != nil {
-		p.stream.push(k, node, e)
+		p.stream.push(k, node, e, via)
 		return
 	}
 	var r result
@@ -158,10 +164,20 @@ func (k *Kernel) onReply(node notp.Node, e *wire.Envelope) {
 		if int64(len(p.buf)+len(e.Data)) > k.cfg.MaxStreamSize {
 			p.mu.Unlock()
 			r.err = fmt.Errorf("%w: reply from %s", ErrBufferLimit, node.ID)
+			k.grantTo(via, e.ID, 0, true)
 			break
 		}
 		p.buf = append(p.buf, e.Data...)
+		// Call collects the whole reply anyway: grant as chunks arrive.
+		p.credit++
+		grant := p.credit
+		if grant >= wire.StreamWindow/2 {
+			p.credit = 0
+		}
 		p.mu.Unlock()
+		if grant >= wire.StreamWindow/2 {
+			k.grantTo(via, e.ID, uint32(grant), false)
+		}
 		return
 	default:
 		p.mu.Lock()
@@ -182,12 +198,12 @@ type localRoute struct{ k *Kernel }
 
 func (l localRoute) sendReply(tag string, data []byte, rerr *RemoteError) error {
 	self := l.k.Self()
-	l.k.onReply(self, &wire.Envelope{Kind: wire.KindReply, ID: tag, Err: toWire(rerr), Data: clone(data)})
+	l.k.onReply(self, &wire.Envelope{Kind: wire.KindReply, ID: tag, Err: toWire(rerr), Data: clone(data)}, nil)
 	return nil
 }
 
 func (l localRoute) sendReplyChunk(tag, stream string, done bool, data []byte, rerr *RemoteError) error {
-	l.k.onReply(l.k.Self(), &wire.Envelope{Kind: wire.KindReply, ID: tag, Stream: &wire.Stream{ID: stream, Done: done}, Err: toWire(rerr), Data: clone(data)})
+	l.k.onReply(l.k.Self(), &wire.Envelope{Kind: wire.KindReply, ID: tag, Stream: &wire.Stream{ID: stream, Done: done}, Err: toWire(rerr), Data: clone(data)}, nil)
 	return nil
 }
 
@@ -267,9 +283,19 @@ func (k *Kernel) sendMsg(l *link, name, tag string, data []byte) error {
 	if len(name)+len(tag) > k.cfg.MaxFrameSize-2*ChunkSize {
 		return ErrFrameTooLarge
 	}
+	// Casts batch in the writer goroutine. A call writes at once on its own
+	// goroutine unless other calls are in flight: then the writer batches.
+	m := modeQueue
+	if tag != "" && l.inflight.Load() <= 1 {
+		m = modeDirect
+	}
+	if len(data) <= ChunkSize {
+		e := wire.Envelope{Kind: wire.KindMsg, ID: name, Tag: tag, Data: data}
+		return l.send(&e, m)
+	}
 	return sendChunked(data, func(e *wire.Envelope) error {
 		e.Kind, e.ID, e.Tag = wire.KindMsg, name, tag
-		return l.send(e, true)
+		return l.send(e, m)
 	})
 }
 
@@ -328,19 +354,28 @@ func (k *Kernel) Call(ctx context.Context, node notp.Node, name string, data []b
 	k.pending.put(tag, p)
 	if l == nil {
 		k.deliver(name, From{Node: k.Self(), Tag: tag, route: localRoute{k}}, clone(data))
-	} else if err := k.sendMsg(l, name, tag, data); err != nil {
-		k.pending.del(tag, p)
-		return nil, err
+	} else {
+		l.inflight.Add(1)
+		defer l.inflight.Add(-1)
+		if err := k.sendMsg(l, name, tag, data); err != nil {
+			k.pending.del(tag, p)
+			return nil, err
+		}
 	}
-	return k.wait(ctx, tag, p, "call "+name, node)
+	return k.wait(ctx, tag, p, name, node)
 }
 
-func (k *Kernel) wait(ctx context.Context, tag string, p *pending, what string, node notp.Node) ([]byte, error) {
+// wait waits for the reply to tag; name is the called name ("" for a ping).
+func (k *Kernel) wait(ctx context.Context, tag string, p *pending, name string, node notp.Node) ([]byte, error) {
 	var r result
 	select {
 	case r = <-p.ch:
 	case <-ctx.Done():
 		if k.pending.del(tag, p) {
+			what := "ping"
+			if name != "" {
+				what = "call " + name
+			}
 			return nil, fmt.Errorf("kernel: %s on %s: %w", what, node.ID, ctx.Err())
 		}
 		r = <-p.ch
@@ -350,7 +385,7 @@ func (k *Kernel) wait(ctx context.Context, tag string, p *pending, what string, 
 		}
 		r = <-p.ch
 	}
-	p.buf, p.node = nil, ""
+	p.buf, p.node, p.credit = nil, "", 0
 	pendingPool.Put(p)
 	return r.data, r.err
 }
@@ -433,10 +468,10 @@ func (k *Kernel) Ping(ctx context.Context, node notp.Node) error {
 	p := pendingPool.Get().(*pending)
 	p.node = node.ID
 	k.pending.put(tag, p)
-	if err := l.send(&wire.Envelope{Kind: wire.KindPing, Tag: tag}, true); err != nil {
+	if err := l.send(&wire.Envelope{Kind: wire.KindPing, Tag: tag}, modeDirect); err != nil {
 		k.pending.del(tag, p)
 		return err
 	}
-	_, err = k.wait(ctx, tag, p, "ping", node)
+	_, err = k.wait(ctx, tag, p, "", node)
 	return err
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/notp-go/notp"
+	"github.com/notp-go/notp/internal/wire"
 )
 
 // Defaults applied by [New] to zero Config fields.
@@ -24,7 +25,13 @@ const (
 	// ChunkSize is the largest payload carried by one frame; larger
 	// payloads are split into a stream of chunks on the wire.
 	ChunkSize = 64 << 10
+	// StreamWindow is how many chunks a ReplyStream may send ahead of the
+	// caller's reading before it waits for credit (a protocol constant).
+	StreamWindow = 16
 )
+
+// StreamWindow is the protocol's window: this fails to compile if they differ.
+const _ = uint(StreamWindow-wire.StreamWindow) + uint(wire.StreamWindow-StreamWindow)
 
 // Config configures a [Kernel]. The zero value of each field selects the
 // documented default. New copies the Config; later changes have no effect.

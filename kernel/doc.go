@@ -39,16 +39,35 @@
 // time, in arrival order; local messages are handled on the caller's
 // goroutine. Messages from one node over one connection keep their order.
 // A slow Handle stalls its connection: hand work to another goroutine (as
-// package genserver does). Cast, Call and stream chunks wait while a
-// connection has more than 1 MiB unwritten (backpressure, bounded by
-// WriteTimeout); replies never wait. While a link is (re)connecting, sends
-// are queued (QueueLen, oldest dropped) and flushed in order on connect.
-// Each connection has one writer goroutine that writes everything queued
-// since its last write as one record, so idle sends go out at once and busy
-// connections batch without timers. Call waits for the reply, ctx, or
-// Close. Close waits for every goroutine the kernel started.
+// package genserver does).
 //
-// Streamed replies (CallStream) are buffered by the connection reader up to
-// MaxStreamSize per stream, so a slow stream reader never blocks other
-// traffic; there is no credit-based flow control yet.
+// Writes follow one rule: send at once when the connection is idle,
+// coalesce only while a write is in flight, no timers. A Call, Ping or
+// stream chunk on an idle connection is sealed and written by the calling
+// goroutine itself (one non-blocking write on plain TCP); whatever is sent
+// while a write is in flight is written next as one record by the
+// connection's writer goroutine. Casts, and calls while other calls on the
+// same link await replies, go through the writer goroutine, so busy
+// connections batch; so do replies sent while more calls from the same peer
+// await theirs. Replies produced while the reader dispatches a record leave
+// together in one write when the record is done (so a reply sent from
+// another goroutine while a Handle on that connection runs waits for Handle
+// to return, another reason to keep Handle short). The reader never
+// blocks on a write: on plain TCP it only makes non-blocking writes and
+// leaves the rest to the writer goroutine; with TLS its replies go through
+// the writer goroutine.
+//
+// Cast, Call and stream chunks wait while a connection has more than 1 MiB
+// unwritten (backpressure, bounded by WriteTimeout); replies never wait.
+// While a link is (re)connecting, sends are queued (QueueLen, oldest
+// dropped) and flushed in order on connect. Call waits for the reply, ctx,
+// or Close. Close waits for every goroutine the kernel started.
+//
+// Streamed replies are flow-controlled per stream: ReplyStream may send
+// [StreamWindow] (16) chunks ahead of the caller, then waits (bounded by
+// its ctx) for the caller to grant more, which a CallStream reader does as
+// it reads and Call does as chunks arrive. So a slow stream reader holds at
+// most one window in memory, never blocks the connection's reader, and
+// does not delay other traffic. Because credit arrives through the reader,
+// call ReplyStream from a goroutine of your own, not from inside Handle.
 package kernel

@@ -41,6 +41,9 @@ type Kernel struct {
 	pending  pendingMap
 	tags     tagGen
 
+	cmu     sync.Mutex
+	credits map[creditKey]*credit // reply streams being sent, by caller
+
 	warnLimit rateLimit
 	stats     stats
 	done      chan struct{}
@@ -62,6 +65,7 @@ func New(cfg Config) (*Kernel, error) {
 		sessions: make(map[*session]struct{}),
 		protos:   make(map[byte]*protoListener),
 		done:     make(chan struct{}),
+		credits:  make(map[creditKey]*credit),
 	}
 	k.pending.init()
 	k.tags.now = c.Now
@@ -212,7 +216,9 @@ func (k *Kernel) Connect(n notp.Node) error {
 
 // Disconnect stops the link to the node with this id. A graceful
 // disconnect (force false) first waits until the queued messages are
-// written or ctx ends; force drops them. Unknown ids are a no-op.
+// written or ctx ends; force drops them. A link that never connected has
+// nobody to deliver to: it is stopped at once either way, dropping its
+// queue. Unknown ids are a no-op.
 func (k *Kernel) Disconnect(ctx context.Context, id string, force bool) error {
 	k.mu.Lock()
 	l, ok := k.links[id]

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net"
 	"testing"
 	"time"
 
@@ -76,4 +77,45 @@ func TestCallDeadline(t *testing.T) {
 	}
 	b.Reply(<-held, []byte("late"))
 	waitFor(t, "late reply counted", func() bool { return a.Stats().LateReplies == 1 })
+}
+
+// A graceful Disconnect of a link that never connected returns at once
+// instead of holding the caller until ctx ends (gossip removes nodes that
+// were never reachable this way); a link that was up still drains.
+func TestDisconnectNeverConnected(t *testing.T) {
+	a := startKernel(t, nil)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close() // nothing listens there now: the link cannot connect
+	ghost := notp.Node{ID: "ghost", Host: "127.0.0.1", Port: port}
+	if err := a.Connect(ghost); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Cast(ghost, "x", []byte("queued")); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := a.Disconnect(ctx, ghost.ID, false); err != nil {
+		t.Fatalf("Disconnect = %v, want nil at once", err)
+	}
+	if ctx.Err() != nil {
+		t.Fatal("Disconnect waited for ctx")
+	}
+	if len(a.Peers()) != 0 {
+		t.Fatalf("Peers = %v after Disconnect", a.Peers())
+	}
+
+	// A link that was up drains and returns nil too.
+	b := startKernel(t, nil)
+	connect(t, a, b)
+	if err := a.Cast(b.Self(), "x", []byte("last")); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Disconnect(ctx, b.Self().ID, false); err != nil {
+		t.Fatalf("Disconnect of a live link = %v", err)
+	}
 }

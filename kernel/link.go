@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/notp-go/notp"
@@ -15,11 +16,13 @@ import (
 // dials, authenticates, reconnects with backoff and queues messages while
 // no session is up.
 type link struct {
-	k    *Kernel
-	node notp.Node
+	k        *Kernel
+	node     notp.Node
+	inflight atomic.Int64 // calls on this link waiting for a reply
 
 	mu      sync.Mutex
 	sess    *session // nil while connecting
+	everUp  bool     // a session was attached at least once
 	queue   [][]byte // encoded frames sent while connecting, FIFO
 	stopped bool
 	stopCh  chan struct{}
@@ -40,7 +43,7 @@ func (l *link) session() *session {
 }
 
 // send writes e on the session, or queues it while connecting.
-func (l *link) send(e *wire.Envelope, block bool) error {
+func (l *link) send(e *wire.Envelope, m sendMode) error {
 	for {
 		l.mu.Lock()
 		if l.stopped {
@@ -54,7 +57,7 @@ func (l *link) send(e *wire.Envelope, block bool) error {
 			return nil
 		}
 		l.mu.Unlock()
-		if err := s.send(e, block); err != errSessionClosed {
+		if err := s.send(e, m); err != errSessionClosed {
 			return err
 		}
 		l.mu.Lock()
@@ -181,6 +184,7 @@ func (l *link) attach(s *session) {
 	clear(l.queue)
 	l.queue = l.queue[:0]
 	l.sess = s
+	l.everUp = true
 	l.notify()
 }
 
@@ -205,9 +209,14 @@ func (l *link) notify() {
 func (l *link) drain(ctx context.Context) error {
 	for {
 		l.mu.Lock()
-		s, q, ch := l.sess, len(l.queue), l.changed
+		s, q, ch, everUp := l.sess, len(l.queue), l.changed, l.everUp
 		l.mu.Unlock()
 		if q == 0 && s != nil && s.idle() {
+			return nil
+		}
+		if s == nil && !everUp {
+			// Never connected: there is nobody to deliver the queue to,
+			// so waiting would only hold the caller for the whole ctx.
 			return nil
 		}
 		if s != nil && q == 0 {

@@ -32,6 +32,9 @@ var (
 	ErrInvalidReply = errors.New("kernel: reply from unexpected node")
 	// ErrInsecure: no cookie was configured and Config.Insecure was not set.
 	ErrInsecure = errors.New("kernel: empty cookie requires Config.Insecure")
+	// ErrStreamCanceled: the caller stopped reading a streamed reply (closed
+	// its CallStream reader or gave up on the call), so ReplyStream stopped.
+	ErrStreamCanceled = errors.New("kernel: stream canceled by the receiver")
 )
 
 // Error codes carried by [RemoteError.Code] for conditions raised by the

@@ -12,6 +12,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/notp-go/notp"
@@ -43,23 +44,35 @@ type session struct {
 	c        net.Conn
 	peer     notp.Node
 	outbound bool
-	sendMAC  hash.Hash // writer goroutine only; nil when insecure
-	recvMAC  hash.Hash // reader goroutine only; nil when insecure
-	sendSeq  uint64
+	raw      *rawWriter // plain TCP: non-blocking direct writes; nil otherwise
+	recvMAC  hash.Hash  // reader goroutine only; nil when insecure
 	recvSeq  uint64
+
+	// The write side (sendMAC, sendSeq, spare, out, tail) belongs to the
+	// goroutine that set flushing: a sender writing directly, or the writer
+	// goroutine after a hand-off (see write.go).
+	sendMAC hash.Hash // nil when insecure
+	sendSeq uint64
+	spare   []byte // the other frame buffer, swapped with buf
+	out     []byte // records being written
+	tail    []byte // unwritten rest of out after a partial direct write
 
 	mu       sync.Mutex
 	cond     sync.Cond
-	buf      []byte // frames not yet taken by the writer
-	spare    []byte // writer goroutine only
-	flushing bool   // the writer holds a batch
+	buf      []byte // frames not yet taken by a flusher
+	flushing bool   // a goroutine owns the write side
+	corked   bool   // the reader is dispatching a record: replies wait for its flush
 	closed   bool
-	wake     chan struct{}
-	done     chan struct{}
+	wake     chan struct{} // hands the write side to the writer goroutine
+
+	unanswered atomic.Int64 // calls received on s minus replies sent on s
+	done       chan struct{}
 
 	smu     sync.Mutex
 	streams map[string]*inStream
-	envs    []wire.Envelope // reader goroutine only
+	envs    []wire.Envelope   // reader goroutine only
+	names   map[string]string // reader goroutine only: interned target names
+	nameFn  func([]byte) string
 }
 
 func (k *Kernel) macKey(label string, transcript []byte) []byte {
@@ -100,6 +113,11 @@ func (k *Kernel) handshake(c net.Conn, dialer bool, deadline time.Time) (*sessio
 	s := &session{k: k, c: c, peer: ph.Node, outbound: dialer,
 		wake: make(chan struct{}, 1), done: make(chan struct{}), streams: map[string]*inStream{}}
 	s.cond.L = &s.mu
+	if tc, ok := c.(*net.TCPConn); ok && rawWriteSupported {
+		if rc, err := tc.SyscallConn(); err == nil {
+			s.raw = newRawWriter(rc)
+		}
+	}
 	if !secure {
 		return s, nil
 	}
@@ -206,123 +224,6 @@ func (s *session) close(cause error) {
 	}
 }
 
-// send queues one envelope for the writer. block makes the caller wait
-// while more than sendHighWater bytes are unwritten.
-func (s *session) send(e *wire.Envelope, block bool) error {
-	s.mu.Lock()
-	for block && len(s.buf) >= sendHighWater && !s.closed {
-		s.cond.Wait()
-	}
-	if s.closed {
-		s.mu.Unlock()
-		return errSessionClosed
-	}
-	s.buf = wire.AppendFrame(s.buf, e)
-	s.mu.Unlock()
-	s.k.stats.framesOut.Add(1)
-	select {
-	case s.wake <- struct{}{}:
-	default:
-	}
-	return nil
-}
-
-// sendRaw queues an already encoded frame (from a link's queue).
-func (s *session) sendRaw(frame []byte) {
-	s.mu.Lock()
-	if !s.closed {
-		s.buf = append(s.buf, frame...)
-		s.k.stats.framesOut.Add(1)
-	}
-	s.mu.Unlock()
-	select {
-	case s.wake <- struct{}{}:
-	default:
-	}
-}
-
-// idle reports whether everything sent has been written.
-func (s *session) idle() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.closed || (len(s.buf) == 0 && !s.flushing)
-}
-
-func (s *session) writeLoop() {
-	defer s.k.wg.Done()
-	for {
-		select {
-		case <-s.wake:
-		case <-s.done:
-			return
-		}
-		for {
-			s.mu.Lock()
-			if len(s.buf) == 0 || s.closed {
-				s.flushing = false
-				s.cond.Broadcast()
-				s.mu.Unlock()
-				break
-			}
-			batch := s.buf
-			s.buf, s.flushing = s.spare[:0], true
-			s.cond.Broadcast()
-			s.mu.Unlock()
-			if err := s.writeBatch(batch); err != nil {
-				s.close(fmt.Errorf("write: %w", err))
-				return
-			}
-			if cap(batch) > 4*sendHighWater {
-				batch = nil
-			}
-			s.spare = batch[:0]
-		}
-	}
-}
-
-// writeBatch writes frames as one or more records of at most
-// MaxFrameSize+HeaderSize payload bytes, cut at frame boundaries.
-func (s *session) writeBatch(b []byte) error {
-	limit := s.k.cfg.MaxFrameSize + wire.HeaderSize
-	for len(b) > 0 {
-		n := 0
-		for n < len(b) {
-			fl := wire.HeaderSize + int(binary.BigEndian.Uint32(b[n:]))
-			if n > 0 && n+fl > limit {
-				break
-			}
-			n += fl
-		}
-		if err := s.writeRecord(b[:n]); err != nil {
-			return err
-		}
-		b = b[n:]
-	}
-	return nil
-}
-
-var recordPool = sync.Pool{New: func() any { return new([]byte) }}
-
-func (s *session) writeRecord(p []byte) error {
-	bp := recordPool.Get().(*[]byte)
-	rec := append((*bp)[:0], 0, 0, 0, 0)
-	binary.BigEndian.PutUint32(rec, uint32(len(p)))
-	rec = append(rec, p...)
-	if s.sendMAC != nil {
-		rec = appendMAC(s.sendMAC, rec, s.sendSeq, rec[:wire.HeaderSize], p)
-		s.sendSeq++
-	}
-	s.c.SetWriteDeadline(time.Now().Add(s.k.cfg.WriteTimeout))
-	_, err := s.c.Write(rec)
-	if cap(rec) <= 4*sendHighWater {
-		*bp = rec[:0]
-		recordPool.Put(bp)
-	}
-	s.k.stats.bytesOut.Add(uint64(len(p)))
-	s.k.stats.recordsOut.Add(1)
-	return err
-}
-
 // appendMAC appends HMAC(key, seq || hdr || payload) to dst.
 func appendMAC(m hash.Hash, dst []byte, seq uint64, hdr, payload []byte) []byte {
 	var sb [8]byte
@@ -344,8 +245,8 @@ func (s *session) readLoop() {
 	}
 	k := s.k
 	limit := k.cfg.MaxFrameSize + wire.HeaderSize
+	var hdr [wire.HeaderSize]byte // outside the loop: escapes once, not per record
 	for {
-		var hdr [wire.HeaderSize]byte
 		if _, err := io.ReadFull(br, hdr[:]); err != nil {
 			s.close(err)
 			return
@@ -388,10 +289,12 @@ func (s *session) readLoop() {
 			s.close(err)
 			return
 		}
+		s.cork()
 		for i := range s.envs {
 			s.dispatch(&s.envs[i])
 			s.envs[i] = wire.Envelope{}
 		}
+		s.uncork()
 		if cap(buf) > 4*sendHighWater {
 			buf = nil
 		}
@@ -402,10 +305,31 @@ func (s *session) readLoop() {
 // dispatched, so a malformed record delivers nothing.
 func (s *session) decodeRecord(p []byte) error {
 	s.envs = s.envs[:0]
+	if s.nameFn == nil {
+		s.names = make(map[string]string)
+		s.nameFn = s.internName
+	}
 	return wire.SplitFrames(p, s.k.cfg.MaxFrameSize, func(f []byte) error {
 		s.envs = append(s.envs, wire.Envelope{})
-		return wire.DecodeEnvelope(f, &s.envs[len(s.envs)-1])
+		return wire.DecodeEnvelopeWith(f, &s.envs[len(s.envs)-1], s.nameFn)
 	})
+}
+
+// maxInternedNames bounds the per-connection cache of target names.
+const maxInternedNames = 256
+
+// internName returns a string equal to b, reusing the one decoded last
+// time for names seen before, so steady traffic to a few actors does not
+// allocate a name per message.
+func (s *session) internName(b []byte) string {
+	if n, ok := s.names[string(b)]; ok {
+		return n
+	}
+	n := string(b)
+	if len(s.names) < maxInternedNames && len(n) <= 64 {
+		s.names[n] = n
+	}
+	return n
 }
 
 func (s *session) dispatch(e *wire.Envelope) {
@@ -414,13 +338,18 @@ func (s *session) dispatch(e *wire.Envelope) {
 	switch e.Kind {
 	case wire.KindMsg:
 		from := From{Node: s.peer, Tag: e.Tag, route: s}
+		if e.Tag != "" && (e.Stream == nil || e.Stream.Done) {
+			s.unanswered.Add(1)
+		}
 		if e.Stream != nil {
 			s.onChunk(e, from)
 			return
 		}
 		k.deliver(e.ID, from, e.Data)
 	case wire.KindReply, wire.KindPong:
-		k.onReply(s.peer, e)
+		k.onReply(s.peer, e, s)
+	case wire.KindCredit:
+		k.onCredit(s.peer.ID, e)
 	case wire.KindPing:
 		if e.Tag != "" {
 			s.reply(&wire.Envelope{Kind: wire.KindPong, ID: e.Tag})
@@ -431,10 +360,10 @@ func (s *session) dispatch(e *wire.Envelope) {
 // reply sends a reply over this session, or over any other live
 // connection to the peer if this one closed; counted when none exists.
 func (s *session) reply(e *wire.Envelope) error {
-	if err := s.send(e, false); err == nil {
+	if err := s.send(e, modeReply); err == nil {
 		return nil
 	}
-	if o := s.k.sessionTo(s.peer.ID); o != nil && o.send(e, false) == nil {
+	if o := s.k.sessionTo(s.peer.ID); o != nil && o.send(e, modeReply) == nil {
 		return nil
 	}
 	s.k.stats.droppedReplies.Add(1)
@@ -469,6 +398,10 @@ func (s *session) isClosed() bool {
 
 // sendReply implements replyRoute.
 func (s *session) sendReply(tag string, data []byte, rerr *RemoteError) error {
+	if len(data) <= ChunkSize {
+		e := wire.Envelope{Kind: wire.KindReply, ID: tag, Err: toWire(rerr), Data: data}
+		return s.reply(&e)
+	}
 	return sendChunked(data, func(e *wire.Envelope) error {
 		e.Kind, e.ID, e.Err = wire.KindReply, tag, toWire(rerr)
 		return s.reply(e)
@@ -479,7 +412,7 @@ func (s *session) sendReply(tag string, data []byte, rerr *RemoteError) error {
 // Chunks wait while the connection's send buffer is full (backpressure).
 func (s *session) sendReplyChunk(tag, stream string, done bool, data []byte, rerr *RemoteError) error {
 	e := &wire.Envelope{Kind: wire.KindReply, ID: tag, Stream: &wire.Stream{ID: stream, Done: done}, Err: toWire(rerr), Data: data}
-	if s.send(e, true) == nil {
+	if s.send(e, modeDirect) == nil {
 		return nil
 	}
 	return s.reply(e)

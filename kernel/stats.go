@@ -20,6 +20,7 @@ type Stats struct {
 	QueueDrops       uint64 // oldest messages dropped from a full reconnect queue
 	Reconnects       uint64 // successful link (re)connections after the first
 	StreamsAborted   uint64 // incoming streams ended by size limit or timeout
+	CreditWaits      uint64 // times a ReplyStream waited for the caller to grant credit
 
 	ActiveConnections int64 // authenticated connections open now (in + out)
 }
@@ -28,8 +29,11 @@ type stats struct {
 	framesIn, framesOut, bytesIn, bytesOut, recordsOut    atomic.Uint64
 	badMAC, badFrame, tooLarge, handshake, unknownProto   atomic.Uint64
 	castsUnknown, lateReplies, droppedReplies, queueDrops atomic.Uint64
-	reconnects, streamsAborted                            atomic.Uint64
+	reconnects, streamsAborted, creditWaits               atomic.Uint64
 	active                                                atomic.Int64
+
+	// Not in Stats: observed by tests.
+	partialWrites atomic.Uint64 // direct writes the socket took only part of
 }
 
 // Stats returns a copy of the kernel's counters.
@@ -44,6 +48,7 @@ func (k *Kernel) Stats() Stats {
 		CastsUnknownName:     s.castsUnknown.Load(), LateReplies: s.lateReplies.Load(),
 		DroppedReplies: s.droppedReplies.Load(), QueueDrops: s.queueDrops.Load(),
 		Reconnects: s.reconnects.Load(), StreamsAborted: s.streamsAborted.Load(),
+		CreditWaits:       s.creditWaits.Load(),
 		ActiveConnections: s.active.Load(),
 	}
 }

@@ -89,8 +89,10 @@ func (s *session) abort(from From, name, code, msg string) {
 }
 
 // streamReader is the io.ReadCloser of a CallStream reply. The connection
-// reader pushes chunks without blocking (bounded by MaxStreamSize); Read
-// consumes them.
+// reader pushes chunks without blocking; Read consumes them and grants the
+// sender credit for more (see credit.go), so at most wire.StreamWindow
+// chunks of a flow-controlled stream are buffered (and never more than
+// MaxStreamSize bytes).
 type streamReader struct {
 	k      *Kernel
 	tag    string
@@ -98,11 +100,14 @@ type streamReader struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	mu     sync.Mutex
-	chunks [][]byte
-	size   int64
-	err    error // terminal error, io.EOF at a clean end
-	notify chan struct{}
+	mu       sync.Mutex
+	chunks   [][]byte
+	size     int64
+	err      error    // terminal error, io.EOF at a clean end
+	via      *session // the connection chunks arrive on; nil when local
+	consumed int      // chunks read and not yet granted back
+	local    bool     // the call went to this node
+	notify   chan struct{}
 }
 
 func (r *streamReader) wake() {
@@ -112,13 +117,15 @@ func (r *streamReader) wake() {
 	}
 }
 
-// push adds a reply message. Runs on a connection reader.
-func (r *streamReader) push(k *Kernel, node notp.Node, e *wire.Envelope) {
+// push adds a reply message. Runs on a connection reader (or, local, on
+// the replier's goroutine).
+func (r *streamReader) push(k *Kernel, node notp.Node, e *wire.Envelope, via *session) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.err != nil {
 		return
 	}
+	r.via = via
 	end := e.Stream == nil || e.Stream.Done
 	switch {
 	case node.ID != r.p.node:
@@ -130,6 +137,7 @@ func (r *streamReader) push(k *Kernel, node notp.Node, e *wire.Envelope) {
 	case r.size+int64(len(e.Data)) > k.cfg.MaxStreamSize:
 		r.err = fmt.Errorf("%w: reply stream from %s", ErrBufferLimit, node.ID)
 		end = true
+		k.grantTo(via, r.tag, 0, true)
 	default:
 		if len(e.Data) > 0 {
 			r.chunks = append(r.chunks, e.Data)
@@ -151,13 +159,26 @@ func (r *streamReader) Read(b []byte) (int, error) {
 		if len(r.chunks) > 0 {
 			n := copy(b, r.chunks[0])
 			r.size -= int64(n)
+			grant := 0
 			if n == len(r.chunks[0]) {
 				r.chunks[0] = nil
 				r.chunks = r.chunks[1:]
+				if r.err == nil {
+					// Grant in batches of half a window: few credit
+					// messages, and the sender never runs dry while
+					// this reader keeps up.
+					if r.consumed++; r.consumed >= wire.StreamWindow/2 {
+						grant, r.consumed = r.consumed, 0
+					}
+				}
 			} else {
 				r.chunks[0] = r.chunks[0][n:]
 			}
+			via := r.via
 			r.mu.Unlock()
+			if grant > 0 {
+				r.k.grantTo(via, r.tag, uint32(grant), false)
+			}
 			return n, nil
 		}
 		err := r.err
@@ -177,18 +198,22 @@ func (r *streamReader) Read(b []byte) (int, error) {
 
 func (r *streamReader) fail(err error) {
 	r.mu.Lock()
-	if r.err == nil || r.err == io.EOF && len(r.chunks) == 0 {
-		if r.err == nil {
-			r.err = err
-		}
+	live, via := r.err == nil, r.via
+	if live {
+		r.err = err
 	}
 	r.mu.Unlock()
 	r.k.pending.del(r.tag, r.p)
+	if live {
+		r.k.grantTo(via, r.tag, 0, true)
+	}
 }
 
-// Close cancels the stream: later chunks are dropped.
+// Close cancels the stream: the sender is told to stop and later chunks
+// are dropped.
 func (r *streamReader) Close() error {
 	r.mu.Lock()
+	live, via := r.err == nil, r.via
 	if r.err == nil || r.err == io.EOF {
 		r.err = errors.New("kernel: read from closed call stream")
 	}
@@ -196,6 +221,9 @@ func (r *streamReader) Close() error {
 	r.mu.Unlock()
 	r.k.pending.del(r.tag, r.p)
 	r.cancel()
+	if live && (via != nil || r.local) {
+		r.k.grantTo(via, r.tag, 0, true)
+	}
 	return nil
 }
 
@@ -219,6 +247,7 @@ func (k *Kernel) CallStream(ctx context.Context, node notp.Node, name string, bo
 	r.p = &pending{node: node.ID, stream: r}
 	k.pending.put(tag, r.p)
 	if l == nil {
+		r.local = true
 		data, err := Collect(body, k.cfg.MaxStreamSize)
 		if err != nil {
 			r.Close()
@@ -229,7 +258,7 @@ func (k *Kernel) CallStream(ctx context.Context, node notp.Node, name string, bo
 	}
 	err = sendStream(body, func(e *wire.Envelope) error {
 		e.Kind, e.ID, e.Tag = wire.KindMsg, name, tag
-		return l.send(e, true)
+		return l.send(e, modeDirect)
 	})
 	if err != nil {
 		r.Close()
@@ -242,6 +271,9 @@ func (k *Kernel) CallStream(ctx context.Context, node notp.Node, name string, bo
 // (a single envelope when body fits one chunk). An io error of body ends
 // the stream with that error and is returned.
 func sendStream(body io.Reader, send func(e *wire.Envelope) error) error {
+	if body == nil {
+		body = bytes.NewReader(nil) // a nil body is an empty one
+	}
 	buf := make([]byte, ChunkSize)
 	n, rerr := io.ReadFull(body, buf)
 	if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
@@ -267,6 +299,15 @@ func sendStream(body io.Reader, send func(e *wire.Envelope) error) error {
 // ReplyStream answers a call with body as a stream of chunks (for callers
 // using CallStream; a Call collects the chunks into one reply). An io
 // error of body ends the stream with a *RemoteError carrying its message.
+//
+// The stream is flow-controlled: after [StreamWindow] (16) chunks ahead
+// of the caller, ReplyStream waits for the caller to read on. It returns
+// ErrStreamCanceled if the caller stops reading (closes its reader or
+// gives up), and ctx's error (wrapped) if ctx ends first; then the caller's
+// reader ends with a CodeTimeout *RemoteError. Credit arrives through the
+// connection's reader, so call ReplyStream from your own goroutine, not
+// synchronously inside Handle (there a reply longer than the window would
+// wait until ctx ends).
 func (k *Kernel) ReplyStream(ctx context.Context, from From, body io.Reader) error {
 	if from.Tag == "" {
 		return ErrNoReplyTag
@@ -275,9 +316,24 @@ func (k *Kernel) ReplyStream(ctx context.Context, from From, body io.Reader) err
 	if err != nil {
 		return err
 	}
-	return sendStream(&ctxReader{ctx: ctx, r: body}, func(e *wire.Envelope) error {
+	var gone <-chan struct{}
+	if s, ok := rt.(*session); ok {
+		gone = s.done
+	}
+	var c *credit
+	var streamID string
+	var stalled error // why waiting for credit failed
+	err = sendStream(&ctxReader{ctx: ctx, r: body}, func(e *wire.Envelope) error {
 		if e.Stream == nil {
 			return rt.sendReply(from.Tag, e.Data, nil)
+		}
+		if c == nil {
+			c = k.openCredit(from.Node.ID, from.Tag)
+			streamID = e.Stream.ID
+		}
+		if err := c.take(ctx, k, gone); err != nil {
+			stalled = err
+			return err
 		}
 		var rerr *RemoteError
 		if e.Err != nil {
@@ -285,6 +341,16 @@ func (k *Kernel) ReplyStream(ctx context.Context, from From, body io.Reader) err
 		}
 		return rt.sendReplyChunk(from.Tag, e.Stream.ID, e.Stream.Done, e.Data, rerr)
 	})
+	if c != nil {
+		k.closeCredit(from.Node.ID, from.Tag, c)
+		if stalled != nil && !errors.Is(stalled, ErrStreamCanceled) && !errors.Is(stalled, ErrClosed) {
+			// Out of credit until ctx ended: end the caller's stream
+			// rather than leave it waiting for its own deadline. Best
+			// effort, without credit.
+			rt.sendReplyChunk(from.Tag, streamID, true, nil, Errorf(CodeTimeout, "reply stream stopped: %v", stalled))
+		}
+	}
+	return err
 }
 
 // ctxReader fails reads once ctx is done.
@@ -296,6 +362,9 @@ type ctxReader struct {
 func (c *ctxReader) Read(b []byte) (int, error) {
 	if err := c.ctx.Err(); err != nil {
 		return 0, err
+	}
+	if c.r == nil {
+		return 0, io.EOF // a nil body is an empty one
 	}
 	return c.r.Read(b)
 }

@@ -38,7 +38,19 @@
 //	[kind uint, id str, tag str, stream nil|[id str, done bool], err nil|[code str, message str, fields map|nil], data bin|nil]
 //
 // kind is one of the Kind constants; id is the target name (KindMsg) or the
-// reply tag (KindReply, KindPong); tag is the reply tag of a call or ping.
+// reply tag (KindReply, KindPong, KindCredit); tag is the reply tag of a
+// call or ping.
+//
+// # Reply-stream flow control
+//
+// A reply larger than one chunk travels as a stream of KindReply envelopes
+// sharing a stream id. Its sender starts with [StreamWindow] chunks of
+// credit and spends one per chunk (the final, done chunk included); at zero
+// it waits. The caller grants more with KindCredit envelopes
+// [5, tag, "", nil, nil, bin u32be n] as it consumes chunks, and cancels the
+// stream with [5, tag, "", nil, err, nil] when it stops reading. Credit for
+// tags the replier is not streaming to is ignored, so a caller may grant
+// for any chunked reply.
 // The sender's node is not repeated in envelopes: it is the node
 // authenticated by the hello.
 //

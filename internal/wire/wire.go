@@ -22,8 +22,29 @@ const (
 	KindReply byte = 2 // a reply (or reply chunk) to a tag
 	KindPing  byte = 3 // a kernel-level ping; Tag is the reply tag
 	KindPong  byte = 4 // the answer to a ping; ID is the tag
-	kindMax   byte = 4
+	// KindCredit is reply-stream flow control, sent by the caller to the
+	// replier: ID is the reply tag, Data the number of further chunks
+	// granted (u32be, see AppendCredit); an Err cancels the stream.
+	KindCredit byte = 5
+	kindMax    byte = 5
 )
+
+// StreamWindow is the number of chunks a reply stream's sender may send
+// before it waits for credit: every multi-chunk reply stream starts with
+// this credit, and the receiver grants more as it consumes chunks.
+const StreamWindow = 16
+
+// AppendCredit appends the Data of a KindCredit envelope granting n chunks.
+func AppendCredit(b []byte, n uint32) []byte { return binary.BigEndian.AppendUint32(b, n) }
+
+// ParseCredit returns the number of chunks granted by a KindCredit
+// envelope's Data.
+func ParseCredit(d []byte) (uint32, error) {
+	if len(d) != 4 {
+		return 0, malformed("credit is not 4 bytes")
+	}
+	return binary.BigEndian.Uint32(d), nil
+}
 
 // Hello flags. Append-only.
 const (
@@ -124,6 +145,15 @@ func AppendEnvelope(b []byte, e *Envelope) []byte {
 // DecodeEnvelope decodes one envelope that fills b exactly. Strings and
 // Data are copied: e does not alias b. e is overwritten.
 func DecodeEnvelope(b []byte, e *Envelope) error {
+	return DecodeEnvelopeWith(b, e, nil)
+}
+
+// DecodeEnvelopeWith is DecodeEnvelope, except that the ID of a KindMsg
+// envelope (a registered name, repeated message after message) comes from
+// name when name is not nil: name returns a string equal to its argument,
+// typically a cached one, so that decoding allocates no new string for it.
+// name must not keep its argument.
+func DecodeEnvelopeWith(b []byte, e *Envelope, name func([]byte) string) error {
 	r := reader{b: b}
 	n, err := r.arrayLen()
 	if err != nil {
@@ -140,7 +170,13 @@ func DecodeEnvelope(b []byte, e *Envelope) error {
 		return malformed("unknown envelope kind")
 	}
 	*e = Envelope{Kind: byte(kind)}
-	if e.ID, err = r.str(); err != nil {
+	if name != nil && e.Kind == KindMsg {
+		p, err := r.strBytes()
+		if err != nil {
+			return err
+		}
+		e.ID = name(p)
+	} else if e.ID, err = r.str(); err != nil {
 		return err
 	}
 	if e.Tag, err = r.str(); err != nil {

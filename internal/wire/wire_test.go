@@ -16,6 +16,44 @@ func sampleEnvelopes() []Envelope {
 		{Kind: KindReply, ID: "t", Err: &Error{Code: "C", Message: "m", Fields: map[string]string{"a": "b"}}},
 		{Kind: KindPing, Tag: string(bytes.Repeat([]byte("x"), 300))},
 		{Kind: KindPong, ID: "t", Data: []byte{}},
+		{Kind: KindCredit, ID: "t", Data: AppendCredit(nil, StreamWindow)},
+		{Kind: KindCredit, ID: "t", Err: &Error{Code: "CANCELED", Message: "reader closed"}},
+	}
+}
+
+func TestDecodeEnvelopeWithName(t *testing.T) {
+	const interned = "echo"
+	for _, e := range sampleEnvelopes() {
+		b := AppendEnvelope(nil, &e)
+		var got Envelope
+		err := DecodeEnvelopeWith(b, &got, func(p []byte) string {
+			if string(p) == interned {
+				return interned
+			}
+			return string(p)
+		})
+		if err != nil || !reflect.DeepEqual(got, e) {
+			t.Fatalf("DecodeEnvelopeWith(%+v) = %+v, %v", e, got, err)
+		}
+	}
+}
+
+func TestCredit(t *testing.T) {
+	for _, n := range []uint32{0, 1, StreamWindow, 1<<32 - 1} {
+		if got, err := ParseCredit(AppendCredit(nil, n)); err != nil || got != n {
+			t.Fatalf("ParseCredit(AppendCredit(%d)) = %d, %v", n, got, err)
+		}
+	}
+	for _, d := range [][]byte{nil, {1, 2, 3}, {1, 2, 3, 4, 5}} {
+		if _, err := ParseCredit(d); !errors.Is(err, ErrMalformed) {
+			t.Fatalf("ParseCredit(%v) = %v, want ErrMalformed", d, err)
+		}
+	}
+	// Kinds past the last one stay rejected.
+	b := AppendEnvelope(nil, &Envelope{Kind: KindCredit + 1, ID: "t"})
+	var e Envelope
+	if err := DecodeEnvelope(b, &e); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("kind %d accepted: %v", KindCredit+1, err)
 	}
 }
 
@@ -61,8 +99,24 @@ func FuzzEnvelope(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var e Envelope
-		if err := DecodeEnvelope(b, &e); err != nil {
+		err := DecodeEnvelope(b, &e)
+		// With a name function, the same result (it only supplies strings).
+		var ew Envelope
+		calls := 0
+		errW := DecodeEnvelopeWith(b, &ew, func(p []byte) string { calls++; return string(p) })
+		if (err == nil) != (errW == nil) || err == nil && !reflect.DeepEqual(e, ew) {
+			t.Fatalf("DecodeEnvelopeWith = %+v, %v; DecodeEnvelope = %+v, %v", ew, errW, e, err)
+		}
+		if err == nil && (calls == 1) != (e.Kind == KindMsg) {
+			t.Fatalf("name function called %d times for kind %d", calls, e.Kind)
+		}
+		if err != nil {
 			return
+		}
+		if e.Kind == KindCredit && e.Err == nil {
+			if n, err := ParseCredit(e.Data); err == nil && !bytes.Equal(AppendCredit(nil, n), e.Data) {
+				t.Fatalf("credit %x parsed as %d", e.Data, n)
+			}
 		}
 		again := AppendEnvelope(nil, &e)
 		var e2 Envelope
