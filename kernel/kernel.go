@@ -247,6 +247,62 @@ func (k *Kernel) Connected(id string) bool {
 	return l != nil && l.active()
 }
 
+// WaitConnected waits until the link to id is up and returns nil, or
+// fails fast: when a connection attempt that ends after the call fails
+// (the peer refuses the connection, does not answer the hello, or has
+// another cookie) it returns that attempt's error wrapped in a
+// *LinkError, without waiting for the next retry. It returns an error
+// wrapping ErrUnknownNode when there is no link to id (see Connect),
+// ErrClosed after Close, and ctx's error when ctx ends first. id may be
+// this node (always connected).
+func (k *Kernel) WaitConnected(ctx context.Context, id string) error {
+	if id == k.selfID() {
+		return nil
+	}
+	l := k.link(id)
+	if l == nil {
+		return fmt.Errorf("%w: %s", ErrUnknownNode, id)
+	}
+	l.mu.Lock()
+	start := l.failures
+	l.mu.Unlock()
+	for {
+		l.mu.Lock()
+		up, stopped, err, failures, ch := l.sess != nil, l.stopped, l.lastErr, l.failures, l.changed
+		l.mu.Unlock()
+		switch {
+		case up:
+			return nil
+		case stopped:
+			return fmt.Errorf("%w: %s", ErrInactiveConnection, id)
+		case failures > start && err != nil:
+			return &LinkError{Node: l.node, Err: err}
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("kernel: waiting for %s: %w", id, ctx.Err())
+		case <-k.done:
+			return ErrClosed
+		}
+	}
+}
+
+// LinkError is a failed connection attempt to Node, as WaitConnected
+// reports it. Err is the dial or handshake error (a *net.OpError when
+// the dial failed; the hello's error, e.g. wrapping ErrBadSignature for a
+// wrong cookie, when the handshake failed).
+type LinkError struct {
+	Node notp.Node
+	Err  error
+}
+
+func (e *LinkError) Error() string {
+	return fmt.Sprintf("kernel: connect to %s at %s: %v", e.Node.ID, e.Node.Addr(), e.Err)
+}
+
+func (e *LinkError) Unwrap() error { return e.Err }
+
 // Peers returns the nodes this kernel has links to (connected or
 // connecting).
 func (k *Kernel) Peers() []notp.Node {

@@ -119,3 +119,67 @@ func TestDisconnectNeverConnected(t *testing.T) {
 		t.Fatalf("Disconnect of a live link = %v", err)
 	}
 }
+
+// WaitConnected returns once the link is up, and fails fast — with the
+// attempt's error, not after ctx — when the peer refuses the connection or
+// holds another cookie.
+func TestWaitConnected(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	a := startKernel(t, func(c *Config) { c.ReconnectMax = 50 * time.Millisecond })
+	b := startKernel(t, nil)
+	if err := a.WaitConnected(ctx, b.Self().ID); !errors.Is(err, ErrUnknownNode) {
+		t.Fatalf("no link: %v, want ErrUnknownNode", err)
+	}
+	if err := a.WaitConnected(ctx, a.Self().ID); err != nil {
+		t.Fatalf("self: %v", err)
+	}
+	if err := a.Connect(b.Self()); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.WaitConnected(ctx, b.Self().ID); err != nil || !a.Connected(b.Self().ID) {
+		t.Fatalf("WaitConnected = %v, connected %v", err, a.Connected(b.Self().ID))
+	}
+
+	// Nothing listens: the dial error comes back at once.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	ghost := notp.Node{ID: "ghost", Host: "127.0.0.1", Port: port}
+	a.Connect(ghost)
+	err = a.WaitConnected(ctx, ghost.ID)
+	var le *LinkError
+	var op *net.OpError
+	if !errors.As(err, &le) || le.Node != ghost || !errors.As(err, &op) || ctx.Err() != nil {
+		t.Fatalf("refused: %v, want a *LinkError wrapping a *net.OpError before ctx ends", err)
+	}
+
+	// Another cookie: the handshake error comes back at once.
+	c := startKernel(t, func(c *Config) { c.Cookie = "other" })
+	a.Connect(c.Self())
+	err = a.WaitConnected(ctx, c.Self().ID)
+	if !errors.As(err, &le) || errors.As(err, &op) || ctx.Err() != nil {
+		t.Fatalf("wrong cookie: %v, want a handshake *LinkError", err)
+	}
+
+	// ctx bounds the wait; a disconnected link is inactive.
+	short, cancelShort := context.WithTimeout(ctx, 10*time.Millisecond)
+	defer cancelShort()
+	hold, err := net.Listen("tcp", "127.0.0.1:0") // accepts, never answers the hello
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hold.Close()
+	silent := notp.Node{ID: "silent", Host: "127.0.0.1", Port: hold.Addr().(*net.TCPAddr).Port}
+	a.Connect(silent)
+	if err := a.WaitConnected(short, silent.ID); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("silent peer: %v, want DeadlineExceeded", err)
+	}
+	a.Disconnect(ctx, silent.ID, true)
+	if err := a.WaitConnected(ctx, silent.ID); !errors.Is(err, ErrUnknownNode) {
+		t.Fatalf("after Disconnect: %v", err)
+	}
+}

@@ -20,14 +20,16 @@ type link struct {
 	node     notp.Node
 	inflight atomic.Int64 // calls on this link waiting for a reply
 
-	mu      sync.Mutex
-	sess    *session // nil while connecting
-	everUp  bool     // a session was attached at least once
-	queue   [][]byte // encoded frames sent while connecting, FIFO
-	stopped bool
-	stopCh  chan struct{}
-	exited  chan struct{}
-	changed chan struct{} // closed and replaced when sess or queue empties
+	mu       sync.Mutex
+	sess     *session // nil while connecting
+	everUp   bool     // a session was attached at least once
+	lastErr  error    // the last failed connection attempt, nil once up
+	failures uint64   // failed connection attempts so far
+	queue    [][]byte // encoded frames sent while connecting, FIFO
+	stopped  bool
+	stopCh   chan struct{}
+	exited   chan struct{}
+	changed  chan struct{} // closed and replaced when sess or queue empties
 }
 
 func newLink(k *Kernel, n notp.Node) *link {
@@ -99,6 +101,7 @@ func (l *link) run() {
 			l.detach(s)
 		} else {
 			l.k.log.Debug("dial failed", "peer", l.node.ID, "err", err)
+			l.failed(err)
 		}
 		// Full jitter in [backoff/2, backoff).
 		d := backoff/2 + rand.N(backoff/2+1)
@@ -185,6 +188,7 @@ func (l *link) attach(s *session) {
 	l.queue = l.queue[:0]
 	l.sess = s
 	l.everUp = true
+	l.lastErr = nil
 	l.notify()
 }
 
@@ -198,7 +202,19 @@ func (l *link) detach(s *session) {
 	l.mu.Unlock()
 }
 
-// notify wakes drain waiters. l.mu held.
+// failed records a failed connection attempt and wakes waiters.
+func (l *link) failed(err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.stopped {
+		return
+	}
+	l.lastErr = err
+	l.failures++
+	l.notify()
+}
+
+// notify wakes drain and WaitConnected waiters. l.mu held.
 func (l *link) notify() {
 	close(l.changed)
 	l.changed = make(chan struct{})

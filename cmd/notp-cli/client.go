@@ -31,8 +31,8 @@ const (
 	codeClient       = "CLIENT_ERROR"     // the CLI's own kernel failed
 )
 
-// pollEvery is how often the link state is polled while waiting for a
-// connection (the kernel offers no notification of it).
+// pollEvery is how often the link is polled while a request waits for its
+// reply, to notice a dropped connection at once.
 const pollEvery = 10 * time.Millisecond
 
 // client is the CLI's kernel node and its link to the target node.
@@ -40,7 +40,6 @@ type client struct {
 	k       *kernel.Kernel
 	target  notp.Node
 	timeout time.Duration
-	watch   *linkWatch
 }
 
 // newClient starts the CLI's own kernel node "notp-cli-<pid>-<random>" on
@@ -50,7 +49,6 @@ func newClient(ctx context.Context, o options) (*client, error) {
 	var r [4]byte
 	rand.Read(r[:])
 	id := fmt.Sprintf("notp-cli-%d-%s", os.Getpid(), hex.EncodeToString(r[:]))
-	w := newLinkWatch(o.target.ID)
 	k, err := kernel.New(kernel.Config{
 		Node:     notp.Node{ID: id, Host: "127.0.0.1", Port: 0},
 		Cookie:   o.key,
@@ -60,7 +58,7 @@ func newClient(ctx context.Context, o options) (*client, error) {
 		HandshakeTimeout: 2 * o.timeout,
 		CallTimeout:      o.timeout,
 		ReconnectMax:     time.Second,
-		Logger:           slog.New(w),
+		Logger:           slog.New(slog.DiscardHandler),
 	})
 	if err != nil {
 		return nil, err
@@ -73,7 +71,7 @@ func newClient(ctx context.Context, o options) (*client, error) {
 		k.Close()
 		return nil, err
 	}
-	return &client{k: k, target: o.target, timeout: o.timeout, watch: w}, nil
+	return &client{k: k, target: o.target, timeout: o.timeout}, nil
 }
 
 // Close stops the kernel and waits for its goroutines.
@@ -91,20 +89,17 @@ func failure(code, format string, args ...any) command.Reply {
 // first connection error after it was called (so a refused connection or a
 // wrong key is reported at once, not after the timeout) or when ctx ends.
 func (c *client) waitConnected(ctx context.Context) (command.Reply, bool) {
-	_, changed := c.watch.state()
-	t := time.NewTicker(pollEvery)
-	defer t.Stop()
-	for !c.connected() {
-		select {
-		case <-ctx.Done():
-			return c.ctxFailure(ctx, "connecting to"), false
-		case <-changed:
-			err, _ := c.watch.state()
-			return c.linkFailure(err), false
-		case <-t.C:
-		}
+	err := c.k.WaitConnected(ctx, c.target.ID)
+	var le *kernel.LinkError
+	switch {
+	case err == nil:
+		return command.Reply{}, true
+	case errors.As(err, &le):
+		return c.linkFailure(le.Err), false
+	case ctx.Err() != nil:
+		return c.ctxFailure(ctx, "connecting to"), false
 	}
-	return command.Reply{}, true
+	return failure(codeClient, "%v", err), false
 }
 
 // linkFailure describes a failed connection attempt.
@@ -201,73 +196,3 @@ func (c *client) onDisconnect(ctx context.Context, f func()) func() {
 	})
 	return func() { close(done); wg.Wait() }
 }
-
-// linkWatch is the slog.Handler of the CLI's kernel: it records the
-// errors the kernel logs about its link to one peer ("dial failed",
-// "outbound handshake failed", "peer connection closed", all of which
-// carry "peer" and "err" attributes), because the kernel has no other way
-// to tell why a link is not up. Everything else is discarded.
-type linkWatch struct {
-	peer  string
-	attrs []slog.Attr // from WithAttrs
-
-	mu      *sync.Mutex
-	last    *error
-	changed *chan struct{} // closed and replaced on each recorded error
-}
-
-func newLinkWatch(peer string) *linkWatch {
-	var last error
-	ch := make(chan struct{})
-	return &linkWatch{peer: peer, mu: new(sync.Mutex), last: &last, changed: &ch}
-}
-
-// state returns the last recorded error and a channel closed at the next.
-func (w *linkWatch) state() (error, <-chan struct{}) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return *w.last, *w.changed
-}
-
-// Enabled implements slog.Handler: the kernel logs link errors at Debug.
-func (w *linkWatch) Enabled(context.Context, slog.Level) bool { return true }
-
-// Handle implements slog.Handler.
-func (w *linkWatch) Handle(_ context.Context, r slog.Record) error {
-	var peer string
-	var err error
-	see := func(a slog.Attr) bool {
-		switch a.Key {
-		case "peer":
-			peer = a.Value.String()
-		case "err":
-			if e, ok := a.Value.Any().(error); ok {
-				err = e
-			}
-		}
-		return true
-	}
-	for _, a := range w.attrs {
-		see(a)
-	}
-	r.Attrs(see)
-	if peer != w.peer || err == nil {
-		return nil
-	}
-	w.mu.Lock()
-	*w.last = err
-	close(*w.changed)
-	*w.changed = make(chan struct{})
-	w.mu.Unlock()
-	return nil
-}
-
-// WithAttrs implements slog.Handler.
-func (w *linkWatch) WithAttrs(attrs []slog.Attr) slog.Handler {
-	c := *w
-	c.attrs = append(append([]slog.Attr(nil), w.attrs...), attrs...)
-	return &c
-}
-
-// WithGroup implements slog.Handler; groups do not matter here.
-func (w *linkWatch) WithGroup(string) slog.Handler { return w }
