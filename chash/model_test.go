@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"sort"
 	"sync"
 	"testing"
 
@@ -24,6 +25,11 @@ func (m naive) after(h uint64) int {
 		}
 	}
 	return 0
+}
+
+// search is after by binary search, for the models of large rings.
+func (m naive) search(h uint64) int {
+	return sort.Search(len(m), func(i int) bool { return m[i].t > h }) % len(m)
 }
 
 func (m naive) before(h uint64) int {
@@ -75,6 +81,9 @@ func TestPropertyAgainstModel(t *testing.T) {
 			n := rng.IntN(r.NumberNodes() + 3)
 			if got, _ := r.Find(key); got.ID != m[m.after(h)].id {
 				t.Fatalf("trial %d: Find(%q) = %s, want %s", trial, key, got.ID, m[m.after(h)].id)
+			}
+			if got, _ := r.FindString(string(key)); got.ID != m[m.after(h)].id {
+				t.Fatalf("trial %d: FindString(%q) = %s, want %s", trial, key, got.ID, m[m.after(h)].id)
 			}
 			if got, want := ids(r.RangeNext(key, n)), m.walk(m.after(h), 1, n, ""); !slices.Equal(got, want) {
 				t.Fatalf("trial %d: RangeNext(%q,%d) = %v, want %v", trial, key, n, got, want)
@@ -132,8 +141,8 @@ func TestSnapshotIndexEdges(t *testing.T) {
 			if got, want := s.after(h), m.after(h); got != want {
 				t.Fatalf("trial %d: after(%d) = %d, want %d (tokens %v)", trial, h, got, want, m)
 			}
-			if got, want := s.nodes[s.owner(h)].ID, m[m.after(h)].id; got != want {
-				t.Fatalf("trial %d: owner(%d) = %s, want %s", trial, h, got, want)
+			if got, want := s.node(h).ID, m[m.after(h)].id; got != want {
+				t.Fatalf("trial %d: node(%d) = %s, want %s", trial, h, got, want)
 			}
 			if got, want := s.before(h), m.before(h); got != want {
 				t.Fatalf("trial %d: before(%d) = %d, want %d", trial, h, got, want)
@@ -143,6 +152,73 @@ func TestSnapshotIndexEdges(t *testing.T) {
 			if p := s.position(x.t, x.id); p != i {
 				t.Fatalf("position(%d,%s) = %d, want %d", x.t, x.id, p, i)
 			}
+		}
+	}
+}
+
+// TestIndexFastPath checks the shape of the lookup index on a real ring:
+// every entry's owners are in range, the slow entries (buckets with two or
+// more tokens) are the few the sizing predicts, and the hashes at and around
+// every token — where the index entry cannot decide — agree with the model.
+func TestIndexFastPath(t *testing.T) {
+	r := New(64, 2)
+	for i := range 64 {
+		r.Insert(nd(fmt.Sprintf("node-%03d", i)), 0)
+	}
+	s := r.load()
+	if got, min := len(s.index), indexLoad*len(s.tokens); got < min || got >= 2*min {
+		t.Fatalf("index has %d entries for %d tokens, want [%d, %d)", got, len(s.tokens), min, 2*min)
+	}
+	slow := 0
+	for b, e := range s.index {
+		a, bb := e&s.ownerMask, e>>s.ownerBits&s.ownerMask
+		switch {
+		case e == slowEntry:
+			slow++
+		case int(a) >= len(s.nodes) || int(bb) >= len(s.nodes):
+			t.Fatalf("entry %d = %#x: owners out of range", b, e)
+		}
+	}
+	// Poisson with λ ≤ 1/indexLoad: P(≥2) ≤ 2.7%; allow twice that.
+	if limit := len(s.index) * 55 / 1000; slow > limit {
+		t.Fatalf("%d of %d index entries are slow, want ≤ %d", slow, len(s.index), limit)
+	}
+	m := naive(modelTokens(r.Weights()))
+	for _, x := range m {
+		for _, h := range []uint64{x.t - 1, x.t, x.t + 1, x.t ^ 1<<20, x.t + 1<<31} {
+			if got, want := s.node(h).ID, m[m.search(h)].id; got != want {
+				t.Fatalf("node(%#x) = %s, want %s", h, got, want)
+			}
+		}
+	}
+}
+
+// TestIndexManyNodes checks a ring with more nodes than an index entry can
+// name: every bucket takes the slow path, and lookups stay exact.
+func TestIndexManyNodes(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	tree := btree.NewG(btreeDegree, itemLess)
+	nodes := map[string]notp.Node{}
+	for i := range 8192 + 10 { // 14-bit owners leave 4 < minFragBits token bits
+		id := fmt.Sprint("n", i)
+		nodes[id] = nd(id)
+		tree.ReplaceOrInsert(item{rng.Uint64(), id})
+	}
+	s := buildSnapshot(tree, nodes)
+	for b, e := range s.index {
+		if e != slowEntry {
+			t.Fatalf("entry %d = %#x, want slow with %d nodes", b, e, len(s.nodes))
+		}
+	}
+	var m naive
+	tree.Ascend(func(it item) bool { m = append(m, tok{t: it.token, id: it.id}); return true })
+	for i := range 2000 {
+		h := rng.Uint64()
+		if i%2 == 0 {
+			h = m[rng.IntN(len(m))].t
+		}
+		if got, want := s.node(h).ID, m[m.search(h)].id; got != want {
+			t.Fatalf("node(%#x) = %s, want %s", h, got, want)
 		}
 	}
 }

@@ -14,23 +14,42 @@ import (
 // hashing exactly to a token therefore belongs to the next token. It returns
 // (Node{}, false) on an empty ring.
 func (r *Ring) Find(key []byte) (notp.Node, bool) {
-	// Written out rather than sharing a helper with FindString: returning
-	// the Node through one more call doubles the cost of a lookup.
-	h := xxhash.Sum64(key)
-	s := r.load()
-	if len(s.tokens) == 0 {
-		return notp.Node{}, false
+	// A wrapper small enough to inline, so that the caller copies the
+	// Node straight from the snapshot: a Node is too big to be returned
+	// in registers without a round trip through the stack.
+	if n := r.find(key); n != nil {
+		return *n, true
 	}
-	return s.nodes[s.owner(h)], true
+	return notp.Node{}, false
 }
 
 // FindString is [Ring.Find] for a string key, without allocating.
 func (r *Ring) FindString(key string) (notp.Node, bool) {
-	s := r.load()
-	if len(s.tokens) == 0 {
-		return notp.Node{}, false
+	if n := r.findString(key); n != nil {
+		return *n, true
 	}
-	return s.nodes[s.owner(xxhash.Sum64String(key))], true
+	return notp.Node{}, false
+}
+
+// find returns a pointer to the owner of key in the current snapshot's
+// node table (immutable), or nil on an empty ring.
+func (r *Ring) find(key []byte) *notp.Node {
+	h := xxhash.Sum64(key)
+	s := r.load()
+	if n := s.nodeFast(h); n != nil {
+		return n
+	}
+	return s.nodeSlow(h)
+}
+
+// findString is find for a string key.
+func (r *Ring) findString(key string) *notp.Node {
+	h := xxhash.Sum64String(key)
+	s := r.load()
+	if n := s.nodeFast(h); n != nil {
+		return n
+	}
+	return s.nodeSlow(h)
 }
 
 // RangeNext returns the preference list of key: its owner ([Ring.Find])

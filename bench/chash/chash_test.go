@@ -41,10 +41,13 @@ var (
 	sinkNode notp.Node
 	sinkStr  string
 	sinkInt  int
+	sinkU64  uint64
 )
 
-func notpRing(members int) *chash.Ring {
-	r := chash.New(vnodes, 2)
+func notpRing(members int) *chash.Ring { return notpRingWeight(members, vnodes) }
+
+func notpRingWeight(members, weight int) *chash.Ring {
+	r := chash.New(weight, 2)
 	for i := range members {
 		r.Insert(notp.Node{ID: memberID(i), Host: "10.0.0.1", Port: 7000 + i}, 0)
 	}
@@ -99,6 +102,15 @@ func BenchmarkFind(b *testing.B) {
 				i++
 			}
 		})
+		b.Run("notp-weight3/"+name, func(b *testing.B) {
+			r := notpRingWeight(m, 3)
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				sinkNode, _ = r.Find(keys[i&4095])
+				i++
+			}
+		})
 		b.Run("notp-rangenext3/"+name, func(b *testing.B) {
 			r := notpRing(m)
 			buf := make([]notp.Node, 0, 3)
@@ -139,6 +151,15 @@ func BenchmarkFind(b *testing.B) {
 			i := 0
 			for b.Loop() {
 				sinkInt = int(jump.Hash(xxhash.Sum64(keys[i&4095]), m))
+				i++
+			}
+		})
+		b.Run("xxhash-only/"+name, func(b *testing.B) {
+			// The floor: hashing the key, which every ring here does.
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				sinkU64 = xxhash.Sum64(keys[i&4095])
 				i++
 			}
 		})
