@@ -103,8 +103,11 @@ func TestStatsMemberlist(t *testing.T) {
 	a, b := startMember(t, "a", "c"), startMember(t, "b", "c")
 	join(t, b, a)
 	converged(t, []*member{a, b}, "a", "b")
+	// A sender counts a packet after its write returns, which may be
+	// after the receiver counted it: wait for both sides.
 	waitFor(t, "probes both ways", func() bool {
-		return a.tr.Stats().PacketsIn > 0 && b.tr.Stats().PacketsIn > 0
+		sa, sb := a.tr.Stats(), b.tr.Stats()
+		return sa.PacketsIn > 0 && sb.PacketsIn > 0 && sa.PacketBytesOut > 0 && sb.PacketBytesOut > 0
 	})
 	sa, sb := a.tr.Stats(), b.tr.Stats()
 	if sb.StreamsOut == 0 || sa.StreamsIn == 0 {

@@ -279,11 +279,13 @@ func (t *Transport) acceptLoop() {
 			return
 		}
 		c = &countedConn{Conn: c, t: t}
+		// Counted before the hand-off, so whoever receives it sees the
+		// count (a stream dropped by Shutdown is counted too).
+		t.countStream(true)
 		t.acceptBlocked.Store(true)
 		select {
 		case t.streamCh <- c:
 			t.acceptBlocked.Store(false)
-			t.countStream(true)
 		case <-t.life.Done():
 			c.Close()
 			return
@@ -319,11 +321,11 @@ func (t *Transport) readLoop() {
 		b := make([]byte, n)
 		copy(b, buf)
 		p := &memberlist.Packet{Buf: b, From: from, Timestamp: ts}
+		t.countPacketIn(n) // before the hand-off, as for streams
 		t.readBlocked.Store(true)
 		select {
 		case t.packetCh <- p:
 			t.readBlocked.Store(false)
-			t.countPacketIn(n)
 		case <-t.life.Done():
 			return
 		}
