@@ -8,6 +8,7 @@ package gossip
 import (
 	"context"
 	"errors"
+	"maps"
 	"slices"
 	"sync"
 	"testing"
@@ -549,7 +550,9 @@ func TestChecklistReceive(t *testing.T) {
 
 // 305/308 rewritten: a join is a union — nodes live on either side stay
 // live, even against a tombstone — and the sender gets the union back;
-// 311: the join is spread with round maxRounds.
+// 311 rewritten: instead of spreading the join with round maxRounds to two
+// random members (which misses ~8% of them until the next digest), the
+// receiver sends the union to every other live member in one hop.
 func TestChecklistJoinUnion(t *testing.T) {
 	u := newUnit(t, "u")
 	if err := u.r.MInsert(ctx(t), []notp.Node{peer("b", 1), peer("x", 7)}, 0, false); err != nil {
@@ -563,24 +566,21 @@ func TestChecklistJoinUnion(t *testing.T) {
 	jc.Increment("x")
 	fwd := u.deliver(peer("x", 7), &message{Type: msgJoin, Ring: "ring", Clock: jc,
 		Entries: []entry{{Node: peer("x", 7), Weight: 3, Version: 0, Writer: "x"}, ent("y", 1, "x", false, 3)}})
-	if fwd != maxRounds(4) {
-		t.Fatalf("join spread with round %d, want %d", fwd, maxRounds(4))
+	if fwd != 0 {
+		t.Fatalf("join forwarded with round %d, want 0 (sent to everyone instead)", fwd)
 	}
-	u.r.forward(fwd)
 	if got := ringIDs(u.r); !slices.Equal(got, []string{"b", "u", "x", "y"}) {
 		t.Fatalf("after join: %v", got)
 	}
-	var back, spread bool
+	got := map[string]int{}
 	for _, s := range u.takeSent() {
-		if s.to.ID == "x" && s.m.Round == 0 {
-			back = true
+		if s.m.Round != 0 || len(s.m.Entries) != 4 {
+			t.Fatalf("sent %+v to %s, want the union with round 0", s.m, s.to.ID)
 		}
-		if s.m.Round == maxRounds(4)-1 {
-			spread = true
-		}
+		got[s.to.ID]++
 	}
-	if !back || !spread {
-		t.Fatalf("join answered %v, spread %v", back, spread)
+	if want := map[string]int{"x": 1, "b": 1, "y": 1}; !maps.Equal(got, want) {
+		t.Fatalf("join answered and spread to %v, want %v", got, want)
 	}
 }
 

@@ -200,7 +200,7 @@ func (r *Ring) change(ctx context.Context, force bool, f func(*state) bool) erro
 	}
 	r.emitDiff(r.ringID, act.diff)
 	if r.ringID != "" {
-		act.sends = r.routeLocked(maxRounds(len(r.st.liveNodes())))
+		act.sends = r.broadcastLocked("")
 		if len(act.diff.removed) > 0 {
 			// Tell the removed nodes (notp never did: bug list §b 25).
 			act.sends = append(act.sends, outgoing{to: act.diff.removed, msg: r.stateMsgLocked(msgUpdate, 0)})
