@@ -431,7 +431,8 @@ func TestChecklistFindRange(t *testing.T) {
 }
 
 // 283/284 rewritten: a node alone sends nothing on poll; with members the
-// poll sends a digest (the clock, no entries) to one random live member.
+// poll sends a checksum of its clock (no clock, no entries) to one random
+// live member.
 func TestChecklistPoll(t *testing.T) {
 	u := newUnit(t, "u")
 	u.r.poll()
@@ -444,8 +445,42 @@ func TestChecklistPoll(t *testing.T) {
 	u.takeSent()
 	u.r.poll()
 	s := u.takeSent()
-	if len(s) != 1 || s[0].m.Type != msgDigest || len(s[0].m.Entries) != 0 || !s[0].m.Clock.Equal(u.r.Clock()) {
+	if len(s) != 1 || s[0].m.Type != msgSum || len(s[0].m.Entries) != 0 || s[0].m.Clock != nil ||
+		s[0].m.Sum != clockSum(u.r.Clock()) {
 		t.Fatalf("poll sent %+v", s)
+	}
+}
+
+// The idle poll's checksum: an equal sum gets no answer; a different one
+// gets the receiver's full digest, which leads to the usual state/pull
+// exchange. Zero counts do not change the sum (Descends ignores them).
+func TestPollSum(t *testing.T) {
+	u := newUnit(t, "u")
+	if err := u.r.Insert(ctx(t), peer("b", 1), 0, false); err != nil {
+		t.Fatal(err)
+	}
+	u.takeSent()
+	mine := clockSum(u.r.Clock())
+	u.deliver(peer("b", 1), &message{Type: msgSum, Ring: "ring", Sum: mine})
+	if s := u.takeSent(); len(s) != 0 {
+		t.Fatalf("equal sum answered with %+v", s)
+	}
+	u.deliver(peer("b", 1), &message{Type: msgSum, Ring: "ring", Sum: mine + 1})
+	s := u.takeSent()
+	if len(s) != 1 || s[0].to.ID != "b" || s[0].m.Type != msgDigest || !s[0].m.Clock.Equal(u.r.Clock()) {
+		t.Fatalf("different sum answered with %+v, want our digest", s)
+	}
+
+	a, b := vclock.New(), vclock.New()
+	a.Increment("x")
+	b.Increment("x")
+	b.Insert("zero") // count 0
+	if clockSum(a) != clockSum(b) {
+		t.Fatal("a zero count changed the sum")
+	}
+	b.Increment("y")
+	if clockSum(a) == clockSum(b) {
+		t.Fatal("sums of different clocks are equal")
 	}
 }
 
@@ -696,5 +731,48 @@ func TestMemberlistDelegateValidation(t *testing.T) {
 	}
 	if err := d.NotifyMerge([]*memberlist.Node{{Name: "y", Meta: mustMarshal(&nodeMeta{Ring: "ring"})}}); err != nil {
 		t.Fatalf("same ring refused: %v", err)
+	}
+}
+
+// The poll's safety net: a published ring out of step with the entries is
+// rebuilt from them, counted, and reported as events.
+func TestPollRepairsRing(t *testing.T) {
+	u := newUnit(t, "u")
+	if err := u.r.MInsert(ctx(t), []notp.Node{peer("b", 1), peer("c", 2)}, 0, false); err != nil {
+		t.Fatal(err)
+	}
+	u.r.poll() // checks the current generation: nothing to repair
+	if u.r.Stats().RingRepairs != 0 {
+		t.Fatal("a consistent ring was repaired")
+	}
+	events, cancel := u.r.Subscribe(8)
+	defer cancel()
+	broken := u.r.Ring().Clone()
+	broken.Remove("b")
+	broken.Insert(peer("ghost", 9), 3)
+	u.r.mu.Lock()
+	u.r.ring.Store(broken)
+	u.r.touchLocked()
+	u.r.mu.Unlock()
+	u.r.poll()
+	if got := ringIDs(u.r); !slices.Equal(got, []string{"b", "c", "u"}) {
+		t.Fatalf("after repair: %v", got)
+	}
+	if u.r.Stats().RingRepairs != 1 {
+		t.Fatalf("RingRepairs = %d", u.r.Stats().RingRepairs)
+	}
+	seen := map[EventKind]string{}
+	for len(seen) < 2 {
+		select {
+		case e := <-events:
+			if e.Kind == EventInserted || e.Kind == EventRemoved {
+				seen[e.Kind] = e.Nodes[0].ID
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("events %v", seen)
+		}
+	}
+	if seen[EventInserted] != "b" || seen[EventRemoved] != "ghost" {
+		t.Fatalf("events %v", seen)
 	}
 }

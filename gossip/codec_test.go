@@ -46,6 +46,8 @@ func TestDecodeMessageValidation(t *testing.T) {
 		"digest with entries":  func(m *message) { m.Type = msgDigest },
 		"pull with entries":    func(m *message) { m.Type = msgPull },
 		"digest without clock": func(m *message) { m.Type, m.Entries, m.Clock = msgDigest, nil, nil },
+		"sum with a clock":     func(m *message) { m.Type, m.Entries = msgSum, nil },
+		"sum with entries":     func(m *message) { m.Type, m.Clock = msgSum, nil },
 	}
 	for name, mutate := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -83,6 +85,7 @@ func FuzzDecodeMessage(f *testing.F) {
 	d.Type, d.Entries = msgDigest, nil
 	f.Add(encodeMessage(d))
 	f.Add(encodeMessage(&message{Type: msgPull, Ring: "r"}))
+	f.Add(encodeMessage(&message{Type: msgSum, Ring: "r", Sum: 42}))
 	j := validMsg()
 	j.Type, j.Floor = msgJoin, 7
 	f.Add(encodeMessage(j))

@@ -120,6 +120,10 @@ type Stats struct {
 	FlushErrors      uint64 // failed writes
 	TombstonesGCed   uint64 // tombstones collected
 	AutoRemoved      uint64 // nodes removed by AutoRemoveDeadAfter
+	// RingRepairs counts polls that found the published hash ring out of
+	// step with the entries and rebuilt it (a safety net; it should stay
+	// 0 — a non-zero value is logged and worth a bug report).
+	RingRepairs uint64
 }
 
 type counter struct{ v atomic.Uint64 }
@@ -129,7 +133,7 @@ func (c *counter) load() uint64 { return c.v.Load() }
 
 type counters struct {
 	sent, sendErr, recv, rejected, inboxDrops, merges, conflicts, pushPulls,
-	dropped, flushes, flushErr, gced, autoRemoved counter
+	dropped, flushes, flushErr, gced, autoRemoved, repairs counter
 }
 
 // Ring is one node's view of the cluster's hash ring, kept in agreement
@@ -171,6 +175,12 @@ type Ring struct {
 	// state changes.
 	encGen               uint64
 	encClock, encEntries []byte
+	// checkedGen is the generation whose published ring poll last
+	// checked against the entries.
+	checkedGen uint64
+	// sum caches clockSum of the clock at generation sumGen.
+	sum, sumGen uint64
+	sumOK       bool
 	// fingers caches fingersLocked's result for generation fingerGen.
 	fingers   []notp.Node
 	fingerGen uint64
@@ -277,6 +287,45 @@ func (r *Ring) resetLocked(self notp.Node) {
 func (r *Ring) touchLocked() {
 	r.dirty = true
 	r.gen++
+}
+
+// repairRingLocked checks the published ring against the live entries
+// and, if they differ, publishes a ring rebuilt from the entries and
+// returns the difference (for events). Checked once per generation.
+func (r *Ring) repairRingLocked() (ringDiff, bool) {
+	if r.checkedGen == r.gen {
+		return ringDiff{}, false
+	}
+	r.checkedGen = r.gen
+	pub := r.ring.Load()
+	weights := pub.Weights()
+	var d ringDiff
+	for id, e := range r.st.entries {
+		if e.Removed {
+			continue
+		}
+		w, ok := weights[id]
+		n, _ := pub.Get(id)
+		switch {
+		case !ok:
+			d.added = append(d.added, e.Node)
+		case w != e.Weight || n != e.Node:
+			d.updated = append(d.updated, e.Node)
+		}
+	}
+	for _, n := range pub.Nodes() {
+		if !r.st.live(n.ID) {
+			d.removed = append(d.removed, n)
+		}
+	}
+	if d.empty() {
+		return d, false
+	}
+	r.stats.repairs.add()
+	r.log.Error("gossip: published ring out of step with the entries; rebuilt it",
+		"added", len(d.added), "removed", len(d.removed), "updated", len(d.updated))
+	r.publishRingLocked()
+	return d, true
 }
 
 func (r *Ring) publishRingLocked() {
@@ -406,7 +455,7 @@ func (r *Ring) Stats() Stats {
 		Conflicts: s.conflicts.load(), PushPulls: s.pushPulls.load(),
 		EventsDropped: s.dropped.load(), Flushes: s.flushes.load(),
 		FlushErrors: s.flushErr.load(), TombstonesGCed: s.gced.load(),
-		AutoRemoved: s.autoRemoved.load(),
+		AutoRemoved: s.autoRemoved.load(), RingRepairs: s.repairs.load(),
 	}
 }
 

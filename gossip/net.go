@@ -63,6 +63,11 @@ func (r *Ring) process(km kernel.Message) (forward int) {
 	var act afterMerge
 	act.ringID = r.ringID
 	switch m.Type {
+	case msgSum:
+		if m.Sum != r.sumLocked() {
+			act.sends = []outgoing{{to: []notp.Node{from},
+				msg: encodeMessage(&message{Type: msgDigest, Ring: r.ringID, Clock: r.st.clock})}}
+		}
 	case msgDigest:
 		act.sends = r.answerDigestLocked(from, m.Clock)
 	case msgPull:
@@ -259,6 +264,15 @@ func (r *Ring) answerDigestLocked(from notp.Node, rclock *vclock.Clock) []outgoi
 		out = append(out, outgoing{to: to, msg: encodeMessage(&message{Type: msgPull, Ring: r.ringID})})
 	}
 	return out
+}
+
+// sumLocked is clockSum of the local clock, cached until the state
+// changes.
+func (r *Ring) sumLocked() uint64 {
+	if !r.sumOK || r.sumGen != r.gen {
+		r.sum, r.sumGen, r.sumOK = clockSum(r.st.clock), r.gen, true
+	}
+	return r.sum
 }
 
 // stateMsgLocked encodes the local state as a message. The encoding of

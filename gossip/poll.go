@@ -19,6 +19,9 @@ func (r *Ring) poll() {
 		r.touchLocked()
 	}
 	ringID := r.ringID
+	if d, ok := r.repairRingLocked(); ok {
+		r.emitDiff(ringID, d)
+	}
 	pending := r.pendingSelf != nil
 	var sends []outgoing
 	var others int
@@ -26,7 +29,7 @@ func (r *Ring) poll() {
 		others = len(r.targetsLockedAll())
 		if to := r.targetsLocked(1); len(to) > 0 {
 			sends = append(sends, outgoing{to: to,
-				msg: encodeMessage(&message{Type: msgDigest, Ring: ringID, Clock: r.st.clock})})
+				msg: encodeMessage(&message{Type: msgSum, Ring: ringID, Sum: r.sumLocked()})})
 		}
 	}
 	r.mu.Unlock()

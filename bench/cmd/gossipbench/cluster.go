@@ -199,6 +199,7 @@ func runSize(ctx context.Context, o *options, n int, logger *slog.Logger, progre
 		s := nd.r.Stats()
 		res.EventsDropped += s.EventsDropped
 		res.InboxDrops += s.InboxDrops
+		res.RingRepairs += s.RingRepairs
 		res.SendErrors += s.SendErrors
 		res.MessagesSent += s.MessagesSent
 	}

@@ -231,6 +231,7 @@ type result struct {
 	Resources     usage   `json:"resources"`       // after formation
 	EventsDropped uint64  `json:"events_dropped"`  // summed gossip Stats
 	InboxDrops    uint64  `json:"inbox_drops"`     // summed gossip Stats
+	RingRepairs   uint64  `json:"ring_repairs"`    // summed gossip Stats: rebuilt out-of-step rings
 	SendErrors    uint64  `json:"send_errors"`     // summed gossip Stats
 	MessagesSent  uint64  `json:"messages_sent"`   // summed gossip Stats, whole run
 	RingsAgreeEnd bool    `json:"rings_agree_end"` // all rings equal before teardown
@@ -302,8 +303,8 @@ func printTable(w io.Writer, rs []*result) {
 		if r.Stopped != "" {
 			fmt.Fprintf(w, "%d nodes: trials stopped: %s\n", r.Nodes, r.Stopped)
 		}
-		fmt.Fprintf(w, "%d nodes: Meet p50 %.1f ms max %.1f ms (%d retries); after formation %d goroutines, %d fds (limit %d), heap %.0f MB, %d kernel links; idle %.1f ring msgs and %.1f udp pkts /node/s; teardown %.2f s; load %s; kernel %+v; gossip inbox drops %d, send errors %d\n",
+		fmt.Fprintf(w, "%d nodes: Meet p50 %.1f ms max %.1f ms (%d retries); after formation %d goroutines, %d fds (limit %d), heap %.0f MB, %d kernel links; idle %.1f ring msgs and %.1f udp pkts /node/s; teardown %.2f s; load %s; kernel %+v; gossip inbox drops %d, send errors %d, ring repairs %d\n",
 			r.Nodes, r.Meet.P50, r.Meet.Max, r.MeetRetries, r.Resources.Goroutines, r.Resources.OpenFDs, r.Resources.FDLimit, r.Resources.HeapMB,
-			r.Resources.KernelLink, r.Idle.RingMessages, r.Idle.UDPPackets, r.TeardownS, r.LoadAvg, r.Kernel, r.InboxDrops, r.SendErrors)
+			r.Resources.KernelLink, r.Idle.RingMessages, r.Idle.UDPPackets, r.TeardownS, r.LoadAvg, r.Kernel, r.InboxDrops, r.SendErrors, r.RingRepairs)
 	}
 }
