@@ -776,3 +776,32 @@ func TestPollRepairsRing(t *testing.T) {
 		t.Fatalf("events %v", seen)
 	}
 }
+
+// A node whose failure detector reports every member dead keeps polling
+// (it is more likely the one cut off); a dead member is skipped while a
+// healthy one exists.
+func TestPollWhenAllDead(t *testing.T) {
+	u := newUnit(t, "u")
+	if err := u.r.MInsert(ctx(t), []notp.Node{peer("b", 1), peer("c", 2)}, 0, false); err != nil {
+		t.Fatal(err)
+	}
+	u.takeSent()
+	u.r.healthMu.Lock()
+	u.r.health["b"] = HealthDead
+	u.r.healthMu.Unlock()
+	for range 20 {
+		u.r.poll()
+		for _, s := range u.takeSent() {
+			if s.to.ID != "c" {
+				t.Fatalf("polled %s while c is healthy", s.to.ID)
+			}
+		}
+	}
+	u.r.healthMu.Lock()
+	u.r.health["c"] = HealthDead
+	u.r.healthMu.Unlock()
+	u.r.poll()
+	if s := u.takeSent(); len(s) != 1 || s[0].m.Type != msgSum {
+		t.Fatalf("with every member dead the poll sent %+v, want one checksum", s)
+	}
+}

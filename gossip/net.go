@@ -337,6 +337,13 @@ func (r *Ring) targetsLocked(n int) []notp.Node {
 		// Every neighbour is down: fall back to any healthy member.
 		cands = r.healthyLocked(r.targetsLockedAll())
 	}
+	if len(cands) == 0 {
+		// memberlist reports every member dead: more likely this node
+		// is the one cut off (or overloaded) than all the others. Keep
+		// polling someone, or a node that missed a change while its
+		// failure detector flapped would never catch up.
+		cands = r.targetsLockedAll()
+	}
 	rand.Shuffle(len(cands), func(i, j int) { cands[i], cands[j] = cands[j], cands[i] })
 	return cands[:min(n, len(cands))]
 }
