@@ -16,6 +16,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hashicorp/memberlist"
+
 	"github.com/notp-go/notp"
 	"github.com/notp-go/notp/gossip"
 	"github.com/notp-go/notp/internal/mltransport"
@@ -127,7 +129,7 @@ func runSize(ctx context.Context, o *options, n int, logger *slog.Logger, progre
 		Nodes:       n,
 		LazyConnect: useLazy(o.lazy, n),
 		Probe:       o.probe,
-		Memberlist:  "DefaultLANConfig",
+		Memberlist:  mlName(o.memberlist),
 		GOMAXPROCS:  runtime.GOMAXPROCS(0),
 	}
 	c := &cluster{}
@@ -143,7 +145,7 @@ func runSize(ctx context.Context, o *options, n int, logger *slog.Logger, progre
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		nd, err := startNode(ctx, fmt.Sprintf("n%03d", i), o.cookie, res.LazyConnect, logger)
+		nd, err := startNode(ctx, fmt.Sprintf("n%03d", i), o.cookie, res.LazyConnect, o.memberlist, logger)
 		if err != nil {
 			return nil, fmt.Errorf("starting node %d: %w", i, err)
 		}
@@ -209,7 +211,15 @@ func runSize(ctx context.Context, o *options, n int, logger *slog.Logger, progre
 // startNode starts a kernel and a ring in ring "bench". The UDP port
 // memberlist needs (the kernel's port number) may be taken: then it
 // retries with a new port, as memberlist's own transport does.
-func startNode(ctx context.Context, id, cookie string, lazy bool, logger *slog.Logger) (*node, error) {
+// mlName names the memberlist base config of -memberlist.
+func mlName(flag string) string {
+	if flag == "wan" {
+		return "DefaultWANConfig"
+	}
+	return "DefaultLANConfig"
+}
+
+func startNode(ctx context.Context, id, cookie string, lazy bool, ml string, logger *slog.Logger) (*node, error) {
 	var lastErr error
 	for range 5 {
 		k, err := kernel.New(kernel.Config{
@@ -228,8 +238,9 @@ func startNode(ctx context.Context, id, cookie string, lazy bool, logger *slog.L
 			Cookie:      cookie,
 			LazyConnect: lazy,
 			Logger:      logger,
-			// Memberlist nil: memberlist.DefaultLANConfig(); every interval
-			// at its default.
+			// nil: memberlist.DefaultLANConfig(); every interval at its
+			// default.
+			Memberlist: mlBase(ml),
 		})
 		if err != nil {
 			k.Close()
@@ -676,4 +687,13 @@ func summarise(ds []time.Duration) dist {
 		sum += d
 	}
 	return dist{P50: ms(rank(0.50)), P99: ms(rank(0.99)), Max: ms(s[len(s)-1]), Mean: ms(sum / time.Duration(len(s)))}
+}
+
+// mlBase is the memberlist base config of -memberlist: nil (gossip's
+// default, DefaultLANConfig) or DefaultWANConfig.
+func mlBase(flag string) *memberlist.Config {
+	if flag == "wan" {
+		return memberlist.DefaultWANConfig()
+	}
+	return nil
 }

@@ -67,6 +67,7 @@ type options struct {
 	idle         time.Duration
 	jsonOut      bool
 	lazy         string // "auto", "true" or "false"
+	memberlist   string // "lan" or "wan": memberlist's base config
 	probe        string // "dead" or "live"
 	cookie       string
 	formTimeout  time.Duration
@@ -148,6 +149,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.idle, "idle", 10*time.Second, "idle traffic measurement period")
 	fs.BoolVar(&o.jsonOut, "json", false, "print one JSON object per cluster size instead of a table")
 	fs.StringVar(&o.lazy, "lazy", "auto", "gossip LazyConnect: auto, true or false")
+	fs.StringVar(&o.memberlist, "memberlist", "lan", "memberlist base config: lan (DefaultLANConfig) or wan (DefaultWANConfig: 5 s probes, 3 s probe timeout — lighter for hundreds of nodes in one process)")
 	fs.StringVar(&o.probe, "probe", "dead", "inserted probe node: dead (an unused port) or live (a running kernel outside the ring)")
 	fs.StringVar(&o.cookie, "cookie", "gossipbench cluster cookie", "cluster cookie")
 	fs.DurationVar(&o.formTimeout, "form-timeout", 2*time.Minute, "deadline for forming the cluster")
@@ -186,6 +188,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	case "auto", "true", "false":
 	default:
 		return nil, fmt.Errorf("-lazy must be auto, true or false, got %q", o.lazy)
+	}
+	if o.memberlist != "lan" && o.memberlist != "wan" {
+		return nil, fmt.Errorf("-memberlist must be lan or wan, got %q", o.memberlist)
 	}
 	switch o.form {
 	case "auto", "meet", "insert":

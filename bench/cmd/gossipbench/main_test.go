@@ -32,7 +32,7 @@ func TestRunJSON(t *testing.T) {
 	}
 	wantKeys := []string{"events_dropped", "form", "formation_ml_s", "formation_s", "gomaxprocs", "idle", "inbox_drops",
 		"insert_ms", "kernel", "lazy_connect", "loadavg", "meet_ms", "meet_retries", "memberlist", "messages_sent", "ml_not_alive", "nodes", "probe",
-		"remove_ms", "resources", "rings_agree_end", "send_errors", "setup_s", "stopped", "teardown_s", "trials"}
+		"remove_ms", "resources", "ring_repairs", "rings_agree_end", "send_errors", "setup_s", "stopped", "teardown_s", "trials"}
 	if got := keys(top); !slices.Equal(got, wantKeys) {
 		t.Errorf("keys %v, want %v", got, wantKeys)
 	}
