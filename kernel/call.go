@@ -107,6 +107,23 @@ func (p *pendingMap) get(tag string) *pending {
 	return w
 }
 
+// failAll completes every waiting Call and Ping with err (streams watch
+// the kernel's done channel themselves). Called by Close after it set
+// closing: a caller that registers later sees closing (see Kernel.register).
+func (p *pendingMap) failAll(err error) {
+	for i := range p.shards {
+		s := &p.shards[i]
+		s.mu.Lock()
+		for tag, w := range s.m {
+			if w.stream == nil {
+				delete(s.m, tag)
+				w.ch <- result{err: err}
+			}
+		}
+		s.mu.Unlock()
+	}
+}
+
 // del removes tag and reports whether it was there (the remover owns
 // completing the call).
 func (p *pendingMap) del(tag string, w *pending) bool {
@@ -348,10 +365,10 @@ func (k *Kernel) Call(ctx context.Context, node notp.Node, name string, data []b
 	}
 	ctx, cancel := k.callCtx(ctx)
 	defer cancel()
-	tag := k.tags.next()
-	p := pendingPool.Get().(*pending)
-	p.node = node.ID
-	k.pending.put(tag, p)
+	tag, p, err := k.register(node)
+	if err != nil {
+		return nil, err
+	}
 	if l == nil {
 		k.deliver(name, From{Node: k.Self(), Tag: tag, route: localRoute{k}}, clone(data))
 	} else {
@@ -363,6 +380,23 @@ func (k *Kernel) Call(ctx context.Context, node notp.Node, name string, data []b
 		}
 	}
 	return k.wait(ctx, tag, p, name, node)
+}
+
+// register makes a reply tag for a call or ping to node and registers its
+// waiter. Close fails the waiters it finds; one registered after that sweep
+// is refused here, so wait needs no case for the kernel's closing (one
+// channel fewer for every waiting caller to enqueue on).
+func (k *Kernel) register(node notp.Node) (string, *pending, error) {
+	tag := k.tags.next()
+	p := pendingPool.Get().(*pending)
+	p.node = node.ID
+	k.pending.put(tag, p)
+	if k.closing.Load() && k.pending.del(tag, p) {
+		p.node = ""
+		pendingPool.Put(p)
+		return "", nil, ErrClosed
+	}
+	return tag, p, nil
 }
 
 // wait waits for the reply to tag; name is the called name ("" for a ping).
@@ -377,11 +411,6 @@ func (k *Kernel) wait(ctx context.Context, tag string, p *pending, name string, 
 				what = "call " + name
 			}
 			return nil, fmt.Errorf("kernel: %s on %s: %w", what, node.ID, ctx.Err())
-		}
-		r = <-p.ch
-	case <-k.done:
-		if k.pending.del(tag, p) {
-			return nil, ErrClosed
 		}
 		r = <-p.ch
 	}
@@ -464,10 +493,10 @@ func (k *Kernel) Ping(ctx context.Context, node notp.Node) error {
 	}
 	ctx, cancel := k.callCtx(ctx)
 	defer cancel()
-	tag := k.tags.next()
-	p := pendingPool.Get().(*pending)
-	p.node = node.ID
-	k.pending.put(tag, p)
+	tag, p, err := k.register(node)
+	if err != nil {
+		return err
+	}
 	if err := l.send(&wire.Envelope{Kind: wire.KindPing, Tag: tag}, modeDirect); err != nil {
 		k.pending.del(tag, p)
 		return err

@@ -50,9 +50,10 @@
 // same link await replies, go through the writer goroutine, so busy
 // connections batch; so do replies sent while more calls from the same peer
 // await theirs. Replies produced while the reader dispatches a record leave
-// together in one write when the record is done (so a reply sent from
-// another goroutine while a Handle on that connection runs waits for Handle
-// to return, another reason to keep Handle short). The reader never
+// together in one write when the record is done, or, when more whole
+// records had already arrived with it, when those are done too (so a reply
+// sent from another goroutine while a Handle on that connection runs waits
+// for Handle to return, another reason to keep Handle short). The reader never
 // blocks on a write: on plain TCP it only makes non-blocking writes and
 // leaves the rest to the writer goroutine; with TLS its replies go through
 // the writer goroutine.

@@ -125,6 +125,8 @@ func (k *Kernel) Close() error {
 		sessions = append(sessions, s)
 	}
 	k.mu.Unlock()
+	// Before waiting for links: a handler may be waiting for a call.
+	k.pending.failAll(ErrClosed)
 	for _, l := range links {
 		l.stop(true)
 	}

@@ -4,6 +4,7 @@ package kernel
 
 import (
 	"errors"
+	"io"
 	"syscall"
 )
 
@@ -18,3 +19,7 @@ func newRawWriter(syscall.RawConn) *rawWriter { return nil }
 func (*rawWriter) write([]byte) (int, error) {
 	return 0, errors.New("kernel: raw writes unsupported")
 }
+
+type rawReader struct{ io.Reader }
+
+func newRawReader(syscall.RawConn) *rawReader { return nil }

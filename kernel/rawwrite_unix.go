@@ -4,6 +4,7 @@ package kernel
 
 import (
 	"errors"
+	"io"
 	"os"
 	"syscall"
 )
@@ -32,8 +33,8 @@ func newRawWriter(rc syscall.RawConn) *rawWriter {
 func (w *rawWriter) attempt(fd uintptr) bool {
 	w.called = true
 	for w.n < len(w.p) {
-		m, e := syscall.Write(int(fd), w.p[w.n:])
-		if m > 0 {
+		m, e := sysWrite(fd, w.p[w.n:])
+		if e == 0 && m > 0 {
 			w.n += m
 		}
 		switch {
@@ -41,7 +42,7 @@ func (w *rawWriter) attempt(fd uintptr) bool {
 			continue
 		case e == syscall.EAGAIN:
 			return true
-		case e != nil:
+		case e != 0:
 			w.err = e
 			return true
 		case m <= 0:
@@ -67,4 +68,55 @@ func (w *rawWriter) write(p []byte) (int, error) {
 		return 0, err
 	}
 	return n, werr
+}
+
+// rawReader reads from a socket through syscall.RawConn: a non-blocking
+// read(2), and a wait for readability in the runtime's poller when there is
+// nothing to read. It is an io.Reader for the connection's reader
+// goroutine only.
+type rawReader struct {
+	rc  syscall.RawConn
+	fn  func(fd uintptr) bool
+	p   []byte
+	n   int
+	err error
+}
+
+func newRawReader(rc syscall.RawConn) *rawReader {
+	r := &rawReader{rc: rc}
+	r.fn = r.attempt
+	return r
+}
+
+func (r *rawReader) attempt(fd uintptr) bool {
+	for {
+		n, e := sysRead(fd, r.p)
+		switch {
+		case e == syscall.EINTR:
+			continue
+		case e == syscall.EAGAIN:
+			return false // wait until readable
+		case e != 0:
+			r.err = e
+		case n == 0:
+			r.err = io.EOF
+		default:
+			r.n = n
+		}
+		return true
+	}
+}
+
+func (r *rawReader) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	r.p, r.n, r.err = p, 0, nil
+	err := r.rc.Read(r.fn)
+	n := r.n
+	if err == nil {
+		err = r.err
+	}
+	r.p = nil
+	return n, err
 }

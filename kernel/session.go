@@ -45,6 +45,7 @@ type session struct {
 	peer     notp.Node
 	outbound bool
 	raw      *rawWriter // plain TCP: non-blocking direct writes; nil otherwise
+	rawIn    *rawReader // plain TCP: the reader's reads; nil otherwise
 	recvMAC  hash.Hash  // reader goroutine only; nil when insecure
 	recvSeq  uint64
 
@@ -116,6 +117,7 @@ func (k *Kernel) handshake(c net.Conn, dialer bool, deadline time.Time) (*sessio
 	if tc, ok := c.(*net.TCPConn); ok && rawWriteSupported {
 		if rc, err := tc.SyscallConn(); err == nil {
 			s.raw = newRawWriter(rc)
+			s.rawIn = newRawReader(rc)
 		}
 	}
 	if !secure {
@@ -236,7 +238,11 @@ func appendMAC(m hash.Hash, dst []byte, seq uint64, hdr, payload []byte) []byte 
 }
 
 func (s *session) readLoop() {
-	br := bufio.NewReaderSize(s.c, 64<<10)
+	var in io.Reader = s.c
+	if s.rawIn != nil {
+		in = s.rawIn
+	}
+	br := bufio.NewReaderSize(in, 64<<10)
 	var buf []byte
 	var macBuf [wire.MACSize]byte
 	macLen := 0
@@ -294,11 +300,30 @@ func (s *session) readLoop() {
 			s.dispatch(&s.envs[i])
 			s.envs[i] = wire.Envelope{}
 		}
-		s.uncork()
+		// Replies to several records that arrived together leave in one
+		// write: stay corked while the next whole record is already
+		// buffered (so reading it cannot block).
+		if !recordBuffered(br, macLen) {
+			s.uncork()
+		}
 		if cap(buf) > 4*sendHighWater {
 			buf = nil
 		}
 	}
+}
+
+// recordBuffered reports whether br holds a whole record (header, payload
+// and MAC), so that reading it does not wait for the network.
+func recordBuffered(br *bufio.Reader, macLen int) bool {
+	n := br.Buffered()
+	if n < wire.HeaderSize {
+		return false
+	}
+	h, err := br.Peek(wire.HeaderSize)
+	if err != nil {
+		return false
+	}
+	return n >= wire.HeaderSize+int(binary.BigEndian.Uint32(h))+macLen
 }
 
 // decodeRecord decodes every frame of a record into s.envs before any is
