@@ -33,7 +33,7 @@ func TestDependencyRules(t *testing.T) {
 		{"kernel", []string{modulePath, modulePath + "/internal/wire"}, nil},
 		{"internal/msgpackcheck", nil, []string{"github.com/vmihailenco/msgpack/v5"}},
 		{"command", []string{modulePath, modulePath + "/internal/msgpackcheck"}, []string{"github.com/vmihailenco/msgpack/v5"}},
-		{"genserver", []string{modulePath, modulePath + "/kernel", modulePath + "/internal/msgpackcheck"}, []string{"github.com/vmihailenco/msgpack/v5"}},
+		{"genserver", []string{modulePath, modulePath + "/kernel", modulePath + "/internal/wire", modulePath + "/internal/msgpackcheck"}, []string{"github.com/vmihailenco/msgpack/v5"}},
 		// memberlist stays behind internal/mltransport and gossip; the
 		// command-line tool needs none of it.
 		{"internal/mltransport", []string{modulePath + "/kernel"}, []string{"github.com/hashicorp/memberlist"}},

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+
+	"github.com/notp-go/notp/internal/wire"
 )
 
 // The request payload a genserver receives through the kernel is the
@@ -36,10 +38,10 @@ func encodeRequest(event string, data []byte) []byte {
 	n := 1 + 6 + strHeaderLen(len(event)) + len(event) + 5 + binHeaderLen(len(data)) + len(data)
 	b := make([]byte, 0, n)
 	b = append(b, mpFixMap2)
-	b = appendStr(b, "event")
-	b = appendStr(b, event)
-	b = appendStr(b, "data")
-	b = appendBin(b, data)
+	b = wire.AppendStr(b, "event")
+	b = wire.AppendStr(b, event)
+	b = wire.AppendStr(b, "data")
+	b = wire.AppendBin(b, data)
 	return b
 }
 
@@ -63,38 +65,6 @@ func binHeaderLen(n int) int {
 		return 3
 	}
 	return 5
-}
-
-func appendStr(b []byte, s string) []byte {
-	n := len(s)
-	switch {
-	case n < 32:
-		b = append(b, 0xa0|byte(n))
-	case n <= 0xff:
-		b = append(b, mpStr8, byte(n))
-	case n <= 0xffff:
-		b = append(b, mpStr16)
-		b = binary.BigEndian.AppendUint16(b, uint16(n))
-	default:
-		b = append(b, mpStr32)
-		b = binary.BigEndian.AppendUint32(b, uint32(n))
-	}
-	return append(b, s...)
-}
-
-func appendBin(b []byte, p []byte) []byte {
-	n := len(p)
-	switch {
-	case n <= 0xff:
-		b = append(b, mpBin8, byte(n))
-	case n <= 0xffff:
-		b = append(b, mpBin16)
-		b = binary.BigEndian.AppendUint16(b, uint16(n))
-	default:
-		b = append(b, mpBin32)
-		b = binary.BigEndian.AppendUint32(b, uint32(n))
-	}
-	return append(b, p...)
 }
 
 // decodeRequest decodes a payload written by encodeRequest (or any msgpack

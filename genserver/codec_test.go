@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/notp-go/notp/internal/wire"
 )
 
 // Checklist 211–212 (decodeJob/decodeSingleton) are rewritten: the JSON
@@ -88,7 +90,7 @@ func TestDecodeMalformed(t *testing.T) {
 		"one key":       mp(map[string]any{"event": "x"}),
 		"three keys":    mp(map[string]any{"event": "x", "data": []byte{}, "extra": 1}),
 		"wrong key":     mp(map[string]any{"event": "x", "date": []byte{}}),
-		"duplicate key": append([]byte{0x82}, append(appendStr(appendStr(nil, "event"), "a"), appendStr(appendStr(nil, "event"), "b")...)...),
+		"duplicate key": append([]byte{0x82}, append(wire.AppendStr(wire.AppendStr(nil, "event"), "a"), wire.AppendStr(wire.AppendStr(nil, "event"), "b")...)...),
 		"event not str": mp(map[string]any{"event": 5, "data": []byte{}}),
 		"data is int":   mp(map[string]any{"event": "x", "data": 5}),
 		"truncated":     good[:len(good)-1],

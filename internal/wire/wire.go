@@ -109,35 +109,35 @@ func AppendFrame(b []byte, e *Envelope) []byte {
 func AppendEnvelope(b []byte, e *Envelope) []byte {
 	b = append(b, 0x96)
 	b = appendUint(b, uint64(e.Kind))
-	b = appendStr(b, e.ID)
-	b = appendStr(b, e.Tag)
+	b = AppendStr(b, e.ID)
+	b = AppendStr(b, e.Tag)
 	if e.Stream == nil {
 		b = append(b, 0xc0)
 	} else {
 		b = append(b, 0x92)
-		b = appendStr(b, e.Stream.ID)
+		b = AppendStr(b, e.Stream.ID)
 		b = appendBool(b, e.Stream.Done)
 	}
 	if e.Err == nil {
 		b = append(b, 0xc0)
 	} else {
 		b = append(b, 0x93)
-		b = appendStr(b, e.Err.Code)
-		b = appendStr(b, e.Err.Message)
+		b = AppendStr(b, e.Err.Code)
+		b = AppendStr(b, e.Err.Message)
 		if e.Err.Fields == nil {
 			b = append(b, 0xc0)
 		} else {
 			b = appendMapHeader(b, len(e.Err.Fields))
 			for k, v := range e.Err.Fields {
-				b = appendStr(b, k)
-				b = appendStr(b, v)
+				b = AppendStr(b, k)
+				b = AppendStr(b, v)
 			}
 		}
 	}
 	if e.Data == nil {
 		b = append(b, 0xc0)
 	} else {
-		b = appendBin(b, e.Data)
+		b = AppendBin(b, e.Data)
 	}
 	return b
 }
@@ -224,10 +224,10 @@ func AppendHello(b []byte, h *Hello) []byte {
 	b = appendUint(b, h.Version)
 	b = appendUint(b, h.Flags)
 	b = append(b, 0x93)
-	b = appendStr(b, h.Node.ID)
-	b = appendStr(b, h.Node.Host)
+	b = AppendStr(b, h.Node.ID)
+	b = AppendStr(b, h.Node.Host)
 	b = appendUint(b, uint64(h.Node.Port))
-	b = appendBin(b, h.Nonce)
+	b = AppendBin(b, h.Nonce)
 	binary.BigEndian.PutUint32(b[start:], uint32(len(b)-start-HeaderSize))
 	return b
 }
@@ -336,7 +336,9 @@ func appendBool(b []byte, v bool) []byte {
 	return append(b, 0xc2)
 }
 
-func appendStr(b []byte, s string) []byte {
+// AppendStr appends s as a msgpack str (fixstr, str8, str16 or str32,
+// the shortest that fits). Hand-written codecs of this module share it.
+func AppendStr(b []byte, s string) []byte {
 	n := len(s)
 	switch {
 	case n <= 31:
@@ -351,7 +353,9 @@ func appendStr(b []byte, s string) []byte {
 	return append(b, s...)
 }
 
-func appendBin(b []byte, d []byte) []byte {
+// AppendBin appends d as a msgpack bin (bin8, bin16 or bin32, the
+// shortest that fits).
+func AppendBin(b []byte, d []byte) []byte {
 	n := len(d)
 	switch {
 	case n <= math.MaxUint8:
