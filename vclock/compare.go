@@ -141,16 +141,10 @@ func (c *Clock) Compare(o *Clock) Order {
 	if o == c {
 		return Equal
 	}
-	var theirs map[string]Entry
-	if o != nil {
-		lockPair(c, o, false)
-		defer unlockPair(c, o, false)
-		theirs = o.entries
-	} else {
-		c.mu.RLock()
-		defer c.mu.RUnlock()
-	}
-	after, before := descends(c.entries, theirs), descends(theirs, c.entries)
+	var after, before bool
+	c.readWith(o, func(theirs map[string]Entry) {
+		after, before = descends(c.entries, theirs), descends(theirs, c.entries)
+	})
 	switch {
 	case after && before:
 		return Equal
@@ -171,22 +165,32 @@ func (c *Clock) Equal(o *Clock) bool {
 	if o == c {
 		return true
 	}
-	var theirs map[string]Entry
-	if o != nil {
-		lockPair(c, o, false)
-		defer unlockPair(c, o, false)
-		theirs = o.entries
-	} else {
+	equal := true
+	c.readWith(o, func(theirs map[string]Entry) {
+		if len(c.entries) != len(theirs) {
+			equal = false
+			return
+		}
+		for id, ours := range c.entries {
+			if e, ok := theirs[id]; !ok || e != ours {
+				equal = false
+				return
+			}
+		}
+	})
+	return equal
+}
+
+// readWith runs fn with c and o read-locked (in lock order) and o's
+// entries; a nil o is an empty clock (fn gets a nil map).
+func (c *Clock) readWith(o *Clock, fn func(theirs map[string]Entry)) {
+	if o == nil {
 		c.mu.RLock()
 		defer c.mu.RUnlock()
+		fn(nil)
+		return
 	}
-	if len(c.entries) != len(theirs) {
-		return false
-	}
-	for id, ours := range c.entries {
-		if e, ok := theirs[id]; !ok || e != ours {
-			return false
-		}
-	}
-	return true
+	lockPair(c, o, false)
+	defer unlockPair(c, o, false)
+	fn(o.entries)
 }
