@@ -5,7 +5,9 @@ package kernel
 import (
 	"errors"
 	"io"
+	"net"
 	"syscall"
+	"time"
 )
 
 // rawWriteSupported: no non-blocking socket writes on this platform; direct
@@ -22,4 +24,9 @@ func (*rawWriter) write([]byte) (int, error) {
 
 type rawReader struct{ io.Reader }
 
-func newRawReader(syscall.RawConn) *rawReader { return nil }
+func newRawReader(syscall.RawConn, time.Duration, *stats) *rawReader { return nil }
+
+// Busy polling needs non-blocking reads: off on this platform.
+func newPollConn(c net.Conn, _ time.Duration, _ *stats) net.Conn { return c }
+
+func startPolling(net.Conn) {}

@@ -5,8 +5,12 @@ package kernel
 import (
 	"errors"
 	"io"
+	"net"
 	"os"
+	"runtime"
+	"sync/atomic"
 	"syscall"
+	"time"
 )
 
 // rawWriteSupported: this platform can write to a socket without blocking.
@@ -72,19 +76,25 @@ func (w *rawWriter) write(p []byte) (int, error) {
 
 // rawReader reads from a socket through syscall.RawConn: a non-blocking
 // read(2), and a wait for readability in the runtime's poller when there is
-// nothing to read. It is an io.Reader for the connection's reader
+// nothing to read. With a positive spin it busy-polls first (see
+// Config.BusyPoll). It is an io.Reader for the connection's reader
 // goroutine only.
 type rawReader struct {
-	rc  syscall.RawConn
-	fn  func(fd uintptr) bool
-	p   []byte
-	n   int
-	err error
+	rc    syscall.RawConn
+	fn    func(fd uintptr) bool // read, or wait for readability
+	tryFn func(fd uintptr) bool // read once, never wait
+	p     []byte
+	n     int
+	err   error
+	again bool // tryFn found nothing to read
+	spin  time.Duration
+	st    *stats
 }
 
-func newRawReader(rc syscall.RawConn) *rawReader {
-	r := &rawReader{rc: rc}
+func newRawReader(rc syscall.RawConn, spin time.Duration, st *stats) *rawReader {
+	r := &rawReader{rc: rc, spin: spin, st: st}
 	r.fn = r.attempt
+	r.tryFn = r.try
 	return r
 }
 
@@ -107,16 +117,91 @@ func (r *rawReader) attempt(fd uintptr) bool {
 	}
 }
 
+func (r *rawReader) try(fd uintptr) bool {
+	r.again = !r.attempt(fd)
+	return true
+}
+
 func (r *rawReader) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
 	r.p, r.n, r.err = p, 0, nil
-	err := r.rc.Read(r.fn)
+	var err error
+	if r.spin <= 0 || !r.poll(&err) {
+		err = r.rc.Read(r.fn)
+	}
 	n := r.n
 	if err == nil {
 		err = r.err
 	}
 	r.p = nil
 	return n, err
+}
+
+// poll reads without waiting, yielding the processor between attempts,
+// until something arrives, the socket fails, or r.spin has passed since the
+// first attempt found nothing. It reports false in the last case, leaving
+// the wait to the runtime's poller.
+func (r *rawReader) poll(errp *error) bool {
+	var start time.Time
+	for i := 0; ; i++ {
+		if err := r.rc.Read(r.tryFn); err != nil {
+			*errp = err // closed, or a read deadline passed
+			return true
+		}
+		if !r.again {
+			if i > 0 {
+				r.st.pollHits.Add(1)
+			}
+			return true
+		}
+		if i == 0 {
+			start = time.Now()
+		} else if time.Since(start) >= r.spin {
+			r.st.pollMisses.Add(1)
+			return false
+		}
+		runtime.Gosched()
+	}
+}
+
+// pollConn is the TCP connection under TLS when Config.BusyPoll is set: its
+// reads busy-poll once the kernel protocol starts on it (poll is set), and
+// are plain net.Conn reads before that and for other protocols.
+type pollConn struct {
+	*net.TCPConn
+	r    *rawReader
+	poll atomic.Bool
+}
+
+// newPollConn wraps c for busy polling, or returns c as it is when it is
+// not TCP.
+func newPollConn(c net.Conn, spin time.Duration, st *stats) net.Conn {
+	tc, ok := c.(*net.TCPConn)
+	if !ok {
+		return c
+	}
+	rc, err := tc.SyscallConn()
+	if err != nil {
+		return c
+	}
+	return &pollConn{TCPConn: tc, r: newRawReader(rc, spin, st)}
+}
+
+func (c *pollConn) Read(p []byte) (int, error) {
+	if c.poll.Load() {
+		return c.r.Read(p)
+	}
+	return c.TCPConn.Read(p)
+}
+
+// startPolling makes the TCP connection under a TLS connection busy-poll,
+// if it was wrapped by newPollConn.
+func startPolling(c net.Conn) {
+	if tc, ok := c.(interface{ NetConn() net.Conn }); ok {
+		if pc, ok := tc.NetConn().(*pollConn); ok {
+			pc.poll.Store(true)
+		}
+	}
 }

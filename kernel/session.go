@@ -117,7 +117,7 @@ func (k *Kernel) handshake(c net.Conn, dialer bool, deadline time.Time) (*sessio
 	if tc, ok := c.(*net.TCPConn); ok && rawWriteSupported {
 		if rc, err := tc.SyscallConn(); err == nil {
 			s.raw = newRawWriter(rc)
-			s.rawIn = newRawReader(rc)
+			s.rawIn = newRawReader(rc, k.cfg.BusyPoll, &k.stats)
 		}
 	}
 	if !secure {
@@ -241,6 +241,8 @@ func (s *session) readLoop() {
 	var in io.Reader = s.c
 	if s.rawIn != nil {
 		in = s.rawIn
+	} else if s.k.cfg.BusyPoll > 0 {
+		startPolling(s.c) // TLS over a pollConn
 	}
 	br := bufio.NewReaderSize(in, 64<<10)
 	var buf []byte

@@ -21,6 +21,8 @@ type Stats struct {
 	Reconnects       uint64 // successful link (re)connections after the first
 	StreamsAborted   uint64 // incoming streams ended by size limit or timeout
 	CreditWaits      uint64 // times a ReplyStream waited for the caller to grant credit
+	PollHits         uint64 // reads that busy polling (Config.BusyPoll) found data for
+	PollMisses       uint64 // busy polls that gave up and slept in the poller
 
 	ActiveConnections int64 // authenticated connections open now (in + out)
 }
@@ -30,6 +32,7 @@ type stats struct {
 	badMAC, badFrame, tooLarge, handshake, unknownProto   atomic.Uint64
 	castsUnknown, lateReplies, droppedReplies, queueDrops atomic.Uint64
 	reconnects, streamsAborted, creditWaits               atomic.Uint64
+	pollHits, pollMisses                                  atomic.Uint64
 	active                                                atomic.Int64
 
 	// Not in Stats: observed by tests.
@@ -48,7 +51,8 @@ func (k *Kernel) Stats() Stats {
 		CastsUnknownName:     s.castsUnknown.Load(), LateReplies: s.lateReplies.Load(),
 		DroppedReplies: s.droppedReplies.Load(), QueueDrops: s.queueDrops.Load(),
 		Reconnects: s.reconnects.Load(), StreamsAborted: s.streamsAborted.Load(),
-		CreditWaits:       s.creditWaits.Load(),
+		CreditWaits: s.creditWaits.Load(),
+		PollHits:    s.pollHits.Load(), PollMisses: s.pollMisses.Load(),
 		ActiveConnections: s.active.Load(),
 	}
 }

@@ -1,0 +1,124 @@
+package kernel
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestBusyPollConfig(t *testing.T) {
+	for _, d := range []time.Duration{-time.Microsecond, 2 * time.Second} {
+		cfg := testConfig(t)
+		cfg.BusyPoll = d
+		if _, err := New(cfg); err == nil || !strings.Contains(err.Error(), "BusyPoll") {
+			t.Errorf("BusyPoll %v: New error = %v, want one naming BusyPoll", d, err)
+		}
+	}
+}
+
+// With busy polling, calls still work, and the readers find the next record
+// while polling (PollHits) instead of sleeping in the poller; over TLS too.
+// Close does not wait for a polling reader's budget (1 s here) to run out.
+func TestBusyPollCalls(t *testing.T) {
+	if !rawWriteSupported {
+		t.Skip("no non-blocking reads on " + runtime.GOOS)
+	}
+	for _, useTLS := range []bool{false, true} {
+		t.Run(fmt.Sprintf("tls=%v", useTLS), func(t *testing.T) {
+			checkLeaks(t)
+			opt := func(c *Config) { c.BusyPoll = time.Second }
+			if useTLS {
+				tc := selfSigned(t)
+				opt = func(c *Config) { c.BusyPoll, c.TLS = time.Second, tc }
+			}
+			a, b := pair(t, false, opt)
+			echo(t, b, "echo")
+			ctx := ctxT(t)
+			for i := range 200 {
+				want := []byte(fmt.Sprint("call ", i))
+				got, err := a.Call(ctx, b.Self(), "echo", want)
+				if err != nil || !bytes.Equal(got, want) {
+					t.Fatalf("call %d = %q, %v", i, got, err)
+				}
+			}
+			hits := a.Stats().PollHits + b.Stats().PollHits
+			if hits == 0 {
+				t.Fatalf("no read found data while polling: %+v / %+v", a.Stats(), b.Stats())
+			}
+			start := time.Now()
+			a.Close()
+			b.Close()
+			// A reader polling for its full second would show up as a miss.
+			if m := a.Stats().PollMisses + b.Stats().PollMisses; m != 0 && time.Since(start) >= time.Second {
+				t.Fatalf("Close waited for %d polling readers to give up", m)
+			}
+		})
+	}
+}
+
+// A poll that finds nothing within BusyPoll gives up (PollMisses) and the
+// reader sleeps in the poller; the next message still wakes it.
+func TestBusyPollGivesUp(t *testing.T) {
+	if !rawWriteSupported {
+		t.Skip("no non-blocking reads on " + runtime.GOOS)
+	}
+	checkLeaks(t)
+	a, b := pair(t, false, func(c *Config) { c.BusyPoll = time.Nanosecond })
+	echo(t, b, "echo")
+	ctx := ctxT(t)
+	for i := range 20 {
+		if _, err := a.Call(ctx, b.Self(), "echo", []byte{byte(i)}); err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+	}
+	if m := a.Stats().PollMisses + b.Stats().PollMisses; m == 0 {
+		t.Fatal("no poll gave up with a 1 ns budget")
+	}
+}
+
+// Other protocols on a TLS port with busy polling read as usual.
+func TestBusyPollLeavesOtherProtocols(t *testing.T) {
+	if !rawWriteSupported {
+		t.Skip("no non-blocking reads on " + runtime.GOOS)
+	}
+	checkLeaks(t)
+	tc := selfSigned(t)
+	opt := func(c *Config) { c.BusyPoll, c.TLS = time.Second, tc }
+	a, b := startKernel(t, opt), startKernel(t, opt) // no kernel sessions
+	ln, err := b.Listen('R')
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	done := make(chan error, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			done <- err
+			return
+		}
+		defer c.Close()
+		_, err = io.Copy(c, io.LimitReader(c, 5))
+		done <- err
+	}()
+	c, err := a.Dial(ctxT(t), b.Addr().String(), 'R')
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Write([]byte("hello"))
+	buf := make([]byte, 5)
+	if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "hello" {
+		t.Fatalf("mux echo = %q, %v", buf, err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if n := a.Stats().PollHits + a.Stats().PollMisses + b.Stats().PollHits + b.Stats().PollMisses; n != 0 {
+		t.Fatalf("the foreign protocol's reads were busy-polled (%d polls)", n)
+	}
+}
