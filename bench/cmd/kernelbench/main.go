@@ -10,8 +10,9 @@
 //   - one-way casts: -casts casts, counted by the server (the receiver).
 //
 // Systems: notp (the kernel with cookie authentication), notp-tls (mutual
-// TLS 1.3 plus the cookie), protoactor (protoactor-go remote over gRPC) and
-// tcp (a raw TCP baseline). -cpuprofile and -server-cpuprofile write pprof
+// TLS 1.3 plus the cookie), notp-poll and notp-tls-poll (the same with
+// kernel.Config.BusyPoll = 50µs in both processes), protoactor
+// (protoactor-go remote over gRPC) and tcp (a raw TCP baseline). -cpuprofile and -server-cpuprofile write pprof
 // CPU profiles of the two processes.
 //
 // Every phase stops after its count or after -duration, whichever comes
@@ -242,10 +243,10 @@ func systemNames() []string {
 }
 
 func printTable(w io.Writer, results []Result) {
-	fmt.Fprintf(w, "%-11s %-34s %9s %9s %12s %14s %12s  %s\n",
+	fmt.Fprintf(w, "%-13s %-44s %9s %9s %12s %14s %12s  %s\n",
 		"system", "config", "p50 µs", "p99 µs", "seq calls/s", "conc calls/s", "casts/s", "error")
 	for _, r := range results {
-		fmt.Fprintf(w, "%-11s %-34s %9.1f %9.1f %12.0f %14.0f %12.0f  %s\n",
+		fmt.Fprintf(w, "%-13s %-44s %9.1f %9.1f %12.0f %14.0f %12.0f  %s\n",
 			r.System, r.Config, r.Seq.P50us, r.Seq.P99us, r.Seq.CallsPerSec,
 			r.Concurrent.CallsPerSec, r.Casts.CastsPerSec, r.Error)
 	}

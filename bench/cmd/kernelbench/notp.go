@@ -14,27 +14,38 @@ import (
 )
 
 // The notp side: the kernel with cookie authentication, and with mutual TLS
-// (the shared self-signed certificate) plus the cookie.
+// (the shared self-signed certificate) plus the cookie; each also with
+// busy polling (kernel.Config.BusyPoll) in both processes.
 func init() {
-	registry["notp"] = system{
-		config: "notp kernel, cookie auth",
-		serve: func(ctx context.Context, sec *secrets) (string, func() error, error) {
-			return notpServe(ctx, sec, false)
-		},
-		dial: func(ctx context.Context, addr string, sec *secrets) (client, error) {
-			return notpDial(ctx, addr, sec, false)
-		},
-	}
-	registry["notp-tls"] = system{
-		config: "notp kernel, TLS 1.3 + cookie",
-		serve: func(ctx context.Context, sec *secrets) (string, func() error, error) {
-			return notpServe(ctx, sec, true)
-		},
-		dial: func(ctx context.Context, addr string, sec *secrets) (client, error) {
-			return notpDial(ctx, addr, sec, true)
-		},
+	for _, v := range []struct {
+		name, config string
+		opts         notpOpts
+	}{
+		{"notp", "notp kernel, cookie auth", notpOpts{}},
+		{"notp-poll", "notp kernel, cookie auth, BusyPoll 50µs", notpOpts{busyPoll: notpBusyPoll}},
+		{"notp-tls", "notp kernel, TLS 1.3 + cookie", notpOpts{tls: true}},
+		{"notp-tls-poll", "notp kernel, TLS 1.3 + cookie, BusyPoll 50µs", notpOpts{tls: true, busyPoll: notpBusyPoll}},
+	} {
+		registry[v.name] = system{
+			config: v.config,
+			serve: func(ctx context.Context, sec *secrets) (string, func() error, error) {
+				return notpServe(ctx, sec, v.opts)
+			},
+			dial: func(ctx context.Context, addr string, sec *secrets) (client, error) {
+				return notpDial(ctx, addr, sec, v.opts)
+			},
+		}
 	}
 }
+
+// notpOpts selects a notp configuration.
+type notpOpts struct {
+	tls      bool
+	busyPoll time.Duration
+}
+
+// notpBusyPoll is the BusyPoll of the -poll systems.
+const notpBusyPoll = 50 * time.Microsecond
 
 const (
 	notpServerID = "bench-server"
@@ -43,12 +54,13 @@ const (
 	notpSink     = "sink"
 )
 
-func notpKernel(id string, sec *secrets, useTLS bool) (*kernel.Kernel, error) {
+func notpKernel(id string, sec *secrets, o notpOpts) (*kernel.Kernel, error) {
 	cfg := kernel.Config{
-		Node:   notp.Node{ID: id, Host: "127.0.0.1"},
-		Cookie: sec.cookie,
+		Node:     notp.Node{ID: id, Host: "127.0.0.1"},
+		Cookie:   sec.cookie,
+		BusyPoll: o.busyPoll,
 	}
-	if useTLS {
+	if o.tls {
 		tc, err := sec.tlsConfig()
 		if err != nil {
 			return nil, err
@@ -62,8 +74,8 @@ func notpKernel(id string, sec *secrets, useTLS bool) (*kernel.Kernel, error) {
 // request and a "sink" handler that counts casts and answers a call with
 // 16 bytes: the count and its wall clock in Unix nanoseconds. It returns
 // the kernel's node as "id@host:port".
-func notpServe(ctx context.Context, sec *secrets, useTLS bool) (string, func() error, error) {
-	k, err := notpKernel(notpServerID, sec, useTLS)
+func notpServe(ctx context.Context, sec *secrets, o notpOpts) (string, func() error, error) {
+	k, err := notpKernel(notpServerID, sec, o)
 	if err != nil {
 		return "", nil, err
 	}
@@ -98,12 +110,12 @@ type notpClient struct {
 	srv notp.Node
 }
 
-func notpDial(ctx context.Context, addr string, sec *secrets, useTLS bool) (client, error) {
+func notpDial(ctx context.Context, addr string, sec *secrets, o notpOpts) (client, error) {
 	srv, err := notp.ParseNode(addr)
 	if err != nil {
 		return nil, err
 	}
-	k, err := notpKernel(notpClientID, sec, useTLS)
+	k, err := notpKernel(notpClientID, sec, o)
 	if err != nil {
 		return nil, err
 	}
