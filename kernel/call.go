@@ -150,6 +150,7 @@ type pending struct {
 	buf    []byte        // chunks of a streamed reply to a Call
 	credit int           // chunks of buf not yet granted back
 	stream *streamReader // set for CallStream
+	timer  *time.Timer   // CallTimeout of a Call or Ping whose ctx has no deadline
 }
 
 var pendingPool = sync.Pool{New: func() any { return &pending{ch: make(chan result, 1)} }}
@@ -363,8 +364,6 @@ func (k *Kernel) Call(ctx context.Context, node notp.Node, name string, data []b
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := k.callCtx(ctx)
-	defer cancel()
 	tag, p, err := k.register(node)
 	if err != nil {
 		return nil, err
@@ -401,22 +400,56 @@ func (k *Kernel) register(node notp.Node) (string, *pending, error) {
 
 // wait waits for the reply to tag; name is the called name ("" for a ping).
 func (k *Kernel) wait(ctx context.Context, tag string, p *pending, name string, node notp.Node) ([]byte, error) {
+	// Config.CallTimeout bounds a ctx without deadline with a timer kept
+	// in the pooled waiter: far cheaper than a derived context per call.
+	var expired <-chan time.Time
+	if _, ok := ctx.Deadline(); !ok && k.cfg.CallTimeout > 0 {
+		if p.timer == nil {
+			p.timer = time.NewTimer(k.cfg.CallTimeout)
+		} else {
+			p.timer.Reset(k.cfg.CallTimeout)
+		}
+		expired = p.timer.C
+	}
 	var r result
 	select {
 	case r = <-p.ch:
 	case <-ctx.Done():
 		if k.pending.del(tag, p) {
-			what := "ping"
-			if name != "" {
-				what = "call " + name
-			}
-			return nil, fmt.Errorf("kernel: %s on %s: %w", what, node.ID, ctx.Err())
+			return nil, k.waitErr(p, name, node, ctx.Err())
+		}
+		r = <-p.ch
+	case <-expired:
+		if k.pending.del(tag, p) {
+			return nil, k.waitErr(p, name, node, context.DeadlineExceeded)
 		}
 		r = <-p.ch
 	}
+	k.release(p)
+	return r.data, r.err
+}
+
+// waitErr returns the error of a call or ping that ended with cause before
+// its reply came. p is not pooled again: a reply racing with the timeout
+// may still hold it (onReply touches it before its del fails).
+func (k *Kernel) waitErr(p *pending, name string, node notp.Node, cause error) error {
+	if p.timer != nil {
+		p.timer.Stop()
+	}
+	what := "ping"
+	if name != "" {
+		what = "call " + name
+	}
+	return fmt.Errorf("kernel: %s on %s: %w", what, node.ID, cause)
+}
+
+// release returns a waiter that nothing refers to any more to the pool.
+func (k *Kernel) release(p *pending) {
+	if p.timer != nil {
+		p.timer.Stop() // Go ≥ 1.23: no stale tick survives Stop
+	}
 	p.buf, p.node, p.credit = nil, "", 0
 	pendingPool.Put(p)
-	return r.data, r.err
 }
 
 // MultiCall calls name on every node in parallel. Results are in node
@@ -491,8 +524,6 @@ func (k *Kernel) Ping(ctx context.Context, node notp.Node) error {
 	if err != nil || l == nil {
 		return err
 	}
-	ctx, cancel := k.callCtx(ctx)
-	defer cancel()
 	tag, p, err := k.register(node)
 	if err != nil {
 		return err
