@@ -1,14 +1,12 @@
 package kernel
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
 	"sync/atomic"
 	"testing"
 )
 
 func BenchmarkBatchMAC(b *testing.B) {
-	m := hmac.New(sha256.New, make([]byte, 32))
+	m := newRecordMAC(make([]byte, 32))
 	payload := make([]byte, 64<<10)
 	hdr := make([]byte, 4)
 	dst := make([]byte, 0, 32)

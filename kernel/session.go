@@ -46,13 +46,13 @@ type session struct {
 	outbound bool
 	raw      *rawWriter // plain TCP: non-blocking direct writes; nil otherwise
 	rawIn    *rawReader // plain TCP: the reader's reads; nil otherwise
-	recvMAC  hash.Hash  // reader goroutine only; nil when insecure
+	recvMAC  *recordMAC // reader goroutine only; nil when insecure
 	recvSeq  uint64
 
 	// The write side (sendMAC, sendSeq, spare, out, tail) belongs to the
 	// goroutine that set flushing: a sender writing directly, or the writer
 	// goroutine after a hand-off (see write.go).
-	sendMAC hash.Hash // nil when insecure
+	sendMAC *recordMAC // nil when insecure
 	sendSeq uint64
 	spare   []byte // the other frame buffer, swapped with buf
 	out     []byte // records being written
@@ -141,8 +141,8 @@ func (k *Kernel) handshake(c net.Conn, dialer bool, deadline time.Time) (*sessio
 	if !hmac.Equal(got[wire.HeaderSize:], k.macKey(theirProof, transcript)) {
 		return nil, fmt.Errorf("%w: wrong cookie proof from %q", ErrBadSignature, ph.Node.ID)
 	}
-	s.sendMAC = hmac.New(sha256.New, k.macKey(sendLabel, transcript))
-	s.recvMAC = hmac.New(sha256.New, k.macKey(recvLabel, transcript))
+	s.sendMAC = newRecordMAC(k.macKey(sendLabel, transcript))
+	s.recvMAC = newRecordMAC(k.macKey(recvLabel, transcript))
 	return s, nil
 }
 
@@ -226,15 +226,24 @@ func (s *session) close(cause error) {
 	}
 }
 
+// recordMAC computes the MACs of one direction of a session.
+type recordMAC struct {
+	h   hash.Hash
+	pre [8 + wire.HeaderSize]byte // seq || header: a field, so writing it does not allocate
+}
+
+func newRecordMAC(key []byte) *recordMAC {
+	return &recordMAC{h: hmac.New(sha256.New, key)}
+}
+
 // appendMAC appends HMAC(key, seq || hdr || payload) to dst.
-func appendMAC(m hash.Hash, dst []byte, seq uint64, hdr, payload []byte) []byte {
-	var sb [8]byte
-	binary.BigEndian.PutUint64(sb[:], seq)
-	m.Reset()
-	m.Write(sb[:])
-	m.Write(hdr)
-	m.Write(payload)
-	return m.Sum(dst)
+func appendMAC(m *recordMAC, dst []byte, seq uint64, hdr, payload []byte) []byte {
+	binary.BigEndian.PutUint64(m.pre[:8], seq)
+	n := 8 + copy(m.pre[8:], hdr) // hdr is always wire.HeaderSize long
+	m.h.Reset()
+	m.h.Write(m.pre[:n])
+	m.h.Write(payload)
+	return m.h.Sum(dst)
 }
 
 func (s *session) readLoop() {

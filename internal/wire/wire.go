@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"unsafe"
 
 	"github.com/notp-go/notp"
 )
@@ -170,16 +171,18 @@ func DecodeEnvelopeWith(b []byte, e *Envelope, name func([]byte) string) error {
 		return malformed("unknown envelope kind")
 	}
 	*e = Envelope{Kind: byte(kind)}
-	if name != nil && e.Kind == KindMsg {
-		p, err := r.strBytes()
-		if err != nil {
-			return err
-		}
-		e.ID = name(p)
-	} else if e.ID, err = r.str(); err != nil {
+	// ID (unless interned), Tag and Data of a small envelope are copied
+	// into one allocation: the common call and reply cost one, not three.
+	var id, tag, data []byte
+	interned := name != nil && e.Kind == KindMsg
+	if id, err = r.strBytes(); err != nil {
 		return err
 	}
-	if e.Tag, err = r.str(); err != nil {
+	if interned {
+		e.ID = name(id)
+		id = nil
+	}
+	if tag, err = r.strBytes(); err != nil {
 		return err
 	}
 	if r.nil() {
@@ -204,18 +207,42 @@ func DecodeEnvelopeWith(b []byte, e *Envelope, name func([]byte) string) error {
 			return err
 		}
 	}
-	if !r.nil() {
-		d, err := r.bin()
-		if err != nil {
+	hasData := !r.nil()
+	if hasData {
+		if data, err = r.bin(); err != nil {
 			return err
 		}
-		e.Data = append(make([]byte, 0, len(d)), d...)
 	}
 	if len(r.b) != 0 {
 		return malformed("trailing bytes after envelope")
 	}
+	if len(data) > maxSharedData {
+		// A large payload gets its own allocation, so that keeping a
+		// tag (a deferred reply's From) does not pin it.
+		e.Data = append(make([]byte, 0, len(data)), data...)
+		data = nil
+	}
+	if n := len(id) + len(tag) + len(data); n > 0 || hasData && e.Data == nil {
+		buf := make([]byte, 0, n)
+		buf = append(append(append(buf, id...), tag...), data...)
+		if !interned {
+			e.ID = unsafe.String(unsafe.SliceData(buf), len(id))
+		}
+		if len(tag) > 0 {
+			e.Tag = unsafe.String(&buf[len(id)], len(tag))
+		}
+		if hasData && e.Data == nil {
+			// Full slice expression: appending to Data never reaches
+			// past the buffer (there is nothing after it anyway).
+			e.Data = buf[len(id)+len(tag) : n : n]
+		}
+	}
 	return nil
 }
+
+// maxSharedData is the largest Data that DecodeEnvelopeWith places in one
+// allocation with the envelope's strings.
+const maxSharedData = 4 << 10
 
 // AppendHello appends a length-prefixed hello frame to b.
 func AppendHello(b []byte, h *Hello) []byte {

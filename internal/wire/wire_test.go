@@ -118,6 +118,19 @@ func FuzzEnvelope(f *testing.F) {
 				t.Fatalf("credit %x parsed as %d", e.Data, n)
 			}
 		}
+		// e owns its strings and data: clobbering the input changes nothing,
+		// and appending to Data does not reach the strings sharing its
+		// allocation.
+		want := AppendEnvelope(nil, &e)
+		clear(b)
+		if len(e.Data) > 0 {
+			_ = append(e.Data, 0xee)
+			e.Data[0] ^= 0xff
+			e.Data[0] ^= 0xff
+		}
+		if got := AppendEnvelope(nil, &e); !bytes.Equal(got, want) {
+			t.Fatalf("decoded envelope aliases its input: %x, want %x", got, want)
+		}
 		again := AppendEnvelope(nil, &e)
 		var e2 Envelope
 		if err := DecodeEnvelope(again, &e2); err != nil || !reflect.DeepEqual(e, e2) {
