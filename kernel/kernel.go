@@ -375,9 +375,7 @@ func (k *Kernel) serveConn(c net.Conn) {
 	stop := context.AfterFunc(closingCtx{k}, func() { c.Close() })
 	defer stop()
 	if k.cfg.TLS != nil {
-		if k.cfg.BusyPoll > 0 {
-			c = newPollConn(c, k.cfg.BusyPoll, &k.stats)
-		}
+		c = newPollConn(c, k.cfg.BusyPoll, &k.stats)
 		tc := tls.Server(c, k.cfg.TLS)
 		if err := tc.Handshake(); err != nil {
 			k.stats.handshake.Add(1)
@@ -470,9 +468,7 @@ func (k *Kernel) Dial(ctx context.Context, addr string, proto byte) (net.Conn, e
 			host, _, _ := net.SplitHostPort(addr)
 			cfg.ServerName = host
 		}
-		if k.cfg.BusyPoll > 0 {
-			c = newPollConn(c, k.cfg.BusyPoll, &k.stats)
-		}
+		c = newPollConn(c, k.cfg.BusyPoll, &k.stats)
 		tc := tls.Client(c, cfg)
 		if err := tc.HandshakeContext(ctx); err != nil {
 			c.Close()

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -21,7 +22,8 @@ const rawWriteSupported = true
 // write allocates nothing.
 type rawWriter struct {
 	rc     syscall.RawConn
-	fn     func(fd uintptr) bool
+	fn     func(fd uintptr) bool // write without waiting
+	waitFn func(fd uintptr) bool // write everything, waiting as needed
 	p      []byte
 	n      int
 	err    error
@@ -31,7 +33,29 @@ type rawWriter struct {
 func newRawWriter(rc syscall.RawConn) *rawWriter {
 	w := &rawWriter{rc: rc}
 	w.fn = w.attempt
+	w.waitFn = w.attemptAll
 	return w
+}
+
+// attemptAll writes until everything is written or the socket fails,
+// asking the poller to wait for writability whenever the buffer is full.
+func (w *rawWriter) attemptAll(fd uintptr) bool {
+	w.attempt(fd)
+	return w.err != nil || w.n == len(w.p)
+}
+
+// writeAll writes all of p, waiting in the runtime's poller (which
+// honours the write deadline) when the socket is full: net.Conn.Write
+// without the runtime's blocking-syscall bookkeeping.
+func (w *rawWriter) writeAll(p []byte) (int, error) {
+	w.p, w.n, w.err = p, 0, nil
+	err := w.rc.Write(w.waitFn)
+	n := w.n
+	if err == nil {
+		err = w.err
+	}
+	w.p = nil
+	return n, err
 }
 
 func (w *rawWriter) attempt(fd uintptr) bool {
@@ -122,13 +146,16 @@ func (r *rawReader) try(fd uintptr) bool {
 	return true
 }
 
-func (r *rawReader) Read(p []byte) (int, error) {
+func (r *rawReader) Read(p []byte) (int, error) { return r.read(p, r.spin) }
+
+// read reads into p, busy-polling for up to spin first.
+func (r *rawReader) read(p []byte, spin time.Duration) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
 	r.p, r.n, r.err = p, 0, nil
 	var err error
-	if r.spin <= 0 || !r.poll(&err) {
+	if spin <= 0 || !r.poll(&err, spin) {
 		err = r.rc.Read(r.fn)
 	}
 	n := r.n
@@ -143,7 +170,7 @@ func (r *rawReader) Read(p []byte) (int, error) {
 // until something arrives, the socket fails, or r.spin has passed since the
 // first attempt found nothing. It reports false in the last case, leaving
 // the wait to the runtime's poller.
-func (r *rawReader) poll(errp *error) bool {
+func (r *rawReader) poll(errp *error, spin time.Duration) bool {
 	var start time.Time
 	for i := 0; ; i++ {
 		if err := r.rc.Read(r.tryFn); err != nil {
@@ -158,7 +185,7 @@ func (r *rawReader) poll(errp *error) bool {
 		}
 		if i == 0 {
 			start = time.Now()
-		} else if time.Since(start) >= r.spin {
+		} else if time.Since(start) >= spin {
 			r.st.pollMisses.Add(1)
 			return false
 		}
@@ -166,17 +193,20 @@ func (r *rawReader) poll(errp *error) bool {
 	}
 }
 
-// pollConn is the TCP connection under TLS when Config.BusyPoll is set: its
-// reads busy-poll once the kernel protocol starts on it (poll is set), and
-// are plain net.Conn reads before that and for other protocols.
+// pollConn is the TCP connection under TLS. It reads and writes with raw
+// syscalls like a plain session (no blocking-syscall bookkeeping, whose
+// monitor-thread wake-ups cost a TLS session as much as they did plain
+// ones), and busy-polls (Config.BusyPoll) once the kernel protocol starts
+// on it (poll set); other protocols on the port never poll.
 type pollConn struct {
 	*net.TCPConn
 	r    *rawReader
 	poll atomic.Bool
+	wmu  sync.Mutex // tls.Conn writes one record at a time; this makes sure
+	w    *rawWriter
 }
 
-// newPollConn wraps c for busy polling, or returns c as it is when it is
-// not TCP.
+// newPollConn wraps a TCP connection, or returns c as it is.
 func newPollConn(c net.Conn, spin time.Duration, st *stats) net.Conn {
 	tc, ok := c.(*net.TCPConn)
 	if !ok {
@@ -186,14 +216,20 @@ func newPollConn(c net.Conn, spin time.Duration, st *stats) net.Conn {
 	if err != nil {
 		return c
 	}
-	return &pollConn{TCPConn: tc, r: newRawReader(rc, spin, st)}
+	return &pollConn{TCPConn: tc, r: newRawReader(rc, spin, st), w: newRawWriter(rc)}
 }
 
 func (c *pollConn) Read(p []byte) (int, error) {
 	if c.poll.Load() {
 		return c.r.Read(p)
 	}
-	return c.TCPConn.Read(p)
+	return c.r.read(p, 0)
+}
+
+func (c *pollConn) Write(p []byte) (int, error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.w.writeAll(p)
 }
 
 // startPolling makes the TCP connection under a TLS connection busy-poll,
