@@ -86,7 +86,7 @@ type Config struct {
 	// keep a core busy for up to BusyPoll after every burst of traffic, so
 	// set it (10–200 µs) where calls are latency-sensitive and cores are to
 	// spare. Stats.PollHits and PollMisses tell how often it pays off.
-	// 0 = off. Plain TCP and TLS on Unix; no effect elsewhere.
+	// 0 = off; at most 1 s. Plain TCP and TLS on Unix; no effect elsewhere.
 	BusyPoll time.Duration
 	// Logger receives the kernel's logs; nil discards them.
 	Logger *slog.Logger
