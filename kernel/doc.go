@@ -54,9 +54,8 @@
 // records had already arrived with it, when those are done too (so a reply
 // sent from another goroutine while a Handle on that connection runs waits
 // for Handle to return, another reason to keep Handle short). The reader never
-// blocks on a write: on plain TCP it only makes non-blocking writes and
-// leaves the rest to the writer goroutine; with TLS its replies go through
-// the writer goroutine.
+// blocks on a write: it only makes non-blocking writes (under TLS too, on
+// Unix) and leaves the rest to the writer goroutine.
 //
 // Cast, Call and stream chunks wait while a connection has more than 1 MiB
 // unwritten (backpressure, bounded by WriteTimeout); replies never wait.

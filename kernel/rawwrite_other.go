@@ -30,3 +30,14 @@ func newRawReader(syscall.RawConn, time.Duration, *stats) *rawReader { return ni
 func newPollConn(c net.Conn, _ time.Duration, _ *stats) net.Conn { return c }
 
 func startPolling(net.Conn) {}
+
+// pollConn wraps TLS connections' TCP conns on Unix only.
+type pollConn struct{}
+
+func basePollConn(net.Conn) *pollConn { return nil }
+
+func (*pollConn) tryWrite(net.Conn, []byte) (bool, error) {
+	return false, errors.New("kernel: raw writes unsupported")
+}
+
+func (*pollConn) flush() error { return nil }

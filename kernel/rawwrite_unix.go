@@ -198,12 +198,19 @@ func (r *rawReader) poll(errp *error, spin time.Duration) bool {
 // monitor-thread wake-ups cost a TLS session as much as they did plain
 // ones), and busy-polls (Config.BusyPoll) once the kernel protocol starts
 // on it (poll set); other protocols on the port never poll.
+//
+// A kernel session also writes TLS records through it without blocking
+// (tryWrite): what the socket does not take waits in tail, and every later
+// write, blocking or not, goes after it.
 type pollConn struct {
 	*net.TCPConn
 	r    *rawReader
 	poll atomic.Bool
-	wmu  sync.Mutex // tls.Conn writes one record at a time; this makes sure
-	w    *rawWriter
+
+	wmu      sync.Mutex // tls.Conn writes one record at a time; this makes sure
+	w        *rawWriter
+	nonblock bool   // Write keeps what the socket does not take in tail
+	tail     []byte // accepted, not yet written
 }
 
 // newPollConn wraps a TCP connection, or returns c as it is.
@@ -229,15 +236,66 @@ func (c *pollConn) Read(p []byte) (int, error) {
 func (c *pollConn) Write(p []byte) (int, error) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	if c.nonblock {
+		n := 0
+		if len(c.tail) == 0 {
+			var err error
+			if n, err = c.w.write(p); err != nil {
+				return n, err
+			}
+		}
+		c.tail = append(c.tail, p[n:]...)
+		return len(p), nil
+	}
+	if err := c.flushLocked(); err != nil {
+		return 0, err
+	}
 	return c.w.writeAll(p)
+}
+
+func (c *pollConn) flushLocked() error {
+	if len(c.tail) == 0 {
+		return nil
+	}
+	_, err := c.w.writeAll(c.tail)
+	c.tail = recycle(c.tail)
+	return err
+}
+
+// tryWrite writes p through the TLS connection tc over c without blocking
+// and reports whether some of it still waits in c's tail (for flush).
+func (c *pollConn) tryWrite(tc net.Conn, p []byte) (pending bool, err error) {
+	c.wmu.Lock()
+	c.nonblock = true
+	c.wmu.Unlock()
+	_, err = tc.Write(p)
+	c.wmu.Lock()
+	c.nonblock = false
+	pending = len(c.tail) > 0
+	c.wmu.Unlock()
+	return pending, err
+}
+
+// flush writes c's tail, waiting as needed (bounded by the write deadline).
+func (c *pollConn) flush() error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.flushLocked()
+}
+
+// basePollConn returns the pollConn under a TLS connection, or nil.
+func basePollConn(c net.Conn) *pollConn {
+	if tc, ok := c.(interface{ NetConn() net.Conn }); ok {
+		pc, _ := tc.NetConn().(*pollConn)
+		return pc
+	}
+	return nil
 }
 
 // startPolling makes the TCP connection under a TLS connection busy-poll,
 // if it was wrapped by newPollConn.
 func startPolling(c net.Conn) {
-	if tc, ok := c.(interface{ NetConn() net.Conn }); ok {
-		if pc, ok := tc.NetConn().(*pollConn); ok {
-			pc.poll.Store(true)
-		}
+	if pc := basePollConn(c); pc != nil {
+		pc.poll.Store(true)
 	}
 }

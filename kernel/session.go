@@ -46,6 +46,7 @@ type session struct {
 	outbound bool
 	raw      *rawWriter // plain TCP: non-blocking direct writes; nil otherwise
 	rawIn    *rawReader // plain TCP: the reader's reads; nil otherwise
+	pc       *pollConn  // TLS on Unix: the TCP conn under it; nil otherwise
 	recvMAC  *recordMAC // reader goroutine only; nil when insecure
 	recvSeq  uint64
 
@@ -120,6 +121,7 @@ func (k *Kernel) handshake(c net.Conn, dialer bool, deadline time.Time) (*sessio
 			s.rawIn = newRawReader(rc, k.cfg.BusyPoll, &k.stats)
 		}
 	}
+	s.pc = basePollConn(c) // TLS: non-blocking record writes
 	if !secure {
 		return s, nil
 	}

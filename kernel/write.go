@@ -45,9 +45,12 @@ import (
 // handed to the writer goroutine, which writes it first. So a reader
 // flushing replies is never stalled by its peer. The reader reads the
 // same way (rawReader), waiting for readability in the runtime's poller.
-// Where non-blocking writes are unavailable (TLS), callers write directly
-// with WriteTimeout (they would wait anyway) and replies go through the
-// writer goroutine.
+// Under TLS the TCP conn is a pollConn: a direct write hands tls.Conn a
+// record that the pollConn writes without blocking, keeping what the
+// socket does not take (its tail) for the writer goroutine, ahead of
+// anything written later. Where non-blocking writes are unavailable
+// (non-Unix platforms), callers write directly with WriteTimeout (they
+// would wait anyway) and replies go through the writer goroutine.
 
 // sendMode says how a send may wait and who writes it.
 type sendMode uint8
@@ -83,7 +86,7 @@ func (s *session) send(e *wire.Envelope, m sendMode) error {
 		return nil
 	}
 	s.flushing = true
-	if m == modeQueue || (m == modeReply && (s.raw == nil || busy)) {
+	if m == modeQueue || (m == modeReply && (!s.nonBlocking() || busy)) {
 		s.mu.Unlock()
 		s.handOff()
 		return nil
@@ -146,13 +149,17 @@ func (s *session) uncork() {
 		return
 	}
 	s.flushing = true
-	if s.raw == nil {
+	if !s.nonBlocking() {
 		s.mu.Unlock()
 		s.handOff()
 		return
 	}
 	s.flushDirect()
 }
+
+// nonBlocking reports whether a direct write on s never blocks: plain TCP
+// through rawWriter, or TLS over a pollConn.
+func (s *session) nonBlocking() bool { return s.raw != nil || s.pc != nil }
 
 // handOff gives the write side to the writer goroutine. The caller set
 // flushing.
@@ -174,14 +181,20 @@ func (s *session) flushDirect() {
 	s.mu.Unlock()
 	s.out = s.sealRecords(s.out[:0], batch)
 	var err error
-	if s.raw != nil {
+	pending := false // the pollConn under TLS holds unwritten bytes
+	switch {
+	case s.raw != nil:
 		var n int
 		n, err = s.raw.write(s.out)
 		if n < len(s.out) {
 			s.tail = s.out[n:]
 			s.k.stats.partialWrites.Add(1)
 		}
-	} else {
+	case s.pc != nil:
+		if pending, err = s.pc.tryWrite(s.c, s.out); pending {
+			s.k.stats.partialWrites.Add(1)
+		}
+	default:
 		err = s.writeFull(s.out)
 	}
 	s.spare = recycle(batch)
@@ -193,7 +206,7 @@ func (s *session) flushDirect() {
 		s.out = recycle(s.out)
 	}
 	s.mu.Lock()
-	if len(s.tail) > 0 || (len(s.buf) > 0 && !s.closed) {
+	if len(s.tail) > 0 || pending || (len(s.buf) > 0 && !s.closed) {
 		s.mu.Unlock()
 		s.handOff()
 		return
@@ -222,6 +235,13 @@ func (s *session) writeLoop() {
 			err := s.writeFull(s.tail)
 			s.tail = nil
 			if err != nil {
+				s.close(fmt.Errorf("write: %w", err))
+				return
+			}
+		}
+		if s.pc != nil {
+			s.c.SetWriteDeadline(time.Now().Add(s.k.cfg.WriteTimeout))
+			if err := s.pc.flush(); err != nil {
 				s.close(fmt.Errorf("write: %w", err))
 				return
 			}

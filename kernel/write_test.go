@@ -15,9 +15,24 @@ import (
 // stalled) hands the rest to the writer goroutine; everything arrives
 // intact and in order, every record's MAC and sequence number checks out,
 // and other senders coalesce behind the write in flight.
+// Over TLS the same holds: the TLS record the socket did not take waits in
+// the pollConn under it, ahead of everything written later.
 func TestDirectWritePartialThenWriter(t *testing.T) {
+	forPlainAndTLS(t, testDirectWritePartialThenWriter)
+}
+
+// forPlainAndTLS runs test over plain TCP and over TLS.
+func forPlainAndTLS(t *testing.T, test func(t *testing.T, opt func(*Config))) {
+	t.Run("plain", func(t *testing.T) { test(t, nil) })
+	t.Run("tls", func(t *testing.T) {
+		tc := selfSigned(t)
+		test(t, func(c *Config) { c.TLS = tc })
+	})
+}
+
+func testDirectWritePartialThenWriter(t *testing.T, opt func(*Config)) {
 	checkLeaks(t)
-	a, b := pair(t, false, nil)
+	a, b := pair(t, false, opt)
 	gate := make(chan struct{})
 	var gated sync.Once
 	b.Register("gate", HandlerFunc(func(Message) { gated.Do(func() { <-gate }) }))
@@ -89,8 +104,12 @@ func TestDirectWritePartialThenWriter(t *testing.T) {
 // Concurrent callers and casters on one connection: every message arrives,
 // no record is rejected (MAC sequence numbers stay in wire order).
 func TestConcurrentSendersKeepMACOrder(t *testing.T) {
+	forPlainAndTLS(t, testConcurrentSendersKeepMACOrder)
+}
+
+func testConcurrentSendersKeepMACOrder(t *testing.T, opt func(*Config)) {
 	checkLeaks(t)
-	a, b := pair(t, true, nil)
+	a, b := pair(t, true, opt)
 	echo(t, b, "echo")
 	echo(t, a, "echo")
 	var casts atomic.Int64
