@@ -79,10 +79,10 @@
 // most of a call's round trip on virtual machines. Config.BusyPoll makes
 // each connection's reader keep polling for a while first, yielding the
 // processor between attempts: in bench/cmd/kernelbench (two processes on a
-// 2-core VM) the sequential call p50 fell from ~40–55 µs to ~15–18 µs with
-// 50 µs of polling (TLS: ~100 to ~25 µs). The price is CPU: up to BusyPoll
-// per connection after every burst, which on a machine whose cores are all
-// busy costs throughput (64 concurrent callers: ~310k calls/s without,
-// ~240k with). It is off by default; Stats.PollHits and PollMisses tell
-// whether the polling finds data.
+// 2-core VM) the sequential call p50 falls from 45–58 µs to 17–22 µs with
+// 50 µs of polling (TLS: 58–62 to 19–23 µs). The price is CPU: up to
+// BusyPoll per connection after every burst, which on a machine whose cores
+// are all busy costs throughput (64 concurrent callers: ~319k calls/s
+// without, ~236k with, in the same run). It is off by default;
+// Stats.PollHits and PollMisses tell whether the polling finds data.
 package kernel
