@@ -17,7 +17,8 @@
 //	total, err := genserver.Call[int](ctx, k, genserver.Target{Name: "counter", Node: peer}, "add", 2)
 //
 // Calls are answered with the handler's bytes, or with a [kernel.RemoteError]
-// whose Code says what went wrong: [CodeUnknownEvent] (no handler),
+// whose Code says what went wrong: [CodeUnknownEvent] (no handler, and no
+// catch-all registered with [Server.HandleUnknown]),
 // [CodeBadRequest] (malformed payload or rejected by Config.Decode),
 // kernel.CodeHandlerPanic (the handler panicked; the actor keeps running),
 // [CodePaused], [CodeOverloaded], [CodeStopped], or any code the handler

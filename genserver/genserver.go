@@ -93,6 +93,7 @@ type Server struct {
 
 	hmu      sync.Mutex                              // serialises Handle
 	handlers atomic.Pointer[map[string]handlerEntry] // copy on write
+	unknown  atomic.Pointer[HandlerFunc]             // HandleUnknown's handler, or nil
 
 	life sync.Mutex          // serialises Start and Stop
 	cur  atomic.Pointer[run] // the running generation, nil when stopped
@@ -168,6 +169,19 @@ func (s *Server) Handle(event string, fn HandlerFunc) {
 	s.handlers.Store(&m)
 }
 
+// HandleUnknown registers fn for every event that has no handler of its
+// own (Erlang's catch-all clause), replacing any previous one; r.Event
+// tells which event came. A nil fn removes it: such events then get an
+// error reply with CodeUnknownEvent (calls) or are dropped and counted
+// (casts). Like Handle, it may be called at any time.
+func (s *Server) HandleUnknown(fn HandlerFunc) {
+	if fn == nil {
+		s.unknown.Store(nil)
+		return
+	}
+	s.unknown.Store(&fn)
+}
+
 // handlerEntry keeps the event name beside its handler so that a decoded
 // event can reuse the map's string instead of allocating one per message.
 type handlerEntry struct {
@@ -176,7 +190,13 @@ type handlerEntry struct {
 }
 
 func (s *Server) handler(event string) HandlerFunc {
-	return (*s.handlers.Load())[event].fn
+	if fn := (*s.handlers.Load())[event].fn; fn != nil {
+		return fn
+	}
+	if fn := s.unknown.Load(); fn != nil {
+		return *fn
+	}
+	return nil
 }
 
 // internEvent returns ev as a string, without allocating when a handler

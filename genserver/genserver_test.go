@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/notp-go/notp/genserver"
@@ -289,6 +290,32 @@ func TestErrorReplies(t *testing.T) {
 	})
 	// Removing a handler makes its event unknown.
 	s.Handle("echo", nil)
+	_, err = s.Call(ctx, target, "echo", nil)
+	wantCode(t, err, genserver.CodeUnknownEvent)
+
+	// A catch-all handler answers every event without a handler of its
+	// own, calls and casts; registered handlers still win.
+	var casts atomic.Int64
+	s.HandleUnknown(func(_ context.Context, r genserver.Request) ([]byte, error) {
+		if !r.From.IsCall() {
+			casts.Add(1)
+		}
+		return []byte("other:" + r.Event + ":" + string(r.Data)), nil
+	})
+	if got, err := s.Call(ctx, target, "echo", []byte("x")); err != nil || string(got) != "other:echo:x" {
+		t.Fatalf("Call of an unhandled event with a catch-all = %q, %v", got, err)
+	}
+	if _, err := s.Call(ctx, target, "plain", nil); err == nil {
+		t.Fatal("the catch-all answered an event that has its own handler")
+	}
+	if err := s.Cast(target, "nope", nil); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "cast to the catch-all", func() bool { return casts.Load() == 1 })
+	if st := s.Stats(); st.UnknownEvents != 3 {
+		t.Fatalf("UnknownEvents = %d, want 3: the catch-all's events are not unknown", st.UnknownEvents)
+	}
+	s.HandleUnknown(nil)
 	_, err = s.Call(ctx, target, "echo", nil)
 	wantCode(t, err, genserver.CodeUnknownEvent)
 }
