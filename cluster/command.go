@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/notp-go/notp"
 	"github.com/notp-go/notp/chash"
@@ -94,6 +95,19 @@ func (c *commandServer) register() {
 		}
 		c.srv.Handle(name, c.wrap(name, fn))
 	}
+	c.srv.HandleUnknown(func(_ context.Context, r genserver.Request) ([]byte, error) {
+		name := r.Event
+		if len(name) > 64 {
+			cut := 64
+			for cut > 0 && !utf8.RuneStart(name[cut]) {
+				cut--
+			}
+			name = name[:cut] + "…"
+		}
+		c.log.Debug("unknown command", "command", name, "peer", r.From.Node.ID)
+		return command.EncodeReply(command.Fail(command.CodeUnknownCommand,
+			fmt.Sprintf("Cannot run against unknown command '%s'", name)))
+	})
 }
 
 // wrap turns a cmdFunc into a genserver handler: it refuses members,

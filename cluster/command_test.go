@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -513,16 +514,29 @@ func TestCommandBadPayloads(t *testing.T) {
 	}
 }
 
-// Unknown commands: genserver answers with an UNKNOWN_EVENT error instead
-// of silence (notp item 325 expected an error and no reply).
+// Item 325, rewritten: an unknown command gets an ok:false reply with
+// UNKNOWN_COMMAND and notp's message (notp raised an error and sent no
+// reply, so its CLI waited forever); an absurdly long name is cut short.
 func TestCommandUnknown(t *testing.T) {
 	h := newCmdHarness(t, 5*time.Second, false)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	_, err := genserver.CallRaw(ctx, h.client, genserver.Target{Name: command.ServerName, Node: h.server.Self()}, "nope", nil)
-	var re *kernel.RemoteError
-	if !errors.As(err, &re) || re.Code != genserver.CodeUnknownEvent {
-		t.Fatalf("unknown command: %v", err)
+	for _, tt := range []struct{ event, msg string }{
+		{"nope", "Cannot run against unknown command 'nope'"},
+		{strings.Repeat("x", 1000), "Cannot run against unknown command '" + strings.Repeat("x", 64) + "…'"},
+	} {
+		b, err := genserver.CallRaw(ctx, h.client, genserver.Target{Name: command.ServerName, Node: h.server.Self()}, tt.event, nil)
+		if err != nil {
+			t.Fatalf("unknown command %.10q: %v", tt.event, err)
+		}
+		r, err := command.DecodeReply(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mustFail(t, r, command.CodeUnknownCommand, tt.msg)
+	}
+	if n := h.ring.numCalls(); n != 0 {
+		t.Fatalf("unknown commands reached the ring %d times", n)
 	}
 }
 

@@ -64,8 +64,9 @@
 // ("Missing required 'id' parameter.", "Invalid node parameter types.",
 // "Invalid node list format, ...") and per-field messages in fields
 // ("node.port", "nodes[1].id"); a failed ring operation gets code FAILED
-// with the error's text; an unknown command gets genserver's UNKNOWN_EVENT
-// error reply (notp stayed silent in all three cases). Every command's ring
+// with the error's text; an unknown command gets ok:false with code
+// UNKNOWN_COMMAND and notp's message ("Cannot run against unknown command
+// '<name>'"); notp stayed silent in all three cases. Every command's ring
 // operation runs under Config.CommandTimeout (default 4 s), so one command
 // cannot hold the server for longer.
 //
