@@ -53,6 +53,7 @@ func newClient(ctx context.Context, o options) (*client, error) {
 		Node:     notp.Node{ID: id, Host: "127.0.0.1", Port: 0},
 		Cookie:   o.key,
 		Insecure: o.key == "",
+		TLS:      o.tls,
 		// Longer than a request's timeout, so a silent peer shows up as
 		// a timeout, not as a half-finished handshake.
 		HandshakeTimeout: 2 * o.timeout,

@@ -22,11 +22,25 @@
 //	                          cookie, for nodes that run without one
 //	    --timeout <duration>  bound of each request, connecting included
 //	                          (default 5s)
+//	    --tls                 connect over TLS, verifying the node against
+//	                          the system's roots (any --tls-* flag implies it)
+//	    --tls-ca <file>       PEM CA certificates to verify the node with
+//	    --tls-cert <file>     PEM client certificate, for nodes that require
+//	    --tls-key <file>      one, and its key (both or neither)
+//	    --tls-server-name <n> name to verify the node's certificate against
+//	                          (default: the -H host)
+//	    --tls-insecure-skip-verify
+//	                          do not verify the node's certificate (tests)
 //	-h, --help                print the usage and exit
 //
 // notp-cli is a kernel node itself, "notp-cli-<pid>-<random>" on 127.0.0.1
 // with an ephemeral port; the key authenticates it like any node, so only
-// holders of the cookie can send commands.
+// holders of the cookie can send commands. A node started with a TLS
+// config (cluster.Config.TLS) accepts only TLS connections: give the CLI
+// the CA to verify it with and, when the node requires client
+// certificates, one of its own. Unreadable or mismatched TLS files are
+// usage errors (exit 2); a failed TLS handshake is an unreachable node
+// (exit 1).
 //
 // # Commands
 //

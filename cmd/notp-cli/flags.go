@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -24,6 +26,7 @@ type options struct {
 	target  notp.Node     // -I, -H, -p
 	key     string        // -a: the cluster cookie; empty = insecure
 	timeout time.Duration // --timeout: bound of each request
+	tls     *tls.Config   // --tls*: nil = plain TCP
 	help    bool          // -h, --help
 	cmd     string        // the command, empty for the shell
 	args    []string      // the command's arguments
@@ -75,6 +78,13 @@ func parseFlags(args []string) (options, error) {
 		fs.StringVar(&o.key, name, "", "")
 	}
 	fs.DurationVar(&o.timeout, "timeout", o.timeout, "")
+	var tf tlsFlags
+	fs.BoolVar(&tf.on, "tls", false, "")
+	fs.StringVar(&tf.ca, "tls-ca", "", "")
+	fs.StringVar(&tf.cert, "tls-cert", "", "")
+	fs.StringVar(&tf.key, "tls-key", "", "")
+	fs.StringVar(&tf.serverName, "tls-server-name", "", "")
+	fs.BoolVar(&tf.insecure, "tls-insecure-skip-verify", false, "")
 	for _, name := range []string{"h", "help"} {
 		fs.BoolVar(&o.help, name, false, "")
 	}
@@ -90,6 +100,11 @@ func parseFlags(args []string) (options, error) {
 	if err := o.target.Validate(); err != nil {
 		return o, fmt.Errorf("%w: target node (-I, -H, -p): %v", errFlags, err)
 	}
+	tc, err := tf.config()
+	if err != nil {
+		return o, fmt.Errorf("%w: %v", errFlags, err)
+	}
+	o.tls = tc
 	if rest := fs.Args(); len(rest) > 0 {
 		o.cmd, o.args = rest[0], rest[1:]
 	}
@@ -103,6 +118,12 @@ var flagHelp = [][2]string{
 	{"-p, --port <port>", fmt.Sprintf("Server port of the node being connected to, 1-65535. (default %d)", defaultPort)},
 	{"-a, --key <cookie>", "Distributed cookie to use for signing requests against the connecting node. Empty means no cookie, for nodes that run without one. (default \"\")"},
 	{"    --timeout <duration>", fmt.Sprintf("Bound of each request, connecting included, e.g. 500ms or 10s. (default %v)", defaultTimeout)},
+	{"    --tls", "Connect over TLS (for nodes started with a TLS config), verifying the node's certificate against the system's roots. Any other --tls-* flag implies it."},
+	{"    --tls-ca <file>", "PEM file of the CA certificates to verify the node's certificate with, instead of the system's roots."},
+	{"    --tls-cert <file>", "PEM certificate to present to the node (for nodes that require client certificates); needs --tls-key."},
+	{"    --tls-key <file>", "PEM private key of --tls-cert."},
+	{"    --tls-server-name <name>", "Name to verify the node's certificate against. (default: the -H host)"},
+	{"    --tls-insecure-skip-verify", "Do not verify the node's certificate (testing only: an impostor on the path would go unnoticed, though it still cannot forge the cookie's proofs)."},
 	{"-h, --help", "Show this help."},
 }
 
@@ -171,4 +192,42 @@ func writeCommandHelp(w io.Writer, s *spec) {
 		fmt.Fprintf(tw, "  %s\t%s\n", "weight", s.weightHelp)
 	}
 	tw.Flush()
+}
+
+// tlsFlags are the --tls* flags.
+type tlsFlags struct {
+	on, insecure              bool
+	ca, cert, key, serverName string
+}
+
+// config builds the TLS client configuration the flags ask for, or nil
+// when none was given. Files are read here, so a missing or malformed one
+// is a usage error and nothing is sent.
+func (f tlsFlags) config() (*tls.Config, error) {
+	if !f.on && !f.insecure && f.ca == "" && f.cert == "" && f.key == "" && f.serverName == "" {
+		return nil, nil
+	}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: f.serverName, InsecureSkipVerify: f.insecure}
+	if f.ca != "" {
+		pem, err := os.ReadFile(f.ca)
+		if err != nil {
+			return nil, fmt.Errorf("--tls-ca: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("--tls-ca: no PEM certificate in %s", f.ca)
+		}
+		cfg.RootCAs = pool
+	}
+	if (f.cert == "") != (f.key == "") {
+		return nil, errors.New("--tls-cert and --tls-key go together")
+	}
+	if f.cert != "" {
+		c, err := tls.LoadX509KeyPair(f.cert, f.key)
+		if err != nil {
+			return nil, fmt.Errorf("--tls-cert/--tls-key: %w", err)
+		}
+		cfg.Certificates = []tls.Certificate{c}
+	}
+	return cfg, nil
 }
