@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"sync/atomic"
+	"runtime"
 	"testing"
 )
 
@@ -107,4 +108,49 @@ func BenchmarkCallLoopbackParallelActor(b *testing.B) {
 		}
 	})
 	b.ReportMetric(float64(a.Stats().RecordsOut+k.Stats().RecordsOut-before)/float64(b.N), "writes/op")
+}
+
+// BenchmarkLinkMemory reports the heap one idle, used connection costs:
+// kernels in a full mesh (every pair linked both ways, so each pair has
+// two connections and each connection two sessions' state in this
+// process) that have each made a call over every link.
+func BenchmarkLinkMemory(b *testing.B) {
+	const n = 12
+	for b.Loop() {
+		b.StopTimer()
+		runtime.GC()
+		var before runtime.MemStats
+		runtime.ReadMemStats(&before)
+		ks := make([]*Kernel, n)
+		for i := range ks {
+			ks[i] = startKernel(b, nil)
+			echo(b, ks[i], "echo")
+		}
+		for i, a := range ks {
+			for j, c := range ks {
+				if i != j {
+					connect(b, a, c)
+				}
+			}
+		}
+		ctx := ctxT(b)
+		for i, a := range ks {
+			for j, c := range ks {
+				if i != j {
+					if _, err := a.Call(ctx, c.Self(), "echo", make([]byte, 64)); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+		}
+		runtime.GC()
+		var after runtime.MemStats
+		runtime.ReadMemStats(&after)
+		conns := n * (n - 1) // each ordered pair dials once
+		b.ReportMetric(float64(after.HeapInuse-before.HeapInuse)/float64(conns), "heap-B/conn")
+		for _, k := range ks {
+			k.Close()
+		}
+		b.StartTimer()
+	}
 }
