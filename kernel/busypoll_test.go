@@ -3,11 +3,12 @@ package kernel
 import (
 	"bytes"
 	"fmt"
-	"io"
 	"runtime"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/notp-go/notp/internal/testcert"
 )
 
 func TestBusyPollConfig(t *testing.T) {
@@ -32,7 +33,7 @@ func TestBusyPollCalls(t *testing.T) {
 			checkLeaks(t)
 			opt := func(c *Config) { c.BusyPoll = time.Second }
 			if useTLS {
-				tc := selfSigned(t)
+				tc := testcert.New(t).Config
 				opt = func(c *Config) { c.BusyPoll, c.TLS = time.Second, tc }
 			}
 			a, b := pair(t, false, opt)
@@ -86,7 +87,7 @@ func TestBusyPollLeavesOtherProtocols(t *testing.T) {
 		t.Skip("no non-blocking reads on " + runtime.GOOS)
 	}
 	checkLeaks(t)
-	tc := selfSigned(t)
+	tc := testcert.New(t).Config
 	opt := func(c *Config) { c.BusyPoll, c.TLS = time.Second, tc }
 	a, b := startKernel(t, opt), startKernel(t, opt) // no kernel sessions
 	ln, err := b.Listen('R')
@@ -94,30 +95,7 @@ func TestBusyPollLeavesOtherProtocols(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	done := make(chan error, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			done <- err
-			return
-		}
-		defer c.Close()
-		_, err = io.Copy(c, io.LimitReader(c, 5))
-		done <- err
-	}()
-	c, err := a.Dial(ctxT(t), b.Addr().String(), 'R')
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.Write([]byte("hello"))
-	buf := make([]byte, 5)
-	if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "hello" {
-		t.Fatalf("mux echo = %q, %v", buf, err)
-	}
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	echoOverProto(t, a, b, ln, 'R')
 	if n := a.Stats().PollHits + a.Stats().PollMisses + b.Stats().PollHits + b.Stats().PollMisses; n != 0 {
 		t.Fatalf("the foreign protocol's reads were busy-polled (%d polls)", n)
 	}

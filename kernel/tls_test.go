@@ -1,50 +1,16 @@
 package kernel
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"io"
-	"math/big"
 	"net"
 	"testing"
-	"time"
-)
 
-// selfSigned returns a TLS config that serves and trusts one self-signed
-// certificate for 127.0.0.1.
-func selfSigned(t *testing.T) *tls.Config {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "notp test"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, IsCA: true, BasicConstraintsValid: true,
-		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return &tls.Config{
-		Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}},
-		RootCAs:      pool, ClientCAs: pool, ClientAuth: tls.RequireAndVerifyClientCert,
-	}
-}
+	"github.com/notp-go/notp/internal/testcert"
+)
 
 func TestTLSRoundTrip(t *testing.T) {
 	checkLeaks(t)
-	tc := selfSigned(t)
+	tc := testcert.New(t).Config
 	a, b := pair(t, false, func(c *Config) { c.TLS = tc })
 	echo(t, b, "echo")
 	got, err := a.Call(ctxT(t), b.Self(), "echo", []byte("over tls"))
@@ -77,6 +43,20 @@ func TestListenDialMux(t *testing.T) {
 	if _, err := b.Listen(ProtoKernel); err == nil {
 		t.Fatal("Listen(ProtoKernel) succeeded")
 	}
+	echoOverProto(t, a, b, ln, 'R')
+	if _, err := a.Call(ctxT(t), b.Self(), "echo", []byte("k")); err != nil {
+		t.Fatal(err)
+	}
+	ln.Close()
+	if _, err := ln.Accept(); err == nil {
+		t.Fatal("Accept after Close succeeded")
+	}
+}
+
+// echoOverProto has a dial from a to b's port with protocol proto, which
+// ln (b's listener for it) accepts, carry "hello" there and back.
+func echoOverProto(t *testing.T, a, b *Kernel, ln net.Listener, proto byte) {
+	t.Helper()
 	done := make(chan error, 1)
 	go func() {
 		c, err := ln.Accept()
@@ -88,7 +68,7 @@ func TestListenDialMux(t *testing.T) {
 		_, err = io.Copy(c, io.LimitReader(c, 5))
 		done <- err
 	}()
-	c, err := a.Dial(ctxT(t), b.Addr().String(), 'R')
+	c, err := a.Dial(ctxT(t), b.Addr().String(), proto)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,12 +80,5 @@ func TestListenDialMux(t *testing.T) {
 	}
 	if err := <-done; err != nil {
 		t.Fatal(err)
-	}
-	if _, err := a.Call(ctxT(t), b.Self(), "echo", []byte("k")); err != nil {
-		t.Fatal(err)
-	}
-	ln.Close()
-	if _, err := ln.Accept(); err == nil {
-		t.Fatal("Accept after Close succeeded")
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"unsafe"
+
+	"github.com/notp-go/notp/internal/testcert"
 )
 
 // A direct write that the socket takes only partly (the peer's reader is
@@ -25,7 +27,7 @@ func TestDirectWritePartialThenWriter(t *testing.T) {
 func forPlainAndTLS(t *testing.T, test func(t *testing.T, opt func(*Config))) {
 	t.Run("plain", func(t *testing.T) { test(t, nil) })
 	t.Run("tls", func(t *testing.T) {
-		tc := selfSigned(t)
+		tc := testcert.New(t).Config
 		test(t, func(c *Config) { c.TLS = tc })
 	})
 }

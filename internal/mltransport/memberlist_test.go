@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/notp-go/notp/internal/testcert"
 	"github.com/notp-go/notp/kernel"
 )
 
@@ -61,7 +62,7 @@ func TestMemberlistThreeNodes(t *testing.T) {
 
 func TestMemberlistTLS(t *testing.T) {
 	checkLeaks(t)
-	tc := selfSigned(t)
+	tc := testcert.New(t).Config
 	var ms []*member
 	for _, id := range []string{"a", "b"} {
 		cfg := kernelConfig(t, id, "c")

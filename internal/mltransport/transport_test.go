@@ -16,6 +16,7 @@ import (
 
 	"github.com/hashicorp/memberlist"
 
+	"github.com/notp-go/notp/internal/testcert"
 	"github.com/notp-go/notp/kernel"
 )
 
@@ -213,7 +214,7 @@ func TestPackets(t *testing.T) {
 
 func TestStreams(t *testing.T) {
 	checkLeaks(t)
-	tc := selfSigned(t)
+	tc := testcert.New(t).Config
 	for _, tlsOn := range []bool{false, true} {
 		t.Run("tls="+strconv.FormatBool(tlsOn), func(t *testing.T) {
 			ca, cb := kernelConfig(t, "a", "c"), kernelConfig(t, "b", "c")
@@ -248,7 +249,7 @@ func TestStreams(t *testing.T) {
 func TestDialTimeoutHonoured(t *testing.T) {
 	checkLeaks(t)
 	cfg := kernelConfig(t, "a", "c")
-	cfg.TLS = selfSigned(t)
+	cfg.TLS = testcert.New(t).Config
 	a := newNode(t, cfg)
 	// A TCP server that never answers the TLS handshake.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
