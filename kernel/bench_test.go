@@ -1,8 +1,8 @@
 package kernel
 
 import (
-	"sync/atomic"
 	"runtime"
+	"sync/atomic"
 	"testing"
 )
 
