@@ -40,4 +40,4 @@ func (*pollConn) tryWrite(net.Conn, []byte) (bool, error) {
 	return false, errors.New("kernel: raw writes unsupported")
 }
 
-func (*pollConn) flush() error { return nil }
+func (*pollConn) flush(time.Duration) error { return nil }

@@ -276,10 +276,14 @@ func (c *pollConn) tryWrite(tc net.Conn, p []byte) (pending bool, err error) {
 	return pending, err
 }
 
-// flush writes c's tail, waiting as needed (bounded by the write deadline).
-func (c *pollConn) flush() error {
+// flush writes c's tail, if any, waiting as needed for up to timeout.
+func (c *pollConn) flush(timeout time.Duration) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	if len(c.tail) == 0 {
+		return nil
+	}
+	c.SetWriteDeadline(time.Now().Add(timeout))
 	return c.flushLocked()
 }
 

@@ -240,8 +240,7 @@ func (s *session) writeLoop() {
 			}
 		}
 		if s.pc != nil {
-			s.c.SetWriteDeadline(time.Now().Add(s.k.cfg.WriteTimeout))
-			if err := s.pc.flush(); err != nil {
+			if err := s.pc.flush(s.k.cfg.WriteTimeout); err != nil {
 				s.close(fmt.Errorf("write: %w", err))
 				return
 			}
