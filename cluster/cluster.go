@@ -107,7 +107,7 @@ type Config struct {
 	// one command can hold the command server); 0 = DefaultCommandTimeout.
 	CommandTimeout time.Duration
 	// Kernel is an optional base for the kernel's tuning (MaxFrameSize,
-	// QueueLen, reconnect backoff, timeouts, stream limits). Its Node,
+	// QueueLen, reconnect backoff, timeouts, stream limits, BusyPoll). Its Node,
 	// Cookie, Insecure and TLS are set from this Config, and its Logger and
 	// Now when nil.
 	Kernel kernel.Config

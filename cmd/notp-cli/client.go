@@ -109,7 +109,7 @@ func (c *client) linkFailure(err error) command.Reply {
 	if errors.As(err, &op) && op.Op == "dial" {
 		return failure(codeUnreachable, "cannot connect to node %q at %s: %v", c.target.ID, c.target.Addr(), err)
 	}
-	return failure(codeHandshake, "node at %s refused the connection: %v (check -a/--key and -I/--instance)",
+	return failure(codeHandshake, "node at %s refused the connection: %v (check -a/--key, -I/--instance and whether the node runs TLS: --tls-*)",
 		c.target.Addr(), err)
 }
 

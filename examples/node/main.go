@@ -26,6 +26,11 @@
 //	                meet this node once started (its id is needed to address it;
 //	                notp.ParseNode's form, as printed by notp-cli's get)
 //	-log LEVEL      debug, info (default), warn or error
+//	-tls-cert FILE, -tls-key FILE
+//	                serve and dial over mutual TLS with this PEM certificate and key
+//	-tls-ca FILE    PEM CAs that peers' and clients' certificates must chain to
+//	                (default: -tls-cert itself, for one self-signed certificate)
+//	-busy-poll D    kernel.Config.BusyPoll, e.g. 50us (default 0: off)
 //
 // Exit status: 0 after a clean stop, 1 when the node fails to start or
 // stop, 2 for invalid flags.
@@ -33,6 +38,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -48,6 +55,7 @@ import (
 	"github.com/notp-go/notp/cluster"
 	"github.com/notp-go/notp/genserver"
 	"github.com/notp-go/notp/gossip"
+	"github.com/notp-go/notp/kernel"
 )
 
 func main() {
@@ -58,12 +66,14 @@ func main() {
 
 // options are the parsed and validated flags.
 type options struct {
-	node   notp.Node
-	cookie string
-	ring   string
-	flush  string
-	meet   *notp.Node
-	level  slog.Level
+	node     notp.Node
+	cookie   string
+	ring     string
+	flush    string
+	meet     *notp.Node
+	level    slog.Level
+	tls      *tls.Config   // -tls-cert/-tls-key/-tls-ca; nil = plain TCP
+	busyPoll time.Duration // -busy-poll
 }
 
 // errUsage marks flag errors (exit status 2).
@@ -80,13 +90,18 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	flush := fs.String("flush", "", "file to persist the ring to and reload it from")
 	meet := fs.String("meet", "", "node to meet once started, as id@host:port")
 	level := fs.String("log", "info", "log level: debug, info, warn or error")
+	certFile := fs.String("tls-cert", "", "PEM certificate: serve and dial over TLS with it (needs -tls-key)")
+	keyFile := fs.String("tls-key", "", "PEM private key of -tls-cert")
+	caFile := fs.String("tls-ca", "", "PEM CA certificates that peers' and clients' certificates must chain to (default: -tls-cert itself)")
+	busyPoll := fs.Duration("busy-poll", 0, "kernel.Config.BusyPoll: poll idle connections this long before sleeping (0..1s)")
 	if err := fs.Parse(args); err != nil {
 		return options{}, fmt.Errorf("%w: %w", errUsage, err)
 	}
 	if fs.NArg() > 0 {
 		return options{}, fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
 	}
-	o := options{node: notp.Node{ID: *id, Host: *host, Port: *port}, cookie: *cookie, ring: *ring, flush: *flush}
+	o := options{node: notp.Node{ID: *id, Host: *host, Port: *port}, cookie: *cookie, ring: *ring, flush: *flush,
+		busyPoll: *busyPoll}
 	switch {
 	case *id == "":
 		return o, fmt.Errorf("%w: -id is required", errUsage)
@@ -94,6 +109,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, fmt.Errorf("%w: -port %d: want 1..%d", errUsage, *port, notp.MaxPort)
 	case *ring == "":
 		return o, fmt.Errorf("%w: -ring must not be empty", errUsage)
+	case *busyPoll < 0 || *busyPoll > time.Second:
+		return o, fmt.Errorf("%w: -busy-poll %v: want 0..1s", errUsage, *busyPoll)
 	}
 	if err := o.node.Validate(); err != nil {
 		return o, fmt.Errorf("%w: %v", errUsage, err)
@@ -108,7 +125,45 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	if err := o.level.UnmarshalText([]byte(*level)); err != nil {
 		return o, fmt.Errorf("%w: -log %q: want debug, info, warn or error", errUsage, *level)
 	}
+	tc, err := tlsConfig(*certFile, *keyFile, *caFile)
+	if err != nil {
+		return o, fmt.Errorf("%w: %v", errUsage, err)
+	}
+	o.tls = tc
 	return o, nil
+}
+
+// tlsConfig builds the node's mutual-TLS config: it serves certFile, dials
+// with it, and accepts peers and clients whose certificates chain to the
+// CAs in caFile (certFile itself when caFile is empty, for one self-signed
+// certificate shared by the cluster). nil when no file is given.
+func tlsConfig(certFile, keyFile, caFile string) (*tls.Config, error) {
+	if certFile == "" && keyFile == "" && caFile == "" {
+		return nil, nil
+	}
+	if certFile == "" || keyFile == "" {
+		return nil, errors.New("-tls-cert and -tls-key go together (and -tls-ca needs them)")
+	}
+	pair, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("-tls-cert/-tls-key: %w", err)
+	}
+	if caFile == "" {
+		caFile = certFile
+	}
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, fmt.Errorf("-tls-ca: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("-tls-ca: no PEM certificate in %s", caFile)
+	}
+	return &tls.Config{
+		MinVersion:   tls.VersionTLS13,
+		Certificates: []tls.Certificate{pair},
+		RootCAs:      pool, ClientCAs: pool, ClientAuth: tls.RequireAndVerifyClientCert,
+	}, nil
 }
 
 // run is the program; it returns the exit status.
@@ -133,6 +188,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 func serve(ctx context.Context, o options, log *slog.Logger) error {
 	n, err := cluster.New(cluster.Config{
 		Node: o.node, Cookie: o.cookie, Insecure: o.cookie == "", FlushPath: o.flush, Logger: log,
+		TLS: o.tls, Kernel: kernel.Config{BusyPoll: o.busyPoll},
 	})
 	if err != nil {
 		return err

@@ -3,12 +3,18 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/notp-go/notp"
+	"github.com/notp-go/notp/internal/testcert"
 )
 
 func TestParseFlags(t *testing.T) {
@@ -31,8 +37,52 @@ func TestParseFlags(t *testing.T) {
 	}
 }
 
+// The TLS flags build a mutual-TLS config that trusts -tls-ca, or the
+// certificate itself without it; -busy-poll reaches the options.
+func TestTLSFlags(t *testing.T) {
+	certFile, keyFile := writeCert(t)
+	o, err := parseFlags([]string{"-id", "a", "-tls-cert", certFile, "-tls-key", keyFile, "-busy-poll", "50us"}, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.tls == nil || len(o.tls.Certificates) != 1 || o.tls.ClientAuth != tls.RequireAndVerifyClientCert ||
+		o.tls.RootCAs == nil || o.tls.ClientCAs == nil || o.busyPoll != 50*time.Microsecond {
+		t.Fatalf("options: %+v", o)
+	}
+	leaf, err := x509.ParseCertificate(o.tls.Certificates[0].Certificate[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: o.tls.RootCAs, DNSName: "127.0.0.1"}); err != nil {
+		t.Fatalf("the node does not trust its own certificate: %v", err)
+	}
+	o, err = parseFlags([]string{"-id", "a", "-tls-cert", certFile, "-tls-key", keyFile, "-tls-ca", certFile}, &bytes.Buffer{})
+	if err != nil || o.tls == nil {
+		t.Fatalf("with -tls-ca: %+v, %v", o, err)
+	}
+	if o, err := parseFlags([]string{"-id", "a"}, &bytes.Buffer{}); err != nil || o.tls != nil || o.busyPoll != 0 {
+		t.Fatalf("without TLS flags: %+v, %v", o, err)
+	}
+}
+
+// writeCert writes a fresh self-signed certificate and key as PEM files.
+func writeCert(t *testing.T) (certFile, keyFile string) {
+	t.Helper()
+	c := testcert.New(t)
+	dir := t.TempDir()
+	certFile, keyFile = filepath.Join(dir, "node.pem"), filepath.Join(dir, "node.key")
+	if err := os.WriteFile(certFile, c.CertPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, c.KeyPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return certFile, keyFile
+}
+
 // Invalid flags exit with status 2 and say what is wrong.
 func TestBadFlags(t *testing.T) {
+	certFile, keyFile := writeCert(t)
 	tests := []struct {
 		args []string
 		want string
@@ -49,6 +99,13 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"-id", "a", "-log", "loud"}, "-log"},
 		{[]string{"-id", "a", "extra"}, "unexpected arguments"},
 		{[]string{"-nope"}, "flag provided but not defined"},
+		{[]string{"-id", "a", "-busy-poll", "2s"}, "-busy-poll"},
+		{[]string{"-id", "a", "-busy-poll", "-1ms"}, "-busy-poll"},
+		{[]string{"-id", "a", "-tls-cert", certFile}, "go together"},
+		{[]string{"-id", "a", "-tls-ca", certFile}, "go together"},
+		{[]string{"-id", "a", "-tls-cert", keyFile, "-tls-key", keyFile}, "-tls-cert/-tls-key"},
+		{[]string{"-id", "a", "-tls-cert", certFile, "-tls-key", keyFile, "-tls-ca", keyFile}, "no PEM certificate"},
+		{[]string{"-id", "a", "-tls-cert", certFile, "-tls-key", keyFile, "-tls-ca", filepath.Join(t.TempDir(), "none")}, "-tls-ca"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
