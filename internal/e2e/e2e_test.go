@@ -21,6 +21,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/notp-go/notp/internal/testcert"
 )
 
 const (
@@ -46,6 +48,7 @@ type proc struct {
 	flush string
 	log   string
 	extra []string // more flags
+	cli   []string // more notp-cli flags (TLS) for talking to it
 	cmd   *exec.Cmd
 	done  chan struct{} // closed when the process exited
 }
@@ -103,12 +106,19 @@ func freePort(t *testing.T) int {
 // waits until it answers ping.
 func (e *env) start(id string, port int, extra ...string) *proc {
 	e.t.Helper()
+	return e.startWith(id, port, nil, extra...)
+}
+
+// startWith is start for a node that notp-cli reaches with cliFlags.
+func (e *env) startWith(id string, port int, cliFlags []string, extra ...string) *proc {
+	e.t.Helper()
 	fixed := port != 0
 	for attempt := 1; ; attempt++ {
 		if !fixed {
 			port = freePort(e.t)
 		}
-		p := &proc{id: id, port: port, flush: filepath.Join(e.dir, id+".ring"), log: filepath.Join(e.dir, id+".log"), extra: extra}
+		p := &proc{id: id, port: port, flush: filepath.Join(e.dir, id+".ring"), log: filepath.Join(e.dir, id+".log"),
+			extra: extra, cli: cliFlags}
 		if old := e.procs[id]; old != nil {
 			p.flush = old.flush
 		}
@@ -234,7 +244,8 @@ func (e *env) cliTimeout(p *proc, timeout time.Duration, args ...string) (reply,
 	ctx, cancel := context.WithTimeout(context.Background(), timeout+15*time.Second)
 	defer cancel()
 	full := append([]string{"-I", p.id, "-H", "127.0.0.1", "-p", strconv.Itoa(p.port), "-a", cookie,
-		"--timeout", timeout.String()}, args...)
+		"--timeout", timeout.String()}, p.cli...)
+	full = append(full, args...)
 	c := exec.CommandContext(ctx, e.cliBin, full...)
 	var stdout, stderr bytes.Buffer
 	c.Stdout, c.Stderr = &stdout, &stderr
@@ -586,4 +597,28 @@ func TestEndToEnd(t *testing.T) {
 	// join: c joins a ring again; a second join fails with notp's text.
 	e.cli(c, "join", "again")
 	e.cliFail(c, "Node already belongs to ring 'again'", "join", "again")
+
+	step("TLS node")
+	// A node that speaks only mutual TLS (examples/node -tls-cert/-tls-key,
+	// trusting its own self-signed certificate), with busy polling: the
+	// CLI reaches it with its TLS flags, and without them gets exit 1.
+	tc := testcert.New(t)
+	certFile, keyFile := filepath.Join(dir, "d.pem"), filepath.Join(dir, "d.key")
+	if err := os.WriteFile(certFile, tc.CertPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, tc.KeyPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d := e.startWith("d", 0, []string{"--tls-ca", certFile, "--tls-cert", certFile, "--tls-key", keyFile},
+		"-tls-cert", certFile, "-tls-key", keyFile, "-busy-poll", "50us")
+	e.cli(d, "insert", "x", "10.0.0.9", "7022")
+	if got := unmarshal[bool](t, e.cli(d, "has", "x")); !got {
+		t.Fatal("has x on the TLS node = false")
+	}
+	plain := *d
+	plain.cli = nil
+	if r, code := e.cliTimeout(&plain, 3*time.Second, "ping"); code != 1 || r.OK {
+		t.Fatalf("plain notp-cli against the TLS node: exit %d, %+v", code, r)
+	}
 }
