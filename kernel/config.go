@@ -81,7 +81,7 @@ type Config struct {
 	// runtime's poller. It trades CPU for latency: a sleeping reader is
 	// woken by the operating system, which costs tens of microseconds per
 	// message on virtual machines (the call round trip of
-	// bench/cmd/kernelbench falls from ~45 to ~17 µs with 50 µs here);
+	// bench/cmd/kernelbench falls from ~35 to ~14 µs with 50 µs here);
 	// a polling one sees the next message at once. Each connection may
 	// keep a core busy for up to BusyPoll after every burst of traffic, so
 	// set it (10–200 µs) where calls are latency-sensitive and cores are to

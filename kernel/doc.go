@@ -79,10 +79,10 @@
 // most of a call's round trip on virtual machines. Config.BusyPoll makes
 // each connection's reader keep polling for a while first, yielding the
 // processor between attempts: in bench/cmd/kernelbench (two processes on a
-// 2-core VM) the sequential call p50 falls from 45–58 µs to 17–22 µs with
-// 50 µs of polling (TLS: 58–62 to 19–23 µs). The price is CPU: up to
+// 2-core VM) the sequential call p50 falls from 35–53 µs to 13.5–17 µs with
+// 50 µs of polling (TLS: 39–60 to 15–23 µs). The price is CPU: up to
 // BusyPoll per connection after every burst, which on a machine whose cores
-// are all busy costs throughput (64 concurrent callers: ~319k calls/s
-// without, ~236k with, in the same run). It is off by default;
+// are all busy costs throughput (64 concurrent callers: ~438k calls/s
+// without, ~314k with, in the same run). It is off by default;
 // Stats.PollHits and PollMisses tell whether the polling finds data.
 package kernel
