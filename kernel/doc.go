@@ -59,6 +59,9 @@
 //
 // Cast, Call and stream chunks wait while a connection has more than 1 MiB
 // unwritten (backpressure, bounded by WriteTimeout); replies never wait.
+// A busy connection reuses its write buffers; one that has written nothing
+// for a whole 10 s round of the kernel's janitor gives back those over
+// 64 KiB, so a burst does not leave quiet connections holding megabytes.
 // While a link is (re)connecting, sends are queued (QueueLen, oldest
 // dropped) and flushed in order on connect. Call waits for the reply, ctx,
 // or Close. Close waits for every goroutine the kernel started.

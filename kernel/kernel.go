@@ -93,8 +93,9 @@ func (k *Kernel) Start(ctx context.Context) error {
 	}
 	k.ln = ln
 	k.started = true
-	k.wg.Add(1)
+	k.wg.Add(2)
 	go k.acceptLoop(ln)
+	go k.janitor()
 	k.log.Info("kernel started", "addr", ln.Addr().String())
 	return nil
 }

@@ -63,9 +63,13 @@ type session struct {
 	// goroutine after a hand-off (see write.go).
 	sendMAC *recordMAC // nil when insecure
 	sendSeq uint64
-	spare   []byte // the other frame buffer, swapped with buf
-	out     []byte // records being written
-	tail    []byte // unwritten rest of out after a partial direct write
+	// sealed counts records sealed (any goroutine); sealedSeen is its
+	// value at the janitor's previous round (janitor goroutine only).
+	sealed     atomic.Uint64
+	sealedSeen uint64
+	spare      []byte // the other frame buffer, swapped with buf
+	out        []byte // records being written
+	tail       []byte // unwritten rest of out after a partial direct write
 
 	mu       sync.Mutex
 	cond     sync.Cond

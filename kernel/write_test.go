@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 	"unsafe"
 
 	"github.com/notp-go/notp/internal/testcert"
@@ -176,4 +177,75 @@ func TestInternNameBounded(t *testing.T) {
 	if len(s.names) > maxInternedNames {
 		t.Fatalf("%d names cached, bound is %d", len(s.names), maxInternedNames)
 	}
+}
+
+// After a burst, a connection that stays idle for a whole janitor round
+// gives back its large write buffers; one that wrote during the round
+// keeps them; the connection works as before afterwards.
+func TestJanitorShrinksIdleBuffers(t *testing.T) {
+	checkLeaks(t)
+	a, b := pair(t, false, nil)
+	echo(t, b, "echo")
+	gate := make(chan struct{})
+	var gated sync.Once
+	var got atomic.Int64
+	b.Register("sink", HandlerFunc(func(Message) {
+		gated.Do(func() { <-gate }) // b stops reading: a's casts pile up
+		got.Add(1)
+	}))
+	payload := make([]byte, 1000)
+	const casts = 3000
+	go func() {
+		// Unblock b once casts pile up in a's write buffer.
+		for queued(a, b) <= idleKeep {
+			time.Sleep(time.Millisecond)
+		}
+		close(gate)
+	}()
+	for range casts {
+		if err := a.Cast(b.Self(), "sink", payload); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "casts delivered", func() bool { return got.Load() == casts })
+	waitFor(t, "a idle", func() bool { return a.sessionTo(b.Self().ID).idle() })
+	if n := bigBuffer(a, b); n <= idleKeep {
+		t.Fatalf("the burst left no write buffer over %d bytes (largest %d)", idleKeep, n)
+	}
+	a.shrinkIdleSessions() // the burst happened since the last round: keep
+	if _, err := a.Call(ctxT(t), b.Self(), "echo", []byte("busy")); err != nil {
+		t.Fatal(err)
+	}
+	if n := a.shrinkIdleSessions(); n != 0 || bigBuffer(a, b) <= idleKeep {
+		t.Fatalf("a session that wrote this round was shrunk (%d)", n)
+	}
+	if n := a.shrinkIdleSessions(); n == 0 || bigBuffer(a, b) > idleKeep {
+		t.Fatalf("an idle session kept %d bytes (%d shrunk)", bigBuffer(a, b), n)
+	}
+	if got, err := a.Call(ctxT(t), b.Self(), "echo", []byte("after")); err != nil || string(got) != "after" {
+		t.Fatalf("call after shrinking = %q, %v", got, err)
+	}
+}
+
+// bigBuffer returns the capacity of a's largest write buffer to b, which
+// must be idle (the buffers belong to the writer while one is in flight).
+func bigBuffer(a, b *Kernel) int {
+	s := a.sessionTo(b.Self().ID)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.flushing {
+		panic("bigBuffer: a write is in flight")
+	}
+	return max(cap(s.buf), cap(s.spare), cap(s.out))
+}
+
+// queued returns how many bytes wait in a's send buffer to b.
+func queued(a, b *Kernel) int {
+	s := a.sessionTo(b.Self().ID)
+	if s == nil {
+		return 0
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.buf)
 }
