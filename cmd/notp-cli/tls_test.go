@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,21 +15,13 @@ import (
 	"github.com/notp-go/notp/kernel"
 )
 
-// writeSelfSigned writes a self-signed certificate for 127.0.0.1 (its own
-// CA, good for server and client auth) and its key as PEM files and
-// returns their paths with the TLS config of a node that serves it and
-// requires clients to present it.
+// writeSelfSigned writes a self-signed certificate for 127.0.0.1 and its
+// key as PEM files and returns their paths with the TLS config of a node
+// that serves it and requires clients to present it.
 func writeSelfSigned(t *testing.T) (certFile, keyFile string, server *tls.Config) {
 	t.Helper()
 	c := testcert.New(t)
-	dir := t.TempDir()
-	certFile, keyFile = filepath.Join(dir, "node.pem"), filepath.Join(dir, "node.key")
-	if err := os.WriteFile(certFile, c.CertPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, c.KeyPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	certFile, keyFile = c.Files(t)
 	return certFile, keyFile, c.Config
 }
 

@@ -7,7 +7,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -68,16 +67,7 @@ func TestTLSFlags(t *testing.T) {
 // writeCert writes a fresh self-signed certificate and key as PEM files.
 func writeCert(t *testing.T) (certFile, keyFile string) {
 	t.Helper()
-	c := testcert.New(t)
-	dir := t.TempDir()
-	certFile, keyFile = filepath.Join(dir, "node.pem"), filepath.Join(dir, "node.key")
-	if err := os.WriteFile(certFile, c.CertPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, c.KeyPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return certFile, keyFile
+	return testcert.New(t).Files(t)
 }
 
 // Invalid flags exit with status 2 and say what is wrong.

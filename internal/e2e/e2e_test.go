@@ -602,14 +602,7 @@ func TestEndToEnd(t *testing.T) {
 	// A node that speaks only mutual TLS (examples/node -tls-cert/-tls-key,
 	// trusting its own self-signed certificate), with busy polling: the
 	// CLI reaches it with its TLS flags, and without them gets exit 1.
-	tc := testcert.New(t)
-	certFile, keyFile := filepath.Join(dir, "d.pem"), filepath.Join(dir, "d.key")
-	if err := os.WriteFile(certFile, tc.CertPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, tc.KeyPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	certFile, keyFile := testcert.New(t).Files(t)
 	d := e.startWith("d", 0, []string{"--tls-ca", certFile, "--tls-cert", certFile, "--tls-key", keyFile},
 		"-tls-cert", certFile, "-tls-key", keyFile, "-busy-poll", "50us")
 	e.cli(d, "insert", "x", "10.0.0.9", "7022")
