@@ -131,7 +131,7 @@ func TestBadInputRecords(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			k, _, check := victim(t, nil)
-			p, err := dialRaw(t, k, "secret")
+			p, err := dialRaw(t, k, testCookie)
 			if err != nil {
 				t.Fatalf("hello: %v", err)
 			}
@@ -152,7 +152,7 @@ func TestBadInputRecords(t *testing.T) {
 
 func TestBadInputReplay(t *testing.T) {
 	k, hits, check := victim(t, nil)
-	p, err := dialRaw(t, k, "secret")
+	p, err := dialRaw(t, k, testCookie)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +163,7 @@ func TestBadInputReplay(t *testing.T) {
 	p.c.Write(rec) // replayed
 	waitFor(t, "replay rejected", func() bool { return k.Stats().RejectedBadMAC == 1 })
 	// A replay onto a fresh connection fails too: keys are per session.
-	p2, err := dialRaw(t, k, "secret")
+	p2, err := dialRaw(t, k, testCookie)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,7 +174,7 @@ func TestBadInputReplay(t *testing.T) {
 
 func TestBadInputWrongCookie(t *testing.T) {
 	k, _, check := victim(t, nil)
-	if _, err := dialRaw(t, k, "not-the-cookie"); err == nil {
+	if _, err := dialRaw(t, k, "not-the-kernel-test-cookie"); err == nil {
 		t.Fatal("handshake with a wrong cookie succeeded")
 	}
 	waitFor(t, "handshake rejection", func() bool { return k.Stats().RejectedHandshake == 1 })

@@ -53,7 +53,7 @@ func TestRepliesCoalesceAcrossBufferedRecords(t *testing.T) {
 	checkLeaks(t)
 	k := startKernel(t, nil)
 	echo(t, k, "echo")
-	p, err := dialRaw(t, k, "secret")
+	p, err := dialRaw(t, k, testCookie)
 	if err != nil {
 		t.Fatal(err)
 	}

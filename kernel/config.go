@@ -41,13 +41,22 @@ type Config struct {
 	// then reports.
 	Node notp.Node
 	// Cookie is the shared cluster secret. It authenticates every
-	// connection (hello proofs) and every record (per-session HMAC keys).
+	// connection (hello proofs) and every record (per-session HMAC keys),
+	// through keys derived from its argon2id stretching (see the package
+	// doc's Security model). It must be at least [MinCookieLen] bytes
+	// unless AllowWeakCookie is set; generate one with `notp-cli keygen`.
 	Cookie string
 	// Insecure must be true to run with an empty Cookie; then nothing is
 	// authenticated (the hello still tells peers who is who).
 	Insecure bool
+	// AllowWeakCookie accepts a non-empty Cookie shorter than
+	// [MinCookieLen] bytes, for tests and demos. A short cookie can be
+	// guessed by anyone who captures one handshake proof.
+	AllowWeakCookie bool
 	// TLS, if set, is used for the listener and for dialing peers. The
-	// cookie is checked inside TLS as well.
+	// cookie is checked inside TLS as well, and the hello binds the TLS
+	// channel, so a relay terminating TLS on each side cannot splice two
+	// sessions. MinVersion is raised to TLS 1.2 whatever it is here.
 	TLS *tls.Config
 	// MaxFrameSize is the largest frame (and record) accepted, in bytes;
 	// larger ones close the connection. 0 = 8 MiB.
@@ -102,6 +111,10 @@ func (c *Config) withDefaults() (Config, error) {
 	if cfg.Cookie == "" && !cfg.Insecure {
 		return cfg, ErrInsecure
 	}
+	if n := len(cfg.Cookie); n > 0 && n < MinCookieLen && !cfg.AllowWeakCookie {
+		return cfg, fmt.Errorf("%w: cookie is %d bytes, need at least %d; generate one with `notp-cli keygen`, or set Config.AllowWeakCookie for tests and demos",
+			ErrWeakCookie, n, MinCookieLen)
+	}
 	if cfg.Node.Port < 0 || cfg.Node.Port > notp.MaxPort {
 		return cfg, fmt.Errorf("kernel: config: %w: port %d", notp.ErrInvalidNode, cfg.Node.Port)
 	}
@@ -144,6 +157,12 @@ func (c *Config) withDefaults() (Config, error) {
 	}
 	if cfg.TLS != nil {
 		cfg.TLS = cfg.TLS.Clone()
+		// Older versions have known weaknesses, and the hello's channel
+		// binding needs exported keying material, which Go only offers
+		// from TLS 1.2 (with extended master secret) up.
+		if cfg.TLS.MinVersion < tls.VersionTLS12 {
+			cfg.TLS.MinVersion = tls.VersionTLS12
+		}
 	}
 	return cfg, nil
 }

@@ -4,7 +4,7 @@
 //
 // # Usage
 //
-//	k, _ := kernel.New(kernel.Config{Node: notp.Node{ID: "a", Host: "10.0.0.1", Port: 7022}, Cookie: secret})
+//	k, _ := kernel.New(kernel.Config{Node: notp.Node{ID: "a", Host: "10.0.0.1", Port: 7022}, Cookie: secret}) // secret: notp-cli keygen
 //	_ = k.Start(ctx)
 //	defer k.Close()
 //	k.Register("echo", kernel.HandlerFunc(func(m kernel.Message) { k.Reply(m.From, m.Data) }))
@@ -17,20 +17,48 @@
 //
 // # Security model
 //
-// Every kernel connection starts with a hello exchange: each side sends a
-// fresh 32-byte random nonce and its node, then proves knowledge of the
-// cookie with an HMAC-SHA256 over the whole transcript (both hellos, which
-// include the protocol version). Per-direction session keys are derived
-// from the cookie and the transcript. Every record (one write batch of many
-// frames) carries an HMAC-SHA256 over its exact bytes and an implicit
-// per-direction sequence number, compared in constant time, so tampered,
-// replayed, reordered or truncated records are rejected: the connection is
-// closed and the rejection counted in [Stats]. From.Node of a delivered
-// message is the node authenticated by the hello, never a claim inside a
-// message. The cookie proves membership, not confidentiality: use
-// Config.TLS for that (the cookie is still checked inside TLS). An empty
-// cookie requires Config.Insecure (then nothing is authenticated). The byte
-// layout is documented in internal/wire.
+// The cookie is a shared secret that authenticates membership: any holder
+// can join, and can claim any node ID. It does not identify nodes and
+// does not encrypt: use Config.TLS for confidentiality (the cookie is still
+// checked inside TLS). An empty cookie requires Config.Insecure (then
+// nothing is authenticated); a cookie shorter than [MinCookieLen] (16)
+// bytes is refused with [ErrWeakCookie] unless Config.AllowWeakCookie is
+// set. Generate cookies with `notp-cli keygen` (32 random bytes).
+//
+// Keys. [New] stretches the cookie once per process into a 32-byte master
+// key with argon2id (salt "notp/2 cookie master key", 2 passes, 19 MiB, 1
+// lane); kernels of one process sharing a cookie share the result.
+// BenchmarkStretch measures one stretching at 30–70 ms on a loaded 2-core
+// VM (~300 ms under the race detector). That is also the cost of every
+// guess of an offline attacker, instead of the microsecond or so of one raw
+// HMAC-SHA256: a human-chosen cookie is still guessable, a random 16-byte
+// one is not. Every key is HMAC-SHA256(master, label || data) with a
+// distinct label: the hello proofs, the two per-direction session keys,
+// and the keys other protocols get from [Kernel.DeriveKey] (gossip's
+// memberlist encryption).
+//
+// Hello. The dialer sends its hello (a fresh 32-byte random nonce and its
+// node); the acceptor checks it and answers with its own. Each side refuses
+// another protocol version, an invalid node, its own node ID or its own
+// nonce (a reflected hello). Then the dialer proves knowledge of the cookie
+// with an HMAC over the transcript (both hellos, which include the version,
+// and under TLS the session's exported keying material), and only if that
+// proof is right does the acceptor send its own proof. So dialing a node
+// without the cookie yields nothing to test guesses against offline; a
+// dialer does reveal its proof to the node it dials, which is why the
+// stretching matters for nodes that can be made to dial an attacker.
+// Binding the TLS channel means a relay that terminates TLS towards each
+// side (with a stolen certificate, or against a peer that skips
+// verification) cannot splice two sessions. TLS is at least 1.2 whatever
+// Config.TLS says.
+//
+// Records. Every record (one write batch of many frames) carries an
+// HMAC-SHA256 under its direction's session key over its exact bytes and
+// an implicit per-direction sequence number, compared in constant time, so
+// tampered, replayed, reordered or truncated records are rejected: the
+// connection is closed and the rejection counted in [Stats]. From.Node of
+// a delivered message is the node authenticated by the hello, never a
+// claim inside a message. The byte layout is documented in internal/wire.
 //
 // # Concurrency
 //

@@ -11,7 +11,7 @@ import (
 // Two kernels on loopback: b registers an echo handler, a calls it.
 func Example() {
 	start := func(id string) *kernel.Kernel {
-		k, err := kernel.New(kernel.Config{Node: notp.Node{ID: id, Host: "127.0.0.1"}, Cookie: "example"})
+		k, err := kernel.New(kernel.Config{Node: notp.Node{ID: id, Host: "127.0.0.1"}, Cookie: "example cookie of 16+ bytes"})
 		if err != nil {
 			panic(err)
 		}

@@ -173,7 +173,7 @@ func TestReplyStreamCreditTimeout(t *testing.T) {
 func TestStrayCredit(t *testing.T) {
 	b := startKernel(t, nil)
 	echo(t, b, "echo")
-	p, err := dialRaw(t, b, "secret")
+	p, err := dialRaw(t, b, testCookie)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,7 +16,7 @@ func FuzzHandshake(f *testing.F) {
 	f.Add(h)
 	f.Add(append(h, 0, 0, 0, 32))
 	f.Add([]byte{0, 0, 0, 1, 0x90})
-	k, err := New(Config{Node: notp.Node{ID: "fz", Host: "127.0.0.1"}, Cookie: "c"})
+	k, err := New(Config{Node: notp.Node{ID: "fz", Host: "127.0.0.1"}, Cookie: testCookie})
 	if err != nil {
 		f.Fatal(err)
 	}

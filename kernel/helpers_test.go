@@ -14,10 +14,13 @@ import (
 
 var testSeq atomic.Int64
 
+// testCookie is the test kernels' cookie: long enough for New.
+const testCookie = "kernel test cookie 0123456789abcdef"
+
 func testConfig(t testing.TB) Config {
 	return Config{
 		Node:   notp.Node{ID: fmt.Sprintf("k%d", testSeq.Add(1)), Host: "127.0.0.1"},
-		Cookie: "secret",
+		Cookie: testCookie,
 		Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
 	}
 }

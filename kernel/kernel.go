@@ -44,6 +44,8 @@ type Kernel struct {
 	cmu     sync.Mutex
 	credits map[creditKey]*credit // reply streams being sent, by caller
 
+	master []byte // the stretched cookie; nil without one
+
 	warnLimit rateLimit
 	stats     stats
 	done      chan struct{}
@@ -66,6 +68,7 @@ func New(cfg Config) (*Kernel, error) {
 		protos:   make(map[byte]*protoListener),
 		done:     make(chan struct{}),
 		credits:  make(map[creditKey]*credit),
+		master:   masterKey(c.Cookie),
 	}
 	k.pending.init()
 	k.tags.now = c.Now
@@ -373,7 +376,8 @@ func (k *Kernel) serveConn(c net.Conn) {
 	defer k.wg.Done()
 	deadline := time.Now().Add(k.cfg.HandshakeTimeout)
 	c.SetDeadline(deadline)
-	stop := context.AfterFunc(closingCtx{k}, func() { c.Close() })
+	raw := c // c is replaced below; closing the TCP conn unblocks them all
+	stop := context.AfterFunc(closingCtx{k}, func() { raw.Close() })
 	defer stop()
 	if k.cfg.TLS != nil {
 		c = newPollConn(c, k.cfg.BusyPoll, &k.stats)

@@ -158,7 +158,7 @@ func TestWaitConnected(t *testing.T) {
 	}
 
 	// Another cookie: the handshake error comes back at once.
-	c := startKernel(t, func(c *Config) { c.Cookie = "other" })
+	c := startKernel(t, func(c *Config) { c.Cookie = "another kernel test cookie" })
 	a.Connect(c.Self())
 	err = a.WaitConnected(ctx, c.Self().ID)
 	if !errors.As(err, &le) || errors.As(err, &op) || ctx.Err() != nil {

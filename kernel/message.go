@@ -32,6 +32,9 @@ var (
 	ErrInvalidReply = errors.New("kernel: reply from unexpected node")
 	// ErrInsecure: no cookie was configured and Config.Insecure was not set.
 	ErrInsecure = errors.New("kernel: empty cookie requires Config.Insecure")
+	// ErrWeakCookie: the cookie is shorter than MinCookieLen bytes and
+	// Config.AllowWeakCookie was not set.
+	ErrWeakCookie = errors.New("kernel: weak cookie")
 	// ErrStreamCanceled: the caller stopped reading a streamed reply (closed
 	// its CallStream reader or gave up on the call), so ReplyStream stopped.
 	ErrStreamCanceled = errors.New("kernel: stream canceled by the receiver")

@@ -22,7 +22,7 @@ func TestNewValidation(t *testing.T) {
 	if _, err := New(Config{Node: notp.Node{ID: "a", Host: "127.0.0.1"}, Insecure: true}); err != nil {
 		t.Fatalf("explicit insecure: %v", err)
 	}
-	if _, err := New(Config{Cookie: "x"}); !errors.Is(err, notp.ErrInvalidNode) {
+	if _, err := New(Config{Cookie: testCookie}); !errors.Is(err, notp.ErrInvalidNode) {
 		t.Fatalf("empty id: %v", err)
 	}
 }
@@ -335,7 +335,7 @@ func TestStreamLimitsAndTimeout(t *testing.T) {
 		t.Fatalf("over-limit stream: %v", err)
 	}
 	// A stream that stalls after its first chunk times out (sent raw).
-	p, err := dialRaw(t, b, "secret")
+	p, err := dialRaw(t, b, testCookie)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,6 @@ package kernel
 import (
 	"bufio"
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
@@ -35,14 +34,6 @@ const sendHighWater = 1 << 20
 // connection (BenchmarkLinkMemory: ~43 KB instead of ~140 KB for both
 // ends of one).
 const readBufferSize = 16 << 10
-
-// Handshake labels (see internal/wire's package doc). Append-only.
-const (
-	labelProofDialer   = "notp/1 proof dialer"
-	labelProofAcceptor = "notp/1 proof acceptor"
-	labelKeyD2A        = "notp/1 key dialer->acceptor"
-	labelKeyA2D        = "notp/1 key acceptor->dialer"
-)
 
 // session is one authenticated kernel connection, inbound or outbound.
 // Its reader goroutine decodes records and dispatches them; its writer
@@ -89,42 +80,16 @@ type session struct {
 	nameFn  func([]byte) string
 }
 
-func (k *Kernel) macKey(label string, transcript []byte) []byte {
-	m := hmac.New(sha256.New, []byte(k.cfg.Cookie))
-	m.Write([]byte(label))
-	m.Write(transcript)
-	return m.Sum(nil)
-}
-
-// handshake runs the hello exchange on c and returns the session.
+// handshake runs the hello exchange on c (see hello) and returns the
+// session.
 func (k *Kernel) handshake(c net.Conn, dialer bool, deadline time.Time) (*session, error) {
 	c.SetDeadline(deadline)
 	defer c.SetDeadline(time.Time{})
-	secure := !k.cfg.Insecure || k.cfg.Cookie != ""
-	h := wire.Hello{Version: wire.Version, Node: k.Self(), Nonce: make([]byte, wire.NonceSize)}
-	if !secure {
-		h.Flags |= wire.FlagInsecure
-	}
-	rand.Read(h.Nonce)
-	mine := wire.AppendHello(nil, &h)
-	if _, err := c.Write(mine); err != nil {
-		return nil, fmt.Errorf("write hello: %w", err)
-	}
-	theirs, err := readSmallFrame(c, wire.MaxHelloSize)
+	hr, err := k.hello(c, dialer)
 	if err != nil {
-		return nil, fmt.Errorf("read hello: %w", err)
-	}
-	var ph wire.Hello
-	if err := wire.DecodeHello(theirs[wire.HeaderSize:], &ph); err != nil {
 		return nil, err
 	}
-	if ph.Version != wire.Version {
-		return nil, fmt.Errorf("peer speaks protocol version %d, want %d", ph.Version, wire.Version)
-	}
-	if (ph.Flags&wire.FlagInsecure != 0) == secure {
-		return nil, errors.New("peer and this node disagree on insecure mode")
-	}
-	s := &session{k: k, c: c, peer: ph.Node, outbound: dialer,
+	s := &session{k: k, c: c, peer: hr.peer, outbound: dialer,
 		wake: make(chan struct{}, 1), done: make(chan struct{}), streams: map[string]*inStream{}}
 	s.cond.L = &s.mu
 	if tc, ok := c.(*net.TCPConn); ok && rawWriteSupported {
@@ -134,29 +99,10 @@ func (k *Kernel) handshake(c net.Conn, dialer bool, deadline time.Time) (*sessio
 		}
 	}
 	s.pc = basePollConn(c) // TLS: non-blocking record writes
-	if !secure {
-		return s, nil
+	if hr.sendKey != nil {
+		s.sendMAC = newRecordMAC(hr.sendKey)
+		s.recvMAC = newRecordMAC(hr.recvKey)
 	}
-	transcript := append(append([]byte(nil), mine...), theirs...)
-	myProof, theirProof, sendLabel, recvLabel := labelProofDialer, labelProofAcceptor, labelKeyD2A, labelKeyA2D
-	if !dialer {
-		transcript = append(append([]byte(nil), theirs...), mine...)
-		myProof, theirProof, sendLabel, recvLabel = theirProof, myProof, recvLabel, sendLabel
-	}
-	proof := binary.BigEndian.AppendUint32(nil, wire.MACSize)
-	proof = append(proof, k.macKey(myProof, transcript)...)
-	if _, err := c.Write(proof); err != nil {
-		return nil, fmt.Errorf("write proof: %w", err)
-	}
-	got, err := readSmallFrame(c, wire.MACSize)
-	if err != nil {
-		return nil, fmt.Errorf("read proof: %w", err)
-	}
-	if !hmac.Equal(got[wire.HeaderSize:], k.macKey(theirProof, transcript)) {
-		return nil, fmt.Errorf("%w: wrong cookie proof from %q", ErrBadSignature, ph.Node.ID)
-	}
-	s.sendMAC = newRecordMAC(k.macKey(sendLabel, transcript))
-	s.recvMAC = newRecordMAC(k.macKey(recvLabel, transcript))
 	return s, nil
 }
 

@@ -7,21 +7,45 @@
 // starts with one protocol byte chosen by the dialer. The kernel's own
 // protocol is [ProtoKernel]; other bytes are handed to other listeners.
 //
-// A kernel connection then carries, in each direction:
+// A kernel connection then carries, in each direction, one hello frame, one
+// proof frame (absent in insecure mode) and then records:
 //
 //	hello frame   u32be length | msgpack [version, flags, [id, host, port], nonce(bin 32)]
-//	proof frame   u32be length | 32-byte HMAC-SHA256 (absent in insecure mode)
+//	proof frame   u32be 32 | 32-byte HMAC-SHA256
 //	record*       u32be n | payload (n bytes) | MAC (32 bytes; absent in insecure mode)
 //
-// Both sides send their hello, read the peer's, then send and check proofs.
-// With T = dialer hello bytes || acceptor hello bytes (exact bytes as sent,
-// including their length prefixes), each side's proof is
-// HMAC-SHA256(cookie, label || T) with label "notp/1 proof dialer" or
-// "notp/1 proof acceptor", and the per-direction session keys are
-// HMAC-SHA256(cookie, "notp/1 key dialer->acceptor" || T) and
-// HMAC-SHA256(cookie, "notp/1 key acceptor->dialer" || T). The fresh 32-byte
+// The exchange (version 2) runs in this order, byte by byte:
+//
+//  1. dialer → acceptor: the protocol byte [ProtoKernel], then the dialer's
+//     hello frame H_D.
+//  2. The acceptor checks H_D (version, insecure flag agreeing with its own,
+//     a valid node, an ID other than its own, a nonce other than its own) and
+//     only then sends its hello frame H_A. H_A holds nothing derived from the
+//     cookie. The dialer checks H_A the same way.
+//  3. dialer → acceptor: the dialer's proof P_D = HMAC-SHA256(M,
+//     "notp/2 proof dialer" || T).
+//  4. The acceptor checks P_D and closes the connection without writing
+//     anything more if it is wrong. Otherwise acceptor → dialer: its proof
+//     P_A = HMAC-SHA256(M, "notp/2 proof acceptor" || T), which the dialer
+//     checks.
+//  5. Records flow both ways, keyed per direction by
+//     K_DA = HMAC-SHA256(M, "notp/2 key dialer->acceptor" || T) and
+//     K_AD = HMAC-SHA256(M, "notp/2 key acceptor->dialer" || T).
+//
+// M is the 32-byte master key: argon2id(cookie, salt "notp/2 cookie master
+// key", 2 passes, 19 MiB, 1 lane), computed once per process (package
+// kernel). T = H_D || H_A (the exact frames, length prefixes included),
+// followed under TLS by 32 bytes of the TLS session's exported keying
+// material (RFC 5705, label "EXPORTER-notp/2 hello channel binding", no
+// context), which both ends of one TLS session share and a relay that
+// terminates TLS towards each side cannot make equal. The fresh 32-byte
 // nonces make every session's keys unique, so records cannot be replayed
-// across connections.
+// across connections. Because the acceptor proves only to a dialer that
+// has proved, a connection from someone without the cookie never receives a
+// value to test cookie guesses against.
+//
+// In insecure mode (no cookie; [FlagInsecure] set in both hellos) steps 3
+// and 4 are skipped and records carry no MAC.
 //
 // A record's MAC is HMAC-SHA256(sessionKey, seq || n || payload) where seq is
 // the implicit per-direction record counter (u64be, starting at 0, never

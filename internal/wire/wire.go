@@ -12,7 +12,12 @@ import (
 
 // Version is the kernel protocol version carried in the hello.
 // Append-only: a new incompatible protocol gets a new number.
-const Version = 1
+//
+//	1: both sides sent their proofs at once, keyed by the raw cookie (retired:
+//	   the acceptor proved before the dialer did)
+//	2: the dialer proves first; keys come from the argon2id-stretched cookie;
+//	   under TLS the transcript binds the TLS channel
+const Version = 2
 
 // ProtoKernel is the protocol byte of kernel connections.
 const ProtoKernel byte = 'K'
