@@ -58,12 +58,16 @@ type Config struct {
 	Node notp.Node
 	// Cookie is the cluster secret: it authenticates every kernel
 	// connection and record (and so every command), and keys memberlist's
-	// encryption. "" requires Insecure.
+	// encryption. "" requires Insecure. At least kernel.MinCookieLen (16)
+	// bytes unless AllowWeakCookie; generate one with `notp-cli keygen`.
 	Cookie string
 	// Insecure must be true to run with an empty Cookie: then nothing is
 	// authenticated and anyone who reaches the port can run commands. It
 	// is logged as a warning.
 	Insecure bool
+	// AllowWeakCookie accepts a Cookie shorter than kernel.MinCookieLen,
+	// for tests and demos (see kernel.Config.AllowWeakCookie).
+	AllowWeakCookie bool
 	// TLS, if set, encrypts the kernel's connections (commands included).
 	TLS *tls.Config
 	// RFactor is the ring's default weight (tokens per node) for inserts
@@ -107,9 +111,9 @@ type Config struct {
 	// one command can hold the command server); 0 = DefaultCommandTimeout.
 	CommandTimeout time.Duration
 	// Kernel is an optional base for the kernel's tuning (MaxFrameSize,
-	// QueueLen, reconnect backoff, timeouts, stream limits, BusyPoll). Its Node,
-	// Cookie, Insecure and TLS are set from this Config, and its Logger and
-	// Now when nil.
+	// QueueLen, reconnect backoff, timeouts, stream limits, BusyPoll). Its
+	// Node, Cookie, Insecure, AllowWeakCookie and TLS are set from this
+	// Config, and its Logger and Now when nil.
 	Kernel kernel.Config
 	// Logger receives the logs of the node and its parts; nil discards.
 	Logger *slog.Logger
@@ -165,6 +169,7 @@ func New(cfg Config) (*Node, error) {
 	}
 	kc := cfg.Kernel
 	kc.Node, kc.Cookie, kc.Insecure, kc.TLS = cfg.Node, cfg.Cookie, cfg.Insecure, cfg.TLS
+	kc.AllowWeakCookie = cfg.AllowWeakCookie
 	if kc.Logger == nil {
 		kc.Logger = log
 	}
@@ -176,7 +181,7 @@ func New(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
 	ring, err := gossip.New(gossip.Config{
-		Kernel: k, Cookie: cfg.Cookie, RFactor: cfg.RFactor, PFactor: cfg.PFactor,
+		Kernel: k, RFactor: cfg.RFactor, PFactor: cfg.PFactor,
 		Interval: cfg.GossipInterval, FlushPath: cfg.FlushPath, FlushInterval: cfg.FlushInterval,
 		AutoRemoveDeadAfter: cfg.AutoRemoveDeadAfter, CallTimeout: cfg.GossipCallTimeout,
 		TombstoneTTL: cfg.TombstoneTTL, LazyConnect: cfg.LazyConnect,

@@ -419,7 +419,7 @@ func TestMemberRefusal(t *testing.T) {
 // cookie cannot reach the command server (item 380: the cookie is set).
 func TestCommandsNeedCookie(t *testing.T) {
 	a := startNode(t, nodeOpts{id: "a"})
-	wrong := newAdmin(t, "not-the-cookie")
+	wrong := newAdmin(t, "not-the-cluster-cookie")
 	if err := wrong.k.Connect(a.Self()); err != nil {
 		t.Fatal(err)
 	}
@@ -630,11 +630,12 @@ func TestNewValidation(t *testing.T) {
 		cfg  cluster.Config
 		want error
 	}{
-		{"no id", cluster.Config{Node: notp.Node{Host: "127.0.0.1"}, Cookie: "c"}, notp.ErrInvalidNode},
-		{"bad port", cluster.Config{Node: notp.Node{ID: "a", Host: "127.0.0.1", Port: 70000}, Cookie: "c"}, notp.ErrInvalidNode},
+		{"no id", cluster.Config{Node: notp.Node{Host: "127.0.0.1"}, Cookie: testCookie}, notp.ErrInvalidNode},
+		{"bad port", cluster.Config{Node: notp.Node{ID: "a", Host: "127.0.0.1", Port: 70000}, Cookie: testCookie}, notp.ErrInvalidNode},
 		{"no cookie", cluster.Config{Node: notp.Node{ID: "a", Host: "127.0.0.1"}}, kernel.ErrInsecure},
-		{"negative timeout", cluster.Config{Node: notp.Node{ID: "a", Host: "127.0.0.1"}, Cookie: "c", CommandTimeout: -1}, cluster.ErrInvalidConfig},
-		{"rfactor too large", cluster.Config{Node: notp.Node{ID: "a", Host: "127.0.0.1"}, Cookie: "c", RFactor: gossip.MaxWeight + 1}, cluster.ErrInvalidConfig},
+		{"weak cookie", cluster.Config{Node: notp.Node{ID: "a", Host: "127.0.0.1"}, Cookie: "s3cret"}, kernel.ErrWeakCookie},
+		{"negative timeout", cluster.Config{Node: notp.Node{ID: "a", Host: "127.0.0.1"}, Cookie: testCookie, CommandTimeout: -1}, cluster.ErrInvalidConfig},
+		{"rfactor too large", cluster.Config{Node: notp.Node{ID: "a", Host: "127.0.0.1"}, Cookie: testCookie, RFactor: gossip.MaxWeight + 1}, cluster.ErrInvalidConfig},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -642,6 +643,9 @@ func TestNewValidation(t *testing.T) {
 				t.Fatalf("New: %v, want %v", err, tt.want)
 			}
 		})
+	}
+	if _, err := cluster.New(cluster.Config{Node: notp.Node{ID: "a", Host: "127.0.0.1"}, Cookie: "s3cret", AllowWeakCookie: true}); err != nil {
+		t.Fatalf("weak cookie with AllowWeakCookie: %v", err)
 	}
 	n, err := cluster.New(cluster.Config{Node: notp.Node{ID: "a"}, Insecure: true})
 	if err != nil {

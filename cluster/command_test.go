@@ -189,7 +189,7 @@ func startKernel(t testing.TB, id string) *kernel.Kernel {
 	t.Helper()
 	k, err := kernel.New(kernel.Config{
 		Node:   notp.Node{ID: id, Host: "127.0.0.1"},
-		Cookie: "unit-cookie",
+		Cookie: "cluster-unit-test-cookie",
 		Logger: testLogger(t),
 	})
 	if err != nil {

@@ -19,9 +19,11 @@ func Example() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 
+	// A real cluster's cookie comes from `notp-cli keygen`.
+	const cookie = "example cookie of at least 16 bytes"
 	n, err := cluster.New(cluster.Config{
 		Node:   notp.Node{ID: "a", Host: "127.0.0.1"}, // Port 0: a free port
-		Cookie: "s3cret",
+		Cookie: cookie,
 	})
 	if err != nil {
 		fmt.Println(err)
@@ -35,7 +37,7 @@ func Example() {
 	fmt.Println("ring:", n.Ring().RingID(), "owner of user:42:", n.Ring().Find([]byte("user:42"), 1)[0].ID)
 
 	// The operator's side.
-	k, err := kernel.New(kernel.Config{Node: notp.Node{ID: "admin", Host: "127.0.0.1"}, Cookie: "s3cret"})
+	k, err := kernel.New(kernel.Config{Node: notp.Node{ID: "admin", Host: "127.0.0.1"}, Cookie: cookie})
 	if err != nil {
 		fmt.Println(err)
 		return

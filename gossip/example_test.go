@@ -16,14 +16,14 @@ import (
 func Example() {
 	ctx := context.Background()
 	start := func(id string) (*kernel.Kernel, *gossip.Ring) {
-		k, err := kernel.New(kernel.Config{Node: notp.Node{ID: id, Host: "127.0.0.1"}, Cookie: "secret"})
+		k, err := kernel.New(kernel.Config{Node: notp.Node{ID: id, Host: "127.0.0.1"}, Cookie: "example cluster cookie, 16+ bytes"})
 		if err != nil {
 			panic(err)
 		}
 		if err := k.Start(ctx); err != nil {
 			panic(err)
 		}
-		r, err := gossip.New(gossip.Config{Kernel: k, Cookie: "secret", Memberlist: memberlist.DefaultLocalConfig()})
+		r, err := gossip.New(gossip.Config{Kernel: k, Memberlist: memberlist.DefaultLocalConfig()})
 		if err != nil {
 			panic(err)
 		}

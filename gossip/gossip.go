@@ -55,10 +55,10 @@ type Config struct {
 	// Kernel is this node's kernel (required). It must be started before
 	// Ring.Start. Ring messages travel over it and memberlist's streams
 	// share its port (memberlist packets use UDP on the same port number).
+	// memberlist's SecretKey is derived from its cookie
+	// ([kernel.Kernel.DeriveKey]); a kernel without a cookie (insecure
+	// mode) means no gossip encryption.
 	Kernel *kernel.Kernel
-	// Cookie is the cluster cookie; memberlist's SecretKey is derived from
-	// it. "" means no gossip encryption (kernel in insecure mode).
-	Cookie string
 	// RFactor is the weight (tokens) of a node inserted with weight ≤ 0.
 	// 0 = 3.
 	RFactor int

@@ -82,7 +82,7 @@ func newNode(t *testing.T, id string, opts ...nodeOpt) *tnode {
 
 func newNodeOn(t *testing.T, k *kernel.Kernel, opts ...nodeOpt) *tnode {
 	t.Helper()
-	cfg := Config{Kernel: k, Cookie: testCookie, Interval: 50 * time.Millisecond,
+	cfg := Config{Kernel: k, Interval: 50 * time.Millisecond,
 		FlushInterval: 50 * time.Millisecond, Memberlist: fastML(), Logger: testLogger(t),
 		CallTimeout: 2 * time.Second}
 	for _, o := range opts {

@@ -64,7 +64,7 @@ func (r *Ring) startMemberlist(ringID string) error {
 	del := &mlDelegate{r: r, ringID: ringID, meta: meta}
 	c.Name = r.self
 	c.Transport = tr
-	c.SecretKey = mltransport.SecretKey(r.cfg.Cookie)
+	c.SecretKey = mltransport.SecretKey(r.k)
 	c.Keyring = nil
 	c.Delegate = del
 	c.Events = del

@@ -4,6 +4,8 @@ import (
 	"io"
 	"testing"
 	"time"
+
+	"github.com/notp-go/notp/kernel"
 )
 
 // BenchmarkPacket measures one gossip-sized packet from WriteTo to
@@ -51,8 +53,12 @@ func BenchmarkStream(b *testing.B) {
 }
 
 func BenchmarkSecretKey(b *testing.B) {
+	k, err := kernel.New(kernelConfig(b, "a", "c"))
+	if err != nil {
+		b.Fatal(err)
+	}
 	b.ReportAllocs()
 	for b.Loop() {
-		SecretKey("a cluster cookie")
+		SecretKey(k)
 	}
 }

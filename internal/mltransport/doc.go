@@ -24,7 +24,7 @@
 //	cfg := memberlist.DefaultLANConfig()
 //	cfg.Name = k.Self().ID
 //	cfg.Transport = tr
-//	cfg.SecretKey = mltransport.SecretKey(cookie)
+//	cfg.SecretKey = mltransport.SecretKey(k)
 //	cfg.BindPort, cfg.AdvertisePort = tr.Port(), tr.Port() // Join's default port
 //	ml, err := memberlist.Create(cfg) // ml.Shutdown shuts tr down
 //	if err != nil {
@@ -33,12 +33,13 @@
 //
 // # Key derivation
 //
-// [SecretKey] derives memberlist's 32-byte SecretKey (AES-256-GCM) from the
-// cluster cookie with HKDF-SHA256, salt "notp-gossip-v1" and info
-// "memberlist SecretKey AES-256". The labels separate it from the kernel's
-// cookie-derived HMAC keys, so knowing one key reveals nothing about the
-// other. Every node with the same cookie derives the same key; nodes with
-// another cookie cannot decrypt or forge gossip, so they cannot join.
+// [SecretKey] gives memberlist a 32-byte SecretKey (AES-256-GCM) that the
+// kernel derives from its argon2id-stretched cookie with the label
+// "memberlist SecretKey AES-256" ([kernel.Kernel.DeriveKey]). The label
+// separates it from the kernel's own HMAC keys, so knowing one key reveals
+// nothing about the other. Every node with the same cookie derives the same
+// key; nodes with another cookie cannot decrypt or forge gossip, so they
+// cannot join.
 // An empty cookie (a kernel with Config.Insecure) gives no key: gossip is
 // then plain text.
 //

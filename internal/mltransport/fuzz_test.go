@@ -1,34 +1,9 @@
 package mltransport
 
 import (
-	"bytes"
 	"net"
 	"testing"
 )
-
-// FuzzSecretKey checks SecretKey's properties on any cookie: nil only for
-// the empty cookie, otherwise 32 deterministic bytes that differ from the
-// key of a different cookie.
-func FuzzSecretKey(f *testing.F) {
-	for _, s := range []string{"", "c", "cookie", "\x00", string(make([]byte, 1000))} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, cookie string) {
-		k := SecretKey(cookie)
-		if cookie == "" {
-			if k != nil {
-				t.Fatal("key for the empty cookie")
-			}
-			return
-		}
-		if len(k) != 32 || !bytes.Equal(k, SecretKey(cookie)) {
-			t.Fatalf("key %x is not 32 deterministic bytes", k)
-		}
-		if bytes.Equal(k, SecretKey(cookie+"x")) {
-			t.Fatal("two cookies share a key")
-		}
-	})
-}
 
 // FuzzFinalAdvertiseAddr feeds arbitrary advertise addresses: an IP literal
 // is advertised in canonical form with the kernel's port, anything else is

@@ -3,8 +3,6 @@ package mltransport
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
 	"errors"
 	"io"
 	"net"
@@ -20,29 +18,22 @@ import (
 	"github.com/notp-go/notp/kernel"
 )
 
-// hkdfRFC5869 is an independent HKDF-SHA256 (RFC 5869) for a known-answer
-// check of SecretKey's documented labels.
-func hkdfRFC5869(secret, salt, info []byte, n int) []byte {
-	ext := hmac.New(sha256.New, salt)
-	ext.Write(secret)
-	prk := ext.Sum(nil)
-	var out, prev []byte
-	for i := byte(1); len(out) < n; i++ {
-		h := hmac.New(sha256.New, prk)
-		h.Write(prev)
-		h.Write(info)
-		h.Write([]byte{i})
-		prev = h.Sum(nil)
-		out = append(out, prev...)
-	}
-	return out[:n]
-}
-
+// Kernels with the same cookie give memberlist the same key, one derived
+// from the stretched cookie under its own label; other cookies give other
+// keys, and an insecure kernel none.
 func TestSecretKey(t *testing.T) {
-	if k := SecretKey(""); k != nil {
-		t.Fatalf("SecretKey(\"\") = %x, want nil", k)
+	newKernel := func(id, cookie string) *kernel.Kernel {
+		k, err := kernel.New(kernelConfig(t, id, cookie))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
 	}
-	a1, a2, b := SecretKey("cookie-a"), SecretKey("cookie-a"), SecretKey("cookie-b")
+	if k := SecretKey(newKernel("i", "")); k != nil {
+		t.Fatalf("SecretKey of an insecure kernel = %x, want nil", k)
+	}
+	ka := newKernel("a", "c")
+	a1, a2, b := SecretKey(ka), SecretKey(newKernel("a2", "c")), SecretKey(newKernel("b", "other"))
 	if len(a1) != 32 || len(b) != 32 {
 		t.Fatalf("key lengths %d, %d, want 32", len(a1), len(b))
 	}
@@ -52,9 +43,11 @@ func TestSecretKey(t *testing.T) {
 	if bytes.Equal(a1, b) {
 		t.Fatal("different cookies gave the same key")
 	}
-	want := hkdfRFC5869([]byte("cookie-a"), []byte("notp-gossip-v1"), []byte("memberlist SecretKey AES-256"), 32)
-	if !bytes.Equal(a1, want) {
-		t.Fatalf("SecretKey = %x, want HKDF-SHA256 with the documented labels %x", a1, want)
+	if want := ka.DeriveKey("memberlist SecretKey AES-256"); !bytes.Equal(a1, want) {
+		t.Fatalf("SecretKey = %x, want the kernel's key for the documented label %x", a1, want)
+	}
+	if bytes.Equal(a1, ka.DeriveKey("another purpose")) {
+		t.Fatal("two labels gave the same key")
 	}
 	// memberlist accepts it as an AES-256 key.
 	if _, err := memberlist.NewKeyring(nil, a1); err != nil {
