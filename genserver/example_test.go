@@ -17,7 +17,7 @@ func Example() {
 	start := func(id string) *kernel.Kernel {
 		k, err := kernel.New(kernel.Config{
 			Node:   notp.Node{ID: id, Host: "127.0.0.1", Port: 0},
-			Cookie: "secret",
+			Cookie: "example cookie of 16+ bytes",
 		})
 		if err != nil {
 			panic(err)

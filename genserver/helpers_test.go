@@ -35,7 +35,7 @@ func newKernel(t testing.TB) *kernel.Kernel {
 	id := fmt.Sprintf("n%d", kernelSeq.Add(1))
 	k, err := kernel.New(kernel.Config{
 		Node:   notp.Node{ID: id, Host: "127.0.0.1", Port: 0},
-		Cookie: "test",
+		Cookie: "genserver test cookie 0123456789",
 		Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
 	if err != nil {

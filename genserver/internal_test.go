@@ -12,7 +12,7 @@ import (
 // A kernel delivery that races with Stop and reaches the retired generation
 // is refused (counted), never queued where no actor will read it.
 func TestLateDeliveryToRetiredRun(t *testing.T) {
-	k, err := kernel.New(kernel.Config{Node: notp.Node{ID: "late", Host: "127.0.0.1"}, Cookie: "test"})
+	k, err := kernel.New(kernel.Config{Node: notp.Node{ID: "late", Host: "127.0.0.1"}, Cookie: "genserver test cookie 0123456789"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +57,7 @@ func TestLateDeliveryToRetiredRun(t *testing.T) {
 // A panicking Config.Decode is a handler panic: the caller gets
 // CodeHandlerPanic and the actor goes on.
 func TestDecodePanic(t *testing.T) {
-	k, err := kernel.New(kernel.Config{Node: notp.Node{ID: "dp", Host: "127.0.0.1"}, Cookie: "test"})
+	k, err := kernel.New(kernel.Config{Node: notp.Node{ID: "dp", Host: "127.0.0.1"}, Cookie: "genserver test cookie 0123456789"})
 	if err != nil {
 		t.Fatal(err)
 	}

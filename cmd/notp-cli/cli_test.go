@@ -30,6 +30,9 @@ func (w testWriter) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
+// testCookie is the test nodes' cookie: long enough for kernel.New.
+const testCookie = "notp-cli test cookie 0123456789"
+
 // startKernel starts a node on 127.0.0.1:0 with cookie (empty = insecure).
 func startKernel(t *testing.T, id, cookie string) *kernel.Kernel {
 	t.Helper()
@@ -156,7 +159,7 @@ func decodeOutput(t *testing.T, out string) command.Reply {
 }
 
 func TestOneShotOutput(t *testing.T) {
-	k := startKernel(t, "node1", "secret")
+	k := startKernel(t, "node1", testCookie)
 	f := startFake(t, k)
 	f.set(command.Inspect, command.Reply{OK: true, Data: json.RawMessage(`{"z":1,"a":[1,2],"html":"<&>"}`)})
 	f.set(command.Get, command.Fail(command.CodeFailed, "'x' is not defined in this ring."))
@@ -239,16 +242,16 @@ func TestOneShotArgsArrive(t *testing.T) {
 // server lacks the event answers genserver's UNKNOWN_EVENT; a malformed
 // reply is reported, not printed as if it were one.
 func TestOneShotRemoteErrors(t *testing.T) {
-	bare := startKernel(t, "bare", "k")
-	code, out, _ := cli(bare, "k", 5*time.Second, "ping")
+	bare := startKernel(t, "bare", testCookie)
+	code, out, _ := cli(bare, testCookie, 5*time.Second, "ping")
 	r := decodeOutput(t, out)
 	if code != 1 || r.OK || r.Error.Code != kernel.CodeUnknownName || !strings.Contains(r.Error.Message, "no command server") {
 		t.Fatalf("no command server: exit %d reply %+v", code, r.Error)
 	}
 
-	k := startKernel(t, "node1", "k")
+	k := startKernel(t, "node1", testCookie)
 	f := startFake(t, k, command.Ping, command.Inspect)
-	code, out, _ = cli(k, "k", 5*time.Second, "ownership")
+	code, out, _ = cli(k, testCookie, 5*time.Second, "ownership")
 	if r := decodeOutput(t, out); code != 1 || r.Error.Code != genserver.CodeUnknownEvent {
 		t.Fatalf("unknown event: exit %d reply %+v", code, r.Error)
 	}
@@ -258,7 +261,7 @@ func TestOneShotRemoteErrors(t *testing.T) {
 	f.raw[command.Inspect] = bad
 	f.mu.Unlock()
 	for _, ev := range []string{command.Ping, command.Inspect} {
-		code, out, _ = cli(k, "k", 5*time.Second, ev)
+		code, out, _ = cli(k, testCookie, 5*time.Second, ev)
 		if r := decodeOutput(t, out); code != 1 || r.Error.Code != codeInvalidReply {
 			t.Fatalf("%s: malformed reply: exit %d reply %+v", ev, code, r.Error)
 		}
@@ -268,14 +271,14 @@ func TestOneShotRemoteErrors(t *testing.T) {
 // A wrong key (or a key against a node without one, or none against a
 // node with one) fails at once with an ok:false reply.
 func TestOneShotWrongKey(t *testing.T) {
-	secured := startKernel(t, "secured", "right")
+	secured := startKernel(t, "secured", testCookie)
 	startFake(t, secured)
 	open := startKernel(t, "open", "")
 	startFake(t, open)
 	cases := []struct {
 		k   *kernel.Kernel
 		key string
-	}{{secured, "wrong"}, {secured, ""}, {open, "some-key"}}
+	}{{secured, "a wrong cookie, 16+ bytes"}, {secured, ""}, {open, "some cookie, 16+ bytes"}}
 	for _, c := range cases {
 		// The timeout is long: a HANDSHAKE_FAILED code proves the CLI did
 		// not wait for it.
@@ -288,7 +291,7 @@ func TestOneShotWrongKey(t *testing.T) {
 	// A wrong instance id is refused the same way.
 	target := secured.Self()
 	target.ID = "someone-else"
-	code, out, _ := cliTo(target, "right", time.Minute, nil, "ping")
+	code, out, _ := cliTo(target, testCookie, time.Minute, nil, "ping")
 	if r := decodeOutput(t, out); code != 1 || r.Error.Code != codeHandshake {
 		t.Fatalf("wrong id: exit %d reply %+v", code, r.Error)
 	}
@@ -318,12 +321,12 @@ func TestOneShotUnreachable(t *testing.T) {
 }
 
 func TestOneShotTimeout(t *testing.T) {
-	k := startKernel(t, "node1", "k")
+	k := startKernel(t, "node1", testCookie)
 	f := startFake(t, k)
 	f.mu.Lock()
 	f.silent[command.Ping] = true
 	f.mu.Unlock()
-	code, out, _ := cli(k, "k", 200*time.Millisecond, "ping")
+	code, out, _ := cli(k, testCookie, 200*time.Millisecond, "ping")
 	r := decodeOutput(t, out)
 	if code != 1 || r.OK || r.Error.Code != codeTimeout || !strings.Contains(r.Error.Message, "200ms") {
 		t.Fatalf("exit %d reply %+v", code, r.Error)
@@ -357,7 +360,7 @@ func TestOneShotTimeout(t *testing.T) {
 		}
 	})
 	target := notp.Node{ID: "mute", Host: "127.0.0.1", Port: ln.Addr().(*net.TCPAddr).Port}
-	code, out, _ = cliTo(target, "k", 200*time.Millisecond, nil, "ping")
+	code, out, _ = cliTo(target, testCookie, 200*time.Millisecond, nil, "ping")
 	if r := decodeOutput(t, out); code != 1 || r.Error.Code != codeTimeout {
 		t.Fatalf("mute listener: exit %d reply %+v", code, r.Error)
 	}
@@ -366,7 +369,7 @@ func TestOneShotTimeout(t *testing.T) {
 // The connection dropping while a reply is awaited fails the request at
 // once with DISCONNECTED, not after the timeout.
 func TestOneShotDisconnected(t *testing.T) {
-	k := startKernel(t, "node1", "k")
+	k := startKernel(t, "node1", testCookie)
 	f := startFake(t, k)
 	f.mu.Lock()
 	f.silent[command.Inspect] = true
@@ -377,7 +380,7 @@ func TestOneShotDisconnected(t *testing.T) {
 	}
 	done := make(chan result, 1)
 	go func() {
-		code, out, _ := cli(k, "k", time.Minute, "inspect")
+		code, out, _ := cli(k, testCookie, time.Minute, "inspect")
 		done <- result{code, out}
 	}()
 	<-f.arrived
@@ -419,7 +422,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 func TestShellScript(t *testing.T) {
-	k := startKernel(t, "node1", "k")
+	k := startKernel(t, "node1", testCookie)
 	f := startFake(t, k)
 	f.set(command.Ping, command.Reply{OK: true, Data: json.RawMessage(`"pong"`)})
 	f.set(command.Ownership, command.Reply{OK: true, Data: json.RawMessage(`[{"id":"node1","share":0.75},{"id":"node2","share":0.25}]`)})
@@ -428,7 +431,7 @@ func TestShellScript(t *testing.T) {
 		"help", "", "ping", "frobnicate x", "help insert", "help nope", "insert a h 1 -w 0",
 		"ownership", "has x", "get a", "exit", "ping",
 	}, "\n") + "\n"
-	code, out, errs := cliTo(k.Self(), "k", 5*time.Second, strings.NewReader(script))
+	code, out, errs := cliTo(k.Self(), testCookie, 5*time.Second, strings.NewReader(script))
 	if code != 0 || errs != "" {
 		t.Fatalf("exit %d stderr %q\n%s", code, errs, out)
 	}
@@ -495,7 +498,7 @@ func TestShellCannotConnect(t *testing.T) {
 // The shell reports a lost connection once, fails requests quickly while
 // the node is gone, and ends cleanly.
 func TestShellDisconnect(t *testing.T) {
-	k := startKernel(t, "node1", "k")
+	k := startKernel(t, "node1", testCookie)
 	startFake(t, k)
 	target := k.Self()
 	inR, inW := io.Pipe()
@@ -503,7 +506,7 @@ func TestShellDisconnect(t *testing.T) {
 	var errb bytes.Buffer
 	done := make(chan int, 1)
 	go func() {
-		flags := []string{"-I", target.ID, "-H", target.Host, "-p", strconv.Itoa(target.Port), "-a", "k", "--timeout", "1m"}
+		flags := []string{"-I", target.ID, "-H", target.Host, "-p", strconv.Itoa(target.Port), "-a", testCookie, "--timeout", "1m"}
 		done <- run(context.Background(), flags, inR, &out, &errb)
 	}()
 	waitFor(t, "the shell to connect", func() bool { return strings.Contains(out.String(), "Connected to node1\n> ") })
@@ -568,13 +571,13 @@ func TestShellTerminal(t *testing.T) {
 // A signal (ctx cancelled) ends a request at once with CANCELED, and ends
 // the shell while it waits for input.
 func TestCanceled(t *testing.T) {
-	k := startKernel(t, "node1", "k")
+	k := startKernel(t, "node1", testCookie)
 	f := startFake(t, k)
 	f.mu.Lock()
 	f.silent[command.Weights] = true
 	f.mu.Unlock()
 	target := k.Self()
-	flags := []string{"-I", target.ID, "-H", target.Host, "-p", strconv.Itoa(target.Port), "-a", "k", "--timeout", "1m"}
+	flags := []string{"-I", target.ID, "-H", target.Host, "-p", strconv.Itoa(target.Port), "-a", testCookie, "--timeout", "1m"}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	var out bytes.Buffer

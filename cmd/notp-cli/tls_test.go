@@ -32,7 +32,7 @@ func writeSelfSigned(t *testing.T) (certFile, keyFile string, server *tls.Config
 func TestTLSFlags(t *testing.T) {
 	certFile, keyFile, srvTLS := writeSelfSigned(t)
 	k, err := kernel.New(kernel.Config{
-		Node: notp.Node{ID: "tlsnode", Host: "127.0.0.1"}, Cookie: "k", TLS: srvTLS,
+		Node: notp.Node{ID: "tlsnode", Host: "127.0.0.1"}, Cookie: testCookie, TLS: srvTLS,
 		Logger: slog.New(slog.DiscardHandler),
 	})
 	if err != nil {
@@ -46,7 +46,7 @@ func TestTLSFlags(t *testing.T) {
 	f.set(command.Ping, command.Reply{OK: true})
 	self := k.Self()
 
-	code, out, errOut := cliTo(self, "k", 5*time.Second, nil, "--tls-ca", certFile, "--tls-cert", certFile, "--tls-key", keyFile, "ping")
+	code, out, errOut := cliTo(self, testCookie, 5*time.Second, nil, "--tls-ca", certFile, "--tls-cert", certFile, "--tls-key", keyFile, "ping")
 	if r := decodeOutput(t, out); code != 0 || !r.OK {
 		t.Fatalf("ping over TLS: exit %d, %s %s", code, out, errOut)
 	}
@@ -56,13 +56,13 @@ func TestTLSFlags(t *testing.T) {
 		"system roots":      {"--tls", "--tls-cert", certFile, "--tls-key", keyFile},
 		"wrong server name": {"--tls-ca", certFile, "--tls-cert", certFile, "--tls-key", keyFile, "--tls-server-name", "other"},
 	} {
-		code, out, _ := cliTo(self, "k", 2*time.Second, nil, append(flags, "ping")...)
+		code, out, _ := cliTo(self, testCookie, 2*time.Second, nil, append(flags, "ping")...)
 		if r := decodeOutput(t, out); code != 1 || r.OK {
 			t.Fatalf("%s: exit %d, %s", name, code, out)
 		}
 	}
 	// Skipping verification still needs the client certificate.
-	code, out, _ = cliTo(self, "k", 5*time.Second, nil, "--tls-insecure-skip-verify", "--tls-cert", certFile, "--tls-key", keyFile, "ping")
+	code, out, _ = cliTo(self, testCookie, 5*time.Second, nil, "--tls-insecure-skip-verify", "--tls-cert", certFile, "--tls-key", keyFile, "ping")
 	if r := decodeOutput(t, out); code != 0 || !r.OK {
 		t.Fatalf("ping with --tls-insecure-skip-verify: exit %d, %s", code, out)
 	}
@@ -75,7 +75,7 @@ func TestTLSFlags(t *testing.T) {
 		"cert, no key":    {[]string{"--tls-cert", certFile}, "go together"},
 		"key as cert":     {[]string{"--tls-cert", keyFile, "--tls-key", keyFile}, "--tls-cert/--tls-key"},
 	} {
-		code, out, errOut := cliTo(self, "k", 2*time.Second, nil, append(tt.flags, "ping")...)
+		code, out, errOut := cliTo(self, testCookie, 2*time.Second, nil, append(tt.flags, "ping")...)
 		if code != 2 || out != "" || !strings.Contains(errOut, tt.msg) {
 			t.Fatalf("%s: exit %d, stdout %q, stderr %q (want %q)", name, code, out, errOut, tt.msg)
 		}

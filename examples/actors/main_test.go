@@ -43,7 +43,7 @@ func TestServerAndClient(t *testing.T) {
 	pr, pw := io.Pipe()
 	srvDone := make(chan error, 1)
 	go func() {
-		err := run(ctx, []string{"-role", "server", "-addr", "127.0.0.1:0", "-cookie", "c1"}, pw, io.Discard)
+		err := run(ctx, []string{"-role", "server", "-addr", "127.0.0.1:0", "-cookie", "actors test cookie 0123456789"}, pw, io.Discard)
 		pw.CloseWithError(err)
 		srvDone <- err
 	}()
@@ -54,7 +54,7 @@ func TestServerAndClient(t *testing.T) {
 	first := lines.Text() // node b serving "kv" on 127.0.0.1:PORT; Ctrl-C stops
 	addr := strings.TrimSuffix(strings.Fields(first)[5], ";")
 	var out bytes.Buffer
-	if err := run(context.Background(), []string{"-role", "client", "-addr", addr, "-cookie", "c1"}, &out, io.Discard); err != nil {
+	if err := run(context.Background(), []string{"-role", "client", "-addr", addr, "-cookie", "actors test cookie 0123456789"}, &out, io.Discard); err != nil {
 		t.Fatalf("client: %v", err)
 	}
 	if out.String() != wantClient {

@@ -117,7 +117,7 @@ func demo(ctx context.Context, o options, stdout, stderr io.Writer) error {
 	for i := range o.nodes {
 		n, err := cluster.New(cluster.Config{
 			Node:    notp.Node{ID: fmt.Sprintf("node-%d", i+1), Host: "127.0.0.1"},
-			Cookie:  "demo-cookie",
+			Cookie:  "demo cookie, not for production",
 			RFactor: o.rfactor,
 			Logger:  logger.With("node", fmt.Sprintf("node-%d", i+1)),
 		})

@@ -299,7 +299,7 @@ func kvDemo(ctx context.Context, o options, stdout, stderr io.Writer) error {
 		id := fmt.Sprintf("kv-%d", i+1)
 		n, err := cluster.New(cluster.Config{
 			Node:    notp.Node{ID: id, Host: "127.0.0.1"},
-			Cookie:  "kv-cookie",
+			Cookie:  "kv example cookie, not for production",
 			RFactor: 32, // 32 tokens per node: shares within a few % of even
 			Logger:  logger.With("node", id),
 		})
