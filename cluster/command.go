@@ -17,6 +17,7 @@ import (
 	"github.com/notp-go/notp/command"
 	"github.com/notp-go/notp/genserver"
 	"github.com/notp-go/notp/internal/msgpackcheck"
+	"github.com/notp-go/notp/kernel"
 	"github.com/notp-go/notp/vclock"
 )
 
@@ -115,8 +116,11 @@ func (c *commandServer) register() {
 // timeout and encodes the reply.
 func (c *commandServer) wrap(name string, fn cmdFunc) genserver.HandlerFunc {
 	return func(ctx context.Context, r genserver.Request) ([]byte, error) {
-		rep := c.serve(ctx, name, r, fn)
-		if !rep.OK {
+		var a command.Args
+		rep := c.serve(ctx, name, r, fn, &a)
+		if mutating[name] {
+			c.logMutation(name, r.From, &a, rep)
+		} else if !rep.OK {
 			c.log.Debug("command refused or failed", "command", name, "peer", r.From.Node.ID,
 				"code", rep.Error.Code, "err", rep.Error.Message)
 		}
@@ -124,20 +128,54 @@ func (c *commandServer) wrap(name string, fn cmdFunc) genserver.HandlerFunc {
 	}
 }
 
-func (c *commandServer) serve(ctx context.Context, name string, r genserver.Request, fn cmdFunc) command.Reply {
+// mutating are the commands that change the ring or this node's place in
+// it: each one is logged at Info, refused or not, so an operator can tell
+// who changed the cluster.
+var mutating = map[string]bool{
+	command.Join: true, command.Leave: true, command.Meet: true,
+	command.Insert: true, command.MInsert: true, command.Update: true,
+	command.Remove: true, command.MRemove: true,
+}
+
+// logMutation logs a mutating command: who sent it (the node ID the
+// sender's hello claimed, which any cookie holder can choose, and the
+// address its connection came from), what it asked for and how it ended.
+func (c *commandServer) logMutation(name string, from kernel.From, a *command.Args, rep command.Reply) {
+	attrs := []any{"command", name, "peer", from.Node.ID, "addr", fmt.Sprint(from.RemoteAddr())}
+	switch {
+	case a.Node != nil:
+		attrs = append(attrs, "target", a.Node.String())
+	case len(a.Nodes) > 0:
+		attrs = append(attrs, "targets", len(a.Nodes), "first", a.Nodes[0].String())
+	case a.ID != "":
+		attrs = append(attrs, "target", a.ID)
+	}
+	if a.Force {
+		attrs = append(attrs, "force", true)
+	}
+	attrs = append(attrs, "ok", rep.OK)
+	if !rep.OK {
+		attrs = append(attrs, "code", rep.Error.Code, "err", rep.Error.Message)
+	}
+	c.log.Info("mutating command", attrs...)
+}
+
+// serve runs one command; the decoded arguments are left in a.
+func (c *commandServer) serve(ctx context.Context, name string, r genserver.Request, fn cmdFunc, a *command.Args) command.Reply {
 	from := r.From.Node.ID
 	if !c.allowMembers && c.isMember(from) {
 		return command.Fail(command.CodeNotAllowed,
 			fmt.Sprintf("commands from ring members are refused: '%s' is a member of this node's ring", from))
 	}
-	a, rep, ok := decodeArgs(name, r.Data)
-	if !ok {
+	var rep command.Reply
+	var ok bool
+	if *a, rep, ok = decodeArgs(name, r.Data); !ok {
 		return rep
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	c.log.Debug("command", "command", name, "peer", from)
-	return fn(ctx, a)
+	return fn(ctx, *a)
 }
 
 // isMember reports whether id is this node or a node of its ring.

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"slices"
 	"strings"
 	"sync"
@@ -214,6 +215,12 @@ type cmdHarness struct {
 
 func newCmdHarness(t testing.TB, timeout time.Duration, allowMembers bool) *cmdHarness {
 	t.Helper()
+	return newCmdHarnessLog(t, timeout, allowMembers, testLogger(t))
+}
+
+// newCmdHarnessLog is newCmdHarness with the command server logging to log.
+func newCmdHarnessLog(t testing.TB, timeout time.Duration, allowMembers bool, log *slog.Logger) *cmdHarness {
+	t.Helper()
 	n := testSeq.Add(1)
 	sk := startKernel(t, fmt.Sprintf("srv%d", n))
 	ck := startKernel(t, fmt.Sprintf("cli%d", n))
@@ -225,7 +232,7 @@ func newCmdHarness(t testing.TB, timeout time.Duration, allowMembers bool) *cmdH
 	cs := &commandServer{
 		srv: srv, ring: ring, self: sk.Self, timeout: timeout, allowMembers: allowMembers,
 		health: func() map[string]string { return map[string]string{sk.Self().ID: "alive"} },
-		log:    testLogger(t),
+		log:    log,
 	}
 	cs.register()
 	if err := srv.Start(context.Background()); err != nil {
@@ -659,5 +666,90 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// logCapture is a slog.Handler keeping the records it is given.
+type logCapture struct {
+	mu      sync.Mutex
+	records []slog.Record
+}
+
+func (c *logCapture) Enabled(context.Context, slog.Level) bool { return true }
+func (c *logCapture) WithAttrs([]slog.Attr) slog.Handler       { return c }
+func (c *logCapture) WithGroup(string) slog.Handler            { return c }
+func (c *logCapture) Handle(_ context.Context, r slog.Record) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.records = append(c.records, r.Clone())
+	return nil
+}
+
+// infoAttrs returns the attributes of the Info records with message msg.
+func (c *logCapture) infoAttrs(msg string) []map[string]string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []map[string]string
+	for _, r := range c.records {
+		if r.Level != slog.LevelInfo || r.Message != msg {
+			continue
+		}
+		m := map[string]string{}
+		r.Attrs(func(a slog.Attr) bool {
+			m[a.Key] = a.Value.String()
+			return true
+		})
+		out = append(out, m)
+	}
+	return out
+}
+
+// Every mutating command is logged at Info with the sender's node ID and
+// the address its connection came from, whether it succeeded or was
+// refused; reads are not.
+func TestCommandMutationsLogged(t *testing.T) {
+	logs := &logCapture{}
+	h := newCmdHarnessLog(t, 5*time.Second, false, slog.New(logs))
+	x := notp.Node{ID: "x", Host: "127.0.0.1", Port: 9}
+	y := notp.Node{ID: "y", Host: "127.0.0.1", Port: 10}
+	h.call(command.Insert, command.Args{Node: &x, Weight: 2})
+	h.call(command.MInsert, command.Args{Nodes: []notp.Node{y}})
+	h.call(command.Update, command.Args{Node: &x, Weight: 3})
+	h.call(command.Get, command.Args{ID: "x"})
+	h.call(command.Weight, command.Args{ID: "x"})
+	h.call(command.Remove, command.Args{Node: &x, Force: true})
+	h.call(command.MRemove, command.Args{Nodes: []notp.Node{y}})
+	h.call(command.Meet, command.Args{Node: &x})
+	h.call(command.Join, command.Args{ID: "other"})
+	h.call(command.Leave, command.Args{})
+	h.call(command.Insert, command.Args{}) // refused: no node
+	got := logs.infoAttrs("mutating command")
+	want := []struct{ cmd, target, ok string }{
+		{command.Insert, x.String(), "true"}, {command.MInsert, "", "true"}, {command.Update, x.String(), "true"},
+		{command.Remove, x.String(), "true"}, {command.MRemove, "", "true"}, {command.Meet, x.String(), "true"},
+		{command.Join, "other", ""}, {command.Leave, "", ""}, {command.Insert, "", "false"},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("logged %d mutating commands, want %d: %v", len(got), len(want), got)
+	}
+	addr := h.client.Addr() // the client's listener; its dials come from another port of the same host
+	host := addr.(*net.TCPAddr).IP.String()
+	for i, w := range want {
+		g := got[i]
+		if g["command"] != w.cmd || g["peer"] != h.client.Self().ID || !strings.HasPrefix(g["addr"], host+":") {
+			t.Errorf("record %d = %v, want command %s from %s at %s:*", i, g, w.cmd, h.client.Self().ID, host)
+		}
+		if g["target"] != w.target || (w.ok != "" && g["ok"] != w.ok) {
+			t.Errorf("record %d = %v, want target %q ok %s", i, g, w.target, w.ok)
+		}
+	}
+	if got[4]["targets"] != "1" || got[4]["first"] != y.String() {
+		t.Errorf("mremove record %v, want targets 1 first %s", got[4], y)
+	}
+	if got[3]["force"] != "true" {
+		t.Errorf("forced remove record %v lacks force=true", got[3])
+	}
+	if got[8]["code"] != command.CodeBadRequest {
+		t.Errorf("refused insert record %v lacks code %s", got[8], command.CodeBadRequest)
 	}
 }

@@ -75,7 +75,12 @@
 // Commands arrive only over the kernel's cookie-authenticated connections:
 // a client must hold the cluster cookie (notp-cli's -a flag) and, with
 // Config.TLS, pass TLS. The sender's identity is the one its connection
-// authenticated, never a claim in the message. By default commands from a
+// authenticated, never a claim in the message; note that the cookie
+// authenticates membership, not identity, so any cookie holder can claim
+// any node ID. Every mutating command (join, leave, meet, insert, minsert,
+// update, remove, mremove) is logged at Info as "mutating command" with the
+// sender's node ID, the address its connection came from, the target and
+// the outcome, refused ones included. By default commands from a
 // current ring member, or from this node itself, are refused with code
 // NOT_ALLOWED (notp ignored them silently): the admin channel is for
 // operators' clients, not for peers. Config.AllowMemberCommands lifts the

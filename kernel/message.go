@@ -3,6 +3,7 @@ package kernel
 import (
 	"errors"
 	"fmt"
+	"net"
 
 	"github.com/notp-go/notp"
 )
@@ -102,6 +103,17 @@ type From struct {
 
 // IsCall reports whether the sender waits for a reply.
 func (f From) IsCall() bool { return f.Tag != "" }
+
+// RemoteAddr returns the network address of the connection the message
+// arrived on, or nil for a message sent by this node to itself. Unlike
+// Node, which any holder of the cookie can claim, it is where the bytes
+// came from (as far as the network says): worth logging beside Node.
+func (f From) RemoteAddr() net.Addr {
+	if s, ok := f.route.(*session); ok {
+		return s.c.RemoteAddr()
+	}
+	return nil
+}
 
 // replyRoute is how a reply reaches the caller: the inbound connection the
 // request arrived on, or the local kernel. Implemented by the kernel.
