@@ -165,7 +165,7 @@ func TestOneShotOutput(t *testing.T) {
 	f.set(command.Get, command.Fail(command.CodeFailed, "'x' is not defined in this ring."))
 	f.set(command.Nodes, command.Reply{OK: true, Data: json.RawMessage(`[{"id":"node1","host":"127.0.0.1","port":1,"health":"alive"}]`)})
 
-	code, out, errs := cli(k, "secret", 5*time.Second, "inspect")
+	code, out, errs := cli(k, testCookie, 5*time.Second, "inspect")
 	if code != 0 || errs != "" {
 		t.Fatalf("inspect: exit %d stderr %q", code, errs)
 	}
@@ -175,7 +175,7 @@ func TestOneShotOutput(t *testing.T) {
 		t.Fatalf("inspect output\n%s\nwant\n%s", out, want)
 	}
 
-	code, out, _ = cli(k, "secret", 5*time.Second, "get", "x")
+	code, out, _ = cli(k, testCookie, 5*time.Second, "get", "x")
 	r := decodeOutput(t, out)
 	if code != 1 || r.OK || r.Error == nil || r.Error.Message != "'x' is not defined in this ring." || r.Error.Code != command.CodeFailed {
 		t.Fatalf("get x: exit %d reply %+v", code, r)
@@ -184,14 +184,14 @@ func TestOneShotOutput(t *testing.T) {
 		t.Fatalf("get x output:\n%s", out)
 	}
 
-	code, out, _ = cli(k, "secret", 5*time.Second, "nodes")
+	code, out, _ = cli(k, testCookie, 5*time.Second, "nodes")
 	r = decodeOutput(t, out)
 	if code != 0 || !r.OK || !strings.Contains(string(r.Data), `"health": "alive"`) {
 		t.Fatalf("nodes: exit %d reply %+v", code, r)
 	}
 
 	// A reply without data prints {"ok": true}.
-	code, out, _ = cli(k, "secret", 5*time.Second, "join", "ring")
+	code, out, _ = cli(k, testCookie, 5*time.Second, "join", "ring")
 	if code != 0 || out != "{\n  \"ok\": true\n}\n" {
 		t.Fatalf("join: exit %d output %q", code, out)
 	}

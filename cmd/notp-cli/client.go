@@ -60,6 +60,9 @@ func newClient(ctx context.Context, o options) (*client, error) {
 		CallTimeout:      o.timeout,
 		ReconnectMax:     time.Second,
 		Logger:           slog.New(slog.DiscardHandler),
+		// The node enforces its cookie policy; the CLI presents whatever
+		// cookie the cluster uses, short demo cookies included.
+		AllowWeakCookie: true,
 	})
 	if err != nil {
 		return nil, err

@@ -18,8 +18,10 @@
 //	-I, --instance <id>       id of the node to talk to (default: os.Hostname())
 //	-H, --hostname <host>     host of that node (default: os.Hostname())
 //	-p, --port <port>         port of that node, 1-65535 (default 7022)
-//	-a, --key <cookie>        the cluster cookie (default ""); empty means no
-//	                          cookie, for nodes that run without one
+//	-a, --key <cookie>        the cluster cookie; empty means no cookie, for
+//	                          nodes that run without one (default: see below)
+//	    --key-file <file>     read the cookie from a file (at most 4 KiB; one
+//	                          trailing newline is dropped)
 //	    --timeout <duration>  bound of each request, connecting included
 //	                          (default 5s)
 //	    --tls                 connect over TLS, verifying the node against
@@ -32,6 +34,15 @@
 //	    --tls-insecure-skip-verify
 //	                          do not verify the node's certificate (tests)
 //	-h, --help                print the usage and exit
+//
+// The cookie comes from -a/--key when given (even as ""), else from
+// --key-file, else from the NOTP_COOKIE environment variable, else it is
+// empty. Prefer the file or the variable: a -a argument shows in process
+// lists. An unreadable, empty or oversized key file is a usage error.
+// "notp-cli keygen" prints a new cookie, 256 random bits as 64 lowercase
+// hex digits, and sends nothing (also in the shell):
+//
+//	$ export NOTP_COOKIE=$(notp-cli keygen)
 //
 // notp-cli is a kernel node itself, "notp-cli-<pid>-<random>" on 127.0.0.1
 // with an ephemeral port; the key authenticates it like any node, so only
@@ -70,7 +81,8 @@
 // -f/--force: "Execute this command before any existing message streams on
 // this node's gossip processor. Defaults to false." -w/--weight <n>: the
 // number of virtual nodes; without it the node uses its ring's rfactor.
-// "notp-cli help [command]" prints the usage of all or one command.
+// "notp-cli help [command]" prints the usage of all or one command;
+// "notp-cli keygen" prints a new cookie.
 //
 // # Output and exit codes
 //
@@ -99,7 +111,7 @@
 // The shell prints "Connecting to <id> at <host>:<port>", pings the node's
 // command server and prints "Connected to <id>" (or the error on stderr,
 // exiting 1). At the prompt "> " it takes the commands above plus
-// "help [command]" and "exit" (Ctrl-D ends it too). When stdin is a
+// "keygen", "help [command]" and "exit" (Ctrl-D ends it too). When stdin is a
 // terminal, lines are edited with golang.org/x/term (history with the
 // arrow keys, TAB completes command names); otherwise lines are read
 // plainly, so the shell can be scripted through a pipe. Replies are
@@ -112,11 +124,12 @@
 //
 // # Examples
 //
-//	$ notp-cli -I node1 -H 10.0.0.1 -p 7022 -a "$COOKIE" nodes
-//	$ notp-cli -I node1 -H 10.0.0.1 -a "$COOKIE" insert node4 10.0.0.4 7022 -w 3
-//	$ notp-cli -I node1 -H 10.0.0.1 -a "$COOKIE" minsert n5 10.0.0.5 7022 n6 10.0.0.6 7022 --force
-//	$ notp-cli -I node1 -H 10.0.0.1 -a "$COOKIE" weights | jq '.data'
-//	$ notp-cli -I node1 -H 10.0.0.1 -a "$COOKIE"
+//	$ export NOTP_COOKIE=$(notp-cli keygen)   # once; share it with the nodes
+//	$ notp-cli -I node1 -H 10.0.0.1 -p 7022 nodes
+//	$ notp-cli -I node1 -H 10.0.0.1 insert node4 10.0.0.4 7022 -w 3
+//	$ notp-cli -I node1 -H 10.0.0.1 --key-file /etc/notp/cookie minsert n5 10.0.0.5 7022 n6 10.0.0.6 7022 --force
+//	$ notp-cli -I node1 -H 10.0.0.1 weights | jq '.data'
+//	$ notp-cli -I node1 -H 10.0.0.1
 //	Connecting to node1 at 10.0.0.1:7022
 //	Connected to node1
 //	> ownership

@@ -74,9 +74,11 @@ func parseFlags(args []string) (options, error) {
 	for _, name := range []string{"p", "port"} {
 		fs.Var(portFlag{&o.target.Port}, name, "")
 	}
+	var ks keySources
 	for _, name := range []string{"a", "key"} {
-		fs.StringVar(&o.key, name, "", "")
+		fs.StringVar(&ks.key, name, "", "")
 	}
+	fs.StringVar(&ks.file, "key-file", "", "")
 	fs.DurationVar(&o.timeout, "timeout", o.timeout, "")
 	var tf tlsFlags
 	fs.BoolVar(&tf.on, "tls", false, "")
@@ -93,6 +95,13 @@ func parseFlags(args []string) (options, error) {
 	}
 	if o.help {
 		return o, nil
+	}
+	fs.Visit(func(f *flag.Flag) { ks.keySet = ks.keySet || f.Name == "a" || f.Name == "key" })
+	ks.env = os.Getenv(envCookie)
+	if rest := fs.Args(); len(rest) == 0 || rest[0] != "keygen" {
+		if o.key, err = ks.resolve(); err != nil {
+			return o, fmt.Errorf("%w: %v", errFlags, err)
+		}
 	}
 	if o.timeout <= 0 {
 		return o, fmt.Errorf("%w: --timeout must be positive, got %v", errFlags, o.timeout)
@@ -116,7 +125,8 @@ var flagHelp = [][2]string{
 	{"-I, --instance <id>", "Unique instance identifier of the node being connected to. (default: this host's name)"},
 	{"-H, --hostname <host>", "Server hostname of the node being connected to. (default: this host's name)"},
 	{"-p, --port <port>", fmt.Sprintf("Server port of the node being connected to, 1-65535. (default %d)", defaultPort)},
-	{"-a, --key <cookie>", "Distributed cookie to use for signing requests against the connecting node. Empty means no cookie, for nodes that run without one. (default \"\")"},
+	{"-a, --key <cookie>", "Distributed cookie to use for signing requests against the connecting node. Empty means no cookie, for nodes that run without one. It shows in process lists: prefer --key-file or $NOTP_COOKIE. (default: --key-file, else $NOTP_COOKIE, else \"\")"},
+	{"    --key-file <file>", "Read the cookie from a file (at most 4 KiB; one trailing newline is dropped). Used when -a/--key is not given."},
 	{"    --timeout <duration>", fmt.Sprintf("Bound of each request, connecting included, e.g. 500ms or 10s. (default %v)", defaultTimeout)},
 	{"    --tls", "Connect over TLS (for nodes started with a TLS config), verifying the node's certificate against the system's roots. Any other --tls-* flag implies it."},
 	{"    --tls-ca <file>", "PEM file of the CA certificates to verify the node's certificate with, instead of the system's roots."},
@@ -167,6 +177,7 @@ func writeCommandList(w io.Writer, shell bool) {
 	for i := range specs {
 		fmt.Fprintf(tw, "  %s\t%s\n", specs[i].brief(), specs[i].summary())
 	}
+	fmt.Fprintf(tw, "  %s\t%s\n", "keygen", keygenHelp)
 	if shell {
 		fmt.Fprintf(tw, "  %s\t%s\n", "help [command]", "Shows the commands, or the usage of one command.")
 		fmt.Fprintf(tw, "  %s\t%s\n", "exit", "Exits the shell (as does Ctrl-D).")

@@ -40,6 +40,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runShell(ctx, o, stdin, stdout, stderr)
 	case o.cmd == "help":
 		return oneShotHelp(o.args, stdout, stderr)
+	case o.cmd == "keygen":
+		return keygen(o.args, stdout, stderr)
 	}
 	return oneShot(ctx, o, stdout, stderr)
 }
@@ -82,6 +84,10 @@ func oneShotHelp(args []string, stdout, stderr io.Writer) int {
 		writeUsage(stdout)
 		return exitOK
 	case 1:
+		if args[0] == "keygen" {
+			fmt.Fprintf(stdout, "Usage: keygen\n\n%s\n", keygenHelp)
+			return exitOK
+		}
 		if s, ok := lookup(args[0]); ok {
 			writeCommandHelp(stdout, s)
 			return exitOK

@@ -199,6 +199,13 @@ func (sh *shell) exec(ctx context.Context, line string) bool {
 	case "help":
 		sh.help(f[1:])
 		return true
+	case "keygen":
+		if len(f) > 1 {
+			sh.printf("%v\nUsage: keygen\n", errKeygenArgs)
+		} else {
+			sh.printf("%s\n", newCookie())
+		}
+		return true
 	}
 	a, err := parseCommand(f[0], f[1:])
 	var ue *usageError
@@ -232,6 +239,8 @@ func (sh *shell) help(args []string) {
 		b.WriteString("Usage: help [command]\n\nShows the commands, or the usage of one command.\n")
 	case args[0] == "exit":
 		b.WriteString("Usage: exit\n\nExits the shell (as does Ctrl-D).\n")
+	case args[0] == "keygen":
+		fmt.Fprintf(&b, "Usage: keygen\n\n%s\n", keygenHelp)
 	default:
 		s, ok := lookup(args[0])
 		if !ok {
@@ -272,7 +281,7 @@ func (sh *shell) monitor(done <-chan struct{}) {
 }
 
 // shellWords are the words TAB completes: the commands, help and exit.
-var shellWords = append(slices.Clone(commandNames()), "help", "exit")
+var shellWords = append(slices.Clone(commandNames()), "help", "exit", "keygen")
 
 func commandNames() []string {
 	names := make([]string, len(specs))

@@ -1,0 +1,152 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/notp-go/notp/command"
+)
+
+// keygen prints one fresh 256-bit cookie as 64 hex digits and sends
+// nothing (no node is running here); arguments are a usage error.
+func TestKeygen(t *testing.T) {
+	keys := map[string]bool{}
+	for range 2 {
+		var out, errb bytes.Buffer
+		if code := run(context.Background(), []string{"keygen"}, nil, &out, &errb); code != exitOK || errb.Len() != 0 {
+			t.Fatalf("keygen: exit %d stderr %q", code, errb.String())
+		}
+		key, ok := strings.CutSuffix(out.String(), "\n")
+		if b, err := hex.DecodeString(key); !ok || err != nil || len(b) != 32 {
+			t.Fatalf("keygen printed %q, want 64 hex digits and a newline", out.String())
+		}
+		keys[key] = true
+	}
+	if len(keys) != 2 {
+		t.Fatal("two keygen runs printed the same cookie")
+	}
+	var out, errb bytes.Buffer
+	if code := run(context.Background(), []string{"keygen", "extra"}, nil, &out, &errb); code != exitUsage || out.Len() != 0 {
+		t.Fatalf("keygen extra: exit %d stdout %q, want usage error", code, out.String())
+	}
+	// keygen needs no key, even when the configured key file is unreadable.
+	out.Reset()
+	if code := run(context.Background(), []string{"--key-file", filepath.Join(t.TempDir(), "none"), "keygen"}, nil, &out, &errb); code != exitOK || out.Len() != 65 {
+		t.Fatalf("keygen with a missing key file: exit %d stdout %q", code, out.String())
+	}
+}
+
+// The shell's keygen prints a cookie without sending anything.
+func TestShellKeygen(t *testing.T) {
+	k := startKernel(t, "node1", testCookie)
+	f := startFake(t, k)
+	f.set(command.Ping, command.Reply{OK: true})
+	code, out, errs := cliTo(k.Self(), testCookie, 5*time.Second, strings.NewReader("keygen\nhelp keygen\nexit\n"))
+	if code != 0 || errs != "" {
+		t.Fatalf("exit %d stderr %q\n%s", code, errs, out)
+	}
+	_, rest, _ := strings.Cut(out, "> ")
+	key, rest, _ := strings.Cut(rest, "\n")
+	if b, err := hex.DecodeString(key); err != nil || len(b) != 32 {
+		t.Fatalf("shell keygen printed %q, want 64 hex digits", key)
+	}
+	if !strings.Contains(rest, "Usage: keygen\n") {
+		t.Fatalf("help keygen missing from:\n%s", out)
+	}
+	for _, c := range f.got() {
+		if c.event != command.Ping {
+			t.Fatalf("keygen sent %q to the node", c.event)
+		}
+	}
+}
+
+// The cookie comes from --key (or -a), else --key-file, else NOTP_COOKIE.
+func TestKeySources(t *testing.T) {
+	dir := t.TempDir()
+	file := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	good, crlf := file("good", "from-file\n"), file("crlf", "from-file\r\n")
+	bare := file("bare", "from-file")
+	tests := []struct {
+		name    string
+		src     keySources
+		want    string
+		wantErr string
+	}{
+		{"flag wins", keySources{key: "from-flag", keySet: true, file: good, env: "from-env"}, "from-flag", ""},
+		{"empty flag wins", keySources{keySet: true, file: good, env: "from-env"}, "", ""},
+		{"file before env", keySources{file: good, env: "from-env"}, "from-file", ""},
+		{"crlf trimmed", keySources{file: crlf}, "from-file", ""},
+		{"no newline", keySources{file: bare}, "from-file", ""},
+		{"env last", keySources{env: "from-env"}, "from-env", ""},
+		{"nothing", keySources{}, "", ""},
+		{"missing file", keySources{file: filepath.Join(dir, "missing"), env: "from-env"}, "", "no such file"},
+		{"empty file", keySources{file: file("empty", "")}, "", "is empty"},
+		{"only a newline", keySources{file: file("nl", "\n")}, "", "is empty"},
+		{"oversized file", keySources{file: file("big", strings.Repeat("k", maxKeyFileSize+1))}, "", "larger than 4096 bytes"},
+		{"largest file", keySources{file: file("max", strings.Repeat("k", maxKeyFileSize))}, strings.Repeat("k", maxKeyFileSize), ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := tt.src.resolve()
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !strings.Contains(err.Error(), "--key-file") {
+					t.Fatalf("resolve = %q, %v; want an error about %q", got, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Fatalf("resolve = %q, %v; want %q", got, err, tt.want)
+			}
+		})
+	}
+}
+
+// A node is reached with the cookie from NOTP_COOKIE or --key-file, and a
+// bad key file is a usage error with nothing sent.
+func TestKeyFromEnvAndFile(t *testing.T) {
+	k := startKernel(t, "node1", testCookie)
+	f := startFake(t, k)
+	f.set(command.Ping, command.Reply{OK: true})
+	self := k.Self()
+	base := []string{"-I", self.ID, "-H", self.Host, "-p", strconv.Itoa(self.Port), "--timeout", "5s"}
+	runArgs := func(args ...string) (int, string) {
+		var out, errb bytes.Buffer
+		code := run(context.Background(), append(append([]string(nil), base...), args...), nil, &out, &errb)
+		return code, out.String() + errb.String()
+	}
+	t.Setenv(envCookie, testCookie)
+	if code, out := runArgs("ping"); code != exitOK {
+		t.Fatalf("key from %s: exit %d\n%s", envCookie, code, out)
+	}
+	keyFile := filepath.Join(t.TempDir(), "cookie")
+	if err := os.WriteFile(keyFile, []byte(testCookie+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(envCookie, "a wrong cookie, 16+ bytes")
+	if code, out := runArgs("--key-file", keyFile, "ping"); code != exitOK {
+		t.Fatalf("key from --key-file over a wrong %s: exit %d\n%s", envCookie, code, out)
+	}
+	if code, _ := runArgs("ping"); code != exitFail {
+		t.Fatalf("wrong key from %s: exit %d, want %d", envCookie, code, exitFail)
+	}
+	calls := len(f.got())
+	if code, out := runArgs("--key-file", filepath.Join(t.TempDir(), "none"), "ping"); code != exitUsage || !strings.Contains(out, "--key-file") {
+		t.Fatalf("missing key file: exit %d\n%s", code, out)
+	}
+	if len(f.got()) != calls {
+		t.Fatal("a usage error sent a command")
+	}
+}
