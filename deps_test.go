@@ -45,7 +45,9 @@ func TestDependencyRules(t *testing.T) {
 		{"cluster", []string{modulePath, modulePath + "/chash", modulePath + "/vclock", modulePath + "/kernel",
 			modulePath + "/genserver", modulePath + "/gossip", modulePath + "/command", modulePath + "/internal/msgpackcheck"},
 			[]string{"github.com/hashicorp/memberlist"}},
-		{"cmd/notp-cli", []string{modulePath, modulePath + "/kernel", modulePath + "/genserver", modulePath + "/command"},
+		{"internal/cookiefile", nil, nil},
+		{"cmd/notp-cli", []string{modulePath, modulePath + "/kernel", modulePath + "/genserver", modulePath + "/command",
+			modulePath + "/internal/cookiefile"},
 			[]string{"golang.org/x/term"}},
 	}
 	for _, r := range rules {

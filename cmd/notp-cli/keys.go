@@ -6,17 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"strings"
+
+	"github.com/notp-go/notp/internal/cookiefile"
 )
 
 // envCookie is the environment variable the cookie is read from when
 // neither --key nor --key-file is given.
-const envCookie = "NOTP_COOKIE"
-
-// maxKeyFileSize bounds a --key-file, in bytes: a cookie is tens of bytes,
-// so anything larger is the wrong file.
-const maxKeyFileSize = 4 << 10
+const envCookie = cookiefile.EnvVar
 
 // keygenBytes is the size of a generated cookie: 256 random bits.
 const keygenBytes = 32
@@ -46,30 +42,13 @@ func (s keySources) resolve() (string, error) {
 	case s.keySet:
 		return s.key, nil
 	case s.file != "":
-		return readKeyFile(s.file)
+		key, err := cookiefile.Read(s.file)
+		if err != nil {
+			return "", fmt.Errorf("--key-file: %w", err)
+		}
+		return key, nil
 	}
 	return s.env, nil
-}
-
-// readKeyFile reads a cookie from path, at most maxKeyFileSize bytes.
-func readKeyFile(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", fmt.Errorf("--key-file: %w", err)
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxKeyFileSize+1))
-	if err != nil {
-		return "", fmt.Errorf("--key-file: %s: %w", path, err)
-	}
-	if len(b) > maxKeyFileSize {
-		return "", fmt.Errorf("--key-file: %s is larger than %d bytes; is it the right file?", path, maxKeyFileSize)
-	}
-	key := strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
-	if key == "" {
-		return "", fmt.Errorf("--key-file: %s is empty", path)
-	}
-	return key, nil
 }
 
 // errKeygenArgs: keygen takes no arguments.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/notp-go/notp/command"
+	"github.com/notp-go/notp/internal/cookiefile"
 )
 
 // keygen prints one fresh 256-bit cookie as 64 hex digits and sends
@@ -95,8 +96,8 @@ func TestKeySources(t *testing.T) {
 		{"missing file", keySources{file: filepath.Join(dir, "missing"), env: "from-env"}, "", "no such file"},
 		{"empty file", keySources{file: file("empty", "")}, "", "is empty"},
 		{"only a newline", keySources{file: file("nl", "\n")}, "", "is empty"},
-		{"oversized file", keySources{file: file("big", strings.Repeat("k", maxKeyFileSize+1))}, "", "larger than 4096 bytes"},
-		{"largest file", keySources{file: file("max", strings.Repeat("k", maxKeyFileSize))}, strings.Repeat("k", maxKeyFileSize), ""},
+		{"oversized file", keySources{file: file("big", strings.Repeat("k", cookiefile.MaxSize+1))}, "", "larger than 4096 bytes"},
+		{"largest file", keySources{file: file("max", strings.Repeat("k", cookiefile.MaxSize))}, strings.Repeat("k", cookiefile.MaxSize), ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

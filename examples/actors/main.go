@@ -8,11 +8,12 @@
 //
 //	go run ./examples/actors
 //
-// In two processes, in two terminals (use the same cookie on both; the
-// client's node id must differ from the server's):
+// In two processes, in two terminals (use the same cookie on both, e.g.
+// from "notp-cli keygen > /tmp/notp.cookie"; the client's node id must
+// differ from the server's):
 //
-//	go run ./examples/actors -role server -addr 127.0.0.1:7022 -cookie s3cret
-//	go run ./examples/actors -role client -addr 127.0.0.1:7022 -cookie s3cret
+//	go run ./examples/actors -role server -addr 127.0.0.1:7022 -cookie "$(cat /tmp/notp.cookie)"
+//	go run ./examples/actors -role client -addr 127.0.0.1:7022 -cookie "$(cat /tmp/notp.cookie)"
 //
 // The server runs until interrupted (Ctrl-C) and then prints its counters;
 // the client runs the same calls as the one-process mode and exits. A

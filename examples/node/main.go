@@ -3,23 +3,29 @@
 // actor. It logs ring events to stderr and stops cleanly (without leaving
 // the ring) on SIGINT or SIGTERM.
 //
-// Three nodes on one machine, in three terminals:
+// Three nodes on one machine, in three terminals sharing one cookie:
 //
-//	go run ./examples/node -id a -port 7022 -cookie s3cret -flush /tmp/a.ring
-//	go run ./examples/node -id b -port 7023 -cookie s3cret -flush /tmp/b.ring -meet a@127.0.0.1:7022
-//	go run ./examples/node -id c -port 7024 -cookie s3cret -flush /tmp/c.ring -meet a@127.0.0.1:7022
+//	notp-cli keygen > /tmp/notp.cookie
+//	go run ./examples/node -id a -port 7022 -cookie-file /tmp/notp.cookie -flush /tmp/a.ring
+//	go run ./examples/node -id b -port 7023 -cookie-file /tmp/notp.cookie -flush /tmp/b.ring -meet a@127.0.0.1:7022
+//	go run ./examples/node -id c -port 7024 -cookie-file /tmp/notp.cookie -flush /tmp/c.ring -meet a@127.0.0.1:7022
 //
 // and drive them from a fourth with notp-cli:
 //
-//	notp-cli -I a -H 127.0.0.1 -p 7022 -a s3cret nodes
-//	notp-cli -I a -H 127.0.0.1 -p 7022 -a s3cret ownership
+//	notp-cli -I a -H 127.0.0.1 -p 7022 --key-file /tmp/notp.cookie nodes
+//	notp-cli -I a -H 127.0.0.1 -p 7022 --key-file /tmp/notp.cookie ownership
 //
 // Flags:
 //
 //	-id ID          this node's id (required; no '@' or whitespace)
 //	-host HOST      the address to listen on and that peers dial (default 127.0.0.1)
 //	-port N         the TCP port (and UDP port of the failure detector), 1..65535 (default 7022)
-//	-cookie SECRET  the cluster cookie; empty = no authentication (a warning is logged)
+//	-cookie-file PATH
+//	                read the cluster cookie from PATH (one trailing newline dropped)
+//	-cookie SECRET  the cluster cookie (shows in process lists: prefer -cookie-file
+//	                or NOTP_COOKIE); at least 16 bytes, see notp-cli keygen
+//	-insecure       run without a cookie: nothing is authenticated (a warning is
+//	                logged); required when no cookie is given
 //	-ring ID        the ring to start in (default "ring"); must match the flush file's ring
 //	-flush PATH     persist the ring to PATH and reload it at start (a restarted node rejoins)
 //	-meet ID@HOST:PORT
@@ -31,6 +37,10 @@
 //	-tls-ca FILE    PEM CAs that peers' and clients' certificates must chain to
 //	                (default: -tls-cert itself, for one self-signed certificate)
 //	-busy-poll D    kernel.Config.BusyPoll, e.g. 50us (default 0: off)
+//
+// The cookie comes from -cookie when given, else from -cookie-file, else
+// from the NOTP_COOKIE environment variable. Without any, the node refuses
+// to start unless -insecure says so.
 //
 // Exit status: 0 after a clean stop, 1 when the node fails to start or
 // stop, 2 for invalid flags.
@@ -55,6 +65,7 @@ import (
 	"github.com/notp-go/notp/cluster"
 	"github.com/notp-go/notp/genserver"
 	"github.com/notp-go/notp/gossip"
+	"github.com/notp-go/notp/internal/cookiefile"
 	"github.com/notp-go/notp/kernel"
 )
 
@@ -72,6 +83,7 @@ type options struct {
 	flush    string
 	meet     *notp.Node
 	level    slog.Level
+	insecure bool          // -insecure: no cookie, nothing authenticated
 	tls      *tls.Config   // -tls-cert/-tls-key/-tls-ca; nil = plain TCP
 	busyPoll time.Duration // -busy-poll
 }
@@ -85,7 +97,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	id := fs.String("id", "", "this node's id (required)")
 	host := fs.String("host", "127.0.0.1", "host to listen on and that peers dial")
 	port := fs.Int("port", 7022, "TCP port (and UDP port of the failure detector), 1..65535")
-	cookie := fs.String("cookie", "", "cluster cookie; empty = no authentication")
+	cookie := fs.String("cookie", "", "cluster cookie (shows in process lists: prefer -cookie-file or NOTP_COOKIE)")
+	cookieFile := fs.String("cookie-file", "", "file holding the cluster cookie")
+	insecure := fs.Bool("insecure", false, "run without a cookie: nothing is authenticated")
 	ring := fs.String("ring", "ring", "ring id to start in")
 	flush := fs.String("flush", "", "file to persist the ring to and reload it from")
 	meet := fs.String("meet", "", "node to meet once started, as id@host:port")
@@ -100,8 +114,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	if fs.NArg() > 0 {
 		return options{}, fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
 	}
-	o := options{node: notp.Node{ID: *id, Host: *host, Port: *port}, cookie: *cookie, ring: *ring, flush: *flush,
-		busyPoll: *busyPoll}
+	o := options{node: notp.Node{ID: *id, Host: *host, Port: *port}, ring: *ring, flush: *flush,
+		busyPoll: *busyPoll, insecure: *insecure}
 	switch {
 	case *id == "":
 		return o, fmt.Errorf("%w: -id is required", errUsage)
@@ -113,6 +127,10 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, fmt.Errorf("%w: -busy-poll %v: want 0..1s", errUsage, *busyPoll)
 	}
 	if err := o.node.Validate(); err != nil {
+		return o, fmt.Errorf("%w: %v", errUsage, err)
+	}
+	var err error
+	if o.cookie, err = pickCookie(fs, *cookie, *cookieFile, *insecure); err != nil {
 		return o, fmt.Errorf("%w: %v", errUsage, err)
 	}
 	if *meet != "" {
@@ -131,6 +149,32 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	}
 	o.tls = tc
 	return o, nil
+}
+
+// pickCookie returns the cookie from -cookie if given, else -cookie-file,
+// else $NOTP_COOKIE. An empty result needs -insecure, and -insecure with a
+// cookie is a contradiction.
+func pickCookie(fs *flag.FlagSet, cookie, file string, insecure bool) (string, error) {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == "cookie" })
+	switch {
+	case set:
+	case file != "":
+		c, err := cookiefile.Read(file)
+		if err != nil {
+			return "", fmt.Errorf("-cookie-file: %w", err)
+		}
+		cookie = c
+	default:
+		cookie = os.Getenv(cookiefile.EnvVar)
+	}
+	switch {
+	case cookie == "" && !insecure:
+		return "", fmt.Errorf("no cookie: give -cookie-file or %s (generate one with `notp-cli keygen`), or -insecure to run unauthenticated", cookiefile.EnvVar)
+	case cookie != "" && insecure:
+		return "", errors.New("-insecure and a cookie contradict each other")
+	}
+	return cookie, nil
 }
 
 // tlsConfig builds the node's mutual-TLS config: it serves certFile, dials
@@ -187,7 +231,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 // serve runs the node until ctx ends.
 func serve(ctx context.Context, o options, log *slog.Logger) error {
 	n, err := cluster.New(cluster.Config{
-		Node: o.node, Cookie: o.cookie, Insecure: o.cookie == "", FlushPath: o.flush, Logger: log,
+		Node: o.node, Cookie: o.cookie, Insecure: o.insecure, FlushPath: o.flush, Logger: log,
 		TLS: o.tls, Kernel: kernel.Config{BusyPoll: o.busyPoll},
 	})
 	if err != nil {

@@ -7,17 +7,68 @@ import (
 	"crypto/x509"
 	"errors"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/notp-go/notp"
+	"github.com/notp-go/notp/internal/cookiefile"
 	"github.com/notp-go/notp/internal/testcert"
 )
 
+// testCookie is a cookie long enough for the kernel.
+const testCookie = "examples/node test cookie 0123456789"
+
+// The cookie comes from -cookie, else -cookie-file, else NOTP_COOKIE;
+// running without one takes an explicit -insecure.
+func TestCookieSources(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "cookie")
+	if err := os.WriteFile(file, []byte("from the file, 16+ bytes\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	empty := filepath.Join(dir, "empty")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		env     string
+		args    []string
+		want    string
+		wantErr string
+	}{
+		{"from the env, 16+ bytes", []string{"-cookie", "from the flag, 16+ bytes", "-cookie-file", file}, "from the flag, 16+ bytes", ""},
+		{"from the env, 16+ bytes", []string{"-cookie-file", file}, "from the file, 16+ bytes", ""},
+		{"from the env, 16+ bytes", nil, "from the env, 16+ bytes", ""},
+		{"", []string{"-insecure"}, "", ""},
+		{"", nil, "", "notp-cli keygen"},
+		{"", []string{"-cookie", ""}, "", "-insecure"},
+		{"from the env, 16+ bytes", []string{"-insecure"}, "", "contradict"},
+		{"", []string{"-cookie-file", empty}, "", "-cookie-file"},
+		{"", []string{"-cookie-file", filepath.Join(dir, "none")}, "", "-cookie-file"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " ")+" env="+tt.env, func(t *testing.T) {
+			t.Setenv(cookiefile.EnvVar, tt.env)
+			o, err := parseFlags(append([]string{"-id", "a"}, tt.args...), &bytes.Buffer{})
+			if tt.wantErr != "" {
+				if !errors.Is(err, errUsage) || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("parseFlags: %v, want a usage error about %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || o.cookie != tt.want || o.insecure != (tt.want == "") {
+				t.Fatalf("parseFlags = cookie %q insecure %v, %v; want %q", o.cookie, o.insecure, err, tt.want)
+			}
+		})
+	}
+}
+
 func TestParseFlags(t *testing.T) {
-	o, err := parseFlags([]string{"-id", "a"}, &bytes.Buffer{})
+	t.Setenv(cookiefile.EnvVar, "")
+	o, err := parseFlags([]string{"-id", "a", "-insecure"}, &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -25,12 +76,12 @@ func TestParseFlags(t *testing.T) {
 	if o.node != want || o.ring != "ring" || o.cookie != "" || o.flush != "" || o.meet != nil || o.level != slog.LevelInfo {
 		t.Fatalf("defaults: %+v", o)
 	}
-	o, err = parseFlags([]string{"-id", "b", "-host", "10.0.0.2", "-port", "7100", "-cookie", "s", "-ring", "r",
+	o, err = parseFlags([]string{"-id", "b", "-host", "10.0.0.2", "-port", "7100", "-cookie", testCookie, "-ring", "r",
 		"-flush", "/tmp/b.ring", "-meet", "a@10.0.0.1:7022", "-log", "debug"}, &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.node != (notp.Node{ID: "b", Host: "10.0.0.2", Port: 7100}) || o.cookie != "s" || o.ring != "r" ||
+	if o.node != (notp.Node{ID: "b", Host: "10.0.0.2", Port: 7100}) || o.cookie != testCookie || o.ring != "r" ||
 		o.flush != "/tmp/b.ring" || *o.meet != (notp.Node{ID: "a", Host: "10.0.0.1", Port: 7022}) || o.level != slog.LevelDebug {
 		t.Fatalf("all flags: %+v", o)
 	}
@@ -39,6 +90,7 @@ func TestParseFlags(t *testing.T) {
 // The TLS flags build a mutual-TLS config that trusts -tls-ca, or the
 // certificate itself without it; -busy-poll reaches the options.
 func TestTLSFlags(t *testing.T) {
+	t.Setenv(cookiefile.EnvVar, testCookie)
 	certFile, keyFile := writeCert(t)
 	o, err := parseFlags([]string{"-id", "a", "-tls-cert", certFile, "-tls-key", keyFile, "-busy-poll", "50us"}, &bytes.Buffer{})
 	if err != nil {
@@ -72,6 +124,7 @@ func writeCert(t *testing.T) (certFile, keyFile string) {
 
 // Invalid flags exit with status 2 and say what is wrong.
 func TestBadFlags(t *testing.T) {
+	t.Setenv(cookiefile.EnvVar, testCookie)
 	certFile, keyFile := writeCert(t)
 	tests := []struct {
 		args []string

@@ -25,10 +25,7 @@ import (
 	"github.com/notp-go/notp/internal/testcert"
 )
 
-const (
-	cookie = "e2e-cookie"
-	ringID = "ring"
-)
+const ringID = "ring"
 
 // reply is notp-cli's one-shot output.
 type reply struct {
@@ -59,6 +56,26 @@ type env struct {
 	cliBin  string
 	dir     string
 	procs   map[string]*proc
+	cookie  string // from notp-cli keygen
+	keyFile string // holds cookie; the nodes read it with -cookie-file
+}
+
+// keygen makes the cluster's cookie with notp-cli keygen and writes it
+// where the nodes read it; notp-cli gets it through NOTP_COOKIE, so it
+// shows in no process list.
+func (e *env) keygen() {
+	out, err := exec.Command(e.cliBin, "keygen").Output()
+	if err != nil {
+		e.t.Fatalf("notp-cli keygen: %v", err)
+	}
+	e.cookie = strings.TrimSuffix(string(out), "\n")
+	if len(e.cookie) != 64 {
+		e.t.Fatalf("notp-cli keygen printed %q, want 64 hex digits", out)
+	}
+	e.keyFile = filepath.Join(e.dir, "cookie")
+	if err := os.WriteFile(e.keyFile, out, 0o600); err != nil {
+		e.t.Fatal(err)
+	}
 }
 
 // binaries returns the node and CLI binaries: from NOTP_E2E_NODE and
@@ -152,7 +169,7 @@ func (e *env) spawn(p *proc) error {
 	}
 	fmt.Fprintf(f, "---- start %s port %d\n", p.id, p.port)
 	args := []string{"-id", p.id, "-host", "127.0.0.1", "-port", strconv.Itoa(p.port),
-		"-cookie", cookie, "-ring", ringID, "-flush", p.flush, "-log", "debug"}
+		"-cookie-file", e.keyFile, "-ring", ringID, "-flush", p.flush, "-log", "debug"}
 	p.cmd = exec.Command(e.nodeBin, append(args, p.extra...)...)
 	dieWithParent(p.cmd)
 	p.cmd.Stdout, p.cmd.Stderr = f, f
@@ -243,10 +260,11 @@ func (e *env) cliQuiet(p *proc, args ...string) (reply, int) {
 func (e *env) cliTimeout(p *proc, timeout time.Duration, args ...string) (reply, int) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout+15*time.Second)
 	defer cancel()
-	full := append([]string{"-I", p.id, "-H", "127.0.0.1", "-p", strconv.Itoa(p.port), "-a", cookie,
+	full := append([]string{"-I", p.id, "-H", "127.0.0.1", "-p", strconv.Itoa(p.port),
 		"--timeout", timeout.String()}, p.cli...)
 	full = append(full, args...)
 	c := exec.CommandContext(ctx, e.cliBin, full...)
+	c.Env = append(os.Environ(), "NOTP_COOKIE="+e.cookie)
 	var stdout, stderr bytes.Buffer
 	c.Stdout, c.Stderr = &stdout, &stderr
 	err := c.Run()
@@ -424,6 +442,7 @@ func TestEndToEnd(t *testing.T) {
 	dir := t.TempDir()
 	e := &env{t: t, dir: dir, procs: map[string]*proc{}}
 	e.nodeBin, e.cliBin = binaries(t, dir)
+	e.keygen()
 	t.Cleanup(func() {
 		e.stopAll()
 		if t.Failed() {
