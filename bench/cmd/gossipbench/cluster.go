@@ -235,7 +235,6 @@ func startNode(ctx context.Context, id, cookie string, lazy bool, ml string, log
 		}
 		r, err := gossip.New(gossip.Config{
 			Kernel:      k,
-			Cookie:      cookie,
 			LazyConnect: lazy,
 			Logger:      logger,
 			// nil: memberlist.DefaultLANConfig(); every interval at its
