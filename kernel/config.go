@@ -38,7 +38,9 @@ const _ = uint(StreamWindow-wire.StreamWindow) + uint(wire.StreamWindow-StreamWi
 type Config struct {
 	// Node is this node. ID is required. Host:Port is where the kernel
 	// listens and what peers dial; Port 0 picks a free port, which Self
-	// then reports.
+	// then reports. The hello carries Self, and peers refuse a hello whose
+	// node does not pass notp.Node.Validate, so a kernel that connects to
+	// others needs a non-empty Host.
 	Node notp.Node
 	// Cookie is the shared cluster secret. It authenticates every
 	// connection (hello proofs) and every record (per-session HMAC keys),

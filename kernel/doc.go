@@ -28,8 +28,9 @@
 // Keys. [New] stretches the cookie once per process into a 32-byte master
 // key with argon2id (salt "notp/2 cookie master key", 2 passes, 19 MiB, 1
 // lane); kernels of one process sharing a cookie share the result.
-// BenchmarkStretch measures one stretching at 30–70 ms on a loaded 2-core
-// VM (~300 ms under the race detector). That is also the cost of every
+// BenchmarkStretch measures one stretching at 30–70 ms on a 2-core VM
+// shared with other work (more when the cores are busier, and several
+// times that under the race detector). That is also the cost of every
 // guess of an offline attacker, instead of the microsecond or so of one raw
 // HMAC-SHA256: a human-chosen cookie is still guessable, a random 16-byte
 // one is not. Every key is HMAC-SHA256(master, label || data) with a
