@@ -319,3 +319,30 @@ func startTLSRelay(t *testing.T, cfg *tls.Config, target string) net.Listener {
 	}()
 	return ln
 }
+
+// From.RemoteAddr is the address the message's connection came from (the
+// caller's end of it), and nil for a message a node sends itself.
+func TestFromRemoteAddr(t *testing.T) {
+	checkLeaks(t)
+	a, b := pair(t, false, nil)
+	addrs := make(chan net.Addr, 2)
+	for _, k := range []*Kernel{a, b} {
+		k.Register("addr", HandlerFunc(func(m Message) {
+			addrs <- m.From.RemoteAddr()
+			k.Reply(m.From, nil)
+		}))
+	}
+	if _, err := a.Call(ctxT(t), b.Self(), "addr", nil); err != nil {
+		t.Fatal(err)
+	}
+	got, ok := (<-addrs).(*net.TCPAddr)
+	if !ok || !got.IP.IsLoopback() || got.Port == 0 || got.Port == b.Self().Port || got.Port == a.Self().Port {
+		t.Fatalf("RemoteAddr of a's call = %v, want a's end of its connection (an ephemeral loopback port)", got)
+	}
+	if _, err := a.Call(ctxT(t), a.Self(), "addr", nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := <-addrs; got != nil {
+		t.Fatalf("RemoteAddr of a local call = %v, want nil", got)
+	}
+}
