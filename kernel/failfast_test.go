@@ -292,3 +292,27 @@ func TestHandlerPanicClosesConnection(t *testing.T) {
 		t.Fatalf("Stats.HandlerPanics = %d, want 2", n)
 	}
 }
+
+// Stopping a link fails the calls still queued in it at once with
+// ErrInactiveConnection: nothing will ever send them.
+func TestDisconnectFailsQueuedCalls(t *testing.T) {
+	a := startKernel(t, func(c *Config) { c.HandshakeTimeout = time.Minute })
+	n := silentPeer(t)
+	if err := a.Connect(n); err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	go func() {
+		_, err := a.Call(deadlineCtx(t, 5*time.Second), n, "x", nil)
+		errc <- err
+	}()
+	waitFor(t, "call queued", func() bool { return queueLen(a, n.ID) == 1 })
+	start := time.Now()
+	if err := a.Disconnect(ctxT(t), n.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	err := <-errc
+	if took := time.Since(start); !errors.Is(err, ErrInactiveConnection) || took > failFastBound {
+		t.Fatalf("queued call = %v after %v, want ErrInactiveConnection at once", err, took)
+	}
+}

@@ -393,17 +393,27 @@ func waitIdle(ctx context.Context, s *session) bool {
 	return true
 }
 
-// stop stops the link (dropping its queue) and waits for its goroutine.
+// stop stops the link (dropping its queue: the calls queued in it fail
+// with ErrInactiveConnection) and waits for its goroutine.
 func (l *link) stop(force bool) {
+	var dropped []string
 	l.mu.Lock()
 	if !l.stopped {
 		l.stopped = true
 		close(l.stopCh)
+		for _, q := range l.queue {
+			if q.tag != "" {
+				dropped = append(dropped, q.tag)
+			}
+		}
 		clear(l.queue)
 		l.queue = nil
 	}
 	s := l.sess
 	l.mu.Unlock()
+	for _, tag := range dropped {
+		l.k.failTag(tag, fmt.Errorf("%w: %s", ErrInactiveConnection, l.node.ID))
+	}
 	if s != nil {
 		s.close(nil)
 	}
