@@ -419,9 +419,11 @@ func (k *Kernel) sendMsg(l *link, name, tag string, data []byte) error {
 // Cast sends data to the handler registered as name on node, without
 // waiting. A node that is neither this node nor a peer gives
 // ErrUnknownNode (callers may ignore it); a stopped link gives
-// ErrInactiveConnection. Payloads larger than ChunkSize are chunked on the
-// wire and reassembled by the receiver. Cast may block while the
-// connection's send buffer is full.
+// ErrInactiveConnection. A cast to a node known to be down is queued like
+// any cast while the link reconnects (it waits for nothing, and reaches the
+// node if it comes back), never refused with ErrNodeDown. Payloads larger
+// than ChunkSize are chunked on the wire and reassembled by the receiver.
+// Cast may block while the connection's send buffer is full.
 func (k *Kernel) Cast(node notp.Node, name string, data []byte) error {
 	l, err := k.target(node)
 	if err != nil {
@@ -457,7 +459,11 @@ func (k *Kernel) callCtx(ctx context.Context) (context.Context, context.CancelFu
 // with the reply, a *RemoteError raised on node (Node set), an error
 // wrapping ErrInvalidReply when another node answered, ctx's error
 // (wrapped; CallTimeout applies when ctx has no deadline) or ErrClosed.
-// Unknown nodes fail at once with ErrUnknownNode.
+// It fails fast, without waiting for ctx: with ErrUnknownNode for a node
+// that is neither this node nor a peer, ErrNodeDown for a peer known to be
+// down, ErrConnectionLost when the connection the request went out on
+// closes, ErrQueueFull when the reconnect queue drops the request, and
+// ErrInactiveConnection when the link is stopped (see the package doc).
 func (k *Kernel) Call(ctx context.Context, node notp.Node, name string, data []byte) ([]byte, error) {
 	l, err := k.target(node)
 	if err != nil {
@@ -617,7 +623,8 @@ func (k *Kernel) routeOf(from From) (replyRoute, error) {
 }
 
 // Ping checks the round trip to node at the kernel level (no handler).
-// This node answers at once.
+// This node answers at once. It ends like a Call: ctx's error, or at once
+// with ErrNodeDown, ErrConnectionLost, ErrQueueFull or ErrInactiveConnection.
 func (k *Kernel) Ping(ctx context.Context, node notp.Node) error {
 	l, err := k.target(node)
 	if err != nil || l == nil {

@@ -117,7 +117,7 @@ func (l *link) send(e *wire.Envelope, m sendMode) error {
 		if s == nil {
 			dropped := l.enqueue(queuedFrame{frame: wire.AppendFrame(nil, e), tag: tag})
 			l.mu.Unlock()
-			l.k.failDropped(dropped)
+			l.k.failDropped(l.node.ID, dropped)
 			return nil
 		}
 		l.mu.Unlock()
@@ -175,9 +175,9 @@ func (l *link) enqueue(q queuedFrame) []string {
 
 // failDropped fails the calls whose requests a full reconnect queue
 // dropped with ErrQueueFull, at once rather than at their deadline.
-func (k *Kernel) failDropped(tags []string) {
+func (k *Kernel) failDropped(id string, tags []string) {
 	for _, tag := range tags {
-		if k.failTag(tag, ErrQueueFull) {
+		if k.failTag(tag, fmt.Errorf("%w: request to %s dropped", ErrQueueFull, id)) {
 			k.stats.callsQueueFull.Add(1)
 		}
 	}

@@ -138,8 +138,11 @@ type Message struct {
 // message at a time per connection, in arrival order. Handle must not block
 // for long: a slow Handle stalls every message from that peer. Actors hand
 // the message to their own goroutine (see package genserver). A panic in
-// Handle is recovered; the caller, if any, gets a *RemoteError with code
-// CodeHandlerPanic.
+// Handle is recovered and counted in Stats.HandlerPanics; the caller, if
+// any, gets a *RemoteError with code CodeHandlerPanic. For a message from
+// another node the connection it arrived on is also closed (its state may
+// be inconsistent): calls still awaiting replies on it fail with
+// ErrConnectionLost and the peer's link reconnects.
 type Handler interface {
 	Handle(m Message)
 }
