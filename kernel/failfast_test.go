@@ -276,6 +276,7 @@ func TestHandlerPanicClosesConnection(t *testing.T) {
 	if !errors.Is(err, &RemoteError{Code: CodeHandlerPanic}) && !errors.Is(err, ErrConnectionLost) {
 		t.Fatalf("call to a panicking handler = %v", err)
 	}
+	t.Logf("panicking call: %v", err)
 	if took > failFastBound {
 		t.Fatalf("call to a panicking handler took %v", took)
 	}

@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"bufio"
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -440,8 +441,17 @@ func (s *session) panicked(e *wire.Envelope, p any) {
 		s.sendReply(e.Tag, nil, Errorf(CodeHandlerPanic, "handler %q panicked: %v", name, p))
 	}
 	s.uncork()
+	// Let the writer send what is buffered (that reply among others)
+	// before the close discards it; bounded, as the peer may not read.
+	ctx, cancel := context.WithTimeout(context.Background(), panicFlushTimeout)
+	waitIdle(ctx, s)
+	cancel()
 	s.close(fmt.Errorf("kernel: handler %q panicked: %v", name, p))
 }
+
+// panicFlushTimeout bounds how long a connection closed by a handler panic
+// waits for its buffered writes.
+const panicFlushTimeout = time.Second
 
 func (s *session) dispatch(e *wire.Envelope) {
 	k := s.k
