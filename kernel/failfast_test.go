@@ -99,9 +99,7 @@ func TestCallFailsWhenConnectionLost(t *testing.T) {
 		t.Fatalf("call = %v after %v, want ErrConnectionLost at once", err, took)
 	}
 	t.Logf("call failed %v after the peer closed: %v", took, err)
-	if n := a.Stats().CallsLost; n != 1 {
-		t.Fatalf("Stats.CallsLost = %d, want 1", n)
-	}
+	waitFor(t, "Stats.CallsLost 1", func() bool { return a.Stats().CallsLost == 1 })
 }
 
 // A call stream whose connection closes ends with ErrConnectionLost, after
@@ -251,9 +249,7 @@ func TestQueueFullFailsDroppedCalls(t *testing.T) {
 		t.Fatalf("dropped call = %v %v after the third call, want ErrQueueFull at once", err, took)
 	}
 	t.Logf("a call dropped from the reconnect queue failed within %v of the call that overflowed it", took)
-	if n := a.Stats().CallsQueueFull; n != 1 {
-		t.Fatalf("Stats.CallsQueueFull = %d, want 1", n)
-	}
+	waitFor(t, "Stats.CallsQueueFull 1", func() bool { return a.Stats().CallsQueueFull == 1 })
 	for _, ch := range errs[1:] {
 		select {
 		case err := <-ch:
