@@ -220,6 +220,13 @@ func TestSetNodeDown(t *testing.T) {
 	if _, err := a.Call(ctxT(t), c.Self(), "echo", nil); err != nil {
 		t.Fatalf("call after a successful connection: %v", err)
 	}
+	// An inbound connection from the node clears the mark as well.
+	a.SetNodeDown(b.Self().ID, true)
+	connect(t, b, a)
+	waitFor(t, "the mark cleared by b's connection", func() bool {
+		_, err := a.Call(ctxT(t), b.Self(), "echo", nil)
+		return err == nil
+	})
 }
 
 // Calls whose requests a full reconnect queue drops fail at once with
