@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"log/slog"
 	"net"
 	"runtime/debug"
 	"sync"
@@ -435,7 +436,13 @@ func (s *session) panicked(e *wire.Envelope, p any) {
 	if e.Kind == wire.KindMsg {
 		name = e.ID
 	}
-	k.log.Error("handler panicked; closing the connection", "peer", s.peer.ID, "actor", name,
+	// A peer can trigger a panic over and over (reconnecting each time):
+	// at most one Error a second, the rest at Debug; Stats counts them all.
+	level := slog.LevelDebug
+	if k.panicLimit.allow(time.Now(), time.Second) {
+		level = slog.LevelError
+	}
+	k.log.Log(context.Background(), level, "handler panicked; closing the connection", "peer", s.peer.ID, "actor", name,
 		"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 	if e.Kind == wire.KindMsg && e.Tag != "" {
 		s.sendReply(e.Tag, nil, Errorf(CodeHandlerPanic, "handler %q panicked: %v", name, p))
