@@ -45,12 +45,13 @@ type Kernel struct {
 	cmu     sync.Mutex
 	credits map[creditKey]*credit // reply streams being sent, by caller
 
-	warnLimit  rateLimit
+	warnLimit rateLimit
+	stats     stats
+	done      chan struct{}
+	wg        sync.WaitGroup
+	closing   atomic.Bool
+
 	panicLimit rateLimit // handler panics logged at Error, at most one a second
-	stats      stats
-	done       chan struct{}
-	wg         sync.WaitGroup
-	closing    atomic.Bool
 }
 
 // New validates and copies cfg. It does not touch the network: call Start.
