@@ -146,6 +146,11 @@ func rawCall(t *testing.T, k *kernel.Kernel, to notp.Node, cmd string, payload [
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	// A link whose last dial failed (the node was down) fails calls at
+	// once with kernel.ErrNodeDown: wait for it to reconnect first.
+	if err := k.WaitConnected(ctx, to.ID); err != nil {
+		return command.Reply{}, err
+	}
 	b, err := genserver.CallRaw(ctx, k, genserver.Target{Name: command.ServerName, Node: to}, cmd, payload)
 	if err != nil {
 		return command.Reply{}, err

@@ -8,7 +8,6 @@ import (
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/notp-go/notp/kernel"
 )
@@ -24,11 +23,10 @@ type run struct {
 	ctx     context.Context // handlers' ctx, cancelled by stop
 	cancel  context.CancelFunc
 
-	stopping chan struct{} // closed when stop begins: wakes blocked deliveries
-	gate     sync.RWMutex  // deliveries hold it shared while enqueueing
-	closed   bool          // guarded by gate: no more enqueues
-	quit     chan struct{} // closed after closed is set: drain and exit
-	done     chan struct{} // closed when the actor goroutine exits
+	gate   sync.RWMutex  // deliveries hold it shared while enqueueing
+	closed bool          // guarded by gate: no more enqueues
+	quit   chan struct{} // closed after closed is set: drain and exit
+	done   chan struct{} // closed when the actor goroutine exits
 
 	forced  atomic.Bool  // stop's ctx ended: reject instead of handle
 	paused  atomic.Bool  // Pause: drop deliveries
@@ -40,20 +38,19 @@ var _ kernel.Handler = (*run)(nil)
 func newRun(s *Server, name string) *run {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &run{
-		s:        s,
-		name:     name,
-		mailbox:  make(chan Request, s.cfg.MailboxSize),
-		ctx:      ctx,
-		cancel:   cancel,
-		stopping: make(chan struct{}),
-		quit:     make(chan struct{}),
-		done:     make(chan struct{}),
+		s:       s,
+		name:    name,
+		mailbox: make(chan Request, s.cfg.MailboxSize),
+		ctx:     ctx,
+		cancel:  cancel,
+		quit:    make(chan struct{}),
+		done:    make(chan struct{}),
 	}
 }
 
 // Handle is called by the kernel, from the sender's connection reader (or
-// the local sender's path). It only decodes and enqueues; it blocks at most
-// Config.MailboxWait.
+// the local sender's path). It only decodes and enqueues, and never waits:
+// a full mailbox rejects the message (see enqueue).
 func (r *run) Handle(m kernel.Message) {
 	st := &r.s.stats
 	st.received.Add(1)
@@ -71,6 +68,12 @@ func (r *run) Handle(m kernel.Message) {
 	r.enqueue(Request{Event: r.s.internEvent(event), Data: data, From: m.From})
 }
 
+// enqueue puts req in the mailbox, or rejects it: CodeStopped once the run
+// is retired, CodeOverloaded when the mailbox is full. It never waits for
+// room: the goroutine delivering req is, for a remote sender, the reader of
+// the connection it came over, and waiting there would stall every other
+// message on that connection (calls to other actors, replies) behind one
+// slow actor. Rejecting at once tells the caller at once.
 func (r *run) enqueue(req Request) {
 	st := &r.s.stats
 	r.gate.RLock()
@@ -80,30 +83,25 @@ func (r *run) enqueue(req Request) {
 		r.reject(req.From, CodeStopped, "server "+r.name+" stopped")
 		return
 	}
-	r.pending.Add(1)
-	select {
-	case r.mailbox <- req:
+	if r.offer(req) {
 		return
-	default:
 	}
-	if wait := r.s.cfg.MailboxWait; wait > 0 {
-		t := time.NewTimer(wait)
-		defer t.Stop()
-		select {
-		case r.mailbox <- req:
-			return
-		case <-r.stopping:
-			r.pending.Add(-1)
-			st.stopped.Add(1)
-			r.reject(req.From, CodeStopped, "server "+r.name+" stopped")
-			return
-		case <-t.C:
-		}
-	}
-	r.pending.Add(-1)
 	st.overloaded.Add(1)
 	r.s.log.Debug("genserver mailbox full", "actor", r.name, "event", req.Event)
 	r.reject(req.From, CodeOverloaded, "server "+r.name+" mailbox full")
+}
+
+// offer puts req in the mailbox if there is room, without waiting, and
+// counts it as pending; false if the mailbox is full.
+func (r *run) offer(req Request) bool {
+	r.pending.Add(1)
+	select {
+	case r.mailbox <- req:
+		return true
+	default:
+		r.pending.Add(-1)
+		return false
+	}
 }
 
 // reject answers a caller with an error; casts get nothing.
@@ -206,7 +204,6 @@ func (r *run) invoke(h HandlerFunc, req *Request) (reply []byte, err error) {
 // stop retires the run; see Server.Stop.
 func (r *run) stop(ctx context.Context) error {
 	r.s.k.Unregister(r.name)
-	close(r.stopping)
 	r.gate.Lock()
 	r.closed = true
 	r.gate.Unlock()

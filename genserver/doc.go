@@ -64,18 +64,43 @@
 // delivers them, which for a remote node is the order they were sent over its
 // connection. Messages from different senders interleave arbitrarily.
 //
-// What blocks: a full mailbox blocks the delivering goroutine for at most
-// Config.MailboxWait (default 100 ms) — for a remote sender that is its
-// connection reader, so TCP backpressure slows the sender down — after which
-// the message is rejected: a call is answered with CodeOverloaded and a cast
-// is dropped and counted in [Stats].Overloaded. So a local Cast into a full
-// mailbox waits up to MailboxWait in the caster's goroutine, and a handler
-// casting to its own full mailbox stalls its actor that long before the cast
-// is dropped. Otherwise Cast never waits for the receiver; Call waits for the
-// reply until ctx ends (Config.CallTimeout, else the kernel's CallTimeout,
-// applies when ctx has no deadline). Lifecycle events are sent without
-// blocking: a full subscriber channel loses the event (counted in
-// Stats.EventsDropped). Stop blocks until the actor goroutine exits, so it
-// must not be called from the server's own handler, and a handler that calls
-// its own server synchronously deadlocks until its call times out.
+// What blocks: nothing on the delivery path. The delivery hook never
+// waits: a message that finds the mailbox full is rejected at once — a
+// call is answered with CodeOverloaded, a cast is dropped and counted in
+// [Stats].Overloaded — because the delivering goroutine is, for a remote
+// sender, the reader of its connection: waiting there would stall every
+// other actor's messages on that link behind one slow actor. (A local
+// sender may itself be running on such a reader, inside a kernel handler,
+// so local senders do not wait either; Config.MailboxWait is ignored.)
+// So Cast never waits for the receiver; Call waits for the reply until ctx
+// ends (Config.CallTimeout, else the kernel's CallTimeout, applies when ctx
+// has no deadline) or the kernel fails it fast (see Failure semantics).
+// Lifecycle events are sent without blocking: a full subscriber channel
+// loses the event (counted in Stats.EventsDropped). Stop blocks until the
+// actor goroutine exits, so it must not be called from the server's own
+// handler, and a handler that calls its own server synchronously
+// deadlocks until its call times out.
+//
+// # Failure semantics
+//
+// A call through a server ends with the handler's reply or one of these
+// errors (match codes with errors.Is(err, &kernel.RemoteError{Code: c})):
+//
+//   - [CodeOverloaded]: the mailbox was full when the request arrived; the
+//     request was not handled. Retry with backoff or size the mailbox.
+//   - [CodePaused]: the server is paused; not handled.
+//   - [CodeStopped]: the server stopped before handling the request (it
+//     arrived after Stop began, or was still queued when Stop's ctx ended).
+//   - [CodeUnknownEvent], [CodeBadRequest]: no handler, or a payload that
+//     did not decode; not handled.
+//   - kernel.CodeHandlerPanic: the handler panicked; the actor keeps running.
+//   - kernel.CodeUnknownName: no server of that name runs on the node.
+//   - kernel.ErrConnectionLost: the connection the request went out on
+//     closed before the reply; it may or may not have been handled.
+//   - kernel.ErrNodeDown: the node is known to be down (the last connection
+//     attempt failed, or membership reports it dead); not sent.
+//   - kernel.ErrQueueFull: the request was dropped from the kernel's
+//     reconnect queue; not sent.
+//   - ctx's error: no answer within the deadline; it may or may not have
+//     been handled.
 package genserver

@@ -32,7 +32,7 @@ const (
 	// CodeBadRequest: the payload is not a well-formed {event, data} map,
 	// Config.Decode rejected it, or a typed handler could not decode it.
 	CodeBadRequest = "BAD_REQUEST"
-	// CodeOverloaded: the mailbox stayed full for Config.MailboxWait.
+	// CodeOverloaded: the mailbox was full when the request arrived.
 	CodeOverloaded = "OVERLOADED"
 	// CodePaused: the server is paused and dropped the request.
 	CodePaused = "PAUSED"

@@ -17,8 +17,9 @@ import (
 const (
 	// DefaultMailboxSize is the mailbox capacity when Config.MailboxSize is 0.
 	DefaultMailboxSize = 1024
-	// DefaultMailboxWait is how long a message may wait for room in a full
-	// mailbox when Config.MailboxWait is 0.
+	// DefaultMailboxWait was the default of Config.MailboxWait.
+	//
+	// Deprecated: Config.MailboxWait is ignored; a full mailbox rejects at once.
 	DefaultMailboxWait = 100 * time.Millisecond
 )
 
@@ -35,13 +36,17 @@ type Config struct {
 	// A larger mailbox absorbs longer bursts at the price of memory and of
 	// latency for the messages at its tail.
 	MailboxSize int
-	// MailboxWait bounds how long a message waits for room when the mailbox
-	// is full, blocking the goroutine that delivers it (for a remote sender
-	// that is its connection reader, so TCP pushes back on the sender).
-	// After that the message is rejected: a call gets a *kernel.RemoteError
-	// with CodeOverloaded, a cast is dropped and counted in Stats.Overloaded.
-	// 0 = DefaultMailboxWait (100 ms); negative = reject at once. Longer
-	// waits smooth bursts but stall every other message from the same peer.
+	// MailboxWait used to bound how long a message waited for room in a
+	// full mailbox, blocking the goroutine delivering it. For a remote
+	// sender that goroutine is its connection's reader, so one slow actor
+	// stalled every other actor's traffic on the link; a local sender may
+	// be such a reader too (a kernel handler casting to a local server).
+	// So a full mailbox now rejects at once: a call gets a
+	// *kernel.RemoteError with CodeOverloaded, a cast is dropped and
+	// counted in Stats.Overloaded.
+	//
+	// Deprecated: ignored. Size the mailbox (MailboxSize) for bursts, and
+	// have callers retry CodeOverloaded with backoff.
 	MailboxWait time.Duration
 	// CallTimeout is the deadline the client methods (Call, MultiCall) apply
 	// when their ctx has none. 0 = leave it to the kernel, whose
@@ -118,9 +123,6 @@ func New(k *kernel.Kernel, cfg Config) (*Server, error) {
 	}
 	if cfg.MailboxSize == 0 {
 		cfg.MailboxSize = DefaultMailboxSize
-	}
-	if cfg.MailboxWait == 0 {
-		cfg.MailboxWait = DefaultMailboxWait
 	}
 	s := &Server{k: k, cfg: cfg, log: cfg.Logger}
 	if s.log == nil {

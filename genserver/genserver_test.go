@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/notp-go/notp/genserver"
 	"github.com/notp-go/notp/kernel"
@@ -434,11 +435,12 @@ func (c *atomicCount) load() int {
 	return c.n
 }
 
-// A full mailbox rejects at once with a negative MailboxWait: calls get
-// CodeOverloaded, casts are dropped and counted.
+// A full mailbox rejects at once, even with the (ignored) MailboxWait set:
+// calls get CodeOverloaded, casts are dropped and counted. Waiting for
+// room could block a connection's reader.
 func TestMailboxFullRejects(t *testing.T) {
 	k := newKernel(t)
-	s := startServer(t, k, genserver.Config{Name: "small", MailboxSize: 1, MailboxWait: -1})
+	s := startServer(t, k, genserver.Config{Name: "small", MailboxSize: 1, MailboxWait: time.Minute})
 	entered, release := make(chan struct{}, 1), make(chan struct{})
 	s.Handle("block", func(context.Context, genserver.Request) ([]byte, error) {
 		select {
@@ -470,47 +472,6 @@ func TestMailboxFullRejects(t *testing.T) {
 		if err := <-results; err != nil {
 			t.Fatalf("accepted call failed: %v", err)
 		}
-	}
-}
-
-// With a positive MailboxWait, a delivery waits for room (backpressure) and
-// succeeds once the actor catches up.
-func TestMailboxFullWaits(t *testing.T) {
-	k := newKernel(t)
-	s := startServer(t, k, genserver.Config{Name: "waits", MailboxSize: 1, MailboxWait: 30e9})
-	entered, release := make(chan struct{}, 1), make(chan struct{})
-	s.Handle("block", func(context.Context, genserver.Request) ([]byte, error) {
-		select {
-		case entered <- struct{}{}:
-		default:
-		}
-		<-release
-		return []byte("ok"), nil
-	})
-	ctx := ctxT(t)
-	results := make(chan error, 3)
-	call := func() {
-		_, err := s.Call(ctx, genserver.Target{Name: "waits"}, "block", nil)
-		results <- err
-	}
-	go call()
-	<-entered
-	go call()
-	waitFor(t, "a queued call", func() bool { return s.Stats().Queued == 1 })
-	go call()
-	// The third delivery is inside the server, waiting for room.
-	waitFor(t, "a blocked delivery", func() bool { return s.Stats().Received == 3 })
-	if s.Idle() {
-		t.Fatal("Idle() with a full mailbox")
-	}
-	close(release)
-	for range 3 {
-		if err := <-results; err != nil {
-			t.Fatalf("call failed: %v", err)
-		}
-	}
-	if st := s.Stats(); st.Overloaded != 0 {
-		t.Fatalf("Overloaded = %d, want 0", st.Overloaded)
 	}
 }
 
@@ -681,50 +642,5 @@ func TestCallTimeout(t *testing.T) {
 	_, err := s.Call(context.Background(), genserver.Target{Name: "silent"}, "never", nil)
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Call = %v, want DeadlineExceeded", err)
-	}
-}
-
-// Stop wakes a delivery that waits for room in a full mailbox: its caller
-// gets CodeStopped at once instead of after MailboxWait.
-func TestStopWakesBlockedDelivery(t *testing.T) {
-	k := newKernel(t)
-	s := startServer(t, k, genserver.Config{Name: "wake", MailboxSize: 1, MailboxWait: 60e9})
-	entered := make(chan struct{}, 1)
-	s.Handle("wait", func(hctx context.Context, _ genserver.Request) ([]byte, error) {
-		select {
-		case entered <- struct{}{}:
-		default:
-		}
-		<-hctx.Done()
-		return nil, hctx.Err()
-	})
-	ctx := ctxT(t)
-	results := make(chan error, 3)
-	call := func() {
-		_, err := s.Call(ctx, genserver.Target{Name: "wake"}, "wait", nil)
-		results <- err
-	}
-	go call()
-	<-entered
-	go call()
-	waitFor(t, "a queued call", func() bool { return s.Stats().Queued == 1 })
-	go call()
-	waitFor(t, "a blocked delivery", func() bool { return s.Stats().Received == 3 })
-	sctx, cancel := context.WithCancel(ctx)
-	cancel()
-	if err := s.Stop(sctx); !errors.Is(err, context.Canceled) {
-		t.Fatalf("Stop = %v", err)
-	}
-	stopped := 0
-	for range 3 {
-		if err := <-results; errors.Is(err, &kernel.RemoteError{Code: genserver.CodeStopped}) {
-			stopped++
-		}
-	}
-	if stopped != 2 {
-		t.Fatalf("%d callers got CodeStopped, want 2 (queued and blocked)", stopped)
-	}
-	if st := s.Stats(); st.Stopped != 2 || st.Overloaded != 0 {
-		t.Fatalf("Stopped = %d, Overloaded = %d; want 2, 0", st.Stopped, st.Overloaded)
 	}
 }

@@ -16,7 +16,7 @@ type Stats struct {
 	UnknownEvents uint64
 	// Paused counts messages dropped because the server was paused.
 	Paused uint64
-	// Overloaded counts messages rejected because the mailbox stayed full.
+	// Overloaded counts messages rejected because the mailbox was full.
 	Overloaded uint64
 	// Stopped counts messages rejected because the server was stopping.
 	Stopped uint64

@@ -289,6 +289,9 @@ func (d *mlDelegate) setHealth(id string, h Health) {
 		delete(r.deadSince, id)
 	}
 	r.healthMu.Unlock()
+	// Calls to a dead or departed member fail at once in the kernel
+	// instead of waiting for their deadline; alive lifts that.
+	r.k.SetNodeDown(id, h != HealthAlive)
 	if old == h {
 		return
 	}

@@ -124,6 +124,79 @@ func (p *pendingMap) failAll(err error) {
 	}
 }
 
+// bind records that the request of the call waiting on tag was handed to
+// s, so that s closing fails the call (failSession). It reports whether
+// the call is still waited for. bind runs before the request is given to
+// s: a close that follows the send then always finds the binding.
+func (p *pendingMap) bind(tag string, s *session) bool {
+	sh := p.shard(tag)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	w := sh.m[tag]
+	if w == nil {
+		return false
+	}
+	w.sess = s
+	return true
+}
+
+// unbind undoes bind(tag, s) after s refused the request (it had closed),
+// so the request can be queued for the next connection. It reports whether
+// the call is still waited for: false when s's close already failed it.
+func (p *pendingMap) unbind(tag string, s *session) bool {
+	sh := p.shard(tag)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	w := sh.m[tag]
+	if w == nil {
+		return false
+	}
+	if w.sess == s {
+		w.sess = nil
+	}
+	return true
+}
+
+// take removes tag and returns its waiter, nil if nobody waits on it.
+func (p *pendingMap) take(tag string) *pending {
+	sh := p.shard(tag)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	w := sh.m[tag]
+	delete(sh.m, tag)
+	return w
+}
+
+// failSession completes with err every call, ping and call stream whose
+// request went out on s, which has just closed: their replies could only
+// have come back over s (as net/rpc fails its pending calls when its read
+// loop ends). It returns how many it failed.
+func (p *pendingMap) failSession(s *session, err error) int {
+	var streams []*streamReader
+	n := 0
+	for i := range p.shards {
+		sh := &p.shards[i]
+		sh.mu.Lock()
+		for tag, w := range sh.m {
+			if w.sess != s {
+				continue
+			}
+			delete(sh.m, tag)
+			n++
+			if w.stream != nil {
+				streams = append(streams, w.stream)
+			} else {
+				w.ch <- result{err: err}
+			}
+		}
+		sh.mu.Unlock()
+	}
+	for _, r := range streams {
+		r.lost(err)
+	}
+	return n
+}
+
 // del removes tag and reports whether it was there (the remover owns
 // completing the call).
 func (p *pendingMap) del(tag string, w *pending) bool {
@@ -151,6 +224,21 @@ type pending struct {
 	credit int           // chunks of buf not yet granted back
 	stream *streamReader // set for CallStream
 	timer  *time.Timer   // CallTimeout of a Call or Ping whose ctx has no deadline
+	sess   *session      // the connection the request went out on; guarded by its shard's mu
+}
+
+// failTag completes the call waiting on tag with err, if any still waits.
+func (k *Kernel) failTag(tag string, err error) bool {
+	p := k.pending.take(tag)
+	if p == nil {
+		return false
+	}
+	if p.stream != nil {
+		p.stream.lost(err)
+	} else {
+		p.ch <- result{err: err}
+	}
+	return true
 }
 
 var pendingPool = sync.Pool{New: func() any { return &pending{ch: make(chan result, 1)} }}
@@ -246,15 +334,26 @@ func (k *Kernel) deliver(name string, from From, data []byte) {
 		}
 		return
 	}
-	defer func() {
-		if p := recover(); p != nil {
-			k.log.Error("handler panicked", "actor", name, "peer", from.Node.ID, "panic", fmt.Sprint(p))
-			if from.Tag != "" {
-				from.route.sendReply(from.Tag, nil, Errorf(CodeHandlerPanic, "handler %q panicked: %v", name, p))
-			}
-		}
-	}()
+	if _, remote := from.route.(*session); !remote {
+		// A panic on a connection's reader is recovered by the reader,
+		// which closes that connection (session.panicked).
+		defer k.recoverLocal(name, from)
+	}
 	v.(Handler).Handle(Message{Name: name, From: from, Data: data})
+}
+
+// recoverLocal recovers a handler's panic on a local message, on the
+// sender's goroutine: the caller, if any, gets CodeHandlerPanic.
+func (k *Kernel) recoverLocal(name string, from From) {
+	p := recover()
+	if p == nil {
+		return
+	}
+	k.stats.handlerPanics.Add(1)
+	k.log.Error("handler panicked", "actor", name, "peer", from.Node.ID, "panic", fmt.Sprint(p))
+	if from.Tag != "" {
+		from.route.sendReply(from.Tag, nil, Errorf(CodeHandlerPanic, "handler %q panicked: %v", name, p))
+	}
 }
 
 // sendChunked sends data as one envelope, or as a stream of ChunkSize
@@ -320,9 +419,11 @@ func (k *Kernel) sendMsg(l *link, name, tag string, data []byte) error {
 // Cast sends data to the handler registered as name on node, without
 // waiting. A node that is neither this node nor a peer gives
 // ErrUnknownNode (callers may ignore it); a stopped link gives
-// ErrInactiveConnection. Payloads larger than ChunkSize are chunked on the
-// wire and reassembled by the receiver. Cast may block while the
-// connection's send buffer is full.
+// ErrInactiveConnection. A cast to a node known to be down is queued like
+// any cast while the link reconnects (it waits for nothing, and reaches the
+// node if it comes back), never refused with ErrNodeDown. Payloads larger
+// than ChunkSize are chunked on the wire and reassembled by the receiver.
+// Cast may block while the connection's send buffer is full.
 func (k *Kernel) Cast(node notp.Node, name string, data []byte) error {
 	l, err := k.target(node)
 	if err != nil {
@@ -358,7 +459,11 @@ func (k *Kernel) callCtx(ctx context.Context) (context.Context, context.CancelFu
 // with the reply, a *RemoteError raised on node (Node set), an error
 // wrapping ErrInvalidReply when another node answered, ctx's error
 // (wrapped; CallTimeout applies when ctx has no deadline) or ErrClosed.
-// Unknown nodes fail at once with ErrUnknownNode.
+// It fails fast, without waiting for ctx: with ErrUnknownNode for a node
+// that is neither this node nor a peer, ErrNodeDown for a peer known to be
+// down, ErrConnectionLost when the connection the request went out on
+// closes, ErrQueueFull when the reconnect queue drops the request, and
+// ErrInactiveConnection when the link is stopped (see the package doc).
 func (k *Kernel) Call(ctx context.Context, node notp.Node, name string, data []byte) ([]byte, error) {
 	l, err := k.target(node)
 	if err != nil {
@@ -448,7 +553,7 @@ func (k *Kernel) release(p *pending) {
 	if p.timer != nil {
 		p.timer.Stop() // Go ≥ 1.23: no stale tick survives Stop
 	}
-	p.buf, p.node, p.credit = nil, "", 0
+	p.buf, p.node, p.credit, p.sess = nil, "", 0, nil
 	pendingPool.Put(p)
 }
 
@@ -518,7 +623,8 @@ func (k *Kernel) routeOf(from From) (replyRoute, error) {
 }
 
 // Ping checks the round trip to node at the kernel level (no handler).
-// This node answers at once.
+// This node answers at once. It ends like a Call: ctx's error, or at once
+// with ErrNodeDown, ErrConnectionLost, ErrQueueFull or ErrInactiveConnection.
 func (k *Kernel) Ping(ctx context.Context, node notp.Node) error {
 	l, err := k.target(node)
 	if err != nil || l == nil {
@@ -534,4 +640,16 @@ func (k *Kernel) Ping(ctx context.Context, node notp.Node) error {
 	}
 	_, err = k.wait(ctx, tag, p, "", node)
 	return err
+}
+
+// lost ends a call stream whose connection closed or whose request was
+// dropped: chunks already received stay readable, then Read returns err.
+// Its waiter was already removed from the pending map.
+func (r *streamReader) lost(err error) {
+	r.mu.Lock()
+	if r.err == nil {
+		r.err = err
+	}
+	r.mu.Unlock()
+	r.wake()
 }

@@ -64,7 +64,8 @@ type Config struct {
 	// larger ones close the connection. 0 = 8 MiB.
 	MaxFrameSize int
 	// QueueLen bounds the per-peer queue of messages sent while the link
-	// is (re)connecting; the oldest is dropped when full. 0 = 1024.
+	// is (re)connecting; the oldest is dropped when full (a dropped call
+	// fails with ErrQueueFull). 0 = 1024.
 	QueueLen int
 	// ReconnectMin is the first reconnect backoff, doubled (with jitter)
 	// after each failure up to ReconnectMax. 0 = 50 ms.

@@ -93,7 +93,49 @@
 // 64 KiB, so a burst does not leave quiet connections holding megabytes.
 // While a link is (re)connecting, sends are queued (QueueLen, oldest
 // dropped) and flushed in order on connect. Call waits for the reply, ctx,
-// or Close. Close waits for every goroutine the kernel started.
+// or Close, unless it fails fast (see Failure semantics). Close waits for
+// every goroutine the kernel started.
+//
+// # Failure semantics
+//
+// A Call, Ping or CallStream never waits for silence when the kernel knows
+// the answer cannot come. It ends with the reply or one of these errors
+// (wrapped with the peer's id; test with errors.Is):
+//
+//   - a *RemoteError: raised on the node (by its handler, or by its kernel:
+//     CodeUnknownName, CodeHandlerPanic, CodeBufferLimit, CodeTimeout).
+//   - ErrUnknownNode, at once: no link to the node (see Connect).
+//   - ErrNodeDown, at once: the link has no connection and its last
+//     connection attempt failed (the error also wraps a *LinkError with
+//     that attempt's error), or the membership layer reported the node
+//     dead or gone (Kernel.SetNodeDown, called by package gossip from
+//     memberlist's events; the mark holds even while a connection is up,
+//     as it may be half open). A first connection attempt still in
+//     progress, or a redial after a connection closed, is not a failure:
+//     requests are queued for it. Any successful connection with the node
+//     clears the mark. Casts are never refused: they are queued or sent.
+//   - ErrConnectionLost, as soon as the connection the request was written
+//     on closes: the reply could only have come back over it. The request
+//     may or may not have been handled. Requests still queued for the next
+//     connection keep waiting for it instead.
+//   - ErrQueueFull, at once: the request was dropped from the full
+//     reconnect queue (Config.QueueLen, oldest dropped), so it was never
+//     sent.
+//   - ErrInactiveConnection, at once: the link was stopped (Disconnect, or
+//     Connect to a node that moved) before or while the request was queued
+//     (one already written gets ErrConnectionLost).
+//   - ctx's error (Config.CallTimeout when ctx has no deadline): no reply in
+//     time; the request may or may not have been handled.
+//   - ErrClosed: the kernel closed.
+//
+// A handler panic is recovered and counted in Stats.HandlerPanics. On a
+// message from another node it also closes the connection the message
+// arrived on, logged with the peer and handler name: the panic may have
+// left that connection's state inconsistent (as net/http closes the
+// connection of a panicking handler). The caller gets CodeHandlerPanic when
+// that reply gets out first, else ErrConnectionLost; the link reconnects.
+// The Stats count each fast failure (CallsNodeDown, CallsLost,
+// CallsQueueFull).
 //
 // Streamed replies are flow-controlled per stream: ReplyStream may send
 // [StreamWindow] (16) chunks ahead of the caller, then waits (bounded by

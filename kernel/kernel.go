@@ -34,6 +34,7 @@ type Kernel struct {
 	closed   bool
 	ln       net.Listener
 	links    map[string]*link
+	down     map[string]struct{} // nodes the membership layer reports down (SetNodeDown)
 	sessions map[*session]struct{}
 	protos   map[byte]*protoListener
 
@@ -51,6 +52,8 @@ type Kernel struct {
 	done      chan struct{}
 	wg        sync.WaitGroup
 	closing   atomic.Bool
+
+	panicLimit rateLimit // handler panics logged at Error, at most one a second
 }
 
 // New validates and copies cfg. It does not touch the network: call Start.

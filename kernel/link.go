@@ -19,21 +19,70 @@ type link struct {
 	k        *Kernel
 	node     notp.Node
 	inflight atomic.Int64 // calls on this link waiting for a reply
+	down     atomic.Bool  // the membership layer reports the node down; written under k.mu
 
 	mu       sync.Mutex
-	sess     *session // nil while connecting
-	everUp   bool     // a session was attached at least once
-	lastErr  error    // the last failed connection attempt, nil once up
-	failures uint64   // failed connection attempts so far
-	queue    [][]byte // encoded frames sent while connecting, FIFO
+	sess     *session      // nil while connecting
+	everUp   bool          // a session was attached at least once
+	lastErr  error         // the last failed connection attempt, nil once up
+	failures uint64        // failed connection attempts so far
+	queue    []queuedFrame // frames sent while connecting, FIFO
 	stopped  bool
 	stopCh   chan struct{}
 	exited   chan struct{}
 	changed  chan struct{} // closed and replaced when sess or queue empties
 }
 
+// queuedFrame is a frame sent while the link was connecting. tag is the reply
+// tag of the call it belongs to ("" for casts): the call is bound to the
+// session the frame finally goes out on, or failed if the frame is dropped.
+type queuedFrame struct {
+	frame []byte
+	tag   string
+}
+
+// newLink returns a link to n, marked down if SetNodeDown said so. k.mu held.
 func newLink(k *Kernel, n notp.Node) *link {
-	return &link{k: k, node: n, stopCh: make(chan struct{}), exited: make(chan struct{}), changed: make(chan struct{})}
+	l := &link{k: k, node: n, stopCh: make(chan struct{}), exited: make(chan struct{}), changed: make(chan struct{})}
+	_, down := k.down[n.ID]
+	l.down.Store(down)
+	return l
+}
+
+// maxDownMarks bounds the down marks kept for nodes (SetNodeDown); marks
+// past it are not kept, so calls to those nodes queue or wait as if
+// nothing were known.
+const maxDownMarks = 1 << 14
+
+// SetNodeDown records what the membership layer knows of node id's
+// health: while it is marked down, calls, pings and call streams to it
+// fail at once with an error wrapping ErrNodeDown instead of waiting for
+// their deadline (casts are still queued or sent: they wait for nothing,
+// and a node that comes back gets them). The mark is cleared by
+// SetNodeDown(id, false) and by any successful connection with the node,
+// outbound or inbound. Package gossip calls it from its memberlist event
+// handler (dead or left: down; alive: up); it never blocks on the network
+// and may be called from any goroutine.
+func (k *Kernel) SetNodeDown(id string, down bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	_, was := k.down[id]
+	switch {
+	case down && !was && len(k.down) < maxDownMarks:
+		if k.down == nil {
+			k.down = make(map[string]struct{})
+		}
+		k.down[id] = struct{}{}
+	case !down && was:
+		delete(k.down, id)
+	}
+	if l := k.links[id]; l != nil {
+		_, marked := k.down[id]
+		l.down.Store(marked)
+	}
+	if down != was {
+		k.log.Debug("node health from membership", "peer", id, "down", down)
+	}
 }
 
 func (l *link) active() bool { return l.session() != nil }
@@ -44,8 +93,13 @@ func (l *link) session() *session {
 	return l.sess
 }
 
-// send writes e on the session, or queues it while connecting.
+// send writes e on the session, or queues it while connecting. A request
+// with a reply tag (a call, ping or call stream chunk, whose waiter is
+// registered under e.Tag) is bound to the session it is written on, so
+// the session's close fails it with ErrConnectionLost; it is refused with
+// ErrNodeDown when the node is known to be down (see downErr).
 func (l *link) send(e *wire.Envelope, m sendMode) error {
+	tag := e.Tag
 	for {
 		l.mu.Lock()
 		if l.stopped {
@@ -53,14 +107,28 @@ func (l *link) send(e *wire.Envelope, m sendMode) error {
 			return fmt.Errorf("%w: %s", ErrInactiveConnection, l.node.ID)
 		}
 		s := l.sess
+		if tag != "" {
+			if err := l.downErr(s); err != nil {
+				l.mu.Unlock()
+				l.k.stats.callsNodeDown.Add(1)
+				return err
+			}
+		}
 		if s == nil {
-			l.enqueue(wire.AppendFrame(nil, e))
+			dropped := l.enqueue(queuedFrame{frame: wire.AppendFrame(nil, e), tag: tag})
 			l.mu.Unlock()
+			l.k.failDropped(l.node.ID, dropped)
 			return nil
 		}
 		l.mu.Unlock()
+		if tag != "" {
+			l.k.pending.bind(tag, s)
+		}
 		if err := s.send(e, m); err != errSessionClosed {
 			return err
+		}
+		if tag != "" && !l.k.pending.unbind(tag, s) {
+			return nil // s's close already failed the call
 		}
 		l.mu.Lock()
 		if l.sess == s {
@@ -70,15 +138,49 @@ func (l *link) send(e *wire.Envelope, m sendMode) error {
 	}
 }
 
-// enqueue appends a frame, dropping the oldest when full. l.mu held.
-func (l *link) enqueue(f []byte) {
+// downErr returns an error wrapping ErrNodeDown when a request to the
+// node should fail at once: the membership layer reports the node down,
+// or there is no session and the last connection attempt failed. A first
+// connection attempt still in progress, or a redial after a session
+// closed, is not a failure: requests are queued for it. l.mu held.
+func (l *link) downErr(s *session) error {
+	if l.down.Load() {
+		return fmt.Errorf("%w: %s: the membership layer reports it down", ErrNodeDown, l.node.ID)
+	}
+	if s == nil && l.lastErr != nil {
+		return fmt.Errorf("%w: %w", ErrNodeDown, &LinkError{Node: l.node, Err: l.lastErr})
+	}
+	return nil
+}
+
+// enqueue appends a frame, dropping the oldest when full, and returns the
+// reply tags of the calls whose frames were dropped (fail them with
+// failDropped once l.mu is released). l.mu held.
+func (l *link) enqueue(q queuedFrame) []string {
+	var dropped []string
 	if len(l.queue) >= l.k.cfg.QueueLen {
 		n := len(l.queue) - l.k.cfg.QueueLen + 1
+		for _, d := range l.queue[:n] {
+			if d.tag != "" {
+				dropped = append(dropped, d.tag)
+			}
+		}
 		clear(l.queue[:n])
 		l.queue = l.queue[n:]
 		l.k.stats.queueDrops.Add(uint64(n))
 	}
-	l.queue = append(l.queue, f)
+	l.queue = append(l.queue, q)
+	return dropped
+}
+
+// failDropped fails the calls whose requests a full reconnect queue
+// dropped with ErrQueueFull, at once rather than at their deadline.
+func (k *Kernel) failDropped(id string, tags []string) {
+	for _, tag := range tags {
+		if k.failTag(tag, fmt.Errorf("%w: request to %s dropped", ErrQueueFull, id)) {
+			k.stats.callsQueueFull.Add(1)
+		}
+	}
 }
 
 // run dials and redials until stopped.
@@ -91,6 +193,7 @@ func (l *link) run() {
 		s, err := l.dial()
 		if err == nil {
 			l.k.log.Info("peer connected", "peer", l.node.ID, "dir", "out")
+			l.k.SetNodeDown(l.node.ID, false)
 			if !first {
 				l.k.stats.reconnects.Add(1)
 			}
@@ -181,8 +284,15 @@ func (l *link) attach(s *session) {
 		s.close(nil)
 		return
 	}
-	for _, f := range l.queue {
-		s.sendRaw(f)
+	var bound []string
+	for _, q := range l.queue {
+		if q.tag != "" {
+			if !l.k.pending.bind(q.tag, s) {
+				continue // nobody waits for this call any more
+			}
+			bound = append(bound, q.tag)
+		}
+		s.sendRaw(q.frame)
 	}
 	clear(l.queue)
 	l.queue = l.queue[:0]
@@ -190,6 +300,15 @@ func (l *link) attach(s *session) {
 	l.everUp = true
 	l.lastErr = nil
 	l.notify()
+	if s.isClosed() {
+		// s closed while the queue went in (sendRaw drops frames then):
+		// its close may have run before the calls were bound to it.
+		for _, tag := range bound {
+			if l.k.failTag(tag, connLost(s, nil)) {
+				l.k.stats.callsLost.Add(1)
+			}
+		}
+	}
 }
 
 func (l *link) detach(s *session) {
@@ -274,17 +393,27 @@ func waitIdle(ctx context.Context, s *session) bool {
 	return true
 }
 
-// stop stops the link (dropping its queue) and waits for its goroutine.
+// stop stops the link (dropping its queue: the calls queued in it fail
+// with ErrInactiveConnection) and waits for its goroutine.
 func (l *link) stop(force bool) {
+	var dropped []string
 	l.mu.Lock()
 	if !l.stopped {
 		l.stopped = true
 		close(l.stopCh)
+		for _, q := range l.queue {
+			if q.tag != "" {
+				dropped = append(dropped, q.tag)
+			}
+		}
 		clear(l.queue)
 		l.queue = nil
 	}
 	s := l.sess
 	l.mu.Unlock()
+	for _, tag := range dropped {
+		l.k.failTag(tag, fmt.Errorf("%w: %s", ErrInactiveConnection, l.node.ID))
+	}
 	if s != nil {
 		s.close(nil)
 	}

@@ -39,6 +39,19 @@ var (
 	// ErrStreamCanceled: the caller stopped reading a streamed reply (closed
 	// its CallStream reader or gave up on the call), so ReplyStream stopped.
 	ErrStreamCanceled = errors.New("kernel: stream canceled by the receiver")
+	// ErrConnectionLost: the connection a call, ping or call stream was
+	// written on closed before the reply came. The request may or may not
+	// have been handled. Calls still queued for a reconnecting link do not
+	// get it: they go out on the next connection.
+	ErrConnectionLost = errors.New("kernel: connection lost")
+	// ErrNodeDown: a call, ping or call stream was refused at once because
+	// the link's last connection attempt failed (the error then also wraps
+	// a *LinkError with that attempt's error) or the membership layer
+	// reported the node down (see [Kernel.SetNodeDown]).
+	ErrNodeDown = errors.New("kernel: node down")
+	// ErrQueueFull: a call's request was dropped from a full reconnect
+	// queue (Config.QueueLen, oldest dropped) before it could be sent.
+	ErrQueueFull = errors.New("kernel: reconnect queue full")
 )
 
 // Error codes carried by [RemoteError.Code] for conditions raised by the
@@ -140,8 +153,11 @@ type Message struct {
 // message at a time per connection, in arrival order. Handle must not block
 // for long: a slow Handle stalls every message from that peer. Actors hand
 // the message to their own goroutine (see package genserver). A panic in
-// Handle is recovered; the caller, if any, gets a *RemoteError with code
-// CodeHandlerPanic.
+// Handle is recovered and counted in Stats.HandlerPanics; the caller, if
+// any, gets a *RemoteError with code CodeHandlerPanic. For a message from
+// another node the connection it arrived on is also closed (its state may
+// be inconsistent): calls still awaiting replies on it fail with
+// ErrConnectionLost and the peer's link reconnects.
 type Handler interface {
 	Handle(m Message)
 }

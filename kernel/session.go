@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"bufio"
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/binary"
@@ -9,7 +10,9 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"log/slog"
 	"net"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -139,6 +142,7 @@ func (k *Kernel) serveKernel(c net.Conn, deadline time.Time) {
 		return
 	}
 	k.log.Info("peer connected", "peer", s.peer.ID, "dir", "in")
+	k.SetNodeDown(s.peer.ID, false)
 	s.readLoop()
 }
 
@@ -168,13 +172,22 @@ func (s *session) close(cause error) {
 	s.cond.Broadcast()
 	s.mu.Unlock()
 	s.c.Close()
+	k := s.k
+	if s.outbound { // only links' sessions carry this node's calls
+		err := connLost(s, cause)
+		if k.closing.Load() {
+			err = ErrClosed
+		}
+		if n := k.pending.failSession(s, err); n > 0 {
+			k.stats.callsLost.Add(uint64(n))
+		}
+	}
 	s.smu.Lock()
 	for id, st := range s.streams {
 		st.timer.Stop()
 		delete(s.streams, id)
 	}
 	s.smu.Unlock()
-	k := s.k
 	k.mu.Lock()
 	delete(k.sessions, s)
 	k.mu.Unlock()
@@ -184,6 +197,15 @@ func (s *session) close(cause error) {
 	} else {
 		k.log.Debug("peer connection closed", "peer", s.peer.ID)
 	}
+}
+
+// connLost is the error of the calls that were written on s when it closed
+// with cause (nil when closed by this node).
+func connLost(s *session, cause error) error {
+	if cause == nil {
+		return fmt.Errorf("%w to %s", ErrConnectionLost, s.peer.ID)
+	}
+	return fmt.Errorf("%w to %s: %w", ErrConnectionLost, s.peer.ID, cause)
 }
 
 // recordMAC computes the MACs of one direction of a session.
@@ -267,9 +289,8 @@ func (s *session) readLoop() {
 			return
 		}
 		s.cork()
-		for i := range s.envs {
-			s.dispatch(&s.envs[i])
-			s.envs[i] = wire.Envelope{}
+		if !s.dispatchRecord() {
+			return
 		}
 		// Replies to several records that arrived together leave in one
 		// write: stay corked while the next whole record is already
@@ -327,6 +348,63 @@ func (s *session) internName(b []byte) string {
 	}
 	return n
 }
+
+// dispatchRecord dispatches the envelopes decoded from one record. A panic
+// while dispatching one (a handler's, or the kernel's own) is recovered:
+// the session is closed (see panicked) and dispatchRecord returns false.
+func (s *session) dispatchRecord() (ok bool) {
+	i := 0
+	defer func() {
+		if p := recover(); p != nil {
+			s.panicked(&s.envs[i], p)
+			clear(s.envs)
+			ok = false
+		}
+	}()
+	for ; i < len(s.envs); i++ {
+		s.dispatch(&s.envs[i])
+		s.envs[i] = wire.Envelope{}
+	}
+	return true
+}
+
+// panicked handles a panic p raised while dispatching e: it logs it with
+// the peer, the handler name and the stack, counts it, answers the caller
+// (if e is a call) with CodeHandlerPanic, flushes the replies so far and
+// closes the session. The session goes, not the process: the panic may have
+// left the connection's state (a half-reassembled stream, a corked write)
+// inconsistent, as net/http closes a connection whose handler panicked.
+// The peer's link reconnects.
+func (s *session) panicked(e *wire.Envelope, p any) {
+	k := s.k
+	k.stats.handlerPanics.Add(1)
+	name := ""
+	if e.Kind == wire.KindMsg {
+		name = e.ID
+	}
+	// A peer can trigger a panic over and over (reconnecting each time):
+	// at most one Error a second, the rest at Debug; Stats counts them all.
+	level := slog.LevelDebug
+	if k.panicLimit.allow(time.Now(), time.Second) {
+		level = slog.LevelError
+	}
+	k.log.Log(context.Background(), level, "handler panicked; closing the connection", "peer", s.peer.ID, "actor", name,
+		"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+	if e.Kind == wire.KindMsg && e.Tag != "" {
+		s.sendReply(e.Tag, nil, Errorf(CodeHandlerPanic, "handler %q panicked: %v", name, p))
+	}
+	s.uncork()
+	// Let the writer send what is buffered (that reply among others)
+	// before the close discards it; bounded, as the peer may not read.
+	ctx, cancel := context.WithTimeout(context.Background(), panicFlushTimeout)
+	waitIdle(ctx, s)
+	cancel()
+	s.close(fmt.Errorf("kernel: handler %q panicked: %v", name, p))
+}
+
+// panicFlushTimeout bounds how long a connection closed by a handler panic
+// waits for its buffered writes.
+const panicFlushTimeout = time.Second
 
 func (s *session) dispatch(e *wire.Envelope) {
 	k := s.k

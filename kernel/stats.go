@@ -24,6 +24,11 @@ type Stats struct {
 	PollHits         uint64 // reads that busy polling (Config.BusyPoll) found data for
 	PollMisses       uint64 // busy polls that gave up and slept in the poller
 
+	CallsLost      uint64 // calls, pings and call streams failed with ErrConnectionLost
+	CallsNodeDown  uint64 // calls, pings and call streams refused with ErrNodeDown
+	CallsQueueFull uint64 // calls failed with ErrQueueFull (their request left a full reconnect queue)
+	HandlerPanics  uint64 // handler panics recovered (on a connection's reader, each closed that connection)
+
 	ActiveConnections int64 // authenticated connections open now (in + out)
 }
 
@@ -34,6 +39,8 @@ type stats struct {
 	reconnects, streamsAborted, creditWaits               atomic.Uint64
 	pollHits, pollMisses                                  atomic.Uint64
 	active                                                atomic.Int64
+
+	callsLost, callsNodeDown, callsQueueFull, handlerPanics atomic.Uint64
 
 	// Not in Stats: observed by tests.
 	partialWrites atomic.Uint64 // direct writes the socket took only part of
@@ -53,6 +60,8 @@ func (k *Kernel) Stats() Stats {
 		Reconnects: s.reconnects.Load(), StreamsAborted: s.streamsAborted.Load(),
 		CreditWaits: s.creditWaits.Load(),
 		PollHits:    s.pollHits.Load(), PollMisses: s.pollMisses.Load(),
+		CallsLost: s.callsLost.Load(), CallsNodeDown: s.callsNodeDown.Load(),
+		CallsQueueFull: s.callsQueueFull.Load(), HandlerPanics: s.handlerPanics.Load(),
 		ActiveConnections: s.active.Load(),
 	}
 }

@@ -231,8 +231,10 @@ func (r *streamReader) Close() error {
 // (an io error of body ends the stream with that error; the receiver
 // reassembles the request into one Message) and returns the reply as a
 // stream. The reader ends with io.EOF, a *RemoteError, ErrBufferLimit past
-// MaxStreamSize, or ctx's error; ctx (or CallTimeout) bounds the whole
-// exchange. Closing the reader early cancels the stream.
+// MaxStreamSize, ErrConnectionLost if the connection closes first, or ctx's
+// error; ctx (or CallTimeout) bounds the whole exchange. CallStream itself
+// fails at once with ErrNodeDown for a node known to be down. Closing the
+// reader early cancels the stream.
 func (k *Kernel) CallStream(ctx context.Context, node notp.Node, name string, body io.Reader) (io.ReadCloser, error) {
 	l, err := k.target(node)
 	if err != nil {

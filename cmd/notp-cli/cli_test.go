@@ -384,11 +384,13 @@ func TestOneShotDisconnected(t *testing.T) {
 		done <- result{code, out}
 	}()
 	<-f.arrived
+	start := time.Now()
 	k.Close()
 	res := <-done
 	if r := decodeOutput(t, res.out); res.code != 1 || r.Error.Code != codeDisconnected {
 		t.Fatalf("exit %d reply %+v", res.code, r.Error)
 	}
+	t.Logf("DISCONNECTED %v after the node closed", time.Since(start))
 }
 
 // syncBuffer is a bytes.Buffer safe for a writer and a poller.

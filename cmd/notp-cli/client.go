@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"sync"
 	"time"
 
 	"github.com/notp-go/notp"
@@ -30,10 +29,6 @@ const (
 	codeCanceled     = "CANCELED"         // interrupted (signal)
 	codeClient       = "CLIENT_ERROR"     // the CLI's own kernel failed
 )
-
-// pollEvery is how often the link is polled while a request waits for its
-// reply, to notice a dropped connection at once.
-const pollEvery = 10 * time.Millisecond
 
 // client is the CLI's kernel node and its link to the target node.
 type client struct {
@@ -118,17 +113,11 @@ func (c *client) linkFailure(err error) command.Reply {
 
 // ctxFailure describes a request whose ctx ended.
 func (c *client) ctxFailure(ctx context.Context, what string) command.Reply {
-	if errors.Is(context.Cause(ctx), errDisconnected) {
-		return failure(codeDisconnected, "disconnected from %s before the reply arrived", c.target.ID)
-	}
 	if errors.Is(ctx.Err(), context.Canceled) {
 		return failure(codeCanceled, "interrupted while %s node %q at %s", what, c.target.ID, c.target.Addr())
 	}
 	return failure(codeTimeout, "timed out after %v %s node %q at %s", c.timeout, what, c.target.ID, c.target.Addr())
 }
-
-// errDisconnected cancels a request whose connection dropped.
-var errDisconnected = errors.New("disconnected")
 
 // do runs one command within --timeout, connection included, and always
 // returns a reply: the node's, or an ok:false one saying what went wrong.
@@ -143,11 +132,7 @@ func (c *client) do(ctx context.Context, name string, args command.Args) command
 		return failure(codeClient, "encode arguments: %v", err)
 	}
 	// The reply comes back over the connection the request went out on:
-	// if that drops, give up at once instead of waiting for the timeout.
-	ctx, cancelCause := context.WithCancelCause(ctx)
-	defer cancelCause(nil)
-	stop := c.onDisconnect(ctx, func() { cancelCause(errDisconnected) })
-	defer stop()
+	// if that drops, the kernel fails the call at once (ErrConnectionLost).
 	raw, err := genserver.CallRaw(ctx, c.k, genserver.Target{Name: command.ServerName, Node: c.target}, name, payload)
 	if err != nil {
 		return c.callFailure(ctx, err)
@@ -162,7 +147,12 @@ func (c *client) do(ctx context.Context, name string, args command.Args) command
 // callFailure turns a failed call into an ok:false reply.
 func (c *client) callFailure(ctx context.Context, err error) command.Reply {
 	var re *kernel.RemoteError
+	var le *kernel.LinkError
 	switch {
+	case errors.Is(err, kernel.ErrConnectionLost):
+		return failure(codeDisconnected, "disconnected from %s before the reply arrived", c.target.ID)
+	case errors.Is(err, kernel.ErrNodeDown) && errors.As(err, &le):
+		return c.linkFailure(le.Err)
 	case errors.As(err, &re):
 		msg := re.Message
 		if re.Code == kernel.CodeUnknownName {
@@ -174,29 +164,4 @@ func (c *client) callFailure(ctx context.Context, err error) command.Reply {
 	default:
 		return failure(codeClient, "%v", err)
 	}
-}
-
-// onDisconnect calls f once if the link goes down before ctx ends. The
-// returned func stops the watcher and waits for it.
-func (c *client) onDisconnect(ctx context.Context, f func()) func() {
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		t := time.NewTicker(pollEvery)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-done:
-				return
-			case <-t.C:
-				if !c.connected() {
-					f()
-					return
-				}
-			}
-		}
-	})
-	return func() { close(done); wg.Wait() }
 }
