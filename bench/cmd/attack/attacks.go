@@ -8,7 +8,9 @@ import (
 	"net"
 	"os"
 	"sort"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/notp-go/notp"
@@ -427,8 +429,15 @@ func nilEntries(ctx context.Context, e *env) (string, error) {
 
 // bigRings casts two valid ring updates of many entries each (distinct
 // node IDs), then checks that the node's own ring operations still work
-// and that its flush file still loads after a restart.
+// and that its flush file still loads after a restart. Every fake member's
+// address is a sink of ours on 127.0.0.1, so the node's attempts to reach
+// them are counted and touch nothing else on the machine.
 func bigRings(ctx context.Context, e *env) (string, error) {
+	sk, err := newSink()
+	if err != nil {
+		return "", err
+	}
+	defer sk.Close()
 	k, err := newClient(ctx, "attacker-ring", e.cfg.cookie, e.node.node)
 	if err != nil {
 		return "", err
@@ -440,7 +449,7 @@ func bigRings(ctx context.Context, e *env) (string, error) {
 	n := e.cfg.ringEntries
 	var size int
 	for i, prefix := range []string{"ring-a", "ring-b"} {
-		msg := ringMessage(fmt.Sprintf("attacker-writer-%d", i), prefix, n)
+		msg := ringMessage(fmt.Sprintf("attacker-writer-%d", i), prefix, n, sk.port)
 		size = len(msg)
 		if err := k.k.Cast(e.node.node, "gossip/ring", msg); err != nil {
 			return "", fmt.Errorf("cast %d: %w", i+1, err)
@@ -449,7 +458,8 @@ func bigRings(ctx context.Context, e *env) (string, error) {
 	notes := fmt.Sprintf("2 casts of %d entries (%.1f MB each)", n, float64(size)/(1<<20))
 	last := [2]string{fmt.Sprintf("ring-a-%06d", n-1), fmt.Sprintf("ring-b-%06d", n-1)}
 	has := [2]bool{}
-	pollUntil(ctx, 5*time.Second, func() bool {
+	// Poll while the attack's time allows, leaving room for the insert.
+	pollUntil(ctx, time.Until(deadlineOf(ctx, 5*time.Second))-legitTimeout-500*time.Millisecond, func() bool {
 		for i, id := range last {
 			has[i] = hasNode(ctx, e.legit, id)
 		}
@@ -457,11 +467,78 @@ func bigRings(ctx context.Context, e *env) (string, error) {
 	})
 	notes += fmt.Sprintf("; ring holds 1st: %v, 2nd: %v", has[0], has[1])
 	notes += "; insert: " + insertProbe(ctx, e.legit)
-	if err := e.restart(ctx); err != nil {
-		line := e.node.lastLogLine("level=ERROR")
-		return notes + fmt.Sprintf("; restart from the flush file FAILED: %v %s", err, line), nil
+	tcp, udp := sk.counts()
+	notes += fmt.Sprintf("; node reached for the fake members %d times over TCP, %d UDP packets", tcp, udp)
+	// Measure the node a little longer, as after every attack; then the
+	// restart check runs after the attack's measurement, with bounds of
+	// its own (stop 5 s, answer 10 s).
+	hold(ctx, e.cfg.after, nil)
+	if err := e.restart(context.WithoutCancel(ctx)); err != nil {
+		if e.node.alive() {
+			return notes + fmt.Sprintf("; restart from the flush file: runs but %v", err), nil
+		}
+		return notes + fmt.Sprintf("; restart from the flush file FAILED: %v", err), nil
 	}
 	return notes + "; restart from the flush file: ok", nil
+}
+
+// sink is a TCP listener that accepts and closes at once and a UDP socket
+// on the same 127.0.0.1 port, counting what arrives.
+type sink struct {
+	port int
+	ln   net.Listener
+	pc   net.PacketConn
+	tcp  atomic.Int64
+	udp  atomic.Int64
+	wg   sync.WaitGroup
+}
+
+func newSink() (*sink, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("attack: sink: %w", err)
+	}
+	pc, err := net.ListenPacket("udp", addr)
+	if err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("attack: sink: %w", err)
+	}
+	s := &sink{port: port, ln: ln, pc: pc}
+	s.wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s.tcp.Add(1)
+			c.Close()
+		}
+	})
+	s.wg.Go(func() {
+		buf := make([]byte, 64<<10)
+		for {
+			if _, _, err := pc.ReadFrom(buf); err != nil {
+				return
+			}
+			s.udp.Add(1)
+		}
+	})
+	return s, nil
+}
+
+func (s *sink) counts() (tcp, udp int64) { return s.tcp.Load(), s.udp.Load() }
+
+// Close stops the sink and waits for its goroutines.
+func (s *sink) Close() error {
+	s.ln.Close()
+	s.pc.Close()
+	s.wg.Wait()
+	return nil
 }
 
 // pollUntil calls f every 100 ms until it returns true, for at most d.

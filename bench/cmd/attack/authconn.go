@@ -5,7 +5,8 @@ package main
 // (partial streams, calls whose replies are never read). Everything that
 // depends on the handshake lives in this file: when the hello changes, only
 // clientHandshake, proofVerifier and the labels below need editing; the
-// attacks only call authDial, sendRecord, drain and Close.
+// attacks only call authDial, sendRecord, drain and Close (records and
+// their MACs are the same whatever the hello).
 
 import (
 	"bufio"
@@ -118,12 +119,15 @@ func readFrame(r io.Reader, max int) ([]byte, error) {
 }
 
 // rawSession is an authenticated kernel connection driven by hand.
-// sendRecord belongs to one goroutine; drain may run on another.
+// sendRecord belongs to one goroutine; drain (or readRecord) may run on
+// another.
 type rawSession struct {
 	c       net.Conn
 	sendMAC hash.Hash
 	sendSeq uint64
 	buf     []byte // the record being built, reused
+	recvMAC hash.Hash
+	recvSeq uint64
 }
 
 // authDial connects to the node at addr (a 127.0.0.1 address) as self and
@@ -137,13 +141,70 @@ func authDial(addr, cookie string, self notp.Node) (*rawSession, error) {
 		return nil, fmt.Errorf("attack: dial %s: %w", addr, err)
 	}
 	c.SetDeadline(time.Now().Add(handshakeTimeout))
-	send, _, err := clientHandshake(c, cookie, self)
+	send, recv, err := clientHandshake(c, cookie, self)
 	if err != nil {
 		c.Close()
 		return nil, err
 	}
+	s := &rawSession{c: c, sendMAC: hmac.New(sha256.New, send), recvMAC: hmac.New(sha256.New, recv)}
+	// The acceptor sends its proof before checking the dialer's, so only
+	// an answered record shows that the node took the session.
+	if err := s.ping(); err != nil {
+		c.Close()
+		return nil, err
+	}
 	c.SetDeadline(time.Time{})
-	return &rawSession{c: c, sendMAC: hmac.New(sha256.New, send)}, nil
+	return s, nil
+}
+
+// ping sends a kernel ping and waits for its pong: a round trip of
+// records MACed both ways.
+func (s *rawSession) ping() error {
+	const tag = "attack-ping"
+	if err := s.sendRecord(&wire.Envelope{Kind: wire.KindPing, Tag: tag}); err != nil {
+		return err
+	}
+	for {
+		p, err := s.readRecord(1 << 20)
+		if err != nil {
+			return fmt.Errorf("attack: waiting for the pong: %w", err)
+		}
+		found := false
+		err = wire.SplitFrames(p, len(p), func(f []byte) error {
+			var e wire.Envelope
+			if err := wire.DecodeEnvelope(f, &e); err != nil {
+				return err
+			}
+			found = found || e.Kind == wire.KindPong && e.ID == tag
+			return nil
+		})
+		if err != nil || found {
+			return err
+		}
+	}
+}
+
+// readRecord reads one record of at most max payload bytes and checks
+// its MAC; it returns the payload (the frames).
+func (s *rawSession) readRecord(max int) ([]byte, error) {
+	b, err := readFrame(s.c, max)
+	if err != nil {
+		return nil, err
+	}
+	mac := make([]byte, wire.MACSize)
+	if _, err := io.ReadFull(s.c, mac); err != nil {
+		return nil, err
+	}
+	var seq [8]byte
+	binary.BigEndian.PutUint64(seq[:], s.recvSeq)
+	s.recvMAC.Reset()
+	s.recvMAC.Write(seq[:])
+	s.recvMAC.Write(b)
+	if !hmac.Equal(s.recvMAC.Sum(nil), mac) {
+		return nil, fmt.Errorf("attack: record %d from the node has a bad MAC", s.recvSeq)
+	}
+	s.recvSeq++
+	return b[wire.HeaderSize:], nil
 }
 
 // sendRecord writes frames as one record: u32be n | frames | MAC, where

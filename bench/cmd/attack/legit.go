@@ -117,17 +117,19 @@ type legitStats struct {
 	firstErr   error
 }
 
-// run pings every legitEvery until ctx ends. A call that outlives a tick
+// run pings at once and then every legitEvery until ctx ends. A call that outlives a tick
 // delays the next one (ticks are dropped, not queued).
 func (c *client) run(ctx context.Context) legitStats {
 	var s legitStats
 	t := time.NewTicker(legitEvery)
 	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return s
-		case <-t.C:
+	for first := true; ; first = false {
+		if !first {
+			select {
+			case <-ctx.Done():
+				return s
+			case <-t.C:
+			}
 		}
 		start := time.Now()
 		err := c.ping(ctx)

@@ -219,15 +219,14 @@ type env struct {
 // endMeasure ends the measurement; later calls do nothing.
 func (e *env) endMeasure() { e.stopMu.Do(e.stop) }
 
-// restart stops the node (SIGTERM, so it flushes its ring) and starts it
-// again from the same flush file and port, then waits up to 10 s for it to
-// answer. The measurement ends first: a deliberate restart is not a failure
+// restart stops the node (SIGTERM, so it flushes its ring; killed after
+// 5 s) and starts it again from the same flush file and port, then waits
+// up to 10 s for it to answer. A failed stop is reported along with the
+// restart's outcome. The measurement ends first: a deliberate restart is not a failure
 // of the legitimate client.
 func (e *env) restart(ctx context.Context) error {
 	e.endMeasure()
-	if err := e.node.stop(10 * time.Second); err != nil {
-		return fmt.Errorf("stop: %w", err)
-	}
+	stopErr := e.node.stop(5 * time.Second)
 	spec := e.spec
 	spec.port = e.node.node.Port
 	p, err := startNode(spec)
@@ -235,7 +234,10 @@ func (e *env) restart(ctx context.Context) error {
 		return err
 	}
 	e.node = p
-	return e.legit.waitReady(ctx, p, 10*time.Second)
+	if err := e.legit.waitReady(ctx, p, 10*time.Second); err != nil {
+		return errors.Join(stopErr, err)
+	}
+	return stopErr
 }
 
 // row is one line of the results.

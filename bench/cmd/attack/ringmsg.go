@@ -97,8 +97,8 @@ func nilEntriesMessage(n, size int) []byte {
 }
 
 // ringMessage is a valid ring update from writer holding n live entries
-// with IDs prefix-000000 and up.
-func ringMessage(writer, prefix string, n int) []byte {
+// with IDs prefix-000000 and up, all at 127.0.0.1:port.
+func ringMessage(writer, prefix string, n, port int) []byte {
 	b := appendRingHeader(nil, false, writer)
 	b = mpArrayLen(wire.AppendStr(b, "entries"), n)
 	now := time.Now().UnixMicro()
@@ -107,7 +107,7 @@ func ringMessage(writer, prefix string, n int) []byte {
 		b = mpMapLen(wire.AppendStr(b, "node"), 3)
 		b = wire.AppendStr(wire.AppendStr(b, "id"), fmt.Sprintf("%s-%06d", prefix, i))
 		b = wire.AppendStr(wire.AppendStr(b, "host"), "127.0.0.1")
-		b = mpInt(wire.AppendStr(b, "port"), int64(1+i%65535))
+		b = mpInt(wire.AppendStr(b, "port"), int64(port))
 		b = mpInt(wire.AppendStr(b, "weight"), 1)
 		b = mpInt(wire.AppendStr(b, "version"), 1)
 		b = wire.AppendStr(wire.AppendStr(b, "writer"), writer)
