@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -471,15 +472,17 @@ func bigRings(ctx context.Context, e *env) (string, error) {
 	notes += fmt.Sprintf("; node reached for the fake members %d times over TCP, %d UDP packets", tcp, udp)
 	// Measure the node a little longer, as after every attack; then the
 	// restart check runs after the attack's measurement, with bounds of
-	// its own (stop 5 s, answer 10 s).
+	// its own (stop 10 s, answer 15 s).
 	hold(ctx, e.cfg.after, nil)
-	if err := e.restart(context.WithoutCancel(ctx)); err != nil {
-		if e.node.alive() {
-			return notes + fmt.Sprintf("; restart from the flush file: runs but %v", err), nil
-		}
-		return notes + fmt.Sprintf("; restart from the flush file FAILED: %v", err), nil
+	err = e.restart(context.WithoutCancel(ctx))
+	notes += "; " + flushSummary(e.spec.flush)
+	switch {
+	case err == nil:
+		return notes + "; restart from the flush file: ok", nil
+	case e.node.alive():
+		return notes + fmt.Sprintf("; restart from the flush file: runs but %v", err), nil
 	}
-	return notes + "; restart from the flush file: ok", nil
+	return notes + fmt.Sprintf("; restart from the flush file FAILED: %v", err), nil
 }
 
 // sink is a TCP listener that accepts and closes at once and a UDP socket
@@ -539,6 +542,18 @@ func (s *sink) Close() error {
 	s.pc.Close()
 	s.wg.Wait()
 	return nil
+}
+
+// flushSummary describes the flush file after the node stopped: its size
+// and how many of the attack's entries it holds (their IDs counted in the
+// bytes).
+func flushSummary(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Sprintf("flush file: %v", err)
+	}
+	return fmt.Sprintf("flush file after stop: %d KB, %d + %d attack entries", len(b)>>10,
+		bytes.Count(b, []byte("ring-a-")), bytes.Count(b, []byte("ring-b-")))
 }
 
 // pollUntil calls f every 100 ms until it returns true, for at most d.

@@ -150,9 +150,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		progress = stderr
 	}
 	for r := range *runs {
-		if *runs > 1 {
-			fmt.Fprintf(stdout, "\nRun %d of %d\n\n", r+1, *runs)
-		}
+		fmt.Fprintf(stdout, "\nRun %d of %d, %s, load average %s\n\n", r+1, *runs,
+			time.Now().UTC().Format("2006-01-02 15:04 MST"), loadAvg())
 		fmt.Fprint(stdout, tableHeader)
 		for _, a := range list {
 			if ctx.Err() != nil {
@@ -220,13 +219,13 @@ type env struct {
 func (e *env) endMeasure() { e.stopMu.Do(e.stop) }
 
 // restart stops the node (SIGTERM, so it flushes its ring; killed after
-// 5 s) and starts it again from the same flush file and port, then waits
-// up to 10 s for it to answer. A failed stop is reported along with the
+// 10 s) and starts it again from the same flush file and port, then waits
+// up to 15 s for it to answer. A failed stop is reported along with the
 // restart's outcome. The measurement ends first: a deliberate restart is not a failure
 // of the legitimate client.
 func (e *env) restart(ctx context.Context) error {
 	e.endMeasure()
-	stopErr := e.node.stop(5 * time.Second)
+	stopErr := e.node.stop(10 * time.Second)
 	spec := e.spec
 	spec.port = e.node.node.Port
 	p, err := startNode(spec)
@@ -234,7 +233,7 @@ func (e *env) restart(ctx context.Context) error {
 		return err
 	}
 	e.node = p
-	if err := e.legit.waitReady(ctx, p, 10*time.Second); err != nil {
+	if err := e.legit.waitReady(ctx, p, 15*time.Second); err != nil {
 		return errors.Join(stopErr, err)
 	}
 	return stopErr
@@ -255,7 +254,7 @@ const tableHeader = "| attack | peak RSS MB | base RSS MB | VmHWM MB | peak fds 
 	"|---|---:|---:|---:|---:|---:|---:|---:|---|\n"
 
 func (r row) String() string {
-	notes := strings.ReplaceAll(r.notes, "|", "/")
+	notes := strings.NewReplacer("|", "/", "\n", "; ").Replace(r.notes)
 	if !r.measuredNode {
 		return fmt.Sprintf("| %s | - | - | - | - | - | - | - | %s |\n", r.name, notes)
 	}
@@ -333,4 +332,18 @@ func runAttack(ctx context.Context, cfg config, a attack) row {
 	}
 	r.notes = strings.TrimPrefix(notes, "; ")
 	return r
+}
+
+// loadAvg returns the first three fields of /proc/loadavg ("?" if absent):
+// the figures depend on what else the machine runs.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
 }

@@ -66,7 +66,11 @@ func TestSmallRun(t *testing.T) {
 	if code := run(ctx, []string{"-node", bin, "-small"}, &stdout, &stderr); code != 0 {
 		t.Fatalf("run exited %d; stderr:\n%s", code, stderr.String())
 	}
-	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
+	out := stdout.String()
+	if i := strings.Index(out, "| attack"); i >= 0 {
+		out = out[i:]
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
 	if len(lines) != 2+len(attacks) {
 		t.Fatalf("got %d lines, want a header of 2 and %d rows:\n%s", len(lines), len(attacks), stdout.String())
 	}
