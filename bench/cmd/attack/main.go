@@ -18,6 +18,31 @@
 //	-small         tiny sizes and times: checks the tool, measures nothing
 //	-v             print progress to stderr
 //
+// The attacks (rows), by -only name or number:
+//
+//  1. proof-leak: a dialer without the cookie sends the protocol byte and a
+//     valid hello; does the node answer with anything derived from the
+//     cookie before the dialer proved anything? If so, how fast offline
+//     guesses run against it and whether a dictionary holding the cookie
+//     recovers it.
+//  2. ml-junk: 10 unauthenticated connections with the memberlist protocol
+//     byte, each sending 20 MB of junk as fast as the node takes it.
+//  3. idle-conns: 1000 unauthenticated connections that send nothing, held
+//     8 s: when the node closes them, when its fds come back.
+//  4. partial-streams: a cookie holder opens 100 chunked calls of 4 MB whose
+//     last chunk never comes.
+//  5. unread-replies: a cookie holder sends 286 MB of echo calls and never
+//     reads the replies.
+//  6. nil-entries: a cookie holder calls the gossip handler with a 4 MB ring
+//     message holding 1,000,000 nil entries.
+//  7. big-rings: a cookie holder casts two valid 6,000-entry ring updates
+//     (distinct node IDs, every address a counting sink of the bench's own);
+//     then: does the ring still answer, does an insert through the command
+//     server work, and does the node restart from its flush file?
+//
+// The client side of the authenticated handshake is written by hand in
+// authconn.go; it is the only file to edit when the hello changes.
+//
 // Only 127.0.0.1 is ever attacked, every loop is bounded in count and time
 // (15 s at most per attack), and every node started is killed before the
 // program exits. Linux only: the figures come from /proc.
