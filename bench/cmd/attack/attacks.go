@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -474,15 +475,18 @@ func bigRings(ctx context.Context, e *env) (string, error) {
 	// restart check runs after the attack's measurement, with bounds of
 	// its own (stop 10 s, answer 15 s).
 	hold(ctx, e.cfg.after, nil)
-	err = e.restart(context.WithoutCancel(ctx))
+	stopErr, readyErr := e.restart(context.WithoutCancel(ctx))
+	if stopErr != nil {
+		notes += fmt.Sprintf("; stop: %v", stopErr)
+	}
 	notes += "; " + flushSummary(e.spec.flush)
 	switch {
-	case err == nil:
-		return notes + "; restart from the flush file: ok", nil
+	case readyErr == nil:
+		return notes + "; restarted node answers", nil
 	case e.node.alive():
-		return notes + fmt.Sprintf("; restart from the flush file: runs but %v", err), nil
+		return notes + fmt.Sprintf("; restarted node runs but %v", readyErr), nil
 	}
-	return notes + fmt.Sprintf("; restart from the flush file FAILED: %v", err), nil
+	return notes + fmt.Sprintf("; restart FAILED: %v", readyErr), nil
 }
 
 // sink is a TCP listener that accepts and closes at once and a UDP socket
@@ -549,6 +553,9 @@ func (s *sink) Close() error {
 // bytes).
 func flushSummary(path string) string {
 	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "no flush file written"
+	}
 	if err != nil {
 		return fmt.Sprintf("flush file: %v", err)
 	}

@@ -245,23 +245,20 @@ func (e *env) endMeasure() { e.stopMu.Do(e.stop) }
 
 // restart stops the node (SIGTERM, so it flushes its ring; killed after
 // 10 s) and starts it again from the same flush file and port, then waits
-// up to 15 s for it to answer. A failed stop is reported along with the
-// restart's outcome. The measurement ends first: a deliberate restart is not a failure
-// of the legitimate client.
-func (e *env) restart(ctx context.Context) error {
+// up to 15 s for it to answer. The measurement ends first: a deliberate
+// restart is not a failure of the legitimate client. stopErr says how the
+// stop went, readyErr whether the restarted node answers.
+func (e *env) restart(ctx context.Context) (stopErr, readyErr error) {
 	e.endMeasure()
-	stopErr := e.node.stop(10 * time.Second)
+	stopErr = e.node.stop(10 * time.Second)
 	spec := e.spec
 	spec.port = e.node.node.Port
 	p, err := startNode(spec)
 	if err != nil {
-		return err
+		return stopErr, err
 	}
 	e.node = p
-	if err := e.legit.waitReady(ctx, p, 15*time.Second); err != nil {
-		return errors.Join(stopErr, err)
-	}
-	return stopErr
+	return stopErr, e.legit.waitReady(ctx, p, 15*time.Second)
 }
 
 // row is one line of the results.

@@ -81,7 +81,7 @@ func TestSmallRun(t *testing.T) {
 		"partial-streams": "without their last chunk",
 		"unread-replies":  "echo calls",
 		"nil-entries":     "node answered INVALID_RING_MESSAGE",
-		"big-rings":       "restart from the flush file: ok",
+		"big-rings":       "attack entries; restarted node answers",
 	}
 	for i, line := range lines[2:] {
 		cells := strings.Split(strings.Trim(line, "| "), " | ")

@@ -94,7 +94,7 @@ func (p *nodeProc) stop(timeout time.Duration) error {
 		return p.err
 	case <-time.After(timeout):
 		p.kill()
-		return fmt.Errorf("attack: node did not stop within %v", timeout)
+		return fmt.Errorf("attack: the node did not exit within %v of SIGTERM and was killed", timeout)
 	}
 }
 
