@@ -290,9 +290,9 @@ func partialStreams(ctx context.Context, e *env) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	defer s.Close()
 	closed := make(chan struct{})
 	go func() { s.drain(); close(closed) }()
+	defer func() { s.Close(); <-closed }() // the drain ends with the connection
 	s.c.SetWriteDeadline(deadlineOf(ctx, handshakeTimeout))
 
 	chunk := junk(kernel.ChunkSize)
