@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -333,19 +334,21 @@ func (r *Ring) publishRingLocked() {
 }
 
 // publishDiffLocked publishes the ring changed by d: a copy-on-write clone
-// of the current ring with only d applied, so a change costs O(changed
-// nodes × tokens) rather than a rebuild of O(nodes × tokens).
+// of the current ring with d applied in one chash.Ring.Apply, so a change
+// costs O(changed tokens × log tokens) plus one snapshot of the ring,
+// however many nodes it touches (one Insert per node would publish a
+// snapshot per node: quadratic for a large MInsert or a join).
 func (r *Ring) publishDiffLocked(d ringDiff) {
+	remove := make([]string, len(d.removed))
+	for i, n := range d.removed {
+		remove[i] = n.ID
+	}
+	set := make([]chash.Weighted, 0, len(d.added)+len(d.updated))
+	for _, n := range slices.Concat(d.added, d.updated) {
+		set = append(set, chash.Weighted{Node: n, Weight: r.st.entries[n.ID].Weight})
+	}
 	ring := r.ring.Load().Clone()
-	for _, n := range d.removed {
-		ring.Remove(n.ID)
-	}
-	for _, n := range d.added {
-		ring.Insert(n, r.st.entries[n.ID].Weight)
-	}
-	for _, n := range d.updated {
-		ring.Update(n, r.st.entries[n.ID].Weight)
-	}
+	ring.Apply(remove, set)
 	r.ring.Store(ring)
 }
 
