@@ -38,6 +38,10 @@ var (
 	ErrInvalidWeight = errors.New("gossip: invalid weight")
 	// ErrInvalidRingID: an empty or malformed ring id.
 	ErrInvalidRingID = errors.New("gossip: invalid ring id")
+	// ErrRingFull: a change would make the ring hold more than MaxNodes
+	// entries (once every tombstone it may evict is gone) or more than
+	// Config.MaxTokens live tokens.
+	ErrRingFull = errors.New("gossip: ring full")
 )
 
 // Defaults applied by New to zero Config fields.
@@ -88,6 +92,12 @@ type Config struct {
 	// acknowledgements, graceful disconnects, memberlist leave) when ctx
 	// has none. 0 = 5 s.
 	CallTimeout time.Duration
+	// MaxTokens caps the ring's tokens: the sum of the weights of its live
+	// nodes. A local change beyond it fails with ErrRingFull and received
+	// entries beyond it are refused (EventRefused), so weights cannot make
+	// a hash ring of billions of tokens (each takes about 50 bytes in
+	// chash). 0 = DefaultMaxTokens (about 1M tokens, some 50 MB of ring).
+	MaxTokens int
 	// LazyConnect: when false (the default, as in notp) the kernel is
 	// connected to every node added to the ring; when true links are only
 	// opened when gossip (or another component) first sends to a node,
@@ -121,6 +131,12 @@ type Stats struct {
 	FlushErrors      uint64 // failed writes
 	TombstonesGCed   uint64 // tombstones collected
 	AutoRemoved      uint64 // nodes removed by AutoRemoveDeadAfter
+	// EntriesRefused counts live entries refused because the ring was
+	// full (MaxNodes entries or MaxTokens tokens); see EventRefused.
+	EntriesRefused uint64
+	// TombstonesEvicted counts tombstones dropped early to make room for
+	// new entries under MaxNodes.
+	TombstonesEvicted uint64
 	// RingRepairs counts polls that found the published hash ring out of
 	// step with the entries and rebuilt it (a safety net; it should stay
 	// 0 — a non-zero value is logged and worth a bug report).
@@ -134,7 +150,8 @@ func (c *counter) load() uint64 { return c.v.Load() }
 
 type counters struct {
 	sent, sendErr, recv, rejected, inboxDrops, merges, conflicts, pushPulls,
-	dropped, flushes, flushErr, gced, autoRemoved, repairs counter
+	dropped, flushes, flushErr, gced, autoRemoved, repairs,
+	refused, evicted counter
 }
 
 // Ring is one node's view of the cluster's hash ring, kept in agreement
@@ -190,6 +207,12 @@ type Ring struct {
 	// selfFloor is the highest version of this node's own entry seen
 	// before its last reset (its leave or removal); see message.Floor.
 	selfFloor uint64
+	// selfSync: this node has not advanced its own clock count since New,
+	// Load or its last reset, so a peer may know a higher one (the state
+	// was lost, or the flush file is older than the last change) and it is
+	// adopted. Afterwards a remote clock ahead of our own count is a forgery
+	// and rejected (checkSelfCountLocked).
+	selfSync bool
 
 	healthMu  sync.Mutex
 	health    map[string]Health
@@ -222,6 +245,9 @@ func New(cfg Config) (*Ring, error) {
 	}
 	if cfg.RFactor > MaxWeight {
 		return nil, fmt.Errorf("%w: RFactor %d above %d", ErrInvalidWeight, cfg.RFactor, MaxWeight)
+	}
+	if cfg.MaxTokens <= 0 {
+		cfg.MaxTokens = DefaultMaxTokens
 	}
 	if cfg.Interval <= 0 {
 		cfg.Interval = DefaultInterval
@@ -280,8 +306,29 @@ func (r *Ring) resetLocked(self notp.Node) {
 	// its own decides its weight.
 	st.entries[r.self] = entry{Node: self, Weight: r.cfg.RFactor, Writer: r.self, Time: r.now().UnixMicro()}
 	r.st = st
+	r.selfSync = true
 	r.touchLocked()
 	r.publishRingLocked()
+}
+
+// enforceLocked applies the state caps after a change from olds (see
+// state.enforce), counting and reporting what it evicted and refused.
+func (r *Ring) enforceLocked(olds map[string]entry) []notp.Node {
+	refused, evicted := r.st.enforce(olds, r.cfg.MaxTokens)
+	for range evicted {
+		r.stats.evicted.add()
+	}
+	if len(refused) == 0 {
+		return nil
+	}
+	for range refused {
+		r.stats.refused.add()
+	}
+	slices.SortFunc(refused, func(a, b notp.Node) int { return compareStrings(a.ID, b.ID) })
+	r.log.Warn("ring full: entries refused", "ring", r.ringID, "refused", len(refused),
+		"max_nodes", MaxNodes, "max_tokens", r.cfg.MaxTokens)
+	r.emit(EventRefused, r.ringID, refused)
+	return refused
 }
 
 // touchLocked records a state change: flush pending, encoding stale.
@@ -459,6 +506,7 @@ func (r *Ring) Stats() Stats {
 		EventsDropped: s.dropped.load(), Flushes: s.flushes.load(),
 		FlushErrors: s.flushErr.load(), TombstonesGCed: s.gced.load(),
 		AutoRemoved: s.autoRemoved.load(), RingRepairs: s.repairs.load(),
+		EntriesRefused: s.refused.load(), TombstonesEvicted: s.evicted.load(),
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"math/rand/v2"
 	"slices"
@@ -57,6 +58,13 @@ func (r *Ring) process(km kernel.Message) (forward int) {
 		r.mu.Unlock()
 		r.reject(km, errors.New("gossip: message for another ring"))
 		return 0
+	}
+	if m.Clock != nil {
+		if err := r.checkSelfCountLocked(m.Clock); err != nil {
+			r.mu.Unlock()
+			r.reject(km, err)
+			return 0
+		}
 	}
 	r.stats.recv.add()
 	from := km.From.Node
@@ -137,6 +145,12 @@ type joinInfo struct {
 // either side before the merge stays live (re-added by this node if a
 // tombstone won), and the sender's entry is written above its floor.
 func (r *Ring) mergeLocked(remote []entry, rclock *vclock.Clock, join *joinInfo, act *afterMerge) {
+	if err := r.checkSelfCountLocked(rclock); err != nil {
+		// Only memberlist's push/pull gets here: process checked first.
+		r.stats.rejected.add()
+		r.log.Debug("rejected ring state", "err", err)
+		return
+	}
 	st := r.st
 	clockNews := !st.clock.Descends(rclock)
 	conflict := st.clock.Compare(rclock) == vclock.Concurrent
@@ -174,7 +188,13 @@ func (r *Ring) mergeLocked(remote []entry, rclock *vclock.Clock, join *joinInfo,
 		}
 		if wrote {
 			st.clock.Increment(r.self)
+			r.selfSync = false
 		}
+	}
+	if refused := r.enforceLocked(olds); len(refused) > 0 {
+		changed = slices.DeleteFunc(changed, func(id string) bool {
+			return slices.ContainsFunc(refused, func(n notp.Node) bool { return n.ID == id })
+		})
 	}
 	st.clock.Merge(rclock)
 	if conflict {
@@ -203,6 +223,18 @@ func (r *Ring) mergeLocked(remote []entry, rclock *vclock.Clock, join *joinInfo,
 		act.selfRemoved = true
 		act.epoch = r.epoch
 	}
+}
+
+// checkSelfCountLocked rejects a remote clock that counts more changes by
+// this node than this node made: a peer must not advance our own counter
+// (our next changes would look already seen, and a forged huge count
+// would exhaust it). While selfSync the higher count is legitimate (this
+// node lost its state or loaded a stale one) and the merge adopts it.
+func (r *Ring) checkSelfCountLocked(c *vclock.Clock) error {
+	if rc, lc := c.Count(r.self), r.st.clock.Count(r.self); rc > lc && !r.selfSync {
+		return fmt.Errorf("gossip: clock counts %d changes by this node, which made %d", rc, lc)
+	}
+	return nil
 }
 
 // skipSelfTombstone drops stale news about this node from remote while

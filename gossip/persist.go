@@ -49,6 +49,7 @@ func (r *Ring) Load() (loaded bool, err error) {
 	r.st = st
 	r.gen++
 	r.selfFloor = f.Floor
+	r.selfSync = true
 	r.ringID = f.Ring
 	r.loaded = true
 	r.dirty = false
