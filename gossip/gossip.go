@@ -50,6 +50,8 @@ const (
 	DefaultFlushInterval = time.Second
 	DefaultCallTimeout   = 5 * time.Second
 	DefaultTombstoneTTL  = 24 * time.Hour
+	// DefaultMaxLinks is the default Config.MaxLinks.
+	DefaultMaxLinks = 256
 	// Fanout is the number of random gossip neighbours a state is pushed
 	// to in each round (notp's 2).
 	Fanout = 2
@@ -103,6 +105,13 @@ type Config struct {
 	// opened when gossip (or another component) first sends to a node,
 	// which keeps large rings (hundreds of nodes) from holding a full mesh.
 	LazyConnect bool
+	// MaxLinks bounds the kernel links gossip opens ahead of need when
+	// LazyConnect is false: once the kernel holds this many links, further
+	// ring members are connected on first send, as with LazyConnect
+	// (Stats.LinksDeferred counts them). Sends go to O(log N) neighbours,
+	// so a ring of thousands of nodes never needs a full mesh.
+	// 0 = DefaultMaxLinks.
+	MaxLinks int
 	// Memberlist is an optional base memberlist configuration (tests use
 	// short probe and gossip intervals); nil = memberlist.DefaultLANConfig().
 	// Name, Transport, SecretKey, Delegate, Events, Alive, Merge and the
@@ -137,6 +146,13 @@ type Stats struct {
 	// TombstonesEvicted counts tombstones dropped early to make room for
 	// new entries under MaxNodes.
 	TombstonesEvicted uint64
+	// LinksDeferred counts ring members not connected ahead of need
+	// because the kernel held Config.MaxLinks links.
+	LinksDeferred uint64
+	// Panics counts panics recovered in the loop goroutine (handling a
+	// message, a poll, a flush); each is logged with its stack. It should
+	// stay 0: a non-zero value is a bug worth reporting.
+	Panics uint64
 	// RingRepairs counts polls that found the published hash ring out of
 	// step with the entries and rebuilt it (a safety net; it should stay
 	// 0 — a non-zero value is logged and worth a bug report).
@@ -151,7 +167,7 @@ func (c *counter) load() uint64 { return c.v.Load() }
 type counters struct {
 	sent, sendErr, recv, rejected, inboxDrops, merges, conflicts, pushPulls,
 	dropped, flushes, flushErr, gced, autoRemoved, repairs,
-	refused, evicted counter
+	refused, evicted, linksDeferred, panics counter
 }
 
 // Ring is one node's view of the cluster's hash ring, kept in agreement
@@ -245,6 +261,9 @@ func New(cfg Config) (*Ring, error) {
 	}
 	if cfg.RFactor > MaxWeight {
 		return nil, fmt.Errorf("%w: RFactor %d above %d", ErrInvalidWeight, cfg.RFactor, MaxWeight)
+	}
+	if cfg.MaxLinks <= 0 {
+		cfg.MaxLinks = DefaultMaxLinks
 	}
 	if cfg.MaxTokens <= 0 {
 		cfg.MaxTokens = DefaultMaxTokens
@@ -507,6 +526,7 @@ func (r *Ring) Stats() Stats {
 		FlushErrors: s.flushErr.load(), TombstonesGCed: s.gced.load(),
 		AutoRemoved: s.autoRemoved.load(), RingRepairs: s.repairs.load(),
 		EntriesRefused: s.refused.load(), TombstonesEvicted: s.evicted.load(),
+		LinksDeferred: s.linksDeferred.load(), Panics: s.panics.load(),
 	}
 }
 

@@ -125,9 +125,7 @@ func (r *Ring) connectAll() {
 	r.mu.Lock()
 	nodes := r.st.liveNodes()
 	r.mu.Unlock()
-	for _, n := range nodes {
-		_ = r.k.Connect(n)
-	}
+	r.connectEager(nodes)
 }
 
 // rejoinAsync joins memberlist through up to 3 random live ring members, in

@@ -53,22 +53,34 @@ func (r *Ring) process(km kernel.Message) (forward int) {
 		r.reject(km, err)
 		return 0
 	}
-	r.mu.Lock()
-	if m.Ring != r.ringID || r.ringID == "" {
-		r.mu.Unlock()
-		r.reject(km, errors.New("gossip: message for another ring"))
+	act, forward, err := r.apply(km.From.Node, m)
+	if err != nil {
+		r.reject(km, err)
 		return 0
+	}
+	if (m.Type == msgLeave || m.Type == msgJoin) && km.From.IsCall() {
+		_ = r.k.Reply(km.From, []byte("ok"))
+	}
+	r.finish(&act)
+	return forward
+}
+
+// apply applies a decoded message from the node from to the state under
+// r.mu, released by a defer so that a panic recovered by the loop leaves
+// it unlocked. It returns the side effects, the round to forward with, or
+// why the message was rejected.
+func (r *Ring) apply(from notp.Node, m *message) (act afterMerge, forward int, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if m.Ring != r.ringID || r.ringID == "" {
+		return act, 0, errors.New("gossip: message for another ring")
 	}
 	if m.Clock != nil {
 		if err := r.checkSelfCountLocked(m.Clock); err != nil {
-			r.mu.Unlock()
-			r.reject(km, err)
-			return 0
+			return act, 0, err
 		}
 	}
 	r.stats.recv.add()
-	from := km.From.Node
-	var act afterMerge
 	act.ringID = r.ringID
 	switch m.Type {
 	case msgSum:
@@ -109,12 +121,7 @@ func (r *Ring) process(km kernel.Message) (forward int) {
 			forward = round
 		}
 	}
-	r.mu.Unlock()
-	if (m.Type == msgLeave || m.Type == msgJoin) && km.From.IsCall() {
-		_ = r.k.Reply(km.From, []byte("ok"))
-	}
-	r.finish(&act)
-	return forward
+	return act, forward, nil
 }
 
 // forward sends the local state with round-1 to Fanout random live
@@ -443,11 +450,7 @@ func compareStrings(a, b string) int { return cmp.Compare(a, b) }
 // finish performs a merge's side effects outside the lock: kernel links,
 // sends, events and the self-removal.
 func (r *Ring) finish(act *afterMerge) {
-	if !r.cfg.LazyConnect {
-		for _, n := range act.diff.added {
-			_ = r.k.Connect(n)
-		}
-	}
+	r.connectEager(act.diff.added)
 	for _, n := range act.diff.removed {
 		if n.ID != r.self {
 			// Dropping the link of a removed node needs no wait: nothing
@@ -468,6 +471,38 @@ func (r *Ring) finish(act *afterMerge) {
 		r.pendingSelf = &pendingRemoval{ringID: act.ringID, epoch: act.epoch}
 		r.mu.Unlock()
 		r.later(r.trySelfRemoved)
+	}
+}
+
+// connectEager opens kernel links to nodes ahead of need (LazyConnect
+// false, as notp's full mesh), but never beyond MaxLinks links in the
+// kernel: a ring may name thousands of nodes, and each link holds a
+// socket, goroutines and buffers (and keeps redialling a node that is
+// gone). Nodes beyond the bound are connected on first send, as with
+// LazyConnect; gossip itself only sends to its O(log N) neighbours and to
+// the nodes it answers.
+func (r *Ring) connectEager(nodes []notp.Node) {
+	if r.cfg.LazyConnect || len(nodes) == 0 {
+		return
+	}
+	peers := r.k.Peers()
+	linked := make(map[string]bool, len(peers))
+	for _, p := range peers {
+		linked[p.ID] = true
+	}
+	links := len(peers)
+	for _, n := range nodes {
+		if n.ID == r.self {
+			continue
+		}
+		if !linked[n.ID] {
+			if links >= r.cfg.MaxLinks {
+				r.stats.linksDeferred.add()
+				continue
+			}
+			links++
+		}
+		_ = r.k.Connect(n)
 	}
 }
 

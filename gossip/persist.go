@@ -83,6 +83,13 @@ func readLimited(path string) ([]byte, error) {
 	return b, nil
 }
 
+// flushLogged is the loop's periodic flush: errors are logged.
+func (r *Ring) flushLogged() {
+	if err := r.flush(); err != nil {
+		r.log.Warn("flushing ring state", "path", r.cfg.FlushPath, "err", err)
+	}
+}
+
 // flush writes the state if it changed since the last write.
 func (r *Ring) flush() error {
 	if r.cfg.FlushPath == "" {
