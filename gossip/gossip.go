@@ -234,6 +234,12 @@ type Ring struct {
 	health    map[string]Health
 	deadSince map[string]time.Time
 
+	// fs is the file system of persistence (a seam for fault injection).
+	fs fileSystem
+	// flushFails and flushWarned rate-limit flush warnings (loop only).
+	flushFails  int
+	flushWarned time.Time
+
 	inbox   chan kernel.Message
 	control chan func()
 	stopCh  chan struct{}
@@ -297,6 +303,7 @@ func New(cfg Config) (*Ring, error) {
 		log:       log,
 		now:       cfg.Now,
 		self:      cfg.Kernel.Self().ID,
+		fs:        osFS{},
 		health:    make(map[string]Health),
 		deadSince: make(map[string]time.Time),
 		inbox:     make(chan kernel.Message, 1024),
