@@ -154,3 +154,34 @@ func TestMinElemBoundsDecodedSize(t *testing.T) {
 		}
 	}
 }
+
+// FuzzCheckLimits: limits only tighten Check (whatever CheckLimits
+// accepts, Check accepts), and a decode after CheckLimits honours the
+// per-path MaxLen.
+func FuzzCheckLimits(f *testing.F) {
+	for _, v := range []any{
+		sample{Items: []sampleItem{{"a", 1}, {"b", 2}}, Tags: map[string]string{"k": "v"}},
+		map[string]any{"items": []any{nil, nil, nil, nil, nil}},
+		[]any{1, []any{2, 3}},
+	} {
+		b, _ := msgpack.Marshal(v)
+		f.Add(b)
+	}
+	lim := Limits{MinElem: 1, Paths: map[string]Limit{
+		"items": {MaxLen: 4, MinElem: 3},
+		"tags":  {MaxLen: 2},
+	}}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		err := CheckLimits(b, lim)
+		if err != nil {
+			return
+		}
+		if err := Check(b); err != nil {
+			t.Fatalf("CheckLimits accepted what Check rejects: %v", err)
+		}
+		var s sample
+		if UnmarshalLimits(b, &s, lim) == nil && (len(s.Items) > 4 || len(s.Tags) > 2) {
+			t.Fatalf("decoded %d items and %d tags past the limits", len(s.Items), len(s.Tags))
+		}
+	})
+}
