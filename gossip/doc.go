@@ -177,8 +177,8 @@
 // to the senders it answers, so the bound holds the kernel's outbound
 // links to about MaxLinks + 2·log2 N.
 //
-// A panic in the loop goroutine (handling a message, a poll, a flush) is
-// recovered, logged at Error with its stack and counted in Stats.Panics;
+// A panic in the loop goroutine (handling a message, a poll, a flush) or
+// in merging a memberlist push/pull is recovered, logged at Error with its stack and counted in Stats.Panics;
 // the loop goes on with the next message.
 //
 // # Events

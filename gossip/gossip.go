@@ -150,7 +150,8 @@ type Stats struct {
 	// because the kernel held Config.MaxLinks links.
 	LinksDeferred uint64
 	// Panics counts panics recovered in the loop goroutine (handling a
-	// message, a poll, a flush); each is logged with its stack. It should
+	// message, a poll, a flush) and in push/pull merges; each is logged
+	// with its stack. It should
 	// stay 0: a non-zero value is a bug worth reporting.
 	Panics uint64
 	// RingRepairs counts polls that found the published hash ring out of

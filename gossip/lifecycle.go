@@ -389,9 +389,10 @@ func (r *Ring) loop() {
 	}
 }
 
-// safely runs f, one step of the loop, recovering a panic: it is logged
-// with its stack and counted (Stats.Panics), and the loop goes on with the
-// next message or tick instead of taking the process down. The steps
+// safely runs f, one step of the loop (or a memberlist push/pull merge),
+// recovering a panic: it is logged with its stack and counted
+// (Stats.Panics), and the loop goes on with the next message or tick
+// instead of taking the process down. The steps
 // release r.mu with defer where they hold it, so a recovered panic leaves
 // it unlocked.
 func (r *Ring) safely(what string, f func()) {

@@ -124,6 +124,36 @@ func (r *Ring) apply(from notp.Node, m *message) (act afterMerge, forward int, e
 	return act, forward, nil
 }
 
+// mergeRemoteState merges a state received by memberlist's push/pull for
+// ring ringID like an update with round 0. It runs on a memberlist
+// goroutine under Ring.safely, so r.mu is released by defer.
+func (r *Ring) mergeRemoteState(ringID string, buf []byte) {
+	if len(buf) == 0 {
+		return
+	}
+	m, err := decodeMessage(buf)
+	if err != nil || m.Type != msgUpdate {
+		r.stats.rejected.add()
+		return
+	}
+	act, ok := func() (act afterMerge, ok bool) {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if m.Ring != r.ringID || r.ringID != ringID {
+			return act, false
+		}
+		r.stats.pushPulls.add()
+		act.ringID = r.ringID
+		r.mergeLocked(m.Entries, m.Clock, nil, &act)
+		return act, true
+	}()
+	if !ok {
+		r.stats.rejected.add()
+		return
+	}
+	r.finish(&act)
+}
+
 // forward sends the local state with round-1 to Fanout random live
 // members (notp's route), if round > 0.
 func (r *Ring) forward(round int) {

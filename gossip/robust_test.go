@@ -75,3 +75,24 @@ func TestApplyPanicReleasesLock(t *testing.T) {
 	}
 	u.r.mu.Unlock()
 }
+
+// A panic while merging a memberlist push/pull state (on a memberlist
+// goroutine, under r.mu) is recovered too, with r.mu released.
+func TestPushPullPanicRecovered(t *testing.T) {
+	u := newUnit(t, "a")
+	u.r.mu.Lock()
+	clk := u.r.st.clock
+	u.r.st.clock = nil // a state no code path produces: the merge panics
+	u.r.mu.Unlock()
+	d := &mlDelegate{r: u.r, ringID: "ring"}
+	d.MergeRemoteState(encodeMessage(&message{Type: msgUpdate, Ring: "ring",
+		Clock: clockOf(map[string]uint64{"b": 1}), Entries: []entry{ent("b", 1, "b", false, 3)}}), false)
+	if got := u.r.Stats().Panics; got != 1 {
+		t.Fatalf("Panics = %d, want 1", got)
+	}
+	if !u.r.mu.TryLock() {
+		t.Fatal("r.mu left locked by the panic")
+	}
+	u.r.st.clock = clk
+	u.r.mu.Unlock()
+}
