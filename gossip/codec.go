@@ -254,6 +254,9 @@ func decodeFile(b []byte, self string) (*fileState, error) {
 	if err := validClock(f.Clock); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
+	if f.Floor > MaxVersion {
+		return nil, fmt.Errorf("%w: floor %d above 2^53", ErrCorrupt, f.Floor)
+	}
 	if err := validEntries(f.Entries); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}

@@ -147,7 +147,8 @@
 // good file in place, is counted in Stats.FlushErrors and retried on the
 // next tick; it is logged at Warn once a minute (Debug in between) and at
 // Info when flushing works again. The largest state (MaxNodes entries with
-// names of MaxNameLen bytes) takes about 10 MB; Load reads at most 64 MB.
+// IDs of MaxIDLen and hosts of MaxHostLen bytes) takes about 7 MB, which
+// also fits a kernel message (10 MB); Load reads at most 64 MB.
 //
 // # Limits
 //

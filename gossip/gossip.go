@@ -97,8 +97,9 @@ type Config struct {
 	// MaxTokens caps the ring's tokens: the sum of the weights of its live
 	// nodes. A local change beyond it fails with ErrRingFull and received
 	// entries beyond it are refused (EventRefused), so weights cannot make
-	// a hash ring of billions of tokens (each takes about 50 bytes in
-	// chash). 0 = DefaultMaxTokens (about 1M tokens, some 50 MB of ring).
+	// a hash ring of billions of tokens (a token takes about 100 bytes in
+	// chash's tree and lookup tables). 0 = DefaultMaxTokens (about 1M
+	// tokens, some 100 MB of ring).
 	MaxTokens int
 	// LazyConnect: when false (the default, as in notp) the kernel is
 	// connected to every node added to the ring; when true links are only

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"testing"
-	"time"
 
 	"github.com/vmihailenco/msgpack/v5"
 
@@ -283,5 +282,4 @@ func TestRemoteSelfCountRejected(t *testing.T) {
 	if u.r.Ring().Has("d") || u.r.Clock().Count("a") != own {
 		t.Fatal("push/pull advanced this node's count")
 	}
-	_ = time.Now
 }

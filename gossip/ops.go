@@ -165,8 +165,8 @@ func (r *Ring) checkArgs(nodes []notp.Node, weight int) (int, error) {
 		if err := n.Validate(); err != nil {
 			return 0, fmt.Errorf("%w: %v", ErrInvalidNode, err)
 		}
-		if len(n.ID) > MaxNameLen || len(n.Host) > MaxNameLen {
-			return 0, fmt.Errorf("%w: id or host longer than %d bytes", ErrInvalidNode, MaxNameLen)
+		if len(n.ID) > MaxIDLen || len(n.Host) > MaxHostLen {
+			return 0, fmt.Errorf("%w: id longer than %d bytes or host longer than %d", ErrInvalidNode, MaxIDLen, MaxHostLen)
 		}
 	}
 	if len(nodes) > MaxNodes {

@@ -17,7 +17,7 @@ import (
 )
 
 // maxFileSize bounds the state file Load reads. A state at its limits
-// (MaxNodes entries with MaxNameLen-byte names) encodes to about 10 MB.
+// (MaxNodes entries with the longest IDs and hosts) encodes to about 7 MB.
 const maxFileSize = 64 << 20
 
 // The flush file is the msgpack fileState followed by a trailer of

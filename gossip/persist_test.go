@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/notp-go/notp"
+	"github.com/notp-go/notp/kernel"
 )
 
 // logRecords is a slog handler that keeps the records.
@@ -266,20 +267,26 @@ func TestFlushDiskFull(t *testing.T) {
 	}
 }
 
-// A state at its limits (MaxNodes entries with names of MaxNameLen bytes)
-// fits the file size limit and round-trips through the flush file.
+// A state at its limits (MaxNodes entries with the longest IDs, writers
+// and hosts, versions of 2^53) fits a kernel message and round-trips
+// through the flush file.
 func TestFlushLargestState(t *testing.T) {
 	n := flushNode(t, nil)
-	long := strings.Repeat("h", MaxNameLen)
+	long := strings.Repeat("h", MaxHostLen)
 	n.r.mu.Lock()
 	for i := range MaxNodes - 1 {
-		id := fmt.Sprintf("%0*d", MaxNameLen, i)
+		id := fmt.Sprintf("%0*d", MaxIDLen, i)
 		n.r.st.entries[id] = entry{Node: notp.Node{ID: id, Host: long, Port: 9}, Weight: 1,
-			Version: MaxVersion, Writer: strings.Repeat("w", MaxNameLen), Time: 1}
+			Version: MaxVersion, Writer: strings.Repeat("w", MaxIDLen), Time: 1}
 		n.r.st.clock.Update(id, MaxVersion)
 	}
 	n.r.dirty = true
+	msg := mustEncode(&rawMessage{V: wireVersion, Type: msgUpdate, Ring: "ring",
+		Clock: mustEncode(n.r.st.clock), Entries: mustEncode(n.r.st.sortedEntries())})
 	n.r.mu.Unlock()
+	if m, err := decodeMessage(msg); err != nil || len(m.Entries) != MaxNodes {
+		t.Fatalf("the largest state as a message of %d bytes: %v", len(msg), err)
+	}
 	if err := n.r.flush(); err != nil {
 		t.Fatal(err)
 	}
@@ -287,8 +294,9 @@ func TestFlushLargestState(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fi.Size() > maxFileSize/2 {
-		t.Fatalf("largest state file is %d bytes, too close to the %d limit", fi.Size(), maxFileSize)
+	t.Logf("largest state file: %d bytes", fi.Size())
+	if fi.Size() > kernel.DefaultMaxStreamSize {
+		t.Fatalf("largest state is %d bytes, more than a kernel message (%d)", fi.Size(), kernel.DefaultMaxStreamSize)
 	}
 	r, err := loadInto(t, n, nil)
 	if err != nil {

@@ -30,9 +30,12 @@ const (
 	// state may carry: 2^53, the largest integer a JSON (JavaScript) peer
 	// or tool represents exactly.
 	MaxVersion = 1 << 53
-	// MaxNameLen is the longest node ID, host and writer ID an entry may
-	// carry, in bytes, so a state of MaxNodes entries stays a few MB.
-	MaxNameLen = 255
+	// MaxIDLen is the longest node ID (and writer ID) an entry may carry,
+	// in bytes, and MaxHostLen the longest host (a DNS name's limit):
+	// a state of MaxNodes entries then encodes to under 8 MB, within a
+	// kernel message, a flush file and memberlist's push/pull.
+	MaxIDLen   = 128
+	MaxHostLen = 253
 )
 
 // entry is one node's slot in the ring state: the last write about that
@@ -80,10 +83,10 @@ func (e entry) validate() error {
 	if err := e.Node.Validate(); err != nil {
 		return err
 	}
-	if len(e.Node.ID) > MaxNameLen || len(e.Node.Host) > MaxNameLen {
-		return fmt.Errorf("node %.32q…: id or host longer than %d bytes", e.Node.ID, MaxNameLen)
+	if len(e.Node.ID) > MaxIDLen || len(e.Node.Host) > MaxHostLen {
+		return fmt.Errorf("node %.32q…: id longer than %d bytes or host longer than %d", e.Node.ID, MaxIDLen, MaxHostLen)
 	}
-	if e.Writer == "" || len(e.Writer) > MaxNameLen {
+	if e.Writer == "" || len(e.Writer) > MaxIDLen {
 		return fmt.Errorf("node %q: invalid writer", e.Node.ID)
 	}
 	if e.Version > MaxVersion {
