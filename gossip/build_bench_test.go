@@ -19,7 +19,7 @@ func BenchmarkMInsert(b *testing.B) {
 	for i := range nodes {
 		nodes[i] = notp.Node{ID: fmt.Sprintf("m%04d", i), Host: "10.0.0.1", Port: 7000 + i}
 	}
-	k, err := kernel.New(kernel.Config{Node: notp.Node{ID: "bench", Host: "127.0.0.1"}, Cookie: testCookie})
+	k, err := kernel.New(kernel.Config{Node: notp.Node{ID: "bench", Host: "127.0.0.1"}, Insecure: true})
 	if err != nil {
 		b.Fatal(err)
 	}
