@@ -38,6 +38,13 @@
 //	owner, ok := ring.FindString("user:42") // shard of a key
 //	replicas := ring.AppendRangeNext(buf[:0], []byte("user:42"), ring.PFactor()+1)
 //
+// Each Insert, Remove or Update publishes a new read snapshot of every
+// token, so a ring of many nodes built one Insert at a time costs
+// O(nodes × tokens). [Build] (a ring from a list of [Weighted] nodes) and
+// [Ring.Apply] (removals and updates of many nodes) hash and sort the
+// tokens of the whole change once and publish one snapshot: 100 nodes of
+// 4096 tokens take a fraction of a second instead of seconds.
+//
 // A ring encodes to msgpack ([Ring.EncodeMsgpack]) and JSON
 // ([Ring.MarshalJSON]) as {rfactor, pfactor, tokens: [{token, node}]} in ring
 // order; decoding validates every token against its node's ID, so a corrupt
@@ -45,8 +52,8 @@
 //
 // # Concurrency
 //
-// A Ring is safe for concurrent use. Writers (Insert, Remove, Update, Merge,
-// Intersect, decoding) are serialised by a mutex; each builds a new immutable
+// A Ring is safe for concurrent use. Writers (Insert, Remove, Update, Apply,
+// Merge, Intersect, decoding) are serialised by a mutex; each builds a new immutable
 // snapshot — a sorted token slice, a parallel slice of owner indexes, a node
 // table and two tables over the top bits of the hash — and publishes it with
 // an atomic pointer store. Readers (Find, RangeNext, Next, Get, Nodes,

@@ -124,17 +124,36 @@ func Fail(code, message string) Reply {
 // EncodeArgs encodes a command payload.
 func EncodeArgs(a Args) ([]byte, error) { return msgpack.Marshal(&a) }
 
+// MaxArgNodes is the most nodes a command payload (Args.Nodes) may carry:
+// as many as a gossip ring may hold.
+const MaxArgNodes = 10000
+
+// minNodeSize is the fewest payload bytes a valid node takes: the array
+// form of its struct, a one-byte id and host and a one-byte port.
+const minNodeSize = 6
+
+// argsLimits bound the decoded size of a payload: at most MaxArgNodes
+// nodes, each backed by at least minNodeSize bytes of payload.
+var argsLimits = msgpackcheck.Limits{Paths: map[string]msgpackcheck.Limit{
+	"nodes": {MaxLen: MaxArgNodes, MinElem: minNodeSize},
+}}
+
 // DecodeArgs decodes and validates a command payload: nodes must be valid
 // (notp.Node.Validate). An empty payload is the zero Args. Declared
-// lengths are checked against the payload's size before decoding, so a
-// forged payload cannot make it allocate more than its own size; trailing
+// lengths are checked against the payload's size before decoding, and
+// every declared node must be backed by at least the 6 bytes of the
+// smallest valid node, at most MaxArgNodes of them. A decoded node takes
+// about 100 bytes (the 40-byte struct and its strings), so a forged
+// payload cannot make it allocate more than about twenty times its own
+// size, nor more than about 1 MB of nodes (a million nils, 1 MB that would
+// decode into 40 MB of zero nodes, is rejected before decoding). Trailing
 // bytes are an error.
 func DecodeArgs(b []byte) (Args, error) {
 	var a Args
 	if len(b) == 0 {
 		return a, nil
 	}
-	if err := msgpackcheck.Unmarshal(b, &a); err != nil {
+	if err := msgpackcheck.UnmarshalLimits(b, &a, argsLimits); err != nil {
 		return Args{}, fmt.Errorf("command: decode args: %w", err)
 	}
 	if a.Node != nil {

@@ -90,11 +90,42 @@ func mustEncode(v any) []byte {
 	return b
 }
 
+// Smallest valid encodings, the input each declared element must have
+// behind it before the decoder allocates for it: an entry as a msgpack
+// array ([[id, host, port], weight, version, writer, removed, time] with
+// one-byte strings and numbers) and a clock pair (a one-byte id and a map
+// of its three named counts).
+const (
+	minEntrySize      = 13
+	minClockEntrySize = 24
+)
+
+// stateLimits bound a decoded message or file to what the node may hold:
+// MaxNodes entries and clock entries. The state never holds more (see
+// state.enforce), so whatever it holds, it can send, persist and load.
+var stateLimits = msgpackcheck.Limits{Paths: map[string]msgpackcheck.Limit{
+	"entries": {MaxLen: MaxNodes, MinElem: minEntrySize},
+	"clock":   {MaxLen: MaxNodes, MinElem: minClockEntrySize},
+}}
+
+// validClock checks a decoded clock's size and counts.
+func validClock(c *vclock.Clock) error {
+	if c.Size() > MaxNodes {
+		return fmt.Errorf("clock of %d entries", c.Size())
+	}
+	for id, e := range c.All() {
+		if e.Count > MaxVersion {
+			return fmt.Errorf("clock count %d of %q above 2^53", e.Count, id)
+		}
+	}
+	return nil
+}
+
 // decodeMessage decodes and validates a ring message. It never panics.
 func decodeMessage(b []byte) (*message, error) {
 	var m message
-	if err := msgpackcheck.Unmarshal(b, &m); err != nil {
-		return nil, fmt.Errorf("%w: %v", errInvalidMessage, err)
+	if err := msgpackcheck.UnmarshalLimits(b, &m, stateLimits); err != nil {
+		return nil, fmt.Errorf("%w: %w", errInvalidMessage, err)
 	}
 	if m.V != wireVersion {
 		return nil, fmt.Errorf("%w: version %d", errInvalidMessage, m.V)
@@ -128,8 +159,13 @@ func decodeMessage(b []byte) (*message, error) {
 	default:
 		return nil, fmt.Errorf("%w: type %d", errInvalidMessage, m.Type)
 	}
-	if m.Clock != nil && m.Clock.Size() > MaxNodes {
-		return nil, fmt.Errorf("%w: clock of %d entries", errInvalidMessage, m.Clock.Size())
+	if m.Clock != nil {
+		if err := validClock(m.Clock); err != nil {
+			return nil, fmt.Errorf("%w: %v", errInvalidMessage, err)
+		}
+	}
+	if m.Floor > MaxVersion {
+		return nil, fmt.Errorf("%w: floor %d above 2^53", errInvalidMessage, m.Floor)
 	}
 	return &m, nil
 }
@@ -198,8 +234,8 @@ type fileState struct {
 
 func decodeFile(b []byte, self string) (*fileState, error) {
 	var f fileState
-	if err := msgpackcheck.Unmarshal(b, &f); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
+	if err := msgpackcheck.UnmarshalLimits(b, &f, stateLimits); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
 	}
 	if f.Version != wireVersion {
 		return nil, fmt.Errorf("%w: version %d", ErrCorrupt, f.Version)
@@ -214,6 +250,12 @@ func decodeFile(b []byte, self string) (*fileState, error) {
 	}
 	if f.Clock == nil {
 		return nil, fmt.Errorf("%w: no clock", ErrCorrupt)
+	}
+	if err := validClock(f.Clock); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
+	}
+	if f.Floor > MaxVersion {
+		return nil, fmt.Errorf("%w: floor %d above 2^53", ErrCorrupt, f.Floor)
 	}
 	if err := validEntries(f.Entries); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)

@@ -224,7 +224,11 @@ func TestFlush(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := decodeFile(b, "a")
+	body, err := fileBody(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := decodeFile(body, "a")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -101,8 +101,8 @@
 // Answers (join replies, digest answers, a zombie's notice) go back to the
 // sender. The encoding of the state is cached until the state changes. Every decoded message (and file) is validated: ring
 // id, node fields, weights 1..[MaxWeight] (0 allowed on tombstones),
-// versions, sizes ([MaxNodes]), rounds; invalid ones are counted in
-// Stats.MessagesRejected and never panic.
+// versions, sizes ([MaxNodes]), rounds (see Limits below); invalid ones
+// are counted in Stats.MessagesRejected and never panic.
 //
 // # Operations
 //
@@ -127,12 +127,61 @@
 // # Persistence
 //
 // With [Config.FlushPath] set, a changed state is written at most once per
-// [Config.FlushInterval] and on Stop, as msgpack {version: 1, ring, self,
-// clock, entries}, through a temporary file in the same directory that is
-// fsynced and renamed over the old one, then the directory is fsynced.
-// [Ring.Load] restores the ring id and state (a corrupt file is an error
-// wrapping ErrCorrupt); [Ring.Start] then joins memberlist through the
-// loaded members and the states merge again.
+// [Config.FlushInterval] and on Stop through a temporary file in the same
+// directory (FlushPath + ".tmp…") that is fsynced; the current file is kept
+// as FlushPath + ".prev", the temporary file renamed over FlushPath, and
+// the directory fsynced. The file is
+//
+//	msgpack {version: 1, ring, self, clock, entries, floor}
+//	"NGS1"                      4 bytes, the trailer's magic
+//	CRC-32C of the msgpack      4 bytes, big-endian (Castagnoli)
+//
+// (a file without the magic is the trailerless layout of earlier releases
+// and still loads). [Ring.Load] first removes temporary files a crash left
+// behind, then checks the checksum, decodes and validates the state. When
+// the file is corrupt (torn, truncated, bit-flipped, invalid) or missing
+// while FlushPath + ".prev" is good, the previous file is loaded and a
+// warning logged: the node comes back one flush behind, and the merge with
+// its peers brings the rest. Otherwise a corrupt file is an error wrapping
+// ErrCorrupt. [Ring.Start] then joins memberlist through the loaded members
+// and the states merge again. A failed flush (a full disk) leaves the last
+// good file in place, is counted in Stats.FlushErrors and retried on the
+// next tick; it is logged at Warn once a minute (Debug in between) and at
+// Info when flushing works again. The largest state (MaxNodes entries with
+// IDs of MaxIDLen and hosts of MaxHostLen bytes) takes about 7 MB, which
+// also fits a kernel message (10 MB); Load reads at most 64 MB.
+//
+// # Limits
+//
+// A state holds at most [MaxNodes] entries, live and tombstones, and at
+// most [Config.MaxTokens] tokens (the sum of the live weights; default
+// [DefaultMaxTokens]), both on local changes and on merges. A merge that
+// would exceed MaxNodes evicts the oldest tombstones first; live entries
+// still beyond a cap are refused (the new or heavier ones, largest node ID
+// first, so that every replica refuses the same), reported by
+// [EventRefused] and counted in Stats.EntriesRefused. A local change
+// beyond a cap fails with [ErrRingFull] and changes nothing. Decoding
+// enforces the same bounds before allocating (at most MaxNodes entries,
+// each backed by the 13 bytes of the smallest valid entry, and MaxNodes
+// clock entries), so anything a node may hold it can send, persist and
+// load again, and a message of a million nil entries costs nothing.
+// Entry versions, clock counts and floors above 2^53 (beyond what a JSON
+// or JavaScript peer represents exactly) are rejected. A clock that counts
+// more changes by this node than it made is rejected too, once this node
+// has made a change since it started, loaded its file or was reset: a
+// peer cannot advance our own counter (before that, a higher count is
+// what a node that lost its state should learn).
+//
+// With LazyConnect false, gossip opens kernel links to ring members ahead
+// of need, but never beyond [Config.MaxLinks] links (default
+// [DefaultMaxLinks]); other members are connected on first send
+// (Stats.LinksDeferred). Gossip sends only to its O(log N) neighbours and
+// to the senders it answers, so the bound holds the kernel's outbound
+// links to about MaxLinks + 2·log2 N.
+//
+// A panic in the loop goroutine (handling a message, a poll, a flush) or
+// in merging a memberlist push/pull is recovered, logged at Error with its stack and counted in Stats.Panics;
+// the loop goes on with the next message.
 //
 // # Events
 //
@@ -141,7 +190,8 @@
 // Kinds: EventInserted, EventRemoved, EventUpdated (weight or address;
 // notp's process was silent on these), EventConflict, EventSelfRemoved,
 // EventLeft, EventAlive, EventDead, EventMemberLeft (memberlist health of
-// ring members) and EventSend. memberlist v0.6.0 offers no hook for
+// ring members), EventSend and EventRefused (entries refused by a full
+// ring). memberlist v0.6.0 offers no hook for
 // suspicion, so EventSuspect is reserved and never emitted.
 //
 // # Fast convergence in tests

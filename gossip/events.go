@@ -76,6 +76,11 @@ const (
 	// EventSend: this node sent its state to Nodes (a change it
 	// originated or forwarded), like notp's "send".
 	EventSend
+	// EventRefused: entries for Nodes were refused because the ring was
+	// full: it would have held more than MaxNodes entries (after evicting
+	// its oldest tombstones) or more than Config.MaxTokens tokens. A
+	// refused local change also fails with ErrRingFull.
+	EventRefused
 )
 
 var eventNames = map[EventKind]string{
@@ -90,6 +95,7 @@ var eventNames = map[EventKind]string{
 	EventDead:        "dead",
 	EventMemberLeft:  "member-left",
 	EventSend:        "send",
+	EventRefused:     "refused",
 }
 
 // String returns the kind's name, such as "inserted".

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -37,6 +38,10 @@ var (
 	ErrInvalidWeight = errors.New("gossip: invalid weight")
 	// ErrInvalidRingID: an empty or malformed ring id.
 	ErrInvalidRingID = errors.New("gossip: invalid ring id")
+	// ErrRingFull: a change would make the ring hold more than MaxNodes
+	// entries (once every tombstone it may evict is gone) or more than
+	// Config.MaxTokens live tokens.
+	ErrRingFull = errors.New("gossip: ring full")
 )
 
 // Defaults applied by New to zero Config fields.
@@ -45,6 +50,8 @@ const (
 	DefaultFlushInterval = time.Second
 	DefaultCallTimeout   = 5 * time.Second
 	DefaultTombstoneTTL  = 24 * time.Hour
+	// DefaultMaxLinks is the default Config.MaxLinks.
+	DefaultMaxLinks = 256
 	// Fanout is the number of random gossip neighbours a state is pushed
 	// to in each round (notp's 2).
 	Fanout = 2
@@ -87,11 +94,25 @@ type Config struct {
 	// acknowledgements, graceful disconnects, memberlist leave) when ctx
 	// has none. 0 = 5 s.
 	CallTimeout time.Duration
+	// MaxTokens caps the ring's tokens: the sum of the weights of its live
+	// nodes. A local change beyond it fails with ErrRingFull and received
+	// entries beyond it are refused (EventRefused), so weights cannot make
+	// a hash ring of billions of tokens (a token takes about 100 bytes in
+	// chash's tree and lookup tables). 0 = DefaultMaxTokens (about 1M
+	// tokens, some 100 MB of ring).
+	MaxTokens int
 	// LazyConnect: when false (the default, as in notp) the kernel is
 	// connected to every node added to the ring; when true links are only
 	// opened when gossip (or another component) first sends to a node,
 	// which keeps large rings (hundreds of nodes) from holding a full mesh.
 	LazyConnect bool
+	// MaxLinks bounds the kernel links gossip opens ahead of need when
+	// LazyConnect is false: once the kernel holds this many links, further
+	// ring members are connected on first send, as with LazyConnect
+	// (Stats.LinksDeferred counts them). Sends go to O(log N) neighbours,
+	// so a ring of thousands of nodes never needs a full mesh.
+	// 0 = DefaultMaxLinks.
+	MaxLinks int
 	// Memberlist is an optional base memberlist configuration (tests use
 	// short probe and gossip intervals); nil = memberlist.DefaultLANConfig().
 	// Name, Transport, SecretKey, Delegate, Events, Alive, Merge and the
@@ -120,6 +141,20 @@ type Stats struct {
 	FlushErrors      uint64 // failed writes
 	TombstonesGCed   uint64 // tombstones collected
 	AutoRemoved      uint64 // nodes removed by AutoRemoveDeadAfter
+	// EntriesRefused counts live entries refused because the ring was
+	// full (MaxNodes entries or MaxTokens tokens); see EventRefused.
+	EntriesRefused uint64
+	// TombstonesEvicted counts tombstones dropped early to make room for
+	// new entries under MaxNodes.
+	TombstonesEvicted uint64
+	// LinksDeferred counts ring members not connected ahead of need
+	// because the kernel held Config.MaxLinks links.
+	LinksDeferred uint64
+	// Panics counts panics recovered in the loop goroutine (handling a
+	// message, a poll, a flush) and in push/pull merges; each is logged
+	// with its stack. It should
+	// stay 0: a non-zero value is a bug worth reporting.
+	Panics uint64
 	// RingRepairs counts polls that found the published hash ring out of
 	// step with the entries and rebuilt it (a safety net; it should stay
 	// 0 — a non-zero value is logged and worth a bug report).
@@ -133,7 +168,8 @@ func (c *counter) load() uint64 { return c.v.Load() }
 
 type counters struct {
 	sent, sendErr, recv, rejected, inboxDrops, merges, conflicts, pushPulls,
-	dropped, flushes, flushErr, gced, autoRemoved, repairs counter
+	dropped, flushes, flushErr, gced, autoRemoved, repairs,
+	refused, evicted, linksDeferred, panics counter
 }
 
 // Ring is one node's view of the cluster's hash ring, kept in agreement
@@ -189,10 +225,22 @@ type Ring struct {
 	// selfFloor is the highest version of this node's own entry seen
 	// before its last reset (its leave or removal); see message.Floor.
 	selfFloor uint64
+	// selfSync: this node has not advanced its own clock count since New,
+	// Load or its last reset, so a peer may know a higher one (the state
+	// was lost, or the flush file is older than the last change) and it is
+	// adopted. Afterwards a remote clock ahead of our own count is a forgery
+	// and rejected (checkSelfCountLocked).
+	selfSync bool
 
 	healthMu  sync.Mutex
 	health    map[string]Health
 	deadSince map[string]time.Time
+
+	// fs is the file system of persistence (a seam for fault injection).
+	fs fileSystem
+	// flushFails and flushWarned rate-limit flush warnings (loop only).
+	flushFails  int
+	flushWarned time.Time
 
 	inbox   chan kernel.Message
 	control chan func()
@@ -221,6 +269,12 @@ func New(cfg Config) (*Ring, error) {
 	}
 	if cfg.RFactor > MaxWeight {
 		return nil, fmt.Errorf("%w: RFactor %d above %d", ErrInvalidWeight, cfg.RFactor, MaxWeight)
+	}
+	if cfg.MaxLinks <= 0 {
+		cfg.MaxLinks = DefaultMaxLinks
+	}
+	if cfg.MaxTokens <= 0 {
+		cfg.MaxTokens = DefaultMaxTokens
 	}
 	if cfg.Interval <= 0 {
 		cfg.Interval = DefaultInterval
@@ -251,6 +305,7 @@ func New(cfg Config) (*Ring, error) {
 		log:       log,
 		now:       cfg.Now,
 		self:      cfg.Kernel.Self().ID,
+		fs:        osFS{},
 		health:    make(map[string]Health),
 		deadSince: make(map[string]time.Time),
 		inbox:     make(chan kernel.Message, 1024),
@@ -279,8 +334,29 @@ func (r *Ring) resetLocked(self notp.Node) {
 	// its own decides its weight.
 	st.entries[r.self] = entry{Node: self, Weight: r.cfg.RFactor, Writer: r.self, Time: r.now().UnixMicro()}
 	r.st = st
+	r.selfSync = true
 	r.touchLocked()
 	r.publishRingLocked()
+}
+
+// enforceLocked applies the state caps after a change from olds (see
+// state.enforce), counting and reporting what it evicted and refused.
+func (r *Ring) enforceLocked(olds map[string]entry) []notp.Node {
+	refused, evicted := r.st.enforce(olds, r.cfg.MaxTokens)
+	for range evicted {
+		r.stats.evicted.add()
+	}
+	if len(refused) == 0 {
+		return nil
+	}
+	for range refused {
+		r.stats.refused.add()
+	}
+	slices.SortFunc(refused, func(a, b notp.Node) int { return compareStrings(a.ID, b.ID) })
+	r.log.Warn("ring full: entries refused", "ring", r.ringID, "refused", len(refused),
+		"max_nodes", MaxNodes, "max_tokens", r.cfg.MaxTokens)
+	r.emit(EventRefused, r.ringID, refused)
+	return refused
 }
 
 // touchLocked records a state change: flush pending, encoding stale.
@@ -333,19 +409,21 @@ func (r *Ring) publishRingLocked() {
 }
 
 // publishDiffLocked publishes the ring changed by d: a copy-on-write clone
-// of the current ring with only d applied, so a change costs O(changed
-// nodes × tokens) rather than a rebuild of O(nodes × tokens).
+// of the current ring with d applied in one chash.Ring.Apply, so a change
+// costs O(changed tokens × log tokens) plus one snapshot of the ring,
+// however many nodes it touches (one Insert per node would publish a
+// snapshot per node: quadratic for a large MInsert or a join).
 func (r *Ring) publishDiffLocked(d ringDiff) {
+	remove := make([]string, len(d.removed))
+	for i, n := range d.removed {
+		remove[i] = n.ID
+	}
+	set := make([]chash.Weighted, 0, len(d.added)+len(d.updated))
+	for _, n := range slices.Concat(d.added, d.updated) {
+		set = append(set, chash.Weighted{Node: n, Weight: r.st.entries[n.ID].Weight})
+	}
 	ring := r.ring.Load().Clone()
-	for _, n := range d.removed {
-		ring.Remove(n.ID)
-	}
-	for _, n := range d.added {
-		ring.Insert(n, r.st.entries[n.ID].Weight)
-	}
-	for _, n := range d.updated {
-		ring.Update(n, r.st.entries[n.ID].Weight)
-	}
+	ring.Apply(remove, set)
 	r.ring.Store(ring)
 }
 
@@ -456,6 +534,8 @@ func (r *Ring) Stats() Stats {
 		EventsDropped: s.dropped.load(), Flushes: s.flushes.load(),
 		FlushErrors: s.flushErr.load(), TombstonesGCed: s.gced.load(),
 		AutoRemoved: s.autoRemoved.load(), RingRepairs: s.repairs.load(),
+		EntriesRefused: s.refused.load(), TombstonesEvicted: s.evicted.load(),
+		LinksDeferred: s.linksDeferred.load(), Panics: s.panics.load(),
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"runtime/debug"
 	"slices"
 	"time"
 
@@ -369,25 +370,40 @@ func (r *Ring) loop() {
 		case <-r.stopCh:
 			return
 		case m := <-r.inbox:
-			fwd = max(fwd, r.process(m))
+			r.safely("message", func() { fwd = max(fwd, r.process(m)) })
 			batch++
 			// Forward once per burst (or every 64 messages under load).
 			if len(r.inbox) == 0 || batch >= 64 {
 				if fwd > 0 {
-					r.forward(fwd)
+					r.safely("forward", func() { r.forward(fwd) })
 				}
 				fwd, batch = 0, 0
 			}
 		case f := <-r.control:
-			f()
+			r.safely("deferred work", f)
 		case <-poll.C:
-			r.poll()
+			r.safely("poll", r.poll)
 		case <-flush.C:
-			if err := r.flush(); err != nil {
-				r.log.Warn("flushing ring state", "path", r.cfg.FlushPath, "err", err)
-			}
+			r.safely("flush", r.flushLogged)
 		}
 	}
+}
+
+// safely runs f, one step of the loop (or a memberlist push/pull merge),
+// recovering a panic: it is logged with its stack and counted
+// (Stats.Panics), and the loop goes on with the next message or tick
+// instead of taking the process down. The steps
+// release r.mu with defer where they hold it, so a recovered panic leaves
+// it unlocked.
+func (r *Ring) safely(what string, f func()) {
+	defer func() {
+		if v := recover(); v != nil {
+			r.stats.panics.add()
+			r.log.Error("gossip: recovered a panic", "in", what, "panic", fmt.Sprint(v),
+				"stack", string(debug.Stack()))
+		}
+	}()
+	f()
 }
 
 // later queues f to run on the loop goroutine. It never blocks: with a

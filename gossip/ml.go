@@ -125,9 +125,7 @@ func (r *Ring) connectAll() {
 	r.mu.Lock()
 	nodes := r.st.liveNodes()
 	r.mu.Unlock()
-	for _, n := range nodes {
-		_ = r.k.Connect(n)
-	}
+	r.connectEager(nodes)
 }
 
 // rejoinAsync joins memberlist through up to 3 random live ring members, in
@@ -203,26 +201,7 @@ func (d *mlDelegate) LocalState(join bool) []byte {
 // merges like a received update with round 0 (never a join: memberlist
 // joins must not resurrect removed nodes).
 func (d *mlDelegate) MergeRemoteState(buf []byte, join bool) {
-	r := d.r
-	if len(buf) == 0 {
-		return
-	}
-	m, err := decodeMessage(buf)
-	if err != nil || m.Type != msgUpdate {
-		r.stats.rejected.add()
-		return
-	}
-	r.mu.Lock()
-	if m.Ring != r.ringID || r.ringID != d.ringID {
-		r.mu.Unlock()
-		r.stats.rejected.add()
-		return
-	}
-	r.stats.pushPulls.add()
-	act := afterMerge{ringID: r.ringID}
-	r.mergeLocked(m.Entries, m.Clock, nil, &act)
-	r.mu.Unlock()
-	r.finish(&act)
+	d.r.safely("push/pull", func() { d.r.mergeRemoteState(d.ringID, buf) })
 }
 
 // checkPeer rejects memberlist peers of another ring.

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"math/rand/v2"
 	"slices"
@@ -52,15 +53,34 @@ func (r *Ring) process(km kernel.Message) (forward int) {
 		r.reject(km, err)
 		return 0
 	}
-	r.mu.Lock()
-	if m.Ring != r.ringID || r.ringID == "" {
-		r.mu.Unlock()
-		r.reject(km, errors.New("gossip: message for another ring"))
+	act, forward, err := r.apply(km.From.Node, m)
+	if err != nil {
+		r.reject(km, err)
 		return 0
 	}
+	if (m.Type == msgLeave || m.Type == msgJoin) && km.From.IsCall() {
+		_ = r.k.Reply(km.From, []byte("ok"))
+	}
+	r.finish(&act)
+	return forward
+}
+
+// apply applies a decoded message from the node from to the state under
+// r.mu, released by a defer so that a panic recovered by the loop leaves
+// it unlocked. It returns the side effects, the round to forward with, or
+// why the message was rejected.
+func (r *Ring) apply(from notp.Node, m *message) (act afterMerge, forward int, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if m.Ring != r.ringID || r.ringID == "" {
+		return act, 0, errors.New("gossip: message for another ring")
+	}
+	if m.Clock != nil {
+		if err := r.checkSelfCountLocked(m.Clock); err != nil {
+			return act, 0, err
+		}
+	}
 	r.stats.recv.add()
-	from := km.From.Node
-	var act afterMerge
 	act.ringID = r.ringID
 	switch m.Type {
 	case msgSum:
@@ -101,12 +121,37 @@ func (r *Ring) process(km kernel.Message) (forward int) {
 			forward = round
 		}
 	}
-	r.mu.Unlock()
-	if (m.Type == msgLeave || m.Type == msgJoin) && km.From.IsCall() {
-		_ = r.k.Reply(km.From, []byte("ok"))
+	return act, forward, nil
+}
+
+// mergeRemoteState merges a state received by memberlist's push/pull for
+// ring ringID like an update with round 0. It runs on a memberlist
+// goroutine under Ring.safely, so r.mu is released by defer.
+func (r *Ring) mergeRemoteState(ringID string, buf []byte) {
+	if len(buf) == 0 {
+		return
+	}
+	m, err := decodeMessage(buf)
+	if err != nil || m.Type != msgUpdate {
+		r.stats.rejected.add()
+		return
+	}
+	act, ok := func() (act afterMerge, ok bool) {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if m.Ring != r.ringID || r.ringID != ringID {
+			return act, false
+		}
+		r.stats.pushPulls.add()
+		act.ringID = r.ringID
+		r.mergeLocked(m.Entries, m.Clock, nil, &act)
+		return act, true
+	}()
+	if !ok {
+		r.stats.rejected.add()
+		return
 	}
 	r.finish(&act)
-	return forward
 }
 
 // forward sends the local state with round-1 to Fanout random live
@@ -137,6 +182,12 @@ type joinInfo struct {
 // either side before the merge stays live (re-added by this node if a
 // tombstone won), and the sender's entry is written above its floor.
 func (r *Ring) mergeLocked(remote []entry, rclock *vclock.Clock, join *joinInfo, act *afterMerge) {
+	if err := r.checkSelfCountLocked(rclock); err != nil {
+		// Only memberlist's push/pull gets here: process checked first.
+		r.stats.rejected.add()
+		r.log.Debug("rejected ring state", "err", err)
+		return
+	}
 	st := r.st
 	clockNews := !st.clock.Descends(rclock)
 	conflict := st.clock.Compare(rclock) == vclock.Concurrent
@@ -174,7 +225,13 @@ func (r *Ring) mergeLocked(remote []entry, rclock *vclock.Clock, join *joinInfo,
 		}
 		if wrote {
 			st.clock.Increment(r.self)
+			r.selfSync = false
 		}
+	}
+	if refused := r.enforceLocked(olds); len(refused) > 0 {
+		changed = slices.DeleteFunc(changed, func(id string) bool {
+			return slices.ContainsFunc(refused, func(n notp.Node) bool { return n.ID == id })
+		})
 	}
 	st.clock.Merge(rclock)
 	if conflict {
@@ -203,6 +260,18 @@ func (r *Ring) mergeLocked(remote []entry, rclock *vclock.Clock, join *joinInfo,
 		act.selfRemoved = true
 		act.epoch = r.epoch
 	}
+}
+
+// checkSelfCountLocked rejects a remote clock that counts more changes by
+// this node than this node made: a peer must not advance our own counter
+// (our next changes would look already seen, and a forged huge count
+// would exhaust it). While selfSync the higher count is legitimate (this
+// node lost its state or loaded a stale one) and the merge adopts it.
+func (r *Ring) checkSelfCountLocked(c *vclock.Clock) error {
+	if rc, lc := c.Count(r.self), r.st.clock.Count(r.self); rc > lc && !r.selfSync {
+		return fmt.Errorf("gossip: clock counts %d changes by this node, which made %d", rc, lc)
+	}
+	return nil
 }
 
 // skipSelfTombstone drops stale news about this node from remote while
@@ -411,11 +480,7 @@ func compareStrings(a, b string) int { return cmp.Compare(a, b) }
 // finish performs a merge's side effects outside the lock: kernel links,
 // sends, events and the self-removal.
 func (r *Ring) finish(act *afterMerge) {
-	if !r.cfg.LazyConnect {
-		for _, n := range act.diff.added {
-			_ = r.k.Connect(n)
-		}
-	}
+	r.connectEager(act.diff.added)
 	for _, n := range act.diff.removed {
 		if n.ID != r.self {
 			// Dropping the link of a removed node needs no wait: nothing
@@ -436,6 +501,38 @@ func (r *Ring) finish(act *afterMerge) {
 		r.pendingSelf = &pendingRemoval{ringID: act.ringID, epoch: act.epoch}
 		r.mu.Unlock()
 		r.later(r.trySelfRemoved)
+	}
+}
+
+// connectEager opens kernel links to nodes ahead of need (LazyConnect
+// false, as notp's full mesh), but never beyond MaxLinks links in the
+// kernel: a ring may name thousands of nodes, and each link holds a
+// socket, goroutines and buffers (and keeps redialling a node that is
+// gone). Nodes beyond the bound are connected on first send, as with
+// LazyConnect; gossip itself only sends to its O(log N) neighbours and to
+// the nodes it answers.
+func (r *Ring) connectEager(nodes []notp.Node) {
+	if r.cfg.LazyConnect || len(nodes) == 0 {
+		return
+	}
+	peers := r.k.Peers()
+	linked := make(map[string]bool, len(peers))
+	for _, p := range peers {
+		linked[p.ID] = true
+	}
+	links := len(peers)
+	for _, n := range nodes {
+		if n.ID == r.self {
+			continue
+		}
+		if !linked[n.ID] {
+			if links >= r.cfg.MaxLinks {
+				r.stats.linksDeferred.add()
+				continue
+			}
+			links++
+		}
+		_ = r.k.Connect(n)
 	}
 }
 

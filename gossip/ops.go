@@ -165,6 +165,12 @@ func (r *Ring) checkArgs(nodes []notp.Node, weight int) (int, error) {
 		if err := n.Validate(); err != nil {
 			return 0, fmt.Errorf("%w: %v", ErrInvalidNode, err)
 		}
+		if len(n.ID) > MaxIDLen || len(n.Host) > MaxHostLen {
+			return 0, fmt.Errorf("%w: id longer than %d bytes or host longer than %d", ErrInvalidNode, MaxIDLen, MaxHostLen)
+		}
+	}
+	if len(nodes) > MaxNodes {
+		return 0, fmt.Errorf("%w: %d nodes, max %d", ErrRingFull, len(nodes), MaxNodes)
 	}
 	if weight > MaxWeight {
 		return 0, fmt.Errorf("%w: %d above %d", ErrInvalidWeight, weight, MaxWeight)
@@ -192,7 +198,16 @@ func (r *Ring) change(ctx context.Context, force bool, f func(*state) bool) erro
 		r.mu.Unlock()
 		return nil
 	}
+	if refused := r.enforceLocked(old); len(refused) > 0 {
+		// All or nothing: the change is undone, tombstones evicted for
+		// it included.
+		r.st.entries = old
+		r.mu.Unlock()
+		return fmt.Errorf("%w: %d nodes refused (at most %d entries, %d tokens)",
+			ErrRingFull, len(refused), MaxNodes, r.cfg.MaxTokens)
+	}
 	r.st.clock.Increment(r.self)
+	r.selfSync = false
 	r.touchLocked()
 	act := afterMerge{ringID: r.ringID, diff: diffLive(old, r.st.entries, nil)}
 	if !act.diff.empty() {

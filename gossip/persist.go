@@ -1,26 +1,101 @@
 package gossip
 
 import (
+	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
+	"time"
 
 	"github.com/vmihailenco/msgpack/v5"
 )
 
-// maxFileSize bounds the state file Load reads.
+// maxFileSize bounds the state file Load reads. A state at its limits
+// (MaxNodes entries with the longest IDs and hosts) encodes to about 7 MB.
 const maxFileSize = 64 << 20
 
+// The flush file is the msgpack fileState followed by a trailer of
+// trailerLen bytes: fileMagic, then the CRC-32C (Castagnoli) of the
+// msgpack bytes, big-endian. A file without the magic is the trailerless
+// layout of earlier releases, still loaded.
+const (
+	fileMagic  = "NGS1"
+	trailerLen = len(fileMagic) + 4
+	// prevSuffix names the previous good file, kept by every flush and
+	// loaded (with a warning) when the latest is corrupt or missing.
+	prevSuffix = ".prev"
+	// tmpInfix names the temporary files of writeAtomic: path + ".tmp…".
+	tmpInfix = ".tmp"
+	// flushWarnEvery rate-limits flush-failure warnings (a full disk
+	// fails every FlushInterval): one Warn per period, the rest at Debug.
+	flushWarnEvery = time.Minute
+)
+
+var crcTable = crc32.MakeTable(crc32.Castagnoli)
+
+// encodeFileBytes appends the trailer to the encoded state.
+func encodeFileBytes(state []byte) []byte {
+	b := append(state, fileMagic...)
+	return binary.BigEndian.AppendUint32(b, crc32.Checksum(state, crcTable))
+}
+
+// fileBody checks the trailer and returns the encoded state.
+func fileBody(b []byte) ([]byte, error) {
+	if len(b) < trailerLen || string(b[len(b)-trailerLen:len(b)-4]) != fileMagic {
+		return b, nil // trailerless (earlier releases); decoding checks it
+	}
+	body := b[:len(b)-trailerLen]
+	want := binary.BigEndian.Uint32(b[len(b)-4:])
+	if got := crc32.Checksum(body, crcTable); got != want {
+		return nil, fmt.Errorf("%w: checksum %08x, want %08x", ErrCorrupt, got, want)
+	}
+	return body, nil
+}
+
+// fileSystem is the file operations of persistence, a seam for tests that
+// inject faults (a full disk). osFS is the real one.
+type fileSystem interface {
+	CreateTemp(dir, pattern string) (tempFile, error)
+	Rename(oldpath, newpath string) error
+	Remove(name string) error
+	ReadDir(name string) ([]fs.DirEntry, error)
+	Open(name string) (*os.File, error)
+}
+
+// tempFile is the file writeAtomic writes.
+type tempFile interface {
+	io.Writer
+	Sync() error
+	Close() error
+	Name() string
+}
+
+type osFS struct{}
+
+func (osFS) CreateTemp(dir, pattern string) (tempFile, error) { return os.CreateTemp(dir, pattern) }
+func (osFS) Rename(oldpath, newpath string) error             { return os.Rename(oldpath, newpath) }
+func (osFS) Remove(name string) error                         { return os.Remove(name) }
+func (osFS) ReadDir(name string) ([]fs.DirEntry, error)       { return os.ReadDir(name) }
+func (osFS) Open(name string) (*os.File, error)               { return os.Open(name) }
+
 // Load reads the state saved at Config.FlushPath: ring id, entries and
-// clock. A missing file (or no FlushPath) returns (false, nil) and changes
-// nothing; a file that cannot be decoded, fails validation or belongs to
-// another node returns an error wrapping ErrCorrupt; other read errors are
-// returned as they are. Call it before Start, which then rejoins the
-// loaded ring.
+// clock. Leftover temporary files of an interrupted flush are removed
+// first. A missing file (or no FlushPath) returns (false, nil) and changes
+// nothing. When the file is corrupt (a failed checksum, a truncation, a
+// failed validation) or missing while the previous one (FlushPath +
+// ".prev") is good, the previous one is loaded and a warning logged;
+// otherwise a corrupt file returns an error wrapping ErrCorrupt, and other
+// read errors are returned as they are. Call it before Start, which then
+// rejoins the loaded ring.
 func (r *Ring) Load() (loaded bool, err error) {
-	if r.cfg.FlushPath == "" {
+	path := r.cfg.FlushPath
+	if path == "" {
 		return false, nil
 	}
 	r.opMu.Lock()
@@ -28,17 +103,42 @@ func (r *Ring) Load() (loaded bool, err error) {
 	if r.started || r.stopped {
 		return false, errors.New("gossip: Load must be called before Start")
 	}
-	b, err := readLimited(r.cfg.FlushPath)
-	if errors.Is(err, fs.ErrNotExist) {
-		return false, nil
+	r.removeTemps(path)
+	f, err := r.loadFile(path)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		prev, perr := r.loadFile(path + prevSuffix)
+		if perr != nil {
+			return false, fmt.Errorf("gossip: loading %s: %w", path, err)
+		}
+		r.log.Warn("state file unusable: loaded the previous one", "path", path, "err", err)
+		f, err = prev, nil
+	} else if err != nil {
+		prev, perr := r.loadFile(path + prevSuffix)
+		if perr != nil {
+			return false, nil // no state saved
+		}
+		r.log.Warn("state file missing: loaded the previous one", "path", path)
+		f, err = prev, nil
 	}
+	r.adoptFile(f)
+	return true, nil
+}
+
+// loadFile reads, checks and decodes one state file.
+func (r *Ring) loadFile(path string) (*fileState, error) {
+	b, err := r.readLimited(path)
 	if err != nil {
-		return false, fmt.Errorf("gossip: loading %s: %w", r.cfg.FlushPath, err)
+		return nil, err
 	}
-	f, err := decodeFile(b, r.self)
+	body, err := fileBody(b)
 	if err != nil {
-		return false, fmt.Errorf("gossip: loading %s: %w", r.cfg.FlushPath, err)
+		return nil, err
 	}
+	return decodeFile(body, r.self)
+}
+
+// adoptFile makes a loaded file the state.
+func (r *Ring) adoptFile(f *fileState) {
 	st := newState(r.now)
 	for _, e := range f.Entries {
 		st.entries[e.Node.ID] = e
@@ -49,6 +149,7 @@ func (r *Ring) Load() (loaded bool, err error) {
 	r.st = st
 	r.gen++
 	r.selfFloor = f.Floor
+	r.selfSync = true
 	r.ringID = f.Ring
 	r.loaded = true
 	r.dirty = false
@@ -59,11 +160,30 @@ func (r *Ring) Load() (loaded bool, err error) {
 		r.resetLocked(r.k.Self())
 	}
 	r.publishRingLocked()
-	return true, nil
 }
 
-func readLimited(path string) ([]byte, error) {
-	fh, err := os.Open(path)
+// removeTemps deletes the temporary files a crash during a flush left
+// next to path.
+func (r *Ring) removeTemps(path string) {
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	des, err := r.fs.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, de := range des {
+		if name := de.Name(); strings.HasPrefix(name, base+tmpInfix) && !de.IsDir() {
+			if err := r.fs.Remove(filepath.Join(dir, name)); err == nil {
+				r.log.Info("removed a leftover temporary state file", "file", name)
+			}
+		}
+	}
+}
+
+func (r *Ring) readLimited(path string) ([]byte, error) {
+	fh, err := r.fs.Open(path)
 	if err != nil {
 		return nil, err
 	}
@@ -82,6 +202,27 @@ func readLimited(path string) ([]byte, error) {
 	return b, nil
 }
 
+// flushLogged is the loop's periodic flush. Failures are logged at Warn
+// once per flushWarnEvery (a full disk fails every tick), the others at
+// Debug, and the recovery at Info.
+func (r *Ring) flushLogged() {
+	err := r.flush()
+	now := r.now()
+	switch {
+	case err == nil && r.flushFails > 0:
+		r.log.Info("flushing ring state works again", "path", r.cfg.FlushPath, "failures", r.flushFails)
+		r.flushFails = 0
+	case err == nil:
+	case r.flushFails == 0 || now.Sub(r.flushWarned) >= flushWarnEvery:
+		r.flushFails++
+		r.flushWarned = now
+		r.log.Warn("flushing ring state", "path", r.cfg.FlushPath, "err", err, "failures", r.flushFails)
+	default:
+		r.flushFails++
+		r.log.Debug("flushing ring state", "path", r.cfg.FlushPath, "err", err, "failures", r.flushFails)
+	}
+}
+
 // flush writes the state if it changed since the last write.
 func (r *Ring) flush() error {
 	if r.cfg.FlushPath == "" {
@@ -98,7 +239,7 @@ func (r *Ring) flush() error {
 	r.mu.Unlock()
 	b, err := msgpack.Marshal(&f)
 	if err == nil {
-		err = writeAtomic(r.cfg.FlushPath, b)
+		err = r.writeAtomic(r.cfg.FlushPath, encodeFileBytes(b))
 	}
 	if err != nil {
 		r.stats.flushErr.add()
@@ -112,20 +253,22 @@ func (r *Ring) flush() error {
 }
 
 // writeAtomic writes b to path through a temporary file in the same
-// directory: write, fsync, rename, fsync the directory. A crash leaves the
-// old file or the new one, never a torn one.
-func writeAtomic(path string, b []byte) (err error) {
+// directory: write, fsync, keep the current file as path+".prev", rename,
+// fsync the directory. A crash leaves the old file or the new one (or,
+// between the two renames, only the previous one, which Load falls back
+// to), never a torn one; a failed write removes its temporary file.
+func (r *Ring) writeAtomic(path string, b []byte) (err error) {
 	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, filepath.Base(path)+".tmp*")
+	tmp, err := r.fs.CreateTemp(dir, filepath.Base(path)+tmpInfix+"*")
 	if err != nil {
 		return err
 	}
 	defer func() {
 		if err != nil {
-			_ = os.Remove(tmp.Name())
+			_ = r.fs.Remove(tmp.Name())
 		}
 	}()
-	if _, err = tmp.Write(b); err != nil {
+	if _, err = io.Copy(tmp, bytes.NewReader(b)); err != nil {
 		_ = tmp.Close()
 		return err
 	}
@@ -136,10 +279,13 @@ func writeAtomic(path string, b []byte) (err error) {
 	if err = tmp.Close(); err != nil {
 		return err
 	}
-	if err = os.Rename(tmp.Name(), path); err != nil {
+	if err = r.fs.Rename(path, path+prevSuffix); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	d, err := os.Open(dir)
+	if err = r.fs.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	d, err := r.fs.Open(dir)
 	if err != nil {
 		return err
 	}

@@ -10,29 +10,7 @@ import (
 // poll is the periodic work of the loop goroutine: the anti-entropy
 // digest, tombstone collection, memberlist rejoin and dead-node removal.
 func (r *Ring) poll() {
-	now := r.now()
-	r.mu.Lock()
-	if n := r.st.gc(now.Add(-r.cfg.TombstoneTTL)); n > 0 {
-		for range n {
-			r.stats.gced.add()
-		}
-		r.touchLocked()
-	}
-	ringID := r.ringID
-	if d, ok := r.repairRingLocked(); ok {
-		r.emitDiff(ringID, d)
-	}
-	pending := r.pendingSelf != nil
-	var sends []outgoing
-	var others int
-	if ringID != "" {
-		others = len(r.targetsLockedAll())
-		if to := r.targetsLocked(1); len(to) > 0 {
-			sends = append(sends, outgoing{to: to,
-				msg: encodeMessage(&message{Type: msgSum, Ring: ringID, Sum: r.sumLocked()})})
-		}
-	}
-	r.mu.Unlock()
+	ringID, pending, sends, others := r.pollState()
 	if pending {
 		r.trySelfRemoved()
 	}
@@ -48,6 +26,34 @@ func (r *Ring) poll() {
 		r.rejoinAsync()
 	}
 	r.autoRemove()
+}
+
+// pollState is poll's work under r.mu (released by defer, see
+// Ring.safely): tombstone collection, the ring check and the choice of the
+// digest's target.
+func (r *Ring) pollState() (ringID string, pending bool, sends []outgoing, others int) {
+	now := r.now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if n := r.st.gc(now.Add(-r.cfg.TombstoneTTL)); n > 0 {
+		for range n {
+			r.stats.gced.add()
+		}
+		r.touchLocked()
+	}
+	ringID = r.ringID
+	if d, ok := r.repairRingLocked(); ok {
+		r.emitDiff(ringID, d)
+	}
+	pending = r.pendingSelf != nil
+	if ringID != "" {
+		others = len(r.targetsLockedAll())
+		if to := r.targetsLocked(1); len(to) > 0 {
+			sends = append(sends, outgoing{to: to,
+				msg: encodeMessage(&message{Type: msgSum, Ring: ringID, Sum: r.sumLocked()})})
+		}
+	}
+	return ringID, pending, sends, others
 }
 
 // mlMembers returns memberlist's count of live members (0 without one).

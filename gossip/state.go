@@ -23,6 +23,19 @@ const (
 	MaxRingIDLen = 200
 	// maxRound bounds the round of a received message (ceil(log2 MaxNodes) = 14).
 	maxRound = 64
+	// DefaultMaxTokens is the default Config.MaxTokens: the most tokens
+	// (the sum of the weights of the live entries) a ring may hold.
+	DefaultMaxTokens = 1 << 20
+	// MaxVersion is the largest entry version and clock count a decoded
+	// state may carry: 2^53, the largest integer a JSON (JavaScript) peer
+	// or tool represents exactly.
+	MaxVersion = 1 << 53
+	// MaxIDLen is the longest node ID (and writer ID) an entry may carry,
+	// in bytes, and MaxHostLen the longest host (a DNS name's limit):
+	// a state of MaxNodes entries then encodes to under 8 MB, within a
+	// kernel message, a flush file and memberlist's push/pull.
+	MaxIDLen   = 128
+	MaxHostLen = 253
 )
 
 // entry is one node's slot in the ring state: the last write about that
@@ -70,8 +83,14 @@ func (e entry) validate() error {
 	if err := e.Node.Validate(); err != nil {
 		return err
 	}
-	if e.Writer == "" || len(e.Writer) > 1024 {
+	if len(e.Node.ID) > MaxIDLen || len(e.Node.Host) > MaxHostLen {
+		return fmt.Errorf("node %.32q…: id longer than %d bytes or host longer than %d", e.Node.ID, MaxIDLen, MaxHostLen)
+	}
+	if e.Writer == "" || len(e.Writer) > MaxIDLen {
 		return fmt.Errorf("node %q: invalid writer", e.Node.ID)
+	}
+	if e.Version > MaxVersion {
+		return fmt.Errorf("node %q: version %d above 2^53", e.Node.ID, e.Version)
 	}
 	if e.Weight < 0 || e.Weight > MaxWeight || (!e.Removed && e.Weight == 0) {
 		return fmt.Errorf("node %q: weight %d out of range 1..%d", e.Node.ID, e.Weight, MaxWeight)
@@ -145,6 +164,73 @@ func (s *state) mergeEntries(remote []entry) (changed []string) {
 	return changed
 }
 
+// liveTokens is the sum of the weights of the live entries.
+func (s *state) liveTokens() int {
+	n := 0
+	for _, e := range s.entries {
+		if !e.Removed {
+			n += e.Weight
+		}
+	}
+	return n
+}
+
+// enforce applies the state's caps after a change from olds (the entries
+// before it): at most MaxNodes entries and maxTokens live tokens. Over
+// MaxNodes the oldest tombstones are evicted first (a replica that still
+// holds one may bring the node back, as after TombstoneTTL); while still
+// over either cap, the live entries the change added or made heavier are
+// put back as they were in olds, largest ID first (every replica refuses
+// the same ones), and returned as refused.
+func (s *state) enforce(olds map[string]entry, maxTokens int) (refused []notp.Node, evicted int) {
+	if len(s.entries) > MaxNodes {
+		var tombs []entry
+		for _, e := range s.entries {
+			if e.Removed {
+				tombs = append(tombs, e)
+			}
+		}
+		slices.SortFunc(tombs, func(a, b entry) int {
+			return cmp.Or(cmp.Compare(a.Time, b.Time), cmp.Compare(a.Node.ID, b.Node.ID))
+		})
+		for _, e := range tombs {
+			if len(s.entries) <= MaxNodes {
+				break
+			}
+			delete(s.entries, e.Node.ID)
+			evicted++
+		}
+	}
+	tokens := s.liveTokens()
+	if len(s.entries) <= MaxNodes && tokens <= maxTokens {
+		return nil, evicted
+	}
+	var grown []string
+	for id, e := range s.entries {
+		if o, ok := olds[id]; !e.Removed && (!ok || o.Removed || e.Weight > o.Weight) {
+			grown = append(grown, id)
+		}
+	}
+	slices.Sort(grown)
+	for _, id := range slices.Backward(grown) {
+		if len(s.entries) <= MaxNodes && tokens <= maxTokens {
+			break
+		}
+		e := s.entries[id]
+		tokens -= e.Weight
+		if o, ok := olds[id]; ok {
+			s.entries[id] = o
+			if !o.Removed {
+				tokens += o.Weight
+			}
+		} else {
+			delete(s.entries, id)
+		}
+		refused = append(refused, e.Node)
+	}
+	return refused, evicted
+}
+
 // gc drops tombstones written before cutoff; it returns how many.
 func (s *state) gc(cutoff time.Time) int {
 	n := 0
@@ -159,14 +245,16 @@ func (s *state) gc(cutoff time.Time) int {
 }
 
 // buildRing derives the hash ring from the live entries.
+// All tokens are sorted and published at once (chash.Build), so the cost is
+// O(tokens·log tokens), not the O(nodes·tokens) of one Insert per node.
 func (s *state) buildRing(rfactor, pfactor int) *chash.Ring {
-	r := chash.New(rfactor, pfactor)
+	var live []chash.Weighted
 	for _, e := range s.sortedEntries() {
 		if !e.Removed {
-			r.Insert(e.Node, e.Weight)
+			live = append(live, chash.Weighted{Node: e.Node, Weight: e.Weight})
 		}
 	}
-	return r
+	return chash.Build(rfactor, pfactor, live)
 }
 
 // ringDiff compares the live members of two states.
