@@ -113,7 +113,10 @@
 //     as it may be half open). A first connection attempt still in
 //     progress, or a redial after a connection closed, is not a failure:
 //     requests are queued for it. Any successful connection with the node
-//     clears the mark. Casts are never refused: they are queued or sent.
+//     clears the mark, and a link whose last dial failed redials at once,
+//     instead of after its backoff (up to ReconnectMax), when the node is
+//     seen alive: it connects in, or SetNodeDown(id, false). Casts are
+//     never refused: they are queued or sent.
 //   - ErrConnectionLost, as soon as the connection the request was written
 //     on closes: the reply could only have come back over it. The request
 //     may or may not have been handled. Requests still queued for the next

@@ -320,3 +320,43 @@ func TestDisconnectFailsQueuedCalls(t *testing.T) {
 		t.Fatalf("queued call = %v after %v, want ErrInactiveConnection at once", err, took)
 	}
 }
+
+// A link whose last dial failed waits out its backoff before the next one,
+// and calls fail with ErrNodeDown meanwhile. When the node is seen alive
+// (it dials in, or the membership layer says so), the link redials at once
+// instead of after up to ReconnectMax.
+func TestSeenAliveCutsBackoffShort(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		alive func(a, b *Kernel)
+	}{
+		{"inbound connection", func(a, b *Kernel) { connect(t, b, a) }},
+		{"membership", func(a, b *Kernel) { a.SetNodeDown(b.Self().ID, false) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			hour := func(c *Config) { c.ReconnectMin, c.ReconnectMax = time.Hour, time.Hour }
+			a := startKernel(t, hour)
+			gone := startKernel(t, nil)
+			node := gone.Self()
+			gone.Close() // its port now refuses connections
+			if err := a.Connect(node); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, "the first dial to fail", func() bool {
+				l := a.link(node.ID)
+				l.mu.Lock()
+				defer l.mu.Unlock()
+				return l.lastErr != nil
+			})
+			b := startKernel(t, func(c *Config) { c.Node = node }) // back at the same address
+			echo(t, b, "echo")
+			tc.alive(a, b)
+			if err := a.WaitConnected(deadlineCtx(t, 5*time.Second), node.ID); err != nil {
+				t.Fatalf("link after the node was seen alive: %v (still in its hour of backoff)", err)
+			}
+			if _, err := a.Call(deadlineCtx(t, 5*time.Second), node, "echo", nil); err != nil {
+				t.Fatalf("call after the redial: %v", err)
+			}
+		})
+	}
+}

@@ -31,6 +31,7 @@ type link struct {
 	stopCh   chan struct{}
 	exited   chan struct{}
 	changed  chan struct{} // closed and replaced when sess or queue empties
+	redial   chan struct{} // cuts short the backoff after a failed dial (cap 1)
 }
 
 // queuedFrame is a frame sent while the link was connecting. tag is the reply
@@ -43,7 +44,8 @@ type queuedFrame struct {
 
 // newLink returns a link to n, marked down if SetNodeDown said so. k.mu held.
 func newLink(k *Kernel, n notp.Node) *link {
-	l := &link{k: k, node: n, stopCh: make(chan struct{}), exited: make(chan struct{}), changed: make(chan struct{})}
+	l := &link{k: k, node: n, stopCh: make(chan struct{}), exited: make(chan struct{}),
+		changed: make(chan struct{}), redial: make(chan struct{}, 1)}
 	_, down := k.down[n.ID]
 	l.down.Store(down)
 	return l
@@ -65,7 +67,6 @@ const maxDownMarks = 1 << 14
 // and may be called from any goroutine.
 func (k *Kernel) SetNodeDown(id string, down bool) {
 	k.mu.Lock()
-	defer k.mu.Unlock()
 	_, was := k.down[id]
 	switch {
 	case down && !was && len(k.down) < maxDownMarks:
@@ -76,9 +77,14 @@ func (k *Kernel) SetNodeDown(id string, down bool) {
 	case !down && was:
 		delete(k.down, id)
 	}
-	if l := k.links[id]; l != nil {
+	l := k.links[id]
+	if l != nil {
 		_, marked := k.down[id]
 		l.down.Store(marked)
+	}
+	k.mu.Unlock()
+	if l != nil && !down {
+		l.wake() // takes l.mu, never under k.mu
 	}
 	if down != was {
 		k.log.Debug("node health from membership", "peer", id, "down", down)
@@ -214,8 +220,28 @@ func (l *link) run() {
 			t.Stop()
 			return
 		case <-t.C:
+			backoff = min(2*backoff, l.k.cfg.ReconnectMax)
+		case <-l.redial:
+			t.Stop()
+			backoff = l.k.cfg.ReconnectMin
 		}
-		backoff = min(2*backoff, l.k.cfg.ReconnectMax)
+	}
+}
+
+// wake cuts short the backoff of a link whose last dial failed: the node
+// was just seen alive (an inbound connection from it, or the membership
+// layer), so calls, which fail with ErrNodeDown while the last dial
+// stands failed, need not wait up to ReconnectMax for the next attempt.
+// A link that is connected or dialing ignores it.
+func (l *link) wake() {
+	l.mu.Lock()
+	failed := l.sess == nil && l.lastErr != nil
+	l.mu.Unlock()
+	if failed {
+		select {
+		case l.redial <- struct{}{}:
+		default:
+		}
 	}
 }
 
