@@ -11,12 +11,13 @@ import (
 	"net"
 
 	"github.com/notp-go/notp"
+	"github.com/notp-go/notp/internal/cookiekey"
 	"github.com/notp-go/notp/internal/wire"
 )
 
 // channelBindingLabel is the TLS exporter label of the hello's channel
 // binding (RFC 5705 keying material). Append-only, like the key labels.
-const channelBindingLabel = "EXPORTER-notp/2 hello channel binding"
+const channelBindingLabel = cookiekey.ChannelBinding
 
 // helloResult is what a successful hello exchange establishes.
 type helloResult struct {

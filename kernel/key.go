@@ -6,7 +6,7 @@ import (
 	"crypto/sha256"
 	"sync"
 
-	"golang.org/x/crypto/argon2"
+	"github.com/notp-go/notp/internal/cookiekey"
 )
 
 // MinCookieLen is the shortest cookie New accepts without
@@ -15,38 +15,15 @@ import (
 // weaker than its length suggests; generate one with `notp-cli keygen`.
 const MinCookieLen = 16
 
-// Cookie stretching parameters: argon2id with these costs turns the cookie
-// into the master key from which every other key is derived. They are part
-// of the protocol (nodes with different values do not understand each
-// other): change them only with a new wire version and new labels.
+// The stretching parameters and key labels are part of the protocol and
+// live in internal/cookiekey, which the attack bench's hand-written
+// client shares. The kernel's short names for the labels:
 const (
-	// stretchSalt is argon2id's salt: fixed, so that every node derives
-	// the same master key from the same cookie. It only separates notp's
-	// derivation from other uses of the same secret; the cookie itself
-	// must carry the entropy.
-	stretchSalt = "notp/2 cookie master key"
-	// stretchTime, stretchMemory (KiB) and stretchThreads are argon2id's
-	// passes, memory and lanes: 2 passes over 19 MiB with one lane (a
-	// commonly recommended minimum for argon2id). Each guess of an offline
-	// attacker costs the same.
-	stretchTime    = 2
-	stretchMemory  = 19 << 10
-	stretchThreads = 1
-	// masterKeySize is the size of the master key and of derived keys.
-	masterKeySize = 32
-)
-
-// Labels of the keys derived from the master key. Append-only: a label
-// names one key's purpose forever. The hello and session labels are
-// followed by the hello transcript (see internal/wire's package doc);
-// labelDerive is followed by the caller's label (see [Kernel.DeriveKey]).
-// No label is a prefix of another, so no two derivations share an input.
-const (
-	labelProofDialer   = "notp/2 proof dialer"
-	labelProofAcceptor = "notp/2 proof acceptor"
-	labelKeyD2A        = "notp/2 key dialer->acceptor"
-	labelKeyA2D        = "notp/2 key acceptor->dialer"
-	labelDerive        = "notp/2 derive "
+	labelProofDialer   = cookiekey.ProofDialer
+	labelProofAcceptor = cookiekey.ProofAcceptor
+	labelKeyD2A        = cookiekey.KeyDialerToAcceptor
+	labelKeyA2D        = cookiekey.KeyAcceptorToDialer
+	labelDerive        = cookiekey.DerivePrefix
 )
 
 // masterKeys caches master keys process-wide, so that the many kernels of
@@ -105,16 +82,11 @@ func masterKey(cookie string) []byte {
 }
 
 // stretch is the uncached cookie stretching: argon2id over the cookie.
-func stretch(cookie string) []byte {
-	return argon2.IDKey([]byte(cookie), []byte(stretchSalt), stretchTime, stretchMemory, stretchThreads, masterKeySize)
-}
+func stretch(cookie string) []byte { return cookiekey.Stretch(cookie) }
 
 // deriveKey is HMAC-SHA256(master, label || data).
 func deriveKey(master []byte, label string, data []byte) []byte {
-	m := hmac.New(sha256.New, master)
-	m.Write([]byte(label))
-	m.Write(data)
-	return m.Sum(nil)
+	return cookiekey.Derive(master, label, data)
 }
 
 // DeriveKey returns a 32-byte key for the given purpose, derived from the

@@ -4,9 +4,10 @@ package main
 // so that attacks can send records the kernel package would never send
 // (partial streams, calls whose replies are never read). Everything that
 // depends on the handshake lives in this file: when the hello changes, only
-// clientHandshake, proofVerifier and the labels below need editing; the
-// attacks only call authDial, sendRecord, drain and Close (records and
-// their MACs are the same whatever the hello).
+// helloExchange, clientHandshake and proofVerifier need editing; the key
+// schedule (stretching, labels) is the kernel's own, from
+// internal/cookiekey. The attacks only call authDial, sendRecord, drain and
+// Close (records and their MACs are the same whatever the hello).
 
 import (
 	"bufio"
@@ -22,81 +23,76 @@ import (
 	"time"
 
 	"github.com/notp-go/notp"
+	"github.com/notp-go/notp/internal/cookiekey"
 	"github.com/notp-go/notp/internal/wire"
-)
-
-// Handshake labels of protocol version 1, as the kernel uses them.
-const (
-	labelProofDialer   = "notp/1 proof dialer"
-	labelProofAcceptor = "notp/1 proof acceptor"
-	labelKeyD2A        = "notp/1 key dialer->acceptor"
-	labelKeyA2D        = "notp/1 key acceptor->dialer"
 )
 
 // handshakeTimeout bounds a whole client handshake.
 const handshakeTimeout = 5 * time.Second
 
-// macKey is HMAC-SHA256(cookie, label || transcript): proofs and session
-// keys of protocol version 1.
-func macKey(cookie, label string, transcript []byte) []byte {
-	m := hmac.New(sha256.New, []byte(cookie))
-	m.Write([]byte(label))
-	m.Write(transcript)
-	return m.Sum(nil)
-}
-
 // helloExchange writes the kernel protocol byte and a hello for self on c
-// and reads the acceptor's hello. It returns both frames as sent, length
-// prefixes included (together they are the transcript).
-func helloExchange(c net.Conn, self notp.Node) (mine, theirs []byte, err error) {
+// and reads the acceptor's hello. It returns the transcript: both hello
+// frames as sent, length prefixes included (the bench never uses TLS, so
+// no channel binding follows them).
+func helloExchange(c net.Conn, self notp.Node) (transcript []byte, err error) {
 	h := wire.Hello{Version: wire.Version, Node: self, Nonce: make([]byte, wire.NonceSize)}
 	rand.Read(h.Nonce)
-	mine = wire.AppendHello(nil, &h)
+	mine := wire.AppendHello(nil, &h)
 	if _, err := c.Write(append([]byte{wire.ProtoKernel}, mine...)); err != nil {
-		return nil, nil, fmt.Errorf("attack: write hello: %w", err)
+		return nil, fmt.Errorf("attack: write hello: %w", err)
 	}
-	theirs, err = readFrame(c, wire.MaxHelloSize)
+	theirs, err := readFrame(c, wire.MaxHelloSize)
 	if err != nil {
-		return nil, nil, fmt.Errorf("attack: read hello: %w", err)
+		return nil, fmt.Errorf("attack: read hello: %w", err)
 	}
 	var ph wire.Hello
 	if err := wire.DecodeHello(theirs[wire.HeaderSize:], &ph); err != nil {
-		return nil, nil, fmt.Errorf("attack: peer hello: %w", err)
+		return nil, fmt.Errorf("attack: peer hello: %w", err)
 	}
-	return mine, theirs, nil
+	if ph.Version != wire.Version {
+		return nil, fmt.Errorf("attack: peer speaks protocol version %d, want %d", ph.Version, wire.Version)
+	}
+	if ph.Flags&wire.FlagInsecure != 0 {
+		return nil, errors.New("attack: peer runs without a cookie")
+	}
+	return append(mine, theirs...), nil
+}
+
+// proofFrame is the proof frame HMAC(master, label || transcript).
+func proofFrame(master []byte, label string, transcript []byte) []byte {
+	p := binary.BigEndian.AppendUint32(nil, wire.MACSize)
+	return append(p, cookiekey.Derive(master, label, transcript)...)
 }
 
 // proofVerifier returns a function telling whether a cookie guess
-// reproduces the proof the acceptor sent after the hellos mine and theirs:
-// an offline check, needing nothing more from the node.
-func proofVerifier(mine, theirs, proof []byte) func(guess string) bool {
-	transcript := append(append([]byte(nil), mine...), theirs...)
+// reproduces proof, made with label over transcript: the check an offline
+// attacker holding a proof runs per guess, stretching included.
+func proofVerifier(transcript []byte, label string, proof []byte) func(guess string) bool {
 	return func(guess string) bool {
-		return hmac.Equal(macKey(guess, labelProofAcceptor, transcript), proof)
+		return hmac.Equal(cookiekey.Derive(cookiekey.Stretch(guess), label, transcript), proof)
 	}
 }
 
-// clientHandshake runs the dialer's side of the handshake on c and returns
-// the session keys (dialer->acceptor, acceptor->dialer).
-func clientHandshake(c net.Conn, cookie string, self notp.Node) (send, recv []byte, err error) {
-	mine, theirs, err := helloExchange(c, self)
+// clientHandshake runs the dialer's side of the handshake on c with the
+// cookie's master key and returns the session keys (dialer->acceptor,
+// acceptor->dialer). The dialer proves first; the acceptor answers with
+// its proof only if the dialer's was right, and closes otherwise.
+func clientHandshake(c net.Conn, master []byte, self notp.Node) (send, recv []byte, err error) {
+	t, err := helloExchange(c, self)
 	if err != nil {
 		return nil, nil, err
 	}
-	transcript := append(append([]byte(nil), mine...), theirs...)
-	proof := binary.BigEndian.AppendUint32(nil, wire.MACSize)
-	proof = append(proof, macKey(cookie, labelProofDialer, transcript)...)
-	if _, err := c.Write(proof); err != nil {
+	if _, err := c.Write(proofFrame(master, cookiekey.ProofDialer, t)); err != nil {
 		return nil, nil, fmt.Errorf("attack: write proof: %w", err)
 	}
 	got, err := readFrame(c, wire.MACSize)
 	if err != nil {
-		return nil, nil, fmt.Errorf("attack: read proof: %w", err)
+		return nil, nil, fmt.Errorf("attack: read proof (the node closes without one when ours is wrong): %w", err)
 	}
-	if !hmac.Equal(got[wire.HeaderSize:], macKey(cookie, labelProofAcceptor, transcript)) {
+	if !hmac.Equal(got[wire.HeaderSize:], cookiekey.Derive(master, cookiekey.ProofAcceptor, t)) {
 		return nil, nil, errors.New("attack: the node's proof does not match the cookie")
 	}
-	return macKey(cookie, labelKeyD2A, transcript), macKey(cookie, labelKeyA2D, transcript), nil
+	return cookiekey.Derive(master, cookiekey.KeyDialerToAcceptor, t), cookiekey.Derive(master, cookiekey.KeyAcceptorToDialer, t), nil
 }
 
 // readFrame reads one length-prefixed frame of at most max bytes and
@@ -131,7 +127,7 @@ type rawSession struct {
 }
 
 // authDial connects to the node at addr (a 127.0.0.1 address) as self and
-// authenticates with cookie.
+// authenticates with cookie (stretched here: tens of milliseconds).
 func authDial(addr, cookie string, self notp.Node) (*rawSession, error) {
 	if err := checkLoopback(addr); err != nil {
 		return nil, err
@@ -141,14 +137,14 @@ func authDial(addr, cookie string, self notp.Node) (*rawSession, error) {
 		return nil, fmt.Errorf("attack: dial %s: %w", addr, err)
 	}
 	c.SetDeadline(time.Now().Add(handshakeTimeout))
-	send, recv, err := clientHandshake(c, cookie, self)
+	send, recv, err := clientHandshake(c, cookiekey.Stretch(cookie), self)
 	if err != nil {
 		c.Close()
 		return nil, err
 	}
 	s := &rawSession{c: c, sendMAC: hmac.New(sha256.New, send), recvMAC: hmac.New(sha256.New, recv)}
-	// The acceptor sends its proof before checking the dialer's, so only
-	// an answered record shows that the node took the session.
+	// A round trip of records checks the session keys and record MACs
+	// both ways, not only the proofs.
 	if err := s.ping(); err != nil {
 		c.Close()
 		return nil, err

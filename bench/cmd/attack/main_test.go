@@ -75,7 +75,7 @@ func TestSmallRun(t *testing.T) {
 		t.Fatalf("got %d lines, want a header of 2 and %d rows:\n%s", len(lines), len(attacks), stdout.String())
 	}
 	wantNotes := map[string]string{
-		"proof-leak":      "proof",
+		"proof-leak":      "no proof leak: after its hello the node sent nothing",
 		"ml-junk":         "conns",
 		"idle-conns":      "connected",
 		"partial-streams": "without their last chunk",
@@ -101,6 +101,9 @@ func TestSmallRun(t *testing.T) {
 		}
 		if !strings.Contains(notes, wantNotes[name]) {
 			t.Errorf("%s: notes %q lack %q", name, notes, wantNotes[name])
+		}
+		if name == "proof-leak" && !strings.Contains(notes, "offline guesses/s") {
+			t.Errorf("%s: notes %q lack the guess rate against a dialer's proof", name, notes)
 		}
 	}
 	if pids := runningFrom(bin); len(pids) > 0 {

@@ -47,12 +47,13 @@ func startNode(spec nodeSpec) (*nodeProc, error) {
 		}
 		port = p
 	}
-	args := []string{"-id", spec.id, "-host", "127.0.0.1", "-port", strconv.Itoa(port),
-		"-cookie", spec.cookie, "-log", "warn"}
+	args := []string{"-id", spec.id, "-host", "127.0.0.1", "-port", strconv.Itoa(port), "-log", "warn"}
 	if spec.flush != "" {
 		args = append(args, "-flush", spec.flush)
 	}
 	cmd := exec.Command(spec.bin, args...)
+	// The cookie goes in the environment, not in the process list.
+	cmd.Env = append(os.Environ(), "NOTP_COOKIE="+spec.cookie)
 	p := &nodeProc{cmd: cmd, node: notp.Node{ID: spec.id, Host: "127.0.0.1", Port: port},
 		log: &tailBuffer{max: 64 << 10}, exited: make(chan struct{})}
 	cmd.Stderr = p.log
