@@ -4,6 +4,7 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"runtime/debug"
 	"sync"
 
 	"github.com/notp-go/notp/internal/cookiekey"
@@ -77,7 +78,14 @@ func masterKey(cookie string) []byte {
 		c.m[idx] = e
 	}
 	c.mu.Unlock()
-	e.once.Do(func() { e.key = stretch(cookie) })
+	e.once.Do(func() {
+		e.key = stretch(cookie)
+		// argon2id's 19 MiB of scratch is garbage now; hand it back to the
+		// OS at once instead of leaving it resident until the scavenger
+		// gets to it (it more than doubled an idle node's RSS). This runs
+		// once per cookie per process.
+		debug.FreeOSMemory()
+	})
 	return e.key
 }
 
