@@ -51,7 +51,8 @@ func (r *Ring) startMemberlist(ringID string) error {
 	if len(meta) > memberlist.MetaMaxSize {
 		return fmt.Errorf("gossip: node meta of %d bytes exceeds memberlist's %d", len(meta), memberlist.MetaMaxSize)
 	}
-	tr, err := mltransport.New(r.k, r.log.With("component", "mltransport"))
+	tr, err := mltransport.NewWithConfig(r.k, mltransport.Config{
+		Logger: r.log.With("component", "mltransport"), ListenPacket: r.cfg.ListenPacket})
 	if err != nil {
 		return fmt.Errorf("gossip: memberlist transport: %w", err)
 	}

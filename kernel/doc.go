@@ -32,6 +32,14 @@
 // cookie requires Config.Insecure (then nothing is authenticated). The byte
 // layout is documented in internal/wire.
 //
+// # Network seam
+//
+// Config.Listen and Config.Dial, when set, replace net's listener and
+// dialer, so tests can run many kernels over a fault-injecting network
+// that partitions nodes and cuts connections (internal/faultnet). The
+// raw-socket paths below need a *net.TCPConn; other connections use their
+// own Read and Write.
+//
 // # Concurrency
 //
 // All methods are safe for concurrent use. Each connection has one reader
