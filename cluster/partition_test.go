@@ -67,6 +67,17 @@ func startFault(t *testing.T, fn *faultnet.Network, id string) *faultNode {
 
 func (f *faultNode) start(t *testing.T, port int) {
 	t.Helper()
+	n := f.build(t, port)
+	t.Cleanup(func() { _ = n.Stop(context.Background()) })
+	if err := n.Start(ctxT(t), "ring"); err != nil {
+		t.Fatalf("Start(%s): %v", f.id, err)
+	}
+	f.n = n
+}
+
+// build returns the node, not started; the caller stops it.
+func (f *faultNode) build(t *testing.T, port int) *cluster.Node {
+	t.Helper()
 	n, err := cluster.New(cluster.Config{
 		Node:           notp.Node{ID: f.id, Host: f.h.Addr().String(), Port: port},
 		Cookie:         testCookie,
@@ -83,11 +94,7 @@ func (f *faultNode) start(t *testing.T, port int) {
 	if err != nil {
 		t.Fatalf("cluster.New(%s): %v", f.id, err)
 	}
-	t.Cleanup(func() { _ = n.Stop(context.Background()) })
-	if err := n.Start(ctxT(t), "ring"); err != nil {
-		t.Fatalf("Start(%s): %v", f.id, err)
-	}
-	f.n = n
+	return n
 }
 
 // fiveNodes starts a..e on fn and forms one ring, all alive.
