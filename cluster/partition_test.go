@@ -341,3 +341,33 @@ func TestPartitionRestartFromFlushFileMidPartition(t *testing.T) {
 		waitFor(t, "a..e alive after the heal on "+f.id, func() bool { return runningAlive(f.n, fs) })
 	}
 }
+
+// An asymmetric partition (a cannot reach b, b still reaches a) stops
+// every stream between the two and a's datagrams to b; changes made on
+// both of them still reach everyone through the other nodes, and once the
+// block is lifted a and b see each other alive again.
+func TestAsymmetricPartitionChangesSpreadAround(t *testing.T) {
+	fn := newFaultNet(t, 4)
+	fn.SetStreamMode(faultnet.Blackhole)
+	fs := fiveNodes(t, fn)
+	all := nodesOf(fs)
+	a, b := fs[0], fs[1]
+	fn.Block(a.h.Addr(), b.h.Addr())
+	if err := a.n.Ring().Insert(ctxT(t), virtual("a-x", 1), 0, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.n.Ring().Insert(ctxT(t), virtual("b-x", 2), 0, false); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "both inserts everywhere, around the block", func() bool {
+		return agree(all, "a", "b", "c", "d", "e", "a-x", "b-x")
+	})
+	if a.n.Kernel().Connected("b") || b.n.Kernel().Connected("a") {
+		t.Fatal("a and b connected across the block")
+	}
+	fn.Unblock(a.h.Addr(), b.h.Addr())
+	waitFor(t, "a and b linked again", func() bool { return a.n.Kernel().Connected("b") && b.n.Kernel().Connected("a") })
+	for _, f := range fs {
+		waitFor(t, "a..e alive on "+f.id, func() bool { return runningAlive(f.n, fs) })
+	}
+}
