@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/memberlist"
+
 	"github.com/notp-go/notp"
 	"github.com/notp-go/notp/cluster"
 	"github.com/notp-go/notp/gossip"
@@ -38,6 +40,7 @@ type faultNode struct {
 	id    string
 	h     *faultnet.Host
 	flush string
+	ml    func() *memberlist.Config // nil = fastMemberlist
 	n     *cluster.Node
 }
 
@@ -56,11 +59,17 @@ func newFaultNet(t *testing.T, seed uint64) *faultnet.Network {
 // startFault starts node id on a new host of fn, with a flush file.
 func startFault(t *testing.T, fn *faultnet.Network, id string) *faultNode {
 	t.Helper()
+	return startFaultML(t, fn, id, nil)
+}
+
+// startFaultML is startFault with memberlist's config from ml.
+func startFaultML(t *testing.T, fn *faultnet.Network, id string, ml func() *memberlist.Config) *faultNode {
+	t.Helper()
 	h, err := fn.Host(faultnet.Loopback(int(nextHost.Add(1))))
 	if err != nil {
 		t.Fatal(err)
 	}
-	fnode := &faultNode{id: id, h: h, flush: t.TempDir() + "/" + id + ".ring"}
+	fnode := &faultNode{id: id, h: h, flush: t.TempDir() + "/" + id + ".ring", ml: ml}
 	fnode.start(t, 0)
 	return fnode
 }
@@ -75,6 +84,13 @@ func (f *faultNode) start(t *testing.T, port int) {
 	f.n = n
 }
 
+func (f *faultNode) memberlist() *memberlist.Config {
+	if f.ml != nil {
+		return f.ml()
+	}
+	return fastMemberlist()
+}
+
 // build returns the node, not started; the caller stops it.
 func (f *faultNode) build(t *testing.T, port int) *cluster.Node {
 	t.Helper()
@@ -84,7 +100,7 @@ func (f *faultNode) build(t *testing.T, port int) *cluster.Node {
 		FlushPath:      f.flush,
 		FlushInterval:  20 * time.Millisecond,
 		GossipInterval: 100 * time.Millisecond,
-		Memberlist:     fastMemberlist(),
+		Memberlist:     f.memberlist(),
 		// A healed link reconnects within 200 ms instead of waiting out
 		// a backoff grown to seconds during the partition.
 		Kernel:       kernel.Config{Listen: f.h.Listen, Dial: f.h.Dial, ReconnectMax: 200 * time.Millisecond},
@@ -100,9 +116,15 @@ func (f *faultNode) build(t *testing.T, port int) *cluster.Node {
 // fiveNodes starts a..e on fn and forms one ring, all alive.
 func fiveNodes(t *testing.T, fn *faultnet.Network) []*faultNode {
 	t.Helper()
+	return fiveNodesML(t, fn, nil)
+}
+
+// fiveNodesML is fiveNodes with memberlist's config from ml.
+func fiveNodesML(t *testing.T, fn *faultnet.Network, ml func() *memberlist.Config) []*faultNode {
+	t.Helper()
 	var fs []*faultNode
 	for _, id := range []string{"a", "b", "c", "d", "e"} {
-		fs = append(fs, startFault(t, fn, id))
+		fs = append(fs, startFaultML(t, fn, id, ml))
 	}
 	for _, f := range fs[1:] {
 		if err := fs[0].n.Ring().Meet(ctxT(t), f.n.Self()); err != nil {
@@ -369,5 +391,45 @@ func TestAsymmetricPartitionChangesSpreadAround(t *testing.T) {
 	waitFor(t, "a and b linked again", func() bool { return a.n.Kernel().Connected("b") && b.n.Kernel().Connected("a") })
 	for _, f := range fs {
 		waitFor(t, "a..e alive on "+f.id, func() bool { return runningAlive(f.n, fs) })
+	}
+}
+
+// A partition that outlasts memberlist's GossipToTheDeadTime: each side
+// has declared the other dead and stopped gossiping to it, so nothing in
+// memberlist itself ever contacts the other side again. After the heal
+// the ring must still bring the halves back together in the failure
+// detector, or every node would see the other side dead forever (and
+// AutoRemoveDeadAfter would remove it).
+func TestLongPartitionHealsTheFailureDetector(t *testing.T) {
+	const toTheDead = 300 * time.Millisecond
+	fn := newFaultNet(t, 5)
+	fs := fiveNodesML(t, fn, func() *memberlist.Config {
+		c := fastMemberlist()
+		c.GossipToTheDeadTime = toTheDead
+		return c
+	})
+	left, right := fs[:2], fs[2:]
+	fn.Partition(addrsOf(left...), addrsOf(right...))
+	for _, f := range fs {
+		others := right
+		if slices.Contains(right, f) {
+			others = left
+		}
+		waitFor(t, f.id+" seeing the other side dead", func() bool {
+			for _, o := range others {
+				if f.n.Ring().Health(o.id) != gossip.HealthDead {
+					return false
+				}
+			}
+			return true
+		})
+	}
+	// The scenario is a partition longer than GossipToTheDeadTime: let a
+	// few of them pass with the other side dead.
+	allDead := time.Now()
+	waitFor(t, "GossipToTheDeadTime passing", func() bool { return time.Since(allDead) > 3*toTheDead })
+	fn.Heal()
+	for _, f := range fs {
+		waitFor(t, "a..e alive again on "+f.id, func() bool { return runningAlive(f.n, fs) })
 	}
 }

@@ -138,6 +138,34 @@ func (r *Ring) rejoinAsync() {
 	r.mu.Lock()
 	cands := r.targetsLockedAll()
 	r.mu.Unlock()
+	r.joinAsync(cands, true)
+}
+
+// reconnectDeadAsync joins memberlist through one random ring member that
+// memberlist reports dead, as serf reconnects failed members. After a
+// partition that outlasted memberlist's GossipToTheDeadTime each side sees
+// the other dead and no longer gossips to it, so without this the halves
+// would stay apart in memberlist (dead to each other, and removed by
+// AutoRemoveDeadAfter) after the network healed. One attempt at a time;
+// the poll paces them.
+func (r *Ring) reconnectDeadAsync() {
+	ring := r.Ring()
+	var dead []notp.Node
+	r.healthMu.Lock()
+	for id := range r.deadSince {
+		if n, ok := ring.Get(id); ok {
+			dead = append(dead, n)
+		}
+	}
+	r.healthMu.Unlock()
+	if len(dead) > 0 {
+		r.joinAsync(dead[rand.IntN(len(dead)):][:1], false)
+	}
+}
+
+// joinAsync joins memberlist through up to 3 random nodes of cands in a
+// tracked goroutine; alone: only while memberlist knows no other node.
+func (r *Ring) joinAsync(cands []notp.Node, alone bool) {
 	if len(cands) == 0 || !r.joining.CompareAndSwap(false, true) {
 		return
 	}
@@ -151,7 +179,7 @@ func (r *Ring) rejoinAsync() {
 		defer r.wg.Done()
 		defer r.joining.Store(false)
 		ml := r.mlRef.Load()
-		if ml == nil || ml.NumMembers() > 1 {
+		if ml == nil || (alone && ml.NumMembers() > 1) {
 			return
 		}
 		// Not under opMu: a join may wait for memberlist's TCP timeout. A

@@ -274,6 +274,33 @@ func (e *nsEnv) waitAgree(what string, timeout time.Duration, ns []*nsNode, want
 	}
 }
 
+// waitHealth polls n's nodes command until id is alive (alive true) or
+// anything but alive (alive false).
+func (e *nsEnv) waitHealth(what string, n *nsNode, id string, alive bool) {
+	e.t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	seen := ""
+	for {
+		if r, code := e.cli(n, 15*time.Second, "nodes"); code == 0 && r.OK {
+			var ns []nodeHealth
+			if json.Unmarshal(r.Data, &ns) == nil {
+				for _, h := range ns {
+					if h.ID == id {
+						seen = h.Health
+					}
+				}
+			}
+		}
+		if (seen == "alive") == alive && seen != "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("timed out waiting for %s; last health %q", what, seen)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+}
+
 func (e *nsEnv) dumpLogs() {
 	for _, n := range e.nodes {
 		b, err := os.ReadFile(n.log)
@@ -352,8 +379,21 @@ func TestPartitionInNetworkNamespaces(t *testing.T) {
 	e.waitAgree("the 2-side", 60*time.Second, left, append(slices.Clone(ids), leftWant...))
 	e.waitAgree("the 3-side", 60*time.Second, right, append(slices.Clone(ids), rightWant...))
 
+	// Let the failure detectors declare the other side failed, so the
+	// heal goes through memberlist's rejoin and not only through TCP
+	// retransmissions of connections that outlived a short split.
+	step("wait for each side to see the other failed")
+	e.waitHealth("n1 seeing n3 failed", e.nodes[0], "n3", false)
+	e.waitHealth("n3 seeing n1 failed", e.nodes[2], "n1", false)
+
 	step("heal")
 	e.move("br0", left...)
 	e.waitAgree("every ring equal after the heal", 90*time.Second, e.nodes, append(append(slices.Clone(ids), leftWant...), rightWant...))
+	step("rings agree; wait for every node to see every node alive")
+	for _, n := range e.nodes {
+		for _, id := range ids {
+			e.waitHealth(n.id+" seeing "+id+" alive", n, id, true)
+		}
+	}
 	step("done")
 }
