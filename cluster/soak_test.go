@@ -6,7 +6,9 @@ package cluster_test
 //
 // CI runs it for a few seconds. For a long run pass -soak with a duration:
 //
-//	go test -race -run TestChurnSoak -soak=10m -timeout 15m ./cluster/
+//	go test -race -run TestChurnSoak -timeout 15m ./cluster/ -soak=10m
+//
+// (-soak goes after the package: it is the test binary's flag, not go test's).
 
 import (
 	"context"
