@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"sync"
 	"time"
@@ -115,6 +116,10 @@ type Config struct {
 	// Node, Cookie, Insecure, AllowWeakCookie and TLS are set from this
 	// Config, and its Logger and Now when nil.
 	Kernel kernel.Config
+	// ListenPacket binds the UDP socket of the failure detector's packets;
+	// nil = net.ListenPacket. With Kernel.Listen and Kernel.Dial it lets
+	// tests run nodes over a fault-injecting network.
+	ListenPacket func(network, addr string) (net.PacketConn, error)
 	// Logger receives the logs of the node and its parts; nil discards.
 	Logger *slog.Logger
 	// Now is the clock of the kernel and the ring; nil = time.Now.
@@ -185,7 +190,7 @@ func New(cfg Config) (*Node, error) {
 		Interval: cfg.GossipInterval, FlushPath: cfg.FlushPath, FlushInterval: cfg.FlushInterval,
 		AutoRemoveDeadAfter: cfg.AutoRemoveDeadAfter, CallTimeout: cfg.GossipCallTimeout,
 		TombstoneTTL: cfg.TombstoneTTL, LazyConnect: cfg.LazyConnect,
-		Memberlist: cfg.Memberlist, Logger: log, Now: cfg.Now,
+		Memberlist: cfg.Memberlist, ListenPacket: cfg.ListenPacket, Logger: log, Now: cfg.Now,
 	})
 	if err != nil {
 		_ = k.Close()

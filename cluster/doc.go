@@ -87,6 +87,14 @@
 // rule. An empty cookie requires Config.Insecure and is logged as a
 // warning: then anyone who reaches the port can reconfigure the ring.
 //
+// # Fault tests
+//
+// Config.Kernel.Listen and Config.Kernel.Dial (TCP) and Config.ListenPacket
+// (memberlist's UDP) replace the node's sockets; the package's partition
+// tests give each node its own loopback address on a fault-injecting
+// network (internal/faultnet) to split, heal and churn clusters in one
+// process.
+//
 // # Concurrency
 //
 // All methods of Node are safe for concurrent use. Start, Stop and Leave's

@@ -124,6 +124,13 @@
 // others see the node dead (EventDead) but keep it in the ring, and a
 // restart from the flush file rejoins.
 //
+// Each poll in which memberlist reports a ring member dead, the node tries
+// to join memberlist through one such member (one attempt at a time), as
+// serf reconnects failed members: after a partition longer than
+// memberlist's GossipToTheDeadTime neither side would contact the other
+// again, and the halves would stay dead to each other after the network
+// healed.
+//
 // # Persistence
 //
 // With [Config.FlushPath] set, a changed state is written at most once per

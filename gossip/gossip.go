@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -118,6 +119,10 @@ type Config struct {
 	// Name, Transport, SecretKey, Delegate, Events, Alive, Merge and the
 	// logger are always set by gossip. It is copied.
 	Memberlist *memberlist.Config
+	// ListenPacket binds the UDP socket of memberlist's packets; nil =
+	// net.ListenPacket. Tests inject a fault-injecting network here (and
+	// in the kernel's Config.Listen and Config.Dial).
+	ListenPacket func(network, addr string) (net.PacketConn, error)
 	// Logger receives logs; nil discards them. memberlist's own log lines
 	// go to it at debug level.
 	Logger *slog.Logger

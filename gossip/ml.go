@@ -51,7 +51,8 @@ func (r *Ring) startMemberlist(ringID string) error {
 	if len(meta) > memberlist.MetaMaxSize {
 		return fmt.Errorf("gossip: node meta of %d bytes exceeds memberlist's %d", len(meta), memberlist.MetaMaxSize)
 	}
-	tr, err := mltransport.New(r.k, r.log.With("component", "mltransport"))
+	tr, err := mltransport.NewWithConfig(r.k, mltransport.Config{
+		Logger: r.log.With("component", "mltransport"), ListenPacket: r.cfg.ListenPacket})
 	if err != nil {
 		return fmt.Errorf("gossip: memberlist transport: %w", err)
 	}
@@ -135,6 +136,34 @@ func (r *Ring) rejoinAsync() {
 	r.mu.Lock()
 	cands := r.targetsLockedAll()
 	r.mu.Unlock()
+	r.joinAsync(cands, true)
+}
+
+// reconnectDeadAsync joins memberlist through one random ring member that
+// memberlist reports dead, as serf reconnects failed members. After a
+// partition that outlasted memberlist's GossipToTheDeadTime each side sees
+// the other dead and no longer gossips to it, so without this the halves
+// would stay apart in memberlist (dead to each other, and removed by
+// AutoRemoveDeadAfter) after the network healed. One attempt at a time;
+// the poll paces them.
+func (r *Ring) reconnectDeadAsync() {
+	ring := r.Ring()
+	var dead []notp.Node
+	r.healthMu.Lock()
+	for id := range r.deadSince {
+		if n, ok := ring.Get(id); ok {
+			dead = append(dead, n)
+		}
+	}
+	r.healthMu.Unlock()
+	if len(dead) > 0 {
+		r.joinAsync(dead[rand.IntN(len(dead)):][:1], false)
+	}
+}
+
+// joinAsync joins memberlist through up to 3 random nodes of cands in a
+// tracked goroutine; alone: only while memberlist knows no other node.
+func (r *Ring) joinAsync(cands []notp.Node, alone bool) {
 	if len(cands) == 0 || !r.joining.CompareAndSwap(false, true) {
 		return
 	}
@@ -148,7 +177,7 @@ func (r *Ring) rejoinAsync() {
 		defer r.wg.Done()
 		defer r.joining.Store(false)
 		ml := r.mlRef.Load()
-		if ml == nil || ml.NumMembers() > 1 {
+		if ml == nil || (alone && ml.NumMembers() > 1) {
 			return
 		}
 		// Not under opMu: a join may wait for memberlist's TCP timeout. A

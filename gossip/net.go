@@ -211,6 +211,13 @@ func (r *Ring) mergeLocked(remote []entry, rclock *vclock.Clock, join *joinInfo,
 		// real entries, so that a later removal of them is not ignored.
 		for id, e := range st.entries {
 			if e.Version == 0 && !e.Removed {
+				if id == r.self {
+					// Above the removals of this node that
+					// skipSelfTombstone dropped, or the sender
+					// keeps them and removes it again.
+					e.Version = r.selfFloor
+					st.entries[id] = e
+				}
 				st.write(r.self, e.Node, e.Weight, false, r.now())
 				changed = append(changed, id)
 				wrote = true
@@ -293,6 +300,7 @@ func (r *Ring) skipSelfTombstone(remote []entry) []entry {
 	if i < 0 {
 		return remote
 	}
+	r.selfFloor = max(r.selfFloor, remote[i].Version)
 	return slices.Delete(slices.Clone(remote), i, i+1)
 }
 

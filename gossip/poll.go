@@ -24,6 +24,8 @@ func (r *Ring) poll() {
 	}
 	if others > 0 && r.mlMembers() <= 1 {
 		r.rejoinAsync()
+	} else if others > 0 {
+		r.reconnectDeadAsync()
 	}
 	r.autoRemove()
 }

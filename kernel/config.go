@@ -1,10 +1,12 @@
 package kernel
 
 import (
+	"context"
 	"crypto/tls"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"time"
 
 	"github.com/notp-go/notp"
@@ -104,6 +106,14 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock (used for reply-tag base rotation); nil = time.Now.
 	Now func() time.Time
+	// Listen binds the kernel's TCP listener (Start calls it once with
+	// "tcp" and Node's host:port); nil = a net.ListenConfig's Listen.
+	// Dial opens every outgoing TCP connection (kernel links and
+	// [Kernel.Dial]); nil = a net.Dialer's DialContext. They exist so tests
+	// can run nodes over a fault-injecting network; connections that are
+	// not *net.TCPConn skip the kernel's raw-socket fast paths.
+	Listen func(ctx context.Context, network, addr string) (net.Listener, error)
+	Dial   func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 func (c *Config) withDefaults() (Config, error) {
@@ -166,6 +176,12 @@ func (c *Config) withDefaults() (Config, error) {
 		if cfg.TLS.MinVersion < tls.VersionTLS12 {
 			cfg.TLS.MinVersion = tls.VersionTLS12
 		}
+	}
+	if cfg.Listen == nil {
+		cfg.Listen = new(net.ListenConfig).Listen
+	}
+	if cfg.Dial == nil {
+		cfg.Dial = new(net.Dialer).DialContext
 	}
 	return cfg, nil
 }

@@ -61,6 +61,14 @@
 // a delivered message is the node authenticated by the hello, never a
 // claim inside a message. The byte layout is documented in internal/wire.
 //
+// # Network seam
+//
+// Config.Listen and Config.Dial, when set, replace net's listener and
+// dialer, so tests can run many kernels over a fault-injecting network
+// that partitions nodes and cuts connections (internal/faultnet). The
+// raw-socket paths below need a *net.TCPConn; other connections use their
+// own Read and Write.
+//
 // # Concurrency
 //
 // All methods are safe for concurrent use. Each connection has one reader

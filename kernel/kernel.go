@@ -89,8 +89,7 @@ func (k *Kernel) Start(ctx context.Context) error {
 	if k.started {
 		return errors.New("kernel: already started")
 	}
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", net.JoinHostPort(k.cfg.Node.Host, fmt.Sprint(k.cfg.Node.Port)))
+	ln, err := k.cfg.Listen(ctx, "tcp", net.JoinHostPort(k.cfg.Node.Host, fmt.Sprint(k.cfg.Node.Port)))
 	if err != nil {
 		return fmt.Errorf("kernel: listen: %w", err)
 	}
@@ -464,8 +463,7 @@ func (k *Kernel) Listen(proto byte) (net.Listener, error) {
 // Dial connects to a kernel's port at addr (with TLS when configured) and
 // writes the protocol byte proto.
 func (k *Kernel) Dial(ctx context.Context, addr string, proto byte) (net.Conn, error) {
-	var d net.Dialer
-	c, err := d.DialContext(ctx, "tcp", addr)
+	c, err := k.cfg.Dial(ctx, "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("kernel: dial %s: %w", addr, err)
 	}

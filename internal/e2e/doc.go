@@ -4,6 +4,16 @@
 // and JSON, SIGKILLs a node, restarts it from its flush file and checks
 // that all three rings agree.
 //
+// On Linux a second test runs five node processes in network namespaces
+// of their own (ip netns; veth pairs to bridges in a hub namespace, with
+// addresses from 198.18.0.0/24 that exist only inside the namespaces),
+// splits them 2|3 by moving two nodes' links to another bridge, inserts
+// through notp-cli on both sides at once, heals, and checks that all five
+// rings agree. It needs root (or CAP_SYS_ADMIN and CAP_NET_ADMIN) and
+// iproute2, and skips, saying why, where network namespaces cannot be
+// created. Namespace names are unique per run and deleted at the end, even
+// on failure.
+//
 // Run it with .ci/e2e, which builds the binaries and passes their paths in
 // NOTP_E2E_NODE and NOTP_E2E_CLI. Without those variables the test builds
 // the binaries itself with the go command:

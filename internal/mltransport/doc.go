@@ -10,7 +10,8 @@
 // ([kernel.Kernel.Listen]) and [Transport.DialTimeout] dials with
 // [kernel.Kernel.Dial], so streams get the kernel's TLS when it has one.
 // memberlist's packets (probes, gossip) are UDP datagrams on the same port
-// number, bound on the kernel's listening IP. An operator opens one port
+// number, bound on the kernel's listening IP ([Config].ListenPacket may
+// replace the socket, for fault-injection tests). An operator opens one port
 // number, for TCP and UDP, and a peer needs one address: the node's
 // host:port.
 //

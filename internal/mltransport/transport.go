@@ -47,7 +47,7 @@ type Transport struct {
 	k   *kernel.Kernel
 	log *slog.Logger
 	ln  net.Listener
-	udp *net.UDPConn
+	udp net.PacketConn
 
 	ip   net.IP // advertised IP; nil when the kernel listens on an unspecified address
 	port int    // the kernel's port: TCP and UDP
@@ -75,11 +75,30 @@ var (
 	_ memberlist.NodeAwareTransport = (*Transport)(nil)
 )
 
+// Config tunes a Transport; its zero value is the default.
+type Config struct {
+	// Logger receives the transport's logs; nil discards them.
+	Logger *slog.Logger
+	// ListenPacket binds the UDP socket ("udp" and the kernel's IP and
+	// port); nil = net.ListenPacket. Tests inject a fault-injecting
+	// network here.
+	ListenPacket func(network, addr string) (net.PacketConn, error)
+}
+
 // New returns a transport over k, which must be started. It takes k's
 // listener for [Proto] and binds UDP on the kernel's listening IP and port
 // number; if that UDP port is taken it fails with an error wrapping
 // [ErrUDPBind]. logger may be nil (logs discarded).
 func New(k *kernel.Kernel, logger *slog.Logger) (*Transport, error) {
+	return NewWithConfig(k, Config{Logger: logger})
+}
+
+// NewWithConfig is [New] with the tunables of cfg.
+func NewWithConfig(k *kernel.Kernel, cfg Config) (*Transport, error) {
+	logger, listenPacket := cfg.Logger, cfg.ListenPacket
+	if listenPacket == nil {
+		listenPacket = net.ListenPacket
+	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -91,7 +110,7 @@ func New(k *kernel.Kernel, logger *slog.Logger) (*Transport, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mltransport: listen: %w", err)
 	}
-	udp, err := net.ListenUDP("udp", &net.UDPAddr{IP: addr.IP, Port: addr.Port, Zone: addr.Zone})
+	udp, err := listenPacket("udp", addr.String())
 	if err != nil {
 		ln.Close()
 		return nil, fmt.Errorf("%w %s: %w", ErrUDPBind, addr, err)
@@ -142,7 +161,11 @@ func canonicalIP(ip net.IP) net.IP {
 
 // setRecvBuf asks for a large socket receive buffer so bursts of gossip are
 // not dropped, halving the size until the OS accepts it.
-func setRecvBuf(c *net.UDPConn) {
+func setRecvBuf(pc net.PacketConn) {
+	c, ok := pc.(interface{ SetReadBuffer(int) error })
+	if !ok {
+		return
+	}
 	for size := udpRecvBufSize; size > 0; size /= 2 {
 		if c.SetReadBuffer(size) == nil {
 			return
@@ -181,7 +204,7 @@ func (t *Transport) WriteTo(b []byte, addr string) (time.Time, error) {
 	if err != nil {
 		return time.Time{}, err
 	}
-	n, err := t.udp.WriteToUDPAddrPort(b, to)
+	n, err := t.udp.WriteTo(b, net.UDPAddrFromAddrPort(to))
 	if err == nil {
 		t.countPacketOut(n)
 	}
@@ -299,7 +322,7 @@ func (t *Transport) readLoop() {
 	defer t.wg.Done()
 	buf := make([]byte, packetBufSize)
 	for {
-		n, from, err := t.udp.ReadFromUDP(buf)
+		n, from, err := t.udp.ReadFrom(buf)
 		ts := time.Now()
 		if err != nil {
 			if t.closed.Load() || errors.Is(err, net.ErrClosed) {

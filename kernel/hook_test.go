@@ -1,0 +1,72 @@
+package kernel_test
+
+import (
+	"context"
+	"net"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/notp-go/notp"
+	"github.com/notp-go/notp/kernel"
+)
+
+// Config.Listen and Config.Dial replace the kernel's sockets: Start binds
+// through Listen, and links and Kernel.Dial connect through Dial, so a
+// test network sees every connection.
+func TestConfigListenAndDialHooks(t *testing.T) {
+	var listens, dials atomic.Int32
+	var lastDial atomic.Value
+	cfg := func(id string) kernel.Config {
+		return kernel.Config{
+			Node:   notp.Node{ID: id, Host: "127.0.0.1"},
+			Cookie: "hook-test-cookie-0123456789abcdef",
+			Listen: func(ctx context.Context, network, addr string) (net.Listener, error) {
+				listens.Add(1)
+				return new(net.ListenConfig).Listen(ctx, network, addr)
+			},
+			Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
+				dials.Add(1)
+				lastDial.Store(network + " " + addr)
+				return new(net.Dialer).DialContext(ctx, network, addr)
+			},
+		}
+	}
+	start := func(id string) *kernel.Kernel {
+		k, err := kernel.New(cfg(id))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := k.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { k.Close() })
+		return k
+	}
+	a, b := start("a"), start("b")
+	if got := listens.Load(); got != 2 {
+		t.Fatalf("Listen called %d times for two kernels, want 2", got)
+	}
+	if err := a.Connect(b.Self()); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !a.Connected("b") {
+		if time.Now().After(deadline) {
+			t.Fatal("a never connected to b")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if got, want := lastDial.Load(), "tcp "+b.Self().Addr(); got != want {
+		t.Fatalf("link dialed %v, want %q", got, want)
+	}
+	before := dials.Load()
+	c, err := a.Dial(context.Background(), b.Self().Addr(), 'Z')
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	if dials.Load() != before+1 {
+		t.Fatal("Kernel.Dial did not go through Config.Dial")
+	}
+}
