@@ -208,18 +208,29 @@ func TestSetNodeDown(t *testing.T) {
 	if _, err := a.Call(ctxT(t), b.Self(), "echo", nil); err != nil {
 		t.Fatalf("call after the mark was cleared: %v", err)
 	}
-	// A mark set before the link exists applies to it; a successful
-	// connection clears it.
+	// A mark belongs to the link: one set before the link exists (about
+	// an earlier incarnation of the node, say) does not keep the new
+	// link's first connection from being tried.
 	c := startKernel(t, nil)
 	echo(t, c, "echo")
 	a.SetNodeDown(c.Self().ID, true)
 	if err := a.Connect(c.Self()); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "link up", func() bool { return a.Connected(c.Self().ID) })
 	if _, err := a.Call(ctxT(t), c.Self(), "echo", nil); err != nil {
-		t.Fatalf("call after a successful connection: %v", err)
+		t.Fatalf("call on a link made after a mark: %v", err)
 	}
+	// A successful outbound connection clears a mark.
+	a.SetNodeDown(c.Self().ID, true)
+	s := a.sessionTo(c.Self().ID)
+	if s == nil {
+		t.Fatal("no session to c")
+	}
+	s.close(nil) // the link redials
+	waitFor(t, "the mark cleared by a's redial", func() bool {
+		_, err := a.Call(ctxT(t), c.Self(), "echo", nil)
+		return err == nil
+	})
 	// An inbound connection from the node clears the mark as well.
 	a.SetNodeDown(b.Self().ID, true)
 	connect(t, b, a)

@@ -34,7 +34,6 @@ type Kernel struct {
 	closed   bool
 	ln       net.Listener
 	links    map[string]*link
-	down     map[string]struct{} // nodes the membership layer reports down (SetNodeDown)
 	sessions map[*session]struct{}
 	protos   map[byte]*protoListener
 

@@ -19,7 +19,7 @@ type link struct {
 	k        *Kernel
 	node     notp.Node
 	inflight atomic.Int64 // calls on this link waiting for a reply
-	down     atomic.Bool  // the membership layer reports the node down; written under k.mu
+	down     atomic.Bool  // the membership layer reports the node down (SetNodeDown)
 
 	mu       sync.Mutex
 	sess     *session      // nil while connecting
@@ -42,52 +42,37 @@ type queuedFrame struct {
 	tag   string
 }
 
-// newLink returns a link to n, marked down if SetNodeDown said so. k.mu held.
+// newLink returns a link to n. k.mu held.
 func newLink(k *Kernel, n notp.Node) *link {
-	l := &link{k: k, node: n, stopCh: make(chan struct{}), exited: make(chan struct{}),
+	return &link{k: k, node: n, stopCh: make(chan struct{}), exited: make(chan struct{}),
 		changed: make(chan struct{}), redial: make(chan struct{}, 1)}
-	_, down := k.down[n.ID]
-	l.down.Store(down)
-	return l
 }
 
-// maxDownMarks bounds the down marks kept for nodes (SetNodeDown); marks
-// past it are not kept, so calls to those nodes queue or wait as if
-// nothing were known.
-const maxDownMarks = 1 << 14
-
 // SetNodeDown records what the membership layer knows of node id's
-// health: while it is marked down, calls, pings and call streams to it
-// fail at once with an error wrapping ErrNodeDown instead of waiting for
-// their deadline (casts are still queued or sent: they wait for nothing,
-// and a node that comes back gets them). The mark is cleared by
-// SetNodeDown(id, false) and by any successful connection with the node,
-// outbound or inbound. Package gossip calls it from its memberlist event
-// handler (dead or left: down; alive: up); it never blocks on the network
-// and may be called from any goroutine.
+// health on the kernel's link to it: while the link is marked down,
+// calls, pings and call streams to id fail at once with an error wrapping
+// ErrNodeDown instead of waiting for their deadline (casts are still
+// queued or sent: they wait for nothing, and a node that comes back gets
+// them). The mark is cleared by SetNodeDown(id, false) and by any
+// successful connection with the node, outbound or inbound. It belongs to
+// the link: a node without a link has nothing to mark, and a link made
+// later (Connect, or a node that moved) starts unmarked, so its first
+// connection attempt is queued for like any other; a mark kept by id
+// would outlive the incarnation it was about. Package gossip calls it
+// from its memberlist event handler (dead or left: down; alive: up); it
+// never blocks on the network and may be called from any goroutine.
 func (k *Kernel) SetNodeDown(id string, down bool) {
 	k.mu.Lock()
-	_, was := k.down[id]
-	switch {
-	case down && !was && len(k.down) < maxDownMarks:
-		if k.down == nil {
-			k.down = make(map[string]struct{})
-		}
-		k.down[id] = struct{}{}
-	case !down && was:
-		delete(k.down, id)
-	}
 	l := k.links[id]
-	if l != nil {
-		_, marked := k.down[id]
-		l.down.Store(marked)
-	}
 	k.mu.Unlock()
-	if l != nil && !down {
-		l.wake() // takes l.mu, never under k.mu
+	if l == nil {
+		return
 	}
-	if down != was {
+	if was := l.down.Swap(down); was != down {
 		k.log.Debug("node health from membership", "peer", id, "down", down)
+	}
+	if !down {
+		l.wake()
 	}
 }
 
