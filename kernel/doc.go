@@ -127,7 +127,11 @@
 //     never refused: they are queued or sent.
 //   - ErrConnectionLost, as soon as the connection the request was written
 //     on closes: the reply could only have come back over it. The request
-//     may or may not have been handled. Requests still queued for the next
+//     may or may not have been handled. A peer that vanishes without
+//     closing (power loss, a partition) is noticed too: on Linux data
+//     unacknowledged for WriteTimeout closes the connection
+//     (TCP_USER_TIMEOUT), and an idle one is closed after about 30 s of
+//     unanswered keepalive probes. Requests still queued for the next
 //     connection keep waiting for it instead.
 //   - ErrQueueFull, at once: the request was dropped from the full
 //     reconnect queue (Config.QueueLen, oldest dropped), so it was never

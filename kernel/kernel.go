@@ -375,6 +375,7 @@ func (k *Kernel) track() bool {
 
 func (k *Kernel) serveConn(c net.Conn) {
 	defer k.wg.Done()
+	tuneTCP(c, k.cfg.WriteTimeout)
 	deadline := time.Now().Add(k.cfg.HandshakeTimeout)
 	c.SetDeadline(deadline)
 	raw := c // c is replaced below; closing the TCP conn unblocks them all
@@ -466,6 +467,7 @@ func (k *Kernel) Dial(ctx context.Context, addr string, proto byte) (net.Conn, e
 	if err != nil {
 		return nil, fmt.Errorf("kernel: dial %s: %w", addr, err)
 	}
+	tuneTCP(c, k.cfg.WriteTimeout)
 	if k.cfg.TLS != nil {
 		cfg := k.cfg.TLS
 		if cfg.ServerName == "" && !cfg.InsecureSkipVerify {
