@@ -179,9 +179,11 @@ func readSmallFrame(r io.Reader, max int) ([]byte, error) {
 	return b, nil
 }
 
-// serveKernel runs an accepted kernel connection until it closes.
-func (k *Kernel) serveKernel(c net.Conn, deadline time.Time) {
+// serveKernel runs an accepted kernel connection until it closes; it
+// calls release once the hello is over.
+func (k *Kernel) serveKernel(c net.Conn, deadline time.Time, release func()) {
 	s, err := k.handshake(c, false, deadline)
+	release()
 	if err != nil {
 		k.stats.handshake.Add(1)
 		k.warn("kernel handshake failed", "remote", c.RemoteAddr().String(), "err", err)
