@@ -1,5 +1,5 @@
 // Package mltransport is memberlist's transport over a notp kernel, so that
-// a node is reached at one address (spec §9, "One address per node").
+// a node is reached at one address.
 //
 // # One port
 //
@@ -47,6 +47,32 @@
 // connections arrive after the kernel's mux (and TLS, when configured),
 // and memberlist decrypts their payload. Malformed or oversized input is
 // dropped by memberlist; the transport never interprets it.
+//
+// # Stream limits
+//
+// Stream connections arrive before anything authenticates them, and
+// memberlist reads a push/pull's whole (encrypted) state into memory
+// before it can check it, one goroutine per stream. So the transport
+// bounds streams before memberlist sees a byte ([Config], defaults in
+// parentheses; [New] takes the defaults, [NewWithConfig] a Config):
+//
+//   - MaxStreams (16) inbound streams open at once: one more is closed as
+//     it arrives (Stats.RejectedStreams) and its slot comes back when
+//     memberlist closes a stream it held;
+//   - MaxStreamBytes (8 MiB, the largest valid state of a ring of gossip's
+//     10,000 nodes, see [DefaultMaxStreamBytes]) read from any stream,
+//     inbound or dialed: a Read past it fails with [ErrStreamTooLarge]
+//     and memberlist drops the stream (Stats.StreamsTooLarge);
+//   - StreamTimeout (5 s) from arrival for an inbound stream: memberlist's
+//     own deadlines (TCPTimeout) are clamped to it (Stats.StreamTimeouts
+//     counts reads that hit a deadline).
+//
+// So unauthenticated streams hold at most MaxStreams × MaxStreamBytes of
+// input (memberlist's buffer may double that) for at most StreamTimeout;
+// before the hand-off the kernel's own caps on unauthenticated
+// connections apply (kernel.Config.MaxPendingConns, MaxPendingPerIP).
+// Measured: ten streams each sending 20 MB grew the heap by 278 MB without
+// these limits and by 13 MB with a 1 MiB MaxStreamBytes.
 //
 // # Traffic counters
 //

@@ -45,6 +45,7 @@ var (
 // memberlist as Config.Transport; memberlist calls Shutdown.
 type Transport struct {
 	k   *kernel.Kernel
+	cfg Config
 	log *slog.Logger
 	ln  net.Listener
 	udp *net.UDPConn
@@ -63,6 +64,9 @@ type Transport struct {
 	once   sync.Once
 	wg     sync.WaitGroup
 
+	smu         sync.Mutex
+	openStreams int // inbound streams handed over and not yet closed
+
 	packetsIn, streamsIn atomic.Uint64 // handed to memberlist; read by tests
 	stats                counters      // see Stats
 	// acceptBlocked and readBlocked are true while a stream or a packet
@@ -75,11 +79,22 @@ var (
 	_ memberlist.NodeAwareTransport = (*Transport)(nil)
 )
 
-// New returns a transport over k, which must be started. It takes k's
-// listener for [Proto] and binds UDP on the kernel's listening IP and port
-// number; if that UDP port is taken it fails with an error wrapping
-// [ErrUDPBind]. logger may be nil (logs discarded).
+// New returns a transport over k with the default [Config]; see
+// [NewWithConfig].
 func New(k *kernel.Kernel, logger *slog.Logger) (*Transport, error) {
+	return NewWithConfig(k, logger, Config{})
+}
+
+// NewWithConfig returns a transport over k, which must be started, whose
+// streams are bounded by cfg. It takes k's listener for [Proto] and binds
+// UDP on the kernel's listening IP and port number; if that UDP port is
+// taken it fails with an error wrapping [ErrUDPBind]. logger may be nil
+// (logs discarded).
+func NewWithConfig(k *kernel.Kernel, logger *slog.Logger, cfg Config) (*Transport, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -99,6 +114,7 @@ func New(k *kernel.Kernel, logger *slog.Logger) (*Transport, error) {
 	setRecvBuf(udp)
 	t := &Transport{
 		k:        k,
+		cfg:      cfg,
 		log:      logger.With("node", k.Self().ID),
 		ln:       ln,
 		udp:      udp,
@@ -238,7 +254,7 @@ func (t *Transport) DialTimeout(addr string, timeout time.Duration) (net.Conn, e
 		return nil, fmt.Errorf("mltransport: %w", err)
 	}
 	t.countStream(false)
-	return &countedConn{Conn: c, t: t}, nil
+	return t.limit(c, false), nil
 }
 
 // DialAddressTimeout implements memberlist.NodeAwareTransport; the node
@@ -278,7 +294,12 @@ func (t *Transport) acceptLoop() {
 			}
 			return
 		}
-		c = &countedConn{Conn: c, t: t}
+		if !t.takeStream() {
+			t.log.Debug("memberlist stream refused: too many open", "remote", c.RemoteAddr().String(), "max", t.cfg.MaxStreams)
+			c.Close()
+			continue
+		}
+		c = t.limit(c, true)
 		// Counted before the hand-off, so whoever receives it sees the
 		// count (a stream dropped by Shutdown is counted too).
 		t.countStream(true)
