@@ -1,9 +1,15 @@
 package kernel
 
 import (
+	"fmt"
 	"net"
+	"runtime"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/notp-go/notp/internal/wire"
 )
 
 // dialFrom opens n TCP connections to k from the local IP from (any
@@ -80,4 +86,166 @@ func TestPendingConnsTotal(t *testing.T) {
 	if st := k.Stats(); st.RejectedPending != 30-max || st.PendingConnections != 0 {
 		t.Fatalf("after the good peer: rejected %d, pending %d", st.RejectedPending, st.PendingConnections)
 	}
+}
+
+// heapPeak samples HeapInuse every millisecond until the returned stop is
+// called, which returns the largest growth over the value at the start.
+func heapPeak() (stop func() uint64) {
+	var ms runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	base := ms.HeapInuse
+	var peak atomic.Uint64
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		var ms runtime.MemStats
+		for {
+			runtime.ReadMemStats(&ms)
+			if ms.HeapInuse > base && ms.HeapInuse-base > peak.Load() {
+				peak.Store(ms.HeapInuse - base)
+			}
+			select {
+			case <-done:
+				return
+			case <-time.After(time.Millisecond):
+			}
+		}
+	})
+	return func() uint64 { close(done); wg.Wait(); return peak.Load() }
+}
+
+// budgetVictim starts a kernel with an echo handler "h" and a good peer;
+// check asserts that the good peer's calls are answered.
+func budgetVictim(t *testing.T, opt func(*Config)) (k *Kernel, check func()) {
+	checkLeaks(t)
+	good := startKernel(t, opt)
+	k = startKernel(t, opt)
+	echo(t, k, "h")
+	connect(t, good, k)
+	return k, func() {
+		t.Helper()
+		if got, err := good.Call(ctxT(t), k.Self(), "h", []byte("ok")); err != nil || string(got) != "ok" {
+			t.Fatalf("good peer Call = %q, %v", got, err)
+		}
+	}
+}
+
+// heapLive returns HeapInuse after a collection.
+func heapLive() uint64 {
+	var ms runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	return ms.HeapInuse
+}
+
+// maxUnwritten returns the most unwritten bytes of k's sessions.
+func maxUnwritten(k *Kernel) int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	n := 0
+	for s := range k.sessions {
+		n = max(n, s.unwritten())
+	}
+	return n
+}
+
+// A cookie holder that sends echo calls and never reads the replies: the
+// node stops reading it once its replies pile up past the high-water
+// mark, so the node holds a few megabytes instead of every reply; another
+// peer's calls still work; the write timeout closes the greedy peer.
+func TestBudgetUnreadReplies(t *testing.T) {
+	checkLeaks(t)
+	k, check := budgetVictim(t, func(c *Config) { c.WriteTimeout = 3 * time.Second })
+	p, err := dialRaw(t, k, "secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec []byte
+	for range 16 {
+		rec = append(rec, frame(&wire.Envelope{Kind: wire.KindMsg, ID: "h", Tag: "t", Data: make([]byte, 60<<10)})...)
+	}
+	const total = 200 << 20
+	stop := heapPeak()
+	sent := 0
+	for sent < total {
+		p.c.SetWriteDeadline(time.Now().Add(time.Second))
+		n, err := p.c.Write(p.record(rec))
+		sent += n
+		if err != nil {
+			break // the node stopped reading us
+		}
+	}
+	peak := stop()
+	t.Logf("sent %d MB before the node stopped reading; heap peak growth %d MB; unwritten %d KB",
+		sent>>20, peak>>20, maxUnwritten(k)>>10)
+	if sent >= total {
+		t.Errorf("the node read all %d MB of calls whose replies nobody reads", total>>20)
+	}
+	if peak > 64<<20 {
+		t.Errorf("heap grew by %d MB", peak>>20)
+	}
+	if n := maxUnwritten(k); n > replyHighWater+2*len(rec) {
+		t.Errorf("%d bytes unwritten, want at most the high-water mark and a record's replies", n)
+	}
+	if k.Stats().BudgetPauses == 0 {
+		t.Error("no budget pause counted")
+	}
+	check() // another peer is served meanwhile
+	waitFor(t, "the greedy peer closed by the write timeout", func() bool { return k.Stats().BudgetCloses == 1 })
+	check()
+}
+
+// A cookie holder opens 100 streams of 256 KiB and never finishes them:
+// the connection's partial streams stay within MaxPeerBytes, the streams
+// over it are aborted and counted, and another peer's calls still work.
+func TestBudgetPartialStreams(t *testing.T) {
+	const budget = 4 << 20
+	k, check := budgetVictim(t, func(c *Config) { c.MaxPeerBytes = budget; c.MaxStreamSize = budget })
+	p, err := dialRaw(t, k, "secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const streams, chunks = 100, 4 // 4 × 64 KiB = 256 KiB per stream
+	base := heapLive()
+	stop := heapPeak()
+	chunk := make([]byte, ChunkSize)
+	var rec []byte
+	for c := range chunks {
+		for i := range streams {
+			st := &wire.Stream{ID: fmt.Sprintf("s%d", i)}
+			rec = append(rec, frame(&wire.Envelope{Kind: wire.KindMsg, ID: "h", Stream: st, Data: chunk})...)
+			if len(rec) >= 1<<20 || i == streams-1 {
+				if _, err := p.c.Write(p.record(rec)); err != nil {
+					t.Fatalf("chunk %d: %v", c, err)
+				}
+				rec = rec[:0]
+			}
+		}
+	}
+	waitFor(t, "all chunks read", func() bool { return k.Stats().FramesIn >= streams*chunks })
+	peak := stop()
+	rec = nil
+	live := int64(heapLive()) - int64(base) // the partial streams are still held
+	var held int64
+	k.mu.Lock()
+	for s := range k.sessions {
+		s.smu.Lock()
+		held = max(held, s.streamBytes)
+		s.smu.Unlock()
+	}
+	k.mu.Unlock()
+	st := k.Stats()
+	t.Logf("heap growth: peak %d MB, live %d MB; partial streams hold %d MB; %d streams aborted over budget",
+		peak>>20, live>>20, held>>20, st.BudgetStreamAborts)
+	if held > budget {
+		t.Errorf("partial streams hold %d bytes, budget %d", held, budget)
+	}
+	if st.BudgetStreamAborts == 0 {
+		t.Error("no stream aborted over the budget")
+	}
+	if live > 3*budget {
+		t.Errorf("live heap grew by %d MB for a %d MB budget", live>>20, budget>>20)
+	}
+	check()
 }

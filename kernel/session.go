@@ -71,22 +71,26 @@ type session struct {
 	out        []byte // records being written
 	tail       []byte // unwritten rest of out after a partial direct write
 
-	mu       sync.Mutex
-	cond     sync.Cond
-	buf      []byte // frames not yet taken by a flusher
-	flushing bool   // a goroutine owns the write side
-	corked   bool   // the reader is dispatching a record: replies wait for its flush
-	closed   bool
-	wake     chan struct{} // hands the write side to the writer goroutine
+	mu   sync.Mutex
+	cond sync.Cond
+	buf  []byte // frames not yet taken by a flusher
+	// Unwritten bytes, for the budgets (budget.go): in flight = taken by
+	// a flusher and not yet all written; replies = of modeReply frames.
+	inflight, inflightReplies, bufReplies int
+	flushing                              bool // a goroutine owns the write side
+	corked                                bool // the reader is dispatching a record: replies wait for its flush
+	closed                                bool
+	wake                                  chan struct{} // hands the write side to the writer goroutine
 
 	unanswered atomic.Int64 // calls received on s minus replies sent on s
 	done       chan struct{}
 
-	smu     sync.Mutex
-	streams map[string]*inStream
-	envs    []wire.Envelope   // reader goroutine only
-	names   map[string]string // reader goroutine only: interned target names
-	nameFn  func([]byte) string
+	smu         sync.Mutex
+	streams     map[string]*inStream
+	streamBytes int64             // capacity of the partial streams' buffers
+	envs        []wire.Envelope   // reader goroutine only
+	names       map[string]string // reader goroutine only: interned target names
+	nameFn      func([]byte) string
 }
 
 func (k *Kernel) macKey(label string, transcript []byte) []byte {
@@ -229,6 +233,7 @@ func (s *session) close(cause error) {
 		st.timer.Stop()
 		delete(s.streams, id)
 	}
+	s.streamBytes = 0
 	s.smu.Unlock()
 	k := s.k
 	k.mu.Lock()
@@ -280,6 +285,10 @@ func (s *session) readLoop() {
 	limit := k.cfg.MaxFrameSize + wire.HeaderSize
 	var hdr [wire.HeaderSize]byte // outside the loop: escapes once, not per record
 	for {
+		if err := s.waitRepliesDrained(); err != nil {
+			s.close(err)
+			return
+		}
 		if _, err := io.ReadFull(br, hdr[:]); err != nil {
 			s.close(err)
 			return
@@ -329,8 +338,9 @@ func (s *session) readLoop() {
 		}
 		// Replies to several records that arrived together leave in one
 		// write: stay corked while the next whole record is already
-		// buffered (so reading it cannot block).
-		if !recordBuffered(br, macLen) {
+		// buffered (so reading it cannot block), unless the replies
+		// already fill the connection's high-water mark.
+		if !recordBuffered(br, macLen) || s.repliesPiled() {
 			s.uncork()
 		}
 		if cap(buf) > 4*sendHighWater {
