@@ -63,16 +63,21 @@
 //     10,000 nodes, see [DefaultMaxStreamBytes]) read from any stream,
 //     inbound or dialed: a Read past it fails with [ErrStreamTooLarge]
 //     and memberlist drops the stream (Stats.StreamsTooLarge);
+//   - MaxInboundBytes (16 MiB) read from the inbound streams open at once,
+//     given back as each closes, so that many streams each under
+//     MaxStreamBytes do not add up (a Read past it fails the same way);
 //   - StreamTimeout (5 s) from arrival for an inbound stream: memberlist's
 //     own deadlines (TCPTimeout) are clamped to it (Stats.StreamTimeouts
 //     counts reads that hit a deadline).
 //
-// So unauthenticated streams hold at most MaxStreams × MaxStreamBytes of
-// input (memberlist's buffer may double that) for at most StreamTimeout;
+// So unauthenticated streams hold at most MaxInboundBytes of input
+// (memberlist's buffers may double that) for at most StreamTimeout each;
 // before the hand-off the kernel's own caps on unauthenticated
 // connections apply (kernel.Config.MaxPendingConns, MaxPendingPerIP).
-// Measured: ten streams each sending 20 MB grew the heap by 278 MB without
-// these limits and by 13 MB with a 1 MiB MaxStreamBytes.
+// Measured against examples/node: ten streams each sending 20 MB took the
+// node's resident memory from 11 MB to 486 MB without these limits and to
+// 89 MB with the defaults; TestStreamByteLimit sees the heap grow by about
+// 85 MB with the defaults and by about 10 MB with a 1 MiB MaxStreamBytes.
 //
 // # Traffic counters
 //

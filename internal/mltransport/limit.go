@@ -22,6 +22,9 @@ const (
 	// 10,000 × 780 B ≈ 7.8 MB, under 8 MiB with room for the encryption
 	// and label headers.
 	DefaultMaxStreamBytes = 8 << 20
+	// DefaultMaxInboundBytes is twice DefaultMaxStreamBytes: two push/pulls
+	// of the largest ring at once, or many of an ordinary one.
+	DefaultMaxInboundBytes = 2 * DefaultMaxStreamBytes
 	// DefaultStreamTimeout bounds a stream's whole life: memberlist
 	// exchanges one push/pull (both states) or one probe per stream, and
 	// a LAN moves 8 MiB in well under a second.
@@ -46,6 +49,12 @@ type Config struct {
 	// counted in Stats.StreamsTooLarge. It must hold the largest state a
 	// push/pull carries. 0 = 8 MiB.
 	MaxStreamBytes int64
+	// MaxInboundBytes bounds what memberlist may have read, in all, from
+	// the inbound streams open at once (given back as each closes): with
+	// MaxStreams it keeps many streams that each stay under
+	// MaxStreamBytes from adding up. A Read past it fails like one past
+	// MaxStreamBytes. 0 = 2 × MaxStreamBytes.
+	MaxInboundBytes int64
 	// StreamTimeout is the deadline of an inbound stream from the moment
 	// the transport gets it; memberlist's own (TCPTimeout) deadlines
 	// cannot extend it, so keep it above TCPTimeout only if a push/pull
@@ -56,7 +65,7 @@ type Config struct {
 }
 
 func (c Config) withDefaults() (Config, error) {
-	if c.MaxStreams < 0 || c.MaxStreamBytes < 0 || c.StreamTimeout < 0 {
+	if c.MaxStreams < 0 || c.MaxStreamBytes < 0 || c.MaxInboundBytes < 0 || c.StreamTimeout < 0 {
 		return c, fmt.Errorf("mltransport: config: negative limit in %+v", c)
 	}
 	if c.MaxStreams == 0 {
@@ -64,6 +73,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.MaxStreamBytes == 0 {
 		c.MaxStreamBytes = DefaultMaxStreamBytes
+	}
+	if c.MaxInboundBytes == 0 {
+		c.MaxInboundBytes = 2 * c.MaxStreamBytes
 	}
 	if c.StreamTimeout == 0 {
 		c.StreamTimeout = DefaultStreamTimeout
@@ -85,9 +97,29 @@ func (t *Transport) takeStream() bool {
 	return true
 }
 
-func (t *Transport) releaseStream() {
+// releaseStream gives back a closed inbound stream's slot and the bytes
+// read from it.
+func (t *Transport) releaseStream(read int64) {
 	t.smu.Lock()
 	t.openStreams--
+	t.inBytes -= read
+	t.smu.Unlock()
+}
+
+// reserveIn reserves up to n bytes of MaxInboundBytes for a read and
+// returns how many it got.
+func (t *Transport) reserveIn(n int64) int64 {
+	t.smu.Lock()
+	defer t.smu.Unlock()
+	n = max(min(n, t.cfg.MaxInboundBytes-t.inBytes), 0)
+	t.inBytes += n
+	return n
+}
+
+// unreserveIn gives back n reserved bytes that a read did not use.
+func (t *Transport) unreserveIn(n int64) {
+	t.smu.Lock()
+	t.inBytes -= n
 	t.smu.Unlock()
 }
 
@@ -98,10 +130,11 @@ type limitedConn struct {
 	net.Conn
 	t        *Transport
 	deadline time.Time
-	release  func() // nil for dialed streams
+	inbound  bool
 
 	mu        sync.Mutex
 	left      int64 // bytes memberlist may still read
+	read      int64 // bytes read, charged to MaxInboundBytes when inbound
 	overLimit bool
 	timedOut  bool
 	closeOnce sync.Once
@@ -111,7 +144,7 @@ type limitedConn struct {
 func (t *Transport) limit(c net.Conn, inbound bool) *limitedConn {
 	lc := &limitedConn{Conn: c, t: t, left: t.cfg.MaxStreamBytes}
 	if inbound {
-		lc.release = t.releaseStream
+		lc.inbound = true
 		lc.deadline = time.Now().Add(t.cfg.StreamTimeout)
 		c.SetDeadline(lc.deadline)
 	}
@@ -120,25 +153,31 @@ func (t *Transport) limit(c net.Conn, inbound bool) *limitedConn {
 
 func (c *limitedConn) Read(b []byte) (int, error) {
 	c.mu.Lock()
-	left := c.left
-	if left <= 0 {
+	want := min(int64(len(b)), c.left)
+	c.mu.Unlock()
+	if want > 0 && c.inbound {
+		want = c.t.reserveIn(want)
+	}
+	if want <= 0 && len(b) > 0 {
+		c.mu.Lock()
 		first := !c.overLimit
 		c.overLimit = true
 		c.mu.Unlock()
 		if first {
 			c.t.stats.streamsTooLarge.Add(1)
 			total.streamsTooLarge.Add(1)
-			c.t.log.Debug("memberlist stream over its byte limit", "remote", c.RemoteAddr().String(), "limit", c.t.cfg.MaxStreamBytes)
+			c.t.log.Debug("memberlist stream over its byte limit", "remote", c.RemoteAddr().String())
 		}
-		return 0, fmt.Errorf("%w (%d bytes)", ErrStreamTooLarge, c.t.cfg.MaxStreamBytes)
+		return 0, fmt.Errorf("%w (%d bytes per stream, %d for all inbound streams)",
+			ErrStreamTooLarge, c.t.cfg.MaxStreamBytes, c.t.cfg.MaxInboundBytes)
 	}
-	c.mu.Unlock()
-	if int64(len(b)) > left {
-		b = b[:left]
+	n, err := c.Conn.Read(b[:want])
+	if c.inbound && int64(n) < want {
+		c.t.unreserveIn(want - int64(n))
 	}
-	n, err := c.Conn.Read(b)
 	c.mu.Lock()
 	c.left -= int64(n)
+	c.read += int64(n)
 	first := false
 	if ne, ok := err.(net.Error); ok && ne.Timeout() && !c.timedOut {
 		c.timedOut, first = true, true
@@ -184,8 +223,11 @@ func (c *limitedConn) SetWriteDeadline(d time.Time) error { return c.Conn.SetWri
 func (c *limitedConn) Close() error {
 	err := c.Conn.Close()
 	c.closeOnce.Do(func() {
-		if c.release != nil {
-			c.release()
+		if c.inbound {
+			c.mu.Lock()
+			read := c.read
+			c.mu.Unlock()
+			c.t.releaseStream(read)
 		}
 	})
 	return err

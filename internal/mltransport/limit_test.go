@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"os"
@@ -51,9 +52,9 @@ func dialStream(t *testing.T, m *member) net.Conn {
 	return c
 }
 
-// heapPeak samples HeapInuse until stop is called and returns the
-// largest growth over the value at the start.
-func heapPeak() (stop func() uint64) {
+// heapPeak samples HeapInuse (and calls each sample) until stop is
+// called and returns the largest growth over the value at the start.
+func heapPeak(sample ...func()) (stop func() uint64) {
 	var ms runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&ms)
@@ -65,6 +66,9 @@ func heapPeak() (stop func() uint64) {
 		var ms runtime.MemStats
 		for {
 			runtime.ReadMemStats(&ms)
+			for _, f := range sample {
+				f()
+			}
 			if ms.HeapInuse > base && ms.HeapInuse-base > peak.Load() {
 				peak.Store(ms.HeapInuse - base)
 			}
@@ -79,15 +83,33 @@ func heapPeak() (stop func() uint64) {
 }
 
 // Ten unauthenticated streams that each claim and send a 20 MB encrypted
-// state: memberlist reads at most MaxStreamBytes of each, the node's heap
-// stays far below what the streams sent, and a real join still works.
+// state: memberlist reads at most MaxStreamBytes of each and
+// MaxInboundBytes of all, the node's heap stays far below what the streams
+// sent, and a real join still works afterwards.
 func TestStreamByteLimit(t *testing.T) {
-	checkLeaks(t)
-	const limit = 1 << 20
-	a := limitedMember(t, "a", Config{MaxStreamBytes: limit}, 2*time.Second)
+	for _, cfg := range []Config{{}, {MaxStreamBytes: 1 << 20}} {
+		cfg.StreamTimeout = time.Minute // only the byte limits end the streams
+		t.Run(fmt.Sprintf("MaxStreamBytes=%d", cfg.MaxStreamBytes), func(t *testing.T) {
+			checkLeaks(t)
+			streamJunk(t, cfg)
+		})
+	}
+}
+
+func streamJunk(t *testing.T, cfg Config) {
+	a := limitedMember(t, "a", cfg, time.Minute)
+	lim := a.tr.cfg
 	const streams, size = 10, 20_000_000
 	junk := make([]byte, 1<<20)
-	stop := heapPeak()
+	var held atomic.Int64 // the most bytes the open streams had read at once
+	stop := heapPeak(func() {
+		a.tr.smu.Lock()
+		n := a.tr.inBytes
+		a.tr.smu.Unlock()
+		if n > held.Load() {
+			held.Store(n)
+		}
+	})
 	var wg sync.WaitGroup
 	for range streams {
 		c := dialStream(t, a)
@@ -106,16 +128,24 @@ func TestStreamByteLimit(t *testing.T) {
 	wg.Wait() // every stream sent all or was dropped
 	peak := stop()
 	st := a.tr.Stats()
+	t.Logf("heap peak growth %d MB; streams read %d bytes, at most %d at once", peak>>20, st.StreamBytesIn, held.Load())
 	if st.StreamsTooLarge != streams {
 		t.Errorf("%d streams over the limit, want %d", st.StreamsTooLarge, streams)
 	}
-	if st.StreamBytesIn > streams*limit {
-		t.Errorf("memberlist read %d bytes of %d streams limited to %d", st.StreamBytesIn, streams, limit)
+	if st.StreamBytesIn > uint64(streams*lim.MaxStreamBytes) {
+		t.Errorf("memberlist read %d bytes of %d streams limited to %d each", st.StreamBytesIn, streams, lim.MaxStreamBytes)
 	}
-	t.Logf("heap peak growth %d MB; streams read %d bytes", peak>>20, st.StreamBytesIn)
-	if peak > 64<<20 {
-		t.Errorf("heap grew by %d MB under %d MB of stream junk", peak>>20, streams*size>>20)
+	if held.Load() > lim.MaxInboundBytes {
+		t.Errorf("open streams held %d bytes at once, limit %d", held.Load(), lim.MaxInboundBytes)
 	}
+	if bound := 6*uint64(lim.MaxInboundBytes) + 16<<20; peak > bound { // buffers double; GC lags
+		t.Errorf("heap grew by %d MB under %d MB of stream junk, want at most %d MB", peak>>20, streams*size>>20, bound>>20)
+	}
+	waitFor(t, "the junk streams closed", func() bool {
+		a.tr.smu.Lock()
+		defer a.tr.smu.Unlock()
+		return a.tr.openStreams == 0 && a.tr.inBytes == 0
+	})
 	b := limitedMember(t, "b", Config{}, 2*time.Second)
 	join(t, b, a)
 	converged(t, []*member{a, b}, "a", "b")
@@ -166,7 +196,8 @@ func TestStreamTimeout(t *testing.T) {
 
 func TestConfigDefaults(t *testing.T) {
 	got, err := Config{}.withDefaults()
-	want := Config{MaxStreams: DefaultMaxStreams, MaxStreamBytes: DefaultMaxStreamBytes, StreamTimeout: DefaultStreamTimeout}
+	want := Config{MaxStreams: DefaultMaxStreams, MaxStreamBytes: DefaultMaxStreamBytes,
+		MaxInboundBytes: DefaultMaxInboundBytes, StreamTimeout: DefaultStreamTimeout}
 	if err != nil || got != want {
 		t.Fatalf("defaults %+v, %v; want %+v", got, err, want)
 	}

@@ -65,7 +65,8 @@ type Transport struct {
 	wg     sync.WaitGroup
 
 	smu         sync.Mutex
-	openStreams int // inbound streams handed over and not yet closed
+	openStreams int   // inbound streams handed over and not yet closed
+	inBytes     int64 // bytes read (or being read) from them
 
 	packetsIn, streamsIn atomic.Uint64 // handed to memberlist; read by tests
 	stats                counters      // see Stats
