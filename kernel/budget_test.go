@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"runtime"
@@ -248,4 +249,68 @@ func TestBudgetPartialStreams(t *testing.T) {
 		t.Errorf("live heap grew by %d MB for a %d MB budget", live>>20, budget>>20)
 	}
 	check()
+}
+
+func TestBudgetConfig(t *testing.T) {
+	for _, tc := range []struct {
+		in          Config
+		want        int64 // MaxPeerBytes after defaults; 0 = New fails
+		pend, perIP int
+	}{
+		{in: Config{}, want: DefaultMaxPeerBytes, pend: DefaultMaxPendingConns, perIP: DefaultMaxPendingPerIP},
+		{in: Config{MaxStreamSize: 100 << 20}, want: 100 << 20, pend: DefaultMaxPendingConns, perIP: DefaultMaxPendingPerIP},
+		{in: Config{MaxPeerBytes: 1 << 20}},
+		{in: Config{MaxPeerBytes: 20 << 20, MaxPendingConns: 5, MaxPendingPerIP: 2}, want: 20 << 20, pend: 5, perIP: 2},
+	} {
+		cfg := tc.in
+		cfg.Node, cfg.Cookie = testConfig(t).Node, "secret"
+		k, err := New(cfg)
+		if tc.want == 0 {
+			if err == nil {
+				t.Errorf("%+v: New accepted MaxPeerBytes below MaxStreamSize", tc.in)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%+v: %v", tc.in, err)
+		}
+		if k.cfg.MaxPeerBytes != tc.want || k.cfg.MaxPendingConns != tc.pend || k.cfg.MaxPendingPerIP != tc.perIP {
+			t.Errorf("%+v: MaxPeerBytes %d, MaxPendingConns %d, MaxPendingPerIP %d; want %d, %d, %d", tc.in,
+				k.cfg.MaxPeerBytes, k.cfg.MaxPendingConns, k.cfg.MaxPendingPerIP, tc.want, tc.pend, tc.perIP)
+		}
+	}
+}
+
+// Only replies count toward the reader's mark: a node with megabytes of
+// its own calls unwritten on a link keeps reading the replies to them.
+// Were requests counted too, the caller would stop reading replies while
+// its calls piled up, and two nodes calling each other could each wait for
+// the other to read until the write timeout cut the link.
+func TestBudgetOwnCallsDoNotStopReader(t *testing.T) {
+	checkLeaks(t)
+	a, b := pair(t, false, func(c *Config) { c.WriteTimeout = time.Minute })
+	echo(t, b, "echo")
+	body := make([]byte, 256<<10)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make(chan error, 32)
+	for range 32 {
+		wg.Go(func() {
+			for range 2 {
+				if _, err := a.Call(ctx, b.Self(), "echo", body); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("call: %v", err)
+	}
+	if st := a.Stats(); st.BudgetPauses != 0 || st.BudgetCloses != 0 {
+		t.Fatalf("the caller paused its reader %d times, closed %d", st.BudgetPauses, st.BudgetCloses)
+	}
 }
