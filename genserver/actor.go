@@ -68,10 +68,16 @@ func (r *run) Handle(m kernel.Message) {
 		r.reject(m.From, CodePaused, "server "+r.name+" is paused")
 		return
 	}
-	r.enqueue(Request{Event: r.s.internEvent(event), Data: data, From: m.From})
+	r.enqueue(Request{Event: r.s.internEvent(event), Data: data, From: m.From, release: m.Hold()})
 }
 
 func (r *run) enqueue(req Request) {
+	queued := false
+	defer func() {
+		if !queued {
+			req.dequeued()
+		}
+	}()
 	st := &r.s.stats
 	r.gate.RLock()
 	defer r.gate.RUnlock()
@@ -83,6 +89,7 @@ func (r *run) enqueue(req Request) {
 	r.pending.Add(1)
 	select {
 	case r.mailbox <- req:
+		queued = true
 		return
 	default:
 	}
@@ -91,6 +98,7 @@ func (r *run) enqueue(req Request) {
 		defer t.Stop()
 		select {
 		case r.mailbox <- req:
+			queued = true
 			return
 		case <-r.stopping:
 			r.pending.Add(-1)
@@ -137,6 +145,7 @@ func (r *run) loop() {
 }
 
 func (r *run) process(req Request) {
+	req.dequeued()
 	if r.forced.Load() {
 		r.s.stats.stopped.Add(1)
 		r.reject(req.From, CodeStopped, "server "+r.name+" stopped")

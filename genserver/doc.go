@@ -78,4 +78,9 @@
 // Stats.EventsDropped). Stop blocks until the actor goroutine exits, so it
 // must not be called from the server's own handler, and a handler that calls
 // its own server synchronously deadlocks until its call times out.
+//
+// Memory: a remote request waiting in the mailbox is charged to its
+// connection's byte budget (kernel.Message.Hold, kernel.Config.MaxPeerBytes)
+// until the actor takes it, so one peer cannot fill mailboxes with more than
+// its budget: past it the kernel stops reading that peer.
 package genserver

@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"fmt"
+	"sync"
 	"time"
 )
 
@@ -21,6 +22,14 @@ func (s *session) unwritten() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.buf) + s.inflight
+}
+
+// charged returns the bytes of s's budget taken by unwritten frames and
+// by messages handlers hold.
+func (s *session) charged() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.buf) + s.inflight + s.held
 }
 
 // unwrittenReplies returns the bytes of replies queued on s and not yet
@@ -45,13 +54,52 @@ func (s *session) batchTaken(n int) {
 // held.
 func (s *session) batchDone() { s.inflight, s.inflightReplies = 0, 0 }
 
+// Hold charges len(m.Data) to the byte budget (Config.MaxPeerBytes) of
+// the connection m arrived on, until release is called; call it when the
+// message leaves the queue it waits in. A Handle that queues messages
+// for later (an actor's mailbox) holds them, so that a peer cannot make
+// the node queue more than its budget: while a connection's held bytes
+// exceed MaxPeerBytes its reader stops reading (see the package doc's
+// Budgets). Stats.HeldBytes is the total held now. release may be called
+// more than once and from any goroutine; it does something the first
+// time only. Local messages are not charged.
+func (m Message) Hold() (release func()) {
+	s, ok := m.From.route.(*session)
+	if !ok || len(m.Data) == 0 {
+		return func() {}
+	}
+	n := len(m.Data)
+	s.mu.Lock()
+	s.held += n
+	s.mu.Unlock()
+	s.k.stats.heldBytes.Add(int64(n))
+	return sync.OnceFunc(func() {
+		s.mu.Lock()
+		s.held -= n
+		s.cond.Broadcast() // a reader may wait for the budget
+		s.mu.Unlock()
+		s.k.stats.heldBytes.Add(-int64(n))
+	})
+}
+
+// mustWait reports whether the reader must stop reading: too many
+// replies unwritten, or more bytes held by handlers than the budget.
+// Called with s.mu held.
+func (s *session) mustWait() bool {
+	return s.unwrittenReplies() > replyHighWater || int64(s.held) > s.k.cfg.MaxPeerBytes
+}
+
 // waitRepliesDrained is called by the reader before it reads a record:
 // while more than replyHighWater bytes of replies are unwritten it flushes
-// what it corked and waits for the writer. The writer fails a write the peer does
-// not take within WriteTimeout, which closes s and ends the wait; the
-// wait gives up by itself after twice that.
+// what it corked and waits for the writer, and while handlers hold more
+// than MaxPeerBytes of the peer's messages it waits for them. The writer
+// fails a write the peer does not take within WriteTimeout, which closes s
+// and ends the wait; the wait gives up by itself after twice that.
 func (s *session) waitRepliesDrained() error {
-	if !s.repliesPiled() {
+	s.mu.Lock()
+	wait := s.mustWait()
+	s.mu.Unlock()
+	if !wait {
 		return nil
 	}
 	k := s.k
@@ -67,22 +115,22 @@ func (s *session) waitRepliesDrained() error {
 	})
 	defer t.Stop()
 	s.mu.Lock()
-	for !s.closed && !timedOut && s.unwrittenReplies() > replyHighWater {
+	for !s.closed && !timedOut && s.mustWait() {
 		s.cond.Wait()
 	}
-	closed, n := s.closed, s.unwrittenReplies()
+	closed, n, held := s.closed, s.unwrittenReplies(), s.held
 	s.mu.Unlock()
 	if !closed && !timedOut {
 		return nil
 	}
 	k.stats.budgetCloses.Add(1)
-	k.warn("peer does not read its replies", "peer", s.peer.ID, "unwritten", n)
-	return fmt.Errorf("%w: peer %s left %d bytes of replies unread for %v", ErrBufferLimit, s.peer.ID, n, limit)
+	k.warn("peer over its budget for too long", "peer", s.peer.ID, "unwritten", n, "held", held)
+	return fmt.Errorf("%w: peer %s: %d bytes of replies unwritten, %d held by handlers, for %v", ErrBufferLimit, s.peer.ID, n, held, limit)
 }
 
 // growStream makes room in st.buf for n more bytes, charging the growth
 // of its capacity to the session's budget (MaxPeerBytes, shared with the
-// unwritten bytes u). It returns false, changing nothing, when the budget
+// unwritten and held bytes u). It returns false, changing nothing, when the budget
 // cannot take it. Called with s.smu held.
 func (s *session) growStream(st *inStream, n int, u int) bool {
 	need := len(st.buf) + n

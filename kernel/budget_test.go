@@ -314,3 +314,62 @@ func TestBudgetOwnCallsDoNotStopReader(t *testing.T) {
 		t.Fatalf("the caller paused its reader %d times, closed %d", st.BudgetPauses, st.BudgetCloses)
 	}
 }
+
+// A handler that queues messages and holds them (Message.Hold), as an
+// actor's mailbox does: once it holds more than MaxPeerBytes of a peer's
+// messages the connection's reader waits, so the peer cannot make the
+// node queue more; releasing lets the rest in.
+func TestBudgetHeldMessages(t *testing.T) {
+	checkLeaks(t)
+	const budget = 4 << 20
+	a, b := pair(t, false, func(c *Config) { c.MaxPeerBytes = budget; c.MaxStreamSize = budget; c.WriteTimeout = time.Minute })
+	var mu sync.Mutex
+	var releases []func()
+	got := 0
+	b.Register("queue", HandlerFunc(func(m Message) {
+		release := m.Hold()
+		mu.Lock()
+		releases = append(releases, release)
+		got++
+		mu.Unlock()
+	}))
+	const casts, size = 200, 64 << 10 // 12.5 MiB
+	done := make(chan error, 1)
+	go func() {
+		for range casts {
+			if err := a.Cast(b.Self(), "queue", make([]byte, size)); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	waitFor(t, "the reader to wait for held messages", func() bool { return b.Stats().BudgetPauses > 0 })
+	held := b.Stats().HeldBytes
+	mu.Lock()
+	n := got
+	mu.Unlock()
+	t.Logf("%d of %d casts delivered and held (%d KiB) when the reader stopped", n, casts, held>>10)
+	if held > budget+DefaultMaxFrameSize || n == casts {
+		t.Fatalf("handlers hold %d bytes (%d casts) for a %d budget", held, n, budget)
+	}
+	// Release as they come: the rest arrives.
+	waitFor(t, "every cast delivered", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, r := range releases {
+			r()
+		}
+		releases = releases[:0]
+		return got == casts
+	})
+	if err := <-done; err != nil {
+		t.Fatalf("cast: %v", err)
+	}
+	if h := b.Stats().HeldBytes; h != 0 {
+		t.Fatalf("HeldBytes %d after every release", h)
+	}
+	if c := b.Stats().BudgetCloses; c != 0 {
+		t.Fatalf("%d connections closed", c)
+	}
+}

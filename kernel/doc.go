@@ -95,17 +95,20 @@
 //     CodeBufferLimit or CodeTimeout error (Stats.StreamsAborted). At most
 //     1024 partial streams per connection.
 //   - Config.MaxPeerBytes (64 MiB): one authenticated connection's partial
-//     incoming streams (their buffers' capacity) plus its unwritten bytes.
-//     A stream chunk that does not fit aborts its stream with
-//     CodeBufferLimit (Stats.BudgetStreamAborts); the connection stays up.
+//     incoming streams (their buffers' capacity), its unwritten bytes and
+//     the bytes of its messages that handlers hold ([Message.Hold]; package
+//     genserver holds what waits in a mailbox). A stream chunk that does
+//     not fit aborts its stream with CodeBufferLimit
+//     (Stats.BudgetStreamAborts); while held messages alone exceed it the
+//     reader stops reading that peer (Stats.BudgetPauses, HeldBytes).
 //   - Unwritten replies (1 MiB): replies (and pongs and credits) never wait
 //     for the writer, so while more than 1 MiB of them are unwritten the
 //     connection's reader stops reading that peer (Stats.BudgetPauses),
 //     which TCP turns into backpressure on a peer that sends calls without
 //     reading the replies. The writer closes a connection whose peer takes
 //     nothing for WriteTimeout (10 s), and the reader gives up after
-//     twice that (Stats.BudgetCloses counts connections closed while their
-//     reader waited). Only replies count toward this mark: a reader
+//     twice that, for replies or held messages alike (Stats.BudgetCloses
+//     counts connections closed while their reader waited). Only replies count toward this mark: a reader
 //     stopped by its own outgoing requests would stop reading the replies
 //     to them, and two nodes calling each other could wait on each other.
 //   - Unwritten requests (1 MiB): Cast, Call and stream chunks wait (see
@@ -119,9 +122,7 @@
 // before its write timeout, and its heap grew by 169 MB); 100 partial
 // streams of 256 KiB against a 4 MiB budget hold 4 MiB (25 MiB without).
 //
-// Not counted: messages a Handle has taken and still holds (an actor's
-// mailbox); bound those where they are queued (package genserver's
-// MailboxSize).
+// Not counted: what a Handle keeps without [Message.Hold].
 //
 // # Latency and busy polling
 //

@@ -77,6 +77,7 @@ type session struct {
 	// Unwritten bytes, for the budgets (budget.go): in flight = taken by
 	// a flusher and not yet all written; replies = of modeReply frames.
 	inflight, inflightReplies, bufReplies int
+	held                                  int  // bytes of messages handlers hold (Message.Hold)
 	flushing                              bool // a goroutine owns the write side
 	corked                                bool // the reader is dispatching a record: replies wait for its flush
 	closed                                bool

@@ -26,12 +26,13 @@ type Stats struct {
 	PollHits         uint64 // reads that busy polling (Config.BusyPoll) found data for
 	PollMisses       uint64 // busy polls that gave up and slept in the poller
 
-	BudgetPauses       uint64 // times a reader stopped reading a peer whose replies piled up unwritten
-	BudgetCloses       uint64 // connections closed because their unwritten replies did not drain in time
+	BudgetPauses       uint64 // times a reader stopped reading a peer over budget (replies unwritten, messages held)
+	BudgetCloses       uint64 // connections closed while their reader waited for the budget
 	BudgetStreamAborts uint64 // incoming streams aborted because the peer's MaxPeerBytes budget was full
 
 	ActiveConnections  int64 // authenticated connections open now (in + out)
 	PendingConnections int64 // accepted connections not yet through the hello or handed over
+	HeldBytes          int64 // bytes of peers' messages that handlers hold now (Message.Hold)
 }
 
 type stats struct {
@@ -42,7 +43,7 @@ type stats struct {
 	pollHits, pollMisses                                  atomic.Uint64
 	rejectedPending, rejectedPerIP                        atomic.Uint64
 	budgetPauses, budgetCloses, budgetStreamAborts        atomic.Uint64
-	active, pendingConns                                  atomic.Int64
+	active, pendingConns, heldBytes                       atomic.Int64
 
 	// Not in Stats: observed by tests.
 	partialWrites atomic.Uint64 // direct writes the socket took only part of
@@ -66,5 +67,6 @@ func (k *Kernel) Stats() Stats {
 		BudgetPauses: s.budgetPauses.Load(), BudgetCloses: s.budgetCloses.Load(),
 		BudgetStreamAborts: s.budgetStreamAborts.Load(),
 		ActiveConnections:  s.active.Load(), PendingConnections: s.pendingConns.Load(),
+		HeldBytes: s.heldBytes.Load(),
 	}
 }

@@ -28,7 +28,7 @@ type inStream struct {
 // message at the end. Runs on the reader goroutine.
 func (s *session) onChunk(e *wire.Envelope, from From) {
 	k := s.k
-	unwritten := s.unwritten()
+	charged := s.charged()
 	s.smu.Lock()
 	st := s.streams[e.Stream.ID]
 	if st == nil {
@@ -56,7 +56,7 @@ func (s *session) onChunk(e *wire.Envelope, from From) {
 		}
 		return
 	}
-	if !s.growStream(st, len(e.Data), unwritten) {
+	if !s.growStream(st, len(e.Data), charged) {
 		s.dropStream(e.Stream.ID, st)
 		s.smu.Unlock()
 		k.stats.budgetStreamAborts.Add(1)
