@@ -90,11 +90,12 @@ type Config struct {
 	// 0 = 32.
 	MaxPendingPerIP int
 	// MaxPeerBytes is the byte budget of one authenticated connection:
-	// its partial incoming streams plus its replies not yet written. A
-	// stream chunk that would take the connection over it aborts that
-	// stream (CodeBufferLimit, counted in Stats.BudgetStreamAborts).
-	// Unwritten replies have their own, lower mark (see the package doc's
-	// Budgets). 0 = 64 MiB or MaxStreamSize if larger; it may not be
+	// its partial incoming streams, its bytes not yet written and its
+	// messages that handlers hold ([Message.Hold]). A stream chunk that
+	// would take the connection over it aborts that stream
+	// (CodeBufferLimit, counted in Stats.BudgetStreamAborts); while held
+	// messages exceed it the connection's reader stops reading. Unwritten
+	// replies have their own, lower mark (see the package doc's Budgets). 0 = 64 MiB or MaxStreamSize if larger; it may not be
 	// below MaxStreamSize, or no stream of that size could arrive.
 	MaxPeerBytes int64
 	// BusyPoll, if positive, is how long a connection's reader keeps
