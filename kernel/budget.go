@@ -89,13 +89,13 @@ func (s *session) mustWait() bool {
 	return s.unwrittenReplies() > replyHighWater || int64(s.held) > s.k.cfg.MaxPeerBytes
 }
 
-// waitRepliesDrained is called by the reader before it reads a record:
+// waitBudget is called by the reader before it reads a record:
 // while more than replyHighWater bytes of replies are unwritten it flushes
 // what it corked and waits for the writer, and while handlers hold more
 // than MaxPeerBytes of the peer's messages it waits for them. The writer
 // fails a write the peer does not take within WriteTimeout, which closes s
 // and ends the wait; the wait gives up by itself after twice that.
-func (s *session) waitRepliesDrained() error {
+func (s *session) waitBudget() error {
 	s.mu.Lock()
 	wait := s.mustWait()
 	s.mu.Unlock()

@@ -71,27 +71,29 @@ type session struct {
 	out        []byte // records being written
 	tail       []byte // unwritten rest of out after a partial direct write
 
-	mu   sync.Mutex
-	cond sync.Cond
-	buf  []byte // frames not yet taken by a flusher
-	// Unwritten bytes, for the budgets (budget.go): in flight = taken by
-	// a flusher and not yet all written; replies = of modeReply frames.
-	inflight, inflightReplies, bufReplies int
-	held                                  int  // bytes of messages handlers hold (Message.Hold)
-	flushing                              bool // a goroutine owns the write side
-	corked                                bool // the reader is dispatching a record: replies wait for its flush
-	closed                                bool
-	wake                                  chan struct{} // hands the write side to the writer goroutine
+	mu       sync.Mutex
+	cond     sync.Cond
+	buf      []byte // frames not yet taken by a flusher
+	flushing bool   // a goroutine owns the write side
+	corked   bool   // the reader is dispatching a record: replies wait for its flush
+	closed   bool
+	wake     chan struct{} // hands the write side to the writer goroutine
+
+	// The budgets' accounting (budget.go), guarded by mu: bytes in flight
+	// (taken by a flusher, not yet all written), the replies among them
+	// and among buf, and bytes of messages handlers hold (Message.Hold).
+	inflight, inflightReplies, bufReplies, held int
 
 	unanswered atomic.Int64 // calls received on s minus replies sent on s
 	done       chan struct{}
 
-	smu         sync.Mutex
-	streams     map[string]*inStream
-	streamBytes int64             // capacity of the partial streams' buffers
-	envs        []wire.Envelope   // reader goroutine only
-	names       map[string]string // reader goroutine only: interned target names
-	nameFn      func([]byte) string
+	smu     sync.Mutex
+	streams map[string]*inStream
+	envs    []wire.Envelope   // reader goroutine only
+	names   map[string]string // reader goroutine only: interned target names
+	nameFn  func([]byte) string
+
+	streamBytes int64 // guarded by smu: capacity of the partial streams' buffers
 }
 
 func (k *Kernel) macKey(label string, transcript []byte) []byte {
@@ -286,7 +288,7 @@ func (s *session) readLoop() {
 	limit := k.cfg.MaxFrameSize + wire.HeaderSize
 	var hdr [wire.HeaderSize]byte // outside the loop: escapes once, not per record
 	for {
-		if err := s.waitRepliesDrained(); err != nil {
+		if err := s.waitBudget(); err != nil {
 			s.close(err)
 			return
 		}

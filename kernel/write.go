@@ -28,7 +28,7 @@ import (
 //     goroutine casting in a loop keeps appending while the writer writes
 //     large batches;
 //   - replies and pongs (modeReply) never wait (the reader instead stops
-//     reading while the connection's unwritten bytes exceed
+//     reading while the connection's unwritten replies exceed
 //     replyHighWater, see budget.go). While the connection's
 //     reader dispatches a record (corked) they are only appended, and at
 //     the end of the record the reader writes them all at once, so the
