@@ -65,7 +65,7 @@ func (r *run) Handle(m kernel.Message) {
 		r.reject(m.From, CodePaused, "server "+r.name+" is paused")
 		return
 	}
-	r.enqueue(Request{Event: r.s.internEvent(event), Data: data, From: m.From})
+	r.enqueue(Request{Event: r.s.internEvent(event), Data: data, From: m.From, release: m.Hold()})
 }
 
 // enqueue puts req in the mailbox, or rejects it: CodeStopped once the run
@@ -75,6 +75,12 @@ func (r *run) Handle(m kernel.Message) {
 // message on that connection (calls to other actors, replies) behind one
 // slow actor. Rejecting at once tells the caller at once.
 func (r *run) enqueue(req Request) {
+	queued := false
+	defer func() {
+		if !queued {
+			req.dequeued()
+		}
+	}()
 	st := &r.s.stats
 	r.gate.RLock()
 	defer r.gate.RUnlock()
@@ -84,6 +90,7 @@ func (r *run) enqueue(req Request) {
 		return
 	}
 	if r.offer(req) {
+		queued = true
 		return
 	}
 	st.overloaded.Add(1)
@@ -135,6 +142,7 @@ func (r *run) loop() {
 }
 
 func (r *run) process(req Request) {
+	req.dequeued()
 	if r.forced.Load() {
 		r.s.stats.stopped.Add(1)
 		r.reject(req.From, CodeStopped, "server "+r.name+" stopped")

@@ -103,4 +103,9 @@
 //     reconnect queue; not sent.
 //   - ctx's error: no answer within the deadline; it may or may not have
 //     been handled.
+//
+// Memory: a remote request waiting in the mailbox is charged to its
+// connection's byte budget (kernel.Message.Hold, kernel.Config.MaxPeerBytes)
+// until the actor takes it, so one peer cannot fill mailboxes with more than
+// its budget: past it the kernel stops reading that peer.
 package genserver

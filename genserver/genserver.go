@@ -76,6 +76,17 @@ type Request struct {
 	From kernel.From
 	// Value is what Config.Decode returned, or nil without a decoder.
 	Value any
+
+	// release gives back the kernel's hold on Data (kernel.Message.Hold)
+	// once the request leaves the mailbox; nil for requests made here.
+	release func()
+}
+
+// dequeued releases the request's hold on its connection's byte budget.
+func (r *Request) dequeued() {
+	if r.release != nil {
+		r.release()
+	}
 }
 
 // HandlerFunc handles one event on the server's actor goroutine. For a call,

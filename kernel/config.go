@@ -24,6 +24,9 @@ const (
 	DefaultCallTimeout      = 30 * time.Second
 	DefaultMaxStreamSize    = 10_000_000
 	DefaultStreamTimeout    = 30 * time.Second
+	DefaultMaxPendingConns  = 256
+	DefaultMaxPendingPerIP  = 32
+	DefaultMaxPeerBytes     = 64 << 20
 	// ChunkSize is the largest payload carried by one frame; larger
 	// payloads are split into a stream of chunks on the wire.
 	ChunkSize = 64 << 10
@@ -89,6 +92,26 @@ type Config struct {
 	// StreamTimeout is the idle timeout of a partial incoming stream,
 	// refreshed by each chunk. 0 = 30 s.
 	StreamTimeout time.Duration
+	// MaxPendingConns bounds the accepted connections that are not yet
+	// through the hello (or, for another protocol, not yet taken by its
+	// listener). A connection over the bound is closed at once and counted
+	// in Stats.RejectedPending. Each pending connection costs a goroutine
+	// and a file descriptor for up to HandshakeTimeout. 0 = 256.
+	MaxPendingConns int
+	// MaxPendingPerIP bounds the pending connections from one remote IP
+	// address, so one host cannot take all of MaxPendingConns; over it a
+	// connection is closed at once and counted in Stats.RejectedPerIP.
+	// 0 = 32.
+	MaxPendingPerIP int
+	// MaxPeerBytes is the byte budget of one authenticated connection:
+	// its partial incoming streams, its bytes not yet written and its
+	// messages that handlers hold ([Message.Hold]). A stream chunk that
+	// would take the connection over it aborts that stream
+	// (CodeBufferLimit, counted in Stats.BudgetStreamAborts); while held
+	// messages exceed it the connection's reader stops reading. Unwritten
+	// replies have their own, lower mark (see the package doc's Budgets). 0 = 64 MiB or MaxStreamSize if larger; it may not be
+	// below MaxStreamSize, or no stream of that size could arrive.
+	MaxPeerBytes int64
 	// BusyPoll, if positive, is how long a connection's reader keeps
 	// polling its socket (non-blocking reads, yielding the processor
 	// between them) after the socket runs dry, before it sleeps in the
@@ -159,6 +182,18 @@ func (c *Config) withDefaults() (Config, error) {
 		cfg.MaxStreamSize = DefaultMaxStreamSize
 	}
 	def(&cfg.StreamTimeout, DefaultStreamTimeout)
+	if cfg.MaxPendingConns <= 0 {
+		cfg.MaxPendingConns = DefaultMaxPendingConns
+	}
+	if cfg.MaxPendingPerIP <= 0 {
+		cfg.MaxPendingPerIP = DefaultMaxPendingPerIP
+	}
+	if cfg.MaxPeerBytes <= 0 {
+		cfg.MaxPeerBytes = max(DefaultMaxPeerBytes, cfg.MaxStreamSize)
+	}
+	if cfg.MaxPeerBytes < cfg.MaxStreamSize {
+		return cfg, fmt.Errorf("kernel: config: MaxPeerBytes %d below MaxStreamSize %d", cfg.MaxPeerBytes, cfg.MaxStreamSize)
+	}
 	if cfg.BusyPoll < 0 || cfg.BusyPoll > time.Second {
 		return cfg, fmt.Errorf("kernel: config: BusyPoll %v outside [0, 1s]", cfg.BusyPoll)
 	}

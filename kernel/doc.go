@@ -95,7 +95,9 @@
 // Unix) and leaves the rest to the writer goroutine.
 //
 // Cast, Call and stream chunks wait while a connection has more than 1 MiB
-// unwritten (backpressure, bounded by WriteTimeout); replies never wait.
+// unwritten (backpressure, bounded by WriteTimeout); replies never wait:
+// instead, while more than 1 MiB of replies to a peer are unwritten, the
+// connection's reader stops reading that peer's requests (see Budgets).
 // A busy connection reuses its write buffers; one that has written nothing
 // for a whole 10 s round of the kernel's janitor gives back those over
 // 64 KiB, so a burst does not leave quiet connections holding megabytes.
@@ -159,6 +161,58 @@
 // most one window in memory, never blocks the connection's reader, and
 // does not delay other traffic. Because credit arrives through the reader,
 // call ReplyStream from a goroutine of your own, not from inside Handle.
+//
+// # Budgets
+//
+// No input makes a node hold more than it was configured to. Each limit,
+// its default and what happens over it:
+//
+//   - Config.MaxPendingConns (256): accepted connections not yet through
+//     the hello, or for another protocol not yet taken by its [Kernel.Listen]
+//     listener. One more is closed at once (Stats.RejectedPending).
+//     Stats.PendingConnections is the number now.
+//   - Config.MaxPendingPerIP (32): the same, from one remote IP address, so
+//     one host cannot take every slot (Stats.RejectedPerIP).
+//   - Config.HandshakeTimeout (5 s): how long a pending connection may take.
+//   - Config.MaxFrameSize (8 MiB): the largest record; a larger one closes
+//     the connection (Stats.RejectedTooLarge).
+//   - Config.MaxStreamSize (10 MB) and StreamTimeout (30 s): one incoming
+//     stream; over either the stream is aborted and the caller gets a
+//     CodeBufferLimit or CodeTimeout error (Stats.StreamsAborted). At most
+//     1024 partial streams per connection.
+//   - Config.MaxPeerBytes (64 MiB): one authenticated connection's partial
+//     incoming streams (their buffers' capacity), its unwritten bytes and
+//     the bytes of its messages that handlers hold ([Message.Hold]; package
+//     genserver holds what waits in a mailbox). A stream chunk that does
+//     not fit aborts its stream with CodeBufferLimit
+//     (Stats.BudgetStreamAborts); while held messages alone exceed it the
+//     reader stops reading that peer (Stats.BudgetPauses, HeldBytes).
+//   - Unwritten replies (1 MiB): replies (and pongs and credits) never wait
+//     for the writer, so while more than 1 MiB of them are unwritten the
+//     connection's reader stops reading that peer (Stats.BudgetPauses),
+//     which TCP turns into backpressure on a peer that sends calls without
+//     reading the replies. The writer closes a connection whose peer takes
+//     nothing for WriteTimeout (10 s), and the reader gives up after
+//     twice that, for replies or held messages alike (Stats.BudgetCloses
+//     counts connections closed while their reader waited). Only replies count toward this mark: a reader
+//     stopped by its own outgoing requests would stop reading the replies
+//     to them, and two nodes calling each other could wait on each other.
+//   - Unwritten requests (1 MiB): Cast, Call and stream chunks wait (see
+//     Concurrency); a link's reconnect queue holds Config.QueueLen
+//     messages, dropping the oldest.
+//
+// Measured in this package's tests (TestBudgetUnreadReplies,
+// TestBudgetPartialStreams): a peer that sends echo calls and reads no
+// reply gets about 12 MB read before the node stops reading it, with the
+// heap 11 MB larger (without the mark the node read 58 MB in the 3 s
+// before its write timeout, and its heap grew by 169 MB); 100 partial
+// streams of 256 KiB against a 4 MiB budget hold 4 MiB (25 MiB without).
+// Against examples/node with the defaults, resident memory: a peer sending
+// echo calls without reading replies, 581 MB before these budgets, 32 MB
+// after; 100 partial streams of 4 MB, 675 MB before, 191 MB after (64 MiB
+// held, the rest the aborted streams' garbage before the collector runs).
+//
+// Not counted: what a Handle keeps without [Message.Hold].
 //
 // # Latency and busy polling
 //

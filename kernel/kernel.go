@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -36,6 +37,7 @@ type Kernel struct {
 	links    map[string]*link
 	sessions map[*session]struct{}
 	protos   map[byte]*protoListener
+	admit    admission // unauthenticated connections
 
 	handlers sync.Map // name -> Handler
 	pending  pendingMap
@@ -354,12 +356,75 @@ func (k *Kernel) acceptLoop(ln net.Listener) {
 			continue
 		}
 		backoff = 5 * time.Millisecond
+		ip := remoteIP(c)
+		if !k.admitConn(c, ip) {
+			continue
+		}
 		if !k.track() {
+			k.releaseConn(ip)
 			c.Close()
 			return
 		}
-		go k.serveConn(c)
+		go k.serveConn(c, ip)
 	}
+}
+
+// admission counts the accepted connections that are not yet through the
+// hello or handed to a protocol listener, in all and per remote IP.
+type admission struct {
+	mu    sync.Mutex
+	n     int
+	perIP map[netip.Addr]int
+}
+
+// admitConn takes a pending slot for c, or closes c and counts it when
+// MaxPendingConns are pending or MaxPendingPerIP from ip.
+func (k *Kernel) admitConn(c net.Conn, ip netip.Addr) bool {
+	a := &k.admit
+	a.mu.Lock()
+	var rejected *atomic.Uint64
+	switch {
+	case a.n >= k.cfg.MaxPendingConns:
+		rejected = &k.stats.rejectedPending
+	case a.perIP[ip] >= k.cfg.MaxPendingPerIP:
+		rejected = &k.stats.rejectedPerIP
+	default:
+		if a.perIP == nil {
+			a.perIP = make(map[netip.Addr]int)
+		}
+		a.n++
+		a.perIP[ip]++
+	}
+	a.mu.Unlock()
+	if rejected != nil {
+		rejected.Add(1)
+		k.warn("too many unauthenticated connections", "remote", c.RemoteAddr().String())
+		c.Close()
+		return false
+	}
+	k.stats.pendingConns.Add(1)
+	return true
+}
+
+// releaseConn gives back the pending slot taken for a connection from ip.
+func (k *Kernel) releaseConn(ip netip.Addr) {
+	a := &k.admit
+	a.mu.Lock()
+	a.n--
+	if a.perIP[ip]--; a.perIP[ip] <= 0 {
+		delete(a.perIP, ip) // the map holds only IPs with pending connections
+	}
+	a.mu.Unlock()
+	k.stats.pendingConns.Add(-1)
+}
+
+// remoteIP is c's remote IP (IPv4-mapped addresses unmapped); the zero
+// Addr when c is not TCP.
+func remoteIP(c net.Conn) netip.Addr {
+	if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		return ta.AddrPort().Addr().Unmap()
+	}
+	return netip.Addr{}
 }
 
 // track adds a goroutine to the wait group unless the kernel is closed.
@@ -373,8 +438,12 @@ func (k *Kernel) track() bool {
 	return true
 }
 
-func (k *Kernel) serveConn(c net.Conn) {
+// serveConn runs an accepted connection from ip, which holds a pending
+// slot until it is through the hello or handed to a protocol listener.
+func (k *Kernel) serveConn(c net.Conn, ip netip.Addr) {
 	defer k.wg.Done()
+	release := sync.OnceFunc(func() { k.releaseConn(ip) })
+	defer release()
 	tuneTCP(c, k.cfg.WriteTimeout)
 	deadline := time.Now().Add(k.cfg.HandshakeTimeout)
 	c.SetDeadline(deadline)
@@ -401,7 +470,7 @@ func (k *Kernel) serveConn(c net.Conn) {
 	}
 	if p[0] == ProtoKernel {
 		stop()
-		k.serveKernel(c, deadline)
+		k.serveKernel(c, deadline, release)
 		return
 	}
 	k.mu.Lock()
@@ -418,6 +487,7 @@ func (k *Kernel) serveConn(c net.Conn) {
 	defer t.Stop()
 	select {
 	case pl.ch <- c:
+		release() // the listener's owner bounds what it accepted
 	case <-pl.done:
 		c.Close()
 	case <-t.C:

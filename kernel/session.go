@@ -73,6 +73,11 @@ type session struct {
 	closed   bool
 	wake     chan struct{} // hands the write side to the writer goroutine
 
+	// The budgets' accounting (budget.go), guarded by mu: bytes in flight
+	// (taken by a flusher, not yet all written), the replies among them
+	// and among buf, and bytes of messages handlers hold (Message.Hold).
+	inflight, inflightReplies, bufReplies, held int
+
 	unanswered atomic.Int64 // calls received on s minus replies sent on s
 	done       chan struct{}
 
@@ -81,6 +86,8 @@ type session struct {
 	envs    []wire.Envelope   // reader goroutine only
 	names   map[string]string // reader goroutine only: interned target names
 	nameFn  func([]byte) string
+
+	streamBytes int64 // guarded by smu: capacity of the partial streams' buffers
 }
 
 // handshake runs the hello exchange on c (see hello) and returns the
@@ -128,9 +135,11 @@ func readSmallFrame(r io.Reader, max int) ([]byte, error) {
 	return b, nil
 }
 
-// serveKernel runs an accepted kernel connection until it closes.
-func (k *Kernel) serveKernel(c net.Conn, deadline time.Time) {
+// serveKernel runs an accepted kernel connection until it closes; it
+// calls release once the hello is over.
+func (k *Kernel) serveKernel(c net.Conn, deadline time.Time, release func()) {
 	s, err := k.handshake(c, false, deadline)
+	release()
 	if err != nil {
 		k.stats.handshake.Add(1)
 		k.warn("kernel handshake failed", "remote", c.RemoteAddr().String(), "err", err)
@@ -187,6 +196,7 @@ func (s *session) close(cause error) {
 		st.timer.Stop()
 		delete(s.streams, id)
 	}
+	s.streamBytes = 0
 	s.smu.Unlock()
 	k.mu.Lock()
 	delete(k.sessions, s)
@@ -246,6 +256,10 @@ func (s *session) readLoop() {
 	limit := k.cfg.MaxFrameSize + wire.HeaderSize
 	var hdr [wire.HeaderSize]byte // outside the loop: escapes once, not per record
 	for {
+		if err := s.waitBudget(); err != nil {
+			s.close(err)
+			return
+		}
 		if _, err := io.ReadFull(br, hdr[:]); err != nil {
 			s.close(err)
 			return
@@ -294,8 +308,9 @@ func (s *session) readLoop() {
 		}
 		// Replies to several records that arrived together leave in one
 		// write: stay corked while the next whole record is already
-		// buffered (so reading it cannot block).
-		if !recordBuffered(br, macLen) {
+		// buffered (so reading it cannot block), unless the replies
+		// already fill the connection's high-water mark.
+		if !recordBuffered(br, macLen) || s.repliesPiled() {
 			s.uncork()
 		}
 		if cap(buf) > 4*sendHighWater {

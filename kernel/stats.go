@@ -13,6 +13,8 @@ type Stats struct {
 	RejectedTooLarge     uint64 // frames or records over MaxFrameSize
 	RejectedHandshake    uint64 // failed or timed-out hellos (wrong cookie, garbage, silence)
 	RejectedUnknownProto uint64 // connections with an unknown protocol byte
+	RejectedPending      uint64 // connections closed at accept: MaxPendingConns unauthenticated ones open
+	RejectedPerIP        uint64 // connections closed at accept: MaxPendingPerIP open from the same IP
 
 	CastsUnknownName uint64 // casts to names nobody registered
 	LateReplies      uint64 // replies for tags no longer waited for
@@ -29,7 +31,13 @@ type Stats struct {
 	CallsQueueFull uint64 // calls failed with ErrQueueFull (their request left a full reconnect queue)
 	HandlerPanics  uint64 // handler panics recovered (on a connection's reader, each closed that connection)
 
-	ActiveConnections int64 // authenticated connections open now (in + out)
+	BudgetPauses       uint64 // times a reader stopped reading a peer over budget (replies unwritten, messages held)
+	BudgetCloses       uint64 // connections closed while their reader waited for the budget
+	BudgetStreamAborts uint64 // incoming streams aborted because the peer's MaxPeerBytes budget was full
+
+	ActiveConnections  int64 // authenticated connections open now (in + out)
+	PendingConnections int64 // accepted connections not yet through the hello or handed over
+	HeldBytes          int64 // bytes of peers' messages that handlers hold now (Message.Hold)
 }
 
 type stats struct {
@@ -38,7 +46,9 @@ type stats struct {
 	castsUnknown, lateReplies, droppedReplies, queueDrops atomic.Uint64
 	reconnects, streamsAborted, creditWaits               atomic.Uint64
 	pollHits, pollMisses                                  atomic.Uint64
-	active                                                atomic.Int64
+	rejectedPending, rejectedPerIP                        atomic.Uint64
+	budgetPauses, budgetCloses, budgetStreamAborts        atomic.Uint64
+	active, pendingConns, heldBytes                       atomic.Int64
 
 	callsLost, callsNodeDown, callsQueueFull, handlerPanics atomic.Uint64
 
@@ -55,13 +65,17 @@ func (k *Kernel) Stats() Stats {
 		RejectedBadMAC: s.badMAC.Load(), RejectedBadFrame: s.badFrame.Load(),
 		RejectedTooLarge: s.tooLarge.Load(), RejectedHandshake: s.handshake.Load(),
 		RejectedUnknownProto: s.unknownProto.Load(),
-		CastsUnknownName:     s.castsUnknown.Load(), LateReplies: s.lateReplies.Load(),
+		RejectedPending:      s.rejectedPending.Load(), RejectedPerIP: s.rejectedPerIP.Load(),
+		CastsUnknownName: s.castsUnknown.Load(), LateReplies: s.lateReplies.Load(),
 		DroppedReplies: s.droppedReplies.Load(), QueueDrops: s.queueDrops.Load(),
 		Reconnects: s.reconnects.Load(), StreamsAborted: s.streamsAborted.Load(),
 		CreditWaits: s.creditWaits.Load(),
 		PollHits:    s.pollHits.Load(), PollMisses: s.pollMisses.Load(),
 		CallsLost: s.callsLost.Load(), CallsNodeDown: s.callsNodeDown.Load(),
 		CallsQueueFull: s.callsQueueFull.Load(), HandlerPanics: s.handlerPanics.Load(),
-		ActiveConnections: s.active.Load(),
+		BudgetPauses: s.budgetPauses.Load(), BudgetCloses: s.budgetCloses.Load(),
+		BudgetStreamAborts: s.budgetStreamAborts.Load(),
+		ActiveConnections:  s.active.Load(), PendingConnections: s.pendingConns.Load(),
+		HeldBytes: s.heldBytes.Load(),
 	}
 }

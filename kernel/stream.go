@@ -28,6 +28,7 @@ type inStream struct {
 // message at the end. Runs on the reader goroutine.
 func (s *session) onChunk(e *wire.Envelope, from From) {
 	k := s.k
+	charged := s.charged()
 	s.smu.Lock()
 	st := s.streams[e.Stream.ID]
 	if st == nil {
@@ -48,12 +49,18 @@ func (s *session) onChunk(e *wire.Envelope, from From) {
 		s.streams[id] = st
 	}
 	if e.Err != nil || int64(len(st.buf)+len(e.Data)) > k.cfg.MaxStreamSize {
-		delete(s.streams, e.Stream.ID)
-		st.timer.Stop()
+		s.dropStream(e.Stream.ID, st)
 		s.smu.Unlock()
 		if e.Err == nil {
 			s.abort(st.from, st.name, CodeBufferLimit, fmt.Sprintf("stream exceeds %d bytes", k.cfg.MaxStreamSize))
 		}
+		return
+	}
+	if !s.growStream(st, len(e.Data), charged) {
+		s.dropStream(e.Stream.ID, st)
+		s.smu.Unlock()
+		k.stats.budgetStreamAborts.Add(1)
+		s.abort(st.from, st.name, CodeBufferLimit, fmt.Sprintf("connection's streams and replies exceed %d bytes", k.cfg.MaxPeerBytes))
 		return
 	}
 	st.buf = append(st.buf, e.Data...)
@@ -62,8 +69,7 @@ func (s *session) onChunk(e *wire.Envelope, from From) {
 		s.smu.Unlock()
 		return
 	}
-	delete(s.streams, e.Stream.ID)
-	st.timer.Stop()
+	s.dropStream(e.Stream.ID, st)
 	s.smu.Unlock()
 	k.deliver(st.name, st.from, st.buf)
 }
@@ -75,7 +81,7 @@ func (s *session) expire(id string, st *inStream) {
 		s.smu.Unlock()
 		return
 	}
-	delete(s.streams, id)
+	s.dropStream(id, st)
 	s.smu.Unlock()
 	s.abort(st.from, st.name, CodeTimeout, "stream idle for "+s.k.cfg.StreamTimeout.String())
 }

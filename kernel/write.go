@@ -27,7 +27,9 @@ import (
 //   - casts (modeQueue) hand the write to the writer goroutine, so a
 //     goroutine casting in a loop keeps appending while the writer writes
 //     large batches;
-//   - replies and pongs (modeReply) never wait. While the connection's
+//   - replies and pongs (modeReply) never wait (the reader instead stops
+//     reading while the connection's unwritten replies exceed
+//     replyHighWater, see budget.go). While the connection's
 //     reader dispatches a record (corked) they are only appended, and at
 //     the end of the record the reader writes them all at once, so the
 //     replies to a batch of requests leave in one write. When the next
@@ -79,7 +81,11 @@ func (s *session) send(e *wire.Envelope, m sendMode) error {
 		s.mu.Unlock()
 		return errSessionClosed
 	}
+	n := len(s.buf)
 	s.buf = wire.AppendFrame(s.buf, e)
+	if m == modeReply {
+		s.bufReplies += len(s.buf) - n
+	}
 	s.k.stats.framesOut.Add(1)
 	if s.flushing || (m == modeReply && s.corked) {
 		s.mu.Unlock()
@@ -177,6 +183,7 @@ func (s *session) handOff() {
 func (s *session) flushDirect() {
 	batch := s.buf
 	s.buf, s.spare = s.spare[:0], nil
+	s.batchTaken(len(batch))
 	s.cond.Broadcast()
 	s.mu.Unlock()
 	s.out = s.sealRecords(s.out[:0], batch)
@@ -207,10 +214,13 @@ func (s *session) flushDirect() {
 	}
 	s.mu.Lock()
 	if len(s.tail) > 0 || pending || (len(s.buf) > 0 && !s.closed) {
+		// The writer goroutine now owns the rest: the batch stays in
+		// flight until it has written the tail.
 		s.mu.Unlock()
 		s.handOff()
 		return
 	}
+	s.batchDone()
 	s.flushing = false
 	s.cond.Broadcast()
 	s.mu.Unlock()
@@ -248,6 +258,7 @@ func (s *session) writeLoop() {
 		for {
 			s.mu.Lock()
 			if len(s.buf) == 0 || s.closed {
+				s.batchDone()
 				s.flushing = false
 				s.cond.Broadcast()
 				s.mu.Unlock()
@@ -255,6 +266,7 @@ func (s *session) writeLoop() {
 			}
 			batch := s.buf
 			s.buf, s.spare = s.spare[:0], nil
+			s.batchTaken(len(batch))
 			s.cond.Broadcast()
 			s.mu.Unlock()
 			s.out = s.sealRecords(s.out[:0], batch)

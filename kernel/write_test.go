@@ -79,12 +79,24 @@ func testDirectWritePartialThenWriter(t *testing.T, opt func(*Config)) {
 	}()
 	// b's reader is stuck in "gate": a's direct writes fill the socket.
 	waitFor(t, "a partial direct write", func() bool { return a.stats.partialWrites.Load() > 0 })
-	for i := range 100 {
-		if err := a.Cast(b.Self(), "seq", []byte(fmt.Sprint(i))); err != nil {
-			t.Fatal(err)
+	// The casts queue behind the stalled stream. They may wait at the
+	// high-water mark until b reads again, so they are sent from another
+	// goroutine (sent here, they would wait for the gate this goroutine
+	// opens, until the write timeout cut the connection).
+	casts := make(chan error, 1)
+	go func() {
+		for i := range 100 {
+			if err := a.Cast(b.Self(), "seq", []byte(fmt.Sprint(i))); err != nil {
+				casts <- err
+				return
+			}
 		}
-	}
+		casts <- nil
+	}()
 	close(gate)
+	if err := <-casts; err != nil {
+		t.Fatal(err)
+	}
 	r := <-done
 	if r.err != nil || !bytes.Equal(r.data, want[:]) {
 		t.Fatalf("CallStream through a stalled socket = %x, %v; want %x", r.data, r.err, want)

@@ -1,5 +1,5 @@
 // Package mltransport is memberlist's transport over a notp kernel, so that
-// a node is reached at one address (spec §9, "One address per node").
+// a node is reached at one address.
 //
 // # One port
 //
@@ -49,6 +49,37 @@
 // connections arrive after the kernel's mux (and TLS, when configured),
 // and memberlist decrypts their payload. Malformed or oversized input is
 // dropped by memberlist; the transport never interprets it.
+//
+// # Stream limits
+//
+// Stream connections arrive before anything authenticates them, and
+// memberlist reads a push/pull's whole (encrypted) state into memory
+// before it can check it, one goroutine per stream. So the transport
+// bounds streams before memberlist sees a byte ([Config], defaults in
+// parentheses; [New] takes the defaults, [NewWithConfig] a Config):
+//
+//   - MaxStreams (16) inbound streams open at once: one more is closed as
+//     it arrives (Stats.RejectedStreams) and its slot comes back when
+//     memberlist closes a stream it held;
+//   - MaxStreamBytes (8 MiB, the largest valid state of a ring of gossip's
+//     10,000 nodes, see [DefaultMaxStreamBytes]) read from any stream,
+//     inbound or dialed: a Read past it fails with [ErrStreamTooLarge]
+//     and memberlist drops the stream (Stats.StreamsTooLarge);
+//   - MaxInboundBytes (16 MiB) read from the inbound streams open at once,
+//     given back as each closes, so that many streams each under
+//     MaxStreamBytes do not add up (a Read past it fails the same way);
+//   - StreamTimeout (5 s) from arrival for an inbound stream: memberlist's
+//     own deadlines (TCPTimeout) are clamped to it (Stats.StreamTimeouts
+//     counts reads that hit a deadline).
+//
+// So unauthenticated streams hold at most MaxInboundBytes of input
+// (memberlist's buffers may double that) for at most StreamTimeout each;
+// before the hand-off the kernel's own caps on unauthenticated
+// connections apply (kernel.Config.MaxPendingConns, MaxPendingPerIP).
+// Measured against examples/node: ten streams each sending 20 MB took the
+// node's resident memory from 11 MB to 486 MB without these limits and to
+// 89 MB with the defaults; TestStreamByteLimit sees the heap grow by about
+// 85 MB with the defaults and by about 10 MB with a 1 MiB MaxStreamBytes.
 //
 // # Traffic counters
 //

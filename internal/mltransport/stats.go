@@ -1,9 +1,6 @@
 package mltransport
 
-import (
-	"net"
-	"sync/atomic"
-)
+import "sync/atomic"
 
 // Stats are a transport's traffic counters. Byte counts are payload bytes
 // as memberlist hands them over or receives them: UDP/IP headers, TLS
@@ -17,6 +14,10 @@ type Stats struct {
 	StreamsOut     uint64 // stream connections dialed
 	StreamBytesIn  uint64 // bytes memberlist read from stream connections
 	StreamBytesOut uint64 // bytes memberlist wrote to stream connections
+
+	RejectedStreams uint64 // inbound streams closed on arrival: Config.MaxStreams open
+	StreamsTooLarge uint64 // streams whose reads hit Config.MaxStreamBytes
+	StreamTimeouts  uint64 // streams whose reads hit a deadline
 }
 
 // counters are the atomic form of Stats.
@@ -25,6 +26,9 @@ type counters struct {
 	packetBytesIn, packetBytesOut atomic.Uint64
 	streamsIn, streamsOut         atomic.Uint64
 	streamBytesIn, streamBytesOut atomic.Uint64
+	rejectedStreams               atomic.Uint64
+	streamsTooLarge               atomic.Uint64
+	streamTimeouts                atomic.Uint64
 }
 
 func (c *counters) load() Stats {
@@ -33,6 +37,8 @@ func (c *counters) load() Stats {
 		PacketBytesIn: c.packetBytesIn.Load(), PacketBytesOut: c.packetBytesOut.Load(),
 		StreamsIn: c.streamsIn.Load(), StreamsOut: c.streamsOut.Load(),
 		StreamBytesIn: c.streamBytesIn.Load(), StreamBytesOut: c.streamBytesOut.Load(),
+		RejectedStreams: c.rejectedStreams.Load(), StreamsTooLarge: c.streamsTooLarge.Load(),
+		StreamTimeouts: c.streamTimeouts.Load(),
 	}
 }
 
@@ -67,13 +73,6 @@ func (t *Transport) countPacketOut(n int) {
 	}
 }
 
-// countedConn counts the bytes read from and written to a stream
-// connection in its transport's counters and the process-wide ones.
-type countedConn struct {
-	net.Conn
-	t *Transport
-}
-
 // countStream records a stream connection handed to memberlist (in) or
 // dialed (out).
 func (t *Transport) countStream(in bool) {
@@ -87,22 +86,4 @@ func (t *Transport) countStream(in bool) {
 			c.streamsOut.Add(1)
 		}
 	}
-}
-
-func (c *countedConn) Read(b []byte) (int, error) {
-	n, err := c.Conn.Read(b)
-	if n > 0 {
-		c.t.stats.streamBytesIn.Add(uint64(n))
-		total.streamBytesIn.Add(uint64(n))
-	}
-	return n, err
-}
-
-func (c *countedConn) Write(b []byte) (int, error) {
-	n, err := c.Conn.Write(b)
-	if n > 0 {
-		c.t.stats.streamBytesOut.Add(uint64(n))
-		total.streamBytesOut.Add(uint64(n))
-	}
-	return n, err
 }

@@ -45,6 +45,7 @@ var (
 // memberlist as Config.Transport; memberlist calls Shutdown.
 type Transport struct {
 	k   *kernel.Kernel
+	cfg Config
 	log *slog.Logger
 	ln  net.Listener
 	udp net.PacketConn
@@ -63,6 +64,10 @@ type Transport struct {
 	once   sync.Once
 	wg     sync.WaitGroup
 
+	smu         sync.Mutex
+	openStreams int   // inbound streams handed over and not yet closed
+	inBytes     int64 // bytes read (or being read) from them
+
 	packetsIn, streamsIn atomic.Uint64 // handed to memberlist; read by tests
 	stats                counters      // see Stats
 	// acceptBlocked and readBlocked are true while a stream or a packet
@@ -75,26 +80,21 @@ var (
 	_ memberlist.NodeAwareTransport = (*Transport)(nil)
 )
 
-// Config tunes a Transport; its zero value is the default.
-type Config struct {
-	// Logger receives the transport's logs; nil discards them.
-	Logger *slog.Logger
-	// ListenPacket binds the UDP socket ("udp" and the kernel's IP and
-	// port); nil = net.ListenPacket. Tests inject a fault-injecting
-	// network here.
-	ListenPacket func(network, addr string) (net.PacketConn, error)
-}
-
-// New returns a transport over k, which must be started. It takes k's
-// listener for [Proto] and binds UDP on the kernel's listening IP and port
-// number; if that UDP port is taken it fails with an error wrapping
-// [ErrUDPBind]. logger may be nil (logs discarded).
+// New returns a transport over k with the default [Config] and logger
+// (nil discards logs); see [NewWithConfig].
 func New(k *kernel.Kernel, logger *slog.Logger) (*Transport, error) {
 	return NewWithConfig(k, Config{Logger: logger})
 }
 
-// NewWithConfig is [New] with the tunables of cfg.
+// NewWithConfig returns a transport over k, which must be started, whose
+// streams are bounded by cfg. It takes k's listener for [Proto] and binds
+// UDP on the kernel's listening IP and port number; if that UDP port is
+// taken it fails with an error wrapping [ErrUDPBind].
 func NewWithConfig(k *kernel.Kernel, cfg Config) (*Transport, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
 	logger, listenPacket := cfg.Logger, cfg.ListenPacket
 	if listenPacket == nil {
 		listenPacket = net.ListenPacket
@@ -118,6 +118,7 @@ func NewWithConfig(k *kernel.Kernel, cfg Config) (*Transport, error) {
 	setRecvBuf(udp)
 	t := &Transport{
 		k:        k,
+		cfg:      cfg,
 		log:      logger.With("node", k.Self().ID),
 		ln:       ln,
 		udp:      udp,
@@ -261,7 +262,7 @@ func (t *Transport) DialTimeout(addr string, timeout time.Duration) (net.Conn, e
 		return nil, fmt.Errorf("mltransport: %w", err)
 	}
 	t.countStream(false)
-	return &countedConn{Conn: c, t: t}, nil
+	return t.limit(c, false), nil
 }
 
 // DialAddressTimeout implements memberlist.NodeAwareTransport; the node
@@ -301,7 +302,12 @@ func (t *Transport) acceptLoop() {
 			}
 			return
 		}
-		c = &countedConn{Conn: c, t: t}
+		if !t.takeStream() {
+			t.log.Debug("memberlist stream refused: too many open", "remote", c.RemoteAddr().String(), "max", t.cfg.MaxStreams)
+			c.Close()
+			continue
+		}
+		c = t.limit(c, true)
 		// Counted before the hand-off, so whoever receives it sees the
 		// count (a stream dropped by Shutdown is counted too).
 		t.countStream(true)
