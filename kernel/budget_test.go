@@ -158,7 +158,7 @@ func maxUnwritten(k *Kernel) int {
 func TestBudgetUnreadReplies(t *testing.T) {
 	checkLeaks(t)
 	k, check := budgetVictim(t, func(c *Config) { c.WriteTimeout = 3 * time.Second })
-	p, err := dialRaw(t, k, "secret")
+	p, err := dialRaw(t, k, testCookie)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,7 +203,7 @@ func TestBudgetUnreadReplies(t *testing.T) {
 func TestBudgetPartialStreams(t *testing.T) {
 	const budget = 4 << 20
 	k, check := budgetVictim(t, func(c *Config) { c.MaxPeerBytes = budget; c.MaxStreamSize = budget })
-	p, err := dialRaw(t, k, "secret")
+	p, err := dialRaw(t, k, testCookie)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -263,7 +263,7 @@ func TestBudgetConfig(t *testing.T) {
 		{in: Config{MaxPeerBytes: 20 << 20, MaxPendingConns: 5, MaxPendingPerIP: 2}, want: 20 << 20, pend: 5, perIP: 2},
 	} {
 		cfg := tc.in
-		cfg.Node, cfg.Cookie = testConfig(t).Node, "secret"
+		cfg.Node, cfg.Cookie = testConfig(t).Node, testCookie
 		k, err := New(cfg)
 		if tc.want == 0 {
 			if err == nil {
