@@ -128,32 +128,36 @@ func (s *session) waitBudget() error {
 	return fmt.Errorf("%w: peer %s: %d bytes of replies unwritten, %d held by handlers, for %v", ErrBufferLimit, s.peer.ID, n, held, limit)
 }
 
-// growStream makes room in st.buf for n more bytes, charging the growth
-// of its capacity to the session's budget (MaxPeerBytes, shared with the
-// unwritten and held bytes u). It returns false, changing nothing, when the budget
-// cannot take it. Called with s.smu held.
-func (s *session) growStream(st *inStream, n int, u int) bool {
-	need := len(st.buf) + n
-	if need <= cap(st.buf) {
-		return true
-	}
-	k := s.k
-	newCap := int(min(max(int64(need), 2*int64(cap(st.buf))), max(k.cfg.MaxStreamSize, int64(need))))
-	grow := int64(newCap - cap(st.buf))
-	if s.streamBytes+grow+int64(u) > k.cfg.MaxPeerBytes {
+// addChunk appends data, a decoded chunk, to st, charging it to the session's
+// budget (MaxPeerBytes, shared with the unwritten and held bytes u). It
+// returns false, changing nothing, when the budget cannot take it. Each
+// chunk is kept in its own exact-size slice and the stream is joined only
+// when it ends, so a partial stream holds what it was sent and no more,
+// and growing it leaves no garbage behind (a doubling buffer would hold
+// up to twice its data and leave as much again to the collector, which is
+// what a peer opening many partial streams exploits). Called with s.smu
+// held.
+func (s *session) addChunk(st *inStream, data []byte, u int) bool {
+	n := int64(len(data)) + chunkOverhead
+	if s.streamBytes+n+int64(u) > s.k.cfg.MaxPeerBytes {
 		return false
 	}
-	b := make([]byte, len(st.buf), newCap)
-	copy(b, st.buf)
-	st.buf = b
-	s.streamBytes += grow
+	st.chunks = append(st.chunks, data) // the decoder's own copy: kept, not copied again
+	st.size += len(data)
+	st.charge += n
+	s.streamBytes += n
 	return true
 }
+
+// chunkOverhead is charged per chunk on top of its data: its slice header
+// and allocation rounding, so a peer sending tiny or empty chunks pays for
+// what they cost.
+const chunkOverhead = 48
 
 // dropStream removes st (under id) and gives back its budget. Called with
 // s.smu held.
 func (s *session) dropStream(id string, st *inStream) {
 	delete(s.streams, id)
 	st.timer.Stop()
-	s.streamBytes -= int64(cap(st.buf))
+	s.streamBytes -= st.charge
 }

@@ -373,3 +373,41 @@ func TestBudgetHeldMessages(t *testing.T) {
 		t.Fatalf("%d connections closed", c)
 	}
 }
+
+// A partial stream costs what it was sent: its chunks are kept as they
+// came and joined only at its end, so a peer that leaves many streams
+// unfinished makes the node allocate about their size, not the doubling
+// and copying of one growing buffer per stream (which left as much
+// garbage again as it held, and drove a node's memory well past its
+// budget under that attack).
+func TestPartialStreamAllocatesItsSize(t *testing.T) {
+	k, check := budgetVictim(t, nil)
+	p, err := dialRaw(t, k, testCookie)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const chunks = 64 // 64 × 64 KiB = 4 MiB, never finished
+	chunk := make([]byte, ChunkSize)
+	var recs [][]byte
+	for range chunks {
+		f := frame(&wire.Envelope{Kind: wire.KindMsg, ID: "h", Stream: &wire.Stream{ID: "s"}, Data: chunk})
+		recs = append(recs, p.record(f))
+	}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for _, r := range recs {
+		if _, err := p.c.Write(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "all chunks read", func() bool { return k.Stats().FramesIn >= chunks })
+	runtime.ReadMemStats(&after)
+	sent := uint64(chunks * ChunkSize)
+	alloc := after.TotalAlloc - before.TotalAlloc
+	t.Logf("a %d KiB partial stream allocated %d KiB (%.2fx)", sent>>10, alloc>>10, float64(alloc)/float64(sent))
+	if alloc > sent*3/2 {
+		t.Errorf("a %d KiB partial stream allocated %d KiB, want at most 1.5x its size", sent>>10, alloc>>10)
+	}
+	check()
+}

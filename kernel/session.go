@@ -87,7 +87,7 @@ type session struct {
 	names   map[string]string // reader goroutine only: interned target names
 	nameFn  func([]byte) string
 
-	streamBytes int64 // guarded by smu: capacity of the partial streams' buffers
+	streamBytes int64 // guarded by smu: bytes held by the partial streams
 }
 
 // handshake runs the hello exchange on c (see hello) and returns the

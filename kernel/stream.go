@@ -18,10 +18,24 @@ const maxStreamsPerConn = 1024
 
 // inStream is a partial incoming streamed request.
 type inStream struct {
-	name  string
-	from  From
-	buf   []byte
-	timer *time.Timer
+	name   string
+	from   From
+	chunks [][]byte // each chunk's data as decoded; joined when the stream ends
+	size   int      // the chunks' total length
+	charge int64    // what the chunks cost the session's budget
+	timer  *time.Timer
+}
+
+// join returns the stream's data in one slice.
+func (st *inStream) join() []byte {
+	if len(st.chunks) == 1 {
+		return st.chunks[0]
+	}
+	b := make([]byte, 0, st.size)
+	for _, c := range st.chunks {
+		b = append(b, c...)
+	}
+	return b
 }
 
 // onChunk adds a request chunk to its stream and delivers the whole
@@ -48,7 +62,7 @@ func (s *session) onChunk(e *wire.Envelope, from From) {
 		st.timer = time.AfterFunc(k.cfg.StreamTimeout, func() { s.expire(id, st) })
 		s.streams[id] = st
 	}
-	if e.Err != nil || int64(len(st.buf)+len(e.Data)) > k.cfg.MaxStreamSize {
+	if e.Err != nil || int64(st.size+len(e.Data)) > k.cfg.MaxStreamSize {
 		s.dropStream(e.Stream.ID, st)
 		s.smu.Unlock()
 		if e.Err == nil {
@@ -56,14 +70,13 @@ func (s *session) onChunk(e *wire.Envelope, from From) {
 		}
 		return
 	}
-	if !s.growStream(st, len(e.Data), charged) {
+	if !s.addChunk(st, e.Data, charged) {
 		s.dropStream(e.Stream.ID, st)
 		s.smu.Unlock()
 		k.stats.budgetStreamAborts.Add(1)
 		s.abort(st.from, st.name, CodeBufferLimit, fmt.Sprintf("connection's streams and replies exceed %d bytes", k.cfg.MaxPeerBytes))
 		return
 	}
-	st.buf = append(st.buf, e.Data...)
 	if !e.Stream.Done {
 		st.timer.Reset(k.cfg.StreamTimeout)
 		s.smu.Unlock()
@@ -71,7 +84,7 @@ func (s *session) onChunk(e *wire.Envelope, from From) {
 	}
 	s.dropStream(e.Stream.ID, st)
 	s.smu.Unlock()
-	k.deliver(st.name, st.from, st.buf)
+	k.deliver(st.name, st.from, st.join())
 }
 
 // expire ends a stream that got no chunk for StreamTimeout.
