@@ -61,17 +61,21 @@ func TestProbeProof(t *testing.T) {
 	const cookie = "probe proof test cookie 0123456789"
 	cfg := smallConfig()
 	cfg.cookie, cfg.proofWait, cfg.dictWords = cookie, 300*time.Millisecond, 3
+	// Stretched before the probes: a stretching takes tens of milliseconds,
+	// more on a loaded machine, and a fake acceptor that stretched after
+	// the hello could miss the probe's 300 ms window.
+	master, other := cookiekey.Stretch(cookie), cookiekey.Stretch("another cookie 0123456789")
 	cases := []struct {
 		name string
 		then func(c net.Conn, transcript []byte)
 		want []string
 	}{
 		{"proves first (old order)", func(c net.Conn, tr []byte) {
-			c.Write(proofFrame(cookiekey.Stretch(cookie), cookiekey.ProofAcceptor, tr))
+			c.Write(proofFrame(master, cookiekey.ProofAcceptor, tr))
 			io.Copy(io.Discard, c)
 		}, []string{"LEAK: the node sent its proof", "offline guesses/s", "cookie recovered from a 4-word dictionary"}},
 		{"sends a frame that is no proof", func(c net.Conn, tr []byte) {
-			c.Write(proofFrame(cookiekey.Stretch("another cookie 0123456789"), cookiekey.ProofAcceptor, tr))
+			c.Write(proofFrame(other, cookiekey.ProofAcceptor, tr))
 			io.Copy(io.Discard, c)
 		}, []string{"UNEXPECTED: the node sent a 32-byte frame", "it is not its proof of the cookie"}},
 		{"waits for the dialer's proof", func(c net.Conn, tr []byte) {
@@ -118,13 +122,14 @@ func TestDialerProofRate(t *testing.T) {
 // cookie or when the node closes instead of proving.
 func TestAuthDialRejects(t *testing.T) {
 	const cookie = "auth dial test cookie 0123456789"
+	other := cookiekey.Stretch("another cookie 0123456789")
 	for name, tc := range map[string]struct {
 		then func(c net.Conn, transcript []byte)
 		want string
 	}{
 		"wrong proof": {func(c net.Conn, tr []byte) {
 			readFrame(c, wire.MACSize)
-			c.Write(proofFrame(cookiekey.Stretch("another cookie 0123456789"), cookiekey.ProofAcceptor, tr))
+			c.Write(proofFrame(other, cookiekey.ProofAcceptor, tr))
 			io.Copy(io.Discard, c)
 		}, "the node's proof does not match the cookie"},
 		"closes": {func(c net.Conn, tr []byte) {
