@@ -2,11 +2,14 @@ package kernel
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -198,8 +201,10 @@ func TestBudgetUnreadReplies(t *testing.T) {
 }
 
 // A cookie holder opens 100 streams of 256 KiB and never finishes them:
-// the connection's partial streams stay within MaxPeerBytes, the streams
-// over it are aborted and counted, and another peer's calls still work.
+// once its partial streams would pass MaxPeerBytes the node aborts the
+// stream (counted) and closes the connection, which frees them all; the
+// heap never grows far past the budget, and another peer's calls still
+// work.
 func TestBudgetPartialStreams(t *testing.T) {
 	const budget = 4 << 20
 	k, check := budgetVictim(t, func(c *Config) { c.MaxPeerBytes = budget; c.MaxStreamSize = budget })
@@ -208,45 +213,34 @@ func TestBudgetPartialStreams(t *testing.T) {
 		t.Fatal(err)
 	}
 	const streams, chunks = 100, 4 // 4 × 64 KiB = 256 KiB per stream
-	base := heapLive()
 	stop := heapPeak()
 	chunk := make([]byte, ChunkSize)
 	var rec []byte
-	for c := range chunks {
+	sent := 0
+send:
+	for range chunks {
 		for i := range streams {
 			st := &wire.Stream{ID: fmt.Sprintf("s%d", i)}
 			rec = append(rec, frame(&wire.Envelope{Kind: wire.KindMsg, ID: "h", Stream: st, Data: chunk})...)
 			if len(rec) >= 1<<20 || i == streams-1 {
 				if _, err := p.c.Write(p.record(rec)); err != nil {
-					t.Fatalf("chunk %d: %v", c, err)
+					break send // the node closed the connection, as it should
 				}
+				sent += len(rec)
 				rec = rec[:0]
 			}
 		}
 	}
-	waitFor(t, "all chunks read", func() bool { return k.Stats().FramesIn >= streams*chunks })
+	p.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.Copy(io.Discard, p.c); err != nil && !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("the greedy connection was not closed: %v", err)
+	}
+	waitFor(t, "the stream over the budget aborted", func() bool { return k.Stats().BudgetStreamAborts == 1 })
 	peak := stop()
 	rec = nil
-	live := int64(heapLive()) - int64(base) // the partial streams are still held
-	var held int64
-	k.mu.Lock()
-	for s := range k.sessions {
-		s.smu.Lock()
-		held = max(held, s.streamBytes)
-		s.smu.Unlock()
-	}
-	k.mu.Unlock()
-	st := k.Stats()
-	t.Logf("heap growth: peak %d MB, live %d MB; partial streams hold %d MB; %d streams aborted over budget",
-		peak>>20, live>>20, held>>20, st.BudgetStreamAborts)
-	if held > budget {
-		t.Errorf("partial streams hold %d bytes, budget %d", held, budget)
-	}
-	if st.BudgetStreamAborts == 0 {
-		t.Error("no stream aborted over the budget")
-	}
-	if live > 3*budget {
-		t.Errorf("live heap grew by %d MB for a %d MB budget", live>>20, budget>>20)
+	t.Logf("sent %d KB of partial streams before the node closed the connection; heap peak growth %d MB", sent>>10, peak>>20)
+	if peak > 3*budget {
+		t.Errorf("heap grew by %d MB for a %d MB budget", peak>>20, budget>>20)
 	}
 	check()
 }

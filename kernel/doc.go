@@ -181,12 +181,15 @@
 //     CodeBufferLimit or CodeTimeout error (Stats.StreamsAborted). At most
 //     1024 partial streams per connection.
 //   - Config.MaxPeerBytes (64 MiB): one authenticated connection's partial
-//     incoming streams (their buffers' capacity), its unwritten bytes and
-//     the bytes of its messages that handlers hold ([Message.Hold]; package
-//     genserver holds what waits in a mailbox). A stream chunk that does
-//     not fit aborts its stream with CodeBufferLimit
-//     (Stats.BudgetStreamAborts); while held messages alone exceed it the
-//     reader stops reading that peer (Stats.BudgetPauses, HeldBytes).
+//     incoming streams (the chunks they were sent, kept as they came and
+//     joined when a stream ends), its unwritten bytes and the bytes of its
+//     messages that handlers hold ([Message.Hold]; package genserver holds
+//     what waits in a mailbox). A stream chunk that does not fit aborts
+//     its stream with CodeBufferLimit (Stats.BudgetStreamAborts) and
+//     closes the connection, which frees all its partial streams at once
+//     (a peer left sending chunks the node can only decode and drop would
+//     swell the heap with garbage); while held messages alone exceed it
+//     the reader stops reading that peer (Stats.BudgetPauses, HeldBytes).
 //   - Unwritten replies (1 MiB): replies (and pongs and credits) never wait
 //     for the writer, so while more than 1 MiB of them are unwritten the
 //     connection's reader stops reading that peer (Stats.BudgetPauses),
@@ -206,11 +209,12 @@
 // reply gets about 12 MB read before the node stops reading it, with the
 // heap 11 MB larger (without the mark the node read 58 MB in the 3 s
 // before its write timeout, and its heap grew by 169 MB); 100 partial
-// streams of 256 KiB against a 4 MiB budget hold 4 MiB (25 MiB without).
-// Against examples/node with the defaults, resident memory: a peer sending
-// echo calls without reading replies, 581 MB before these budgets, 32 MB
-// after; 100 partial streams of 4 MB, 675 MB before, 191 MB after (64 MiB
-// held, the rest the aborted streams' garbage before the collector runs).
+// streams of 256 KiB against a 4 MiB budget grow the heap by about 10 MB
+// before the connection is closed (25 MiB held without the budget).
+// bench/cmd/attack measures examples/node with the defaults (its
+// README has the tables): a peer sending echo calls without reading
+// replies peaked at 726–813 MB of resident memory before these budgets,
+// 45 MB after; 100 partial streams of 4 MB, 647–693 MB before.
 //
 // Not counted: what a Handle keeps without [Message.Hold].
 //

@@ -366,7 +366,8 @@ func (s *session) internName(b []byte) string {
 
 // dispatchRecord dispatches the envelopes decoded from one record. A panic
 // while dispatching one (a handler's, or the kernel's own) is recovered:
-// the session is closed (see panicked) and dispatchRecord returns false.
+// the session is closed (see panicked) and dispatchRecord returns false,
+// as it does when dispatching closed the session.
 func (s *session) dispatchRecord() (ok bool) {
 	i := 0
 	defer func() {
@@ -379,6 +380,10 @@ func (s *session) dispatchRecord() (ok bool) {
 	for ; i < len(s.envs); i++ {
 		s.dispatch(&s.envs[i])
 		s.envs[i] = wire.Envelope{}
+		if s.isClosed() { // e.g. a peer over its budget: the rest is not served
+			clear(s.envs[i:])
+			return false
+		}
 	}
 	return true
 }
@@ -408,18 +413,24 @@ func (s *session) panicked(e *wire.Envelope, p any) {
 	if e.Kind == wire.KindMsg && e.Tag != "" {
 		s.sendReply(e.Tag, nil, Errorf(CodeHandlerPanic, "handler %q panicked: %v", name, p))
 	}
-	s.uncork()
-	// Let the writer send what is buffered (that reply among others)
-	// before the close discards it; bounded, as the peer may not read.
-	ctx, cancel := context.WithTimeout(context.Background(), panicFlushTimeout)
-	waitIdle(ctx, s)
-	cancel()
-	s.close(fmt.Errorf("kernel: handler %q panicked: %v", name, p))
+	s.closeAfterFlush(fmt.Errorf("kernel: handler %q panicked: %v", name, p))
 }
 
-// panicFlushTimeout bounds how long a connection closed by a handler panic
-// waits for its buffered writes.
-const panicFlushTimeout = time.Second
+// closeAfterFlush closes the session for cause once the writer has sent
+// what is buffered (an error reply explaining the close, among others),
+// waiting at most closeFlushTimeout, as the peer may not read. Reader
+// goroutine only.
+func (s *session) closeAfterFlush(cause error) {
+	s.uncork()
+	ctx, cancel := context.WithTimeout(context.Background(), closeFlushTimeout)
+	waitIdle(ctx, s)
+	cancel()
+	s.close(cause)
+}
+
+// closeFlushTimeout bounds how long a connection that closeAfterFlush
+// closes waits for its buffered writes.
+const closeFlushTimeout = time.Second
 
 func (s *session) dispatch(e *wire.Envelope) {
 	k := s.k

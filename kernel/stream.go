@@ -71,10 +71,18 @@ func (s *session) onChunk(e *wire.Envelope, from From) {
 		return
 	}
 	if !s.addChunk(st, e.Data, charged) {
+		// Over the connection's budget: abort the stream and close the
+		// connection, which frees every partial stream of it at once.
+		// Aborting the one stream alone would leave the peer free to
+		// keep sending chunks that the node decodes only to drop,
+		// garbage that can swell the heap to several times the budget.
 		s.dropStream(e.Stream.ID, st)
 		s.smu.Unlock()
 		k.stats.budgetStreamAborts.Add(1)
-		s.abort(st.from, st.name, CodeBufferLimit, fmt.Sprintf("connection's streams and replies exceed %d bytes", k.cfg.MaxPeerBytes))
+		msg := fmt.Sprintf("connection's streams and replies exceed %d bytes", k.cfg.MaxPeerBytes)
+		s.abort(st.from, st.name, CodeBufferLimit, msg)
+		k.warn("peer's partial streams over its budget; closing the connection", "peer", s.peer.ID, "budget", k.cfg.MaxPeerBytes)
+		s.closeAfterFlush(fmt.Errorf("%w: peer %s: %s", ErrBufferLimit, s.peer.ID, msg))
 		return
 	}
 	if !e.Stream.Done {
