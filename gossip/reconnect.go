@@ -216,7 +216,11 @@ func (r *Ring) reconnectOne(ml *memberlist.Memberlist, p reconnectPlan) {
 	// Not under opMu: a join may wait for memberlist's TCPTimeout. A
 	// concurrent Stop or Leave makes it fail harmlessly.
 	n, err := ml.Join([]string{addr})
-	reached := err == nil && n > 0
+	r.reconnectDone(p, addr, err == nil && n > 0, err)
+}
+
+// reconnectDone records the outcome of a join through p's member at addr.
+func (r *Ring) reconnectDone(p reconnectPlan, addr string, reached bool, err error) {
 	cfg := r.cfg.Reconnect
 	r.healthMu.Lock()
 	st := p.st
