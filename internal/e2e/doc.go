@@ -2,7 +2,10 @@
 // the e2e build tag: it starts three examples/node processes on loopback,
 // drives every notp-cli command in one-shot mode and checks exit codes
 // and JSON, SIGKILLs a node, restarts it from its flush file and checks
-// that all three rings agree.
+// that all three rings agree. A second three-node test SIGKILLs a node,
+// waits until the others declare it dead, restarts it with its flush file
+// on a new port and checks through notp-cli nodes that the others see it
+// alive at the new port within seconds.
 //
 // On Linux a second test runs five node processes in network namespaces
 // of their own (ip netns; veth pairs to bridges in a hub namespace, with
