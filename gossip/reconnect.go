@@ -47,7 +47,7 @@ const (
 type ReconnectConfig struct {
 	// First is the delay from memberlist declaring a member dead to the
 	// first retry, and the first step of the per-member backoff: each
-	// retry that reaches nobody doubles the member's delay, up to
+	// retry that leaves the member dead doubles its delay, up to
 	// Interval. A member this node has never seen (after a restart) is
 	// tried at once. It should exceed memberlist's DeadNodeReclaimTime so
 	// that the first retry can already take a member back at a new
@@ -184,7 +184,7 @@ func (r *Ring) dueReconnects(now time.Time) []reconnectPlan {
 		}
 		if cfg.Horizon > 0 && now.Sub(st.since) > cfg.Horizon {
 			st.expired = true
-			r.log.Warn("gossip: giving up reconnecting to a ring member; meet it once it is back",
+			r.log.Warn("giving up reconnecting to a ring member; meet it once it is back",
 				"peer", n.ID, "addr", n.Addr(), "unreachable_since", st.since, "horizon", cfg.Horizon)
 			continue
 		}
@@ -207,9 +207,7 @@ func (r *Ring) dueReconnects(now time.Time) []reconnectPlan {
 }
 
 // reconnectOne joins memberlist through p's member and records the
-// outcome: reached (EventReconnected; memberlist reports it alive once
-// its refutation or new address arrives) or not (the member's backoff
-// doubles).
+// outcome: reached (counted, EventReconnected) or not.
 func (r *Ring) reconnectOne(ml *memberlist.Memberlist, p reconnectPlan) {
 	addr := p.node.Addr()
 	r.stats.reconnAttempts.add()
@@ -220,18 +218,17 @@ func (r *Ring) reconnectOne(ml *memberlist.Memberlist, p reconnectPlan) {
 }
 
 // reconnectDone records the outcome of a join through p's member at addr.
+// A reached member turns alive in memberlist (its record goes) once its
+// refutation or new address arrives; one that stays dead although its
+// address answers (another node took it over) backs off like an
+// unreachable one instead of being joined every First.
 func (r *Ring) reconnectDone(p reconnectPlan, addr string, reached bool, err error) {
 	cfg := r.cfg.Reconnect
 	r.healthMu.Lock()
 	st := p.st
 	st.inFlight, st.addr = false, addr
-	if reached {
-		st.delay = cfg.First
-	}
 	st.next = r.now().Add(cfg.jittered(st.delay))
-	if !reached {
-		st.delay = min(2*st.delay, cfg.Interval)
-	}
+	st.delay = min(2*st.delay, cfg.Interval)
 	r.healthMu.Unlock()
 	if !reached {
 		if err == nil {

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/memberlist"
+
 	"github.com/notp-go/notp"
 	"github.com/notp-go/notp/kernel"
 )
@@ -83,12 +85,17 @@ func TestReconnectPicksDeadAndUnknownOnly(t *testing.T) {
 	if want := []string{"unknown"}; !slices.Equal(got, want) {
 		t.Fatalf("due at once: %v, want %v", got, want)
 	}
+	evs, cancel := r.Subscribe(4)
+	defer cancel()
 	r.reconnectDone(plans[0], plans[0].node.Addr(), true, nil)
+	if ev := <-evs; ev.Kind != EventReconnected || len(ev.Nodes) != 1 || ev.Nodes[0].ID != "unknown" {
+		t.Fatalf("event after reaching unknown: %v %v, want reconnected [unknown]", ev.Kind, ev.Nodes)
+	}
 	if got, _ := dueIDs(r, clk.advance(time.Second)); len(got) != 0 {
 		t.Fatalf("due 1 s after a member died: %v, want none before First", got)
 	}
-	// unknown was reached and is retried after First too, until memberlist
-	// reports it alive.
+	// unknown was reached but memberlist has not reported it alive: it is
+	// retried after First too.
 	if got, _ := dueIDs(r, clk.advance(time.Second+time.Millisecond)); !slices.Equal(got, []string{"dead", "unknown"}) {
 		t.Fatalf("due once First passed: %v, want [dead unknown]", got)
 	}
@@ -98,8 +105,7 @@ func TestReconnectPicksDeadAndUnknownOnly(t *testing.T) {
 }
 
 // A member that answers no join backs off, doubling from First up to
-// Interval; a member that is reached is retried after First again (it may
-// still be dead until memberlist has taken it back).
+// Interval.
 func TestReconnectBacksOffPerMember(t *testing.T) {
 	clk := &fakeClock{t: time.Unix(1_000_000, 0)}
 	rc := ReconnectConfig{First: time.Second, Interval: 5 * time.Second, Jitter: -1}
@@ -212,5 +218,50 @@ func TestReconnectRemovedHorizonAndNewAddress(t *testing.T) {
 	r.setHealthForTest("far", HealthDead)
 	if got, _ := dueIDs(r, clk.advance(time.Second+time.Millisecond)); !slices.Equal(got, []string{"far"}) {
 		t.Fatalf("due after dying again: %v, want [far]", got)
+	}
+}
+
+// mlNode returns the address and state n's memberlist holds for id.
+func mlNode(n *tnode, id string) (port uint16, state memberlist.NodeStateType, ok bool) {
+	ml := n.r.mlRef.Load()
+	if ml == nil {
+		return 0, 0, false
+	}
+	for _, m := range ml.Members() {
+		if m.Name == id {
+			return m.Port, m.State, true
+		}
+	}
+	return 0, 0, false
+}
+
+// The reclaim of a dead member's name for a new address never applies to
+// a live member: a second process claiming a running node's ID from
+// another port is refused by memberlist, which keeps the live member at
+// its address, alive, while gossip goes on.
+func TestLiveMemberNameCannotMove(t *testing.T) {
+	nodes := cluster(t, 2)
+	n0, n1 := nodes[0], nodes[1]
+	eventually(t, 10*time.Second, "n0 sees n1 alive", func() bool { return n0.r.Health("n1") == HealthAlive })
+	port := uint16(n1.self().Port)
+
+	imp := newNode(t, "n1").start("ring")
+	if imp.self().Port == int(port) {
+		t.Fatal("the impostor got the live node's port")
+	}
+	if _, err := imp.r.mlRef.Load().Join([]string{n0.self().Addr()}); err != nil {
+		t.Fatalf("impostor's memberlist join: %v", err)
+	}
+	// Let several push/pull exchanges and probes pass.
+	base := n0.r.Stats().PushPulls
+	eventually(t, 10*time.Second, "more push/pulls on n0", func() bool {
+		p, st, ok := mlNode(n0, "n1")
+		if !ok || p != port || st != memberlist.StateAlive {
+			t.Fatalf("n0's memberlist holds n1 at port %d in state %v (present %v), want alive at %d", p, st, ok, port)
+		}
+		return n0.r.Stats().PushPulls >= base+5
+	})
+	if h := n0.r.Health("n1"); h != HealthAlive {
+		t.Fatalf("n1's health on n0 = %v", h)
 	}
 }
