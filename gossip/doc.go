@@ -136,10 +136,12 @@
 // first retry [ReconnectConfig.First] (2 s) after it died (at once for a
 // member never seen since the restart), then doubling up to
 // [ReconnectConfig.Interval] (30 s), each delay jittered by ±20 %; at most
-// three joins run at a time. A split of any length therefore heals within
-// about one Interval of the network healing (sooner: every node of both
-// sides retries, and one join that gets through is enough for memberlist to
-// spread the rest). A node restarted while cut off from every peer keeps
+// three joins run at a time. When a dead member comes back, every other
+// member the loop retries is due at once with its backoff reset (the
+// network has likely come back for them too). A split of any length
+// therefore heals within about one Interval of the network healing, and
+// usually much sooner: every node of both sides retries, and one join that
+// gets through is enough for memberlist to spread the rest. A node restarted while cut off from every peer keeps
 // trying its ring's members the same way until one answers. Members that
 // left (HealthLeft, [Ring.Leave]) or were removed from the ring are never
 // retried. Attempts and joins that reached their member are counted in

@@ -245,6 +245,9 @@ func (d *mlDelegate) setHealth(id string, h Health) {
 		// Alive or left: no retries; newly dead: a fresh backoff.
 		delete(r.reconn, id)
 	}
+	if h == HealthAlive && old == HealthDead {
+		r.reviveLocked()
+	}
 	r.healthMu.Unlock()
 	// Calls to a dead or departed member fail at once in the kernel
 	// instead of waiting for their deadline; alive lifts that.

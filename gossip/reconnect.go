@@ -206,6 +206,19 @@ func (r *Ring) dueReconnects(now time.Time) []reconnectPlan {
 	return due
 }
 
+// reviveLocked makes every member the loop retries due at once, with its
+// backoff reset: a dead member came back, so the network (a healed
+// partition, a restarted switch) has likely come back for the others too,
+// and their backoff may have grown to Interval. Caller holds healthMu.
+func (r *Ring) reviveLocked() {
+	now := r.now()
+	for _, st := range r.reconn {
+		if !st.expired {
+			st.next, st.delay = now, r.cfg.Reconnect.First
+		}
+	}
+}
+
 // reconnectOne joins memberlist through p's member and records the
 // outcome: reached (counted, EventReconnected) or not.
 func (r *Ring) reconnectOne(ml *memberlist.Memberlist, p reconnectPlan) {

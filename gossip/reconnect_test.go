@@ -206,6 +206,28 @@ func TestReconnectRemovedHorizonAndNewAddress(t *testing.T) {
 		t.Fatal("a removed member is still tracked for reconnection")
 	}
 
+	// One dead member coming back makes the others due at once.
+	r.mu.Lock()
+	r.st.write("self", notp.Node{ID: "gone2", Host: "127.0.0.1", Port: 200}, 3, false, clk.now())
+	r.touchLocked()
+	r.publishRingLocked()
+	r.mu.Unlock()
+	r.setHealthForTest("gone2", HealthDead)
+	if got, _ := dueIDs(r, clk.advance(100*time.Millisecond)); len(got) != 0 {
+		t.Fatalf("due before any member came back: %v", got)
+	}
+	r.setHealthForTest("gone2", HealthAlive)
+	if got, _ := dueIDs(r, clk.advance(time.Millisecond)); !slices.Equal(got, []string{"far", "moved"}) {
+		t.Fatalf("due once a dead member came back: %v, want [far moved]", got)
+	}
+	for _, id := range []string{"far", "moved"} {
+		r.healthMu.Lock()
+		st := r.reconn[id]
+		r.healthMu.Unlock()
+		n, _ := r.Ring().Get(id)
+		r.reconnectDone(reconnectPlan{node: n, st: st}, n.Addr(), false, errors.New("refused"))
+	}
+
 	// Past the horizon nothing is due, however long one waits.
 	clk.advance(time.Minute)
 	for range 20 {
