@@ -89,6 +89,13 @@ type Config struct {
 	// DefaultLANConfig. Its Name, Transport, SecretKey, Delegate and Events
 	// are always set by the ring.
 	Memberlist *memberlist.Config
+	// Reconnect configures the ring's reconnect loop, which keeps joining
+	// the failure detector through ring members it reports dead (after a
+	// partition longer than memberlist's GossipToTheDeadTime) or does not
+	// know (after a restart); the zero value selects gossip's defaults (a
+	// retry after 2 s backing off to 30 s, for 24 h). See
+	// gossip.ReconnectConfig.
+	Reconnect gossip.ReconnectConfig
 	// AutoRemoveDeadAfter, when > 0, removes a ring node that memberlist
 	// has reported dead for that long; 0 = off (membership stays
 	// admin-driven, as in notp).
@@ -189,7 +196,7 @@ func New(cfg Config) (*Node, error) {
 		Kernel: k, RFactor: cfg.RFactor, PFactor: cfg.PFactor,
 		Interval: cfg.GossipInterval, FlushPath: cfg.FlushPath, FlushInterval: cfg.FlushInterval,
 		AutoRemoveDeadAfter: cfg.AutoRemoveDeadAfter, CallTimeout: cfg.GossipCallTimeout,
-		TombstoneTTL: cfg.TombstoneTTL, LazyConnect: cfg.LazyConnect,
+		TombstoneTTL: cfg.TombstoneTTL, LazyConnect: cfg.LazyConnect, Reconnect: cfg.Reconnect,
 		Memberlist: cfg.Memberlist, ListenPacket: cfg.ListenPacket, Logger: log, Now: cfg.Now,
 	})
 	if err != nil {

@@ -22,7 +22,10 @@
 // ID '<x>' does not match '<y>'"; in both cases nothing has started. Then it
 // starts the kernel (the port listens), the command server (actor
 // "command") and the ring, which, with a loaded state, rejoins its peers
-// through memberlist. When Start returns nil the node serves.
+// through memberlist, retrying its ring's members until one answers
+// (Config.Reconnect; the ring's reconnect loop also brings back peers
+// after a partition of any length, see gossip's "When nodes fail"). When
+// Start returns nil the node serves.
 //
 // [Node.Stop] stops the command server (queued commands finish until its
 // ctx ends), the ring (which flushes its state) and the kernel, in that

@@ -41,7 +41,9 @@ type faultNode struct {
 	h     *faultnet.Host
 	flush string
 	ml    func() *memberlist.Config // nil = fastMemberlist
-	n     *cluster.Node
+	// rc is the reconnect loop's config; zero = fastReconnect.
+	rc gossip.ReconnectConfig
+	n  *cluster.Node
 }
 
 // newFaultNet returns a network with mild datagram faults, closed at
@@ -91,6 +93,17 @@ func (f *faultNode) memberlist() *memberlist.Config {
 	return fastMemberlist()
 }
 
+// fastReconnect retries dead members within a second or two, so a heal
+// shows within the tests' deadlines.
+var fastReconnect = gossip.ReconnectConfig{First: 300 * time.Millisecond, Interval: 2 * time.Second}
+
+func (f *faultNode) reconnect() gossip.ReconnectConfig {
+	if f.rc == (gossip.ReconnectConfig{}) {
+		return fastReconnect
+	}
+	return f.rc
+}
+
 // build returns the node, not started; the caller stops it.
 func (f *faultNode) build(t *testing.T, port int) *cluster.Node {
 	t.Helper()
@@ -101,6 +114,7 @@ func (f *faultNode) build(t *testing.T, port int) *cluster.Node {
 		FlushInterval:  20 * time.Millisecond,
 		GossipInterval: 100 * time.Millisecond,
 		Memberlist:     f.memberlist(),
+		Reconnect:      f.reconnect(),
 		// A healed link reconnects within 200 ms instead of waiting out
 		// a backoff grown to seconds during the partition.
 		Kernel:       kernel.Config{Listen: f.h.Listen, Dial: f.h.Dial, ReconnectMax: 200 * time.Millisecond},

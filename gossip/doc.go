@@ -124,12 +124,57 @@
 // others see the node dead (EventDead) but keep it in the ring, and a
 // restart from the flush file rejoins.
 //
-// Each poll in which memberlist reports a ring member dead, the node tries
-// to join memberlist through one such member (one attempt at a time), as
-// serf reconnects failed members: after a partition longer than
-// memberlist's GossipToTheDeadTime neither side would contact the other
-// again, and the halves would stay dead to each other after the network
-// healed.
+// # When nodes fail
+//
+// memberlist gossips to a member it declared dead only for its
+// GossipToTheDeadTime (30 s on LAN, 15 s local), then forgets it and never
+// contacts it again. The reconnect loop ([Config.Reconnect], as serf's
+// ReconnectInterval and ReconnectTimeout) makes up for it: every ring
+// member that memberlist reports dead, or does not know (after a restart
+// from the flush file, or once it forgot a dead member), is joined through
+// memberlist at the address the ring records, on a backoff of its own: a
+// first retry [ReconnectConfig.First] (2 s) after it died (at once for a
+// member never seen since the restart), then doubling up to
+// [ReconnectConfig.Interval] (30 s), each delay jittered by ±20 %; at most
+// three joins run at a time. When a dead member comes back, every other
+// member the loop retries is due at once with its backoff reset (the
+// network has likely come back for them too). A split of any length
+// therefore heals within about one Interval of the network healing, and
+// usually much sooner: every node of both sides retries, and one join that
+// gets through is enough for memberlist to spread the rest. A node restarted while cut off from every peer keeps
+// trying its ring's members the same way until one answers. Members that
+// left (HealthLeft, [Ring.Leave]) or were removed from the ring are never
+// retried. Attempts and joins that reached their member are counted in
+// Stats.ReconnectAttempts and Stats.Reconnects, and each reached member is
+// announced by EventReconnected (EventAlive follows when memberlist takes
+// it back).
+//
+// A member that comes back under its ID at a new address (a rescheduled
+// container) is taken back at once: gossip sets memberlist's
+// DeadNodeReclaimTime ([DefaultDeadNodeReclaimTime], 1 s, unless
+// Config.Memberlist sets one), so memberlist lets the name of a member dead
+// for longer than that move to the new address. memberlist never moves the
+// name of a live or suspect member, so a running node's identity cannot be
+// taken over. The member's own flush-file restart records the new address
+// in the ring, and a ring address that differs from the one last tried is
+// joined at once, so health follows the ring.
+//
+// Two horizons bound how long the cluster remembers a failure, both 24 h
+// by default and meant to be set together:
+//
+//   - the reconnect horizon ([ReconnectConfig.Horizon]): a member dead (or
+//     unknown) for longer is no longer retried (logged at Warn); it comes
+//     back only by contacting the cluster itself (its own loop) or by an
+//     operator's meet;
+//   - the tombstone horizon ([Config.TombstoneTTL]): a removal is forgotten
+//     after it, so a node partitioned away for longer may bring a removed
+//     node back into the ring with its stale state.
+//
+// After an outage longer than these, an operator should remove the nodes
+// that are gone for good again (their removals may have expired), and meet
+// each returning node from a running one (or restart it with its flush
+// file, which retries its ring's members); a node whose ring should not
+// come back is best started without its old flush file and met afresh.
 //
 // # Persistence
 //
@@ -197,8 +242,9 @@
 // Kinds: EventInserted, EventRemoved, EventUpdated (weight or address;
 // notp's process was silent on these), EventConflict, EventSelfRemoved,
 // EventLeft, EventAlive, EventDead, EventMemberLeft (memberlist health of
-// ring members), EventSend and EventRefused (entries refused by a full
-// ring). memberlist v0.6.0 offers no hook for
+// ring members), EventSend, EventRefused (entries refused by a full
+// ring) and EventReconnected (the reconnect loop reached a dead or unknown
+// member). memberlist v0.6.0 offers no hook for
 // suspicion, so EventSuspect is reserved and never emitted.
 //
 // # Fast convergence in tests

@@ -81,6 +81,10 @@ const (
 	// its oldest tombstones) or more than Config.MaxTokens tokens. A
 	// refused local change also fails with ErrRingFull.
 	EventRefused
+	// EventReconnected: the reconnect loop reached Nodes, ring members
+	// memberlist had reported dead or did not know, with a memberlist
+	// join; EventAlive follows once memberlist has taken them back.
+	EventReconnected
 )
 
 var eventNames = map[EventKind]string{
@@ -96,6 +100,7 @@ var eventNames = map[EventKind]string{
 	EventMemberLeft:  "member-left",
 	EventSend:        "send",
 	EventRefused:     "refused",
+	EventReconnected: "reconnected",
 }
 
 // String returns the kind's name, such as "inserted".

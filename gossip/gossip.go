@@ -114,10 +114,16 @@ type Config struct {
 	// so a ring of thousands of nodes never needs a full mesh.
 	// 0 = DefaultMaxLinks.
 	MaxLinks int
+	// Reconnect configures the reconnect loop that joins memberlist
+	// through ring members it reports dead or does not know; the zero
+	// value selects its defaults (a retry after 2 s, backing off to 30 s,
+	// for 24 h).
+	Reconnect ReconnectConfig
 	// Memberlist is an optional base memberlist configuration (tests use
 	// short probe and gossip intervals); nil = memberlist.DefaultLANConfig().
 	// Name, Transport, SecretKey, Delegate, Events, Alive, Merge and the
-	// logger are always set by gossip. It is copied.
+	// logger are always set by gossip, and a DeadNodeReclaimTime of 0
+	// becomes DefaultDeadNodeReclaimTime. It is copied.
 	Memberlist *memberlist.Config
 	// ListenPacket binds the UDP socket of memberlist's packets; nil =
 	// net.ListenPacket. Tests inject a fault-injecting network here (and
@@ -164,6 +170,12 @@ type Stats struct {
 	// step with the entries and rebuilt it (a safety net; it should stay
 	// 0 — a non-zero value is logged and worth a bug report).
 	RingRepairs uint64
+	// ReconnectAttempts counts memberlist joins the reconnect loop made
+	// through ring members memberlist reported dead or did not know.
+	ReconnectAttempts uint64
+	// Reconnects counts those joins that reached their member (each also
+	// emits EventReconnected).
+	Reconnects uint64
 }
 
 type counter struct{ v atomic.Uint64 }
@@ -174,7 +186,8 @@ func (c *counter) load() uint64 { return c.v.Load() }
 type counters struct {
 	sent, sendErr, recv, rejected, inboxDrops, merges, conflicts, pushPulls,
 	dropped, flushes, flushErr, gced, autoRemoved, repairs,
-	refused, evicted, linksDeferred, panics counter
+	refused, evicted, linksDeferred, panics,
+	reconnAttempts, reconnected counter
 }
 
 // Ring is one node's view of the cluster's hash ring, kept in agreement
@@ -240,6 +253,8 @@ type Ring struct {
 	healthMu  sync.Mutex
 	health    map[string]Health
 	deadSince map[string]time.Time
+	// reconn holds the reconnect loop's record of each member it retries.
+	reconn map[string]*reconnectState
 
 	// fs is the file system of persistence (a seam for fault injection).
 	fs fileSystem
@@ -296,6 +311,11 @@ func New(cfg Config) (*Ring, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	rc, err := cfg.Reconnect.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	cfg.Reconnect = rc
 	if cfg.Memberlist != nil {
 		c := *cfg.Memberlist
 		cfg.Memberlist = &c
@@ -313,6 +333,7 @@ func New(cfg Config) (*Ring, error) {
 		fs:        osFS{},
 		health:    make(map[string]Health),
 		deadSince: make(map[string]time.Time),
+		reconn:    make(map[string]*reconnectState),
 		inbox:     make(chan kernel.Message, 1024),
 		control:   make(chan func(), 16),
 		stopCh:    make(chan struct{}),
@@ -541,6 +562,7 @@ func (r *Ring) Stats() Stats {
 		AutoRemoved: s.autoRemoved.load(), RingRepairs: s.repairs.load(),
 		EntriesRefused: s.refused.load(), TombstonesEvicted: s.evicted.load(),
 		LinksDeferred: s.linksDeferred.load(), Panics: s.panics.load(),
+		ReconnectAttempts: s.reconnAttempts.load(), Reconnects: s.reconnected.load(),
 	}
 }
 

@@ -58,7 +58,7 @@ func (r *Ring) Start(ctx context.Context, ringID string) error {
 			return err
 		}
 		r.connectAll()
-		r.rejoinAsync()
+		r.reconnect() // every member is unknown: tried at once
 	}
 	return nil
 }
@@ -176,6 +176,7 @@ func (r *Ring) deactivate(ctx context.Context, leave bool) {
 	r.healthMu.Lock()
 	clear(r.health)
 	clear(r.deadSince)
+	clear(r.reconn)
 	r.healthMu.Unlock()
 }
 

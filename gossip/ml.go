@@ -6,7 +6,6 @@ import (
 	"io"
 	"log"
 	"log/slog"
-	"math/rand/v2"
 	"time"
 
 	"github.com/hashicorp/memberlist"
@@ -63,6 +62,11 @@ func (r *Ring) startMemberlist(ringID string) error {
 		c = *memberlist.DefaultLANConfig()
 	}
 	del := &mlDelegate{r: r, ringID: ringID, meta: meta}
+	if c.DeadNodeReclaimTime == 0 {
+		// memberlist's 0 is "never": a member restarted at a new address
+		// (a rescheduled container) would stay dead under its old one.
+		c.DeadNodeReclaimTime = DefaultDeadNodeReclaimTime
+	}
 	c.Name = r.self
 	c.Transport = tr
 	c.SecretKey = mltransport.SecretKey(r.k)
@@ -127,65 +131,6 @@ func (r *Ring) connectAll() {
 	nodes := r.st.liveNodes()
 	r.mu.Unlock()
 	r.connectEager(nodes)
-}
-
-// rejoinAsync joins memberlist through up to 3 random live ring members, in
-// a tracked goroutine, when memberlist knows no other node (after a restart
-// from the flush file, or after losing every peer). One attempt at a time.
-func (r *Ring) rejoinAsync() {
-	r.mu.Lock()
-	cands := r.targetsLockedAll()
-	r.mu.Unlock()
-	r.joinAsync(cands, true)
-}
-
-// reconnectDeadAsync joins memberlist through one random ring member that
-// memberlist reports dead, as serf reconnects failed members. After a
-// partition that outlasted memberlist's GossipToTheDeadTime each side sees
-// the other dead and no longer gossips to it, so without this the halves
-// would stay apart in memberlist (dead to each other, and removed by
-// AutoRemoveDeadAfter) after the network healed. One attempt at a time;
-// the poll paces them.
-func (r *Ring) reconnectDeadAsync() {
-	ring := r.Ring()
-	var dead []notp.Node
-	r.healthMu.Lock()
-	for id := range r.deadSince {
-		if n, ok := ring.Get(id); ok {
-			dead = append(dead, n)
-		}
-	}
-	r.healthMu.Unlock()
-	if len(dead) > 0 {
-		r.joinAsync(dead[rand.IntN(len(dead)):][:1], false)
-	}
-}
-
-// joinAsync joins memberlist through up to 3 random nodes of cands in a
-// tracked goroutine; alone: only while memberlist knows no other node.
-func (r *Ring) joinAsync(cands []notp.Node, alone bool) {
-	if len(cands) == 0 || !r.joining.CompareAndSwap(false, true) {
-		return
-	}
-	rand.Shuffle(len(cands), func(i, j int) { cands[i], cands[j] = cands[j], cands[i] })
-	addrs := make([]string, 0, 3)
-	for _, n := range cands[:min(3, len(cands))] {
-		addrs = append(addrs, n.Addr())
-	}
-	r.wg.Add(1)
-	go func() {
-		defer r.wg.Done()
-		defer r.joining.Store(false)
-		ml := r.mlRef.Load()
-		if ml == nil || (alone && ml.NumMembers() > 1) {
-			return
-		}
-		// Not under opMu: a join may wait for memberlist's TCP timeout. A
-		// concurrent Stop or Leave makes it fail harmlessly.
-		if n, err := ml.Join(addrs); err != nil {
-			r.log.Debug("memberlist rejoin", "addrs", addrs, "joined", n, "err", err)
-		}
-	}()
 }
 
 // targetsLockedAll returns every live member other than this node.
@@ -295,6 +240,13 @@ func (d *mlDelegate) setHealth(id string, h Health) {
 		r.deadSince[id] = r.now()
 	} else {
 		delete(r.deadSince, id)
+	}
+	if h != HealthDead || old != HealthDead {
+		// Alive or left: no retries; newly dead: a fresh backoff.
+		delete(r.reconn, id)
+	}
+	if h == HealthAlive && old == HealthDead {
+		r.reviveLocked()
 	}
 	r.healthMu.Unlock()
 	// Calls to a dead or departed member fail at once in the kernel

@@ -8,7 +8,7 @@ import (
 )
 
 // poll is the periodic work of the loop goroutine: the anti-entropy
-// digest, tombstone collection, memberlist rejoin and dead-node removal.
+// digest, tombstone collection, the reconnect loop and dead-node removal.
 func (r *Ring) poll() {
 	ringID, pending, sends, others := r.pollState()
 	if pending {
@@ -22,10 +22,8 @@ func (r *Ring) poll() {
 			r.send(n, o.msg)
 		}
 	}
-	if others > 0 && r.mlMembers() <= 1 {
-		r.rejoinAsync()
-	} else if others > 0 {
-		r.reconnectDeadAsync()
+	if others > 0 {
+		r.reconnect()
 	}
 	r.autoRemove()
 }
@@ -56,15 +54,6 @@ func (r *Ring) pollState() (ringID string, pending bool, sends []outgoing, other
 		}
 	}
 	return ringID, pending, sends, others
-}
-
-// mlMembers returns memberlist's count of live members (0 without one).
-func (r *Ring) mlMembers() int {
-	ml := r.mlRef.Load()
-	if ml == nil {
-		return 0
-	}
-	return ml.NumMembers()
 }
 
 // autoRemove removes ring nodes dead for AutoRemoveDeadAfter, if this node

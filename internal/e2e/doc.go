@@ -2,16 +2,21 @@
 // the e2e build tag: it starts three examples/node processes on loopback,
 // drives every notp-cli command in one-shot mode and checks exit codes
 // and JSON, SIGKILLs a node, restarts it from its flush file and checks
-// that all three rings agree.
+// that all three rings agree. A second three-node test SIGKILLs a node,
+// waits until the others declare it dead, restarts it with its flush file
+// on a new port and checks through notp-cli nodes that the others see it
+// alive at the new port within seconds.
 //
-// On Linux a second test runs five node processes in network namespaces
+// On Linux another test runs five node processes in network namespaces
 // of their own (ip netns; veth pairs to bridges in a hub namespace, with
 // addresses from 198.18.0.0/24 that exist only inside the namespaces),
 // splits them 2|3 by moving two nodes' links to another bridge, inserts
 // through notp-cli on both sides at once, heals, and checks that all five
-// rings agree. It needs root (or CAP_SYS_ADMIN and CAP_NET_ADMIN) and
-// iproute2, and skips, saying why, where network namespaces cannot be
-// created. Namespace names are unique per run and deleted at the end, even
+// rings agree; a third splits them the same way for longer than
+// memberlist's GossipToTheDeadTime (30 s) and checks that rings and health
+// heal within a reconnect interval. They need root (or CAP_SYS_ADMIN and
+// CAP_NET_ADMIN) and iproute2, and skip, saying why, where network
+// namespaces cannot be created. Namespace names are unique per run and deleted at the end, even
 // on failure.
 //
 // Run it with .ci/e2e, which builds the binaries and passes their paths in

@@ -389,9 +389,9 @@ func TestPartitionInNetworkNamespaces(t *testing.T) {
 	step("heal")
 	e.move("br0", left...)
 	// Rings equal and every node alive everywhere within 15 s of the
-	// heal: each poll (1 s) joins memberlist through a member it sees
-	// dead, and the join's state exchange merges the rings and revives
-	// the failure detector (about 2 s measured here). Without that the
+	// heal: the reconnect loop joins memberlist through members it sees
+	// dead (2 s after their death, backing off), and the join's state
+	// exchange merges the rings and revives the failure detector. Without that the
 	// halves waited for memberlist's gossip to the dead or for TCP to
 	// retransmit over connections that outlived the split (18 to 65 s).
 	healBy := time.Now().Add(15 * time.Second)
