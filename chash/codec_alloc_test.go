@@ -33,7 +33,7 @@ func allocPerRun(runs int, f func()) (bytes uint64, allocs float64) {
 // tokens per input byte a valid ring can have.
 func bigRing() *Ring {
 	r := New(1, 1)
-	for i := range 2000 {
+	for i := range 500 {
 		r.Insert(notp.Node{ID: fmt.Sprint(i)}, 1)
 	}
 	return r
@@ -47,17 +47,17 @@ func forgedRingMsgpack(t *testing.T) map[string][]byte {
 		t.Fatal(err)
 	}
 	return map[string][]byte{
-		"tokens array32":        []byte("\x81\xa6tokens\xdd\xff\xff\xff\xff\x80"),
-		"map32":                 []byte("\xdf\xff\xff\xff\xff\xa6tokens"),
-		"str32 key":             []byte("\x81\xdb\xff\xff\xff\xf0abc"),
-		"bin32 unknown field":   []byte("\x81\xa1x\xc6\xc6\xc6\xc6\x14t\xff"),
-		"ext32 unknown field":   []byte("\x81\xa1x\xc9\x7f\xff\xff\xff\x01abc"),
-		"str32 node id":         []byte("\x81\xa6tokens\x91\x82\xa5token\x01\xa4node\x81\xa2id\xdb\x7f\xff\xff\xffabc"),
-		"bin32 in node":         []byte("\x81\xa6tokens\x91\x82\xa5token\x01\xa4node\x81\xa1x\xc6\x7f\xff\xff\xffabc"),
-		"nested arrays":         append([]byte("\x81\xa1x"), bytes.Repeat([]byte{0x91}, 100000)...),
-		"empty tokens":          append([]byte("\x81\xa6tokens\xdd\x00\x01\x00\x00"), bytes.Repeat([]byte{0x80}, 0x10000)...),
-		"many unknown fields":   append([]byte("\xde\xff\xff"), bytes.Repeat([]byte("\xa1x\xc0"), 0xffff)...),
-		"valid ring 2000 nodes": big,
+		"tokens array32":       []byte("\x81\xa6tokens\xdd\xff\xff\xff\xff\x80"),
+		"map32":                []byte("\xdf\xff\xff\xff\xff\xa6tokens"),
+		"str32 key":            []byte("\x81\xdb\xff\xff\xff\xf0abc"),
+		"bin32 unknown field":  []byte("\x81\xa1x\xc6\xc6\xc6\xc6\x14t\xff"),
+		"ext32 unknown field":  []byte("\x81\xa1x\xc9\x7f\xff\xff\xff\x01abc"),
+		"str32 node id":        []byte("\x81\xa6tokens\x91\x82\xa5token\x01\xa4node\x81\xa2id\xdb\x7f\xff\xff\xffabc"),
+		"bin32 in node":        []byte("\x81\xa6tokens\x91\x82\xa5token\x01\xa4node\x81\xa1x\xc6\x7f\xff\xff\xffabc"),
+		"nested arrays":        append([]byte("\x81\xa1x"), bytes.Repeat([]byte{0x91}, 100000)...),
+		"empty tokens":         append([]byte("\x81\xa6tokens\xdd\x00\x01\x00\x00"), bytes.Repeat([]byte{0x80}, 0x10000)...),
+		"many unknown fields":  append([]byte("\xde\xff\xff"), bytes.Repeat([]byte("\xa1x\xc0"), 0xffff)...),
+		"valid ring 500 nodes": big,
 	}
 }
 
@@ -68,7 +68,7 @@ func forgedRingMsgpack(t *testing.T) map[string][]byte {
 func TestDecodeMsgpackAllocBounded(t *testing.T) {
 	for name, in := range forgedRingMsgpack(t) {
 		t.Run(name, func(t *testing.T) {
-			got, allocs := allocPerRun(10, func() {
+			got, allocs := allocPerRun(3, func() {
 				var r Ring
 				_ = msgpack.Unmarshal(in, &r)
 			})
@@ -78,7 +78,7 @@ func TestDecodeMsgpackAllocBounded(t *testing.T) {
 			if want := float64(len(in)/2 + 64); allocs > want {
 				t.Errorf("Unmarshal of %d bytes makes %.0f allocations, want at most %.0f", len(in), allocs, want)
 			}
-			got, _ = allocPerRun(10, func() {
+			got, _ = allocPerRun(3, func() {
 				var r Ring
 				_ = msgpack.NewDecoder(bufio.NewReader(bytes.NewReader(in))).Decode(&r)
 			})
@@ -93,10 +93,10 @@ func TestDecodeMsgpackAllocBounded(t *testing.T) {
 // cannot hold.
 func TestDecodeMsgpackForgedLength(t *testing.T) {
 	for name, in := range forgedRingMsgpack(t) {
-		if name == "valid ring 2000 nodes" {
+		if name == "valid ring 500 nodes" {
 			var r Ring
-			if err := msgpack.Unmarshal(in, &r); err != nil || r.Size() != 2000 {
-				t.Errorf("%s: got %v and %d nodes, want 2000 nodes", name, err, r.Size())
+			if err := msgpack.Unmarshal(in, &r); err != nil || r.Size() != 500 {
+				t.Errorf("%s: got %v and %d nodes, want 500 nodes", name, err, r.Size())
 			}
 			continue
 		}
@@ -122,17 +122,17 @@ func TestDecodeJSONAllocBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	inputs := map[string]string{
-		"valid ring 2000 nodes": string(big),
-		"empty tokens":          `{"tokens":[` + strings.Repeat(`{},`, 100000) + `{}]}`,
-		"null tokens":           `{"tokens":[` + strings.Repeat(`null,`, 100000) + `null]}`,
-		"nested unknown":        `{"x":` + strings.Repeat("[", 5000) + strings.Repeat("]", 5000) + `}`,
-		"many unknown fields":   `{` + strings.Repeat(`"x":0,`, 50000) + `"rfactor":1}`,
-		"long id":               `{"rfactor":1,"pfactor":1,"tokens":[{"token":"1","node":{"id":"` + strings.Repeat("i", 100000) + `"}}]}`,
+		"valid ring 500 nodes": string(big),
+		"empty tokens":         `{"tokens":[` + strings.Repeat(`{},`, 100000) + `{}]}`,
+		"null tokens":          `{"tokens":[` + strings.Repeat(`null,`, 100000) + `null]}`,
+		"nested unknown":       `{"x":` + strings.Repeat("[", 5000) + strings.Repeat("]", 5000) + `}`,
+		"many unknown fields":  `{` + strings.Repeat(`"x":0,`, 50000) + `"rfactor":1}`,
+		"long id":              `{"rfactor":1,"pfactor":1,"tokens":[{"token":"1","node":{"id":"` + strings.Repeat("i", 100000) + `"}}]}`,
 	}
 	for name, in := range inputs {
 		t.Run(name, func(t *testing.T) {
 			data := []byte(in)
-			got, _ := allocPerRun(5, func() {
+			got, _ := allocPerRun(3, func() {
 				var r Ring
 				_ = json.Unmarshal(data, &r)
 			})
