@@ -14,10 +14,11 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 )
 
-// allocPerRun returns the average number of bytes and of allocations one
-// call of f makes (after a warm-up call).
+// allocPerRun returns the average number of bytes one call of f
+// allocates (runtime.MemStats.TotalAlloc) and its number of allocations
+// (testing.AllocsPerRun), after a warm-up call.
 func allocPerRun(runs int, f func()) (bytes uint64, allocs float64) {
-	f()
+	allocs = testing.AllocsPerRun(runs, f)
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
@@ -25,7 +26,7 @@ func allocPerRun(runs int, f func()) (bytes uint64, allocs float64) {
 		f()
 	}
 	runtime.ReadMemStats(&after)
-	return (after.TotalAlloc - before.TotalAlloc) / uint64(runs), float64(after.Mallocs-before.Mallocs) / float64(runs)
+	return (after.TotalAlloc - before.TotalAlloc) / uint64(runs), allocs
 }
 
 // allocBound is what decoding n bytes may allocate: a small multiple of the
