@@ -31,7 +31,9 @@ import (
 // *bytes.Reader, *bytes.Buffer or *strings.Reader expose how much input is
 // left (their Len); for a reader that does not, a str, bin or ext longer
 // than maxStreamLen is rejected. Fixed-size values (integers) are still
-// read through the Decoder: they need at most 8 bytes.
+// read through the Decoder: they need at most 8 bytes. Strings are read
+// plainly, so a Decoder's interned-string and dictionary modes do not apply
+// here (the encoders here never use them).
 
 // maxStreamLen is the longest str, bin or ext payload accepted when the
 // decoder's input does not report its remaining length.
