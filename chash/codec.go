@@ -40,6 +40,20 @@ type wireToken struct {
 	Node  notp.Node `json:"node"`
 }
 
+// UnmarshalJSON decodes a token and rejects one without a node id at once
+// (validate would reject it anyway): otherwise a run of three-byte {}
+// elements would decode into 48-byte tokens, far more memory than input.
+func (t *wireToken) UnmarshalJSON(b []byte) error {
+	type plain wireToken // the same fields and tags, without this method
+	if err := json.Unmarshal(b, (*plain)(t)); err != nil {
+		return err
+	}
+	if t.Node.ID == "" {
+		return errors.New("token without a node id")
+	}
+	return nil
+}
+
 func (r *Ring) wire() wireRing {
 	r.mu.Lock()
 	w := wireRing{RFactor: r.rfactorLocked(), PFactor: r.pfactor}
@@ -133,33 +147,38 @@ func encodeToken(enc *msgpack.Encoder, t wireToken) error {
 // error r is unchanged. (A msgpack nil never reaches this method: the
 // msgpack library itself resets the target to the zero, empty Ring.)
 func (r *Ring) DecodeMsgpack(dec *msgpack.Decoder) error {
-	w, err := decodeWire(dec)
+	w, err := decodeWire(newMsgReader(dec))
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidRing, err)
 	}
 	return r.adopt(w)
 }
 
-func decodeWire(dec *msgpack.Decoder) (wireRing, error) {
+// decodeWire reads a wireRing. No declared length is trusted: every str,
+// bin, ext, array and map is checked against the input left before anything
+// is read or allocated for it (see msgReader), and each token must name its
+// node as soon as it is read, so decoding n bytes allocates a small multiple
+// of n whatever the input declares.
+func decodeWire(r *msgReader) (wireRing, error) {
 	var w wireRing
-	n, err := dec.DecodeMapLen()
+	n, err := r.mapLen()
 	if err != nil {
 		return w, err
 	}
 	for range n {
-		key, err := dec.DecodeString()
+		key, err := r.str()
 		if err != nil {
 			return w, err
 		}
 		switch key {
 		case "rfactor":
-			w.RFactor, err = dec.DecodeInt()
+			w.RFactor, err = r.dec.DecodeInt()
 		case "pfactor":
-			w.PFactor, err = dec.DecodeInt()
+			w.PFactor, err = r.dec.DecodeInt()
 		case "tokens":
-			w.Tokens, err = decodeTokens(dec)
+			w.Tokens, err = decodeTokens(r)
 		default:
-			err = dec.Skip() // unknown fields are ignored, as in JSON
+			err = r.skip() // unknown fields are ignored, as in JSON
 		}
 		if err != nil {
 			return w, fmt.Errorf("field %q: %w", key, err)
@@ -169,38 +188,82 @@ func decodeWire(dec *msgpack.Decoder) (wireRing, error) {
 }
 
 // decodeTokens reads the token array growing the slice as elements arrive,
-// so a forged length header cannot make it allocate ahead of the input.
-func decodeTokens(dec *msgpack.Decoder) ([]wireToken, error) {
-	n, err := dec.DecodeArrayLen()
+// so a forged length header cannot make it allocate ahead of the input. A
+// token without a node id is rejected at once (validate would reject it
+// anyway): otherwise a run of one-byte empty maps would decode into
+// 48-byte tokens, far more memory than input.
+func decodeTokens(r *msgReader) ([]wireToken, error) {
+	n, err := r.arrayLen()
 	if err != nil || n <= 0 {
 		return nil, err
 	}
-	out := make([]wireToken, 0, min(n, 1024))
+	out := make([]wireToken, 0, min(n, 16))
 	for i := range n {
-		var t wireToken
-		m, err := dec.DecodeMapLen()
+		t, err := decodeToken(r)
+		if err == nil && t.Node.ID == "" {
+			err = errors.New("node has an empty id")
+		}
 		if err != nil {
 			return nil, fmt.Errorf("token %d: %w", i, err)
-		}
-		for range m {
-			key, err := dec.DecodeString()
-			if err == nil {
-				switch key {
-				case "token":
-					t.Token, err = dec.DecodeUint64()
-				case "node":
-					err = dec.Decode(&t.Node)
-				default:
-					err = dec.Skip()
-				}
-			}
-			if err != nil {
-				return nil, fmt.Errorf("token %d: %w", i, err)
-			}
 		}
 		out = append(out, t)
 	}
 	return out, nil
+}
+
+// decodeToken reads one {token, node} map, ignoring unknown keys.
+func decodeToken(r *msgReader) (wireToken, error) {
+	var t wireToken
+	m, err := r.mapLen()
+	if err != nil {
+		return t, err
+	}
+	for range m {
+		key, err := r.str()
+		if err == nil {
+			switch key {
+			case "token":
+				t.Token, err = r.dec.DecodeUint64()
+			case "node":
+				t.Node, err = decodeNode(r)
+			default:
+				err = r.skip()
+			}
+		}
+		if err != nil {
+			return t, err
+		}
+	}
+	return t, nil
+}
+
+// decodeNode reads a notp.Node encoded as msgpack encodes the struct: a map
+// of id, host and port, unknown keys ignored, nil for the zero Node.
+func decodeNode(r *msgReader) (notp.Node, error) {
+	var n notp.Node
+	m, err := r.mapLen()
+	if err != nil {
+		return n, err
+	}
+	for range m {
+		key, err := r.str()
+		if err == nil {
+			switch key {
+			case "id":
+				n.ID, err = r.str()
+			case "host":
+				n.Host, err = r.str()
+			case "port":
+				n.Port, err = r.dec.DecodeInt()
+			default:
+				err = r.skip()
+			}
+		}
+		if err != nil {
+			return n, fmt.Errorf("node: %w", err)
+		}
+	}
+	return n, nil
 }
 
 // adopt validates w and, if it is valid, replaces r's contents with it.

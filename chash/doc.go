@@ -48,7 +48,12 @@
 // A ring encodes to msgpack ([Ring.EncodeMsgpack]) and JSON
 // ([Ring.MarshalJSON]) as {rfactor, pfactor, tokens: [{token, node}]} in ring
 // order; decoding validates every token against its node's ID, so a corrupt
-// or forged encoding is an error wrapping [ErrInvalidRing].
+// or forged encoding is an error wrapping [ErrInvalidRing]. The decoders are
+// safe on untrusted bytes on their own: decoding n bytes allocates a small
+// multiple of n whatever lengths the input declares (the msgpack decoder
+// checks every declared length against the input left before reading or
+// skipping it; on a stream of unknown length it refuses a str, bin or ext
+// over 1 MiB).
 //
 // # Concurrency
 //

@@ -71,24 +71,7 @@ type cmdFunc func(ctx context.Context, a command.Args) command.Reply
 
 // register installs a handler for every command on c.srv.
 func (c *commandServer) register() {
-	cmds := map[string]cmdFunc{
-		command.Join:      c.join,
-		command.Leave:     c.leave,
-		command.Meet:      c.meet,
-		command.Insert:    c.insert,
-		command.MInsert:   c.minsert,
-		command.Update:    c.update,
-		command.Remove:    c.remove,
-		command.MRemove:   c.mremove,
-		command.Inspect:   c.inspect,
-		command.Nodes:     c.nodes,
-		command.Has:       c.has,
-		command.Get:       c.get,
-		command.Weight:    c.weight,
-		command.Weights:   c.weights,
-		command.Ping:      c.ping,
-		command.Ownership: c.ownership,
-	}
+	cmds := c.handlers()
 	for _, name := range command.Names {
 		fn, ok := cmds[name]
 		if !ok {
@@ -109,6 +92,28 @@ func (c *commandServer) register() {
 		return command.EncodeReply(command.Fail(command.CodeUnknownCommand,
 			fmt.Sprintf("Cannot run against unknown command '%s'", name)))
 	})
+}
+
+// handlers maps every command name to its cmdFunc.
+func (c *commandServer) handlers() map[string]cmdFunc {
+	return map[string]cmdFunc{
+		command.Join:      c.join,
+		command.Leave:     c.leave,
+		command.Meet:      c.meet,
+		command.Insert:    c.insert,
+		command.MInsert:   c.minsert,
+		command.Update:    c.update,
+		command.Remove:    c.remove,
+		command.MRemove:   c.mremove,
+		command.Inspect:   c.inspect,
+		command.Nodes:     c.nodes,
+		command.Has:       c.has,
+		command.Get:       c.get,
+		command.Weight:    c.weight,
+		command.Weights:   c.weights,
+		command.Ping:      c.ping,
+		command.Ownership: c.ownership,
+	}
 }
 
 // wrap turns a cmdFunc into a genserver handler: it refuses members,

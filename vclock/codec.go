@@ -81,24 +81,30 @@ func (c *Clock) EncodeMsgpack(enc *msgpack.Encoder) error {
 // [msgpack.Unmarshal] handles a top-level nil itself, without calling
 // DecodeMsgpack, by zeroing the target (which leaves an empty clock reading
 // [time.Now]).
+//
+// Decoding trusts no declared length: a str, bin, ext, array or map that
+// declares more than the input left is an error before anything is
+// allocated for it (see msgReader), so decoding n bytes allocates a small
+// multiple of n, whatever the input declares.
 func (c *Clock) DecodeMsgpack(dec *msgpack.Decoder) error {
-	n, err := dec.DecodeMapLen()
+	r := newMsgReader(dec)
+	n, err := r.mapLen()
 	if err != nil {
 		return invalid("%v", err)
 	}
 	if n < 0 {
 		return invalid("nil, want a map")
 	}
-	entries := make(map[string]Entry, min(n, 64)) // n is untrusted
+	entries := make(map[string]Entry, min(n, 8)) // n is untrusted
 	for range n {
-		id, err := dec.DecodeString()
+		id, err := r.str()
 		if err != nil {
 			return invalid("id: %v", err)
 		}
 		if err := checkID(entries, id); err != nil {
 			return err
 		}
-		e, err := decodeMsgpackEntry(dec)
+		e, err := decodeMsgpackEntry(r)
 		if err != nil {
 			return invalid("entry %q: %v", id, err)
 		}
@@ -149,9 +155,9 @@ func (s fieldSet) complete() error {
 }
 
 // decodeMsgpackEntry reads one {count, insert, time} map.
-func decodeMsgpackEntry(dec *msgpack.Decoder) (Entry, error) {
+func decodeMsgpackEntry(r *msgReader) (Entry, error) {
 	var e Entry
-	n, err := dec.DecodeMapLen()
+	n, err := r.mapLen()
 	if err != nil {
 		return e, err
 	}
@@ -160,19 +166,19 @@ func decodeMsgpackEntry(dec *msgpack.Decoder) (Entry, error) {
 	}
 	var seen fieldSet
 	for range n {
-		name, err := dec.DecodeString()
+		name, err := r.str()
 		if err != nil {
 			return e, err
 		}
 		switch name {
 		case fieldCount:
-			e.Count, err = msgpackUint(dec)
+			e.Count, err = msgpackUint(r.dec)
 		case fieldInsert:
-			e.Insert, err = msgpackTime(dec)
+			e.Insert, err = msgpackTime(r.dec)
 		case fieldTime:
-			e.Time, err = msgpackTime(dec)
+			e.Time, err = msgpackTime(r.dec)
 		default:
-			if err := dec.Skip(); err != nil {
+			if err := r.skip(); err != nil {
 				return e, err
 			}
 			continue

@@ -28,6 +28,14 @@
 // encode to equal bytes. Decoders validate their input, copy it, never panic,
 // and return errors wrapping [ErrInvalidClock].
 //
+// The decoders are safe on untrusted bytes on their own, without a guard in
+// front: decoding n bytes allocates a small multiple of n whatever lengths
+// the input declares. The msgpack decoder checks every declared str, bin,
+// ext, array and map length against the input left before reading or
+// skipping it (msgpack.Unmarshal and a Decoder over a *bytes.Reader report
+// it); on a stream of unknown length it refuses a str, bin or ext over
+// 1 MiB. An unknown field it skips may nest at most 32 levels.
+//
 // # Entries and time
 //
 // An [Entry] holds a Count and two timestamps in microseconds since the Unix

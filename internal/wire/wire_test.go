@@ -93,50 +93,90 @@ func TestHelloRoundTrip(t *testing.T) {
 	}
 }
 
-func FuzzEnvelope(f *testing.F) {
+// maxSeed is the largest fuzz seed: the fuzzer mutates every byte of its
+// inputs, so a 70 KB seed (the sample whose data spans several frames)
+// slows it to a few executions per second and nothing is explored. Larger
+// samples go through the same checks in TestLargeSamples.
+const maxSeed = 512
+
+// fuzzSeeds returns the encodings of the sample envelopes of at most
+// maxSeed bytes, and the larger ones apart.
+func fuzzSeeds() (small, large []Envelope) {
 	for _, e := range sampleEnvelopes() {
+		if len(AppendEnvelope(nil, &e)) <= maxSeed {
+			small = append(small, e)
+		} else {
+			large = append(large, e)
+		}
+	}
+	return small, large
+}
+
+// TestLargeSamples runs the fuzz targets' checks on the samples too large
+// to seed them with.
+func TestLargeSamples(t *testing.T) {
+	_, large := fuzzSeeds()
+	if len(large) == 0 {
+		t.Fatal("no large samples: the fuzz targets are seeded with all of them, drop this test")
+	}
+	var rec []byte
+	for _, e := range large {
+		b := AppendEnvelope(nil, &e)
+		checkEnvelope(t, b)
+		rec = AppendFrame(rec, &e)
+	}
+	checkFrames(t, rec)
+}
+
+func FuzzEnvelope(f *testing.F) {
+	small, _ := fuzzSeeds()
+	for _, e := range small {
 		f.Add(AppendEnvelope(nil, &e))
 	}
-	f.Fuzz(func(t *testing.T, b []byte) {
-		var e Envelope
-		err := DecodeEnvelope(b, &e)
-		// With a name function, the same result (it only supplies strings).
-		var ew Envelope
-		calls := 0
-		errW := DecodeEnvelopeWith(b, &ew, func(p []byte) string { calls++; return string(p) })
-		if (err == nil) != (errW == nil) || err == nil && !reflect.DeepEqual(e, ew) {
-			t.Fatalf("DecodeEnvelopeWith = %+v, %v; DecodeEnvelope = %+v, %v", ew, errW, e, err)
+	f.Fuzz(checkEnvelope)
+}
+
+// checkEnvelope: decoding b never panics, agrees with DecodeEnvelopeWith,
+// and whatever decodes owns its memory and re-encodes to an equal envelope.
+func checkEnvelope(t *testing.T, b []byte) {
+	var e Envelope
+	err := DecodeEnvelope(b, &e)
+	// With a name function, the same result (it only supplies strings).
+	var ew Envelope
+	calls := 0
+	errW := DecodeEnvelopeWith(b, &ew, func(p []byte) string { calls++; return string(p) })
+	if (err == nil) != (errW == nil) || err == nil && !reflect.DeepEqual(e, ew) {
+		t.Fatalf("DecodeEnvelopeWith = %+v, %v; DecodeEnvelope = %+v, %v", ew, errW, e, err)
+	}
+	if err == nil && (calls == 1) != (e.Kind == KindMsg) {
+		t.Fatalf("name function called %d times for kind %d", calls, e.Kind)
+	}
+	if err != nil {
+		return
+	}
+	if e.Kind == KindCredit && e.Err == nil {
+		if n, err := ParseCredit(e.Data); err == nil && !bytes.Equal(AppendCredit(nil, n), e.Data) {
+			t.Fatalf("credit %x parsed as %d", e.Data, n)
 		}
-		if err == nil && (calls == 1) != (e.Kind == KindMsg) {
-			t.Fatalf("name function called %d times for kind %d", calls, e.Kind)
-		}
-		if err != nil {
-			return
-		}
-		if e.Kind == KindCredit && e.Err == nil {
-			if n, err := ParseCredit(e.Data); err == nil && !bytes.Equal(AppendCredit(nil, n), e.Data) {
-				t.Fatalf("credit %x parsed as %d", e.Data, n)
-			}
-		}
-		// e owns its strings and data: clobbering the input changes nothing,
-		// and appending to Data does not reach the strings sharing its
-		// allocation.
-		want := AppendEnvelope(nil, &e)
-		clear(b)
-		if len(e.Data) > 0 {
-			_ = append(e.Data, 0xee)
-			e.Data[0] ^= 0xff
-			e.Data[0] ^= 0xff
-		}
-		if got := AppendEnvelope(nil, &e); !bytes.Equal(got, want) {
-			t.Fatalf("decoded envelope aliases its input: %x, want %x", got, want)
-		}
-		again := AppendEnvelope(nil, &e)
-		var e2 Envelope
-		if err := DecodeEnvelope(again, &e2); err != nil || !reflect.DeepEqual(e, e2) {
-			t.Fatalf("re-decode: %+v vs %+v, %v", e, e2, err)
-		}
-	})
+	}
+	// e owns its strings and data: clobbering the input changes nothing,
+	// and appending to Data does not reach the strings sharing its
+	// allocation.
+	want := AppendEnvelope(nil, &e)
+	clear(b)
+	if len(e.Data) > 0 {
+		_ = append(e.Data, 0xee)
+		e.Data[0] ^= 0xff
+		e.Data[0] ^= 0xff
+	}
+	if got := AppendEnvelope(nil, &e); !bytes.Equal(got, want) {
+		t.Fatalf("decoded envelope aliases its input: %x, want %x", got, want)
+	}
+	again := AppendEnvelope(nil, &e)
+	var e2 Envelope
+	if err := DecodeEnvelope(again, &e2); err != nil || !reflect.DeepEqual(e, e2) {
+		t.Fatalf("re-decode: %+v vs %+v, %v", e, e2, err)
+	}
 }
 
 func FuzzHello(f *testing.F) {
@@ -154,22 +194,28 @@ func FuzzHello(f *testing.F) {
 }
 
 func FuzzFrames(f *testing.F) {
+	small, _ := fuzzSeeds()
 	var rec []byte
-	for _, e := range sampleEnvelopes() {
+	for _, e := range small {
 		rec = AppendFrame(rec, &e)
 	}
 	f.Add(rec)
-	f.Fuzz(func(t *testing.T, p []byte) {
-		var n int
-		err := SplitFrames(p, 1<<20, func(fr []byte) error {
-			n += HeaderSize + len(fr)
-			var e Envelope
-			return DecodeEnvelope(fr, &e)
-		})
-		if err == nil && n != len(p) {
-			t.Fatalf("frames cover %d of %d bytes", n, len(p))
-		}
+	f.Add(AppendFrame(nil, &small[0]))
+	f.Fuzz(checkFrames)
+}
+
+// checkFrames: splitting p never panics and, when it succeeds, the frames
+// cover all of p.
+func checkFrames(t *testing.T, p []byte) {
+	var n int
+	err := SplitFrames(p, 1<<20, func(fr []byte) error {
+		n += HeaderSize + len(fr)
+		var e Envelope
+		return DecodeEnvelope(fr, &e)
 	})
+	if err == nil && n != len(p) {
+		t.Fatalf("frames cover %d of %d bytes", n, len(p))
+	}
 }
 
 func BenchmarkEnvelopeEncode(b *testing.B) {
