@@ -43,9 +43,16 @@ func TestDependencyRules(t *testing.T) {
 		{"gossip", []string{modulePath, modulePath + "/chash", modulePath + "/vclock", modulePath + "/kernel",
 			modulePath + "/internal/mltransport", modulePath + "/internal/msgpackcheck"},
 			[]string{"github.com/hashicorp/memberlist", "github.com/vmihailenco/msgpack/v5"}},
+		// The Prometheus client stays in metrics (and cluster, which serves
+		// it): kernel, genserver and gossip, whose rules above list no
+		// such import, keep the counters it reads without depending on it.
+		{"metrics", []string{modulePath + "/kernel", modulePath + "/genserver", modulePath + "/gossip",
+			modulePath + "/internal/mltransport"},
+			[]string{"github.com/prometheus/client_golang"}},
 		{"cluster", []string{modulePath, modulePath + "/chash", modulePath + "/vclock", modulePath + "/kernel",
-			modulePath + "/genserver", modulePath + "/gossip", modulePath + "/command", modulePath + "/internal/msgpackcheck"},
-			[]string{"github.com/hashicorp/memberlist"}},
+			modulePath + "/genserver", modulePath + "/gossip", modulePath + "/command", modulePath + "/internal/msgpackcheck",
+			modulePath + "/metrics"},
+			[]string{"github.com/hashicorp/memberlist", "github.com/prometheus/client_golang"}},
 		{"internal/cookiefile", nil, nil},
 		{"cmd/notp-cli", []string{modulePath, modulePath + "/kernel", modulePath + "/genserver", modulePath + "/command",
 			modulePath + "/internal/cookiefile"},
@@ -71,6 +78,20 @@ func TestDependencyRules(t *testing.T) {
 				t.Errorf("package %s imports %s, which its dependency rule forbids", r.dir, imp)
 			}
 		})
+	}
+}
+
+// TestCoreFreeOfPrometheus keeps the Prometheus client out of the core
+// packages even if their rules above grow: a program that embeds a kernel,
+// actors or a ring must not pull in an HTTP metrics stack. The collector
+// lives in package metrics and reads the counters these packages keep.
+func TestCoreFreeOfPrometheus(t *testing.T) {
+	for _, dir := range []string{"kernel", "genserver", "gossip", "internal/mltransport", "internal/wire", "chash", "vclock"} {
+		for _, imp := range packageImports(t, dir) {
+			if strings.HasPrefix(imp, "github.com/prometheus/") || imp == modulePath+"/metrics" {
+				t.Errorf("package %s imports %s: metrics belong in package metrics", dir, imp)
+			}
+		}
 	}
 }
 

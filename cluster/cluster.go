@@ -9,16 +9,20 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strconv"
 	"sync"
 	"time"
 
 	"github.com/hashicorp/memberlist"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/notp-go/notp"
 	"github.com/notp-go/notp/command"
 	"github.com/notp-go/notp/genserver"
 	"github.com/notp-go/notp/gossip"
 	"github.com/notp-go/notp/kernel"
+	"github.com/notp-go/notp/metrics"
 )
 
 // DefaultCommandTimeout is the deadline of a command's ring operation when
@@ -127,6 +131,13 @@ type Config struct {
 	// nil = net.ListenPacket. With Kernel.Listen and Kernel.Dial it lets
 	// tests run nodes over a fault-injecting network.
 	ListenPacket func(network, addr string) (net.PacketConn, error)
+	// MetricsAddr, when set, is the TCP address ("127.0.0.1:9100"; port 0
+	// picks a free one, see Node.MetricsAddr) where Start serves the
+	// node's Prometheus metrics at /metrics (package metrics: the
+	// Node.Metrics collector, plus the Go runtime's and the process's);
+	// "" = no endpoint. Stop closes it. The endpoint is unauthenticated:
+	// bind it to loopback or a private interface.
+	MetricsAddr string
 	// Logger receives the logs of the node and its parts; nil discards.
 	Logger *slog.Logger
 	// Now is the clock of the kernel and the ring; nil = time.Now.
@@ -143,9 +154,11 @@ type Node struct {
 	k    *kernel.Kernel
 	ring *gossip.Ring
 	cmd  *genserver.Server
+	col  *metrics.Collector
 
 	mu    sync.Mutex // serialises Start, Stop and Leave's state check
 	state state
+	msrv  *metrics.Server // the metrics endpoint while started with MetricsAddr
 }
 
 type state uint8
@@ -208,7 +221,12 @@ func New(cfg Config) (*Node, error) {
 		_ = k.Close()
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
-	n := &Node{cfg: cfg, log: log, k: k, ring: ring, cmd: srv}
+	col := metrics.New(k, ring)
+	if err := col.Watch(srv); err != nil {
+		_ = k.Close()
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	n := &Node{cfg: cfg, log: log, k: k, ring: ring, cmd: srv, col: col}
 	cs := &commandServer{
 		srv: srv, ring: ring, self: k.Self, health: n.health,
 		timeout: cfg.CommandTimeout, allowMembers: cfg.AllowMemberCommands, log: log,
@@ -234,6 +252,22 @@ func (c *Config) validate() error {
 	}
 	if c.RFactor < 0 || c.RFactor > gossip.MaxWeight || c.PFactor < 0 {
 		return fmt.Errorf("%w: RFactor %d / PFactor %d: want 0..%d / ≥ 0", ErrInvalidConfig, c.RFactor, c.PFactor, gossip.MaxWeight)
+	}
+	return validateMetricsAddr(c.MetricsAddr)
+}
+
+// validateMetricsAddr accepts "" (no endpoint) or host:port with a numeric
+// port 0..65535, so that a typo fails New rather than Start.
+func validateMetricsAddr(addr string) error {
+	if addr == "" {
+		return nil
+	}
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%w: MetricsAddr %q: %w", ErrInvalidConfig, addr, err)
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return fmt.Errorf("%w: MetricsAddr %q: port %q is not a number 0..65535", ErrInvalidConfig, addr, port)
 	}
 	return nil
 }
@@ -316,10 +350,23 @@ func (n *Node) start(ctx context.Context, ringID string) error {
 	if err := n.ring.Start(ctx, ringID); err != nil {
 		return fmt.Errorf("cluster: start ring: %w", err)
 	}
+	if n.cfg.MetricsAddr != "" {
+		reg := prometheus.NewRegistry()
+		if err := reg.Register(n.col); err != nil {
+			return fmt.Errorf("cluster: metrics: %w", err)
+		}
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		s, err := metrics.Listen(n.cfg.MetricsAddr, reg, n.log)
+		if err != nil {
+			return fmt.Errorf("cluster: %w", err)
+		}
+		n.msrv = s
+		n.log.Info("cluster: serving metrics", "node", n.cfg.Node.ID, "addr", s.Addr().String())
+	}
 	return nil
 }
 
-// Stop stops the command server (letting queued commands finish until ctx
+// Stop stops the metrics endpoint, the command server (letting queued commands finish until ctx
 // ends), the ring (which flushes its state) and the kernel, in that order,
 // and waits for them. It does not leave the ring (spec §9.5): peers see
 // the node as dead until it comes back, and a restart from the flush file
@@ -340,6 +387,11 @@ func (n *Node) Stop(ctx context.Context) error {
 // stopParts stops what may have started; each part's Stop is idempotent.
 func (n *Node) stopParts(ctx context.Context) error {
 	var errs []error
+	if n.msrv != nil {
+		if err := n.msrv.Close(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("cluster: stop metrics: %w", err))
+		}
+	}
 	if err := n.cmd.Stop(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("cluster: stop command server: %w", err))
 	}
@@ -385,3 +437,21 @@ func (n *Node) Ring() *gossip.Ring { return n.ring }
 // Self returns this node: Config.Node with the host filled in and, after
 // Start, the real port.
 func (n *Node) Self() notp.Node { return n.k.Self() }
+
+// Metrics returns the node's metrics collector (package metrics): it reads
+// the kernel's, the ring's and watched actors' counters at each scrape.
+// The command server is watched; Watch your own actors to report them.
+// Register it in your own prometheus.Registry to serve it yourself, or set
+// Config.MetricsAddr.
+func (n *Node) Metrics() *metrics.Collector { return n.col }
+
+// MetricsAddr returns the address of the metrics endpoint while the node
+// runs with Config.MetricsAddr, nil otherwise.
+func (n *Node) MetricsAddr() net.Addr {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.msrv == nil || n.state != stateStarted {
+		return nil
+	}
+	return n.msrv.Addr()
+}

@@ -27,7 +27,8 @@
 // after a partition of any length, see gossip's "When nodes fail"). When
 // Start returns nil the node serves.
 //
-// [Node.Stop] stops the command server (queued commands finish until its
+// [Node.Stop] stops the metrics endpoint (when Config.MetricsAddr is
+// set), the command server (queued commands finish until its
 // ctx ends), the ring (which flushes its state) and the kernel, in that
 // order, and waits for each. Stop does not leave the ring (spec §9.5, unlike
 // notp): peers see the node dead until it restarts from its flush file and
@@ -89,6 +90,18 @@
 // operators' clients, not for peers. Config.AllowMemberCommands lifts the
 // rule. An empty cookie requires Config.Insecure and is logged as a
 // warning: then anyone who reaches the port can reconfigure the ring.
+//
+// # Metrics
+//
+// [Node.Metrics] is a Prometheus collector (package metrics) that reads the
+// kernel's, the ring's and watched actors' counters at each scrape; the
+// command server is watched, Watch your own actors. With
+// Config.MetricsAddr ("127.0.0.1:9100"; port 0 picks one, see
+// [Node.MetricsAddr]) Start serves it, with the Go runtime's and the
+// process's metrics, at http://addr/metrics after the ring started, and
+// fails (closing the node) when it cannot listen; Stop closes it first.
+// The endpoint answers only GET /metrics, within metrics' budgets, and is
+// unauthenticated: bind it to loopback or a private interface.
 //
 // # Fault tests
 //

@@ -37,6 +37,11 @@
 //	-tls-ca FILE    PEM CAs that peers' and clients' certificates must chain to
 //	                (default: -tls-cert itself, for one self-signed certificate)
 //	-busy-poll D    kernel.Config.BusyPoll, e.g. 50us (default 0: off)
+//	-metrics HOST:PORT
+//	                serve Prometheus metrics at http://HOST:PORT/metrics
+//	                (cluster.Config.MetricsAddr; default "": off), the echo
+//	                actor's included; unauthenticated, so bind it to loopback
+//	                or a private interface
 //
 // The cookie comes from -cookie when given, else from -cookie-file, else
 // from the NOTP_COOKIE environment variable. Without any, the node refuses
@@ -55,8 +60,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -86,6 +93,7 @@ type options struct {
 	insecure bool          // -insecure: no cookie, nothing authenticated
 	tls      *tls.Config   // -tls-cert/-tls-key/-tls-ca; nil = plain TCP
 	busyPoll time.Duration // -busy-poll
+	metrics  string        // -metrics: host:port of the metrics endpoint; "" = off
 }
 
 // errUsage marks flag errors (exit status 2).
@@ -108,6 +116,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	keyFile := fs.String("tls-key", "", "PEM private key of -tls-cert")
 	caFile := fs.String("tls-ca", "", "PEM CA certificates that peers' and clients' certificates must chain to (default: -tls-cert itself)")
 	busyPoll := fs.Duration("busy-poll", 0, "kernel.Config.BusyPoll: poll idle connections this long before sleeping (0..1s)")
+	metricsAddr := fs.String("metrics", "", "serve Prometheus metrics at http://HOST:PORT/metrics (e.g. 127.0.0.1:9100; unauthenticated)")
 	if err := fs.Parse(args); err != nil {
 		return options{}, fmt.Errorf("%w: %w", errUsage, err)
 	}
@@ -115,7 +124,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return options{}, fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
 	}
 	o := options{node: notp.Node{ID: *id, Host: *host, Port: *port}, ring: *ring, flush: *flush,
-		busyPoll: *busyPoll, insecure: *insecure}
+		busyPoll: *busyPoll, insecure: *insecure, metrics: *metricsAddr}
 	switch {
 	case *id == "":
 		return o, fmt.Errorf("%w: -id is required", errUsage)
@@ -128,6 +137,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	}
 	if err := o.node.Validate(); err != nil {
 		return o, fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if err := checkHostPort(o.metrics); err != nil {
+		return o, fmt.Errorf("%w: -metrics %q: %v (want host:port, e.g. 127.0.0.1:9100)", errUsage, o.metrics, err)
 	}
 	var err error
 	if o.cookie, err = pickCookie(fs, *cookie, *cookieFile, *insecure); err != nil {
@@ -149,6 +161,21 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	}
 	o.tls = tc
 	return o, nil
+}
+
+// checkHostPort accepts "" or host:port with a numeric port 1..65535.
+func checkHostPort(addr string) error {
+	if addr == "" {
+		return nil
+	}
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return err
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > notp.MaxPort {
+		return fmt.Errorf("port %q is not 1..%d", port, notp.MaxPort)
+	}
+	return nil
 }
 
 // pickCookie returns the cookie from -cookie if given, else -cookie-file,
@@ -232,7 +259,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 func serve(ctx context.Context, o options, log *slog.Logger) error {
 	n, err := cluster.New(cluster.Config{
 		Node: o.node, Cookie: o.cookie, Insecure: o.insecure, FlushPath: o.flush, Logger: log,
-		TLS: o.tls, Kernel: kernel.Config{BusyPoll: o.busyPoll},
+		TLS: o.tls, Kernel: kernel.Config{BusyPoll: o.busyPoll}, MetricsAddr: o.metrics,
 	})
 	if err != nil {
 		return err
@@ -242,6 +269,9 @@ func serve(ctx context.Context, o options, log *slog.Logger) error {
 		return err
 	}
 	echo.Handle("echo", func(_ context.Context, r genserver.Request) ([]byte, error) { return r.Data, nil })
+	if err := n.Metrics().Watch(echo); err != nil {
+		return err
+	}
 
 	events, cancel := n.Ring().Subscribe(256)
 	defer cancel()
@@ -251,6 +281,9 @@ func serve(ctx context.Context, o options, log *slog.Logger) error {
 	if err := echo.Start(ctx); err != nil {
 		_ = n.Stop(context.Background())
 		return err
+	}
+	if a := n.MetricsAddr(); a != nil {
+		log.Info("serving metrics", "url", "http://"+a.String()+"/metrics")
 	}
 	log.Info("node ready", "node", n.Self().String(), "ring", n.Ring().RingID())
 	if o.meet != nil {

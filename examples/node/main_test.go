@@ -73,16 +73,17 @@ func TestParseFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := notp.Node{ID: "a", Host: "127.0.0.1", Port: 7022}
-	if o.node != want || o.ring != "ring" || o.cookie != "" || o.flush != "" || o.meet != nil || o.level != slog.LevelInfo {
+	if o.node != want || o.ring != "ring" || o.cookie != "" || o.flush != "" || o.meet != nil || o.level != slog.LevelInfo || o.metrics != "" {
 		t.Fatalf("defaults: %+v", o)
 	}
 	o, err = parseFlags([]string{"-id", "b", "-host", "10.0.0.2", "-port", "7100", "-cookie", testCookie, "-ring", "r",
-		"-flush", "/tmp/b.ring", "-meet", "a@10.0.0.1:7022", "-log", "debug"}, &bytes.Buffer{})
+		"-flush", "/tmp/b.ring", "-meet", "a@10.0.0.1:7022", "-log", "debug", "-metrics", "127.0.0.1:9100"}, &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if o.node != (notp.Node{ID: "b", Host: "10.0.0.2", Port: 7100}) || o.cookie != testCookie || o.ring != "r" ||
-		o.flush != "/tmp/b.ring" || *o.meet != (notp.Node{ID: "a", Host: "10.0.0.1", Port: 7022}) || o.level != slog.LevelDebug {
+		o.flush != "/tmp/b.ring" || *o.meet != (notp.Node{ID: "a", Host: "10.0.0.1", Port: 7022}) || o.level != slog.LevelDebug ||
+		o.metrics != "127.0.0.1:9100" {
 		t.Fatalf("all flags: %+v", o)
 	}
 }
@@ -144,6 +145,9 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"-nope"}, "flag provided but not defined"},
 		{[]string{"-id", "a", "-busy-poll", "2s"}, "-busy-poll"},
 		{[]string{"-id", "a", "-busy-poll", "-1ms"}, "-busy-poll"},
+		{[]string{"-id", "a", "-metrics", "9100"}, "-metrics"},
+		{[]string{"-id", "a", "-metrics", "127.0.0.1:0"}, "-metrics"},
+		{[]string{"-id", "a", "-metrics", "127.0.0.1:metrics"}, "-metrics"},
 		{[]string{"-id", "a", "-tls-cert", certFile}, "go together"},
 		{[]string{"-id", "a", "-tls-ca", certFile}, "go together"},
 		{[]string{"-id", "a", "-tls-cert", keyFile, "-tls-key", keyFile}, "-tls-cert/-tls-key"},

@@ -1,0 +1,71 @@
+// Package metrics exports a node's counters to Prometheus. A [Collector]
+// reads, at each scrape, the counters the other packages already keep —
+// [kernel.Stats], [gossip.Stats] and the ring's members, memberlist's
+// transport counters, and the [genserver.Stats] of the actors it watches —
+// so the core packages (kernel, genserver, gossip) stay free of the
+// Prometheus client. A [Server] serves a gatherer at /metrics within fixed
+// budgets. cluster.Config.MetricsAddr wires both into a node:
+//
+//	n, _ := cluster.New(cluster.Config{..., MetricsAddr: "127.0.0.1:9100"})
+//	_ = n.Metrics().Watch(myActor) // report an actor of yours
+//
+// or, to serve the series yourself:
+//
+//	reg := prometheus.NewRegistry()
+//	reg.MustRegister(metrics.New(k, ring))
+//
+// # Series
+//
+// Counters end in _total, byte counts in _bytes_total; gauges are values
+// now. Every series is read from a snapshot: nothing is sampled between
+// scrapes and the Collector starts no goroutine.
+//
+//	notp_kernel_messages_received_total, _sent_total   envelopes (calls, casts, replies, stream frames)
+//	notp_kernel_received_bytes_total, _sent_bytes_total, _records_sent_total
+//	notp_kernel_rejected_total{reason}                 bad_mac, bad_frame, too_large, handshake,
+//	                                                   unknown_protocol, pending_limit, per_ip_limit
+//	notp_kernel_calls_failed_total{reason}             connection_lost, node_down, queue_full
+//	notp_kernel_queue_drops_total, _reconnects_total, _casts_unknown_name_total,
+//	  _late_replies_total, _dropped_replies_total, _streams_aborted_total,
+//	  _credit_waits_total, _poll_hits_total, _poll_misses_total, _handler_panics_total,
+//	  _budget_pauses_total, _budget_closes_total, _budget_stream_aborts_total
+//	notp_kernel_connections_active, _connections_pending, _held_bytes   (gauges)
+//	notp_gossip_members{health}                        unknown, alive, suspect, dead, left (gauge)
+//	notp_gossip_ring_changes_total                     received ring states that changed this node's
+//	notp_gossip_messages_sent_total, _received_total, _rejected_total, _send_errors_total,
+//	  _inbox_drops_total, _conflicts_total, _push_pulls_total, _reconnect_attempts_total,
+//	  _reconnects_total, _entries_refused_total, _links_deferred_total, _flushes_total,
+//	  _flush_errors_total, _tombstones_collected_total, _tombstones_evicted_total,
+//	  _auto_removed_total, _events_dropped_total, _panics_total, _ring_repairs_total
+//	notp_memberlist_packets_received_total, _packets_sent_total, _packet_*_bytes_total,
+//	  _streams_accepted_total, _streams_dialed_total, _stream_*_bytes_total,
+//	  _streams_rejected_total, _streams_too_large_total, _stream_timeouts_total
+//	notp_genserver_received_total{actor}, _handled_total{actor}, _panics_total{actor},
+//	  _events_dropped_total{actor}
+//	notp_genserver_rejected_total{actor,reason}        overloaded, malformed, bad_request,
+//	                                                   unknown_event, paused, stopped
+//	notp_genserver_mailbox_messages{actor}             mailbox depth now (gauge)
+//
+// The memberlist series are summed over every failure-detector transport
+// of the process (one per node; a process normally runs one node). The
+// kernel counts envelopes, not calls and casts apart, and keeps no
+// per-call timing, so there is no call latency histogram: measure latency
+// at the caller, where the operation is known.
+//
+// # Budgets
+//
+// A Collector reports at most [MaxServers] actors (one series set per
+// actor name); [Collector.Watch] refuses more with [ErrTooManyServers].
+// The [Server] answers GET [Path] only (404 elsewhere, 405 for other
+// methods), reads headers for at most [ReadHeaderTimeout] and
+// [MaxHeaderBytes], serves at most [MaxConns] connections and
+// [MaxScrapes] scrapes at once, and bounds each scrape by
+// [ScrapeTimeout]. It is unauthenticated: bind it to loopback or a
+// private interface.
+//
+// # Concurrency
+//
+// Collector and Server methods are safe for concurrent use. Collect takes
+// a snapshot per source; its values are consistent per source, not across
+// sources. [Server.Close] waits for the serving goroutine.
+package metrics
