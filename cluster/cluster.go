@@ -212,6 +212,7 @@ func New(cfg Config) (*Node, error) {
 	cs := &commandServer{
 		srv: srv, ring: ring, self: k.Self, health: n.health,
 		timeout: cfg.CommandTimeout, allowMembers: cfg.AllowMemberCommands, log: log,
+		started: time.Now(), kernelStats: k.Stats, ringStats: ring.Stats,
 	}
 	cs.register()
 	return n, nil

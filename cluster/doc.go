@@ -59,6 +59,11 @@
 //	weights                        {id: weight}
 //	ping                           "pong"
 //	ownership                      [{id, share}] each node's fraction of the hash space, by id
+//	lookup {key, n}                {key, owner, preference: [node...]}: the key's owner and its
+//	                               preference list on this node's ring; key 1..1024 bytes,
+//	                               n 1..64 (0: pfactor+1)
+//	info                           {node, version, go, uptime, uptime_seconds, ring, nodes, tokens,
+//	                               rfactor, pfactor, health: {alive: n, ...}, kernel: {...}, gossip: {...}}
 //
 // A payload is checked before it is decoded: every length it declares
 // must fit in its bytes (the msgpack decoder would otherwise allocate a
