@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -27,10 +28,11 @@ const monitorEvery = 50 * time.Millisecond
 
 // shell is the interactive mode.
 type shell struct {
-	c     *client
-	id    string    // the target's id, for messages
-	out   io.Writer // safe for concurrent use; one Write per message
-	width int       // terminal width, 0 when not a terminal
+	c      *client
+	id     string    // the target's id, for messages
+	out    io.Writer // safe for concurrent use; one Write per message
+	width  int       // terminal width, 0 when not a terminal
+	format string    // --format: "text", "json" or "" (JSON, ownership as a chart)
 	// raw is the terminal under a term.Terminal, nil without one: when
 	// Ctrl-D or Ctrl-C ends the shell, the prompt line is ended there
 	// (through the Terminal the prompt would be drawn again).
@@ -54,7 +56,7 @@ func runShell(ctx context.Context, o options, stdin io.Reader, stdout, stderr io
 	}
 	fmt.Fprintf(stdout, "Connected to %s\n", o.target.ID)
 
-	sh := &shell{c: c, id: o.target.ID}
+	sh := &shell{c: c, id: o.target.ID, format: o.format}
 	var read func() (string, error)
 	if in, out, ok := terminals(stdin, stdout); ok {
 		t, restore, err := sh.useTerminal(in, out)
@@ -207,7 +209,7 @@ func (sh *shell) exec(ctx context.Context, line string) bool {
 		}
 		return true
 	}
-	a, err := parseCommand(f[0], f[1:])
+	req, err := parseRequest(f[0], f[1:])
 	var ue *usageError
 	switch {
 	case errors.Is(err, errUnknownCommand):
@@ -217,14 +219,12 @@ func (sh *shell) exec(ctx context.Context, line string) bool {
 		sh.printf("%v\nUsage: %s\n", err, ue.spec.synopsis())
 		return true
 	}
-	r := sh.c.do(ctx, f[0], a)
-	if f[0] == command.Ownership && r.OK {
-		if chart, ok := formatOwnership(r.Data, sh.width); ok {
-			sh.out.Write(chart)
-			return true
-		}
+	r := sh.c.do(ctx, req.name, req.args)
+	if req.name == command.Nodes {
+		r = filterNodes(r, req.opts)
 	}
-	sh.out.Write(formatReply(r))
+	format := cmp.Or(req.opts.format, sh.format, "json")
+	sh.out.Write(render(req.name, r, format, req.opts.format == "" && sh.format == "", sh.width))
 	return true
 }
 
@@ -281,7 +281,7 @@ func (sh *shell) monitor(done <-chan struct{}) {
 }
 
 // shellWords are the words TAB completes: the commands, help and exit.
-var shellWords = append(slices.Clone(commandNames()), "help", "exit", "keygen")
+var shellWords = append(slices.Clone(commandNames()), "help", "exit", "keygen", "members")
 
 func commandNames() []string {
 	names := make([]string, len(specs))
