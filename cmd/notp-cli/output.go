@@ -233,6 +233,9 @@ func (v jvalue) inline() string {
 		}
 		return "{" + strings.Join(parts, " ") + "}"
 	case v.isList:
+		if len(v.vals) == 0 {
+			return "(none)"
+		}
 		parts := make([]string, len(v.vals))
 		for i, e := range v.vals {
 			parts[i] = e.inline()
