@@ -72,7 +72,7 @@ type Config struct {
 	// TLS, if set, encrypts the kernel's connections (commands included).
 	TLS *tls.Config
 	// RFactor is the ring's default weight (tokens per node) for inserts
-	// without a weight; 0 = 3. PFactor is the default neighbour count;
+	// without a weight; 0 = chash.DefaultRFactor (128). PFactor is the default neighbour count;
 	// 0 = 2. All nodes of a cluster should use the same values.
 	RFactor, PFactor int
 	// FlushPath is the file the ring is persisted to (and loaded from by
