@@ -143,6 +143,11 @@ type Node struct {
 	k    *kernel.Kernel
 	ring *gossip.Ring
 	cmd  *genserver.Server
+	// events is the log the events command reads; evCancel ends its
+	// subscription and evDone is closed when its feeder returned.
+	events   *eventLog
+	evCancel func()
+	evDone   chan struct{}
 
 	mu    sync.Mutex // serialises Start, Stop and Leave's state check
 	state state
@@ -208,11 +213,11 @@ func New(cfg Config) (*Node, error) {
 		_ = k.Close()
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
-	n := &Node{cfg: cfg, log: log, k: k, ring: ring, cmd: srv}
+	n := &Node{cfg: cfg, log: log, k: k, ring: ring, cmd: srv, events: newEventLog()}
 	cs := &commandServer{
 		srv: srv, ring: ring, self: k.Self, health: n.health,
 		timeout: cfg.CommandTimeout, allowMembers: cfg.AllowMemberCommands, log: log,
-		started: time.Now(), kernelStats: k.Stats, ringStats: ring.Stats,
+		started: time.Now(), kernelStats: k.Stats, ringStats: ring.Stats, eventLog: n.events,
 	}
 	cs.register()
 	return n, nil
@@ -308,6 +313,12 @@ func (n *Node) Start(ctx context.Context, ringID string) error {
 }
 
 func (n *Node) start(ctx context.Context, ringID string) error {
+	events, cancel := n.ring.Subscribe(eventBuffer)
+	n.evCancel, n.evDone = cancel, make(chan struct{})
+	go func() {
+		defer close(n.evDone)
+		n.events.feed(events)
+	}()
 	if err := n.k.Start(ctx); err != nil {
 		return fmt.Errorf("cluster: start kernel: %w", err)
 	}
@@ -349,6 +360,10 @@ func (n *Node) stopParts(ctx context.Context) error {
 	}
 	if err := n.k.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("cluster: close kernel: %w", err))
+	}
+	if n.evCancel != nil {
+		n.evCancel() // closes the channel: the feeder returns at once
+		<-n.evDone
 	}
 	return errors.Join(errs...)
 }

@@ -317,6 +317,16 @@ func TestCommandsOnCluster(t *testing.T) {
 	if want := b.Ring().Ring().RangeNext([]byte("user:42"), 2); lk.Owner == nil || *lk.Owner != want[0] || !slices.Equal(lk.Preference, want) {
 		t.Fatalf("lookup = %+v, want %v", lk, want)
 	}
+	// events: the node logged the ring forming.
+	var evs cluster.EventsData
+	adm.ok(b, command.Events, command.Args{Since: 1}, &evs)
+	kinds := map[string]bool{}
+	for _, e := range evs.Events {
+		kinds[e.Kind] = true
+	}
+	if evs.Next < 2 || !kinds["inserted"] {
+		t.Fatalf("events = %+v", evs)
+	}
 	var info cluster.InfoData
 	adm.ok(b, command.Info, command.Args{}, &info)
 	if info.Node != b.Self() || info.Ring != b.Ring().RingID() || info.Nodes != 4 || info.Tokens != 3*chash.DefaultRFactor+5 ||

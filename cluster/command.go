@@ -71,6 +71,8 @@ type commandServer struct {
 	// kernelStats and ringStats feed info's counters; nil = not shown.
 	kernelStats func() kernel.Stats
 	ringStats   func() gossip.Stats
+	// eventLog holds the latest ring and health events; nil = none.
+	eventLog *eventLog
 }
 
 // cmdFunc runs one validated command.
@@ -97,6 +99,7 @@ func (c *commandServer) register() {
 		command.Ownership: c.ownership,
 		command.Lookup:    c.lookup,
 		command.Info:      c.info,
+		command.Events:    c.events,
 	}
 	for _, name := range command.Names {
 		fn, ok := cmds[name]

@@ -52,11 +52,12 @@ const (
 	Ownership = "ownership" // each node's share of the key space
 	Lookup    = "lookup"    // Args.Key, Args.N: the key's owner and preference list
 	Info      = "info"      // the node's version, uptime, ring and counters
+	Events    = "events"    // Args.Since: the ring and health events after a cursor
 )
 
 // Names lists every command in the order help shows them.
 var Names = []string{
-	Inspect, Nodes, Ownership, Lookup, Info, Ping, Get, Has, Weight, Weights,
+	Inspect, Nodes, Ownership, Lookup, Info, Events, Ping, Get, Has, Weight, Weights,
 	Join, Meet, Leave, Insert, MInsert, Update, Remove, MRemove,
 }
 
@@ -83,6 +84,9 @@ type Args struct {
 	// N is the length of lookup's preference list: 0 means the ring's
 	// pfactor+1, else 1..MaxLookupN.
 	N int `msgpack:"n,omitempty"`
+	// Since is the cursor of events: the sequence number of the first
+	// event wanted, 0 for none (the reply's Next starts a stream).
+	Since uint64 `msgpack:"since,omitempty"`
 }
 
 // MaxKeyLen is the longest key lookup accepts, in bytes.
