@@ -94,6 +94,9 @@ var specs = []spec{
 			"The key is at most 1024 bytes; a key that starts with '-' follows '--'.",
 		parse: lookupArgs},
 	{name: command.Info, desc: "Prints the node's version, uptime, ring id and size, health counts and kernel and gossip counters.", parse: noArgs},
+	{name: command.Events, usage: "<since>",
+		desc:  "Prints the ring and health events the node logged from sequence number <since> on (at most 256; 0 returns none and the next cursor). monitor streams them.",
+		parse: sinceArg},
 	{name: command.Ping, desc: "Ping a node in the cluster (the node notp-cli talks to).", parse: noArgs},
 	{name: command.Get, usage: "<id>", desc: "Returns information about a node's hostname and port in this node's cluster.", parse: oneID},
 	{name: command.Has, usage: "<id>", desc: "Returns whether the targeted node exists in this node's cluster.", parse: oneID},
@@ -281,6 +284,18 @@ func parseIDPattern(s string) (*regexp.Regexp, error) {
 		return nil, fmt.Errorf("--id: %w", err)
 	}
 	return re, nil
+}
+
+// sinceArg reads the cursor of events.
+func sinceArg(pos []string) (command.Args, error) {
+	if len(pos) != 1 {
+		return command.Args{}, fmt.Errorf("takes <since>, got %d arguments", len(pos))
+	}
+	n, err := strconv.ParseUint(pos[0], 10, 64)
+	if err != nil {
+		return command.Args{}, fmt.Errorf("<since> %q is not a non-negative integer", pos[0])
+	}
+	return command.Args{Since: n}, nil
 }
 
 // lookupArgs reads <key> [n].

@@ -224,6 +224,7 @@ func writeCommandList(w io.Writer, shell bool) {
 	for i := range specs {
 		fmt.Fprintf(tw, "  %s\t%s\n", specs[i].brief(), specs[i].summary())
 	}
+	fmt.Fprintf(tw, "  %s\t%s\n", "monitor [--level <l>]", monitorHelp)
 	fmt.Fprintf(tw, "  %s\t%s\n", "keygen", keygenHelp)
 	if shell {
 		fmt.Fprintf(tw, "  %s\t%s\n", "help [command]", "Shows the commands, or the usage of one command.")

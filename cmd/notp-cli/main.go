@@ -45,6 +45,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return oneShotHelp(o.args, stdout, stderr)
 	case o.cmd == "keygen":
 		return keygen(o.args, stdout, stderr)
+	case o.cmd == "monitor":
+		return oneShotMonitor(ctx, o, stdout, stderr)
 	}
 	return oneShot(ctx, o, stdout, stderr)
 }
@@ -94,6 +96,10 @@ func oneShotHelp(args []string, stdout, stderr io.Writer) int {
 	case 1:
 		if args[0] == "keygen" {
 			fmt.Fprintf(stdout, "Usage: keygen\n\n%s\n", keygenHelp)
+			return exitOK
+		}
+		if args[0] == "monitor" {
+			fmt.Fprintf(stdout, "Usage: %s\n\n%s\n", monitorSynopsis, monitorDesc)
 			return exitOK
 		}
 		if s, ok := lookup(args[0]); ok {
