@@ -74,6 +74,8 @@
 //	ownership                                each node's share of the key space
 //	lookup <key> [n]                         the key's owner and preference list
 //	info                                     version, uptime, ring, counters
+//	events <since>                           the events the node logged from <since>
+//	monitor [--level debug|info|warn]        stream the node's events until Ctrl-C
 //	ping                                     "pong"
 //	get <id>                                 a node's host and port
 //	has <id>                                 whether a node is in the ring
@@ -99,6 +101,14 @@
 // answers from its own ring. info reports the notp version and Go
 // toolchain of the node's binary, its uptime, ring id, node and token
 // counts, its nodes by health, and the kernel's and gossip's counters.
+// monitor polls the node's event log (events) every 500ms, each poll
+// bounded by --timeout, and prints the events at --level or above
+// (default info) as they come: one JSON object per line in one-shot mode
+// (text lines with --format text), text lines in the shell. It says how
+// many events it missed when the node's log (its latest 1024) moved past
+// it. One-shot monitor runs until a signal (exit 0) or a failed poll (the
+// reply, exit 1); in the shell it runs until Enter. It shows the ring and
+// health events gossip publishes, not the node's log lines.
 // "notp-cli help [command]" prints the usage of all or one command;
 // "notp-cli keygen" prints a new cookie.
 //
@@ -155,6 +165,7 @@
 //	$ export NOTP_INSTANCE=node1 NOTP_HOST=10.0.0.1
 //	$ notp-cli --format text members --status suspect --id '^web-'
 //	$ notp-cli lookup user:42 3
+//	$ notp-cli --format text monitor --level warn
 //	$ notp-cli -I node1 -H 10.0.0.1
 //	Connecting to node1 at 10.0.0.1:7022
 //	Connected to node1
