@@ -19,6 +19,7 @@ var benchKeys = func() [][]byte {
 
 var benchShapes = []struct{ members, weight int }{
 	{8, 64}, {64, 64}, {512, 64}, {8, 3}, {64, 3}, {512, 3},
+	{8, DefaultRFactor}, {64, DefaultRFactor}, {512, DefaultRFactor},
 }
 
 func benchRing(members, weight int) *Ring {

@@ -173,3 +173,67 @@ func TestWeightProportional(t *testing.T) {
 	sa := one.Shares()
 	t.Logf("single pair weight 64 vs 128: shares %.3f / %.3f", sa["a"], sa["b"])
 }
+
+// sharesOf returns the exact shares of the hash space (arc lengths, not a
+// sample of keys) of a ring of ids inserted with the default weight.
+func sharesOf(rfactor int, ids []string) map[string]float64 {
+	r := New(rfactor, 2)
+	for _, id := range ids {
+		r.Insert(nd(id), 0)
+	}
+	return r.Shares()
+}
+
+// balanced reports the worst deviation of three nodes' shares from a third
+// (relative: 0.1 = 10%) and the max/mean share of 64 nodes.
+func balanced(rfactor int) (dev3 map[string]float64, maxMean64 float64) {
+	dev3 = make(map[string]float64)
+	for name, ids := range map[string][]string{
+		"demo":  {"node-1", "node-2", "node-3"}, // examples/demo's nodes
+		"a b c": {"a", "b", "c"},                // README's three-node cluster
+	} {
+		for _, s := range sharesOf(rfactor, ids) {
+			dev3[name] = max(dev3[name], math.Abs(3*s-1))
+		}
+	}
+	ids := make([]string, 64)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("node-%02d", i)
+	}
+	for _, s := range sharesOf(rfactor, ids) {
+		maxMean64 = max(maxMean64, 64*s)
+	}
+	return dev3, maxMean64
+}
+
+// TestDefaultWeightBalanced: with the default weight a new user's first
+// clusters are near-even: each of three nodes (the demo's and README's)
+// owns a third of the key space within ±10%, and the most loaded of 64
+// nodes owns at most 1.3× the mean. notp's old default of 3 tokens fails
+// both (its three nodes owned 16%, 30% and 54%).
+func TestDefaultWeightBalanced(t *testing.T) {
+	check := func(rfactor int) (fails []string) {
+		dev3, mm := balanced(rfactor)
+		for name, d := range dev3 {
+			t.Logf("weight %d: 3 nodes (%s): worst share off a third by %.1f%%", rfactor, name, 100*d)
+			if d > 0.10 {
+				fails = append(fails, fmt.Sprintf("3 nodes (%s) off a third by %.1f%% > 10%%", name, 100*d))
+			}
+		}
+		t.Logf("weight %d: 64 nodes: max/mean share %.3f", rfactor, mm)
+		if mm > 1.3 {
+			fails = append(fails, fmt.Sprintf("64 nodes max/mean %.3f > 1.3", mm))
+		}
+		return fails
+	}
+	for _, f := range check(DefaultRFactor) {
+		t.Errorf("default weight %d: %s", DefaultRFactor, f)
+	}
+	if New(0, 0).RFactor() != DefaultRFactor {
+		t.Errorf("New(0, 0).RFactor() = %d, want %d", New(0, 0).RFactor(), DefaultRFactor)
+	}
+	// The bounds have teeth: the old default misses them.
+	if fails := check(3); len(fails) == 0 {
+		t.Error("weight 3 meets the balance bounds; the test cannot tell a bad default")
+	}
+}

@@ -76,7 +76,7 @@ type Config struct {
 	// TLS, if set, encrypts the kernel's connections (commands included).
 	TLS *tls.Config
 	// RFactor is the ring's default weight (tokens per node) for inserts
-	// without a weight; 0 = 3. PFactor is the default neighbour count;
+	// without a weight; 0 = chash.DefaultRFactor (128). PFactor is the default neighbour count;
 	// 0 = 2. All nodes of a cluster should use the same values.
 	RFactor, PFactor int
 	// FlushPath is the file the ring is persisted to (and loaded from by
@@ -155,6 +155,11 @@ type Node struct {
 	ring *gossip.Ring
 	cmd  *genserver.Server
 	col  *metrics.Collector
+	// events is the log the events command reads; evCancel ends its
+	// subscription and evDone is closed when its feeder returned.
+	events   *eventLog
+	evCancel func()
+	evDone   chan struct{}
 
 	mu    sync.Mutex // serialises Start, Stop and Leave's state check
 	state state
@@ -226,10 +231,11 @@ func New(cfg Config) (*Node, error) {
 		_ = k.Close()
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
-	n := &Node{cfg: cfg, log: log, k: k, ring: ring, cmd: srv, col: col}
+	n := &Node{cfg: cfg, log: log, k: k, ring: ring, cmd: srv, col: col, events: newEventLog()}
 	cs := &commandServer{
 		srv: srv, ring: ring, self: k.Self, health: n.health,
 		timeout: cfg.CommandTimeout, allowMembers: cfg.AllowMemberCommands, log: log,
+		started: time.Now(), kernelStats: k.Stats, ringStats: ring.Stats, eventLog: n.events,
 	}
 	cs.register()
 	return n, nil
@@ -341,6 +347,12 @@ func (n *Node) Start(ctx context.Context, ringID string) error {
 }
 
 func (n *Node) start(ctx context.Context, ringID string) error {
+	events, cancel := n.ring.Subscribe(eventBuffer)
+	n.evCancel, n.evDone = cancel, make(chan struct{})
+	go func() {
+		defer close(n.evDone)
+		n.events.feed(events)
+	}()
 	if err := n.k.Start(ctx); err != nil {
 		return fmt.Errorf("cluster: start kernel: %w", err)
 	}
@@ -400,6 +412,10 @@ func (n *Node) stopParts(ctx context.Context) error {
 	}
 	if err := n.k.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("cluster: close kernel: %w", err))
+	}
+	if n.evCancel != nil {
+		n.evCancel() // closes the channel: the feeder returns at once
+		<-n.evDone
 	}
 	return errors.Join(errs...)
 }

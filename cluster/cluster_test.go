@@ -25,6 +25,7 @@ import (
 	"github.com/hashicorp/memberlist"
 
 	"github.com/notp-go/notp"
+	"github.com/notp-go/notp/chash"
 	"github.com/notp-go/notp/cluster"
 	"github.com/notp-go/notp/command"
 	"github.com/notp-go/notp/genserver"
@@ -306,8 +307,31 @@ func TestCommandsOnCluster(t *testing.T) {
 	adm.fail(c, command.Weight, command.Args{ID: "nope"}, command.CodeFailed, "'nope' is not defined in this ring.")
 	var ws map[string]int
 	adm.ok(b, command.Weights, command.Args{}, &ws)
-	if len(ws) != 4 || ws["x"] != 5 || ws["a"] != 3 {
+	if len(ws) != 4 || ws["x"] != 5 || ws["a"] != chash.DefaultRFactor {
 		t.Fatalf("weights = %v", ws)
+	}
+	// lookup answers from the node's own ring; info counts its tokens and
+	// carries the kernel's and gossip's counters.
+	var lk cluster.LookupData
+	adm.ok(b, command.Lookup, command.Args{Key: "user:42", N: 2}, &lk)
+	if want := b.Ring().Ring().RangeNext([]byte("user:42"), 2); lk.Owner == nil || *lk.Owner != want[0] || !slices.Equal(lk.Preference, want) {
+		t.Fatalf("lookup = %+v, want %v", lk, want)
+	}
+	// events: the node logged the ring forming.
+	var evs cluster.EventsData
+	adm.ok(b, command.Events, command.Args{Since: 1}, &evs)
+	kinds := map[string]bool{}
+	for _, e := range evs.Events {
+		kinds[e.Kind] = true
+	}
+	if evs.Next < 2 || !kinds["inserted"] {
+		t.Fatalf("events = %+v", evs)
+	}
+	var info cluster.InfoData
+	adm.ok(b, command.Info, command.Args{}, &info)
+	if info.Node != b.Self() || info.Ring != b.Ring().RingID() || info.Nodes != 4 || info.Tokens != 3*chash.DefaultRFactor+5 ||
+		info.Kernel == nil || info.Kernel.FramesIn == 0 || info.Gossip == nil || info.Gossip.MessagesReceived == 0 || info.Version == "" {
+		t.Fatalf("info = %+v", info)
 	}
 	// 349, 350, 348
 	var gx notp.Node
@@ -330,7 +354,7 @@ func TestCommandsOnCluster(t *testing.T) {
 	waitFor(t, "x updated everywhere", func() bool {
 		for _, n := range ns {
 			got, ok := n.Ring().Ring().Get("x")
-			if !ok || got != x2 || n.Ring().Ring().Weights()["x"] != 3 {
+			if !ok || got != x2 || n.Ring().Ring().Weights()["x"] != chash.DefaultRFactor {
 				return false
 			}
 		}
@@ -342,14 +366,14 @@ func TestCommandsOnCluster(t *testing.T) {
 	z := notp.Node{ID: "z", Host: "127.0.0.1", Port: 4}
 	adm.ok(c, command.MInsert, command.Args{Nodes: []notp.Node{z, c.Self(), y}, Weight: 2}, nil)
 	waitFor(t, "y, z everywhere", func() bool { return converged(ns, "a", "b", "c", "x", "y", "z") })
-	if ws := a.Ring().Ring().Weights(); ws["y"] != 2 || ws["z"] != 2 || ws["c"] != 3 {
+	if ws := a.Ring().Ring().Weights(); ws["y"] != 2 || ws["z"] != 2 || ws["c"] != chash.DefaultRFactor {
 		t.Fatalf("weights after minsert: %v", ws)
 	}
 
 	// 347: inspect.
 	var ins cluster.InspectData
 	adm.ok(a, command.Inspect, command.Args{}, &ins)
-	if ins.Ring != "ring" || ins.RFactor != 3 || ins.PFactor != 2 || len(ins.Nodes) != 6 || ins.VClock == nil || ins.VClock.Size() == 0 {
+	if ins.Ring != "ring" || ins.RFactor != chash.DefaultRFactor || ins.PFactor != 2 || len(ins.Nodes) != 6 || ins.VClock == nil || ins.VClock.Size() == 0 {
 		t.Fatalf("inspect = %+v", ins)
 	}
 	// ownership

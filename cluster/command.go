@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"slices"
 	"sort"
 	"strconv"
@@ -16,6 +17,7 @@ import (
 	"github.com/notp-go/notp/chash"
 	"github.com/notp-go/notp/command"
 	"github.com/notp-go/notp/genserver"
+	"github.com/notp-go/notp/gossip"
 	"github.com/notp-go/notp/internal/msgpackcheck"
 	"github.com/notp-go/notp/kernel"
 	"github.com/notp-go/notp/vclock"
@@ -64,6 +66,13 @@ type commandServer struct {
 	timeout      time.Duration
 	allowMembers bool
 	log          *slog.Logger
+	// started is when the node was built, for info's uptime.
+	started time.Time
+	// kernelStats and ringStats feed info's counters; nil = not shown.
+	kernelStats func() kernel.Stats
+	ringStats   func() gossip.Stats
+	// eventLog holds the latest ring and health events; nil = none.
+	eventLog *eventLog
 }
 
 // cmdFunc runs one validated command.
@@ -113,6 +122,9 @@ func (c *commandServer) handlers() map[string]cmdFunc {
 		command.Weights:   c.weights,
 		command.Ping:      c.ping,
 		command.Ownership: c.ownership,
+		command.Lookup:    c.lookup,
+		command.Info:      c.info,
+		command.Events:    c.events,
 	}
 }
 
@@ -207,6 +219,10 @@ func decodeArgs(name string, data []byte) (command.Args, command.Reply, bool) {
 		return a, badRequest(payloadMessage(data, err), fields), false
 	}
 	switch name {
+	case command.Lookup:
+		if a.Key == "" {
+			return a, badRequest("Missing required 'key' parameter.", map[string]string{"key": "required: a non-empty string"}), false
+		}
 	case command.Join, command.Has, command.Get, command.Weight:
 		if a.ID == "" {
 			return a, badRequest(msgMissingID, map[string]string{"id": "required: a non-empty string"}), false
@@ -473,4 +489,111 @@ func (c *commandServer) ownership(context.Context, command.Args) command.Reply {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return ok(out)
+}
+
+// LookupData is the data of the lookup command.
+type LookupData struct {
+	Key string `json:"key"`
+	// Owner is the node that owns the key; nil when the ring is empty.
+	Owner *notp.Node `json:"owner"`
+	// Preference is the key's preference list: the owner and its
+	// successors, distinct nodes in ring order, at most the asked length.
+	Preference []notp.Node `json:"preference"`
+}
+
+func (c *commandServer) lookup(_ context.Context, a command.Args) command.Reply {
+	n := a.N
+	if n <= 0 {
+		n = c.ring.PFactor() + 1
+	}
+	d := LookupData{Key: a.Key, Preference: c.ring.Ring().RangeNext([]byte(a.Key), n)}
+	if d.Preference == nil {
+		d.Preference = []notp.Node{}
+	}
+	if len(d.Preference) > 0 {
+		d.Owner = &d.Preference[0]
+	}
+	return ok(d)
+}
+
+// InfoData is the data of the info command.
+type InfoData struct {
+	Node notp.Node `json:"node"`
+	// Version is the notp module's version in the node's binary ("(devel)"
+	// when built from a checkout); Go is the toolchain that built it.
+	Version string `json:"version"`
+	Go      string `json:"go"`
+	// Uptime is the time since the node was built, rounded to the second
+	// (UptimeSeconds is the same as a number).
+	Uptime        string  `json:"uptime"`
+	UptimeSeconds float64 `json:"uptime_seconds"`
+	// Ring is the ring id ("" outside a ring), Nodes and Tokens its size.
+	Ring    string `json:"ring"`
+	Nodes   int    `json:"nodes"`
+	Tokens  int    `json:"tokens"`
+	RFactor int    `json:"rfactor"`
+	PFactor int    `json:"pfactor"`
+	// Health counts the ring's nodes by the failure detector's (memberlist's)
+	// view: alive, suspect, dead, left, unknown.
+	Health map[string]int `json:"health"`
+	Kernel *kernel.Stats  `json:"kernel,omitempty"`
+	Gossip *gossip.Stats  `json:"gossip,omitempty"`
+}
+
+// moduleVersion is the notp module's version in this binary.
+func moduleVersion() (version, goVersion string) {
+	bi, found := debug.ReadBuildInfo()
+	if !found {
+		return "unknown", "unknown"
+	}
+	const mod = "github.com/notp-go/notp"
+	if bi.Main.Path == mod {
+		return bi.Main.Version, bi.GoVersion
+	}
+	for _, d := range bi.Deps {
+		if d.Path == mod {
+			if d.Replace != nil && d.Replace.Version == "" {
+				return "(devel)", bi.GoVersion
+			}
+			return d.Version, bi.GoVersion
+		}
+	}
+	return "(devel)", bi.GoVersion
+}
+
+func (c *commandServer) info(context.Context, command.Args) command.Reply {
+	ring := c.ring.Ring()
+	up := time.Since(c.started)
+	d := InfoData{
+		Node:          c.self(),
+		Uptime:        up.Round(time.Second).String(),
+		UptimeSeconds: up.Seconds(),
+		Ring:          c.ring.RingID(),
+		Nodes:         len(ring.Nodes()),
+		Tokens:        ring.Size(),
+		RFactor:       c.ring.RFactor(),
+		PFactor:       c.ring.PFactor(),
+		Health:        map[string]int{},
+	}
+	d.Version, d.Go = moduleVersion()
+	var health map[string]string
+	if c.health != nil {
+		health = c.health()
+	}
+	for _, n := range ring.Nodes() {
+		h := health[n.ID]
+		if h == "" {
+			h = "unknown"
+		}
+		d.Health[h]++
+	}
+	if c.kernelStats != nil {
+		st := c.kernelStats()
+		d.Kernel = &st
+	}
+	if c.ringStats != nil {
+		st := c.ringStats()
+		d.Gossip = &st
+	}
+	return ok(d)
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/notp-go/notp/chash"
 	"github.com/notp-go/notp/command"
 	"github.com/notp-go/notp/genserver"
+	"github.com/notp-go/notp/gossip"
 	"github.com/notp-go/notp/kernel"
 	"github.com/notp-go/notp/vclock"
 )
@@ -751,5 +752,63 @@ func TestCommandMutationsLogged(t *testing.T) {
 	}
 	if got[8]["code"] != command.CodeBadRequest {
 		t.Errorf("refused insert record %v lacks code %s", got[8], command.CodeBadRequest)
+	}
+}
+
+// lookup answers the key's owner and preference list from this node's ring
+// (pfactor+1 long by default), and refuses a missing or oversized key and a
+// list length out of range without touching the ring.
+func TestCommandLookup(t *testing.T) {
+	h := newCmdHarness(t, 5*time.Second, false)
+	for i, id := range []string{"a", "b", "c", "d"} {
+		h.ring.ring.Insert(node(id, 7100+i), 0)
+	}
+	for _, c := range []struct {
+		n, want int
+	}{{0, h.ring.PFactor() + 1}, {1, 1}, {2, 2}, {command.MaxLookupN, 5}} {
+		d := decodeData[LookupData](t, h.call(command.Lookup, command.Args{Key: "user:42", N: c.n}))
+		want := h.ring.ring.RangeNext([]byte("user:42"), c.want)
+		owner, _ := h.ring.ring.FindString("user:42")
+		if d.Key != "user:42" || d.Owner == nil || *d.Owner != owner || !slices.Equal(d.Preference, want) {
+			t.Fatalf("lookup n=%d = %+v, want owner %v, preference %v", c.n, d, owner, want)
+		}
+	}
+	mustFail(t, h.call(command.Lookup, command.Args{}), command.CodeBadRequest, "Missing required 'key' parameter.")
+	for name, a := range map[string]command.Args{
+		"long key": {Key: strings.Repeat("k", command.MaxKeyLen+1)},
+		"n > max":  {Key: "k", N: command.MaxLookupN + 1},
+		"n < 0":    {Key: "k", N: -1},
+	} {
+		r := h.call(command.Lookup, a)
+		if r.OK || r.Error.Code != command.CodeBadRequest || !strings.Contains(r.Error.Message, "invalid argument") {
+			t.Fatalf("%s: %+v %+v, want BAD_REQUEST invalid argument", name, r, r.Error)
+		}
+	}
+	d := decodeData[LookupData](t, h.call(command.Lookup, command.Args{Key: strings.Repeat("k", command.MaxKeyLen)}))
+	if d.Owner == nil {
+		t.Fatal("a key of MaxKeyLen bytes has no owner")
+	}
+}
+
+// info reports the node, its build, uptime, ring size, health counts and
+// the kernel's and gossip's counters.
+func TestCommandInfo(t *testing.T) {
+	h := newCmdHarness(t, 5*time.Second, false)
+	h.cs.started = time.Now().Add(-90 * time.Second)
+	h.cs.kernelStats = h.server.Stats
+	h.cs.ringStats = func() gossip.Stats { return gossip.Stats{Merges: 7} }
+	d := decodeData[InfoData](t, h.call(command.Info, command.Args{}))
+	if d.Node != h.server.Self() || d.Ring != "ring1" || d.Nodes != 1 || d.Tokens != 3 ||
+		d.RFactor != 3 || d.PFactor != 2 || d.Health["alive"] != 1 {
+		t.Fatalf("info = %+v", d)
+	}
+	if d.UptimeSeconds < 90 || d.UptimeSeconds > 3600 || !strings.HasPrefix(d.Uptime, "1m3") {
+		t.Fatalf("uptime %q (%v s), want about 90 s", d.Uptime, d.UptimeSeconds)
+	}
+	if d.Version == "" || !strings.HasPrefix(d.Go, "go") {
+		t.Fatalf("version %q, go %q", d.Version, d.Go)
+	}
+	if d.Kernel == nil || d.Kernel.FramesIn == 0 || d.Gossip == nil || d.Gossip.Merges != 7 {
+		t.Fatalf("counters: kernel %+v gossip %+v", d.Kernel, d.Gossip)
 	}
 }

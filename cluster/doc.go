@@ -60,6 +60,17 @@
 //	weights                        {id: weight}
 //	ping                           "pong"
 //	ownership                      [{id, share}] each node's fraction of the hash space, by id
+//	lookup {key, n}                {key, owner, preference: [node...]}: the key's owner and its
+//	                               preference list on this node's ring; key 1..1024 bytes,
+//	                               n 1..64 (0: pfactor+1)
+//	info                           {node, version, go, uptime, uptime_seconds, ring, nodes, tokens,
+//	                               rfactor, pfactor, health: {alive: n, ...}, kernel: {...}, gossip: {...}}
+//	events {since}                 {next, missed, events: [{seq, time, level, kind, ring, nodes, more}]}:
+//	                               the node's ring and health events from seq since on (0: none,
+//	                               only the next cursor); at most 256 per reply, missed counts
+//	                               events older than the 1024 the node keeps; levels debug (sends),
+//	                               info (ring changes, alive, reconnected, left), warn (dead,
+//	                               suspect, refused, this node removed); at most 16 nodes each
 //
 // A payload is checked before it is decoded: every length it declares
 // must fit in its bytes (the msgpack decoder would otherwise allocate a

@@ -64,5 +64,5 @@ func Example() {
 	// Output:
 	// ring: demo owner of user:42: a
 	// ping: ok=true data="pong"
-	// weights: ok=true data={"a":3}
+	// weights: ok=true data={"a":128}
 }

@@ -20,6 +20,7 @@ package command
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -49,11 +50,14 @@ const (
 	Weights   = "weights"   // every node's weight
 	Ping      = "ping"      // "pong"
 	Ownership = "ownership" // each node's share of the key space
+	Lookup    = "lookup"    // Args.Key, Args.N: the key's owner and preference list
+	Info      = "info"      // the node's version, uptime, ring and counters
+	Events    = "events"    // Args.Since: the ring and health events after a cursor
 )
 
 // Names lists every command in the order help shows them.
 var Names = []string{
-	Inspect, Nodes, Ownership, Ping, Get, Has, Weight, Weights,
+	Inspect, Nodes, Ownership, Lookup, Info, Events, Ping, Get, Has, Weight, Weights,
 	Join, Meet, Leave, Insert, MInsert, Update, Remove, MRemove,
 }
 
@@ -75,7 +79,21 @@ type Args struct {
 	Nodes  []notp.Node `msgpack:"nodes,omitempty"`
 	Weight int         `msgpack:"weight,omitempty"` // ≤ 0: the ring's rfactor
 	Force  bool        `msgpack:"force,omitempty"`
+	// Key is the key of lookup: 1..MaxKeyLen bytes.
+	Key string `msgpack:"key,omitempty"`
+	// N is the length of lookup's preference list: 0 means the ring's
+	// pfactor+1, else 1..MaxLookupN.
+	N int `msgpack:"n,omitempty"`
+	// Since is the cursor of events: the sequence number of the first
+	// event wanted, 0 for none (the reply's Next starts a stream).
+	Since uint64 `msgpack:"since,omitempty"`
 }
+
+// MaxKeyLen is the longest key lookup accepts, in bytes.
+const MaxKeyLen = 1024
+
+// MaxLookupN is the longest preference list lookup returns.
+const MaxLookupN = 64
 
 // Reply is the answer to every command.
 type Reply struct {
@@ -121,6 +139,10 @@ func Fail(code, message string) Reply {
 	return Reply{Error: &Error{Code: code, Message: message}}
 }
 
+// ErrInvalidArgs is wrapped by DecodeArgs's errors for a key or a list
+// length out of range.
+var ErrInvalidArgs = errors.New("command: invalid argument")
+
 // EncodeArgs encodes a command payload.
 func EncodeArgs(a Args) ([]byte, error) { return msgpack.Marshal(&a) }
 
@@ -139,7 +161,8 @@ var argsLimits = msgpackcheck.Limits{Paths: map[string]msgpackcheck.Limit{
 }}
 
 // DecodeArgs decodes and validates a command payload: nodes must be valid
-// (notp.Node.Validate). An empty payload is the zero Args. Declared
+// (notp.Node.Validate), Key at most MaxKeyLen bytes and N in
+// 0..MaxLookupN. An empty payload is the zero Args. Declared
 // lengths are checked against the payload's size before decoding, and
 // every declared node must be backed by at least the 6 bytes of the
 // smallest valid node, at most MaxArgNodes of them. A decoded node takes
@@ -165,6 +188,12 @@ func DecodeArgs(b []byte) (Args, error) {
 		if err := n.Validate(); err != nil {
 			return Args{}, fmt.Errorf("command: args: nodes[%d]: %w", i, err)
 		}
+	}
+	if len(a.Key) > MaxKeyLen {
+		return Args{}, fmt.Errorf("%w: key of %d bytes, at most %d", ErrInvalidArgs, len(a.Key), MaxKeyLen)
+	}
+	if a.N < 0 || a.N > MaxLookupN {
+		return Args{}, fmt.Errorf("%w: n %d, want 0..%d", ErrInvalidArgs, a.N, MaxLookupN)
 	}
 	return a, nil
 }

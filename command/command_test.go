@@ -223,8 +223,8 @@ func TestKnown(t *testing.T) {
 		}
 		seen[n] = true
 	}
-	if len(command.Names) != 16 {
-		t.Fatalf("%d commands, want 16", len(command.Names))
+	if len(command.Names) != 19 {
+		t.Fatalf("%d commands, want 19", len(command.Names))
 	}
 	for _, n := range []string{"", "INSPECT", "help", "exit", "stop"} {
 		if command.Known(n) {
@@ -292,4 +292,26 @@ func mustReplyB(b *testing.B, r command.Reply) []byte {
 		b.Fatal(err)
 	}
 	return p
+}
+
+// lookup's key and list length are bounded at decoding: a key over
+// MaxKeyLen bytes or n outside 0..MaxLookupN is ErrInvalidArgs.
+func TestDecodeArgsLookupBounds(t *testing.T) {
+	for _, a := range []command.Args{
+		{Key: strings.Repeat("k", command.MaxKeyLen)}, {Key: "k", N: command.MaxLookupN}, {Key: "k"},
+	} {
+		b, _ := command.EncodeArgs(a)
+		got, err := command.DecodeArgs(b)
+		if err != nil || got.Key != a.Key || got.N != a.N {
+			t.Fatalf("DecodeArgs(key of %d bytes, n %d) = %+v, %v", len(a.Key), a.N, got.N, err)
+		}
+	}
+	for _, a := range []command.Args{
+		{Key: strings.Repeat("k", command.MaxKeyLen+1)}, {Key: "k", N: command.MaxLookupN + 1}, {Key: "k", N: -1},
+	} {
+		b, _ := command.EncodeArgs(a)
+		if _, err := command.DecodeArgs(b); !errors.Is(err, command.ErrInvalidArgs) {
+			t.Fatalf("DecodeArgs(key of %d bytes, n %d) = %v, want ErrInvalidArgs", len(a.Key), a.N, err)
+		}
+	}
 }

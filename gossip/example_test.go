@@ -49,7 +49,7 @@ func Example() {
 	}
 	fmt.Println("ring:", a.RingID(), "owner of user:42:", a.Find([]byte("user:42"), 1)[0].ID)
 	// Output:
-	// b 3
-	// a 3
-	// ring: demo owner of user:42: a
+	// b 128
+	// a 128
+	// ring: demo owner of user:42: b
 }

@@ -99,8 +99,9 @@ type Config struct {
 	// nodes. A local change beyond it fails with ErrRingFull and received
 	// entries beyond it are refused (EventRefused), so weights cannot make
 	// a hash ring of billions of tokens (a token takes about 100 bytes in
-	// chash's tree and lookup tables). 0 = DefaultMaxTokens (about 1M
-	// tokens, some 100 MB of ring).
+	// chash's tree and lookup tables). 0 = DefaultMaxTokens (MaxNodes
+	// nodes of the default weight: 1.28M tokens, some 130 MB of ring).
+	// Nodes heavier than the default fill it with fewer nodes.
 	MaxTokens int
 	// LazyConnect: when false (the default, as in notp) the kernel is
 	// connected to every node added to the ring; when true links are only

@@ -191,7 +191,8 @@ func TestMergeEvictsOldestTombstones(t *testing.T) {
 // MaxTokens fails, received entries beyond it are refused.
 func TestMaxTokens(t *testing.T) {
 	u := newLazyUnit(t, "a")
-	u.r.cfg.MaxTokens = 100 // this node holds 3
+	self := u.r.cfg.RFactor // this node's own tokens
+	u.r.cfg.MaxTokens = self + 97
 	nodes := make([]notp.Node, 30)
 	for i := range nodes {
 		nodes[i] = peer(fmt.Sprintf("m%02d", i), 7000)
@@ -209,7 +210,7 @@ func TestMaxTokens(t *testing.T) {
 	heavy[0].Weight, heavy[1].Weight = 1, 4000
 	u.deliver(peer("b", 7001), &message{Type: msgUpdate, Ring: "ring",
 		Clock: clockOf(map[string]uint64{"b": 1}), Entries: heavy})
-	if u.r.Ring().Has("h00001") || !u.r.Ring().Has("h00000") || u.r.Ring().Size() != 100 {
+	if u.r.Ring().Has("h00001") || !u.r.Ring().Has("h00000") || u.r.Ring().Size() != self+97 {
 		t.Fatalf("ring of %d tokens, has h00001 %v", u.r.Ring().Size(), u.r.Ring().Has("h00001"))
 	}
 	if !u.sawRefused(t, "h00001") {

@@ -24,8 +24,11 @@ const (
 	// maxRound bounds the round of a received message (ceil(log2 MaxNodes) = 14).
 	maxRound = 64
 	// DefaultMaxTokens is the default Config.MaxTokens: the most tokens
-	// (the sum of the weights of the live entries) a ring may hold.
-	DefaultMaxTokens = 1 << 20
+	// (the sum of the weights of the live entries) a ring may hold. It is
+	// MaxNodes nodes of the default weight (chash.DefaultRFactor, 128):
+	// 1,280,000 tokens, some 130 MB of ring, so a ring of default-weight
+	// nodes fills up at MaxNodes, not at its tokens.
+	DefaultMaxTokens = MaxNodes * chash.DefaultRFactor
 	// MaxVersion is the largest entry version and clock count a decoded
 	// state may carry: 2^53, the largest integer a JSON (JavaScript) peer
 	// or tool represents exactly.

@@ -102,6 +102,15 @@ func BenchmarkFind(b *testing.B) {
 				i++
 			}
 		})
+		b.Run("notp-default/"+name, func(b *testing.B) {
+			r := notpRingWeight(m, 0) // chash.DefaultRFactor tokens per member
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				sinkNode, _ = r.Find(keys[i&4095])
+				i++
+			}
+		})
 		b.Run("notp-weight3/"+name, func(b *testing.B) {
 			r := notpRingWeight(m, 3)
 			b.ReportAllocs()

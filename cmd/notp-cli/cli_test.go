@@ -563,9 +563,9 @@ func TestShellTerminal(t *testing.T) {
 	tm := sh.attachTerminal(struct {
 		io.Reader
 		io.Writer
-	}{strings.NewReader("in\tx\x7f\t\x03"), &out}, 0, 0) // "in" TAB extends to "ins"; TAB again lists
+	}{strings.NewReader("i\tx\x7f\t\x03"), &out}, 0, 0) // "i" TAB extends to "in"; TAB again lists
 	sh.loop(context.Background(), tm.ReadLine)
-	if !strings.Contains(out.String(), "inspect  insert\r\n") {
+	if !strings.Contains(out.String(), "inspect  info  insert\r\n") {
 		t.Fatalf("candidates not listed: %q", out.String())
 	}
 }

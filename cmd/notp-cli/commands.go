@@ -3,6 +3,8 @@ package main
 import (
 	"errors"
 	"fmt"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -20,10 +22,41 @@ const forceNote = " If force is passed, the gossip processor on this node won't 
 	"current message streams to be processed before executing this command."
 
 // options a command accepts besides its positional arguments.
+// --format is accepted by every command.
 const (
 	optForce  = 1 << iota // -f, --force
 	optWeight             // -w, --weight <n>
+	optFilter             // --status <health>, --id <regexp>
 )
+
+// Bounds of the command-line arguments of the read-only commands.
+const (
+	// maxIDPattern is the longest --id regular expression, in bytes.
+	maxIDPattern = 256
+)
+
+// healths are the values of --status: the failure detector's views.
+var healths = []string{"alive", "suspect", "dead", "left", "unknown"}
+
+// formats are the values of --format.
+var formats = []string{"text", "json"}
+
+// cmdOptions are the options of one command line besides its positional
+// arguments.
+type cmdOptions struct {
+	force  bool
+	weight int
+	format string         // "", "text" or "json"; "" = the mode's default
+	status string         // --status: keep nodes of this health ("" = all)
+	idRe   *regexp.Regexp // --id: keep nodes whose id matches (nil = all)
+}
+
+// request is a parsed command line: what to send and how to show the reply.
+type request struct {
+	name string // the command (event) sent
+	args command.Args
+	opts cmdOptions
+}
 
 // spec describes one command: how help shows it and how its arguments
 // become a command.Args.
@@ -49,8 +82,21 @@ const (
 // specs lists the commands in the order of command.Names.
 var specs = []spec{
 	{name: command.Inspect, desc: "Prints the ring of this node to the console.", parse: noArgs},
-	{name: command.Nodes, desc: "Prints the nodes of the ring of this node to the console, with each node's health.", parse: noArgs},
-	{name: command.Ownership, desc: "Prints each node's share of the key space of this node's ring. The shell draws it as a bar chart.", parse: noArgs},
+	{name: command.Nodes, usage: "[--status alive|suspect|dead|left|unknown] [--id <regexp>]",
+		desc: "Prints the nodes of the ring of this node to the console, with each node's health. " +
+			"Also available as members. --status keeps the nodes of one health, --id those whose id matches " +
+			"the regular expression (RE2 syntax, at most 256 bytes, unanchored: use ^ and $ to match whole ids).",
+		opts: optFilter, parse: noArgs},
+	{name: command.Ownership, desc: "Prints each node's share of the key space of this node's ring. The shell and --format text draw it as a bar chart.", parse: noArgs},
+	{name: command.Lookup, usage: "<key> [n]",
+		desc: "Prints a key's owner and preference list on this node's ring. " +
+			"The preference list is the owner and its successors, n nodes (1-64; default the ring's pfactor+1). " +
+			"The key is at most 1024 bytes; a key that starts with '-' follows '--'.",
+		parse: lookupArgs},
+	{name: command.Info, desc: "Prints the node's version, uptime, ring id and size, health counts and kernel and gossip counters.", parse: noArgs},
+	{name: command.Events, usage: "<since>",
+		desc:  "Prints the ring and health events the node logged from sequence number <since> on (at most 256; 0 returns none and the next cursor). monitor streams them.",
+		parse: sinceArg},
 	{name: command.Ping, desc: "Ping a node in the cluster (the node notp-cli talks to).", parse: noArgs},
 	{name: command.Get, usage: "<id>", desc: "Returns information about a node's hostname and port in this node's cluster.", parse: oneID},
 	{name: command.Has, usage: "<id>", desc: "Returns whether the targeted node exists in this node's cluster.", parse: oneID},
@@ -69,8 +115,14 @@ var specs = []spec{
 	{name: command.MRemove, usage: tripleSyn + " [-f|--force]", desc: "Removes multiple nodes from this node's cluster." + forceNote, opts: optForce, parse: nodeList},
 }
 
-// lookup returns the spec of the command name.
+// aliases are other names of commands.
+var aliases = map[string]string{"members": command.Nodes}
+
+// lookup returns the spec of the command name (or alias).
 func lookup(name string) (*spec, bool) {
+	if a, ok := aliases[name]; ok {
+		name = a
+	}
 	for i := range specs {
 		if specs[i].name == name {
 			return &specs[i], true
@@ -90,6 +142,7 @@ func (s *spec) summary() string {
 // brief is the synopsis shortened for the list of commands.
 func (s *spec) brief() string {
 	return strings.NewReplacer("[-f|--force]", "[-f]", "[-w|--weight <n>]", "[-w <n>]",
+		"[--status alive|suspect|dead|left|unknown] [--id <regexp>]", "[--status <health>] [--id <re>]",
 		tripleSyn, "<id> <host> <port>...").Replace(s.synopsis())
 }
 
@@ -117,62 +170,155 @@ func (e *usageError) Error() string { return e.spec.name + ": " + e.msg }
 // arguments) and builds the request payload. Nothing is sent: every error
 // is a usage error.
 func parseCommand(name string, args []string) (command.Args, error) {
+	r, err := parseRequest(name, args)
+	return r.args, err
+}
+
+// parseRequest is parseCommand that also returns the command to send (an
+// alias resolved) and the options that shape the output.
+func parseRequest(name string, args []string) (request, error) {
 	s, ok := lookup(name)
 	if !ok {
-		return command.Args{}, fmt.Errorf("%w %q", errUnknownCommand, name)
+		return request{}, fmt.Errorf("%w %q", errUnknownCommand, name)
 	}
-	pos, force, weight, err := splitOptions(s.opts, args)
+	pos, o, err := splitOptions(s.opts, args)
 	if err != nil {
-		return command.Args{}, &usageError{s, err.Error()}
+		return request{}, &usageError{s, err.Error()}
 	}
 	a, err := s.parse(pos)
 	if err != nil {
-		return command.Args{}, &usageError{s, err.Error()}
+		return request{}, &usageError{s, err.Error()}
 	}
-	a.Force = force
-	if weight > 0 {
-		a.Weight = weight
+	a.Force = o.force
+	if o.weight > 0 {
+		a.Weight = o.weight
 	}
-	return a, nil
+	return request{name: s.name, args: a, opts: o}, nil
 }
 
-// splitOptions separates the options a command allows (opts) from its
-// positional arguments. Options may appear anywhere; "--" ends them.
-// A token that looks like a negative number is positional, so that
-// "-3" is rejected as a weight or port rather than as an option.
-func splitOptions(opts int, args []string) (pos []string, force bool, weight int, err error) {
+// splitOptions separates the options a command allows (opts; --format is
+// always allowed) from its positional arguments. Options may appear
+// anywhere; "--" ends them. A token that looks like a negative number is
+// positional, so that "-3" is rejected as a weight or port rather than as
+// an option.
+func splitOptions(opts int, args []string) (pos []string, o cmdOptions, err error) {
 	for i := 0; i < len(args); i++ {
 		tok := args[i]
 		if tok == "--" {
-			return append(pos, args[i+1:]...), force, weight, nil
+			return append(pos, args[i+1:]...), o, nil
 		}
 		if len(tok) < 2 || tok[0] != '-' || isNumber(tok) {
 			pos = append(pos, tok)
 			continue
 		}
 		name, val, hasVal := strings.Cut(tok, "=")
+		value := func() (string, error) {
+			if hasVal {
+				return val, nil
+			}
+			if i+1 >= len(args) {
+				return "", fmt.Errorf("option %s needs a value", name)
+			}
+			i++
+			return args[i], nil
+		}
 		switch {
 		case (name == "-f" || name == "--force") && opts&optForce != 0:
 			if hasVal {
-				return nil, false, 0, fmt.Errorf("option %s takes no value", name)
+				return nil, cmdOptions{}, fmt.Errorf("option %s takes no value", name)
 			}
-			force = true
+			o.force = true
 		case (name == "-w" || name == "--weight") && opts&optWeight != 0:
-			if !hasVal {
-				if i+1 >= len(args) {
-					return nil, false, 0, fmt.Errorf("option %s needs a value", name)
-				}
-				i++
-				val = args[i]
+			if val, err = value(); err != nil {
+				return nil, cmdOptions{}, err
 			}
-			if weight, err = parseWeight(val); err != nil {
-				return nil, false, 0, err
+			if o.weight, err = parseWeight(val); err != nil {
+				return nil, cmdOptions{}, err
+			}
+		case name == "--format":
+			if val, err = value(); err != nil {
+				return nil, cmdOptions{}, err
+			}
+			if o.format, err = parseFormat(val); err != nil {
+				return nil, cmdOptions{}, err
+			}
+		case name == "--status" && opts&optFilter != 0:
+			if val, err = value(); err != nil {
+				return nil, cmdOptions{}, err
+			}
+			if !slices.Contains(healths, val) {
+				return nil, cmdOptions{}, fmt.Errorf("--status %q: want one of %s", val, strings.Join(healths, ", "))
+			}
+			o.status = val
+		case name == "--id" && opts&optFilter != 0:
+			if val, err = value(); err != nil {
+				return nil, cmdOptions{}, err
+			}
+			if o.idRe, err = parseIDPattern(val); err != nil {
+				return nil, cmdOptions{}, err
 			}
 		default:
-			return nil, false, 0, fmt.Errorf("unknown option %q", tok)
+			return nil, cmdOptions{}, fmt.Errorf("unknown option %q", tok)
 		}
 	}
-	return pos, force, weight, nil
+	return pos, o, nil
+}
+
+// parseFormat accepts text or json.
+func parseFormat(s string) (string, error) {
+	if !slices.Contains(formats, s) {
+		return "", fmt.Errorf("--format %q: want text or json", s)
+	}
+	return s, nil
+}
+
+// parseIDPattern compiles an --id regular expression of at most
+// maxIDPattern bytes. Go's regexp (RE2) matches in time linear in the
+// input, so no pattern can make matching slow.
+func parseIDPattern(s string) (*regexp.Regexp, error) {
+	if len(s) > maxIDPattern {
+		return nil, fmt.Errorf("--id: pattern of %d bytes, at most %d", len(s), maxIDPattern)
+	}
+	re, err := regexp.Compile(s)
+	if err != nil {
+		return nil, fmt.Errorf("--id: %w", err)
+	}
+	return re, nil
+}
+
+// sinceArg reads the cursor of events.
+func sinceArg(pos []string) (command.Args, error) {
+	if len(pos) != 1 {
+		return command.Args{}, fmt.Errorf("takes <since>, got %d arguments", len(pos))
+	}
+	n, err := strconv.ParseUint(pos[0], 10, 64)
+	if err != nil {
+		return command.Args{}, fmt.Errorf("<since> %q is not a non-negative integer", pos[0])
+	}
+	return command.Args{Since: n}, nil
+}
+
+// lookupArgs reads <key> [n].
+func lookupArgs(pos []string) (command.Args, error) {
+	switch {
+	case len(pos) == 0:
+		return command.Args{}, errors.New("missing <key>")
+	case len(pos) > 2:
+		return command.Args{}, fmt.Errorf("takes <key> [n], got %d arguments", len(pos))
+	case pos[0] == "":
+		return command.Args{}, errors.New("empty <key>")
+	case len(pos[0]) > command.MaxKeyLen:
+		return command.Args{}, fmt.Errorf("key of %d bytes, at most %d", len(pos[0]), command.MaxKeyLen)
+	}
+	a := command.Args{Key: pos[0]}
+	if len(pos) == 2 {
+		n, err := strconv.Atoi(pos[1])
+		if err != nil || n < 1 || n > command.MaxLookupN {
+			return command.Args{}, fmt.Errorf("n %q is not a number in 1-%d", pos[1], command.MaxLookupN)
+		}
+		a.N = n
+	}
+	return a, nil
 }
 
 func isNumber(s string) bool {

@@ -1,7 +1,7 @@
 // Command notp-cli is the operator's tool for a notp cluster: it sends
 // commands to the command server of one node (package cluster serves it;
-// the protocol is package command) and prints the replies as JSON. It is
-// the Go counterpart of notp's ncl.
+// the protocol is package command) and prints the replies as JSON or, with
+// --format text, as readable tables. It is the Go counterpart of notp's ncl.
 //
 // Usage:
 //
@@ -15,15 +15,21 @@
 // Flags come before the command (what follows the command is its own).
 // Each has a short and a long name; -x and --x are the same.
 //
-//	-I, --instance <id>       id of the node to talk to (default: os.Hostname())
-//	-H, --hostname <host>     host of that node (default: os.Hostname())
-//	-p, --port <port>         port of that node, 1-65535 (default 7022)
+//	-I, --instance <id>       id of the node to talk to (default: $NOTP_INSTANCE,
+//	                          else os.Hostname())
+//	-H, --hostname <host>     host of that node (default: $NOTP_HOST, else
+//	                          os.Hostname())
+//	-p, --port <port>         port of that node, 1-65535 (default: $NOTP_PORT,
+//	                          else 7022)
 //	-a, --key <cookie>        the cluster cookie; empty means no cookie, for
 //	                          nodes that run without one (default: see below)
 //	    --key-file <file>     read the cookie from a file (at most 4 KiB; one
 //	                          trailing newline is dropped)
 //	    --timeout <duration>  bound of each request, connecting included
 //	                          (default 5s)
+//	    --format text|json    how replies are printed (default json; every
+//	                          command also takes --format after its name,
+//	                          which wins)
 //	    --tls                 connect over TLS, verifying the node against
 //	                          the system's roots (any --tls-* flag implies it)
 //	    --tls-ca <file>       PEM CA certificates to verify the node with
@@ -38,7 +44,9 @@
 // The cookie comes from -a/--key when given (even as ""), else from
 // --key-file, else from the NOTP_COOKIE environment variable, else it is
 // empty. Prefer the file or the variable: a -a argument shows in process
-// lists. An unreadable, empty or oversized key file is a usage error.
+// lists. An unreadable, empty or oversized key file is a usage error, as
+// is a malformed NOTP_PORT or a NOTP_INSTANCE or NOTP_HOST over 1024 bytes
+// (the environment only gives defaults: flags win).
 // "notp-cli keygen" prints a new cookie, 256 random bits as 64 lowercase
 // hex digits, and sends nothing (also in the shell):
 //
@@ -61,8 +69,13 @@
 // notp silently dropped it). Options may appear anywhere after the command.
 //
 //	inspect                                  the ring of the node
-//	nodes                                    the ring's nodes with their health
+//	nodes [--status <health>] [--id <re>]    the ring's nodes with their health;
+//	                                         also named members
 //	ownership                                each node's share of the key space
+//	lookup <key> [n]                         the key's owner and preference list
+//	info                                     version, uptime, ring, counters
+//	events <since>                           the events the node logged from <since>
+//	monitor [--level debug|info|warn]        stream the node's events until Ctrl-C
 //	ping                                     "pong"
 //	get <id>                                 a node's host and port
 //	has <id>                                 whether a node is in the ring
@@ -81,6 +94,21 @@
 // -f/--force: "Execute this command before any existing message streams on
 // this node's gossip processor. Defaults to false." -w/--weight <n>: the
 // number of virtual nodes; without it the node uses its ring's rfactor.
+// --status alive|suspect|dead|left|unknown keeps the nodes of that health;
+// --id <regexp> those whose id matches (RE2 syntax, which matches in
+// linear time, at most 256 bytes; unanchored). lookup's key is at most
+// 1024 bytes and n is 1-64 (default: the ring's pfactor+1); the node
+// answers from its own ring. info reports the notp version and Go
+// toolchain of the node's binary, its uptime, ring id, node and token
+// counts, its nodes by health, and the kernel's and gossip's counters.
+// monitor polls the node's event log (events) every 500ms, each poll
+// bounded by --timeout, and prints the events at --level or above
+// (default info) as they come: one JSON object per line in one-shot mode
+// (text lines with --format text), text lines in the shell. It says how
+// many events it missed when the node's log (its latest 1024) moved past
+// it. One-shot monitor runs until a signal (exit 0) or a failed poll (the
+// reply, exit 1); in the shell it runs until Enter. It shows the ring and
+// health events gossip publishes, not the node's log lines.
 // "notp-cli help [command]" prints the usage of all or one command;
 // "notp-cli keygen" prints a new cookie.
 //
@@ -89,7 +117,11 @@
 // One-shot mode prints the reply as 2-space-indented JSON, and nothing
 // else, on stdout: {"ok": true, "data": ...} or {"ok": false, "error":
 // {"message": ..., "code": ...}}. The data is the server's JSON with its
-// key order kept. When no reply arrives notp-cli prints an ok:false reply
+// key order kept. With --format text it prints the data for people: a
+// list of objects as a table with a header row, an object as "key  value"
+// lines (nested objects and lists indented under their key), a string as
+// is, ownership as the bar chart, and an error as "error: <message>
+// (<code>)" with one line per field. When no reply arrives notp-cli prints an ok:false reply
 // of its own with one of these codes:
 //
 //	TIMEOUT           no connection or no reply within --timeout
@@ -115,7 +147,8 @@
 // terminal, lines are edited with golang.org/x/term (history with the
 // arrow keys, TAB completes command names); otherwise lines are read
 // plainly, so the shell can be scripted through a pipe. Replies are
-// printed as JSON, except that ownership is drawn as a bar chart, one line
+// printed as JSON (or as text with --format text, global or per command),
+// except that ownership is drawn as a bar chart, one line
 // per node: id, a bar of █ (the largest share fills the terminal width,
 // or 40 columns) and the percentage. When the connection drops the shell
 // prints "Disconnected from <id>" once, requests fail after at most
@@ -129,6 +162,10 @@
 //	$ notp-cli -I node1 -H 10.0.0.1 insert node4 10.0.0.4 7022 -w 3
 //	$ notp-cli -I node1 -H 10.0.0.1 --key-file /etc/notp/cookie minsert n5 10.0.0.5 7022 n6 10.0.0.6 7022 --force
 //	$ notp-cli -I node1 -H 10.0.0.1 weights | jq '.data'
+//	$ export NOTP_INSTANCE=node1 NOTP_HOST=10.0.0.1
+//	$ notp-cli --format text members --status suspect --id '^web-'
+//	$ notp-cli lookup user:42 3
+//	$ notp-cli --format text monitor --level warn
 //	$ notp-cli -I node1 -H 10.0.0.1
 //	Connecting to node1 at 10.0.0.1:7022
 //	Connected to node1

@@ -27,6 +27,7 @@ type options struct {
 	key     string        // -a: the cluster cookie; empty = insecure
 	timeout time.Duration // --timeout: bound of each request
 	tls     *tls.Config   // --tls*: nil = plain TCP
+	format  string        // --format: "text", "json" or "" (the mode's default)
 	help    bool          // -h, --help
 	cmd     string        // the command, empty for the shell
 	args    []string      // the command's arguments
@@ -63,6 +64,9 @@ func parseFlags(args []string) (options, error) {
 		host = "localhost"
 	}
 	o := options{target: notp.Node{ID: host, Host: host, Port: defaultPort}, timeout: defaultTimeout}
+	if err := envDefaults(&o.target); err != nil {
+		return o, fmt.Errorf("%w: %v", errFlags, err)
+	}
 	fs := flag.NewFlagSet("notp-cli", flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // we print our own messages
 	for _, name := range []string{"I", "instance"} {
@@ -80,6 +84,7 @@ func parseFlags(args []string) (options, error) {
 	}
 	fs.StringVar(&ks.file, "key-file", "", "")
 	fs.DurationVar(&o.timeout, "timeout", o.timeout, "")
+	fs.Func("format", "", func(v string) (err error) { o.format, err = parseFormat(v); return err })
 	var tf tlsFlags
 	fs.BoolVar(&tf.on, "tls", false, "")
 	fs.StringVar(&tf.ca, "tls-ca", "", "")
@@ -120,13 +125,50 @@ func parseFlags(args []string) (options, error) {
 	return o, nil
 }
 
+// The environment variables that give the target's defaults.
+const (
+	envInstance = "NOTP_INSTANCE"
+	envHost     = "NOTP_HOST"
+	envPort     = "NOTP_PORT"
+)
+
+// maxEnvLen bounds what is read from an environment variable.
+const maxEnvLen = 1024
+
+// envDefaults sets the target's id, host and port from NOTP_INSTANCE,
+// NOTP_HOST and NOTP_PORT when they are set and not empty; flags override
+// them. A malformed value is an error (the flags' checks apply to the
+// result too).
+func envDefaults(t *notp.Node) error {
+	for _, e := range []struct {
+		name string
+		dst  *string
+	}{{envInstance, &t.ID}, {envHost, &t.Host}} {
+		if v := os.Getenv(e.name); v != "" {
+			if len(v) > maxEnvLen {
+				return fmt.Errorf("$%s: %d bytes, at most %d", e.name, len(v), maxEnvLen)
+			}
+			*e.dst = v
+		}
+	}
+	if v := os.Getenv(envPort); v != "" {
+		p, err := parsePort(v)
+		if err != nil {
+			return fmt.Errorf("$%s: %v", envPort, err)
+		}
+		t.Port = p
+	}
+	return nil
+}
+
 // flagHelp documents the flags in the order usage shows them.
 var flagHelp = [][2]string{
-	{"-I, --instance <id>", "Unique instance identifier of the node being connected to. (default: this host's name)"},
-	{"-H, --hostname <host>", "Server hostname of the node being connected to. (default: this host's name)"},
-	{"-p, --port <port>", fmt.Sprintf("Server port of the node being connected to, 1-65535. (default %d)", defaultPort)},
+	{"-I, --instance <id>", "Unique instance identifier of the node being connected to. (default: $NOTP_INSTANCE, else this host's name)"},
+	{"-H, --hostname <host>", "Server hostname of the node being connected to. (default: $NOTP_HOST, else this host's name)"},
+	{"-p, --port <port>", fmt.Sprintf("Server port of the node being connected to, 1-65535. (default: $NOTP_PORT, else %d)", defaultPort)},
 	{"-a, --key <cookie>", "Distributed cookie to use for signing requests against the connecting node. Empty means no cookie, for nodes that run without one. It shows in process lists: prefer --key-file or $NOTP_COOKIE. (default: --key-file, else $NOTP_COOKIE, else \"\")"},
 	{"    --key-file <file>", "Read the cookie from a file (at most 4 KiB; one trailing newline is dropped). Used when -a/--key is not given."},
+	{"    --format text|json", "How replies are printed: json (the default of one-shot mode; the shell draws ownership as a chart) or text (readable tables). Every command also takes --format after its name."},
 	{"    --timeout <duration>", fmt.Sprintf("Bound of each request, connecting included, e.g. 500ms or 10s. (default %v)", defaultTimeout)},
 	{"    --tls", "Connect over TLS (for nodes started with a TLS config), verifying the node's certificate against the system's roots. Any other --tls-* flag implies it."},
 	{"    --tls-ca <file>", "PEM file of the CA certificates to verify the node's certificate with, instead of the system's roots."},
@@ -142,8 +184,8 @@ func writeUsage(w io.Writer) {
 	fmt.Fprint(w, `Usage: notp-cli [flags] [command [args...]]
 
 notp-cli sends operator commands to the command server of a notp node. With a
-command it prints the reply as JSON and exits; without one it starts an
-interactive shell.
+command it prints the reply (as JSON unless --format text) and exits; without
+one it starts an interactive shell.
 
 Flags:
 `)
@@ -161,6 +203,11 @@ Options of the commands that take them (anywhere after the command):
   -w, --weight <n>  Number of virtual nodes to assign to the nodes being
                     inserted. Defaults to the `+"`rfactor`"+` of the session node.
                     update takes the weight as its fourth argument instead.
+  --format text|json
+                    How to print this command's reply (every command).
+  --status <health>, --id <regexp>
+                    nodes (members): keep the nodes of one health, or whose id
+                    matches the regular expression.
 
 "notp-cli help <command>" shows the usage of one command.
 
@@ -177,6 +224,7 @@ func writeCommandList(w io.Writer, shell bool) {
 	for i := range specs {
 		fmt.Fprintf(tw, "  %s\t%s\n", specs[i].brief(), specs[i].summary())
 	}
+	fmt.Fprintf(tw, "  %s\t%s\n", "monitor [--level <l>]", monitorHelp)
 	fmt.Fprintf(tw, "  %s\t%s\n", "keygen", keygenHelp)
 	if shell {
 		fmt.Fprintf(tw, "  %s\t%s\n", "help [command]", "Shows the commands, or the usage of one command.")

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/notp-go/notp/command"
 )
 
 func main() {
@@ -42,25 +45,32 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return oneShotHelp(o.args, stdout, stderr)
 	case o.cmd == "keygen":
 		return keygen(o.args, stdout, stderr)
+	case o.cmd == "monitor":
+		return oneShotMonitor(ctx, o, stdout, stderr)
 	}
 	return oneShot(ctx, o, stdout, stderr)
 }
 
-// oneShot sends one command and prints only the reply, as JSON.
+// oneShot sends one command and prints only the reply: as JSON unless
+// --format text (the command's --format wins over the global one).
 func oneShot(ctx context.Context, o options, stdout, stderr io.Writer) int {
-	a, err := parseCommand(o.cmd, o.args)
+	req, err := parseRequest(o.cmd, o.args)
 	if err != nil {
 		reportUsage(stderr, err)
 		return exitUsage
 	}
+	format := cmp.Or(req.opts.format, o.format, "json")
 	c, err := newClient(ctx, o)
 	if err != nil {
-		writeAll(stdout, formatReply(failure(codeClient, "start the CLI's kernel: %v", err)))
+		writeAll(stdout, render(req.name, failure(codeClient, "start the CLI's kernel: %v", err), format, false, 0))
 		return exitFail
 	}
 	defer c.Close()
-	r := c.do(ctx, o.cmd, a)
-	writeAll(stdout, formatReply(r))
+	r := c.do(ctx, req.name, req.args)
+	if req.name == command.Nodes {
+		r = filterNodes(r, req.opts)
+	}
+	writeAll(stdout, render(req.name, r, format, false, 0))
 	if !r.OK {
 		return exitFail
 	}
@@ -86,6 +96,10 @@ func oneShotHelp(args []string, stdout, stderr io.Writer) int {
 	case 1:
 		if args[0] == "keygen" {
 			fmt.Fprintf(stdout, "Usage: keygen\n\n%s\n", keygenHelp)
+			return exitOK
+		}
+		if args[0] == "monitor" {
+			fmt.Fprintf(stdout, "Usage: %s\n\n%s\n", monitorSynopsis, monitorDesc)
 			return exitOK
 		}
 		if s, ok := lookup(args[0]); ok {

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -27,14 +28,21 @@ const monitorEvery = 50 * time.Millisecond
 
 // shell is the interactive mode.
 type shell struct {
-	c     *client
-	id    string    // the target's id, for messages
-	out   io.Writer // safe for concurrent use; one Write per message
-	width int       // terminal width, 0 when not a terminal
+	c      *client
+	id     string    // the target's id, for messages
+	out    io.Writer // safe for concurrent use; one Write per message
+	width  int       // terminal width, 0 when not a terminal
+	format string    // --format: "text", "json" or "" (JSON, ownership as a chart)
 	// raw is the terminal under a term.Terminal, nil without one: when
 	// Ctrl-D or Ctrl-C ends the shell, the prompt line is ended there
 	// (through the Terminal the prompt would be drawn again).
 	raw io.Writer
+	// ask and res talk to the reading goroutine (see loop); ctxEnded and
+	// readErr tell loop how a command that read input (monitor) ended.
+	ask      chan struct{}
+	res      chan readResult
+	ctxEnded bool
+	readErr  error
 }
 
 // runShell connects (a ping must succeed), then reads commands until
@@ -54,7 +62,7 @@ func runShell(ctx context.Context, o options, stdin io.Reader, stdout, stderr io
 	}
 	fmt.Fprintf(stdout, "Connected to %s\n", o.target.ID)
 
-	sh := &shell{c: c, id: o.target.ID}
+	sh := &shell{c: c, id: o.target.ID, format: o.format}
 	var read func() (string, error)
 	if in, out, ok := terminals(stdin, stdout); ok {
 		t, restore, err := sh.useTerminal(in, out)
@@ -149,42 +157,84 @@ func (sh *shell) attachTerminal(rw io.ReadWriter, width, height int) *term.Termi
 // ends when it is next asked to read or when stdin ends. The loop waits
 // for it unless ctx ended with a read still blocked.
 func (sh *shell) loop(ctx context.Context, read func() (string, error)) int {
-	type result struct {
-		line string
-		err  error
-	}
-	ask := make(chan struct{})
-	res := make(chan result, 1)
+	sh.ask = make(chan struct{})
+	sh.res = make(chan readResult, 1)
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		for range ask {
+		for range sh.ask {
 			line, err := read()
-			res <- result{line, err}
+			sh.res <- readResult{line, err}
 			if err != nil {
 				return
 			}
 		}
 	})
 	for {
-		ask <- struct{}{}
-		select {
-		case <-ctx.Done():
-			close(ask)
-			return exitOK
-		case r := <-res:
-			if r.err != nil || !sh.exec(ctx, r.line) {
-				close(ask)
-				wg.Wait()
-				switch {
-				case errors.Is(r.err, io.EOF) && sh.raw != nil:
-					io.WriteString(sh.raw, "\r\n")
-				case r.err != nil && !errors.Is(r.err, io.EOF):
-					sh.printf("notp-cli: read: %v\n", r.err)
-				}
-				return exitOK
-			}
+		line, err, ended := sh.nextLine(ctx)
+		if !ended && err == nil && sh.exec(ctx, line) {
+			continue
 		}
+		close(sh.ask)
+		if ended || sh.ctxEnded {
+			return exitOK // a read may still block: do not wait for it
+		}
+		wg.Wait()
+		if err == nil {
+			err = sh.readErr
+		}
+		switch {
+		case errors.Is(err, io.EOF) && sh.raw != nil:
+			io.WriteString(sh.raw, "\r\n")
+		case err != nil && !errors.Is(err, io.EOF):
+			sh.printf("notp-cli: read: %v\n", err)
+		}
+		return exitOK
 	}
+}
+
+// readResult is one line read, or the error that ended reading.
+type readResult struct {
+	line string
+	err  error
+}
+
+// nextLine asks the reading goroutine for a line and waits for it or for
+// ctx to end (ended).
+func (sh *shell) nextLine(ctx context.Context) (line string, err error, ended bool) {
+	sh.ask <- struct{}{}
+	select {
+	case <-ctx.Done():
+		return "", nil, true
+	case r := <-sh.res:
+		return r.line, r.err, false
+	}
+}
+
+// monitor streams events until the next line (Enter), the end of input
+// or ctx; it reports whether the shell goes on.
+func (sh *shell) monitorUntilEnter(ctx context.Context, mo monitorOpts) bool {
+	format := cmp.Or(mo.format, sh.format, "text")
+	mctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	sh.printf("Monitoring %s; press Enter to stop.\n", sh.id)
+	go func() {
+		defer close(done)
+		if r := monitorEvents(mctx, sh.c, mo, format, sh.out); !r.OK {
+			sh.out.Write(render("", r, format, false, 0))
+		}
+	}()
+	_, err, ended := sh.nextLine(ctx)
+	cancel()
+	<-done
+	switch {
+	case ended:
+		sh.ctxEnded = true
+		return false
+	case err != nil:
+		sh.readErr = err
+		return false
+	}
+	return true
 }
 
 // exec runs one line and reports whether the shell goes on.
@@ -199,6 +249,13 @@ func (sh *shell) exec(ctx context.Context, line string) bool {
 	case "help":
 		sh.help(f[1:])
 		return true
+	case "monitor":
+		mo, err := parseMonitor(f[1:])
+		if err != nil {
+			sh.printf("%v\nUsage: %s\n", err, monitorSynopsis)
+			return true
+		}
+		return sh.monitorUntilEnter(ctx, mo)
 	case "keygen":
 		if len(f) > 1 {
 			sh.printf("%v\nUsage: keygen\n", errKeygenArgs)
@@ -207,7 +264,7 @@ func (sh *shell) exec(ctx context.Context, line string) bool {
 		}
 		return true
 	}
-	a, err := parseCommand(f[0], f[1:])
+	req, err := parseRequest(f[0], f[1:])
 	var ue *usageError
 	switch {
 	case errors.Is(err, errUnknownCommand):
@@ -217,14 +274,12 @@ func (sh *shell) exec(ctx context.Context, line string) bool {
 		sh.printf("%v\nUsage: %s\n", err, ue.spec.synopsis())
 		return true
 	}
-	r := sh.c.do(ctx, f[0], a)
-	if f[0] == command.Ownership && r.OK {
-		if chart, ok := formatOwnership(r.Data, sh.width); ok {
-			sh.out.Write(chart)
-			return true
-		}
+	r := sh.c.do(ctx, req.name, req.args)
+	if req.name == command.Nodes {
+		r = filterNodes(r, req.opts)
 	}
-	sh.out.Write(formatReply(r))
+	format := cmp.Or(req.opts.format, sh.format, "json")
+	sh.out.Write(render(req.name, r, format, req.opts.format == "" && sh.format == "", sh.width))
 	return true
 }
 
@@ -241,6 +296,8 @@ func (sh *shell) help(args []string) {
 		b.WriteString("Usage: exit\n\nExits the shell (as does Ctrl-D).\n")
 	case args[0] == "keygen":
 		fmt.Fprintf(&b, "Usage: keygen\n\n%s\n", keygenHelp)
+	case args[0] == "monitor":
+		fmt.Fprintf(&b, "Usage: %s\n\n%s\n", monitorSynopsis, monitorDesc)
 	default:
 		s, ok := lookup(args[0])
 		if !ok {
@@ -281,7 +338,7 @@ func (sh *shell) monitor(done <-chan struct{}) {
 }
 
 // shellWords are the words TAB completes: the commands, help and exit.
-var shellWords = append(slices.Clone(commandNames()), "help", "exit", "keygen")
+var shellWords = append(slices.Clone(commandNames()), "help", "exit", "keygen", "members", "monitor")
 
 func commandNames() []string {
 	names := make([]string, len(specs))

@@ -57,7 +57,7 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	var o options
 	fs.IntVar(&o.nodes, "nodes", 3, "number of nodes to start (1-16)")
 	fs.IntVar(&o.keys, "keys", 10000, "number of keys to route (1-10000000)")
-	fs.IntVar(&o.rfactor, "rfactor", 0, "tokens per node (0 = the ring default, 3)")
+	fs.IntVar(&o.rfactor, "rfactor", 0, "tokens per node (0 = the ring default, 128)")
 	fs.BoolVar(&o.verbose, "v", false, "log the nodes' activity to stderr")
 	if err := fs.Parse(args); err != nil {
 		return o, err

@@ -14,7 +14,7 @@ func TestDemoRuns(t *testing.T) {
 	if code := run(context.Background(), []string{"-keys", "600"}, &out, &errOut); code != 0 {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out.String(), errOut.String())
 	}
-	for _, want := range []string{"all 3 rings agree", "ring \"demo\": 3 nodes, 9 tokens", "node-1", "node-2", "node-3", "the counters saw 600"} {
+	for _, want := range []string{"all 3 rings agree", "ring \"demo\": 3 nodes, 384 tokens", "node-1", "node-2", "node-3", "the counters saw 600"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}
