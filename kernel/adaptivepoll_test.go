@@ -34,24 +34,55 @@ func TestNextWindow(t *testing.T) {
 		}
 	}
 
+}
+
+// An adaptive reader starts polling only after pollStartAfter short waits
+// in a row, keeps a window that covers a tight loop's gaps, and stops at
+// the first long one.
+func TestAdaptiveState(t *testing.T) {
+	us := time.Microsecond
+	var a adaptive
 	// A request/response loop whose replies take 30 µs, of which a
-	// sleeping reader sees ~130 µs: the reader starts polling and then
-	// keeps its window, each record a hit.
-	w := time.Duration(0)
-	for i := 0; i < 10; i++ {
+	// sleeping reader sees ~130 µs.
+	polled := 0
+	for i := 0; i < 12; i++ {
+		w := a.window()
 		waited := 30 * us
 		hit := w >= waited
+		if w > 0 {
+			polled++
+		}
 		if !hit {
 			waited += 100 * us // the poller's wake-up
 		}
-		w = nextWindow(w, waited, hit)
+		a.update(waited, hit)
 	}
-	if w < 30*us || w > pollWindowMax {
+	if polled < 12-pollStartAfter-1 {
+		t.Fatalf("tight loop: polled after %d of 12 dry reads, want all but the first %d", polled, pollStartAfter)
+	}
+	if w := a.window(); w < 30*us || w > pollWindowMax {
 		t.Fatalf("tight loop: window %v, want one covering 30 µs within bounds", w)
 	}
 	// The first gap of sparse traffic stops it.
-	if w = nextWindow(w, 5*time.Millisecond, false); w != 0 {
+	a.update(5*time.Millisecond, false)
+	if w := a.window(); w != 0 {
 		t.Fatalf("sparse traffic: window %v, want 0", w)
+	}
+	// Sparse traffic with short gaps now and then (two in a row at most)
+	// never polls.
+	for i := 0; i < 300; i++ {
+		waited := 5 * time.Millisecond
+		if i%7 == 0 || i%7 == 1 {
+			waited = 50 * us
+		}
+		if w := a.window(); w != 0 {
+			t.Fatalf("sparse record %d: window %v, want 0", i, w)
+		}
+		a.update(waited, false)
+	}
+	a.stop()
+	if a.window() != 0 {
+		t.Fatal("stop left a window")
 	}
 }
 
@@ -98,6 +129,15 @@ func skipNoRaw(t *testing.T) {
 	}
 }
 
+// noContention makes polling readers ignore how long their yields to other
+// threads take, so that tests of the other decisions hold on a loaded
+// machine.
+func noContention(t *testing.T) {
+	old := pollContended.Load()
+	pollContended.Store(int64(time.Hour))
+	t.Cleanup(func() { pollContended.Store(old) })
+}
+
 // callUntil makes sequential echo calls from a to b until cond holds.
 func callUntil(t *testing.T, a, b *Kernel, what string, cond func() bool) {
 	t.Helper()
@@ -127,6 +167,7 @@ func polls(ks ...*Kernel) uint64 {
 func TestAdaptivePollStarts(t *testing.T) {
 	skipNoRaw(t)
 	checkLeaks(t)
+	noContention(t)
 	a, b := pair(t, false, nil)
 	echo(t, b, "echo")
 	callUntil(t, a, b, "poll hits on both sides", func() bool {
@@ -142,6 +183,7 @@ func TestAdaptivePollStarts(t *testing.T) {
 func TestAdaptivePollStopsOnSparse(t *testing.T) {
 	skipNoRaw(t)
 	checkLeaks(t)
+	noContention(t)
 	a, b := pair(t, false, nil)
 	echo(t, b, "echo")
 	callUntil(t, a, b, "poll hits on both sides", func() bool {
@@ -190,6 +232,7 @@ func TestBusyPollOff(t *testing.T) {
 func TestAdaptivePollCap(t *testing.T) {
 	skipNoRaw(t)
 	checkLeaks(t)
+	noContention(t)
 	a := startKernel(t, func(c *Config) { c.MaxPollers = 1 })
 	var peers []*Kernel
 	for range 3 {
@@ -236,6 +279,7 @@ func TestAdaptivePollShutdown(t *testing.T) {
 	for _, busy := range []time.Duration{0, time.Second} {
 		t.Run(fmt.Sprint("BusyPoll=", busy), func(t *testing.T) {
 			checkLeaks(t)
+			noContention(t)
 			a, b := pair(t, false, func(c *Config) { c.BusyPoll = busy })
 			echo(t, b, "echo")
 			ctx := ctxT(t)
@@ -271,6 +315,39 @@ func TestAdaptivePollShutdown(t *testing.T) {
 			}
 			if n := a.poller.active.Load() + b.poller.active.Load(); n != 0 {
 				t.Fatalf("%d polling slots still taken after Close", n)
+			}
+		})
+	}
+}
+
+// On oversubscribed cores (here: every yield to other threads counts as
+// having waited for one) a reader stops polling at the first yield and
+// pauses polling for pollBackoff, fixed window or adaptive.
+func TestPollContendedBacksOff(t *testing.T) {
+	skipNoRaw(t)
+	if runtime.GOOS != "linux" {
+		t.Skip("yielding to other threads is Linux-only")
+	}
+	for _, busy := range []time.Duration{0, 50 * time.Microsecond} {
+		t.Run(fmt.Sprint("BusyPoll=", busy), func(t *testing.T) {
+			checkLeaks(t)
+			old := pollContended.Load()
+			pollContended.Store(-1)
+			t.Cleanup(func() { pollContended.Store(old) })
+			a, b := pair(t, false, func(c *Config) { c.BusyPoll = busy })
+			echo(t, b, "echo")
+			start := time.Now()
+			callUntil(t, a, b, "contended polls", func() bool {
+				return a.Stats().PollContended > 0 && time.Since(start) > 4*pollBackoff
+			})
+			elapsed := time.Since(start)
+			sa, sb := a.Stats(), b.Stats()
+			if sa.PollHits+sb.PollHits != 0 {
+				t.Fatalf("polls hit although every yield was contended: %+v / %+v", sa, sb)
+			}
+			// Each reader polls at most once per backoff.
+			if n, most := sa.PollContended+sb.PollContended, 2*(uint64(elapsed/pollBackoff)+1); n > most {
+				t.Fatalf("%d contended polls in %v, want at most %d (one per reader per %v)", n, elapsed, most, pollBackoff)
 			}
 		})
 	}

@@ -56,6 +56,7 @@ func TestBusyPollCalls(t *testing.T) {
 	for _, useTLS := range []bool{false, true} {
 		t.Run(fmt.Sprintf("tls=%v", useTLS), func(t *testing.T) {
 			checkLeaks(t)
+			noContention(t)
 			opt := func(c *Config) { c.BusyPoll = time.Second }
 			if useTLS {
 				tc := testcert.New(t).Config
@@ -93,6 +94,7 @@ func TestBusyPollGivesUp(t *testing.T) {
 		t.Skip("no non-blocking reads on " + runtime.GOOS)
 	}
 	checkLeaks(t)
+	noContention(t)
 	a, b := pair(t, false, func(c *Config) { c.BusyPoll = time.Nanosecond })
 	echo(t, b, "echo")
 	ctx := ctxT(t)

@@ -15,6 +15,23 @@ const (
 	pollWindowMax = 200 * time.Microsecond
 )
 
+// pollStartAfter is how many dry reads in a row must see their data within
+// pollWindowMax before an adaptive reader polls: one short gap in sparse
+// traffic (a Poisson stream of 200 records/s has one in 25) is no reason
+// to poll, while a request/response loop passes this at once.
+const pollStartAfter = 3
+
+// A polling reader whose yield to other threads (osYield) took longer than
+// pollContended gave its core to another thread for that long: the cores
+// are oversubscribed, and spinning there only keeps the peer, or other
+// work, waiting. It stops polling for pollBackoff.
+const pollBackoff = 20 * time.Millisecond
+
+// pollContended is 50 µs in nanoseconds; tests change it.
+var pollContended atomic.Int64
+
+func init() { pollContended.Store(int64(50 * time.Microsecond)) }
+
 // BusyPollOff, as Config.BusyPoll, turns busy polling off: every reader
 // with nothing to read sleeps in the runtime's poller at once.
 const BusyPollOff time.Duration = -1
@@ -81,3 +98,34 @@ func nextWindow(w, waited time.Duration, hit bool) time.Duration {
 		return min(pollWindowMax, max(pollWindowMin, 2*w))
 	}
 }
+
+// adaptive is a reader's adaptive polling state (Config.BusyPoll 0).
+type adaptive struct {
+	win   time.Duration // the window, once short reaches pollStartAfter
+	short int           // dry reads in a row whose data came within pollWindowMax
+}
+
+// window is how long to poll after the next dry read; 0: do not.
+func (a *adaptive) window() time.Duration {
+	if a.short < pollStartAfter {
+		return 0
+	}
+	return a.win
+}
+
+// update records a dry read whose data came after waited, found by
+// polling (hit) or not.
+func (a *adaptive) update(waited time.Duration, hit bool) {
+	switch {
+	case waited > pollWindowMax:
+		a.win, a.short = 0, 0
+	case a.short < pollStartAfter:
+		a.short++
+		a.win = pollWindowMin
+	default:
+		a.win = nextWindow(a.win, waited, hit)
+	}
+}
+
+// stop ends polling until the traffic warrants it again.
+func (a *adaptive) stop() { a.win, a.short = 0, 0 }

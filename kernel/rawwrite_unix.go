@@ -101,7 +101,7 @@ func (w *rawWriter) write(p []byte) (int, error) {
 // rawReader reads from a socket through syscall.RawConn: a non-blocking
 // read(2), and a wait for readability in the runtime's poller when there is
 // nothing to read. When its kernel polls (Config.BusyPoll) it busy-polls
-// first, for a fixed window or for an adaptive one (win) that follows the
+// first, for a fixed window or for an adaptive one (ad) that follows the
 // gaps between the records it reads. It is an io.Reader for the
 // connection's reader goroutine only.
 type rawReader struct {
@@ -111,9 +111,10 @@ type rawReader struct {
 	p     []byte
 	n     int
 	err   error
-	again bool          // tryFn found nothing to read
-	pl    *poller       // nil: never poll
-	win   time.Duration // adaptive window; 0: not polling now
+	again bool      // tryFn found nothing to read
+	pl    *poller   // nil: never poll
+	ad    adaptive  // the adaptive window (Config.BusyPoll 0)
+	quiet time.Time // no polling before this (the cores were contended)
 }
 
 func newRawReader(rc syscall.RawConn, pl *poller) *rawReader {
@@ -183,21 +184,28 @@ func (r *rawReader) readPolling() error {
 	start := time.Now()
 	w := pl.fixed
 	if w == 0 {
-		w = r.win
+		w = r.ad.window()
 	}
-	hit := false
+	if w > 0 && start.Before(r.quiet) {
+		w = 0
+	}
+	hit, contended := false, false
 	if w > 0 {
 		if pl.acquire() {
 			var err error
-			hit, err = r.poll(start, w)
+			hit, contended, err = r.poll(start, w)
 			pl.release()
 			pl.st.pollNanos.Add(uint64(time.Since(start)))
 			if err != nil {
 				return err // closed, or a read deadline passed
 			}
-			if hit {
+			switch {
+			case hit:
 				pl.st.pollHits.Add(1)
-			} else {
+			case contended:
+				pl.st.pollContended.Add(1)
+				r.quiet = time.Now().Add(pollBackoff)
+			default:
 				pl.st.pollMisses.Add(1)
 			}
 		} else {
@@ -209,25 +217,36 @@ func (r *rawReader) readPolling() error {
 		err = r.rc.Read(r.fn)
 	}
 	if pl.fixed == 0 && err == nil && r.err == nil {
-		r.win = nextWindow(r.win, time.Since(start), hit)
+		if contended {
+			r.ad.stop()
+		} else {
+			r.ad.update(time.Since(start), hit)
+		}
 	}
 	return err
 }
 
-// poll reads without waiting, yielding the processor between attempts,
-// until something arrives (true), the socket fails, or w has passed since
-// start (false).
-func (r *rawReader) poll(start time.Time, w time.Duration) (bool, error) {
+// poll reads without waiting, yielding the processor (to goroutines, then to
+// other threads) between attempts, until something arrives (hit), the
+// socket fails, w has passed since start, or a yield to other threads took
+// longer than pollContended (contended: the cores are oversubscribed, and
+// spinning would only keep the peer, or other work, off them).
+func (r *rawReader) poll(start time.Time, w time.Duration) (hit, contended bool, err error) {
 	for {
-		runtime.Gosched()
+		runtime.Gosched() // this process's goroutines first: the reply may come from one
+		t := time.Now()
+		osYield() // then other threads, the peer's among them
+		if time.Since(t) > time.Duration(pollContended.Load()) {
+			return false, true, nil
+		}
 		if err := r.rc.Read(r.tryFn); err != nil {
-			return false, err
+			return false, false, err
 		}
 		if !r.again {
-			return true, nil
+			return true, false, nil
 		}
 		if time.Since(start) >= w {
-			return false, nil
+			return false, false, nil
 		}
 	}
 }

@@ -27,6 +27,7 @@ type Stats struct {
 	PollMisses       uint64 // busy polls that gave up and slept in the poller
 	PollNanos        uint64 // time spent busy polling, in nanoseconds (hits and misses)
 	PollCapped       uint64 // polls not made because Config.MaxPollers readers were polling
+	PollContended    uint64 // polls stopped because other threads held the cores (polling then pauses for 20 ms)
 
 	CallsLost      uint64 // calls, pings and call streams failed with ErrConnectionLost
 	CallsNodeDown  uint64 // calls, pings and call streams refused with ErrNodeDown
@@ -48,6 +49,7 @@ type stats struct {
 	castsUnknown, lateReplies, droppedReplies, queueDrops atomic.Uint64
 	reconnects, streamsAborted, creditWaits               atomic.Uint64
 	pollHits, pollMisses, pollNanos, pollCapped           atomic.Uint64
+	pollContended                                         atomic.Uint64
 	rejectedPending, rejectedPerIP                        atomic.Uint64
 	budgetPauses, budgetCloses, budgetStreamAborts        atomic.Uint64
 	active, pendingConns, heldBytes                       atomic.Int64
@@ -75,7 +77,8 @@ func (k *Kernel) Stats() Stats {
 		CreditWaits: s.creditWaits.Load(),
 		PollHits:    s.pollHits.Load(), PollMisses: s.pollMisses.Load(),
 		PollNanos: s.pollNanos.Load(), PollCapped: s.pollCapped.Load(),
-		CallsLost: s.callsLost.Load(), CallsNodeDown: s.callsNodeDown.Load(),
+		PollContended: s.pollContended.Load(),
+		CallsLost:     s.callsLost.Load(), CallsNodeDown: s.callsNodeDown.Load(),
 		CallsQueueFull: s.callsQueueFull.Load(), HandlerPanics: s.handlerPanics.Load(),
 		BudgetPauses: s.budgetPauses.Load(), BudgetCloses: s.budgetCloses.Load(),
 		BudgetStreamAborts: s.budgetStreamAborts.Load(),
