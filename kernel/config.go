@@ -121,12 +121,13 @@ type Config struct {
 	// ~35 to ~11–14 µs).
 	//
 	// 0 (the default) is adaptive: each reader polls only while the data
-	// it waits for keeps coming within 200 µs of its socket running dry,
-	// for a window that starts at 10 µs and doubles (up to 200 µs) each
-	// time the data came just after the window, halves when the data comes
-	// well inside it, and drops to nothing the first time the socket stays
-	// dry for longer than 200 µs. A request/response loop polls; a
-	// connection with sparse or idle traffic does not, and costs no CPU.
+	// it waits for keeps coming within 200 µs of its socket running dry
+	// (three times in a row to start), for a window that starts at 10 µs,
+	// doubles (up to 200 µs) each time the data came just after it,
+	// halves when the data comes well inside it, and drops to nothing the
+	// first time the socket stays dry for longer than 200 µs. A
+	// request/response loop polls; a connection with sparse or idle
+	// traffic does not, and costs no CPU.
 	//
 	// Positive: a fixed window, polled after every read that finds the
 	// socket dry (at most 1 s): each connection may keep a core busy for
@@ -134,8 +135,10 @@ type Config struct {
 	//
 	// Negative ([BusyPollOff]): never poll.
 	//
-	// Either way at most MaxPollers readers poll at once. Stats.PollHits,
-	// PollMisses, PollNanos and PollCapped tell whether polling pays.
+	// Either way at most MaxPollers readers poll at once, and a reader
+	// pauses polling for 20 ms when the cores are oversubscribed (see the
+	// package doc). Stats.PollHits, PollMisses, PollNanos, PollCapped and
+	// PollContended tell whether polling pays.
 	// Plain TCP and TLS on Unix; no effect elsewhere.
 	BusyPoll time.Duration
 	// MaxPollers caps how many of the kernel's connection readers busy-poll

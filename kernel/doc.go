@@ -230,22 +230,29 @@
 //
 // By default (Config.BusyPoll 0) each reader decides from its own traffic
 // whether polling pays. It measures how long the data took to come after
-// its socket ran dry, and keeps a window: 0 (not polling) at first; 10 µs
-// as soon as data came within 200 µs; doubled (up to 200 µs) whenever the
-// data came after the window but within 200 µs; halved (not below 10 µs)
-// when a poll finds data within a quarter of it; and 0 again, at once, the
-// first time the socket stays dry for more than 200 µs. A request/response
-// loop therefore polls on both sides, while a connection with sparse or
-// idle traffic sleeps in the poller like an unpolled one and costs no CPU.
-// A positive BusyPoll is a fixed window polled after every dry read;
-// [BusyPollOff] (any negative BusyPoll) never polls. In every mode at most
-// Config.MaxPollers readers poll at once (default GOMAXPROCS-1, at least
-// 1); a reader over the cap sleeps at once, so a busy node never spins all
-// its cores. Close ends a polling reader at its next read attempt.
+// its socket ran dry. It starts polling once that was within 200 µs three
+// times in a row, with a 10 µs window; doubles the window (up to 200 µs)
+// whenever the data came after it but within 200 µs; halves it (not below
+// 10 µs) when a poll finds data within a quarter of it; and stops at once
+// the first time the socket stays dry for more than 200 µs. A
+// request/response loop therefore polls on both sides, while a connection
+// with sparse or idle traffic sleeps in the poller like an unpolled one and
+// costs no CPU (one short gap among sparse records starts nothing). A
+// positive BusyPoll is a fixed window polled after every dry read;
+// [BusyPollOff] (any negative BusyPoll) never polls.
+//
+// In every mode at most Config.MaxPollers readers poll at once (default
+// GOMAXPROCS-1, at least 1); a reader over the cap sleeps at once, so a
+// busy node never spins all its cores. Between attempts a polling reader
+// yields to the process's goroutines and then (Linux) to other threads;
+// when such a yield lets another thread run for more than 50 µs the cores
+// are oversubscribed, spinning would only keep the peer or other work off
+// them, and the reader stops polling for 20 ms. Close ends a polling
+// reader at its next read attempt.
 //
 // Stats.PollHits and PollMisses count the polls that found data and those
-// that gave up, PollNanos the time spent polling and PollCapped the polls
-// the cap refused. In bench/cmd/kernelbench (two processes on a shared
+// that gave up, PollNanos the time spent polling, PollCapped the polls the
+// cap refused and PollContended those stopped on oversubscribed cores. In bench/cmd/kernelbench (two processes on a shared
 // 2-core VM; see bench/README.md for the runs) the default's sequential
 // call p50 is that of a fixed 50 µs BusyPoll and about a third of polling
 // off, and 50 idle connections or 200 calls/s at random intervals cost no
