@@ -129,8 +129,7 @@ func skipNoRaw(t *testing.T) {
 	}
 }
 
-// noContention makes polling readers ignore how long their yields to other
-// threads take, so that tests of the other decisions hold on a loaded
+// noContention makes polling readers ignore how long their attempts take, so that tests of the other decisions hold on a loaded
 // machine.
 func noContention(t *testing.T) {
 	old := pollContended.Load()
@@ -320,14 +319,11 @@ func TestAdaptivePollShutdown(t *testing.T) {
 	}
 }
 
-// On oversubscribed cores (here: every yield to other threads counts as
-// having waited for one) a reader stops polling at the first yield and
-// pauses polling for pollBackoff, fixed window or adaptive.
+// On oversubscribed cores (here: every poll attempt counts as having
+// waited for one) a reader stops polling at its first attempt and pauses
+// polling for pollBackoff, fixed window or adaptive.
 func TestPollContendedBacksOff(t *testing.T) {
 	skipNoRaw(t)
-	if runtime.GOOS != "linux" {
-		t.Skip("yielding to other threads is Linux-only")
-	}
 	for _, busy := range []time.Duration{0, 50 * time.Microsecond} {
 		t.Run(fmt.Sprint("BusyPoll=", busy), func(t *testing.T) {
 			checkLeaks(t)

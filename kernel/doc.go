@@ -243,12 +243,13 @@
 //
 // In every mode at most Config.MaxPollers readers poll at once (default
 // GOMAXPROCS-1, at least 1); a reader over the cap sleeps at once, so a
-// busy node never spins all its cores. Between attempts a polling reader
-// yields to the process's goroutines and then (Linux) to other threads;
-// when such a yield lets another thread run for more than 50 µs the cores
-// are oversubscribed, spinning would only keep the peer or other work off
-// them, and the reader stops polling for 20 ms. Close ends a polling
-// reader at its next read attempt.
+// busy node never spins all its cores. A polling reader yields to the
+// process's other goroutines between attempts; when one attempt takes more
+// than 50 µs (the operating system preempted the reader's thread, or the
+// process had that much other work to run) the cores are oversubscribed,
+// spinning would only keep the peer or other work off them, and the reader
+// stops polling for 20 ms. Close ends a polling reader at its next read
+// attempt.
 //
 // Stats.PollHits and PollMisses count the polls that found data and those
 // that gave up, PollNanos the time spent polling, PollCapped the polls the

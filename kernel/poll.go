@@ -21,10 +21,12 @@ const (
 // to poll, while a request/response loop passes this at once.
 const pollStartAfter = 3
 
-// A polling reader whose yield to other threads (osYield) took longer than
-// pollContended gave its core to another thread for that long: the cores
-// are oversubscribed, and spinning there only keeps the peer, or other
-// work, waiting. It stops polling for pollBackoff.
+// A polling reader one of whose attempts took longer than pollContended
+// (a read and a yield to the process's other goroutines normally take a
+// microsecond or two) was preempted by the operating system, or its process
+// has other work to run: the cores are oversubscribed, and spinning there
+// only keeps the peer, or that work, waiting. It stops polling for
+// pollBackoff.
 const pollBackoff = 20 * time.Millisecond
 
 // pollContended is 50 µs in nanoseconds; tests change it.

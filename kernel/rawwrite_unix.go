@@ -226,28 +226,29 @@ func (r *rawReader) readPolling() error {
 	return err
 }
 
-// poll reads without waiting, yielding the processor (to goroutines, then to
-// other threads) between attempts, until something arrives (hit), the
-// socket fails, w has passed since start, or a yield to other threads took
-// longer than pollContended (contended: the cores are oversubscribed, and
-// spinning would only keep the peer, or other work, off them).
+// poll reads without waiting, yielding the processor to other goroutines
+// between attempts, until something arrives (hit), the socket fails, w has
+// passed since start, or one attempt took longer than pollContended
+// (contended: the thread was preempted, or the process has other work to
+// run; spinning there only keeps the peer, or that work, waiting).
 func (r *rawReader) poll(start time.Time, w time.Duration) (hit, contended bool, err error) {
+	last := start
 	for {
-		runtime.Gosched() // this process's goroutines first: the reply may come from one
-		t := time.Now()
-		osYield() // then other threads, the peer's among them
-		if time.Since(t) > time.Duration(pollContended.Load()) {
-			return false, true, nil
-		}
+		runtime.Gosched()
 		if err := r.rc.Read(r.tryFn); err != nil {
 			return false, false, err
 		}
 		if !r.again {
 			return true, false, nil
 		}
-		if time.Since(start) >= w {
+		now := time.Now()
+		if now.Sub(last) > time.Duration(pollContended.Load()) {
+			return false, true, nil
+		}
+		if now.Sub(start) >= w {
 			return false, false, nil
 		}
+		last = now
 	}
 }
 

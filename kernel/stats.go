@@ -27,7 +27,7 @@ type Stats struct {
 	PollMisses       uint64 // busy polls that gave up and slept in the poller
 	PollNanos        uint64 // time spent busy polling, in nanoseconds (hits and misses)
 	PollCapped       uint64 // polls not made because Config.MaxPollers readers were polling
-	PollContended    uint64 // polls stopped because other threads held the cores (polling then pauses for 20 ms)
+	PollContended    uint64 // polls stopped on oversubscribed cores (an attempt took over 50 µs; polling then pauses for 20 ms)
 
 	CallsLost      uint64 // calls, pings and call streams failed with ErrConnectionLost
 	CallsNodeDown  uint64 // calls, pings and call streams refused with ErrNodeDown
