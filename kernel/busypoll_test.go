@@ -12,11 +12,36 @@ import (
 )
 
 func TestBusyPollConfig(t *testing.T) {
-	for _, d := range []time.Duration{-time.Microsecond, 2 * time.Second} {
+	cfg := testConfig(t)
+	cfg.BusyPoll = 2 * time.Second
+	if _, err := New(cfg); err == nil || !strings.Contains(err.Error(), "BusyPoll") {
+		t.Errorf("BusyPoll 2s: New error = %v, want one naming BusyPoll", err)
+	}
+	cfg = testConfig(t)
+	cfg.MaxPollers = -1
+	if _, err := New(cfg); err == nil || !strings.Contains(err.Error(), "MaxPollers") {
+		t.Errorf("MaxPollers -1: New error = %v, want one naming MaxPollers", err)
+	}
+	for _, tc := range []struct {
+		busy      time.Duration
+		maxPoll   int
+		wantFixed time.Duration
+		wantMax   int32
+	}{
+		{0, 0, 0, int32(max(1, runtime.GOMAXPROCS(0)-1))},
+		{-time.Microsecond, 3, BusyPollOff, 3},
+		{BusyPollOff, 1, BusyPollOff, 1},
+		{time.Second, 7, time.Second, 7},
+	} {
 		cfg := testConfig(t)
-		cfg.BusyPoll = d
-		if _, err := New(cfg); err == nil || !strings.Contains(err.Error(), "BusyPoll") {
-			t.Errorf("BusyPoll %v: New error = %v, want one naming BusyPoll", d, err)
+		cfg.BusyPoll, cfg.MaxPollers = tc.busy, tc.maxPoll
+		k, err := New(cfg)
+		if err != nil {
+			t.Fatalf("BusyPoll %v MaxPollers %d: %v", tc.busy, tc.maxPoll, err)
+		}
+		if k.poller.fixed != tc.wantFixed || k.poller.max != tc.wantMax {
+			t.Errorf("BusyPoll %v MaxPollers %d: poller fixed %v max %d, want %v %d",
+				tc.busy, tc.maxPoll, k.poller.fixed, k.poller.max, tc.wantFixed, tc.wantMax)
 		}
 	}
 }
@@ -31,6 +56,7 @@ func TestBusyPollCalls(t *testing.T) {
 	for _, useTLS := range []bool{false, true} {
 		t.Run(fmt.Sprintf("tls=%v", useTLS), func(t *testing.T) {
 			checkLeaks(t)
+			noContention(t)
 			opt := func(c *Config) { c.BusyPoll = time.Second }
 			if useTLS {
 				tc := testcert.New(t).Config
@@ -68,6 +94,7 @@ func TestBusyPollGivesUp(t *testing.T) {
 		t.Skip("no non-blocking reads on " + runtime.GOOS)
 	}
 	checkLeaks(t)
+	noContention(t)
 	a, b := pair(t, false, func(c *Config) { c.BusyPoll = time.Nanosecond })
 	echo(t, b, "echo")
 	ctx := ctxT(t)

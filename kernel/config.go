@@ -112,19 +112,41 @@ type Config struct {
 	// replies have their own, lower mark (see the package doc's Budgets). 0 = 64 MiB or MaxStreamSize if larger; it may not be
 	// below MaxStreamSize, or no stream of that size could arrive.
 	MaxPeerBytes int64
-	// BusyPoll, if positive, is how long a connection's reader keeps
-	// polling its socket (non-blocking reads, yielding the processor
-	// between them) after the socket runs dry, before it sleeps in the
-	// runtime's poller. It trades CPU for latency: a sleeping reader is
-	// woken by the operating system, which costs tens of microseconds per
-	// message on virtual machines (the call round trip of
-	// bench/cmd/kernelbench falls from ~35 to ~14 µs with 50 µs here);
-	// a polling one sees the next message at once. Each connection may
-	// keep a core busy for up to BusyPoll after every burst of traffic, so
-	// set it (10–200 µs) where calls are latency-sensitive and cores are to
-	// spare. Stats.PollHits and PollMisses tell how often it pays off.
-	// 0 = off; at most 1 s. Plain TCP and TLS on Unix; no effect elsewhere.
+	// BusyPoll sets how a connection's reader that finds its socket dry
+	// polls it (non-blocking reads, yielding the processor between them)
+	// before it sleeps in the runtime's poller. A sleeping reader is woken
+	// by the operating system, which costs tens of microseconds per
+	// message on virtual machines; a polling one sees the next message at
+	// once (the sequential call p50 of bench/cmd/kernelbench falls from
+	// ~35 to ~11–14 µs).
+	//
+	// 0 (the default) is adaptive: each reader polls only while the data
+	// it waits for keeps coming within 200 µs of its socket running dry
+	// (three times in a row to start), for a window that starts at 10 µs,
+	// doubles (up to 200 µs) each time the data came just after it,
+	// halves when the data comes well inside it, and drops to nothing the
+	// first time the socket stays dry for longer than 200 µs. A
+	// request/response loop polls; a connection with sparse or idle
+	// traffic does not, and costs no CPU.
+	//
+	// Positive: a fixed window, polled after every read that finds the
+	// socket dry (at most 1 s): each connection may keep a core busy for
+	// up to BusyPoll after every burst of traffic.
+	//
+	// Negative ([BusyPollOff]): never poll.
+	//
+	// Either way at most MaxPollers readers poll at once, and a reader
+	// pauses polling for 20 ms when the cores are oversubscribed (see the
+	// package doc). Stats.PollHits, PollMisses, PollNanos, PollCapped and
+	// PollContended tell whether polling pays.
+	// Plain TCP and TLS on Unix; no effect elsewhere.
 	BusyPoll time.Duration
+	// MaxPollers caps how many of the kernel's connection readers busy-poll
+	// at the same time; a reader that finds the cap reached sleeps in the
+	// poller at once (Stats.PollCapped), so a busy node does not spend all
+	// its cores spinning. 0 = GOMAXPROCS-1 (at least 1) at New; negative
+	// is an error.
+	MaxPollers int
 	// Logger receives the kernel's logs; nil discards them.
 	Logger *slog.Logger
 	// Now is the clock (used for reply-tag base rotation); nil = time.Now.
@@ -194,8 +216,17 @@ func (c *Config) withDefaults() (Config, error) {
 	if cfg.MaxPeerBytes < cfg.MaxStreamSize {
 		return cfg, fmt.Errorf("kernel: config: MaxPeerBytes %d below MaxStreamSize %d", cfg.MaxPeerBytes, cfg.MaxStreamSize)
 	}
-	if cfg.BusyPoll < 0 || cfg.BusyPoll > time.Second {
-		return cfg, fmt.Errorf("kernel: config: BusyPoll %v outside [0, 1s]", cfg.BusyPoll)
+	if cfg.BusyPoll > time.Second {
+		return cfg, fmt.Errorf("kernel: config: BusyPoll %v above 1s (0 = adaptive, negative = off)", cfg.BusyPoll)
+	}
+	if cfg.BusyPoll < 0 {
+		cfg.BusyPoll = BusyPollOff
+	}
+	if cfg.MaxPollers < 0 {
+		return cfg, fmt.Errorf("kernel: config: MaxPollers %d is negative (0 = GOMAXPROCS-1)", cfg.MaxPollers)
+	}
+	if cfg.MaxPollers == 0 {
+		cfg.MaxPollers = defaultMaxPollers()
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))

@@ -223,13 +223,41 @@
 // On Unix every socket read and write is a raw non-blocking syscall (also
 // under TLS); a reader with nothing to read sleeps in the runtime's poller
 // and is woken by the operating system when data arrives. That wake-up is
-// most of a call's round trip on virtual machines. Config.BusyPoll makes
-// each connection's reader keep polling for a while first, yielding the
-// processor between attempts: in bench/cmd/kernelbench (two processes on a
-// 2-core VM) the sequential call p50 falls from 35–53 µs to 13.5–17 µs with
-// 50 µs of polling (TLS: 39–60 to 15–23 µs). The price is CPU: up to
-// BusyPoll per connection after every burst, which on a machine whose cores
-// are all busy costs throughput (64 concurrent callers: ~438k calls/s
-// without, ~314k with, in the same run). It is off by default;
-// Stats.PollHits and PollMisses tell whether the polling finds data.
+// most of a call's round trip on virtual machines. Busy polling makes a
+// connection's reader that finds its socket dry keep reading it for a
+// while first, yielding the processor between attempts, so it sees the
+// next record at once.
+//
+// By default (Config.BusyPoll 0) each reader decides from its own traffic
+// whether polling pays. It measures how long the data took to come after
+// its socket ran dry. It starts polling once that was within 200 µs three
+// times in a row, with a 10 µs window; doubles the window (up to 200 µs)
+// whenever the data came after it but within 200 µs; halves it (not below
+// 10 µs) when a poll finds data within a quarter of it; and stops at once
+// the first time the socket stays dry for more than 200 µs. A
+// request/response loop therefore polls on both sides, while a connection
+// with sparse or idle traffic sleeps in the poller like an unpolled one and
+// costs no CPU (one short gap among sparse records starts nothing). A
+// positive BusyPoll is a fixed window polled after every dry read;
+// [BusyPollOff] (any negative BusyPoll) never polls.
+//
+// In every mode at most Config.MaxPollers readers poll at once (default
+// GOMAXPROCS-1, at least 1); a reader over the cap sleeps at once, so a
+// busy node never spins all its cores. A polling reader yields to the
+// process's other goroutines between attempts; when one attempt takes more
+// than 50 µs (the operating system preempted the reader's thread, or the
+// process had that much other work to run) the cores are oversubscribed,
+// spinning would only keep the peer or other work off them, and the reader
+// stops polling for 20 ms. Close ends a polling reader at its next read
+// attempt.
+//
+// Stats.PollHits and PollMisses count the polls that found data and those
+// that gave up, PollNanos the time spent polling, PollCapped the polls the
+// cap refused and PollContended those stopped on oversubscribed cores.
+// In bench/cmd/kernelbench (two processes on a shared 2-core VM; the runs
+// are in bench/README.md) the defaults' sequential call p50 matched a
+// fixed 50 µs BusyPoll while a core was spare (14.9 against 14.7 µs; 39 µs
+// with polling off), every mode measured alike with all cores busy, and 50
+// idle connections or 200 calls/s at random intervals cost the same CPU as
+// polling off, within the machine's noise.
 package kernel

@@ -50,6 +50,7 @@ type Kernel struct {
 
 	warnLimit rateLimit
 	stats     stats
+	poller    *poller // busy polling of the connections' readers
 	done      chan struct{}
 	wg        sync.WaitGroup
 	closing   atomic.Bool
@@ -74,6 +75,7 @@ func New(cfg Config) (*Kernel, error) {
 		credits:  make(map[creditKey]*credit),
 		master:   masterKey(c.Cookie),
 	}
+	k.poller = newPoller(c.BusyPoll, c.MaxPollers, &k.stats)
 	k.pending.init()
 	k.tags.now = c.Now
 	return k, nil
@@ -451,7 +453,7 @@ func (k *Kernel) serveConn(c net.Conn, ip netip.Addr) {
 	stop := context.AfterFunc(closingCtx{k}, func() { raw.Close() })
 	defer stop()
 	if k.cfg.TLS != nil {
-		c = newPollConn(c, k.cfg.BusyPoll, &k.stats)
+		c = newPollConn(c, k.poller)
 		tc := tls.Server(c, k.cfg.TLS)
 		if err := tc.Handshake(); err != nil {
 			k.stats.handshake.Add(1)
@@ -545,7 +547,7 @@ func (k *Kernel) Dial(ctx context.Context, addr string, proto byte) (net.Conn, e
 			host, _, _ := net.SplitHostPort(addr)
 			cfg.ServerName = host
 		}
-		c = newPollConn(c, k.cfg.BusyPoll, &k.stats)
+		c = newPollConn(c, k.poller)
 		tc := tls.Client(c, cfg)
 		if err := tc.HandshakeContext(ctx); err != nil {
 			c.Close()

@@ -24,10 +24,10 @@ func (*rawWriter) write([]byte) (int, error) {
 
 type rawReader struct{ io.Reader }
 
-func newRawReader(syscall.RawConn, time.Duration, *stats) *rawReader { return nil }
+func newRawReader(syscall.RawConn, *poller) *rawReader { return nil }
 
 // Busy polling needs non-blocking reads: off on this platform.
-func newPollConn(c net.Conn, _ time.Duration, _ *stats) net.Conn { return c }
+func newPollConn(c net.Conn, _ *poller) net.Conn { return c }
 
 func startPolling(net.Conn) {}
 

@@ -100,9 +100,10 @@ func (w *rawWriter) write(p []byte) (int, error) {
 
 // rawReader reads from a socket through syscall.RawConn: a non-blocking
 // read(2), and a wait for readability in the runtime's poller when there is
-// nothing to read. With a positive spin it busy-polls first (see
-// Config.BusyPoll). It is an io.Reader for the connection's reader
-// goroutine only.
+// nothing to read. When its kernel polls (Config.BusyPoll) it busy-polls
+// first, for a fixed window or for an adaptive one (ad) that follows the
+// gaps between the records it reads. It is an io.Reader for the
+// connection's reader goroutine only.
 type rawReader struct {
 	rc    syscall.RawConn
 	fn    func(fd uintptr) bool // read, or wait for readability
@@ -110,13 +111,14 @@ type rawReader struct {
 	p     []byte
 	n     int
 	err   error
-	again bool // tryFn found nothing to read
-	spin  time.Duration
-	st    *stats
+	again bool      // tryFn found nothing to read
+	pl    *poller   // nil: never poll
+	ad    adaptive  // the adaptive window (Config.BusyPoll 0)
+	quiet time.Time // no polling before this (the cores were contended)
 }
 
-func newRawReader(rc syscall.RawConn, spin time.Duration, st *stats) *rawReader {
-	r := &rawReader{rc: rc, spin: spin, st: st}
+func newRawReader(rc syscall.RawConn, pl *poller) *rawReader {
+	r := &rawReader{rc: rc, pl: pl}
 	r.fn = r.attempt
 	r.tryFn = r.try
 	return r
@@ -146,16 +148,19 @@ func (r *rawReader) try(fd uintptr) bool {
 	return true
 }
 
-func (r *rawReader) Read(p []byte) (int, error) { return r.read(p, r.spin) }
+func (r *rawReader) Read(p []byte) (int, error) { return r.read(p, true) }
 
-// read reads into p, busy-polling for up to spin first.
-func (r *rawReader) read(p []byte, spin time.Duration) (int, error) {
+// read reads into p, busy-polling first if poll is set and the kernel
+// polls.
+func (r *rawReader) read(p []byte, poll bool) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
 	r.p, r.n, r.err = p, 0, nil
 	var err error
-	if spin <= 0 || !r.poll(&err, spin) {
+	if poll && r.pl.on() {
+		err = r.readPolling()
+	} else {
 		err = r.rc.Read(r.fn)
 	}
 	n := r.n
@@ -166,38 +171,93 @@ func (r *rawReader) read(p []byte, spin time.Duration) (int, error) {
 	return n, err
 }
 
-// poll reads without waiting, yielding the processor between attempts,
-// until something arrives, the socket fails, or r.spin has passed since the
-// first attempt found nothing. It reports false in the last case, leaving
-// the wait to the runtime's poller.
-func (r *rawReader) poll(errp *error, spin time.Duration) bool {
-	var start time.Time
-	for i := 0; ; i++ {
+// readPolling reads without waiting; when the socket is dry it polls for
+// the window (fixed, or the adaptive one if any, and only with one of the
+// kernel's polling slots), then leaves the wait to the runtime's poller.
+// An adaptive reader then sets its next window from how long the data
+// took to come (nextWindow).
+func (r *rawReader) readPolling() error {
+	if err := r.rc.Read(r.tryFn); err != nil || !r.again {
+		return err
+	}
+	pl := r.pl
+	start := time.Now()
+	w := pl.fixed
+	if w == 0 {
+		w = r.ad.window()
+	}
+	if w > 0 && start.Before(r.quiet) {
+		w = 0
+	}
+	hit, contended := false, false
+	if w > 0 {
+		if pl.acquire() {
+			var err error
+			hit, contended, err = r.poll(start, w)
+			pl.release()
+			pl.st.pollNanos.Add(uint64(time.Since(start)))
+			if err != nil {
+				return err // closed, or a read deadline passed
+			}
+			switch {
+			case hit:
+				pl.st.pollHits.Add(1)
+			case contended:
+				pl.st.pollContended.Add(1)
+				r.quiet = time.Now().Add(pollBackoff)
+			default:
+				pl.st.pollMisses.Add(1)
+			}
+		} else {
+			pl.st.pollCapped.Add(1)
+		}
+	}
+	var err error
+	if !hit {
+		err = r.rc.Read(r.fn)
+	}
+	if pl.fixed == 0 && err == nil && r.err == nil {
+		if contended {
+			r.ad.stop()
+		} else {
+			r.ad.update(time.Since(start), hit)
+		}
+	}
+	return err
+}
+
+// poll reads without waiting, yielding the processor to other goroutines
+// between attempts, until something arrives (hit), the socket fails, w has
+// passed since start, or one attempt took longer than pollContended
+// (contended: the thread was preempted, or the process has other work to
+// run; spinning there only keeps the peer, or that work, waiting).
+func (r *rawReader) poll(start time.Time, w time.Duration) (hit, contended bool, err error) {
+	last := start
+	for {
+		runtime.Gosched()
 		if err := r.rc.Read(r.tryFn); err != nil {
-			*errp = err // closed, or a read deadline passed
-			return true
+			return false, false, err
 		}
 		if !r.again {
-			if i > 0 {
-				r.st.pollHits.Add(1)
-			}
-			return true
+			return true, false, nil
 		}
-		if i == 0 {
-			start = time.Now()
-		} else if time.Since(start) >= spin {
-			r.st.pollMisses.Add(1)
-			return false
+		now := time.Now()
+		if now.Sub(last) > time.Duration(pollContended.Load()) {
+			return false, true, nil
 		}
-		runtime.Gosched()
+		if now.Sub(start) >= w {
+			return false, false, nil
+		}
+		last = now
 	}
 }
 
 // pollConn is the TCP connection under TLS. It reads and writes with raw
 // syscalls like a plain session (no blocking-syscall bookkeeping, whose
 // monitor-thread wake-ups cost a TLS session as much as they did plain
-// ones), and busy-polls (Config.BusyPoll) once the kernel protocol starts
-// on it (poll set); other protocols on the port never poll.
+// ones), and busy-polls as the kernel's Config.BusyPoll says once the
+// kernel protocol starts on it (poll set); other protocols on the port
+// never poll.
 //
 // A kernel session also writes TLS records through it without blocking
 // (tryWrite): what the socket does not take waits in tail, and every later
@@ -214,7 +274,7 @@ type pollConn struct {
 }
 
 // newPollConn wraps a TCP connection, or returns c as it is.
-func newPollConn(c net.Conn, spin time.Duration, st *stats) net.Conn {
+func newPollConn(c net.Conn, pl *poller) net.Conn {
 	tc, ok := c.(*net.TCPConn)
 	if !ok {
 		return c
@@ -223,14 +283,11 @@ func newPollConn(c net.Conn, spin time.Duration, st *stats) net.Conn {
 	if err != nil {
 		return c
 	}
-	return &pollConn{TCPConn: tc, r: newRawReader(rc, spin, st), w: newRawWriter(rc)}
+	return &pollConn{TCPConn: tc, r: newRawReader(rc, pl), w: newRawWriter(rc)}
 }
 
 func (c *pollConn) Read(p []byte) (int, error) {
-	if c.poll.Load() {
-		return c.r.Read(p)
-	}
-	return c.r.read(p, 0)
+	return c.r.read(p, c.poll.Load())
 }
 
 func (c *pollConn) Write(p []byte) (int, error) {
@@ -296,8 +353,8 @@ func basePollConn(c net.Conn) *pollConn {
 	return nil
 }
 
-// startPolling makes the TCP connection under a TLS connection busy-poll,
-// if it was wrapped by newPollConn.
+// startPolling lets the TCP connection under a TLS connection busy-poll
+// (as its kernel's Config.BusyPoll says), if it was wrapped by newPollConn.
 func startPolling(c net.Conn) {
 	if pc := basePollConn(c); pc != nil {
 		pc.poll.Store(true)

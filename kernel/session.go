@@ -105,7 +105,7 @@ func (k *Kernel) handshake(c net.Conn, dialer bool, deadline time.Time) (*sessio
 	if tc, ok := c.(*net.TCPConn); ok && rawWriteSupported {
 		if rc, err := tc.SyscallConn(); err == nil {
 			s.raw = newRawWriter(rc)
-			s.rawIn = newRawReader(rc, k.cfg.BusyPoll, &k.stats)
+			s.rawIn = newRawReader(rc, k.poller)
 		}
 	}
 	s.pc = basePollConn(c) // TLS: non-blocking record writes
@@ -242,7 +242,7 @@ func (s *session) readLoop() {
 	var in io.Reader = s.c
 	if s.rawIn != nil {
 		in = s.rawIn
-	} else if s.k.cfg.BusyPoll > 0 {
+	} else {
 		startPolling(s.c) // TLS over a pollConn
 	}
 	br := bufio.NewReaderSize(in, readBufferSize)

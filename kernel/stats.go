@@ -23,8 +23,11 @@ type Stats struct {
 	Reconnects       uint64 // successful link (re)connections after the first
 	StreamsAborted   uint64 // incoming streams ended by size limit or timeout
 	CreditWaits      uint64 // times a ReplyStream waited for the caller to grant credit
-	PollHits         uint64 // reads that busy polling (Config.BusyPoll) found data for
+	PollHits         uint64 // busy polls (Config.BusyPoll) that found data
 	PollMisses       uint64 // busy polls that gave up and slept in the poller
+	PollNanos        uint64 // time spent busy polling, in nanoseconds (hits and misses)
+	PollCapped       uint64 // polls not made because Config.MaxPollers readers were polling
+	PollContended    uint64 // polls stopped on oversubscribed cores (an attempt took over 50 µs; polling then pauses for 20 ms)
 
 	CallsLost      uint64 // calls, pings and call streams failed with ErrConnectionLost
 	CallsNodeDown  uint64 // calls, pings and call streams refused with ErrNodeDown
@@ -45,7 +48,8 @@ type stats struct {
 	badMAC, badFrame, tooLarge, handshake, unknownProto   atomic.Uint64
 	castsUnknown, lateReplies, droppedReplies, queueDrops atomic.Uint64
 	reconnects, streamsAborted, creditWaits               atomic.Uint64
-	pollHits, pollMisses                                  atomic.Uint64
+	pollHits, pollMisses, pollNanos, pollCapped           atomic.Uint64
+	pollContended                                         atomic.Uint64
 	rejectedPending, rejectedPerIP                        atomic.Uint64
 	budgetPauses, budgetCloses, budgetStreamAborts        atomic.Uint64
 	active, pendingConns, heldBytes                       atomic.Int64
@@ -54,6 +58,7 @@ type stats struct {
 
 	// Not in Stats: observed by tests.
 	partialWrites atomic.Uint64 // direct writes the socket took only part of
+	pollPeak      atomic.Int32  // most readers ever polling at once
 }
 
 // Stats returns a copy of the kernel's counters.
@@ -71,7 +76,9 @@ func (k *Kernel) Stats() Stats {
 		Reconnects: s.reconnects.Load(), StreamsAborted: s.streamsAborted.Load(),
 		CreditWaits: s.creditWaits.Load(),
 		PollHits:    s.pollHits.Load(), PollMisses: s.pollMisses.Load(),
-		CallsLost: s.callsLost.Load(), CallsNodeDown: s.callsNodeDown.Load(),
+		PollNanos: s.pollNanos.Load(), PollCapped: s.pollCapped.Load(),
+		PollContended: s.pollContended.Load(),
+		CallsLost:     s.callsLost.Load(), CallsNodeDown: s.callsNodeDown.Load(),
 		CallsQueueFull: s.callsQueueFull.Load(), HandlerPanics: s.handlerPanics.Load(),
 		BudgetPauses: s.budgetPauses.Load(), BudgetCloses: s.budgetCloses.Load(),
 		BudgetStreamAborts: s.budgetStreamAborts.Load(),

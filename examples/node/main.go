@@ -36,7 +36,7 @@
 //	                serve and dial over mutual TLS with this PEM certificate and key
 //	-tls-ca FILE    PEM CAs that peers' and clients' certificates must chain to
 //	                (default: -tls-cert itself, for one self-signed certificate)
-//	-busy-poll D    kernel.Config.BusyPoll, e.g. 50us (default 0: off)
+//	-busy-poll D    kernel.Config.BusyPoll, e.g. 50us (default 0: adaptive)
 //	-metrics HOST:PORT
 //	                serve Prometheus metrics at http://HOST:PORT/metrics
 //	                (cluster.Config.MetricsAddr; default "": off), the echo
@@ -115,7 +115,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	certFile := fs.String("tls-cert", "", "PEM certificate: serve and dial over TLS with it (needs -tls-key)")
 	keyFile := fs.String("tls-key", "", "PEM private key of -tls-cert")
 	caFile := fs.String("tls-ca", "", "PEM CA certificates that peers' and clients' certificates must chain to (default: -tls-cert itself)")
-	busyPoll := fs.Duration("busy-poll", 0, "kernel.Config.BusyPoll: poll idle connections this long before sleeping (0..1s)")
+	busyPoll := fs.Duration("busy-poll", 0, "kernel.Config.BusyPoll: poll dry connections this long before sleeping (0..1s; 0 = adaptive)")
 	metricsAddr := fs.String("metrics", "", "serve Prometheus metrics at http://HOST:PORT/metrics (e.g. 127.0.0.1:9100; unauthenticated)")
 	if err := fs.Parse(args); err != nil {
 		return options{}, fmt.Errorf("%w: %w", errUsage, err)

@@ -9,9 +9,11 @@
 //   - concurrent calls: calls/s with -c callers sharing -n calls;
 //   - one-way casts: -casts casts, counted by the server (the receiver).
 //
-// Systems: notp (the kernel with cookie authentication), notp-tls (mutual
-// TLS 1.3 plus the cookie), notp-poll and notp-tls-poll (the same with
-// kernel.Config.BusyPoll = 50µs in both processes), protoactor
+// Systems: notp (the kernel with cookie authentication and its default,
+// adaptive, busy polling), notp-tls (mutual TLS 1.3 plus the cookie),
+// notp-poll and notp-tls-poll (the same with a fixed
+// kernel.Config.BusyPoll = 50µs in both processes), notp-off (polling
+// off: kernel.BusyPollOff), protoactor
 // (protoactor-go remote over gRPC) and tcp (a raw TCP baseline). -cpuprofile and -server-cpuprofile write pprof
 // CPU profiles of the two processes.
 //
@@ -19,9 +21,15 @@
 // first. The child exits when its stdin closes (so it never outlives the
 // parent) and is killed if it does not exit promptly.
 //
+// -mode latency and -mode cpu measure busy polling instead (see
+// polling.go): the sequential p50 of systems beside a raw TCP ping-pong
+// floor, and the CPU cost of idle connections and sparse calls.
+//
 // Usage:
 //
 //	go run ./cmd/kernelbench -systems notp,notp-tls,protoactor -json
+//	go run ./cmd/kernelbench -mode latency -systems notp,notp-poll,notp-off
+//	go run ./cmd/kernelbench -mode cpu -systems notp,notp-off
 package main
 
 import (
@@ -59,6 +67,13 @@ type options struct {
 	cpuProfile       string // client profile path; the system name is appended
 	serverCPUProfile string // server profile path; the system name is appended
 	gomaxprocs       int    // GOMAXPROCS of both processes; 0 leaves the default
+
+	mode        string        // "" (the phases), "latency" or "cpu"
+	rounds      int           // -mode latency and cpu: rounds
+	floorRuns   int           // -mode latency: ping-pongs per round whose fastest p50 is the floor
+	conns       int           // -mode cpu: idle connections
+	rate        int           // -mode cpu: mean calls per second of the sparse load
+	cpuDuration time.Duration // -mode cpu: measuring time of each scenario
 }
 
 // run is main without os.Exit, so tests can drive it. It returns the exit
@@ -82,6 +97,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write the client's CPU profile to this path (with -<system> before the extension)")
 	fs.StringVar(&o.serverCPUProfile, "server-cpuprofile", "", "write the server's CPU profile to this path (with -<system> before the extension)")
 	fs.IntVar(&o.gomaxprocs, "gomaxprocs", 0, "GOMAXPROCS of both the client and the server process (0: Go's default)")
+	fs.StringVar(&o.mode, "mode", "", "latency: floor and sequential p50 per system, side by side, -rounds times; cpu: CPU seconds with idle connections and sparse calls")
+	fs.IntVar(&o.rounds, "rounds", 3, "-mode latency and cpu: rounds")
+	fs.IntVar(&o.floorRuns, "floor-runs", 3, "-mode latency: raw TCP ping-pongs (fresh processes) per round; the fastest p50 is the floor")
+	fs.IntVar(&o.conns, "conns", 50, "-mode cpu: idle connections the server holds")
+	fs.IntVar(&o.rate, "rate", 200, "-mode cpu: mean calls per second of the sparse load (random intervals)")
+	fs.DurationVar(&o.cpuDuration, "cpu-duration", 20*time.Second, "-mode cpu: how long each scenario is measured")
 	fs.StringVar(&serve, "serve", "", "internal: run as the server process of this system")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -134,6 +155,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "kernelbench: %v\n", err)
 		return 1
 	}
+	switch o.mode {
+	case "latency", "cpu":
+		run := latencyMode
+		if o.mode == "cpu" {
+			run = cpuMode
+		}
+		if err := run(ctx, o, sec, stdout, stderr); err != nil {
+			fmt.Fprintf(stderr, "kernelbench: %v\n", err)
+			return 1
+		}
+		return 0
+	}
 	status := 0
 	var results []Result
 	for _, name := range o.systems {
@@ -177,6 +210,18 @@ func (o *options) validate() error {
 		return errors.New("-payload must be between 0 and 1 MiB")
 	case o.duration <= 0:
 		return errors.New("-duration must be positive")
+	case o.mode != "" && o.mode != "latency" && o.mode != "cpu":
+		return fmt.Errorf("-mode %q: want latency or cpu", o.mode)
+	case o.rounds <= 0 || o.rounds > 100:
+		return errors.New("-rounds must be between 1 and 100")
+	case o.floorRuns <= 0 || o.floorRuns > 100:
+		return errors.New("-floor-runs must be between 1 and 100")
+	case o.conns <= 0 || o.conns > 10000:
+		return errors.New("-conns must be between 1 and 10000")
+	case o.rate <= 0 || o.rate > 100000:
+		return errors.New("-rate must be between 1 and 100000")
+	case o.cpuDuration <= 0:
+		return errors.New("-cpu-duration must be positive")
 	}
 	return nil
 }

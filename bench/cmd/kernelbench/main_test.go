@@ -232,3 +232,40 @@ func sortedKeys[V any](m map[string]V) []string {
 	slices.Sort(keys)
 	return keys
 }
+
+// TestPollingModes runs -mode latency and -mode cpu with small counts and
+// checks their rows.
+func TestPollingModes(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		rows []string // a row starting with each
+	}{
+		{[]string{"-mode", "latency", "-systems", "notp,notp-off", "-n", "200", "-warmup", "20", "-c", "4",
+			"-rounds", "1", "-floor-runs", "2", "-duration", "5s"},
+			[]string{"1     floor", "1     notp ", "1     notp-off"}},
+		{[]string{"-mode", "cpu", "-systems", "notp,notp-off", "-conns", "3", "-rate", "100",
+			"-rounds", "1", "-cpu-duration", "300ms"},
+			[]string{"1     idle     notp ", "1     idle     notp-off", "1     sparse   notp ", "1     sparse   notp-off"}},
+	} {
+		var stdout, stderr bytes.Buffer
+		if code := run(tc.args, &stdout, &stderr); code != 0 {
+			t.Fatalf("%v exited %d; stderr:\n%s\nstdout:\n%s", tc.args, code, stderr.String(), stdout.String())
+		}
+		out := stdout.String()
+		if !strings.HasPrefix(out, "load averages") {
+			t.Errorf("%v: output does not start with the load averages:\n%s", tc.args, out)
+		}
+		for _, row := range tc.rows {
+			if !strings.Contains(out, "\n"+row) {
+				t.Errorf("%v: no row starting %q in:\n%s", tc.args, row, out)
+			}
+		}
+	}
+	var stderr bytes.Buffer
+	if code := run([]string{"-mode", "cpu", "-systems", "tcp"}, &bytes.Buffer{}, &stderr); code == 0 {
+		t.Error("-mode cpu accepted a system that is not notp")
+	}
+	if code := run([]string{"-mode", "bogus", "-systems", "notp"}, &bytes.Buffer{}, &stderr); code != 2 {
+		t.Errorf("-mode bogus exited %d, want 2", code)
+	}
+}

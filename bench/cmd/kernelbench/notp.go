@@ -14,18 +14,21 @@ import (
 )
 
 // The notp side: the kernel with cookie authentication, and with mutual TLS
-// (the shared self-signed certificate) plus the cookie; each also with
-// busy polling (kernel.Config.BusyPoll) in both processes.
+// (the shared self-signed certificate) plus the cookie; each with the
+// default (adaptive) busy polling, with a fixed 50 µs kernel.Config.BusyPoll
+// in both processes, and (plain) with polling off.
 func init() {
 	for _, v := range []struct {
 		name, config string
 		opts         notpOpts
 	}{
-		{"notp", "notp kernel, cookie auth", notpOpts{}},
+		{"notp", "notp kernel, cookie auth (adaptive polling)", notpOpts{}},
 		{"notp-poll", "notp kernel, cookie auth, BusyPoll 50µs", notpOpts{busyPoll: notpBusyPoll}},
-		{"notp-tls", "notp kernel, TLS 1.3 + cookie", notpOpts{tls: true}},
+		{"notp-off", "notp kernel, cookie auth, polling off", notpOpts{busyPoll: kernel.BusyPollOff}},
+		{"notp-tls", "notp kernel, TLS 1.3 + cookie (adaptive)", notpOpts{tls: true}},
 		{"notp-tls-poll", "notp kernel, TLS 1.3 + cookie, BusyPoll 50µs", notpOpts{tls: true, busyPoll: notpBusyPoll}},
 	} {
+		notpSystems[v.name] = v.opts
 		registry[v.name] = system{
 			config: v.config,
 			serve: func(ctx context.Context, sec *secrets) (string, func() error, error) {
@@ -37,6 +40,9 @@ func init() {
 		}
 	}
 }
+
+// notpSystems are the notp systems' options, by name.
+var notpSystems = map[string]notpOpts{}
 
 // notpOpts selects a notp configuration.
 type notpOpts struct {

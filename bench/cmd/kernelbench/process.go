@@ -155,8 +155,11 @@ func (s *secrets) tlsConfig() (*tls.Config, error) {
 // serveMain is the child process: it starts the server of one system, prints
 // "ready <addr>" and serves until stdin reaches EOF or ctx is cancelled.
 func serveMain(ctx context.Context, name, cpuProfile string, stdin io.Reader, stdout io.Writer) error {
-	sys, ok := registry[name]
-	if !ok {
+	serve := registry[name].serve
+	if s, ok := helperServers[name]; ok {
+		serve = s
+	}
+	if serve == nil {
 		return fmt.Errorf("unknown system %q", name)
 	}
 	sec, err := secretsFromEnv()
@@ -174,7 +177,7 @@ func serveMain(ctx context.Context, name, cpuProfile string, stdin io.Reader, st
 		}
 		defer pprof.StopCPUProfile()
 	}
-	addr, stop, err := sys.serve(ctx, sec)
+	addr, stop, err := serve(ctx, sec)
 	if err != nil {
 		return err
 	}
