@@ -1,7 +1,9 @@
 package chash
 
-// Ports of the CHash conformance checklist (notp-reference.md §(a), items
-// 35–70; test/unit/chash.js). The JavaScript tests use rfactor=1, pfactor=1
+// Checks that the ring behaves as notp's CHash does: construction, insert,
+// remove, get, update, find, the neighbour walks (Next, Prev, RangeNext,
+// RangePrev), merge, intersect, the accessors, equality and the JSON form,
+// ported from notp's JavaScript unit tests. Those use rfactor=1, pfactor=1
 // unless stated; orders that depended on SHA-256 are re-derived from the
 // xxhash tokens.
 
@@ -56,7 +58,7 @@ func modelTokens(weights map[string]int) []tok {
 
 func vnodeKey(id string, i int) []byte { return []byte(fmt.Sprintf("%s_%d", id, i)) }
 
-// Item 35: constructor keeps factors; empty ring; a ring built from an
+// The constructor keeps factors; empty ring; a ring built from an
 // existing ring's contents (here: its encoding) derives weights.
 func TestNewFactors(t *testing.T) {
 	r := New(1, 1)
@@ -87,7 +89,7 @@ func TestNewFactors(t *testing.T) {
 	}
 }
 
-// Item 36: Insert uses rfactor tokens by default, ignores duplicate IDs
+// Insert uses rfactor tokens by default, ignores duplicate IDs
 // (even with another address), honours an explicit weight.
 func TestInsert(t *testing.T) {
 	r := New(1, 1)
@@ -115,7 +117,7 @@ func TestInsert(t *testing.T) {
 	}
 }
 
-// Item 37: Remove deletes all tokens (custom weight too); absent is a no-op.
+// Remove deletes all tokens (custom weight too); absent is a no-op.
 func TestRemove(t *testing.T) {
 	r := New(1, 1)
 	r.Insert(nd("a"), 0)
@@ -136,7 +138,7 @@ func TestRemove(t *testing.T) {
 	z.Remove("a") // zero ring: no panic
 }
 
-// Item 38: Get returns the stored node (stored host/port) or not found.
+// Get returns the stored node (stored host/port) or not found.
 func TestGet(t *testing.T) {
 	r := New(1, 1)
 	r.Insert(notp.Node{ID: "a", Host: "h1", Port: 1}, 0)
@@ -148,7 +150,7 @@ func TestGet(t *testing.T) {
 	}
 }
 
-// Item 39: Update changes weight (and address); node still retrievable;
+// Update changes weight (and address); node still retrievable;
 // Update of an absent node inserts it.
 func TestUpdate(t *testing.T) {
 	r := New(1, 1)
@@ -173,7 +175,7 @@ func TestUpdate(t *testing.T) {
 	}
 }
 
-// Item 40: a sole node owns every key; a key equal to a vnode name (hashing
+// A sole node owns every key; a key equal to a vnode name (hashing
 // exactly to its token) maps to the NEXT token's owner.
 func TestFind(t *testing.T) {
 	var empty Ring
@@ -200,7 +202,9 @@ func TestFind(t *testing.T) {
 	}
 }
 
-// Items 41–44: Next.
+// Next: empty and one-node rings, two nodes, the default count of pfactor
+// neighbours with one and three tokens per node, an explicit count, an
+// absent node.
 func TestNext(t *testing.T) {
 	if got := New(1, 1).Next("a", 1); len(got) != 0 {
 		t.Fatalf("empty ring: %v", got)
@@ -216,18 +220,18 @@ func TestNext(t *testing.T) {
 		t.Fatalf("Next(b) = %v", got)
 	}
 	four := ringOf(1, 1, "a", "b", "c", "d")
-	checkNeighbours(t, four, "a", four.PFactor(), 1) // item 41
-	for _, rf := range []int{1, 3} {                 // items 42, 43
+	checkNeighbours(t, four, "a", four.PFactor(), 1) // default count
+	for _, rf := range []int{1, 3} {                 // one and three tokens per node
 		r := ringOf(rf, 3, "a", "b", "c", "d", "e")
 		checkNeighbours(t, r, "c", r.PFactor(), 1)
 	}
-	checkNeighbours(t, ringOf(3, 3, "a", "b", "c", "d"), "b", 1, 1) // item 44
+	checkNeighbours(t, ringOf(3, 3, "a", "b", "c", "d"), "b", 1, 1) // explicit count
 	if got := four.Next("zzz", 2); len(got) != 0 {
 		t.Fatalf("absent node: %v", got)
 	}
 }
 
-// Items 47–50: Prev, the mirror of Next.
+// Prev, the mirror of Next.
 func TestPrev(t *testing.T) {
 	if got := New(1, 1).Prev("a", 1); len(got) != 0 {
 		t.Fatalf("empty ring: %v", got)
@@ -240,12 +244,12 @@ func TestPrev(t *testing.T) {
 		t.Fatalf("Prev(a) = %v", got)
 	}
 	four := ringOf(1, 1, "a", "b", "c", "d")
-	checkNeighbours(t, four, "a", four.PFactor(), -1) // item 47
-	for _, rf := range []int{1, 3} {                  // items 48, 49
+	checkNeighbours(t, four, "a", four.PFactor(), -1) // default count
+	for _, rf := range []int{1, 3} {                  // one and three tokens per node
 		r := ringOf(rf, 3, "a", "b", "c", "d", "e")
 		checkNeighbours(t, r, "c", r.PFactor(), -1)
 	}
-	checkNeighbours(t, ringOf(3, 3, "a", "b", "c", "d"), "b", 1, -1) // item 50
+	checkNeighbours(t, ringOf(3, 3, "a", "b", "c", "d"), "b", 1, -1) // explicit count
 }
 
 // checkNeighbours compares Next/Prev against a walk of the model tokens from
@@ -275,7 +279,7 @@ func checkNeighbours(t *testing.T, r *Ring, id string, n, dir int) {
 	}
 }
 
-// Items 45 and 51: RangeNext / RangePrev generic properties.
+// RangeNext / RangePrev generic properties.
 func TestRangeNextPrev(t *testing.T) {
 	var empty Ring
 	if got := empty.RangeNext([]byte("k"), 3); len(got) != 0 {
@@ -311,7 +315,7 @@ func TestRangeNextPrev(t *testing.T) {
 	if got := r.RangeNext(vnodeKey(last.id, last.i), 1); got[0].ID != first.id {
 		t.Fatalf("RangeNext at the largest token = %s, want %s", got[0].ID, first.id)
 	}
-	// A key hashing to the smallest token wraps to the largest (item 51).
+	// A key hashing to the smallest token wraps to the largest.
 	if got := r.RangePrev(vnodeKey(first.id, first.i), 1); got[0].ID != last.id {
 		t.Fatalf("RangePrev at the smallest token = %s, want %s", got[0].ID, last.id)
 	}
@@ -347,7 +351,7 @@ func handBuiltRing(t *testing.T) (*Ring, [3]string, [6][]byte) {
 	return nil, [3]string{}, [6][]byte{}
 }
 
-// Items 46 and 52: exact orders on the hand-built ring.
+// RangeNext and RangePrev give exact orders on the hand-built ring.
 func TestHandBuiltRingOrders(t *testing.T) {
 	r, n, k := handBuiltRing(t)
 	n1, n2, n3 := n[0], n[1], n[2]
@@ -370,7 +374,7 @@ func TestHandBuiltRingOrders(t *testing.T) {
 	}
 }
 
-// Improvement over notp (reference (b) 29): n ≤ 0 returns an empty list
+// Improvement over notp: n ≤ 0 returns an empty list
 // instead of recursing forever.
 func TestNonPositiveRange(t *testing.T) {
 	r := ringOf(2, 2, "a", "b", "c")
@@ -386,7 +390,7 @@ func TestNonPositiveRange(t *testing.T) {
 	}
 }
 
-// Items 53, 54: Merge.
+// Merge.
 func TestMerge(t *testing.T) {
 	a := ringOf(1, 1, "a", "b")
 	a.Merge(ringOf(1, 1, "a", "b"))
@@ -417,7 +421,7 @@ func TestMerge(t *testing.T) {
 	}
 }
 
-// Items 55–57: Intersect.
+// Intersect.
 func TestIntersect(t *testing.T) {
 	sub := ringOf(1, 1, "a")
 	sub.Intersect(ringOf(1, 1, "a", "b"))
@@ -444,7 +448,7 @@ func TestIntersect(t *testing.T) {
 	}
 }
 
-// Items 58–62: Size, NumberNodes, Weights, Nodes, Has.
+// Size, NumberNodes, Weights, Nodes, Has.
 func TestAccessors(t *testing.T) {
 	r := New(2, 1)
 	r.Insert(nd("a"), 0)
@@ -480,7 +484,7 @@ func cmpStr(a, b string) int {
 	return 0
 }
 
-// Items 63–65: Equal.
+// Equal.
 func TestEqual(t *testing.T) {
 	a := ringOf(1, 1, "a", "b")
 	if a.Equal(ringOf(1, 1, "a")) {
@@ -502,7 +506,7 @@ func TestEqual(t *testing.T) {
 	}
 }
 
-// Items 66, 67: the JSON form and its decoding.
+// The JSON form and its decoding.
 func TestJSONForm(t *testing.T) {
 	r := New(1, 1)
 	r.Insert(notp.Node{ID: "a", Host: "localhost", Port: 7022}, 0)
@@ -543,7 +547,7 @@ func TestJSONForm(t *testing.T) {
 	}
 }
 
-// Items 68–70 tested the JavaScript tree iterators (begin, end, iterator at
+// notp's tests checked the JavaScript tree iterators (begin, end, iterator at
 // a key), which GossipRing used to walk the ring. In Go the walks are methods
 // (Find, RangeNext, Next, …, positioned at any key above) and the raw order
 // is exposed by All, an iter.Seq2 over tokens in ring order.
@@ -562,7 +566,7 @@ func TestAll(t *testing.T) {
 			t.Fatalf("token %d = %v, want %v", i, got[i], model[i])
 		}
 	}
-	// begin (68) is the smallest token, end (69) the largest.
+	// begin is the smallest token, end the largest.
 	if got[0].t != model[0].t || got[len(got)-1].t != model[len(model)-1].t {
 		t.Fatal("All does not run from the smallest to the largest token")
 	}

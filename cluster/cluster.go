@@ -115,9 +115,9 @@ type Config struct {
 	// whose ctx has none; 0 = the ring's default (5 s).
 	GossipCallTimeout time.Duration
 	// AllowMemberCommands accepts commands from ring members (and from
-	// this node itself). By default only non-members may run commands
-	// (spec §10), as in notp: a compromised or confused member cannot
-	// reconfigure the ring through the admin channel.
+	// this node itself). By default only non-members may run commands, as
+	// in notp: a compromised or confused member cannot reconfigure the ring
+	// through the admin channel.
 	AllowMemberCommands bool
 	// CommandTimeout bounds each command's ring operation (and so how long
 	// one command can hold the command server); 0 = DefaultCommandTimeout.
@@ -380,9 +380,9 @@ func (n *Node) start(ctx context.Context, ringID string) error {
 
 // Stop stops the metrics endpoint, the command server (letting queued commands finish until ctx
 // ends), the ring (which flushes its state) and the kernel, in that order,
-// and waits for them. It does not leave the ring (spec §9.5): peers see
-// the node as dead until it comes back, and a restart from the flush file
-// rejoins. Stop is idempotent; it returns ctx's error if ctx ended before
+// and waits for them. It does not leave the ring, unlike notp's stop: peers
+// see the node as dead until it comes back, and a restart from the flush
+// file rejoins with the ring it had. Stop is idempotent; it returns ctx's error if ctx ended before
 // the parts drained, and the node is stopped either way.
 func (n *Node) Stop(ctx context.Context) error {
 	n.mu.Lock()

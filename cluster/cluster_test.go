@@ -1,9 +1,9 @@
 package cluster_test
 
 // Multi-node tests of package cluster: real kernels, the real gossip ring
-// and memberlist over loopback, with fast failure-detector settings. The
-// numbers in the comments are items of the ClusterNode, CommandServer and
-// Integration checklists (notp-reference.md §a).
+// and memberlist over loopback, with fast failure-detector settings. They
+// check that a cluster node, its command server and genserver traffic
+// between nodes behave as notp's do, and say where this package differs.
 
 import (
 	"context"
@@ -245,7 +245,7 @@ func threeNodes(t *testing.T, flushDir string) (*admin, []*cluster.Node) {
 		ns = append(ns, startNode(t, o))
 	}
 	adm := newAdmin(t, testCookie)
-	// 332: meet -> ok:true; meeting is transitive through the ring union.
+	// meet -> ok:true; meeting is transitive through the ring union.
 	adm.ok(ns[0], command.Meet, command.Args{Node: ptr(ns[1].Self())}, nil)
 	adm.ok(ns[1], command.Meet, command.Args{Node: ptr(ns[2].Self())}, nil)
 	waitFor(t, "three-node ring", func() bool { return converged(ns, "a", "b", "c") })
@@ -258,18 +258,19 @@ func threeNodes(t *testing.T, flushDir string) (*admin, []*cluster.Node) {
 func ptr(n notp.Node) *notp.Node { return &n }
 
 // Every command through a real kernel call from a non-member kernel, on a
-// real three-node cluster: shapes and texts of spec §10.
+// real three-node cluster: the shape of each reply and the text of each
+// error.
 func TestCommandsOnCluster(t *testing.T) {
 	adm, ns := threeNodes(t, "")
 	a, b, c := ns[0], ns[1], ns[2]
 
 	var pong string
-	adm.ok(c, command.Ping, command.Args{}, &pong) // 355
+	adm.ok(c, command.Ping, command.Args{}, &pong) // ping
 	if pong != "pong" {
 		t.Fatalf("ping = %q", pong)
 	}
 
-	// 354 (changed: health added): nodes in ring order, all alive. Health
+	// nodes (changed from notp: health added): nodes in ring order, all alive. Health
 	// is the failure detector's view, which may flap on a loaded machine:
 	// poll until it reports all alive.
 	var nodes []cluster.NodeHealth
@@ -294,11 +295,11 @@ func TestCommandsOnCluster(t *testing.T) {
 		t.Fatalf("nodes order %v, ring order %v", got, order)
 	}
 
-	// 335: insert with a weight, seen everywhere.
+	// insert with a weight, seen everywhere.
 	x := notp.Node{ID: "x", Host: "127.0.0.1", Port: 1}
 	adm.ok(a, command.Insert, command.Args{Node: &x, Weight: 5}, nil)
 	waitFor(t, "x everywhere", func() bool { return converged(ns, "a", "b", "c", "x") })
-	// 351, 352, 353
+	// weight and weights
 	var w int
 	adm.ok(c, command.Weight, command.Args{ID: "x"}, &w)
 	if w != 5 {
@@ -333,7 +334,7 @@ func TestCommandsOnCluster(t *testing.T) {
 		info.Kernel == nil || info.Kernel.FramesIn == 0 || info.Gossip == nil || info.Gossip.MessagesReceived == 0 || info.Version == "" {
 		t.Fatalf("info = %+v", info)
 	}
-	// 349, 350, 348
+	// get and has
 	var gx notp.Node
 	adm.ok(b, command.Get, command.Args{ID: "x"}, &gx)
 	if gx != x {
@@ -348,7 +349,7 @@ func TestCommandsOnCluster(t *testing.T) {
 		t.Fatal("has nope = true")
 	}
 
-	// 340: update, weight ≤ 0 -> rfactor.
+	// update, weight ≤ 0 -> rfactor.
 	x2 := notp.Node{ID: "x", Host: "127.0.0.1", Port: 2}
 	adm.ok(b, command.Update, command.Args{Node: &x2}, nil)
 	waitFor(t, "x updated everywhere", func() bool {
@@ -361,7 +362,7 @@ func TestCommandsOnCluster(t *testing.T) {
 		return true
 	})
 
-	// 337, 339: minsert filters self, keeps order; weight.
+	// minsert filters self, keeps order; weight.
 	y := notp.Node{ID: "y", Host: "127.0.0.1", Port: 3}
 	z := notp.Node{ID: "z", Host: "127.0.0.1", Port: 4}
 	adm.ok(c, command.MInsert, command.Args{Nodes: []notp.Node{z, c.Self(), y}, Weight: 2}, nil)
@@ -370,7 +371,7 @@ func TestCommandsOnCluster(t *testing.T) {
 		t.Fatalf("weights after minsert: %v", ws)
 	}
 
-	// 347: inspect.
+	// inspect.
 	var ins cluster.InspectData
 	adm.ok(a, command.Inspect, command.Args{}, &ins)
 	if ins.Ring != "ring" || ins.RFactor != chash.DefaultRFactor || ins.PFactor != 2 || len(ins.Nodes) != 6 || ins.VClock == nil || ins.VClock.Size() == 0 {
@@ -389,12 +390,12 @@ func TestCommandsOnCluster(t *testing.T) {
 		t.Fatalf("ownership %+v", shares)
 	}
 
-	// 344, 346, 342: mremove (self filtered) and remove.
+	// mremove (self filtered) and remove.
 	adm.ok(b, command.MRemove, command.Args{Nodes: []notp.Node{y, b.Self(), z}}, nil)
 	adm.ok(c, command.Remove, command.Args{Node: &x2, Force: true}, nil)
 	waitFor(t, "x, y, z removed everywhere", func() bool { return converged(ns, "a", "b", "c") })
 
-	// 330: join while in a ring.
+	// join while in a ring.
 	adm.fail(a, command.Join, command.Args{ID: "other"}, command.CodeFailed, "Node already belongs to ring 'ring'")
 
 	// Bad payloads: ok:false BAD_REQUEST with per-field messages.
@@ -409,21 +410,21 @@ func TestCommandsOnCluster(t *testing.T) {
 		t.Fatalf("meet with a string node: %+v %v", r, err)
 	}
 
-	// 333: leave (force false): c is alone, without a ring id; the
+	// leave (force false): c is alone, without a ring id; the
 	// others drop it.
 	adm.ok(c, command.Leave, command.Args{}, nil)
 	if c.Ring().RingID() != "" || !slices.Equal(ringIDs(c), []string{"c"}) {
 		t.Fatalf("after leave: ring %q nodes %v", c.Ring().RingID(), ringIDs(c))
 	}
 	waitFor(t, "a and b drop c", func() bool { return converged([]*cluster.Node{a, b}, "a", "b") })
-	// 331: join when in no ring, then twice.
+	// join when in no ring, then twice.
 	adm.ok(c, command.Join, command.Args{ID: "ring2"}, nil)
 	adm.fail(c, command.Join, command.Args{ID: "ring2"}, command.CodeFailed, "Node already belongs to ring 'ring2'")
 }
 
-// Item 327: commands from a ring member (or from the node itself) are
-// refused with NOT_ALLOWED (changed: notp ignored them silently); item 328:
-// a non-member is served; AllowMemberCommands lifts the rule.
+// Commands from a ring member (or from the node itself) are refused with
+// NOT_ALLOWED, where notp ignored them silently and left the caller to time
+// out; a non-member is served; AllowMemberCommands lifts the rule.
 func TestMemberRefusal(t *testing.T) {
 	adm, ns := threeNodes(t, "")
 	a, b := ns[0], ns[1]
@@ -444,8 +445,9 @@ func TestMemberRefusal(t *testing.T) {
 	}
 }
 
-// Commands need the cluster cookie (spec §10): a client with another
-// cookie cannot reach the command server (item 380: the cookie is set).
+// Commands need the cluster cookie, since they reconfigure the ring: a
+// client with another cookie cannot reach the command server (the node
+// sets its cookie on Start).
 func TestCommandsNeedCookie(t *testing.T) {
 	a := startNode(t, nodeOpts{id: "a"})
 	wrong := newAdmin(t, "not-the-cluster-cookie")
@@ -461,9 +463,9 @@ func TestCommandsNeedCookie(t *testing.T) {
 	waitFor(t, "the node rejects the handshake", func() bool { return a.Kernel().Stats().RejectedHandshake > 0 })
 }
 
-// Items 373–376 (accessors; Go has no setters), 380 (start: ring id set,
-// serving), 382, 383 (stop; changed by spec §9.5: Stop does not leave, so
-// the ring id stays and is persisted).
+// The accessors (Go has no setters); Start sets the ring id and serves;
+// Stop does not leave the ring, unlike notp's stop, so the ring id stays
+// and is persisted and a restarted node comes back with its ring.
 func TestStartStop(t *testing.T) {
 	dir := t.TempDir()
 	flush := filepath.Join(dir, "a.ring")
@@ -509,15 +511,15 @@ func TestStartStop(t *testing.T) {
 	if _, err := genserver.CallRaw(ctx, adm.k, genserver.Target{Name: command.ServerName, Node: n.Self()}, command.Ping, nil); err == nil {
 		t.Fatal("command served after Stop")
 	}
-	// Stop did not leave: the flush file still names ring r1 (item 379 below).
+	// Stop did not leave: the flush file still names ring r1.
 	if _, err := os.Stat(flush); err != nil {
 		t.Fatalf("flush file: %v", err)
 	}
 }
 
-// Item 379: a loaded ring id that differs fails Start with notp's text and
-// starts nothing; the same node can then start with the right id. Item
-// 378: a corrupt flush file fails Start.
+// A loaded ring id that differs fails Start with notp's text and starts
+// nothing; the same node can then start with the right id. A corrupt flush
+// file fails Start.
 func TestRingMismatchAndLoadError(t *testing.T) {
 	dir := t.TempDir()
 	flush := filepath.Join(dir, "a.ring")
@@ -551,9 +553,10 @@ func TestRingMismatchAndLoadError(t *testing.T) {
 	}
 }
 
-// Item 377 and the restart path: a node stopped (not left) and restarted
-// from its flush file on the same port gets its ring back, connects to the
-// members and agrees with the others again; the others saw it fail.
+// Loading the flush file on restart: a node stopped (not left) and
+// restarted from its flush file on the same port gets its ring back,
+// connects to the members and agrees with the others again; the others saw
+// it fail.
 func TestRestartFromFlushFile(t *testing.T) {
 	dir := t.TempDir()
 	adm, ns := threeNodes(t, dir)
@@ -591,16 +594,16 @@ func TestRestartFromFlushFile(t *testing.T) {
 			return true
 		})
 	}
-	// 377: the restarted node links to every ring member except self.
+	// The restarted node links to every ring member except self.
 	waitFor(t, "b2 links to a and c", func() bool {
 		return b2.Kernel().Connected("a") && b2.Kernel().Connected("c")
 	})
 	adm.ok(b2, command.Ping, command.Args{}, nil)
 }
 
-// Items 547–550 (Integration): genserver calls and casts between two
-// cluster nodes joined by meet, locally and remotely. (Items 551–562 are
-// DLM/DSM, which this package does not have.)
+// Genserver calls and casts between two cluster nodes joined by meet,
+// locally and remotely. (notp's distributed lock and state managers, DLM
+// and DSM, have no counterpart in this package and are not tested.)
 func TestIntegrationGenServer(t *testing.T) {
 	a := startNode(t, nodeOpts{id: "foo"})
 	b := startNode(t, nodeOpts{id: "bar"})
@@ -628,13 +631,13 @@ func TestIntegrationGenServer(t *testing.T) {
 		}
 		t.Cleanup(func() { _ = s.Stop(context.Background()) })
 	}
-	for _, to := range ns { // 547 local, 548 remote
+	for _, to := range ns { // a local call, then remote ones
 		got, err := genserver.CallRaw(ctxT(t), a.Kernel(), genserver.Target{Name: "test_server", Node: to.Self()}, "job", []byte("bar"))
 		if err != nil || string(got) != "bar" {
 			t.Fatalf("call to %s: %q %v", to.Self().ID, got, err)
 		}
 	}
-	// 549 local cast, 550 casts both ways.
+	// A local cast, then casts both ways.
 	for _, pair := range [][2]*cluster.Node{{a, a}, {a, b}, {b, a}} {
 		from, to := pair[0], pair[1]
 		srv, _ := genserver.New(from.Kernel(), genserver.Config{})

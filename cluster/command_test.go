@@ -3,8 +3,8 @@ package cluster
 // Unit tests of the command server against a ring double, through real
 // kernel calls from a non-member kernel: the double records the exact
 // arguments each command passes to the ring (force, weight defaults, self
-// filtering, order), which the real ring cannot show. The numbers in the
-// comments are items of the CommandServer checklist (notp-reference.md §a).
+// filtering, order), which the real ring cannot show. They check that each
+// command behaves as notp's command server does, and say where it differs.
 
 import (
 	"context"
@@ -300,15 +300,15 @@ func decodeData[T any](t *testing.T, r command.Reply) T {
 
 func node(id string, port int) notp.Node { return notp.Node{ID: id, Host: "127.0.0.1", Port: port} }
 
-// Items 330, 331 (join) and 333, 334 (leave force), 332 (meet).
+// Join, leave (with and without force) and meet.
 func TestCommandJoinLeaveMeet(t *testing.T) {
 	h := newCmdHarness(t, 5*time.Second, false)
-	// 330: join while in a ring -> ok:false with notp's text.
+	// Join while in a ring -> ok:false with notp's text.
 	mustFail(t, h.call(command.Join, command.Args{ID: "other"}), command.CodeFailed, "Node already belongs to ring 'ring1'")
 	if h.ring.numCalls() != 0 {
 		t.Fatalf("join while in a ring reached the ring: %+v", h.ring.lastCall())
 	}
-	// 333, 334: leave passes force, default false.
+	// Leave passes force, default false.
 	mustOK(t, h.call(command.Leave, command.Args{}))
 	if c := h.ring.lastCall(); c.Op != "leave" || c.Force {
 		t.Fatalf("leave: %+v", c)
@@ -317,7 +317,7 @@ func TestCommandJoinLeaveMeet(t *testing.T) {
 	if c := h.ring.lastCall(); c.Op != "leave" || !c.Force {
 		t.Fatalf("leave -f: %+v", c)
 	}
-	// 331: join when not in a ring.
+	// Join when not in a ring.
 	h.ring.mu.Lock()
 	h.ring.id = ""
 	h.ring.mu.Unlock()
@@ -325,7 +325,7 @@ func TestCommandJoinLeaveMeet(t *testing.T) {
 	if c := h.ring.lastCall(); c.Op != "join" || c.ID != "ring2" {
 		t.Fatalf("join: %+v", c)
 	}
-	// 332: meet passes the node.
+	// Meet passes the node.
 	peer := node("peer", 9000)
 	mustOK(t, h.call(command.Meet, command.Args{Node: &peer}))
 	if c := h.ring.lastCall(); c.Op != "meet" || !slices.Equal(c.Nodes, []notp.Node{peer}) {
@@ -336,7 +336,7 @@ func TestCommandJoinLeaveMeet(t *testing.T) {
 	mustFail(t, h.call(command.Meet, command.Args{Node: &peer}), command.CodeFailed, "gossip: boom")
 }
 
-// Items 335–346: weight defaults, force, self filtering and order.
+// The ring mutations: weight defaults, force, self filtering and order.
 func TestCommandMutations(t *testing.T) {
 	h := newCmdHarness(t, 5*time.Second, false)
 	self := h.server.Self()
@@ -354,7 +354,7 @@ func TestCommandMutations(t *testing.T) {
 		{"337 minsert no weight", command.MInsert, command.Args{Nodes: []notp.Node{a, b}}, ringCall{Op: "minsert", Nodes: []notp.Node{a, b}, Weight: 3}},
 		{"337 minsert weight kept", command.MInsert, command.Args{Nodes: []notp.Node{a, b}, Weight: 5}, ringCall{Op: "minsert", Nodes: []notp.Node{a, b}, Weight: 5}},
 		{"338 minsert force", command.MInsert, command.Args{Nodes: []notp.Node{a}, Force: true}, ringCall{Op: "minsert", Nodes: []notp.Node{a}, Weight: 3, Force: true}},
-		// 339, changed: notp reversed the list; the order is preserved here.
+		// Changed: notp reversed the list; the order is preserved here.
 		{"339 minsert filters self, keeps order", command.MInsert, command.Args{Nodes: []notp.Node{c, self, a, b}}, ringCall{Op: "minsert", Nodes: []notp.Node{c, a, b}, Weight: 3}},
 		{"340 update no weight", command.Update, command.Args{Node: &a}, ringCall{Op: "update", Nodes: []notp.Node{a}, Weight: 3}},
 		{"340 update weight kept", command.Update, command.Args{Node: &a, Weight: 9}, ringCall{Op: "update", Nodes: []notp.Node{a}, Weight: 9}},
@@ -383,40 +383,40 @@ func TestCommandMutations(t *testing.T) {
 	}
 }
 
-// Items 347–355: the read commands' shapes and texts.
+// The read commands' reply shapes and error texts.
 func TestCommandReads(t *testing.T) {
 	h := newCmdHarness(t, 5*time.Second, false)
 	self := h.server.Self()
 	a := node("a", 1)
 	mustOK(t, h.call(command.Insert, command.Args{Node: &a, Weight: 5}))
 
-	// 355
+	// ping
 	if got := decodeData[string](t, h.call(command.Ping, command.Args{})); got != "pong" {
 		t.Fatalf("ping = %q", got)
 	}
-	// 348
+	// has
 	if !decodeData[bool](t, h.call(command.Has, command.Args{ID: "a"})) {
 		t.Fatal("has a = false")
 	}
 	if decodeData[bool](t, h.call(command.Has, command.Args{ID: "zz"})) {
 		t.Fatal("has zz = true")
 	}
-	// 349, 350
+	// get, present and absent
 	mustFail(t, h.call(command.Get, command.Args{ID: "zz"}), command.CodeFailed, "'zz' is not defined in this ring.")
 	if got := decodeData[notp.Node](t, h.call(command.Get, command.Args{ID: "a"})); got != a {
 		t.Fatalf("get a = %+v", got)
 	}
-	// 351, 352
+	// weight, present and absent
 	if got := decodeData[int](t, h.call(command.Weight, command.Args{ID: "a"})); got != 5 {
 		t.Fatalf("weight a = %d", got)
 	}
 	mustFail(t, h.call(command.Weight, command.Args{ID: "zz"}), command.CodeFailed, "'zz' is not defined in this ring.")
-	// 353
+	// weights
 	w := decodeData[map[string]int](t, h.call(command.Weights, command.Args{}))
 	if len(w) != 2 || w["a"] != 5 || w[self.ID] != 3 {
 		t.Fatalf("weights = %v", w)
 	}
-	// 354, changed: nodes carry their health from the failure detector.
+	// nodes; changed: nodes carry their health from the failure detector.
 	nodes := decodeData[[]NodeHealth](t, h.call(command.Nodes, command.Args{}))
 	var ids []string
 	for _, n := range nodes {
@@ -432,7 +432,7 @@ func TestCommandReads(t *testing.T) {
 	if want := idsOf(h.ring.ring.Nodes()); !slices.Equal(ids, want) {
 		t.Fatalf("nodes order %v, want ring order %v", ids, want)
 	}
-	// 347: inspect returns the ring: id, factors, nodes with weights, clock.
+	// Inspect returns the ring: id, factors, nodes with weights, clock.
 	ins := decodeData[InspectData](t, h.call(command.Inspect, command.Args{}))
 	if ins.Ring != "ring1" || ins.RFactor != 3 || ins.PFactor != 2 || len(ins.Nodes) != 2 || ins.VClock == nil {
 		t.Fatalf("inspect = %+v", ins)
@@ -464,7 +464,7 @@ func idsOf(ns []notp.Node) []string {
 	return out
 }
 
-// Items 325, 326, changed: invalid payloads get ok:false BAD_REQUEST
+// Changed from notp: invalid payloads get ok:false BAD_REQUEST
 // replies with notp's texts (notp stayed silent and the CLI hung).
 func TestCommandBadPayloads(t *testing.T) {
 	h := newCmdHarness(t, 5*time.Second, false)
@@ -522,7 +522,7 @@ func TestCommandBadPayloads(t *testing.T) {
 	}
 }
 
-// Item 325, rewritten: an unknown command gets an ok:false reply with
+// Changed from notp: an unknown command gets an ok:false reply with
 // UNKNOWN_COMMAND and notp's message (notp raised an error and sent no
 // reply, so its CLI waited forever); an absurdly long name is cut short.
 func TestCommandUnknown(t *testing.T) {
@@ -548,12 +548,12 @@ func TestCommandUnknown(t *testing.T) {
 	}
 }
 
-// Items 327, 328: commands from self or from ring members are refused
+// Commands from self or from ring members are refused
 // (changed: notp ignored them silently; here NOT_ALLOWED), non-members are
 // served; AllowMemberCommands lifts the rule.
 func TestCommandMemberRefusal(t *testing.T) {
 	h := newCmdHarness(t, 5*time.Second, false)
-	mustOK(t, h.call(command.Ping, command.Args{})) // 328
+	mustOK(t, h.call(command.Ping, command.Args{})) // a non-member is served
 	// From self (a local call).
 	mustFail(t, h.callFrom(h.server, command.Ping, nil), command.CodeNotAllowed, "")
 	// From a ring member: insert the client, then it is refused.
@@ -593,7 +593,7 @@ func TestCommandTimeout(t *testing.T) {
 	mustOK(t, h.call(command.Ping, command.Args{}))
 }
 
-// Items 322–324: stopping the command server lets the command in flight
+// Stopping the command server lets the command in flight
 // finish (notp: stop waits for idle) and a forced stop (an ended ctx)
 // cancels it.
 func TestCommandStopWaitsForInFlight(t *testing.T) {

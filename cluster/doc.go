@@ -30,9 +30,9 @@
 // [Node.Stop] stops the metrics endpoint (when Config.MetricsAddr is
 // set), the command server (queued commands finish until its
 // ctx ends), the ring (which flushes its state) and the kernel, in that
-// order, and waits for each. Stop does not leave the ring (spec §9.5, unlike
-// notp): peers see the node dead until it restarts from its flush file and
-// rejoins. [Node.Leave] leaves explicitly and keeps the node running. A Node
+// order, and waits for each. Stop does not leave the ring, unlike notp's
+// stop: peers see the node dead until it restarts from its flush file and
+// comes back with its ring. [Node.Leave] leaves explicitly and keeps the node running. A Node
 // runs once: after Stop, build a new one (on the same FlushPath to come
 // back).
 //

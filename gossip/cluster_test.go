@@ -67,8 +67,8 @@ func TestRemoveNotifiesRemovedNode(t *testing.T) {
 	nodes[1].waitEvent(EventRemoved, "n2")
 }
 
-// Spec do-better 6: Leave then Join fully re-activates the ring
-// (checklist 254 rewritten: notp's leave-then-join left the ring deaf).
+// Leave then Join fully re-activates the ring (handler, memberlist, polls);
+// notp's leave-then-join left the ring deaf.
 func TestLeaveThenJoin(t *testing.T) {
 	nodes := cluster(t, 3)
 	n2 := nodes[2]
@@ -240,8 +240,8 @@ func TestZombieRestartLearnsRemoval(t *testing.T) {
 	waitConverged(t, nodes[:2], "n0", "n1")
 }
 
-// Spec do-better 7: AutoRemoveDeadAfter removes a dead node, decided by
-// the alive member with the lowest ID.
+// AutoRemoveDeadAfter removes a dead node, decided by the alive member with
+// the lowest ID, so that only one member makes the removal.
 func TestAutoRemoveDead(t *testing.T) {
 	nodes := cluster(t, 3, func(c *Config) { c.AutoRemoveDeadAfter = 300 * time.Millisecond })
 	for _, n := range nodes {

@@ -22,8 +22,8 @@ func validMsg() *message {
 		Entries: []entry{ent("a", 1, "a", false, 3), ent("b", 2, "a", true, 0)}}
 }
 
-// Spec do-better 9: every decoded ring message is validated (checklist
-// 301, decoding a ring job, rewritten: invalid payloads are errors).
+// Every decoded ring message is validated: an invalid payload is an error,
+// so a malformed or hostile message cannot corrupt the ring's state.
 func TestDecodeMessageValidation(t *testing.T) {
 	if _, err := decodeMessage(encodeMessage(validMsg())); err != nil {
 		t.Fatalf("valid message rejected: %v", err)
@@ -199,9 +199,9 @@ func TestLoad(t *testing.T) {
 	}
 }
 
-// Checklist 285–287 rewritten: flushing writes msgpack through a temporary
-// file that is fsynced and renamed; an unchanged state is not rewritten; a
-// failing write is counted and retried.
+// Flushing writes msgpack through a temporary file that is fsynced and
+// renamed; an unchanged state is not rewritten; a failing write is counted
+// and retried.
 func TestFlush(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "ring.state")

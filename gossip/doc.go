@@ -28,16 +28,18 @@
 //
 // A local change writes the entries it touches with version = current
 // version + 1 and writer = this node, and increments this node's own clock
-// entry (actor = node ID, spec do-better 1). Receiving never increments
-// anything (do-better 2).
+// entry (the clock's actor is the node ID, so each node counts only its own
+// changes). Receiving never increments anything, so gossip that merely
+// passes through a node does not look like a change of its own.
 //
 // Merging a received state keeps, per node, the greater entry: higher
 // version, then higher writer ID (then the remaining fields, so the order is
 // total). Entries win or lose one by one, so concurrent inserts on two
-// nodes both survive (do-better 3), and a removal made after seeing an
-// insert beats it. The clocks are merged (pointwise maximum); when the
-// received clock was concurrent with the local one, EventConflict is
-// emitted (the merge itself needs no resolution). Merging is commutative,
+// nodes both survive (notp's whole-ring last-writer-wins lost one of them),
+// and a removal made after seeing an insert beats it. The clocks are merged
+// (pointwise maximum); when the received clock was concurrent with the local
+// one, EventConflict is emitted (the merge itself needs no resolution).
+// Merging is commutative,
 // associative and idempotent, so replicas that received the same writes in
 // any order hold the same state.
 //
@@ -62,7 +64,7 @@
 // bring a removed node back.
 //
 // A node that sees its own entry removed by someone else (the remover sends
-// it the new state at once, do-better 4) falls back to a ring of its own
+// it the new state at once, which notp never did) falls back to a ring of its own
 // outside any ring, leaves memberlist and emits EventSelfRemoved. A zombie's
 // stale gossip loses against the tombstone, and whoever receives it sends
 // the zombie the current state, so it learns of its removal too.
@@ -119,8 +121,8 @@
 // (as kernel calls, retried on other members until one acknowledges; force
 // casts without waiting), leaves memberlist, resets to a ring of its own and
 // clears the ring id (EventLeft). [Ring.Join] then re-activates everything
-// (handler, a new memberlist, polls). [Ring.Stop] is not a leave (spec
-// do-better 5): it shuts memberlist down without a leave message, so the
+// (handler, a new memberlist, polls). [Ring.Stop] is not a leave, unlike
+// notp's stop, so that a restarted node comes back with its ring: it shuts memberlist down without a leave message, so the
 // others see the node dead (EventDead) but keep it in the ring, and a
 // restart from the flush file rejoins.
 //

@@ -81,7 +81,7 @@ func (r *Ring) fixSelfLocked() {
 }
 
 // Stop stops the ring: it shuts memberlist down without a leave message
-// and without leaving the ring (spec §9 do-better 5: Stop is not Leave; the
+// and without leaving the ring (Stop is not Leave, unlike notp's stop: the
 // others keep this node in the ring and see it dead until it restarts),
 // unregisters the kernel handler, stops the goroutines and flushes the
 // state, ring id included, so a restart from the flush file rejoins.

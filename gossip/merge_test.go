@@ -17,8 +17,9 @@ func ent(id string, version uint64, writer string, removed bool, weight int) ent
 	return entry{Node: nd(id), Weight: weight, Version: version, Writer: writer, Removed: removed, Time: int64(version)}
 }
 
-// Spec do-better 3 (checklist 295 rewritten: notp's whole-ring LWW on entry
-// creation time is replaced by a per-entry merge).
+// The per-entry merge, case by case. It replaces notp's whole-ring
+// last-writer-wins on creation time, under which one of two concurrent
+// changes was lost.
 func TestMergeEntriesTable(t *testing.T) {
 	cases := []struct {
 		name        string
@@ -65,8 +66,8 @@ func TestMergeEntriesTable(t *testing.T) {
 	}
 }
 
-// Checklist 318 (ring diff: additions only, removals only, both) and
-// do-better 8 (weight/address changes are reported as updates).
+// The ring diff: additions only, removals only, both; weight and address
+// changes are reported as updates, so subscribers learn of them.
 func TestDiffLive(t *testing.T) {
 	old := map[string]entry{"a": ent("a", 1, "x", false, 3), "b": ent("b", 1, "x", false, 3), "c": ent("c", 1, "x", false, 3)}
 	cur := map[string]entry{"a": ent("a", 1, "x", false, 3), "b": ent("b", 2, "x", true, 3),
@@ -101,7 +102,7 @@ func mergeInto(dst, src *state) {
 	dst.clock.Merge(src.clock)
 }
 
-// TestMergeConverges is the property test of spec do-better 3: replicas
+// TestMergeConverges is the property test of the per-entry merge: replicas
 // making random local changes and exchanging states in random order all
 // end with the same state once every replica has merged every other one,
 // whatever the merge order.

@@ -217,7 +217,8 @@ func (r *Ring) change(ctx context.Context, force bool, f func(*state) bool) erro
 	if r.ringID != "" {
 		act.sends = r.broadcastLocked("")
 		if len(act.diff.removed) > 0 {
-			// Tell the removed nodes (notp never did: bug list §b 25).
+			// Tell the removed nodes, which notp never did: otherwise a removed
+			// node keeps believing it is a member and gossips a stale ring.
 			act.sends = append(act.sends, outgoing{to: act.diff.removed, msg: r.stateMsgLocked(msgUpdate, 0)})
 		}
 	}

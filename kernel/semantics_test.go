@@ -27,8 +27,8 @@ func TestNewValidation(t *testing.T) {
 	}
 }
 
-// Rewritten from checklist 110/111: an empty cookie is explicit insecure
-// mode, and two insecure kernels still exchange hellos.
+// An empty cookie needs explicit insecure mode, so nobody runs without
+// authentication by mistake, and two insecure kernels still exchange hellos.
 func TestInsecureMode(t *testing.T) {
 	checkLeaks(t)
 	a, b := pair(t, false, func(c *Config) { c.Cookie, c.Insecure = "", true })

@@ -1,9 +1,12 @@
 package gossip
 
-// Conformance checklist "GossipRing" (notp-reference §a, items 233–319)
-// ported to this design. Items about notp internals with no counterpart
-// (streams, idle, deferral until idle, pause/resume, kernel accessor) are
-// noted where the behaviour they protected is tested instead.
+// Checks that the gossip ring behaves as notp's does, operation by
+// operation (construction, start and stop, join, meet, insert, update,
+// remove, leave, find, poll, routing and receiving), and where this design
+// deliberately differs, that it does what it does instead. notp internals
+// with no counterpart here (streams, idle, deferral until idle,
+// pause/resume, the kernel accessor) are not tested as such; the behaviour
+// they protected is noted where it is tested instead.
 
 import (
 	"context"
@@ -71,9 +74,9 @@ func (u *unit) deliver(from notp.Node, m *message) int {
 
 func peer(id string, port int) notp.Node { return notp.Node{ID: id, Host: "127.0.0.1", Port: port} }
 
-// 233: constructor — no ring id, a ring of its own, options kept.
-// 234–236: ring, clock and ring id accessors.
-func TestChecklistConstructor(t *testing.T) {
+// The constructor: no ring id, a ring of its own, options kept; the ring,
+// clock and ring id accessors.
+func TestRingConstructor(t *testing.T) {
 	k := startKernel(t, "a", 0)
 	t.Cleanup(func() { _ = k.Close() })
 	r, err := New(Config{Kernel: k, RFactor: 5, PFactor: 1})
@@ -99,10 +102,11 @@ func TestChecklistConstructor(t *testing.T) {
 	}
 }
 
-// 241: start sets the ring id, registers the handler and runs the timers;
-// 242/243 rewritten (do-better 5): Stop does not leave, yet clears the ring
-// id in memory; the handler is gone; Stop is idempotent; ops then fail.
-func TestChecklistStartStop(t *testing.T) {
+// Start sets the ring id, registers the handler and runs the timers. Stop
+// does not leave the ring, unlike notp's stop (a restarted node comes back
+// with its ring), yet clears the ring id in memory; the handler is gone;
+// Stop is idempotent; operations then fail.
+func TestRingStartStop(t *testing.T) {
 	nodes := cluster(t, 2)
 	a := nodes[0]
 	if a.r.RingID() != "ring" {
@@ -136,8 +140,8 @@ func TestChecklistStartStop(t *testing.T) {
 	}
 }
 
-// 246, 269: leaving a one-node ring emits the leave event and clears the id.
-func TestChecklistLeaveAlone(t *testing.T) {
+// Leaving a one-node ring emits the leave event and clears the id.
+func TestRingLeaveAlone(t *testing.T) {
 	n := newNode(t, "a").start("ring")
 	if err := n.r.Leave(ctx(t), false); err != nil {
 		t.Fatal(err)
@@ -148,8 +152,8 @@ func TestChecklistLeaveAlone(t *testing.T) {
 	}
 }
 
-// 253: join while in a ring is an error with notp's message.
-func TestChecklistJoinInRing(t *testing.T) {
+// Joining while in a ring is an error with notp's message.
+func TestRingJoinInRing(t *testing.T) {
 	n := newNode(t, "a").start("ring")
 	err := n.r.Join("other")
 	if !errors.Is(err, ErrAlreadyInRing) || err.Error() != "gossip: already in a ring: Node already belongs to ring 'ring'" {
@@ -160,11 +164,11 @@ func TestChecklistJoinInRing(t *testing.T) {
 	}
 }
 
-// 255: meeting a current member sends nothing on the ring.
-// 256: Meet sends a join (round 0) carrying the local ring and clock and
-// leaves the local state unchanged; emits send. (The fresh-UUID actor of
-// notp is gone: do-better 1.)
-func TestChecklistMeet(t *testing.T) {
+// Meeting a current member sends nothing on the ring. Meet sends a join
+// (round 0) carrying the local ring and clock and leaves the local state
+// unchanged; emits send. (notp advanced the clock under a fresh UUID actor
+// for each change; here the actor is always the node ID.)
+func TestRingMeet(t *testing.T) {
 	a := newNode(t, "a").start("ring")
 	b := newNode(t, "b")
 	var mu sync.Mutex
@@ -221,11 +225,12 @@ func TestChecklistMeet(t *testing.T) {
 	}
 }
 
-// 257: inserting a present id does nothing. 258: insert applies the weight,
-// advances this node's own clock entry (do-better 1: actor = node ID),
-// connects, emits inserted and send, and sends an update with round
-// maxRounds-1. 259/260 (deferred/forced) rewritten: changes apply at once.
-func TestChecklistInsert(t *testing.T) {
+// Inserting a present id does nothing. Insert applies the weight, advances
+// this node's own clock entry (the actor is the node ID, so the clock does
+// not grow with every change), connects, emits inserted and send, and sends
+// an update with round maxRounds-1. notp deferred changes until the ring
+// was idle unless forced; here changes always apply at once.
+func TestRingInsert(t *testing.T) {
 	u := newUnit(t, "u")
 	before := u.r.Clock().Count("u")
 	b := peer("b", 1)
@@ -269,9 +274,9 @@ func TestChecklistInsert(t *testing.T) {
 	}
 }
 
-// 261: update of an absent node inserts it; 262: update of a present node
-// changes its weight (and, do-better 8, emits updated).
-func TestChecklistUpdate(t *testing.T) {
+// Update of an absent node inserts it; update of a present node changes its
+// weight and emits updated, so subscribers learn of the change.
+func TestRingUpdate(t *testing.T) {
 	u := newUnit(t, "u")
 	if err := u.r.Update(ctx(t), peer("b", 1), 2, false); err != nil {
 		t.Fatal(err)
@@ -289,9 +294,9 @@ func TestChecklistUpdate(t *testing.T) {
 	}
 }
 
-// 265: minsert of present nodes does nothing; 266: minsert inserts the
-// absent ones with one clock increment.
-func TestChecklistMInsert(t *testing.T) {
+// MInsert of present nodes does nothing; MInsert inserts the absent ones
+// with one clock increment.
+func TestRingMInsert(t *testing.T) {
 	u := newUnit(t, "u")
 	if err := u.r.MInsert(ctx(t), []notp.Node{peer("b", 1), peer("c", 2)}, 0, false); err != nil {
 		t.Fatal(err)
@@ -314,10 +319,11 @@ func TestChecklistMInsert(t *testing.T) {
 	}
 }
 
-// 273: removing an absent node does nothing; 274: remove drops it, advances
-// the clock, tells the removed node (do-better 4) and disconnects it;
-// 277/278: mremove. Removing this node is refused (use Leave).
-func TestChecklistRemove(t *testing.T) {
+// Removing an absent node does nothing; Remove drops it, advances the
+// clock, tells the removed node (which notp never did, leaving it to believe
+// it was still a member) and disconnects it; MRemove likewise. Removing this
+// node is refused (use Leave).
+func TestRingRemove(t *testing.T) {
 	u := newUnit(t, "u")
 	if err := u.r.MInsert(ctx(t), []notp.Node{peer("b", 1), peer("c", 2), peer("d", 3)}, 0, false); err != nil {
 		t.Fatal(err)
@@ -363,12 +369,12 @@ func TestChecklistRemove(t *testing.T) {
 	}
 }
 
-// 270/272 (forced leave), 314–316: the leave announcement carries the ring
+// Leave, forced or not: the leave announcement carries the ring
 // with this node removed and a clock descending the old one, goes to
 // members only, with round maxRounds(n-1)-1; afterwards the ring is this
 // node alone (rfactor tokens), the clock has one actor (this node: the
 // fresh leave actor of notp is gone), the ring id is cleared.
-func TestChecklistLeaveMessage(t *testing.T) {
+func TestRingLeaveMessage(t *testing.T) {
 	u := newUnit(t, "u")
 	if err := u.r.MInsert(ctx(t), []notp.Node{peer("b", 1), peer("c", 2)}, 0, false); err != nil {
 		t.Fatal(err)
@@ -401,9 +407,10 @@ func TestChecklistLeaveMessage(t *testing.T) {
 	u.waitEvent(EventLeft, "u")
 }
 
-// 281: find on a one-node ring; 282: range default and explicit size;
-// do-better (bug 29): Find without a size uses pfactor+1.
-func TestChecklistFindRange(t *testing.T) {
+// Find on a one-node ring; Range with its default and an explicit size.
+// Find without a size returns the owner and its pfactor neighbours
+// (pfactor+1 nodes), as its doc says.
+func TestRingFindRange(t *testing.T) {
 	u := newUnit(t, "u")
 	if got := u.r.Find([]byte("k"), 0); len(got) != 1 || got[0].ID != "u" {
 		t.Fatalf("Find = %v", got)
@@ -430,10 +437,10 @@ func TestChecklistFindRange(t *testing.T) {
 	}
 }
 
-// 283/284 rewritten: a node alone sends nothing on poll; with members the
+// A node alone sends nothing on poll; with members the
 // poll sends a checksum of its clock (no clock, no entries) to one random
 // live member.
-func TestChecklistPoll(t *testing.T) {
+func TestRingPoll(t *testing.T) {
 	u := newUnit(t, "u")
 	u.r.poll()
 	if s := u.takeSent(); len(s) != 0 {
@@ -484,10 +491,10 @@ func TestPollSum(t *testing.T) {
 	}
 }
 
-// 288–290: route with round 0 sends nothing, a one-node ring sends nothing,
-// round n sends an update with round n-1. 291/292: targets are distinct
-// members, never this node.
-func TestChecklistRoute(t *testing.T) {
+// Routing with round 0 sends nothing, a one-node ring sends nothing, round
+// n sends an update with round n-1. Targets are distinct members, never
+// this node.
+func TestRingRoute(t *testing.T) {
 	u := newUnit(t, "u")
 	u.r.mu.Lock()
 	if out := u.r.routeLocked(3); len(out) != 0 {
@@ -518,11 +525,13 @@ func TestChecklistRoute(t *testing.T) {
 	}
 }
 
-// 302: an update with an identical state changes nothing (no events) and
-// is forwarded with the message round (the loop forwards with round-1). 304 rewritten (do-better 2):
-// receiving never increments a clock entry. 303/307/310 rewritten: a
-// concurrent remote state emits conflict and both sides' changes survive.
-func TestChecklistReceive(t *testing.T) {
+// An update with an identical state changes nothing (no events) and is
+// forwarded with the message round (the loop forwards with round-1).
+// Receiving never increments a clock entry, unlike notp, so gossip passing
+// through a node does not count as its change. A concurrent remote state
+// emits conflict and both sides' changes survive, where notp's whole-ring
+// last-writer-wins kept one side only.
+func TestRingReceive(t *testing.T) {
 	u := newUnit(t, "u")
 	if err := u.r.MInsert(ctx(t), []notp.Node{peer("b", 1), peer("c", 2)}, 0, false); err != nil {
 		t.Fatal(err)
@@ -583,12 +592,12 @@ func TestChecklistReceive(t *testing.T) {
 	}
 }
 
-// 305/308 rewritten: a join is a union — nodes live on either side stay
-// live, even against a tombstone — and the sender gets the union back;
-// 311 rewritten: instead of spreading the join with round maxRounds to two
-// random members (which misses ~8% of them until the next digest), the
-// receiver sends the union to every other live member in one hop.
-func TestChecklistJoinUnion(t *testing.T) {
+// A join is a union — nodes live on either side stay live, even against a
+// tombstone — and the sender gets the union back. Instead of spreading the
+// join with round maxRounds to two random members as notp did (which misses
+// ~8% of them until the next digest), the receiver sends the union to every
+// other live member in one hop.
+func TestRingJoinUnion(t *testing.T) {
 	u := newUnit(t, "u")
 	if err := u.r.MInsert(ctx(t), []notp.Node{peer("b", 1), peer("x", 7)}, 0, false); err != nil {
 		t.Fatal(err)
@@ -619,8 +628,8 @@ func TestChecklistJoinUnion(t *testing.T) {
 	}
 }
 
-// Do-better 4: a zombie (a removed node still gossiping its old state) is
-// ignored and sent the current state.
+// A zombie (a removed node still gossiping its old state) is ignored and
+// sent the current state, so it learns of its removal.
 func TestZombieIgnored(t *testing.T) {
 	u := newUnit(t, "u")
 	z := peer("z", 9)
@@ -672,8 +681,8 @@ func TestHealthText(t *testing.T) {
 	}
 }
 
-// 272 / do-better 6: an unacknowledged leave announcement is an error,
-// yet the node has left.
+// An unacknowledged leave announcement is an error, so the caller knows the
+// others may not have heard, yet the node has left.
 func TestLeaveUnacknowledged(t *testing.T) {
 	nodes := cluster(t, 2)
 	nodes[1].close()
