@@ -9,7 +9,7 @@ import (
 )
 
 func TestNodeAccessors(t *testing.T) {
-	// Checklist Node 1: a node keeps id, host and port.
+	// A node keeps id, host and port.
 	n := Node{ID: "a", Host: "localhost", Port: 7022}
 	if got, want := n.Addr(), "localhost:7022"; got != want {
 		t.Errorf("Addr() = %q, want %q", got, want)
@@ -26,7 +26,7 @@ func TestNodeAccessors(t *testing.T) {
 }
 
 func TestNodeEquality(t *testing.T) {
-	// Checklist Node 5: equal to itself, unequal when any field differs.
+	// Equal to itself, unequal when any field differs.
 	n := Node{ID: "a", Host: "localhost", Port: 7022}
 	if n != n {
 		t.Fatal("node not equal to itself")
@@ -43,8 +43,8 @@ func TestNodeEquality(t *testing.T) {
 }
 
 func TestNodeValidate(t *testing.T) {
-	// Checklist Node 2-4 (setters ignore wrong types) become validation in Go:
-	// the type system fixes the field types; Validate rejects bad values.
+	// notp's setters ignored wrong types; in Go that becomes validation: the
+	// type system fixes the field types; Validate rejects bad values.
 	tests := []struct {
 		name string
 		n    Node
@@ -93,8 +93,8 @@ func TestParseNode(t *testing.T) {
 }
 
 func TestNodeEncodings(t *testing.T) {
-	// Checklist Node 6-7: the serialised form is exactly {id, host, port}
-	// and a node rebuilt from it equals the original.
+	// The serialised form is exactly {id, host, port} and a node rebuilt from
+	// it equals the original.
 	n := Node{ID: "a", Host: "localhost", Port: 7022}
 	js, err := json.Marshal(n)
 	if err != nil {

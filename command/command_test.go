@@ -46,9 +46,9 @@ func TestArgsRoundTrip(t *testing.T) {
 	}
 }
 
-// Checklist 325, 326: payloads that do not decode, and nodes that are not
-// valid, are rejected with an error (the server turns it into an ok:false
-// reply instead of notp's silence).
+// Payloads that do not decode, and nodes that are not valid, are rejected
+// with an error (the server turns it into an ok:false reply instead of notp's
+// silence).
 func TestDecodeArgsRejects(t *testing.T) {
 	enc := func(v any) []byte {
 		b, err := msgpack.Marshal(v)

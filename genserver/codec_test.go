@@ -11,9 +11,9 @@ import (
 	"github.com/notp-go/notp/internal/wire"
 )
 
-// Checklist 211–212 (decodeJob/decodeSingleton) are rewritten: the JSON
-// Buffer reviving is gone (payloads are msgpack with raw bin data), and the
-// request envelope decoder is strict and never panics.
+// Decoding differs from notp's decodeJob/decodeSingleton: the JSON Buffer
+// reviving is gone (payloads are msgpack with raw bin data), and the request
+// envelope decoder is strict and never panics.
 
 func TestRequestRoundTrip(t *testing.T) {
 	cases := []struct {

@@ -14,8 +14,8 @@ import (
 	"github.com/notp-go/notp/kernel"
 )
 
-// Checklist 201, 202, 203 (constructor, id, kernel). 204 (streams accessor)
-// is gone: stream reassembly is the kernel's job now.
+// The constructor, the id and the kernel accessor. notp's streams accessor is
+// gone: stream reassembly is the kernel's job now.
 func TestNew(t *testing.T) {
 	k := newKernel(t)
 	s := newServer(t, k, genserver.Config{})
@@ -44,8 +44,8 @@ func TestNew(t *testing.T) {
 	}
 }
 
-// Checklist 206: starting under a name the kernel already has fails, and the
-// name is not mutated.
+// Starting under a name the kernel already has fails, and the name is not
+// mutated.
 func TestStartNameTaken(t *testing.T) {
 	k := newKernel(t)
 	first := startServer(t, k, genserver.Config{Name: "taken"})
@@ -80,9 +80,9 @@ func TestStartNameTaken(t *testing.T) {
 	}
 }
 
-// Checklist 207, 208, 209, 210 (start/stop), rewritten: Stop emits a stop
-// event on the lifecycle channel, unregisters the name and, for an unnamed
-// server, picks a new id; it is idempotent and a restart works.
+// Start and stop, changed from notp: Stop emits a stop event on the lifecycle
+// channel, unregisters the name and, for an unnamed server, picks a new id;
+// it is idempotent and a restart works.
 func TestStartStopRestart(t *testing.T) {
 	checkGoroutines(t)
 	k := newKernel(t)
@@ -142,8 +142,8 @@ func TestStartStopRestart(t *testing.T) {
 	}
 }
 
-// Checklist 205, rewritten: Idle means no queued or in-flight message (no
-// partial streams exist at this level), and an idle event follows the work.
+// Changed from notp: Idle means no queued or in-flight message (no partial
+// streams exist at this level), and an idle event follows the work.
 func TestIdle(t *testing.T) {
 	k := newKernel(t)
 	s := newServer(t, k, genserver.Config{})
@@ -175,9 +175,8 @@ func TestIdle(t *testing.T) {
 	}
 }
 
-// Checklist 214, 222, 224, 226 (local call and cast), rewritten for the new
-// API: a Target without a node is the local kernel; the handler sees the
-// data and From.Node = self.
+// Local call and cast, in the new API: a Target without a node is the local
+// kernel; the handler sees the data and From.Node = self.
 func TestLocalCallCast(t *testing.T) {
 	k := newKernel(t)
 	s := startServer(t, k, genserver.Config{Name: "local"})
@@ -202,8 +201,8 @@ func TestLocalCallCast(t *testing.T) {
 	}
 }
 
-// Checklist 228 (safe reply) and deferred replies: a handler returns NoReply
-// and answers later from another goroutine; Reply to a cast fails.
+// Safe and deferred replies: a handler returns NoReply and answers later from
+// another goroutine; Reply to a cast fails.
 func TestDeferredReply(t *testing.T) {
 	k := newKernel(t)
 	s := startServer(t, k, genserver.Config{Name: "deferred"})
@@ -321,8 +320,8 @@ func TestErrorReplies(t *testing.T) {
 	wantCode(t, err, genserver.CodeUnknownEvent)
 }
 
-// Checklist 215, 216, rewritten: a malformed payload or a Decode error means
-// no dispatch, and a caller gets CodeBadRequest instead of silence.
+// Changed from notp: a malformed payload or a Decode error means no dispatch,
+// and a caller gets CodeBadRequest instead of silence.
 func TestBadRequests(t *testing.T) {
 	k := newKernel(t)
 	var handled sync.WaitGroup
@@ -368,9 +367,9 @@ func TestBadRequests(t *testing.T) {
 	}
 }
 
-// Checklist 213, rewritten: a paused server drops what arrives (counted;
-// callers get CodePaused instead of waiting), keeps its name, and Resume
-// restores delivery. Pause and resume are lifecycle events.
+// Changed from notp: a paused server drops what arrives (counted; callers get
+// CodePaused instead of waiting), keeps its name, and Resume restores
+// delivery. Pause and resume are lifecycle events.
 func TestPauseResume(t *testing.T) {
 	k := newKernel(t)
 	s := startServer(t, k, genserver.Config{Name: "pausable"})

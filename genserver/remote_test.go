@@ -13,8 +13,8 @@ import (
 	"github.com/notp-go/notp/kernel"
 )
 
-// Checklist 223: an {id, node} target is used as given — a call and a cast
-// reach the server on the other kernel, which sees the caller's node.
+// An {id, node} target is used as given — a call and a cast reach the server
+// on the other kernel, which sees the caller's node.
 func TestRemoteCallCast(t *testing.T) {
 	checkGoroutines(t)
 	k1, k2 := newPair(t)
@@ -56,8 +56,8 @@ func TestRemoteCallCast(t *testing.T) {
 	}
 }
 
-// Checklist 225 and 227: multicall across a local and a remote server
-// returns results in node order; abcast reaches both.
+// Multicall across a local and a remote server returns results in node order;
+// abcast reaches both.
 func TestMultiCallAbcast(t *testing.T) {
 	k1, k2 := newPair(t)
 	got := make(chan string, 4)
@@ -103,10 +103,11 @@ func TestMultiCallAbcast(t *testing.T) {
 	}
 }
 
-// Bug list §b 8, rewritten: lifecycle and user events no longer share a
-// namespace. A remote message named "pause", "stop", "idle" or "error"
-// reaches only a user handler of that name (or is an unknown event); the
-// server keeps running, unpaused, and no lifecycle event is emitted.
+// Lifecycle and user events no longer share a namespace, as they did in notp,
+// where a remote message could pause or stop a server. A remote message named
+// "pause", "stop", "idle" or "error" reaches only a user handler of that name
+// (or is an unknown event); the server keeps running, unpaused, and no
+// lifecycle event is emitted.
 func TestRemoteLifecycleNamesAreUserEvents(t *testing.T) {
 	k1, k2 := newPair(t)
 	s := newServer(t, k2, genserver.Config{Name: "victim"})
@@ -165,10 +166,10 @@ func TestRemoteLifecycleNamesAreUserEvents(t *testing.T) {
 	}
 }
 
-// Checklist 217–221 and 229–232 (stream chunks, reassembly, stream timeout,
-// idle while streams pend) moved to the kernel, which reassembles streamed
-// requests before the server sees them. What remains here: a request far
-// above the kernel's 64 KiB chunk size arrives whole, once.
+// The tests of stream chunks, reassembly, stream timeout and idle while
+// streams pend moved to the kernel, which reassembles streamed requests
+// before the server sees them. What remains here: a request far above the
+// kernel's 64 KiB chunk size arrives whole, once.
 func TestLargeRequestArrivesWhole(t *testing.T) {
 	k1, k2 := newPair(t)
 	s := startServer(t, k2, genserver.Config{Name: "big"})

@@ -209,8 +209,8 @@ func restart(t *testing.T, old *tnode, path string, opts ...nodeOpt) *tnode {
 	return n.start("")
 }
 
-// Do-better 4: a node removed while it was down comes back from its flush
-// file as a zombie; its stale state is ignored and it learns its removal.
+// A node removed while it was down comes back from its flush file as a
+// zombie; its stale state is ignored and it learns its removal.
 func TestZombieRestartLearnsRemoval(t *testing.T) {
 	dir := t.TempDir()
 	var nodes []*tnode

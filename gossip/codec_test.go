@@ -136,9 +136,9 @@ func FuzzDecodeFile(f *testing.F) {
 	})
 }
 
-// Checklist 247–252: Load without a path, of a missing file, a read error,
-// invalid content (JSON in notp; msgpack here), a non-object, and a valid
-// file restoring ring, clock and ring id.
+// Load without a path, of a missing file, a read error, invalid content (JSON
+// in notp; msgpack here), a non-object, and a valid file restoring ring,
+// clock and ring id.
 func TestLoad(t *testing.T) {
 	dir := t.TempDir()
 	k := startKernel(t, "a", 0)
@@ -150,15 +150,15 @@ func TestLoad(t *testing.T) {
 		}
 		return r
 	}
-	if ok, err := mk("").Load(); ok || err != nil { // 247
+	if ok, err := mk("").Load(); ok || err != nil {
 		t.Fatalf("Load without path = %v, %v", ok, err)
 	}
 	r := mk(filepath.Join(dir, "missing"))
 	before := r.Ring()
-	if ok, err := r.Load(); ok || err != nil || r.Ring() != before || r.RingID() != "" { // 248
+	if ok, err := r.Load(); ok || err != nil || r.Ring() != before || r.RingID() != "" {
 		t.Fatalf("Load of a missing file = %v, %v", ok, err)
 	}
-	if _, err := mk(dir).Load(); err == nil || errors.Is(err, ErrCorrupt) { // 249: a directory
+	if _, err := mk(dir).Load(); err == nil || errors.Is(err, ErrCorrupt) { // a directory
 		t.Fatalf("Load of a directory = %v, want a read error", err)
 	}
 	write := func(name string, b []byte) string {
@@ -169,8 +169,8 @@ func TestLoad(t *testing.T) {
 		return p
 	}
 	for name, b := range map[string][]byte{
-		"json":          []byte(`{"ring": "x"}`), // 250
-		"not-an-object": mustMarshal(42),         // 251
+		"json":          []byte(`{"ring": "x"}`),
+		"not-an-object": mustMarshal(42),
 		"truncated":     validFile()[:20],
 		"empty":         {},
 		"other-node": mustMarshal(&fileState{Version: 1, Ring: "ring", Self: "b", Clock: vclock.New(),
@@ -183,7 +183,7 @@ func TestLoad(t *testing.T) {
 			t.Errorf("%s: Load = %v, want ErrCorrupt", name, err)
 		}
 	}
-	// 252
+	// A valid file loads.
 	c := vclock.New()
 	c.Increment("a")
 	c.Increment("b")

@@ -82,7 +82,7 @@ func TestDiffLive(t *testing.T) {
 	}
 }
 
-// Checklist 319: maxMsgRound is 0, 1, 1 for 0, 1, 2 nodes (then ceil(log2 n)).
+// MaxMsgRound is 0, 1, 1 for 0, 1, 2 nodes (then ceil(log2 n)).
 func TestMaxRounds(t *testing.T) {
 	for n, want := range map[int]int{0: 0, 1: 1, 2: 1, 3: 2, 4: 2, 5: 3, 8: 3, 9: 4, 200: 8} {
 		if got := maxRounds(n); got != want {

@@ -205,7 +205,8 @@ func TestRingMeet(t *testing.T) {
 	}
 	b.waitEvent(EventSend, "a")
 
-	// 255 (between admitted members: u's own entry is written first)
+	// Meeting a current member sends nothing (between admitted members: u's
+	// own entry is written first).
 	u := newUnit(t, "u")
 	if err := u.r.Update(ctx(t), u.self(), 0, false); err != nil {
 		t.Fatal(err)
@@ -253,14 +254,14 @@ func TestRingInsert(t *testing.T) {
 	if len(sent) != 1 || sent[0].to != b || sent[0].m.Type != msgUpdate || sent[0].m.Round != maxRounds(2)-1 {
 		t.Fatalf("sent %+v", sent)
 	}
-	// 257
+	// Inserting a present id does nothing.
 	if err := u.r.Insert(ctx(t), notp.Node{ID: "b", Host: "other", Port: 2}, 9, true); err != nil {
 		t.Fatal(err)
 	}
 	if u.r.Clock().Count("u") != before+1 || len(u.takeSent()) != 0 || u.r.Ring().Weights()["b"] != 4 {
 		t.Fatal("insert of a present id changed something")
 	}
-	// 264: forced insert with weight 4 (force changes nothing for inserts).
+	// Forced insert with weight 4 (force changes nothing for inserts).
 	if err := u.r.Insert(ctx(t), peer("c", 2), 4, true); err != nil || u.r.Ring().Weights()["c"] != 4 {
 		t.Fatalf("forced insert: %v", err)
 	}
@@ -354,7 +355,7 @@ func TestRingRemove(t *testing.T) {
 		t.Fatal("removed node still connected")
 	}
 	u.waitEvent(EventRemoved, "b")
-	// 277, 278
+	// MRemove
 	if err := u.r.MRemove(ctx(t), []notp.Node{peer("x", 1), peer("y", 1)}, false); err != nil || u.r.Clock().Count("u") != 2 {
 		t.Fatalf("mremove of absent nodes: %v", err)
 	}

@@ -58,7 +58,7 @@ func TestRegister(t *testing.T) {
 	}
 }
 
-// Checklist 119-121, 123-124, 137, 149, 132: self targets are local.
+// Self targets are local.
 func TestLocal(t *testing.T) {
 	k := startKernel(t, nil)
 	echo(t, k, "echo")
@@ -101,7 +101,7 @@ func TestReplyError(t *testing.T) {
 	}
 }
 
-// Checklist 154: replying to a cast fails; deferred replies work.
+// Replying to a cast fails; deferred replies work.
 func TestDeferredReply(t *testing.T) {
 	a, b := pair(t, false, nil)
 	froms := make(chan From, 2)
@@ -124,7 +124,7 @@ func TestDeferredReply(t *testing.T) {
 	}
 }
 
-// Checklist 156: MultiCall keeps node order; first error in node order.
+// MultiCall keeps node order; first error in node order.
 func TestMultiCallAbcast(t *testing.T) {
 	a, b := pair(t, false, nil)
 	c := startKernel(t, nil)
@@ -223,8 +223,8 @@ func TestCloseWithPendingCalls(t *testing.T) {
 	}
 }
 
-// Checklist 25-31: queue while connecting, FIFO flush, drop oldest;
-// reconnect after the peer restarts on the same port.
+// Queue while connecting, FIFO flush, drop oldest; reconnect after the peer
+// restarts on the same port.
 func TestReconnectQueueFIFO(t *testing.T) {
 	checkLeaks(t)
 	opt := func(c *Config) {
@@ -265,8 +265,8 @@ func TestReconnectQueueFIFO(t *testing.T) {
 	}
 }
 
-// Checklist 16, 19, 27, 122: disconnect removes the link; sending then
-// gives ErrUnknownNode; graceful disconnect drains.
+// Disconnect removes the link; sending then gives ErrUnknownNode; graceful
+// disconnect drains.
 func TestDisconnect(t *testing.T) {
 	checkLeaks(t)
 	a, b := pair(t, false, nil)

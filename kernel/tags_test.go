@@ -7,8 +7,8 @@ import (
 	"time"
 )
 
-// Checklist 115, rewritten: the base is redrawn after an hour of the
-// injected clock; the counter never resets, so tags stay unique.
+// Changed from notp: the base is redrawn after an hour of the injected clock;
+// the counter never resets, so tags stay unique.
 func TestTagRotation(t *testing.T) {
 	var mu sync.Mutex
 	now := time.Unix(1000, 0)

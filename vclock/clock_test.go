@@ -63,8 +63,7 @@ func clockOf(t *testing.T, entries map[string]vclock.Entry) *vclock.Clock {
 	return c
 }
 
-// Checklist 71: empty by default; notp's (id, count) constructor is New
-// followed by Update.
+// Empty by default; notp's (id, count) constructor is New followed by Update.
 func TestNewIsEmpty(t *testing.T) {
 	c := vclock.New()
 	if c.Size() != 0 || len(c.Nodes()) != 0 {
@@ -84,7 +83,7 @@ func TestNewIsEmpty(t *testing.T) {
 	}
 }
 
-// Checklist 72: Insert creates count 0 and never resets an existing entry.
+// Insert creates count 0 and never resets an existing entry.
 func TestInsert(t *testing.T) {
 	ft := newFakeTime()
 	c := vclock.NewWithClock(ft.Now)
@@ -113,7 +112,7 @@ func mustGet(t *testing.T, c *vclock.Clock, id string) vclock.Entry {
 	return e
 }
 
-// Checklist 73: Update sets the count, with the current or an explicit time.
+// Update sets the count, with the current or an explicit time.
 func TestUpdate(t *testing.T) {
 	ft := newFakeTime()
 	c := vclock.NewWithClock(ft.Now)
@@ -158,7 +157,7 @@ func TestUpdateAtClampsTimes(t *testing.T) {
 	}
 }
 
-// Checklist 74: Remove of absent and present entries.
+// Remove of absent and present entries.
 func TestRemove(t *testing.T) {
 	c := vclock.New()
 	c.Remove("a")
@@ -173,7 +172,7 @@ func TestRemove(t *testing.T) {
 	}
 }
 
-// Checklist 75: Increment creates at 1, then counts up, stamping Time.
+// Increment creates at 1, then counts up, stamping Time.
 func TestIncrement(t *testing.T) {
 	ft := newFakeTime()
 	c := vclock.NewWithClock(ft.Now)
@@ -215,7 +214,7 @@ func TestEmptyIDIgnored(t *testing.T) {
 	}
 }
 
-// Checklist 76-80: Get, Count, Insert and Time of an entry, Has.
+// Get, Count, Insert and Time of an entry, Has.
 func TestAccessors(t *testing.T) {
 	ft := newFakeTime()
 	c := vclock.NewWithClock(ft.Now)
@@ -224,28 +223,28 @@ func TestAccessors(t *testing.T) {
 	c.Increment("a")
 	c.Increment("a")
 
-	e, ok := c.Get("a") // 76
+	e, ok := c.Get("a")
 	if !ok || e != (vclock.Entry{Count: 2, Insert: us(epoch), Time: us(epoch.Add(time.Minute))}) {
 		t.Errorf("Get(a) = %+v, %v", e, ok)
 	}
 	if _, ok := c.Get("b"); ok {
 		t.Error("Get(b) found an absent id")
 	}
-	if c.Count("a") != 2 || c.Count("b") != 0 { // 77
+	if c.Count("a") != 2 || c.Count("b") != 0 {
 		t.Errorf("Count(a), Count(b) = %d, %d; want 2, 0", c.Count("a"), c.Count("b"))
 	}
-	if e.Insert != us(epoch) { // 78
+	if e.Insert != us(epoch) {
 		t.Errorf("Insert = %d, want %d", e.Insert, us(epoch))
 	}
-	if e.Time != us(epoch.Add(time.Minute)) { // 79
+	if e.Time != us(epoch.Add(time.Minute)) {
 		t.Errorf("Time = %d, want %d", e.Time, us(epoch.Add(time.Minute)))
 	}
-	if !c.Has("a") || c.Has("b") { // 80
+	if !c.Has("a") || c.Has("b") {
 		t.Errorf("Has(a), Has(b) = %v, %v", c.Has("a"), c.Has("b"))
 	}
 }
 
-// Checklist 98: Nodes lists the ids, sorted.
+// Nodes lists the ids, sorted.
 func TestNodes(t *testing.T) {
 	c := vclock.New()
 	for _, id := range []string{"c", "a", "b"} {

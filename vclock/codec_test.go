@@ -12,8 +12,8 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 )
 
-// Checklist 99: the JSON form is the id -> {count, insert, time} map, here
-// in ascending id order so the bytes are deterministic.
+// The JSON form is the id -> {count, insert, time} map, here in ascending id
+// order so the bytes are deterministic.
 func TestJSONForm(t *testing.T) {
 	c := clockOf(t, entries{"b": {Count: 2, Insert: 3, Time: 4}, "a": {Count: 1, Insert: 5, Time: 6}})
 	got, err := json.Marshal(c)
@@ -57,9 +57,9 @@ func TestMsgpackForm(t *testing.T) {
 	}
 }
 
-// Checklist 100: notp's fromJSON adopted the decoded object (and its size);
-// the port decodes into a fresh map, so neither the input buffer nor the
-// source clock is shared.
+// notp's fromJSON adopted the decoded object (and its size); the port decodes
+// into a fresh map, so neither the input buffer nor the source clock is
+// shared.
 func TestDecodeCopies(t *testing.T) {
 	for _, codec := range []struct {
 		name      string
@@ -98,9 +98,9 @@ func TestDecodeCopies(t *testing.T) {
 	}
 }
 
-// Checklist 101: notp's validJSON accepted objects and rejected strings; the
-// port's decoders return errors wrapping ErrInvalidClock instead, and leave
-// the clock unchanged.
+// notp's validJSON accepted objects and rejected strings; the port's decoders
+// return errors wrapping ErrInvalidClock instead, and leave the clock
+// unchanged.
 func TestDecodeRejects(t *testing.T) {
 	bad := map[string]string{
 		"string":            `"clock"`,

@@ -9,7 +9,7 @@ import (
 
 type entries = map[string]vclock.Entry
 
-// Checklist 81: merging an empty clock changes nothing.
+// Merging an empty clock changes nothing.
 func TestMergeEmptyInput(t *testing.T) {
 	c := clockOf(t, entries{"a": {Count: 1, Insert: 1, Time: 2}})
 	want := c.Clone()
@@ -20,7 +20,7 @@ func TestMergeEmptyInput(t *testing.T) {
 	}
 }
 
-// Checklist 82: merging into an empty clock copies the input (deeply).
+// Merging into an empty clock copies the input (deeply).
 func TestMergeIntoEmpty(t *testing.T) {
 	in := clockOf(t, entries{"a": {Count: 1, Insert: 1, Time: 2}, "b": {Count: 3, Insert: 4, Time: 5}})
 	c := vclock.New()
@@ -34,7 +34,7 @@ func TestMergeIntoEmpty(t *testing.T) {
 	}
 }
 
-// Checklist 83: entries missing locally are copied verbatim, Insert included.
+// Entries missing locally are copied verbatim, Insert included.
 func TestMergeAddsMissing(t *testing.T) {
 	c := clockOf(t, entries{"a": {Count: 1, Insert: 1, Time: 2}})
 	c.Merge(clockOf(t, entries{"b": {Count: 2, Insert: 10, Time: 20}}))
@@ -44,8 +44,8 @@ func TestMergeAddsMissing(t *testing.T) {
 	}
 }
 
-// Checklist 84-85: the higher count wins in both directions; equal counts
-// keep the later Time, and the local entry on a tie.
+// The higher count wins in both directions; equal counts keep the later Time,
+// and the local entry on a tie.
 func TestMergeEntryRules(t *testing.T) {
 	tests := []struct {
 		name         string
@@ -85,7 +85,7 @@ func TestMergeSelf(t *testing.T) {
 	}
 }
 
-// Checklist 86-90: Descends.
+// Descends.
 func TestDescends(t *testing.T) {
 	tests := []struct {
 		name string
@@ -164,19 +164,19 @@ func reverse(o vclock.Order) vclock.Order {
 	return o
 }
 
-// Checklist 91-93: Equal compares ids, counts, Insert and Time; Compare's
-// Equal order looks at counts only.
+// Equal compares ids, counts, Insert and Time; Compare's Equal order looks at
+// counts only.
 func TestEqual(t *testing.T) {
 	base := entries{"a": {Count: 1, Insert: 2, Time: 3}, "b": {Count: 4, Insert: 5, Time: 6}}
 	a := clockOf(t, base)
 	smaller := clockOf(t, entries{"a": base["a"]})
-	if a.Equal(smaller) || smaller.Equal(a) { // 91
+	if a.Equal(smaller) || smaller.Equal(a) {
 		t.Error("Equal true for different sizes")
 	}
 	other := maps.Clone(base)
 	delete(other, "b")
 	other["c"] = base["b"]
-	if a.Equal(clockOf(t, other)) { // 92
+	if a.Equal(clockOf(t, other)) {
 		t.Error("Equal true for different ids")
 	}
 	b, err := a.MarshalJSON()
@@ -184,7 +184,7 @@ func TestEqual(t *testing.T) {
 		t.Fatal(err)
 	}
 	copied := vclock.New()
-	if err := copied.UnmarshalJSON(b); err != nil || !a.Equal(copied) { // 93
+	if err := copied.UnmarshalJSON(b); err != nil || !a.Equal(copied) {
 		t.Errorf("serialised copy not Equal (err %v)", err)
 	}
 	for _, field := range []string{"count", "insert", "time"} {

@@ -33,15 +33,15 @@ func TestTrim(t *testing.T) {
 		wantNodes   []string
 		wantRemoved int
 	}{
-		// Checklist 94: at or below LowerBound nothing happens.
+		// At or below LowerBound nothing happens.
 		{"94 one entry, lower 2", map[string]time.Duration{"a": 100 * ms}, opts(2, 10, 0, 15), []string{"a"}, 0},
 		{"94 at lower bound", map[string]time.Duration{"a": 100 * ms, "b": 100 * ms}, opts(2, 10, 0, 15), []string{"a", "b"}, 0},
-		// Checklist 95: the oldest entry is not older than YoungBound.
+		// The oldest entry is not older than YoungBound.
 		{"95 both aged 5, young 10", map[string]time.Duration{"a": 5 * ms, "b": 5 * ms}, opts(1, 10, 0, 15), []string{"a", "b"}, 0},
 		{"95 oldest exactly YoungBound", map[string]time.Duration{"a": 10 * ms, "b": 1 * ms}, opts(1, 10, 0, 0), []string{"a", "b"}, 0},
-		// Checklist 96: remove the oldest while above UpperBound.
+		// Remove the oldest while above UpperBound.
 		{"96 ages 11 and 12, upper 1", map[string]time.Duration{"a": 11 * ms, "b": 12 * ms}, opts(1, 10, 1, 15), []string{"a"}, 1},
-		// Checklist 97: remove entries older than OldBound.
+		// Remove entries older than OldBound.
 		{"97 ages 11 and 16, old 15", map[string]time.Duration{"a": 11 * ms, "b": 16 * ms}, opts(1, 10, 2, 15), []string{"a"}, 1},
 		{"97 stops at first survivor", map[string]time.Duration{"a": 20 * ms, "b": 12 * ms, "c": 30 * ms, "d": 1 * ms}, opts(1, 10, 3, 15), []string{"b", "d"}, 2},
 		{"may go below LowerBound, to empty", map[string]time.Duration{"a": 20 * ms, "b": 30 * ms, "c": 40 * ms}, opts(2, 10, 5, 15), nil, 3},

@@ -197,8 +197,8 @@ func TestOneShotOutput(t *testing.T) {
 	}
 }
 
-// Checklist 333-346 (client side): the payloads the server gets carry the
-// weights, force flags and node triples in the order given.
+// The payloads the server gets carry the weights, force flags and node
+// triples in the order given.
 func TestOneShotArgsArrive(t *testing.T) {
 	k := startKernel(t, "node1", "")
 	f := startFake(t, k)

@@ -15,9 +15,9 @@ import (
 
 func node(id, host string, port int) *notp.Node { return &notp.Node{ID: id, Host: host, Port: port} }
 
-// Checklist 325, 333, 335, 337, 340 (client side): each command's
-// arguments become the payload the server expects; force defaults to
-// false and a missing weight is sent as 0 so the server uses its rfactor.
+// Each command's arguments become the payload the server expects; force
+// defaults to false and a missing weight is sent as 0 so the server uses its
+// rfactor.
 func TestParseCommandGood(t *testing.T) {
 	a, b := *node("a", "h1", 1), *node("b", "h2", 65535)
 	cases := []struct {
