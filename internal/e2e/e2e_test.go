@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/notp-go/notp/chash"
 	"github.com/notp-go/notp/internal/testcert"
 )
 
@@ -483,7 +484,7 @@ func TestEndToEnd(t *testing.T) {
 
 	// inspect
 	ins := unmarshal[inspectData](t, e.cli(b, "inspect"))
-	if ins.Ring != ringID || ins.RFactor != 3 || ins.PFactor != 2 || len(ins.Nodes) != 3 {
+	if ins.Ring != ringID || ins.RFactor != chash.DefaultRFactor || ins.PFactor != 2 || len(ins.Nodes) != 3 {
 		t.Fatalf("inspect on b: %+v", ins)
 	}
 
@@ -504,7 +505,8 @@ func TestEndToEnd(t *testing.T) {
 	e.cli(a, "insert", "x", "127.0.0.1", xPort, "-w", "5")
 	e.eventually("x inserted everywhere", 20*time.Second, func() (bool, string) { return e.agree(all, []string{"a", "b", "c", "x"}) })
 	w := unmarshal[map[string]int](t, e.cli(b, "weights"))
-	if len(w) != 4 || w["x"] != 5 || w["a"] != 3 || w["b"] != 3 || w["c"] != 3 {
+	def := chash.DefaultRFactor
+	if len(w) != 4 || w["x"] != 5 || w["a"] != def || w["b"] != def || w["c"] != def {
 		t.Fatalf("weights on b: %v", w)
 	}
 	if got := unmarshal[int](t, e.cli(c, "weight", "x")); got != 5 {
@@ -542,7 +544,7 @@ func TestEndToEnd(t *testing.T) {
 	e.eventually("y and z inserted everywhere", 20*time.Second, func() (bool, string) {
 		return e.agree(all, []string{"a", "b", "c", "x", "y", "z"})
 	})
-	if w := unmarshal[map[string]int](t, e.cli(a, "weights")); w["y"] != 2 || w["z"] != 2 || w["c"] != 3 {
+	if w := unmarshal[map[string]int](t, e.cli(a, "weights")); w["y"] != 2 || w["z"] != 2 || w["c"] != chash.DefaultRFactor {
 		t.Fatalf("weights after minsert: %v", w)
 	}
 
