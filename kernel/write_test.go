@@ -8,7 +8,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 	"unsafe"
 
 	"github.com/notp-go/notp/internal/testcert"
@@ -205,20 +204,24 @@ func TestJanitorShrinksIdleBuffers(t *testing.T) {
 		gated.Do(func() { <-gate }) // b stops reading: a's casts pile up
 		got.Add(1)
 	}))
+	var opened sync.Once
+	open := func() { opened.Do(func() { close(gate) }) }
+	t.Cleanup(open) // runs before the kernels' Close, which waits for b's reader
 	payload := make([]byte, 1000)
-	const casts = 3000
-	go func() {
-		// Unblock b once casts pile up in a's write buffer.
-		for queued(a, b) <= idleKeep {
-			time.Sleep(time.Millisecond)
+	// Cast until the casts pile up in a's write buffer (the socket buffers
+	// take a few megabytes first, more or less depending on the machine),
+	// then let b read again.
+	casts := int64(0)
+	for queued(a, b) <= idleKeep {
+		if casts == 64<<10 {
+			t.Fatalf("%d casts to a peer that does not read left a's write buffer at %d bytes", casts, queued(a, b))
 		}
-		close(gate)
-	}()
-	for range casts {
 		if err := a.Cast(b.Self(), "sink", payload); err != nil {
 			t.Fatal(err)
 		}
+		casts++
 	}
+	open()
 	waitFor(t, "casts delivered", func() bool { return got.Load() == casts })
 	waitFor(t, "a idle", func() bool { return a.sessionTo(b.Self().ID).idle() })
 	if n := bigBuffer(a, b); n <= idleKeep {
