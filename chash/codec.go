@@ -10,6 +10,7 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/notp-go/notp"
+	"github.com/notp-go/notp/internal/msgpackread"
 )
 
 // ErrInvalidRing is wrapped by every error the decoders return for input
@@ -147,7 +148,7 @@ func encodeToken(enc *msgpack.Encoder, t wireToken) error {
 // error r is unchanged. (A msgpack nil never reaches this method: the
 // msgpack library itself resets the target to the zero, empty Ring.)
 func (r *Ring) DecodeMsgpack(dec *msgpack.Decoder) error {
-	w, err := decodeWire(newMsgReader(dec))
+	w, err := decodeWire(msgpackread.New(dec))
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidRing, err)
 	}
@@ -156,29 +157,29 @@ func (r *Ring) DecodeMsgpack(dec *msgpack.Decoder) error {
 
 // decodeWire reads a wireRing. No declared length is trusted: every str,
 // bin, ext, array and map is checked against the input left before anything
-// is read or allocated for it (see msgReader), and each token must name its
+// is read or allocated for it (see internal/msgpackread), and each token must name its
 // node as soon as it is read, so decoding n bytes allocates a small multiple
 // of n whatever the input declares.
-func decodeWire(r *msgReader) (wireRing, error) {
+func decodeWire(r *msgpackread.Reader) (wireRing, error) {
 	var w wireRing
-	n, err := r.mapLen()
+	n, err := r.MapLen()
 	if err != nil {
 		return w, err
 	}
 	for range n {
-		key, err := r.str()
+		key, err := r.Str()
 		if err != nil {
 			return w, err
 		}
 		switch key {
 		case "rfactor":
-			w.RFactor, err = r.dec.DecodeInt()
+			w.RFactor, err = r.Decoder().DecodeInt()
 		case "pfactor":
-			w.PFactor, err = r.dec.DecodeInt()
+			w.PFactor, err = r.Decoder().DecodeInt()
 		case "tokens":
 			w.Tokens, err = decodeTokens(r)
 		default:
-			err = r.skip() // unknown fields are ignored, as in JSON
+			err = r.Skip() // unknown fields are ignored, as in JSON
 		}
 		if err != nil {
 			return w, fmt.Errorf("field %q: %w", key, err)
@@ -192,8 +193,8 @@ func decodeWire(r *msgReader) (wireRing, error) {
 // token without a node id is rejected at once (validate would reject it
 // anyway): otherwise a run of one-byte empty maps would decode into
 // 48-byte tokens, far more memory than input.
-func decodeTokens(r *msgReader) ([]wireToken, error) {
-	n, err := r.arrayLen()
+func decodeTokens(r *msgpackread.Reader) ([]wireToken, error) {
+	n, err := r.ArrayLen()
 	if err != nil || n <= 0 {
 		return nil, err
 	}
@@ -212,22 +213,22 @@ func decodeTokens(r *msgReader) ([]wireToken, error) {
 }
 
 // decodeToken reads one {token, node} map, ignoring unknown keys.
-func decodeToken(r *msgReader) (wireToken, error) {
+func decodeToken(r *msgpackread.Reader) (wireToken, error) {
 	var t wireToken
-	m, err := r.mapLen()
+	m, err := r.MapLen()
 	if err != nil {
 		return t, err
 	}
 	for range m {
-		key, err := r.str()
+		key, err := r.Str()
 		if err == nil {
 			switch key {
 			case "token":
-				t.Token, err = r.dec.DecodeUint64()
+				t.Token, err = r.Decoder().DecodeUint64()
 			case "node":
 				t.Node, err = decodeNode(r)
 			default:
-				err = r.skip()
+				err = r.Skip()
 			}
 		}
 		if err != nil {
@@ -239,24 +240,24 @@ func decodeToken(r *msgReader) (wireToken, error) {
 
 // decodeNode reads a notp.Node encoded as msgpack encodes the struct: a map
 // of id, host and port, unknown keys ignored, nil for the zero Node.
-func decodeNode(r *msgReader) (notp.Node, error) {
+func decodeNode(r *msgpackread.Reader) (notp.Node, error) {
 	var n notp.Node
-	m, err := r.mapLen()
+	m, err := r.MapLen()
 	if err != nil {
 		return n, err
 	}
 	for range m {
-		key, err := r.str()
+		key, err := r.Str()
 		if err == nil {
 			switch key {
 			case "id":
-				n.ID, err = r.str()
+				n.ID, err = r.Str()
 			case "host":
-				n.Host, err = r.str()
+				n.Host, err = r.Str()
 			case "port":
-				n.Port, err = r.dec.DecodeInt()
+				n.Port, err = r.Decoder().DecodeInt()
 			default:
-				err = r.skip()
+				err = r.Skip()
 			}
 		}
 		if err != nil {

@@ -10,6 +10,8 @@ import (
 	"strconv"
 
 	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/notp-go/notp/internal/msgpackread"
 	"github.com/vmihailenco/msgpack/v5/msgpcode"
 )
 
@@ -84,11 +86,11 @@ func (c *Clock) EncodeMsgpack(enc *msgpack.Encoder) error {
 //
 // Decoding trusts no declared length: a str, bin, ext, array or map that
 // declares more than the input left is an error before anything is
-// allocated for it (see msgReader), so decoding n bytes allocates a small
+// allocated for it (see internal/msgpackread), so decoding n bytes allocates a small
 // multiple of n, whatever the input declares.
 func (c *Clock) DecodeMsgpack(dec *msgpack.Decoder) error {
-	r := newMsgReader(dec)
-	n, err := r.mapLen()
+	r := msgpackread.New(dec)
+	n, err := r.MapLen()
 	if err != nil {
 		return invalid("%v", err)
 	}
@@ -97,7 +99,7 @@ func (c *Clock) DecodeMsgpack(dec *msgpack.Decoder) error {
 	}
 	entries := make(map[string]Entry, min(n, 8)) // n is untrusted
 	for range n {
-		id, err := r.str()
+		id, err := r.Str()
 		if err != nil {
 			return invalid("id: %v", err)
 		}
@@ -155,9 +157,9 @@ func (s fieldSet) complete() error {
 }
 
 // decodeMsgpackEntry reads one {count, insert, time} map.
-func decodeMsgpackEntry(r *msgReader) (Entry, error) {
+func decodeMsgpackEntry(r *msgpackread.Reader) (Entry, error) {
 	var e Entry
-	n, err := r.mapLen()
+	n, err := r.MapLen()
 	if err != nil {
 		return e, err
 	}
@@ -166,19 +168,19 @@ func decodeMsgpackEntry(r *msgReader) (Entry, error) {
 	}
 	var seen fieldSet
 	for range n {
-		name, err := r.str()
+		name, err := r.Str()
 		if err != nil {
 			return e, err
 		}
 		switch name {
 		case fieldCount:
-			e.Count, err = msgpackUint(r.dec)
+			e.Count, err = msgpackUint(r.Decoder())
 		case fieldInsert:
-			e.Insert, err = msgpackTime(r.dec)
+			e.Insert, err = msgpackTime(r.Decoder())
 		case fieldTime:
-			e.Time, err = msgpackTime(r.dec)
+			e.Time, err = msgpackTime(r.Decoder())
 		default:
-			if err := r.skip(); err != nil {
+			if err := r.Skip(); err != nil {
 				return e, err
 			}
 			continue

@@ -1,4 +1,7 @@
-package chash
+// Package msgpackread reads msgpack without trusting declared lengths, for
+// the standalone decoders of chash and vclock, which take untrusted bytes
+// outside the network path that internal/msgpackcheck guards.
+package msgpackread
 
 import (
 	"errors"
@@ -24,7 +27,7 @@ import (
 // Skip recurses into nested arrays without a depth limit.)
 //
 // The decoders here therefore never let msgpack read a length-prefixed
-// value. A msgReader reads every str, bin, ext, array and map header
+// value. A Reader reads every str, bin, ext, array and map header
 // itself, checks the declared length against the input still left, and
 // reads or discards the payload through buffers of its own sized by the
 // bytes that actually arrive. msgpack.Unmarshal and a Decoder over a
@@ -48,23 +51,29 @@ const maxSkipDepth = 32
 // hold.
 var errTooLong = errors.New("declared length exceeds the input")
 
-// msgReader reads length-prefixed msgpack values from dec with their
-// declared lengths checked; see above.
-type msgReader struct {
+// Reader reads length-prefixed msgpack values from dec with their
+// declared lengths checked; see above. Fixed-size values are read through
+// [Reader.Decoder].
+type Reader struct {
 	dec     *msgpack.Decoder
 	src     interface{ Len() int } // nil when the remaining input is unknown
 	scratch [512]byte
 }
 
-func newMsgReader(dec *msgpack.Decoder) *msgReader {
-	r := &msgReader{dec: dec}
+// New returns a Reader of dec's input.
+func New(dec *msgpack.Decoder) *Reader {
+	r := &Reader{dec: dec}
 	r.src, _ = dec.Buffered().(interface{ Len() int })
 	return r
 }
 
+// Decoder returns the decoder r reads from, for fixed-size values
+// (integers, bools), which need at most 9 bytes.
+func (r *Reader) Decoder() *msgpack.Decoder { return r.dec }
+
 // fits checks that n elements of at least size bytes each fit in the input
 // left. what names the value for the error.
-func (r *msgReader) fits(what string, n, size int) error {
+func (r *Reader) fits(what string, n, size int) error {
 	if r.src == nil {
 		if size == 1 && n > maxStreamLen {
 			return fmt.Errorf("%w: %s of %d bytes (the limit on a stream is %d)", errTooLong, what, n, maxStreamLen)
@@ -78,7 +87,7 @@ func (r *msgReader) fits(what string, n, size int) error {
 }
 
 // read reads exactly len(b) bytes.
-func (r *msgReader) read(b []byte) error {
+func (r *Reader) read(b []byte) error {
 	if err := r.dec.ReadFull(b); err != nil {
 		if err == io.EOF {
 			err = io.ErrUnexpectedEOF
@@ -89,7 +98,7 @@ func (r *msgReader) read(b []byte) error {
 }
 
 // uint reads a big-endian unsigned integer of size bytes (1, 2 or 4).
-func (r *msgReader) uint(size int) (int, error) {
+func (r *Reader) uint(size int) (int, error) {
 	b := r.scratch[:size]
 	if err := r.read(b); err != nil {
 		return 0, err
@@ -102,7 +111,7 @@ func (r *msgReader) uint(size int) (int, error) {
 }
 
 // code reads the next type code.
-func (r *msgReader) code() (byte, error) {
+func (r *Reader) code() (byte, error) {
 	if err := r.read(r.scratch[:1]); err != nil {
 		return 0, err
 	}
@@ -111,7 +120,7 @@ func (r *msgReader) code() (byte, error) {
 
 // containerLen reads the element count after code c of an array (pairs=false)
 // or map (pairs=true); ok is false for any other code.
-func (r *msgReader) containerLen(c byte) (n int, pairs, ok bool, err error) {
+func (r *Reader) containerLen(c byte) (n int, pairs, ok bool, err error) {
 	switch {
 	case msgpcode.IsFixedArray(c):
 		return int(c & msgpcode.FixedArrayMask), false, true, nil
@@ -129,7 +138,7 @@ func (r *msgReader) containerLen(c byte) (n int, pairs, ok bool, err error) {
 
 // bytesLen reads the payload length after code c of a str or bin; ok is
 // false for any other code.
-func (r *msgReader) bytesLen(c byte) (n int, ok bool, err error) {
+func (r *Reader) bytesLen(c byte) (n int, ok bool, err error) {
 	switch {
 	case msgpcode.IsFixedString(c):
 		return int(c & msgpcode.FixedStrMask), true, nil
@@ -145,17 +154,17 @@ func (r *msgReader) bytesLen(c byte) (n int, ok bool, err error) {
 	return n, true, err
 }
 
-// mapLen reads a map header: the number of key-value pairs, or -1 for nil.
-func (r *msgReader) mapLen() (int, error) {
+// MapLen reads a map header: the number of key-value pairs, or -1 for nil.
+func (r *Reader) MapLen() (int, error) {
 	return r.collLen("map", true)
 }
 
-// arrayLen reads an array header: the number of elements, or -1 for nil.
-func (r *msgReader) arrayLen() (int, error) {
+// ArrayLen reads an array header: the number of elements, or -1 for nil.
+func (r *Reader) ArrayLen() (int, error) {
 	return r.collLen("array", false)
 }
 
-func (r *msgReader) collLen(what string, wantPairs bool) (int, error) {
+func (r *Reader) collLen(what string, wantPairs bool) (int, error) {
 	c, err := r.code()
 	if err != nil {
 		return 0, err
@@ -177,8 +186,8 @@ func (r *msgReader) collLen(what string, wantPairs bool) (int, error) {
 	return n, r.fits(what, n, size)
 }
 
-// str reads a str (or bin, as msgpack's DecodeString does); nil reads as "".
-func (r *msgReader) str() (string, error) {
+// Str reads a str (or bin, as msgpack's DecodeString does); nil reads as "".
+func (r *Reader) Str() (string, error) {
 	c, err := r.code()
 	if err != nil {
 		return "", err
@@ -209,7 +218,7 @@ func (r *msgReader) str() (string, error) {
 
 // readN reads n bytes into a buffer that grows with the bytes read, so a
 // length that the input does not hold costs no more than the input.
-func (r *msgReader) readN(n int) ([]byte, error) {
+func (r *Reader) readN(n int) ([]byte, error) {
 	var b []byte
 	for len(b) < n {
 		k := min(n-len(b), 64<<10)
@@ -222,7 +231,7 @@ func (r *msgReader) readN(n int) ([]byte, error) {
 }
 
 // discard reads and drops n bytes.
-func (r *msgReader) discard(n int) error {
+func (r *Reader) discard(n int) error {
 	for n > 0 {
 		k := min(n, len(r.scratch))
 		if err := r.read(r.scratch[:k]); err != nil {
@@ -233,12 +242,12 @@ func (r *msgReader) discard(n int) error {
 	return nil
 }
 
-// skip reads and drops one value of any type.
-func (r *msgReader) skip() error {
+// Skip reads and drops one value of any type.
+func (r *Reader) Skip() error {
 	return r.skipDepth(0)
 }
 
-func (r *msgReader) skipDepth(depth int) error {
+func (r *Reader) skipDepth(depth int) error {
 	c, err := r.code()
 	if err != nil {
 		return err
@@ -266,7 +275,7 @@ func (r *msgReader) skipDepth(depth int) error {
 }
 
 // skipElems skips the n elements (pairs: n key-value pairs) of a container.
-func (r *msgReader) skipElems(n int, pairs bool, depth int) error {
+func (r *Reader) skipElems(n int, pairs bool, depth int) error {
 	if depth >= maxSkipDepth {
 		return fmt.Errorf("value nested deeper than %d levels", maxSkipDepth)
 	}
@@ -288,7 +297,7 @@ func (r *msgReader) skipElems(n int, pairs bool, depth int) error {
 
 // fixedOrExt returns the number of bytes after code c of a scalar or ext
 // value (an ext's length header is read here, and checked).
-func (r *msgReader) fixedOrExt(c byte) (int, error) {
+func (r *Reader) fixedOrExt(c byte) (int, error) {
 	switch {
 	case msgpcode.IsFixedNum(c), c == msgpcode.Nil, c == msgpcode.False, c == msgpcode.True:
 		return 0, nil
