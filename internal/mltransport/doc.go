@@ -58,7 +58,7 @@
 // bounds streams before memberlist sees a byte ([Config], defaults in
 // parentheses; [New] takes the defaults, [NewWithConfig] a Config):
 //
-//   - MaxStreams (16) inbound streams open at once: one more is closed as
+//   - MaxStreams (4) inbound streams open at once: one more is closed as
 //     it arrives (Stats.RejectedStreams) and its slot comes back when
 //     memberlist closes a stream it held;
 //   - MaxStreamBytes (8 MiB, the largest valid state of a ring of gossip's

@@ -12,9 +12,13 @@ import (
 // Defaults applied by [NewWithConfig] to zero Config fields.
 const (
 	// DefaultMaxStreams bounds the inbound streams memberlist holds at
-	// once: it serves each on its own goroutine and reads a push/pull's
-	// whole state into memory before it can authenticate it.
-	DefaultMaxStreams = 16
+	// once: it serves each on its own goroutine and, for a push/pull,
+	// allocates the size the stream's header declares (up to its own
+	// 20 MiB limit) before it reads and can authenticate the state, so
+	// the cap, not the byte limit, bounds that allocation: 4 streams,
+	// at most 80 MiB. Push/pulls are short and a refused one is retried
+	// at memberlist's next interval.
+	DefaultMaxStreams = 4
 	// DefaultMaxStreamBytes is the largest valid push/pull state of a
 	// ring of gossip's MaxNodes (10,000) nodes, rounded up: a node costs
 	// at most ~360 bytes of ring state (entry and clock entry with 64-byte
