@@ -319,7 +319,7 @@ func TestCommandsOnCluster(t *testing.T) {
 		t.Fatalf("lookup = %+v, want %v", lk, want)
 	}
 	// events: the node logged the ring forming.
-	var evs cluster.EventsData
+	var evs command.EventsData
 	adm.ok(b, command.Events, command.Args{Since: 1}, &evs)
 	kinds := map[string]bool{}
 	for _, e := range evs.Events {

@@ -3,7 +3,6 @@ package cluster
 import (
 	"context"
 	"sync"
-	"time"
 
 	"github.com/notp-go/notp/command"
 	"github.com/notp-go/notp/gossip"
@@ -15,42 +14,12 @@ const (
 	// node keeps; a monitor that falls further behind is told how many it
 	// missed.
 	maxLoggedEvents = 1024
-	// maxEventsPerReply is the most events one events reply carries.
-	maxEventsPerReply = 256
 	// maxEventNodes is the most nodes an event lists; More counts the rest.
 	maxEventNodes = 16
 	// eventBuffer is the subscription's channel size; events beyond it are
 	// dropped by gossip (counted in its Stats.EventsDropped).
 	eventBuffer = 256
 )
-
-// LoggedEvent is one ring or health event in the events command's data.
-type LoggedEvent struct {
-	// Seq numbers the node's events from 1, in order.
-	Seq  uint64    `json:"seq"`
-	Time time.Time `json:"time"`
-	// Level is "debug" (this node sent its state), "info" (ring changes
-	// and merged concurrent changes, nodes alive, reconnected or leaving)
-	// or "warn" (dead or suspect nodes, refused entries, this node removed
-	// by another).
-	Level string `json:"level"`
-	// Kind is gossip's event kind, such as "inserted" or "dead".
-	Kind string `json:"kind"`
-	Ring string `json:"ring"`
-	// Nodes are the nodes concerned, as id@host:port, at most 16; More
-	// counts those left out.
-	Nodes []string `json:"nodes"`
-	More  int      `json:"more,omitempty"`
-}
-
-// EventsData is the data of the events command.
-type EventsData struct {
-	// Next is the cursor to pass as since to get the events after these.
-	Next uint64 `json:"next"`
-	// Missed counts the events after since that the node no longer keeps.
-	Missed uint64        `json:"missed"`
-	Events []LoggedEvent `json:"events"`
-}
 
 // eventLevels maps gossip's event kinds to levels; the others are info.
 var eventLevels = map[gossip.EventKind]string{
@@ -64,14 +33,14 @@ var eventLevels = map[gossip.EventKind]string{
 // eventLog keeps the latest maxLoggedEvents events in a ring buffer.
 type eventLog struct {
 	mu   sync.Mutex
-	buf  []LoggedEvent // buf[(seq-1) % maxLoggedEvents] holds event seq
-	next uint64        // the seq the next event gets (the first is 1)
+	buf  []command.Event // buf[(seq-1) % maxLoggedEvents] holds event seq
+	next uint64          // the seq the next event gets (the first is 1)
 }
 
 func newEventLog() *eventLog { return &eventLog{next: 1} }
 
 func (l *eventLog) add(e gossip.Event) {
-	le := LoggedEvent{Time: e.Time.UTC(), Level: eventLevels[e.Kind], Kind: e.Kind.String(), Ring: e.RingID, Nodes: []string{}}
+	le := command.Event{Time: e.Time.UTC(), Level: eventLevels[e.Kind], Kind: e.Kind.String(), Ring: e.RingID, Nodes: []string{}}
 	if le.Level == "" {
 		le.Level = "info"
 	}
@@ -93,13 +62,13 @@ func (l *eventLog) add(e gossip.Event) {
 	l.buf[(le.Seq-1)%maxLoggedEvents] = le
 }
 
-// since returns at most maxEventsPerReply events from seq since on. since
+// since returns at most command.MaxEventsPerReply events from seq since on. since
 // 0, or a cursor beyond the last event (from before the node restarted),
 // returns no events and the cursor of the next one.
-func (l *eventLog) since(since uint64) EventsData {
+func (l *eventLog) since(since uint64) command.EventsData {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	d := EventsData{Next: l.next, Events: []LoggedEvent{}}
+	d := command.EventsData{Next: l.next, Events: []command.Event{}}
 	if since == 0 || since >= l.next {
 		return d
 	}
@@ -108,7 +77,7 @@ func (l *eventLog) since(since uint64) EventsData {
 		d.Missed = oldest - since
 		since = oldest
 	}
-	for seq := since; seq < l.next && len(d.Events) < maxEventsPerReply; seq++ {
+	for seq := since; seq < l.next && len(d.Events) < command.MaxEventsPerReply; seq++ {
 		d.Events = append(d.Events, l.buf[(seq-1)%maxLoggedEvents])
 	}
 	d.Next = since + uint64(len(d.Events))
@@ -125,7 +94,7 @@ func (l *eventLog) feed(events <-chan gossip.Event) {
 
 func (c *commandServer) events(_ context.Context, a command.Args) command.Reply {
 	if c.eventLog == nil {
-		return ok(EventsData{Events: []LoggedEvent{}})
+		return ok(command.EventsData{Events: []command.Event{}})
 	}
 	return ok(c.eventLog.since(a.Since))
 }

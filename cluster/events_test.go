@@ -19,7 +19,7 @@ func testEvent(kind gossip.EventKind, nodes int) gossip.Event {
 }
 
 // The event log keeps the latest maxLoggedEvents events, hands them out
-// maxEventsPerReply at a time from a cursor, counts what a slow reader
+// command.MaxEventsPerReply at a time from a cursor, counts what a slow reader
 // missed, lists at most maxEventNodes nodes and maps kinds to levels.
 func TestEventLog(t *testing.T) {
 	l := newEventLog()
@@ -54,13 +54,13 @@ func TestEventLog(t *testing.T) {
 	last := uint64(3 + 2*maxLoggedEvents)
 	oldest := last - maxLoggedEvents + 1
 	d = l.since(2)
-	if d.Missed != oldest-2 || len(d.Events) != maxEventsPerReply || d.Events[0].Seq != oldest || d.Next != oldest+maxEventsPerReply {
+	if d.Missed != oldest-2 || len(d.Events) != command.MaxEventsPerReply || d.Events[0].Seq != oldest || d.Next != oldest+command.MaxEventsPerReply {
 		t.Fatalf("slow reader: missed %d, %d events from %d, next %d", d.Missed, len(d.Events), d.Events[0].Seq, d.Next)
 	}
 	for cur, n := d.Next, 0; ; n++ {
 		d := l.since(cur)
 		if len(d.Events) == 0 {
-			if cur != last+1 || n != maxLoggedEvents/maxEventsPerReply-1 {
+			if cur != last+1 || n != maxLoggedEvents/command.MaxEventsPerReply-1 {
 				t.Fatalf("drained at %d after %d more replies", cur, n)
 			}
 			break
@@ -75,12 +75,12 @@ func TestEventLog(t *testing.T) {
 // The events command serves the log through the command server.
 func TestCommandEvents(t *testing.T) {
 	h := newCmdHarness(t, 5*time.Second, false)
-	if d := decodeData[EventsData](t, h.call(command.Events, command.Args{Since: 1})); d.Next != 0 || len(d.Events) != 0 {
+	if d := decodeData[command.EventsData](t, h.call(command.Events, command.Args{Since: 1})); d.Next != 0 || len(d.Events) != 0 {
 		t.Fatalf("without a log: %+v", d)
 	}
 	h.cs.eventLog = newEventLog()
 	h.cs.eventLog.add(testEvent(gossip.EventInserted, 1))
-	d := decodeData[EventsData](t, h.call(command.Events, command.Args{Since: 1}))
+	d := decodeData[command.EventsData](t, h.call(command.Events, command.Args{Since: 1}))
 	if d.Next != 2 || len(d.Events) != 1 || d.Events[0].Kind != "inserted" || d.Events[0].Nodes[0] != "n0@h:1" {
 		t.Fatalf("events = %+v", d)
 	}

@@ -68,28 +68,6 @@ func parseMonitor(args []string) (monitorOpts, error) {
 	return mo, nil
 }
 
-// event is one element of the events command's data.
-type event struct {
-	Seq   uint64    `json:"seq"`
-	Time  time.Time `json:"time"`
-	Level string    `json:"level"`
-	Kind  string    `json:"kind"`
-	Ring  string    `json:"ring"`
-	Nodes []string  `json:"nodes"`
-	More  int       `json:"more,omitempty"`
-}
-
-// eventsData is the data of the events command.
-type eventsData struct {
-	Next   uint64  `json:"next"`
-	Missed uint64  `json:"missed"`
-	Events []event `json:"events"`
-}
-
-// maxEventsPerReply is the most events a node sends in one reply; a full
-// reply is followed by another poll at once.
-const maxEventsPerReply = 256
-
 // monitorEvents polls the node's events from now on and writes those at
 // or above the level to w, one line each: text, or a JSON object per line
 // for format json. It returns when ctx ends (an ok reply) or a poll fails
@@ -104,7 +82,7 @@ func monitorEvents(ctx context.Context, c *client, mo monitorOpts, format string
 		if !r.OK {
 			return r
 		}
-		var d eventsData
+		var d command.EventsData
 		if err := json.Unmarshal(r.Data, &d); err != nil {
 			return failure(codeInvalidReply, "events reply: %v", err)
 		}
@@ -136,7 +114,7 @@ func monitorEvents(ctx context.Context, c *client, mo monitorOpts, format string
 			io.WriteString(w, b.String())
 		}
 		cursor = d.Next
-		if len(d.Events) >= maxEventsPerReply {
+		if len(d.Events) >= command.MaxEventsPerReply {
 			continue
 		}
 		select {
