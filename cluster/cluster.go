@@ -36,13 +36,15 @@ var (
 	// Start was given. The error's text is notp's:
 	// "Loaded ring ID '<x>' does not match '<y>'".
 	ErrRingMismatch = errors.New("cluster: loaded ring id does not match")
-	// ErrStarted: Start was called on a node that already started.
-	ErrStarted = errors.New("cluster: already started")
-	// ErrNotStarted: Leave was called before Start.
-	ErrNotStarted = errors.New("cluster: not started")
+	// ErrAlreadyStarted: Start was called on a node that already started.
+	// It wraps notp.ErrAlreadyStarted.
+	ErrAlreadyStarted = fmt.Errorf("cluster: %w", notp.ErrAlreadyStarted)
+	// ErrNotStarted: Leave was called before Start. It wraps
+	// notp.ErrNotStarted.
+	ErrNotStarted = fmt.Errorf("cluster: %w", notp.ErrNotStarted)
 	// ErrClosed: the node was stopped (or its Start failed half-way); a
-	// Node runs once.
-	ErrClosed = errors.New("cluster: closed")
+	// Node runs once. It wraps notp.ErrClosed.
+	ErrClosed = fmt.Errorf("cluster: %w", notp.ErrClosed)
 	// ErrInvalidConfig: a Config field is out of range.
 	ErrInvalidConfig = errors.New("cluster: invalid config")
 )
@@ -322,7 +324,7 @@ func (n *Node) Start(ctx context.Context, ringID string) error {
 	defer n.mu.Unlock()
 	switch n.state {
 	case stateStarted:
-		return ErrStarted
+		return ErrAlreadyStarted
 	case stateClosed:
 		return ErrClosed
 	}

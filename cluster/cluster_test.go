@@ -479,7 +479,7 @@ func TestStartStop(t *testing.T) {
 	if err := n.Start(ctxT(t), "r1"); err != nil {
 		t.Fatal(err)
 	}
-	if err := n.Start(ctxT(t), "r1"); !errors.Is(err, cluster.ErrStarted) {
+	if err := n.Start(ctxT(t), "r1"); !errors.Is(err, cluster.ErrAlreadyStarted) {
 		t.Fatalf("second Start: %v", err)
 	}
 	if n.Self().Port == 0 || n.Ring().RingID() != "r1" {

@@ -1,15 +1,22 @@
 package genserver
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+
+	"github.com/notp-go/notp"
+)
 
 // Sentinel errors returned by the lifecycle methods and the typed helpers.
 var (
-	// ErrRunning: Start was called on a server that is already running.
-	ErrRunning = errors.New("genserver: already running")
-	// ErrNotRunning: Pause or Resume was called on a server that is not running.
-	ErrNotRunning = errors.New("genserver: not running")
-	// ErrNilKernel: New was given a nil kernel.
-	ErrNilKernel = errors.New("genserver: nil kernel")
+	// ErrAlreadyStarted: Start was called on a server that is running. It
+	// wraps notp.ErrAlreadyStarted.
+	ErrAlreadyStarted = fmt.Errorf("genserver: %w", notp.ErrAlreadyStarted)
+	// ErrNotStarted: Pause or Resume was called on a server that is not
+	// running. It wraps notp.ErrNotStarted.
+	ErrNotStarted = fmt.Errorf("genserver: %w", notp.ErrNotStarted)
+	// ErrNilKernel: New was given a nil kernel. It wraps notp.ErrNilKernel.
+	ErrNilKernel = fmt.Errorf("genserver: %w", notp.ErrNilKernel)
 	// ErrInvalidConfig: a Config field is out of range.
 	ErrInvalidConfig = errors.New("genserver: invalid config")
 	// ErrDecode: a typed helper could not msgpack-decode a request or reply.

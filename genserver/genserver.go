@@ -222,7 +222,7 @@ func (s *Server) internEvent(ev []byte) string {
 }
 
 // Start registers the server's name on the kernel and starts its actor
-// goroutine. It fails with ErrRunning if the server runs, and with an error
+// goroutine. It fails with ErrAlreadyStarted if the server runs, and with an error
 // wrapping kernel.ErrNameTaken or kernel.ErrReservedName if the kernel
 // refuses the name; the name is left unchanged on failure. ctx is only
 // checked: the server runs until Stop.
@@ -233,7 +233,7 @@ func (s *Server) Start(ctx context.Context) error {
 	s.life.Lock()
 	defer s.life.Unlock()
 	if s.cur.Load() != nil {
-		return fmt.Errorf("%w: %q", ErrRunning, s.Name())
+		return fmt.Errorf("%w: %q", ErrAlreadyStarted, s.Name())
 	}
 	r := newRun(s, s.Name())
 	if err := s.k.Register(r.name, r); err != nil {
@@ -251,11 +251,11 @@ func (s *Server) Start(ctx context.Context) error {
 // *kernel.RemoteError with CodePaused instead of waiting for its timeout.
 // Messages already in the mailbox are still handled. The name stays
 // registered, so Resume cannot fail. Pausing a paused server does nothing;
-// a stopped server gives ErrNotRunning.
+// a stopped server gives ErrNotStarted.
 func (s *Server) Pause() error {
 	r := s.cur.Load()
 	if r == nil {
-		return fmt.Errorf("%w: pause %q", ErrNotRunning, s.Name())
+		return fmt.Errorf("%w: pause %q", ErrNotStarted, s.Name())
 	}
 	if r.paused.CompareAndSwap(false, true) {
 		s.subs.emit(Event{Kind: EventPause, Name: r.name})
@@ -264,11 +264,11 @@ func (s *Server) Pause() error {
 }
 
 // Resume undoes Pause. Resuming a running server does nothing; a stopped
-// server gives ErrNotRunning.
+// server gives ErrNotStarted.
 func (s *Server) Resume() error {
 	r := s.cur.Load()
 	if r == nil {
-		return fmt.Errorf("%w: resume %q", ErrNotRunning, s.Name())
+		return fmt.Errorf("%w: resume %q", ErrNotStarted, s.Name())
 	}
 	if r.paused.CompareAndSwap(true, false) {
 		s.subs.emit(Event{Kind: EventResume, Name: r.name})

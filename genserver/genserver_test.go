@@ -75,8 +75,8 @@ func TestStartNameTaken(t *testing.T) {
 	if err := s.Start(ctxT(t)); err != nil {
 		t.Fatalf("Start after the owner stopped: %v", err)
 	}
-	if err := s.Start(ctxT(t)); !errors.Is(err, genserver.ErrRunning) {
-		t.Fatalf("second Start error = %v, want ErrRunning", err)
+	if err := s.Start(ctxT(t)); !errors.Is(err, genserver.ErrAlreadyStarted) {
+		t.Fatalf("second Start error = %v, want ErrAlreadyStarted", err)
 	}
 }
 
@@ -119,7 +119,7 @@ func TestStartStopRestart(t *testing.T) {
 		}
 		_, err = s.Call(ctx, genserver.Target{Name: id}, "echo", nil)
 		wantCode(t, err, kernel.CodeUnknownName)
-		if err := s.Pause(); !errors.Is(err, genserver.ErrNotRunning) {
+		if err := s.Pause(); !errors.Is(err, genserver.ErrNotStarted) {
 			t.Fatalf("Pause on a stopped server: %v", err)
 		}
 		if name == "" && s.Name() == id {

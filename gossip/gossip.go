@@ -29,10 +29,14 @@ var (
 	ErrNotInRing = errors.New("gossip: not in a ring")
 	// ErrCorrupt: the flush file could not be decoded or is invalid.
 	ErrCorrupt = errors.New("gossip: corrupt state file")
-	// ErrClosed: the ring was stopped.
-	ErrClosed = errors.New("gossip: closed")
-	// ErrNotStarted: the operation needs Start first.
-	ErrNotStarted = errors.New("gossip: not started")
+	// ErrClosed: the ring was stopped. It wraps notp.ErrClosed.
+	ErrClosed = fmt.Errorf("gossip: %w", notp.ErrClosed)
+	// ErrNotStarted: the operation needs Start first. It wraps
+	// notp.ErrNotStarted.
+	ErrNotStarted = fmt.Errorf("gossip: %w", notp.ErrNotStarted)
+	// ErrAlreadyStarted: Start was called twice. It wraps
+	// notp.ErrAlreadyStarted.
+	ErrAlreadyStarted = fmt.Errorf("gossip: %w", notp.ErrAlreadyStarted)
 	// ErrInvalidNode: a node argument is invalid (see notp.Node.Validate).
 	ErrInvalidNode = errors.New("gossip: invalid node")
 	// ErrInvalidWeight: a weight above MaxWeight.

@@ -30,7 +30,7 @@ func (r *Ring) Start(ctx context.Context, ringID string) error {
 		return ErrClosed
 	}
 	if r.started {
-		return fmt.Errorf("gossip: already started")
+		return ErrAlreadyStarted
 	}
 	if r.k.Addr() == nil {
 		return fmt.Errorf("gossip: the kernel is not started")

@@ -90,7 +90,7 @@ func (k *Kernel) Start(ctx context.Context) error {
 		return ErrClosed
 	}
 	if k.started {
-		return errors.New("kernel: already started")
+		return ErrAlreadyStarted
 	}
 	ln, err := k.cfg.Listen(ctx, "tcp", net.JoinHostPort(k.cfg.Node.Host, fmt.Sprint(k.cfg.Node.Port)))
 	if err != nil {

@@ -11,8 +11,12 @@ import (
 // Sentinel errors. Callers branch on them with errors.Is; the kernel wraps
 // them with the peer or actor they concern.
 var (
-	// ErrClosed: the kernel is closed (or not started) and takes no new work.
-	ErrClosed = errors.New("kernel: closed")
+	// ErrClosed: the kernel is closed (or not started) and takes no new
+	// work. It wraps notp.ErrClosed.
+	ErrClosed = fmt.Errorf("kernel: %w", notp.ErrClosed)
+	// ErrAlreadyStarted: Start was called twice. It wraps
+	// notp.ErrAlreadyStarted.
+	ErrAlreadyStarted = fmt.Errorf("kernel: %w", notp.ErrAlreadyStarted)
 	// ErrUnknownNode: the target node is neither this node nor a connected peer.
 	ErrUnknownNode = errors.New("kernel: unknown node")
 	// ErrInactiveConnection: the connection to the peer was stopped.
