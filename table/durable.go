@@ -44,6 +44,8 @@ type durable struct {
 	prevGen     uint64 // its generation
 	compacting  bool
 
+	stats stats
+
 	kickc     chan struct{}
 	done      chan struct{}
 	compacted chan error
@@ -90,7 +92,15 @@ func openDurable(cfg *Config, s state, mu *sync.RWMutex, fail func(error)) (*dur
 func (d *durable) append(r *record) (*batch, bool) {
 	d.pend = appendRecord(d.pend, r)
 	d.pendN++
-	return d.batch, d.cfg.Sync == SyncAlways || len(d.pend) >= d.cfg.MaxPendingBytes
+	d.stats.records.Add(1)
+	if d.cfg.Sync == SyncAlways {
+		return d.batch, true
+	}
+	if len(d.pend) >= d.cfg.MaxPendingBytes {
+		d.stats.pendingWaits.Add(1)
+		return d.batch, true
+	}
+	return d.batch, false
 }
 
 // kick wakes the committer.
@@ -138,7 +148,9 @@ func (d *durable) run() {
 			d.compact()
 		case err := <-d.compacted:
 			d.compacting = false
+			d.stats.compactions.Add(1)
 			if err != nil {
+				d.stats.compactionErrors.Add(1)
 				d.cfg.Logger.Warn("table compaction failed; retrying at the next trigger", "table", d.cfg.Name, "err", err)
 			} else {
 				d.prevPending = false
@@ -169,8 +181,11 @@ func (d *durable) flush() bool {
 	err := d.err
 	if err == nil {
 		_, err = d.f.Write(buf)
+		d.stats.batches.Add(1)
+		d.stats.logBytes.Add(uint64(len(buf)))
 		if err == nil && d.cfg.Sync == SyncAlways {
 			err = d.f.Sync()
+			d.stats.syncs.Add(1)
 		}
 		if err != nil {
 			d.setErr(fmt.Errorf("table %s: writing the log: %w", d.cfg.Name, err))
@@ -192,6 +207,7 @@ func (d *durable) sync() {
 	if !d.dirty || d.err != nil {
 		return
 	}
+	d.stats.syncs.Add(1)
 	if err := d.f.Sync(); err != nil {
 		d.setErr(fmt.Errorf("table %s: syncing the log: %w", d.cfg.Name, err))
 	}
