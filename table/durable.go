@@ -274,7 +274,7 @@ func (d *durable) rotate() error {
 // and removes that log.
 func compactPrev(cfg *Config, gen uint64, abort <-chan struct{}) error {
 	s := state{}
-	snapGen, err := loadBestSnapshot(cfg, s)
+	snapGen, _, err := loadBestSnapshot(cfg, s)
 	if err != nil {
 		return err
 	}

@@ -484,6 +484,12 @@ func TestCompleteUnrenamedSnapshotIsUsed(t *testing.T) {
 	if _, err := os.Stat(cfg.path(suffixPrev)); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("the covered PREV log was kept: %v", err)
 	}
+	// The successor became the snapshot: with the PREV log gone, it is
+	// the only copy of that log's writes.
+	tb = reopen(t, tb, cfg)
+	if got := dump(t, tb); !equalMaps(got, want) {
+		t.Fatalf("second reopen: %v, want %v", got, want)
+	}
 }
 
 func damageFile(t testing.TB, path string, at int) {

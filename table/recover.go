@@ -10,10 +10,11 @@ import (
 
 // loadBestSnapshot loads into s the newest snapshot that checks out: the
 // snapshot, or a completely written successor not yet renamed over it. It
-// returns the log generation the snapshot covers, 0 with no snapshot. A
+// returns the log generation the snapshot covers, 0 with no snapshot, and
+// whether it was the successor. A
 // damaged snapshot with no valid successor is ErrCorrupt: the logs it
 // covered are gone, so opening without it would silently lose data.
-func loadBestSnapshot(cfg *Config, s state) (uint64, error) {
+func loadBestSnapshot(cfg *Config, s state) (uint64, bool, error) {
 	data, derr := checkSnapshot(cfg.path(suffixData))
 	next, nerr := checkSnapshot(cfg.path(suffixDataPrev))
 	path, info := cfg.path(suffixData), data
@@ -22,14 +23,14 @@ func loadBestSnapshot(cfg *Config, s state) (uint64, error) {
 		path, info = cfg.path(suffixDataPrev), next
 	case derr == nil:
 	case errors.Is(derr, os.ErrNotExist):
-		return 0, nil
+		return 0, false, nil
 	default:
-		return 0, derr
+		return 0, false, derr
 	}
 	if err := loadSnapshot(path, info, s); err != nil {
-		return 0, err
+		return 0, false, err
 	}
-	return info.gen, nil
+	return info.gen, path != cfg.path(suffixData), nil
 }
 
 // replayLog applies to s the records of the log f, whose header must name
@@ -90,12 +91,21 @@ func logGen(path string) (uint64, error) {
 // damaged tail of the live log, finishes or schedules an interrupted
 // compaction, and leaves the live log open for appending.
 func (d *durable) recover(s state) error {
-	snapGen, err := loadBestSnapshot(d.cfg, s)
+	snapGen, successor, err := loadBestSnapshot(d.cfg, s)
 	if err != nil {
 		return err
 	}
-	changed := false
-	if _, err := removeIfExists(d.cfg.path(suffixDataPrev)); err != nil {
+	// A complete successor finishes its compaction's rename: the logs it
+	// covers are about to be removed, so it must become the snapshot.
+	// Anything else under its name is a partial write.
+	var changed bool
+	if successor {
+		err = os.Rename(d.cfg.path(suffixDataPrev), d.cfg.path(suffixData))
+		changed = true
+	} else {
+		changed, err = removeIfExists(d.cfg.path(suffixDataPrev))
+	}
+	if err != nil {
 		return err
 	}
 	last := snapGen
