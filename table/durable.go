@@ -8,22 +8,28 @@ import (
 	"time"
 )
 
-// durable is a table's disk side: the live log, its writer goroutine (the
-// committer) and the compactions it starts.
+// durable is a table's disk side: the live log, the goroutine that keeps
+// time for it (the committer) and the compactions it starts.
 //
 // Writers append encoded records to pend under the table's mutex, in the
-// order they change the memory, and wake the committer. The committer
-// takes pend as a whole (swapping in a spare buffer), writes it with one
-// write and, under SyncAlways, one fsync, and then releases every writer
-// of that batch: concurrent writers share one fsync (group commit).
+// order they change the memory. A writer that must wait for its record
+// (every writer under SyncAlways) then takes flushMu: if the writer before
+// it already carried its record to disk it returns at once; otherwise it
+// becomes the leader and takes pend as a whole (swapping in a spare
+// buffer), writes it with one write and, under SyncAlways, one fsync,
+// releasing every writer of that batch. Writers that arrive during an
+// fsync pile up behind flushMu and the next leader carries them all: one
+// fsync per group (group commit), and a lone writer never waits for a
+// hand-off to another goroutine. Under SyncInterval and SyncNever writers
+// only wake the committer, which writes pend out.
 //
 // Compaction: when the live log reaches WriteThreshold records (or after
 // AutoSave without writes) the committer renames it to the PREV log and
-// starts a new live log of the next generation. That swap is all writers
-// ever wait for. A background goroutine then rebuilds the table as of the
-// end of the PREV log from the files alone (the current snapshot plus the
-// PREV log) and writes it as the new snapshot, covering PREV's
-// generation, after which the PREV log is removed.
+// starts a new live log of the next generation, holding flushMu. That swap
+// is all writers ever wait for. A background goroutine then rebuilds the
+// table as of the end of the PREV log from the files alone (the current
+// snapshot plus the PREV log) and writes it as the new snapshot, covering
+// PREV's generation, after which the PREV log is removed.
 type durable struct {
 	cfg  *Config
 	mu   *sync.RWMutex // the table's; guards pend, pendN and batch
@@ -33,10 +39,12 @@ type durable struct {
 	pendN int
 	batch *batch
 
-	// Owned by the committer goroutine.
+	// Guarded by flushMu, taken before (never inside) the table's mutex.
+	flushMu     sync.Mutex
 	f           *os.File // the live log
-	gen         uint64   // its generation
-	records     int      // records in it
+	lastFlush   time.Time
+	gen         uint64 // its generation
+	records     int    // records in it
 	spare       []byte
 	dirty       bool   // written since the last fsync
 	err         error  // first disk error; the committer stops writing
@@ -103,6 +111,24 @@ func (d *durable) append(r *record) (*batch, bool) {
 	return d.batch, false
 }
 
+// commit waits until b is on disk (or written out, under SyncInterval
+// and SyncNever), writing it as the leader of its group if no one else
+// has, and returns its error.
+func (d *durable) commit(b *batch) error {
+	d.flushMu.Lock()
+	select {
+	case <-b.done:
+	default:
+		d.flush()
+	}
+	compact := d.cfg.WriteThreshold > 0 && d.records >= d.cfg.WriteThreshold && !d.compacting
+	d.flushMu.Unlock()
+	if compact {
+		d.kick()
+	}
+	return b.err
+}
+
 // kick wakes the committer.
 func (d *durable) kick() {
 	select {
@@ -111,7 +137,9 @@ func (d *durable) kick() {
 	}
 }
 
-// run is the committer.
+// run is the committer: it writes out records under SyncInterval and
+// SyncNever, fsyncs on the SyncInterval tick, starts compactions and
+// finishes the log at Close.
 func (d *durable) run() {
 	defer d.wg.Done()
 	var tick <-chan time.Time
@@ -120,59 +148,72 @@ func (d *durable) run() {
 		defer tk.Stop()
 		tick = tk.C
 	}
-	idle := time.NewTimer(time.Duration(max(d.cfg.AutoSave, time.Second)))
-	defer idle.Stop()
-	if d.cfg.AutoSave < 0 {
-		idle.Stop()
+	var idle <-chan time.Time
+	if d.cfg.AutoSave > 0 {
+		tk := time.NewTicker(d.cfg.AutoSave)
+		defer tk.Stop()
+		idle = tk.C
 	}
-	resetIdle := func() {
-		if d.cfg.AutoSave > 0 {
-			idle.Reset(d.cfg.AutoSave)
-		}
-	}
+	d.flushMu.Lock()
 	if d.prevPending {
 		d.compact()
 	}
+	d.flushMu.Unlock()
 	for {
 		select {
 		case <-d.kickc:
-			if d.flush() {
-				resetIdle()
-			}
-			if d.cfg.WriteThreshold > 0 && d.records >= d.cfg.WriteThreshold {
-				d.compact()
-			}
+			d.locked(func() {
+				d.flush()
+				if d.cfg.WriteThreshold > 0 && d.records >= d.cfg.WriteThreshold {
+					d.compact()
+				}
+			})
 		case <-tick:
-			d.sync()
-		case <-idle.C:
-			d.compact()
+			d.locked(d.sync)
+		case now := <-idle:
+			d.locked(func() {
+				if now.Sub(d.lastFlush) >= d.cfg.AutoSave {
+					d.compact()
+				}
+			})
 		case err := <-d.compacted:
-			d.compacting = false
-			d.stats.compactions.Add(1)
-			if err != nil {
-				d.stats.compactionErrors.Add(1)
-				d.cfg.Logger.Warn("table compaction failed; retrying at the next trigger", "table", d.cfg.Name, "err", err)
-			} else {
-				d.prevPending = false
-			}
-			if d.records > 0 {
-				resetIdle()
-			}
+			d.locked(func() { d.compactionDone(err) })
 		case <-d.done:
-			d.flush()
-			d.closeErr = d.finish()
+			d.locked(func() {
+				d.flush()
+				d.closeErr = d.finish()
+			})
 			return
 		}
 	}
 }
 
-// flush writes the pending records as one batch; it reports whether there
-// were any.
-func (d *durable) flush() bool {
+func (d *durable) locked(fn func()) {
+	d.flushMu.Lock()
+	defer d.flushMu.Unlock()
+	fn()
+}
+
+func (d *durable) compactionDone(err error) {
+	d.compacting = false
+	d.stats.compactions.Add(1)
+	if err != nil {
+		d.stats.compactionErrors.Add(1)
+		d.cfg.Logger.Warn("table compaction failed; retrying at the next trigger", "table", d.cfg.Name, "err", err)
+		return
+	}
+	d.prevPending = false
+	if d.cfg.WriteThreshold > 0 && d.records >= d.cfg.WriteThreshold {
+		d.compact()
+	}
+}
+
+// flush writes the pending records as one batch; flushMu is held.
+func (d *durable) flush() {
 	d.mu.Lock()
 	if d.pendN == 0 {
 		d.mu.Unlock()
-		return false
+		return
 	}
 	buf, n, b := d.pend, d.pendN, d.batch
 	d.pend, d.pendN, d.batch = d.spare[:0], 0, newBatch()
@@ -196,10 +237,10 @@ func (d *durable) flush() bool {
 	b.err = err
 	close(b.done)
 	d.records += n
+	d.lastFlush = time.Now()
 	if cap(buf) <= 1<<20 {
 		d.spare = buf
 	}
-	return true
 }
 
 // sync fsyncs the live log if it was written since the last fsync.
@@ -224,7 +265,8 @@ func (d *durable) setErr(err error) {
 }
 
 // compact rotates the live log (unless an earlier PREV log still awaits
-// compaction) and starts compacting the PREV log in the background.
+// compaction) and starts compacting the PREV log in the background;
+// flushMu is held.
 func (d *durable) compact() {
 	if d.compacting || d.err != nil {
 		return

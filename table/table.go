@@ -181,12 +181,11 @@ func (t *Table) write(r *record) error {
 	}
 	b, wait := t.log.append(r)
 	t.mu.Unlock()
-	t.log.kick()
 	if !wait {
+		t.log.kick()
 		return nil
 	}
-	<-b.done
-	return b.err
+	return t.log.commit(b)
 }
 
 // fail makes err sticky: every later write returns it. It is called by
