@@ -50,8 +50,17 @@ func readLogHeader(f io.Reader) (uint64, error) {
 	if string(h[:8]) != logMagic || crc32.Checksum(h[:16], castagnoli) != binary.LittleEndian.Uint32(h[16:]) {
 		return 0, errTornHeader
 	}
-	return binary.LittleEndian.Uint64(h[8:16]), nil
+	gen := binary.LittleEndian.Uint64(h[8:16])
+	if gen == 0 || gen > maxGen {
+		return 0, errTornHeader
+	}
+	return gen, nil
 }
+
+// maxGen bounds generations read from disk, so that counting up from
+// one can never wrap around (a table rotating every millisecond takes
+// millions of years to reach it).
+const maxGen = 1 << 62
 
 // createLog creates (or truncates) the log at path with a header for gen.
 func createLog(path string, gen uint64) (*os.File, error) {

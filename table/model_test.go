@@ -6,6 +6,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/notp-go/notp"
 )
 
 func TestGetReturnsTheScalarOrNotFound(t *testing.T) {
@@ -317,8 +319,8 @@ func TestOperationsAfterCloseFail(t *testing.T) {
 			"Clear":   tb.Clear(),
 			"ForEach": tb.ForEach(context.Background(), func(string, Value) error { return nil }),
 		} {
-			if !errors.Is(err, ErrClosed) {
-				t.Errorf("%s after Close: %v, want table.ErrClosed", name, err)
+			if !errors.Is(err, ErrClosed) || !errors.Is(err, notp.ErrClosed) {
+				t.Errorf("%s after Close: %v, want table.ErrClosed wrapping notp.ErrClosed", name, err)
 			}
 		}
 	})

@@ -273,12 +273,19 @@ func TestHugeDeclaredLengthAllocatesNothing(t *testing.T) {
 	}
 }
 
-// A headerless live log (a crash right after it was created) is replaced.
+// A headerless live log (a crash right after it was created) is replaced,
+// as is one whose generation could never have been written (zero, or so
+// large that counting on would wrap).
 func TestTornLogHeaderStartsAfresh(t *testing.T) {
+	var headers [][]byte
 	for cut := 0; cut < logHeader; cut++ {
+		headers = append(headers, appendLogHeader(nil, 1)[:cut])
+	}
+	headers = append(headers, appendLogHeader(nil, 0), appendLogHeader(nil, maxGen+1))
+	for cut, h := range headers {
 		cfg := durableConfig(t)
 		must(t, os.MkdirAll(cfg.Dir, 0o700))
-		must(t, os.WriteFile(cfg.path(suffixLatest), appendLogHeader(nil, 1)[:cut], 0o600))
+		must(t, os.WriteFile(cfg.path(suffixLatest), h, 0o600))
 		tb := openT(t, cfg)
 		must(t, tb.Set("k", nil))
 		tb = reopen(t, tb, cfg)

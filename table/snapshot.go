@@ -74,6 +74,9 @@ func checkSnapshot(path string) (snapInfo, error) {
 		compressed: hdr[8]&flagCompress != 0,
 		bodyLen:    size - snapHeader - snapFooter,
 	}
+	if info.gen > maxGen {
+		return snapInfo{}, fmt.Errorf("%w: snapshot %s: generation %d out of range", ErrCorrupt, path, info.gen)
+	}
 	h := crc32.New(castagnoli)
 	if _, err := io.Copy(h, io.NewSectionReader(f, snapHeader, info.bodyLen)); err != nil {
 		return snapInfo{}, err
