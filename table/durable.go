@@ -54,6 +54,8 @@ type durable struct {
 
 	stats stats
 
+	beforeCompact func() // testBeforeCompact when the table was opened
+
 	kickc     chan struct{}
 	done      chan struct{}
 	compacted chan error
@@ -61,6 +63,10 @@ type durable struct {
 	lock      *os.File
 	closeErr  error
 }
+
+// testBeforeCompact, when set by a test before Open, runs at the start of
+// each compaction goroutine of the tables then opened.
+var testBeforeCompact func()
 
 // batch is the group of records one write (and fsync) makes durable.
 type batch struct {
@@ -81,10 +87,13 @@ func openDurable(cfg *Config, s state, mu *sync.RWMutex, fail func(error)) (*dur
 		return nil, err
 	}
 	d := &durable{
-		cfg: cfg, mu: mu, fail: fail, batch: newBatch(), lock: lock,
+		cfg: cfg, mu: mu, fail: fail, batch: newBatch(), lock: lock, beforeCompact: testBeforeCompact,
 		kickc: make(chan struct{}, 1), done: make(chan struct{}), compacted: make(chan error, 1),
 	}
 	if err := d.recover(s); err != nil {
+		if d.f != nil {
+			d.f.Close()
+		}
 		lock.Close()
 		return nil, fmt.Errorf("table %s: opening: %w", cfg.Name, err)
 	}
@@ -284,6 +293,9 @@ func (d *durable) compact() {
 	d.wg.Add(1)
 	go func(gen uint64) {
 		defer d.wg.Done()
+		if d.beforeCompact != nil {
+			d.beforeCompact()
+		}
 		d.compacted <- compactPrev(d.cfg, gen, d.done)
 	}(d.prevGen)
 }

@@ -666,3 +666,36 @@ func TestDiskErrorIsSticky(t *testing.T) {
 		t.Fatalf("reopen: unlogged write present: %v", err)
 	}
 }
+
+// Writers wait for the log swap of a compaction, never for the
+// compaction itself: with a compaction held up before it reads a byte,
+// SyncAlways writes go on and are durable.
+func TestWritersDoNotWaitForCompaction(t *testing.T) {
+	hold, held := make(chan struct{}), make(chan struct{}, 1)
+	testBeforeCompact = func() {
+		select {
+		case held <- struct{}{}:
+		default:
+		}
+		<-hold
+	}
+	defer func() { testBeforeCompact = nil }()
+	cfg := durableConfig(t)
+	cfg.WriteThreshold = 10
+	tb := openT(t, cfg)
+	fill(t, tb, 6) // 13 records: the first compaction starts
+	<-held
+	for i := range 50 {
+		must(t, tb.Set(fmt.Sprint("during-", i), []byte("x")))
+	}
+	if s := tb.Stats(); s.Compactions != 0 {
+		t.Fatalf("compaction finished while held: %+v", s)
+	}
+	want := dump(t, tb)
+	close(hold)
+	waitCompacted(t, cfg)
+	tb = reopen(t, tb, cfg)
+	if got := dump(t, tb); !equalMaps(got, want) {
+		t.Fatalf("%d keys after reopen, want %d", len(got), len(want))
+	}
+}

@@ -100,8 +100,11 @@ func (d *durable) recover(s state) error {
 	// Anything else under its name is a partial write.
 	var changed bool
 	if successor {
+		// Durably, before any log it covers is removed below.
 		err = os.Rename(d.cfg.path(suffixDataPrev), d.cfg.path(suffixData))
-		changed = true
+		if err == nil {
+			err = syncDir(d.cfg.Dir)
+		}
 	} else {
 		changed, err = removeIfExists(d.cfg.path(suffixDataPrev))
 	}
