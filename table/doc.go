@@ -32,7 +32,8 @@
 //   - SyncAlways (the zero value): after the record is fsynced. Writers
 //     that arrive while an fsync runs are written and fsynced together
 //     by the next one (group commit), so one writer gets about one fsync
-//     per write and many writers share each fsync.
+//     per write and many writers share each fsync. A process crash or a
+//     machine crash loses no write that returned.
 //   - SyncInterval(d): once the record is queued; the log is written out
 //     at once and fsynced every d. A crash of the process loses nothing
 //     written out; a crash of the machine may lose the last d or so.
@@ -96,8 +97,14 @@
 //
 // All methods are safe for concurrent use. Reads take a shared lock;
 // writes an exclusive one for the in-memory change and the queuing of
-// their record, never for disk I/O. One goroutine per durable table
-// writes the log; one more runs while a compaction does. Close stops
-// both, flushing and fsyncing the log whatever the Sync policy; an
-// unfinished compaction is abandoned and resumed by the next Open.
+// their record, never for disk I/O, so records reach the log in the order
+// their changes were made. Under SyncAlways the first waiting writer
+// writes and fsyncs everything queued so far, while the writers arriving
+// meanwhile queue behind it for the next fsync; a lone writer does its
+// own write and fsync with no hand-off between goroutines. Each durable
+// table has one goroutine that writes the log out under SyncInterval and
+// SyncNever, keeps the fsync and AutoSave clocks and starts compactions,
+// plus one more while a compaction runs. Close stops both, flushing and
+// fsyncing the log whatever the Sync policy; an unfinished compaction is
+// abandoned and resumed by the next Open.
 package table

@@ -527,12 +527,15 @@ func TestDamagedSnapshotFailsOpen(t *testing.T) {
 	}
 }
 
-// A snapshot path that cannot be read fails Open with the reason.
-func TestUnreadableSnapshotFailsOpen(t *testing.T) {
-	cfg := durableConfig(t)
-	must(t, os.MkdirAll(cfg.path(suffixData), 0o700))
-	if _, err := Open(cfg); err == nil || !strings.Contains(err.Error(), suffixData) {
-		t.Fatalf("Open = %v, want an error naming the snapshot", err)
+// A snapshot or log that cannot be read fails Open with an error naming
+// it, rather than opening without its contents.
+func TestUnreadableFilesFailOpen(t *testing.T) {
+	for _, suffix := range []string{suffixData, suffixPrev, suffixLatest} {
+		cfg := durableConfig(t)
+		must(t, os.MkdirAll(filepath.Join(cfg.path(suffix), "x"), 0o700))
+		if _, err := Open(cfg); err == nil || !strings.Contains(err.Error(), suffix) {
+			t.Errorf("%s unreadable: Open = %v, want an error naming it", suffix, err)
+		}
 	}
 }
 

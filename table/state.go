@@ -72,7 +72,11 @@ type state map[string]*entry
 func (s state) apply(r *record) (bool, error) {
 	switch r.op {
 	case opSet:
-		s[r.key] = &entry{kind: KindScalar, scalar: r.val}
+		if e := s[r.key]; e != nil && e.kind == KindScalar {
+			e.scalar = r.val // overwrite in place: no new entry
+		} else {
+			s[r.key] = &entry{kind: KindScalar, scalar: r.val}
+		}
 		return true, nil
 	case opDel:
 		_, ok := s[r.key]
