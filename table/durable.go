@@ -13,19 +13,21 @@ import (
 //
 // Writers append encoded records to pend under the table's mutex, in the
 // order they change the memory. A writer that must wait for its record
-// (every writer under SyncAlways) then takes flushMu: if the writer before
-// it already carried its record to disk it returns at once; otherwise it
-// becomes the leader and takes pend as a whole (swapping in a spare
-// buffer), writes it with one write and, under SyncAlways, one fsync,
-// releasing every writer of that batch. Writers that arrive during an
-// fsync pile up behind flushMu and the next leader carries them all: one
-// fsync per group (group commit), and a lone writer never waits for a
-// hand-off to another goroutine. Under SyncInterval and SyncNever writers
-// only wake the committer, which writes pend out.
+// (every writer under SyncAlways) then waits for whichever comes first:
+// its batch being done, or the flush token (flushTok, a one-slot channel
+// used as a lock that a waiter can give up on). With the token and its
+// batch not yet done, it becomes the leader and takes pend as a whole
+// (swapping in a spare buffer), writes it with one write and, under
+// SyncAlways, one fsync, releasing every writer of that batch at once.
+// Writers that arrive during an fsync wait for the token and the next
+// leader carries them all: one fsync per group (group commit), and a lone
+// writer never waits for a hand-off to another goroutine. Under
+// SyncInterval and SyncNever writers only wake the committer, which
+// writes pend out.
 //
 // Compaction: when the live log reaches WriteThreshold records (or after
 // AutoSave without writes) the committer renames it to the PREV log and
-// starts a new live log of the next generation, holding flushMu. That swap
+// starts a new live log of the next generation, holding the token. That swap
 // is all writers ever wait for. A background goroutine then rebuilds the
 // table as of the end of the PREV log from the files alone (the current
 // snapshot plus the PREV log) and writes it as the new snapshot, covering
@@ -39,8 +41,8 @@ type durable struct {
 	pendN int
 	batch *batch
 
-	// Guarded by flushMu, taken before (never inside) the table's mutex.
-	flushMu     sync.Mutex
+	// Guarded by flushTok, taken before (never inside) the table's mutex.
+	flushTok    chan struct{}
 	f           *os.File // the live log
 	lastFlush   time.Time
 	gen         uint64 // its generation
@@ -88,7 +90,7 @@ func openDurable(cfg *Config, s state, mu *sync.RWMutex, fail func(error)) (*dur
 	}
 	d := &durable{
 		cfg: cfg, mu: mu, fail: fail, batch: newBatch(), lock: lock, beforeCompact: testBeforeCompact,
-		kickc: make(chan struct{}, 1), done: make(chan struct{}), compacted: make(chan error, 1),
+		flushTok: make(chan struct{}, 1), kickc: make(chan struct{}, 1), done: make(chan struct{}), compacted: make(chan error, 1),
 	}
 	if err := d.recover(s); err != nil {
 		if d.f != nil {
@@ -124,14 +126,18 @@ func (d *durable) append(r *record) (*batch, bool) {
 // and SyncNever), writing it as the leader of its group if no one else
 // has, and returns its error.
 func (d *durable) commit(b *batch) error {
-	d.flushMu.Lock()
+	select {
+	case <-b.done:
+		return b.err
+	case d.flushTok <- struct{}{}:
+	}
 	select {
 	case <-b.done:
 	default:
 		d.flush()
 	}
 	compact := d.cfg.WriteThreshold > 0 && d.records >= d.cfg.WriteThreshold && !d.compacting
-	d.flushMu.Unlock()
+	<-d.flushTok
 	if compact {
 		d.kick()
 	}
@@ -163,11 +169,11 @@ func (d *durable) run() {
 		defer tk.Stop()
 		idle = tk.C
 	}
-	d.flushMu.Lock()
-	if d.prevPending {
-		d.compact()
-	}
-	d.flushMu.Unlock()
+	d.locked(func() {
+		if d.prevPending {
+			d.compact()
+		}
+	})
 	for {
 		select {
 		case <-d.kickc:
@@ -197,9 +203,10 @@ func (d *durable) run() {
 	}
 }
 
+// locked runs fn holding the flush token.
 func (d *durable) locked(fn func()) {
-	d.flushMu.Lock()
-	defer d.flushMu.Unlock()
+	d.flushTok <- struct{}{}
+	defer func() { <-d.flushTok }()
 	fn()
 }
 
@@ -217,7 +224,7 @@ func (d *durable) compactionDone(err error) {
 	}
 }
 
-// flush writes the pending records as one batch; flushMu is held.
+// flush writes the pending records as one batch; the token is held.
 func (d *durable) flush() {
 	d.mu.Lock()
 	if d.pendN == 0 {
@@ -274,8 +281,8 @@ func (d *durable) setErr(err error) {
 }
 
 // compact rotates the live log (unless an earlier PREV log still awaits
-// compaction) and starts compacting the PREV log in the background;
-// flushMu is held.
+// compaction) and starts compacting the PREV log in the background; the
+// token is held.
 func (d *durable) compact() {
 	if d.compacting || d.err != nil {
 		return
