@@ -196,6 +196,11 @@ func TestCrashKeepsAcknowledgedWrites(t *testing.T) {
 	if a.n == 0 {
 		t.Fatal("no write was ever acknowledged: the writer did not run")
 	}
+	// The writers compacted too, so kills could land in compactions.
+	cfg := crashConfig(dir)
+	if _, err := os.Stat(cfg.path(suffixData)); err != nil {
+		t.Fatalf("no snapshot was ever written: %v", err)
+	}
 }
 
 // runAndKill starts a writer, kills it delay after it is ready and
