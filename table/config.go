@@ -15,6 +15,9 @@ const (
 	DefaultMaxPendingBytes = 4 << 20
 	// MaxNameLen bounds Config.Name.
 	MaxNameLen = 100
+	// MinInterval is the shortest SyncInterval and AutoSave: shorter
+	// ones would keep a goroutine busy ticking.
+	MinInterval = time.Millisecond
 )
 
 // SyncPolicy says when a durable table's writes reach the disk. Its zero
@@ -36,7 +39,8 @@ const (
 
 // SyncInterval returns the policy that returns from writes once they are
 // queued in memory and fsyncs the log every d: a machine crash loses at
-// most about d of acknowledged writes. d <= 0 gives SyncAlways.
+// most about d of acknowledged writes. d <= 0 gives SyncAlways; Open
+// rejects d under MinInterval.
 func SyncInterval(d time.Duration) SyncPolicy {
 	if d <= 0 {
 		return SyncAlways
@@ -78,7 +82,7 @@ type Config struct {
 	WriteThreshold int
 	// AutoSave compacts after this long without writes, when the log
 	// holds any record. 0 means DefaultAutoSave (3 min); negative turns it
-	// off.
+	// off; at least MinInterval otherwise.
 	AutoSave time.Duration
 	// Compress gzips snapshots (logs are never compressed): smaller files
 	// for slower compactions and opens.
@@ -133,6 +137,10 @@ func (c Config) Validate() error {
 	switch {
 	case c.Sync < SyncNever:
 		return fmt.Errorf("%w: Sync %v", ErrInvalidConfig, c.Sync)
+	case c.Sync > 0 && time.Duration(c.Sync) < MinInterval:
+		return fmt.Errorf("%w: Sync interval %v is under %v", ErrInvalidConfig, time.Duration(c.Sync), MinInterval)
+	case c.AutoSave > 0 && c.AutoSave < MinInterval:
+		return fmt.Errorf("%w: AutoSave %v is under %v", ErrInvalidConfig, c.AutoSave, MinInterval)
 	case c.MaxKeyBytes < 0 || c.MaxKeyBytes > 1<<20:
 		return fmt.Errorf("%w: MaxKeyBytes %d outside [0, 1 MiB]", ErrInvalidConfig, c.MaxKeyBytes)
 	case c.MaxValueBytes < 0 || c.MaxValueBytes > 256<<20:
