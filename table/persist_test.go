@@ -81,6 +81,8 @@ func TestOpenValidatesConfig(t *testing.T) {
 		{MaxKeyBytes: -1},        //
 		{MaxValueBytes: 1 << 30}, //
 		{MaxPendingBytes: -1},    //
+		{Sync: SyncInterval(time.Microsecond)},
+		{AutoSave: time.Nanosecond},
 	} {
 		if _, err := Open(cfg); !errors.Is(err, ErrInvalidConfig) {
 			t.Errorf("Open(%+v) = %v, want ErrInvalidConfig", cfg, err)
