@@ -72,15 +72,15 @@ func TestOpenValidatesConfig(t *testing.T) {
 	for _, cfg := range []Config{
 		{Dir: dir},                    // durable tables need a name
 		{Dir: dir, Name: "../escape"}, // no path separators
-		{Dir: dir, Name: "a/b"},       //
-		{Dir: dir, Name: ".hidden"},   // no dot files
-		{Dir: dir, Name: "sp ace"},    //
+		{Dir: dir, Name: "a/b"},
+		{Dir: dir, Name: ".hidden"}, // no dot files
+		{Dir: dir, Name: "sp ace"},
 		{Dir: dir, Name: strings.Repeat("n", MaxNameLen+1)},
-		{Name: "bad/name"},       // checked for in-memory tables too
-		{Sync: -2},               //
-		{MaxKeyBytes: -1},        //
-		{MaxValueBytes: 1 << 30}, //
-		{MaxPendingBytes: -1},    //
+		{Name: "bad/name"}, // checked for in-memory tables too
+		{Sync: -2},
+		{MaxKeyBytes: -1},
+		{MaxValueBytes: 1 << 30},
+		{MaxPendingBytes: -1},
 		{Sync: SyncInterval(time.Microsecond)},
 		{AutoSave: time.Nanosecond},
 	} {
