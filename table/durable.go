@@ -81,7 +81,7 @@ func newBatch() *batch { return &batch{done: make(chan struct{})} }
 // openDurable takes the table's lock, recovers s from the files in
 // cfg.Dir and starts the committer.
 func openDurable(cfg *Config, s state, mu *sync.RWMutex, fail func(error)) (*durable, error) {
-	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+	if err := makeDir(cfg.Dir); err != nil {
 		return nil, fmt.Errorf("table: creating %s: %w", cfg.Dir, err)
 	}
 	lock, err := lockFile(cfg.path(suffixLock))

@@ -104,3 +104,16 @@ func removeIfExists(path string) (bool, error) {
 func (c *Config) path(suffix string) string {
 	return filepath.Join(c.Dir, c.Name+suffix)
 }
+
+// makeDir creates dir if it is missing, and then fsyncs its parent so
+// that the new directory, and with it the table, survives a machine
+// crash.
+func makeDir(dir string) error {
+	if _, err := os.Stat(dir); err == nil {
+		return nil
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(filepath.Clean(dir)))
+}
