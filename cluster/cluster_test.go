@@ -70,12 +70,14 @@ type nodeOpts struct {
 func newNode(t *testing.T, o nodeOpts) *cluster.Node {
 	t.Helper()
 	n, err := cluster.New(cluster.Config{
-		Node:                notp.Node{ID: o.id, Host: "127.0.0.1", Port: o.port},
-		Cookie:              testCookie,
-		FlushPath:           o.flush,
-		FlushInterval:       20 * time.Millisecond,
-		GossipInterval:      100 * time.Millisecond,
-		Memberlist:          fastMemberlist(),
+		Node:   notp.Node{ID: o.id, Host: "127.0.0.1", Port: o.port},
+		Cookie: testCookie,
+		Gossip: gossip.Config{
+			FlushPath:     o.flush,
+			FlushInterval: 20 * time.Millisecond,
+			Interval:      100 * time.Millisecond,
+			Memberlist:    fastMemberlist(),
+		},
 		AllowMemberCommands: o.allow,
 		Logger:              logger(t),
 	})
@@ -667,7 +669,8 @@ func TestNewValidation(t *testing.T) {
 		{"no cookie", cluster.Config{Node: notp.Node{ID: "a", Host: "127.0.0.1"}}, kernel.ErrInsecure},
 		{"weak cookie", cluster.Config{Node: notp.Node{ID: "a", Host: "127.0.0.1"}, Cookie: "s3cret"}, kernel.ErrWeakCookie},
 		{"negative timeout", cluster.Config{Node: notp.Node{ID: "a", Host: "127.0.0.1"}, Cookie: testCookie, CommandTimeout: -1}, cluster.ErrInvalidConfig},
-		{"rfactor too large", cluster.Config{Node: notp.Node{ID: "a", Host: "127.0.0.1"}, Cookie: testCookie, RFactor: gossip.MaxWeight + 1}, cluster.ErrInvalidConfig},
+		{"rfactor too large", cluster.Config{Node: notp.Node{ID: "a", Host: "127.0.0.1"}, Cookie: testCookie, Gossip: gossip.Config{RFactor: gossip.MaxWeight + 1}}, cluster.ErrInvalidConfig},
+		{"negative gossip interval", cluster.Config{Node: notp.Node{ID: "a", Host: "127.0.0.1"}, Cookie: testCookie, Gossip: gossip.Config{Interval: -1}}, gossip.ErrInvalidConfig},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -4,9 +4,9 @@
 // ClusterNode.
 //
 //	n, err := cluster.New(cluster.Config{
-//		Node:      notp.Node{ID: "a", Host: "10.0.0.1", Port: 7022},
-//		Cookie:    secret,
-//		FlushPath: "/var/lib/app/ring",
+//		Node:   notp.Node{ID: "a", Host: "10.0.0.1", Port: 7022},
+//		Cookie: secret,
+//		Gossip: gossip.Config{FlushPath: "/var/lib/app/ring"},
 //	})
 //	if err != nil { ... }
 //	if err := n.Start(ctx, "ring"); err != nil { ... }
@@ -16,14 +16,14 @@
 //
 // # Start and stop order
 //
-// [Node.Start] first loads the flush file (Config.FlushPath): a corrupt file
+// [Node.Start] first loads the flush file (Config.Gossip.FlushPath): a corrupt file
 // is an error, and a loaded ring id that differs from the one Start was
 // given is an error wrapping [ErrRingMismatch] with notp's text "Loaded ring
 // ID '<x>' does not match '<y>'"; in both cases nothing has started. Then it
 // starts the kernel (the port listens), the command server (actor
 // "command") and the ring, which, with a loaded state, rejoins its peers
 // through memberlist, retrying its ring's members until one answers
-// (Config.Reconnect; the ring's reconnect loop also brings back peers
+// (Config.Gossip.Reconnect; the ring's reconnect loop also brings back peers
 // after a partition of any length, see gossip's "When nodes fail"). When
 // Start returns nil the node serves.
 //
@@ -116,7 +116,7 @@
 //
 // # Fault tests
 //
-// Config.Kernel.Listen and Config.Kernel.Dial (TCP) and Config.ListenPacket
+// Config.Kernel.Listen and Config.Kernel.Dial (TCP) and Config.Gossip.ListenPacket
 // (memberlist's UDP) replace the node's sockets; the package's partition
 // tests give each node its own loopback address on a fault-injecting
 // network (internal/faultnet) to split, heal and churn clusters in one

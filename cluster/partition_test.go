@@ -108,18 +108,20 @@ func (f *faultNode) reconnect() gossip.ReconnectConfig {
 func (f *faultNode) build(t *testing.T, port int) *cluster.Node {
 	t.Helper()
 	n, err := cluster.New(cluster.Config{
-		Node:           notp.Node{ID: f.id, Host: f.h.Addr().String(), Port: port},
-		Cookie:         testCookie,
-		FlushPath:      f.flush,
-		FlushInterval:  20 * time.Millisecond,
-		GossipInterval: 100 * time.Millisecond,
-		Memberlist:     f.memberlist(),
-		Reconnect:      f.reconnect(),
+		Node:   notp.Node{ID: f.id, Host: f.h.Addr().String(), Port: port},
+		Cookie: testCookie,
+		Gossip: gossip.Config{
+			FlushPath:     f.flush,
+			FlushInterval: 20 * time.Millisecond,
+			Interval:      100 * time.Millisecond,
+			Memberlist:    f.memberlist(),
+			Reconnect:     f.reconnect(),
+			ListenPacket:  f.h.ListenPacket,
+		},
 		// A healed link reconnects within 200 ms instead of waiting out
 		// a backoff grown to seconds during the partition.
-		Kernel:       kernel.Config{Listen: f.h.Listen, Dial: f.h.Dial, ReconnectMax: 200 * time.Millisecond},
-		ListenPacket: f.h.ListenPacket,
-		Logger:       logger(t),
+		Kernel: kernel.Config{Listen: f.h.Listen, Dial: f.h.Dial, ReconnectMax: 200 * time.Millisecond},
+		Logger: logger(t),
 	})
 	if err != nil {
 		t.Fatalf("cluster.New(%s): %v", f.id, err)

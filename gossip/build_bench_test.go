@@ -30,7 +30,7 @@ func BenchmarkMInsert(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		b.StopTimer()
-		r, err := New(Config{Kernel: k, LazyConnect: true})
+		r, err := New(k, Config{LazyConnect: true})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -144,7 +144,7 @@ func TestLoad(t *testing.T) {
 	k := startKernel(t, "a", 0)
 	t.Cleanup(func() { _ = k.Close() })
 	mk := func(path string) *Ring {
-		r, err := New(Config{Kernel: k, FlushPath: path})
+		r, err := New(k, Config{FlushPath: path})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -23,7 +23,7 @@ func Example() {
 		if err := k.Start(ctx); err != nil {
 			panic(err)
 		}
-		r, err := gossip.New(gossip.Config{Kernel: k, Memberlist: memberlist.DefaultLocalConfig()})
+		r, err := gossip.New(k, gossip.Config{Memberlist: memberlist.DefaultLocalConfig()})
 		if err != nil {
 			panic(err)
 		}

@@ -37,6 +37,11 @@ var (
 	// ErrAlreadyStarted: Start was called twice. It wraps
 	// notp.ErrAlreadyStarted.
 	ErrAlreadyStarted = fmt.Errorf("gossip: %w", notp.ErrAlreadyStarted)
+	// ErrNilKernel: New was given a nil kernel. It wraps notp.ErrNilKernel.
+	ErrNilKernel = fmt.Errorf("gossip: %w", notp.ErrNilKernel)
+	// ErrInvalidConfig: a Config field is out of range (see
+	// Config.Validate).
+	ErrInvalidConfig = errors.New("gossip: invalid config")
 	// ErrInvalidNode: a node argument is invalid (see notp.Node.Validate).
 	ErrInvalidNode = errors.New("gossip: invalid node")
 	// ErrInvalidWeight: a weight above MaxWeight.
@@ -63,14 +68,8 @@ const (
 )
 
 // Config configures a Ring. New copies it; later changes have no effect.
+// The zero value selects every default; negative values are invalid.
 type Config struct {
-	// Kernel is this node's kernel (required). It must be started before
-	// Ring.Start. Ring messages travel over it and memberlist's streams
-	// share its port (memberlist packets use UDP on the same port number).
-	// memberlist's SecretKey is derived from its cookie
-	// ([kernel.Kernel.DeriveKey]); a kernel without a cookie (insecure
-	// mode) means no gossip encryption.
-	Kernel *kernel.Kernel
 	// RFactor is the weight (tokens) of a node inserted with weight ≤ 0.
 	// 0 = 3.
 	RFactor int
@@ -280,20 +279,55 @@ type Ring struct {
 	testSend func(to notp.Node, msg []byte)
 }
 
-// New validates and copies cfg and returns a Ring holding a ring of its own
-// (this node only, not in a ring). It does not touch the network.
-func New(cfg Config) (*Ring, error) {
-	if cfg.Kernel == nil {
-		return nil, errors.New("gossip: Config.Kernel is required")
+// Validate reports the first field of c that is out of range, as an error
+// wrapping ErrInvalidConfig (and ErrInvalidWeight for RFactor).
+func (c *Config) Validate() error {
+	for _, f := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"Interval", c.Interval}, {"FlushInterval", c.FlushInterval},
+		{"AutoRemoveDeadAfter", c.AutoRemoveDeadAfter}, {"TombstoneTTL", c.TombstoneTTL},
+		{"CallTimeout", c.CallTimeout},
+	} {
+		if f.v < 0 {
+			return fmt.Errorf("%w: %s %v is negative", ErrInvalidConfig, f.name, f.v)
+		}
 	}
-	if cfg.RFactor <= 0 {
+	if c.RFactor > MaxWeight {
+		return fmt.Errorf("%w: %w: RFactor %d above %d", ErrInvalidConfig, ErrInvalidWeight, c.RFactor, MaxWeight)
+	}
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"RFactor", c.RFactor}, {"PFactor", c.PFactor}, {"MaxTokens", c.MaxTokens}, {"MaxLinks", c.MaxLinks}} {
+		if f.v < 0 {
+			return fmt.Errorf("%w: %s %d is negative", ErrInvalidConfig, f.name, f.v)
+		}
+	}
+	_, err := c.Reconnect.withDefaults()
+	return err
+}
+
+// New validates and copies cfg and returns a Ring of this node's kernel k
+// holding a ring of its own (this node only, not in a ring). It does not
+// touch the network. k must be started before Ring.Start: ring messages
+// travel over it and memberlist's streams share its port (memberlist
+// packets use UDP on the same port number). memberlist's SecretKey is
+// derived from k's cookie ([kernel.Kernel.DeriveKey]); a kernel without a
+// cookie (insecure mode) means no gossip encryption.
+func New(k *kernel.Kernel, cfg Config) (*Ring, error) {
+	if k == nil {
+		return nil, ErrNilKernel
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.RFactor == 0 {
 		cfg.RFactor = chash.DefaultRFactor
 	}
-	if cfg.PFactor <= 0 {
+	if cfg.PFactor == 0 {
 		cfg.PFactor = chash.DefaultPFactor
-	}
-	if cfg.RFactor > MaxWeight {
-		return nil, fmt.Errorf("%w: RFactor %d above %d", ErrInvalidWeight, cfg.RFactor, MaxWeight)
 	}
 	if cfg.MaxLinks <= 0 {
 		cfg.MaxLinks = DefaultMaxLinks
@@ -331,10 +365,10 @@ func New(cfg Config) (*Ring, error) {
 	}
 	r := &Ring{
 		cfg:       cfg,
-		k:         cfg.Kernel,
+		k:         k,
 		log:       log,
 		now:       cfg.Now,
-		self:      cfg.Kernel.Self().ID,
+		self:      k.Self().ID,
 		fs:        osFS{},
 		health:    make(map[string]Health),
 		deadSince: make(map[string]time.Time),

@@ -82,13 +82,13 @@ func newNode(t *testing.T, id string, opts ...nodeOpt) *tnode {
 
 func newNodeOn(t *testing.T, k *kernel.Kernel, opts ...nodeOpt) *tnode {
 	t.Helper()
-	cfg := Config{Kernel: k, Interval: 50 * time.Millisecond,
+	cfg := Config{Interval: 50 * time.Millisecond,
 		FlushInterval: 50 * time.Millisecond, Memberlist: fastML(), Logger: testLogger(t),
 		CallTimeout: 2 * time.Second}
 	for _, o := range opts {
 		o(&cfg)
 	}
-	r, err := New(cfg)
+	r, err := New(k, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

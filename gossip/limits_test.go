@@ -146,7 +146,7 @@ func checkFlushRoundTrip(t *testing.T, u *unit) {
 	if err := u.r.flush(); err != nil {
 		t.Fatal(err)
 	}
-	r2, err := New(Config{Kernel: u.k, FlushPath: u.r.cfg.FlushPath})
+	r2, err := New(u.k, Config{FlushPath: u.r.cfg.FlushPath})
 	if err != nil {
 		t.Fatal(err)
 	}

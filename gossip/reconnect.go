@@ -74,10 +74,10 @@ type ReconnectConfig struct {
 // withDefaults fills zero fields and checks the others.
 func (c ReconnectConfig) withDefaults() (ReconnectConfig, error) {
 	if c.First < 0 {
-		return c, fmt.Errorf("gossip: ReconnectConfig.First %v is negative", c.First)
+		return c, fmt.Errorf("%w: Reconnect.First %v is negative", ErrInvalidConfig, c.First)
 	}
 	if c.Jitter > 0.9 {
-		return c, fmt.Errorf("gossip: ReconnectConfig.Jitter %v above 0.9", c.Jitter)
+		return c, fmt.Errorf("%w: Reconnect.Jitter %v above 0.9", ErrInvalidConfig, c.Jitter)
 	}
 	if c.Interval == 0 {
 		c.Interval = DefaultReconnectInterval

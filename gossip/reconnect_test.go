@@ -41,7 +41,7 @@ func scheduleRing(t *testing.T, clk *fakeClock, rc ReconnectConfig, members ...s
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = k.Close() })
-	r, err := New(Config{Kernel: k, Now: clk.now, Reconnect: rc, Logger: testLogger(t)})
+	r, err := New(k, Config{Now: clk.now, Reconnect: rc, Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -79,7 +79,7 @@ func peer(id string, port int) notp.Node { return notp.Node{ID: id, Host: "127.0
 func TestRingConstructor(t *testing.T) {
 	k := startKernel(t, "a", 0)
 	t.Cleanup(func() { _ = k.Close() })
-	r, err := New(Config{Kernel: k, RFactor: 5, PFactor: 1})
+	r, err := New(k, Config{RFactor: 5, PFactor: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,8 +94,19 @@ func TestRingConstructor(t *testing.T) {
 	if r.Clock().Has("zzz") {
 		t.Fatal("Clock is not a copy")
 	}
-	if _, err := New(Config{}); err == nil {
-		t.Fatal("New without a kernel succeeded")
+	if _, err := New(nil, Config{}); !errors.Is(err, ErrNilKernel) || !errors.Is(err, notp.ErrNilKernel) {
+		t.Fatalf("New(nil) = %v, want ErrNilKernel", err)
+	}
+	for name, cfg := range map[string]Config{
+		"negative interval":  {Interval: -1},
+		"negative ttl":       {TombstoneTTL: -time.Second},
+		"negative pfactor":   {PFactor: -1},
+		"heavy rfactor":      {RFactor: MaxWeight + 1},
+		"negative reconnect": {Reconnect: ReconnectConfig{First: -1}},
+	} {
+		if _, err := New(r.k, cfg); !errors.Is(err, ErrInvalidConfig) {
+			t.Errorf("New(%s) = %v, want ErrInvalidConfig", name, err)
+		}
 	}
 	if err := r.Insert(context.Background(), peer("b", 1), 0, false); !errors.Is(err, ErrNotStarted) {
 		t.Fatalf("Insert before Start = %v", err)

@@ -116,10 +116,10 @@ func demo(ctx context.Context, o options, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "starting %d nodes on 127.0.0.1, ring %q\n", o.nodes, ringID)
 	for i := range o.nodes {
 		n, err := cluster.New(cluster.Config{
-			Node:    notp.Node{ID: fmt.Sprintf("node-%d", i+1), Host: "127.0.0.1"},
-			Cookie:  "demo cookie, not for production",
-			RFactor: o.rfactor,
-			Logger:  logger.With("node", fmt.Sprintf("node-%d", i+1)),
+			Node:   notp.Node{ID: fmt.Sprintf("node-%d", i+1), Host: "127.0.0.1"},
+			Cookie: "demo cookie, not for production",
+			Gossip: gossip.Config{RFactor: o.rfactor},
+			Logger: logger.With("node", fmt.Sprintf("node-%d", i+1)),
 		})
 		if err != nil {
 			return err

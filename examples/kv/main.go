@@ -39,6 +39,7 @@ import (
 	"github.com/notp-go/notp"
 	"github.com/notp-go/notp/cluster"
 	"github.com/notp-go/notp/genserver"
+	"github.com/notp-go/notp/gossip"
 	"github.com/notp-go/notp/kernel"
 	"github.com/notp-go/notp/vclock"
 )
@@ -298,10 +299,10 @@ func kvDemo(ctx context.Context, o options, stdout, stderr io.Writer) error {
 	for i := range o.nodes {
 		id := fmt.Sprintf("kv-%d", i+1)
 		n, err := cluster.New(cluster.Config{
-			Node:    notp.Node{ID: id, Host: "127.0.0.1"},
-			Cookie:  "kv example cookie, not for production",
-			RFactor: 32, // 32 tokens per node: shares within a few % of even
-			Logger:  logger.With("node", id),
+			Node:   notp.Node{ID: id, Host: "127.0.0.1"},
+			Cookie: "kv example cookie, not for production",
+			Gossip: gossip.Config{RFactor: 32}, // 32 tokens per node: shares within a few % of even
+			Logger: logger.With("node", id),
 		})
 		if err != nil {
 			return err

@@ -258,8 +258,9 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 // serve runs the node until ctx ends.
 func serve(ctx context.Context, o options, log *slog.Logger) error {
 	n, err := cluster.New(cluster.Config{
-		Node: o.node, Cookie: o.cookie, Insecure: o.insecure, FlushPath: o.flush, Logger: log,
+		Node: o.node, Cookie: o.cookie, Insecure: o.insecure, Logger: log,
 		TLS: o.tls, Kernel: kernel.Config{BusyPoll: o.busyPoll}, MetricsAddr: o.metrics,
+		Gossip: gossip.Config{FlushPath: o.flush},
 	})
 	if err != nil {
 		return err

@@ -233,8 +233,7 @@ func startNode(ctx context.Context, id, cookie string, lazy bool, ml string, log
 		if err := k.Start(ctx); err != nil {
 			return nil, err
 		}
-		r, err := gossip.New(gossip.Config{
-			Kernel:      k,
+		r, err := gossip.New(k, gossip.Config{
 			LazyConnect: lazy,
 			Logger:      logger,
 			// nil: memberlist.DefaultLANConfig(); every interval at its
