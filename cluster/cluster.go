@@ -358,11 +358,24 @@ func (n *Node) Stop(ctx context.Context) error {
 	return err
 }
 
+// Close stops the node at once: Stop with an already cancelled context,
+// so queued commands are answered as stopped instead of handled and
+// scrapes in flight are cut. It is idempotent and returns the parts'
+// errors other than that cancellation.
+func (n *Node) Close() error {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := n.Stop(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
+}
+
 // stopParts stops what may have started; each part's Stop is idempotent.
 func (n *Node) stopParts(ctx context.Context) error {
 	var errs []error
 	if n.msrv != nil {
-		if err := n.msrv.Close(ctx); err != nil {
+		if err := n.msrv.Stop(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("cluster: stop metrics: %w", err))
 		}
 	}

@@ -508,6 +508,9 @@ func TestStartStop(t *testing.T) {
 	if got := n.Kernel().Stats().ActiveConnections; got != 0 {
 		t.Fatalf("%d connections after Stop", got)
 	}
+	if err := n.Close(); err != nil {
+		t.Fatalf("Close after Stop: %v", err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	if _, err := genserver.CallRaw(ctx, adm.k, genserver.Target{Name: command.ServerName, Node: n.Self()}, command.Ping, nil); err == nil {
@@ -694,6 +697,24 @@ func TestNewValidation(t *testing.T) {
 	}
 	if err := n.Start(context.Background(), "r"); !errors.Is(err, cluster.ErrClosed) {
 		t.Fatalf("Start after Stop: %v", err)
+	}
+}
+
+// Close stops a started node at once: its port closes, its ring is left
+// unannounced, and it cannot start again.
+func TestNodeClose(t *testing.T) {
+	n := startNode(t, nodeOpts{id: "a"})
+	if err := n.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if _, err := n.Kernel().Call(ctxT(t), n.Self(), command.ServerName, nil); !errors.Is(err, kernel.ErrClosed) {
+		t.Fatalf("kernel after Close: %v", err)
+	}
+	if err := n.Start(ctxT(t), "ring"); !errors.Is(err, cluster.ErrClosed) || !errors.Is(err, notp.ErrClosed) {
+		t.Fatalf("Start after Close: %v, want ErrClosed", err)
+	}
+	if err := n.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
 	}
 }
 

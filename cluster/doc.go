@@ -32,9 +32,11 @@
 // ctx ends), the ring (which flushes its state) and the kernel, in that
 // order, and waits for each. Stop does not leave the ring, unlike notp's
 // stop: peers see the node dead until it restarts from its flush file and
-// comes back with its ring. [Node.Leave] leaves explicitly and keeps the node running. A Node
-// runs once: after Stop, build a new one (on the same FlushPath to come
-// back).
+// comes back with its ring. [Node.Close] is Stop without the drain:
+// queued commands are answered as stopped and scrapes are cut.
+// [Node.Leave] leaves explicitly and keeps the node running. A Node runs
+// once: after Stop or Close, build a new one (on the same FlushPath to
+// come back).
 //
 // # Commands
 //

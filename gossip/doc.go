@@ -122,9 +122,10 @@
 // casts without waiting), leaves memberlist, resets to a ring of its own and
 // clears the ring id (EventLeft). [Ring.Join] then re-activates everything
 // (handler, a new memberlist, polls). [Ring.Stop] is not a leave, unlike
-// notp's stop, so that a restarted node comes back with its ring: it shuts memberlist down without a leave message, so the
-// others see the node dead (EventDead) but keep it in the ring, and a
-// restart from the flush file rejoins.
+// notp's stop, so that a restarted node comes back with its ring: it shuts
+// memberlist down without a leave message, so the others see the node dead
+// (EventDead) but keep it in the ring, and a restart from the flush file
+// rejoins. [Ring.Close] is Stop with an ended context.
 //
 // # When nodes fail
 //

@@ -33,11 +33,11 @@ func (r *Ring) Start(ctx context.Context, ringID string) error {
 		return ErrAlreadyStarted
 	}
 	if r.k.Addr() == nil {
-		return fmt.Errorf("gossip: the kernel is not started")
+		return fmt.Errorf("gossip: the kernel: %w", notp.ErrNotStarted)
 	}
 	if ringID != "" {
 		if err := validRingID(ringID); err != nil {
-			return fmt.Errorf("%w: %v", ErrInvalidRingID, err)
+			return fmt.Errorf("%w: %w", ErrInvalidRingID, err)
 		}
 	}
 	r.mu.Lock()
@@ -112,12 +112,21 @@ func (r *Ring) Stop(ctx context.Context) error {
 	return err
 }
 
+// Close stops the ring at once: Stop without waiting for anything remote
+// (memberlist's shutdown and the handler's release are immediate; the
+// state is still flushed). It is idempotent.
+func (r *Ring) Close() error {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return r.Stop(ctx)
+}
+
 // Join makes this node a member of ringID: it fails with ErrAlreadyInRing
 // ("Node already belongs to ring '<id>'") if it is in a ring. After a Leave
 // it fully re-activates gossip (handler, memberlist, poll).
 func (r *Ring) Join(ringID string) error {
 	if err := validRingID(ringID); err != nil {
-		return fmt.Errorf("%w: %v", ErrInvalidRingID, err)
+		return fmt.Errorf("%w: %w", ErrInvalidRingID, err)
 	}
 	r.opMu.Lock()
 	defer r.opMu.Unlock()

@@ -22,7 +22,7 @@ var errSelf = fmt.Errorf("%w: cannot remove this node (use Leave)", ErrInvalidNo
 // ring) or node does not acknowledge the join.
 func (r *Ring) Meet(ctx context.Context, node notp.Node) error {
 	if err := node.Validate(); err != nil {
-		return fmt.Errorf("%w: %v", ErrInvalidNode, err)
+		return fmt.Errorf("%w: %w", ErrInvalidNode, err)
 	}
 	r.opMu.Lock()
 	defer r.opMu.Unlock()
@@ -163,7 +163,7 @@ func (r *Ring) MRemove(ctx context.Context, nodes []notp.Node, force bool) error
 func (r *Ring) checkArgs(nodes []notp.Node, weight int) (int, error) {
 	for _, n := range nodes {
 		if err := n.Validate(); err != nil {
-			return 0, fmt.Errorf("%w: %v", ErrInvalidNode, err)
+			return 0, fmt.Errorf("%w: %w", ErrInvalidNode, err)
 		}
 		if len(n.ID) > MaxIDLen || len(n.Host) > MaxHostLen {
 			return 0, fmt.Errorf("%w: id longer than %d bytes or host longer than %d", ErrInvalidNode, MaxIDLen, MaxHostLen)

@@ -12,6 +12,8 @@ import (
 	"context"
 	"errors"
 	"maps"
+	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
@@ -824,5 +826,25 @@ func TestPollWhenAllDead(t *testing.T) {
 	u.r.poll()
 	if s := u.takeSent(); len(s) != 1 || s[0].m.Type != msgSum {
 		t.Fatalf("with every member dead the poll sent %+v, want one checksum", s)
+	}
+}
+
+// Close stops a ring in a ring at once: the state is flushed, later
+// operations fail with ErrClosed, and a second Close is a no-op.
+func TestRingClose(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ring")
+	n := newNode(t, "a", func(c *Config) { c.FlushPath = path }).start("ring")
+	if err := n.r.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("Close did not flush the state: %v", err)
+	}
+	err := n.r.Insert(context.Background(), peer("b", 1), 0, false)
+	if !errors.Is(err, ErrClosed) || !errors.Is(err, notp.ErrClosed) {
+		t.Fatalf("Insert after Close = %v, want ErrClosed", err)
+	}
+	if err := n.r.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
 	}
 }

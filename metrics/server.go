@@ -101,10 +101,23 @@ func (s *Server) serve(log *slog.Logger) {
 // Addr returns the address the Server listens on.
 func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 
-// Close stops listening, lets scrapes in flight finish until ctx ends
+// Close stops listening, closes the connections of scrapes in flight at
+// once and waits for the serving goroutine: Stop with an already cancelled
+// context. It is idempotent.
+func (s *Server) Close() error {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := s.Stop(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
+}
+
+// Stop stops listening, lets scrapes in flight finish until ctx ends
 // (then closes their connections) and waits for the serving goroutine. It
-// is idempotent; later calls return the first call's result.
-func (s *Server) Close(ctx context.Context) error {
+// is idempotent; later calls (Close's included) return the first call's
+// result.
+func (s *Server) Stop(ctx context.Context) error {
 	s.closeOnce.Do(func() {
 		err := s.srv.Shutdown(ctx)
 		if err != nil {

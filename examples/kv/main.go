@@ -240,7 +240,7 @@ func (c client) Put(ctx context.Context, key string, value []byte) error {
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil || !ok {
-				errs = append(errs, fmt.Errorf("%s: %v", rep.ID, err))
+				errs = append(errs, fmt.Errorf("%s: %w", rep.ID, err))
 				return
 			}
 			acks++

@@ -136,14 +136,14 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, fmt.Errorf("%w: -busy-poll %v: want 0..1s", errUsage, *busyPoll)
 	}
 	if err := o.node.Validate(); err != nil {
-		return o, fmt.Errorf("%w: %v", errUsage, err)
+		return o, fmt.Errorf("%w: %w", errUsage, err)
 	}
 	if err := checkHostPort(o.metrics); err != nil {
 		return o, fmt.Errorf("%w: -metrics %q: %v (want host:port, e.g. 127.0.0.1:9100)", errUsage, o.metrics, err)
 	}
 	var err error
 	if o.cookie, err = pickCookie(fs, *cookie, *cookieFile, *insecure); err != nil {
-		return o, fmt.Errorf("%w: %v", errUsage, err)
+		return o, fmt.Errorf("%w: %w", errUsage, err)
 	}
 	if *meet != "" {
 		n, err := notp.ParseNode(*meet)
@@ -157,7 +157,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	}
 	tc, err := tlsConfig(*certFile, *keyFile, *caFile)
 	if err != nil {
-		return o, fmt.Errorf("%w: %v", errUsage, err)
+		return o, fmt.Errorf("%w: %w", errUsage, err)
 	}
 	o.tls = tc
 	return o, nil
