@@ -420,7 +420,7 @@ func (n *Node) Leave(ctx context.Context, force bool) error {
 // and messaging peers. Do not Close it: Stop does.
 func (n *Node) Kernel() *kernel.Kernel { return n.k }
 
-// Ring returns the node's gossip ring, for lookups (Find, Range), events
+// Ring returns the node's gossip ring, for lookups (View, PreferenceList), events
 // (Subscribe) and programmatic membership changes. Do not Stop it: Stop
 // does.
 func (n *Node) Ring() *gossip.Ring { return n.ring }

@@ -201,7 +201,7 @@ func (a *admin) fail(to *cluster.Node, cmd string, args command.Args, code, msg 
 // ringIDs returns the sorted ids of n's ring.
 func ringIDs(n *cluster.Node) []string {
 	var ids []string
-	for _, nd := range n.Ring().Ring().Nodes() {
+	for _, nd := range n.Ring().View().Nodes() {
 		ids = append(ids, nd.ID)
 	}
 	sort.Strings(ids)
@@ -213,7 +213,7 @@ func ringIDs(n *cluster.Node) []string {
 func converged(ns []*cluster.Node, want ...string) bool {
 	sort.Strings(want)
 	for _, n := range ns {
-		if !slices.Equal(ringIDs(n), want) || !n.Ring().Ring().Equal(ns[0].Ring().Ring()) ||
+		if !slices.Equal(ringIDs(n), want) || !n.Ring().View().Equal(ns[0].Ring().View()) ||
 			n.Ring().RingID() != ns[0].Ring().RingID() {
 			return false
 		}
@@ -290,7 +290,7 @@ func TestCommandsOnCluster(t *testing.T) {
 		got = append(got, n.ID)
 	}
 	var order []string
-	for _, n := range b.Ring().Ring().Nodes() {
+	for _, n := range b.Ring().View().Nodes() {
 		order = append(order, n.ID)
 	}
 	if !slices.Equal(got, order) {
@@ -317,7 +317,7 @@ func TestCommandsOnCluster(t *testing.T) {
 	// carries the kernel's and gossip's counters.
 	var lk cluster.LookupData
 	adm.ok(b, command.Lookup, command.Args{Key: "user:42", N: 2}, &lk)
-	if want := b.Ring().Ring().RangeNext([]byte("user:42"), 2); lk.Owner == nil || *lk.Owner != want[0] || !slices.Equal(lk.Preference, want) {
+	if want := b.Ring().View().PreferenceList([]byte("user:42"), 2); lk.Owner == nil || *lk.Owner != want[0] || !slices.Equal(lk.Preference, want) {
 		t.Fatalf("lookup = %+v, want %v", lk, want)
 	}
 	// events: the node logged the ring forming.
@@ -356,8 +356,8 @@ func TestCommandsOnCluster(t *testing.T) {
 	adm.ok(b, command.Update, command.Args{Node: &x2}, nil)
 	waitFor(t, "x updated everywhere", func() bool {
 		for _, n := range ns {
-			got, ok := n.Ring().Ring().Get("x")
-			if !ok || got != x2 || n.Ring().Ring().Weights()["x"] != chash.DefaultRFactor {
+			got, ok := n.Ring().View().Get("x")
+			if !ok || got != x2 || n.Ring().View().Weights()["x"] != chash.DefaultRFactor {
 				return false
 			}
 		}
@@ -369,7 +369,7 @@ func TestCommandsOnCluster(t *testing.T) {
 	z := notp.Node{ID: "z", Host: "127.0.0.1", Port: 4}
 	adm.ok(c, command.MInsert, command.Args{Nodes: []notp.Node{z, c.Self(), y}, Weight: 2}, nil)
 	waitFor(t, "y, z everywhere", func() bool { return converged(ns, "a", "b", "c", "x", "y", "z") })
-	if ws := a.Ring().Ring().Weights(); ws["y"] != 2 || ws["z"] != 2 || ws["c"] != chash.DefaultRFactor {
+	if ws := a.Ring().View().Weights(); ws["y"] != 2 || ws["z"] != 2 || ws["c"] != chash.DefaultRFactor {
 		t.Fatalf("weights after minsert: %v", ws)
 	}
 
@@ -568,7 +568,7 @@ func TestRestartFromFlushFile(t *testing.T) {
 	a, b, c := ns[0], ns[1], ns[2]
 	adm.ok(a, command.Insert, command.Args{Node: &notp.Node{ID: "x", Host: "127.0.0.1", Port: 9}, Weight: 4}, nil)
 	waitFor(t, "x everywhere", func() bool { return converged(ns, "a", "b", "c", "x") })
-	want := b.Ring().Ring().Clone()
+	want := b.Ring().View()
 
 	port := b.Self().Port
 	if err := b.Stop(ctxT(t)); err != nil {
@@ -584,7 +584,7 @@ func TestRestartFromFlushFile(t *testing.T) {
 	})
 
 	b2 := startNode(t, nodeOpts{id: "b", port: port, flush: filepath.Join(dir, "b.ring")})
-	if !b2.Ring().Ring().Equal(want) {
+	if !b2.Ring().View().Equal(want) {
 		t.Fatalf("restarted b's ring %v, want %v", ringIDs(b2), want.Nodes())
 	}
 	ns = []*cluster.Node{a, b2, c}

@@ -14,7 +14,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/notp-go/notp"
-	"github.com/notp-go/notp/chash"
 	"github.com/notp-go/notp/command"
 	"github.com/notp-go/notp/genserver"
 	"github.com/notp-go/notp/gossip"
@@ -36,7 +35,7 @@ type ringService interface {
 	Update(ctx context.Context, node notp.Node, weight int, force bool) error
 	Remove(ctx context.Context, node notp.Node, force bool) error
 	MRemove(ctx context.Context, nodes []notp.Node, force bool) error
-	Ring() *chash.Ring
+	View() gossip.View
 	Clock() *vclock.Clock
 	RFactor() int
 	PFactor() int
@@ -197,7 +196,7 @@ func (c *commandServer) serve(ctx context.Context, name string, r genserver.Requ
 
 // isMember reports whether id is this node or a node of its ring.
 func (c *commandServer) isMember(id string) bool {
-	return id == c.self().ID || c.ring.Ring().Has(id)
+	return id == c.self().ID || c.ring.View().Has(id)
 }
 
 // decodeArgs decodes the payload and checks the fields the command needs.
@@ -422,7 +421,7 @@ type Share struct {
 }
 
 func (c *commandServer) inspect(context.Context, command.Args) command.Reply {
-	ring := c.ring.Ring()
+	ring := c.ring.View()
 	weights := ring.Weights()
 	d := InspectData{
 		Ring:    c.ring.RingID(),
@@ -443,7 +442,7 @@ func (c *commandServer) nodes(context.Context, command.Args) command.Reply {
 		health = c.health()
 	}
 	out := []NodeHealth{}
-	for _, n := range c.ring.Ring().Nodes() {
+	for _, n := range c.ring.View().Nodes() {
 		h := health[n.ID]
 		if h == "" {
 			h = "unknown"
@@ -454,11 +453,11 @@ func (c *commandServer) nodes(context.Context, command.Args) command.Reply {
 }
 
 func (c *commandServer) has(_ context.Context, a command.Args) command.Reply {
-	return ok(c.ring.Ring().Has(a.ID))
+	return ok(c.ring.View().Has(a.ID))
 }
 
 func (c *commandServer) get(_ context.Context, a command.Args) command.Reply {
-	n, found := c.ring.Ring().Get(a.ID)
+	n, found := c.ring.View().Get(a.ID)
 	if !found {
 		return command.Fail(command.CodeFailed, notDefined(a.ID))
 	}
@@ -466,7 +465,7 @@ func (c *commandServer) get(_ context.Context, a command.Args) command.Reply {
 }
 
 func (c *commandServer) weight(_ context.Context, a command.Args) command.Reply {
-	w, found := c.ring.Ring().Weights()[a.ID]
+	w, found := c.ring.View().Weights()[a.ID]
 	if !found {
 		return command.Fail(command.CodeFailed, notDefined(a.ID))
 	}
@@ -474,7 +473,7 @@ func (c *commandServer) weight(_ context.Context, a command.Args) command.Reply 
 }
 
 func (c *commandServer) weights(context.Context, command.Args) command.Reply {
-	return ok(c.ring.Ring().Weights())
+	return ok(c.ring.View().Weights())
 }
 
 func (c *commandServer) ping(context.Context, command.Args) command.Reply {
@@ -482,7 +481,7 @@ func (c *commandServer) ping(context.Context, command.Args) command.Reply {
 }
 
 func (c *commandServer) ownership(context.Context, command.Args) command.Reply {
-	shares := c.ring.Ring().Shares()
+	shares := c.ring.View().Shares()
 	out := make([]Share, 0, len(shares))
 	for id, s := range shares {
 		out = append(out, Share{ID: id, Share: s})
@@ -506,7 +505,7 @@ func (c *commandServer) lookup(_ context.Context, a command.Args) command.Reply 
 	if n <= 0 {
 		n = c.ring.PFactor() + 1
 	}
-	d := LookupData{Key: a.Key, Preference: c.ring.Ring().RangeNext([]byte(a.Key), n)}
+	d := LookupData{Key: a.Key, Preference: c.ring.View().PreferenceList([]byte(a.Key), n)}
 	if d.Preference == nil {
 		d.Preference = []notp.Node{}
 	}
@@ -562,7 +561,7 @@ func moduleVersion() (version, goVersion string) {
 }
 
 func (c *commandServer) info(context.Context, command.Args) command.Reply {
-	ring := c.ring.Ring()
+	ring := c.ring.View()
 	up := time.Since(c.started)
 	d := InfoData{
 		Node:          c.self(),

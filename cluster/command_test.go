@@ -174,7 +174,7 @@ func (f *fakeRing) MRemove(_ context.Context, ns []notp.Node, force bool) error 
 	return nil
 }
 
-func (f *fakeRing) Ring() *chash.Ring        { return f.ring }
+func (f *fakeRing) View() gossip.View        { return gossip.NewView(f.ring) }
 func (f *fakeRing) Clock() *vclock.Clock     { return f.clock.Clone() }
 func (f *fakeRing) RFactor() int             { return f.ring.RFactor() }
 func (f *fakeRing) PFactor() int             { return f.ring.PFactor() }
@@ -768,7 +768,7 @@ func TestCommandLookup(t *testing.T) {
 	}{{0, h.ring.PFactor() + 1}, {1, 1}, {2, 2}, {command.MaxLookupN, 5}} {
 		d := decodeData[LookupData](t, h.call(command.Lookup, command.Args{Key: "user:42", N: c.n}))
 		want := h.ring.ring.RangeNext([]byte("user:42"), c.want)
-		owner, _ := h.ring.ring.FindString("user:42")
+		owner, _ := h.ring.ring.OwnerString("user:42")
 		if d.Key != "user:42" || d.Owner == nil || *d.Owner != owner || !slices.Equal(d.Preference, want) {
 			t.Fatalf("lookup n=%d = %+v, want owner %v, preference %v", c.n, d, owner, want)
 		}

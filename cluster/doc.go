@@ -12,7 +12,7 @@
 //	if err := n.Start(ctx, "ring"); err != nil { ... }
 //	defer n.Stop(context.Background())
 //	srv, _ := genserver.New(n.Kernel(), genserver.Config{Name: "kv"}) // your actors
-//	owner := n.Ring().Find([]byte("user:42"), 1)
+//	owner, _ := n.Ring().View().Owner([]byte("user:42"))
 //
 // # Start and stop order
 //

@@ -34,7 +34,7 @@ func Example() {
 		return
 	}
 	defer n.Stop(context.Background())
-	fmt.Println("ring:", n.Ring().RingID(), "owner of user:42:", n.Ring().Find([]byte("user:42"), 1)[0].ID)
+	fmt.Println("ring:", n.Ring().RingID(), "owner of user:42:", n.Ring().PreferenceList([]byte("user:42"), 1)[0].ID)
 
 	// The operator's side.
 	k, err := kernel.New(kernel.Config{Node: notp.Node{ID: "admin", Host: "127.0.0.1"}, Cookie: cookie})

@@ -260,7 +260,7 @@ func TestPartitionConcurrentChangesMergeOnHeal(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for _, id := range rm.ids {
-				n, _ := rm.on.n.Ring().Ring().Get(id)
+				n, _ := rm.on.n.Ring().View().Get(id)
 				if err := rm.on.n.Ring().Remove(ctxT(t), n, true); err != nil {
 					errs <- fmt.Errorf("remove %s on %s: %w", id, rm.on.id, err)
 				}
@@ -284,7 +284,7 @@ func TestPartitionConcurrentChangesMergeOnHeal(t *testing.T) {
 	want := []string{"a", "b", "c", "d", "e", "a-x0", "a-x1", "b-x0", "b-x1", "c-x0", "c-x1", "d-x0", "d-x1", "e-x0", "e-x1"}
 	waitFor(t, "every ring equal after the heal", func() bool { return agree(all, want...) })
 	for _, f := range fs {
-		w := f.n.Ring().Ring().Weights()
+		w := f.n.Ring().View().Weights()
 		for _, id := range []string{"a-x0", "a-x1", "b-x0", "b-x1", "c-x0", "c-x1", "d-x0", "d-x1", "e-x0", "e-x1"} {
 			if got, wantW := w[id], 2+int(id[len(id)-1]-'0'); got != wantW {
 				t.Fatalf("weight of %s on %s = %d, want %d", id, f.id, got, wantW)

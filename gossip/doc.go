@@ -19,11 +19,20 @@
 //     notp. A node that memberlist declares dead stays in the ring unless
 //     [Config.AutoRemoveDeadAfter] is set.
 //
+// # Lookups
+//
+// [Ring.View] returns a [View]: a read-only snapshot of the hash ring that
+// never changes, so many lookups agree with each other. [View.Owner] names
+// a key's owner alone; [View.PreferenceList] (and [Ring.PreferenceList])
+// the n nodes that hold it: the owner, then the next distinct nodes
+// clockwise from the key. [Ring.Neighbourhood] is notp's find: the owner,
+// then the owner's own neighbours ([View.Neighbours]).
+//
 // # State and merge rules
 //
 // The replicated state is a ring id, one entry per node and a vector clock.
 // An entry is {node, weight, version, writer, removed, time}: the last write
-// about that node, live or a tombstone. The [chash.Ring] ([Ring.Ring]) is
+// about that node, live or a tombstone. The hash ring ([Ring.View]) is
 // derived from the live entries.
 //
 // A local change writes the entries it touches with version = current
@@ -272,7 +281,7 @@
 // are dropped and counted); one goroutine per Ring processes them in order
 // and runs the poll and flush tickers. memberlist callbacks merge push/pull
 // states directly and update health under short locks; no lock of this
-// package is held while calling memberlist or sending. [Ring.Ring] reads an
+// package is held while calling memberlist or sending. [Ring.View] reads an
 // atomically published ring and never blocks. Stop waits for every
 // goroutine the Ring started. A received message costs O(entries) to decode
 // and merge; a change costs O(changed nodes × tokens) to publish a new

@@ -47,7 +47,7 @@ func Example() {
 	for _, m := range a.Members() {
 		fmt.Println(m.Node.ID, m.Weight)
 	}
-	fmt.Println("ring:", a.RingID(), "owner of user:42:", a.Find([]byte("user:42"), 1)[0].ID)
+	fmt.Println("ring:", a.RingID(), "owner of user:42:", a.PreferenceList([]byte("user:42"), 1)[0].ID)
 	// Output:
 	// b 128
 	// a 128

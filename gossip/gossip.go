@@ -74,7 +74,7 @@ type Config struct {
 	// 0 = 3.
 	RFactor int
 	// PFactor is the default number of neighbours; PFactor+1 is the
-	// default length of Find and Range. 0 = 2.
+	// default length of PreferenceList and Neighbourhood. 0 = 2.
 	PFactor int
 	// Interval is the anti-entropy poll period: each tick sends the clock
 	// (a digest) to one random gossip neighbour, which answers only if the
@@ -499,10 +499,10 @@ func (r *Ring) RingID() string {
 	return r.ringID
 }
 
-// Ring returns the current hash ring. It is shared and immutable by
-// convention: callers must not modify it (Clone it first). Each change
-// publishes a new *chash.Ring, so a caller may keep the one it has.
-func (r *Ring) Ring() *chash.Ring { return r.ring.Load() }
+// View returns a read-only snapshot of the current hash ring. It stays
+// valid (and unchanged) after later ring changes; call View again to see
+// them.
+func (r *Ring) View() View { return View{r: r.ring.Load()} }
 
 // Clock returns a copy of the state's vector clock.
 func (r *Ring) Clock() *vclock.Clock {
@@ -520,35 +520,35 @@ func (r *Ring) PFactor() int { return r.cfg.PFactor }
 // Self returns this node as the ring knows it.
 func (r *Ring) Self() notp.Node { return r.k.Self() }
 
-// Find returns the owner of key followed by the owner's size-1 neighbours
-// (chash Next from the owner). size ≤ 0 means PFactor+1. An empty ring
-// gives nil.
-func (r *Ring) Find(key []byte, size int) []notp.Node {
-	if size <= 0 {
-		size = r.cfg.PFactor + 1
+// PreferenceList returns the n nodes that hold key in the current ring:
+// its owner then the next distinct nodes clockwise from key's position
+// (see [View.PreferenceList]). n ≤ 0 means PFactor+1. An empty ring gives
+// nil.
+func (r *Ring) PreferenceList(key []byte, n int) []notp.Node {
+	return r.View().PreferenceList(key, n)
+}
+
+// Neighbourhood returns the owner of key followed by up to n-1 of the
+// owner's neighbours ([View.Neighbours]: the nodes that take over the
+// owner's keys), notp's find. n ≤ 0 means PFactor+1. It differs from
+// [Ring.PreferenceList] beyond the owner: the neighbours are walked from
+// the owner's first token, not from key. An empty ring gives nil.
+func (r *Ring) Neighbourhood(key []byte, n int) []notp.Node {
+	if n <= 0 {
+		n = r.cfg.PFactor + 1
 	}
-	ring := r.Ring()
-	owner, ok := ring.Find(key)
+	v := r.View()
+	owner, ok := v.Owner(key)
 	if !ok {
 		return nil
 	}
-	return append([]notp.Node{owner}, ring.Next(owner.ID, size-1)...)
-}
-
-// Range returns the preference list of key: its owner then the next
-// distinct nodes clockwise, size in all (chash RangeNext). size ≤ 0 means
-// PFactor+1.
-func (r *Ring) Range(key []byte, size int) []notp.Node {
-	if size <= 0 {
-		size = r.cfg.PFactor + 1
-	}
-	return r.Ring().RangeNext(key, size)
+	return append([]notp.Node{owner}, v.ring().Next(owner.ID, n-1)...)
 }
 
 // Members returns the ring's nodes in ring order with their weights and
 // memberlist health (this node is always alive).
 func (r *Ring) Members() []Member {
-	ring := r.Ring()
+	ring := r.ring.Load()
 	w := ring.Weights()
 	nodes := ring.Nodes()
 	out := make([]Member, 0, len(nodes))

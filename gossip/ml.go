@@ -255,7 +255,7 @@ func (d *mlDelegate) setHealth(id string, h Health) {
 	if old == h {
 		return
 	}
-	node, inRing := r.Ring().Get(id)
+	node, inRing := r.ring.Load().Get(id)
 	if !inRing {
 		return
 	}

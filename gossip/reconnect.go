@@ -157,7 +157,7 @@ func (r *Ring) reconnect() {
 // and keeps the per-member records in step with the ring and health.
 func (r *Ring) dueReconnects(now time.Time) []reconnectPlan {
 	cfg := r.cfg.Reconnect
-	ring := r.Ring()
+	ring := r.ring.Load()
 	r.healthMu.Lock()
 	defer r.healthMu.Unlock()
 	for id := range r.reconn {

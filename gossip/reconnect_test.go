@@ -224,7 +224,7 @@ func TestReconnectRemovedHorizonAndNewAddress(t *testing.T) {
 		r.healthMu.Lock()
 		st := r.reconn[id]
 		r.healthMu.Unlock()
-		n, _ := r.Ring().Get(id)
+		n, _ := r.View().Get(id)
 		r.reconnectDone(reconnectPlan{node: n, st: st}, n.Addr(), false, errors.New("refused"))
 	}
 

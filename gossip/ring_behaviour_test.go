@@ -88,8 +88,8 @@ func TestRingConstructor(t *testing.T) {
 	if r.RingID() != "" || r.RFactor() != 5 || r.PFactor() != 1 {
 		t.Fatalf("RingID %q RFactor %d PFactor %d", r.RingID(), r.RFactor(), r.PFactor())
 	}
-	if got := ringIDs(r); !slices.Equal(got, []string{"a"}) || r.Ring().Size() != 5 {
-		t.Fatalf("initial ring %v size %d", got, r.Ring().Size())
+	if got := ringIDs(r); !slices.Equal(got, []string{"a"}) || r.View().Size() != 5 {
+		t.Fatalf("initial ring %v size %d", got, r.View().Size())
 	}
 	c := r.Clock()
 	c.Increment("zzz")
@@ -199,7 +199,7 @@ func TestRingMeet(t *testing.T) {
 		mu.Unlock()
 	}
 	b.start("ring")
-	clock, ring := b.r.Clock(), b.r.Ring()
+	clock, ring := b.r.Clock(), b.r.View()
 	if err := b.r.Meet(ctx(t), a.self()); err != nil {
 		t.Fatal(err)
 	}
@@ -213,7 +213,7 @@ func TestRingMeet(t *testing.T) {
 	// memberlist's join exchange (push/pull) may already have merged a's
 	// state; besides that Meet writes nothing: b's own clock entry and
 	// its ring's own node are unchanged.
-	if b.r.Clock().Count("b") != clock.Count("b") || !slices.Contains(b.r.Ring().Nodes(), b.self()) || ring.Size() != b.r.RFactor() {
+	if b.r.Clock().Count("b") != clock.Count("b") || !slices.Contains(b.r.View().Nodes(), b.self()) || ring.Size() != b.r.RFactor() {
 		t.Fatal("Meet changed the local state")
 	}
 	b.waitEvent(EventSend, "a")
@@ -251,7 +251,7 @@ func TestRingInsert(t *testing.T) {
 	if err := u.r.Insert(ctx(t), b, 4, false); err != nil {
 		t.Fatal(err)
 	}
-	if w := u.r.Ring().Weights()["b"]; w != 4 {
+	if w := u.r.View().Weights()["b"]; w != 4 {
 		t.Fatalf("weight %d", w)
 	}
 	c := u.r.Clock()
@@ -271,11 +271,11 @@ func TestRingInsert(t *testing.T) {
 	if err := u.r.Insert(ctx(t), notp.Node{ID: "b", Host: "other", Port: 2}, 9, true); err != nil {
 		t.Fatal(err)
 	}
-	if u.r.Clock().Count("u") != before+1 || len(u.takeSent()) != 0 || u.r.Ring().Weights()["b"] != 4 {
+	if u.r.Clock().Count("u") != before+1 || len(u.takeSent()) != 0 || u.r.View().Weights()["b"] != 4 {
 		t.Fatal("insert of a present id changed something")
 	}
 	// Forced insert with weight 4 (force changes nothing for inserts).
-	if err := u.r.Insert(ctx(t), peer("c", 2), 4, true); err != nil || u.r.Ring().Weights()["c"] != 4 {
+	if err := u.r.Insert(ctx(t), peer("c", 2), 4, true); err != nil || u.r.View().Weights()["c"] != 4 {
 		t.Fatalf("forced insert: %v", err)
 	}
 	for _, bad := range []struct {
@@ -300,8 +300,8 @@ func TestRingUpdate(t *testing.T) {
 		t.Fatal(err)
 	}
 	u.waitEvent(EventUpdated, "b")
-	if n, _ := u.r.Ring().Get("b"); n.Port != 5 || u.r.Ring().Weights()["b"] != 6 {
-		t.Fatalf("after update: %v weight %d", n, u.r.Ring().Weights()["b"])
+	if n, _ := u.r.View().Get("b"); n.Port != 5 || u.r.View().Weights()["b"] != 6 {
+		t.Fatalf("after update: %v weight %d", n, u.r.View().Weights()["b"])
 	}
 	if u.r.Clock().Count("u") != 2 {
 		t.Fatalf("clock %v", u.r.Clock())
@@ -412,7 +412,7 @@ func TestRingLeaveMessage(t *testing.T) {
 			t.Fatal("announced ring still has the leaving node")
 		}
 	}
-	if u.r.RingID() != "" || !slices.Equal(ringIDs(u.r), []string{"u"}) || u.r.Ring().Size() != u.r.RFactor() {
+	if u.r.RingID() != "" || !slices.Equal(ringIDs(u.r), []string{"u"}) || u.r.View().Size() != u.r.RFactor() {
 		t.Fatalf("after leave: %q %v", u.r.RingID(), ringIDs(u.r))
 	}
 	if c := u.r.Clock(); c.Size() != 1 || !c.Has("u") {
@@ -421,33 +421,46 @@ func TestRingLeaveMessage(t *testing.T) {
 	u.waitEvent(EventLeft, "u")
 }
 
-// Find on a one-node ring; Range with its default and an explicit size.
-// Find without a size returns the owner and its pfactor neighbours
-// (pfactor+1 nodes), as its doc says.
-func TestRingFindRange(t *testing.T) {
+// Neighbourhood and PreferenceList on a one-node ring, with their default
+// and an explicit size. Neighbourhood without a size returns the owner and
+// its pfactor neighbours (pfactor+1 nodes), as its doc says; a View taken
+// before a change keeps answering from the ring it saw.
+func TestRingNeighbourhoodPreferenceList(t *testing.T) {
 	u := newUnit(t, "u")
-	if got := u.r.Find([]byte("k"), 0); len(got) != 1 || got[0].ID != "u" {
-		t.Fatalf("Find = %v", got)
+	if got := u.r.Neighbourhood([]byte("k"), 0); len(got) != 1 || got[0].ID != "u" {
+		t.Fatalf("Neighbourhood = %v", got)
 	}
-	if got := u.r.Range([]byte("k"), 0); len(got) != 1 || got[0].ID != "u" {
-		t.Fatalf("Range = %v", got)
+	if got := u.r.PreferenceList([]byte("k"), 0); len(got) != 1 || got[0].ID != "u" {
+		t.Fatalf("PreferenceList = %v", got)
 	}
+	before := u.r.View()
 	if err := u.r.MInsert(ctx(t), []notp.Node{peer("b", 1), peer("c", 2), peer("d", 3)}, 0, false); err != nil {
 		t.Fatal(err)
 	}
-	if got := u.r.Range([]byte("k"), 1); len(got) != 1 {
-		t.Fatalf("Range size 1 = %v", got)
+	if before.NumberNodes() != 1 || len(before.PreferenceList([]byte("k"), 10)) != 1 {
+		t.Fatalf("a View changed with the ring: %v", before.Nodes())
 	}
-	f := u.r.Find([]byte("k"), 0)
+	if got := u.r.PreferenceList([]byte("k"), 1); len(got) != 1 {
+		t.Fatalf("PreferenceList size 1 = %v", got)
+	}
+	f := u.r.Neighbourhood([]byte("k"), 0)
 	if len(f) != u.r.PFactor()+1 {
-		t.Fatalf("Find default size = %v", f)
+		t.Fatalf("Neighbourhood default size = %v", f)
 	}
-	owner, _ := u.r.Ring().Find([]byte("k"))
-	if f[0] != owner || !slices.Equal(f[1:], u.r.Ring().Next(owner.ID, 2)) {
-		t.Fatalf("Find = %v, owner %v", f, owner)
+	v := u.r.View()
+	owner, _ := v.Owner([]byte("k"))
+	if f[0] != owner || !slices.Equal(f[1:], v.Neighbours(owner.ID, 2)) || !slices.Equal(f[1:], v.Neighbours(owner.ID, 0)) {
+		t.Fatalf("Neighbourhood = %v, owner %v", f, owner)
 	}
-	if got := u.r.Range([]byte("k"), 10); len(got) != 4 {
-		t.Fatalf("Range clamps: %v", got)
+	if got, want := u.r.PreferenceList([]byte("k"), 0), v.PreferenceList([]byte("k"), u.r.PFactor()+1); !slices.Equal(got, want) || got[0] != owner {
+		t.Fatalf("PreferenceList default = %v, want %v", got, want)
+	}
+	if got := u.r.PreferenceList([]byte("k"), 10); len(got) != 4 {
+		t.Fatalf("PreferenceList clamps: %v", got)
+	}
+	var zero View
+	if _, ok := zero.Owner([]byte("k")); ok || zero.PreferenceList([]byte("k"), 3) != nil || zero.NumberNodes() != 0 {
+		t.Fatal("the zero View is not an empty ring")
 	}
 }
 
@@ -554,11 +567,11 @@ func TestRingReceive(t *testing.T) {
 	u.r.mu.Lock()
 	same := &message{Type: msgUpdate, Ring: "ring", Round: 2, Clock: u.r.st.clock.Clone(), Entries: u.r.st.sortedEntries()}
 	u.r.mu.Unlock()
-	clock, ring := u.r.Clock(), u.r.Ring()
+	clock, ring := u.r.Clock(), u.r.View()
 	if fwd := u.deliver(peer("b", 1), same); fwd != 2 {
 		t.Fatalf("identical update forwarded with round %d, want 2", fwd)
 	}
-	if !u.r.Clock().Equal(clock) || u.r.Ring() != ring {
+	if !u.r.Clock().Equal(clock) || u.r.View() != ring {
 		t.Fatal("identical update changed the state")
 	}
 	if s := u.takeSent(); len(s) != 0 {
@@ -770,7 +783,7 @@ func TestPollRepairsRing(t *testing.T) {
 	}
 	events, cancel := u.r.Subscribe(8)
 	defer cancel()
-	broken := u.r.Ring().Clone()
+	broken := u.r.View().Clone()
 	broken.Remove("b")
 	broken.Insert(peer("ghost", 9), 3)
 	u.r.mu.Lock()

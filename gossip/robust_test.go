@@ -26,7 +26,7 @@ func TestEagerLinksBounded(t *testing.T) {
 	}
 	u.deliver(peer("b", 7001), &message{Type: msgUpdate, Ring: "ring",
 		Clock: clockOf(map[string]uint64{"b": 1}), Entries: es})
-	if got := len(u.r.Ring().Nodes()); got != 51 {
+	if got := len(u.r.View().Nodes()); got != 51 {
 		t.Fatalf("ring has %d nodes, want 51", got)
 	}
 	if got := len(u.k.Peers()); got > 5 {

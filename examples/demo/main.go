@@ -190,7 +190,7 @@ feed:
 	}
 
 	// Report: the ring as node-1 sees it, with each counter's total.
-	ring := nodes[0].Ring().Ring()
+	ring := nodes[0].Ring().View()
 	shares := ring.Shares()
 	weights := ring.Weights()
 	members := nodes[0].Ring().Members()
@@ -223,7 +223,7 @@ feed:
 // node the key enters at. The owner counts it only if it owns the key in
 // its own ring too: a disagreement fails the demo.
 func route(ctx context.Context, entry *cluster.Node, key string) error {
-	owners := entry.Ring().Find([]byte(key), 1)
+	owners := entry.Ring().PreferenceList([]byte(key), 1)
 	if len(owners) == 0 {
 		return errors.New("empty ring")
 	}
@@ -248,7 +248,7 @@ func startCounter(ctx context.Context, n *cluster.Node) (*genserver.Server, erro
 	}
 	counted := 0
 	genserver.HandleTyped(s, "incr", func(_ context.Context, key string, _ kernel.From) (bool, error) {
-		owners := n.Ring().Find([]byte(key), 1)
+		owners := n.Ring().PreferenceList([]byte(key), 1)
 		if len(owners) == 0 || owners[0].ID != n.Self().ID {
 			return false, nil
 		}
@@ -279,7 +279,7 @@ func waitAgree(ctx context.Context, nodes []*cluster.Node, limit time.Duration) 
 		agree := true
 		for _, n := range nodes {
 			var have []string
-			for _, m := range n.Ring().Ring().Nodes() {
+			for _, m := range n.Ring().View().Nodes() {
 				have = append(have, m.ID)
 			}
 			slices.Sort(have)

@@ -7,7 +7,7 @@
 //
 // A Put or Get can enter at any node (the coordinator). The coordinator
 // looks the key up in its ring: the preference list is the key's owner and
-// the next n-1 distinct nodes clockwise (gossip.Ring.Find). A Put reads the
+// the next n-1 distinct nodes clockwise (gossip.Ring.PreferenceList). A Put reads the
 // replicas' versions, merges their vector clocks, advances its own entry and
 // writes the value to all n replicas, succeeding when w of them acknowledge;
 // a Get asks all n and needs r answers, returning the value whose clock
@@ -173,7 +173,7 @@ type client struct {
 // replicas returns the key's preference list in the coordinator's ring:
 // the owner, then the next distinct nodes clockwise from the key.
 func (c client) replicas(key string) []notp.Node {
-	return c.node.Ring().Range([]byte(key), c.n)
+	return c.node.Ring().PreferenceList([]byte(key), c.n)
 }
 
 // replicaTimeout bounds one replica's answer; a replica whose link is down
@@ -436,7 +436,7 @@ func waitRings(ctx context.Context, nodes []*cluster.Node, want int) error {
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	for {
-		if !slices.ContainsFunc(nodes, func(n *cluster.Node) bool { return n.Ring().Ring().NumberNodes() != want }) {
+		if !slices.ContainsFunc(nodes, func(n *cluster.Node) bool { return n.Ring().View().NumberNodes() != want }) {
 			return nil
 		}
 		select {
