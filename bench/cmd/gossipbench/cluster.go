@@ -330,7 +330,7 @@ func (c *cluster) form(ctx context.Context, o *options, res *result, progress fu
 			progress("%d nodes: waiting for the rings, sizes (size: rings) %v", n, c.sizes())
 		}
 		for _, nd := range c.nodes {
-			if nd.r.Ring().NumberNodes() != n {
+			if nd.r.View().NumberNodes() != n {
 				return false
 			}
 		}
@@ -422,7 +422,7 @@ func (c *cluster) describe(i int) string {
 	}
 	return fmt.Sprintf("%s (clock behind %d other nodes; sent %d, received %d, merged %d ring messages; seen by the others as alive %d, suspect %d, dead %d, left %d, unknown %d; its ring has %d nodes, its memberlist-alive peers %d; inbox drops %d, send errors %d, events dropped %d)",
 		id, behind, s.MessagesSent, s.MessagesReceived, s.Merges, health[gossip.HealthAlive], health[gossip.HealthSuspect], health[gossip.HealthDead], health[gossip.HealthLeft],
-		health[gossip.HealthUnknown], nd.r.Ring().NumberNodes(), c.aliveSeenBy(i), s.InboxDrops, s.SendErrors, s.EventsDropped)
+		health[gossip.HealthUnknown], nd.r.View().NumberNodes(), c.aliveSeenBy(i), s.InboxDrops, s.SendErrors, s.EventsDropped)
 }
 
 // aliveSeenBy counts the members node i's memberlist reports alive.
@@ -452,7 +452,7 @@ func (c *cluster) notAlive() int {
 func (c *cluster) sizes() map[int]int {
 	out := map[int]int{}
 	for _, nd := range c.nodes {
-		out[nd.r.Ring().NumberNodes()]++
+		out[nd.r.View().NumberNodes()]++
 	}
 	return out
 }
@@ -484,7 +484,7 @@ func (c *cluster) trial(ctx context.Context, o *options, t int, rng *rand.Rand, 
 			var why []string
 			holding := 0
 			for _, i := range missing {
-				if c.nodes[i].r.Ring().Has(probe.ID) == (kind == gossip.EventInserted) {
+				if c.nodes[i].r.View().Has(probe.ID) == (kind == gossip.EventInserted) {
 					holding++
 				}
 			}
@@ -523,7 +523,7 @@ func (c *cluster) trial(ctx context.Context, o *options, t int, rng *rand.Rand, 
 		return 0, 0, fmt.Errorf("insert: %w", err)
 	}
 	for i, nd := range c.nodes {
-		if !nd.r.Ring().Has(probe.ID) {
+		if !nd.r.View().Has(probe.ID) {
 			return 0, 0, fmt.Errorf("node %d emitted EventInserted but its ring lacks %s", i, probe.ID)
 		}
 	}
@@ -537,7 +537,7 @@ func (c *cluster) trial(ctx context.Context, o *options, t int, rng *rand.Rand, 
 		return 0, 0, fmt.Errorf("remove: %w", err)
 	}
 	for i, nd := range c.nodes {
-		if nd.r.Ring().Has(probe.ID) {
+		if nd.r.View().Has(probe.ID) {
 			return 0, 0, fmt.Errorf("node %d emitted EventRemoved but its ring holds %s", i, probe.ID)
 		}
 	}
@@ -613,9 +613,9 @@ func (c *cluster) idle(ctx context.Context, d time.Duration) (idle, error) {
 
 // agree reports whether every ring holds the same nodes.
 func (c *cluster) agree() bool {
-	first := c.nodes[0].r.Ring()
+	first := c.nodes[0].r.View()
 	for _, nd := range c.nodes[1:] {
-		if !nd.r.Ring().Equal(first) {
+		if !nd.r.View().Equal(first) {
 			return false
 		}
 	}
