@@ -38,7 +38,12 @@ func TestDependencyRules(t *testing.T) {
 		{"internal/cookiekey", nil, []string{"golang.org/x/crypto/argon2"}},
 		{"kernel", []string{modulePath, modulePath + "/internal/wire", modulePath + "/internal/cookiekey"}, nil},
 		{"internal/msgpackcheck", nil, []string{"github.com/vmihailenco/msgpack/v5"}},
-		{"command", []string{modulePath, modulePath + "/internal/msgpackcheck"}, []string{"github.com/vmihailenco/msgpack/v5"}},
+		// command is the protocol and its client: it speaks through the
+		// kernel and genserver, never through gossip (whose stats it
+		// carries as raw JSON), so clients such as notp-cli do not link
+		// memberlist.
+		{"command", []string{modulePath, modulePath + "/kernel", modulePath + "/genserver", modulePath + "/vclock",
+			modulePath + "/internal/msgpackcheck"}, []string{"github.com/vmihailenco/msgpack/v5"}},
 		{"genserver", []string{modulePath, modulePath + "/kernel", modulePath + "/internal/wire", modulePath + "/internal/msgpackcheck"}, []string{"github.com/vmihailenco/msgpack/v5"}},
 		// memberlist stays behind internal/mltransport and gossip; the
 		// command-line tool needs none of it.

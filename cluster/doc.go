@@ -44,7 +44,8 @@
 // A command is a call whose event is the command name and whose payload is
 // a msgpack command.Args; the reply is a msgpack command.Reply whose Data is
 // JSON, {"ok": true, "data": ...} or {"ok": false, "error": {"message",
-// "code", "fields"}} (see package command):
+// "code", "fields"}}. Package command defines the protocol, the reply data
+// types and its client, command.Do; the server lives in cmdserver.go:
 //
 //	join {id}                      join a ring; "Node already belongs to ring '<id>'" when in one
 //	leave {force}                  leave the ring (the node keeps running)

@@ -8,7 +8,6 @@ import (
 	"github.com/notp-go/notp"
 	"github.com/notp-go/notp/cluster"
 	"github.com/notp-go/notp/command"
-	"github.com/notp-go/notp/genserver"
 	"github.com/notp-go/notp/kernel"
 )
 
@@ -47,14 +46,8 @@ func Example() {
 		return
 	}
 	defer k.Close()
-	_ = k.Connect(n.Self())
 	for _, cmd := range []string{command.Ping, command.Weights} {
-		b, err := genserver.CallRaw(ctx, k, genserver.Target{Name: command.ServerName, Node: n.Self()}, cmd, nil)
-		if err != nil {
-			fmt.Println(err)
-			return
-		}
-		r, err := command.DecodeReply(b)
+		r, err := command.Do(ctx, k, n.Self(), cmd, command.Args{})
 		if err != nil {
 			fmt.Println(err)
 			return
