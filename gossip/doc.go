@@ -8,7 +8,7 @@
 //   - memberlist answers "who is alive". Each node in a ring runs a
 //     memberlist (Name = node ID, node meta = ring id and kernel host/port)
 //     over the kernel's port: streams through the kernel's protocol mux,
-//     packets as UDP on the same port number (internal/mltransport), with
+//     packets as UDP on the same port number (gossip/internal/mltransport), with
 //     a SecretKey the kernel derives from its stretched cookie
 //     ([kernel.Kernel.DeriveKey]). Its failure detector gives the
 //     health of each member ([Ring.Members], events EventAlive, EventDead,

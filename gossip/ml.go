@@ -12,7 +12,7 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/notp-go/notp"
-	"github.com/notp-go/notp/internal/mltransport"
+	"github.com/notp-go/notp/gossip/internal/mltransport"
 	"github.com/notp-go/notp/internal/msgpackcheck"
 )
 

@@ -20,7 +20,6 @@ import (
 
 	"github.com/notp-go/notp"
 	"github.com/notp-go/notp/gossip"
-	"github.com/notp-go/notp/internal/mltransport"
 	"github.com/notp-go/notp/kernel"
 )
 
@@ -250,7 +249,7 @@ func startNode(ctx context.Context, id, cookie string, lazy bool, ml string, log
 			cancel()
 			_ = r.Stop(ctx)
 			k.Close()
-			if errors.Is(err, mltransport.ErrUDPBind) {
+			if errors.Is(err, gossip.ErrUDPBind) {
 				lastErr = err
 				continue
 			}
@@ -573,7 +572,7 @@ func newProbe(ctx context.Context, id string, o *options) (notp.Node, func(), er
 func (c *cluster) idle(ctx context.Context, d time.Duration) (idle, error) {
 	type snap struct {
 		kBytes, kRecords, ringMsgs uint64
-		ml                         mltransport.Stats
+		ml                         gossip.TransportStats
 		at                         time.Time
 	}
 	take := func() snap {
@@ -584,7 +583,7 @@ func (c *cluster) idle(ctx context.Context, d time.Duration) (idle, error) {
 			s.kRecords += ks.RecordsOut
 			s.ringMsgs += nd.r.Stats().MessagesSent
 		}
-		s.ml = mltransport.TotalStats()
+		s.ml = gossip.TransportTotals()
 		s.at = time.Now()
 		return s
 	}
