@@ -44,12 +44,14 @@ func TestDependencyRules(t *testing.T) {
 		// memberlist.
 		{"command", []string{modulePath, modulePath + "/kernel", modulePath + "/genserver", modulePath + "/vclock",
 			modulePath + "/internal/msgpackcheck"}, []string{"github.com/vmihailenco/msgpack/v5"}},
-		{"genserver", []string{modulePath, modulePath + "/kernel", modulePath + "/internal/wire", modulePath + "/internal/msgpackcheck"}, []string{"github.com/vmihailenco/msgpack/v5"}},
+		{"internal/event", nil, nil},
+		{"genserver", []string{modulePath, modulePath + "/kernel", modulePath + "/internal/wire", modulePath + "/internal/msgpackcheck",
+			modulePath + "/internal/event"}, []string{"github.com/vmihailenco/msgpack/v5"}},
 		// memberlist stays behind gossip and its internal transport; the
 		// command-line tool needs none of it.
 		{"gossip/internal/mltransport", []string{modulePath + "/kernel"}, []string{"github.com/hashicorp/memberlist"}},
 		{"gossip", []string{modulePath, modulePath + "/chash", modulePath + "/vclock", modulePath + "/kernel",
-			modulePath + "/gossip/internal/mltransport", modulePath + "/internal/msgpackcheck"},
+			modulePath + "/gossip/internal/mltransport", modulePath + "/internal/msgpackcheck", modulePath + "/internal/event"},
 			[]string{"github.com/hashicorp/memberlist", "github.com/vmihailenco/msgpack/v5"}},
 		// The Prometheus client stays in metrics (and cluster, which serves
 		// it): kernel, genserver and gossip, whose rules above list no

@@ -16,6 +16,7 @@ import (
 
 	"github.com/notp-go/notp"
 	"github.com/notp-go/notp/chash"
+	"github.com/notp-go/notp/internal/event"
 	"github.com/notp-go/notp/kernel"
 	"github.com/notp-go/notp/vclock"
 )
@@ -189,7 +190,7 @@ func (c *counter) load() uint64 { return c.v.Load() }
 
 type counters struct {
 	sent, sendErr, recv, rejected, inboxDrops, merges, conflicts, pushPulls,
-	dropped, flushes, flushErr, gced, autoRemoved, repairs,
+	flushes, flushErr, gced, autoRemoved, repairs,
 	refused, evicted, linksDeferred, panics,
 	reconnAttempts, reconnected counter
 }
@@ -272,7 +273,7 @@ type Ring struct {
 	wg      sync.WaitGroup
 	joining atomic.Bool
 
-	bus   bus
+	bus   event.Bus[Event]
 	stats counters
 
 	// testSend, when set (tests only, before Start), replaces kernel casts.
@@ -377,7 +378,6 @@ func New(k *kernel.Kernel, cfg Config) (*Ring, error) {
 		control:   make(chan func(), 16),
 		stopCh:    make(chan struct{}),
 	}
-	r.bus.dropped = &r.stats.dropped
 	r.st = newState(r.now)
 	r.resetLocked(r.k.Self())
 	return r, nil
@@ -574,18 +574,19 @@ func (r *Ring) Health(id string) Health {
 	return r.health[id]
 }
 
-// Subscribe returns a channel of events with buf slots and a cancel func
-// that closes it. Publishing never blocks: when the channel is full the
-// event is dropped and counted in Stats.EventsDropped.
+// Subscribe returns a channel of events with buf slots (≤ 0: 64, the
+// module's default; at most 65536) and a cancel func that closes it.
+// Publishing never blocks: when the channel is full the event is dropped
+// and counted in Stats.EventsDropped.
 func (r *Ring) Subscribe(buf int) (events <-chan Event, cancel func()) {
-	return r.bus.subscribe(buf)
+	return r.bus.Subscribe(buf)
 }
 
 func (r *Ring) emit(kind EventKind, ringID string, nodes []notp.Node) {
 	if len(nodes) == 0 && kind != EventConflict {
 		return
 	}
-	r.bus.publish(Event{Kind: kind, Nodes: nodes, RingID: ringID, Time: r.now()})
+	r.bus.Publish(Event{Kind: kind, Nodes: nodes, RingID: ringID, Time: r.now()})
 }
 
 // Stats returns a snapshot of the counters.
@@ -596,7 +597,7 @@ func (r *Ring) Stats() Stats {
 		MessagesReceived: s.recv.load(), MessagesRejected: s.rejected.load(),
 		InboxDrops: s.inboxDrops.load(), Merges: s.merges.load(),
 		Conflicts: s.conflicts.load(), PushPulls: s.pushPulls.load(),
-		EventsDropped: s.dropped.load(), Flushes: s.flushes.load(),
+		EventsDropped: r.bus.Dropped(), Flushes: s.flushes.load(),
 		FlushErrors: s.flushErr.load(), TombstonesGCed: s.gced.load(),
 		AutoRemoved: s.autoRemoved.load(), RingRepairs: s.repairs.load(),
 		EntriesRefused: s.refused.load(), TombstonesEvicted: s.evicted.load(),

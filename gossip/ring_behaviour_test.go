@@ -683,16 +683,35 @@ func TestZombieIgnored(t *testing.T) {
 // Events never block the ring: a full subscriber drops and counts.
 func TestEventsDropWhenFull(t *testing.T) {
 	u := newUnit(t, "u")
-	_, cancel := u.r.Subscribe(0)
+	_, cancel := u.r.Subscribe(1)
 	defer cancel()
-	if err := u.r.Insert(ctx(t), peer("b", 1), 0, false); err != nil {
-		t.Fatal(err)
+	for _, id := range []string{"b", "c"} {
+		if err := u.r.Insert(ctx(t), peer(id, 1), 0, false); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if u.r.Stats().EventsDropped == 0 {
 		t.Fatal("no drop counted")
 	}
 	cancel()
 	cancel() // idempotent
+}
+
+// A subscription asked with a zero buffer gets the default room instead
+// of losing every event its reader is not already waiting for.
+func TestEventsZeroBufferKeepsEvents(t *testing.T) {
+	u := newUnit(t, "u")
+	events, cancel := u.r.Subscribe(0)
+	defer cancel()
+	if err := u.r.Insert(ctx(t), peer("b", 1), 0, false); err != nil {
+		t.Fatal(err)
+	}
+	if d := u.r.Stats().EventsDropped; d != 0 {
+		t.Fatalf("%d events dropped with a zero buffer", d)
+	}
+	if ev := <-events; ev.Kind != EventInserted {
+		t.Fatalf("first event %v, want inserted", ev.Kind)
+	}
 }
 
 func TestHealthText(t *testing.T) {
