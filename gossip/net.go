@@ -15,6 +15,19 @@ import (
 	"github.com/notp-go/notp/vclock"
 )
 
+// Codes of the kernel.RemoteError a ring answers a call with (Meet's join
+// and Leave's announcement are calls); callers match them with
+// errors.Is(err, &kernel.RemoteError{Code: CodeBusy}). Values are
+// append-only: peers of other versions read them.
+const (
+	// CodeBusy: the ring's inbox was full and the message was dropped;
+	// the caller may retry.
+	CodeBusy = "BUSY"
+	// CodeInvalidMessage: the message did not decode or validate, or named
+	// another ring.
+	CodeInvalidMessage = "INVALID_RING_MESSAGE"
+)
+
 // handle is the kernel handler of "gossip/<ring id>". It runs on the
 // sender's connection reader and only queues the message.
 func (r *Ring) handle(m kernel.Message) {
@@ -23,7 +36,7 @@ func (r *Ring) handle(m kernel.Message) {
 	default:
 		r.stats.inboxDrops.add()
 		if m.From.IsCall() {
-			_ = r.k.ReplyError(m.From, kernel.Errorf("BUSY", "gossip: ring busy"))
+			_ = r.k.ReplyError(m.From, kernel.Errorf(CodeBusy, "gossip: ring busy"))
 		}
 	}
 }
@@ -167,7 +180,7 @@ func (r *Ring) reject(km kernel.Message, err error) {
 	r.stats.rejected.add()
 	r.log.Debug("rejected ring message", "peer", km.From.Node.ID, "err", err)
 	if km.From.IsCall() {
-		_ = r.k.ReplyError(km.From, kernel.Errorf("INVALID_RING_MESSAGE", "%v", err))
+		_ = r.k.ReplyError(km.From, kernel.Errorf(CodeInvalidMessage, "%v", err))
 	}
 }
 

@@ -24,11 +24,11 @@ func (r *Ring) Meet(ctx context.Context, node notp.Node) error {
 	if err := node.Validate(); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidNode, err)
 	}
-	r.opMu.Lock()
-	defer r.opMu.Unlock()
-	if err := r.checkRunning(); err != nil {
+	unlock, err := r.lockRunning()
+	if err != nil {
 		return err
 	}
+	defer unlock()
 	if node.ID == r.self {
 		return nil
 	}
@@ -184,13 +184,11 @@ func (r *Ring) checkArgs(nodes []notp.Node, weight int) (int, error) {
 // change applies a local change f (which reports whether it changed
 // anything), advances this node's clock entry, and disseminates the result.
 func (r *Ring) change(ctx context.Context, force bool, f func(*state) bool) error {
-	r.opMu.Lock()
-	defer r.opMu.Unlock()
-	if err := r.checkRunning(); err != nil {
+	ctx, done, err := r.beginOp(ctx)
+	if err != nil {
 		return err
 	}
-	ctx, cancel := r.withTimeout(ctx)
-	defer cancel()
+	defer done()
 
 	r.mu.Lock()
 	old := r.st.snapshotEntries()

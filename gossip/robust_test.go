@@ -1,6 +1,7 @@
 package gossip
 
 import (
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"testing"
@@ -95,4 +96,19 @@ func TestPushPullPanicRecovered(t *testing.T) {
 	}
 	u.r.st.clock = clk
 	u.r.mu.Unlock()
+}
+
+// A call carrying a message that does not decode is answered with the
+// named code, so the caller can tell a refusal from a lost message.
+func TestInvalidCallAnsweredWithCode(t *testing.T) {
+	n := newNode(t, "a").start("ring")
+	k := startKernel(t, "caller", 0)
+	t.Cleanup(func() { _ = k.Close() })
+	if err := k.Connect(n.self()); err != nil {
+		t.Fatal(err)
+	}
+	_, err := k.Call(ctx(t), n.self(), handlerName("ring"), []byte{0xc1})
+	if !errors.Is(err, &kernel.RemoteError{Code: CodeInvalidMessage}) {
+		t.Fatalf("garbage call: %v, want a RemoteError %s", err, CodeInvalidMessage)
+	}
 }
