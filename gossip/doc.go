@@ -1,6 +1,16 @@
 // Package gossip keeps a cluster's consistent-hash ring in agreement across
 // its nodes: notp's GossipRing, with the bugs of the original fixed.
 //
+//	r, err := gossip.New(k, gossip.Config{FlushPath: "/var/lib/app/ring"}) // k: this node's kernel
+//	if err != nil { ... }
+//	loaded, err := r.Load() // optional: the state of the last run
+//	if err := r.Start(ctx, "ring"); err != nil { ... } // k must be started
+//	defer r.Stop(context.Background())
+//	_ = r.Meet(ctx, peer) // unite with peer's ring
+//	replicas := r.PreferenceList([]byte("user:42"), 3) // who holds a key
+//
+// Package cluster wires a kernel, a Ring and a command server into a node.
+//
 // # Model
 //
 // Two layers share the kernel's one port:
@@ -81,7 +91,7 @@
 // # Messages
 //
 // Ring messages are kernel casts to the handler "gossip/<ring id>", msgpack
-// maps {v, type, ring, round, clock, entries}:
+// maps {v, type, ring, round, clock, entries, floor, sum}:
 //
 //   - join (1): Meet, as a kernel call (the reply acknowledges the merge),
 //     with the sender's floor; the receiver unions, answers with its state
@@ -90,22 +100,27 @@
 //     forwards its own merged state to Fanout (2) random neighbours with
 //     round-1, news or not, as notp does. A change's originator starts with
 //     round ceil(log2 N) (notp's maxMsgRound), so a change reaches ~90% of
-//     the nodes in about log2 N hops without waiting for a poll; digests
-//     repair the rest within about one Interval. A burst of received
+//     the nodes in about log2 N hops without waiting for a poll; the poll
+//     repairs the rest within about one Interval. A burst of received
 //     messages is merged first and forwarded once.
 //   - leave (3): an update whose sender removed itself, sent as a kernel
 //     call; the reply acknowledges it.
-//   - digest (4): the poll's clock; the receiver answers with its state if
-//     it has changes the sender lacks, and with pull if the sender has
-//     changes it lacks. Every [Config.Interval] each node sends one digest to
-//     a random live member, so a converged cluster exchanges only clocks.
+//   - digest (4): a clock alone; the receiver answers with its state if it
+//     has changes the sender lacks, and with pull if the sender has changes
+//     it lacks.
 //   - pull (5): asks for an update with round 0.
+//   - sum (6): the poll. Every [Config.Interval] each node sends one to a
+//     random gossip neighbour: a 64-bit FNV-1a checksum of its clock's
+//     counts (sum), no clock and no entries. A receiver whose own checksum
+//     differs answers with its digest, which the poller answers as above;
+//     equal checksums need no answer. A converged cluster so exchanges a
+//     few dozen bytes per node and Interval, whatever its size.
 //
 // Targets are chosen among a node's gossip neighbours that memberlist does
 // not report dead or left: ordering the live members by chash.Token(ID, 1),
 // the members at distances ±1, ±2, ±4, … (every member in rings of up to 5
 // nodes, 2·log2 N in large ones). The relation is symmetric and the graph
-// connected with diameter O(log N), so rumours and digests reach everyone
+// connected with diameter O(log N), so rumours and polls reach everyone
 // while the kernel holds O(N log N) links in all instead of N² (with
 // [Config.LazyConnect]; by default, as in notp, the kernel is also
 // connected to every ring member for the benefit of other components).
@@ -249,8 +264,9 @@
 //
 // # Events
 //
-// [Ring.Subscribe] returns a buffered channel. Publishing never blocks:
-// when a subscriber's channel is full the event is dropped and counted.
+// [Ring.Subscribe] returns a buffered channel (a buffer ≤ 0 gets 64
+// slots). Publishing never blocks: when a subscriber's channel is full the
+// event is dropped and counted in Stats.EventsDropped.
 // Kinds: EventInserted, EventRemoved, EventUpdated (weight or address;
 // notp's process was silent on these), EventConflict, EventSelfRemoved,
 // EventLeft, EventAlive, EventDead, EventMemberLeft (memberlist health of
@@ -264,7 +280,7 @@
 // Use a memberlist base config with short intervals (DefaultLocalConfig
 // with ProbeInterval, GossipInterval and PushPullInterval of tens of
 // milliseconds; EnableCompression false saves CPU with many in-process
-// nodes) and a short [Config.Interval] (digest poll, which bounds how long
+// nodes) and a short [Config.Interval] (the checksum poll, which bounds how long
 // the nodes a rumour missed wait). Changes themselves spread without
 // waiting for either. For hundreds of nodes in one process set
 // [Config.LazyConnect].

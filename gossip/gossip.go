@@ -77,10 +77,12 @@ type Config struct {
 	// PFactor is the default number of neighbours; PFactor+1 is the
 	// default length of PreferenceList and Neighbourhood. 0 = 2.
 	PFactor int
-	// Interval is the anti-entropy poll period: each tick sends the clock
-	// (a digest) to one random gossip neighbour, which answers only if the
-	// states differ; it bounds how long a node a rumour missed waits. It also paces health checks, rejoin attempts, dead-node
-	// removal and tombstone collection. 0 = 1 s.
+	// Interval is the anti-entropy poll period: each tick sends a checksum
+	// of the clock to one random gossip neighbour, which answers (with its
+	// clock, then states are exchanged) only if the checksums differ; it
+	// bounds how long a node a rumour missed waits. It also paces health
+	// checks, rejoin attempts, dead-node removal and tombstone collection.
+	// 0 = 1 s.
 	Interval time.Duration
 	// FlushPath is the state file; "" = no persistence.
 	FlushPath string
