@@ -45,22 +45,25 @@ func TestDependencyRules(t *testing.T) {
 		{"command", []string{modulePath, modulePath + "/kernel", modulePath + "/genserver", modulePath + "/vclock",
 			modulePath + "/internal/msgpackcheck"}, []string{"github.com/vmihailenco/msgpack/v5"}},
 		{"internal/event", nil, nil},
+		{"internal/lifecycle", nil, nil},
 		{"genserver", []string{modulePath, modulePath + "/kernel", modulePath + "/internal/wire", modulePath + "/internal/msgpackcheck",
 			modulePath + "/internal/event"}, []string{"github.com/vmihailenco/msgpack/v5"}},
 		// memberlist stays behind gossip and its internal transport; the
 		// command-line tool needs none of it.
 		{"gossip/internal/mltransport", []string{modulePath + "/kernel"}, []string{"github.com/hashicorp/memberlist"}},
 		{"gossip", []string{modulePath, modulePath + "/chash", modulePath + "/vclock", modulePath + "/kernel",
-			modulePath + "/gossip/internal/mltransport", modulePath + "/internal/msgpackcheck", modulePath + "/internal/event"},
+			modulePath + "/gossip/internal/mltransport", modulePath + "/internal/msgpackcheck", modulePath + "/internal/event",
+			modulePath + "/internal/lifecycle"},
 			[]string{"github.com/hashicorp/memberlist", "github.com/vmihailenco/msgpack/v5"}},
 		// The Prometheus client stays in metrics (and cluster, which serves
 		// it): kernel, genserver and gossip, whose rules above list no
 		// such import, keep the counters it reads without depending on it.
-		{"metrics", []string{modulePath + "/kernel", modulePath + "/genserver", modulePath + "/gossip"},
+		{"metrics", []string{modulePath + "/kernel", modulePath + "/genserver", modulePath + "/gossip",
+			modulePath + "/internal/lifecycle"},
 			[]string{"github.com/prometheus/client_golang"}},
 		{"cluster", []string{modulePath, modulePath + "/chash", modulePath + "/vclock", modulePath + "/kernel",
 			modulePath + "/genserver", modulePath + "/gossip", modulePath + "/command", modulePath + "/internal/msgpackcheck",
-			modulePath + "/metrics"},
+			modulePath + "/metrics", modulePath + "/internal/lifecycle"},
 			[]string{"github.com/hashicorp/memberlist", "github.com/prometheus/client_golang"}},
 		{"internal/cookiefile", nil, nil},
 		{"cmd/notp-cli", []string{modulePath, modulePath + "/kernel", modulePath + "/genserver", modulePath + "/command",

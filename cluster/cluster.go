@@ -20,6 +20,7 @@ import (
 	"github.com/notp-go/notp/command"
 	"github.com/notp-go/notp/genserver"
 	"github.com/notp-go/notp/gossip"
+	"github.com/notp-go/notp/internal/lifecycle"
 	"github.com/notp-go/notp/kernel"
 	"github.com/notp-go/notp/metrics"
 )
@@ -362,14 +363,7 @@ func (n *Node) Stop(ctx context.Context) error {
 // so queued commands are answered as stopped instead of handled and
 // scrapes in flight are cut. It is idempotent and returns the parts'
 // errors other than that cancellation.
-func (n *Node) Close() error {
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	if err := n.Stop(ctx); err != nil && !errors.Is(err, context.Canceled) {
-		return err
-	}
-	return nil
-}
+func (n *Node) Close() error { return lifecycle.StopNow(n.Stop) }
 
 // stopParts stops what may have started; each part's Stop is idempotent.
 func (n *Node) stopParts(ctx context.Context) error {

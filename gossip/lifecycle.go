@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/notp-go/notp"
+	"github.com/notp-go/notp/internal/lifecycle"
 	"github.com/notp-go/notp/kernel"
 )
 
@@ -115,11 +116,7 @@ func (r *Ring) Stop(ctx context.Context) error {
 // Close stops the ring at once: Stop without waiting for anything remote
 // (memberlist's shutdown and the handler's release are immediate; the
 // state is still flushed). It is idempotent.
-func (r *Ring) Close() error {
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	return r.Stop(ctx)
-}
+func (r *Ring) Close() error { return lifecycle.StopNow(r.Stop) }
 
 // Join makes this node a member of ringID: it fails with ErrAlreadyInRing
 // ("Node already belongs to ring '<id>'") if it is in a ring. After a Leave

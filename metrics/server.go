@@ -12,6 +12,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/notp-go/notp/internal/lifecycle"
 )
 
 // Path is the one URL path a Server answers; every other path is 404.
@@ -104,14 +106,7 @@ func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 // Close stops listening, closes the connections of scrapes in flight at
 // once and waits for the serving goroutine: Stop with an already cancelled
 // context. It is idempotent.
-func (s *Server) Close() error {
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	if err := s.Stop(ctx); err != nil && !errors.Is(err, context.Canceled) {
-		return err
-	}
-	return nil
-}
+func (s *Server) Close() error { return lifecycle.StopNow(s.Stop) }
 
 // Stop stops listening, lets scrapes in flight finish until ctx ends
 // (then closes their connections) and waits for the serving goroutine. It
