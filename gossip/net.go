@@ -209,44 +209,7 @@ func (r *Ring) mergeLocked(remote []entry, rclock *vclock.Clock, join *joinInfo,
 	selfWasLive := st.live(r.self)
 	changed := st.mergeEntries(remote)
 	if join != nil {
-		wrote := false
-		for _, re := range remote {
-			id := re.Node.ID
-			le, lok := olds[id]
-			best, ok := bestLive(re, true, le, lok)
-			if ok && !st.live(id) {
-				st.write(r.self, best.Node, best.Weight, false, r.now())
-				changed = append(changed, id)
-				wrote = true
-			}
-		}
-		// Placeholders (version 0) of nodes that were never added become
-		// real entries, so that a later removal of them is not ignored.
-		for id, e := range st.entries {
-			if e.Version == 0 && !e.Removed {
-				if id == r.self {
-					// Above the removals of this node that
-					// skipSelfTombstone dropped, or the sender
-					// keeps them and removes it again.
-					e.Version = r.selfFloor
-					st.entries[id] = e
-				}
-				st.write(r.self, e.Node, e.Weight, false, r.now())
-				changed = append(changed, id)
-				wrote = true
-			}
-		}
-		if e, ok := st.entries[join.from]; ok && !e.Removed && e.Version <= join.floor {
-			e.Version = join.floor
-			st.entries[join.from] = e
-			st.write(r.self, e.Node, e.Weight, false, r.now())
-			changed = append(changed, join.from)
-			wrote = true
-		}
-		if wrote {
-			st.clock.Increment(r.self)
-			r.selfSync = false
-		}
+		changed = append(changed, r.unionJoinLocked(remote, olds, join)...)
 	}
 	if refused := r.enforceLocked(olds); len(refused) > 0 {
 		changed = slices.DeleteFunc(changed, func(id string) bool {
@@ -280,6 +243,51 @@ func (r *Ring) mergeLocked(remote []entry, rclock *vclock.Clock, join *joinInfo,
 		act.selfRemoved = true
 		act.epoch = r.epoch
 	}
+}
+
+// unionJoinLocked makes a merged join a union (see the package doc): every
+// node live on either side before the merge is live after it, placeholders
+// become real entries, and the joining node's entry is written above its
+// floor. It returns the ids it wrote; when it wrote any, this node's clock
+// entry advances.
+func (r *Ring) unionJoinLocked(remote []entry, olds map[string]entry, join *joinInfo) []string {
+	st := r.st
+	var wrote []string
+	for _, re := range remote {
+		id := re.Node.ID
+		le, lok := olds[id]
+		best, ok := bestLive(re, true, le, lok)
+		if ok && !st.live(id) {
+			st.write(r.self, best.Node, best.Weight, false, r.now())
+			wrote = append(wrote, id)
+		}
+	}
+	// Placeholders (version 0) of nodes that were never added become
+	// real entries, so that a later removal of them is not ignored.
+	for id, e := range st.entries {
+		if e.Version == 0 && !e.Removed {
+			if id == r.self {
+				// Above the removals of this node that
+				// skipSelfTombstone dropped, or the sender
+				// keeps them and removes it again.
+				e.Version = r.selfFloor
+				st.entries[id] = e
+			}
+			st.write(r.self, e.Node, e.Weight, false, r.now())
+			wrote = append(wrote, id)
+		}
+	}
+	if e, ok := st.entries[join.from]; ok && !e.Removed && e.Version <= join.floor {
+		e.Version = join.floor
+		st.entries[join.from] = e
+		st.write(r.self, e.Node, e.Weight, false, r.now())
+		wrote = append(wrote, join.from)
+	}
+	if len(wrote) > 0 {
+		st.clock.Increment(r.self)
+		r.selfSync = false
+	}
+	return wrote
 }
 
 // checkSelfCountLocked rejects a remote clock that counts more changes by
