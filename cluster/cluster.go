@@ -93,15 +93,13 @@ type Config struct {
 	// Gossip configures the ring: weights (RFactor, PFactor), the flush
 	// file (FlushPath, "" = no persistence: a restarted node starts with
 	// an empty ring), the anti-entropy interval, the failure detector
-	// (Memberlist, ListenPacket), reconnects, tombstones, LazyConnect and
+	// (Memberlist; ListenPacket, which with Kernel.Listen and Kernel.Dial
+	// lets tests run nodes over a fault-injecting network), reconnects,
+	// tombstones, LazyConnect and
 	// the ring's own timeouts; see gossip.Config. Its Logger and Now are
 	// set from this Config when nil. All nodes of a cluster should use the
 	// same RFactor and PFactor.
 	Gossip gossip.Config
-	// ListenPacket binds the UDP socket of the failure detector's packets;
-	// nil = net.ListenPacket. With Kernel.Listen and Kernel.Dial it lets
-	// tests run nodes over a fault-injecting network.
-	ListenPacket func(network, addr string) (net.PacketConn, error)
 	// MetricsAddr, when set, is the TCP address ("127.0.0.1:9100"; port 0
 	// picks a free one, see Node.MetricsAddr) where Start serves the
 	// node's Prometheus metrics at /metrics (package metrics: the
