@@ -95,10 +95,9 @@ type Config struct {
 	// an empty ring), the anti-entropy interval, the failure detector
 	// (Memberlist; ListenPacket, which with Kernel.Listen and Kernel.Dial
 	// lets tests run nodes over a fault-injecting network), reconnects,
-	// tombstones, LazyConnect and
-	// the ring's own timeouts; see gossip.Config. Its Logger and Now are
-	// set from this Config when nil. All nodes of a cluster should use the
-	// same RFactor and PFactor.
+	// tombstones, LazyConnect and the ring's own timeouts; see
+	// gossip.Config. Its Logger and Now are set from this Config when nil.
+	// All nodes of a cluster should use the same RFactor and PFactor.
 	Gossip gossip.Config
 	// MetricsAddr, when set, is the TCP address ("127.0.0.1:9100"; port 0
 	// picks a free one, see Node.MetricsAddr) where Start serves the
