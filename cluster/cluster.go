@@ -268,7 +268,7 @@ func (e *mismatchError) Unwrap() error { return ErrRingMismatch }
 
 // Start brings the node up in the ring ringID ("" = in no ring yet; join
 // one later with the join command). First it loads the flush file (when
-// Config.FlushPath is set): a corrupt file is an error, and a loaded ring
+// Config.Gossip.FlushPath is set): a corrupt file is an error, and a loaded ring
 // id that differs from ringID is an error wrapping ErrRingMismatch with
 // notp's text "Loaded ring ID '<x>' does not match '<y>'" — in both cases
 // nothing starts and Start may be called again. Then it starts the kernel
