@@ -139,7 +139,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, fmt.Errorf("%w: %w", errUsage, err)
 	}
 	if err := checkHostPort(o.metrics); err != nil {
-		return o, fmt.Errorf("%w: -metrics %q: %v (want host:port, e.g. 127.0.0.1:9100)", errUsage, o.metrics, err)
+		return o, fmt.Errorf("%w: -metrics %q: %w (want host:port, e.g. 127.0.0.1:9100)", errUsage, o.metrics, err)
 	}
 	var err error
 	if o.cookie, err = pickCookie(fs, *cookie, *cookieFile, *insecure); err != nil {
@@ -148,7 +148,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	if *meet != "" {
 		n, err := notp.ParseNode(*meet)
 		if err != nil {
-			return o, fmt.Errorf("%w: -meet: %v (want id@host:port)", errUsage, err)
+			return o, fmt.Errorf("%w: -meet: %w (want id@host:port)", errUsage, err)
 		}
 		o.meet = &n
 	}
