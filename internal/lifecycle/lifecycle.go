@@ -9,13 +9,32 @@ import (
 )
 
 // StopNow calls stop with an already cancelled context, so it drains
-// nothing, and returns its error unless that error is only the
-// cancellation it was given.
+// nothing, and returns its error without the cancellations it was given:
+// a joined error (errors.Join, as a Stop of several parts returns) keeps
+// every part that is not one.
 func StopNow(stop func(context.Context) error) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if err := stop(ctx); err != nil && !errors.Is(err, context.Canceled) {
-		return err
+	return withoutCanceled(stop(ctx))
+}
+
+// withoutCanceled returns err without the parts that are only
+// context.Canceled.
+func withoutCanceled(err error) error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var keep []error
+		for _, e := range j.Unwrap() {
+			if e = withoutCanceled(e); e != nil {
+				keep = append(keep, e)
+			}
+		}
+		if len(keep) == len(j.Unwrap()) {
+			return err // nothing dropped: keep the error as it was
+		}
+		return errors.Join(keep...)
 	}
-	return nil
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
 }

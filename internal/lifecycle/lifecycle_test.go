@@ -21,4 +21,11 @@ func TestStopNow(t *testing.T) {
 	if err := StopNow(func(ctx context.Context) error { return fmt.Errorf("flush: %w", other) }); !errors.Is(err, other) {
 		t.Fatalf("StopNow = %v, want the stop error", err)
 	}
+	// One part cancelled, one failed: the failure survives.
+	err := StopNow(func(ctx context.Context) error {
+		return errors.Join(fmt.Errorf("stop server: %w", ctx.Err()), fmt.Errorf("flush: %w", other))
+	})
+	if !errors.Is(err, other) || errors.Is(err, context.Canceled) {
+		t.Fatalf("StopNow of a joined error = %v, want the flush error alone", err)
+	}
 }
