@@ -160,65 +160,148 @@ func DecodeEnvelope(b []byte, e *Envelope) error {
 // name must not keep its argument.
 func DecodeEnvelopeWith(b []byte, e *Envelope, name func([]byte) string) error {
 	r := NewReader(b)
-	n, err := r.ArrayLen()
+	kind, err := readEnvelopeHead(&r)
 	if err != nil {
 		return err
 	}
-	if n != 6 {
-		return malformed("envelope is not a 6-element array")
-	}
-	kind, err := r.Uint()
-	if err != nil {
+	*e = Envelope{Kind: kind}
+	var p envelopeBytes
+	if p.id, err = r.StrBytes(); err != nil {
 		return err
 	}
-	if kind == 0 || kind > uint64(kindMax) {
-		return malformed("unknown envelope kind")
-	}
-	*e = Envelope{Kind: byte(kind)}
-	// ID (unless interned), Tag and Data of a small envelope are copied
-	// into one allocation: the common call and reply cost one, not three.
-	var id, tag, data []byte
-	interned := name != nil && e.Kind == KindMsg
-	if id, err = r.StrBytes(); err != nil {
+	if p.tag, err = r.StrBytes(); err != nil {
 		return err
 	}
-	if interned {
-		e.ID = name(id)
-		id = nil
-	}
-	if tag, err = r.StrBytes(); err != nil {
+	if e.Stream, err = readStream(&r); err != nil {
 		return err
 	}
-	if r.Nil() {
-	} else {
-		if n, err = r.ArrayLen(); err != nil {
-			return err
-		}
-		if n != 2 {
-			return malformed("stream is not a 2-element array")
-		}
-		s := &Stream{}
-		if s.ID, err = r.Str(); err != nil {
-			return err
-		}
-		if s.Done, err = r.Bool(); err != nil {
-			return err
-		}
-		e.Stream = s
+	if e.Err, err = readError(&r); err != nil {
+		return err
 	}
-	if !r.Nil() {
-		if e.Err, err = readError(&r); err != nil {
-			return err
-		}
-	}
-	hasData := !r.Nil()
-	if hasData {
-		if data, err = r.Bin(); err != nil {
-			return err
-		}
+	if p.data, p.hasData, err = readData(&r); err != nil {
+		return err
 	}
 	if r.Len() != 0 {
 		return malformed("trailing bytes after envelope")
+	}
+	p.store(e, name)
+	return nil
+}
+
+// readEnvelopeHead reads the array header of an envelope and its kind.
+func readEnvelopeHead(r *Reader) (byte, error) {
+	n, err := r.ArrayLen()
+	if err != nil {
+		return 0, err
+	}
+	if n != 6 {
+		return 0, malformed("envelope is not a 6-element array")
+	}
+	kind, err := r.Uint()
+	if err != nil {
+		return 0, err
+	}
+	if kind == 0 || kind > uint64(kindMax) {
+		return 0, malformed("unknown envelope kind")
+	}
+	return byte(kind), nil
+}
+
+// readStream reads the stream part of an envelope: nil or [id, done].
+func readStream(r *Reader) (*Stream, error) {
+	if r.Nil() {
+		return nil, nil
+	}
+	n, err := r.ArrayLen()
+	if err != nil {
+		return nil, err
+	}
+	if n != 2 {
+		return nil, malformed("stream is not a 2-element array")
+	}
+	s := &Stream{}
+	if s.ID, err = r.Str(); err != nil {
+		return nil, err
+	}
+	if s.Done, err = r.Bool(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// readError reads the err part of an envelope: nil or [code, message,
+// fields].
+func readError(r *Reader) (*Error, error) {
+	if r.Nil() {
+		return nil, nil
+	}
+	n, err := r.ArrayLen()
+	if err != nil {
+		return nil, err
+	}
+	if n != 3 {
+		return nil, malformed("error is not a 3-element array")
+	}
+	e := &Error{}
+	if e.Code, err = r.Str(); err != nil {
+		return nil, err
+	}
+	if e.Message, err = r.Str(); err != nil {
+		return nil, err
+	}
+	if e.Fields, err = readFields(r); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// readFields reads the fields of an error: nil or a map of strs.
+func readFields(r *Reader) (map[string]string, error) {
+	m, err := r.MapLen()
+	if err != nil || m < 0 {
+		return nil, err
+	}
+	fields := make(map[string]string, m) // m is checked against the input
+	for range m {
+		k, err := r.Str()
+		if err != nil {
+			return nil, err
+		}
+		v, err := r.Str()
+		if err != nil {
+			return nil, err
+		}
+		fields[k] = v
+	}
+	return fields, nil
+}
+
+// readData reads the data part of an envelope: nil or a bin. ok is false
+// for nil.
+func readData(r *Reader) (data []byte, ok bool, err error) {
+	if r.Nil() {
+		return nil, false, nil
+	}
+	data, err = r.Bin()
+	return data, err == nil, err
+}
+
+// envelopeBytes are the ID, Tag and Data of an envelope as read: slices of
+// the input, copied by store.
+type envelopeBytes struct {
+	id, tag, data []byte
+	hasData       bool // data was a bin, not nil
+}
+
+// store copies p into e so that e does not alias the input. The ID
+// (unless name interns it), Tag and Data of a small envelope share one
+// allocation: the common call and reply cost one, not three.
+func (p *envelopeBytes) store(e *Envelope, name func([]byte) string) {
+	id, data := p.id, p.data
+	interned := name != nil && e.Kind == KindMsg
+	if interned {
+		e.ID = name(id)
+		id = nil
 	}
 	if len(data) > maxSharedData {
 		// A large payload gets its own allocation, so that keeping a
@@ -226,22 +309,23 @@ func DecodeEnvelopeWith(b []byte, e *Envelope, name func([]byte) string) error {
 		e.Data = append(make([]byte, 0, len(data)), data...)
 		data = nil
 	}
-	if n := len(id) + len(tag) + len(data); n > 0 || hasData && e.Data == nil {
-		buf := make([]byte, 0, n)
-		buf = append(append(append(buf, id...), tag...), data...)
-		if !interned {
-			e.ID = unsafe.String(unsafe.SliceData(buf), len(id))
-		}
-		if len(tag) > 0 {
-			e.Tag = unsafe.String(&buf[len(id)], len(tag))
-		}
-		if hasData && e.Data == nil {
-			// Full slice expression: appending to Data never reaches
-			// past the buffer (there is nothing after it anyway).
-			e.Data = buf[len(id)+len(tag) : n : n]
-		}
+	n := len(id) + len(p.tag) + len(data)
+	if n == 0 && !(p.hasData && e.Data == nil) {
+		return
 	}
-	return nil
+	buf := make([]byte, 0, n)
+	buf = append(append(append(buf, id...), p.tag...), data...)
+	if !interned {
+		e.ID = unsafe.String(unsafe.SliceData(buf), len(id))
+	}
+	if len(p.tag) > 0 {
+		e.Tag = unsafe.String(&buf[len(id)], len(p.tag))
+	}
+	if p.hasData && e.Data == nil {
+		// Full slice expression: appending to Data never reaches past
+		// the buffer (there is nothing after it anyway).
+		e.Data = buf[len(id)+len(p.tag) : n : n]
+	}
 }
 
 // maxSharedData is the largest Data that DecodeEnvelopeWith places in one
@@ -343,41 +427,3 @@ func SplitFrames(p []byte, max int, fn func(frame []byte) error) error {
 
 // ErrTooLarge reports a frame or record over the size limit.
 var ErrTooLarge = errors.New("wire: frame too large")
-
-// readError reads the err part of an envelope (after its nil check).
-func readError(r *Reader) (*Error, error) {
-	n, err := r.ArrayLen()
-	if err != nil {
-		return nil, err
-	}
-	if n != 3 {
-		return nil, malformed("error is not a 3-element array")
-	}
-	e := &Error{}
-	if e.Code, err = r.Str(); err != nil {
-		return nil, err
-	}
-	if e.Message, err = r.Str(); err != nil {
-		return nil, err
-	}
-	if r.Nil() {
-		return e, nil
-	}
-	m, err := r.MapLen()
-	if err != nil {
-		return nil, err
-	}
-	e.Fields = make(map[string]string, m)
-	for range m {
-		k, err := r.Str()
-		if err != nil {
-			return nil, err
-		}
-		v, err := r.Str()
-		if err != nil {
-			return nil, err
-		}
-		e.Fields[k] = v
-	}
-	return e, nil
-}
