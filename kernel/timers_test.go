@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"strings"
@@ -375,4 +376,134 @@ func TestSeenAliveCutsBackoffShort(t *testing.T) {
 			})
 		})
 	}
+}
+
+// A connection may have at most maxStreamsPerConn partial incoming streams:
+// the next one is aborted with CodeBufferLimit, and finishing a stream
+// makes room for a new one.
+func TestStreamsPerConnectionLimit(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		k := newMemNet().start(t, nil)
+		echo(t, k, "echo")
+		p, err := dialRaw(t, k, testCookie)
+		if err != nil {
+			t.Fatal(err)
+		}
+		replies := make(chan *wire.Envelope, 4)
+		go func() {
+			defer close(replies)
+			for {
+				e, err := p.readEnvelope()
+				if err != nil {
+					return
+				}
+				replies <- e
+			}
+		}()
+		chunk := func(i int, done bool) []byte {
+			id := fmt.Sprint(i)
+			return frame(&wire.Envelope{Kind: wire.KindMsg, ID: "echo", Tag: "t" + id, Stream: &wire.Stream{ID: "s" + id, Done: done}, Data: []byte(id)})
+		}
+		send := func(frames []byte) {
+			t.Helper()
+			if _, err := p.c.Write(p.record(frames)); err != nil {
+				t.Fatal(err)
+			}
+			synctest.Wait()
+		}
+		var batch []byte
+		for i := range maxStreamsPerConn {
+			batch = append(batch, chunk(i, false)...)
+			if len(batch) > 4<<10 {
+				send(batch)
+				batch = nil
+			}
+		}
+		send(batch)
+		if n := k.Stats().StreamsAborted; n != 0 {
+			t.Fatalf("%d of %d streams aborted", n, maxStreamsPerConn)
+		}
+		send(chunk(maxStreamsPerConn, false))
+		e := <-replies
+		if k.Stats().StreamsAborted != 1 || e.ID != fmt.Sprint("t", maxStreamsPerConn) || e.Err == nil || e.Err.Code != CodeBufferLimit {
+			t.Fatalf("stream over the limit: reply %+v, %d aborted; want %s for it", e, k.Stats().StreamsAborted, CodeBufferLimit)
+		}
+		send(chunk(0, true)) // stream 0 ends and is delivered
+		if e := <-replies; e.ID != "t0" || e.Err != nil || string(e.Data) != "00" {
+			t.Fatalf("finished stream: reply %+v, want t0 with data 00", e)
+		}
+		send(chunk(maxStreamsPerConn+1, false)) // fits again
+		if n := k.Stats().StreamsAborted; n != 1 {
+			t.Fatalf("a stream opened after one finished was aborted (%d aborts)", n)
+		}
+		p.c.Close()
+	})
+}
+
+// A reader that stopped because handlers hold more than MaxPeerBytes of
+// its peer's messages waits for them to be released, and gives up (closing
+// the connection, counted in BudgetCloses) 2×WriteTimeout after it
+// stopped, to the nanosecond, when they are not.
+func TestBudgetWaitGivesUp(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const budget, wt, size = 1 << 20, 5 * time.Second, 64 << 10
+		cfg := func(c *Config) { c.MaxPeerBytes, c.MaxStreamSize, c.WriteTimeout = budget, budget, wt }
+		a, b := newMemNet().pair(t, cfg)
+		var mu sync.Mutex
+		var releases []func()
+		b.Register("queue", HandlerFunc(func(m Message) {
+			mu.Lock()
+			releases = append(releases, m.Hold())
+			mu.Unlock()
+		}))
+		// Cast one at a time, each read before the next, until the
+		// reader stops: nothing is left unwritten at a, so no write
+		// timeout can end the wait for it.
+		fill := func() {
+			t.Helper()
+			pauses := b.Stats().BudgetPauses
+			for i := 0; b.Stats().BudgetPauses == pauses; i++ {
+				if i > budget/size+1 {
+					t.Fatalf("%d casts held and the reader has not stopped", i)
+				}
+				if err := a.Cast(b.Self(), "queue", make([]byte, size)); err != nil {
+					t.Fatal(err)
+				}
+				synctest.Wait()
+			}
+		}
+		fill()
+		time.Sleep(2*wt - 1)
+		synctest.Wait()
+		if n := b.Stats().BudgetCloses; n != 0 {
+			t.Fatalf("BudgetCloses = %d before the wait's limit", n)
+		}
+		mu.Lock()
+		for _, r := range releases {
+			r()
+		}
+		releases = nil
+		mu.Unlock()
+		synctest.Wait()
+		if h := b.Stats().HeldBytes; h != 0 || !a.Connected(b.Self().ID) {
+			t.Fatalf("after the release: HeldBytes %d, connected %v", h, a.Connected(b.Self().ID))
+		}
+		// Stopped again, and nothing released: closed at the limit.
+		fill()
+		time.Sleep(2*wt - 1)
+		synctest.Wait()
+		if n := b.Stats().BudgetCloses; n != 0 {
+			t.Fatalf("BudgetCloses = %d a nanosecond before the limit", n)
+		}
+		time.Sleep(1)
+		synctest.Wait()
+		if n := b.Stats().BudgetCloses; n != 1 {
+			t.Fatalf("BudgetCloses = %d at the limit, want 1", n)
+		}
+		mu.Lock()
+		for _, r := range releases {
+			r()
+		}
+		mu.Unlock()
+	})
 }
