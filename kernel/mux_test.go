@@ -1,12 +1,15 @@
 package kernel
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"testing/synctest"
@@ -198,6 +201,66 @@ func TestDialErrors(t *testing.T) {
 		a.Close()
 		if _, err := n.dial(context.Background(), "tcp", a.Self().Addr()); !errors.Is(err, syscall.ECONNREFUSED) {
 			t.Fatalf("dial to a closed kernel = %v, want ECONNREFUSED", err)
+		}
+	})
+}
+
+// syncBuffer is a bytes.Buffer for a logger written from many goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) count(sub string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return strings.Count(s.b.String(), sub)
+}
+
+// Warnings about rejected connections are logged at most once a second,
+// so a flood of junk connections cannot flood the log; they are all
+// counted.
+func TestRejectionWarningsRateLimited(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var logs syncBuffer
+		n := newMemNet()
+		k := n.start(t, func(c *Config) {
+			c.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		})
+		junk := func(count int) {
+			t.Helper()
+			for range count {
+				c, err := n.dial(context.Background(), "tcp", k.Self().Addr())
+				if err != nil {
+					t.Fatal(err)
+				}
+				c.Write([]byte{'Z'})
+				c.Close()
+			}
+			synctest.Wait()
+		}
+		junk(50)
+		if got := logs.count("unknown protocol byte"); got != 1 {
+			t.Fatalf("%d warnings for 50 junk connections in one instant, want 1", got)
+		}
+		time.Sleep(time.Second - 1)
+		junk(1)
+		if got := logs.count("unknown protocol byte"); got != 1 {
+			t.Fatalf("%d warnings within a second, want 1", got)
+		}
+		time.Sleep(1)
+		junk(1)
+		if got := logs.count("unknown protocol byte"); got != 2 {
+			t.Fatalf("%d warnings after a second, want 2", got)
+		}
+		if n := k.Stats().RejectedUnknownProto; n != 52 {
+			t.Fatalf("RejectedUnknownProto = %d, want 52", n)
 		}
 	})
 }
