@@ -7,7 +7,9 @@
 // allocate that much (and its alloc-limit flag is inverted for slices, so
 // DisableAllocLimit(false) does not help). Check walks the encoding first
 // and rejects any declared length that cannot fit in the bytes that follow;
-// Unmarshal is Check followed by a decode on a fresh decoder.
+// Unmarshal is Check followed by a decode on a fresh decoder. Check reads
+// through wire.Reader, the module's one msgpack reader, and shares its
+// sentinel ([ErrMalformed]) and nesting bound ([MaxDepth]).
 //
 // # Decoded size
 //
