@@ -100,6 +100,7 @@ func TestProtocolHandover(t *testing.T) {
 		if took := time.Since(start); took != timeout {
 			t.Fatalf("unaccepted connection closed after %v, want HandshakeTimeout %v", took, timeout)
 		}
+		synctest.Wait() // the connection's goroutine gives its slot back
 		if p := b.Stats().PendingConnections; p != 0 {
 			t.Fatalf("PendingConnections = %d after the timeout, want 0", p)
 		}
