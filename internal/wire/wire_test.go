@@ -299,8 +299,10 @@ func TestDecodeEnvelopeData(t *testing.T) {
 		if len(e.Data) == 0 {
 			continue
 		}
-		idEnd := unsafe.Add(unsafe.Pointer(unsafe.StringData(e.ID)), len(e.ID))
-		shared := unsafe.Pointer(unsafe.SliceData(e.Data)) == unsafe.Add(idEnd, len(e.Tag))
+		// Addresses compared as numbers: the strings come first in a
+		// shared allocation, Data right after them.
+		strs := uintptr(unsafe.Pointer(unsafe.StringData(e.ID)))
+		shared := uintptr(unsafe.Pointer(unsafe.SliceData(e.Data))) == strs+uintptr(len(e.ID)+len(e.Tag))
 		if shared == tc.own || cap(e.Data) != len(e.Data) {
 			t.Fatalf("data of %d bytes: shares the strings' allocation %v (want %v), cap %d", len(tc.data), shared, !tc.own, cap(e.Data))
 		}
