@@ -144,7 +144,7 @@ func (d *DLM) attempt(ctx context.Context, write bool, id, holder string, ttl ti
 		ev, unlockEv = evWLock, evWUnlock
 	}
 	release := func() { _ = d.castAll(nodes, unlockEv, request{ID: id, Holder: holder}) }
-	votes := d.vote(actx, nodes, ev, request{ID: id, Holder: holder, Timeout: ttl.Milliseconds()})
+	votes := d.vote(actx, nodes, ev, request{ID: id, Holder: holder, Timeout: ttl.Milliseconds()}, q)
 	granted, maxTok, errs := tally(votes)
 	if len(granted) < q {
 		release()
@@ -153,7 +153,7 @@ func (d *DLM) attempt(ctx context.Context, write bool, id, holder string, ttl ti
 	var token uint64
 	if write {
 		token = maxTok + 1
-		commits := d.vote(actx, granted, evCommit, request{ID: id, Holder: holder, Token: token})
+		commits := d.vote(actx, granted, evCommit, request{ID: id, Holder: holder, Token: token}, q)
 		recorded, _, cerrs := tally(commits)
 		if len(recorded) < q {
 			release()
@@ -176,29 +176,57 @@ type vote struct {
 	err  error
 }
 
-// vote sends ev to every node in parallel and waits for all (each call is
-// bounded by ctx). Replicas memberlist reports down are not asked.
-func (d *DLM) vote(ctx context.Context, nodes []notp.Node, ev string, req request) []vote {
+// vote sends ev to every node in parallel and returns once need of them
+// granted, once so many failed that need cannot be reached, or once all
+// answered; the calls still out are then cancelled and waited for, so a
+// replica that hangs costs nothing when a quorum answered. Each call is
+// bounded by ctx. Replicas memberlist reports down are not asked. A vote
+// not counted has neither a reply nor an error.
+func (d *DLM) vote(ctx context.Context, nodes []notp.Node, ev string, req request, need int) []vote {
 	data := encode(req)
 	out := make([]vote, len(nodes))
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type answer struct {
+		i int
+		v vote
+	}
+	ch := make(chan answer, len(nodes))
 	var wg sync.WaitGroup
+	defer wg.Wait() // after cancel: the calls return promptly
+	pending := 0
 	for i, n := range nodes {
-		out[i].node = n
 		if d.ring.down(n.ID) {
-			out[i].err = fmt.Errorf("%w: %s", ErrReplicaDown, n.ID)
+			ch <- answer{i, vote{node: n, err: fmt.Errorf("%w: %s", ErrReplicaDown, n.ID)}}
+			pending++
 			continue
 		}
+		pending++
 		wg.Go(func() {
+			v := vote{node: n}
 			b, err := d.rpc.call(ctx, n, ev, data)
 			if err == nil {
-				out[i].rep, err = decodeReply(b)
+				v.rep, err = decodeReply(b)
 			}
 			if err != nil {
-				out[i].err = fmt.Errorf("dlm: %s on %s: %w", ev, n.ID, err)
+				v.err = fmt.Errorf("dlm: %s on %s: %w", ev, n.ID, err)
 			}
+			ch <- answer{i, v}
 		})
 	}
-	wg.Wait()
+	for i := range out {
+		out[i].node = nodes[i]
+	}
+	ok, failed := 0, 0
+	for ; pending > 0 && ok < need && (need > len(nodes) || failed <= len(nodes)-need); pending-- {
+		a := <-ch
+		out[a.i] = a.v
+		if a.v.err == nil && a.v.rep.OK {
+			ok++
+		} else {
+			failed++
+		}
+	}
 	return out
 }
 
@@ -245,15 +273,21 @@ func (d *DLM) unlock(ctx context.Context, ev, id, holder string) error {
 	ctx, cancel := d.opCtx(ctx)
 	defer cancel()
 	nodes := d.ring.replicas(id, d.cfg.Replicas)
+	// Every replica is asked to release (need = all): a not-ok answer
+	// only means that replica had nothing to release.
 	var errs []error
-	for _, v := range d.vote(ctx, nodes, ev, request{ID: id, Holder: holder}) {
-		if v.err != nil {
+	answered := 0
+	for _, v := range d.vote(ctx, nodes, ev, request{ID: id, Holder: holder}, len(nodes)+1) {
+		switch {
+		case v.err != nil:
 			errs = append(errs, v.err)
+		default:
+			answered++
 		}
 	}
-	if q := d.quorum(len(nodes)); len(nodes)-len(errs) < q {
+	if q := d.quorum(len(nodes)); answered < q {
 		return fmt.Errorf("dlm: %s %q: %w: %d of %d replicas answered, quorum %d: %w",
-			ev, id, ErrNoQuorum, len(nodes)-len(errs), len(nodes), q, errors.Join(errs...))
+			ev, id, ErrNoQuorum, answered, len(nodes), q, errors.Join(errs...))
 	}
 	return nil
 }
