@@ -185,15 +185,15 @@ type vote struct {
 func (d *DLM) vote(ctx context.Context, nodes []notp.Node, ev string, req request, need int) []vote {
 	data := encode(req)
 	out := make([]vote, len(nodes))
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	type answer struct {
 		i int
 		v vote
 	}
 	ch := make(chan answer, len(nodes))
 	var wg sync.WaitGroup
-	defer wg.Wait() // after cancel: the calls return promptly
+	defer wg.Wait() // runs after cancel, so the calls return promptly
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	pending := 0
 	for i, n := range nodes {
 		if d.ring.down(n.ID) {
