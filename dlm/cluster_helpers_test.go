@@ -73,6 +73,7 @@ type node struct {
 	cfg  dlm.Config
 	n    *cluster.Node
 	d    *dlm.DLM
+	cur  atomic.Pointer[dlm.DLM] // d, for goroutines that outlive a restart
 }
 
 func newNode(t *testing.T, fn *faultnet.Network, id string, cfg dlm.Config) *node {
@@ -120,6 +121,7 @@ func (nd *node) start(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = d.Stop(context.Background()) })
 	nd.n, nd.d = n, d
+	nd.cur.Store(d)
 }
 
 // stop stops the DLM and the node, as a crash would: every grant was on
