@@ -45,14 +45,14 @@ func fastMemberlist() *memberlist.Config {
 	return c
 }
 
-func ctxT(t *testing.T, d time.Duration) context.Context {
+func ctxT(t testing.TB, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
 	return ctx
 }
 
 // waitFor polls cond until it holds or 20 s pass.
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for !cond() {
@@ -74,20 +74,22 @@ type node struct {
 	n    *cluster.Node
 	d    *dlm.DLM
 	cur  atomic.Pointer[dlm.DLM] // d, for goroutines that outlive a restart
+	// memory runs the DLM without a directory.
+	memory bool
 }
 
-func newNode(t *testing.T, fn *faultnet.Network, id string, cfg dlm.Config) *node {
+func newNode(t testing.TB, fn *faultnet.Network, id string, cfg dlm.Config, memory bool) *node {
 	t.Helper()
 	h, err := fn.Host(faultnet.Loopback(int(nextHost.Add(1))))
 	if err != nil {
 		t.Fatal(err)
 	}
-	nd := &node{id: id, h: h, dir: t.TempDir(), cfg: cfg}
+	nd := &node{id: id, h: h, dir: t.TempDir(), cfg: cfg, memory: memory}
 	nd.start(t)
 	return nd
 }
 
-func (nd *node) start(t *testing.T) {
+func (nd *node) start(t testing.TB) {
 	t.Helper()
 	n, err := cluster.New(cluster.Config{
 		Node:           notp.Node{ID: nd.id, Host: nd.h.Addr().String(), Port: nd.port},
@@ -110,7 +112,9 @@ func (nd *node) start(t *testing.T) {
 	}
 	nd.port = n.Self().Port
 	cfg := nd.cfg
-	cfg.Dir = filepath.Join(nd.dir, "dlm")
+	if !nd.memory {
+		cfg.Dir = filepath.Join(nd.dir, "dlm")
+	}
 	cfg.Logger = logger(t)
 	d, err := dlm.New(n, cfg)
 	if err != nil {
@@ -126,7 +130,7 @@ func (nd *node) start(t *testing.T) {
 
 // stop stops the DLM and the node, as a crash would: every grant was on
 // disk before it was answered.
-func (nd *node) stop(t *testing.T) {
+func (nd *node) stop(t testing.TB) {
 	t.Helper()
 	if err := nd.d.Stop(context.Background()); err != nil {
 		t.Fatal(err)
@@ -151,11 +155,17 @@ func alive(n *cluster.Node, want int) bool {
 
 // form starts a ring of the given ids and waits until all agree and see
 // each other alive.
-func form(t *testing.T, fn *faultnet.Network, cfg dlm.Config, ids ...string) []*node {
+func form(t testing.TB, fn *faultnet.Network, cfg dlm.Config, ids ...string) []*node {
+	t.Helper()
+	return formOn(t, fn, cfg, false, ids...)
+}
+
+// formOn is form with the DLMs in memory when memory is set.
+func formOn(t testing.TB, fn *faultnet.Network, cfg dlm.Config, memory bool, ids ...string) []*node {
 	t.Helper()
 	var ns []*node
 	for _, id := range ids {
-		ns = append(ns, newNode(t, fn, id, cfg))
+		ns = append(ns, newNode(t, fn, id, cfg, memory))
 	}
 	for _, nd := range ns[1:] {
 		if err := ns[0].n.Ring().Meet(ctxT(t, 15*time.Second), nd.n.Self()); err != nil {
