@@ -21,7 +21,7 @@ type fakeRing struct {
 }
 
 func (f *fakeRing) replicas(string, int) []notp.Node { return f.nodes }
-func (f *fakeRing) down(id string) bool             { return f.dead[id] }
+func (f *fakeRing) down(id string) bool              { return f.dead[id] }
 
 // sent is one call or cast the fake saw.
 type sent struct {

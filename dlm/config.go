@@ -57,9 +57,11 @@ type Config struct {
 	// 0 = 0.01.
 	DriftFactor float64
 	// Dir is where this node's replica keeps its locks and fencing
-	// counter, in the file "<Name>.kv", fsynced before each reply; "" =
-	// memory only (a restarted replica forgets everything, which voids the
-	// fencing guarantee for locks it granted).
+	// counter: a durable table (package table) named Name, every change
+	// fsynced before the replica answers (table.SyncAlways, group-committed
+	// across concurrent requests); "" = memory only (a restarted replica
+	// forgets everything, which voids the fencing guarantee for locks it
+	// granted).
 	Dir string
 	// SweepInterval is how often expired locks are dropped from memory and
 	// disk (they are refused as expired from the moment they expire

@@ -11,8 +11,8 @@ import (
 	"github.com/notp-go/notp"
 	"github.com/notp-go/notp/cluster"
 	"github.com/notp-go/notp/genserver"
-	"github.com/notp-go/notp/internal/kvstore"
 	"github.com/notp-go/notp/kernel"
+	"github.com/notp-go/notp/table"
 )
 
 // Lock is a granted lock.
@@ -68,7 +68,7 @@ type DLM struct {
 
 	mu    sync.Mutex // guards state, st, stop, done
 	state lifecycle
-	st    *kvstore.Store
+	st    *table.Table
 	rep   *replica // owned by the server's actor goroutine while started
 	stop  chan struct{}
 	done  chan struct{}
@@ -109,12 +109,12 @@ func (d *DLM) Start(ctx context.Context) error {
 	case stateStopped:
 		return ErrClosed
 	}
-	st, err := kvstore.Open(d.cfg.Dir, d.cfg.Name)
+	st, err := table.Open(table.Config{Dir: d.cfg.Dir, Name: d.cfg.Name, Sync: table.SyncAlways, Logger: d.cfg.Logger})
 	if err != nil {
-		return fmt.Errorf("dlm: open store: %w", err)
+		return fmt.Errorf("dlm: open table: %w", err)
 	}
 	rep := newReplica(st, &d.cfg)
-	if err := rep.load(); err != nil {
+	if err := rep.load(ctx); err != nil {
 		st.Close()
 		return fmt.Errorf("dlm: %w", err)
 	}

@@ -4,28 +4,27 @@ import (
 	"encoding/binary"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
-	"github.com/notp-go/notp/internal/kvstore"
+	"context"
+
 	"github.com/notp-go/notp/internal/msgpackcheck"
 	"github.com/notp-go/notp/kernel"
+	"github.com/notp-go/notp/table"
 )
 
-// Persisted layout in the replica's store. A write lock is one key, a
-// read lock one key per holder, and the fencing counter one key:
+// Persisted layout in the replica's table, notp's: a write lock is a
+// scalar under its ID, a read lock a hash under its ID of holder -> hold,
+// and the fencing counter is a scalar under a key no ID can be (IDs have
+// no NUL):
 //
-//	"w\x00<id>"            -> msgpack hold{holder, start, timeout, token}
-//	"r\x00<id>\x00<holder>" -> msgpack hold{start, timeout}
-//	"counter"               -> uint64 big-endian
+//	<id>          scalar  msgpack hold{holder, start, timeout, token}
+//	<id>          hash    holder -> msgpack hold{start, timeout}
+//	"\x00counter"  scalar  uint64 big-endian
 //
 // start is the grant's wall-clock time in Unix ms and timeout its TTL in
 // ms, so a restarted replica restores each lock with the time it has left.
-const (
-	prefixWrite = "w\x00"
-	prefixRead  = "r\x00"
-	keyCounter  = "counter"
-)
+const keyCounter = "\x00counter"
 
 // hold is one holder's grant.
 type hold struct {
@@ -49,20 +48,17 @@ type lock struct {
 type replica struct {
 	locks   map[string]*lock
 	counter uint64 // the largest fencing token recorded here
-	st      *kvstore.Store
+	st      *table.Table
 	now     func() time.Time
 	log     *slog.Logger
 	maxLock int
 	maxHold int
 }
 
-func newReplica(st *kvstore.Store, cfg *Config) *replica {
+func newReplica(st *table.Table, cfg *Config) *replica {
 	return &replica{locks: map[string]*lock{}, st: st, now: cfg.Now, log: cfg.Logger,
 		maxLock: cfg.MaxLocks, maxHold: cfg.MaxHolders}
 }
-
-func writeKey(id string) string        { return prefixWrite + id }
-func readKey(id, holder string) string { return prefixRead + id + "\x00" + holder }
 
 func storageError(err error) error {
 	return &kernel.RemoteError{Code: CodeStorage, Message: "dlm: persist: " + err.Error()}
@@ -80,12 +76,12 @@ func (r *replica) live(id string) *lock {
 	}
 	now := r.now()
 	if l.write != nil && !now.Before(l.write.expires) {
-		r.forget(writeKey(id))
+		r.forget(r.st.Del(id))
 		l.write = nil
 	}
 	for h, hd := range l.read {
 		if !now.Before(hd.expires) {
-			r.forget(readKey(id, h))
+			r.forget(r.st.HDel(id, h))
 			delete(l.read, h)
 		}
 	}
@@ -96,10 +92,10 @@ func (r *replica) live(id string) *lock {
 	return l
 }
 
-// forget deletes an expired key; a failure only leaves it for the next
-// load, which drops it as expired.
-func (r *replica) forget(key string) {
-	if err := r.st.Delete(key); err != nil {
+// forget logs a failed deletion of an expired hold; it only leaves the
+// hold for the next load, which drops it as expired.
+func (r *replica) forget(err error) {
+	if err != nil {
 		r.log.Warn("dlm: drop expired lock", "err", err)
 	}
 }
@@ -126,7 +122,7 @@ func (r *replica) rlock(id, holder string, ttl time.Duration) (reply, error) {
 		return reply{}, fullError(fmt.Sprintf("%d holders of %q", r.maxHold, id))
 	}
 	h := r.newHold("", ttl)
-	if err := r.st.Put(readKey(id, holder), encode(h)); err != nil {
+	if err := r.st.HSet(id, holder, encode(h)); err != nil {
 		return reply{}, storageError(err)
 	}
 	if l == nil {
@@ -147,7 +143,7 @@ func (r *replica) wlock(id, holder string, ttl time.Duration) (reply, error) {
 		return reply{}, fullError(fmt.Sprintf("%d locks", r.maxLock))
 	}
 	h := r.newHold(holder, ttl)
-	if err := r.st.Put(writeKey(id), encode(h)); err != nil {
+	if err := r.st.Set(id, encode(h)); err != nil {
 		return reply{}, storageError(err)
 	}
 	r.locks[id] = &lock{write: h}
@@ -163,13 +159,13 @@ func (r *replica) commit(id, holder string, token uint64) (reply, error) {
 		return reply{}, nil
 	}
 	c := max(r.counter, token)
-	if err := r.st.Put(keyCounter, binary.BigEndian.AppendUint64(nil, c)); err != nil {
+	if err := r.st.Set(keyCounter, binary.BigEndian.AppendUint64(nil, c)); err != nil {
 		return reply{}, storageError(err)
 	}
 	r.counter = c
 	h := *l.write
 	h.Token = token
-	if err := r.st.Put(writeKey(id), encode(&h)); err != nil {
+	if err := r.st.Set(id, encode(&h)); err != nil {
 		return reply{}, storageError(err)
 	}
 	l.write.Token = token
@@ -183,7 +179,7 @@ func (r *replica) runlock(id, holder string) (reply, error) {
 	if l == nil || l.write != nil || l.read[holder] == nil {
 		return reply{}, nil
 	}
-	if err := r.st.Delete(readKey(id, holder)); err != nil {
+	if err := r.st.HDel(id, holder); err != nil {
 		return reply{}, storageError(err)
 	}
 	delete(l.read, holder)
@@ -200,7 +196,7 @@ func (r *replica) wunlock(id, holder string) (reply, error) {
 	if l == nil || l.write == nil || l.write.Holder != holder {
 		return reply{}, nil
 	}
-	if err := r.st.Delete(writeKey(id)); err != nil {
+	if err := r.st.Del(id); err != nil {
 		return reply{}, storageError(err)
 	}
 	delete(r.locks, id)
@@ -214,80 +210,73 @@ func (r *replica) sweep() {
 	}
 }
 
-// load rebuilds the locks and the counter from the store, each lock with
-// the time it has left; expired and undecodable entries are dropped.
-func (r *replica) load() error {
+// load rebuilds the locks and the counter from the table, each lock with
+// the time it has left; expired and undecodable holds are dropped.
+func (r *replica) load(ctx context.Context) error {
 	now := r.now()
-	var drop []string
-	err := r.st.ForEach(func(key string, val []byte) error {
-		if key == keyCounter {
-			if len(val) != 8 {
-				return fmt.Errorf("dlm: load: counter of %d bytes", len(val))
-			}
-			r.counter = binary.BigEndian.Uint64(val)
-			return nil
-		}
-		id, holder, write, ok := parseKey(key)
+	var dropKeys []string
+	var dropFields [][2]string
+	restore := func(id, holder string, val []byte, write bool) *hold {
 		var h hold
-		if ok {
-			ok = msgpackcheck.Unmarshal(val, &h) == nil && h.Timeout > 0 && h.Timeout <= MaxTTL.Milliseconds() &&
-				(!write || validName("holder", h.Holder) == nil)
-		}
-		if !ok {
-			r.log.Warn("dlm: load: dropping undecodable entry", "key", key)
-			drop = append(drop, key)
+		if msgpackcheck.Unmarshal(val, &h) != nil || h.Timeout <= 0 || h.Timeout > MaxTTL.Milliseconds() ||
+			(write && validName("holder", h.Holder) != nil) || (!write && validName("holder", holder) != nil) {
+			r.log.Warn("dlm: load: dropping undecodable lock", "id", id)
 			return nil
 		}
-		left := time.UnixMilli(h.Start).Add(time.Duration(h.Timeout) * time.Millisecond).Sub(now)
+		ttl := time.Duration(h.Timeout) * time.Millisecond
+		left := time.UnixMilli(h.Start).Add(ttl).Sub(now)
 		if left <= 0 {
-			drop = append(drop, key)
 			return nil
 		}
-		h.expires = now.Add(min(left, time.Duration(h.Timeout)*time.Millisecond))
-		l := r.locks[id]
-		if l == nil {
-			l = &lock{}
-			r.locks[id] = l
-		}
-		if write {
-			l.write = &h
-		} else {
-			if l.read == nil {
-				l.read = map[string]*hold{}
+		h.expires = now.Add(min(left, ttl))
+		return &h
+	}
+	err := r.st.ForEach(ctx, func(key string, v table.Value) error {
+		if key == keyCounter {
+			if v.Kind != table.KindScalar || len(v.Bytes) != 8 {
+				return fmt.Errorf("dlm: load: counter is not 8 bytes")
 			}
-			h.Holder = ""
-			l.read[holder] = &h
+			r.counter = binary.BigEndian.Uint64(v.Bytes)
+			return nil
+		}
+		if validName("id", key) != nil {
+			r.log.Warn("dlm: load: dropping a key that is no lock ID")
+			dropKeys = append(dropKeys, key)
+			return nil
+		}
+		switch v.Kind {
+		case table.KindScalar:
+			if h := restore(key, "", v.Bytes, true); h != nil {
+				r.locks[key] = &lock{write: h}
+			} else {
+				dropKeys = append(dropKeys, key)
+			}
+		case table.KindHash:
+			l := &lock{read: map[string]*hold{}}
+			for holder, val := range v.Fields {
+				if h := restore(key, holder, val, false); h != nil {
+					h.Holder = ""
+					l.read[holder] = h
+				} else {
+					dropFields = append(dropFields, [2]string{key, holder})
+				}
+			}
+			if len(l.read) > 0 {
+				r.locks[key] = l
+			}
+		default:
+			dropKeys = append(dropKeys, key)
 		}
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	for _, k := range drop {
-		r.forget(k)
+	for _, k := range dropKeys {
+		r.forget(r.st.Del(k))
 	}
-	// A write and read holds of one ID cannot both be granted; a store
-	// that has both (written by hand) keeps the write lock.
-	for id, l := range r.locks {
-		if l.write != nil && len(l.read) > 0 {
-			for h := range l.read {
-				r.forget(readKey(id, h))
-			}
-			l.read = nil
-		}
+	for _, f := range dropFields {
+		r.forget(r.st.HDel(f[0], f[1]))
 	}
 	return nil
-}
-
-// parseKey splits a lock key; write locks' holder is in the value.
-func parseKey(key string) (id, holder string, write, ok bool) {
-	switch {
-	case strings.HasPrefix(key, prefixWrite):
-		id = key[len(prefixWrite):]
-		return id, "", true, validName("id", id) == nil
-	case strings.HasPrefix(key, prefixRead):
-		id, holder, found := strings.Cut(key[len(prefixRead):], "\x00")
-		return id, holder, false, found && validName("id", id) == nil && validName("holder", holder) == nil
-	}
-	return "", "", false, false
 }

@@ -1,13 +1,14 @@
 package dlm
 
 import (
+	"context"
 	"encoding/binary"
 	"sort"
 	"testing"
 	"time"
 
-	"github.com/notp-go/notp/internal/kvstore"
 	"github.com/notp-go/notp/internal/msgpackcheck"
+	"github.com/notp-go/notp/table"
 )
 
 // fakeClock is a settable clock for expiry tests.
@@ -16,9 +17,9 @@ type fakeClock struct{ t time.Time }
 func (c *fakeClock) now() time.Time          { return c.t }
 func (c *fakeClock) advance(d time.Duration) { c.t = c.t.Add(d) }
 
-func newTestReplica(t *testing.T, dir string) (*replica, *fakeClock, *kvstore.Store) {
+func newTestReplica(t *testing.T, dir string) (*replica, *fakeClock, *table.Table) {
 	t.Helper()
-	st, err := kvstore.Open(dir, "dlm")
+	st, err := table.Open(table.Config{Dir: dir, Name: "dlm"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,7 +28,7 @@ func newTestReplica(t *testing.T, dir string) (*replica, *fakeClock, *kvstore.St
 	cfg := Config{Now: clk.now}
 	cfg.setDefaults()
 	r := newReplica(st, &cfg)
-	if err := r.load(); err != nil {
+	if err := r.load(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	return r, clk, st
@@ -64,10 +65,18 @@ func readHolders(r *replica, id string) []string {
 	return hs
 }
 
-func storedHold(t *testing.T, st *kvstore.Store, key string) (hold, bool) {
+// stored returns the persisted write lock of id (field "") or read hold
+// of holder.
+func storedHold(t *testing.T, st *table.Table, id, holder string) (hold, bool) {
 	t.Helper()
-	b, ok := st.Get(key)
-	if !ok {
+	var b []byte
+	var err error
+	if holder == "" {
+		b, err = st.Get(id)
+	} else {
+		b, err = st.HGet(id, holder)
+	}
+	if err != nil {
 		return hold{}, false
 	}
 	var h hold
@@ -104,7 +113,7 @@ func TestReplicaRLockAddsHoldersAndPersistsStartAndTimeout(t *testing.T) {
 	if got := readHolders(r, "id"); len(got) != 2 {
 		t.Fatalf("holders %v", got)
 	}
-	h, ok := storedHold(t, st, readKey("id", "b"))
+	h, ok := storedHold(t, st, "id", "b")
 	if !ok || h.Start != clk.t.UnixMilli() || h.Timeout != 2000 {
 		t.Fatalf("persisted %+v %v", h, ok)
 	}
@@ -122,7 +131,7 @@ func TestReplicaWLockRefusedOnAnyExistingLockEvenSameHolder(t *testing.T) {
 func TestReplicaWLockPersistsHolderStartTimeout(t *testing.T) {
 	r, clk, st := newTestReplica(t, t.TempDir())
 	expect(t, "wlock", true)(r.wlock("id", "h", 1500*time.Millisecond))
-	h, ok := storedHold(t, st, writeKey("id"))
+	h, ok := storedHold(t, st, "id", "")
 	if !ok || h.Holder != "h" || h.Start != clk.t.UnixMilli() || h.Timeout != 1500 {
 		t.Fatalf("persisted %+v %v", h, ok)
 	}
@@ -144,7 +153,7 @@ func TestReplicaRUnlock(t *testing.T) {
 	if _, ok := r.locks["id"]; ok {
 		t.Fatal("lock kept after its last holder left")
 	}
-	if _, ok := st.Get(readKey("id", "b")); ok {
+	if _, ok := storedHold(t, st, "id", "b"); ok {
 		t.Fatal("holder kept on disk")
 	}
 	if _, ok := r.locks["w"]; !ok {
@@ -163,7 +172,7 @@ func TestReplicaWUnlock(t *testing.T) {
 	if r.live("id") != nil {
 		t.Fatal("lock kept")
 	}
-	if _, ok := st.Get(writeKey("id")); ok {
+	if _, ok := storedHold(t, st, "id", ""); ok {
 		t.Fatal("lock kept on disk")
 	}
 	if readHolders(r, "r") == nil {
@@ -181,7 +190,7 @@ func TestReplicaReadExpiryRemovesHolderThenLock(t *testing.T) {
 	if got := readHolders(r, "id"); len(got) != 1 || got[0] != "b" {
 		t.Fatalf("after a's TTL: holders %v", got)
 	}
-	if _, ok := st.Get(readKey("id", "a")); ok {
+	if _, ok := storedHold(t, st, "id", "a"); ok {
 		t.Fatal("expired holder kept on disk")
 	}
 	clk.advance(time.Second)
@@ -206,7 +215,7 @@ func TestReplicaWriteExpiryRemovesOnlyThatLock(t *testing.T) {
 	if _, ok := r.locks["id"]; ok {
 		t.Fatal("write lock kept after its TTL")
 	}
-	if _, ok := st.Get(writeKey("id")); ok {
+	if _, ok := storedHold(t, st, "id", ""); ok {
 		t.Fatal("expired write lock kept on disk")
 	}
 	if readHolders(r, "r") == nil {
@@ -276,9 +285,9 @@ func TestReplicaLoadRebuildsLocksWithRemainingTTL(t *testing.T) {
 	}
 }
 
-func newTestReplicaAt(t *testing.T, dir string, now time.Time) (*replica, *fakeClock, *kvstore.Store) {
+func newTestReplicaAt(t *testing.T, dir string, now time.Time) (*replica, *fakeClock, *table.Table) {
 	t.Helper()
-	st, err := kvstore.Open(dir, "dlm")
+	st, err := table.Open(table.Config{Dir: dir, Name: "dlm"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -287,7 +296,7 @@ func newTestReplicaAt(t *testing.T, dir string, now time.Time) (*replica, *fakeC
 	cfg := Config{Now: clk.now}
 	cfg.setDefaults()
 	r := newReplica(st, &cfg)
-	if err := r.load(); err != nil {
+	if err := r.load(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	return r, clk, st
@@ -302,31 +311,40 @@ func TestReplicaLoadWithoutPersistenceIsEmpty(t *testing.T) {
 
 func TestReplicaLoadErrorPropagatesAndJunkIsDropped(t *testing.T) {
 	dir := t.TempDir()
-	st, _ := kvstore.Open(dir, "dlm")
-	st.Put(keyCounter, []byte{1, 2, 3})
-	st.Close()
-	st, _ = kvstore.Open(dir, "dlm")
-	defer st.Close()
+	st, _ := table.Open(table.Config{Dir: dir, Name: "dlm"})
+	st.Set(keyCounter, []byte{1, 2, 3})
 	cfg := Config{}
 	cfg.setDefaults()
-	if err := newReplica(st, &cfg).load(); err == nil {
+	if err := newReplica(st, &cfg).load(context.Background()); err == nil {
 		t.Fatal("a corrupt counter loaded without error")
 	}
-	st.Delete(keyCounter)
-	st.Put(writeKey("id"), []byte("junk"))
-	st.Put("unknown", []byte{0x80})
-	st.Put(writeKey("nobody"), encode(&hold{Start: time.Now().UnixMilli(), Timeout: 1000}))
+	st.Del(keyCounter)
+	st.Set("id", []byte("junk"))
+	st.SSet("a set", "x")
+	st.HSet("r", "h", []byte{0x80})
+	st.Set("nobody", encode(&hold{Start: time.Now().UnixMilli(), Timeout: 1000}))
 	r := newReplica(st, &cfg)
-	if err := r.load(); err != nil {
+	if err := r.load(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if len(r.locks) != 0 || st.Len() != 0 {
 		t.Fatalf("junk loaded: %d locks, %d keys left", len(r.locks), st.Len())
 	}
+	st.Close()
+}
+
+func TestReplicaLoadErrorFromAClosedTablePropagates(t *testing.T) {
+	st, _ := table.Open(table.Config{Dir: t.TempDir(), Name: "dlm"})
+	st.Close()
+	cfg := Config{}
+	cfg.setDefaults()
+	if err := newReplica(st, &cfg).load(context.Background()); err == nil {
+		t.Fatal("load from a closed table succeeded")
+	}
 }
 
 func TestReplicaBudgets(t *testing.T) {
-	st, _ := kvstore.Open("", "")
+	st, _ := table.Open(table.Config{})
 	cfg := Config{MaxLocks: 2, MaxHolders: 2}
 	cfg.setDefaults()
 	r := newReplica(st, &cfg)
