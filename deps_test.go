@@ -61,6 +61,9 @@ func TestDependencyRules(t *testing.T) {
 		{"dlm", []string{modulePath, modulePath + "/cluster", modulePath + "/gossip", modulePath + "/genserver",
 			modulePath + "/kernel", modulePath + "/table", modulePath + "/internal/msgpackcheck"},
 			[]string{"github.com/vmihailenco/msgpack/v5"}},
+		{"dsm", []string{modulePath, modulePath + "/chash", modulePath + "/cluster", modulePath + "/gossip", modulePath + "/genserver",
+			modulePath + "/kernel", modulePath + "/table", modulePath + "/internal/msgpackcheck"},
+			[]string{"github.com/vmihailenco/msgpack/v5"}},
 		{"internal/cookiefile", nil, nil},
 		// Tables are standard library only: their file format is read by
 		// code we own, and a program that only needs a table pulls in

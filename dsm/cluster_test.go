@@ -128,6 +128,16 @@ func TestTwoNodeIntegration(t *testing.T) {
 			t.Fatalf("err %v", err)
 		}
 	})
+	t.Run("a peer cannot tell a node its semaphore was handed off", func(t *testing.T) {
+		_, err := genserver.CallRaw(ctx, ns[1].n.Kernel(), genserver.Target{Name: "dsm", Node: ns[0].n.Self()},
+			evHanded, encode(handed{ID: mine, Version: 0}))
+		if !isCode(err, CodeBadRequest) {
+			t.Fatalf("err %v", err)
+		}
+		if held, _ := local(t, foo, mine); !held {
+			t.Fatal("the semaphore was dropped")
+		}
+	})
 	t.Run("destroy and the semaphore is gone", func(t *testing.T) {
 		if err := bar.Destroy(ctx, theirs); err != nil {
 			t.Fatal(err)
