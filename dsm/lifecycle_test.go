@@ -160,3 +160,26 @@ func TestMalformedPeerRequestsGetErrorReplies(t *testing.T) {
 		t.Fatalf("bad requests created a semaphore: %v", err)
 	}
 }
+
+// A request for a semaphore whose owner memberlist reports dead fails at
+// once instead of waiting for its deadline.
+func TestDeadOwnerFailsFast(t *testing.T) {
+	fn := faultnet.New(11)
+	t.Cleanup(func() { fn.Close() })
+	ns := form(t, fn, Config{}, "foo", "bar")
+	foo := ns[0].d
+	ctx := ctxT(t, 30*time.Second)
+	theirs := idOwnedBy(t, foo, "bar", "remote")
+	if err := foo.Create(ctx, theirs, 1); err != nil {
+		t.Fatal(err)
+	}
+	ns[1].stop(t)
+	waitFor(t, "bar reported down", func() bool { return foo.ring.down("bar") })
+	start := time.Now()
+	if _, err := foo.Read(ctx, theirs); !errors.Is(err, ErrOwnerDown) {
+		t.Fatalf("err %v", err)
+	}
+	if el := time.Since(start); el > time.Second {
+		t.Fatalf("took %v", el)
+	}
+}
