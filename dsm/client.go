@@ -43,7 +43,10 @@ func (s *DSM) Destroy(ctx context.Context, id string) error {
 // semaphore is tried again after a random wait in [MinWait, MaxWait) until
 // Config.Retries or ctx run out (a *PostError wrapping
 // ErrRetriesExhausted); an owner's error (CodeNotFound, say) returns at
-// once. A holder already in is granted again without a new TTL.
+// once. A holder already in is granted again without a new TTL. A Post
+// that ends without the owner's answer (ctx ended, connection lost) casts
+// a Close, since the owner may have granted the place; a caller that gets
+// such an error and must be sure should Close too.
 func (s *DSM) Post(ctx context.Context, id, holder string, ttl time.Duration) error {
 	if err := validName("holder", holder); err != nil {
 		return fmt.Errorf("%w: %v", ErrInvalidArgument, err)
@@ -57,6 +60,12 @@ func (s *DSM) Post(ctx context.Context, id, holder string, ttl time.Duration) er
 		start := s.cfg.Now()
 		rep, err := s.request(ctx, evPost, request{ID: id, Holder: holder, Timeout: ttl.Milliseconds()})
 		if err != nil {
+			var re *kernel.RemoteError
+			if !errors.As(err, &re) {
+				// No answer (ctx ended, connection lost): the owner may
+				// have granted the place, so give it back.
+				_ = s.CloseAsync(id, holder)
+			}
 			return err
 		}
 		if rep.OK && s.cfg.Now().Sub(start) < ttl {

@@ -161,6 +161,10 @@ func TestHandoffOnRingChangesLosesAndDoublesNothing(t *testing.T) {
 	ns := form(t, fn, cfg, "a", "b", "c")
 	ctx := ctxT(t, 60*time.Second)
 	const sems, limit = 16, 2
+	// A holder closed while its semaphore moves may come back with a copy
+	// handed over late, and then lasts until its TTL: short here, so the
+	// end state shows every place given back.
+	const holderTTL = 3 * time.Second
 	ids := make([]string, sems)
 	for i := range ids {
 		ids[i] = fmt.Sprintf("sem-%d", i)
@@ -174,7 +178,18 @@ func TestHandoffOnRingChangesLosesAndDoublesNothing(t *testing.T) {
 	inside := map[string]map[string]bool{}
 	var violations []string
 	var posts int
-	clients := func() []*DSM { return []*DSM{ns[0].d, ns[2].d} } // a and c stay in the ring
+	// closeAll gives up holder's place, retrying while ownership moves.
+	closeAll := func(s *DSM, id, holder string) {
+		for {
+			cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			err := s.Close(cctx, id, holder)
+			cancel()
+			if err == nil || ctx.Err() != nil {
+				return
+			}
+		}
+	}
+	clients := []*DSM{ns[0].d, ns[2].d} // a and c stay in the ring
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	for w := range 6 {
@@ -188,9 +203,9 @@ func TestHandoffOnRingChangesLosesAndDoublesNothing(t *testing.T) {
 				default:
 				}
 				id := ids[rng.IntN(sems)]
-				s := clients()[rng.IntN(2)]
+				s := clients[rng.IntN(2)]
 				pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-				err := s.Post(pctx, id, holder, time.Minute)
+				err := s.Post(pctx, id, holder, holderTTL)
 				cancel()
 				if err != nil {
 					if isCode(err, CodeNotFound) {
@@ -198,6 +213,7 @@ func TestHandoffOnRingChangesLosesAndDoublesNothing(t *testing.T) {
 						violations = append(violations, fmt.Sprintf("%s lost: %v", id, err))
 						mu.Unlock()
 					}
+					closeAll(s, id, holder) // the place may have been granted without an answer
 					continue
 				}
 				mu.Lock()
@@ -214,14 +230,7 @@ func TestHandoffOnRingChangesLosesAndDoublesNothing(t *testing.T) {
 				mu.Lock()
 				delete(inside[id], holder) // leave the model first: a close may land late
 				mu.Unlock()
-				for {
-					cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-					err := s.Close(cctx, id, holder)
-					cancel()
-					if err == nil || ctx.Err() != nil {
-						break
-					}
-				}
+				closeAll(s, id, holder)
 			}
 		})
 	}
@@ -269,10 +278,14 @@ func TestHandoffOnRingChangesLosesAndDoublesNothing(t *testing.T) {
 	for _, id := range ids {
 		for _, nd := range stay {
 			info, err := nd.d.Read(ctx, id)
-			if err != nil || info != (Info{N: limit}) {
-				t.Errorf("%s from %s: %+v %v, want n=%d and no holders", id, nd.id, info, err, limit)
+			if err != nil || info.N != limit || info.Active > limit {
+				t.Errorf("%s from %s: %+v %v, want n=%d", id, nd.id, info, err, limit)
 			}
 		}
+		waitFor(t, id+" with every place given back", func() bool {
+			info, err := stay[0].d.Read(ctx, id)
+			return err == nil && info == (Info{N: limit})
+		})
 	}
 	mu.Lock()
 	defer mu.Unlock()

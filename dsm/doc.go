@@ -41,8 +41,12 @@
 // change; clients retry both, looking the owner up again, until their
 // ctx ends. A handoff to a node that already has the semaphore merges:
 // the receiver keeps its limit and adds the holders it lacks; a copy the
-// old owner changed after sending it is kept and handed off again. So a
-// membership change neither loses nor doubles a semaphore. A node
+// old owner changed after sending it is kept and handed off again, and a
+// semaphore is never sent twice at once. So a membership change neither
+// loses nor doubles a semaphore. It errs on the side of a holder too
+// many: a Close that reaches the new owner before the copy with that
+// holder finds nothing to close, and the holder, arriving with the copy,
+// keeps its place until its TTL. A node
 // removed from the ring (or that left it) falls back to a ring of its
 // own; its DSM keeps using the last ring it shared, minus itself, so it
 // hands everything to the nodes that took over its share.

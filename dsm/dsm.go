@@ -29,14 +29,23 @@ const (
 	stateStopped
 )
 
+// handoffTimeout bounds one handoff call; inflightMax is how long a
+// handoff may stay unanswered before it is sent again.
+const (
+	handoffTimeout = 5 * time.Second
+	inflightMax    = 4 * handoffTimeout
+)
+
 // evHanded tells the actor a handoff was accepted; only this node may
 // send it.
 const evHanded = "handed"
 
-// handed names a semaphore handed off and the version that was sent.
+// handed names a semaphore whose handoff ended and the version that was
+// sent; Failed says the new owner did not take it.
 type handed struct {
 	ID      string `msgpack:"id"`
 	Version uint64 `msgpack:"version"`
+	Failed  bool   `msgpack:"failed,omitempty"`
 }
 
 // DSM is one node's distributed semaphore manager: the owner of the
@@ -59,6 +68,11 @@ type DSM struct {
 	// versions counts each semaphore's changes (actor-owned), so a
 	// handoff acknowledged after a later change does not drop it.
 	versions map[string]uint64
+	// inflight holds the IDs whose handoff is queued or being sent
+	// (actor-owned): they are not sent again until it ends, since a second
+	// copy landing after holders closed on the new owner would bring them
+	// back. An entry older than inflightMax is stale (its end was lost).
+	inflight map[string]time.Time
 	// changedAt is when the ring last changed (UnixNano), for CodeMoving.
 	changedAt atomic.Int64
 	// work carries handoffs from the actor to the handoff goroutine.
@@ -88,7 +102,7 @@ func New(node *cluster.Node, cfg Config) (*DSM, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dsm: %w", err)
 	}
-	s := &DSM{cfg: cfg, srv: srv, ring: newClusterRing(node), versions: map[string]uint64{},
+	s := &DSM{cfg: cfg, srv: srv, ring: newClusterRing(node), versions: map[string]uint64{}, inflight: map[string]time.Time{},
 		work: make(chan []handoffJob, 1), rng: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))}
 	s.handle()
 	return s, nil
@@ -207,14 +221,13 @@ func (s *DSM) handoffs(ctx context.Context) {
 		case jobs := <-s.work:
 			for _, j := range jobs {
 				_ = s.ring.kernel().Connect(j.to) // a node that left the ring may have dropped its links
-				cctx, ccancel := context.WithTimeout(ctx, 5*time.Second)
+				cctx, ccancel := context.WithTimeout(ctx, handoffTimeout)
 				_, err := s.srv.Call(cctx, genserver.Target{Name: s.cfg.Name, Node: j.to}, evHandoff, encode(j.h))
 				ccancel()
 				if err != nil {
 					s.cfg.Logger.Debug("dsm: handoff failed, retrying later", "id", j.h.ID, "to", j.to.ID, "err", err)
-					continue
 				}
-				_ = s.srv.Cast(genserver.Target{Name: s.cfg.Name}, evHanded, encode(handed{ID: j.h.ID, Version: j.version}))
+				_ = s.srv.Cast(genserver.Target{Name: s.cfg.Name}, evHanded, encode(handed{ID: j.h.ID, Version: j.version, Failed: err != nil}))
 			}
 		}
 	}
@@ -272,6 +285,10 @@ func (s *DSM) handle() {
 		if err := decodeMsgpack(req.Data, &h); err != nil {
 			return nil, badRequest(evHanded, err)
 		}
+		delete(s.inflight, h.ID)
+		if h.Failed {
+			return encode(reply{OK: true}), nil
+		}
 		if o, ok := s.ring.owner(h.ID); ok && o.ID != s.ring.self().ID && s.versions[h.ID] == h.Version {
 			if err := s.own.drop(h.ID); err != nil {
 				return nil, err
@@ -311,7 +328,7 @@ func (s *DSM) rebalance() {
 	var jobs []handoffJob
 	for id := range s.own.sems {
 		o, ok := s.ring.owner(id)
-		if !ok || o.ID == self {
+		if since, busy := s.inflight[id]; !ok || o.ID == self || (busy && s.cfg.Now().Sub(since) < inflightMax) {
 			continue
 		}
 		if h, ok := s.own.snapshot(id); ok {
@@ -323,6 +340,9 @@ func (s *DSM) rebalance() {
 	}
 	select {
 	case s.work <- jobs:
+		for _, j := range jobs {
+			s.inflight[j.h.ID] = s.cfg.Now()
+		}
 	default:
 	}
 }
