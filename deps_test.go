@@ -65,6 +65,14 @@ func TestDependencyRules(t *testing.T) {
 			modulePath + "/genserver", modulePath + "/gossip", modulePath + "/command", modulePath + "/internal/msgpackcheck",
 			modulePath + "/metrics", modulePath + "/internal/lifecycle"},
 			[]string{"github.com/hashicorp/memberlist", "github.com/prometheus/client_golang"}},
+		// The lock and semaphore managers are actors on a cluster node that
+		// persist through package table.
+		{"dlm", []string{modulePath, modulePath + "/cluster", modulePath + "/gossip", modulePath + "/genserver",
+			modulePath + "/kernel", modulePath + "/table", modulePath + "/internal/msgpackcheck"},
+			[]string{"github.com/vmihailenco/msgpack/v5"}},
+		{"dsm", []string{modulePath, modulePath + "/chash", modulePath + "/cluster", modulePath + "/gossip", modulePath + "/genserver",
+			modulePath + "/kernel", modulePath + "/table", modulePath + "/internal/msgpackcheck"},
+			[]string{"github.com/vmihailenco/msgpack/v5"}},
 		{"internal/cookiefile", nil, nil},
 		// Tables are standard library only: their file format is read by
 		// code we own, and a program that only needs a table pulls in
