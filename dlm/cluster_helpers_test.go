@@ -92,16 +92,18 @@ func newNode(t testing.TB, fn *faultnet.Network, id string, cfg dlm.Config, memo
 func (nd *node) start(t testing.TB) {
 	t.Helper()
 	n, err := cluster.New(cluster.Config{
-		Node:           notp.Node{ID: nd.id, Host: nd.h.Addr().String(), Port: nd.port},
-		Cookie:         testCookie,
-		FlushPath:      filepath.Join(nd.dir, "ring"),
-		FlushInterval:  20 * time.Millisecond,
-		GossipInterval: 100 * time.Millisecond,
-		Memberlist:     fastMemberlist(),
-		Reconnect:      gossip.ReconnectConfig{First: 300 * time.Millisecond, Interval: 2 * time.Second},
-		Kernel:         kernel.Config{Listen: nd.h.Listen, Dial: nd.h.Dial, ReconnectMax: 200 * time.Millisecond},
-		ListenPacket:   nd.h.ListenPacket,
-		Logger:         logger(t),
+		Node:   notp.Node{ID: nd.id, Host: nd.h.Addr().String(), Port: nd.port},
+		Cookie: testCookie,
+		Gossip: gossip.Config{
+			FlushPath:     filepath.Join(nd.dir, "ring"),
+			FlushInterval: 20 * time.Millisecond,
+			Interval:      100 * time.Millisecond,
+			Memberlist:    fastMemberlist(),
+			Reconnect:     gossip.ReconnectConfig{First: 300 * time.Millisecond, Interval: 2 * time.Second},
+			ListenPacket:  nd.h.ListenPacket,
+		},
+		Kernel: kernel.Config{Listen: nd.h.Listen, Dial: nd.h.Dial, ReconnectMax: 200 * time.Millisecond},
+		Logger: logger(t),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -174,7 +176,7 @@ func formOn(t testing.TB, fn *faultnet.Network, cfg dlm.Config, memory bool, ids
 	}
 	for _, nd := range ns {
 		waitFor(t, "ring and health on "+nd.id, func() bool {
-			return nd.n.Ring().Ring().NumberNodes() == len(ns) && alive(nd.n, len(ns))
+			return nd.n.Ring().View().NumberNodes() == len(ns) && alive(nd.n, len(ns))
 		})
 	}
 	return ns

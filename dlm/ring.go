@@ -20,7 +20,7 @@ type clusterRing struct{ n *cluster.Node }
 // replicas is the ID's preference list: its owner, then the next distinct
 // nodes clockwise, n in all.
 func (c clusterRing) replicas(id string, n int) []notp.Node {
-	return c.n.Ring().Range([]byte(id), n)
+	return c.n.Ring().PreferenceList([]byte(id), n)
 }
 
 // down reports a node memberlist declared dead or that left it.

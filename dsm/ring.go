@@ -46,7 +46,7 @@ func (c *clusterRing) kernel() *kernel.Kernel { return c.n.Kernel() }
 func (c *clusterRing) self() notp.Node        { return c.n.Self() }
 
 func (c *clusterRing) update(departed bool) {
-	r := c.n.Ring().Ring()
+	r := c.n.Ring().View()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if departed {
@@ -65,11 +65,11 @@ func (c *clusterRing) owner(id string) (notp.Node, bool) {
 	if departed && last != nil {
 		r := last.Clone()
 		r.Remove(c.n.Self().ID)
-		if n, ok := r.FindString(id); ok {
+		if n, ok := r.OwnerString(id); ok {
 			return n, true
 		}
 	}
-	return c.n.Ring().Ring().FindString(id)
+	return c.n.Ring().View().OwnerString(id)
 }
 
 func (c *clusterRing) down(nodeID string) bool {

@@ -60,6 +60,7 @@ import (
 	"github.com/notp-go/notp"
 	"github.com/notp-go/notp/cluster"
 	"github.com/notp-go/notp/dlm"
+	"github.com/notp-go/notp/gossip"
 	"github.com/notp-go/notp/internal/cookiefile"
 )
 
@@ -148,11 +149,11 @@ func node(ctx context.Context, o options, stdout io.Writer, log *slog.Logger) er
 		return err
 	}
 	n, err := cluster.New(cluster.Config{
-		Node:      notp.Node{ID: o.id, Host: o.host, Port: o.port},
-		Cookie:    o.cookie,
-		Insecure:  o.insecure,
-		FlushPath: filepath.Join(o.dir, "ring"),
-		Logger:    log,
+		Node:     notp.Node{ID: o.id, Host: o.host, Port: o.port},
+		Cookie:   o.cookie,
+		Insecure: o.insecure,
+		Gossip:   gossip.Config{FlushPath: filepath.Join(o.dir, "ring")},
+		Logger:   log,
 	})
 	if err != nil {
 		return err
