@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"testing"
 	"testing/synctest"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/notp-go/notp"
 	"github.com/notp-go/notp/genserver"
+	"github.com/notp-go/notp/internal/testutil"
 	"github.com/notp-go/notp/kernel"
 )
 
@@ -43,7 +43,7 @@ func localKernel(t *testing.T, kcfg func(*kernel.Config)) *kernel.Kernel {
 	cfg := kernel.Config{
 		Node:     notp.Node{ID: fmt.Sprintf("local%d", kernelSeq.Add(1)), Host: "127.0.0.1", Port: 1},
 		Insecure: true, // no peers
-		Logger:   slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Logger:   testutil.Logger(t),
 		Listen: func(context.Context, string, string) (net.Listener, error) {
 			return idleListener{done: make(chan struct{})}, nil
 		},
