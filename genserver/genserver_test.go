@@ -513,6 +513,20 @@ func TestStopDrainAndForce(t *testing.T) {
 	})
 }
 
+// A subscription asked without room gets the default 64 slots (with none
+// it would lose every event its reader is not already waiting for), and a
+// huge one is capped.
+func TestSubscribeBufferSizes(t *testing.T) {
+	s := newServer(t, newKernel(t), genserver.Config{})
+	for _, tc := range []struct{ buf, want int }{{-1, 64}, {0, 64}, {1, 1}, {100, 100}, {1 << 30, 1 << 16}} {
+		events, cancel := s.Subscribe(tc.buf)
+		if got := cap(events); got != tc.want {
+			t.Errorf("Subscribe(%d): capacity %d, want %d", tc.buf, got, tc.want)
+		}
+		cancel()
+	}
+}
+
 // Lifecycle events never block the server: a full subscriber loses events
 // and the loss is counted; an unsubscribed channel is closed.
 func TestSubscribeDrops(t *testing.T) {
