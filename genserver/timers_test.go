@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -20,22 +19,6 @@ import (
 // bubble, on a fake clock that jumps to the next timer as soon as every
 // goroutine waits: the tests check times to the nanosecond and take none.
 
-// idleListener is a listener that never accepts: a kernel for local actors
-// needs no network, and a real socket's Accept would keep the bubble's
-// clock from moving (it is not a durable block).
-type idleListener struct{ done chan struct{} }
-
-func (l idleListener) Accept() (net.Conn, error) { <-l.done; return nil, net.ErrClosed }
-func (l idleListener) Close() error {
-	select {
-	case <-l.done:
-	default:
-		close(l.done)
-	}
-	return nil
-}
-func (l idleListener) Addr() net.Addr { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)} }
-
 // localKernel starts a kernel without a network, for local actors inside
 // a synctest bubble; closed at cleanup. kcfg adjusts its config.
 func localKernel(t *testing.T, kcfg func(*kernel.Config)) *kernel.Kernel {
@@ -44,9 +27,7 @@ func localKernel(t *testing.T, kcfg func(*kernel.Config)) *kernel.Kernel {
 		Node:     notp.Node{ID: fmt.Sprintf("local%d", kernelSeq.Add(1)), Host: "127.0.0.1", Port: 1},
 		Insecure: true, // no peers
 		Logger:   testutil.Logger(t),
-		Listen: func(context.Context, string, string) (net.Listener, error) {
-			return idleListener{done: make(chan struct{})}, nil
-		},
+		Listen:   testutil.IdleListen,
 	}
 	if kcfg != nil {
 		kcfg(&cfg)

@@ -1,8 +1,9 @@
 // Package testutil holds the module's test helpers that packages below
 // cluster need too: polling a condition with a deadline ([WaitFor]),
 // checking for leaked goroutines ([CheckLeaks]), a memberlist config with
-// loopback timings ([FastMemberlist]) and a logger writing to the test's
-// output ([Logger]).
+// loopback timings ([FastMemberlist]), a logger writing to the test's
+// output ([Logger]) and a listener that opens no socket, for kernels run
+// inside a testing/synctest bubble ([IdleListen]).
 //
 // Each helper exists once. Package clustertest wraps them for users; the
 // internal tests of kernel, genserver and gossip import this package

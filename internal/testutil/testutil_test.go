@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -115,5 +116,31 @@ func TestFastMemberlistDetectsFailuresQuickly(t *testing.T) {
 	}
 	if c.LogOutput != io.Discard {
 		t.Fatal("memberlist's own log output is not discarded")
+	}
+}
+
+func TestIdleListenAcceptsNothingUntilClosed(t *testing.T) {
+	l, err := IdleListen(t.Context(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	accepted := make(chan error, 1)
+	go func() {
+		_, err := l.Accept()
+		accepted <- err
+	}()
+	select {
+	case err := <-accepted:
+		t.Fatalf("Accept returned %v before Close", err)
+	case <-time.After(20 * time.Millisecond):
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-accepted; !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("Accept after Close = %v, want net.ErrClosed", err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
 	}
 }
