@@ -59,7 +59,8 @@ type Config struct {
 	Loss, Duplicate, Reorder float64
 	// Configure, if set, adjusts node i's configuration after the
 	// defaults are filled in and before cluster.New (on Start and on
-	// every Restart). It must keep Node.ID and Cookie.
+	// every Restart). It must keep Node.ID and Cookie (the test fails
+	// otherwise).
 	Configure func(i int, c *cluster.Config)
 }
 
@@ -191,6 +192,9 @@ func (c *Cluster) config(i, port int) cluster.Config {
 	}
 	if c.cfg.Configure != nil {
 		c.cfg.Configure(i, &cfg)
+		if cfg.Node.ID != m.id || cfg.Cookie != c.cookie {
+			c.t.Fatalf("clustertest: Configure changed node %d's ID or cookie", i)
+		}
 	}
 	return cfg
 }
