@@ -74,6 +74,12 @@ func TestDependencyRules(t *testing.T) {
 			modulePath + "/kernel", modulePath + "/table", modulePath + "/internal/msgpackcheck"},
 			[]string{"github.com/vmihailenco/msgpack/v5"}},
 		{"internal/cookiefile", nil, nil},
+		// The test helpers: testutil sits below every package with tests
+		// (so it imports none of them), clustertest above cluster.
+		{"internal/testutil", nil, []string{"github.com/hashicorp/memberlist"}},
+		{"clustertest", []string{modulePath, modulePath + "/cluster", modulePath + "/gossip", modulePath + "/kernel",
+			modulePath + "/internal/faultnet", modulePath + "/internal/testutil"},
+			[]string{"github.com/hashicorp/memberlist"}},
 		// Tables are standard library only: their file format is read by
 		// code we own, and a program that only needs a table pulls in
 		// nothing else.

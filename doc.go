@@ -37,6 +37,11 @@
 //   - [github.com/notp-go/notp/metrics]: a Prometheus collector of the
 //     other packages' counters and a bounded /metrics endpoint.
 //
+// Testing: [github.com/notp-go/notp/clustertest] runs N cluster nodes in
+// one test, with fast timings, a strong generated cookie and optionally a
+// fault-injecting network; it waits for them to converge, partitions,
+// heals, stops and restarts them, and checks for leaked goroutines.
+//
 // Programs: cmd/notp-cli (the operator's CLI and shell) and examples/
 // (actors, clocks, demo, kv, node, shard).
 //
@@ -46,8 +51,9 @@
 // (msgpack decoding within budgets), internal/event (the event fan-out of
 // genserver and gossip), gossip/internal/mltransport (memberlist's
 // transport over the kernel), internal/faultnet (a fault-injecting network
-// for tests), internal/testcert (test certificates) and internal/e2e
-// (end-to-end tests of the binaries).
+// for tests), internal/testutil (the test helpers of the packages below
+// cluster, which clustertest wraps), internal/testcert (test
+// certificates) and internal/e2e (end-to-end tests of the binaries).
 //
 // Packages that import neither the network nor each other (chash, vclock)
 // depend only on this package and their hashing/encoding libraries, so a

@@ -10,11 +10,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -22,11 +19,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/memberlist"
-
 	"github.com/notp-go/notp"
 	"github.com/notp-go/notp/chash"
 	"github.com/notp-go/notp/cluster"
+	"github.com/notp-go/notp/clustertest"
 	"github.com/notp-go/notp/command"
 	"github.com/notp-go/notp/genserver"
 	"github.com/notp-go/notp/gossip"
@@ -34,25 +30,6 @@ import (
 )
 
 const testCookie = "cluster-test-cookie"
-
-func logger(t testing.TB) *slog.Logger {
-	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-}
-
-// fastMemberlist is a failure detector tuned for loopback tests: fast
-// enough to see a stopped node fail within a second or two, slow enough
-// not to suspect live nodes on a loaded 2-core machine under -race.
-func fastMemberlist() *memberlist.Config {
-	c := memberlist.DefaultLocalConfig()
-	c.ProbeInterval = 200 * time.Millisecond
-	c.ProbeTimeout = 150 * time.Millisecond
-	c.GossipInterval = 50 * time.Millisecond
-	c.PushPullInterval = 500 * time.Millisecond
-	c.SuspicionMult = 3
-	c.TCPTimeout = time.Second
-	c.LogOutput = io.Discard
-	return c
-}
 
 var seq atomic.Int64
 
@@ -76,10 +53,10 @@ func newNode(t *testing.T, o nodeOpts) *cluster.Node {
 			FlushPath:     o.flush,
 			FlushInterval: 20 * time.Millisecond,
 			Interval:      100 * time.Millisecond,
-			Memberlist:    fastMemberlist(),
+			Memberlist:    clustertest.FastMemberlist(),
 		},
 		AllowMemberCommands: o.allow,
-		Logger:              logger(t),
+		Logger:              clustertest.Logger(t),
 	})
 	if err != nil {
 		t.Fatalf("cluster.New(%s): %v", o.id, err)
@@ -107,18 +84,6 @@ func ctxT(t *testing.T) context.Context {
 	return ctx
 }
 
-// waitFor polls cond until it holds or 15 s pass.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // admin is an operator's client: a kernel that is not a ring member.
 type admin struct {
 	t *testing.T
@@ -129,7 +94,7 @@ func newAdmin(t *testing.T, cookie string) *admin {
 	t.Helper()
 	k, err := kernel.New(kernel.Config{
 		Node:   notp.Node{ID: fmt.Sprintf("admin%d", seq.Add(1)), Host: "127.0.0.1"},
-		Cookie: cookie, Logger: logger(t),
+		Cookie: cookie, Logger: clustertest.Logger(t),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -250,9 +215,9 @@ func threeNodes(t *testing.T, flushDir string) (*admin, []*cluster.Node) {
 	// meet -> ok:true; meeting is transitive through the ring union.
 	adm.ok(ns[0], command.Meet, command.Args{Node: ptr(ns[1].Self())}, nil)
 	adm.ok(ns[1], command.Meet, command.Args{Node: ptr(ns[2].Self())}, nil)
-	waitFor(t, "three-node ring", func() bool { return converged(ns, "a", "b", "c") })
+	clustertest.WaitFor(t, "three-node ring", func() bool { return converged(ns, "a", "b", "c") })
 	for _, n := range ns {
-		waitFor(t, "all alive on "+n.Self().ID, func() bool { return allAlive(n, 3) })
+		clustertest.WaitFor(t, "all alive on "+n.Self().ID, func() bool { return allAlive(n, 3) })
 	}
 	return adm, ns
 }
@@ -276,7 +241,7 @@ func TestCommandsOnCluster(t *testing.T) {
 	// is the failure detector's view, which may flap on a loaded machine:
 	// poll until it reports all alive.
 	var nodes []command.NodeHealth
-	waitFor(t, "nodes reports all alive", func() bool {
+	clustertest.WaitFor(t, "nodes reports all alive", func() bool {
 		adm.ok(b, command.Nodes, command.Args{}, &nodes)
 		for _, n := range nodes {
 			if n.Health != "alive" {
@@ -300,7 +265,7 @@ func TestCommandsOnCluster(t *testing.T) {
 	// insert with a weight, seen everywhere.
 	x := notp.Node{ID: "x", Host: "127.0.0.1", Port: 1}
 	adm.ok(a, command.Insert, command.Args{Node: &x, Weight: 5}, nil)
-	waitFor(t, "x everywhere", func() bool { return converged(ns, "a", "b", "c", "x") })
+	clustertest.WaitFor(t, "x everywhere", func() bool { return converged(ns, "a", "b", "c", "x") })
 	// weight and weights
 	var w int
 	adm.ok(c, command.Weight, command.Args{ID: "x"}, &w)
@@ -354,7 +319,7 @@ func TestCommandsOnCluster(t *testing.T) {
 	// update, weight ≤ 0 -> rfactor.
 	x2 := notp.Node{ID: "x", Host: "127.0.0.1", Port: 2}
 	adm.ok(b, command.Update, command.Args{Node: &x2}, nil)
-	waitFor(t, "x updated everywhere", func() bool {
+	clustertest.WaitFor(t, "x updated everywhere", func() bool {
 		for _, n := range ns {
 			got, ok := n.Ring().View().Get("x")
 			if !ok || got != x2 || n.Ring().View().Weights()["x"] != chash.DefaultRFactor {
@@ -368,7 +333,7 @@ func TestCommandsOnCluster(t *testing.T) {
 	y := notp.Node{ID: "y", Host: "127.0.0.1", Port: 3}
 	z := notp.Node{ID: "z", Host: "127.0.0.1", Port: 4}
 	adm.ok(c, command.MInsert, command.Args{Nodes: []notp.Node{z, c.Self(), y}, Weight: 2}, nil)
-	waitFor(t, "y, z everywhere", func() bool { return converged(ns, "a", "b", "c", "x", "y", "z") })
+	clustertest.WaitFor(t, "y, z everywhere", func() bool { return converged(ns, "a", "b", "c", "x", "y", "z") })
 	if ws := a.Ring().View().Weights(); ws["y"] != 2 || ws["z"] != 2 || ws["c"] != chash.DefaultRFactor {
 		t.Fatalf("weights after minsert: %v", ws)
 	}
@@ -395,7 +360,7 @@ func TestCommandsOnCluster(t *testing.T) {
 	// mremove (self filtered) and remove.
 	adm.ok(b, command.MRemove, command.Args{Nodes: []notp.Node{y, b.Self(), z}}, nil)
 	adm.ok(c, command.Remove, command.Args{Node: &x2, Force: true}, nil)
-	waitFor(t, "x, y, z removed everywhere", func() bool { return converged(ns, "a", "b", "c") })
+	clustertest.WaitFor(t, "x, y, z removed everywhere", func() bool { return converged(ns, "a", "b", "c") })
 
 	// join while in a ring.
 	adm.fail(a, command.Join, command.Args{ID: "other"}, command.CodeFailed, "Node already belongs to ring 'ring'")
@@ -418,7 +383,7 @@ func TestCommandsOnCluster(t *testing.T) {
 	if c.Ring().RingID() != "" || !slices.Equal(ringIDs(c), []string{"c"}) {
 		t.Fatalf("after leave: ring %q nodes %v", c.Ring().RingID(), ringIDs(c))
 	}
-	waitFor(t, "a and b drop c", func() bool { return converged([]*cluster.Node{a, b}, "a", "b") })
+	clustertest.WaitFor(t, "a and b drop c", func() bool { return converged([]*cluster.Node{a, b}, "a", "b") })
 	// join when in no ring, then twice.
 	adm.ok(c, command.Join, command.Args{ID: "ring2"}, nil)
 	adm.fail(c, command.Join, command.Args{ID: "ring2"}, command.CodeFailed, "Node already belongs to ring 'ring2'")
@@ -462,7 +427,7 @@ func TestCommandsNeedCookie(t *testing.T) {
 	if err == nil {
 		t.Fatal("a client with the wrong cookie ran a command")
 	}
-	waitFor(t, "the node rejects the handshake", func() bool { return a.Kernel().Stats().RejectedHandshake > 0 })
+	clustertest.WaitFor(t, "the node rejects the handshake", func() bool { return a.Kernel().Stats().RejectedHandshake > 0 })
 }
 
 // The accessors (Go has no setters); Start sets the ring id and serves;
@@ -567,14 +532,14 @@ func TestRestartFromFlushFile(t *testing.T) {
 	adm, ns := threeNodes(t, dir)
 	a, b, c := ns[0], ns[1], ns[2]
 	adm.ok(a, command.Insert, command.Args{Node: &notp.Node{ID: "x", Host: "127.0.0.1", Port: 9}, Weight: 4}, nil)
-	waitFor(t, "x everywhere", func() bool { return converged(ns, "a", "b", "c", "x") })
+	clustertest.WaitFor(t, "x everywhere", func() bool { return converged(ns, "a", "b", "c", "x") })
 	want := b.Ring().View()
 
 	port := b.Self().Port
 	if err := b.Stop(ctxT(t)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "a sees b fail", func() bool {
+	clustertest.WaitFor(t, "a sees b fail", func() bool {
 		for _, m := range a.Ring().Members() {
 			if m.Node.ID == "b" {
 				return m.Health == gossip.HealthSuspect || m.Health == gossip.HealthDead
@@ -588,9 +553,9 @@ func TestRestartFromFlushFile(t *testing.T) {
 		t.Fatalf("restarted b's ring %v, want %v", ringIDs(b2), want.Nodes())
 	}
 	ns = []*cluster.Node{a, b2, c}
-	waitFor(t, "rings agree after restart", func() bool { return converged(ns, "a", "b", "c", "x") })
+	clustertest.WaitFor(t, "rings agree after restart", func() bool { return converged(ns, "a", "b", "c", "x") })
 	for _, n := range ns {
-		waitFor(t, "alive on "+n.Self().ID, func() bool {
+		clustertest.WaitFor(t, "alive on "+n.Self().ID, func() bool {
 			for _, m := range n.Ring().Members() {
 				if m.Node.ID != "x" && m.Health != gossip.HealthAlive {
 					return false
@@ -600,7 +565,7 @@ func TestRestartFromFlushFile(t *testing.T) {
 		})
 	}
 	// The restarted node links to every ring member except self.
-	waitFor(t, "b2 links to a and c", func() bool {
+	clustertest.WaitFor(t, "b2 links to a and c", func() bool {
 		return b2.Kernel().Connected("a") && b2.Kernel().Connected("c")
 	})
 	adm.ok(b2, command.Ping, command.Args{}, nil)
@@ -616,13 +581,13 @@ func TestIntegrationGenServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	ns := []*cluster.Node{a, b}
-	waitFor(t, "two-node ring", func() bool { return converged(ns, "foo", "bar") })
+	clustertest.WaitFor(t, "two-node ring", func() bool { return converged(ns, "foo", "bar") })
 
 	casts := map[string]chan string{}
 	for _, n := range ns {
 		ch := make(chan string, 4)
 		casts[n.Self().ID] = ch
-		s, err := genserver.New(n.Kernel(), genserver.Config{Name: "test_server", Logger: logger(t)})
+		s, err := genserver.New(n.Kernel(), genserver.Config{Name: "test_server", Logger: clustertest.Logger(t)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -721,13 +686,13 @@ func TestNodeClose(t *testing.T) {
 // Stop leaves no goroutine behind: two nodes that met, served a command
 // and stopped return the process to its goroutine count.
 func TestStopLeavesNoGoroutines(t *testing.T) {
-	before := runtime.NumGoroutine()
+	clustertest.CheckLeaks(t)
 	a := startNode(t, nodeOpts{id: "a"})
 	b := startNode(t, nodeOpts{id: "b"})
 	if err := a.Ring().Meet(ctxT(t), b.Self()); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "two-node ring", func() bool { return converged([]*cluster.Node{a, b}, "a", "b") })
+	clustertest.WaitFor(t, "two-node ring", func() bool { return converged([]*cluster.Node{a, b}, "a", "b") })
 	adm := newAdmin(t, testCookie)
 	adm.ok(a, command.Ping, command.Args{}, nil)
 	_ = adm.k.Close()
@@ -735,13 +700,5 @@ func TestStopLeavesNoGoroutines(t *testing.T) {
 		if err := n.Stop(ctxT(t)); err != nil {
 			t.Fatal(err)
 		}
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for runtime.NumGoroutine() > before {
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<20)
-			t.Fatalf("%d goroutines after Stop, %d before:\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/notp-go/notp/command"
 	"github.com/notp-go/notp/genserver"
 	"github.com/notp-go/notp/gossip"
+	"github.com/notp-go/notp/internal/testutil"
 	"github.com/notp-go/notp/kernel"
 	"github.com/notp-go/notp/vclock"
 )
@@ -183,7 +184,7 @@ func (f *fakeRing) setBlock(c chan struct{}) { f.mu.Lock(); f.block = c; f.mu.Un
 var testSeq atomic.Int64
 
 func testLogger(t testing.TB) *slog.Logger {
-	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+	return testutil.Logger(t)
 }
 
 // startKernel starts a kernel on loopback port 0, closed at cleanup.
@@ -615,7 +616,7 @@ func TestCommandStopWaitsForInFlight(t *testing.T) {
 				}
 				replies <- r
 			}()
-			waitUntil(t, "meet in flight", func() bool { return h.ring.inMeet.Load() == 1 })
+			testutil.WaitFor(t, "meet in flight", func() bool { return h.ring.inMeet.Load() == 1 })
 			stopCtx, cancel := context.WithCancel(context.Background())
 			if forced {
 				cancel()
@@ -634,7 +635,7 @@ func TestCommandStopWaitsForInFlight(t *testing.T) {
 				return
 			}
 			// Stop has begun once the server refuses new commands.
-			waitUntil(t, "the server to refuse new commands", func() bool {
+			testutil.WaitFor(t, "the server to refuse new commands", func() bool {
 				ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 				defer cancel()
 				_, err := genserver.CallRaw(ctx, h.client, genserver.Target{Name: command.ServerName, Node: h.server.Self()}, command.Ping, nil)
@@ -656,17 +657,6 @@ func TestCommandStopWaitsForInFlight(t *testing.T) {
 			}
 			mustOK(t, <-replies)
 		})
-	}
-}
-
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
 	}
 }
 

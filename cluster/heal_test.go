@@ -12,6 +12,7 @@ import (
 
 	"github.com/hashicorp/memberlist"
 
+	"github.com/notp-go/notp/clustertest"
 	"github.com/notp-go/notp/gossip"
 	"github.com/notp-go/notp/internal/faultnet"
 )
@@ -21,7 +22,7 @@ import (
 const shortToTheDead = 300 * time.Millisecond
 
 func shortToTheDeadML() *memberlist.Config {
-	c := fastMemberlist()
+	c := clustertest.FastMemberlist()
 	c.GossipToTheDeadTime = shortToTheDead
 	return c
 }
@@ -46,9 +47,9 @@ func ringOf(t *testing.T, fn *faultnet.Network, ml func() *memberlist.Config, rc
 			t.Fatalf("meet %s: %v", f.id, err)
 		}
 	}
-	waitFor(t, "one ring", func() bool { return agree(nodesOf(fs), ids...) })
+	clustertest.WaitFor(t, "one ring", func() bool { return agree(nodesOf(fs), ids...) })
 	for _, f := range fs {
-		waitFor(t, "all alive on "+f.id, func() bool { return runningAlive(f.n, fs) })
+		clustertest.WaitFor(t, "all alive on "+f.id, func() bool { return runningAlive(f.n, fs) })
 	}
 	return fs
 }
@@ -57,7 +58,7 @@ func ringOf(t *testing.T, fn *faultnet.Network, ml func() *memberlist.Config, rc
 func waitSeesDead(t *testing.T, fs, others []*faultNode) {
 	t.Helper()
 	for _, f := range fs {
-		waitFor(t, f.id+" seeing the others dead", func() bool {
+		clustertest.WaitFor(t, f.id+" seeing the others dead", func() bool {
 			for _, o := range others {
 				if f.n.Ring().Health(o.id) != gossip.HealthDead {
 					return false
@@ -98,7 +99,7 @@ func TestSplitHealTimes(t *testing.T) {
 		ml    func() *memberlist.Config
 		split time.Duration // how long the split lasts once both sides see the other dead
 	}{
-		{"short", fastMemberlist, 0},
+		{"short", clustertest.FastMemberlist, 0},
 		{"long", shortToTheDeadML, 5 * shortToTheDead},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -109,10 +110,10 @@ func TestSplitHealTimes(t *testing.T) {
 			waitSeesDead(t, left, right)
 			waitSeesDead(t, right, left)
 			dead := time.Now()
-			waitFor(t, "the split lasting", func() bool { return time.Since(dead) >= tc.split })
+			clustertest.WaitFor(t, "the split lasting", func() bool { return time.Since(dead) >= tc.split })
 			fn.Heal()
 			start := time.Now()
-			waitFor(t, "rings and health healed", func() bool { return healed(fs, ids) })
+			clustertest.WaitFor(t, "rings and health healed", func() bool { return healed(fs, ids) })
 			t.Logf("%s split (%v with the other side dead; GossipToTheDeadTime %v): healed in %v",
 				tc.name, start.Sub(dead).Round(time.Millisecond), tc.ml().GossipToTheDeadTime, time.Since(start).Round(time.Millisecond))
 			var reconnects uint64
@@ -146,7 +147,7 @@ func TestRestartWhilePartitionedRejoinsAfterHeal(t *testing.T) {
 	}
 	all := append(slices.Clone(fs), c)
 	ids := []string{"a", "b", "c"}
-	waitFor(t, "a, b and c in one ring, all alive", func() bool { return healed(all, ids) })
+	clustertest.WaitFor(t, "a, b and c in one ring, all alive", func() bool { return healed(all, ids) })
 
 	fn.Partition(addrsOf(fs...), addrsOf(c))
 	waitSeesDead(t, fs, []*faultNode{c})
@@ -155,7 +156,7 @@ func TestRestartWhilePartitionedRejoinsAfterHeal(t *testing.T) {
 	}
 	port := c.n.Self().Port
 	c.start(t, port)
-	waitFor(t, "restarted c retrying its ring's members", func() bool {
+	clustertest.WaitFor(t, "restarted c retrying its ring's members", func() bool {
 		return c.n.Ring().Stats().ReconnectAttempts >= 4
 	})
 	if h := c.n.Ring().Health("a"); h == gossip.HealthAlive {
@@ -163,7 +164,7 @@ func TestRestartWhilePartitionedRejoinsAfterHeal(t *testing.T) {
 	}
 	fn.Heal()
 	start := time.Now()
-	waitFor(t, "c back in every failure detector", func() bool { return healed(all, ids) })
+	clustertest.WaitFor(t, "c back in every failure detector", func() bool { return healed(all, ids) })
 	t.Logf("node restarted while partitioned: healed %v after the network", time.Since(start).Round(time.Millisecond))
 	if s := c.n.Ring().Stats(); s.Reconnects == 0 {
 		t.Fatalf("c healed without reaching anyone: %+v", s)
@@ -200,7 +201,7 @@ func TestRestartAtNewAddressSeenAliveEverywhere(t *testing.T) {
 	if c.n.Self() == old {
 		t.Fatalf("c restarted at its old address %s", old.Addr())
 	}
-	waitFor(t, "c alive at its new address everywhere", func() bool { return healed(fs, ids) })
+	clustertest.WaitFor(t, "c alive at its new address everywhere", func() bool { return healed(fs, ids) })
 	took := time.Since(start)
 	t.Logf("restart at a new address (%s -> %s): seen alive everywhere in %v", old.Addr(), c.n.Self().Addr(), took.Round(time.Millisecond))
 }

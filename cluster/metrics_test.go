@@ -14,6 +14,7 @@ import (
 
 	"github.com/notp-go/notp"
 	"github.com/notp-go/notp/cluster"
+	"github.com/notp-go/notp/clustertest"
 	"github.com/notp-go/notp/genserver"
 	"github.com/notp-go/notp/gossip"
 	"github.com/notp-go/notp/metrics"
@@ -76,8 +77,8 @@ next:
 func TestMetricsEndpoint(t *testing.T) {
 	a, err := cluster.New(cluster.Config{
 		Node: notp.Node{ID: "m1", Host: "127.0.0.1"}, Cookie: testCookie,
-		Gossip:      gossip.Config{Interval: 100 * time.Millisecond, Memberlist: fastMemberlist()},
-		MetricsAddr: "127.0.0.1:0", Logger: logger(t),
+		Gossip:      gossip.Config{Interval: 100 * time.Millisecond, Memberlist: clustertest.FastMemberlist()},
+		MetricsAddr: "127.0.0.1:0", Logger: clustertest.Logger(t),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -93,9 +94,9 @@ func TestMetricsEndpoint(t *testing.T) {
 	if err := a.Ring().Meet(ctxT(t), b.Self()); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "two-node ring", func() bool { return converged([]*cluster.Node{a, b}, "m1", "m2") && allAlive(a, 2) })
+	clustertest.WaitFor(t, "two-node ring", func() bool { return converged([]*cluster.Node{a, b}, "m1", "m2") && allAlive(a, 2) })
 
-	echo, err := genserver.New(a.Kernel(), genserver.Config{Name: "echo", Logger: logger(t)})
+	echo, err := genserver.New(a.Kernel(), genserver.Config{Name: "echo", Logger: clustertest.Logger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +127,7 @@ func TestMetricsEndpoint(t *testing.T) {
 	if err := caster.Cast(genserver.Target{Name: "nobody", Node: a.Self()}, "x", nil); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the unknown cast counted", func() bool { return a.Kernel().Stats().CastsUnknownName > 0 })
+	clustertest.WaitFor(t, "the unknown cast counted", func() bool { return a.Kernel().Stats().CastsUnknownName > 0 })
 	after := scrape(t, addr)
 
 	types := map[string]dto.MetricType{
@@ -228,7 +229,7 @@ func TestMetricsAddrErrors(t *testing.T) {
 	}
 	defer ln.Close()
 	n, err := cluster.New(cluster.Config{Node: notp.Node{ID: "a", Host: "127.0.0.1"}, Cookie: testCookie,
-		Gossip: gossip.Config{Memberlist: fastMemberlist()}, MetricsAddr: ln.Addr().String(), Logger: logger(t)})
+		Gossip: gossip.Config{Memberlist: clustertest.FastMemberlist()}, MetricsAddr: ln.Addr().String(), Logger: clustertest.Logger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/notp-go/notp"
 	"github.com/notp-go/notp/cluster"
+	"github.com/notp-go/notp/clustertest"
 	"github.com/notp-go/notp/gossip"
 	"github.com/notp-go/notp/internal/faultnet"
 	"github.com/notp-go/notp/kernel"
@@ -40,7 +41,7 @@ type faultNode struct {
 	id    string
 	h     *faultnet.Host
 	flush string
-	ml    func() *memberlist.Config // nil = fastMemberlist
+	ml    func() *memberlist.Config // nil = clustertest.FastMemberlist
 	// rc is the reconnect loop's config; zero = fastReconnect.
 	rc gossip.ReconnectConfig
 	n  *cluster.Node
@@ -90,7 +91,7 @@ func (f *faultNode) memberlist() *memberlist.Config {
 	if f.ml != nil {
 		return f.ml()
 	}
-	return fastMemberlist()
+	return clustertest.FastMemberlist()
 }
 
 // fastReconnect retries dead members within a second or two, so a heal
@@ -121,7 +122,7 @@ func (f *faultNode) build(t *testing.T, port int) *cluster.Node {
 		// A healed link reconnects within 200 ms instead of waiting out
 		// a backoff grown to seconds during the partition.
 		Kernel: kernel.Config{Listen: f.h.Listen, Dial: f.h.Dial, ReconnectMax: 200 * time.Millisecond},
-		Logger: logger(t),
+		Logger: clustertest.Logger(t),
 	})
 	if err != nil {
 		t.Fatalf("cluster.New(%s): %v", f.id, err)
@@ -147,9 +148,9 @@ func fiveNodesML(t *testing.T, fn *faultnet.Network, ml func() *memberlist.Confi
 			t.Fatalf("meet %s: %v", f.id, err)
 		}
 	}
-	waitFor(t, "five-node ring", func() bool { return agree(nodesOf(fs), "a", "b", "c", "d", "e") })
+	clustertest.WaitFor(t, "five-node ring", func() bool { return agree(nodesOf(fs), "a", "b", "c", "d", "e") })
 	for _, f := range fs {
-		waitFor(t, "all alive on "+f.id, func() bool { return allAlive(f.n, 5) })
+		clustertest.WaitFor(t, "all alive on "+f.id, func() bool { return allAlive(f.n, 5) })
 	}
 	return fs
 }
@@ -233,7 +234,7 @@ func TestPartitionConcurrentChangesMergeOnHeal(t *testing.T) {
 	if err := a.Ring().MInsert(ctxT(t), []notp.Node{virtual("v1", 1), virtual("v2", 2), virtual("v3", 3)}, 0, false); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "v1..v3 everywhere", func() bool { return agree(all, "a", "b", "c", "d", "e", "v1", "v2", "v3") })
+	clustertest.WaitFor(t, "v1..v3 everywhere", func() bool { return agree(all, "a", "b", "c", "d", "e", "v1", "v2", "v3") })
 
 	fn.Partition(addrsOf(fs[:2]...), addrsOf(fs[2:]...))
 	// Every node inserts two nodes of its own while its side removes a
@@ -274,15 +275,15 @@ func TestPartitionConcurrentChangesMergeOnHeal(t *testing.T) {
 	}
 	left := []string{"a", "b", "a-x0", "a-x1", "b-x0", "b-x1", "c", "d", "e", "v2"}
 	right := []string{"a", "b", "c", "d", "e", "c-x0", "c-x1", "d-x0", "d-x1", "e-x0", "e-x1", "v1"}
-	waitFor(t, "the 2-side agreeing on its changes", func() bool { return agree(all[:2], left...) })
-	waitFor(t, "the 3-side agreeing on its changes", func() bool { return agree(all[2:], right...) })
+	clustertest.WaitFor(t, "the 2-side agreeing on its changes", func() bool { return agree(all[:2], left...) })
+	clustertest.WaitFor(t, "the 3-side agreeing on its changes", func() bool { return agree(all[2:], right...) })
 	if s := fn.Stats(); s.ConnsCut == 0 {
 		t.Fatalf("the partition cut no connection of the full mesh: %+v", s)
 	}
 
 	fn.Heal()
 	want := []string{"a", "b", "c", "d", "e", "a-x0", "a-x1", "b-x0", "b-x1", "c-x0", "c-x1", "d-x0", "d-x1", "e-x0", "e-x1"}
-	waitFor(t, "every ring equal after the heal", func() bool { return agree(all, want...) })
+	clustertest.WaitFor(t, "every ring equal after the heal", func() bool { return agree(all, want...) })
 	for _, f := range fs {
 		w := f.n.Ring().View().Weights()
 		for _, id := range []string{"a-x0", "a-x1", "b-x0", "b-x1", "c-x0", "c-x1", "d-x0", "d-x1", "e-x0", "e-x1"} {
@@ -292,7 +293,7 @@ func TestPartitionConcurrentChangesMergeOnHeal(t *testing.T) {
 		}
 	}
 	for _, f := range fs {
-		waitFor(t, "a..e alive after the heal on "+f.id, func() bool { return runningAlive(f.n, fs) })
+		clustertest.WaitFor(t, "a..e alive after the heal on "+f.id, func() bool { return runningAlive(f.n, fs) })
 	}
 }
 
@@ -315,20 +316,20 @@ func TestPartitionRemovedNodeStaysRemovedAfterHeal(t *testing.T) {
 	if err := fs[0].n.Ring().Insert(ctxT(t), virtual("a-x", 2), 0, false); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the 3-side without b", func() bool { return agree(all[2:], "a", "c", "d", "e") })
-	waitFor(t, "the 2-side with b's and a's inserts", func() bool {
+	clustertest.WaitFor(t, "the 3-side without b", func() bool { return agree(all[2:], "a", "c", "d", "e") })
+	clustertest.WaitFor(t, "the 2-side with b's and a's inserts", func() bool {
 		return agree(all[:2], "a", "b", "c", "d", "e", "a-x", "b-x")
 	})
 
 	fn.Heal()
 	rest := []*cluster.Node{all[0], all[2], all[3], all[4]}
 	want := []string{"a", "c", "d", "e", "a-x", "b-x"}
-	waitFor(t, "the four agreeing without b", func() bool { return agree(rest, want...) })
-	waitFor(t, "b out of the ring", func() bool { return slices.Equal(ringIDs(b.n), []string{"b"}) })
+	clustertest.WaitFor(t, "the four agreeing without b", func() bool { return agree(rest, want...) })
+	clustertest.WaitFor(t, "b out of the ring", func() bool { return slices.Equal(ringIDs(b.n), []string{"b"}) })
 	// It must stay so while gossip goes on: let every remaining node
 	// receive a good number of further ring messages (polls, pushes).
 	base := received(rest)
-	waitFor(t, "more gossip rounds", func() bool {
+	clustertest.WaitFor(t, "more gossip rounds", func() bool {
 		if !agree(rest, want...) {
 			t.Fatalf("the four rings changed after converging: %v / %v / %v / %v",
 				ringIDs(rest[0]), ringIDs(rest[1]), ringIDs(rest[2]), ringIDs(rest[3]))
@@ -363,7 +364,7 @@ func TestPartitionRestartFromFlushFileMidPartition(t *testing.T) {
 		t.Fatalf("restarted on port %d, want %d", got, port)
 	}
 	side := []*cluster.Node{fs[2].n, fs[3].n, e.n}
-	waitFor(t, "restarted e catching up with its side", func() bool {
+	clustertest.WaitFor(t, "restarted e catching up with its side", func() bool {
 		return agree(side, "a", "b", "c", "d", "e", "c-x")
 	})
 	if got := ringIDs(fs[0].n); slices.Contains(got, "c-x") || !slices.Contains(got, "a-x") {
@@ -372,11 +373,11 @@ func TestPartitionRestartFromFlushFileMidPartition(t *testing.T) {
 
 	fn.Heal()
 	all := nodesOf(fs)
-	waitFor(t, "every ring equal after the heal", func() bool {
+	clustertest.WaitFor(t, "every ring equal after the heal", func() bool {
 		return agree(all, "a", "b", "c", "d", "e", "a-x", "c-x")
 	})
 	for _, f := range fs {
-		waitFor(t, "a..e alive after the heal on "+f.id, func() bool { return runningAlive(f.n, fs) })
+		clustertest.WaitFor(t, "a..e alive after the heal on "+f.id, func() bool { return runningAlive(f.n, fs) })
 	}
 }
 
@@ -397,16 +398,16 @@ func TestAsymmetricPartitionChangesSpreadAround(t *testing.T) {
 	if err := b.n.Ring().Insert(ctxT(t), virtual("b-x", 2), 0, false); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "both inserts everywhere, around the block", func() bool {
+	clustertest.WaitFor(t, "both inserts everywhere, around the block", func() bool {
 		return agree(all, "a", "b", "c", "d", "e", "a-x", "b-x")
 	})
 	if a.n.Kernel().Connected("b") || b.n.Kernel().Connected("a") {
 		t.Fatal("a and b connected across the block")
 	}
 	fn.Unblock(a.h.Addr(), b.h.Addr())
-	waitFor(t, "a and b linked again", func() bool { return a.n.Kernel().Connected("b") && b.n.Kernel().Connected("a") })
+	clustertest.WaitFor(t, "a and b linked again", func() bool { return a.n.Kernel().Connected("b") && b.n.Kernel().Connected("a") })
 	for _, f := range fs {
-		waitFor(t, "a..e alive on "+f.id, func() bool { return runningAlive(f.n, fs) })
+		clustertest.WaitFor(t, "a..e alive on "+f.id, func() bool { return runningAlive(f.n, fs) })
 	}
 }
 
@@ -420,7 +421,7 @@ func TestLongPartitionHealsTheFailureDetector(t *testing.T) {
 	const toTheDead = 300 * time.Millisecond
 	fn := newFaultNet(t, 5)
 	fs := fiveNodesML(t, fn, func() *memberlist.Config {
-		c := fastMemberlist()
+		c := clustertest.FastMemberlist()
 		c.GossipToTheDeadTime = toTheDead
 		return c
 	})
@@ -431,7 +432,7 @@ func TestLongPartitionHealsTheFailureDetector(t *testing.T) {
 		if slices.Contains(right, f) {
 			others = left
 		}
-		waitFor(t, f.id+" seeing the other side dead", func() bool {
+		clustertest.WaitFor(t, f.id+" seeing the other side dead", func() bool {
 			for _, o := range others {
 				if f.n.Ring().Health(o.id) != gossip.HealthDead {
 					return false
@@ -443,9 +444,9 @@ func TestLongPartitionHealsTheFailureDetector(t *testing.T) {
 	// The scenario is a partition longer than GossipToTheDeadTime: let a
 	// few of them pass with the other side dead.
 	allDead := time.Now()
-	waitFor(t, "GossipToTheDeadTime passing", func() bool { return time.Since(allDead) > 3*toTheDead })
+	clustertest.WaitFor(t, "GossipToTheDeadTime passing", func() bool { return time.Since(allDead) > 3*toTheDead })
 	fn.Heal()
 	for _, f := range fs {
-		waitFor(t, "a..e alive again on "+f.id, func() bool { return runningAlive(f.n, fs) })
+		clustertest.WaitFor(t, "a..e alive again on "+f.id, func() bool { return runningAlive(f.n, fs) })
 	}
 }

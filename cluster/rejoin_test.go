@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/notp-go/notp/cluster"
+	"github.com/notp-go/notp/clustertest"
 )
 
 // A member's meet re-admits a node that left or was removed and then came
@@ -24,7 +25,7 @@ func TestMemberMeetReadmitsANodeThatWasRemoved(t *testing.T) {
 			// Equal clocks, not only rings: every node has merged j's
 			// own write of its entry, so the removal below comes after it
 			// rather than concurrently.
-			waitFor(t, "a, b, j", func() bool { return agree([]*cluster.Node{a, b, j}, "a", "b", "j") })
+			clustertest.WaitFor(t, "a, b, j", func() bool { return agree([]*cluster.Node{a, b, j}, "a", "b", "j") })
 			if how == "left" {
 				if err := j.Leave(ctxT(t), false); err != nil {
 					t.Fatal(err)
@@ -32,7 +33,7 @@ func TestMemberMeetReadmitsANodeThatWasRemoved(t *testing.T) {
 			} else if err := a.Ring().Remove(ctxT(t), j.Self(), false); err != nil {
 				t.Fatal(err)
 			}
-			waitFor(t, "j gone", func() bool { return agree([]*cluster.Node{a, b}, "a", "b") })
+			clustertest.WaitFor(t, "j gone", func() bool { return agree([]*cluster.Node{a, b}, "a", "b") })
 			if err := j.Stop(ctxT(t)); err != nil {
 				t.Fatal(err)
 			}
@@ -41,7 +42,7 @@ func TestMemberMeetReadmitsANodeThatWasRemoved(t *testing.T) {
 			if err := b.Ring().Meet(ctxT(t), j2.Self()); err != nil {
 				t.Fatal(err)
 			}
-			waitFor(t, "j back in every ring", func() bool { return agree([]*cluster.Node{a, b, j2}, "a", "b", "j") })
+			clustertest.WaitFor(t, "j back in every ring", func() bool { return agree([]*cluster.Node{a, b, j2}, "a", "b", "j") })
 		})
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/notp-go/notp/cluster"
+	"github.com/notp-go/notp/clustertest"
 	"github.com/notp-go/notp/internal/faultnet"
 )
 
@@ -40,7 +41,7 @@ func TestChurnSoak(t *testing.T) {
 	if *soakFor > 0 {
 		dur = *soakFor
 	}
-	goroutines := runtime.NumGoroutine()
+	clustertest.CheckLeaks(t)
 	fn := newFaultNet(t, 7)
 	stable := []*faultNode{startFault(t, fn, "a"), startFault(t, fn, "b"), startFault(t, fn, "c")}
 	a, b, c := stable[0], stable[1], stable[2]
@@ -49,7 +50,7 @@ func TestChurnSoak(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, "three-node ring", func() bool { return agree(nodesOf(stable), "a", "b", "c") })
+	clustertest.WaitFor(t, "three-node ring", func() bool { return agree(nodesOf(stable), "a", "b", "c") })
 	// Two churners, each on its own address, reused by every cycle so the
 	// ring's tombstones stay bounded however long the soak runs.
 	var churnHosts []*faultnet.Host
@@ -81,7 +82,7 @@ func TestChurnSoak(t *testing.T) {
 	if limit := 2*baseline + 16<<20; final > limit {
 		t.Fatalf("heap grew from %d KiB to %d KiB over %d cycles (limit %d KiB)", baseline>>10, final>>10, cycles, limit>>10)
 	}
-	waitFor(t, "the stable ring intact", func() bool { return agree(nodesOf(stable), "a", "b", "c") })
+	clustertest.WaitFor(t, "the stable ring intact", func() bool { return agree(nodesOf(stable), "a", "b", "c") })
 
 	for _, f := range []*faultNode{a, b, c} {
 		if err := f.n.Stop(ctxT(t)); err != nil {
@@ -89,14 +90,6 @@ func TestChurnSoak(t *testing.T) {
 		}
 	}
 	fn.Close()
-	deadline := time.Now().Add(10 * time.Second)
-	for runtime.NumGoroutine() > goroutines {
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<20)
-			t.Fatalf("%d goroutines after the soak, %d before:\n%s", runtime.NumGoroutine(), goroutines, buf[:runtime.Stack(buf, true)])
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // churnCycle runs one cycle: a node joins on h, links are dropped and
@@ -120,7 +113,7 @@ func churnCycle(t *testing.T, fn *faultnet.Network, stable []*faultNode, h *faul
 		t.Fatalf("cycle %d: meet %s: %v", i, j.id, err)
 	}
 	all := append(nodesOf(stable), j.n)
-	waitFor(t, fmt.Sprintf("cycle %d: %s in every ring", i, j.id), func() bool { return agree(all, "a", "b", "c", j.id) })
+	clustertest.WaitFor(t, fmt.Sprintf("cycle %d: %s in every ring", i, j.id), func() bool { return agree(all, "a", "b", "c", j.id) })
 
 	// Drop a link gracefully or not and make it again; the ring must not
 	// notice beyond a reconnect.
@@ -137,7 +130,7 @@ func churnCycle(t *testing.T, fn *faultnet.Network, stable []*faultNode, h *faul
 		t.Fatalf("cycle %d: update: %v", i, err)
 	}
 	fn.Heal()
-	waitFor(t, fmt.Sprintf("cycle %d: the weight of %s everywhere", i, j.id), func() bool {
+	clustertest.WaitFor(t, fmt.Sprintf("cycle %d: the weight of %s everywhere", i, j.id), func() bool {
 		if !agree(all, "a", "b", "c", j.id) {
 			return false
 		}
@@ -159,5 +152,5 @@ func churnCycle(t *testing.T, fn *faultnet.Network, stable []*faultNode, h *faul
 			t.Fatalf("cycle %d: remove: %v", i, err)
 		}
 	}
-	waitFor(t, fmt.Sprintf("cycle %d: %s gone", i, j.id), func() bool { return agree(nodesOf(stable), "a", "b", "c") })
+	clustertest.WaitFor(t, fmt.Sprintf("cycle %d: %s gone", i, j.id), func() bool { return agree(nodesOf(stable), "a", "b", "c") })
 }

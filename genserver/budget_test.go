@@ -6,13 +6,14 @@ import (
 	"testing"
 
 	"github.com/notp-go/notp/genserver"
+	"github.com/notp-go/notp/internal/testutil"
 )
 
 // A remote peer's requests waiting in a mailbox are charged to the
 // peer's connection budget (kernel.Message.Hold) until the actor takes
 // them; requests the mailbox refuses give their charge back at once.
 func TestMailboxHoldsBudget(t *testing.T) {
-	checkGoroutines(t)
+	testutil.CheckLeaks(t)
 	k1, k2 := newPair(t)
 	remote := startServer(t, k2, genserver.Config{Name: "svc", MailboxSize: 4, MailboxWait: -1})
 	gate := make(chan struct{})
@@ -39,7 +40,7 @@ func TestMailboxHoldsBudget(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, "casts delivered", func() bool {
+	testutil.WaitFor(t, "casts delivered", func() bool {
 		st := remote.Stats()
 		return st.Received == 11
 	})
@@ -48,5 +49,5 @@ func TestMailboxHoldsBudget(t *testing.T) {
 		t.Fatalf("HeldBytes %d with 4 requests of %d bytes queued", held, size)
 	}
 	open()
-	waitFor(t, "every charge given back", func() bool { return k2.Stats().HeldBytes == 0 })
+	testutil.WaitFor(t, "every charge given back", func() bool { return k2.Stats().HeldBytes == 0 })
 }

@@ -330,9 +330,10 @@ func (s *Server) Close() error {
 }
 
 // Subscribe returns a channel of lifecycle events with room for buf events
-// (minimum 1) and a function that unsubscribes and closes the channel. The
-// server never blocks on a subscriber: an event that finds the channel full
-// is lost and counted in Stats.EventsDropped.
+// (≤ 0: 64, the module's default; at most 65536) and a function that
+// unsubscribes and closes the channel. The server never blocks on a
+// subscriber: an event that finds the channel full is lost and counted in
+// Stats.EventsDropped.
 func (s *Server) Subscribe(buf int) (<-chan Event, func()) {
 	return s.subs.add(buf)
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/notp-go/notp/genserver"
+	"github.com/notp-go/notp/internal/testutil"
 	"github.com/notp-go/notp/kernel"
 )
 
@@ -83,7 +84,7 @@ func TestStartNameTaken(t *testing.T) {
 // channel, unregisters the name and, for an unnamed server, picks a new id;
 // it is idempotent and a restart works.
 func TestStartStopRestart(t *testing.T) {
-	checkGoroutines(t)
+	testutil.CheckLeaks(t)
 	k := newKernel(t)
 	ctx := ctxT(t)
 	for _, name := range []string{"", "fixed"} {
@@ -223,7 +224,7 @@ func TestDeferredReply(t *testing.T) {
 	from := <-froms
 	if !s.Idle() {
 		// The handler returned: deferred replies are not in-flight work.
-		waitFor(t, "idle", s.Idle)
+		testutil.WaitFor(t, "idle", s.Idle)
 	}
 	go func() { _ = s.Reply(from, []byte("done")) }()
 	if r := <-done; r.err != nil || string(r.b) != "done" {
@@ -283,7 +284,7 @@ func TestErrorReplies(t *testing.T) {
 	if err := s.Cast(target, "nope", nil); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "counters", func() bool {
+	testutil.WaitFor(t, "counters", func() bool {
 		st := s.Stats()
 		return st.UnknownEvents == 2 && st.Panics == 2
 	})
@@ -310,7 +311,7 @@ func TestErrorReplies(t *testing.T) {
 	if err := s.Cast(target, "nope", nil); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "cast to the catch-all", func() bool { return casts.Load() == 1 })
+	testutil.WaitFor(t, "cast to the catch-all", func() bool { return casts.Load() == 1 })
 	if st := s.Stats(); st.UnknownEvents != 3 {
 		t.Fatalf("UnknownEvents = %d, want 3: the catch-all's events are not unknown", st.UnknownEvents)
 	}
@@ -356,7 +357,7 @@ func TestBadRequests(t *testing.T) {
 	if err := k.Cast(k.Self(), "strict", []byte{0x82}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "counters", func() bool {
+	testutil.WaitFor(t, "counters", func() bool {
 		st := s.Stats()
 		return st.Malformed == 2 && st.BadRequests == 2
 	})
@@ -401,7 +402,7 @@ func TestPauseResume(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, "paused drops", func() bool { return s.Stats().Paused == 4 })
+	testutil.WaitFor(t, "paused drops", func() bool { return s.Stats().Paused == 4 })
 	// The name stays taken while paused.
 	other := newServer(t, k, genserver.Config{Name: "pausable"})
 	if err := other.Start(ctx); !errors.Is(err, kernel.ErrNameTaken) {
@@ -457,7 +458,7 @@ func TestStopDrainAndForce(t *testing.T) {
 			}
 		}
 		<-entered
-		waitFor(t, "queued casts", func() bool { return s.Stats().Queued == 4 })
+		testutil.WaitFor(t, "queued casts", func() bool { return s.Stats().Queued == 4 })
 		stopped := make(chan error, 1)
 		go func() { stopped <- s.Stop(ctx) }()
 		close(release)
@@ -487,7 +488,7 @@ func TestStopDrainAndForce(t *testing.T) {
 			}()
 		}
 		<-entered
-		waitFor(t, "queued calls", func() bool { return s.Stats().Queued == 2 })
+		testutil.WaitFor(t, "queued calls", func() bool { return s.Stats().Queued == 2 })
 		sctx, cancel := context.WithCancel(ctx)
 		cancel()
 		if err := s.Stop(sctx); !errors.Is(err, context.Canceled) {
@@ -510,6 +511,20 @@ func TestStopDrainAndForce(t *testing.T) {
 			t.Fatalf("%d stopped, %d cancelled; want 2 and 1", stoppedN, canceledN)
 		}
 	})
+}
+
+// A subscription asked without room gets the default 64 slots (with none
+// it would lose every event its reader is not already waiting for), and a
+// huge one is capped.
+func TestSubscribeBufferSizes(t *testing.T) {
+	s := newServer(t, newKernel(t), genserver.Config{})
+	for _, tc := range []struct{ buf, want int }{{-1, 64}, {0, 64}, {1, 1}, {100, 100}, {1 << 30, 1 << 16}} {
+		events, cancel := s.Subscribe(tc.buf)
+		if got := cap(events); got != tc.want {
+			t.Errorf("Subscribe(%d): capacity %d, want %d", tc.buf, got, tc.want)
+		}
+		cancel()
+	}
 }
 
 // Lifecycle events never block the server: a full subscriber loses events

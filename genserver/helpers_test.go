@@ -4,28 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
-	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/notp-go/notp"
 	"github.com/notp-go/notp/genserver"
+	"github.com/notp-go/notp/internal/testutil"
 	"github.com/notp-go/notp/kernel"
 )
-
-// waitFor polls cond until it holds or 10 s pass.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
 
 var kernelSeq atomic.Int64
 
@@ -36,7 +23,7 @@ func newKernel(t testing.TB) *kernel.Kernel {
 	k, err := kernel.New(kernel.Config{
 		Node:   notp.Node{ID: id, Host: "127.0.0.1", Port: 0},
 		Cookie: "genserver test cookie 0123456789",
-		Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Logger: testutil.Logger(t),
 	})
 	if err != nil {
 		t.Fatalf("kernel.New: %v", err)
@@ -58,7 +45,7 @@ func newPair(t testing.TB) (*kernel.Kernel, *kernel.Kernel) {
 	if err := k2.Connect(k1.Self()); err != nil {
 		t.Fatalf("connect: %v", err)
 	}
-	waitFor(t, "connections", func() bool {
+	testutil.WaitFor(t, "connections", func() bool {
 		return k1.Connected(k2.Self().ID) && k2.Connected(k1.Self().ID)
 	})
 	return k1, k2
@@ -68,7 +55,7 @@ func newPair(t testing.TB) (*kernel.Kernel, *kernel.Kernel) {
 func newServer(t testing.TB, k *kernel.Kernel, cfg genserver.Config) *genserver.Server {
 	t.Helper()
 	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+		cfg.Logger = testutil.Logger(t)
 	}
 	s, err := genserver.New(k, cfg)
 	if err != nil {
@@ -108,26 +95,6 @@ func ctxT(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	t.Cleanup(cancel)
 	return ctx
-}
-
-// checkGoroutines fails if, after the test's cleanups, the goroutine count
-// does not come back to what it was when checkGoroutines was called.
-func checkGoroutines(t *testing.T) {
-	t.Helper()
-	before := runtime.NumGoroutine()
-	// Registered first, so it runs after every later cleanup (LIFO).
-	t.Cleanup(func() {
-		deadline := time.Now().Add(5 * time.Second)
-		for runtime.NumGoroutine() > before {
-			if time.Now().After(deadline) {
-				buf := make([]byte, 1<<20)
-				n := runtime.Stack(buf, true)
-				t.Errorf("goroutines: %d before, %d after\n%s", before, runtime.NumGoroutine(), buf[:n])
-				return
-			}
-			time.Sleep(time.Millisecond)
-		}
-	})
 }
 
 // recv takes one event or fails after 10 s.

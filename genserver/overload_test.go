@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/notp-go/notp/genserver"
+	"github.com/notp-go/notp/internal/testutil"
 )
 
 // One slow actor does not stall the link it shares with others: a message
@@ -45,7 +46,7 @@ func TestSlowActorDoesNotStallLink(t *testing.T) {
 	go call()
 	<-entered // the first call is in the handler
 	go call()
-	waitFor(t, "the slow mailbox full", func() bool { return slow.Stats().Queued == 1 })
+	testutil.WaitFor(t, "the slow mailbox full", func() bool { return slow.Stats().Queued == 1 })
 
 	// A call into the full mailbox, sent without waiting for its answer,
 	// and a cast: neither may hold up what follows on the link.
@@ -70,7 +71,7 @@ func TestSlowActorDoesNotStallLink(t *testing.T) {
 	err := <-overloaded
 	wantCode(t, err, genserver.CodeOverloaded)
 	t.Logf("CodeOverloaded after %v; slowest of 20 calls to the other actor on the link: %v", time.Since(start), slowest)
-	waitFor(t, "overloads counted", func() bool { return slow.Stats().Overloaded == 2 })
+	testutil.WaitFor(t, "overloads counted", func() bool { return slow.Stats().Overloaded == 2 })
 	close(release)
 	for range 2 {
 		if err := <-accepted; err != nil {

@@ -10,13 +10,14 @@ import (
 
 	"github.com/notp-go/notp"
 	"github.com/notp-go/notp/genserver"
+	"github.com/notp-go/notp/internal/testutil"
 	"github.com/notp-go/notp/kernel"
 )
 
 // An {id, node} target is used as given — a call and a cast reach the server
 // on the other kernel, which sees the caller's node.
 func TestRemoteCallCast(t *testing.T) {
-	checkGoroutines(t)
+	testutil.CheckLeaks(t)
 	k1, k2 := newPair(t)
 	remote := startServer(t, k2, genserver.Config{Name: "svc"})
 	froms := make(chan kernel.From, 1)
@@ -141,7 +142,7 @@ func TestRemoteLifecycleNamesAreUserEvents(t *testing.T) {
 			t.Fatalf("Call(%s) = %q, %v", ev, got, err)
 		}
 	}
-	waitFor(t, "casts handled", s.Idle)
+	testutil.WaitFor(t, "casts handled", s.Idle)
 	if !s.Running() || s.Paused() {
 		t.Fatalf("running %v paused %v after remote lifecycle-named events", s.Running(), s.Paused())
 	}
@@ -192,7 +193,7 @@ func TestLargeRequestArrivesWhole(t *testing.T) {
 // The typed helpers across kernels, hammered by concurrent callers: one
 // goroutine owns the counter, so the total is exact (run with -race).
 func TestTypedCounterAcrossKernels(t *testing.T) {
-	checkGoroutines(t)
+	testutil.CheckLeaks(t)
 	k1, k2 := newPair(t)
 	s := startServer(t, k2, genserver.Config{Name: "counter"})
 	total := 0
@@ -233,7 +234,7 @@ func TestTypedCounterAcrossKernels(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := callers * each * 2
-	waitFor(t, "all casts", func() bool {
+	testutil.WaitFor(t, "all casts", func() bool {
 		n, err := genserver.Call[int](ctx, k1, target, "get", nil)
 		return err == nil && n == want
 	})
@@ -252,7 +253,7 @@ func TestTypedCounterAcrossKernels(t *testing.T) {
 // Stopping a server with traffic in flight, then its kernels, leaves no
 // goroutine behind; a restarted server on the same name serves again.
 func TestNoGoroutineLeakAfterStop(t *testing.T) {
-	checkGoroutines(t)
+	testutil.CheckLeaks(t)
 	k1, k2 := newPair(t)
 	s := startServer(t, k2, genserver.Config{Name: "leaky", MailboxSize: 4})
 	s.Handle("echo", echo)
@@ -337,7 +338,7 @@ func TestPerSenderOrdering(t *testing.T) {
 // bytes: the payload arrives unchanged, the reply comes back unchanged, and
 // error replies keep their code.
 func TestCallRaw(t *testing.T) {
-	checkGoroutines(t)
+	testutil.CheckLeaks(t)
 	k1, k2 := newPair(t)
 	remote := startServer(t, k2, genserver.Config{Name: "svc"})
 	remote.Handle("echo", echo)

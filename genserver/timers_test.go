@@ -4,14 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
-	"net"
 	"testing"
 	"testing/synctest"
 	"time"
 
 	"github.com/notp-go/notp"
 	"github.com/notp-go/notp/genserver"
+	"github.com/notp-go/notp/internal/testutil"
 	"github.com/notp-go/notp/kernel"
 )
 
@@ -20,22 +19,6 @@ import (
 // bubble, on a fake clock that jumps to the next timer as soon as every
 // goroutine waits: the tests check times to the nanosecond and take none.
 
-// idleListener is a listener that never accepts: a kernel for local actors
-// needs no network, and a real socket's Accept would keep the bubble's
-// clock from moving (it is not a durable block).
-type idleListener struct{ done chan struct{} }
-
-func (l idleListener) Accept() (net.Conn, error) { <-l.done; return nil, net.ErrClosed }
-func (l idleListener) Close() error {
-	select {
-	case <-l.done:
-	default:
-		close(l.done)
-	}
-	return nil
-}
-func (l idleListener) Addr() net.Addr { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)} }
-
 // localKernel starts a kernel without a network, for local actors inside
 // a synctest bubble; closed at cleanup. kcfg adjusts its config.
 func localKernel(t *testing.T, kcfg func(*kernel.Config)) *kernel.Kernel {
@@ -43,10 +26,8 @@ func localKernel(t *testing.T, kcfg func(*kernel.Config)) *kernel.Kernel {
 	cfg := kernel.Config{
 		Node:     notp.Node{ID: fmt.Sprintf("local%d", kernelSeq.Add(1)), Host: "127.0.0.1", Port: 1},
 		Insecure: true, // no peers
-		Logger:   slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
-		Listen: func(context.Context, string, string) (net.Listener, error) {
-			return idleListener{done: make(chan struct{})}, nil
-		},
+		Logger:   testutil.Logger(t),
+		Listen:   testutil.IdleListen,
 	}
 	if kcfg != nil {
 		kcfg(&cfg)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/notp-go/notp"
+	"github.com/notp-go/notp/internal/testutil"
 	"github.com/notp-go/notp/kernel"
 )
 
@@ -60,7 +60,7 @@ func TestRemoveNotifiesRemovedNode(t *testing.T) {
 	if ev.RingID != "ring" {
 		t.Errorf("SelfRemoved ring id = %q", ev.RingID)
 	}
-	eventually(t, 5*time.Second, "n2 to fall back to a ring of its own", func() bool {
+	testutil.WaitFor(t, "n2 to fall back to a ring of its own", func() bool {
 		return nodes[2].r.RingID() == "" && slices.Equal(ringIDs(nodes[2].r), []string{"n2"})
 	})
 	nodes[0].waitEvent(EventRemoved, "n2")
@@ -109,13 +109,13 @@ func TestLeaveThenJoin(t *testing.T) {
 func TestDeadNodeEvent(t *testing.T) {
 	nodes := cluster(t, 3)
 	for _, n := range nodes[:2] {
-		eventually(t, 5*time.Second, "n2 alive in memberlist", func() bool { return n.r.Health("n2") == HealthAlive })
+		testutil.WaitFor(t, "n2 alive in memberlist", func() bool { return n.r.Health("n2") == HealthAlive })
 	}
 	nodes[2].close()
 	for _, n := range nodes[:2] {
 		n.waitEvent(EventDead, "n2")
 		// memberlist may briefly see a refutation n2 sent while stopping.
-		eventually(t, 5*time.Second, "n2 to stay dead", func() bool { return n.r.Health("n2") == HealthDead })
+		testutil.WaitFor(t, "n2 to stay dead", func() bool { return n.r.Health("n2") == HealthDead })
 	}
 	// Still in the ring: membership is admin-driven.
 	if got := ringIDs(nodes[0].r); !slices.Contains(got, "n2") {
@@ -155,7 +155,7 @@ func TestRestartFromFlushFile(t *testing.T) {
 
 	self := old.self()
 	var k *kernel.Kernel
-	eventually(t, 5*time.Second, "port to be free again", func() bool {
+	testutil.WaitFor(t, "port to be free again", func() bool {
 		kk, err := kernel.New(kernel.Config{Node: self, Cookie: testCookie})
 		if err != nil {
 			t.Fatal(err)
@@ -180,7 +180,7 @@ func TestRestartFromFlushFile(t *testing.T) {
 	}
 	waitConverged(t, []*tnode{nodes[0], nodes[1], re}, "n0", "n1", "n2", "y")
 	for _, n := range nodes[:2] {
-		eventually(t, 5*time.Second, "n2 alive again", func() bool { return n.r.Health("n2") == HealthAlive })
+		testutil.WaitFor(t, "n2 alive again", func() bool { return n.r.Health("n2") == HealthAlive })
 	}
 }
 
@@ -191,7 +191,7 @@ func restart(t *testing.T, old *tnode, path string, opts ...nodeOpt) *tnode {
 	self := old.self()
 	old.close()
 	var k *kernel.Kernel
-	eventually(t, 5*time.Second, "the port to be free again", func() bool {
+	testutil.WaitFor(t, "the port to be free again", func() bool {
 		kk, err := kernel.New(kernel.Config{Node: self, Cookie: testCookie, ReconnectMax: 200 * time.Millisecond})
 		if err != nil {
 			t.Fatal(err)
@@ -234,7 +234,7 @@ func TestZombieRestartLearnsRemoval(t *testing.T) {
 	waitConverged(t, nodes[:2], "n0", "n1")
 	z = restart(t, z, filepath.Join(dir, "n2"))
 	z.waitEvent(EventSelfRemoved, "n2")
-	eventually(t, 5*time.Second, "the zombie to fall back to a ring of its own", func() bool {
+	testutil.WaitFor(t, "the zombie to fall back to a ring of its own", func() bool {
 		return z.r.RingID() == "" && slices.Equal(ringIDs(z.r), []string{"n2"})
 	})
 	waitConverged(t, nodes[:2], "n0", "n1")
@@ -245,7 +245,7 @@ func TestZombieRestartLearnsRemoval(t *testing.T) {
 func TestAutoRemoveDead(t *testing.T) {
 	nodes := cluster(t, 3, func(c *Config) { c.AutoRemoveDeadAfter = 300 * time.Millisecond })
 	for _, n := range nodes {
-		eventually(t, 5*time.Second, "memberlist to see everyone", func() bool {
+		testutil.WaitFor(t, "memberlist to see everyone", func() bool {
 			return n.r.Health("n0") == HealthAlive && n.r.Health("n1") == HealthAlive && n.r.Health("n2") == HealthAlive
 		})
 	}
@@ -253,7 +253,7 @@ func TestAutoRemoveDead(t *testing.T) {
 	waitConverged(t, nodes[:2], "n0", "n1")
 	// n0 decides; n1 may too if memberlist briefly doubted n0 (harmless:
 	// both write the same removal and the merge keeps one).
-	eventually(t, 5*time.Second, "the removal to be counted", func() bool { return nodes[0].r.Stats().AutoRemoved == 1 })
+	testutil.WaitFor(t, "the removal to be counted", func() bool { return nodes[0].r.Stats().AutoRemoved == 1 })
 	if n1 := nodes[1].r.Stats().AutoRemoved; n1 > 1 {
 		t.Fatalf("n1 AutoRemoved %d", n1)
 	}
@@ -279,18 +279,15 @@ func TestDifferentRingsNeverMerge(t *testing.T) {
 
 // Stop waits for every goroutine the Ring (and its memberlist) started.
 func TestNoGoroutineLeak(t *testing.T) {
-	before := runtime.NumGoroutine()
-	func() {
-		a := newNode(t, "a").start("ring")
-		b := newNode(t, "b").start("ring")
-		if err := b.r.Meet(ctx(t), a.self()); err != nil {
-			t.Fatal(err)
-		}
-		waitConverged(t, []*tnode{a, b}, "a", "b")
-		a.close()
-		b.close()
-	}()
-	eventually(t, 5*time.Second, "goroutines to exit", func() bool { return runtime.NumGoroutine() <= before })
+	testutil.CheckLeaks(t)
+	a := newNode(t, "a").start("ring")
+	b := newNode(t, "b").start("ring")
+	if err := b.r.Meet(ctx(t), a.self()); err != nil {
+		t.Fatal(err)
+	}
+	waitConverged(t, []*tnode{a, b}, "a", "b")
+	a.close()
+	b.close()
 }
 
 // Concurrent admin operations and meets in every direction neither

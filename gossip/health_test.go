@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/notp-go/notp/internal/testutil"
 	"github.com/notp-go/notp/kernel"
 )
 
@@ -15,11 +16,11 @@ import (
 func TestDeadMemberFailsCallsFast(t *testing.T) {
 	nodes := cluster(t, 3)
 	n0 := nodes[0]
-	eventually(t, 5*time.Second, "n2 alive in memberlist", func() bool { return n0.r.Health("n2") == HealthAlive })
+	testutil.WaitFor(t, "n2 alive in memberlist", func() bool { return n0.r.Health("n2") == HealthAlive })
 	dead := nodes[2].self()
 	nodes[2].close()
 	n0.waitEvent(EventDead, "n2")
-	eventually(t, 5*time.Second, "n2 to stay dead", func() bool { return n0.r.Health("n2") == HealthDead })
+	testutil.WaitFor(t, "n2 to stay dead", func() bool { return n0.r.Health("n2") == HealthDead })
 	callCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	start := time.Now()

@@ -3,35 +3,17 @@ package gossip
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/hashicorp/memberlist"
-
 	"github.com/notp-go/notp"
+	"github.com/notp-go/notp/internal/testutil"
 	"github.com/notp-go/notp/kernel"
 )
 
 const testCookie = "gossip-test-cookie"
-
-// fastML is a memberlist config for loopback tests: short probe, gossip
-// and push/pull intervals.
-func fastML() *memberlist.Config {
-	c := memberlist.DefaultLocalConfig()
-	c.ProbeInterval = 100 * time.Millisecond
-	c.ProbeTimeout = 50 * time.Millisecond
-	c.GossipInterval = 20 * time.Millisecond
-	c.PushPullInterval = 200 * time.Millisecond
-	c.SuspicionMult = 2
-	c.TCPTimeout = 2 * time.Second
-	c.GossipToTheDeadTime = time.Second
-	return c
-}
 
 type tnode struct {
 	t    *testing.T
@@ -44,20 +26,6 @@ type tnode struct {
 }
 
 type nodeOpt func(*Config)
-
-func testLogger(t *testing.T) *slog.Logger {
-	if testing.Verbose() && false {
-		return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
-}
-
-type tWriter struct{ t *testing.T }
-
-func (w tWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimSpace(string(p)))
-	return len(p), nil
-}
 
 // startKernel starts a kernel for id on 127.0.0.1 (port 0 = any).
 func startKernel(t *testing.T, id string, port int) *kernel.Kernel {
@@ -83,7 +51,7 @@ func newNode(t *testing.T, id string, opts ...nodeOpt) *tnode {
 func newNodeOn(t *testing.T, k *kernel.Kernel, opts ...nodeOpt) *tnode {
 	t.Helper()
 	cfg := Config{Interval: 50 * time.Millisecond,
-		FlushInterval: 50 * time.Millisecond, Memberlist: fastML(), Logger: testLogger(t),
+		FlushInterval: 50 * time.Millisecond, Memberlist: testutil.FastMemberlist(), Logger: testutil.Logger(t),
 		CallTimeout: 2 * time.Second}
 	for _, o := range opts {
 		o(&cfg)
@@ -139,7 +107,7 @@ func cluster(t *testing.T, count int, opts ...nodeOpt) []*tnode {
 // was processed (no version-0 placeholders are left).
 func waitSettled(t *testing.T, nodes []*tnode) {
 	t.Helper()
-	eventually(t, 10*time.Second, "states to settle", func() bool {
+	testutil.WaitFor(t, "states to settle", func() bool {
 		var first []entry
 		for i, n := range nodes {
 			n.r.mu.Lock()
@@ -175,18 +143,6 @@ func ringIDs(r *Ring) []string {
 	return out
 }
 
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // waitConverged waits until every node's ring holds exactly want and all
 // rings are equal.
 func waitConverged(t *testing.T, nodes []*tnode, want ...string) {
@@ -202,7 +158,7 @@ func waitConverged(t *testing.T, nodes []*tnode, want ...string) {
 			}
 		}
 	}()
-	eventually(t, 10*time.Second, fmt.Sprintf("rings to converge on %v", want), func() bool {
+	testutil.WaitFor(t, fmt.Sprintf("rings to converge on %v", want), func() bool {
 		for _, n := range nodes {
 			if !slices.Equal(ringIDs(n.r), want) {
 				return false

@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/memberlist"
 
 	"github.com/notp-go/notp"
+	"github.com/notp-go/notp/internal/testutil"
 	"github.com/notp-go/notp/kernel"
 )
 
@@ -41,7 +42,7 @@ func scheduleRing(t *testing.T, clk *fakeClock, rc ReconnectConfig, members ...s
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = k.Close() })
-	r, err := New(k, Config{Now: clk.now, Reconnect: rc, Logger: testLogger(t)})
+	r, err := New(k, Config{Now: clk.now, Reconnect: rc, Logger: testutil.Logger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -264,7 +265,7 @@ func mlNode(n *tnode, id string) (port uint16, state memberlist.NodeStateType, o
 func TestLiveMemberNameCannotMove(t *testing.T) {
 	nodes := cluster(t, 2)
 	n0, n1 := nodes[0], nodes[1]
-	eventually(t, 10*time.Second, "n0 sees n1 alive", func() bool { return n0.r.Health("n1") == HealthAlive })
+	testutil.WaitFor(t, "n0 sees n1 alive", func() bool { return n0.r.Health("n1") == HealthAlive })
 	port := uint16(n1.self().Port)
 
 	imp := newNode(t, "n1").start("ring")
@@ -276,7 +277,7 @@ func TestLiveMemberNameCannotMove(t *testing.T) {
 	}
 	// Let several push/pull exchanges and probes pass.
 	base := n0.r.Stats().PushPulls
-	eventually(t, 10*time.Second, "more push/pulls on n0", func() bool {
+	testutil.WaitFor(t, "more push/pulls on n0", func() bool {
 		p, st, ok := mlNode(n0, "n1")
 		if !ok || p != port || st != memberlist.StateAlive {
 			t.Fatalf("n0's memberlist holds n1 at port %d in state %v (present %v), want alive at %d", p, st, ok, port)

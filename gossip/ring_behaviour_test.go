@@ -22,6 +22,7 @@ import (
 	"github.com/hashicorp/memberlist"
 
 	"github.com/notp-go/notp"
+	"github.com/notp-go/notp/internal/testutil"
 	"github.com/notp-go/notp/kernel"
 	"github.com/notp-go/notp/vclock"
 )
@@ -129,7 +130,7 @@ func TestRingStartStop(t *testing.T) {
 		t.Fatalf("handler not registered: %v", err)
 	}
 	sent := a.r.Stats().MessagesSent
-	eventually(t, 5*time.Second, "the poll to send digests", func() bool { return a.r.Stats().MessagesSent > sent })
+	testutil.WaitFor(t, "the poll to send digests", func() bool { return a.r.Stats().MessagesSent > sent })
 	if err := a.r.Start(ctx(t), "ring"); err == nil {
 		t.Fatal("second Start succeeded")
 	}

@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/notp-go/notp"
+	"github.com/notp-go/notp/internal/testutil"
 	"github.com/notp-go/notp/kernel"
 )
 
@@ -52,10 +52,10 @@ func TestLoopRecoversPanic(t *testing.T) {
 	u.r.mu.Unlock()
 	pull := encodeMessage(&message{Type: msgPull, Ring: "ring"})
 	u.r.handle(kernel.Message{Name: handlerName("ring"), From: kernel.From{Node: peer("b", 7001)}, Data: pull})
-	eventually(t, 5*time.Second, "the panic to be recovered", func() bool { return u.r.Stats().Panics == 1 })
+	testutil.WaitFor(t, "the panic to be recovered", func() bool { return u.r.Stats().Panics == 1 })
 	recv := u.r.Stats().MessagesReceived
 	u.r.handle(kernel.Message{Name: handlerName("ring"), From: kernel.From{Node: peer("b", 7001)}, Data: pull})
-	eventually(t, 5*time.Second, "the next message", func() bool { return u.r.Stats().MessagesReceived == recv+1 })
+	testutil.WaitFor(t, "the next message", func() bool { return u.r.Stats().MessagesReceived == recv+1 })
 	if u.r.RingID() != "ring" { // takes r.mu: not left locked
 		t.Fatal("ring id lost")
 	}

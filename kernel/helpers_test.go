@@ -3,13 +3,12 @@ package kernel
 import (
 	"context"
 	"fmt"
-	"log/slog"
-	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/notp-go/notp"
+	"github.com/notp-go/notp/internal/testutil"
 )
 
 var testSeq atomic.Int64
@@ -21,7 +20,7 @@ func testConfig(t testing.TB) Config {
 	return Config{
 		Node:   notp.Node{ID: fmt.Sprintf("k%d", testSeq.Add(1)), Host: "127.0.0.1"},
 		Cookie: testCookie,
-		Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Logger: testutil.Logger(t),
 	}
 }
 
@@ -62,17 +61,12 @@ func connect(t testing.TB, a, b *Kernel) {
 	waitFor(t, "link up", func() bool { return a.Connected(b.Self().ID) })
 }
 
-// waitFor polls cond until true or fails after 10 s.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
+// waitFor and checkLeaks are the module's shared test helpers under the
+// short names this package's tests call them by.
+var (
+	waitFor    = testutil.WaitFor
+	checkLeaks = testutil.CheckLeaks
+)
 
 func ctxT(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -86,21 +80,4 @@ func echo(t testing.TB, k *Kernel, name string) {
 	if err := k.Register(name, HandlerFunc(func(m Message) { k.Reply(m.From, m.Data) })); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// checkLeaks fails the test if goroutines started during it survive.
-func checkLeaks(t *testing.T) {
-	before := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		deadline := time.Now().Add(5 * time.Second)
-		for runtime.NumGoroutine() > before {
-			if time.Now().After(deadline) {
-				buf := make([]byte, 1<<16)
-				n := runtime.Stack(buf, true)
-				t.Errorf("goroutine leak: %d before, %d after\n%s", before, runtime.NumGoroutine(), buf[:n])
-				return
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-	})
 }

@@ -5,9 +5,9 @@ import (
 	"net"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/notp-go/notp"
+	"github.com/notp-go/notp/internal/testutil"
 	"github.com/notp-go/notp/kernel"
 )
 
@@ -50,13 +50,7 @@ func TestConfigListenAndDialHooks(t *testing.T) {
 	if err := a.Connect(b.Self()); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for !a.Connected("b") {
-		if time.Now().After(deadline) {
-			t.Fatal("a never connected to b")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testutil.WaitFor(t, "a connected to b", func() bool { return a.Connected("b") })
 	if got, want := lastDial.Load(), "tcp "+b.Self().Addr(); got != want {
 		t.Fatalf("link dialed %v, want %q", got, want)
 	}

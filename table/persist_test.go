@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/notp-go/notp/internal/testutil"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -301,7 +302,7 @@ func TestTornLogHeaderStartsAfresh(t *testing.T) {
 // and the PREV log is gone.
 func waitCompacted(t testing.TB, cfg Config) {
 	t.Helper()
-	waitFor(t, "compaction", func() bool {
+	testutil.WaitFor(t, "compaction", func() bool {
 		_, derr := os.Stat(cfg.path(suffixData))
 		_, perr := os.Stat(cfg.path(suffixPrev))
 		return derr == nil && errors.Is(perr, os.ErrNotExist)
@@ -392,7 +393,7 @@ func TestAutoSaveCompactsOnlyWhenChanged(t *testing.T) {
 		t.Fatalf("an idle table was compacted again (%d compactions)", tb.Stats().Compactions)
 	}
 	must(t, tb.Set("new", nil))
-	waitFor(t, "a second compaction", func() bool { return tb.Stats().Compactions == 2 })
+	testutil.WaitFor(t, "a second compaction", func() bool { return tb.Stats().Compactions == 2 })
 }
 
 // A failed compaction keeps every write, leaves the PREV log for a
@@ -404,7 +405,7 @@ func TestCompactionFailureKeepsDataAndRetries(t *testing.T) {
 	// A directory where the snapshot is written makes the write fail.
 	must(t, os.MkdirAll(cfg.path(suffixDataPrev), 0o700))
 	want := fill(t, tb, 4) // 9 records
-	waitFor(t, "a failed compaction", func() bool { return tb.Stats().CompactionErrors > 0 })
+	testutil.WaitFor(t, "a failed compaction", func() bool { return tb.Stats().CompactionErrors > 0 })
 	if _, err := os.Stat(cfg.path(suffixPrev)); err != nil {
 		t.Fatalf("PREV log gone after a failed compaction: %v", err)
 	}
@@ -445,7 +446,7 @@ func stuckCompaction(t *testing.T) (Config, map[string]string) {
 	waitCompacted(t, cfg)
 	must(t, os.MkdirAll(cfg.path(suffixDataPrev), 0o700))
 	fill(t, tb, 3)
-	waitFor(t, "a failed compaction", func() bool { return tb.Stats().CompactionErrors > 0 })
+	testutil.WaitFor(t, "a failed compaction", func() bool { return tb.Stats().CompactionErrors > 0 })
 	must(t, tb.Set("live", []byte("log")))
 	want := dump(t, tb)
 	must(t, tb.Close())
@@ -567,7 +568,7 @@ func TestWritesDuringCompactionsSurvive(t *testing.T) {
 	wg.Wait()
 	want := dump(t, tb)
 	if tb.Stats().Compactions == 0 {
-		waitFor(t, "a compaction", func() bool { return tb.Stats().Compactions > 0 })
+		testutil.WaitFor(t, "a compaction", func() bool { return tb.Stats().Compactions > 0 })
 	}
 	tb = reopen(t, tb, cfg)
 	if got := dump(t, tb); !equalMaps(got, want) {
@@ -622,7 +623,7 @@ func TestSyncIntervalWritesOutWithoutClose(t *testing.T) {
 	cfg.Sync = SyncInterval(10 * time.Millisecond)
 	tb := openT(t, cfg)
 	must(t, tb.Set("k", []byte("v")))
-	waitFor(t, "the ticker's fsync", func() bool { return tb.Stats().Syncs > 0 })
+	testutil.WaitFor(t, "the ticker's fsync", func() bool { return tb.Stats().Syncs > 0 })
 	if fileSize(t, cfg.path(suffixLatest)) <= logHeader {
 		t.Fatal("record not written to the log")
 	}

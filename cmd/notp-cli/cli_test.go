@@ -18,6 +18,7 @@ import (
 	"github.com/notp-go/notp"
 	"github.com/notp-go/notp/command"
 	"github.com/notp-go/notp/genserver"
+	"github.com/notp-go/notp/internal/testutil"
 	"github.com/notp-go/notp/kernel"
 )
 
@@ -411,18 +412,6 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// waitFor polls cond until it holds or 10 s pass.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func TestShellScript(t *testing.T) {
 	k := startKernel(t, "node1", testCookie)
 	f := startFake(t, k)
@@ -511,15 +500,15 @@ func TestShellDisconnect(t *testing.T) {
 		flags := []string{"-I", target.ID, "-H", target.Host, "-p", strconv.Itoa(target.Port), "-a", testCookie, "--timeout", "1m"}
 		done <- run(context.Background(), flags, inR, &out, &errb)
 	}()
-	waitFor(t, "the shell to connect", func() bool { return strings.Contains(out.String(), "Connected to node1\n> ") })
+	testutil.WaitFor(t, "the shell to connect", func() bool { return strings.Contains(out.String(), "Connected to node1\n> ") })
 	k.Close()
-	waitFor(t, "the disconnect notice", func() bool { return strings.Contains(out.String(), "Disconnected from node1\n") })
+	testutil.WaitFor(t, "the disconnect notice", func() bool { return strings.Contains(out.String(), "Disconnected from node1\n") })
 	io.WriteString(inW, "ping\n")
 	// The node is gone: redialling is refused, so the request fails
 	// without waiting for the minute.
-	waitFor(t, "the failed request", func() bool { return strings.Contains(out.String(), `"code": "UNREACHABLE"`) })
+	testutil.WaitFor(t, "the failed request", func() bool { return strings.Contains(out.String(), `"code": "UNREACHABLE"`) })
 	io.WriteString(inW, "ping\n")
-	waitFor(t, "the second failed request", func() bool { return strings.Count(out.String(), `"ok": false`) == 2 })
+	testutil.WaitFor(t, "the second failed request", func() bool { return strings.Count(out.String(), `"ok": false`) == 2 })
 	inW.Close()
 	if code := <-done; code != 0 {
 		t.Fatalf("exit %d stderr %q", code, errb.String())
@@ -600,7 +589,7 @@ func TestCanceled(t *testing.T) {
 	defer inW.Close() // ends the shell's blocked reader goroutine
 	var sout syncBuffer
 	go func() { done <- run(ctx, flags, inR, &sout, io.Discard) }()
-	waitFor(t, "the prompt", func() bool { return strings.HasSuffix(sout.String(), "Connected to node1\n> ") })
+	testutil.WaitFor(t, "the prompt", func() bool { return strings.HasSuffix(sout.String(), "Connected to node1\n> ") })
 	cancel()
 	if code := <-done; code != 0 {
 		t.Fatalf("shell: exit %d", code)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/notp-go/notp/command"
+	"github.com/notp-go/notp/internal/testutil"
 )
 
 // eventsReply is an events reply with one event per level.
@@ -27,7 +28,7 @@ func runMonitor(t *testing.T, args []string, want string) (int, string) {
 	var out syncBuffer
 	code := make(chan int, 1)
 	go func() { code <- run(ctx, args, nil, &out, io.Discard) }()
-	waitFor(t, "monitor output "+strconv.Quote(want), func() bool { return strings.Contains(out.String(), want) })
+	testutil.WaitFor(t, "monitor output "+strconv.Quote(want), func() bool { return strings.Contains(out.String(), want) })
 	cancel()
 	select {
 	case c := <-code:
@@ -97,7 +98,7 @@ func TestShellMonitor(t *testing.T) {
 		code <- run(context.Background(), []string{"-I", self.ID, "-H", self.Host, "-p", strconv.Itoa(self.Port), "-a", testCookie}, in, &out, io.Discard)
 	}()
 	io.WriteString(feed, "monitor --level warn\n")
-	waitFor(t, "monitor's event", func() bool { return strings.Contains(out.String(), "warn   dead") })
+	testutil.WaitFor(t, "monitor's event", func() bool { return strings.Contains(out.String(), "warn   dead") })
 	io.WriteString(feed, "\n")
 	io.WriteString(feed, "monitor --level nope\nping\nexit\n")
 	select {

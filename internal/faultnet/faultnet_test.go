@@ -6,9 +6,10 @@ import (
 	"errors"
 	"net"
 	"net/netip"
-	"runtime"
 	"testing"
 	"time"
+
+	"github.com/notp-go/notp/internal/testutil"
 )
 
 func newNet(t *testing.T) *Network {
@@ -257,14 +258,7 @@ func TestBlackholedDialWaitsForHealOrDeadline(t *testing.T) {
 		}
 		res <- err
 	}()
-	deadline := time.Now().Add(5 * time.Second)
-	for n.Stats().DialsBlackholed < 2 {
-		if time.Now().After(deadline) {
-			t.Fatal("second dial never blackholed")
-		}
-		runtime.Gosched()
-		time.Sleep(time.Millisecond)
-	}
+	testutil.WaitFor(t, "the second dial blackholed", func() bool { return n.Stats().DialsBlackholed >= 2 })
 	select {
 	case err := <-res:
 		t.Fatalf("blackholed dial returned before the heal: %v", err)

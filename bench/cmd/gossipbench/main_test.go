@@ -4,19 +4,20 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/notp-go/notp/clustertest"
 )
 
 // TestRunJSON runs the program on 3 nodes with 3 trials (2 s idle: at least
 // one poll and one probe per node) and checks every
 // field of the JSON it prints, then that the cluster was shut down cleanly
-// (no goroutine left running).
+// (no goroutine left running once the test ends).
 func TestRunJSON(t *testing.T) {
-	base := runtime.NumGoroutine()
+	clustertest.CheckLeaks(t)
 	var stdout, stderr bytes.Buffer
 	args := []string{"-nodes", "3", "-trials", "3", "-idle", "2s", "-json", "-trial-timeout", "10s", "-form-timeout", "10s"}
 	if code := run(context.Background(), args, &stdout, &stderr); code != 0 {
@@ -68,16 +69,6 @@ func TestRunJSON(t *testing.T) {
 		t.Errorf("no progress lines on stderr:\n%s", stderr.String())
 	}
 
-	// Every goroutine of the cluster ends (memberlist's Shutdown does not
-	// wait for its own, hence the polling).
-	deadline := time.Now().Add(10 * time.Second)
-	for runtime.NumGoroutine() > base {
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<20)
-			t.Fatalf("%d goroutines left, %d before:\n%s", runtime.NumGoroutine(), base, buf[:runtime.Stack(buf, true)])
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // TestRunTable checks the table output of a 2-node run and the probe

@@ -5,9 +5,7 @@ import (
 	"context"
 	"errors"
 	"log"
-	"log/slog"
 	"net"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -16,40 +14,9 @@ import (
 	"github.com/hashicorp/memberlist"
 
 	"github.com/notp-go/notp"
+	"github.com/notp-go/notp/internal/testutil"
 	"github.com/notp-go/notp/kernel"
 )
-
-// waitFor polls cond until it holds or 10 s pass.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-// checkLeaks fails the test if goroutines started during it are still
-// running 10 s after its cleanups (registered first, so it runs last).
-// memberlist's Shutdown does not wait for its own goroutines, hence the
-// polling.
-func checkLeaks(t *testing.T) {
-	t.Helper()
-	base := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		deadline := time.Now().Add(10 * time.Second)
-		for runtime.NumGoroutine() > base {
-			if time.Now().After(deadline) {
-				buf := make([]byte, 1<<20)
-				n := runtime.Stack(buf, true)
-				t.Fatalf("goroutines leaked: %d > %d\n%s", runtime.NumGoroutine(), base, buf[:n])
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	})
-}
 
 // kernelConfig is the brief's test kernel configuration.
 func kernelConfig(t testing.TB, id, cookie string) kernel.Config {
@@ -57,7 +24,7 @@ func kernelConfig(t testing.TB, id, cookie string) kernel.Config {
 		Node:     notp.Node{ID: id, Host: "127.0.0.1", Port: 0},
 		Cookie:   strongCookie(cookie),
 		Insecure: cookie == "",
-		Logger:   slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Logger:   testutil.Logger(t),
 	}
 }
 
@@ -97,7 +64,7 @@ func newNode(t testing.TB, cfg kernel.Config) node {
 	t.Helper()
 	for range 5 {
 		k := startKernel(t, cfg)
-		tr, err := New(k, slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})))
+		tr, err := New(k, testutil.Logger(t))
 		if errors.Is(err, ErrUDPBind) {
 			k.Close()
 			continue
@@ -162,22 +129,17 @@ type member struct {
 	events *eventLog
 }
 
-// memberConfig is memberlist's local config over n's transport, with short
-// intervals so tests converge quickly.
+// memberConfig is the tests' fast memberlist config over n's transport,
+// so tests converge quickly.
 func memberConfig(t testing.TB, n node, cookie string, sink *logSink, ev *eventLog) *memberlist.Config {
-	cfg := memberlist.DefaultLocalConfig()
+	cfg := testutil.FastMemberlist()
 	cfg.Name = n.k.Self().ID
 	cfg.Transport = n.tr
 	cfg.SecretKey = SecretKey(n.k)
 	cfg.BindAddr = "127.0.0.1"
 	cfg.BindPort = n.tr.Port()
 	cfg.AdvertisePort = n.tr.Port()
-	cfg.ProbeInterval = 100 * time.Millisecond
-	cfg.ProbeTimeout = 50 * time.Millisecond
-	cfg.GossipInterval = 20 * time.Millisecond
-	cfg.PushPullInterval = 200 * time.Millisecond
-	cfg.SuspicionMult = 2
-	cfg.TCPTimeout = 2 * time.Second
+	cfg.LogOutput = nil // memberlist takes one of LogOutput and Logger
 	cfg.Logger = log.New(sink, "", 0)
 	cfg.Events = ev
 	return cfg

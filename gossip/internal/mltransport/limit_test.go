@@ -5,7 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"log/slog"
+	"github.com/notp-go/notp/internal/testutil"
 	"net"
 	"os"
 	"reflect"
@@ -23,7 +23,7 @@ import (
 func limitedMember(t *testing.T, id string, cfg Config, tcpTimeout time.Duration) *member {
 	t.Helper()
 	k := startKernel(t, kernelConfig(t, id, "c"))
-	cfg.Logger = slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+	cfg.Logger = testutil.Logger(t)
 	tr, err := NewWithConfig(k, cfg)
 	if err != nil {
 		t.Fatalf("NewWithConfig: %v", err)
@@ -92,7 +92,7 @@ func TestStreamByteLimit(t *testing.T) {
 	for _, cfg := range []Config{{}, {MaxStreamBytes: 1 << 20}} {
 		cfg.StreamTimeout = time.Minute // only the byte limits end the streams
 		t.Run(fmt.Sprintf("MaxStreamBytes=%d", cfg.MaxStreamBytes), func(t *testing.T) {
-			checkLeaks(t)
+			testutil.CheckLeaks(t)
 			streamJunk(t, cfg)
 		})
 	}
@@ -145,7 +145,7 @@ func streamJunk(t *testing.T, cfg Config) {
 	if bound := 6*uint64(lim.MaxInboundBytes) + 16<<20; peak > bound { // buffers double; GC lags
 		t.Errorf("heap grew by %d MB under %d MB of stream junk, want at most %d MB", peak>>20, streams*size>>20, bound>>20)
 	}
-	waitFor(t, "the junk streams closed", func() bool {
+	testutil.WaitFor(t, "the junk streams closed", func() bool {
 		a.tr.smu.Lock()
 		defer a.tr.smu.Unlock()
 		return a.tr.openStreams == 0 && a.tr.inBytes == 0
@@ -158,21 +158,21 @@ func streamJunk(t *testing.T, cfg Config) {
 // Streams over MaxStreams are closed as they arrive; the slots come back
 // when memberlist closes the streams it holds.
 func TestStreamConcurrencyCap(t *testing.T) {
-	checkLeaks(t)
+	testutil.CheckLeaks(t)
 	const max = 4
 	a := limitedMember(t, "a", Config{MaxStreams: max, StreamTimeout: time.Minute}, time.Minute)
 	var held []net.Conn
 	for range max + 3 {
 		held = append(held, dialStream(t, a))
 	}
-	waitFor(t, "extra streams refused", func() bool { return a.tr.Stats().RejectedStreams == 3 })
+	testutil.WaitFor(t, "extra streams refused", func() bool { return a.tr.Stats().RejectedStreams == 3 })
 	if s := a.tr.Stats(); s.StreamsIn != max {
 		t.Fatalf("%d streams handed to memberlist, want %d", s.StreamsIn, max)
 	}
 	for _, c := range held {
 		c.Close() // memberlist's read fails and it closes its end
 	}
-	waitFor(t, "slots given back", func() bool {
+	testutil.WaitFor(t, "slots given back", func() bool {
 		a.tr.smu.Lock()
 		defer a.tr.smu.Unlock()
 		return a.tr.openStreams == 0
@@ -185,7 +185,7 @@ func TestStreamConcurrencyCap(t *testing.T) {
 // A silent stream is closed at StreamTimeout, though memberlist itself
 // would wait for its (here one-minute) TCPTimeout.
 func TestStreamTimeout(t *testing.T) {
-	checkLeaks(t)
+	testutil.CheckLeaks(t)
 	a := limitedMember(t, "a", Config{StreamTimeout: 100 * time.Millisecond}, time.Minute)
 	c := dialStream(t, a)
 	c.SetReadDeadline(time.Now().Add(10 * time.Second))

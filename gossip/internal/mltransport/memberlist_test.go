@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/notp-go/notp/internal/testcert"
+	"github.com/notp-go/notp/internal/testutil"
 	"github.com/notp-go/notp/kernel"
 )
 
@@ -25,7 +26,7 @@ func converged(t *testing.T, ms []*member, want ...string) {
 	t.Helper()
 	slices.Sort(want)
 	for _, m := range ms {
-		waitFor(t, fmt.Sprintf("%s sees %v", m.k.Self().ID, want), func() bool {
+		testutil.WaitFor(t, fmt.Sprintf("%s sees %v", m.k.Self().ID, want), func() bool {
 			got := m.names()
 			slices.Sort(got)
 			return slices.Equal(got, want)
@@ -34,7 +35,7 @@ func converged(t *testing.T, ms []*member, want ...string) {
 }
 
 func TestMemberlistTwoNodes(t *testing.T) {
-	checkLeaks(t)
+	testutil.CheckLeaks(t)
 	a, b := startMember(t, "a", "c"), startMember(t, "b", "c")
 	join(t, b, a)
 	converged(t, []*member{a, b}, "a", "b")
@@ -49,11 +50,11 @@ func TestMemberlistTwoNodes(t *testing.T) {
 		t.Fatal("the join reached a without a stream")
 	}
 	// Probes are UDP packets, both ways.
-	waitFor(t, "probe packets", func() bool { return a.tr.packetsIn.Load() > 0 && b.tr.packetsIn.Load() > 0 })
+	testutil.WaitFor(t, "probe packets", func() bool { return a.tr.packetsIn.Load() > 0 && b.tr.packetsIn.Load() > 0 })
 }
 
 func TestMemberlistThreeNodes(t *testing.T) {
-	checkLeaks(t)
+	testutil.CheckLeaks(t)
 	a, b, c := startMember(t, "a", "c"), startMember(t, "b", "c"), startMember(t, "c", "c")
 	join(t, b, a)
 	join(t, c, b) // c learns a only through gossip
@@ -61,7 +62,7 @@ func TestMemberlistThreeNodes(t *testing.T) {
 }
 
 func TestMemberlistTLS(t *testing.T) {
-	checkLeaks(t)
+	testutil.CheckLeaks(t)
 	tc := testcert.New(t).Config
 	var ms []*member
 	for _, id := range []string{"a", "b"} {
@@ -82,7 +83,7 @@ func TestMemberlistTLS(t *testing.T) {
 
 // With an empty cookie (insecure kernels) gossip runs unencrypted.
 func TestMemberlistInsecure(t *testing.T) {
-	checkLeaks(t)
+	testutil.CheckLeaks(t)
 	a, b := startMember(t, "a", ""), startMember(t, "b", "")
 	join(t, b, a)
 	converged(t, []*member{a, b}, "a", "b")
@@ -96,7 +97,7 @@ func TestMemberlistInsecure(t *testing.T) {
 
 // A node with another cookie derives another key and cannot join.
 func TestMemberlistWrongCookie(t *testing.T) {
-	checkLeaks(t)
+	testutil.CheckLeaks(t)
 	a, b := startMember(t, "a", "c"), startMember(t, "b", "c")
 	join(t, b, a)
 	x := startMember(t, "x", "other")
@@ -104,7 +105,7 @@ func TestMemberlistWrongCookie(t *testing.T) {
 		t.Fatalf("join with a wrong cookie succeeded (%d contacted)", n)
 	}
 	// a rejected the push/pull because it could not decrypt it.
-	waitFor(t, "a logs the decryption failure", func() bool { return a.log.contains("decrypt") })
+	testutil.WaitFor(t, "a logs the decryption failure", func() bool { return a.log.contains("decrypt") })
 	converged(t, []*member{a, b}, "a", "b")
 	if got := x.names(); len(got) != 1 {
 		t.Fatalf("x sees %v, want itself only", got)
@@ -113,7 +114,7 @@ func TestMemberlistWrongCookie(t *testing.T) {
 	if err := x.ml.SendBestEffort(a.ml.LocalNode(), []byte("hello")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "a rejects x's packet", func() bool { return a.log.contains("Decrypt packet failed") })
+	testutil.WaitFor(t, "a rejects x's packet", func() bool { return a.log.contains("Decrypt packet failed") })
 	if got := a.names(); len(got) != 2 {
 		t.Fatalf("a sees %v after x's packet", got)
 	}
@@ -121,7 +122,7 @@ func TestMemberlistWrongCookie(t *testing.T) {
 
 // A node that stops without leaving is eventually reported dead.
 func TestMemberlistDeadNode(t *testing.T) {
-	checkLeaks(t)
+	testutil.CheckLeaks(t)
 	a, b, c := startMember(t, "a", "c"), startMember(t, "b", "c"), startMember(t, "c", "c")
 	join(t, b, a)
 	join(t, c, a)
@@ -129,13 +130,13 @@ func TestMemberlistDeadNode(t *testing.T) {
 	c.ml.Shutdown() // no Leave: a crash as far as the others know
 	c.k.Close()
 	converged(t, []*member{a, b}, "a", "b")
-	waitFor(t, "a reports c left", func() bool { return a.events.hasLeft("c") })
-	waitFor(t, "b reports c left", func() bool { return b.events.hasLeft("c") })
+	testutil.WaitFor(t, "a reports c left", func() bool { return a.events.hasLeft("c") })
+	testutil.WaitFor(t, "b reports c left", func() bool { return b.events.hasLeft("c") })
 }
 
 // A node that leaves is reported left at once.
 func TestMemberlistLeave(t *testing.T) {
-	checkLeaks(t)
+	testutil.CheckLeaks(t)
 	a, b, c := startMember(t, "a", "c"), startMember(t, "b", "c"), startMember(t, "c", "c")
 	join(t, b, a)
 	join(t, c, b)
@@ -144,14 +145,14 @@ func TestMemberlistLeave(t *testing.T) {
 		t.Fatalf("Leave: %v", err)
 	}
 	c.ml.Shutdown()
-	waitFor(t, "a reports c left", func() bool { return a.events.hasLeft("c") })
-	waitFor(t, "b reports c left", func() bool { return b.events.hasLeft("c") })
+	testutil.WaitFor(t, "a reports c left", func() bool { return a.events.hasLeft("c") })
+	testutil.WaitFor(t, "b reports c left", func() bool { return b.events.hasLeft("c") })
 	converged(t, []*member{a, b}, "a", "b")
 }
 
 // Kernel calls share the port with memberlist's streams and packets.
 func TestKernelTrafficAlongside(t *testing.T) {
-	checkLeaks(t)
+	testutil.CheckLeaks(t)
 	a, b := startMember(t, "a", "c"), startMember(t, "b", "c")
 	err := b.k.Register("echo", kernel.HandlerFunc(func(m kernel.Message) { b.k.Reply(m.From, m.Data) }))
 	if err != nil {
@@ -184,7 +185,7 @@ func TestKernelTrafficAlongside(t *testing.T) {
 func TestGarbageInput(t *testing.T) {
 	for _, cookie := range []string{"c", ""} {
 		t.Run(fmt.Sprintf("cookie=%q", cookie), func(t *testing.T) {
-			checkLeaks(t)
+			testutil.CheckLeaks(t)
 			garbage(t, cookie)
 		})
 	}
@@ -219,7 +220,7 @@ func garbage(t *testing.T, cookie string) {
 		}
 	}
 	// Loopback UDP may drop some of a burst; most arrive.
-	waitFor(t, "a read the garbage", func() bool { return a.tr.packetsIn.Load() >= 100 && a.tr.streamsIn.Load() >= 10 })
+	testutil.WaitFor(t, "a read the garbage", func() bool { return a.tr.packetsIn.Load() >= 100 && a.tr.streamsIn.Load() >= 10 })
 	b := startMember(t, "b", cookie)
 	join(t, b, a)
 	converged(t, []*member{a, b}, "a", "b")

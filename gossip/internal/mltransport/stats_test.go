@@ -1,6 +1,7 @@
 package mltransport
 
 import (
+	"github.com/notp-go/notp/internal/testutil"
 	"io"
 	"testing"
 	"time"
@@ -19,7 +20,7 @@ func (a Stats) sub(b Stats) Stats {
 // The tests of this package do not run in parallel, so the process-wide
 // counters move only by what a test does.
 func TestStats(t *testing.T) {
-	checkLeaks(t)
+	testutil.CheckLeaks(t)
 	total0 := TotalStats()
 	a, b := newNode(t, kernelConfig(t, "a", "c")), newNode(t, kernelConfig(t, "b", "c"))
 	if s := a.tr.Stats(); s != (Stats{}) {
@@ -99,13 +100,13 @@ func TestStats(t *testing.T) {
 // are packets) both sides count traffic, and what one side sends the
 // other receives.
 func TestStatsMemberlist(t *testing.T) {
-	checkLeaks(t)
+	testutil.CheckLeaks(t)
 	a, b := startMember(t, "a", "c"), startMember(t, "b", "c")
 	join(t, b, a)
 	converged(t, []*member{a, b}, "a", "b")
 	// A sender counts a packet after its write returns, which may be
 	// after the receiver counted it: wait for both sides.
-	waitFor(t, "probes both ways", func() bool {
+	testutil.WaitFor(t, "probes both ways", func() bool {
 		sa, sb := a.tr.Stats(), b.tr.Stats()
 		return sa.PacketsIn > 0 && sb.PacketsIn > 0 && sa.PacketBytesOut > 0 && sb.PacketBytesOut > 0
 	})

@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/memberlist"
 
 	"github.com/notp-go/notp/internal/testcert"
+	"github.com/notp-go/notp/internal/testutil"
 	"github.com/notp-go/notp/kernel"
 )
 
@@ -71,7 +72,7 @@ func TestNewNeedsStartedKernel(t *testing.T) {
 }
 
 func TestNewUDPPortTaken(t *testing.T) {
-	checkLeaks(t)
+	testutil.CheckLeaks(t)
 	// Squat a kernel's port number on UDP (retrying in the rare case that
 	// another process holds it already).
 	var k *kernel.Kernel
@@ -105,7 +106,7 @@ func TestNewUDPPortTaken(t *testing.T) {
 }
 
 func TestOneTransportPerKernel(t *testing.T) {
-	checkLeaks(t)
+	testutil.CheckLeaks(t)
 	n := newNode(t, kernelConfig(t, "a", "c"))
 	if _, err := New(n.k, nil); err == nil {
 		t.Fatal("second transport on one kernel succeeded")
@@ -120,7 +121,7 @@ func TestOneTransportPerKernel(t *testing.T) {
 }
 
 func TestFinalAdvertiseAddr(t *testing.T) {
-	checkLeaks(t)
+	testutil.CheckLeaks(t)
 	n := newNode(t, kernelConfig(t, "a", "c"))
 	port := n.k.Self().Port
 	ip, p, err := n.tr.FinalAdvertiseAddr("", 7946)
@@ -143,7 +144,7 @@ func TestFinalAdvertiseAddr(t *testing.T) {
 
 // A kernel configured with a host name advertises the IP it bound.
 func TestFinalAdvertiseAddrHostName(t *testing.T) {
-	checkLeaks(t)
+	testutil.CheckLeaks(t)
 	cfg := kernelConfig(t, "a", "c")
 	cfg.Node.Host = "localhost"
 	n := newNode(t, cfg)
@@ -154,7 +155,7 @@ func TestFinalAdvertiseAddrHostName(t *testing.T) {
 }
 
 func TestPackets(t *testing.T) {
-	checkLeaks(t)
+	testutil.CheckLeaks(t)
 	a, b := newNode(t, kernelConfig(t, "a", "c")), newNode(t, kernelConfig(t, "b", "c"))
 	for _, size := range []int{1, 1400, 65507} { // 65507: the largest IPv4 UDP payload
 		msg := bytes.Repeat([]byte{byte(size)}, size)
@@ -206,7 +207,7 @@ func TestPackets(t *testing.T) {
 }
 
 func TestStreams(t *testing.T) {
-	checkLeaks(t)
+	testutil.CheckLeaks(t)
 	tc := testcert.New(t).Config
 	for _, tlsOn := range []bool{false, true} {
 		t.Run("tls="+strconv.FormatBool(tlsOn), func(t *testing.T) {
@@ -240,7 +241,7 @@ func TestStreams(t *testing.T) {
 }
 
 func TestDialTimeoutHonoured(t *testing.T) {
-	checkLeaks(t)
+	testutil.CheckLeaks(t)
 	cfg := kernelConfig(t, "a", "c")
 	cfg.TLS = testcert.New(t).Config
 	a := newNode(t, cfg)
@@ -289,7 +290,7 @@ func TestDialTimeoutHonoured(t *testing.T) {
 		_, err := a.tr.DialTimeout(ln.Addr().String(), 0)
 		res <- err
 	}()
-	waitFor(t, "dial in progress", func() bool {
+	testutil.WaitFor(t, "dial in progress", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(conns) == 2
@@ -306,7 +307,7 @@ func TestDialTimeoutHonoured(t *testing.T) {
 }
 
 func TestShutdown(t *testing.T) {
-	checkLeaks(t)
+	testutil.CheckLeaks(t)
 	a, b := newNode(t, kernelConfig(t, "a", "c")), newNode(t, kernelConfig(t, "b", "c"))
 	// A packet and a stream nobody reads: Shutdown must not wait on them.
 	if _, err := a.tr.WriteTo([]byte("x"), b.k.Self().Addr()); err != nil {
@@ -318,7 +319,7 @@ func TestShutdown(t *testing.T) {
 	}
 	defer c.Close()
 	// Wait until b's kernel handed the stream over and b read the packet.
-	waitFor(t, "stream and packet pending", func() bool {
+	testutil.WaitFor(t, "stream and packet pending", func() bool {
 		return b.tr.acceptBlocked.Load() && b.tr.readBlocked.Load()
 	})
 
@@ -346,7 +347,7 @@ func TestShutdown(t *testing.T) {
 
 // The kernel may close before memberlist shuts the transport down.
 func TestKernelClosedFirst(t *testing.T) {
-	checkLeaks(t)
+	testutil.CheckLeaks(t)
 	a := newNode(t, kernelConfig(t, "a", "c"))
 	a.k.Close()
 	// The transport's accept loop ends on its own when the kernel closes.

@@ -1,0 +1,126 @@
+package clustertest_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/notp-go/notp/cluster"
+	"github.com/notp-go/notp/clustertest"
+	"github.com/notp-go/notp/gossip"
+)
+
+func TestStartFormsOneRingAllAlive(t *testing.T) {
+	clustertest.CheckLeaks(t)
+	c := clustertest.Start(t, clustertest.Config{Nodes: 3})
+	if got := len(c.Nodes()); got != 3 {
+		t.Fatalf("%d nodes, want 3", got)
+	}
+	for i, n := range c.Nodes() {
+		if n != c.Node(i) {
+			t.Fatalf("Nodes()[%d] is not Node(%d)", i, i)
+		}
+		if got := n.Ring().View().NumberNodes(); got != 3 {
+			t.Fatalf("%s's ring holds %d nodes, want 3", n.Self().ID, got)
+		}
+		for _, m := range n.Ring().Members() {
+			if m.Health != gossip.HealthAlive {
+				t.Fatalf("%s sees %s %v", n.Self().ID, m.Node.ID, m.Health)
+			}
+		}
+	}
+	if len(c.Cookie()) != 64 {
+		t.Fatalf("cookie %q: want 64 hex digits", c.Cookie())
+	}
+	if other := clustertest.NewCookie(t); other == c.Cookie() {
+		t.Fatal("two generated cookies are equal")
+	}
+}
+
+func TestPartitionHealAndConverge(t *testing.T) {
+	clustertest.CheckLeaks(t)
+	c := clustertest.Start(t, clustertest.Config{Nodes: 3, Faults: true, Seed: 7})
+	c.Partition([]int{0}, []int{1, 2})
+	clustertest.WaitFor(t, "n1 to see n0 fail", func() bool {
+		return c.Node(1).Ring().Health("n0") != gossip.HealthAlive
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if err := c.WaitConverged(ctx); !errors.Is(err, clustertest.ErrNotConverged) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("WaitConverged while split = %v, want ErrNotConverged and the deadline", err)
+	}
+	c.Heal()
+	if err := c.WaitConverged(t.Context()); err != nil {
+		t.Fatalf("after Heal: %v", err)
+	}
+}
+
+func TestBlockOneDirectionCutsTheLink(t *testing.T) {
+	c := clustertest.Start(t, clustertest.Config{Nodes: 2, Faults: true})
+	c.Block(0, 1)
+	clustertest.WaitFor(t, "n0 to see n1 fail", func() bool {
+		return c.Node(0).Ring().Health("n1") != gossip.HealthAlive
+	})
+	c.Heal()
+	if err := c.WaitConverged(t.Context()); err != nil {
+		t.Fatalf("after Heal: %v", err)
+	}
+}
+
+func TestStopAndRestartAtTheSamePort(t *testing.T) {
+	clustertest.CheckLeaks(t)
+	c := clustertest.Start(t, clustertest.Config{Nodes: 3})
+	port := c.Node(2).Self().Port
+	c.Stop(2)
+	clustertest.WaitFor(t, "n0 to see n2 fail", func() bool {
+		return c.Node(0).Ring().Health("n2") != gossip.HealthAlive
+	})
+	// The two running nodes agree; the stopped one is left out.
+	if err := c.WaitConverged(t.Context()); err != nil {
+		t.Fatalf("with n2 stopped: %v", err)
+	}
+	c.Restart(2)
+	if got := c.Node(2).Self().Port; got != port {
+		t.Fatalf("restarted at port %d, want %d", got, port)
+	}
+	// It rejoins from its flush file: nobody meets it again.
+	if got := c.Node(2).Ring().View().NumberNodes(); got != 3 {
+		t.Fatalf("restarted node loaded a ring of %d nodes, want 3", got)
+	}
+	if err := c.WaitConverged(t.Context()); err != nil {
+		t.Fatalf("after Restart: %v", err)
+	}
+}
+
+func TestRestartAtANewPortOverFaults(t *testing.T) {
+	c := clustertest.Start(t, clustertest.Config{Nodes: 3, Faults: true})
+	old := c.Node(1).Self()
+	c.RestartAt(1, 0)
+	self := c.Node(1).Self()
+	if self.Port == old.Port || self.Host != old.Host {
+		t.Fatalf("restarted as %v, want a new port on %s (was %v)", self, old.Host, old)
+	}
+	clustertest.WaitFor(t, "n0's ring to hold n1's new address", func() bool {
+		n, ok := c.Node(0).Ring().View().Get("n1")
+		return ok && n.Port == self.Port
+	})
+	if err := c.WaitConverged(t.Context()); err != nil {
+		t.Fatalf("after RestartAt: %v", err)
+	}
+}
+
+func TestConfigureAdjustsEveryNode(t *testing.T) {
+	var seen []int
+	c := clustertest.Start(t, clustertest.Config{Nodes: 2, Configure: func(i int, cfg *cluster.Config) {
+		seen = append(seen, i)
+		cfg.AllowMemberCommands = true
+		cfg.Gossip.RFactor = 3
+	}})
+	if len(seen) != 2 || seen[0] != 0 || seen[1] != 1 {
+		t.Fatalf("Configure called for %v, want [0 1]", seen)
+	}
+	if got := c.Node(1).Ring().View().Weights()["n1"]; got != 3 {
+		t.Fatalf("n1's weight %d, want the configured 3", got)
+	}
+}

@@ -1,0 +1,53 @@
+// Package clustertest runs a cluster of notp nodes inside one test, in
+// the spirit of hashicorp/raft's MakeCluster: [Start] builds N
+// [cluster.Node]s with a strong generated cookie, failure-detector and
+// gossip timings fast enough for tests, a flush file each, and forms one
+// ring, returning once every node agrees on it and sees the others
+// alive. The test then drives the nodes ([Cluster.Node]), stops and
+// restarts them ([Cluster.Stop], [Cluster.Restart], [Cluster.RestartAt]),
+// cuts them apart ([Cluster.Partition], [Cluster.Block], [Cluster.Heal])
+// and waits for them to agree again ([Cluster.WaitConverged]).
+//
+//	func TestFailover(t *testing.T) {
+//		clustertest.CheckLeaks(t)
+//		c := clustertest.Start(t, clustertest.Config{Nodes: 3, Faults: true})
+//		c.Partition([]int{0}, []int{1, 2})
+//		clustertest.WaitFor(t, "n0 seen dead", func() bool {
+//			return c.Node(1).Ring().Health("n0") != gossip.HealthAlive
+//		})
+//		c.Heal()
+//		if err := c.WaitConverged(t.Context()); err != nil {
+//			t.Fatal(err)
+//		}
+//	}
+//
+// # Network
+//
+// Without Config.Faults the nodes listen on 127.0.0.1, each on a free
+// port. With it each node gets its own loopback address (127.0.0.x,
+// which Linux routes to lo) on a fault-injecting network that tells
+// nodes apart by address: a partition drops datagrams between groups,
+// cuts their connections and refuses new ones; Config.Loss, Duplicate
+// and Reorder add random datagram faults. The traffic stays real TCP and
+// UDP on loopback, so the code under test is the code that ships.
+//
+// # Helpers
+//
+// [WaitFor] polls a condition with a deadline (tests never sleep to
+// synchronise), [CheckLeaks] fails a test that leaves goroutines
+// running, [FastMemberlist] is the failure-detector config for nodes
+// built by hand, and [Logger] routes logs to the test's output (at debug
+// level with -v, warnings only otherwise), which Start's nodes use.
+//
+// # Budgets
+//
+// At most [MaxNodes] nodes; every wait gives up after [WaitTimeout] (or
+// its ctx) and fails the test with what still disagreed.
+//
+// # Concurrency
+//
+// A Cluster belongs to its test's goroutine: Start, Stop, Restart,
+// Partition and Heal fail the test through t, so call them there.
+// Nodes, Node and Cookie may be called from any goroutine, and the
+// nodes themselves are safe for concurrent use.
+package clustertest

@@ -1,0 +1,15 @@
+// Package testutil holds the module's test helpers that packages below
+// cluster need too: polling a condition with a deadline ([WaitFor]),
+// checking for leaked goroutines ([CheckLeaks]), a memberlist config with
+// loopback timings ([FastMemberlist]), a logger writing to the test's
+// output ([Logger]) and a listener that opens no socket, for kernels run
+// inside a testing/synctest bubble ([IdleListen]).
+//
+// Each helper exists once. Package clustertest wraps them for users; the
+// internal tests of kernel, genserver and gossip import this package
+// directly, since clustertest imports them (through cluster) and their
+// internal tests cannot import it back.
+//
+// The helpers only read the clock and the goroutine count; none keeps a
+// goroutine running after it returns.
+package testutil

@@ -1,0 +1,136 @@
+package testutil
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+)
+
+// WaitTimeout is how long WaitFor polls before it fails the test: long
+// enough for a failure detector on a loaded 2-core machine under -race,
+// short enough that a broken test fails well within go test's timeout.
+const WaitTimeout = 15 * time.Second
+
+// pollEvery is the pause between two checks of a condition.
+const pollEvery = 5 * time.Millisecond
+
+// WaitFor polls cond until it holds, failing t (Fatalf, naming what) if it
+// does not within WaitTimeout. Call it from the test's goroutine.
+func WaitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	if err := Poll(WaitTimeout, cond); err != nil {
+		t.Fatalf("timed out waiting for %s: %v", what, err)
+	}
+}
+
+// ErrTimeout is returned by Poll when the condition did not hold in time.
+var ErrTimeout = errors.New("testutil: condition not met")
+
+// Poll calls cond every few milliseconds until it holds (nil) or d has
+// passed (an error wrapping ErrTimeout).
+func Poll(d time.Duration, cond func() bool) error {
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%w after %v", ErrTimeout, d)
+		}
+		time.Sleep(pollEvery)
+	}
+	return nil
+}
+
+// LeakTimeout is how long CheckLeaks waits for goroutines to exit: some
+// (memberlist's, after Shutdown) end a little after their owner returns.
+const LeakTimeout = 10 * time.Second
+
+// CheckLeaks fails t if, once its later cleanups have run, more
+// goroutines run than when CheckLeaks was called, and they do not exit
+// within LeakTimeout. The report lists every goroutine's stack. Call it
+// first in a test, before anything registers a cleanup that stops what it
+// started (cleanups run last-in first-out, so this check runs last).
+// Tests calling it must not run in parallel with others.
+func CheckLeaks(t testing.TB) {
+	t.Helper()
+	checkLeaks(t, LeakTimeout)
+}
+
+func checkLeaks(t testing.TB, d time.Duration) {
+	before := runtime.NumGoroutine()
+	t.Cleanup(func() {
+		if err := Poll(d, func() bool { return runtime.NumGoroutine() <= before }); err != nil {
+			t.Errorf("goroutine leak: %d before, %d after: %v\n%s", before, runtime.NumGoroutine(), err, Stacks())
+		}
+	})
+}
+
+// Stacks returns every goroutine's stack (up to 1 MiB), for failure
+// reports.
+func Stacks() []byte {
+	buf := make([]byte, 1<<20)
+	return buf[:runtime.Stack(buf, true)]
+}
+
+// FastMemberlist returns memberlist's local config with a failure
+// detector tuned for nodes on loopback in one test process: a stopped
+// node is seen failed within a second or two, while live nodes are not
+// suspected on a loaded 2-core machine under -race. Its log output is
+// discarded (gossip routes memberlist's logs to its own logger anyway).
+// GossipToTheDeadTime keeps memberlist's default, so tests of splits
+// shorter or longer than it set it themselves.
+func FastMemberlist() *memberlist.Config {
+	c := memberlist.DefaultLocalConfig()
+	c.ProbeInterval = 200 * time.Millisecond
+	c.ProbeTimeout = 150 * time.Millisecond
+	c.GossipInterval = 50 * time.Millisecond
+	c.PushPullInterval = 500 * time.Millisecond
+	c.SuspicionMult = 3
+	c.TCPTimeout = time.Second
+	c.LogOutput = io.Discard
+	return c
+}
+
+// Logger returns a logger writing text lines to t.Output(): at debug
+// level when the tests run with -v, otherwise warnings and errors only.
+// Lines written once the cleanups registered after this call have run
+// (by goroutines outliving the code under test) are dropped, since the
+// testing package forbids output after a test ends.
+func Logger(t testing.TB) *slog.Logger {
+	level := slog.LevelWarn
+	if testing.Verbose() {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(newOutput(t), &slog.HandlerOptions{Level: level}))
+}
+
+// output is t.Output() until t's cleanups start.
+type output struct {
+	mu   sync.Mutex
+	w    io.Writer
+	done bool
+}
+
+func newOutput(t testing.TB) *output {
+	o := &output{w: t.Output()}
+	t.Cleanup(func() {
+		o.mu.Lock()
+		o.done = true
+		o.mu.Unlock()
+	})
+	return o
+}
+
+func (o *output) Write(p []byte) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.done {
+		return len(p), nil
+	}
+	return o.w.Write(p)
+}
