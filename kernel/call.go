@@ -197,6 +197,22 @@ func (p *pendingMap) failSession(s *session, err error) int {
 	return n
 }
 
+// boundTo returns how many calls, pings and call streams wait on s.
+func (p *pendingMap) boundTo(s *session) int {
+	n := 0
+	for i := range p.shards {
+		sh := &p.shards[i]
+		sh.mu.Lock()
+		for _, w := range sh.m {
+			if w.sess == s {
+				n++
+			}
+		}
+		sh.mu.Unlock()
+	}
+	return n
+}
+
 // del removes tag and reports whether it was there (the remover owns
 // completing the call).
 func (p *pendingMap) del(tag string, w *pending) bool {

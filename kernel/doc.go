@@ -39,8 +39,9 @@
 // memberlist encryption).
 //
 // Hello. The dialer sends its hello (a fresh 32-byte random nonce and its
-// node); the acceptor checks it and answers with its own. Each side refuses
-// another protocol version, an invalid node, its own node ID or its own
+// node and its protocol version range); the acceptor checks it and
+// answers with its own. Each side refuses a version range that does not
+// overlap its own, an invalid node, its own node ID or its own
 // nonce (a reflected hello). Then the dialer proves knowledge of the cookie
 // with an HMAC over the transcript (both hellos, which include the version,
 // and under TLS the session's exported keying material), and only if that
@@ -60,6 +61,40 @@
 // connection is closed and the rejection counted in [Stats]. From.Node of
 // a delivered message is the node authenticated by the hello, never a
 // claim inside a message. The byte layout is documented in internal/wire.
+//
+// # Cookie rotation
+//
+// A node holds a [Keyring] of up to [MaxKeys] cookies: Config.Cookie, the
+// primary, which it proves with when it dials, and Config.Keys, further
+// cookies it accepts. An acceptor checks a dialer's proof against every
+// installed key and answers with the one that matched, which then keys
+// the session. [Kernel.Keyring] changes the set at runtime, so a cluster
+// changes its cookie without downtime in three steps, each done on every
+// node before the next starts:
+//
+//  1. Install the new cookie: every node accepts both, proves with the old.
+//  2. Use the new cookie: every node proves with it (and still accepts the
+//     old one from nodes not yet switched).
+//  3. Remove the old cookie: hellos proven with it are refused, and the
+//     connections it keys are closed without failing calls. A node's own
+//     links move to a new connection at once and close the old one when
+//     its calls are answered; a connection a peer opened is closed when
+//     the peer does so (it removes the key too) or after
+//     Config.KeyRetireGrace.
+//
+// Keys are named by a fingerprint ([KeyID], [KeyInfo]); the keyring never
+// logs, returns or puts a cookie in an error. Each cookie is stretched
+// once per process; the keyring keeps only the 32-byte master keys.
+//
+// # Protocol versions
+//
+// The hello offers a range of protocol versions, [internal/wire's
+// MinVersion, Version]. Two nodes talk when their ranges overlap (at the
+// highest version both speak); otherwise both sides fail the handshake
+// with an error wrapping [ErrProtocolVersion] that names both ranges. A
+// release that introduces version n+1 still speaks n, so a cluster is
+// upgraded one node at a time; a later release drops n once no node of
+// the older one is left.
 //
 // # Network seam
 //

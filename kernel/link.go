@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -29,7 +30,8 @@ type link struct {
 	queue    []queuedFrame // frames sent while connecting, FIFO
 	stopped  bool
 	stopCh   chan struct{}
-	exited   chan struct{}
+	runs     sync.WaitGroup // run goroutines: one, two while a retired session drains
+	retired  []*session     // sessions moved off by retire, still draining
 	changed  chan struct{} // closed and replaced when sess or queue empties
 	redial   chan struct{} // cuts short the backoff after a failed dial (cap 1)
 }
@@ -44,8 +46,10 @@ type queuedFrame struct {
 
 // newLink returns a link to n. k.mu held.
 func newLink(k *Kernel, n notp.Node) *link {
-	return &link{k: k, node: n, stopCh: make(chan struct{}), exited: make(chan struct{}),
+	l := &link{k: k, node: n, stopCh: make(chan struct{}),
 		changed: make(chan struct{}), redial: make(chan struct{}, 1)}
+	l.runs.Add(1)
+	return l
 }
 
 // SetNodeDown records what the membership layer knows of node id's
@@ -174,10 +178,11 @@ func (k *Kernel) failDropped(id string, tags []string) {
 	}
 }
 
-// run dials and redials until stopped.
+// run dials and redials until stopped, or until its session is retired
+// (see retire, which starts the next run).
 func (l *link) run() {
 	defer l.k.wg.Done()
-	defer close(l.exited)
+	defer l.runs.Done()
 	backoff := l.k.cfg.ReconnectMin
 	first := true
 	for {
@@ -193,6 +198,9 @@ func (l *link) run() {
 			l.attach(s)
 			s.readLoop()
 			l.detach(s)
+			if s.retired.Load() {
+				return
+			}
 		} else {
 			l.k.log.Debug("dial failed", "peer", l.node.ID, "err", err)
 			l.failed(err)
@@ -328,6 +336,9 @@ func (l *link) detach(s *session) {
 	if l.sess == s {
 		l.sess = nil
 	}
+	if i := slices.Index(l.retired, s); i >= 0 {
+		l.retired = slices.Delete(l.retired, i, i+1)
+	}
 	l.notify()
 	l.mu.Unlock()
 }
@@ -420,13 +431,42 @@ func (l *link) stop(force bool) {
 		clear(l.queue)
 		l.queue = nil
 	}
-	s := l.sess
+	sessions := append([]*session{l.sess}, l.retired...)
 	l.mu.Unlock()
 	for _, tag := range dropped {
 		l.k.failTag(tag, fmt.Errorf("%w: %s", ErrInactiveConnection, l.node.ID))
 	}
-	if s != nil {
-		s.close(nil)
+	for _, s := range sessions {
+		if s != nil {
+			s.close(nil)
+		}
 	}
-	<-l.exited
+	l.runs.Wait()
+}
+
+// retire moves the link off s, whose key was removed from the keyring,
+// without failing the calls on it: new messages are queued for a new
+// connection, which a second run goroutine dials at once (proving with
+// the primary key), while s closes once its calls are answered (see
+// Kernel.retireSession). It reports false when s is not the link's
+// session.
+func (l *link) retire(s *session) bool {
+	if !l.k.track() { // for the new run goroutine
+		return false
+	}
+	l.mu.Lock()
+	if l.stopped || l.sess != s {
+		l.mu.Unlock()
+		l.k.wg.Done()
+		return false
+	}
+	l.sess = nil
+	s.retired.Store(true)
+	l.retired = append(l.retired, s)
+	l.runs.Add(1)
+	l.notify()
+	l.mu.Unlock()
+	go l.run()
+	l.k.retireSession(s)
+	return true
 }
