@@ -22,8 +22,8 @@ const channelBindingLabel = cookiekey.ChannelBinding
 // helloResult is what a successful hello exchange establishes.
 type helloResult struct {
 	peer    notp.Node
-	sendKey []byte // record key of this side's direction; nil when insecure
-	recvKey []byte // record key of the peer's direction; nil when insecure
+	sendKey []byte   // record key of this side's direction; nil when insecure
+	recvKey []byte   // record key of the peer's direction; nil when insecure
 	key     *ringKey // the keyring key both sides proved; nil when insecure
 	version uint64   // the protocol version the session speaks
 }

@@ -32,8 +32,8 @@ type link struct {
 	stopCh   chan struct{}
 	runs     sync.WaitGroup // run goroutines: one, two while a retired session drains
 	retired  []*session     // sessions moved off by retire, still draining
-	changed  chan struct{} // closed and replaced when sess or queue empties
-	redial   chan struct{} // cuts short the backoff after a failed dial (cap 1)
+	changed  chan struct{}  // closed and replaced when sess or queue empties
+	redial   chan struct{}  // cuts short the backoff after a failed dial (cap 1)
 }
 
 // queuedFrame is a frame sent while the link was connecting. tag is the reply

@@ -46,12 +46,12 @@ type session struct {
 	c        net.Conn
 	peer     notp.Node
 	outbound bool
-	raw      *rawWriter // plain TCP: non-blocking direct writes; nil otherwise
-	rawIn    *rawReader // plain TCP: the reader's reads; nil otherwise
-	pc       *pollConn  // TLS on Unix: the TCP conn under it; nil otherwise
-	key      *ringKey   // the keyring key the hello was proven with; nil when insecure
+	raw      *rawWriter  // plain TCP: non-blocking direct writes; nil otherwise
+	rawIn    *rawReader  // plain TCP: the reader's reads; nil otherwise
+	pc       *pollConn   // TLS on Unix: the TCP conn under it; nil otherwise
+	key      *ringKey    // the keyring key the hello was proven with; nil when insecure
 	retired  atomic.Bool // moved off by its link: its key was removed
-	recvMAC  *recordMAC // reader goroutine only; nil when insecure
+	recvMAC  *recordMAC  // reader goroutine only; nil when insecure
 	recvSeq  uint64
 
 	// The write side (sendMAC, sendSeq, spare, out, tail) belongs to the

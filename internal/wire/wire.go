@@ -108,8 +108,8 @@ type Hello struct {
 	Version    uint64
 	MinVersion uint64
 	Flags      uint64
-	Node    notp.Node
-	Nonce   []byte
+	Node       notp.Node
+	Nonce      []byte
 }
 
 // Min is the oldest version h offers: MinVersion, or Version when
