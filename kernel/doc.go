@@ -86,6 +86,13 @@
 // logs, returns or puts a cookie in an error. Each cookie is stretched
 // once per process; the keyring keeps only the 32-byte master keys.
 //
+// Certificates. A [CertReloader] set on Config.TLS (Apply) serves the
+// certificate of a pair of PEM files and re-reads them when their size or
+// modification time changes (checked on a handshake at most once per
+// interval), or at once on [CertReloader.Reload]: renewed certificates
+// are taken without a restart, by new handshakes; open connections keep
+// theirs. A pair that fails to load leaves the current certificate in use.
+//
 // # Protocol versions
 //
 // The hello offers a range of protocol versions, [internal/wire's
