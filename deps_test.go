@@ -57,6 +57,8 @@ func TestDependencyRules(t *testing.T) {
 			modulePath + "/metrics"},
 			[]string{"github.com/hashicorp/memberlist", "github.com/prometheus/client_golang"}},
 		{"internal/cookiefile", nil, nil},
+		// Seed discovery is the standard library's resolver and nothing else.
+		{"discover", nil, nil},
 		{"cmd/notp-cli", []string{modulePath, modulePath + "/kernel", modulePath + "/genserver", modulePath + "/command",
 			modulePath + "/internal/cookiefile"},
 			[]string{"golang.org/x/term"}},
