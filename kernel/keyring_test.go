@@ -252,3 +252,28 @@ func TestProtocolVersionRange(t *testing.T) {
 		t.Fatalf("old node dialing the newest: %v, want ErrProtocolVersion naming %q", err, want)
 	}
 }
+
+// Identify learns, authenticated, which node listens at an address; a
+// node with another cookie or this node's own address is refused.
+func TestIdentify(t *testing.T) {
+	checkLeaks(t)
+	a, b := startKernel(t, nil), startKernel(t, nil)
+	got, err := a.Identify(ctxT(t), b.Addr().String())
+	if err != nil || got != b.Self() {
+		t.Fatalf("Identify = %+v, %v; want %+v", got, err, b.Self())
+	}
+	other := startKernel(t, func(c *Config) { c.Cookie = cookieX })
+	if got, err := a.Identify(ctxT(t), other.Addr().String()); err == nil {
+		t.Fatalf("Identify of a node with another cookie = %+v", got)
+	}
+	if _, err := a.Identify(ctxT(t), a.Addr().String()); err == nil {
+		t.Fatal("Identify of this node's own address succeeded")
+	}
+	unstarted, err := New(testConfig(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := unstarted.Identify(ctxT(t), b.Addr().String()); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Identify before Start = %v, want ErrClosed", err)
+	}
+}

@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -469,4 +470,40 @@ func (l *link) retire(s *session) bool {
 	go l.run()
 	l.k.retireSession(s)
 	return true
+}
+
+// Identify dials the kernel at addr (host:port), runs the hello (proving
+// this node's primary key and checking the peer's proof, so the answer is
+// authenticated) and returns the node that answered, then closes the
+// connection. It lets a node that only knows a seed's address (a DNS
+// name, see package discover) learn the seed's id to meet it. It ends
+// with ctx or after Config.HandshakeTimeout, whichever is first. It fails
+// with ErrClosed before Start and after Close.
+func (k *Kernel) Identify(ctx context.Context, addr string) (notp.Node, error) {
+	k.mu.Lock()
+	open := k.started && !k.closed
+	k.mu.Unlock()
+	if !open {
+		return notp.Node{}, ErrClosed
+	}
+	ctx, cancel := context.WithTimeout(ctx, k.cfg.HandshakeTimeout)
+	defer cancel()
+	stop := context.AfterFunc(closingCtx{k}, cancel)
+	defer stop()
+	c, err := k.Dial(ctx, addr, ProtoKernel)
+	if err != nil {
+		return notp.Node{}, err
+	}
+	defer c.Close()
+	unwatch := context.AfterFunc(ctx, func() { c.Close() })
+	defer unwatch()
+	dl, _ := ctx.Deadline()
+	s, err := k.handshake(c, true, dl)
+	if err != nil {
+		if ctx.Err() != nil {
+			err = errors.Join(err, ctx.Err())
+		}
+		return notp.Node{}, fmt.Errorf("kernel: identify %s: %w", addr, err)
+	}
+	return s.peer, nil
 }
