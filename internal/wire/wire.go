@@ -304,6 +304,9 @@ func DecodeHello(b []byte, h *Hello) error {
 	if h.Flags, err = r.uint(); err != nil {
 		return err
 	}
+	if h.Version == 0 {
+		return malformed("protocol version 0") // versions start at 1
+	}
 	if n, err = r.arrayLen(); err != nil {
 		return err
 	}
@@ -337,7 +340,7 @@ func DecodeHello(b []byte, h *Hello) error {
 		if h.MinVersion, err = r.uint(); err != nil {
 			return err
 		}
-		if h.MinVersion > h.Version {
+		if h.MinVersion == 0 || h.MinVersion > h.Version {
 			return malformed("protocol version range is empty")
 		}
 	}
