@@ -71,6 +71,9 @@ type Keyring struct {
 	mu   sync.Mutex // serializes changes
 	weak bool       // Config.AllowWeakCookie
 	set  atomic.Pointer[keySet]
+
+	cmu     sync.Mutex
+	changed chan struct{} // closed and replaced by every change
 }
 
 // KeyInfo describes one installed key.
@@ -112,7 +115,7 @@ func (k *Kernel) Keyring() *Keyring { return k.keys }
 // newKeyring returns the keyring of cfg (defaults applied, validated):
 // Cookie primary, then Keys.
 func newKeyring(k *Kernel, cfg Config) *Keyring {
-	r := &Keyring{k: k, weak: cfg.AllowWeakCookie}
+	r := &Keyring{k: k, weak: cfg.AllowWeakCookie, changed: make(chan struct{})}
 	set := &keySet{}
 	if cfg.Cookie != "" {
 		for _, c := range append([]string{cfg.Cookie}, cfg.Keys...) {
@@ -127,6 +130,42 @@ func newKeyring(k *Kernel, cfg Config) *Keyring {
 }
 
 func (r *Keyring) snapshot() *keySet { return r.set.Load() }
+
+// store replaces the keys and wakes Changed's waiters. r.mu held.
+func (r *Keyring) store(s *keySet) {
+	r.set.Store(s)
+	r.cmu.Lock()
+	close(r.changed)
+	r.changed = make(chan struct{})
+	r.cmu.Unlock()
+}
+
+// Changed returns a channel closed at the next change of the keyring
+// (Install, Use or Remove that changed something). Protocols that key
+// themselves from the cookie (gossip's memberlist keyring) wait on it to
+// follow the kernel's keys, then read them with DeriveKeys and call
+// Changed again.
+func (r *Keyring) Changed() <-chan struct{} {
+	r.cmu.Lock()
+	defer r.cmu.Unlock()
+	return r.changed
+}
+
+// DeriveKeys returns, for every installed key, the key that
+// [Kernel.DeriveKey] gives for label under it, the primary's first: what
+// another protocol that derives its key from the cookie installs to
+// accept every key the kernel accepts. Nil without keys.
+func (r *Keyring) DeriveKeys(label string) [][]byte {
+	s := r.snapshot()
+	out := make([][]byte, 0, len(s.keys))
+	for _, key := range s.keys {
+		out = append(out, deriveKey(key.master, labelDerive, []byte(label)))
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
 
 // List returns the installed keys, the primary first.
 func (r *Keyring) List() []KeyInfo {
@@ -159,7 +198,7 @@ func (r *Keyring) Install(cookie string) error {
 	if len(s.keys) >= MaxKeys {
 		return fmt.Errorf("%w: %d keys installed; remove one first", ErrKeyringFull, len(s.keys))
 	}
-	r.set.Store(&keySet{keys: append(slices.Clone(s.keys), key)})
+	r.store(&keySet{keys: append(slices.Clone(s.keys), key)})
 	r.k.log.Info("key installed", "key_id", key.id)
 	return nil
 }
@@ -180,7 +219,7 @@ func (r *Keyring) Use(cookie string) error {
 		return nil
 	}
 	keys := append([]*ringKey{s.keys[i]}, slices.Delete(slices.Clone(s.keys), i, i+1)...)
-	r.set.Store(&keySet{keys: keys})
+	r.store(&keySet{keys: keys})
 	r.k.log.Info("primary key changed", "key_id", id)
 	return nil
 }
@@ -206,7 +245,7 @@ func (r *Keyring) Remove(cookie string) error {
 		return fmt.Errorf("%w: key %s", ErrPrimaryKey, id)
 	}
 	old := s.keys[i]
-	r.set.Store(&keySet{keys: slices.Delete(slices.Clone(s.keys), i, i+1)})
+	r.store(&keySet{keys: slices.Delete(slices.Clone(s.keys), i, i+1)})
 	r.mu.Unlock()
 	r.k.log.Info("key removed", "key_id", id)
 	r.k.retireKey(old)

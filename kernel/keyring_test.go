@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -275,5 +276,42 @@ func TestIdentify(t *testing.T) {
 	}
 	if _, err := unstarted.Identify(ctxT(t), b.Addr().String()); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Identify before Start = %v, want ErrClosed", err)
+	}
+}
+
+// Changed wakes at each change and DeriveKeys follows the keys, primary
+// first, each what DeriveKey gives under that key.
+func TestKeyringChangedDeriveKeys(t *testing.T) {
+	a := startKernel(t, func(c *Config) { c.Cookie = cookieOld })
+	b := startKernel(t, func(c *Config) { c.Cookie = cookieNew })
+	r := a.Keyring()
+	ch := r.Changed()
+	if err := r.Install(cookieOld); err != nil { // no change
+		t.Fatal(err)
+	}
+	select {
+	case <-ch:
+		t.Fatal("Changed fired without a change")
+	default:
+	}
+	if err := r.Install(cookieNew); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-ch:
+	default:
+		t.Fatal("Changed did not fire on Install")
+	}
+	got := r.DeriveKeys("purpose")
+	if len(got) != 2 || !bytes.Equal(got[0], a.DeriveKey("purpose")) || !bytes.Equal(got[1], b.DeriveKey("purpose")) {
+		t.Fatalf("DeriveKeys = %x", got)
+	}
+	ch = r.Changed()
+	if err := r.Use(cookieNew); err != nil {
+		t.Fatal(err)
+	}
+	<-ch
+	if got := r.DeriveKeys("purpose"); !bytes.Equal(got[0], b.DeriveKey("purpose")) || !bytes.Equal(a.DeriveKey("purpose"), got[0]) {
+		t.Fatal("after Use, DeriveKeys and DeriveKey do not follow the new primary")
 	}
 }
