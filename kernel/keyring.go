@@ -206,8 +206,10 @@ func (r *Keyring) Install(cookie string) error {
 // Use makes the installed cookie the primary: the key this node proves
 // with from its next connection on. Connections open now keep their keys.
 // It fails with ErrUnknownKey when cookie is not installed.
-func (r *Keyring) Use(cookie string) error {
-	id := KeyID(cookie)
+func (r *Keyring) Use(cookie string) error { return r.UseID(KeyID(cookie)) }
+
+// UseID is Use of the installed key whose KeyID is id.
+func (r *Keyring) UseID(id string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	s := r.snapshot()
@@ -231,8 +233,11 @@ func (r *Keyring) Use(cookie string) error {
 // closed when their peer does so, or after Config.KeyRetireGrace. Removing
 // a key that is not installed is a no-op; the primary cannot be removed
 // (ErrPrimaryKey).
-func (r *Keyring) Remove(cookie string) error {
-	id := KeyID(cookie)
+func (r *Keyring) Remove(cookie string) error { return r.RemoveID(KeyID(cookie)) }
+
+// RemoveID is Remove of the key whose KeyID is id, so that an operator
+// retires a key by the fingerprint List shows, without its cookie.
+func (r *Keyring) RemoveID(id string) error {
 	r.mu.Lock()
 	s := r.snapshot()
 	i := s.index(id)

@@ -73,8 +73,14 @@ func TestKeyringAPI(t *testing.T) {
 	if got := r.List(); got[0] != (KeyInfo{ID: KeyID(cookieNew), Primary: true}) {
 		t.Fatalf("List after Use = %+v", got)
 	}
-	if err := r.Remove(cookieOld); err != nil {
+	if err := r.RemoveID(KeyID(cookieOld)); err != nil {
 		t.Fatal(err)
+	}
+	if got := r.List(); len(got) != 1 {
+		t.Fatalf("List after RemoveID = %+v", got)
+	}
+	if err := r.UseID("0123456789abcdef"); !errors.Is(err, ErrUnknownKey) {
+		t.Fatalf("UseID(unknown) = %v, want ErrUnknownKey", err)
 	}
 	for i := 0; len(r.List()) < MaxKeys; i++ {
 		if err := r.Install(fmt.Sprintf("keyring fill cookie %d 0123456789", i)); err != nil {
