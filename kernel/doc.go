@@ -103,6 +103,10 @@
 // upgraded one node at a time; a later release drops n once no node of
 // the older one is left.
 //
+// Seeds. [Kernel.Identify] runs the hello with an address and returns
+// the node there, authenticated: a node that knows a seed only by a DNS
+// name (package discover) learns the id it needs to address it.
+//
 // # Network seam
 //
 // Config.Listen and Config.Dial, when set, replace net's listener and
@@ -259,6 +263,16 @@
 // 45 MB after; 100 partial streams of 4 MB, 647–693 MB before.
 //
 // Not counted: what a Handle keeps without [Message.Hold].
+//
+// # Counters
+//
+// [Kernel.Stats] returns the counters named throughout this doc, plus
+// Calls and Casts (made by this node, local ones included),
+// CallsHandled and CastsHandled (delivered to its handlers), and
+// CallLatency: a histogram of every Call's duration, successful or not,
+// in fixed buckets from 25 µs to 30 s ([CallLatencyBounds]), kept with
+// one atomic add per call so that concurrent callers share no lock.
+// Package metrics exports them to Prometheus.
 //
 // # Latency and busy polling
 //
