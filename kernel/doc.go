@@ -83,7 +83,11 @@
 //     Config.KeyRetireGrace.
 //
 // Keys are named by a fingerprint ([KeyID], [KeyInfo]); the keyring never
-// logs, returns or puts a cookie in an error. Each cookie is stretched
+// logs, returns or puts a cookie in an error. Records are authenticated,
+// not encrypted, so a new cookie sent to another node's keyring travels
+// sealed: [Kernel.SealCookie] encrypts it under a key derived from the
+// sender's primary cookie and [Keyring.InstallSealed] opens it with any
+// installed one; use and remove name the key by its fingerprint. Each cookie is stretched
 // once per process; the keyring keeps only the 32-byte master keys.
 //
 // Certificates. A [CertReloader] set on Config.TLS (Apply) serves the

@@ -321,3 +321,45 @@ func TestKeyringChangedDeriveKeys(t *testing.T) {
 		t.Fatal("after Use, DeriveKeys and DeriveKey do not follow the new primary")
 	}
 }
+
+// A cookie sealed by a node opens on a node sharing any of its keys and
+// on no other; an altered seal does not open.
+func TestInstallSealed(t *testing.T) {
+	a := startKernel(t, func(c *Config) { c.Cookie = cookieOld })
+	b := startKernel(t, func(c *Config) { c.Cookie, c.Keys = cookieNew, []string{cookieOld} })
+	stranger := startKernel(t, func(c *Config) { c.Cookie = cookieX })
+	sealed, err := a.SealCookie(cookieX)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(sealed, []byte(cookieX)) {
+		t.Fatal("the sealed cookie shows the cookie")
+	}
+	if _, err := stranger.Keyring().InstallSealed(append([]byte(nil), sealed...)); err != nil {
+		// stranger has cookieX but not cookieOld: it cannot open it.
+		if !errors.Is(err, ErrSealed) {
+			t.Fatalf("stranger: %v, want ErrSealed", err)
+		}
+	} else {
+		t.Fatal("a node without the sealing key opened the cookie")
+	}
+	bad := append([]byte(nil), sealed...)
+	bad[len(bad)-1] ^= 1
+	if _, err := b.Keyring().InstallSealed(bad); !errors.Is(err, ErrSealed) {
+		t.Fatalf("altered seal: %v, want ErrSealed", err)
+	}
+	if _, err := b.Keyring().InstallSealed(make([]byte, MaxSealedCookie+1)); !errors.Is(err, ErrSealed) {
+		t.Fatalf("oversized seal: %v, want ErrSealed", err)
+	}
+	id, err := b.Keyring().InstallSealed(sealed) // b opens it with its second key
+	if err != nil || id != KeyID(cookieX) {
+		t.Fatalf("InstallSealed = %q, %v; want %s", id, err, KeyID(cookieX))
+	}
+	if got := b.Keyring().List(); len(got) != 3 || got[2].ID != id {
+		t.Fatalf("List = %+v", got)
+	}
+	ins := startKernel(t, func(c *Config) { c.Cookie, c.Insecure = "", true })
+	if _, err := ins.SealCookie(cookieX); !errors.Is(err, ErrInsecure) {
+		t.Fatalf("SealCookie without a key: %v", err)
+	}
+}
