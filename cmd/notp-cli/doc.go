@@ -90,6 +90,7 @@
 //	update <id> <host> <port> [weight] [-f]  update a node (weight positional)
 //	remove <id> <host> <port> [-f]           remove a node
 //	mremove <id> <host> <port>... [-f]       remove several nodes
+//	keys list|install|use|remove [<key>]     the cluster's cookies, on every live node
 //
 // -f/--force: "Execute this command before any existing message streams on
 // this node's gossip processor. Defaults to false." -w/--weight <n>: the
@@ -109,6 +110,15 @@
 // it. One-shot monitor runs until a signal (exit 0) or a failed poll (the
 // reply, exit 1); in the shell it runs until Enter. It shows the ring and
 // health events gossip publishes, not the node's log lines.
+// keys acts on every node the target lists as alive, one after another,
+// and exits 0 only when each acknowledged (as serf's keys does); the
+// reply counts, per key fingerprint, the nodes that hold it and those
+// that prove with it, lists each node's answer and names the nodes it
+// skipped. install seals the new cookie under the cookie notp-cli
+// connects with (the kernel authenticates but does not encrypt); use and
+// remove take a cookie or its fingerprint and send the fingerprint. A
+// rotation: keys install $NEW, keys use $NEW, keys remove $OLD, each
+// finished everywhere before the next.
 // "notp-cli help [command]" prints the usage of all or one command;
 // "notp-cli keygen" prints a new cookie.
 //
