@@ -7,7 +7,7 @@ import (
 	"slices"
 
 	"github.com/hashicorp/memberlist"
-	"github.com/notp-go/notp/internal/mltransport"
+	"github.com/notp-go/notp/gossip/internal/mltransport"
 )
 
 // newMLKeyring returns memberlist's keyring for the kernel's keys: the

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/notp-go/notp/internal/mltransport"
+	"github.com/notp-go/notp/gossip/internal/mltransport"
 )
 
 // mlKeysEqual reports whether n's memberlist keyring holds exactly the
@@ -36,7 +36,14 @@ func mlKeysEqual(n *tnode) bool {
 // and the members stay alive to each other all along: gossip encrypted
 // with the new key is accepted everywhere before anyone sends it.
 func TestMemberlistKeyringFollowsKernel(t *testing.T) {
-	nodes := cluster(t, 3)
+	// A failure detector patient enough for a loaded machine: what this
+	// test watches for is a member lost to undecryptable gossip, which no
+	// patience survives.
+	nodes := cluster(t, 3, func(c *Config) {
+		ml := fastML()
+		ml.ProbeTimeout, ml.SuspicionMult = 300*time.Millisecond, 6
+		c.Memberlist = ml
+	})
 	const newCookie = "gossip rotation cookie 0123456789abcdef"
 	oldCookie := testCookie
 	step := func(what string, f func(n *tnode) error) {
