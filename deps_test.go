@@ -63,7 +63,7 @@ func TestDependencyRules(t *testing.T) {
 			[]string{"github.com/prometheus/client_golang"}},
 		{"cluster", []string{modulePath, modulePath + "/chash", modulePath + "/vclock", modulePath + "/kernel",
 			modulePath + "/genserver", modulePath + "/gossip", modulePath + "/command", modulePath + "/internal/msgpackcheck",
-			modulePath + "/metrics", modulePath + "/internal/lifecycle"},
+			modulePath + "/metrics", modulePath + "/internal/lifecycle", modulePath + "/discover"},
 			[]string{"github.com/hashicorp/memberlist", "github.com/prometheus/client_golang"}},
 		{"internal/cookiefile", nil, nil},
 		// Seed discovery is the standard library's resolver and nothing else.

@@ -142,6 +142,21 @@ func (f *Finder) Resolve(ctx context.Context, seeds []string) ([]string, error) 
 	return out, nil
 }
 
+// Check reports the first malformed seed (wrapping ErrBadSeed), or too
+// many seeds, without resolving anything: for validating a configuration
+// early.
+func (f *Finder) Check(seeds []string) error {
+	if len(seeds) > MaxSeeds {
+		return fmt.Errorf("%w: %d seeds, at most %d", ErrBadSeed, len(seeds), MaxSeeds)
+	}
+	for _, s := range seeds {
+		if _, err := f.parse(s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // seed is a parsed seed: an SRV name, or a host and port.
 type seed struct {
 	srv  bool
