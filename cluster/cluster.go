@@ -167,6 +167,10 @@ func New(cfg Config) (*Node, error) {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	// The node's log lines at Info and above also go to its event log,
+	// which notp-cli monitor streams.
+	evlog := newEventLog()
+	log = slog.New(newLogTee(log.Handler(), evlog))
 	if cfg.Node.Host == "" {
 		h, err := os.Hostname()
 		if err != nil {
@@ -218,7 +222,7 @@ func New(cfg Config) (*Node, error) {
 		_ = k.Close()
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
-	n := &Node{cfg: cfg, log: log, k: k, ring: ring, cmd: srv, col: col, events: newEventLog()}
+	n := &Node{cfg: cfg, log: log, k: k, ring: ring, cmd: srv, col: col, events: evlog}
 	cs := &commandServer{
 		srv: srv, ring: ring, self: k.Self, health: n.health,
 		timeout: cfg.CommandTimeout, allowMembers: cfg.AllowMemberCommands, log: log,

@@ -73,7 +73,10 @@
 //	                               only the next cursor); at most 256 per reply, missed counts
 //	                               events older than the 1024 the node keeps; levels debug (sends),
 //	                               info (ring changes, alive, reconnected, left), warn (dead,
-//	                               suspect, refused, this node removed); at most 16 nodes each
+//	                               suspect, refused, this node removed); at most 16 nodes each;
+//	                               the node's own log lines at info and above come as kind
+//	                               "log" with their level (info, warn, error) and message
+//	                               (at most 1 KiB), so notp-cli monitor streams logs too
 //	keys {key_op, sealed, key_id}  {node, keys: [{id, primary}]}: this node's keyring after list,
 //	                               install (a cookie sealed by the sender's kernel), use or
 //	                               remove (by fingerprint); memberlist's keyring follows before

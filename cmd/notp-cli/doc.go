@@ -75,7 +75,7 @@
 //	lookup <key> [n]                         the key's owner and preference list
 //	info                                     version, uptime, ring, counters
 //	events <since>                           the events the node logged from <since>
-//	monitor [--level debug|info|warn]        stream the node's events until Ctrl-C
+//	monitor [--level <level>]                stream the node's events and log lines until Ctrl-C
 //	ping                                     "pong"
 //	get <id>                                 a node's host and port
 //	has <id>                                 whether a node is in the ring
@@ -109,7 +109,9 @@
 // many events it missed when the node's log (its latest 1024) moved past
 // it. One-shot monitor runs until a signal (exit 0) or a failed poll (the
 // reply, exit 1); in the shell it runs until Enter. It shows the ring and
-// health events gossip publishes, not the node's log lines.
+// health events gossip publishes and the node's log lines at info and
+// above (kind "log", level info, warn or error; --level error keeps only
+// errors), control characters in them printed as spaces.
 // keys acts on every node the target lists as alive, one after another,
 // and exits 0 only when each acknowledged (as serf's keys does); the
 // reply counts, per key fingerprint, the nodes that hold it and those
