@@ -24,12 +24,12 @@ func TestDependencyRules(t *testing.T) {
 		external []string // third-party modules it may import (prefixes)
 	}{
 		{".", nil, nil},
-		// internal/msgpackread is their msgpack reader that checks every
-		// declared length against the input left.
-		{"internal/msgpackread", nil, []string{"github.com/vmihailenco/msgpack/v5"}},
-		{"chash", []string{modulePath, modulePath + "/internal/msgpackread"}, []string{
+		// internal/wire holds their msgpack reader, which checks every
+		// declared length against the input left (and imports only the
+		// standard library and the root package).
+		{"chash", []string{modulePath, modulePath + "/internal/wire"}, []string{
 			"github.com/cespare/xxhash/v2", "github.com/google/btree", "github.com/vmihailenco/msgpack/v5"}},
-		{"vclock", []string{modulePath + "/internal/msgpackread"}, []string{"github.com/vmihailenco/msgpack/v5"}},
+		{"vclock", []string{modulePath + "/internal/wire"}, []string{"github.com/vmihailenco/msgpack/v5"}},
 		// The wire codec and the kernel are hand-written over the standard
 		// library: every byte from the network goes through code we own.
 		// The key schedule's one outside import is argon2, which stretches
@@ -37,7 +37,7 @@ func TestDependencyRules(t *testing.T) {
 		{"internal/wire", []string{modulePath}, nil},
 		{"internal/cookiekey", nil, []string{"golang.org/x/crypto/argon2"}},
 		{"kernel", []string{modulePath, modulePath + "/internal/wire", modulePath + "/internal/cookiekey"}, nil},
-		{"internal/msgpackcheck", nil, []string{"github.com/vmihailenco/msgpack/v5"}},
+		{"internal/msgpackcheck", []string{modulePath + "/internal/wire"}, []string{"github.com/vmihailenco/msgpack/v5"}},
 		// command is the protocol and its client: it speaks through the
 		// kernel and genserver, never through gossip (whose stats it
 		// carries as raw JSON), so clients such as notp-cli do not link
@@ -65,6 +65,14 @@ func TestDependencyRules(t *testing.T) {
 			modulePath + "/genserver", modulePath + "/gossip", modulePath + "/command", modulePath + "/internal/msgpackcheck",
 			modulePath + "/metrics", modulePath + "/internal/lifecycle", modulePath + "/discover"},
 			[]string{"github.com/hashicorp/memberlist", "github.com/prometheus/client_golang"}},
+		// The lock and semaphore managers are actors on a cluster node that
+		// persist through package table.
+		{"dlm", []string{modulePath, modulePath + "/cluster", modulePath + "/gossip", modulePath + "/genserver",
+			modulePath + "/kernel", modulePath + "/table", modulePath + "/internal/msgpackcheck"},
+			[]string{"github.com/vmihailenco/msgpack/v5"}},
+		{"dsm", []string{modulePath, modulePath + "/chash", modulePath + "/cluster", modulePath + "/gossip", modulePath + "/genserver",
+			modulePath + "/kernel", modulePath + "/table", modulePath + "/internal/msgpackcheck"},
+			[]string{"github.com/vmihailenco/msgpack/v5"}},
 		{"internal/cookiefile", nil, nil},
 		// Seed discovery is the standard library's resolver and nothing else.
 		{"discover", nil, nil},

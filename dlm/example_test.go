@@ -1,0 +1,47 @@
+package dlm_test
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/notp-go/notp"
+	"github.com/notp-go/notp/cluster"
+	"github.com/notp-go/notp/dlm"
+)
+
+// A one-node cluster takes a write lock twice: each grant has a larger
+// fencing token than the one before.
+func Example() {
+	ctx := context.Background()
+	n, err := cluster.New(cluster.Config{Node: notp.Node{ID: "a", Host: "127.0.0.1"}, Insecure: true})
+	if err != nil {
+		panic(err)
+	}
+	if err := n.Start(ctx, "ring"); err != nil {
+		panic(err)
+	}
+	defer n.Stop(ctx)
+	d, err := dlm.New(n, dlm.Config{})
+	if err != nil {
+		panic(err)
+	}
+	if err := d.Start(ctx); err != nil {
+		panic(err)
+	}
+	defer d.Stop(ctx)
+
+	for range 2 {
+		l, err := d.WLock(ctx, "nightly-report", "worker-7", 10*time.Second)
+		if err != nil {
+			panic(err)
+		}
+		fmt.Println("token", l.Token, "from", len(l.Nodes), "replica")
+		if err := d.WUnlock(ctx, "nightly-report", "worker-7"); err != nil {
+			panic(err)
+		}
+	}
+	// Output:
+	// token 1 from 1 replica
+	// token 2 from 1 replica
+}

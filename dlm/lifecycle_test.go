@@ -1,0 +1,107 @@
+package dlm_test
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/notp-go/notp"
+	"github.com/notp-go/notp/dlm"
+	"github.com/notp-go/notp/genserver"
+	"github.com/notp-go/notp/internal/faultnet"
+	"github.com/notp-go/notp/kernel"
+)
+
+func TestLifecycleSentinels(t *testing.T) {
+	fn := faultnet.New(6)
+	t.Cleanup(func() { fn.Close() })
+	nd := newNode(t, fn, "solo", dlm.Config{}, true)
+	ctx := ctxT(t, 20*time.Second)
+	d, err := dlm.New(nd.n, dlm.Config{Name: "other"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.WLock(ctx, "id", "h", time.Second); !errors.Is(err, dlm.ErrNotStarted) || !errors.Is(err, notp.ErrNotStarted) {
+		t.Fatalf("before Start: %v", err)
+	}
+	if err := d.Stop(ctx); !errors.Is(err, dlm.ErrNotStarted) {
+		t.Fatalf("Stop before Start: %v", err)
+	}
+	if err := d.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Start(ctx); !errors.Is(err, dlm.ErrAlreadyStarted) || !errors.Is(err, notp.ErrAlreadyStarted) {
+		t.Fatalf("second Start: %v", err)
+	}
+	if err := d.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Stop(ctx); err != nil {
+		t.Fatalf("second Stop: %v", err)
+	}
+	if err := d.WUnlock(ctx, "id", "h"); !errors.Is(err, dlm.ErrClosed) || !errors.Is(err, notp.ErrClosed) {
+		t.Fatalf("after Stop: %v", err)
+	}
+	if err := d.Start(ctx); !errors.Is(err, dlm.ErrClosed) {
+		t.Fatalf("Start after Stop: %v", err)
+	}
+	for _, cfg := range []dlm.Config{{Quorum: 4, Replicas: 3}, {Retries: -2}, {MinWait: time.Second, MaxWait: time.Millisecond}, {DriftFactor: 0.7}} {
+		if _, err := dlm.New(nd.n, cfg); !errors.Is(err, dlm.ErrInvalidConfig) {
+			t.Errorf("config %+v: %v", cfg, err)
+		}
+	}
+}
+
+// Stop keeps the locks and the fencing counter: a DLM started again on the
+// same directory still refuses the held lock, and the next token is
+// larger.
+func TestStopKeepsLocksAndTokensForTheNextStart(t *testing.T) {
+	fn := faultnet.New(7)
+	t.Cleanup(func() { fn.Close() })
+	nd := newNode(t, fn, "solo", dlm.Config{Retries: dlm.NoRetries}, false)
+	ctx := ctxT(t, 20*time.Second)
+	l, err := nd.d.WLock(ctx, "id", "h", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nd.stop(t)
+	nd.start(t)
+	if _, err := nd.cur.Load().WLock(ctx, "id", "other", time.Minute); !errors.Is(err, dlm.ErrRetriesExhausted) {
+		t.Fatalf("lock held before the restart was granted again: %v", err)
+	}
+	if err := nd.cur.Load().WUnlock(ctx, "id", "h"); err != nil {
+		t.Fatal(err)
+	}
+	l2, err := nd.cur.Load().WLock(ctx, "id", "other", time.Minute)
+	if err != nil || l2.Token <= l.Token {
+		t.Fatalf("token %d after %d: %v", l2.Token, l.Token, err)
+	}
+}
+
+// A peer's malformed requests get an error reply and change nothing.
+func TestMalformedPeerRequestsGetErrorReplies(t *testing.T) {
+	fn := faultnet.New(10)
+	t.Cleanup(func() { fn.Close() })
+	nd := newNode(t, fn, "solo", dlm.Config{Retries: dlm.NoRetries}, true)
+	ctx := ctxT(t, 20*time.Second)
+	k := nd.n.Kernel()
+	for _, c := range []struct {
+		event string
+		data  []byte
+		code  string
+	}{
+		{"wlock", []byte("junk"), dlm.CodeBadRequest},
+		{"wlock", []byte{0x81, 0xa2, 'i', 'd', 0x05}, dlm.CodeBadRequest},
+		{"rlock", []byte{0x83, 0xa2, 'i', 'd', 0xa1, 'x', 0xa6, 'h', 'o', 'l', 'd', 'e', 'r', 0xa1, 'h', 0xa7, 't', 'i', 'm', 'e', 'o', 'u', 't', 0xff}, dlm.CodeBadRequest},
+		{"commit", []byte{0x82, 0xa2, 'i', 'd', 0xa1, 'x', 0xa6, 'h', 'o', 'l', 'd', 'e', 'r', 0xa1, 'h'}, dlm.CodeBadRequest},
+		{"steal", []byte{0x80}, genserver.CodeUnknownEvent},
+	} {
+		_, err := genserver.CallRaw(ctx, k, genserver.Target{Name: "dlm"}, c.event, c.data)
+		if !errors.Is(err, &kernel.RemoteError{Code: c.code}) {
+			t.Errorf("%s %x: %v, want %s", c.event, c.data, err, c.code)
+		}
+	}
+	if _, err := nd.d.WLock(ctx, "x", "h", time.Second); err != nil {
+		t.Fatalf("bad requests changed the lock: %v", err)
+	}
+}

@@ -1,0 +1,187 @@
+package dsm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/notp-go/notp/genserver"
+	"github.com/notp-go/notp/kernel"
+)
+
+// Create creates semaphore id with limit n on its owner. Creating it again
+// with the same n succeeds; with another n the error is a
+// kernel.RemoteError with CodeExists ("Semaphore '<id>' already exist
+// with n equal to <n>.").
+func (s *DSM) Create(ctx context.Context, id string, n int) error {
+	if n < 1 || n > s.cfg.MaxSize {
+		return fmt.Errorf("%w: n %d not in [1, %d]", ErrInvalidArgument, n, s.cfg.MaxSize)
+	}
+	_, err := s.request(ctx, evCreate, request{ID: id, N: n})
+	return err
+}
+
+// Read returns semaphore id's limit and holder count; a missing one gives
+// CodeNotFound ("Semaphore '<id>' does not exist.").
+func (s *DSM) Read(ctx context.Context, id string) (Info, error) {
+	rep, err := s.request(ctx, evRead, request{ID: id})
+	if err != nil {
+		return Info{}, err
+	}
+	return Info{N: rep.N, Active: rep.Active}, nil
+}
+
+// Destroy deletes semaphore id and its holders; a missing one is no
+// error.
+func (s *DSM) Destroy(ctx context.Context, id string) error {
+	_, err := s.request(ctx, evDestroy, request{ID: id})
+	return err
+}
+
+// Post takes a place in semaphore id for holder, for ttl. A full
+// semaphore is tried again after a random wait in [MinWait, MaxWait) until
+// Config.Retries or ctx run out (a *PostError wrapping
+// ErrRetriesExhausted); an owner's error (CodeNotFound, say) returns at
+// once. A holder already in is granted again without a new TTL. A Post
+// that ends without the owner's answer (ctx ended, connection lost) casts
+// a Close, since the owner may have granted the place; a caller that gets
+// such an error and must be sure should Close too.
+func (s *DSM) Post(ctx context.Context, id, holder string, ttl time.Duration) error {
+	if err := validName("holder", holder); err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalidArgument, err)
+	}
+	if ttl < time.Millisecond || ttl > MaxTTL {
+		return fmt.Errorf("%w: ttl %v not in [1ms, %v]", ErrInvalidArgument, ttl, MaxTTL)
+	}
+	ctx, cancel := s.opCtx(ctx)
+	defer cancel()
+	for attempt := 1; ; attempt++ {
+		start := s.cfg.Now()
+		rep, err := s.request(ctx, evPost, request{ID: id, Holder: holder, Timeout: ttl.Milliseconds()})
+		if err != nil {
+			var re *kernel.RemoteError
+			if !errors.As(err, &re) {
+				// No answer (ctx ended, connection lost): the owner may
+				// have granted the place, so give it back.
+				_ = s.CloseAsync(id, holder)
+			}
+			return err
+		}
+		if rep.OK && s.cfg.Now().Sub(start) < ttl {
+			return nil
+		}
+		last := fmt.Errorf("dsm: semaphore %q is full", id)
+		if rep.OK {
+			last = fmt.Errorf("dsm: post to %q took longer than its %v ttl", id, ttl)
+			_ = s.CloseAsync(id, holder)
+		}
+		if s.cfg.Retries == NoRetries || (s.cfg.Retries > 0 && attempt > s.cfg.Retries) {
+			return &PostError{ID: id, Holder: holder, Attempts: attempt, Last: last}
+		}
+		if err := s.sleep(ctx); err != nil {
+			return fmt.Errorf("dsm: post %q: %w after %d attempts (last: %w)", id, err, attempt, last)
+		}
+	}
+}
+
+// Close gives up holder's place in semaphore id; giving up a place not
+// held is no error (notp ignores the ok value), a missing semaphore is
+// CodeNotFound.
+func (s *DSM) Close(ctx context.Context, id, holder string) error {
+	if err := validName("holder", holder); err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalidArgument, err)
+	}
+	_, err := s.request(ctx, evClose, request{ID: id, Holder: holder})
+	return err
+}
+
+// CloseAsync sends Close to the owner without waiting (notp's
+// closeAsync); a cast that reaches a node that no longer owns id is lost,
+// and the holder's TTL releases it.
+func (s *DSM) CloseAsync(id, holder string) error {
+	if err := s.running(); err != nil {
+		return err
+	}
+	if err := validName("id", id); err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalidArgument, err)
+	}
+	if err := validName("holder", holder); err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalidArgument, err)
+	}
+	o, ok := s.ring.owner(id)
+	if !ok {
+		return errors.New("dsm: the ring has no nodes")
+	}
+	if err := s.srv.Cast(genserver.Target{Name: s.cfg.Name, Node: o}, evClose, encode(request{ID: id, Holder: holder})); err != nil {
+		return fmt.Errorf("dsm: close %q: %w", id, err)
+	}
+	return nil
+}
+
+func (s *DSM) opCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); !ok {
+		return context.WithTimeout(ctx, s.cfg.Timeout)
+	}
+	return context.WithCancel(ctx)
+}
+
+func (s *DSM) sleep(ctx context.Context) error {
+	lo, hi := s.cfg.MinWait, s.cfg.MaxWait
+	d := lo
+	if hi > lo {
+		s.rngMu.Lock()
+		d += time.Duration(s.rng.Int64N(int64(hi - lo)))
+		s.rngMu.Unlock()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// retryable reports an owner's answer that only says ownership is moving.
+func retryable(err error) bool {
+	return errors.Is(err, &kernel.RemoteError{Code: CodeNotOwner}) || errors.Is(err, &kernel.RemoteError{Code: CodeMoving})
+}
+
+// request sends ev to the owner of req.ID, following ownership while it
+// moves (CodeNotOwner, CodeMoving) until ctx ends.
+func (s *DSM) request(ctx context.Context, ev string, req request) (reply, error) {
+	if err := s.running(); err != nil {
+		return reply{}, err
+	}
+	if err := validName("id", req.ID); err != nil {
+		return reply{}, fmt.Errorf("%w: %v", ErrInvalidArgument, err)
+	}
+	ctx, cancel := s.opCtx(ctx)
+	defer cancel()
+	data := encode(req)
+	for {
+		o, ok := s.ring.owner(req.ID)
+		if !ok {
+			return reply{}, errors.New("dsm: the ring has no nodes")
+		}
+		if o.ID != s.ring.self().ID && s.ring.down(o.ID) {
+			return reply{}, fmt.Errorf("dsm: %s %q: %w: %s", ev, req.ID, ErrOwnerDown, o.ID)
+		}
+		b, err := s.srv.Call(ctx, genserver.Target{Name: s.cfg.Name, Node: o}, ev, data)
+		if err == nil {
+			rep, err := decodeReply(b)
+			if err != nil {
+				return reply{}, fmt.Errorf("dsm: %s %q from %s: %w", ev, req.ID, o.ID, err)
+			}
+			return rep, nil
+		}
+		if !retryable(err) {
+			return reply{}, fmt.Errorf("dsm: %s %q: %w", ev, req.ID, err)
+		}
+		if serr := s.sleep(ctx); serr != nil {
+			return reply{}, fmt.Errorf("dsm: %s %q: %w (last: %w)", ev, req.ID, serr, err)
+		}
+	}
+}

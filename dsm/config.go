@@ -1,0 +1,113 @@
+package dsm
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// Defaults applied by [New] to zero Config fields.
+const (
+	DefaultName            = "dsm"
+	DefaultMinWait         = 10 * time.Millisecond
+	DefaultMaxWait         = 100 * time.Millisecond
+	DefaultTimeout         = 30 * time.Second
+	DefaultSweepInterval   = time.Second
+	DefaultHandoffInterval = time.Second
+	DefaultMaxSemaphores   = 1 << 16
+	DefaultMaxSize         = 1024
+	// MaxTTL is the longest holder TTL an owner accepts.
+	MaxTTL = 24 * time.Hour
+	// MaxIDLen bounds semaphore IDs and holder names in bytes.
+	MaxIDLen = 256
+)
+
+// NoRetries as Config.Retries makes every Post a single attempt.
+const NoRetries = -1
+
+// Config configures a [DSM]. New copies it; the zero value of each field
+// selects the documented default. Every node of a cluster must run its DSM
+// with the same Name.
+type Config struct {
+	// Name is the genserver name of the DSM on every node; "" = "dsm".
+	Name string
+	// Retries is how many times a Post that found the semaphore full is
+	// tried again after a random wait; 0 = until the request's deadline,
+	// NoRetries = one attempt only.
+	Retries int
+	// MinWait and MaxWait bound the random wait before a retry: uniform in
+	// [MinWait, MaxWait). 0 = 10 ms and 100 ms.
+	MinWait, MaxWait time.Duration
+	// Timeout bounds a request whose ctx has no deadline; 0 = 30 s.
+	Timeout time.Duration
+	// Dir is where this node keeps the semaphores it owns: a durable table
+	// (package table) named Name, fsynced before each answer; "" = memory
+	// only.
+	Dir string
+	// SweepInterval is how often expired holders are dropped; 0 = 1 s.
+	// Expired holders stop counting the moment they expire anyway.
+	SweepInterval time.Duration
+	// HandoffInterval is how often a node checks for semaphores it holds
+	// but no longer owns (besides on every ring change) and hands them to
+	// their owner; 0 = 1 s. A node that just became an owner answers
+	// requests for semaphores it does not have with CodeMoving, which
+	// clients retry, for 3 HandoffIntervals after each ring change, so that
+	// a hand-off in flight is not mistaken for a missing semaphore.
+	HandoffInterval time.Duration
+	// MaxSemaphores bounds the semaphores one node holds; 0 = 65536.
+	MaxSemaphores int
+	// MaxSize bounds a semaphore's n (and so its holders); 0 = 1024.
+	MaxSize int
+	// Now is the clock; nil = time.Now.
+	Now func() time.Time
+	// Logger receives the DSM's logs; nil discards.
+	Logger *slog.Logger
+}
+
+func (c *Config) setDefaults() {
+	if c.Name == "" {
+		c.Name = DefaultName
+	}
+	if c.MinWait == 0 {
+		c.MinWait = DefaultMinWait
+	}
+	if c.MaxWait == 0 {
+		c.MaxWait = DefaultMaxWait
+	}
+	if c.Timeout == 0 {
+		c.Timeout = DefaultTimeout
+	}
+	if c.SweepInterval == 0 {
+		c.SweepInterval = DefaultSweepInterval
+	}
+	if c.HandoffInterval == 0 {
+		c.HandoffInterval = DefaultHandoffInterval
+	}
+	if c.MaxSemaphores == 0 {
+		c.MaxSemaphores = DefaultMaxSemaphores
+	}
+	if c.MaxSize == 0 {
+		c.MaxSize = DefaultMaxSize
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Validate reports a field out of range (after defaults).
+func (c *Config) Validate() error {
+	switch {
+	case c.Retries < NoRetries:
+		return fmt.Errorf("%w: Retries %d < %d", ErrInvalidConfig, c.Retries, NoRetries)
+	case c.MinWait < 0 || c.MaxWait < c.MinWait:
+		return fmt.Errorf("%w: waits [%v, %v)", ErrInvalidConfig, c.MinWait, c.MaxWait)
+	case c.Timeout < 0 || c.SweepInterval < 0 || c.HandoffInterval < 0:
+		return fmt.Errorf("%w: negative Timeout, SweepInterval or HandoffInterval", ErrInvalidConfig)
+	case c.MaxSemaphores < 0 || c.MaxSize < 0 || c.MaxSize > 1<<16:
+		return fmt.Errorf("%w: MaxSemaphores or MaxSize out of range", ErrInvalidConfig)
+	}
+	return nil
+}

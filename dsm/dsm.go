@@ -1,0 +1,348 @@
+package dsm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/notp-go/notp"
+	"github.com/notp-go/notp/cluster"
+	"github.com/notp-go/notp/genserver"
+	"github.com/notp-go/notp/kernel"
+	"github.com/notp-go/notp/table"
+)
+
+// Info is a semaphore's limit and its current number of holders.
+type Info struct {
+	N, Active int
+}
+
+type lifecycle uint8
+
+const (
+	stateNew lifecycle = iota
+	stateStarted
+	stateStopped
+)
+
+// handoffTimeout bounds one handoff call; inflightMax is how long a
+// handoff may stay unanswered before it is sent again.
+const (
+	handoffTimeout = 5 * time.Second
+	inflightMax    = 4 * handoffTimeout
+)
+
+// evHanded tells the actor a handoff was accepted; only this node may
+// send it.
+const evHanded = "handed"
+
+// handed names a semaphore whose handoff ended and the version that was
+// sent; Failed says the new owner did not take it.
+type handed struct {
+	ID      string `msgpack:"id"`
+	Version uint64 `msgpack:"version"`
+	Failed  bool   `msgpack:"failed,omitempty"`
+}
+
+// DSM is one node's distributed semaphore manager: the owner of the
+// semaphores whose IDs the ring gives this node (a genserver named
+// Config.Name), and the client that reaches the owner of any ID. All
+// methods are safe for concurrent use.
+type DSM struct {
+	cfg  Config
+	srv  *genserver.Server
+	ring ringView
+
+	mu    sync.Mutex // guards state, st, stop, wg
+	state lifecycle
+	st    *table.Table
+	own   *owner // owned by the actor goroutine while started
+	stop  chan struct{}
+	halt  context.CancelFunc // cancels the handoffs in flight
+	wg    sync.WaitGroup
+
+	// versions counts each semaphore's changes (actor-owned), so a
+	// handoff acknowledged after a later change does not drop it.
+	versions map[string]uint64
+	// inflight holds the IDs whose handoff is queued or being sent
+	// (actor-owned): they are not sent again until it ends, since a second
+	// copy landing after holders closed on the new owner would bring them
+	// back. An entry older than inflightMax is stale (its end was lost).
+	inflight map[string]time.Time
+	// changedAt is when the ring last changed (UnixNano), for CodeMoving.
+	changedAt atomic.Int64
+	// work carries handoffs from the actor to the handoff goroutine.
+	work chan []handoffJob
+
+	rngMu sync.Mutex
+	rng   *rand.Rand
+}
+
+type handoffJob struct {
+	to      notp.Node
+	h       handoff
+	version uint64
+}
+
+// New returns a stopped DSM on node's kernel and ring. It validates and
+// copies cfg.
+func New(node *cluster.Node, cfg Config) (*DSM, error) {
+	if node == nil {
+		return nil, fmt.Errorf("%w: nil node", ErrInvalidConfig)
+	}
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	srv, err := genserver.New(node.Kernel(), genserver.Config{Name: cfg.Name, Logger: cfg.Logger})
+	if err != nil {
+		return nil, fmt.Errorf("dsm: %w", err)
+	}
+	s := &DSM{cfg: cfg, srv: srv, ring: newClusterRing(node), versions: map[string]uint64{}, inflight: map[string]time.Time{},
+		work: make(chan []handoffJob, 1), rng: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))}
+	s.handle()
+	return s, nil
+}
+
+// Start opens the table (Config.Dir), restores the semaphores with each
+// holder's remaining time, registers the DSM on the node's kernel and
+// starts watching the ring for ownership changes.
+func (s *DSM) Start(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch s.state {
+	case stateStarted:
+		return ErrAlreadyStarted
+	case stateStopped:
+		return ErrClosed
+	}
+	st, err := table.Open(table.Config{Dir: s.cfg.Dir, Name: s.cfg.Name, Sync: table.SyncAlways, Logger: s.cfg.Logger})
+	if err != nil {
+		return fmt.Errorf("dsm: open table: %w", err)
+	}
+	own := newOwner(st, &s.cfg)
+	if err := own.load(ctx); err != nil {
+		st.Close()
+		return err
+	}
+	s.own, s.st = own, st
+	if err := s.srv.Start(ctx); err != nil {
+		st.Close()
+		return fmt.Errorf("dsm: %w", err)
+	}
+	s.stop = make(chan struct{})
+	s.wg.Go(func() { s.ticker(s.stop) })
+	s.wg.Go(func() {
+		s.ring.watch(s.stop, func() {
+			s.changedAt.Store(s.cfg.Now().UnixNano())
+			s.self(evRebalance)
+		})
+	})
+	hctx, halt := context.WithCancel(context.Background())
+	s.halt = halt
+	s.wg.Go(func() { s.handoffs(hctx) })
+	s.state = stateStarted
+	return nil
+}
+
+// Stop stops watching the ring, unregisters the DSM and closes its table.
+// The semaphores stay on disk for the next DSM on the same Dir (notp's
+// Stop cleared them); Stop does not hand them off. A stopped DSM cannot be
+// started again; a second Stop returns nil.
+func (s *DSM) Stop(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch s.state {
+	case stateNew:
+		return ErrNotStarted
+	case stateStopped:
+		return nil
+	}
+	s.state = stateStopped
+	s.halt()
+	close(s.stop)
+	s.wg.Wait()
+	err := s.srv.Stop(ctx)
+	if cerr := s.st.Close(); cerr != nil {
+		err = errors.Join(err, cerr)
+	}
+	if err != nil {
+		return fmt.Errorf("dsm: stop: %w", err)
+	}
+	return nil
+}
+
+func (s *DSM) running() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch s.state {
+	case stateNew:
+		return ErrNotStarted
+	case stateStopped:
+		return ErrClosed
+	}
+	return nil
+}
+
+// self casts a housekeeping event to this node's own actor.
+func (s *DSM) self(ev string) {
+	_ = s.srv.Cast(genserver.Target{Name: s.cfg.Name}, ev, encode(request{}))
+}
+
+// ticker sweeps expired holders and looks for semaphores to hand off.
+func (s *DSM) ticker(stop <-chan struct{}) {
+	sweep := time.NewTicker(s.cfg.SweepInterval)
+	defer sweep.Stop()
+	rebalance := time.NewTicker(s.cfg.HandoffInterval)
+	defer rebalance.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-sweep.C:
+			s.self(evSweep)
+		case <-rebalance.C:
+			s.self(evRebalance)
+		}
+	}
+}
+
+// handoffs sends each batch of semaphores the actor found it no longer
+// owns to their owners, and tells the actor which were accepted.
+func (s *DSM) handoffs(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case jobs := <-s.work:
+			for _, j := range jobs {
+				_ = s.ring.kernel().Connect(j.to) // a node that left the ring may have dropped its links
+				cctx, ccancel := context.WithTimeout(ctx, handoffTimeout)
+				_, err := s.srv.Call(cctx, genserver.Target{Name: s.cfg.Name, Node: j.to}, evHandoff, encode(j.h))
+				ccancel()
+				if err != nil {
+					s.cfg.Logger.Debug("dsm: handoff failed, retrying later", "id", j.h.ID, "to", j.to.ID, "err", err)
+				}
+				_ = s.srv.Cast(genserver.Target{Name: s.cfg.Name}, evHanded, encode(handed{ID: j.h.ID, Version: j.version, Failed: err != nil}))
+			}
+		}
+	}
+}
+
+func badRequest(ev string, err error) error {
+	return &kernel.RemoteError{Code: CodeBadRequest, Message: fmt.Sprintf("dsm: %s: %v", ev, err)}
+}
+
+// handle registers the owner's events on the genserver.
+func (s *DSM) handle() {
+	ops := map[string]func(r request) (reply, error){
+		evCreate:  func(r request) (reply, error) { return s.own.create(r.ID, r.N) },
+		evRead:    func(r request) (reply, error) { return s.own.read(r.ID) },
+		evDestroy: func(r request) (reply, error) { return s.own.destroy(r.ID) },
+		evPost:    func(r request) (reply, error) { return s.own.post(r.ID, r.Holder, r.ttl()) },
+		evClose:   func(r request) (reply, error) { return s.own.close(r.ID, r.Holder) },
+	}
+	for ev, op := range ops {
+		s.srv.Handle(ev, func(_ context.Context, req genserver.Request) ([]byte, error) {
+			r, err := decodeRequest(ev, req.Data, s.cfg.MaxSize)
+			if err != nil {
+				return nil, badRequest(ev, err)
+			}
+			if err := s.owns(r.ID); err != nil {
+				return nil, err
+			}
+			rep, err := op(r)
+			if err != nil {
+				return nil, err
+			}
+			if ev != evRead {
+				s.versions[r.ID]++
+			}
+			return encode(rep), nil
+		})
+	}
+	s.srv.Handle(evHandoff, func(_ context.Context, req genserver.Request) ([]byte, error) {
+		h, err := decodeHandoff(req.Data, s.cfg.MaxSize)
+		if err != nil {
+			return nil, badRequest(evHandoff, err)
+		}
+		rep, err := s.own.install(h)
+		if err != nil {
+			return nil, err
+		}
+		s.versions[h.ID]++
+		return encode(rep), nil
+	})
+	s.srv.Handle(evHanded, func(_ context.Context, req genserver.Request) ([]byte, error) {
+		var h handed
+		if req.From.Node.ID != s.ring.self().ID {
+			return nil, badRequest(evHanded, errors.New("only the node itself may send it"))
+		}
+		if err := decodeMsgpack(req.Data, &h); err != nil {
+			return nil, badRequest(evHanded, err)
+		}
+		delete(s.inflight, h.ID)
+		if h.Failed {
+			return encode(reply{OK: true}), nil
+		}
+		if o, ok := s.ring.owner(h.ID); ok && o.ID != s.ring.self().ID && s.versions[h.ID] == h.Version {
+			if err := s.own.drop(h.ID); err != nil {
+				return nil, err
+			}
+			delete(s.versions, h.ID)
+		}
+		return encode(reply{OK: true}), nil
+	})
+	s.srv.Handle(evSweep, func(context.Context, genserver.Request) ([]byte, error) {
+		s.own.sweep()
+		return encode(reply{OK: true}), nil
+	})
+	s.srv.Handle(evRebalance, func(context.Context, genserver.Request) ([]byte, error) {
+		s.rebalance()
+		return encode(reply{OK: true}), nil
+	})
+}
+
+// owns answers a request for id: CodeNotOwner when another node owns it,
+// CodeMoving when this node owns it but does not have it yet and the ring
+// changed recently, so a handoff may be on its way.
+func (s *DSM) owns(id string) error {
+	self := s.ring.self()
+	if o, ok := s.ring.owner(id); ok && o.ID != self.ID {
+		return &kernel.RemoteError{Code: CodeNotOwner, Message: fmt.Sprintf("dsm: %s does not own '%s' (%s does)", self.ID, id, o.ID)}
+	}
+	if s.own.sems[id] == nil && s.cfg.Now().Sub(time.Unix(0, s.changedAt.Load())) < 3*s.cfg.HandoffInterval {
+		return &kernel.RemoteError{Code: CodeMoving, Message: fmt.Sprintf("dsm: '%s' may be moving to %s after a ring change", id, self.ID)}
+	}
+	return nil
+}
+
+// rebalance queues a handoff of every semaphore another node owns. A
+// batch still being sent is not doubled: the next tick retries.
+func (s *DSM) rebalance() {
+	self := s.ring.self().ID
+	var jobs []handoffJob
+	for id := range s.own.sems {
+		o, ok := s.ring.owner(id)
+		if since, busy := s.inflight[id]; !ok || o.ID == self || (busy && s.cfg.Now().Sub(since) < inflightMax) {
+			continue
+		}
+		if h, ok := s.own.snapshot(id); ok {
+			jobs = append(jobs, handoffJob{to: o, h: h, version: s.versions[id]})
+		}
+	}
+	if len(jobs) == 0 {
+		return
+	}
+	select {
+	case s.work <- jobs:
+		for _, j := range jobs {
+			s.inflight[j.h.ID] = s.cfg.Now()
+		}
+	default:
+	}
+}

@@ -1,0 +1,185 @@
+package dsm
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/notp-go/notp"
+	"github.com/notp-go/notp/genserver"
+	"github.com/notp-go/notp/internal/faultnet"
+	"github.com/notp-go/notp/kernel"
+)
+
+func TestLifecycleSentinels(t *testing.T) {
+	fn := faultnet.New(6)
+	t.Cleanup(func() { fn.Close() })
+	nd := newNode(t, fn, "solo", Config{}, true)
+	ctx := ctxT(t, 20*time.Second)
+	s, err := New(nd.n, Config{Name: "other"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Create(ctx, "s", 1); !errors.Is(err, ErrNotStarted) || !errors.Is(err, notp.ErrNotStarted) {
+		t.Fatalf("before Start: %v", err)
+	}
+	if err := s.Stop(ctx); !errors.Is(err, ErrNotStarted) {
+		t.Fatalf("Stop before Start: %v", err)
+	}
+	if err := s.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(ctx); !errors.Is(err, ErrAlreadyStarted) || !errors.Is(err, notp.ErrAlreadyStarted) {
+		t.Fatalf("second Start: %v", err)
+	}
+	if err := s.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Stop(ctx); err != nil {
+		t.Fatalf("second Stop: %v", err)
+	}
+	if err := s.Post(ctx, "s", "h", time.Second); !errors.Is(err, ErrClosed) || !errors.Is(err, notp.ErrClosed) {
+		t.Fatalf("after Stop: %v", err)
+	}
+	if err := s.Start(ctx); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Start after Stop: %v", err)
+	}
+	if _, err := New(nd.n, Config{MinWait: time.Second, MaxWait: time.Millisecond}); !errors.Is(err, ErrInvalidConfig) {
+		t.Fatalf("bad config: %v", err)
+	}
+	if err := nd.d.Create(ctx, "s", 0); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("n=0: %v", err)
+	}
+	if err := nd.d.Post(ctx, "", "h", time.Second); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("empty id: %v", err)
+	}
+}
+
+// Stop keeps the semaphores and their holders: a DSM started again on the
+// same directory has them, each holder with the time it had left.
+func TestStopKeepsPersistedStateForTheNextStart(t *testing.T) {
+	fn := faultnet.New(7)
+	t.Cleanup(func() { fn.Close() })
+	nd := newNode(t, fn, "solo", Config{}, false)
+	ctx := ctxT(t, 20*time.Second)
+	if err := nd.d.Create(ctx, "s", 2); err != nil {
+		t.Fatal(err)
+	}
+	if err := nd.d.Post(ctx, "s", "h", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	nd.stop(t)
+	nd.start(t)
+	if info, err := nd.d.Read(ctx, "s"); err != nil || info != (Info{N: 2, Active: 1}) {
+		t.Fatalf("after restart: %+v %v", info, err)
+	}
+}
+
+func TestPostRetriesUntilAPlaceFreesUp(t *testing.T) {
+	fn := faultnet.New(8)
+	t.Cleanup(func() { fn.Close() })
+	nd := newNode(t, fn, "solo", Config{MinWait: time.Millisecond, MaxWait: 5 * time.Millisecond}, true)
+	ctx := ctxT(t, 20*time.Second)
+	s := nd.d
+	if err := s.Create(ctx, "s", 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Post(ctx, "s", "a", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		waitFor(t, "b refused at least once", func() bool { return s.srv.Stats().Handled > 3 })
+		if err := s.CloseAsync("s", "a"); err != nil {
+			t.Error(err)
+		}
+	})
+	if err := s.Post(ctx, "s", "b", time.Minute); err != nil {
+		t.Fatalf("post after a place freed up: %v", err)
+	}
+	wg.Wait()
+	if info, _ := s.Read(ctx, "s"); info.Active != 1 {
+		t.Fatalf("active %d", info.Active)
+	}
+}
+
+// A grant that arrives after its TTL ran out is not a grant: the client
+// gives the place back and, without retries, fails.
+func TestPostPastItsTTLFails(t *testing.T) {
+	fn := faultnet.New(9)
+	t.Cleanup(func() { fn.Close() })
+	var mu sync.Mutex
+	clk := time.Now()
+	now := func() time.Time { mu.Lock(); defer mu.Unlock(); clk = clk.Add(400 * time.Millisecond); return clk }
+	nd := newNode(t, fn, "solo", Config{Retries: NoRetries, Now: now}, true)
+	ctx := ctxT(t, 20*time.Second)
+	s := nd.d
+	if err := s.Create(ctx, "s", 1); err != nil {
+		t.Fatal(err)
+	}
+	err := s.Post(ctx, "s", "a", time.Second)
+	var pe *PostError
+	if !errors.As(err, &pe) || !errors.Is(err, ErrRetriesExhausted) {
+		t.Fatalf("err %v", err)
+	}
+	if want := "dsm: Failed to grab semaphore s with holder a."; err.Error()[:len(want)] != want {
+		t.Fatalf("text %q", err)
+	}
+	waitFor(t, "the late place given back", func() bool {
+		info, err := s.Read(context.Background(), "s")
+		return err == nil && info.Active == 0
+	})
+}
+
+// A peer's malformed requests get an error reply and change nothing.
+func TestMalformedPeerRequestsGetErrorReplies(t *testing.T) {
+	fn := faultnet.New(10)
+	t.Cleanup(func() { fn.Close() })
+	nd := newNode(t, fn, "solo", Config{}, true)
+	ctx := ctxT(t, 20*time.Second)
+	k := nd.n.Kernel()
+	for _, c := range []struct {
+		event string
+		data  []byte
+		code  string
+	}{
+		{evCreate, []byte("junk"), CodeBadRequest},
+		{evCreate, encode(map[string]any{"id": "s", "n": "2"}), CodeBadRequest},
+		{evPost, encode(map[string]any{"id": "s", "holder": 1, "timeout": 5}), CodeBadRequest},
+		{evHandoff, encode(map[string]any{"id": "s", "n": 1, "holders": []any{map[string]any{"holder": "a", "left": -1}}}), CodeBadRequest},
+		{"steal", []byte{0x80}, genserver.CodeUnknownEvent},
+	} {
+		_, err := genserver.CallRaw(ctx, k, genserver.Target{Name: "dsm"}, c.event, c.data)
+		if !errors.Is(err, &kernel.RemoteError{Code: c.code}) {
+			t.Errorf("%s %x: %v, want %s", c.event, c.data, err, c.code)
+		}
+	}
+	if _, err := nd.d.Read(ctx, "s"); !isCode(err, CodeNotFound) {
+		t.Fatalf("bad requests created a semaphore: %v", err)
+	}
+}
+
+// A request for a semaphore whose owner memberlist reports dead fails at
+// once instead of waiting for its deadline.
+func TestDeadOwnerFailsFast(t *testing.T) {
+	fn := faultnet.New(11)
+	t.Cleanup(func() { fn.Close() })
+	ns := form(t, fn, Config{}, "foo", "bar")
+	foo := ns[0].d
+	ctx := ctxT(t, 30*time.Second)
+	theirs := idOwnedBy(t, foo, "bar", "remote")
+	if err := foo.Create(ctx, theirs, 1); err != nil {
+		t.Fatal(err)
+	}
+	ns[1].stop(t)
+	waitFor(t, "bar reported down", func() bool { return foo.ring.down("bar") })
+	start := time.Now()
+	if _, err := foo.Read(ctx, theirs); !errors.Is(err, ErrOwnerDown) {
+		t.Fatalf("err %v", err)
+	}
+	if el := time.Since(start); el > time.Second {
+		t.Fatalf("took %v", el)
+	}
+}
