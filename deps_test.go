@@ -63,7 +63,7 @@ func TestDependencyRules(t *testing.T) {
 			[]string{"github.com/prometheus/client_golang"}},
 		{"cluster", []string{modulePath, modulePath + "/chash", modulePath + "/vclock", modulePath + "/kernel",
 			modulePath + "/genserver", modulePath + "/gossip", modulePath + "/command", modulePath + "/internal/msgpackcheck",
-			modulePath + "/metrics", modulePath + "/internal/lifecycle"},
+			modulePath + "/metrics", modulePath + "/internal/lifecycle", modulePath + "/discover"},
 			[]string{"github.com/hashicorp/memberlist", "github.com/prometheus/client_golang"}},
 		// The lock and semaphore managers are actors on a cluster node that
 		// persist through package table.
@@ -80,6 +80,8 @@ func TestDependencyRules(t *testing.T) {
 		{"clustertest", []string{modulePath, modulePath + "/cluster", modulePath + "/gossip", modulePath + "/kernel",
 			modulePath + "/internal/faultnet", modulePath + "/internal/testutil"},
 			[]string{"github.com/hashicorp/memberlist"}},
+		// Seed discovery is the standard library's resolver and nothing else.
+		{"discover", nil, nil},
 		// Tables are standard library only: their file format is read by
 		// code we own, and a program that only needs a table pulls in
 		// nothing else.

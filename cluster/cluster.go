@@ -18,6 +18,7 @@ import (
 
 	"github.com/notp-go/notp"
 	"github.com/notp-go/notp/command"
+	"github.com/notp-go/notp/discover"
 	"github.com/notp-go/notp/genserver"
 	"github.com/notp-go/notp/gossip"
 	"github.com/notp-go/notp/internal/lifecycle"
@@ -106,6 +107,18 @@ type Config struct {
 	// "" = no endpoint. Stop closes it. The endpoint is unauthenticated:
 	// bind it to loopback or a private interface.
 	MetricsAddr string
+	// Seeds are where Start finds the cluster to meet, in the background
+	// (Node.MeetSeeds): host:port, DNS names that resolve to several
+	// addresses (a Kubernetes headless Service) and SRV names
+	// (_notp._tcp.notp.default.svc.cluster.local), resolved and retried
+	// with exponential backoff and jitter until a node there answers and
+	// is met. Seeds that resolve only to this node are a first node's:
+	// nothing to meet. At most discover.MaxSeeds; nil = meet nobody.
+	Seeds []string
+	// Discovery configures the resolution and retries of Seeds (package
+	// discover: resolver, backoff, budgets). Its DefaultPort, the port of
+	// seeds given without one, defaults to Node.Port.
+	Discovery discover.Config
 	// Logger receives the logs of the node and its parts; nil discards.
 	Logger *slog.Logger
 	// Now is the clock of the kernel and the ring; nil = time.Now.
@@ -129,6 +142,11 @@ type Node struct {
 	evCancel func()
 	evDone   chan struct{}
 
+	// seedCancel stops the background meeting of Config.Seeds; seedDone
+	// is closed when it returned.
+	seedCancel func()
+	seedDone   chan struct{}
+
 	mu    sync.Mutex // serialises Start, Stop and Leave's state check
 	state state
 	msrv  *metrics.Server // the metrics endpoint while started with MetricsAddr
@@ -149,6 +167,10 @@ func New(cfg Config) (*Node, error) {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	// The node's log lines at Info and above also go to its event log,
+	// which notp-cli monitor streams.
+	evlog := newEventLog()
+	log = slog.New(newLogTee(log.Handler(), evlog))
 	if cfg.Node.Host == "" {
 		h, err := os.Hostname()
 		if err != nil {
@@ -200,11 +222,12 @@ func New(cfg Config) (*Node, error) {
 		_ = k.Close()
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
-	n := &Node{cfg: cfg, log: log, k: k, ring: ring, cmd: srv, col: col, events: newEventLog()}
+	n := &Node{cfg: cfg, log: log, k: k, ring: ring, cmd: srv, col: col, events: evlog}
 	cs := &commandServer{
 		srv: srv, ring: ring, self: k.Self, health: n.health,
 		timeout: cfg.CommandTimeout, allowMembers: cfg.AllowMemberCommands, log: log,
 		started: time.Now(), kernelStats: k.Stats, ringStats: ring.Stats, eventLog: n.events,
+		keyring: k.Keyring(), syncKeys: ring.SyncKeys,
 	}
 	cs.register()
 	return n, nil
@@ -215,6 +238,19 @@ func New(cfg Config) (*Node, error) {
 func (c *Config) validate() error {
 	if c.CommandTimeout < 0 {
 		return fmt.Errorf("%w: CommandTimeout %v is negative", ErrInvalidConfig, c.CommandTimeout)
+	}
+	if len(c.Seeds) > 0 {
+		dc := c.Discovery
+		if dc.DefaultPort == 0 {
+			dc.DefaultPort = c.Node.Port
+		}
+		f, err := discover.New(dc)
+		if err == nil {
+			err = f.Check(c.Seeds)
+		}
+		if err != nil {
+			return fmt.Errorf("%w: Seeds: %w", ErrInvalidConfig, err)
+		}
 	}
 	if err := c.Gossip.Validate(); err != nil {
 		return fmt.Errorf("%w: Gossip: %w", ErrInvalidConfig, err)
@@ -335,6 +371,7 @@ func (n *Node) start(ctx context.Context, ringID string) error {
 		n.msrv = s
 		n.log.Info("cluster: serving metrics", "node", n.cfg.Node.ID, "addr", s.Addr().String())
 	}
+	n.startSeeds()
 	return nil
 }
 
@@ -365,6 +402,7 @@ func (n *Node) Close() error { return lifecycle.StopNow(n.Stop) }
 // stopParts stops what may have started; each part's Stop is idempotent.
 func (n *Node) stopParts(ctx context.Context) error {
 	var errs []error
+	n.stopSeeds()
 	if n.msrv != nil {
 		if err := n.msrv.Stop(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("cluster: stop metrics: %w", err))

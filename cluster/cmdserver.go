@@ -73,6 +73,10 @@ type commandServer struct {
 	ringStats   func() gossip.Stats
 	// eventLog holds the latest ring and health events; nil = none.
 	eventLog *eventLog
+	// keyring is the kernel's; syncKeys brings memberlist's in step with
+	// it. nil = the keys command fails.
+	keyring  *kernel.Keyring
+	syncKeys func() error
 }
 
 // cmdFunc runs one validated command.
@@ -125,6 +129,7 @@ func (c *commandServer) handlers() map[string]cmdFunc {
 		command.Lookup:    c.lookup,
 		command.Info:      c.info,
 		command.Events:    c.events,
+		command.Keys:      c.keys,
 	}
 }
 
@@ -151,7 +156,7 @@ func (c *commandServer) wrap(name string, fn cmdFunc) genserver.HandlerFunc {
 var mutating = map[string]bool{
 	command.Join: true, command.Leave: true, command.Meet: true,
 	command.Insert: true, command.MInsert: true, command.Update: true,
-	command.Remove: true, command.MRemove: true,
+	command.Remove: true, command.MRemove: true, command.Keys: true,
 }
 
 // logMutation logs a mutating command: who sent it (the node ID the
@@ -169,6 +174,12 @@ func (c *commandServer) logMutation(name string, from kernel.From, a *command.Ar
 	}
 	if a.Force {
 		attrs = append(attrs, "force", true)
+	}
+	if a.KeyOp != "" { // keys: the operation and fingerprint, never a key
+		attrs = append(attrs, "key_op", a.KeyOp)
+		if a.KeyID != "" {
+			attrs = append(attrs, "key_id", a.KeyID)
+		}
 	}
 	attrs = append(attrs, "ok", rep.OK)
 	if !rep.OK {

@@ -73,7 +73,14 @@
 //	                               only the next cursor); at most 256 per reply, missed counts
 //	                               events older than the 1024 the node keeps; levels debug (sends),
 //	                               info (ring changes, alive, reconnected, left), warn (dead,
-//	                               suspect, refused, this node removed); at most 16 nodes each
+//	                               suspect, refused, this node removed); at most 16 nodes each;
+//	                               the node's own log lines at info and above come as kind
+//	                               "log" with their level (info, warn, error) and message
+//	                               (at most 1 KiB), so notp-cli monitor streams logs too
+//	keys {key_op, sealed, key_id}  {node, keys: [{id, primary}]}: this node's keyring after list,
+//	                               install (a cookie sealed by the sender's kernel), use or
+//	                               remove (by fingerprint); memberlist's keyring follows before
+//	                               the reply. notp-cli sends it to every live node
 //
 // A payload is checked before it is decoded: every length it declares
 // must fit in its bytes (the msgpack decoder would otherwise allocate a
@@ -96,7 +103,7 @@
 // authenticated, never a claim in the message; note that the cookie
 // authenticates membership, not identity, so any cookie holder can claim
 // any node ID. Every mutating command (join, leave, meet, insert, minsert,
-// update, remove, mremove) is logged at Info as "mutating command" with the
+// update, remove, mremove, keys) is logged at Info as "mutating command" with the
 // sender's node ID, the address its connection came from, the target and
 // the outcome, refused ones included. By default commands from a
 // current ring member, or from this node itself, are refused with code
@@ -104,6 +111,25 @@
 // operators' clients, not for peers. Config.AllowMemberCommands lifts the
 // rule. An empty cookie requires Config.Insecure and is logged as a
 // warning: then anyone who reaches the port can reconfigure the ring.
+//
+// # Cookie rotation
+//
+// The kernel's keyring (kernel.Keyring) holds several cookies; gossip's
+// memberlist keyring follows it. The keys command changes it on one node
+// and notp-cli fans it out: install the new cookie everywhere, use it
+// everywhere, remove the old one everywhere. Calls, casts and gossip go on
+// throughout (TestCookieRotationUnderTraffic). Cookies travel sealed;
+// replies and logs name keys by fingerprint only.
+//
+// # Seeds
+//
+// Config.Seeds (host:port, DNS names, SRV names; package discover) are met
+// in the background once Start returns: each round resolves them, asks
+// each address who it is with the kernel's hello (Kernel.Identify) and
+// meets the first that answers, retrying with exponential backoff and
+// jitter until one does or the node stops. A node whose seeds resolve only
+// to itself is the first of its cluster and meets nobody. Node.MeetSeeds
+// does the same on demand.
 //
 // # Metrics
 //

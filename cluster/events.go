@@ -51,6 +51,11 @@ func (l *eventLog) add(e gossip.Event) {
 		}
 		le.Nodes = append(le.Nodes, n.String())
 	}
+	l.append(le)
+}
+
+// append numbers le and keeps it.
+func (l *eventLog) append(le command.Event) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	le.Seq = l.next

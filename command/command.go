@@ -35,12 +35,13 @@ const (
 	Lookup    = "lookup"    // Args.Key, Args.N: the key's owner and preference list
 	Info      = "info"      // the node's version, uptime, ring and counters
 	Events    = "events"    // Args.Since: the ring and health events after a cursor
+	Keys      = "keys"      // Args.KeyOp, Args.Sealed or Args.KeyID: this node's keyring
 )
 
 // Names lists every command in the order help shows them.
 var Names = []string{
 	Inspect, Nodes, Ownership, Lookup, Info, Events, Ping, Get, Has, Weight, Weights,
-	Join, Meet, Leave, Insert, MInsert, Update, Remove, MRemove,
+	Join, Meet, Leave, Insert, MInsert, Update, Remove, MRemove, Keys,
 }
 
 // Known reports whether name is a command.
@@ -69,7 +70,42 @@ type Args struct {
 	// Since is the cursor of events: the sequence number of the first
 	// event wanted, 0 for none (the reply's Next starts a stream).
 	Since uint64 `msgpack:"since,omitempty"`
+	// KeyOp is the keys command's operation: one of the KeyOp constants.
+	KeyOp string `msgpack:"key_op,omitempty"`
+	// Sealed is the new cookie of keys install, sealed by the sender's
+	// kernel (kernel.Kernel.SealCookie): records are authenticated, not
+	// encrypted, so a cookie never travels in clear. At most
+	// kernel.MaxSealedCookie bytes.
+	Sealed []byte `msgpack:"sealed,omitempty"`
+	// KeyID names the key of keys use and keys remove by its fingerprint
+	// (kernel.KeyID): 16 hex digits.
+	KeyID string `msgpack:"key_id,omitempty"`
 }
+
+// The operations of the keys command. Each acts on the node that
+// receives it only; notp-cli sends it to every live node.
+const (
+	KeyList    = "list"    // the installed keys
+	KeyInstall = "install" // Args.Sealed: accept one more cookie
+	KeyUse     = "use"     // Args.KeyID: prove with this key
+	KeyRemove  = "remove"  // Args.KeyID: retire this key
+)
+
+// KeysData is the data of every keys reply: the node's keys after the
+// operation, the primary first.
+type KeysData struct {
+	Node string    `json:"node"`
+	Keys []KeyInfo `json:"keys"`
+}
+
+// KeyInfo is one installed key, named by its fingerprint.
+type KeyInfo struct {
+	ID      string `json:"id"`
+	Primary bool   `json:"primary,omitempty"`
+}
+
+// MaxSealedLen bounds Args.Sealed, in bytes (kernel.MaxSealedCookie).
+const MaxSealedLen = 4096 + 12 + 16
 
 // MaxKeyLen is the longest key lookup accepts, in bytes.
 const MaxKeyLen = 1024
@@ -177,6 +213,17 @@ func DecodeArgs(b []byte) (Args, error) {
 	if a.N < 0 || a.N > MaxLookupN {
 		return Args{}, fmt.Errorf("%w: n %d, want 0..%d", ErrInvalidArgs, a.N, MaxLookupN)
 	}
+	if len(a.Sealed) > MaxSealedLen {
+		return Args{}, fmt.Errorf("%w: sealed key of %d bytes, at most %d", ErrInvalidArgs, len(a.Sealed), MaxSealedLen)
+	}
+	if !validKeyID(a.KeyID) {
+		return Args{}, fmt.Errorf("%w: key id of %d bytes is not 16 hex digits", ErrInvalidArgs, len(a.KeyID))
+	}
+	switch a.KeyOp {
+	case "", KeyList, KeyInstall, KeyUse, KeyRemove:
+	default:
+		return Args{}, fmt.Errorf("%w: key operation %q, want list, install, use or remove", ErrInvalidArgs, a.KeyOp)
+	}
 	return a, nil
 }
 
@@ -201,4 +248,20 @@ func DecodeReply(b []byte) (Reply, error) {
 		return Reply{}, fmt.Errorf("command: decode reply: data is not valid JSON")
 	}
 	return r, nil
+}
+
+// validKeyID accepts "" or 16 lowercase hex digits.
+func validKeyID(id string) bool {
+	if id == "" {
+		return true
+	}
+	if len(id) != 16 {
+		return false
+	}
+	for _, c := range id {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }

@@ -223,8 +223,8 @@ func TestKnown(t *testing.T) {
 		}
 		seen[n] = true
 	}
-	if len(command.Names) != 19 {
-		t.Fatalf("%d commands, want 19", len(command.Names))
+	if len(command.Names) != 20 {
+		t.Fatalf("%d commands, want 20", len(command.Names))
 	}
 	for _, n := range []string{"", "INSPECT", "help", "exit", "stop"} {
 		if command.Known(n) {

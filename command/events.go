@@ -14,7 +14,8 @@ type Event struct {
 	// Level is "debug" (this node sent its state), "info" (ring changes
 	// and merged concurrent changes, nodes alive, reconnected or leaving)
 	// or "warn" (dead or suspect nodes, refused entries, this node removed
-	// by another).
+	// by another); a log line (Kind "log") has its record's level: "info",
+	// "warn" or "error".
 	Level string `json:"level"`
 	// Kind is gossip's event kind, such as "inserted" or "dead".
 	Kind string `json:"kind"`
@@ -23,6 +24,9 @@ type Event struct {
 	// counts those left out.
 	Nodes []string `json:"nodes"`
 	More  int      `json:"more,omitempty"`
+	// Message is a log line's message and attributes (kind "log", level
+	// info, warn or error), at most 1 KiB.
+	Message string `json:"message,omitempty"`
 }
 
 // EventsData is the data of the events command.

@@ -19,8 +19,11 @@
 //     memberlist (Name = node ID, node meta = ring id and kernel host/port)
 //     over the kernel's port: streams through the kernel's protocol mux,
 //     packets as UDP on the same port number (gossip/internal/mltransport), with
-//     a SecretKey the kernel derives from its stretched cookie
-//     ([kernel.Kernel.DeriveKey]). Its failure detector gives the
+//     a keyring of keys the kernel derives from its stretched cookies
+//     ([kernel.Keyring.DeriveKeys]): one per cookie of the kernel's
+//     keyring, the primary's used to encrypt, kept in step with the
+//     kernel's through a cookie rotation ([Ring.SyncKeys]). Its failure
+//     detector gives the
 //     health of each member ([Ring.Members], events EventAlive, EventDead,
 //     EventMemberLeft) and its push/pull exchange doubles as anti-entropy.
 //     Peers of another ring id are refused (different rings never merge).

@@ -220,6 +220,10 @@ type Ring struct {
 	// mlRef mirrors ml for the loop goroutine, which never takes opMu
 	// (an admin operation holding opMu may wait for another node's loop).
 	mlRef atomic.Pointer[memberlist.Memberlist]
+	// mlKeyring is memberlist's keyring while in a ring with a cookie,
+	// kept in step with the kernel's (SyncKeys, under keysMu).
+	mlKeyring atomic.Pointer[memberlist.Keyring]
+	keysMu    sync.Mutex
 
 	// mu guards the replicated state. It is never held while calling
 	// memberlist or sending.

@@ -52,8 +52,9 @@ func (r *Ring) Start(ctx context.Context, ringID string) error {
 		return fmt.Errorf("%w: Node already belongs to ring '%s'", ErrAlreadyInRing, loadedID)
 	}
 	r.started = true
-	r.wg.Add(1)
+	r.wg.Add(2)
 	go r.loop()
+	go r.watchKeys()
 	if ringID != "" {
 		if err := r.activate(ringID); err != nil {
 			return err

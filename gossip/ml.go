@@ -69,8 +69,12 @@ func (r *Ring) startMemberlist(ringID string) error {
 	}
 	c.Name = r.self
 	c.Transport = tr
-	c.SecretKey = mltransport.SecretKey(r.k)
-	c.Keyring = nil
+	kr, err := r.newMLKeyring()
+	if err != nil {
+		_ = tr.Shutdown()
+		return err
+	}
+	c.SecretKey, c.Keyring = nil, kr
 	c.Delegate = del
 	c.Events = del
 	c.Alive = del
@@ -84,6 +88,10 @@ func (r *Ring) startMemberlist(ringID string) error {
 	}
 	r.ml, r.mlDel = ml, del
 	r.mlRef.Store(ml)
+	r.mlKeyring.Store(kr)
+	if err := r.SyncKeys(); err != nil { // the kernel's keys may have changed meanwhile
+		r.log.Warn("memberlist keyring not in step with the kernel's", "err", err)
+	}
 	return nil
 }
 
@@ -96,6 +104,7 @@ func (r *Ring) stopMemberlist(ctx context.Context, leave bool) {
 	}
 	r.ml, r.mlDel = nil, nil
 	r.mlRef.Store(nil)
+	r.mlKeyring.Store(nil)
 	if leave {
 		timeout := r.cfg.CallTimeout
 		if d, ok := ctx.Deadline(); ok {

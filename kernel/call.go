@@ -197,6 +197,22 @@ func (p *pendingMap) failSession(s *session, err error) int {
 	return n
 }
 
+// boundTo returns how many calls, pings and call streams wait on s.
+func (p *pendingMap) boundTo(s *session) int {
+	n := 0
+	for i := range p.shards {
+		sh := &p.shards[i]
+		sh.mu.Lock()
+		for _, w := range sh.m {
+			if w.sess == s {
+				n++
+			}
+		}
+		sh.mu.Unlock()
+	}
+	return n
+}
+
 // del removes tag and reports whether it was there (the remover owns
 // completing the call).
 func (p *pendingMap) del(tag string, w *pending) bool {
@@ -329,6 +345,11 @@ func clone(b []byte) []byte {
 
 // deliver hands a message to the handler registered under name.
 func (k *Kernel) deliver(name string, from From, data []byte) {
+	if from.Tag != "" {
+		k.stats.callsHandled.Add(1)
+	} else {
+		k.stats.castsHandled.Add(1)
+	}
 	v, ok := k.handlers.Load(name)
 	if !ok {
 		if from.Tag != "" {
@@ -430,6 +451,7 @@ func (k *Kernel) sendMsg(l *link, name, tag string, data []byte) error {
 // than ChunkSize are chunked on the wire and reassembled by the receiver.
 // Cast may block while the connection's send buffer is full.
 func (k *Kernel) Cast(node notp.Node, name string, data []byte) error {
+	k.stats.casts.Add(1)
 	l, err := k.target(node)
 	if err != nil {
 		return err
@@ -470,6 +492,9 @@ func (k *Kernel) callCtx(ctx context.Context) (context.Context, context.CancelFu
 // closes, ErrQueueFull when the reconnect queue drops the request, and
 // ErrInactiveConnection when the link is stopped (see the package doc).
 func (k *Kernel) Call(ctx context.Context, node notp.Node, name string, data []byte) ([]byte, error) {
+	k.stats.calls.Add(1)
+	start := time.Now()
+	defer func() { k.stats.callLatency.observe(time.Since(start)) }()
 	l, err := k.target(node)
 	if err != nil {
 		return nil, err

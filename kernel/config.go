@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"time"
 
 	"github.com/notp-go/notp"
@@ -53,6 +54,16 @@ type Config struct {
 	// doc's Security model). It must be at least [MinCookieLen] bytes
 	// unless AllowWeakCookie is set; generate one with `notp-cli keygen`.
 	Cookie string
+	// Keys are further cookies accepted from the start, besides Cookie,
+	// which stays the one this node proves with: the [Keyring]'s initial
+	// content (at most MaxKeys with Cookie; duplicates are ignored). Each
+	// is held to Cookie's length rule. Change them at runtime with
+	// [Kernel.Keyring].
+	Keys []string
+	// KeyRetireGrace bounds how long a connection opened by a peer with a
+	// key that [Keyring.Remove] removed stays open, waiting for the peer
+	// to move to its new key and close it. 0 = 10 s.
+	KeyRetireGrace time.Duration
 	// Insecure must be true to run with an empty Cookie; then nothing is
 	// authenticated (the hello still tells peers who is who).
 	Insecure bool
@@ -173,6 +184,20 @@ func (c *Config) withDefaults() (Config, error) {
 		return cfg, fmt.Errorf("%w: cookie is %d bytes, need at least %d; generate one with `notp-cli keygen`, or set Config.AllowWeakCookie for tests and demos",
 			ErrWeakCookie, n, MinCookieLen)
 	}
+	if len(cfg.Keys) > 0 {
+		if cfg.Cookie == "" {
+			return cfg, fmt.Errorf("kernel: config: Keys without a Cookie: %w", ErrInsecure)
+		}
+		if len(cfg.Keys)+1 > MaxKeys {
+			return cfg, fmt.Errorf("kernel: config: %w: %d keys with Cookie, at most %d", ErrKeyringFull, len(cfg.Keys)+1, MaxKeys)
+		}
+		for i, key := range cfg.Keys {
+			if err := checkCookie(key, cfg.AllowWeakCookie); err != nil {
+				return cfg, fmt.Errorf("kernel: config: Keys[%d]: %w", i, err)
+			}
+		}
+		cfg.Keys = slices.Clone(cfg.Keys)
+	}
 	if cfg.Node.Port < 0 || cfg.Node.Port > notp.MaxPort {
 		return cfg, fmt.Errorf("kernel: config: %w: port %d", notp.ErrInvalidNode, cfg.Node.Port)
 	}
@@ -196,6 +221,7 @@ func (c *Config) withDefaults() (Config, error) {
 		cfg.ReconnectMax = cfg.ReconnectMin
 	}
 	def(&cfg.HandshakeTimeout, DefaultHandshakeTimeout)
+	def(&cfg.KeyRetireGrace, DefaultKeyRetireGrace)
 	def(&cfg.WriteTimeout, DefaultWriteTimeout)
 	if cfg.CallTimeout == 0 {
 		cfg.CallTimeout = DefaultCallTimeout

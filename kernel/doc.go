@@ -39,8 +39,9 @@
 // memberlist encryption).
 //
 // Hello. The dialer sends its hello (a fresh 32-byte random nonce and its
-// node); the acceptor checks it and answers with its own. Each side refuses
-// another protocol version, an invalid node, its own node ID or its own
+// node and its protocol version range); the acceptor checks it and
+// answers with its own. Each side refuses a version range that does not
+// overlap its own, an invalid node, its own node ID or its own
 // nonce (a reflected hello). Then the dialer proves knowledge of the cookie
 // with an HMAC over the transcript (both hellos, which include the version,
 // and under TLS the session's exported keying material), and only if that
@@ -60,6 +61,55 @@
 // connection is closed and the rejection counted in [Stats]. From.Node of
 // a delivered message is the node authenticated by the hello, never a
 // claim inside a message. The byte layout is documented in internal/wire.
+//
+// # Cookie rotation
+//
+// A node holds a [Keyring] of up to [MaxKeys] cookies: Config.Cookie, the
+// primary, which it proves with when it dials, and Config.Keys, further
+// cookies it accepts. An acceptor checks a dialer's proof against every
+// installed key and answers with the one that matched, which then keys
+// the session. [Kernel.Keyring] changes the set at runtime, so a cluster
+// changes its cookie without downtime in three steps, each done on every
+// node before the next starts:
+//
+//  1. Install the new cookie: every node accepts both, proves with the old.
+//  2. Use the new cookie: every node proves with it (and still accepts the
+//     old one from nodes not yet switched).
+//  3. Remove the old cookie: hellos proven with it are refused, and the
+//     connections it keys are closed without failing calls. A node's own
+//     links move to a new connection at once and close the old one when
+//     its calls are answered; a connection a peer opened is closed when
+//     the peer does so (it removes the key too) or after
+//     Config.KeyRetireGrace.
+//
+// Keys are named by a fingerprint ([KeyID], [KeyInfo]); the keyring never
+// logs, returns or puts a cookie in an error. Records are authenticated,
+// not encrypted, so a new cookie sent to another node's keyring travels
+// sealed: [Kernel.SealCookie] encrypts it under a key derived from the
+// sender's primary cookie and [Keyring.InstallSealed] opens it with any
+// installed one; use and remove name the key by its fingerprint. Each cookie is stretched
+// once per process; the keyring keeps only the 32-byte master keys.
+//
+// Certificates. A [CertReloader] set on Config.TLS (Apply) serves the
+// certificate of a pair of PEM files and re-reads them when their size or
+// modification time changes (checked on a handshake at most once per
+// interval), or at once on [CertReloader.Reload]: renewed certificates
+// are taken without a restart, by new handshakes; open connections keep
+// theirs. A pair that fails to load leaves the current certificate in use.
+//
+// # Protocol versions
+//
+// The hello offers a range of protocol versions, [internal/wire's
+// MinVersion, Version]. Two nodes talk when their ranges overlap (at the
+// highest version both speak); otherwise both sides fail the handshake
+// with an error wrapping [ErrProtocolVersion] that names both ranges. A
+// release that introduces version n+1 still speaks n, so a cluster is
+// upgraded one node at a time; a later release drops n once no node of
+// the older one is left.
+//
+// Seeds. [Kernel.Identify] runs the hello with an address and returns
+// the node there, authenticated: a node that knows a seed only by a DNS
+// name (package discover) learns the id it needs to address it.
 //
 // # Network seam
 //
@@ -227,6 +277,16 @@
 // 45 MB after; 100 partial streams of 4 MB, 647–693 MB before.
 //
 // Not counted: what a Handle keeps without [Message.Hold].
+//
+// # Counters
+//
+// [Kernel.Stats] returns the counters named throughout this doc, plus
+// Calls and Casts (made by this node, local ones included),
+// CallsHandled and CastsHandled (delivered to its handlers), and
+// CallLatency: a histogram of every Call's duration, successful or not,
+// in fixed buckets from 25 µs to 30 s ([CallLatencyBounds]), kept with
+// one atomic add per call so that concurrent callers share no lock.
+// Package metrics exports them to Prometheus.
 //
 // # Latency and busy polling
 //

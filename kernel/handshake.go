@@ -22,8 +22,10 @@ const channelBindingLabel = cookiekey.ChannelBinding
 // helloResult is what a successful hello exchange establishes.
 type helloResult struct {
 	peer    notp.Node
-	sendKey []byte // record key of this side's direction; nil when insecure
-	recvKey []byte // record key of the peer's direction; nil when insecure
+	sendKey []byte   // record key of this side's direction; nil when insecure
+	recvKey []byte   // record key of the peer's direction; nil when insecure
+	key     *ringKey // the keyring key both sides proved; nil when insecure
+	version uint64   // the protocol version the session speaks
 }
 
 // hello runs the hello exchange on c (see internal/wire's package doc for
@@ -34,8 +36,9 @@ type helloResult struct {
 // derived from the cookie: an attacker without the cookie cannot get a
 // proof to guess the cookie from offline by dialing a node.
 func (k *Kernel) hello(c net.Conn, dialer bool) (helloResult, error) {
-	secure := k.master != nil
-	h := wire.Hello{Version: wire.Version, Node: k.Self(), Nonce: make([]byte, wire.NonceSize)}
+	keys := k.keys.snapshot()
+	secure := keys.primary() != nil
+	h := wire.Hello{MinVersion: k.versions[0], Version: k.versions[1], Node: k.Self(), Nonce: make([]byte, wire.NonceSize)}
 	if !secure {
 		h.Flags |= wire.FlagInsecure
 	}
@@ -51,6 +54,12 @@ func (k *Kernel) hello(c net.Conn, dialer bool) (helloResult, error) {
 		return helloResult{}, err
 	}
 	if err := checkHello(&h, &ph, secure); err != nil {
+		if !dialer && errors.Is(err, ErrProtocolVersion) {
+			// The hello holds nothing secret: sent, it lets the dialer
+			// name both ranges too instead of seeing the connection
+			// close.
+			c.Write(mine)
+		}
 		return helloResult{}, err
 	}
 	if !dialer {
@@ -58,7 +67,7 @@ func (k *Kernel) hello(c net.Conn, dialer bool) (helloResult, error) {
 			return helloResult{}, fmt.Errorf("write hello: %w", err)
 		}
 	}
-	r := helloResult{peer: ph.Node}
+	r := helloResult{peer: ph.Node, version: min(h.Version, ph.Version)}
 	if !secure {
 		return r, nil
 	}
@@ -66,10 +75,12 @@ func (k *Kernel) hello(c net.Conn, dialer bool) (helloResult, error) {
 	if err != nil {
 		return helloResult{}, err
 	}
-	if err := k.proofs(c, dialer, t, ph.Node.ID); err != nil {
+	key, err := k.proofs(c, dialer, t, ph.Node.ID, keys)
+	if err != nil {
 		return helloResult{}, err
 	}
-	d2a, a2d := deriveKey(k.master, labelKeyD2A, t), deriveKey(k.master, labelKeyA2D, t)
+	r.key = key
+	d2a, a2d := deriveKey(key.master, labelKeyD2A, t), deriveKey(key.master, labelKeyA2D, t)
 	if dialer {
 		r.sendKey, r.recvKey = d2a, a2d
 	} else {
@@ -96,8 +107,9 @@ func readHello(c net.Conn) ([]byte, wire.Hello, error) {
 // that echoes this side's nonce or claims this node's ID is reflecting
 // the hello back (or is misconfigured): either way it is not a peer.
 func checkHello(h, ph *wire.Hello, secure bool) error {
-	if ph.Version != wire.Version {
-		return fmt.Errorf("peer speaks protocol version %d, want %d", ph.Version, wire.Version)
+	if ph.Min() > h.Version || ph.Version < h.Min() {
+		return fmt.Errorf("%w: peer %q speaks protocol versions [%d, %d], this node [%d, %d]; upgrade one of them (see the package doc's Protocol versions)",
+			ErrProtocolVersion, ph.Node.ID, ph.Min(), ph.Version, h.Min(), h.Version)
 	}
 	if (ph.Flags&wire.FlagInsecure != 0) == secure {
 		return errors.New("peer and this node disagree on insecure mode")
@@ -139,40 +151,50 @@ func transcript(c net.Conn, dialer bool, mine, theirs []byte) ([]byte, error) {
 	return append(t, ekm...), nil
 }
 
-// proofs exchanges the cookie proofs over transcript t: the dialer writes
-// its proof and then checks the acceptor's; the acceptor checks the
-// dialer's before it writes its own.
-func (k *Kernel) proofs(c net.Conn, dialer bool, t []byte, peer string) error {
+// proofs exchanges the cookie proofs over transcript t and returns the
+// key they were made with: the dialer writes its proof with its primary
+// key and then checks the acceptor's with it; the acceptor checks the
+// dialer's against each key of its keyring before it writes its own with
+// the key that matched.
+func (k *Kernel) proofs(c net.Conn, dialer bool, t []byte, peer string, keys *keySet) (*ringKey, error) {
 	mine, theirs := labelProofDialer, labelProofAcceptor
 	if !dialer {
 		mine, theirs = theirs, mine
 	}
+	candidates := keys.keys
 	if dialer {
-		if err := k.writeProof(c, mine, t); err != nil {
-			return err
+		candidates = candidates[:1]
+		if err := writeProof(c, candidates[0], mine, t); err != nil {
+			return nil, err
 		}
 	}
 	got, err := readSmallFrame(c, wire.MACSize)
 	if err != nil {
-		return fmt.Errorf("read proof: %w", err)
+		return nil, fmt.Errorf("read proof: %w", err)
 	}
-	if !hmac.Equal(got[wire.HeaderSize:], deriveKey(k.master, theirs, t)) {
+	var key *ringKey
+	for _, cand := range candidates { // every key: no timing tells which matched
+		if hmac.Equal(got[wire.HeaderSize:], deriveKey(cand.master, theirs, t)) && key == nil {
+			key = cand
+		}
+	}
+	if key == nil {
 		what := "wrong cookie"
 		if _, ok := c.(*tls.Conn); ok {
 			what = "wrong cookie, or a relay between two TLS sessions,"
 		}
-		return fmt.Errorf("%w: %s proof from %q", ErrBadSignature, what, peer)
+		return nil, fmt.Errorf("%w: %s proof from %q", ErrBadSignature, what, peer)
 	}
 	if !dialer {
-		return k.writeProof(c, mine, t)
+		return key, writeProof(c, key, mine, t)
 	}
-	return nil
+	return key, nil
 }
 
 // writeProof writes the proof frame HMAC(master, label || t).
-func (k *Kernel) writeProof(c net.Conn, label string, t []byte) error {
+func writeProof(c net.Conn, key *ringKey, label string, t []byte) error {
 	p := binary.BigEndian.AppendUint32(make([]byte, 0, wire.HeaderSize+wire.MACSize), wire.MACSize)
-	p = append(p, deriveKey(k.master, label, t)...)
+	p = append(p, deriveKey(key.master, label, t)...)
 	if _, err := c.Write(p); err != nil {
 		return fmt.Errorf("write proof: %w", err)
 	}

@@ -131,7 +131,8 @@ func TestCheckHello(t *testing.T) {
 		{"own id", func(h *wire.Hello) { h.Node.ID = "me" }, "this node's id"},
 		{"empty host", func(h *wire.Hello) { h.Node.Host = "" }, "invalid node"},
 		{"port 0", func(h *wire.Hello) { h.Node.Port = 0 }, "invalid node"},
-		{"old version", func(h *wire.Hello) { h.Version = 1 }, "version 1"},
+		{"old version", func(h *wire.Hello) { h.Version = 1 }, "versions [1, 1], this node [2, 2]"},
+		{"newer versions only", func(h *wire.Hello) { h.MinVersion, h.Version = 3, 4 }, "versions [3, 4], this node [2, 2]"},
 		{"insecure peer", func(h *wire.Hello) { h.Flags = wire.FlagInsecure }, "insecure mode"},
 	}
 	for _, tt := range tests {

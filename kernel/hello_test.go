@@ -56,7 +56,8 @@ func acceptHello(t *testing.T, k *Kernel, in, proof []byte) (error, []byte) {
 // Every malformed, oversized, unfinished or mismatched hello is refused
 // with an error saying why (an unfinished one at the handshake deadline),
 // and the acceptor answers it with nothing: its own hello goes only to a
-// dialer whose hello checked out.
+// dialer whose hello checked out, or that offers no common protocol
+// version (to let it name both ranges).
 func TestHelloEdgeCases(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		n := newMemNet()
@@ -89,7 +90,6 @@ func TestHelloEdgeCases(t *testing.T) {
 			{"trailing byte", secure, frameOf(append(good[wire.HeaderSize:], 0)), wire.ErrMalformed, "trailing"},
 			{"short nonce", secure, helloFrame(wire.Version, 0, peer, nonce[:31]), wire.ErrMalformed, "nonce"},
 			{"no id", secure, helloFrame(wire.Version, 0, notp.Node{Host: "h", Port: 1}, nonce), wire.ErrMalformed, "node id"},
-			{"newer version", secure, helloFrame(wire.Version+1, 0, peer, nonce), nil, "version 3"},
 			{"insecure dialer", secure, helloFrame(wire.Version, wire.FlagInsecure, peer, nonce), nil, "insecure mode"},
 			{"secure dialer", insecure, good, nil, "insecure mode"},
 			{"invalid node", secure, helloFrame(wire.Version, 0, notp.Node{ID: "p q", Host: "h", Port: 1}, nonce), nil, "peer's hello"},
@@ -104,9 +104,21 @@ func TestHelloEdgeCases(t *testing.T) {
 				t.Errorf("%s: the acceptor answered with %d bytes", tt.name, len(wrote))
 			}
 		}
+		// A hello offering only a newer version is refused naming both
+		// ranges, and answered with the acceptor's hello alone (nothing
+		// secret in it), so that the dialer can name both ranges too.
+		err, wrote := acceptHello(t, secure, helloFrame(wire.Version+1, 0, peer, nonce), nil)
+		if !errors.Is(err, ErrProtocolVersion) || !strings.Contains(err.Error(), "versions [3, 3], this node [2, 2]") {
+			t.Errorf("newer version: hello = %v, want ErrProtocolVersion naming both ranges", err)
+		}
+		var vh wire.Hello
+		if len(wrote) < wire.HeaderSize || wire.DecodeHello(wrote[wire.HeaderSize:], &vh) != nil ||
+			len(wrote) != wire.HeaderSize+int(binary.BigEndian.Uint32(wrote)) {
+			t.Errorf("newer version: the acceptor answered %d bytes, want its hello alone", len(wrote))
+		}
 		// A good hello is answered with the acceptor's own (the insecure
 		// kernel has no proofs to exchange after it).
-		err, wrote := acceptHello(t, insecure, helloFrame(wire.Version, wire.FlagInsecure, peer, nonce), nil)
+		err, wrote = acceptHello(t, insecure, helloFrame(wire.Version, wire.FlagInsecure, peer, nonce), nil)
 		if err != nil || len(wrote) == 0 {
 			t.Fatalf("good hello: %v, %d bytes answered", err, len(wrote))
 		}

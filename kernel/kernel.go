@@ -47,7 +47,10 @@ type Kernel struct {
 	cmu     sync.Mutex
 	credits map[creditKey]*credit // reply streams being sent, by caller
 
-	master []byte // the stretched cookie; nil without one
+	keys *Keyring // the accepted cookies; empty without one
+	// versions is the [min, max] protocol version range the hello
+	// offers: wire's, except in tests that play other releases.
+	versions [2]uint64
 
 	warnLimit rateLimit
 	stats     stats
@@ -74,8 +77,9 @@ func New(cfg Config) (*Kernel, error) {
 		protos:   make(map[byte]*protoListener),
 		done:     make(chan struct{}),
 		credits:  make(map[creditKey]*credit),
-		master:   masterKey(c.Cookie),
 	}
+	k.keys = newKeyring(k, c)
+	k.versions = [2]uint64{wire.MinVersion, wire.Version}
 	k.poller = newPoller(c.BusyPoll, c.MaxPollers, &k.stats)
 	k.pending.init()
 	k.pendingPool.New = newPending

@@ -105,10 +105,12 @@ func deriveKey(master []byte, label string, data []byte) []byte {
 // memberlist encryption) get keys of their own instead of the cookie.
 // Labels should name their purpose and version, e.g. "memberlist
 // SecretKey AES-256". DeriveKey returns nil when the kernel has no cookie
-// (Config.Insecure). It is cheap: the stretching happened in New.
+// (Config.Insecure). It is cheap: the stretching happened in New. The key
+// is the primary's: after [Keyring.Use] it changes.
 func (k *Kernel) DeriveKey(label string) []byte {
-	if k.master == nil {
+	p := k.keys.snapshot().primary()
+	if p == nil {
 		return nil
 	}
-	return deriveKey(k.master, labelDerive, []byte(label))
+	return deriveKey(p.master, labelDerive, []byte(label))
 }

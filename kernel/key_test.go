@@ -45,7 +45,7 @@ func TestDeriveKey(t *testing.T) {
 	if !bytes.Equal(x, b.DeriveKey("purpose x")) {
 		t.Fatal("two kernels with one cookie derive different keys")
 	}
-	if bytes.Equal(x, a.master) {
+	if bytes.Equal(x, a.keys.snapshot().primary().master) {
 		t.Fatal("DeriveKey returned the master key")
 	}
 	cfg := testConfig(t)

@@ -2,8 +2,10 @@ package kernel
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -29,9 +31,10 @@ type link struct {
 	queue    []queuedFrame // frames sent while connecting, FIFO
 	stopped  bool
 	stopCh   chan struct{}
-	exited   chan struct{}
-	changed  chan struct{} // closed and replaced when sess or queue empties
-	redial   chan struct{} // cuts short the backoff after a failed dial (cap 1)
+	runs     sync.WaitGroup // run goroutines: one, two while a retired session drains
+	retired  []*session     // sessions moved off by retire, still draining
+	changed  chan struct{}  // closed and replaced when sess or queue empties
+	redial   chan struct{}  // cuts short the backoff after a failed dial (cap 1)
 }
 
 // queuedFrame is a frame sent while the link was connecting. tag is the reply
@@ -44,8 +47,10 @@ type queuedFrame struct {
 
 // newLink returns a link to n. k.mu held.
 func newLink(k *Kernel, n notp.Node) *link {
-	return &link{k: k, node: n, stopCh: make(chan struct{}), exited: make(chan struct{}),
+	l := &link{k: k, node: n, stopCh: make(chan struct{}),
 		changed: make(chan struct{}), redial: make(chan struct{}, 1)}
+	l.runs.Add(1)
+	return l
 }
 
 // SetNodeDown records what the membership layer knows of node id's
@@ -174,10 +179,11 @@ func (k *Kernel) failDropped(id string, tags []string) {
 	}
 }
 
-// run dials and redials until stopped.
+// run dials and redials until stopped, or until its session is retired
+// (see retire, which starts the next run).
 func (l *link) run() {
 	defer l.k.wg.Done()
-	defer close(l.exited)
+	defer l.runs.Done()
 	backoff := l.k.cfg.ReconnectMin
 	first := true
 	for {
@@ -193,6 +199,9 @@ func (l *link) run() {
 			l.attach(s)
 			s.readLoop()
 			l.detach(s)
+			if s.retired.Load() {
+				return
+			}
 		} else {
 			l.k.log.Debug("dial failed", "peer", l.node.ID, "err", err)
 			l.failed(err)
@@ -337,6 +346,9 @@ func (l *link) detach(s *session) {
 	if l.sess == s {
 		l.sess = nil
 	}
+	if i := slices.Index(l.retired, s); i >= 0 {
+		l.retired = slices.Delete(l.retired, i, i+1)
+	}
 	l.notify()
 	l.mu.Unlock()
 }
@@ -429,13 +441,78 @@ func (l *link) stop(force bool) {
 		clear(l.queue)
 		l.queue = nil
 	}
-	s := l.sess
+	sessions := append([]*session{l.sess}, l.retired...)
 	l.mu.Unlock()
 	for _, tag := range dropped {
 		l.k.failTag(tag, fmt.Errorf("%w: %s", ErrInactiveConnection, l.node.ID))
 	}
-	if s != nil {
-		s.close(nil)
+	for _, s := range sessions {
+		if s != nil {
+			s.close(nil)
+		}
 	}
-	<-l.exited
+	l.runs.Wait()
+}
+
+// retire moves the link off s, whose key was removed from the keyring,
+// without failing the calls on it: new messages are queued for a new
+// connection, which a second run goroutine dials at once (proving with
+// the primary key), while s closes once its calls are answered (see
+// Kernel.retireSession). It reports false when s is not the link's
+// session.
+func (l *link) retire(s *session) bool {
+	if !l.k.track() { // for the new run goroutine
+		return false
+	}
+	l.mu.Lock()
+	if l.stopped || l.sess != s {
+		l.mu.Unlock()
+		l.k.wg.Done()
+		return false
+	}
+	l.sess = nil
+	s.retired.Store(true)
+	l.retired = append(l.retired, s)
+	l.runs.Add(1)
+	l.notify()
+	l.mu.Unlock()
+	go l.run()
+	l.k.retireSession(s)
+	return true
+}
+
+// Identify dials the kernel at addr (host:port), runs the hello (proving
+// this node's primary key and checking the peer's proof, so the answer is
+// authenticated) and returns the node that answered, then closes the
+// connection. It lets a node that only knows a seed's address (a DNS
+// name, see package discover) learn the seed's id to meet it. It ends
+// with ctx or after Config.HandshakeTimeout, whichever is first. It fails
+// with ErrClosed before Start and after Close.
+func (k *Kernel) Identify(ctx context.Context, addr string) (notp.Node, error) {
+	k.mu.Lock()
+	open := k.started && !k.closed
+	k.mu.Unlock()
+	if !open {
+		return notp.Node{}, ErrClosed
+	}
+	ctx, cancel := context.WithTimeout(ctx, k.cfg.HandshakeTimeout)
+	defer cancel()
+	stop := context.AfterFunc(closingCtx{k}, cancel)
+	defer stop()
+	c, err := k.Dial(ctx, addr, ProtoKernel)
+	if err != nil {
+		return notp.Node{}, err
+	}
+	defer c.Close()
+	unwatch := context.AfterFunc(ctx, func() { c.Close() })
+	defer unwatch()
+	dl, _ := ctx.Deadline()
+	s, err := k.handshake(c, true, dl)
+	if err != nil {
+		if ctx.Err() != nil {
+			err = errors.Join(err, ctx.Err())
+		}
+		return notp.Node{}, fmt.Errorf("kernel: identify %s: %w", addr, err)
+	}
+	return s.peer, nil
 }

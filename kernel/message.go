@@ -40,6 +40,9 @@ var (
 	// ErrWeakCookie: the cookie is shorter than MinCookieLen bytes and
 	// Config.AllowWeakCookie was not set.
 	ErrWeakCookie = errors.New("kernel: weak cookie")
+	// ErrProtocolVersion: a peer's hello offers no protocol version
+	// this node speaks (their version ranges do not overlap).
+	ErrProtocolVersion = errors.New("kernel: no common protocol version")
 	// ErrStreamCanceled: the caller stopped reading a streamed reply (closed
 	// its CallStream reader or gave up on the call), so ReplyStream stopped.
 	ErrStreamCanceled = errors.New("kernel: stream canceled by the receiver")

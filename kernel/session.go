@@ -46,10 +46,12 @@ type session struct {
 	c        net.Conn
 	peer     notp.Node
 	outbound bool
-	raw      *rawWriter // plain TCP: non-blocking direct writes; nil otherwise
-	rawIn    *rawReader // plain TCP: the reader's reads; nil otherwise
-	pc       *pollConn  // TLS on Unix: the TCP conn under it; nil otherwise
-	recvMAC  *recordMAC // reader goroutine only; nil when insecure
+	raw      *rawWriter  // plain TCP: non-blocking direct writes; nil otherwise
+	rawIn    *rawReader  // plain TCP: the reader's reads; nil otherwise
+	pc       *pollConn   // TLS on Unix: the TCP conn under it; nil otherwise
+	key      *ringKey    // the keyring key the hello was proven with; nil when insecure
+	retired  atomic.Bool // moved off by its link: its key was removed
+	recvMAC  *recordMAC  // reader goroutine only; nil when insecure
 	recvSeq  uint64
 
 	// The write side (sendMAC, sendSeq, spare, out, tail) belongs to the
@@ -99,7 +101,7 @@ func (k *Kernel) handshake(c net.Conn, dialer bool, deadline time.Time) (*sessio
 	if err != nil {
 		return nil, err
 	}
-	s := &session{k: k, c: c, peer: hr.peer, outbound: dialer,
+	s := &session{k: k, c: c, peer: hr.peer, outbound: dialer, key: hr.key,
 		wake: make(chan struct{}, 1), done: make(chan struct{}), streams: map[string]*inStream{}}
 	s.cond.L = &s.mu
 	if tc, ok := c.(*net.TCPConn); ok && rawWriteSupported {

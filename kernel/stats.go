@@ -8,6 +8,14 @@ type Stats struct {
 	BytesIn, BytesOut   uint64 // record bytes received / written
 	RecordsOut          uint64 // write batches (records) written
 
+	Calls        uint64 // calls made: Call, and one per node of MultiCall (to this node too)
+	Casts        uint64 // casts sent: Cast, and one per node of Abcast (to this node too)
+	CallsHandled uint64 // calls (with a reply tag, streams included) delivered to this node's handlers
+	CastsHandled uint64 // casts delivered to this node's handlers
+	// CallLatency is the time each Call took to return, successful or
+	// not, in the fixed buckets of CallLatencyBounds.
+	CallLatency Histogram
+
 	RejectedBadMAC       uint64 // records with a wrong MAC (tampered, replayed, reordered, wrong cookie)
 	RejectedBadFrame     uint64 // undecodable records, frames or envelopes
 	RejectedTooLarge     uint64 // frames or records over MaxFrameSize
@@ -56,6 +64,9 @@ type stats struct {
 
 	callsLost, callsNodeDown, callsQueueFull, handlerPanics atomic.Uint64
 
+	calls, casts, callsHandled, castsHandled atomic.Uint64
+	callLatency                              histogram
+
 	// Not in Stats: observed by tests.
 	partialWrites atomic.Uint64 // direct writes the socket took only part of
 	pollPeak      atomic.Int32  // most readers ever polling at once
@@ -67,6 +78,9 @@ func (k *Kernel) Stats() Stats {
 	return Stats{
 		FramesIn: s.framesIn.Load(), FramesOut: s.framesOut.Load(),
 		BytesIn: s.bytesIn.Load(), BytesOut: s.bytesOut.Load(), RecordsOut: s.recordsOut.Load(),
+		Calls: s.calls.Load(), Casts: s.casts.Load(),
+		CallsHandled: s.callsHandled.Load(), CastsHandled: s.castsHandled.Load(),
+		CallLatency:    s.callLatency.snapshot(),
 		RejectedBadMAC: s.badMAC.Load(), RejectedBadFrame: s.badFrame.Load(),
 		RejectedTooLarge: s.tooLarge.Load(), RejectedHandshake: s.handshake.Load(),
 		RejectedUnknownProto: s.unknownProto.Load(),

@@ -91,6 +91,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	ks := c.k.Stats()
 	emit(ch, kernelMetrics, &ks)
+	ch <- callDuration(&ks.CallLatency)
 	if c.ring != nil {
 		gs := c.ring.Stats()
 		emit(ch, gossipMetrics, &gs)
@@ -141,4 +142,16 @@ func emit[S any](ch chan<- prometheus.Metric, ms []metric[S], s *S) {
 	for _, m := range ms {
 		ch <- prometheus.MustNewConstMetric(m.desc, m.typ, m.val(s), m.labels...)
 	}
+}
+
+// callDuration is the kernel's call-latency histogram as a Prometheus
+// histogram: cumulative counts per upper bound, in seconds.
+func callDuration(h *kernel.Histogram) prometheus.Metric {
+	buckets := make(map[float64]uint64, len(h.Bounds))
+	var cum uint64
+	for i, b := range h.Bounds {
+		cum += h.Counts[i]
+		buckets[b.Seconds()] = cum
+	}
+	return prometheus.MustNewConstHistogram(kernelCallDuration, h.Count, h.Sum.Seconds(), buckets)
 }

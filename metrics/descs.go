@@ -48,7 +48,22 @@ var (
 		"Calls, pings and call streams that failed fast, by reason.", "reason")
 )
 
+var (
+	kernelHandled = newDesc("notp_kernel_handled_total",
+		"Calls and casts delivered to this node's handlers, by kind.", "kind")
+	// kernelCallDuration is the kernel's call-latency histogram
+	// (kernel.Stats.CallLatency), in seconds.
+	kernelCallDuration = newDesc("notp_kernel_call_duration_seconds",
+		"Time each call made by this node took to return, successful or not.")
+)
+
 var kernelMetrics = []metric[kernel.Stats]{
+	kcounter("calls_total", "Calls this node made (to peers and to itself).",
+		func(s *kernel.Stats) uint64 { return s.Calls }),
+	kcounter("casts_total", "Casts this node sent (to peers and to itself).",
+		func(s *kernel.Stats) uint64 { return s.Casts }),
+	counter(kernelHandled, func(s *kernel.Stats) uint64 { return s.CallsHandled }, "call"),
+	counter(kernelHandled, func(s *kernel.Stats) uint64 { return s.CastsHandled }, "cast"),
 	kcounter("messages_received_total", "Envelopes (calls, casts, replies, stream frames) received from peers.",
 		func(s *kernel.Stats) uint64 { return s.FramesIn }),
 	kcounter("messages_sent_total", "Envelopes (calls, casts, replies, stream frames) sent to peers.",

@@ -20,6 +20,9 @@
 // now. Every series is read from a snapshot: nothing is sampled between
 // scrapes and the Collector starts no goroutine.
 //
+//	notp_kernel_calls_total, _casts_total              calls and casts this node made
+//	notp_kernel_handled_total{kind}                    call, cast: delivered to this node's handlers
+//	notp_kernel_call_duration_seconds                  histogram of each call's duration, 25µs..30s
 //	notp_kernel_messages_received_total, _sent_total   envelopes (calls, casts, replies, stream frames)
 //	notp_kernel_received_bytes_total, _sent_bytes_total, _records_sent_total
 //	notp_kernel_rejected_total{reason}                 bad_mac, bad_frame, too_large, handshake,

@@ -294,3 +294,50 @@ func TestServerCloseIsImmediate(t *testing.T) {
 		t.Fatal("the cut scrape succeeded")
 	}
 }
+
+// The kernel's call and cast counters and its call-latency histogram are
+// exported with Prometheus names and units: a scrape of a kernel that made
+// calls has the calls in the histogram's count and cumulative buckets.
+func TestKernelCallMetrics(t *testing.T) {
+	k := newKernel(t)
+	if err := k.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.Register("echo", kernel.HandlerFunc(func(m kernel.Message) { k.Reply(m.From, m.Data) })); err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		if _, err := k.Call(context.Background(), k.Self(), "echo", nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := k.Cast(k.Self(), "echo", nil); err != nil {
+		t.Fatal(err)
+	}
+	mfs := gather(t, metrics.New(k, nil))
+	value := func(name string, labels ...string) float64 {
+		t.Helper()
+		for _, m := range mfs[name].GetMetric() {
+			if len(labels) == 0 || m.GetLabel()[0].GetValue() == labels[0] {
+				return m.GetCounter().GetValue()
+			}
+		}
+		t.Fatalf("no series %s %v", name, labels)
+		return 0
+	}
+	if value("notp_kernel_calls_total") != 5 || value("notp_kernel_casts_total") != 1 ||
+		value("notp_kernel_handled_total", "call") != 5 || value("notp_kernel_handled_total", "cast") != 1 {
+		t.Fatalf("counters: %v", mfs["notp_kernel_handled_total"])
+	}
+	h := mfs["notp_kernel_call_duration_seconds"].GetMetric()[0].GetHistogram()
+	bs := h.GetBucket()
+	if h.GetSampleCount() != 5 || h.GetSampleSum() <= 0 || len(bs) != len(kernel.CallLatencyBounds()) ||
+		bs[len(bs)-1].GetCumulativeCount() != 5 || bs[0].GetUpperBound() != 25e-6 {
+		t.Fatalf("histogram %v", h)
+	}
+	for i := 1; i < len(bs); i++ {
+		if bs[i].GetCumulativeCount() < bs[i-1].GetCumulativeCount() || bs[i].GetUpperBound() <= bs[i-1].GetUpperBound() {
+			t.Fatalf("buckets not cumulative and ascending: %v", bs)
+		}
+	}
+}

@@ -113,6 +113,7 @@ var specs = []spec{
 		opts: optForce, weightHelp: weightUpd, parse: updateArgs},
 	{name: command.Remove, usage: "<id> <host> <port> [-f|--force]", desc: "Removes a node from this node's cluster." + forceNote, opts: optForce, parse: oneNode},
 	{name: command.MRemove, usage: tripleSyn + " [-f|--force]", desc: "Removes multiple nodes from this node's cluster." + forceNote, opts: optForce, parse: nodeList},
+	{name: command.Keys, usage: keysUsage, desc: keysDesc, parse: keysArgs},
 }
 
 // aliases are other names of commands.
@@ -143,7 +144,7 @@ func (s *spec) summary() string {
 func (s *spec) brief() string {
 	return strings.NewReplacer("[-f|--force]", "[-f]", "[-w|--weight <n>]", "[-w <n>]",
 		"[--status alive|suspect|dead|left|unknown] [--id <regexp>]", "[--status <health>] [--id <re>]",
-		tripleSyn, "<id> <host> <port>...").Replace(s.synopsis())
+		tripleSyn, "<id> <host> <port>...", keysUsage, "<op> [<key>]").Replace(s.synopsis())
 }
 
 // synopsis is "name usage".

@@ -75,7 +75,7 @@
 //	lookup <key> [n]                         the key's owner and preference list
 //	info                                     version, uptime, ring, counters
 //	events <since>                           the events the node logged from <since>
-//	monitor [--level debug|info|warn]        stream the node's events until Ctrl-C
+//	monitor [--level <level>]                stream the node's events and log lines until Ctrl-C
 //	ping                                     "pong"
 //	get <id>                                 a node's host and port
 //	has <id>                                 whether a node is in the ring
@@ -90,6 +90,7 @@
 //	update <id> <host> <port> [weight] [-f]  update a node (weight positional)
 //	remove <id> <host> <port> [-f]           remove a node
 //	mremove <id> <host> <port>... [-f]       remove several nodes
+//	keys list|install|use|remove [<key>]     the cluster's cookies, on every live node
 //
 // -f/--force: "Execute this command before any existing message streams on
 // this node's gossip processor. Defaults to false." -w/--weight <n>: the
@@ -108,7 +109,18 @@
 // many events it missed when the node's log (its latest 1024) moved past
 // it. One-shot monitor runs until a signal (exit 0) or a failed poll (the
 // reply, exit 1); in the shell it runs until Enter. It shows the ring and
-// health events gossip publishes, not the node's log lines.
+// health events gossip publishes and the node's log lines at info and
+// above (kind "log", level info, warn or error; --level error keeps only
+// errors), control characters in them printed as spaces.
+// keys acts on every node the target lists as alive, one after another,
+// and exits 0 only when each acknowledged (as serf's keys does); the
+// reply counts, per key fingerprint, the nodes that hold it and those
+// that prove with it, lists each node's answer and names the nodes it
+// skipped. install seals the new cookie under the cookie notp-cli
+// connects with (the kernel authenticates but does not encrypt); use and
+// remove take a cookie or its fingerprint and send the fingerprint. A
+// rotation: keys install $NEW, keys use $NEW, keys remove $OLD, each
+// finished everywhere before the next.
 // "notp-cli help [command]" prints the usage of all or one command;
 // "notp-cli keygen" prints a new cookie.
 //

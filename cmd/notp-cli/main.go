@@ -47,6 +47,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return keygen(o.args, stdout, stderr)
 	case o.cmd == "monitor":
 		return oneShotMonitor(ctx, o, stdout, stderr)
+	case o.cmd == command.Keys:
+		return oneShotKeys(ctx, o, stdout, stderr)
 	}
 	return oneShot(ctx, o, stdout, stderr)
 }

@@ -23,14 +23,16 @@ const monitorHelp = "Streams the node's ring and health events until Ctrl-C (in 
 const monitorDesc = monitorHelp + " It polls the node every 500ms for the events it logged " +
 	"(it keeps its latest 1024) and prints those at --level or above (default info): " +
 	"debug adds this node's state sends; warn keeps dead and suspect nodes, refused entries " +
-	"and this node's removal. One-shot mode prints a JSON object per event unless --format text; " +
+	"and this node's removal. The node's own log lines at info and above come too (kind log), " +
+	"each at its level (error keeps only errors). One-shot mode prints a JSON object per event unless --format text; " +
 	"the shell prints text unless --format json."
 
 // monitorSynopsis is monitor's usage.
-const monitorSynopsis = "monitor [--level debug|info|warn] [--format text|json]"
+const monitorSynopsis = "monitor [--level debug|info|warn|error] [--format text|json]"
 
-// levels are the event levels, least severe first.
-var levels = []string{"debug", "info", "warn"}
+// levels are the event levels, least severe first ("error" only for the
+// node's log lines).
+var levels = []string{"debug", "info", "warn", "error"}
 
 // monitorOpts are monitor's options.
 type monitorOpts struct {
@@ -62,7 +64,7 @@ func parseMonitor(args []string) (monitorOpts, error) {
 			continue
 		}
 		if mo.level = slices.Index(levels, val); mo.level < 0 {
-			return mo, fmt.Errorf("monitor: --level %q: want debug, info or warn", val)
+			return mo, fmt.Errorf("monitor: --level %q: want debug, info, warn or error", val)
 		}
 	}
 	return mo, nil
@@ -102,6 +104,10 @@ func monitorEvents(ctx context.Context, c *client, mo monitorOpts, format string
 				line, _ := json.Marshal(e)
 				b.Write(line)
 				b.WriteByte('\n')
+				continue
+			}
+			if e.Kind == "log" {
+				fmt.Fprintf(&b, "%s  %-5s  %-12s  %s\n", e.Time.UTC().Format("2006-01-02T15:04:05.000Z"), e.Level, e.Kind, sanitizeLine(e.Message))
 				continue
 			}
 			fmt.Fprintf(&b, "%s  %-5s  %-12s  ring=%s  %s", e.Time.UTC().Format("2006-01-02T15:04:05.000Z"), e.Level, e.Kind, e.Ring, strings.Join(e.Nodes, " "))
@@ -145,4 +151,16 @@ func oneShotMonitor(ctx context.Context, o options, stdout, stderr io.Writer) in
 		return exitFail
 	}
 	return exitOK
+}
+
+// sanitizeLine makes a node's log message one printable line: control
+// characters (a forged message could move the terminal's cursor) become
+// spaces.
+func sanitizeLine(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			return ' '
+		}
+		return r
+	}, s)
 }

@@ -111,12 +111,32 @@ func TestShellMonitor(t *testing.T) {
 	}
 	s := out.String()
 	for _, w := range []string{"> Monitoring node1; press Enter to stop.\n", "warn   dead          ring=r  c@h:3 (+2 more)\n",
-		"monitor: --level \"nope\": want debug, info or warn\nUsage: monitor [--level debug|info|warn] [--format text|json]\n", "\"data\": \"pong\""} {
+		"monitor: --level \"nope\": want debug, info, warn or error\nUsage: monitor [--level debug|info|warn|error] [--format text|json]\n", "\"data\": \"pong\""} {
 		if !strings.Contains(s, w) {
 			t.Fatalf("shell output lacks %q:\n%s", w, s)
 		}
 	}
 	if strings.Contains(s, "inserted") {
 		t.Fatalf("--level warn printed an info event:\n%s", s)
+	}
+}
+
+// monitor prints the node's log lines at their level, on one line each
+// whatever control characters they hold; --level error keeps only errors.
+func TestMonitorLogLines(t *testing.T) {
+	k := startKernel(t, "node1", testCookie)
+	f := startFake(t, k)
+	f.set(command.Events, command.Reply{OK: true, Data: json.RawMessage(`{"next":3,"missed":0,"events":[` +
+		`{"seq":1,"time":"2026-12-02T07:33:20.261Z","level":"info","kind":"log","nodes":[],"message":"key installed key_id=\"0123456789abcdef\"\u001b[2J"},` +
+		`{"seq":2,"time":"2026-12-02T07:33:20.262Z","level":"error","kind":"log","nodes":[],"message":"node failed err=\"boom\""}]}`)})
+	flags := []string{"-I", "node1", "-H", k.Self().Host, "-p", strconv.Itoa(k.Self().Port), "-a", testCookie, "--timeout", "5s"}
+	code, out := runMonitor(t, append(flags, "--format", "text", "monitor"), "node failed")
+	if code != 0 || !strings.Contains(out, "2026-12-02T07:33:20.261Z  info   log           key installed key_id=\"0123456789abcdef\" [2J\n") ||
+		!strings.Contains(out, "error  log           node failed err=\"boom\"\n") {
+		t.Fatalf("monitor: exit %d\n%q", code, out)
+	}
+	code, out = runMonitor(t, append(flags, "--format", "text", "monitor", "--level", "error"), "node failed")
+	if code != 0 || strings.Contains(out, "key installed") {
+		t.Fatalf("monitor --level error: exit %d\n%s", code, out)
 	}
 }

@@ -256,6 +256,14 @@ func (sh *shell) exec(ctx context.Context, line string) bool {
 			return true
 		}
 		return sh.monitorUntilEnter(ctx, mo)
+	case command.Keys:
+		kr, err := parseKeys(f[1:])
+		if err != nil {
+			sh.printf("%v\nUsage: keys %s\n", err, keysUsage)
+			return true
+		}
+		sh.out.Write(render(command.Keys, runKeys(ctx, sh.c, kr), cmp.Or(kr.format, sh.format, "json"), false, sh.width))
+		return true
 	case "keygen":
 		if len(f) > 1 {
 			sh.printf("%v\nUsage: keygen\n", errKeygenArgs)

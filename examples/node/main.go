@@ -31,11 +31,20 @@
 //	-meet ID@HOST:PORT
 //	                meet this node once started (its id is needed to address it;
 //	                notp.ParseNode's form, as printed by notp-cli's get)
+//	-meet SEED[,SEED...]
+//	                or find the cluster through seeds (cluster.Config.Seeds):
+//	                host:port, DNS names resolving to several addresses (with
+//	                -port when they have none) and SRV names such as
+//	                _notp._tcp.notp.default.svc.cluster.local; retried with
+//	                backoff until a node there answers, which is then met
 //	-log LEVEL      debug, info (default), warn or error
 //	-tls-cert FILE, -tls-key FILE
 //	                serve and dial over mutual TLS with this PEM certificate and key
 //	-tls-ca FILE    PEM CAs that peers' and clients' certificates must chain to
 //	                (default: -tls-cert itself, for one self-signed certificate)
+//	                The certificate files are re-read when they change (checked at
+//	                most once a minute, on handshakes) and at once on SIGHUP;
+//	                open connections keep the certificate they were made with.
 //	-busy-poll D    kernel.Config.BusyPoll, e.g. 50us (default 0: adaptive)
 //	-metrics HOST:PORT
 //	                serve Prometheus metrics at http://HOST:PORT/metrics
@@ -70,6 +79,7 @@ import (
 
 	"github.com/notp-go/notp"
 	"github.com/notp-go/notp/cluster"
+	"github.com/notp-go/notp/discover"
 	"github.com/notp-go/notp/genserver"
 	"github.com/notp-go/notp/gossip"
 	"github.com/notp-go/notp/internal/cookiefile"
@@ -88,12 +98,14 @@ type options struct {
 	cookie   string
 	ring     string
 	flush    string
-	meet     *notp.Node
+	meet     *notp.Node // -meet id@host:port
+	seeds    []string   // -meet seeds (host:port, DNS or SRV names): cluster.Config.Seeds
 	level    slog.Level
-	insecure bool          // -insecure: no cookie, nothing authenticated
-	tls      *tls.Config   // -tls-cert/-tls-key/-tls-ca; nil = plain TCP
-	busyPoll time.Duration // -busy-poll
-	metrics  string        // -metrics: host:port of the metrics endpoint; "" = off
+	insecure bool                 // -insecure: no cookie, nothing authenticated
+	tls      *tls.Config          // -tls-cert/-tls-key/-tls-ca; nil = plain TCP
+	certs    *kernel.CertReloader // serves -tls-cert/-tls-key, re-read when they change or on SIGHUP
+	busyPoll time.Duration        // -busy-poll
+	metrics  string               // -metrics: host:port of the metrics endpoint; "" = off
 }
 
 // errUsage marks flag errors (exit status 2).
@@ -110,7 +122,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	insecure := fs.Bool("insecure", false, "run without a cookie: nothing is authenticated")
 	ring := fs.String("ring", "ring", "ring id to start in")
 	flush := fs.String("flush", "", "file to persist the ring to and reload it from")
-	meet := fs.String("meet", "", "node to meet once started, as id@host:port")
+	meet := fs.String("meet", "", "node to meet once started, as id@host:port, or seeds to find one: host:port, DNS or SRV names, comma-separated")
 	level := fs.String("log", "info", "log level: debug, info, warn or error")
 	certFile := fs.String("tls-cert", "", "PEM certificate: serve and dial over TLS with it (needs -tls-key)")
 	keyFile := fs.String("tls-key", "", "PEM private key of -tls-cert")
@@ -145,21 +157,30 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	if o.cookie, err = pickCookie(fs, *cookie, *cookieFile, *insecure); err != nil {
 		return o, fmt.Errorf("%w: %w", errUsage, err)
 	}
-	if *meet != "" {
+	if strings.Contains(*meet, "@") {
 		n, err := notp.ParseNode(*meet)
 		if err != nil {
 			return o, fmt.Errorf("%w: -meet: %w (want id@host:port)", errUsage, err)
 		}
 		o.meet = &n
+	} else if *meet != "" {
+		o.seeds = strings.Split(*meet, ",")
+		f, err := discover.New(discover.Config{DefaultPort: *port})
+		if err == nil {
+			err = f.Check(o.seeds)
+		}
+		if err != nil {
+			return o, fmt.Errorf("%w: -meet: %w (want id@host:port, or seeds: host:port, DNS or SRV names)", errUsage, err)
+		}
 	}
 	if err := o.level.UnmarshalText([]byte(*level)); err != nil {
 		return o, fmt.Errorf("%w: -log %q: want debug, info, warn or error", errUsage, *level)
 	}
-	tc, err := tlsConfig(*certFile, *keyFile, *caFile)
+	tc, certs, err := tlsConfig(*certFile, *keyFile, *caFile)
 	if err != nil {
 		return o, fmt.Errorf("%w: %w", errUsage, err)
 	}
-	o.tls = tc
+	o.tls, o.certs = tc, certs
 	return o, nil
 }
 
@@ -204,37 +225,61 @@ func pickCookie(fs *flag.FlagSet, cookie, file string, insecure bool) (string, e
 	return cookie, nil
 }
 
+// certCheckInterval is how often a handshake may check the certificate
+// files for a change (SIGHUP reloads at once).
+const certCheckInterval = time.Minute
+
 // tlsConfig builds the node's mutual-TLS config: it serves certFile, dials
 // with it, and accepts peers and clients whose certificates chain to the
 // CAs in caFile (certFile itself when caFile is empty, for one self-signed
-// certificate shared by the cluster). nil when no file is given.
-func tlsConfig(certFile, keyFile, caFile string) (*tls.Config, error) {
+// certificate shared by the cluster). The certificate comes from a
+// kernel.CertReloader, which re-reads the files when they change. nil when
+// no file is given.
+func tlsConfig(certFile, keyFile, caFile string) (*tls.Config, *kernel.CertReloader, error) {
 	if certFile == "" && keyFile == "" && caFile == "" {
-		return nil, nil
+		return nil, nil, nil
 	}
 	if certFile == "" || keyFile == "" {
-		return nil, errors.New("-tls-cert and -tls-key go together (and -tls-ca needs them)")
+		return nil, nil, errors.New("-tls-cert and -tls-key go together (and -tls-ca needs them)")
 	}
-	pair, err := tls.LoadX509KeyPair(certFile, keyFile)
+	certs, err := kernel.NewCertReloader(certFile, keyFile, certCheckInterval)
 	if err != nil {
-		return nil, fmt.Errorf("-tls-cert/-tls-key: %w", err)
+		return nil, nil, fmt.Errorf("-tls-cert/-tls-key: %w", err)
 	}
 	if caFile == "" {
 		caFile = certFile
 	}
 	pem, err := os.ReadFile(caFile)
 	if err != nil {
-		return nil, fmt.Errorf("-tls-ca: %w", err)
+		return nil, nil, fmt.Errorf("-tls-ca: %w", err)
 	}
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("-tls-ca: no PEM certificate in %s", caFile)
+		return nil, nil, fmt.Errorf("-tls-ca: no PEM certificate in %s", caFile)
 	}
-	return &tls.Config{
-		MinVersion:   tls.VersionTLS13,
-		Certificates: []tls.Certificate{pair},
-		RootCAs:      pool, ClientCAs: pool, ClientAuth: tls.RequireAndVerifyClientCert,
-	}, nil
+	tc := &tls.Config{
+		MinVersion: tls.VersionTLS13,
+		RootCAs:    pool, ClientCAs: pool, ClientAuth: tls.RequireAndVerifyClientCert,
+	}
+	certs.Apply(tc)
+	return tc, certs, nil
+}
+
+// reloadOnSignal reloads the TLS certificate files each time hup delivers
+// (SIGHUP), until ctx ends.
+func reloadOnSignal(ctx context.Context, hup <-chan os.Signal, certs *kernel.CertReloader, log *slog.Logger) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+		}
+		if err := certs.Reload(); err != nil {
+			log.Warn("tls certificate reload failed; keeping the current one", "err", err)
+		} else {
+			log.Info("tls certificate reloaded", "reloads", certs.Reloads())
+		}
+	}
 }
 
 // run is the program; it returns the exit status.
@@ -260,7 +305,7 @@ func serve(ctx context.Context, o options, log *slog.Logger) error {
 	n, err := cluster.New(cluster.Config{
 		Node: o.node, Cookie: o.cookie, Insecure: o.insecure, Logger: log,
 		TLS: o.tls, Kernel: kernel.Config{BusyPoll: o.busyPoll}, MetricsAddr: o.metrics,
-		Gossip: gossip.Config{FlushPath: o.flush},
+		Gossip: gossip.Config{FlushPath: o.flush}, Seeds: o.seeds,
 	})
 	if err != nil {
 		return err
@@ -276,6 +321,15 @@ func serve(ctx context.Context, o options, log *slog.Logger) error {
 
 	events, cancel := n.Ring().Subscribe(256)
 	defer cancel()
+	if o.certs != nil {
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		hupCtx, stopHup := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { defer close(done); reloadOnSignal(hupCtx, hup, o.certs, log) }()
+		defer func() { stopHup(); <-done }()
+	}
 	if err := n.Start(ctx, o.ring); err != nil {
 		return err
 	}

@@ -9,7 +9,9 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -97,11 +99,16 @@ func TestTLSFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.tls == nil || len(o.tls.Certificates) != 1 || o.tls.ClientAuth != tls.RequireAndVerifyClientCert ||
+	if o.tls == nil || o.tls.GetCertificate == nil || o.tls.GetClientCertificate == nil || o.certs == nil ||
+		o.tls.ClientAuth != tls.RequireAndVerifyClientCert ||
 		o.tls.RootCAs == nil || o.tls.ClientCAs == nil || o.busyPoll != 50*time.Microsecond {
 		t.Fatalf("options: %+v", o)
 	}
-	leaf, err := x509.ParseCertificate(o.tls.Certificates[0].Certificate[0])
+	served, err := o.tls.GetCertificate(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := x509.ParseCertificate(served.Certificate[0])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +145,8 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"-id", "a@b"}, "'@'"},
 		{[]string{"-id", "a", "-host", ""}, "empty host"},
 		{[]string{"-id", "a", "-ring", ""}, "-ring"},
-		{[]string{"-id", "a", "-meet", "127.0.0.1:7022"}, "-meet"},
+		{[]string{"-id", "a", "-meet", "bad host:7022"}, "-meet"},
+		{[]string{"-id", "a", "-meet", "127.0.0.1:0"}, "-meet"},
 		{[]string{"-id", "a", "-meet", "b@127.0.0.1:0"}, "-meet"},
 		{[]string{"-id", "a", "-log", "loud"}, "-log"},
 		{[]string{"-id", "a", "extra"}, "unexpected arguments"},
@@ -171,5 +179,55 @@ func TestBadFlags(t *testing.T) {
 	}
 	if code := run(context.Background(), []string{"-h"}, &bytes.Buffer{}); code != 0 {
 		t.Fatalf("-h: exit %d", code)
+	}
+}
+
+// -meet takes a node (id@host:port) or seeds for discovery: host:port,
+// DNS names (the node's -port when they have none) and SRV names.
+func TestMeetSeedsFlag(t *testing.T) {
+	t.Setenv(cookiefile.EnvVar, testCookie)
+	o, err := parseFlags([]string{"-id", "a", "-port", "7030", "-meet", "10.0.0.1:7022,notp.default.svc.cluster.local,_notp._tcp.notp.default.svc.cluster.local"}, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"10.0.0.1:7022", "notp.default.svc.cluster.local", "_notp._tcp.notp.default.svc.cluster.local"}
+	if o.meet != nil || !slices.Equal(o.seeds, want) {
+		t.Fatalf("seeds %q, meet %v; want %q", o.seeds, o.meet, want)
+	}
+}
+
+// SIGHUP reloads the certificate files: the node then serves the new
+// certificate; a reload that fails keeps the old one.
+func TestReloadOnSignal(t *testing.T) {
+	certFile, keyFile := writeCert(t)
+	_, certs, err := tlsConfig(certFile, keyFile, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := certs.Certificate()
+	next := testcert.New(t)
+	if err := os.WriteFile(certFile, next.CertPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, next.KeyPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	hup := make(chan os.Signal)
+	done := make(chan struct{})
+	var logs bytes.Buffer
+	go func() {
+		defer close(done)
+		reloadOnSignal(ctx, hup, certs, slog.New(slog.NewTextHandler(&logs, nil)))
+	}()
+	hup <- syscall.SIGHUP
+	hup <- syscall.SIGHUP // the first is handled once this one is taken
+	cancel()
+	<-done
+	if certs.Certificate() == old || !bytes.Equal(certs.Certificate().Certificate[0], next.Config.Certificates[0].Certificate[0]) {
+		t.Fatal("SIGHUP did not load the new certificate")
+	}
+	if !strings.Contains(logs.String(), "tls certificate reloaded") {
+		t.Fatalf("logs: %s", logs.String())
 	}
 }

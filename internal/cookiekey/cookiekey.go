@@ -48,6 +48,11 @@ const (
 	KeyDialerToAcceptor = "notp/2 key dialer->acceptor"
 	KeyAcceptorToDialer = "notp/2 key acceptor->dialer"
 	DerivePrefix        = "notp/2 derive "
+	// KeyID labels a key's public fingerprint (no data follows): what a
+	// keyring lists instead of the key. Its first bytes name the key to
+	// an operator; they cost an attacker as much to test a guess against
+	// as any other derived value (one stretching per guess).
+	KeyID = "notp/2 key id"
 )
 
 // ChannelBinding is the TLS exporter label (RFC 5705 keying material,

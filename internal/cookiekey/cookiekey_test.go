@@ -46,8 +46,9 @@ func TestLabels(t *testing.T) {
 		KeyDialerToAcceptor: "notp/2 key dialer->acceptor",
 		KeyAcceptorToDialer: "notp/2 key acceptor->dialer",
 		DerivePrefix:        "notp/2 derive ",
+		KeyID:               "notp/2 key id",
 	}
-	if len(labels) != 5 {
+	if len(labels) != 6 {
 		t.Fatalf("two labels are equal: %q", labels)
 	}
 	for got, want := range labels {

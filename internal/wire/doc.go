@@ -31,7 +31,7 @@
 // A kernel connection then carries, in each direction, one hello frame, one
 // proof frame (absent in insecure mode) and then records:
 //
-//	hello frame   u32be length | msgpack [version, flags, [id, host, port], nonce(bin 32)]
+//	hello frame   u32be length | msgpack [version, flags, [id, host, port], nonce(bin 32), min version]
 //	proof frame   u32be 32 | 32-byte HMAC-SHA256
 //	record*       u32be n | payload (n bytes) | MAC (32 bytes; absent in insecure mode)
 //
@@ -39,7 +39,8 @@
 //
 //  1. dialer → acceptor: the protocol byte [ProtoKernel], then the dialer's
 //     hello frame H_D.
-//  2. The acceptor checks H_D (version, insecure flag agreeing with its own,
+//  2. The acceptor checks H_D (a version range [min version, version]
+//     overlapping its own, insecure flag agreeing with its own,
 //     a valid node, an ID other than its own, a nonce other than its own) and
 //     only then sends its hello frame H_A. H_A holds nothing derived from the
 //     cookie. The dialer checks H_A the same way.
@@ -55,7 +56,9 @@
 //
 // M is the 32-byte master key: argon2id(cookie, salt "notp/2 cookie master
 // key", 2 passes, 19 MiB, 1 lane), computed once per process (package
-// kernel). T = H_D || H_A (the exact frames, length prefixes included),
+// kernel). The dialer's M is its primary cookie's; an acceptor with several
+// cookies (a keyring) checks P_D under each and uses the one that matched
+// for P_A and the session keys. T = H_D || H_A (the exact frames, length prefixes included),
 // followed under TLS by 32 bytes of the TLS session's exported keying
 // material (RFC 5705, label "EXPORTER-notp/2 hello channel binding", no
 // context), which both ends of one TLS session share and a relay that
@@ -98,6 +101,11 @@
 // for any chunked reply.
 // The sender's node is not repeated in envelopes: it is the node
 // authenticated by the hello.
+//
+// A hello of four elements (the first releases of version 2) offers
+// [version, version]. An acceptor that finds no common version still
+// sends its hello, so that the dialer can report both ranges, and then
+// closes the connection.
 //
 // Kind values, [Version] and the hello flags are append-only: never renumber
 // or reuse them.

@@ -18,6 +18,13 @@ import (
 //	   under TLS the transcript binds the TLS channel
 const Version = 2
 
+// MinVersion is the oldest protocol version this code speaks. A hello
+// offers the range [MinVersion, Version]; two nodes talk when their
+// ranges overlap, at the highest version both speak. A release that
+// brings version n+1 keeps MinVersion at n, so it talks to the previous
+// release during a rolling upgrade; the release after may raise it.
+const MinVersion = 2
+
 // ProtoKernel is the protocol byte of kernel connections.
 const ProtoKernel byte = 'K'
 
@@ -93,10 +100,24 @@ type Envelope struct {
 
 // Hello is the first frame of each direction of a kernel connection.
 type Hello struct {
-	Version uint64
-	Flags   uint64
-	Node    notp.Node
-	Nonce   []byte
+	// Version is the newest protocol version the sender speaks and
+	// MinVersion the oldest: the sender's range. A hello without the
+	// range's fifth element (the first releases of version 2) stands for
+	// [Version, Version], as does MinVersion 0 when encoding.
+	Version    uint64
+	MinVersion uint64
+	Flags      uint64
+	Node       notp.Node
+	Nonce      []byte
+}
+
+// Min is the oldest version h offers: MinVersion, or Version when
+// MinVersion is 0 (a hello that offers one version).
+func (h *Hello) Min() uint64 {
+	if h.MinVersion == 0 {
+		return h.Version
+	}
+	return h.MinVersion
 }
 
 func malformed(what string) error { return fmt.Errorf("%w: %s", ErrMalformed, what) }
@@ -335,7 +356,7 @@ const maxSharedData = 4 << 10
 // AppendHello appends a length-prefixed hello frame to b.
 func AppendHello(b []byte, h *Hello) []byte {
 	start := len(b)
-	b = append(b, 0, 0, 0, 0, 0x94)
+	b = append(b, 0, 0, 0, 0, 0x95)
 	b = appendUint(b, h.Version)
 	b = appendUint(b, h.Flags)
 	b = append(b, 0x93)
@@ -343,6 +364,7 @@ func AppendHello(b []byte, h *Hello) []byte {
 	b = AppendStr(b, h.Node.Host)
 	b = appendUint(b, uint64(h.Node.Port))
 	b = AppendBin(b, h.Nonce)
+	b = appendUint(b, h.Min())
 	binary.BigEndian.PutUint32(b[start:], uint32(len(b)-start-HeaderSize))
 	return b
 }
@@ -354,15 +376,19 @@ func DecodeHello(b []byte, h *Hello) error {
 	if err != nil {
 		return err
 	}
-	if n != 4 {
-		return malformed("hello is not a 4-element array")
+	if n != 4 && n != 5 {
+		return malformed("hello is not a 4- or 5-element array")
 	}
+	elems := n
 	*h = Hello{}
 	if h.Version, err = r.Uint(); err != nil {
 		return err
 	}
 	if h.Flags, err = r.Uint(); err != nil {
 		return err
+	}
+	if h.Version == 0 {
+		return malformed("protocol version 0") // versions start at 1
 	}
 	if n, err = r.ArrayLen(); err != nil {
 		return err
@@ -392,6 +418,15 @@ func DecodeHello(b []byte, h *Hello) error {
 		return malformed("nonce has the wrong size")
 	}
 	h.Nonce = append([]byte(nil), nonce...)
+	h.MinVersion = h.Version
+	if elems == 5 {
+		if h.MinVersion, err = r.Uint(); err != nil {
+			return err
+		}
+		if h.MinVersion == 0 || h.MinVersion > h.Version {
+			return malformed("protocol version range is empty")
+		}
+	}
 	if r.Len() != 0 {
 		return malformed("trailing bytes after hello")
 	}

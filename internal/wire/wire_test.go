@@ -87,11 +87,30 @@ func TestDecodeRejects(t *testing.T) {
 }
 
 func TestHelloRoundTrip(t *testing.T) {
-	h := Hello{Version: Version, Flags: FlagInsecure, Node: notp.Node{ID: "a", Host: "h", Port: 7022}, Nonce: make([]byte, NonceSize)}
+	h := Hello{Version: Version + 1, MinVersion: Version, Flags: FlagInsecure, Node: notp.Node{ID: "a", Host: "h", Port: 7022}, Nonce: make([]byte, NonceSize)}
 	b := AppendHello(nil, &h)
 	var got Hello
 	if err := DecodeHello(b[HeaderSize:], &got); err != nil || !reflect.DeepEqual(got, h) {
 		t.Fatalf("hello round trip: %+v, %v", got, err)
+	}
+	// An empty range is malformed.
+	bad := h
+	bad.MinVersion = Version + 2
+	if err := DecodeHello(AppendHello(nil, &bad)[HeaderSize:], &got); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("hello offering [%d, %d]: %v, want ErrMalformed", bad.MinVersion, bad.Version, err)
+	}
+}
+
+// A hello of the first version-2 releases (four elements, no range) reads
+// as offering its one version.
+func TestHelloWithoutRange(t *testing.T) {
+	h := Hello{Version: Version, Node: notp.Node{ID: "a", Host: "h", Port: 7022}, Nonce: make([]byte, NonceSize)}
+	b := AppendHello(nil, &h)[HeaderSize:]
+	// Rewrite as the four-element form: array header 0x94, range dropped.
+	old := append([]byte{0x94}, b[1:len(b)-1]...)
+	var got Hello
+	if err := DecodeHello(old, &got); err != nil || got.Version != Version || got.MinVersion != Version {
+		t.Fatalf("four-element hello: %+v, %v; want the range [%d, %d]", got, err, Version, Version)
 	}
 }
 

@@ -42,7 +42,9 @@
 // key; nodes with another cookie cannot decrypt or forge gossip, so they
 // cannot join.
 // An empty cookie (a kernel with Config.Insecure) gives no key: gossip is
-// then plain text.
+// then plain text. [SecretKeys] gives the key of every cookie of the
+// kernel's keyring, the primary's first, for a memberlist keyring that
+// accepts gossip from nodes on any of them during a cookie rotation.
 //
 // The transport itself does not authenticate anything: packets go to
 // memberlist unverified and memberlist checks them with the key; stream

@@ -16,3 +16,11 @@ const keyLabel = "memberlist SecretKey AES-256"
 func SecretKey(k *kernel.Kernel) []byte {
 	return k.DeriveKey(keyLabel)
 }
+
+// SecretKeys returns memberlist's key for every key of k's keyring
+// ([kernel.Keyring.DeriveKeys]), the primary's first: what memberlist's
+// keyring holds so that it accepts gossip from nodes on any of the
+// kernel's keys during a cookie rotation. nil without a cookie.
+func SecretKeys(k *kernel.Kernel) [][]byte {
+	return k.Keyring().DeriveKeys(keyLabel)
+}
