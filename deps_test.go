@@ -56,6 +56,11 @@ func TestDependencyRules(t *testing.T) {
 			modulePath + "/genserver", modulePath + "/gossip", modulePath + "/command", modulePath + "/internal/msgpackcheck",
 			modulePath + "/metrics"},
 			[]string{"github.com/hashicorp/memberlist", "github.com/prometheus/client_golang"}},
+		// conflux is the one package that links Raft and its storage.
+		{"conflux", []string{modulePath, modulePath + "/kernel", modulePath + "/genserver", modulePath + "/gossip",
+			modulePath + "/cluster", modulePath + "/internal/msgpackcheck"},
+			[]string{"github.com/hashicorp/raft", "github.com/hashicorp/raft-boltdb/v2", "github.com/hashicorp/go-hclog",
+				"github.com/vmihailenco/msgpack/v5"}},
 		{"internal/cookiefile", nil, nil},
 		{"cmd/notp-cli", []string{modulePath, modulePath + "/kernel", modulePath + "/genserver", modulePath + "/command",
 			modulePath + "/internal/cookiefile"},
