@@ -14,7 +14,7 @@ import (
 type ringView struct{ n *cluster.Node }
 
 func (r ringView) kernel() *kernel.Kernel { return r.n.Kernel() }
-func (r ringView) self() notp.Node         { return r.n.Self() }
+func (r ringView) self() notp.Node        { return r.n.Self() }
 
 // members returns the ring's nodes by ID, and whether memberlist sees
 // each alive.

@@ -205,4 +205,3 @@ func (c chanCtx) Err() error {
 	}
 }
 func (c chanCtx) Value(any) any { return nil }
-
