@@ -124,15 +124,31 @@ func (f *fsm[S, A]) advance(index uint64) {
 }
 
 // advanceLocked records index as applied, retires the leader's in-flight
-// action p when it is the oldest one, and wakes WaitApplied.
+// action p, and wakes WaitApplied. The provisional state is the committed
+// state with the remaining in-flight actions applied in proposal order;
+// when the oldest one commits that is unchanged, otherwise it is rebuilt.
 func (f *fsm[S, A]) advanceLocked(index, p uint64) {
 	f.applied = index
-	if p != 0 && len(f.pending) > 0 && f.pending[0].p == p {
+	i := -1
+	if p != 0 {
+		for j := range f.pending {
+			if f.pending[j].p == p {
+				i = j
+				break
+			}
+		}
+	}
+	switch {
+	case i == 0:
 		f.pending = f.pending[1:]
 		if len(f.pending) == 0 {
+			f.pending = nil
 			f.prov = f.state
 		}
-	} else {
+	case i > 0:
+		f.pending = append(f.pending[:i], f.pending[i+1:]...)
+		f.rebaseLocked()
+	default:
 		f.rebaseLocked()
 	}
 	close(f.notify)
@@ -178,6 +194,9 @@ func (f *fsm[S, A]) session(client string) (session, bool) {
 func (f *fsm[S, A]) publish(state S, a A, index uint64) {
 	f.subMu.Lock()
 	defer f.subMu.Unlock()
+	if len(f.subs) == 0 {
+		return
+	}
 	ids := make([]int, 0, len(f.subs))
 	for id := range f.subs {
 		ids = append(ids, id)

@@ -288,9 +288,9 @@ func (s *Store[S, A]) encodeErr(rp *reply, err error) {
 }
 
 // propose runs req's method on the provisional state and appends its
-// action. Proposals are serialised (propMu) so that the leader's
-// in-flight actions (fsm.pending) are in log order: each is pushed before
-// Raft.Apply enqueues it, and Raft appends in enqueue order.
+// action. Methods run one at a time (propMu); each action joins the
+// leader's in-flight actions (fsm.pending) before Raft.Apply enqueues it,
+// so it cannot commit before it is recorded there.
 func (s *Store[S, A]) propose(ctx context.Context, req *performReq) (uint64, msgpack.RawMessage, error) {
 	m := s.cfg.Methods[req.M]
 	if m == nil {
@@ -332,8 +332,14 @@ func (s *Store[S, A]) propose(ctx context.Context, req *performReq) (uint64, msg
 	f.pending = append(f.pending, pending[A]{p: p, action: a})
 	f.prov = s.cfg.Reduce(f.prov, a)
 	f.mu.Unlock()
-	fut := r.Apply(data, 0)
 	s.propMu.Unlock()
+	// Enqueue outside the lock: Raft appends together the entries whose
+	// senders wait at once (one storage write, one fsync per batch), so
+	// serialising the sends would cost the group commit. Concurrent
+	// proposals may therefore reach the log in another order than their
+	// methods ran in; in-flight actions are retired by number, whatever
+	// their order.
+	fut := r.Apply(data, 0)
 
 	if err := s.await(ctx, fut); err != nil {
 		return 0, nil, s.applyErr(err)
