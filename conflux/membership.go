@@ -86,10 +86,23 @@ func (s *Store[S, A]) reconcileLoop() {
 			for _, n := range c.removed {
 				s.removed.Store(n.ID, struct{}{})
 			}
+			if c.selfRemoved {
+				s.stepDown(ctx)
+			}
 		case <-s.kickCh:
 		case <-t.C:
 		}
 		s.reconcile(ctx)
+	}
+}
+
+// stepDown hands leadership over when this node left the ring, so that a
+// leader that remains can remove it from the group.
+func (s *Store[S, A]) stepDown(ctx context.Context) {
+	if r, err := s.running(); err == nil && r.State() == raft.Leader {
+		if err := s.await(ctx, r.LeadershipTransfer()); err != nil {
+			s.log.Warn("leadership transfer after leaving the ring failed", "err", err)
+		}
 	}
 }
 
@@ -136,6 +149,12 @@ func (s *Store[S, A]) reconcile(ctx context.Context) {
 			s.removed.Delete(id)
 		}
 	}
+	s.removed.Range(func(id, _ any) bool {
+		if _, in := inGroup[id.(string)]; !in {
+			s.removed.Delete(id) // never a member, or already gone
+		}
+		return true
+	})
 	ids := make([]string, 0, len(members))
 	for id := range members {
 		ids = append(ids, id)

@@ -72,3 +72,31 @@ func TestMembershipFollowsRing(t *testing.T) {
 		t.Fatalf("Perform with one voter down: %v", err)
 	}
 }
+
+// A leader removed from the ring hands leadership over and the new
+// leader removes it from the group.
+func TestLeaderRemovedFromRing(t *testing.T) {
+	g := newGroup(t, 3, nil)
+	li := g.leader()
+	other := (li + 1) % 3
+	lid := g.nodes[li].Self().ID
+	if err := g.nodes[other].Ring().Remove(ctxT(t), g.nodes[li].Self(), false); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, lid+" out of the group", func() bool {
+		nl, ok := g.stores[other].Leader()
+		if !ok || nl.ID == lid {
+			return false
+		}
+		for i, s := range g.stores {
+			if g.nodes[i].Self().ID == nl.ID {
+				_, in := suffrage(s, lid)
+				return !in
+			}
+		}
+		return false
+	})
+	if _, err := g.stores[other].Perform(ctxT(t), "add", 1); err != nil {
+		t.Fatal(err)
+	}
+}

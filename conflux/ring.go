@@ -35,7 +35,8 @@ type ringMember struct {
 // ringChange is a ring event that matters to a group: nodes removed from
 // the ring (removed or left), or any other change worth a reconcile.
 type ringChange struct {
-	removed []notp.Node
+	removed     []notp.Node
+	selfRemoved bool // this node was removed from the ring or left it
 }
 
 // subscribe returns ring changes and a cancel func closing the channel.
@@ -50,6 +51,8 @@ func (r ringView) subscribe() (<-chan ringChange, func()) {
 			switch e.Kind {
 			case gossip.EventRemoved:
 				c.removed = e.Nodes
+			case gossip.EventSelfRemoved, gossip.EventLeft:
+				c.selfRemoved = true
 			case gossip.EventInserted, gossip.EventAlive, gossip.EventDead, gossip.EventMemberLeft:
 			default:
 				continue

@@ -34,6 +34,7 @@ type Store[S, A any] struct {
 	started bool
 	stopped bool
 	raft    *raft.Raft
+	live    atomic.Pointer[raft.Raft] // raft while started and not stopped
 	trans   *raft.NetworkTransport
 	layer   *streamLayer
 	stores  *stores
@@ -114,6 +115,7 @@ func (s *Store[S, A]) Start(ctx context.Context) error {
 		return err
 	}
 	s.started = true
+	s.live.Store(s.raft)
 	s.wg.Add(2)
 	go s.observe()
 	go s.reconcileLoop()
@@ -172,6 +174,7 @@ func (s *Store[S, A]) Stop(ctx context.Context) error {
 		return nil
 	}
 	s.stopped = true
+	s.live.Store(nil)
 	close(s.done)
 	err := s.teardown()
 	s.tmu.Lock()
@@ -214,19 +217,18 @@ func (s *Store[S, A]) teardown() error {
 	return nil
 }
 
-// running returns Raft, or ErrClosed when the store is not running.
+// running returns Raft, or ErrClosed when the store is not running. It
+// takes no lock, so goroutines that Stop waits for can call it.
 func (s *Store[S, A]) running() (*raft.Raft, error) {
 	select {
 	case <-s.done:
 		return nil, ErrClosed
 	default:
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !s.started || s.stopped {
-		return nil, ErrClosed
+	if r := s.live.Load(); r != nil {
+		return r, nil
 	}
-	return s.raft, nil
+	return nil, ErrClosed
 }
 
 // State returns this node's committed state: every action applied here,
