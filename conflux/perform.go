@@ -124,6 +124,7 @@ func (s *Store[S, A]) Perform(ctx context.Context, method string, args any) (A, 
 func (s *Store[S, A]) admit() bool {
 	if s.pending.Add(1) > int64(s.cfg.MaxPending) {
 		s.pending.Add(-1)
+		s.overloaded.Add(1)
 		return false
 	}
 	return true

@@ -47,10 +47,11 @@ type Store[S, A any] struct {
 	proposal    uint64     // last proposal number
 	barrierTerm atomic.Uint64
 
-	events  chan Event
-	dropped atomic.Uint64
-	pending atomic.Int64 // Performs and Reads waiting on this node
-	removed sync.Map     // node ID -> struct{}: removed from the ring
+	events     chan Event
+	dropped    atomic.Uint64
+	overloaded atomic.Uint64
+	pending    atomic.Int64 // Performs and Reads waiting on this node
+	removed    sync.Map     // node ID -> struct{}: removed from the ring
 
 	bootMu  sync.Mutex
 	bootSet []string // the voter set this node would bootstrap
@@ -505,4 +506,24 @@ func (w hclogWriter) Write(p []byte) (int, error) {
 		w.l.Info("raft", "line", msg)
 	}
 	return len(p), nil
+}
+
+// Stats are a store's counters: what its budgets refused.
+type Stats struct {
+	Applied       uint64 // log index of the last entry applied here
+	Pending       int64  // Performs and Reads waiting on this node now
+	Overloaded    uint64 // requests refused with ErrOverloaded (Config.MaxPending)
+	EventsDropped uint64 // events lost because the Events channel was full
+	Sessions      int    // clients in the request-ID table (Config.MaxSessions)
+}
+
+// Stats returns the store's counters.
+func (s *Store[S, A]) Stats() Stats {
+	s.fsm.mu.Lock()
+	applied, sessions := s.fsm.applied, len(s.fsm.sessions)
+	s.fsm.mu.Unlock()
+	return Stats{
+		Applied: applied, Pending: s.pending.Load(), Overloaded: s.overloaded.Load(),
+		EventsDropped: s.dropped.Load(), Sessions: sessions,
+	}
 }

@@ -205,3 +205,25 @@ func TestFailoverAndTransfer(t *testing.T) {
 		t.Fatalf("Read after failover = %+v, %v; want N=2", st, err)
 	}
 }
+
+// Over MaxPending waiting requests, Perform and Read fail at once with
+// ErrOverloaded and Stats counts them.
+func TestMaxPending(t *testing.T) {
+	g := newGroup(t, 1, nil)
+	s := g.stores[0]
+	s.cfg.MaxPending = 1
+	s.pending.Add(1) // one request already waiting
+	if _, err := s.Perform(ctxT(t), "add", 1); !errors.Is(err, ErrOverloaded) {
+		t.Fatalf("Perform over the budget = %v, want ErrOverloaded", err)
+	}
+	if _, err := s.Read(ctxT(t), Linearizable); !errors.Is(err, ErrOverloaded) {
+		t.Fatalf("Read over the budget = %v, want ErrOverloaded", err)
+	}
+	if st := s.Stats(); st.Overloaded != 2 || st.Pending != 1 {
+		t.Fatalf("Stats = %+v, want 2 overloaded and 1 pending", st)
+	}
+	s.pending.Add(-1)
+	if _, err := s.Perform(ctxT(t), "add", 1); err != nil {
+		t.Fatal(err)
+	}
+}
