@@ -1,6 +1,9 @@
 package conflux
 
 import (
+	"bytes"
+	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -15,10 +18,48 @@ import (
 // leader that appended it (P; it lets that leader recognise its own
 // in-flight actions as they apply).
 type entry struct {
-	A msgpack.RawMessage `msgpack:"a"`
-	C string             `msgpack:"c,omitempty"`
-	Q uint64             `msgpack:"q,omitempty"`
-	P uint64             `msgpack:"p,omitempty"`
+	A []byte // msgpack of the action
+	C string
+	Q uint64
+	P uint64
+}
+
+// The log entry layout (hand-encoded: it is decoded for every applied
+// entry):
+//
+//	version(1) = 1 | P u64be | Q u64be | len(C) u8 | C | action (msgpack, to the end)
+//
+// The version byte is append-only.
+const (
+	entryVersion byte = 1
+	entryHeader       = 1 + 8 + 8 + 1
+)
+
+func appendEntry(b []byte, e *entry) []byte {
+	b = append(b, entryVersion)
+	b = binary.BigEndian.AppendUint64(b, e.P)
+	b = binary.BigEndian.AppendUint64(b, e.Q)
+	b = append(b, byte(len(e.C)))
+	b = append(b, e.C...)
+	return append(b, e.A...)
+}
+
+var errEntry = errors.New("conflux: malformed log entry")
+
+// decodeEntry decodes an entry; e.A aliases b.
+func decodeEntry(b []byte, e *entry) error {
+	if len(b) < entryHeader || b[0] != entryVersion {
+		return errEntry
+	}
+	n := int(b[entryHeader-1])
+	if n > MaxClientLen || len(b) < entryHeader+n {
+		return errEntry
+	}
+	e.P = binary.BigEndian.Uint64(b[1:])
+	e.Q = binary.BigEndian.Uint64(b[9:])
+	e.C = string(b[entryHeader : entryHeader+n])
+	e.A = b[entryHeader+n:]
+	return nil
 }
 
 // session is the request-ID table's record of a client's latest request.
@@ -83,7 +124,7 @@ func (f *fsm[S, A]) Apply(l *raft.Log) any {
 	}
 	var e entry
 	var a A
-	if err := msgpack.Unmarshal(l.Data, &e); err != nil {
+	if err := decodeEntry(l.Data, &e); err != nil {
 		return f.skip(l.Index, err)
 	}
 	if err := msgpack.Unmarshal(e.A, &a); err != nil {
@@ -98,7 +139,7 @@ func (f *fsm[S, A]) Apply(l *raft.Log) any {
 			f.mu.Unlock()
 			return res
 		}
-		f.remember(e.C, &session{Seq: e.Q, Index: l.Index, Action: e.A})
+		f.remember(e.C, &session{Seq: e.Q, Index: l.Index, Action: bytes.Clone(e.A)})
 	}
 	f.state = f.s.cfg.Reduce(f.state, a)
 	f.advanceLocked(l.Index, e.P)

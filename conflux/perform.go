@@ -328,7 +328,7 @@ func (s *Store[S, A]) propose(ctx context.Context, req *performReq) (uint64, msg
 	}
 	s.proposal++
 	p := s.proposal
-	data, _ := msgpack.Marshal(&entry{A: ab, C: req.C, Q: req.Q, P: p})
+	data := appendEntry(make([]byte, 0, entryHeader+len(req.C)+len(ab)), &entry{A: ab, C: req.C, Q: req.Q, P: p})
 	f.mu.Lock()
 	f.pending = append(f.pending, pending[A]{p: p, action: a})
 	f.prov = s.cfg.Reduce(f.prov, a)

@@ -271,7 +271,7 @@ func (s *Store[S, A]) ProvisionalState() S {
 		}
 		var e entry
 		var a A
-		if msgpack.Unmarshal(l.Data, &e) != nil || msgpack.Unmarshal(e.A, &a) != nil {
+		if decodeEntry(l.Data, &e) != nil || msgpack.Unmarshal(e.A, &a) != nil {
 			continue
 		}
 		st = s.cfg.Reduce(st, a)
