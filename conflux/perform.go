@@ -106,12 +106,14 @@ func (s *Store[S, A]) Perform(ctx context.Context, method string, args any) (A, 
 	defer s.pending.Add(-1)
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
-	rp, err := s.route(ctx, "perform", req)
+	rp, local, err := s.route(ctx, "perform", req)
 	if err != nil {
 		return zero, err
 	}
 	var a A
-	if err := msgpackcheck.Unmarshal(rp.A, &a); err != nil {
+	if local != nil {
+		a = *local
+	} else if err := msgpackcheck.Unmarshal(rp.A, &a); err != nil {
 		return zero, fmt.Errorf("conflux: decode action of %q: %w", method, err)
 	}
 	if err := s.WaitApplied(ctx, rp.I); err != nil {
@@ -131,26 +133,28 @@ func (s *Store[S, A]) admit() bool {
 }
 
 // route runs a perform or readindex request on the leader, locally or
-// forwarded, retrying while nothing can have been appended.
-func (s *Store[S, A]) route(ctx context.Context, event string, req *performReq) (reply, error) {
+// forwarded, retrying while nothing can have been appended. A perform run
+// locally also returns its action (local), sparing a decode.
+func (s *Store[S, A]) route(ctx context.Context, event string, req *performReq) (rep reply, local *A, err error) {
 	backoff := 5 * time.Millisecond
 	var last error = ErrNoLeader
 	for {
 		r, err := s.running()
 		if err != nil {
-			return reply{}, err
+			return reply{}, nil, err
 		}
 		var rp reply
+		var lerr error
 		if r.State() == raft.Leader {
-			rp = s.serve(ctx, event, req)
+			rp, local, lerr = s.serve(ctx, event, req)
 		} else if leader, ok := s.Leader(); ok && leader.ID != s.ring.self().ID {
 			rp, err = s.forward(ctx, leader, event, req)
 			if err != nil {
 				if !retryable(err) {
 					if errors.Is(err, kernel.ErrClosed) {
-						return reply{}, ErrClosed
+						return reply{}, nil, ErrClosed
 					}
-					return reply{}, fmt.Errorf("%w: %s via %s: %w", ErrUnknownOutcome, event, leader.ID, err)
+					return reply{}, nil, fmt.Errorf("%w: %s via %s: %w", ErrUnknownOutcome, event, leader.ID, err)
 				}
 				last = err
 				rp.E = codeNoLeader
@@ -159,7 +163,10 @@ func (s *Store[S, A]) route(ctx context.Context, event string, req *performReq) 
 			rp.E = codeNoLeader
 		}
 		if rp.E != codeNotLeader && rp.E != codeNoLeader && rp.E != codeOverloaded {
-			return rp, s.replyErr(req.M, rp)
+			if rp.E == codeMethod && lerr != nil {
+				return rp, nil, lerr // a Method's own error, unchanged
+			}
+			return rp, local, s.replyErr(req.M, rp)
 		}
 		if rp.E != codeNoLeader {
 			last = s.replyErr(req.M, rp)
@@ -169,10 +176,10 @@ func (s *Store[S, A]) route(ctx context.Context, event string, req *performReq) 
 		case <-t.C:
 		case <-ctx.Done():
 			t.Stop()
-			return reply{}, fmt.Errorf("%w (last: %v): %w", ErrNoLeader, last, ctx.Err())
+			return reply{}, nil, fmt.Errorf("%w (last: %v): %w", ErrNoLeader, last, ctx.Err())
 		case <-s.done:
 			t.Stop()
-			return reply{}, ErrClosed
+			return reply{}, nil, ErrClosed
 		}
 		backoff = min(2*backoff, 100*time.Millisecond)
 	}
@@ -240,12 +247,13 @@ func (s *Store[S, A]) replyErr(method string, rp reply) error {
 
 // serve runs a request on this node as leader and encodes the outcome
 // as a reply (errors included), for local and forwarded requests alike.
-func (s *Store[S, A]) serve(ctx context.Context, event string, req *performReq) reply {
+func (s *Store[S, A]) serve(ctx context.Context, event string, req *performReq) (reply, *A, error) {
 	var rp reply
 	var err error
+	var local *A
 	switch event {
 	case "perform":
-		rp.I, rp.A, err = s.propose(ctx, req)
+		rp.I, rp.A, local, err = s.propose(ctx, req)
 	case "readindex":
 		rp.I, err = s.readIndex(ctx)
 	default:
@@ -253,8 +261,9 @@ func (s *Store[S, A]) serve(ctx context.Context, event string, req *performReq) 
 	}
 	if err != nil {
 		s.encodeErr(&rp, err)
+		local = nil
 	}
-	return rp
+	return rp, local, err
 }
 
 // localErr keeps the original error of a local Perform (errors.Is on the
@@ -292,24 +301,24 @@ func (s *Store[S, A]) encodeErr(rp *reply, err error) {
 // action. Methods run one at a time (propMu); each action joins the
 // leader's in-flight actions (fsm.pending) before Raft.Apply enqueues it,
 // so it cannot commit before it is recorded there.
-func (s *Store[S, A]) propose(ctx context.Context, req *performReq) (uint64, msgpack.RawMessage, error) {
+func (s *Store[S, A]) propose(ctx context.Context, req *performReq) (uint64, msgpack.RawMessage, *A, error) {
 	m := s.cfg.Methods[req.M]
 	if m == nil {
-		return 0, nil, fmt.Errorf("%w: %q", ErrUnknownMethod, req.M)
+		return 0, nil, nil, fmt.Errorf("%w: %q", ErrUnknownMethod, req.M)
 	}
 	r := s.raft
 	s.propMu.Lock()
 	if err := s.ensureBarrier(ctx, r); err != nil {
 		s.propMu.Unlock()
-		return 0, nil, err
+		return 0, nil, nil, err
 	}
 	if req.C != "" {
 		if ss, ok := s.fsm.session(req.C); ok && req.Q <= ss.Seq {
 			s.propMu.Unlock()
 			if req.Q < ss.Seq {
-				return 0, nil, ErrStaleRequest
+				return 0, nil, nil, ErrStaleRequest
 			}
-			return ss.Index, ss.Action, nil
+			return ss.Index, ss.Action, nil, nil
 		}
 	}
 	f := s.fsm
@@ -319,12 +328,12 @@ func (s *Store[S, A]) propose(ctx context.Context, req *performReq) (uint64, msg
 	a, err := callMethod(m, prov, req.A)
 	if err != nil {
 		s.propMu.Unlock()
-		return 0, nil, err
+		return 0, nil, nil, err
 	}
 	ab, err := msgpack.Marshal(a)
 	if err != nil {
 		s.propMu.Unlock()
-		return 0, nil, fmt.Errorf("conflux: encode action of %q: %w", req.M, err)
+		return 0, nil, nil, fmt.Errorf("conflux: encode action of %q: %w", req.M, err)
 	}
 	s.proposal++
 	p := s.proposal
@@ -343,15 +352,18 @@ func (s *Store[S, A]) propose(ctx context.Context, req *performReq) (uint64, msg
 	fut := r.Apply(data, 0)
 
 	if err := s.await(ctx, fut); err != nil {
-		return 0, nil, s.applyErr(err)
+		return 0, nil, nil, s.applyErr(err)
 	}
 	switch res := fut.Response().(type) {
 	case applyResult:
-		return res.index, res.action, nil
+		if res.dup {
+			return res.index, res.action, nil, nil
+		}
+		return res.index, res.action, &a, nil
 	case error:
-		return 0, nil, fmt.Errorf("%w: %w", ErrUnknownOutcome, res)
+		return 0, nil, nil, fmt.Errorf("%w: %w", ErrUnknownOutcome, res)
 	}
-	return fut.Index(), ab, nil
+	return fut.Index(), ab, &a, nil
 }
 
 // applyErr maps a failed Apply to Perform's errors and, when leadership
@@ -445,7 +457,7 @@ func (s *Store[S, A]) handle() {
 					l, _ := s.Leader()
 					rp = reply{E: codeNotLeader, L: l.ID, LA: l.Addr(), M: "not the leader"}
 				} else {
-					rp = s.serve(ctx, ev, &req)
+					rp, _, _ = s.serve(ctx, ev, &req)
 				}
 				s.srv.ReplyValue(from, &rp)
 			})

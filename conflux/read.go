@@ -34,7 +34,7 @@ func (s *Store[S, A]) Read(ctx context.Context, c Consistency) (S, error) {
 	defer s.pending.Add(-1)
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
-	rp, err := s.route(ctx, "readindex", &performReq{})
+	rp, _, err := s.route(ctx, "readindex", &performReq{})
 	if err != nil {
 		return zero, err
 	}

@@ -483,7 +483,7 @@ func (s *Store[S, A]) observe() {
 // withTimeout applies PerformTimeout to a ctx without deadline.
 func (s *Store[S, A]) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
 	if _, ok := ctx.Deadline(); ok {
-		return context.WithCancel(ctx)
+		return ctx, func() {}
 	}
 	return context.WithTimeout(ctx, s.cfg.PerformTimeout)
 }

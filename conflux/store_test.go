@@ -227,3 +227,14 @@ func TestMaxPending(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// On the leader a Method's error comes back as the very value it
+// returned.
+func TestMethodErrorUnchangedOnLeader(t *testing.T) {
+	g := newGroup(t, 1, nil)
+	_, err := g.stores[0].Perform(ctxT(t), "add", -1)
+	var me *MethodError
+	if errors.As(err, &me) || !errors.Is(err, errNegative) {
+		t.Fatalf("leader's method error = %T %v, want the method's own error", err, err)
+	}
+}
