@@ -36,8 +36,10 @@
 // election the leader applies a barrier before it runs any Method, so
 // Methods never see a state missing entries of older terms. Methods run
 // one at a time on the leader and must not block. Their validation is
-// advisory across leader changes: the Reducer must be total and re-check
-// invariants. [Store.Subscribe] calls a function for every applied action
+// advisory: across leader changes, and because concurrent proposals may
+// reach the log in another order than their Methods ran in (Raft batches
+// the appends of concurrent senders, which is what gives throughput), the
+// Reducer must be total and re-check invariants. [Store.Subscribe] calls a function for every applied action
 // in log order; [Store.Events] reports role changes, members joining and
 // leaving, snapshots and restores.
 //
@@ -92,7 +94,8 @@
 // once N ring members run it without a configuration: the N lowest IDs
 // among them bootstrap the same voter set, and only when all N report the
 // same set. A node that starts later, or with BootstrapExpect 0, waits to
-// be added.
+// be added. A leader removed from the ring hands its leadership over, so
+// that the new leader removes it.
 //
 // # Storage
 //
@@ -116,6 +119,16 @@
 // neither join a group nor inject, replay or alter its traffic. Kernels
 // without a cookie (Insecure) use plain streams. After the handshake the
 // dialer names the group, so several groups share one port.
+//
+// # Budgets
+//
+// Performs and Reads waiting on a node (its own and those forwarded to
+// it) are bounded by Config.MaxPending (ErrOverloaded past it), the
+// request-ID table by Config.MaxSessions, a follower's ProvisionalState
+// by 1024 entries, Events by a 256-slot channel that drops when full,
+// forwarded requests by the kernel's frame and stream limits, and Raft
+// stream handshakes by the kernel's. [Store.Stats] counts what was
+// refused or dropped.
 //
 // # Concurrency
 //
