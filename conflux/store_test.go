@@ -238,3 +238,45 @@ func TestMethodErrorUnchangedOnLeader(t *testing.T) {
 		t.Fatalf("leader's method error = %T %v, want the method's own error", err, err)
 	}
 }
+
+// Events report the leader's role, and a snapshot taken on demand.
+func TestEvents(t *testing.T) {
+	g := newGroup(t, 3, nil)
+	l := g.stores[g.leader()]
+	sawLeader := false
+	waitFor(t, "EventLeader on the leader", func() bool {
+		for {
+			select {
+			case e := <-l.Events():
+				if e.Kind == EventLeader && e.Term > 0 {
+					sawLeader = true
+				}
+				continue
+			default:
+			}
+			return sawLeader
+		}
+	})
+	if _, err := l.Perform(ctxT(t), "add", 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.raft.Snapshot().Error(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "EventSnapshot", func() bool {
+		for {
+			select {
+			case e := <-l.Events():
+				if e.Kind == EventSnapshot && e.Index > 0 {
+					return true
+				}
+				continue
+			default:
+			}
+			return false
+		}
+	})
+	if got := EventSnapshot.String(); got != "snapshot" {
+		t.Fatalf("EventSnapshot.String() = %q", got)
+	}
+}
