@@ -15,13 +15,14 @@
 // Storage: mem (raft.InmemStore) or disk (raft-boltdb/v2 with fsync,
 // behind a 512-entry log cache, plus file snapshots).
 //
-// For each storage, system and performer count (-clients, default 1,64)
-// it runs -duration (default 5 s) after a short warmup and prints
-// commits/s and the p50 and p99 latency of one commit.
+// For each storage it starts all systems, then for each performer count
+// (-clients, default 1,64) measures them in turns for -rounds rounds of
+// -duration (default 3 rounds of 3 s) after a short warmup, and prints
+// the median round's commits/s and p50 and p99 commit latency.
 //
 // Usage:
 //
-//	go run ./cmd/confluxbench -storage mem,disk -clients 1,64 -duration 5s
+//	go run ./cmd/confluxbench -storage mem,disk -clients 1,64 -rounds 3 -duration 3s
 package main
 
 import (
@@ -56,7 +57,7 @@ func main() {
 	storages := flag.String("storage", "mem,disk", "storages to run: mem, disk")
 	systems := flag.String("systems", "conflux,raw,raw-tcp", "systems to run: conflux, raw, raw-tcp")
 	clients := flag.String("clients", "1,64", "performer counts")
-	duration := flag.Duration("duration", 5*time.Second, "measuring time per row")
+	duration := flag.Duration("duration", 3*time.Second, "measuring time per round")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	blockprofile := flag.String("blockprofile", "", "write a blocking profile of the whole run to this file")
 	flag.Parse()
@@ -90,45 +91,79 @@ func main() {
 	}
 	fmt.Printf("%-5s %-8s %7s %10s %9s %9s\n", "store", "system", "clients", "commits/s", "p50", "p99")
 	for _, st := range strings.Split(*storages, ",") {
-		for _, sys := range strings.Split(*systems, ",") {
-			if err := runSystem(st, sys, counts, *duration); err != nil {
-				fmt.Fprintf(os.Stderr, "%s/%s: %v\n", st, sys, err)
-				pprof.StopCPUProfile()
-				os.Exit(1)
-			}
+		if err := runStorage(st, strings.Split(*systems, ","), counts, *duration, *rounds); err != nil {
+			fmt.Fprintf(os.Stderr, "%s: %v\n", st, err)
+			pprof.StopCPUProfile()
+			os.Exit(1)
 		}
 	}
 }
 
+var rounds = flag.Int("rounds", 3, "measuring rounds per row; the systems take turns, round by round, so that a machine whose load drifts treats them alike; the median round is printed")
+
 // applier commits one 128-byte command.
 type applier func(ctx context.Context, cmd []byte) error
 
-func runSystem(storage, system string, counts []int, d time.Duration) error {
+// runStorage starts every system on storage at once (idle ones cost
+// little) and measures them in turns.
+func runStorage(storage string, systems []string, counts []int, d time.Duration, rounds int) error {
 	dir, err := os.MkdirTemp("", "confluxbench")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	var apply applier
-	var stop func()
-	switch system {
-	case "conflux":
-		apply, stop, err = startConflux(storage, dir)
-	case "raw", "raw-tcp":
-		apply, stop, err = startRaw(storage, dir, system == "raw-tcp")
-	default:
-		err = fmt.Errorf("unknown system %q", system)
+	appliers := map[string]applier{}
+	for _, system := range systems {
+		var apply applier
+		var stop func()
+		sdir := filepath.Join(dir, system)
+		switch system {
+		case "conflux":
+			apply, stop, err = startConflux(storage, sdir)
+		case "raw", "raw-tcp":
+			apply, stop, err = startRaw(storage, sdir, system == "raw-tcp")
+		default:
+			err = fmt.Errorf("unknown system %q", system)
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", system, err)
+		}
+		defer stop()
+		appliers[system] = apply
 	}
-	if err != nil {
-		return err
+	type result struct {
+		rate     float64
+		p50, p99 time.Duration
 	}
-	defer stop()
 	for _, c := range counts {
-		measure(apply, c, time.Second) // warmup
-		rate, p50, p99 := measure(apply, c, d)
-		fmt.Printf("%-5s %-8s %7d %10.0f %9s %9s\n", storage, system, c, rate, p50, p99)
+		res := map[string][]result{}
+		for _, system := range systems {
+			measure(appliers[system], c, time.Second) // warmup
+		}
+		for range max(rounds, 1) {
+			for _, system := range systems {
+				rate, p50, p99 := measure(appliers[system], c, d)
+				res[system] = append(res[system], result{rate, p50, p99})
+			}
+		}
+		for _, system := range systems {
+			rs := res[system]
+			slices.SortFunc(rs, func(a, b result) int { return cmpFloat(a.rate, b.rate) })
+			m := rs[len(rs)/2]
+			fmt.Printf("%-5s %-8s %7d %10.0f %9s %9s\n", storage, system, c, m.rate, m.p50, m.p99)
+		}
 	}
 	return nil
+}
+
+func cmpFloat(a, b float64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
 }
 
 // measure runs c performers for d and returns commits/s, p50 and p99.
