@@ -92,7 +92,7 @@ type fsm[S, A any] struct {
 	state    S
 	applied  uint64
 	sessions map[string]*session
-	notify   chan struct{} // closed and replaced at every apply
+	notify   chan struct{} // closed at the next apply; nil until someone waits
 
 	// The leader's in-flight actions, in log order (see Store.propose).
 	pending []pending[A]
@@ -111,8 +111,8 @@ type pending[A any] struct {
 func newFSM[S, A any](s *Store[S, A]) *fsm[S, A] {
 	return &fsm[S, A]{
 		s: s, state: s.cfg.Initial, prov: s.cfg.Initial,
-		sessions: map[string]*session{}, notify: make(chan struct{}),
-		subs: map[int]func(S, A, uint64){},
+		sessions: map[string]*session{},
+		subs:     map[int]func(S, A, uint64){},
 	}
 }
 
@@ -192,8 +192,10 @@ func (f *fsm[S, A]) advanceLocked(index, p uint64) {
 	default:
 		f.rebaseLocked()
 	}
-	close(f.notify)
-	f.notify = make(chan struct{})
+	if f.notify != nil {
+		close(f.notify)
+		f.notify = nil
+	}
 }
 
 // rebaseLocked recomputes the provisional state from the committed one.
@@ -272,6 +274,9 @@ func (f *fsm[S, A]) committed() (S, uint64) {
 func (f *fsm[S, A]) waitCh() (<-chan struct{}, uint64) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.notify == nil { // made only when someone waits
+		f.notify = make(chan struct{})
+	}
 	return f.notify, f.applied
 }
 

@@ -328,6 +328,9 @@ func nodeAt(id, addr string) (notp.Node, bool) {
 func (s *Store[S, A]) WaitApplied(ctx context.Context, index uint64) error {
 	var tick *time.Ticker
 	for {
+		if _, applied := s.fsm.committed(); applied >= index {
+			return nil // the common case: no channel needed
+		}
 		ch, applied := s.fsm.waitCh()
 		if applied >= index || s.appliedThrough(index, applied) {
 			if tick != nil {
