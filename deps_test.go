@@ -24,12 +24,12 @@ func TestDependencyRules(t *testing.T) {
 		external []string // third-party modules it may import (prefixes)
 	}{
 		{".", nil, nil},
-		// internal/msgpackread is their msgpack reader that checks every
-		// declared length against the input left.
-		{"internal/msgpackread", nil, []string{"github.com/vmihailenco/msgpack/v5"}},
-		{"chash", []string{modulePath, modulePath + "/internal/msgpackread"}, []string{
+		// internal/wire holds their msgpack reader, which checks every
+		// declared length against the input left (and imports only the
+		// standard library and the root package).
+		{"chash", []string{modulePath, modulePath + "/internal/wire"}, []string{
 			"github.com/cespare/xxhash/v2", "github.com/google/btree", "github.com/vmihailenco/msgpack/v5"}},
-		{"vclock", []string{modulePath + "/internal/msgpackread"}, []string{"github.com/vmihailenco/msgpack/v5"}},
+		{"vclock", []string{modulePath + "/internal/wire"}, []string{"github.com/vmihailenco/msgpack/v5"}},
 		// The wire codec and the kernel are hand-written over the standard
 		// library: every byte from the network goes through code we own.
 		// The key schedule's one outside import is argon2, which stretches
@@ -37,24 +37,33 @@ func TestDependencyRules(t *testing.T) {
 		{"internal/wire", []string{modulePath}, nil},
 		{"internal/cookiekey", nil, []string{"golang.org/x/crypto/argon2"}},
 		{"kernel", []string{modulePath, modulePath + "/internal/wire", modulePath + "/internal/cookiekey"}, nil},
-		{"internal/msgpackcheck", nil, []string{"github.com/vmihailenco/msgpack/v5"}},
-		{"command", []string{modulePath, modulePath + "/internal/msgpackcheck"}, []string{"github.com/vmihailenco/msgpack/v5"}},
-		{"genserver", []string{modulePath, modulePath + "/kernel", modulePath + "/internal/wire", modulePath + "/internal/msgpackcheck"}, []string{"github.com/vmihailenco/msgpack/v5"}},
-		// memberlist stays behind internal/mltransport and gossip; the
+		{"internal/msgpackcheck", []string{modulePath + "/internal/wire"}, []string{"github.com/vmihailenco/msgpack/v5"}},
+		// command is the protocol and its client: it speaks through the
+		// kernel and genserver, never through gossip (whose stats it
+		// carries as raw JSON), so clients such as notp-cli do not link
+		// memberlist.
+		{"command", []string{modulePath, modulePath + "/kernel", modulePath + "/genserver", modulePath + "/vclock",
+			modulePath + "/internal/msgpackcheck"}, []string{"github.com/vmihailenco/msgpack/v5"}},
+		{"internal/event", nil, nil},
+		{"internal/lifecycle", nil, nil},
+		{"genserver", []string{modulePath, modulePath + "/kernel", modulePath + "/internal/wire", modulePath + "/internal/msgpackcheck",
+			modulePath + "/internal/event"}, []string{"github.com/vmihailenco/msgpack/v5"}},
+		// memberlist stays behind gossip and its internal transport; the
 		// command-line tool needs none of it.
-		{"internal/mltransport", []string{modulePath + "/kernel"}, []string{"github.com/hashicorp/memberlist"}},
+		{"gossip/internal/mltransport", []string{modulePath + "/kernel"}, []string{"github.com/hashicorp/memberlist"}},
 		{"gossip", []string{modulePath, modulePath + "/chash", modulePath + "/vclock", modulePath + "/kernel",
-			modulePath + "/internal/mltransport", modulePath + "/internal/msgpackcheck"},
+			modulePath + "/gossip/internal/mltransport", modulePath + "/internal/msgpackcheck", modulePath + "/internal/event",
+			modulePath + "/internal/lifecycle"},
 			[]string{"github.com/hashicorp/memberlist", "github.com/vmihailenco/msgpack/v5"}},
 		// The Prometheus client stays in metrics (and cluster, which serves
 		// it): kernel, genserver and gossip, whose rules above list no
 		// such import, keep the counters it reads without depending on it.
 		{"metrics", []string{modulePath + "/kernel", modulePath + "/genserver", modulePath + "/gossip",
-			modulePath + "/internal/mltransport"},
+			modulePath + "/internal/lifecycle"},
 			[]string{"github.com/prometheus/client_golang"}},
 		{"cluster", []string{modulePath, modulePath + "/chash", modulePath + "/vclock", modulePath + "/kernel",
 			modulePath + "/genserver", modulePath + "/gossip", modulePath + "/command", modulePath + "/internal/msgpackcheck",
-			modulePath + "/metrics"},
+			modulePath + "/metrics", modulePath + "/internal/lifecycle"},
 			[]string{"github.com/hashicorp/memberlist", "github.com/prometheus/client_golang"}},
 		// conflux is the one package that links Raft and its storage.
 		{"conflux", []string{modulePath, modulePath + "/kernel", modulePath + "/genserver", modulePath + "/gossip",
@@ -62,6 +71,10 @@ func TestDependencyRules(t *testing.T) {
 			[]string{"github.com/hashicorp/raft", "github.com/hashicorp/raft-boltdb/v2", "github.com/hashicorp/go-hclog",
 				"github.com/vmihailenco/msgpack/v5"}},
 		{"internal/cookiefile", nil, nil},
+		// Tables are standard library only: their file format is read by
+		// code we own, and a program that only needs a table pulls in
+		// nothing else.
+		{"table", []string{modulePath}, nil},
 		{"cmd/notp-cli", []string{modulePath, modulePath + "/kernel", modulePath + "/genserver", modulePath + "/command",
 			modulePath + "/internal/cookiefile"},
 			[]string{"golang.org/x/term"}},
@@ -94,7 +107,7 @@ func TestDependencyRules(t *testing.T) {
 // actors or a ring must not pull in an HTTP metrics stack. The collector
 // lives in package metrics and reads the counters these packages keep.
 func TestCoreFreeOfPrometheus(t *testing.T) {
-	for _, dir := range []string{"kernel", "genserver", "gossip", "internal/mltransport", "internal/wire", "chash", "vclock"} {
+	for _, dir := range []string{"kernel", "genserver", "gossip", "gossip/internal/mltransport", "internal/wire", "chash", "vclock"} {
 		for _, imp := range packageImports(t, dir) {
 			if strings.HasPrefix(imp, "github.com/prometheus/") || imp == modulePath+"/metrics" {
 				t.Errorf("package %s imports %s: metrics belong in package metrics", dir, imp)

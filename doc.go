@@ -5,14 +5,49 @@
 // vector clocks and crash-safe persistence.
 //
 // This package holds only the vocabulary every other package shares: [Node],
-// the identity and address of one cluster member.
+// the identity and address of one cluster member, and the lifecycle
+// sentinels ([ErrAlreadyStarted], [ErrNotStarted], [ErrClosed],
+// [ErrNilKernel]) that each package's own sentinels of the same names wrap.
 //
 // # Map of the module
+//
+// Standalone building blocks:
 //
 //   - [github.com/notp-go/notp/chash]: a weighted consistent hash ring with
 //     preference lists; usable on its own to shard keys across servers.
 //   - [github.com/notp-go/notp/vclock]: vector clocks with merge, descends,
 //     compare and trimming; usable on its own.
+//
+// The node, bottom up:
+//
+//   - [github.com/notp-go/notp/kernel]: a node's one port: authenticated
+//     TCP links to peers, named handlers, calls, casts and streams, and a
+//     mux (Listen/Dial by protocol byte) for other protocols on that port.
+//   - [github.com/notp-go/notp/genserver]: actors on a kernel: a named
+//     server with a bounded mailbox handled by one goroutine.
+//   - [github.com/notp-go/notp/gossip]: the cluster's hash ring kept in
+//     agreement by gossip, with memberlist's failure detector over the
+//     kernel's port; [github.com/notp-go/notp/gossip.Ring.View] answers
+//     who owns a key.
+//   - [github.com/notp-go/notp/cluster]: one node: a kernel, a gossip ring
+//     and the command server, started and stopped together.
+//   - [github.com/notp-go/notp/command]: the command protocol and its
+//     client, command.Do, which notp-cli and Go programs use to drive a
+//     node.
+//   - [github.com/notp-go/notp/metrics]: a Prometheus collector of the
+//     other packages' counters and a bounded /metrics endpoint.
+//
+// Programs: cmd/notp-cli (the operator's CLI and shell) and examples/
+// (actors, clocks, demo, kv, node, shard).
+//
+// Internal packages: internal/wire (the kernel's frame codec),
+// internal/cookiekey (the cookie's key schedule), internal/cookiefile
+// (reading cookie files), internal/msgpackcheck and internal/msgpackread
+// (msgpack decoding within budgets), internal/event (the event fan-out of
+// genserver and gossip), gossip/internal/mltransport (memberlist's
+// transport over the kernel), internal/faultnet (a fault-injecting network
+// for tests), internal/testcert (test certificates) and internal/e2e
+// (end-to-end tests of the binaries).
 //
 // Packages that import neither the network nor each other (chash, vclock)
 // depend only on this package and their hashing/encoding libraries, so a

@@ -29,6 +29,7 @@ func TestLifecycleSentinelsWrapTheRootOnes(t *testing.T) {
 		{"gossip", gossip.ErrClosed, notp.ErrClosed},
 		{"gossip", gossip.ErrNotStarted, notp.ErrNotStarted},
 		{"gossip", gossip.ErrAlreadyStarted, notp.ErrAlreadyStarted},
+		{"gossip", gossip.ErrNilKernel, notp.ErrNilKernel},
 		{"cluster", cluster.ErrClosed, notp.ErrClosed},
 		{"cluster", cluster.ErrNotStarted, notp.ErrNotStarted},
 		{"cluster", cluster.ErrAlreadyStarted, notp.ErrAlreadyStarted},

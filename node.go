@@ -72,7 +72,7 @@ func ParseNode(s string) (Node, error) {
 	}
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		return Node{}, fmt.Errorf("%w: %q: %v", ErrInvalidNode, s, err)
+		return Node{}, fmt.Errorf("%w: %q: %w", ErrInvalidNode, s, err)
 	}
 	p, err := strconv.Atoi(port)
 	if err != nil {

@@ -32,21 +32,21 @@ func benchRing(members, weight int) *Ring {
 
 var sinkNode notp.Node
 
-func BenchmarkFind(b *testing.B) {
+func BenchmarkOwner(b *testing.B) {
 	for _, s := range benchShapes {
 		b.Run(fmt.Sprintf("members=%d/weight=%d", s.members, s.weight), func(b *testing.B) {
 			r := benchRing(s.members, s.weight)
 			b.ReportAllocs()
 			i := 0
 			for b.Loop() {
-				sinkNode, _ = r.Find(benchKeys[i&4095])
+				sinkNode, _ = r.Owner(benchKeys[i&4095])
 				i++
 			}
 		})
 	}
 }
 
-func BenchmarkFindString(b *testing.B) {
+func BenchmarkOwnerString(b *testing.B) {
 	r := benchRing(64, 64)
 	keys := make([]string, len(benchKeys))
 	for i, k := range benchKeys {
@@ -55,7 +55,7 @@ func BenchmarkFindString(b *testing.B) {
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
-		sinkNode, _ = r.FindString(keys[i&4095])
+		sinkNode, _ = r.OwnerString(keys[i&4095])
 		i++
 	}
 }
@@ -100,15 +100,15 @@ func BenchmarkMarshalJSON(b *testing.B) {
 	}
 }
 
-// BenchmarkFindParallel shows that lookups from many goroutines do not
+// BenchmarkOwnerParallel shows that lookups from many goroutines do not
 // contend: they share an immutable snapshot and take no lock.
-func BenchmarkFindParallel(b *testing.B) {
+func BenchmarkOwnerParallel(b *testing.B) {
 	r := benchRing(64, 64)
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		i := 0
 		for pb.Next() {
-			n, _ := r.Find(benchKeys[i&4095])
+			n, _ := r.Owner(benchKeys[i&4095])
 			if n.ID == "" {
 				b.Error("no owner")
 				return

@@ -10,7 +10,7 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/notp-go/notp"
-	"github.com/notp-go/notp/internal/msgpackread"
+	"github.com/notp-go/notp/internal/wire"
 )
 
 // ErrInvalidRing is wrapped by every error the decoders return for input
@@ -148,20 +148,27 @@ func encodeToken(enc *msgpack.Encoder, t wireToken) error {
 // error r is unchanged. (A msgpack nil never reaches this method: the
 // msgpack library itself resets the target to the zero, empty Ring.)
 func (r *Ring) DecodeMsgpack(dec *msgpack.Decoder) error {
-	w, err := decodeWire(msgpackread.New(dec))
+	b, err := wire.ReadValue(dec)
+	var w wireRing
+	if err == nil {
+		w, err = decodeWire(b)
+	}
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidRing, err)
 	}
 	return r.adopt(w)
 }
 
-// decodeWire reads a wireRing. No declared length is trusted: every str,
-// bin, ext, array and map is checked against the input left before anything
-// is read or allocated for it (see internal/msgpackread), and each token must name its
-// node as soon as it is read, so decoding n bytes allocates a small multiple
-// of n whatever the input declares.
-func decodeWire(r *msgpackread.Reader) (wireRing, error) {
+// decodeWire reads a wireRing. No declared length is trusted: the value's
+// bytes are read off the decoder with wire.ReadValue and decoded with a
+// wire.Reader, which check every str, bin, ext, array and map against the
+// input left before anything is read or allocated for it, and each token
+// must name its node as soon as it is read, so decoding n bytes allocates a
+// small multiple of n whatever the input declares.
+func decodeWire(b []byte) (wireRing, error) {
 	var w wireRing
+	rd := wire.NewReader(b)
+	r := &rd
 	n, err := r.MapLen()
 	if err != nil {
 		return w, err
@@ -173,9 +180,9 @@ func decodeWire(r *msgpackread.Reader) (wireRing, error) {
 		}
 		switch key {
 		case "rfactor":
-			w.RFactor, err = r.Decoder().DecodeInt()
+			w.RFactor, err = readInt(r)
 		case "pfactor":
-			w.PFactor, err = r.Decoder().DecodeInt()
+			w.PFactor, err = readInt(r)
 		case "tokens":
 			w.Tokens, err = decodeTokens(r)
 		default:
@@ -193,7 +200,7 @@ func decodeWire(r *msgpackread.Reader) (wireRing, error) {
 // token without a node id is rejected at once (validate would reject it
 // anyway): otherwise a run of one-byte empty maps would decode into
 // 48-byte tokens, far more memory than input.
-func decodeTokens(r *msgpackread.Reader) ([]wireToken, error) {
+func decodeTokens(r *wire.Reader) ([]wireToken, error) {
 	n, err := r.ArrayLen()
 	if err != nil || n <= 0 {
 		return nil, err
@@ -213,7 +220,7 @@ func decodeTokens(r *msgpackread.Reader) ([]wireToken, error) {
 }
 
 // decodeToken reads one {token, node} map, ignoring unknown keys.
-func decodeToken(r *msgpackread.Reader) (wireToken, error) {
+func decodeToken(r *wire.Reader) (wireToken, error) {
 	var t wireToken
 	m, err := r.MapLen()
 	if err != nil {
@@ -224,7 +231,7 @@ func decodeToken(r *msgpackread.Reader) (wireToken, error) {
 		if err == nil {
 			switch key {
 			case "token":
-				t.Token, err = r.Decoder().DecodeUint64()
+				t.Token, err = r.Uint()
 			case "node":
 				t.Node, err = decodeNode(r)
 			default:
@@ -240,7 +247,7 @@ func decodeToken(r *msgpackread.Reader) (wireToken, error) {
 
 // decodeNode reads a notp.Node encoded as msgpack encodes the struct: a map
 // of id, host and port, unknown keys ignored, nil for the zero Node.
-func decodeNode(r *msgpackread.Reader) (notp.Node, error) {
+func decodeNode(r *wire.Reader) (notp.Node, error) {
 	var n notp.Node
 	m, err := r.MapLen()
 	if err != nil {
@@ -255,7 +262,7 @@ func decodeNode(r *msgpackread.Reader) (notp.Node, error) {
 			case "host":
 				n.Host, err = r.Str()
 			case "port":
-				n.Port, err = r.Decoder().DecodeInt()
+				n.Port, err = readInt(r)
 			default:
 				err = r.Skip()
 			}
@@ -265,6 +272,15 @@ func decodeNode(r *msgpackread.Reader) (notp.Node, error) {
 		}
 	}
 	return n, nil
+}
+
+// readInt reads an integer that fits an int.
+func readInt(r *wire.Reader) (int, error) {
+	v, err := r.Int()
+	if err == nil && int64(int(v)) != v {
+		err = fmt.Errorf("integer %d out of range", v)
+	}
+	return int(v), err
 }
 
 // adopt validates w and, if it is valid, replaces r's contents with it.

@@ -223,7 +223,7 @@ func checkReencode(t *testing.T, r *Ring, enc func(any) ([]byte, error), dec fun
 		t.Fatal("re-encoded ring differs")
 	}
 	if r.Size() > 0 {
-		if _, ok := r.FindString("k"); !ok {
+		if _, ok := r.OwnerString("k"); !ok {
 			t.Fatal("non-empty decoded ring finds nothing")
 		}
 		_ = r.RangeNext([]byte("k"), 3)

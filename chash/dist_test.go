@@ -33,7 +33,7 @@ func loads(r *Ring, n int) map[string]int {
 	buf := make([]byte, 0, 32)
 	for i := range n {
 		buf = strconv.AppendInt(append(buf[:0], "key-"...), int64(i), 10)
-		owner, _ := r.Find(buf)
+		owner, _ := r.Owner(buf)
 		out[owner.ID]++
 	}
 	return out
@@ -137,7 +137,7 @@ func owners(r *Ring, n int) []string {
 	buf := make([]byte, 0, 32)
 	for i := range n {
 		buf = strconv.AppendInt(append(buf[:0], "key-"...), int64(i), 10)
-		o, _ := r.Find(buf)
+		o, _ := r.Owner(buf)
 		out[i] = o.ID
 	}
 	return out

@@ -38,7 +38,7 @@
 //	for _, n := range members {
 //		ring.Insert(n, 0)                  // weight 0: rfactor tokens
 //	}
-//	owner, ok := ring.FindString("user:42") // shard of a key
+//	owner, ok := ring.OwnerString("user:42") // shard of a key
 //	replicas := ring.AppendRangeNext(buf[:0], []byte("user:42"), ring.PFactor()+1)
 //
 // Each Insert, Remove or Update publishes a new read snapshot of every
@@ -64,9 +64,9 @@
 // Merge, Intersect, decoding) are serialised by a mutex; each builds a new immutable
 // snapshot — a sorted token slice, a parallel slice of owner indexes, a node
 // table and two tables over the top bits of the hash — and publishes it with
-// an atomic pointer store. Readers (Find, RangeNext, Next, Get, Nodes,
+// an atomic pointer store. Readers (Owner, RangeNext, Next, Get, Nodes,
 // Shares, encoding, …) load the current snapshot and never lock or wait. A
-// Find costs a hash and one read of the lookup table, which names the owner
+// Owner costs a hash and one read of the lookup table, which names the owner
 // outright for all but 1–3% of hashes (those scan a token or two); the two
 // tables take 24–48 bytes per token. A write costs O(tokens) and becomes
 // visible to reads that start after it returns; a read that started earlier

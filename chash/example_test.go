@@ -16,13 +16,13 @@ func members() []notp.Node {
 }
 
 // Sharding keys: each key is stored on the node that owns it.
-func ExampleRing_FindString() {
+func ExampleRing_OwnerString() {
 	ring := chash.New(64, 2) // 64 tokens per node for an even spread
 	for _, n := range members() {
 		ring.Insert(n, 0)
 	}
 	for _, key := range []string{"user:1", "user:2", "user:3", "user:4"} {
-		owner, _ := ring.FindString(key)
+		owner, _ := ring.OwnerString(key)
 		fmt.Println(key, "->", owner.ID)
 	}
 	// Output:

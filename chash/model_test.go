@@ -52,7 +52,7 @@ func (m naive) walk(start, dir, n int, skip string) []string {
 	return out
 }
 
-// TestPropertyAgainstModel compares Find, RangeNext, RangePrev, Next and
+// TestPropertyAgainstModel compares Owner, RangeNext, RangePrev, Next and
 // Prev with the naive model on random rings and keys.
 func TestPropertyAgainstModel(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -79,11 +79,11 @@ func TestPropertyAgainstModel(t *testing.T) {
 				h = x.t
 			}
 			n := rng.IntN(r.NumberNodes() + 3)
-			if got, _ := r.Find(key); got.ID != m[m.after(h)].id {
-				t.Fatalf("trial %d: Find(%q) = %s, want %s", trial, key, got.ID, m[m.after(h)].id)
+			if got, _ := r.Owner(key); got.ID != m[m.after(h)].id {
+				t.Fatalf("trial %d: Owner(%q) = %s, want %s", trial, key, got.ID, m[m.after(h)].id)
 			}
-			if got, _ := r.FindString(string(key)); got.ID != m[m.after(h)].id {
-				t.Fatalf("trial %d: FindString(%q) = %s, want %s", trial, key, got.ID, m[m.after(h)].id)
+			if got, _ := r.OwnerString(string(key)); got.ID != m[m.after(h)].id {
+				t.Fatalf("trial %d: OwnerString(%q) = %s, want %s", trial, key, got.ID, m[m.after(h)].id)
 			}
 			if got, want := ids(r.RangeNext(key, n)), m.walk(m.after(h), 1, n, ""); !slices.Equal(got, want) {
 				t.Fatalf("trial %d: RangeNext(%q,%d) = %v, want %v", trial, key, n, got, want)
@@ -266,7 +266,7 @@ func TestConcurrentReadsAndWrites(t *testing.T) {
 				default:
 				}
 				key := fmt.Appendf(nil, "g%d-%d", g, i)
-				owner, ok := r.Find(key)
+				owner, ok := r.Owner(key)
 				buf = r.AppendRangeNext(buf[:0], key, 3)
 				if !ok || len(buf) == 0 || owner.ID == "" || len(slices.Compact(slices.Sorted(slices.Values(ids(buf))))) != len(buf) {
 					errs <- fmt.Errorf("reader saw a broken ring: owner %v list %v", owner, ids(buf))

@@ -9,11 +9,11 @@ import (
 	"github.com/notp-go/notp"
 )
 
-// Find returns the node owning key: the owner of the first token strictly
+// Owner returns the node owning key: the owner of the first token strictly
 // greater than xxhash.Sum64(key), wrapping to the smallest token. A key
 // hashing exactly to a token therefore belongs to the next token. It returns
 // (Node{}, false) on an empty ring.
-func (r *Ring) Find(key []byte) (notp.Node, bool) {
+func (r *Ring) Owner(key []byte) (notp.Node, bool) {
 	// A wrapper small enough to inline, so that the caller copies the
 	// Node straight from the snapshot: a Node is too big to be returned
 	// in registers without a round trip through the stack.
@@ -23,8 +23,8 @@ func (r *Ring) Find(key []byte) (notp.Node, bool) {
 	return notp.Node{}, false
 }
 
-// FindString is [Ring.Find] for a string key, without allocating.
-func (r *Ring) FindString(key string) (notp.Node, bool) {
+// OwnerString is [Ring.Owner] for a string key, without allocating.
+func (r *Ring) OwnerString(key string) (notp.Node, bool) {
 	if n := r.findString(key); n != nil {
 		return *n, true
 	}
@@ -52,7 +52,7 @@ func (r *Ring) findString(key string) *notp.Node {
 	return s.nodeSlow(h)
 }
 
-// RangeNext returns the preference list of key: its owner ([Ring.Find])
+// RangeNext returns the preference list of key: its owner ([Ring.Owner])
 // first, then the next distinct nodes clockwise. n is clamped to
 // [Ring.NumberNodes]; n ≤ 0 or an empty ring gives an empty list. The
 // conventional length is [Ring.PFactor]+1.

@@ -177,14 +177,14 @@ func TestUpdate(t *testing.T) {
 
 // A sole node owns every key; a key equal to a vnode name (hashing
 // exactly to its token) maps to the NEXT token's owner.
-func TestFind(t *testing.T) {
+func TestOwner(t *testing.T) {
 	var empty Ring
-	if n, ok := empty.Find([]byte("k")); ok || !n.IsZero() {
-		t.Fatal("Find on an empty ring must return (Node{}, false)")
+	if n, ok := empty.Owner([]byte("k")); ok || !n.IsZero() {
+		t.Fatal("Owner on an empty ring must return (Node{}, false)")
 	}
 	r := ringOf(1, 1, "a")
 	for i := range 100 {
-		if n, ok := r.FindString(fmt.Sprint("key", i)); !ok || n.ID != "a" {
+		if n, ok := r.OwnerString(fmt.Sprint("key", i)); !ok || n.ID != "a" {
 			t.Fatalf("sole node does not own key%d: %v", i, n)
 		}
 	}
@@ -192,12 +192,12 @@ func TestFind(t *testing.T) {
 	model := modelTokens(r.Weights())
 	for j, m := range model {
 		want := model[(j+1)%len(model)].id
-		got, _ := r.Find(vnodeKey(m.id, m.i))
+		got, _ := r.Owner(vnodeKey(m.id, m.i))
 		if got.ID != want {
-			t.Errorf("Find(%q) = %s, want %s (token after %s's)", vnodeKey(m.id, m.i), got.ID, want, m.id)
+			t.Errorf("Owner(%q) = %s, want %s (token after %s's)", vnodeKey(m.id, m.i), got.ID, want, m.id)
 		}
-		if g2, _ := r.FindString(string(vnodeKey(m.id, m.i))); g2 != got {
-			t.Errorf("FindString and Find disagree")
+		if g2, _ := r.OwnerString(string(vnodeKey(m.id, m.i))); g2 != got {
+			t.Errorf("OwnerString and Owner disagree")
 		}
 	}
 }
@@ -305,7 +305,7 @@ func TestRangeNextPrev(t *testing.T) {
 				t.Fatalf("n=99 not clamped to NumberNodes: %d", len(got))
 			}
 		}
-		if own, _ := r.Find(key); r.RangeNext(key, 1)[0] != own {
+		if own, _ := r.Owner(key); r.RangeNext(key, 1)[0] != own {
 			t.Fatal("RangeNext does not start with the owner")
 		}
 	}
@@ -539,8 +539,8 @@ func TestJSONForm(t *testing.T) {
 	}
 	for i := range 100 {
 		k := fmt.Sprint("k", i)
-		a, _ := got.FindString(k)
-		b, _ := src.FindString(k)
+		a, _ := got.OwnerString(k)
+		b, _ := src.OwnerString(k)
 		if a != b {
 			t.Fatalf("lookup of %s differs after decoding", k)
 		}
@@ -549,7 +549,7 @@ func TestJSONForm(t *testing.T) {
 
 // notp's tests checked the JavaScript tree iterators (begin, end, iterator at
 // a key), which GossipRing used to walk the ring. In Go the walks are methods
-// (Find, RangeNext, Next, …, positioned at any key above) and the raw order
+// (Owner, RangeNext, Next, …, positioned at any key above) and the raw order
 // is exposed by All, an iter.Seq2 over tokens in ring order.
 func TestAll(t *testing.T) {
 	r := ringOf(3, 1, "a", "b", "c")

@@ -39,7 +39,7 @@ const slowEntry = ^uint32(0)
 // the scan in after needs no bounds test for its first step.
 //
 // index is a table over the top k bits of the hash (bucket b holds the
-// hashes whose top k bits are b). Its 32-bit entries answer [Ring.Find] for
+// hashes whose top k bits are b). Its 32-bit entries answer [Ring.Owner] for
 // most hashes without touching tokens or owners. With w = ownerBits, the
 // bits of an entry are, from the top:
 //
@@ -161,7 +161,7 @@ func (s *snapshot) buildIndex() {
 
 // node returns the owner of hash h — the owner of the first token strictly
 // greater than h, wrapping — as a pointer into nodes, or nil on an empty
-// ring. [Ring.Find] is this, inlined.
+// ring. [Ring.Owner] is this, inlined.
 func (s *snapshot) node(h uint64) *notp.Node {
 	if n := s.nodeFast(h); n != nil {
 		return n

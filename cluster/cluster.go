@@ -13,7 +13,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hashicorp/memberlist"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
@@ -21,6 +20,7 @@ import (
 	"github.com/notp-go/notp/command"
 	"github.com/notp-go/notp/genserver"
 	"github.com/notp-go/notp/gossip"
+	"github.com/notp-go/notp/internal/lifecycle"
 	"github.com/notp-go/notp/kernel"
 	"github.com/notp-go/notp/metrics"
 )
@@ -77,45 +77,6 @@ type Config struct {
 	AllowWeakCookie bool
 	// TLS, if set, encrypts the kernel's connections (commands included).
 	TLS *tls.Config
-	// RFactor is the ring's default weight (tokens per node) for inserts
-	// without a weight; 0 = chash.DefaultRFactor (128). PFactor is the default neighbour count;
-	// 0 = 2. All nodes of a cluster should use the same values.
-	RFactor, PFactor int
-	// FlushPath is the file the ring is persisted to (and loaded from by
-	// Start); "" = no persistence, a restarted node starts with an empty
-	// ring.
-	FlushPath string
-	// FlushInterval bounds how often the ring is written; 0 = 1 s.
-	FlushInterval time.Duration
-	// GossipInterval is the ring's anti-entropy interval; 0 = 1 s. Shorter
-	// converges faster after a lost message at the price of traffic.
-	GossipInterval time.Duration
-	// Memberlist is an optional base configuration for the failure
-	// detector (tests use short probe intervals); nil = memberlist's
-	// DefaultLANConfig. Its Name, Transport, SecretKey, Delegate and Events
-	// are always set by the ring.
-	Memberlist *memberlist.Config
-	// Reconnect configures the ring's reconnect loop, which keeps joining
-	// the failure detector through ring members it reports dead (after a
-	// partition longer than memberlist's GossipToTheDeadTime) or does not
-	// know (after a restart); the zero value selects gossip's defaults (a
-	// retry after 2 s backing off to 30 s, for 24 h). See
-	// gossip.ReconnectConfig.
-	Reconnect gossip.ReconnectConfig
-	// AutoRemoveDeadAfter, when > 0, removes a ring node that memberlist
-	// has reported dead for that long; 0 = off (membership stays
-	// admin-driven, as in notp).
-	AutoRemoveDeadAfter time.Duration
-	// TombstoneTTL is how long the ring remembers a removal; a node
-	// partitioned away for longer may bring a removed node back. 0 = 24 h.
-	TombstoneTTL time.Duration
-	// LazyConnect opens kernel links to ring nodes only when something
-	// first sends to them, instead of to every node added to the ring
-	// (notp's full mesh). Turn it on for rings of hundreds of nodes.
-	LazyConnect bool
-	// GossipCallTimeout is the deadline of the ring's internal requests
-	// whose ctx has none; 0 = the ring's default (5 s).
-	GossipCallTimeout time.Duration
 	// AllowMemberCommands accepts commands from ring members (and from
 	// this node itself). By default only non-members may run commands, as
 	// in notp: a compromised or confused member cannot reconfigure the ring
@@ -129,10 +90,15 @@ type Config struct {
 	// Node, Cookie, Insecure, AllowWeakCookie and TLS are set from this
 	// Config, and its Logger and Now when nil.
 	Kernel kernel.Config
-	// ListenPacket binds the UDP socket of the failure detector's packets;
-	// nil = net.ListenPacket. With Kernel.Listen and Kernel.Dial it lets
-	// tests run nodes over a fault-injecting network.
-	ListenPacket func(network, addr string) (net.PacketConn, error)
+	// Gossip configures the ring: weights (RFactor, PFactor), the flush
+	// file (FlushPath, "" = no persistence: a restarted node starts with
+	// an empty ring), the anti-entropy interval, the failure detector
+	// (Memberlist; ListenPacket, which with Kernel.Listen and Kernel.Dial
+	// lets tests run nodes over a fault-injecting network), reconnects,
+	// tombstones, LazyConnect and the ring's own timeouts; see
+	// gossip.Config. Its Logger and Now are set from this Config when nil.
+	// All nodes of a cluster should use the same RFactor and PFactor.
+	Gossip gossip.Config
 	// MetricsAddr, when set, is the TCP address ("127.0.0.1:9100"; port 0
 	// picks a free one, see Node.MetricsAddr) where Start serves the
 	// node's Prometheus metrics at /metrics (package metrics: the
@@ -212,13 +178,14 @@ func New(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
-	ring, err := gossip.New(gossip.Config{
-		Kernel: k, RFactor: cfg.RFactor, PFactor: cfg.PFactor,
-		Interval: cfg.GossipInterval, FlushPath: cfg.FlushPath, FlushInterval: cfg.FlushInterval,
-		AutoRemoveDeadAfter: cfg.AutoRemoveDeadAfter, CallTimeout: cfg.GossipCallTimeout,
-		TombstoneTTL: cfg.TombstoneTTL, LazyConnect: cfg.LazyConnect, Reconnect: cfg.Reconnect,
-		Memberlist: cfg.Memberlist, ListenPacket: cfg.ListenPacket, Logger: log, Now: cfg.Now,
-	})
+	gc := cfg.Gossip
+	if gc.Logger == nil {
+		gc.Logger = log
+	}
+	if gc.Now == nil {
+		gc.Now = cfg.Now
+	}
+	ring, err := gossip.New(k, gc)
 	if err != nil {
 		_ = k.Close()
 		return nil, fmt.Errorf("cluster: %w", err)
@@ -243,23 +210,14 @@ func New(cfg Config) (*Node, error) {
 	return n, nil
 }
 
-// validate checks the fields New does not hand to the kernel or the ring
-// (which validate their own).
+// validate checks the node's own fields and the ring's configuration, so
+// that a bad value fails before the kernel is built.
 func (c *Config) validate() error {
-	for _, f := range []struct {
-		name string
-		v    time.Duration
-	}{
-		{"CommandTimeout", c.CommandTimeout}, {"GossipCallTimeout", c.GossipCallTimeout},
-		{"FlushInterval", c.FlushInterval}, {"GossipInterval", c.GossipInterval},
-		{"AutoRemoveDeadAfter", c.AutoRemoveDeadAfter}, {"TombstoneTTL", c.TombstoneTTL},
-	} {
-		if f.v < 0 {
-			return fmt.Errorf("%w: %s %v is negative", ErrInvalidConfig, f.name, f.v)
-		}
+	if c.CommandTimeout < 0 {
+		return fmt.Errorf("%w: CommandTimeout %v is negative", ErrInvalidConfig, c.CommandTimeout)
 	}
-	if c.RFactor < 0 || c.RFactor > gossip.MaxWeight || c.PFactor < 0 {
-		return fmt.Errorf("%w: RFactor %d / PFactor %d: want 0..%d / ≥ 0", ErrInvalidConfig, c.RFactor, c.PFactor, gossip.MaxWeight)
+	if err := c.Gossip.Validate(); err != nil {
+		return fmt.Errorf("%w: Gossip: %w", ErrInvalidConfig, err)
 	}
 	return validateMetricsAddr(c.MetricsAddr)
 }
@@ -310,7 +268,7 @@ func (e *mismatchError) Unwrap() error { return ErrRingMismatch }
 
 // Start brings the node up in the ring ringID ("" = in no ring yet; join
 // one later with the join command). First it loads the flush file (when
-// Config.FlushPath is set): a corrupt file is an error, and a loaded ring
+// Config.Gossip.FlushPath is set): a corrupt file is an error, and a loaded ring
 // id that differs from ringID is an error wrapping ErrRingMismatch with
 // notp's text "Loaded ring ID '<x>' does not match '<y>'" — in both cases
 // nothing starts and Start may be called again. Then it starts the kernel
@@ -330,7 +288,7 @@ func (n *Node) Start(ctx context.Context, ringID string) error {
 	}
 	loaded, err := n.ring.Load()
 	if err != nil {
-		return fmt.Errorf("cluster: load %s: %w", n.cfg.FlushPath, err)
+		return fmt.Errorf("cluster: load %s: %w", n.cfg.Gossip.FlushPath, err)
 	}
 	if id := n.ring.RingID(); loaded && id != "" && id != ringID {
 		return &mismatchError{loaded: id, want: ringID}
@@ -398,11 +356,17 @@ func (n *Node) Stop(ctx context.Context) error {
 	return err
 }
 
+// Close stops the node at once: Stop with an already cancelled context,
+// so queued commands are answered as stopped instead of handled and
+// scrapes in flight are cut. It is idempotent and returns the parts'
+// errors other than that cancellation.
+func (n *Node) Close() error { return lifecycle.StopNow(n.Stop) }
+
 // stopParts stops what may have started; each part's Stop is idempotent.
 func (n *Node) stopParts(ctx context.Context) error {
 	var errs []error
 	if n.msrv != nil {
-		if err := n.msrv.Close(ctx); err != nil {
+		if err := n.msrv.Stop(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("cluster: stop metrics: %w", err))
 		}
 	}
@@ -447,7 +411,7 @@ func (n *Node) Leave(ctx context.Context, force bool) error {
 // and messaging peers. Do not Close it: Stop does.
 func (n *Node) Kernel() *kernel.Kernel { return n.k }
 
-// Ring returns the node's gossip ring, for lookups (Find, Range), events
+// Ring returns the node's gossip ring, for lookups (View, PreferenceList), events
 // (Subscribe) and programmatic membership changes. Do not Stop it: Stop
 // does.
 func (n *Node) Ring() *gossip.Ring { return n.ring }

@@ -70,12 +70,14 @@ type nodeOpts struct {
 func newNode(t *testing.T, o nodeOpts) *cluster.Node {
 	t.Helper()
 	n, err := cluster.New(cluster.Config{
-		Node:                notp.Node{ID: o.id, Host: "127.0.0.1", Port: o.port},
-		Cookie:              testCookie,
-		FlushPath:           o.flush,
-		FlushInterval:       20 * time.Millisecond,
-		GossipInterval:      100 * time.Millisecond,
-		Memberlist:          fastMemberlist(),
+		Node:   notp.Node{ID: o.id, Host: "127.0.0.1", Port: o.port},
+		Cookie: testCookie,
+		Gossip: gossip.Config{
+			FlushPath:     o.flush,
+			FlushInterval: 20 * time.Millisecond,
+			Interval:      100 * time.Millisecond,
+			Memberlist:    fastMemberlist(),
+		},
 		AllowMemberCommands: o.allow,
 		Logger:              logger(t),
 	})
@@ -199,7 +201,7 @@ func (a *admin) fail(to *cluster.Node, cmd string, args command.Args, code, msg 
 // ringIDs returns the sorted ids of n's ring.
 func ringIDs(n *cluster.Node) []string {
 	var ids []string
-	for _, nd := range n.Ring().Ring().Nodes() {
+	for _, nd := range n.Ring().View().Nodes() {
 		ids = append(ids, nd.ID)
 	}
 	sort.Strings(ids)
@@ -211,7 +213,7 @@ func ringIDs(n *cluster.Node) []string {
 func converged(ns []*cluster.Node, want ...string) bool {
 	sort.Strings(want)
 	for _, n := range ns {
-		if !slices.Equal(ringIDs(n), want) || !n.Ring().Ring().Equal(ns[0].Ring().Ring()) ||
+		if !slices.Equal(ringIDs(n), want) || !n.Ring().View().Equal(ns[0].Ring().View()) ||
 			n.Ring().RingID() != ns[0].Ring().RingID() {
 			return false
 		}
@@ -273,7 +275,7 @@ func TestCommandsOnCluster(t *testing.T) {
 	// nodes (changed from notp: health added): nodes in ring order, all alive. Health
 	// is the failure detector's view, which may flap on a loaded machine:
 	// poll until it reports all alive.
-	var nodes []cluster.NodeHealth
+	var nodes []command.NodeHealth
 	waitFor(t, "nodes reports all alive", func() bool {
 		adm.ok(b, command.Nodes, command.Args{}, &nodes)
 		for _, n := range nodes {
@@ -288,7 +290,7 @@ func TestCommandsOnCluster(t *testing.T) {
 		got = append(got, n.ID)
 	}
 	var order []string
-	for _, n := range b.Ring().Ring().Nodes() {
+	for _, n := range b.Ring().View().Nodes() {
 		order = append(order, n.ID)
 	}
 	if !slices.Equal(got, order) {
@@ -313,9 +315,9 @@ func TestCommandsOnCluster(t *testing.T) {
 	}
 	// lookup answers from the node's own ring; info counts its tokens and
 	// carries the kernel's and gossip's counters.
-	var lk cluster.LookupData
+	var lk command.LookupData
 	adm.ok(b, command.Lookup, command.Args{Key: "user:42", N: 2}, &lk)
-	if want := b.Ring().Ring().RangeNext([]byte("user:42"), 2); lk.Owner == nil || *lk.Owner != want[0] || !slices.Equal(lk.Preference, want) {
+	if want := b.Ring().View().PreferenceList([]byte("user:42"), 2); lk.Owner == nil || *lk.Owner != want[0] || !slices.Equal(lk.Preference, want) {
 		t.Fatalf("lookup = %+v, want %v", lk, want)
 	}
 	// events: the node logged the ring forming.
@@ -328,10 +330,10 @@ func TestCommandsOnCluster(t *testing.T) {
 	if evs.Next < 2 || !kinds["inserted"] {
 		t.Fatalf("events = %+v", evs)
 	}
-	var info cluster.InfoData
+	var info command.InfoData
 	adm.ok(b, command.Info, command.Args{}, &info)
 	if info.Node != b.Self() || info.Ring != b.Ring().RingID() || info.Nodes != 4 || info.Tokens != 3*chash.DefaultRFactor+5 ||
-		info.Kernel == nil || info.Kernel.FramesIn == 0 || info.Gossip == nil || info.Gossip.MessagesReceived == 0 || info.Version == "" {
+		info.Kernel == nil || info.Kernel.FramesIn == 0 || !strings.Contains(string(info.Gossip), `"MessagesReceived":`) || strings.Contains(string(info.Gossip), `"MessagesReceived":0,`) || info.Version == "" {
 		t.Fatalf("info = %+v", info)
 	}
 	// get and has
@@ -354,8 +356,8 @@ func TestCommandsOnCluster(t *testing.T) {
 	adm.ok(b, command.Update, command.Args{Node: &x2}, nil)
 	waitFor(t, "x updated everywhere", func() bool {
 		for _, n := range ns {
-			got, ok := n.Ring().Ring().Get("x")
-			if !ok || got != x2 || n.Ring().Ring().Weights()["x"] != chash.DefaultRFactor {
+			got, ok := n.Ring().View().Get("x")
+			if !ok || got != x2 || n.Ring().View().Weights()["x"] != chash.DefaultRFactor {
 				return false
 			}
 		}
@@ -367,18 +369,18 @@ func TestCommandsOnCluster(t *testing.T) {
 	z := notp.Node{ID: "z", Host: "127.0.0.1", Port: 4}
 	adm.ok(c, command.MInsert, command.Args{Nodes: []notp.Node{z, c.Self(), y}, Weight: 2}, nil)
 	waitFor(t, "y, z everywhere", func() bool { return converged(ns, "a", "b", "c", "x", "y", "z") })
-	if ws := a.Ring().Ring().Weights(); ws["y"] != 2 || ws["z"] != 2 || ws["c"] != chash.DefaultRFactor {
+	if ws := a.Ring().View().Weights(); ws["y"] != 2 || ws["z"] != 2 || ws["c"] != chash.DefaultRFactor {
 		t.Fatalf("weights after minsert: %v", ws)
 	}
 
 	// inspect.
-	var ins cluster.InspectData
+	var ins command.InspectData
 	adm.ok(a, command.Inspect, command.Args{}, &ins)
 	if ins.Ring != "ring" || ins.RFactor != chash.DefaultRFactor || ins.PFactor != 2 || len(ins.Nodes) != 6 || ins.VClock == nil || ins.VClock.Size() == 0 {
 		t.Fatalf("inspect = %+v", ins)
 	}
 	// ownership
-	var shares []cluster.Share
+	var shares []command.Share
 	adm.ok(a, command.Ownership, command.Args{}, &shares)
 	sum := 0.0
 	var ids []string
@@ -506,6 +508,9 @@ func TestStartStop(t *testing.T) {
 	if got := n.Kernel().Stats().ActiveConnections; got != 0 {
 		t.Fatalf("%d connections after Stop", got)
 	}
+	if err := n.Close(); err != nil {
+		t.Fatalf("Close after Stop: %v", err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	if _, err := genserver.CallRaw(ctx, adm.k, genserver.Target{Name: command.ServerName, Node: n.Self()}, command.Ping, nil); err == nil {
@@ -563,7 +568,7 @@ func TestRestartFromFlushFile(t *testing.T) {
 	a, b, c := ns[0], ns[1], ns[2]
 	adm.ok(a, command.Insert, command.Args{Node: &notp.Node{ID: "x", Host: "127.0.0.1", Port: 9}, Weight: 4}, nil)
 	waitFor(t, "x everywhere", func() bool { return converged(ns, "a", "b", "c", "x") })
-	want := b.Ring().Ring().Clone()
+	want := b.Ring().View()
 
 	port := b.Self().Port
 	if err := b.Stop(ctxT(t)); err != nil {
@@ -579,7 +584,7 @@ func TestRestartFromFlushFile(t *testing.T) {
 	})
 
 	b2 := startNode(t, nodeOpts{id: "b", port: port, flush: filepath.Join(dir, "b.ring")})
-	if !b2.Ring().Ring().Equal(want) {
+	if !b2.Ring().View().Equal(want) {
 		t.Fatalf("restarted b's ring %v, want %v", ringIDs(b2), want.Nodes())
 	}
 	ns = []*cluster.Node{a, b2, c}
@@ -667,7 +672,8 @@ func TestNewValidation(t *testing.T) {
 		{"no cookie", cluster.Config{Node: notp.Node{ID: "a", Host: "127.0.0.1"}}, kernel.ErrInsecure},
 		{"weak cookie", cluster.Config{Node: notp.Node{ID: "a", Host: "127.0.0.1"}, Cookie: "s3cret"}, kernel.ErrWeakCookie},
 		{"negative timeout", cluster.Config{Node: notp.Node{ID: "a", Host: "127.0.0.1"}, Cookie: testCookie, CommandTimeout: -1}, cluster.ErrInvalidConfig},
-		{"rfactor too large", cluster.Config{Node: notp.Node{ID: "a", Host: "127.0.0.1"}, Cookie: testCookie, RFactor: gossip.MaxWeight + 1}, cluster.ErrInvalidConfig},
+		{"rfactor too large", cluster.Config{Node: notp.Node{ID: "a", Host: "127.0.0.1"}, Cookie: testCookie, Gossip: gossip.Config{RFactor: gossip.MaxWeight + 1}}, cluster.ErrInvalidConfig},
+		{"negative gossip interval", cluster.Config{Node: notp.Node{ID: "a", Host: "127.0.0.1"}, Cookie: testCookie, Gossip: gossip.Config{Interval: -1}}, gossip.ErrInvalidConfig},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -691,6 +697,24 @@ func TestNewValidation(t *testing.T) {
 	}
 	if err := n.Start(context.Background(), "r"); !errors.Is(err, cluster.ErrClosed) {
 		t.Fatalf("Start after Stop: %v", err)
+	}
+}
+
+// Close stops a started node at once: its port closes, its ring is left
+// unannounced, and it cannot start again.
+func TestNodeClose(t *testing.T) {
+	n := startNode(t, nodeOpts{id: "a"})
+	if err := n.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if _, err := n.Kernel().Call(ctxT(t), n.Self(), command.ServerName, nil); !errors.Is(err, kernel.ErrClosed) {
+		t.Fatalf("kernel after Close: %v", err)
+	}
+	if err := n.Start(ctxT(t), "ring"); !errors.Is(err, cluster.ErrClosed) || !errors.Is(err, notp.ErrClosed) {
+		t.Fatalf("Start after Close: %v, want ErrClosed", err)
+	}
+	if err := n.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
 	}
 }
 

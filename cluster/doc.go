@@ -4,26 +4,26 @@
 // ClusterNode.
 //
 //	n, err := cluster.New(cluster.Config{
-//		Node:      notp.Node{ID: "a", Host: "10.0.0.1", Port: 7022},
-//		Cookie:    secret,
-//		FlushPath: "/var/lib/app/ring",
+//		Node:   notp.Node{ID: "a", Host: "10.0.0.1", Port: 7022},
+//		Cookie: secret,
+//		Gossip: gossip.Config{FlushPath: "/var/lib/app/ring"},
 //	})
 //	if err != nil { ... }
 //	if err := n.Start(ctx, "ring"); err != nil { ... }
 //	defer n.Stop(context.Background())
 //	srv, _ := genserver.New(n.Kernel(), genserver.Config{Name: "kv"}) // your actors
-//	owner := n.Ring().Find([]byte("user:42"), 1)
+//	owner, _ := n.Ring().View().Owner([]byte("user:42"))
 //
 // # Start and stop order
 //
-// [Node.Start] first loads the flush file (Config.FlushPath): a corrupt file
+// [Node.Start] first loads the flush file (Config.Gossip.FlushPath): a corrupt file
 // is an error, and a loaded ring id that differs from the one Start was
 // given is an error wrapping [ErrRingMismatch] with notp's text "Loaded ring
 // ID '<x>' does not match '<y>'"; in both cases nothing has started. Then it
 // starts the kernel (the port listens), the command server (actor
 // "command") and the ring, which, with a loaded state, rejoins its peers
 // through memberlist, retrying its ring's members until one answers
-// (Config.Reconnect; the ring's reconnect loop also brings back peers
+// (Config.Gossip.Reconnect; the ring's reconnect loop also brings back peers
 // after a partition of any length, see gossip's "When nodes fail"). When
 // Start returns nil the node serves.
 //
@@ -32,9 +32,11 @@
 // ctx ends), the ring (which flushes its state) and the kernel, in that
 // order, and waits for each. Stop does not leave the ring, unlike notp's
 // stop: peers see the node dead until it restarts from its flush file and
-// comes back with its ring. [Node.Leave] leaves explicitly and keeps the node running. A Node
-// runs once: after Stop, build a new one (on the same FlushPath to come
-// back).
+// comes back with its ring. [Node.Close] is Stop without the drain:
+// queued commands are answered as stopped and scrapes are cut.
+// [Node.Leave] leaves explicitly and keeps the node running. A Node runs
+// once: after Stop or Close, build a new one (on the same FlushPath to
+// come back).
 //
 // # Commands
 //
@@ -42,7 +44,8 @@
 // A command is a call whose event is the command name and whose payload is
 // a msgpack command.Args; the reply is a msgpack command.Reply whose Data is
 // JSON, {"ok": true, "data": ...} or {"ok": false, "error": {"message",
-// "code", "fields"}} (see package command):
+// "code", "fields"}}. Package command defines the protocol, the reply data
+// types and its client, command.Do; the server lives in cmdserver.go:
 //
 //	join {id}                      join a ring; "Node already belongs to ring '<id>'" when in one
 //	leave {force}                  leave the ring (the node keeps running)
@@ -116,7 +119,7 @@
 //
 // # Fault tests
 //
-// Config.Kernel.Listen and Config.Kernel.Dial (TCP) and Config.ListenPacket
+// Config.Kernel.Listen and Config.Kernel.Dial (TCP) and Config.Gossip.ListenPacket
 // (memberlist's UDP) replace the node's sockets; the package's partition
 // tests give each node its own loopback address on a fault-injecting
 // network (internal/faultnet) to split, heal and churn clusters in one

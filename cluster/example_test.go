@@ -7,23 +7,20 @@ import (
 
 	"github.com/notp-go/notp"
 	"github.com/notp-go/notp/cluster"
-	"github.com/notp-go/notp/command"
 	"github.com/notp-go/notp/genserver"
-	"github.com/notp-go/notp/kernel"
 )
 
-// A node on loopback, driven by an operator's client the way notp-cli
-// drives it: a kernel that is not a ring member calls the node's command
-// server.
+// A node on loopback in a ring of its own, serving an actor of the
+// program's; operators drive it with notp-cli (or command.Do, see package
+// command).
 func Example() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 
 	// A real cluster's cookie comes from `notp-cli keygen`.
-	const cookie = "example cookie of at least 16 bytes"
 	n, err := cluster.New(cluster.Config{
 		Node:   notp.Node{ID: "a", Host: "127.0.0.1"}, // Port 0: a free port
-		Cookie: cookie,
+		Cookie: "example cookie of at least 16 bytes",
 	})
 	if err != nil {
 		fmt.Println(err)
@@ -34,35 +31,22 @@ func Example() {
 		return
 	}
 	defer n.Stop(context.Background())
-	fmt.Println("ring:", n.Ring().RingID(), "owner of user:42:", n.Ring().Find([]byte("user:42"), 1)[0].ID)
 
-	// The operator's side.
-	k, err := kernel.New(kernel.Config{Node: notp.Node{ID: "admin", Host: "127.0.0.1"}, Cookie: cookie})
+	echo, err := genserver.New(n.Kernel(), genserver.Config{Name: "echo"})
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	if err := k.Start(ctx); err != nil {
+	echo.Handle("say", func(_ context.Context, r genserver.Request) ([]byte, error) { return r.Data, nil })
+	if err := echo.Start(ctx); err != nil {
 		fmt.Println(err)
 		return
 	}
-	defer k.Close()
-	_ = k.Connect(n.Self())
-	for _, cmd := range []string{command.Ping, command.Weights} {
-		b, err := genserver.CallRaw(ctx, k, genserver.Target{Name: command.ServerName, Node: n.Self()}, cmd, nil)
-		if err != nil {
-			fmt.Println(err)
-			return
-		}
-		r, err := command.DecodeReply(b)
-		if err != nil {
-			fmt.Println(err)
-			return
-		}
-		fmt.Printf("%s: ok=%v data=%s\n", cmd, r.OK, r.Data)
-	}
+	defer echo.Stop(context.Background())
+
+	owner, _ := n.Ring().View().Owner([]byte("user:42"))
+	reply, err := genserver.CallRaw(ctx, n.Kernel(), genserver.Target{Name: "echo", Node: owner}, "say", []byte("hello"))
+	fmt.Printf("ring %s, owner of user:42: %s, echo: %s %v\n", n.Ring().RingID(), owner.ID, reply, err)
 	// Output:
-	// ring: demo owner of user:42: a
-	// ping: ok=true data="pong"
-	// weights: ok=true data={"a":128}
+	// ring demo, owner of user:42: a, echo: hello <nil>
 }

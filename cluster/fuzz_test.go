@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/memberlist"
 
 	"github.com/notp-go/notp/genserver"
+	"github.com/notp-go/notp/gossip"
 	"github.com/notp-go/notp/kernel"
 
 	"github.com/notp-go/notp"
@@ -132,9 +133,9 @@ func fuzzNode(f *testing.F) (*Node, *commandServer) {
 	ml := memberlist.DefaultLocalConfig()
 	ml.LogOutput = io.Discard
 	node, err := New(Config{
-		Node:       notp.Node{ID: "a", Host: "127.0.0.1"},
-		Cookie:     "fuzz-cookie-of-32-bytes-at-least",
-		Memberlist: ml,
+		Node:   notp.Node{ID: "a", Host: "127.0.0.1"},
+		Cookie: "fuzz-cookie-of-32-bytes-at-least",
+		Gossip: gossip.Config{Memberlist: ml},
 		// A command against nodes that do not exist must not stall the
 		// fuzzer: forced and waiting operations give up quickly.
 		CommandTimeout: 50 * time.Millisecond,

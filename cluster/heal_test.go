@@ -80,7 +80,7 @@ func healed(fs []*faultNode, ids []string) bool {
 			if f.n.Ring().Health(o.id) != gossip.HealthAlive {
 				return false
 			}
-			if n, ok := f.n.Ring().Ring().Get(o.id); !ok || n != o.n.Self() {
+			if n, ok := f.n.Ring().View().Get(o.id); !ok || n != o.n.Self() {
 				return false
 			}
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/notp-go/notp"
 	"github.com/notp-go/notp/cluster"
 	"github.com/notp-go/notp/genserver"
+	"github.com/notp-go/notp/gossip"
 	"github.com/notp-go/notp/metrics"
 )
 
@@ -75,7 +76,7 @@ next:
 func TestMetricsEndpoint(t *testing.T) {
 	a, err := cluster.New(cluster.Config{
 		Node: notp.Node{ID: "m1", Host: "127.0.0.1"}, Cookie: testCookie,
-		GossipInterval: 100 * time.Millisecond, Memberlist: fastMemberlist(),
+		Gossip:      gossip.Config{Interval: 100 * time.Millisecond, Memberlist: fastMemberlist()},
 		MetricsAddr: "127.0.0.1:0", Logger: logger(t),
 	})
 	if err != nil {
@@ -227,7 +228,7 @@ func TestMetricsAddrErrors(t *testing.T) {
 	}
 	defer ln.Close()
 	n, err := cluster.New(cluster.Config{Node: notp.Node{ID: "a", Host: "127.0.0.1"}, Cookie: testCookie,
-		Memberlist: fastMemberlist(), MetricsAddr: ln.Addr().String(), Logger: logger(t)})
+		Gossip: gossip.Config{Memberlist: fastMemberlist()}, MetricsAddr: ln.Addr().String(), Logger: logger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

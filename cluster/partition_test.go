@@ -108,18 +108,20 @@ func (f *faultNode) reconnect() gossip.ReconnectConfig {
 func (f *faultNode) build(t *testing.T, port int) *cluster.Node {
 	t.Helper()
 	n, err := cluster.New(cluster.Config{
-		Node:           notp.Node{ID: f.id, Host: f.h.Addr().String(), Port: port},
-		Cookie:         testCookie,
-		FlushPath:      f.flush,
-		FlushInterval:  20 * time.Millisecond,
-		GossipInterval: 100 * time.Millisecond,
-		Memberlist:     f.memberlist(),
-		Reconnect:      f.reconnect(),
+		Node:   notp.Node{ID: f.id, Host: f.h.Addr().String(), Port: port},
+		Cookie: testCookie,
+		Gossip: gossip.Config{
+			FlushPath:     f.flush,
+			FlushInterval: 20 * time.Millisecond,
+			Interval:      100 * time.Millisecond,
+			Memberlist:    f.memberlist(),
+			Reconnect:     f.reconnect(),
+			ListenPacket:  f.h.ListenPacket,
+		},
 		// A healed link reconnects within 200 ms instead of waiting out
 		// a backoff grown to seconds during the partition.
-		Kernel:       kernel.Config{Listen: f.h.Listen, Dial: f.h.Dial, ReconnectMax: 200 * time.Millisecond},
-		ListenPacket: f.h.ListenPacket,
-		Logger:       logger(t),
+		Kernel: kernel.Config{Listen: f.h.Listen, Dial: f.h.Dial, ReconnectMax: 200 * time.Millisecond},
+		Logger: logger(t),
 	})
 	if err != nil {
 		t.Fatalf("cluster.New(%s): %v", f.id, err)
@@ -258,7 +260,7 @@ func TestPartitionConcurrentChangesMergeOnHeal(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for _, id := range rm.ids {
-				n, _ := rm.on.n.Ring().Ring().Get(id)
+				n, _ := rm.on.n.Ring().View().Get(id)
 				if err := rm.on.n.Ring().Remove(ctxT(t), n, true); err != nil {
 					errs <- fmt.Errorf("remove %s on %s: %w", id, rm.on.id, err)
 				}
@@ -282,7 +284,7 @@ func TestPartitionConcurrentChangesMergeOnHeal(t *testing.T) {
 	want := []string{"a", "b", "c", "d", "e", "a-x0", "a-x1", "b-x0", "b-x1", "c-x0", "c-x1", "d-x0", "d-x1", "e-x0", "e-x1"}
 	waitFor(t, "every ring equal after the heal", func() bool { return agree(all, want...) })
 	for _, f := range fs {
-		w := f.n.Ring().Ring().Weights()
+		w := f.n.Ring().View().Weights()
 		for _, id := range []string{"a-x0", "a-x1", "b-x0", "b-x1", "c-x0", "c-x1", "d-x0", "d-x1", "e-x0", "e-x1"} {
 			if got, wantW := w[id], 2+int(id[len(id)-1]-'0'); got != wantW {
 				t.Fatalf("weight of %s on %s = %d, want %d", id, f.id, got, wantW)

@@ -141,7 +141,7 @@ func churnCycle(t *testing.T, fn *faultnet.Network, stable []*faultNode, h *faul
 		if !agree(all, "a", "b", "c", j.id) {
 			return false
 		}
-		return !slices.ContainsFunc(all, func(n *cluster.Node) bool { return n.Ring().Ring().Weights()[j.id] != w })
+		return !slices.ContainsFunc(all, func(n *cluster.Node) bool { return n.Ring().View().Weights()[j.id] != w })
 	})
 
 	if i%2 == 0 {

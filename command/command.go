@@ -1,21 +1,3 @@
-// Package command is the protocol of a node's command server: the request
-// and reply types that package cluster serves under the actor name
-// [ServerName] and that notp-cli sends.
-//
-// A command is a genserver call to [ServerName] on the target node whose
-// event is the command's name (one of the constants below) and whose
-// payload is the msgpack encoding of [Args]. The reply payload is the
-// msgpack encoding of a [Reply]. Reply.Data holds JSON, so the server
-// decides the exact shape (and key order) an operator sees and the CLI
-// prints it as is.
-//
-// The shapes follow notp's command server: {"ok": true, "data": ...} or
-// {"ok": false, "error": {"message": ..., "code": ...}}. Unlike notp, an
-// invalid payload or an unknown command gets an ok:false reply instead of
-// silence.
-//
-// The command channel is the kernel's cookie-authenticated connection: only
-// a holder of the cluster cookie can send commands.
 package command
 
 import (

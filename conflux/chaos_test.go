@@ -166,8 +166,8 @@ func startChaos(t *testing.T) (*faultnet.Network, []*chaosNode) {
 		n := startNode(t, fmt.Sprintf("c%d", i), func(c *cluster.Config) {
 			c.Node.Host = h.Addr().String()
 			c.Kernel = kernel.Config{Listen: h.Listen, Dial: h.Dial, ReconnectMax: 200 * time.Millisecond}
-			c.ListenPacket = h.ListenPacket
-			c.Reconnect = gossip.ReconnectConfig{First: 300 * time.Millisecond, Interval: 2 * time.Second}
+			c.Gossip.ListenPacket = h.ListenPacket
+			c.Gossip.Reconnect = gossip.ReconnectConfig{First: 300 * time.Millisecond, Interval: 2 * time.Second}
 		})
 		ns = append(ns, &chaosNode{n: n, addr: h.Addr(), storage: InMemory()})
 		if i > 0 {

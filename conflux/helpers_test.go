@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/memberlist"
 	"github.com/notp-go/notp"
 	"github.com/notp-go/notp/cluster"
+	"github.com/notp-go/notp/gossip"
 	"github.com/vmihailenco/msgpack/v5"
 )
 
@@ -38,11 +39,10 @@ func fastMemberlist() *memberlist.Config {
 func startNode(t testing.TB, id string, opt func(*cluster.Config)) *cluster.Node {
 	t.Helper()
 	cfg := cluster.Config{
-		Node:           notp.Node{ID: id, Host: "127.0.0.1"},
-		Cookie:         testCookie,
-		GossipInterval: 100 * time.Millisecond,
-		Memberlist:     fastMemberlist(),
-		Logger:         testLogger(t),
+		Node:   notp.Node{ID: id, Host: "127.0.0.1"},
+		Cookie: testCookie,
+		Gossip: gossip.Config{Interval: 100 * time.Millisecond, Memberlist: fastMemberlist()},
+		Logger: testLogger(t),
 	}
 	if opt != nil {
 		opt(&cfg)

@@ -1,7 +1,6 @@
 package genserver
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 
@@ -10,9 +9,10 @@ import (
 
 // The request payload a genserver receives through the kernel is the
 // msgpack map {"event": str, "data": bin}. It is encoded and decoded by hand
-// (no reflection): encodeRequest makes one allocation, decodeRequest none,
-// and the decoded data aliases the payload, which the kernel hands over to
-// the handler.
+// (no reflection): encodeRequest makes one allocation, decodeRequest none
+// (it reads through wire.Reader, which checks every declared length against
+// the payload), and the decoded data aliases the payload, which the kernel
+// hands over to the handler.
 //
 // The decoder accepts the two keys in either order; "data" may also be a
 // msgpack str or nil (other msgpack encoders write []byte as str in
@@ -21,17 +21,8 @@ import (
 // errMalformed is wrapped by every decodeRequest error.
 var errMalformed = errors.New("genserver: malformed request payload")
 
-const (
-	mpFixMap2 = 0x82
-	mpNil     = 0xc0
-	mpBin8    = 0xc4
-	mpBin16   = 0xc5
-	mpBin32   = 0xc6
-	mpStr8    = 0xd9
-	mpStr16   = 0xda
-	mpStr32   = 0xdb
-	mpMap16   = 0xde
-)
+// mpFixMap2 is the msgpack header of a map of two pairs.
+const mpFixMap2 = 0x82
 
 // encodeRequest returns the msgpack encoding of {event, data}.
 func encodeRequest(event string, data []byte) []byte {
@@ -71,117 +62,45 @@ func binHeaderLen(n int) int {
 // encoder writing the same map). event and data alias p; data is nil when
 // the payload carries nil or an empty byte string.
 func decodeRequest(p []byte) (event, data []byte, err error) {
-	var n int
-	switch {
-	case len(p) == 0:
-		return nil, nil, fmt.Errorf("%w: empty", errMalformed)
-	case p[0]&0xf0 == 0x80:
-		n, p = int(p[0]&0x0f), p[1:]
-	case p[0] == mpMap16 && len(p) >= 3:
-		n, p = int(binary.BigEndian.Uint16(p[1:])), p[3:]
-	default:
-		return nil, nil, fmt.Errorf("%w: not a map (first byte %#x)", errMalformed, p[0])
+	r := wire.NewReader(p)
+	n, err := r.MapLen()
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", errMalformed, err)
 	}
 	if n != 2 {
 		return nil, nil, fmt.Errorf("%w: map has %d keys, want event and data", errMalformed, n)
 	}
 	var haveEvent, haveData bool
 	for range n {
-		var key []byte
-		if key, p, err = readStr(p); err != nil {
-			return nil, nil, err
+		key, err := r.StrBytes()
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: key: %w", errMalformed, err)
 		}
 		switch string(key) {
 		case "event":
 			if haveEvent {
 				return nil, nil, fmt.Errorf("%w: duplicate key event", errMalformed)
 			}
-			if event, p, err = readStr(p); err != nil {
-				return nil, nil, err
-			}
+			event, err = r.StrBytes()
 			haveEvent = true
 		case "data":
 			if haveData {
 				return nil, nil, fmt.Errorf("%w: duplicate key data", errMalformed)
 			}
-			if data, p, err = readBytes(p); err != nil {
-				return nil, nil, err
-			}
+			data, err = r.Bytes()
 			haveData = true
 		default:
 			return nil, nil, fmt.Errorf("%w: unexpected key %q", errMalformed, key)
 		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: %s: %w", errMalformed, key, err)
+		}
 	}
-	if len(p) != 0 {
-		return nil, nil, fmt.Errorf("%w: %d trailing bytes", errMalformed, len(p))
+	if r.Len() != 0 {
+		return nil, nil, fmt.Errorf("%w: %d trailing bytes", errMalformed, r.Len())
 	}
 	if len(data) == 0 {
 		data = nil
 	}
 	return event, data, nil
-}
-
-// readStr reads a msgpack str and returns its bytes (aliasing p) and the rest.
-func readStr(p []byte) (s, rest []byte, err error) {
-	if len(p) == 0 {
-		return nil, nil, fmt.Errorf("%w: truncated (want str)", errMalformed)
-	}
-	switch c := p[0]; {
-	case c&0xe0 == 0xa0:
-		return take(p[1:], int(c&0x1f))
-	case c == mpStr8, c == mpStr16, c == mpStr32:
-		return readSized(p)
-	}
-	return nil, nil, fmt.Errorf("%w: want str, got type byte %#x", errMalformed, p[0])
-}
-
-// readBytes reads a msgpack bin, str or nil.
-func readBytes(p []byte) (b, rest []byte, err error) {
-	if len(p) == 0 {
-		return nil, nil, fmt.Errorf("%w: truncated (want bin)", errMalformed)
-	}
-	switch c := p[0]; {
-	case c == mpNil:
-		return nil, p[1:], nil
-	case c == mpBin8, c == mpBin16, c == mpBin32:
-		return readSized(p)
-	}
-	return readStr(p)
-}
-
-// readSized reads a str8/16/32 or bin8/16/32 item whose length follows the
-// type byte.
-func readSized(p []byte) (b, rest []byte, err error) {
-	var n, h int
-	switch p[0] {
-	case mpStr8, mpBin8:
-		h = 1
-	case mpStr16, mpBin16:
-		h = 2
-	default:
-		h = 4
-	}
-	if len(p) < 1+h {
-		return nil, nil, fmt.Errorf("%w: truncated length", errMalformed)
-	}
-	switch h {
-	case 1:
-		n = int(p[1])
-	case 2:
-		n = int(binary.BigEndian.Uint16(p[1:]))
-	default:
-		u := binary.BigEndian.Uint32(p[1:])
-		if uint64(u) > uint64(len(p)) {
-			return nil, nil, fmt.Errorf("%w: length %d exceeds payload", errMalformed, u)
-		}
-		n = int(u)
-	}
-	return take(p[1+h:], n)
-}
-
-func take(p []byte, n int) (b, rest []byte, err error) {
-	if n > len(p) {
-		return nil, nil, fmt.Errorf("%w: item of %d bytes, %d left", errMalformed, n, len(p))
-	}
-	return p[:n:n], p[n:], nil
 }

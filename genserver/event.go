@@ -1,6 +1,6 @@
 package genserver
 
-import "sync"
+import "github.com/notp-go/notp/internal/event"
 
 // EventKind says which lifecycle change an [Event] reports.
 type EventKind uint8
@@ -40,45 +40,20 @@ type Event struct {
 	Name string
 }
 
-// subscribers fans lifecycle events out to buffered channels without ever
-// blocking the emitter: a full channel loses the event and the drop is
-// counted.
+// subscribers fans lifecycle events out to buffered channels through the
+// module's event bus, never blocking the emitter: a full channel loses the
+// event and dropped counts it. A buffer ≤ 0 gets event.DefaultBuffer.
 type subscribers struct {
-	mu      sync.Mutex
-	subs    map[chan Event]struct{}
+	bus     event.Bus[Event]
 	dropped func()
 }
 
 func (s *subscribers) add(buf int) (<-chan Event, func()) {
-	if buf < 1 {
-		buf = 1
-	}
-	ch := make(chan Event, buf)
-	s.mu.Lock()
-	if s.subs == nil {
-		s.subs = make(map[chan Event]struct{})
-	}
-	s.subs[ch] = struct{}{}
-	s.mu.Unlock()
-	var once sync.Once
-	return ch, func() {
-		once.Do(func() {
-			s.mu.Lock()
-			delete(s.subs, ch)
-			close(ch)
-			s.mu.Unlock()
-		})
-	}
+	return s.bus.Subscribe(buf)
 }
 
 func (s *subscribers) emit(e Event) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for ch := range s.subs {
-		select {
-		case ch <- e:
-		default:
-			s.dropped()
-		}
+	for range s.bus.Publish(e) {
+		s.dropped()
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/notp-go/notp/genserver"
 	"github.com/notp-go/notp/kernel"
@@ -434,46 +433,6 @@ func (c *atomicCount) load() int {
 	return c.n
 }
 
-// A full mailbox rejects at once, even with the (ignored) MailboxWait set:
-// calls get CodeOverloaded, casts are dropped and counted. Waiting for
-// room could block a connection's reader.
-func TestMailboxFullRejects(t *testing.T) {
-	k := newKernel(t)
-	s := startServer(t, k, genserver.Config{Name: "small", MailboxSize: 1, MailboxWait: time.Minute})
-	entered, release := make(chan struct{}, 1), make(chan struct{})
-	s.Handle("block", func(context.Context, genserver.Request) ([]byte, error) {
-		select {
-		case entered <- struct{}{}:
-		default:
-		}
-		<-release
-		return []byte("ok"), nil
-	})
-	ctx := ctxT(t)
-	target := genserver.Target{Name: "small"}
-	results := make(chan error, 2)
-	call := func() {
-		_, err := s.Call(ctx, target, "block", nil)
-		results <- err
-	}
-	go call()
-	<-entered // the first call is in the handler
-	go call()
-	waitFor(t, "a queued call", func() bool { return s.Stats().Queued == 1 })
-	_, err := s.Call(ctx, target, "block", nil)
-	wantCode(t, err, genserver.CodeOverloaded)
-	if err := s.Cast(target, "block", nil); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "overload counter", func() bool { return s.Stats().Overloaded == 2 })
-	close(release)
-	for range 2 {
-		if err := <-results; err != nil {
-			t.Fatalf("accepted call failed: %v", err)
-		}
-	}
-}
-
 // Stop drains the mailbox when its ctx allows; a done ctx forces: the
 // handler's ctx is cancelled and queued callers get CodeStopped.
 func TestStopDrainAndForce(t *testing.T) {
@@ -628,18 +587,5 @@ func TestOneGoroutineOwnsState(t *testing.T) {
 	got, err := s.Call(ctx, genserver.Target{Name: "counter"}, "get", nil)
 	if err != nil || string(got) != fmt.Sprint(callers*each) {
 		t.Fatalf("count = %s, %v; want %d", got, err, callers*each)
-	}
-}
-
-// Config.CallTimeout bounds a Call whose ctx has no deadline.
-func TestCallTimeout(t *testing.T) {
-	k := newKernel(t)
-	s := startServer(t, k, genserver.Config{Name: "silent", CallTimeout: 50e6})
-	s.Handle("never", func(context.Context, genserver.Request) ([]byte, error) {
-		return nil, genserver.NoReply
-	})
-	_, err := s.Call(context.Background(), genserver.Target{Name: "silent"}, "never", nil)
-	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("Call = %v, want DeadlineExceeded", err)
 	}
 }

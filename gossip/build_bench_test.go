@@ -30,7 +30,7 @@ func BenchmarkMInsert(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		b.StopTimer()
-		r, err := New(Config{Kernel: k, LazyConnect: true})
+		r, err := New(k, Config{LazyConnect: true})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -42,7 +42,7 @@ func BenchmarkMInsert(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.StopTimer()
-		if got := len(r.Ring().Nodes()); got != members+1 {
+		if got := len(r.View().Nodes()); got != members+1 {
 			b.Fatalf("ring has %d nodes, want %d", got, members+1)
 		}
 		_ = r.Stop(context.Background())
@@ -66,7 +66,7 @@ func TestMInsertPublishesOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	runtime.ReadMemStats(&after)
-	if got := len(n.r.Ring().Nodes()); got != members+1 {
+	if got := len(n.r.View().Nodes()); got != members+1 {
 		t.Fatalf("ring has %d nodes, want %d", got, members+1)
 	}
 	const limit = 100 << 20

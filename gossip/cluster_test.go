@@ -25,7 +25,7 @@ func TestConvergenceMeetInsert(t *testing.T) {
 	all := append(nodes, extra)
 	waitConverged(t, all, "n0", "n1", "n2", "n3", "x")
 	for _, n := range all {
-		if w := n.r.Ring().Weights()["x"]; w != 5 {
+		if w := n.r.View().Weights()["x"]; w != 5 {
 			t.Fatalf("%s: weight of x = %d, want 5", n.id(), w)
 		}
 	}

@@ -131,7 +131,7 @@ func decodeMessage(b []byte) (*message, error) {
 		return nil, fmt.Errorf("%w: version %d", errInvalidMessage, m.V)
 	}
 	if err := validRingID(m.Ring); err != nil {
-		return nil, fmt.Errorf("%w: %v", errInvalidMessage, err)
+		return nil, fmt.Errorf("%w: %w", errInvalidMessage, err)
 	}
 	if m.Round < 0 || m.Round > maxRound {
 		return nil, fmt.Errorf("%w: round %d", errInvalidMessage, m.Round)
@@ -142,7 +142,7 @@ func decodeMessage(b []byte) (*message, error) {
 			return nil, fmt.Errorf("%w: no clock", errInvalidMessage)
 		}
 		if err := validEntries(m.Entries); err != nil {
-			return nil, fmt.Errorf("%w: %v", errInvalidMessage, err)
+			return nil, fmt.Errorf("%w: %w", errInvalidMessage, err)
 		}
 	case msgDigest:
 		if m.Clock == nil || len(m.Entries) != 0 {
@@ -161,7 +161,7 @@ func decodeMessage(b []byte) (*message, error) {
 	}
 	if m.Clock != nil {
 		if err := validClock(m.Clock); err != nil {
-			return nil, fmt.Errorf("%w: %v", errInvalidMessage, err)
+			return nil, fmt.Errorf("%w: %w", errInvalidMessage, err)
 		}
 	}
 	if m.Floor > MaxVersion {
@@ -242,7 +242,7 @@ func decodeFile(b []byte, self string) (*fileState, error) {
 	}
 	if f.Ring != "" {
 		if err := validRingID(f.Ring); err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
+			return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
 		}
 	}
 	if f.Self != self {
@@ -252,13 +252,13 @@ func decodeFile(b []byte, self string) (*fileState, error) {
 		return nil, fmt.Errorf("%w: no clock", ErrCorrupt)
 	}
 	if err := validClock(f.Clock); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
+		return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
 	}
 	if f.Floor > MaxVersion {
 		return nil, fmt.Errorf("%w: floor %d above 2^53", ErrCorrupt, f.Floor)
 	}
 	if err := validEntries(f.Entries); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
+		return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
 	}
 	return &f, nil
 }

@@ -144,7 +144,7 @@ func TestLoad(t *testing.T) {
 	k := startKernel(t, "a", 0)
 	t.Cleanup(func() { _ = k.Close() })
 	mk := func(path string) *Ring {
-		r, err := New(Config{Kernel: k, FlushPath: path})
+		r, err := New(k, Config{FlushPath: path})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -154,8 +154,8 @@ func TestLoad(t *testing.T) {
 		t.Fatalf("Load without path = %v, %v", ok, err)
 	}
 	r := mk(filepath.Join(dir, "missing"))
-	before := r.Ring()
-	if ok, err := r.Load(); ok || err != nil || r.Ring() != before || r.RingID() != "" {
+	before := r.View()
+	if ok, err := r.Load(); ok || err != nil || r.View() != before || r.RingID() != "" {
 		t.Fatalf("Load of a missing file = %v, %v", ok, err)
 	}
 	if _, err := mk(dir).Load(); err == nil || errors.Is(err, ErrCorrupt) { // a directory
@@ -193,7 +193,7 @@ func TestLoad(t *testing.T) {
 	if ok, err := r.Load(); !ok || err != nil {
 		t.Fatalf("Load = %v, %v", ok, err)
 	}
-	if r.RingID() != "ring" || !slices.Equal(ringIDs(r), []string{"a", "b"}) || r.Ring().Weights()["b"] != 5 ||
+	if r.RingID() != "ring" || !slices.Equal(ringIDs(r), []string{"a", "b"}) || r.View().Weights()["b"] != 5 ||
 		r.Clock().Compare(c) != vclock.Equal {
 		t.Fatalf("loaded ring %v (%q), clock %v", ringIDs(r), r.RingID(), r.Clock())
 	}

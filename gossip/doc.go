@@ -1,6 +1,16 @@
 // Package gossip keeps a cluster's consistent-hash ring in agreement across
 // its nodes: notp's GossipRing, with the bugs of the original fixed.
 //
+//	r, err := gossip.New(k, gossip.Config{FlushPath: "/var/lib/app/ring"}) // k: this node's kernel
+//	if err != nil { ... }
+//	loaded, err := r.Load() // optional: the state of the last run
+//	if err := r.Start(ctx, "ring"); err != nil { ... } // k must be started
+//	defer r.Stop(context.Background())
+//	_ = r.Meet(ctx, peer) // unite with peer's ring
+//	replicas := r.PreferenceList([]byte("user:42"), 3) // who holds a key
+//
+// Package cluster wires a kernel, a Ring and a command server into a node.
+//
 // # Model
 //
 // Two layers share the kernel's one port:
@@ -8,7 +18,7 @@
 //   - memberlist answers "who is alive". Each node in a ring runs a
 //     memberlist (Name = node ID, node meta = ring id and kernel host/port)
 //     over the kernel's port: streams through the kernel's protocol mux,
-//     packets as UDP on the same port number (internal/mltransport), with
+//     packets as UDP on the same port number (gossip/internal/mltransport), with
 //     a SecretKey the kernel derives from its stretched cookie
 //     ([kernel.Kernel.DeriveKey]). Its failure detector gives the
 //     health of each member ([Ring.Members], events EventAlive, EventDead,
@@ -19,11 +29,20 @@
 //     notp. A node that memberlist declares dead stays in the ring unless
 //     [Config.AutoRemoveDeadAfter] is set.
 //
+// # Lookups
+//
+// [Ring.View] returns a [View]: a read-only snapshot of the hash ring that
+// never changes, so many lookups agree with each other. [View.Owner] names
+// a key's owner alone; [View.PreferenceList] (and [Ring.PreferenceList])
+// the n nodes that hold it: the owner, then the next distinct nodes
+// clockwise from the key. [Ring.Neighbourhood] is notp's find: the owner,
+// then the owner's own neighbours ([View.Neighbours]).
+//
 // # State and merge rules
 //
 // The replicated state is a ring id, one entry per node and a vector clock.
 // An entry is {node, weight, version, writer, removed, time}: the last write
-// about that node, live or a tombstone. The [chash.Ring] ([Ring.Ring]) is
+// about that node, live or a tombstone. The hash ring ([Ring.View]) is
 // derived from the live entries.
 //
 // A local change writes the entries it touches with version = current
@@ -72,7 +91,7 @@
 // # Messages
 //
 // Ring messages are kernel casts to the handler "gossip/<ring id>", msgpack
-// maps {v, type, ring, round, clock, entries}:
+// maps {v, type, ring, round, clock, entries, floor, sum}:
 //
 //   - join (1): Meet, as a kernel call (the reply acknowledges the merge),
 //     with the sender's floor; the receiver unions, answers with its state
@@ -81,22 +100,27 @@
 //     forwards its own merged state to Fanout (2) random neighbours with
 //     round-1, news or not, as notp does. A change's originator starts with
 //     round ceil(log2 N) (notp's maxMsgRound), so a change reaches ~90% of
-//     the nodes in about log2 N hops without waiting for a poll; digests
-//     repair the rest within about one Interval. A burst of received
+//     the nodes in about log2 N hops without waiting for a poll; the poll
+//     repairs the rest within about one Interval. A burst of received
 //     messages is merged first and forwarded once.
 //   - leave (3): an update whose sender removed itself, sent as a kernel
 //     call; the reply acknowledges it.
-//   - digest (4): the poll's clock; the receiver answers with its state if
-//     it has changes the sender lacks, and with pull if the sender has
-//     changes it lacks. Every [Config.Interval] each node sends one digest to
-//     a random live member, so a converged cluster exchanges only clocks.
+//   - digest (4): a clock alone; the receiver answers with its state if it
+//     has changes the sender lacks, and with pull if the sender has changes
+//     it lacks.
 //   - pull (5): asks for an update with round 0.
+//   - sum (6): the poll. Every [Config.Interval] each node sends one to a
+//     random gossip neighbour: a 64-bit FNV-1a checksum of its clock's
+//     counts (sum), no clock and no entries. A receiver whose own checksum
+//     differs answers with its digest, which the poller answers as above;
+//     equal checksums need no answer. A converged cluster so exchanges a
+//     few dozen bytes per node and Interval, whatever its size.
 //
 // Targets are chosen among a node's gossip neighbours that memberlist does
 // not report dead or left: ordering the live members by chash.Token(ID, 1),
 // the members at distances ±1, ±2, ±4, … (every member in rings of up to 5
 // nodes, 2·log2 N in large ones). The relation is symmetric and the graph
-// connected with diameter O(log N), so rumours and digests reach everyone
+// connected with diameter O(log N), so rumours and polls reach everyone
 // while the kernel holds O(N log N) links in all instead of N² (with
 // [Config.LazyConnect]; by default, as in notp, the kernel is also
 // connected to every ring member for the benefit of other components).
@@ -122,9 +146,10 @@
 // casts without waiting), leaves memberlist, resets to a ring of its own and
 // clears the ring id (EventLeft). [Ring.Join] then re-activates everything
 // (handler, a new memberlist, polls). [Ring.Stop] is not a leave, unlike
-// notp's stop, so that a restarted node comes back with its ring: it shuts memberlist down without a leave message, so the
-// others see the node dead (EventDead) but keep it in the ring, and a
-// restart from the flush file rejoins.
+// notp's stop, so that a restarted node comes back with its ring: it shuts
+// memberlist down without a leave message, so the others see the node dead
+// (EventDead) but keep it in the ring, and a restart from the flush file
+// rejoins. [Ring.Close] is Stop with an ended context.
 //
 // # When nodes fail
 //
@@ -239,8 +264,9 @@
 //
 // # Events
 //
-// [Ring.Subscribe] returns a buffered channel. Publishing never blocks:
-// when a subscriber's channel is full the event is dropped and counted.
+// [Ring.Subscribe] returns a buffered channel (a buffer ≤ 0 gets 64
+// slots). Publishing never blocks: when a subscriber's channel is full the
+// event is dropped and counted in Stats.EventsDropped.
 // Kinds: EventInserted, EventRemoved, EventUpdated (weight or address;
 // notp's process was silent on these), EventConflict, EventSelfRemoved,
 // EventLeft, EventAlive, EventDead, EventMemberLeft (memberlist health of
@@ -254,7 +280,7 @@
 // Use a memberlist base config with short intervals (DefaultLocalConfig
 // with ProbeInterval, GossipInterval and PushPullInterval of tens of
 // milliseconds; EnableCompression false saves CPU with many in-process
-// nodes) and a short [Config.Interval] (digest poll, which bounds how long
+// nodes) and a short [Config.Interval] (the checksum poll, which bounds how long
 // the nodes a rumour missed wait). Changes themselves spread without
 // waiting for either. For hundreds of nodes in one process set
 // [Config.LazyConnect].
@@ -271,7 +297,7 @@
 // are dropped and counted); one goroutine per Ring processes them in order
 // and runs the poll and flush tickers. memberlist callbacks merge push/pull
 // states directly and update health under short locks; no lock of this
-// package is held while calling memberlist or sending. [Ring.Ring] reads an
+// package is held while calling memberlist or sending. [Ring.View] reads an
 // atomically published ring and never blocks. Stop waits for every
 // goroutine the Ring started. A received message costs O(entries) to decode
 // and merge; a change costs O(changed nodes × tokens) to publish a new

@@ -2,7 +2,6 @@ package gossip
 
 import (
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/notp-go/notp"
@@ -120,48 +119,4 @@ type Event struct {
 	Nodes  []notp.Node // the nodes concerned, in ID order for ring changes
 	RingID string      // the ring the event happened in
 	Time   time.Time   // when it was published (Config.Now)
-}
-
-// bus fans events out to subscribers without ever blocking the publisher.
-type bus struct {
-	mu      sync.Mutex
-	subs    map[int]chan Event
-	next    int
-	dropped *counter
-}
-
-func (b *bus) subscribe(buf int) (<-chan Event, func()) {
-	if buf < 0 {
-		buf = 0
-	}
-	ch := make(chan Event, buf)
-	b.mu.Lock()
-	if b.subs == nil {
-		b.subs = make(map[int]chan Event)
-	}
-	id := b.next
-	b.next++
-	b.subs[id] = ch
-	b.mu.Unlock()
-	var once sync.Once
-	return ch, func() {
-		once.Do(func() {
-			b.mu.Lock()
-			delete(b.subs, id)
-			close(ch)
-			b.mu.Unlock()
-		})
-	}
-}
-
-func (b *bus) publish(ev Event) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for _, ch := range b.subs {
-		select {
-		case ch <- ev:
-		default:
-			b.dropped.add()
-		}
-	}
 }

@@ -23,7 +23,7 @@ func Example() {
 		if err := k.Start(ctx); err != nil {
 			panic(err)
 		}
-		r, err := gossip.New(gossip.Config{Kernel: k, Memberlist: memberlist.DefaultLocalConfig()})
+		r, err := gossip.New(k, gossip.Config{Memberlist: memberlist.DefaultLocalConfig()})
 		if err != nil {
 			panic(err)
 		}
@@ -47,7 +47,7 @@ func Example() {
 	for _, m := range a.Members() {
 		fmt.Println(m.Node.ID, m.Weight)
 	}
-	fmt.Println("ring:", a.RingID(), "owner of user:42:", a.Find([]byte("user:42"), 1)[0].ID)
+	fmt.Println("ring:", a.RingID(), "owner of user:42:", a.PreferenceList([]byte("user:42"), 1)[0].ID)
 	// Output:
 	// b 128
 	// a 128

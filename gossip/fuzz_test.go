@@ -37,7 +37,7 @@ func FuzzLoad(f *testing.F) {
 	// and New costs more than a load): r loads the input and flushes it to
 	// again, r2 loads that.
 	newRing := func(p string) *Ring {
-		r, err := New(Config{Kernel: k, FlushPath: p})
+		r, err := New(k, Config{FlushPath: p})
 		if err != nil {
 			f.Fatal(err)
 		}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/notp-go/notp"
 	"github.com/notp-go/notp/chash"
+	"github.com/notp-go/notp/internal/event"
 	"github.com/notp-go/notp/kernel"
 	"github.com/notp-go/notp/vclock"
 )
@@ -37,6 +38,11 @@ var (
 	// ErrAlreadyStarted: Start was called twice. It wraps
 	// notp.ErrAlreadyStarted.
 	ErrAlreadyStarted = fmt.Errorf("gossip: %w", notp.ErrAlreadyStarted)
+	// ErrNilKernel: New was given a nil kernel. It wraps notp.ErrNilKernel.
+	ErrNilKernel = fmt.Errorf("gossip: %w", notp.ErrNilKernel)
+	// ErrInvalidConfig: a Config field is out of range (see
+	// Config.Validate).
+	ErrInvalidConfig = errors.New("gossip: invalid config")
 	// ErrInvalidNode: a node argument is invalid (see notp.Node.Validate).
 	ErrInvalidNode = errors.New("gossip: invalid node")
 	// ErrInvalidWeight: a weight above MaxWeight.
@@ -63,24 +69,20 @@ const (
 )
 
 // Config configures a Ring. New copies it; later changes have no effect.
+// The zero value selects every default; negative values are invalid.
 type Config struct {
-	// Kernel is this node's kernel (required). It must be started before
-	// Ring.Start. Ring messages travel over it and memberlist's streams
-	// share its port (memberlist packets use UDP on the same port number).
-	// memberlist's SecretKey is derived from its cookie
-	// ([kernel.Kernel.DeriveKey]); a kernel without a cookie (insecure
-	// mode) means no gossip encryption.
-	Kernel *kernel.Kernel
 	// RFactor is the weight (tokens) of a node inserted with weight ≤ 0.
 	// 0 = 3.
 	RFactor int
 	// PFactor is the default number of neighbours; PFactor+1 is the
-	// default length of Find and Range. 0 = 2.
+	// default length of PreferenceList and Neighbourhood. 0 = 2.
 	PFactor int
-	// Interval is the anti-entropy poll period: each tick sends the clock
-	// (a digest) to one random gossip neighbour, which answers only if the
-	// states differ; it bounds how long a node a rumour missed waits. It also paces health checks, rejoin attempts, dead-node
-	// removal and tombstone collection. 0 = 1 s.
+	// Interval is the anti-entropy poll period: each tick sends a checksum
+	// of the clock to one random gossip neighbour, which answers (with its
+	// clock, then states are exchanged) only if the checksums differ; it
+	// bounds how long a node a rumour missed waits. It also paces health
+	// checks, rejoin attempts, dead-node removal and tombstone collection.
+	// 0 = 1 s.
 	Interval time.Duration
 	// FlushPath is the state file; "" = no persistence.
 	FlushPath string
@@ -190,7 +192,7 @@ func (c *counter) load() uint64 { return c.v.Load() }
 
 type counters struct {
 	sent, sendErr, recv, rejected, inboxDrops, merges, conflicts, pushPulls,
-	dropped, flushes, flushErr, gced, autoRemoved, repairs,
+	flushes, flushErr, gced, autoRemoved, repairs,
 	refused, evicted, linksDeferred, panics,
 	reconnAttempts, reconnected counter
 }
@@ -273,27 +275,62 @@ type Ring struct {
 	wg      sync.WaitGroup
 	joining atomic.Bool
 
-	bus   bus
+	bus   event.Bus[Event]
 	stats counters
 
 	// testSend, when set (tests only, before Start), replaces kernel casts.
 	testSend func(to notp.Node, msg []byte)
 }
 
-// New validates and copies cfg and returns a Ring holding a ring of its own
-// (this node only, not in a ring). It does not touch the network.
-func New(cfg Config) (*Ring, error) {
-	if cfg.Kernel == nil {
-		return nil, errors.New("gossip: Config.Kernel is required")
+// Validate reports the first field of c that is out of range, as an error
+// wrapping ErrInvalidConfig (and ErrInvalidWeight for RFactor).
+func (c *Config) Validate() error {
+	for _, f := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"Interval", c.Interval}, {"FlushInterval", c.FlushInterval},
+		{"AutoRemoveDeadAfter", c.AutoRemoveDeadAfter}, {"TombstoneTTL", c.TombstoneTTL},
+		{"CallTimeout", c.CallTimeout},
+	} {
+		if f.v < 0 {
+			return fmt.Errorf("%w: %s %v is negative", ErrInvalidConfig, f.name, f.v)
+		}
 	}
-	if cfg.RFactor <= 0 {
+	if c.RFactor > MaxWeight {
+		return fmt.Errorf("%w: %w: RFactor %d above %d", ErrInvalidConfig, ErrInvalidWeight, c.RFactor, MaxWeight)
+	}
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"RFactor", c.RFactor}, {"PFactor", c.PFactor}, {"MaxTokens", c.MaxTokens}, {"MaxLinks", c.MaxLinks}} {
+		if f.v < 0 {
+			return fmt.Errorf("%w: %s %d is negative", ErrInvalidConfig, f.name, f.v)
+		}
+	}
+	_, err := c.Reconnect.withDefaults()
+	return err
+}
+
+// New validates and copies cfg and returns a Ring of this node's kernel k
+// holding a ring of its own (this node only, not in a ring). It does not
+// touch the network. k must be started before Ring.Start: ring messages
+// travel over it and memberlist's streams share its port (memberlist
+// packets use UDP on the same port number). memberlist's SecretKey is
+// derived from k's cookie ([kernel.Kernel.DeriveKey]); a kernel without a
+// cookie (insecure mode) means no gossip encryption.
+func New(k *kernel.Kernel, cfg Config) (*Ring, error) {
+	if k == nil {
+		return nil, ErrNilKernel
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.RFactor == 0 {
 		cfg.RFactor = chash.DefaultRFactor
 	}
-	if cfg.PFactor <= 0 {
+	if cfg.PFactor == 0 {
 		cfg.PFactor = chash.DefaultPFactor
-	}
-	if cfg.RFactor > MaxWeight {
-		return nil, fmt.Errorf("%w: RFactor %d above %d", ErrInvalidWeight, cfg.RFactor, MaxWeight)
 	}
 	if cfg.MaxLinks <= 0 {
 		cfg.MaxLinks = DefaultMaxLinks
@@ -331,10 +368,10 @@ func New(cfg Config) (*Ring, error) {
 	}
 	r := &Ring{
 		cfg:       cfg,
-		k:         cfg.Kernel,
+		k:         k,
 		log:       log,
 		now:       cfg.Now,
-		self:      cfg.Kernel.Self().ID,
+		self:      k.Self().ID,
 		fs:        osFS{},
 		health:    make(map[string]Health),
 		deadSince: make(map[string]time.Time),
@@ -343,7 +380,6 @@ func New(cfg Config) (*Ring, error) {
 		control:   make(chan func(), 16),
 		stopCh:    make(chan struct{}),
 	}
-	r.bus.dropped = &r.stats.dropped
 	r.st = newState(r.now)
 	r.resetLocked(r.k.Self())
 	return r, nil
@@ -465,10 +501,10 @@ func (r *Ring) RingID() string {
 	return r.ringID
 }
 
-// Ring returns the current hash ring. It is shared and immutable by
-// convention: callers must not modify it (Clone it first). Each change
-// publishes a new *chash.Ring, so a caller may keep the one it has.
-func (r *Ring) Ring() *chash.Ring { return r.ring.Load() }
+// View returns a read-only snapshot of the current hash ring. It stays
+// valid (and unchanged) after later ring changes; call View again to see
+// them.
+func (r *Ring) View() View { return View{r: r.ring.Load()} }
 
 // Clock returns a copy of the state's vector clock.
 func (r *Ring) Clock() *vclock.Clock {
@@ -486,35 +522,35 @@ func (r *Ring) PFactor() int { return r.cfg.PFactor }
 // Self returns this node as the ring knows it.
 func (r *Ring) Self() notp.Node { return r.k.Self() }
 
-// Find returns the owner of key followed by the owner's size-1 neighbours
-// (chash Next from the owner). size ≤ 0 means PFactor+1. An empty ring
-// gives nil.
-func (r *Ring) Find(key []byte, size int) []notp.Node {
-	if size <= 0 {
-		size = r.cfg.PFactor + 1
+// PreferenceList returns the n nodes that hold key in the current ring:
+// its owner then the next distinct nodes clockwise from key's position
+// (see [View.PreferenceList]). n ≤ 0 means PFactor+1. An empty ring gives
+// nil.
+func (r *Ring) PreferenceList(key []byte, n int) []notp.Node {
+	return r.View().PreferenceList(key, n)
+}
+
+// Neighbourhood returns the owner of key followed by up to n-1 of the
+// owner's neighbours ([View.Neighbours]: the nodes that take over the
+// owner's keys), notp's find. n ≤ 0 means PFactor+1. It differs from
+// [Ring.PreferenceList] beyond the owner: the neighbours are walked from
+// the owner's first token, not from key. An empty ring gives nil.
+func (r *Ring) Neighbourhood(key []byte, n int) []notp.Node {
+	if n <= 0 {
+		n = r.cfg.PFactor + 1
 	}
-	ring := r.Ring()
-	owner, ok := ring.Find(key)
+	v := r.View()
+	owner, ok := v.Owner(key)
 	if !ok {
 		return nil
 	}
-	return append([]notp.Node{owner}, ring.Next(owner.ID, size-1)...)
-}
-
-// Range returns the preference list of key: its owner then the next
-// distinct nodes clockwise, size in all (chash RangeNext). size ≤ 0 means
-// PFactor+1.
-func (r *Ring) Range(key []byte, size int) []notp.Node {
-	if size <= 0 {
-		size = r.cfg.PFactor + 1
-	}
-	return r.Ring().RangeNext(key, size)
+	return append([]notp.Node{owner}, v.ring().Next(owner.ID, n-1)...)
 }
 
 // Members returns the ring's nodes in ring order with their weights and
 // memberlist health (this node is always alive).
 func (r *Ring) Members() []Member {
-	ring := r.Ring()
+	ring := r.ring.Load()
 	w := ring.Weights()
 	nodes := ring.Nodes()
 	out := make([]Member, 0, len(nodes))
@@ -540,18 +576,19 @@ func (r *Ring) Health(id string) Health {
 	return r.health[id]
 }
 
-// Subscribe returns a channel of events with buf slots and a cancel func
-// that closes it. Publishing never blocks: when the channel is full the
-// event is dropped and counted in Stats.EventsDropped.
+// Subscribe returns a channel of events with buf slots (≤ 0: 64, the
+// module's default; at most 65536) and a cancel func that closes it.
+// Publishing never blocks: when the channel is full the event is dropped
+// and counted in Stats.EventsDropped.
 func (r *Ring) Subscribe(buf int) (events <-chan Event, cancel func()) {
-	return r.bus.subscribe(buf)
+	return r.bus.Subscribe(buf)
 }
 
 func (r *Ring) emit(kind EventKind, ringID string, nodes []notp.Node) {
 	if len(nodes) == 0 && kind != EventConflict {
 		return
 	}
-	r.bus.publish(Event{Kind: kind, Nodes: nodes, RingID: ringID, Time: r.now()})
+	r.bus.Publish(Event{Kind: kind, Nodes: nodes, RingID: ringID, Time: r.now()})
 }
 
 // Stats returns a snapshot of the counters.
@@ -562,7 +599,7 @@ func (r *Ring) Stats() Stats {
 		MessagesReceived: s.recv.load(), MessagesRejected: s.rejected.load(),
 		InboxDrops: s.inboxDrops.load(), Merges: s.merges.load(),
 		Conflicts: s.conflicts.load(), PushPulls: s.pushPulls.load(),
-		EventsDropped: s.dropped.load(), Flushes: s.flushes.load(),
+		EventsDropped: r.bus.Dropped(), Flushes: s.flushes.load(),
 		FlushErrors: s.flushErr.load(), TombstonesGCed: s.gced.load(),
 		AutoRemoved: s.autoRemoved.load(), RingRepairs: s.repairs.load(),
 		EntriesRefused: s.refused.load(), TombstonesEvicted: s.evicted.load(),

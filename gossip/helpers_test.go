@@ -82,13 +82,13 @@ func newNode(t *testing.T, id string, opts ...nodeOpt) *tnode {
 
 func newNodeOn(t *testing.T, k *kernel.Kernel, opts ...nodeOpt) *tnode {
 	t.Helper()
-	cfg := Config{Kernel: k, Interval: 50 * time.Millisecond,
+	cfg := Config{Interval: 50 * time.Millisecond,
 		FlushInterval: 50 * time.Millisecond, Memberlist: fastML(), Logger: testLogger(t),
 		CallTimeout: 2 * time.Second}
 	for _, o := range opts {
 		o(&cfg)
 	}
-	r, err := New(cfg)
+	r, err := New(k, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +168,7 @@ func ids(nodes []*tnode) []string {
 
 func ringIDs(r *Ring) []string {
 	var out []string
-	for _, n := range r.Ring().Nodes() {
+	for _, n := range r.View().Nodes() {
 		out = append(out, n.ID)
 	}
 	slices.Sort(out)
@@ -207,7 +207,7 @@ func waitConverged(t *testing.T, nodes []*tnode, want ...string) {
 			if !slices.Equal(ringIDs(n.r), want) {
 				return false
 			}
-			if !n.r.Ring().Equal(nodes[0].r.Ring()) {
+			if !n.r.View().Equal(nodes[0].r.View()) {
 				return false
 			}
 		}

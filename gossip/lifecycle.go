@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/notp-go/notp"
+	"github.com/notp-go/notp/internal/lifecycle"
 	"github.com/notp-go/notp/kernel"
 )
 
@@ -33,11 +34,11 @@ func (r *Ring) Start(ctx context.Context, ringID string) error {
 		return ErrAlreadyStarted
 	}
 	if r.k.Addr() == nil {
-		return fmt.Errorf("gossip: the kernel is not started")
+		return fmt.Errorf("gossip: the kernel: %w", notp.ErrNotStarted)
 	}
 	if ringID != "" {
 		if err := validRingID(ringID); err != nil {
-			return fmt.Errorf("%w: %v", ErrInvalidRingID, err)
+			return fmt.Errorf("%w: %w", ErrInvalidRingID, err)
 		}
 	}
 	r.mu.Lock()
@@ -112,32 +113,57 @@ func (r *Ring) Stop(ctx context.Context) error {
 	return err
 }
 
+// Close stops the ring at once: Stop without waiting for anything remote
+// (memberlist's shutdown and the handler's release are immediate; the
+// state is still flushed). It is idempotent.
+func (r *Ring) Close() error { return lifecycle.StopNow(r.Stop) }
+
 // Join makes this node a member of ringID: it fails with ErrAlreadyInRing
 // ("Node already belongs to ring '<id>'") if it is in a ring. After a Leave
 // it fully re-activates gossip (handler, memberlist, poll).
 func (r *Ring) Join(ringID string) error {
 	if err := validRingID(ringID); err != nil {
-		return fmt.Errorf("%w: %v", ErrInvalidRingID, err)
+		return fmt.Errorf("%w: %w", ErrInvalidRingID, err)
 	}
-	r.opMu.Lock()
-	defer r.opMu.Unlock()
-	if err := r.checkRunning(); err != nil {
+	unlock, err := r.lockRunning()
+	if err != nil {
 		return err
 	}
+	defer unlock()
 	if cur := r.RingID(); cur != "" {
 		return fmt.Errorf("%w: Node already belongs to ring '%s'", ErrAlreadyInRing, cur)
 	}
 	return r.activate(ringID)
 }
 
-func (r *Ring) checkRunning() error {
+// lockRunning is the prologue of an admin operation: it takes opMu and
+// checks that the ring was started and not stopped. On success the caller
+// must call unlock; on error opMu is released.
+func (r *Ring) lockRunning() (unlock func(), err error) {
+	r.opMu.Lock()
 	switch {
 	case r.stopped:
-		return ErrClosed
+		err = ErrClosed
 	case !r.started:
-		return ErrNotStarted
+		err = ErrNotStarted
 	}
-	return nil
+	if err != nil {
+		r.opMu.Unlock()
+		return nil, err
+	}
+	return r.opMu.Unlock, nil
+}
+
+// beginOp is lockRunning plus the operation's deadline: ctx bounded by
+// CallTimeout when it has none. On success the caller must call done,
+// which cancels that ctx and releases opMu.
+func (r *Ring) beginOp(ctx context.Context) (_ context.Context, done func(), err error) {
+	unlock, err := r.lockRunning()
+	if err != nil {
+		return nil, nil, err
+	}
+	ctx, cancel := r.withTimeout(ctx)
+	return ctx, func() { cancel(); unlock() }, nil
 }
 
 // activate joins ringID locally: handler, memberlist. Caller holds opMu.
@@ -191,13 +217,11 @@ func (r *Ring) deactivate(ctx context.Context, leave bool) {
 // acknowledged the announcement): the others then learn of it from
 // memberlist (the node is left) only, and keep it in the ring until removed.
 func (r *Ring) Leave(ctx context.Context, force bool) error {
-	r.opMu.Lock()
-	defer r.opMu.Unlock()
-	if err := r.checkRunning(); err != nil {
+	ctx, done, err := r.beginOp(ctx)
+	if err != nil {
 		return err
 	}
-	ctx, cancel := r.withTimeout(ctx)
-	defer cancel()
+	defer done()
 
 	r.mu.Lock()
 	ringID := r.ringID

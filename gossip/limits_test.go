@@ -88,8 +88,8 @@ func TestMergeKeepsMaxNodes(t *testing.T) {
 	if got, want := u.r.Stats().EntriesRefused, uint64(6000+6000+1-MaxNodes); got != want {
 		t.Fatalf("EntriesRefused = %d, want %d", got, want)
 	}
-	if !u.r.Ring().Has("c00000") || u.r.Ring().Has("c05999") || u.r.Ring().Size() != MaxNodes-1+u.r.RFactor() {
-		t.Fatalf("ring: has c00000 %v, c05999 %v, %d tokens", u.r.Ring().Has("c00000"), u.r.Ring().Has("c05999"), u.r.Ring().Size())
+	if !u.r.View().Has("c00000") || u.r.View().Has("c05999") || u.r.View().Size() != MaxNodes-1+u.r.RFactor() {
+		t.Fatalf("ring: has c00000 %v, c05999 %v, %d tokens", u.r.View().Has("c00000"), u.r.View().Has("c05999"), u.r.View().Size())
 	}
 	if !u.sawRefused(t, "c05999") {
 		t.Fatal("no EventRefused for c05999")
@@ -146,7 +146,7 @@ func checkFlushRoundTrip(t *testing.T, u *unit) {
 	if err := u.r.flush(); err != nil {
 		t.Fatal(err)
 	}
-	r2, err := New(Config{Kernel: u.k, FlushPath: u.r.cfg.FlushPath})
+	r2, err := New(u.k, Config{FlushPath: u.r.cfg.FlushPath})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,7 +182,7 @@ func TestMergeEvictsOldestTombstones(t *testing.T) {
 	if oldest || !newest {
 		t.Fatalf("oldest tombstone kept %v, newest kept %v", oldest, newest)
 	}
-	if got := len(u.r.Ring().Nodes()); got != 6001 {
+	if got := len(u.r.View().Nodes()); got != 6001 {
 		t.Fatalf("ring has %d nodes, want 6001", got)
 	}
 }
@@ -200,7 +200,7 @@ func TestMaxTokens(t *testing.T) {
 	if err := u.r.MInsert(ctx(t), nodes, 4, false); !errors.Is(err, ErrRingFull) {
 		t.Fatalf("MInsert of 120 tokens = %v, want ErrRingFull", err)
 	}
-	if got := len(u.r.Ring().Nodes()); got != 1 {
+	if got := len(u.r.View().Nodes()); got != 1 {
 		t.Fatalf("a refused MInsert left %d nodes", got)
 	}
 	if err := u.r.MInsert(ctx(t), nodes[:24], 4, false); err != nil {
@@ -210,8 +210,8 @@ func TestMaxTokens(t *testing.T) {
 	heavy[0].Weight, heavy[1].Weight = 1, 4000
 	u.deliver(peer("b", 7001), &message{Type: msgUpdate, Ring: "ring",
 		Clock: clockOf(map[string]uint64{"b": 1}), Entries: heavy})
-	if u.r.Ring().Has("h00001") || !u.r.Ring().Has("h00000") || u.r.Ring().Size() != self+97 {
-		t.Fatalf("ring of %d tokens, has h00001 %v", u.r.Ring().Size(), u.r.Ring().Has("h00001"))
+	if u.r.View().Has("h00001") || !u.r.View().Has("h00000") || u.r.View().Size() != self+97 {
+		t.Fatalf("ring of %d tokens, has h00001 %v", u.r.View().Size(), u.r.View().Has("h00001"))
 	}
 	if !u.sawRefused(t, "h00001") {
 		t.Fatal("no EventRefused for h00001")
@@ -270,7 +270,7 @@ func TestRemoteSelfCountRejected(t *testing.T) {
 	if got := u.r.Clock().Count("a"); got != own {
 		t.Fatalf("own count = %d after forged messages, want %d", got, own)
 	}
-	if u.r.Ring().Has("d") {
+	if u.r.View().Has("d") {
 		t.Fatal("the forged message was merged")
 	}
 	if got := u.r.Stats().MessagesRejected - rejected; got != 2 {
@@ -280,7 +280,7 @@ func TestRemoteSelfCountRejected(t *testing.T) {
 	u.r.mlDel = &mlDelegate{r: u.r, ringID: "ring"}
 	u.r.mlDel.MergeRemoteState(encodeMessage(&message{Type: msgUpdate, Ring: "ring",
 		Clock: clockOf(map[string]uint64{"a": own + 1, "b": 2}), Entries: []entry{ent("d", 1, "b", false, 3)}}), false)
-	if u.r.Ring().Has("d") || u.r.Clock().Count("a") != own {
+	if u.r.View().Has("d") || u.r.Clock().Count("a") != own {
 		t.Fatal("push/pull advanced this node's count")
 	}
 }

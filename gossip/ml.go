@@ -12,7 +12,7 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/notp-go/notp"
-	"github.com/notp-go/notp/internal/mltransport"
+	"github.com/notp-go/notp/gossip/internal/mltransport"
 	"github.com/notp-go/notp/internal/msgpackcheck"
 )
 
@@ -182,7 +182,7 @@ func (d *mlDelegate) MergeRemoteState(buf []byte, join bool) {
 func (d *mlDelegate) checkPeer(n *memberlist.Node) error {
 	var meta nodeMeta
 	if err := msgpackcheck.Unmarshal(n.Meta, &meta); err != nil {
-		return fmt.Errorf("gossip: node %q: bad meta: %v", n.Name, err)
+		return fmt.Errorf("gossip: node %q: bad meta: %w", n.Name, err)
 	}
 	if meta.Ring != d.ringID {
 		return fmt.Errorf("gossip: node %q is in ring %q, not %q", n.Name, meta.Ring, d.ringID)
@@ -255,7 +255,7 @@ func (d *mlDelegate) setHealth(id string, h Health) {
 	if old == h {
 		return
 	}
-	node, inRing := r.Ring().Get(id)
+	node, inRing := r.ring.Load().Get(id)
 	if !inRing {
 		return
 	}

@@ -15,6 +15,19 @@ import (
 	"github.com/notp-go/notp/vclock"
 )
 
+// Codes of the kernel.RemoteError a ring answers a call with (Meet's join
+// and Leave's announcement are calls); callers match them with
+// errors.Is(err, &kernel.RemoteError{Code: CodeBusy}). Values are
+// append-only: peers of other versions read them.
+const (
+	// CodeBusy: the ring's inbox was full and the message was dropped;
+	// the caller may retry.
+	CodeBusy = "BUSY"
+	// CodeInvalidMessage: the message did not decode or validate, or named
+	// another ring.
+	CodeInvalidMessage = "INVALID_RING_MESSAGE"
+)
+
 // handle is the kernel handler of "gossip/<ring id>". It runs on the
 // sender's connection reader and only queues the message.
 func (r *Ring) handle(m kernel.Message) {
@@ -23,7 +36,7 @@ func (r *Ring) handle(m kernel.Message) {
 	default:
 		r.stats.inboxDrops.add()
 		if m.From.IsCall() {
-			_ = r.k.ReplyError(m.From, kernel.Errorf("BUSY", "gossip: ring busy"))
+			_ = r.k.ReplyError(m.From, kernel.Errorf(CodeBusy, "gossip: ring busy"))
 		}
 	}
 }
@@ -167,7 +180,7 @@ func (r *Ring) reject(km kernel.Message, err error) {
 	r.stats.rejected.add()
 	r.log.Debug("rejected ring message", "peer", km.From.Node.ID, "err", err)
 	if km.From.IsCall() {
-		_ = r.k.ReplyError(km.From, kernel.Errorf("INVALID_RING_MESSAGE", "%v", err))
+		_ = r.k.ReplyError(km.From, kernel.Errorf(CodeInvalidMessage, "%v", err))
 	}
 }
 
@@ -196,44 +209,7 @@ func (r *Ring) mergeLocked(remote []entry, rclock *vclock.Clock, join *joinInfo,
 	selfWasLive := st.live(r.self)
 	changed := st.mergeEntries(remote)
 	if join != nil {
-		wrote := false
-		for _, re := range remote {
-			id := re.Node.ID
-			le, lok := olds[id]
-			best, ok := bestLive(re, true, le, lok)
-			if ok && !st.live(id) {
-				st.write(r.self, best.Node, best.Weight, false, r.now())
-				changed = append(changed, id)
-				wrote = true
-			}
-		}
-		// Placeholders (version 0) of nodes that were never added become
-		// real entries, so that a later removal of them is not ignored.
-		for id, e := range st.entries {
-			if e.Version == 0 && !e.Removed {
-				if id == r.self {
-					// Above the removals of this node that
-					// skipSelfTombstone dropped, or the sender
-					// keeps them and removes it again.
-					e.Version = r.selfFloor
-					st.entries[id] = e
-				}
-				st.write(r.self, e.Node, e.Weight, false, r.now())
-				changed = append(changed, id)
-				wrote = true
-			}
-		}
-		if e, ok := st.entries[join.from]; ok && !e.Removed && e.Version <= join.floor {
-			e.Version = join.floor
-			st.entries[join.from] = e
-			st.write(r.self, e.Node, e.Weight, false, r.now())
-			changed = append(changed, join.from)
-			wrote = true
-		}
-		if wrote {
-			st.clock.Increment(r.self)
-			r.selfSync = false
-		}
+		changed = append(changed, r.unionJoinLocked(remote, olds, join)...)
 	}
 	if refused := r.enforceLocked(olds); len(refused) > 0 {
 		changed = slices.DeleteFunc(changed, func(id string) bool {
@@ -267,6 +243,51 @@ func (r *Ring) mergeLocked(remote []entry, rclock *vclock.Clock, join *joinInfo,
 		act.selfRemoved = true
 		act.epoch = r.epoch
 	}
+}
+
+// unionJoinLocked makes a merged join a union (see the package doc): every
+// node live on either side before the merge is live after it, placeholders
+// become real entries, and the joining node's entry is written above its
+// floor. It returns the ids it wrote; when it wrote any, this node's clock
+// entry advances.
+func (r *Ring) unionJoinLocked(remote []entry, olds map[string]entry, join *joinInfo) []string {
+	st := r.st
+	var wrote []string
+	for _, re := range remote {
+		id := re.Node.ID
+		le, lok := olds[id]
+		best, ok := bestLive(re, true, le, lok)
+		if ok && !st.live(id) {
+			st.write(r.self, best.Node, best.Weight, false, r.now())
+			wrote = append(wrote, id)
+		}
+	}
+	// Placeholders (version 0) of nodes that were never added become
+	// real entries, so that a later removal of them is not ignored.
+	for id, e := range st.entries {
+		if e.Version == 0 && !e.Removed {
+			if id == r.self {
+				// Above the removals of this node that
+				// skipSelfTombstone dropped, or the sender
+				// keeps them and removes it again.
+				e.Version = r.selfFloor
+				st.entries[id] = e
+			}
+			st.write(r.self, e.Node, e.Weight, false, r.now())
+			wrote = append(wrote, id)
+		}
+	}
+	if e, ok := st.entries[join.from]; ok && !e.Removed && e.Version <= join.floor {
+		e.Version = join.floor
+		st.entries[join.from] = e
+		st.write(r.self, e.Node, e.Weight, false, r.now())
+		wrote = append(wrote, join.from)
+	}
+	if len(wrote) > 0 {
+		st.clock.Increment(r.self)
+		r.selfSync = false
+	}
+	return wrote
 }
 
 // checkSelfCountLocked rejects a remote clock that counts more changes by

@@ -22,13 +22,13 @@ var errSelf = fmt.Errorf("%w: cannot remove this node (use Leave)", ErrInvalidNo
 // ring) or node does not acknowledge the join.
 func (r *Ring) Meet(ctx context.Context, node notp.Node) error {
 	if err := node.Validate(); err != nil {
-		return fmt.Errorf("%w: %v", ErrInvalidNode, err)
+		return fmt.Errorf("%w: %w", ErrInvalidNode, err)
 	}
-	r.opMu.Lock()
-	defer r.opMu.Unlock()
-	if err := r.checkRunning(); err != nil {
+	unlock, err := r.lockRunning()
+	if err != nil {
 		return err
 	}
+	defer unlock()
 	if node.ID == r.self {
 		return nil
 	}
@@ -163,7 +163,7 @@ func (r *Ring) MRemove(ctx context.Context, nodes []notp.Node, force bool) error
 func (r *Ring) checkArgs(nodes []notp.Node, weight int) (int, error) {
 	for _, n := range nodes {
 		if err := n.Validate(); err != nil {
-			return 0, fmt.Errorf("%w: %v", ErrInvalidNode, err)
+			return 0, fmt.Errorf("%w: %w", ErrInvalidNode, err)
 		}
 		if len(n.ID) > MaxIDLen || len(n.Host) > MaxHostLen {
 			return 0, fmt.Errorf("%w: id longer than %d bytes or host longer than %d", ErrInvalidNode, MaxIDLen, MaxHostLen)
@@ -184,13 +184,11 @@ func (r *Ring) checkArgs(nodes []notp.Node, weight int) (int, error) {
 // change applies a local change f (which reports whether it changed
 // anything), advances this node's clock entry, and disseminates the result.
 func (r *Ring) change(ctx context.Context, force bool, f func(*state) bool) error {
-	r.opMu.Lock()
-	defer r.opMu.Unlock()
-	if err := r.checkRunning(); err != nil {
+	ctx, done, err := r.beginOp(ctx)
+	if err != nil {
 		return err
 	}
-	ctx, cancel := r.withTimeout(ctx)
-	defer cancel()
+	defer done()
 
 	r.mu.Lock()
 	old := r.st.snapshotEntries()

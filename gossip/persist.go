@@ -100,8 +100,11 @@ func (r *Ring) Load() (loaded bool, err error) {
 	}
 	r.opMu.Lock()
 	defer r.opMu.Unlock()
-	if r.started || r.stopped {
-		return false, errors.New("gossip: Load must be called before Start")
+	switch {
+	case r.stopped:
+		return false, ErrClosed
+	case r.started:
+		return false, fmt.Errorf("%w: Load must be called before Start", ErrAlreadyStarted)
 	}
 	r.removeTemps(path)
 	f, err := r.loadFile(path)

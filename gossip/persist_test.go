@@ -65,11 +65,11 @@ func flushNode(t *testing.T, logs *logRecords) *tnode {
 // loadInto loads n's flush file into a new Ring on n's kernel.
 func loadInto(t *testing.T, n *tnode, logs *logRecords) (*Ring, error) {
 	t.Helper()
-	cfg := Config{Kernel: n.k, FlushPath: n.cfg.FlushPath}
+	cfg := Config{FlushPath: n.cfg.FlushPath}
 	if logs != nil {
 		cfg.Logger = slog.New(logs)
 	}
-	r, err := New(cfg)
+	r, err := New(n.k, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

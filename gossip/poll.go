@@ -63,7 +63,7 @@ func (r *Ring) autoRemove() {
 		return
 	}
 	now := r.now()
-	ring := r.Ring()
+	ring := r.ring.Load()
 	var dead []notp.Node
 	lowest := true
 	r.healthMu.Lock()

@@ -74,10 +74,10 @@ type ReconnectConfig struct {
 // withDefaults fills zero fields and checks the others.
 func (c ReconnectConfig) withDefaults() (ReconnectConfig, error) {
 	if c.First < 0 {
-		return c, fmt.Errorf("gossip: ReconnectConfig.First %v is negative", c.First)
+		return c, fmt.Errorf("%w: Reconnect.First %v is negative", ErrInvalidConfig, c.First)
 	}
 	if c.Jitter > 0.9 {
-		return c, fmt.Errorf("gossip: ReconnectConfig.Jitter %v above 0.9", c.Jitter)
+		return c, fmt.Errorf("%w: Reconnect.Jitter %v above 0.9", ErrInvalidConfig, c.Jitter)
 	}
 	if c.Interval == 0 {
 		c.Interval = DefaultReconnectInterval
@@ -157,7 +157,7 @@ func (r *Ring) reconnect() {
 // and keeps the per-member records in step with the ring and health.
 func (r *Ring) dueReconnects(now time.Time) []reconnectPlan {
 	cfg := r.cfg.Reconnect
-	ring := r.Ring()
+	ring := r.ring.Load()
 	r.healthMu.Lock()
 	defer r.healthMu.Unlock()
 	for id := range r.reconn {

@@ -41,7 +41,7 @@ func scheduleRing(t *testing.T, clk *fakeClock, rc ReconnectConfig, members ...s
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = k.Close() })
-	r, err := New(Config{Kernel: k, Now: clk.now, Reconnect: rc, Logger: testLogger(t)})
+	r, err := New(k, Config{Now: clk.now, Reconnect: rc, Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,7 +224,7 @@ func TestReconnectRemovedHorizonAndNewAddress(t *testing.T) {
 		r.healthMu.Lock()
 		st := r.reconn[id]
 		r.healthMu.Unlock()
-		n, _ := r.Ring().Get(id)
+		n, _ := r.View().Get(id)
 		r.reconnectDone(reconnectPlan{node: n, st: st}, n.Addr(), false, errors.New("refused"))
 	}
 

@@ -12,6 +12,8 @@ import (
 	"context"
 	"errors"
 	"maps"
+	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
@@ -79,23 +81,34 @@ func peer(id string, port int) notp.Node { return notp.Node{ID: id, Host: "127.0
 func TestRingConstructor(t *testing.T) {
 	k := startKernel(t, "a", 0)
 	t.Cleanup(func() { _ = k.Close() })
-	r, err := New(Config{Kernel: k, RFactor: 5, PFactor: 1})
+	r, err := New(k, Config{RFactor: 5, PFactor: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if r.RingID() != "" || r.RFactor() != 5 || r.PFactor() != 1 {
 		t.Fatalf("RingID %q RFactor %d PFactor %d", r.RingID(), r.RFactor(), r.PFactor())
 	}
-	if got := ringIDs(r); !slices.Equal(got, []string{"a"}) || r.Ring().Size() != 5 {
-		t.Fatalf("initial ring %v size %d", got, r.Ring().Size())
+	if got := ringIDs(r); !slices.Equal(got, []string{"a"}) || r.View().Size() != 5 {
+		t.Fatalf("initial ring %v size %d", got, r.View().Size())
 	}
 	c := r.Clock()
 	c.Increment("zzz")
 	if r.Clock().Has("zzz") {
 		t.Fatal("Clock is not a copy")
 	}
-	if _, err := New(Config{}); err == nil {
-		t.Fatal("New without a kernel succeeded")
+	if _, err := New(nil, Config{}); !errors.Is(err, ErrNilKernel) || !errors.Is(err, notp.ErrNilKernel) {
+		t.Fatalf("New(nil) = %v, want ErrNilKernel", err)
+	}
+	for name, cfg := range map[string]Config{
+		"negative interval":  {Interval: -1},
+		"negative ttl":       {TombstoneTTL: -time.Second},
+		"negative pfactor":   {PFactor: -1},
+		"heavy rfactor":      {RFactor: MaxWeight + 1},
+		"negative reconnect": {Reconnect: ReconnectConfig{First: -1}},
+	} {
+		if _, err := New(r.k, cfg); !errors.Is(err, ErrInvalidConfig) {
+			t.Errorf("New(%s) = %v, want ErrInvalidConfig", name, err)
+		}
 	}
 	if err := r.Insert(context.Background(), peer("b", 1), 0, false); !errors.Is(err, ErrNotStarted) {
 		t.Fatalf("Insert before Start = %v", err)
@@ -186,7 +199,7 @@ func TestRingMeet(t *testing.T) {
 		mu.Unlock()
 	}
 	b.start("ring")
-	clock, ring := b.r.Clock(), b.r.Ring()
+	clock, ring := b.r.Clock(), b.r.View()
 	if err := b.r.Meet(ctx(t), a.self()); err != nil {
 		t.Fatal(err)
 	}
@@ -200,7 +213,7 @@ func TestRingMeet(t *testing.T) {
 	// memberlist's join exchange (push/pull) may already have merged a's
 	// state; besides that Meet writes nothing: b's own clock entry and
 	// its ring's own node are unchanged.
-	if b.r.Clock().Count("b") != clock.Count("b") || !slices.Contains(b.r.Ring().Nodes(), b.self()) || ring.Size() != b.r.RFactor() {
+	if b.r.Clock().Count("b") != clock.Count("b") || !slices.Contains(b.r.View().Nodes(), b.self()) || ring.Size() != b.r.RFactor() {
 		t.Fatal("Meet changed the local state")
 	}
 	b.waitEvent(EventSend, "a")
@@ -238,7 +251,7 @@ func TestRingInsert(t *testing.T) {
 	if err := u.r.Insert(ctx(t), b, 4, false); err != nil {
 		t.Fatal(err)
 	}
-	if w := u.r.Ring().Weights()["b"]; w != 4 {
+	if w := u.r.View().Weights()["b"]; w != 4 {
 		t.Fatalf("weight %d", w)
 	}
 	c := u.r.Clock()
@@ -258,11 +271,11 @@ func TestRingInsert(t *testing.T) {
 	if err := u.r.Insert(ctx(t), notp.Node{ID: "b", Host: "other", Port: 2}, 9, true); err != nil {
 		t.Fatal(err)
 	}
-	if u.r.Clock().Count("u") != before+1 || len(u.takeSent()) != 0 || u.r.Ring().Weights()["b"] != 4 {
+	if u.r.Clock().Count("u") != before+1 || len(u.takeSent()) != 0 || u.r.View().Weights()["b"] != 4 {
 		t.Fatal("insert of a present id changed something")
 	}
 	// Forced insert with weight 4 (force changes nothing for inserts).
-	if err := u.r.Insert(ctx(t), peer("c", 2), 4, true); err != nil || u.r.Ring().Weights()["c"] != 4 {
+	if err := u.r.Insert(ctx(t), peer("c", 2), 4, true); err != nil || u.r.View().Weights()["c"] != 4 {
 		t.Fatalf("forced insert: %v", err)
 	}
 	for _, bad := range []struct {
@@ -287,8 +300,8 @@ func TestRingUpdate(t *testing.T) {
 		t.Fatal(err)
 	}
 	u.waitEvent(EventUpdated, "b")
-	if n, _ := u.r.Ring().Get("b"); n.Port != 5 || u.r.Ring().Weights()["b"] != 6 {
-		t.Fatalf("after update: %v weight %d", n, u.r.Ring().Weights()["b"])
+	if n, _ := u.r.View().Get("b"); n.Port != 5 || u.r.View().Weights()["b"] != 6 {
+		t.Fatalf("after update: %v weight %d", n, u.r.View().Weights()["b"])
 	}
 	if u.r.Clock().Count("u") != 2 {
 		t.Fatalf("clock %v", u.r.Clock())
@@ -399,7 +412,7 @@ func TestRingLeaveMessage(t *testing.T) {
 			t.Fatal("announced ring still has the leaving node")
 		}
 	}
-	if u.r.RingID() != "" || !slices.Equal(ringIDs(u.r), []string{"u"}) || u.r.Ring().Size() != u.r.RFactor() {
+	if u.r.RingID() != "" || !slices.Equal(ringIDs(u.r), []string{"u"}) || u.r.View().Size() != u.r.RFactor() {
 		t.Fatalf("after leave: %q %v", u.r.RingID(), ringIDs(u.r))
 	}
 	if c := u.r.Clock(); c.Size() != 1 || !c.Has("u") {
@@ -408,33 +421,46 @@ func TestRingLeaveMessage(t *testing.T) {
 	u.waitEvent(EventLeft, "u")
 }
 
-// Find on a one-node ring; Range with its default and an explicit size.
-// Find without a size returns the owner and its pfactor neighbours
-// (pfactor+1 nodes), as its doc says.
-func TestRingFindRange(t *testing.T) {
+// Neighbourhood and PreferenceList on a one-node ring, with their default
+// and an explicit size. Neighbourhood without a size returns the owner and
+// its pfactor neighbours (pfactor+1 nodes), as its doc says; a View taken
+// before a change keeps answering from the ring it saw.
+func TestRingNeighbourhoodPreferenceList(t *testing.T) {
 	u := newUnit(t, "u")
-	if got := u.r.Find([]byte("k"), 0); len(got) != 1 || got[0].ID != "u" {
-		t.Fatalf("Find = %v", got)
+	if got := u.r.Neighbourhood([]byte("k"), 0); len(got) != 1 || got[0].ID != "u" {
+		t.Fatalf("Neighbourhood = %v", got)
 	}
-	if got := u.r.Range([]byte("k"), 0); len(got) != 1 || got[0].ID != "u" {
-		t.Fatalf("Range = %v", got)
+	if got := u.r.PreferenceList([]byte("k"), 0); len(got) != 1 || got[0].ID != "u" {
+		t.Fatalf("PreferenceList = %v", got)
 	}
+	before := u.r.View()
 	if err := u.r.MInsert(ctx(t), []notp.Node{peer("b", 1), peer("c", 2), peer("d", 3)}, 0, false); err != nil {
 		t.Fatal(err)
 	}
-	if got := u.r.Range([]byte("k"), 1); len(got) != 1 {
-		t.Fatalf("Range size 1 = %v", got)
+	if before.NumberNodes() != 1 || len(before.PreferenceList([]byte("k"), 10)) != 1 {
+		t.Fatalf("a View changed with the ring: %v", before.Nodes())
 	}
-	f := u.r.Find([]byte("k"), 0)
+	if got := u.r.PreferenceList([]byte("k"), 1); len(got) != 1 {
+		t.Fatalf("PreferenceList size 1 = %v", got)
+	}
+	f := u.r.Neighbourhood([]byte("k"), 0)
 	if len(f) != u.r.PFactor()+1 {
-		t.Fatalf("Find default size = %v", f)
+		t.Fatalf("Neighbourhood default size = %v", f)
 	}
-	owner, _ := u.r.Ring().Find([]byte("k"))
-	if f[0] != owner || !slices.Equal(f[1:], u.r.Ring().Next(owner.ID, 2)) {
-		t.Fatalf("Find = %v, owner %v", f, owner)
+	v := u.r.View()
+	owner, _ := v.Owner([]byte("k"))
+	if f[0] != owner || !slices.Equal(f[1:], v.Neighbours(owner.ID, 2)) || !slices.Equal(f[1:], v.Neighbours(owner.ID, 0)) {
+		t.Fatalf("Neighbourhood = %v, owner %v", f, owner)
 	}
-	if got := u.r.Range([]byte("k"), 10); len(got) != 4 {
-		t.Fatalf("Range clamps: %v", got)
+	if got, want := u.r.PreferenceList([]byte("k"), 0), v.PreferenceList([]byte("k"), u.r.PFactor()+1); !slices.Equal(got, want) || got[0] != owner {
+		t.Fatalf("PreferenceList default = %v, want %v", got, want)
+	}
+	if got := u.r.PreferenceList([]byte("k"), 10); len(got) != 4 {
+		t.Fatalf("PreferenceList clamps: %v", got)
+	}
+	var zero View
+	if _, ok := zero.Owner([]byte("k")); ok || zero.PreferenceList([]byte("k"), 3) != nil || zero.NumberNodes() != 0 {
+		t.Fatal("the zero View is not an empty ring")
 	}
 }
 
@@ -541,11 +567,11 @@ func TestRingReceive(t *testing.T) {
 	u.r.mu.Lock()
 	same := &message{Type: msgUpdate, Ring: "ring", Round: 2, Clock: u.r.st.clock.Clone(), Entries: u.r.st.sortedEntries()}
 	u.r.mu.Unlock()
-	clock, ring := u.r.Clock(), u.r.Ring()
+	clock, ring := u.r.Clock(), u.r.View()
 	if fwd := u.deliver(peer("b", 1), same); fwd != 2 {
 		t.Fatalf("identical update forwarded with round %d, want 2", fwd)
 	}
-	if !u.r.Clock().Equal(clock) || u.r.Ring() != ring {
+	if !u.r.Clock().Equal(clock) || u.r.View() != ring {
 		t.Fatal("identical update changed the state")
 	}
 	if s := u.takeSent(); len(s) != 0 {
@@ -657,16 +683,35 @@ func TestZombieIgnored(t *testing.T) {
 // Events never block the ring: a full subscriber drops and counts.
 func TestEventsDropWhenFull(t *testing.T) {
 	u := newUnit(t, "u")
-	_, cancel := u.r.Subscribe(0)
+	_, cancel := u.r.Subscribe(1)
 	defer cancel()
-	if err := u.r.Insert(ctx(t), peer("b", 1), 0, false); err != nil {
-		t.Fatal(err)
+	for _, id := range []string{"b", "c"} {
+		if err := u.r.Insert(ctx(t), peer(id, 1), 0, false); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if u.r.Stats().EventsDropped == 0 {
 		t.Fatal("no drop counted")
 	}
 	cancel()
 	cancel() // idempotent
+}
+
+// A subscription asked with a zero buffer gets the default room instead
+// of losing every event its reader is not already waiting for.
+func TestEventsZeroBufferKeepsEvents(t *testing.T) {
+	u := newUnit(t, "u")
+	events, cancel := u.r.Subscribe(0)
+	defer cancel()
+	if err := u.r.Insert(ctx(t), peer("b", 1), 0, false); err != nil {
+		t.Fatal(err)
+	}
+	if d := u.r.Stats().EventsDropped; d != 0 {
+		t.Fatalf("%d events dropped with a zero buffer", d)
+	}
+	if ev := <-events; ev.Kind != EventInserted {
+		t.Fatalf("first event %v, want inserted", ev.Kind)
+	}
 }
 
 func TestHealthText(t *testing.T) {
@@ -757,7 +802,7 @@ func TestPollRepairsRing(t *testing.T) {
 	}
 	events, cancel := u.r.Subscribe(8)
 	defer cancel()
-	broken := u.r.Ring().Clone()
+	broken := u.r.View().Clone()
 	broken.Remove("b")
 	broken.Insert(peer("ghost", 9), 3)
 	u.r.mu.Lock()
@@ -813,5 +858,25 @@ func TestPollWhenAllDead(t *testing.T) {
 	u.r.poll()
 	if s := u.takeSent(); len(s) != 1 || s[0].m.Type != msgSum {
 		t.Fatalf("with every member dead the poll sent %+v, want one checksum", s)
+	}
+}
+
+// Close stops a ring in a ring at once: the state is flushed, later
+// operations fail with ErrClosed, and a second Close is a no-op.
+func TestRingClose(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ring")
+	n := newNode(t, "a", func(c *Config) { c.FlushPath = path }).start("ring")
+	if err := n.r.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("Close did not flush the state: %v", err)
+	}
+	err := n.r.Insert(context.Background(), peer("b", 1), 0, false)
+	if !errors.Is(err, ErrClosed) || !errors.Is(err, notp.ErrClosed) {
+		t.Fatalf("Insert after Close = %v, want ErrClosed", err)
+	}
+	if err := n.r.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
 	}
 }

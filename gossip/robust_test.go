@@ -1,6 +1,7 @@
 package gossip
 
 import (
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"testing"
@@ -26,7 +27,7 @@ func TestEagerLinksBounded(t *testing.T) {
 	}
 	u.deliver(peer("b", 7001), &message{Type: msgUpdate, Ring: "ring",
 		Clock: clockOf(map[string]uint64{"b": 1}), Entries: es})
-	if got := len(u.r.Ring().Nodes()); got != 51 {
+	if got := len(u.r.View().Nodes()); got != 51 {
 		t.Fatalf("ring has %d nodes, want 51", got)
 	}
 	if got := len(u.k.Peers()); got > 5 {
@@ -95,4 +96,19 @@ func TestPushPullPanicRecovered(t *testing.T) {
 	}
 	u.r.st.clock = clk
 	u.r.mu.Unlock()
+}
+
+// A call carrying a message that does not decode is answered with the
+// named code, so the caller can tell a refusal from a lost message.
+func TestInvalidCallAnsweredWithCode(t *testing.T) {
+	n := newNode(t, "a").start("ring")
+	k := startKernel(t, "caller", 0)
+	t.Cleanup(func() { _ = k.Close() })
+	if err := k.Connect(n.self()); err != nil {
+		t.Fatal(err)
+	}
+	_, err := k.Call(ctx(t), n.self(), handlerName("ring"), []byte{0xc1})
+	if !errors.Is(err, &kernel.RemoteError{Code: CodeInvalidMessage}) {
+		t.Fatalf("garbage call: %v, want a RemoteError %s", err, CodeInvalidMessage)
+	}
 }

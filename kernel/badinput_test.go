@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"context"
 	"encoding/binary"
 	"net"
 	"sync/atomic"
@@ -29,7 +30,7 @@ func dialRaw(t *testing.T, k *Kernel, cookie string) (*rawPeer, error) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := net.Dial("tcp", k.Addr().String())
+	c, err := k.cfg.Dial(context.Background(), "tcp", k.Self().Addr()) // a memNet's too
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -241,7 +241,12 @@ func (k *Kernel) failTag(tag string, err error) bool {
 	return true
 }
 
-var pendingPool = sync.Pool{New: func() any { return &pending{ch: make(chan result, 1)} }}
+// newPending makes a waiter for the kernel's pool of them. The pool is
+// per kernel, not per process: a waiter's channel and timer belong to the
+// goroutines that made them, and when a test runs kernels inside a
+// testing/synctest bubble they may not be used outside it, so a shared
+// pool would hand one kernel's waiters to another's callers.
+func newPending() any { return &pending{ch: make(chan result, 1)} }
 
 // onReply routes a reply (or pong) from node to its waiting caller. via is
 // the connection it arrived on (nil when local): credit for a streamed
@@ -492,12 +497,12 @@ func (k *Kernel) Call(ctx context.Context, node notp.Node, name string, data []b
 // channel fewer for every waiting caller to enqueue on).
 func (k *Kernel) register(node notp.Node) (string, *pending, error) {
 	tag := k.tags.next()
-	p := pendingPool.Get().(*pending)
+	p := k.pendingPool.Get().(*pending)
 	p.node = node.ID
 	k.pending.put(tag, p)
 	if k.closing.Load() && k.pending.del(tag, p) {
 		p.node = ""
-		pendingPool.Put(p)
+		k.pendingPool.Put(p)
 		return "", nil, ErrClosed
 	}
 	return tag, p, nil
@@ -554,7 +559,7 @@ func (k *Kernel) release(p *pending) {
 		p.timer.Stop() // Go ≥ 1.23: no stale tick survives Stop
 	}
 	p.buf, p.node, p.credit, p.sess = nil, "", 0, nil
-	pendingPool.Put(p)
+	k.pendingPool.Put(p)
 }
 
 // MultiCall calls name on every node in parallel. Results are in node

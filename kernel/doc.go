@@ -79,9 +79,19 @@
 //
 // Config.Listen and Config.Dial, when set, replace net's listener and
 // dialer, so tests can run many kernels over a fault-injecting network
-// that partitions nodes and cuts connections (internal/faultnet). The
-// raw-socket paths below need a *net.TCPConn; other connections use their
-// own Read and Write.
+// that partitions nodes and cuts connections (internal/faultnet), or over
+// in-memory pipes inside a testing/synctest bubble, where the reconnect
+// backoff, stream idle timeouts, call timeouts and the write-buffer
+// janitor run on a fake clock. The raw-socket paths below need a
+// *net.TCPConn; other connections use their own Read and Write.
+//
+// # Reconnecting
+//
+// A link redials after a failed dial or a lost connection, waiting a
+// backoff drawn from [b/2, b] where b starts at ReconnectMin, doubles
+// after each wait up to ReconnectMax, and starts over once a connection
+// is made. The wait after a lost connection is never skipped, so a peer
+// that accepts and drops connections is not redialled in a tight loop.
 //
 // # Concurrency
 //

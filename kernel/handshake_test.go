@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"crypto/tls"
 	"errors"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/notp-go/notp"
@@ -24,11 +26,12 @@ func rawHello(node notp.Node) []byte {
 	return wire.AppendHello(nil, &h)
 }
 
-// dialAttacker opens a plain TCP connection to k and writes the protocol
-// byte and hello, as anyone who can reach the port can.
+// dialAttacker opens a plain connection to k (over its own network: TCP,
+// or a memNet) and writes the protocol byte and hello, as anyone who can
+// reach the port can.
 func dialAttacker(t *testing.T, k *Kernel, hello []byte) net.Conn {
 	t.Helper()
-	c, err := net.Dial("tcp", k.Addr().String())
+	c, err := k.cfg.Dial(context.Background(), "tcp", k.Self().Addr())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,26 +49,31 @@ func dialAttacker(t *testing.T, k *Kernel, hello []byte) net.Conn {
 // timeout ends. Had it sent its own proof, the attacker could test cookie
 // guesses against it offline.
 func TestAcceptorSendsNoProofToUnprovenDialer(t *testing.T) {
-	checkLeaks(t)
-	k := startKernel(t, func(c *Config) { c.HandshakeTimeout = 300 * time.Millisecond })
-	c := dialAttacker(t, k, rawHello(notp.Node{ID: "attacker", Host: "127.0.0.1", Port: 9}))
-	theirs, err := readSmallFrame(c, wire.MaxHelloSize)
-	if err != nil {
-		t.Fatalf("reading the node's hello: %v", err)
-	}
-	var h wire.Hello
-	if err := wire.DecodeHello(theirs[wire.HeaderSize:], &h); err != nil || h.Node.ID != k.Self().ID {
-		t.Fatalf("node's hello %+v, %v", h, err)
-	}
-	rest, err := io.ReadAll(c)
-	if len(rest) != 0 {
-		t.Fatalf("node sent %d bytes (a cookie proof) to a dialer that proved nothing", len(rest))
-	}
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		t.Fatal("node kept the unproven connection open past its handshake timeout")
-	}
-	waitFor(t, "handshake rejection", func() bool { return k.Stats().RejectedHandshake == 1 })
+	synctest.Test(t, func(t *testing.T) {
+		const timeout = 300 * time.Millisecond
+		k := newMemNet().start(t, func(c *Config) { c.HandshakeTimeout = timeout })
+		start := time.Now()
+		c := dialAttacker(t, k, rawHello(notp.Node{ID: "attacker", Host: "127.0.0.1", Port: 9}))
+		theirs, err := readSmallFrame(c, wire.MaxHelloSize)
+		if err != nil {
+			t.Fatalf("reading the node's hello: %v", err)
+		}
+		var h wire.Hello
+		if err := wire.DecodeHello(theirs[wire.HeaderSize:], &h); err != nil || h.Node.ID != k.Self().ID {
+			t.Fatalf("node's hello %+v, %v", h, err)
+		}
+		rest, err := io.ReadAll(c)
+		if len(rest) != 0 || err != nil {
+			t.Fatalf("node sent %d bytes (a cookie proof) to a dialer that proved nothing (%v)", len(rest), err)
+		}
+		if took := time.Since(start); took != timeout {
+			t.Fatalf("node closed the unproven connection after %v, want its handshake timeout %v", took, timeout)
+		}
+		synctest.Wait()
+		if n := k.Stats().RejectedHandshake; n != 1 {
+			t.Fatalf("RejectedHandshake = %d, want 1", n)
+		}
+	})
 }
 
 // A dialer with a wrong cookie is refused without a proof from the node.

@@ -39,9 +39,10 @@ type Kernel struct {
 	protos   map[byte]*protoListener
 	admit    admission // unauthenticated connections
 
-	handlers sync.Map // name -> Handler
-	pending  pendingMap
-	tags     tagGen
+	handlers    sync.Map // name -> Handler
+	pending     pendingMap
+	pendingPool sync.Pool // of *pending (newPending)
+	tags        tagGen
 
 	cmu     sync.Mutex
 	credits map[creditKey]*credit // reply streams being sent, by caller
@@ -77,6 +78,7 @@ func New(cfg Config) (*Kernel, error) {
 	}
 	k.poller = newPoller(c.BusyPoll, c.MaxPollers, &k.stats)
 	k.pending.init()
+	k.pendingPool.New = newPending
 	k.tags.now = c.Now
 	return k, nil
 }

@@ -310,6 +310,15 @@ func (l *link) attach(s *session) {
 	l.sess = s
 	l.everUp = true
 	l.lastErr = nil
+	// A wake is for a link waiting out a failed dial's backoff. One
+	// left from before this session (the dial's own success marks the
+	// node alive while lastErr still stands) would make the redial after
+	// this session ends immediate: a peer that accepts and drops
+	// connections would be redialled in a tight loop.
+	select {
+	case <-l.redial:
+	default:
+	}
 	l.notify()
 	if s.isClosed() {
 		// s closed while the queue went in (sendRaw drops frames then):

@@ -277,7 +277,7 @@ func (k *Kernel) CallStream(ctx context.Context, node notp.Node, name string, bo
 	k.pending.put(tag, r.p)
 	if l == nil {
 		r.local = true
-		data, err := Collect(body, k.cfg.MaxStreamSize)
+		data, err := collect(body, k.cfg.MaxStreamSize)
 		if err != nil {
 			r.Close()
 			return nil, err
@@ -398,9 +398,9 @@ func (c *ctxReader) Read(b []byte) (int, error) {
 	return c.r.Read(b)
 }
 
-// Collect reads r to the end and returns its bytes, or an error wrapping
+// collect reads r to the end and returns its bytes, or an error wrapping
 // ErrBufferLimit once more than limit bytes arrive (limit <= 0: 10 MB).
-func Collect(r io.Reader, limit int64) ([]byte, error) {
+func collect(r io.Reader, limit int64) ([]byte, error) {
 	if limit <= 0 {
 		limit = DefaultMaxStreamSize
 	}

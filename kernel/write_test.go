@@ -190,58 +190,6 @@ func TestInternNameBounded(t *testing.T) {
 	}
 }
 
-// After a burst, a connection that stays idle for a whole janitor round
-// gives back its large write buffers; one that wrote during the round
-// keeps them; the connection works as before afterwards.
-func TestJanitorShrinksIdleBuffers(t *testing.T) {
-	checkLeaks(t)
-	a, b := pair(t, false, nil)
-	echo(t, b, "echo")
-	gate := make(chan struct{})
-	var gated sync.Once
-	var got atomic.Int64
-	b.Register("sink", HandlerFunc(func(Message) {
-		gated.Do(func() { <-gate }) // b stops reading: a's casts pile up
-		got.Add(1)
-	}))
-	var opened sync.Once
-	open := func() { opened.Do(func() { close(gate) }) }
-	t.Cleanup(open) // runs before the kernels' Close, which waits for b's reader
-	payload := make([]byte, 1000)
-	// Cast until the casts pile up in a's write buffer (the socket buffers
-	// take a few megabytes first, more or less depending on the machine),
-	// then let b read again.
-	casts := int64(0)
-	for queued(a, b) <= idleKeep {
-		if casts == 64<<10 {
-			t.Fatalf("%d casts to a peer that does not read left a's write buffer at %d bytes", casts, queued(a, b))
-		}
-		if err := a.Cast(b.Self(), "sink", payload); err != nil {
-			t.Fatal(err)
-		}
-		casts++
-	}
-	open()
-	waitFor(t, "casts delivered", func() bool { return got.Load() == casts })
-	waitFor(t, "a idle", func() bool { return a.sessionTo(b.Self().ID).idle() })
-	if n := bigBuffer(a, b); n <= idleKeep {
-		t.Fatalf("the burst left no write buffer over %d bytes (largest %d)", idleKeep, n)
-	}
-	a.shrinkIdleSessions() // the burst happened since the last round: keep
-	if _, err := a.Call(ctxT(t), b.Self(), "echo", []byte("busy")); err != nil {
-		t.Fatal(err)
-	}
-	if n := a.shrinkIdleSessions(); n != 0 || bigBuffer(a, b) <= idleKeep {
-		t.Fatalf("a session that wrote this round was shrunk (%d)", n)
-	}
-	if n := a.shrinkIdleSessions(); n == 0 || bigBuffer(a, b) > idleKeep {
-		t.Fatalf("an idle session kept %d bytes (%d shrunk)", bigBuffer(a, b), n)
-	}
-	if got, err := a.Call(ctxT(t), b.Self(), "echo", []byte("after")); err != nil || string(got) != "after" {
-		t.Fatalf("call after shrinking = %q, %v", got, err)
-	}
-}
-
 // bigBuffer returns the capacity of a's largest write buffer to b, which
 // must be idle (the buffers belong to the writer while one is in flight).
 func bigBuffer(a, b *Kernel) int {

@@ -10,7 +10,6 @@ import (
 
 	"github.com/notp-go/notp/genserver"
 	"github.com/notp-go/notp/gossip"
-	"github.com/notp-go/notp/internal/mltransport"
 	"github.com/notp-go/notp/kernel"
 )
 
@@ -96,7 +95,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		gs := c.ring.Stats()
 		emit(ch, gossipMetrics, &gs)
 		c.collectMembers(ch)
-		ms := mltransport.TotalStats()
+		ms := gossip.TransportTotals()
 		emit(ch, memberlistMetrics, &ms)
 	}
 	c.collectServers(ch)

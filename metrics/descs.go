@@ -5,7 +5,6 @@ import (
 
 	"github.com/notp-go/notp/genserver"
 	"github.com/notp-go/notp/gossip"
-	"github.com/notp-go/notp/internal/mltransport"
 	"github.com/notp-go/notp/kernel"
 )
 
@@ -144,22 +143,22 @@ var gossipMetrics = []metric[gossip.Stats]{
 }
 
 // mlcounter is a memberlist transport counter, its descriptor made here.
-func mlcounter(name, help string, val func(*mltransport.Stats) uint64) metric[mltransport.Stats] {
+func mlcounter(name, help string, val func(*gossip.TransportStats) uint64) metric[gossip.TransportStats] {
 	return counter(newDesc("notp_memberlist_"+name, help+" Summed over the process's failure-detector transports."), val)
 }
 
-var memberlistMetrics = []metric[mltransport.Stats]{
-	mlcounter("packets_received_total", "UDP datagrams handed to memberlist.", func(s *mltransport.Stats) uint64 { return s.PacketsIn }),
-	mlcounter("packets_sent_total", "UDP datagrams written.", func(s *mltransport.Stats) uint64 { return s.PacketsOut }),
-	mlcounter("packet_received_bytes_total", "Bytes of the datagrams handed to memberlist.", func(s *mltransport.Stats) uint64 { return s.PacketBytesIn }),
-	mlcounter("packet_sent_bytes_total", "Bytes of the datagrams written.", func(s *mltransport.Stats) uint64 { return s.PacketBytesOut }),
-	mlcounter("streams_accepted_total", "Stream connections accepted and handed to memberlist.", func(s *mltransport.Stats) uint64 { return s.StreamsIn }),
-	mlcounter("streams_dialed_total", "Stream connections dialed.", func(s *mltransport.Stats) uint64 { return s.StreamsOut }),
-	mlcounter("stream_received_bytes_total", "Bytes memberlist read from stream connections.", func(s *mltransport.Stats) uint64 { return s.StreamBytesIn }),
-	mlcounter("stream_sent_bytes_total", "Bytes memberlist wrote to stream connections.", func(s *mltransport.Stats) uint64 { return s.StreamBytesOut }),
-	mlcounter("streams_rejected_total", "Inbound streams closed on arrival at the stream limit.", func(s *mltransport.Stats) uint64 { return s.RejectedStreams }),
-	mlcounter("streams_too_large_total", "Streams whose reads hit the byte limit.", func(s *mltransport.Stats) uint64 { return s.StreamsTooLarge }),
-	mlcounter("stream_timeouts_total", "Streams whose reads hit a deadline.", func(s *mltransport.Stats) uint64 { return s.StreamTimeouts }),
+var memberlistMetrics = []metric[gossip.TransportStats]{
+	mlcounter("packets_received_total", "UDP datagrams handed to memberlist.", func(s *gossip.TransportStats) uint64 { return s.PacketsIn }),
+	mlcounter("packets_sent_total", "UDP datagrams written.", func(s *gossip.TransportStats) uint64 { return s.PacketsOut }),
+	mlcounter("packet_received_bytes_total", "Bytes of the datagrams handed to memberlist.", func(s *gossip.TransportStats) uint64 { return s.PacketBytesIn }),
+	mlcounter("packet_sent_bytes_total", "Bytes of the datagrams written.", func(s *gossip.TransportStats) uint64 { return s.PacketBytesOut }),
+	mlcounter("streams_accepted_total", "Stream connections accepted and handed to memberlist.", func(s *gossip.TransportStats) uint64 { return s.StreamsIn }),
+	mlcounter("streams_dialed_total", "Stream connections dialed.", func(s *gossip.TransportStats) uint64 { return s.StreamsOut }),
+	mlcounter("stream_received_bytes_total", "Bytes memberlist read from stream connections.", func(s *gossip.TransportStats) uint64 { return s.StreamBytesIn }),
+	mlcounter("stream_sent_bytes_total", "Bytes memberlist wrote to stream connections.", func(s *gossip.TransportStats) uint64 { return s.StreamBytesOut }),
+	mlcounter("streams_rejected_total", "Inbound streams closed on arrival at the stream limit.", func(s *gossip.TransportStats) uint64 { return s.RejectedStreams }),
+	mlcounter("streams_too_large_total", "Streams whose reads hit the byte limit.", func(s *gossip.TransportStats) uint64 { return s.StreamsTooLarge }),
+	mlcounter("stream_timeouts_total", "Streams whose reads hit a deadline.", func(s *gossip.TransportStats) uint64 { return s.StreamTimeouts }),
 }
 
 var serverRejected = newDesc("notp_genserver_rejected_total",

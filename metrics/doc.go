@@ -67,5 +67,6 @@
 //
 // Collector and Server methods are safe for concurrent use. Collect takes
 // a snapshot per source; its values are consistent per source, not across
-// sources. [Server.Close] waits for the serving goroutine.
+// sources. [Server.Stop] lets scrapes in flight finish until its ctx ends and
+// [Server.Close] cuts them at once; both wait for the serving goroutine.
 package metrics

@@ -107,7 +107,7 @@ func listen(t *testing.T) *metrics.Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = s.Close(context.Background()) })
+	t.Cleanup(func() { _ = s.Stop(context.Background()) })
 	return s
 }
 
@@ -157,11 +157,11 @@ func TestServerServesOnlyMetrics(t *testing.T) {
 	if resp.StatusCode != http.StatusMethodNotAllowed {
 		t.Errorf("POST: %d, want 405", resp.StatusCode)
 	}
-	if err := s.Close(context.Background()); err != nil {
-		t.Fatalf("Close: %v", err)
+	if err := s.Stop(context.Background()); err != nil {
+		t.Fatalf("Stop: %v", err)
 	}
-	if err := s.Close(context.Background()); err != nil {
-		t.Fatalf("second Close: %v", err)
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close after Stop: %v", err)
 	}
 	if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
 		c.Close()
@@ -208,5 +208,89 @@ func TestListenErrors(t *testing.T) {
 	_, err := metrics.Listen(s.Addr().String(), prometheus.NewRegistry(), nil)
 	if err == nil || !strings.HasPrefix(err.Error(), "metrics: listen") {
 		t.Fatalf("Listen on a used port: %v", err)
+	}
+}
+
+// blockingCollector holds every Collect until release is closed, so a
+// scrape stays in flight.
+type blockingCollector struct {
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (b *blockingCollector) Describe(chan<- *prometheus.Desc) {}
+
+func (b *blockingCollector) Collect(chan<- prometheus.Metric) {
+	select {
+	case b.entered <- struct{}{}:
+	default:
+	}
+	<-b.release
+}
+
+// scrapeInFlight serves a registry whose collector blocks until the test
+// ends and starts a scrape; it returns once the scrape reached the
+// collector, with the server and the scrape's outcome.
+func scrapeInFlight(t *testing.T) (*metrics.Server, <-chan error) {
+	t.Helper()
+	b := &blockingCollector{entered: make(chan struct{}, 1), release: make(chan struct{})}
+	t.Cleanup(func() { close(b.release) })
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(b)
+	s, err := metrics.Listen("127.0.0.1:0", reg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scraped := make(chan error, 1)
+	go func() {
+		resp, err := http.Get("http://" + s.Addr().String() + metrics.Path)
+		if err == nil {
+			_, err = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+		scraped <- err
+	}()
+	select {
+	case <-b.entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the scrape never reached the collector")
+	}
+	return s, scraped
+}
+
+// Stop waits for a scrape in flight until its ctx ends and says so, then
+// cuts it.
+func TestServerStopWaits(t *testing.T) {
+	s, scraped := scrapeInFlight(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := s.Stop(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Stop with a scrape in flight = %v, want DeadlineExceeded", err)
+	}
+	select {
+	case err := <-scraped:
+		if err == nil {
+			t.Fatal("the cut scrape succeeded")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the scrape was not cut")
+	}
+}
+
+// Close cuts a scrape in flight at once and returns nil.
+func TestServerCloseIsImmediate(t *testing.T) {
+	s, scraped := scrapeInFlight(t)
+	done := make(chan error, 1)
+	go func() { done <- s.Close() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Close = %v, want nil", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close waited for the scrape in flight")
+	}
+	if err := <-scraped; err == nil {
+		t.Fatal("the cut scrape succeeded")
 	}
 }

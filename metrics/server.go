@@ -12,6 +12,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/notp-go/notp/internal/lifecycle"
 )
 
 // Path is the one URL path a Server answers; every other path is 404.
@@ -101,10 +103,16 @@ func (s *Server) serve(log *slog.Logger) {
 // Addr returns the address the Server listens on.
 func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 
-// Close stops listening, lets scrapes in flight finish until ctx ends
+// Close stops listening, closes the connections of scrapes in flight at
+// once and waits for the serving goroutine: Stop with an already cancelled
+// context. It is idempotent.
+func (s *Server) Close() error { return lifecycle.StopNow(s.Stop) }
+
+// Stop stops listening, lets scrapes in flight finish until ctx ends
 // (then closes their connections) and waits for the serving goroutine. It
-// is idempotent; later calls return the first call's result.
-func (s *Server) Close(ctx context.Context) error {
+// is idempotent; later calls (Close's included) return the first call's
+// result.
+func (s *Server) Stop(ctx context.Context) error {
 	s.closeOnce.Do(func() {
 		err := s.srv.Shutdown(ctx)
 		if err != nil {

@@ -11,8 +11,7 @@ import (
 
 	"github.com/vmihailenco/msgpack/v5"
 
-	"github.com/notp-go/notp/internal/msgpackread"
-	"github.com/vmihailenco/msgpack/v5/msgpcode"
+	"github.com/notp-go/notp/internal/wire"
 )
 
 // ErrInvalidClock is wrapped by every decoding error: input that is not a
@@ -84,15 +83,21 @@ func (c *Clock) EncodeMsgpack(enc *msgpack.Encoder) error {
 // DecodeMsgpack, by zeroing the target (which leaves an empty clock reading
 // [time.Now]).
 //
-// Decoding trusts no declared length: a str, bin, ext, array or map that
-// declares more than the input left is an error before anything is
-// allocated for it (see internal/msgpackread), so decoding n bytes allocates a small
-// multiple of n, whatever the input declares.
+// Decoding trusts no declared length: the value's bytes are read off the
+// decoder with wire.ReadValue and decoded with a wire.Reader, which reject a
+// str, bin, ext, array or map that declares more than the input left
+// before anything is allocated for it, so decoding n bytes allocates a
+// small multiple of n, whatever the input declares.
 func (c *Clock) DecodeMsgpack(dec *msgpack.Decoder) error {
-	r := msgpackread.New(dec)
+	b, err := wire.ReadValue(dec)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidClock, err)
+	}
+	rd := wire.NewReader(b)
+	r := &rd
 	n, err := r.MapLen()
 	if err != nil {
-		return invalid("%v", err)
+		return fmt.Errorf("%w: %w", ErrInvalidClock, err)
 	}
 	if n < 0 {
 		return invalid("nil, want a map")
@@ -101,14 +106,14 @@ func (c *Clock) DecodeMsgpack(dec *msgpack.Decoder) error {
 	for range n {
 		id, err := r.Str()
 		if err != nil {
-			return invalid("id: %v", err)
+			return fmt.Errorf("%w: id: %w", ErrInvalidClock, err)
 		}
 		if err := checkID(entries, id); err != nil {
 			return err
 		}
 		e, err := decodeMsgpackEntry(r)
 		if err != nil {
-			return invalid("entry %q: %v", id, err)
+			return fmt.Errorf("%w: entry %q: %w", ErrInvalidClock, id, err)
 		}
 		entries[id] = e
 	}
@@ -157,7 +162,7 @@ func (s fieldSet) complete() error {
 }
 
 // decodeMsgpackEntry reads one {count, insert, time} map.
-func decodeMsgpackEntry(r *msgpackread.Reader) (Entry, error) {
+func decodeMsgpackEntry(r *wire.Reader) (Entry, error) {
 	var e Entry
 	n, err := r.MapLen()
 	if err != nil {
@@ -174,11 +179,11 @@ func decodeMsgpackEntry(r *msgpackread.Reader) (Entry, error) {
 		}
 		switch name {
 		case fieldCount:
-			e.Count, err = msgpackUint(r.Decoder())
+			e.Count, err = r.Uint()
 		case fieldInsert:
-			e.Insert, err = msgpackTime(r.Decoder())
+			e.Insert, err = msgpackTime(r)
 		case fieldTime:
-			e.Time, err = msgpackTime(r.Decoder())
+			e.Time, err = msgpackTime(r)
 		default:
 			if err := r.Skip(); err != nil {
 				return e, err
@@ -195,30 +200,9 @@ func decodeMsgpackEntry(r *msgpackread.Reader) (Entry, error) {
 	return e, seen.complete()
 }
 
-// msgpackUint reads a non-negative msgpack integer of any width. It does not
-// use DecodeUint64 alone, which also accepts nil and wraps negative numbers.
-func msgpackUint(dec *msgpack.Decoder) (uint64, error) {
-	c, err := dec.PeekCode()
-	if err != nil {
-		return 0, err
-	}
-	switch {
-	case c <= msgpcode.PosFixedNumHigh,
-		c == msgpcode.Uint8, c == msgpcode.Uint16, c == msgpcode.Uint32, c == msgpcode.Uint64:
-		return dec.DecodeUint64()
-	case c == msgpcode.Int8, c == msgpcode.Int16, c == msgpcode.Int32, c == msgpcode.Int64:
-		n, err := dec.DecodeInt64()
-		if err == nil && n < 0 {
-			err = fmt.Errorf("negative value %d", n)
-		}
-		return uint64(n), err
-	}
-	return 0, fmt.Errorf("msgpack code 0x%02x is not an integer", c)
-}
-
 // msgpackTime reads a microsecond time: an integer in [0, MaxInt64].
-func msgpackTime(dec *msgpack.Decoder) (int64, error) {
-	n, err := msgpackUint(dec)
+func msgpackTime(r *wire.Reader) (int64, error) {
+	n, err := r.Uint()
 	if err == nil && n > math.MaxInt64 {
 		err = fmt.Errorf("value %d out of range", n)
 	}
@@ -266,7 +250,7 @@ func (c *Clock) UnmarshalJSON(data []byte) error {
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
-			return invalid("id: %v", err)
+			return fmt.Errorf("%w: id: %w", ErrInvalidClock, err)
 		}
 		id, _ := tok.(string) // object keys are always strings
 		if err := checkID(entries, id); err != nil {
@@ -274,7 +258,7 @@ func (c *Clock) UnmarshalJSON(data []byte) error {
 		}
 		e, err := decodeJSONEntry(dec)
 		if err != nil {
-			return invalid("entry %q: %v", id, err)
+			return fmt.Errorf("%w: entry %q: %w", ErrInvalidClock, id, err)
 		}
 		entries[id] = e
 	}

@@ -13,7 +13,6 @@ import (
 
 	"github.com/notp-go/notp"
 	"github.com/notp-go/notp/command"
-	"github.com/notp-go/notp/genserver"
 	"github.com/notp-go/notp/kernel"
 )
 
@@ -127,19 +126,14 @@ func (c *client) do(ctx context.Context, name string, args command.Args) command
 	if r, ok := c.waitConnected(ctx); !ok {
 		return r
 	}
-	payload, err := command.EncodeArgs(args)
-	if err != nil {
-		return failure(codeClient, "encode arguments: %v", err)
-	}
 	// The reply comes back over the connection the request went out on:
 	// if that drops, the kernel fails the call at once (ErrConnectionLost).
-	raw, err := genserver.CallRaw(ctx, c.k, genserver.Target{Name: command.ServerName, Node: c.target}, name, payload)
-	if err != nil {
-		return c.callFailure(ctx, err)
-	}
-	r, err := command.DecodeReply(raw)
-	if err != nil {
+	r, err := command.Do(ctx, c.k, c.target, name, args)
+	switch {
+	case errors.Is(err, command.ErrInvalidReply):
 		return failure(codeInvalidReply, "node %q sent a malformed reply: %v", c.target.ID, err)
+	case err != nil:
+		return c.callFailure(ctx, err)
 	}
 	return r
 }

@@ -65,7 +65,7 @@ func parseFlags(args []string) (options, error) {
 	}
 	o := options{target: notp.Node{ID: host, Host: host, Port: defaultPort}, timeout: defaultTimeout}
 	if err := envDefaults(&o.target); err != nil {
-		return o, fmt.Errorf("%w: %v", errFlags, err)
+		return o, fmt.Errorf("%w: %w", errFlags, err)
 	}
 	fs := flag.NewFlagSet("notp-cli", flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // we print our own messages
@@ -105,18 +105,18 @@ func parseFlags(args []string) (options, error) {
 	ks.env = os.Getenv(envCookie)
 	if rest := fs.Args(); len(rest) == 0 || rest[0] != "keygen" {
 		if o.key, err = ks.resolve(); err != nil {
-			return o, fmt.Errorf("%w: %v", errFlags, err)
+			return o, fmt.Errorf("%w: %w", errFlags, err)
 		}
 	}
 	if o.timeout <= 0 {
 		return o, fmt.Errorf("%w: --timeout must be positive, got %v", errFlags, o.timeout)
 	}
 	if err := o.target.Validate(); err != nil {
-		return o, fmt.Errorf("%w: target node (-I, -H, -p): %v", errFlags, err)
+		return o, fmt.Errorf("%w: target node (-I, -H, -p): %w", errFlags, err)
 	}
 	tc, err := tf.config()
 	if err != nil {
-		return o, fmt.Errorf("%w: %v", errFlags, err)
+		return o, fmt.Errorf("%w: %w", errFlags, err)
 	}
 	o.tls = tc
 	if rest := fs.Args(); len(rest) > 0 {
@@ -154,7 +154,7 @@ func envDefaults(t *notp.Node) error {
 	if v := os.Getenv(envPort); v != "" {
 		p, err := parsePort(v)
 		if err != nil {
-			return fmt.Errorf("$%s: %v", envPort, err)
+			return fmt.Errorf("$%s: %w", envPort, err)
 		}
 		t.Port = p
 	}

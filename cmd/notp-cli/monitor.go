@@ -83,7 +83,7 @@ func monitorEvents(ctx context.Context, c *client, mo monitorOpts, format string
 			return r
 		}
 		var d command.EventsData
-		if err := json.Unmarshal(r.Data, &d); err != nil {
+		if err := r.Decode(&d); err != nil {
 			return failure(codeInvalidReply, "events reply: %v", err)
 		}
 		var b strings.Builder

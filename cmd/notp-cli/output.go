@@ -30,12 +30,6 @@ func formatReply(r command.Reply) []byte {
 	return b.Bytes()
 }
 
-// share is one element of the ownership command's data.
-type share struct {
-	ID    string  `json:"id"`
-	Share float64 `json:"share"`
-}
-
 // defaultBarWidth is the width of the longest bar when the output is not
 // a terminal.
 const defaultBarWidth = 40
@@ -46,7 +40,7 @@ const defaultBarWidth = 40
 // is the terminal's width in columns, or 0 for the default bar width. It
 // reports false when data is not a list of {id, share}.
 func formatOwnership(data []byte, termWidth int) ([]byte, bool) {
-	var shares []share
+	var shares []command.Share
 	if err := json.Unmarshal(data, &shares); err != nil {
 		return nil, false
 	}
@@ -91,13 +85,8 @@ func filterNodes(r command.Reply, o cmdOptions) command.Reply {
 	if !r.OK || (o.status == "" && o.idRe == nil) {
 		return r
 	}
-	var nodes []struct {
-		ID     string `json:"id"`
-		Host   string `json:"host"`
-		Port   int    `json:"port"`
-		Health string `json:"health"`
-	}
-	if err := json.Unmarshal(r.Data, &nodes); err != nil {
+	var nodes []command.NodeHealth
+	if err := r.Decode(&nodes); err != nil {
 		return failure(codeInvalidReply, "nodes reply is not a list of nodes: %v", err)
 	}
 	kept := nodes[:0]

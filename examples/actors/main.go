@@ -71,7 +71,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.id, "id", "", `this node's id (default "b" for the server, "a" for the client)`)
 	fs.StringVar(&o.server, "server-id", "b", "the server node's id (client role)")
 	if err := fs.Parse(args); err != nil {
-		return o, fmt.Errorf("%w: %v", errUsage, err)
+		return o, fmt.Errorf("%w: %w", errUsage, err)
 	}
 	if fs.NArg() != 0 {
 		return o, fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
@@ -129,7 +129,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 func splitAddr(addr string, listen bool) (string, int, error) {
 	host, p, err := net.SplitHostPort(addr)
 	if err != nil {
-		return "", 0, fmt.Errorf("%w: -addr: %v", errUsage, err)
+		return "", 0, fmt.Errorf("%w: -addr: %w", errUsage, err)
 	}
 	port, err := strconv.Atoi(p)
 	if err != nil || port < 0 || port > notp.MaxPort || port == 0 && !listen {

@@ -53,6 +53,7 @@ import (
 	"github.com/notp-go/notp"
 	"github.com/notp-go/notp/cluster"
 	"github.com/notp-go/notp/conflux"
+	"github.com/notp-go/notp/gossip"
 	"github.com/notp-go/notp/internal/cookiefile"
 	"github.com/vmihailenco/msgpack/v5"
 )
@@ -139,10 +140,10 @@ func run() error {
 		return err
 	}
 	node, err := cluster.New(cluster.Config{
-		Node:      notp.Node{ID: *id, Host: *host, Port: *port},
-		Cookie:    secret,
-		FlushPath: filepath.Join(*dir, "ring"),
-		Logger:    log,
+		Node:   notp.Node{ID: *id, Host: *host, Port: *port},
+		Cookie: secret,
+		Gossip: gossip.Config{FlushPath: filepath.Join(*dir, "ring")},
+		Logger: log,
 	})
 	if err != nil {
 		return err

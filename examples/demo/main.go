@@ -93,71 +93,114 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 const ringID = "demo"
 
+// demo starts the nodes, forms the cluster, routes the keys to their
+// owners' counters and reports the ring and the counts.
 func demo(ctx context.Context, o options, stdout, stderr io.Writer) error {
 	logger := slog.New(slog.DiscardHandler)
 	if o.verbose {
 		logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	}
+	var d demoCluster
+	defer d.stop()
+	if err := d.start(ctx, o, logger, stdout); err != nil {
+		return err
+	}
+	if err := d.form(ctx, stdout); err != nil {
+		return err
+	}
+	routed, took, err := d.routeKeys(ctx, o.keys)
+	if err != nil {
+		return err
+	}
+	total, err := d.report(ctx, stdout)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "\nrouted %d keys in %s (%.0f keys/s); the counters saw %d\n",
+		routed, took.Round(time.Millisecond), float64(routed)/took.Seconds(), total)
+	if total != o.keys {
+		return fmt.Errorf("counters saw %d keys, want %d", total, o.keys)
+	}
+	fmt.Fprintln(stdout, "stopping")
+	return nil
+}
 
-	// Start the nodes. Each serves a counter GenServer; only its actor
-	// goroutine touches its map.
-	nodes := make([]*cluster.Node, 0, o.nodes)
-	counters := make([]*genserver.Server, 0, o.nodes)
-	defer func() {
-		stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		for _, s := range counters {
-			s.Stop(stopCtx)
-		}
-		for _, n := range nodes {
-			n.Stop(stopCtx)
-		}
-	}()
+// demoCluster is the demo's nodes and the counter each one serves.
+type demoCluster struct {
+	nodes    []*cluster.Node
+	counters []*genserver.Server
+}
+
+// stop stops the counters, then the nodes.
+func (d *demoCluster) stop() {
+	stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, s := range d.counters {
+		s.Stop(stopCtx)
+	}
+	for _, n := range d.nodes {
+		n.Stop(stopCtx)
+	}
+}
+
+// start starts the nodes. Each serves a counter GenServer; only its actor
+// goroutine touches its map.
+func (d *demoCluster) start(ctx context.Context, o options, logger *slog.Logger, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "starting %d nodes on 127.0.0.1, ring %q\n", o.nodes, ringID)
 	for i := range o.nodes {
+		id := fmt.Sprintf("node-%d", i+1)
 		n, err := cluster.New(cluster.Config{
-			Node:    notp.Node{ID: fmt.Sprintf("node-%d", i+1), Host: "127.0.0.1"},
-			Cookie:  "demo cookie, not for production",
-			RFactor: o.rfactor,
-			Logger:  logger.With("node", fmt.Sprintf("node-%d", i+1)),
+			Node:   notp.Node{ID: id, Host: "127.0.0.1"},
+			Cookie: "demo cookie, not for production",
+			Gossip: gossip.Config{RFactor: o.rfactor},
+			Logger: logger.With("node", id),
 		})
 		if err != nil {
 			return err
 		}
 		if err := n.Start(ctx, ringID); err != nil {
-			return fmt.Errorf("start node-%d: %w", i+1, err)
+			return fmt.Errorf("start %s: %w", id, err)
 		}
-		nodes = append(nodes, n)
+		d.nodes = append(d.nodes, n)
 		s, err := startCounter(ctx, n)
 		if err != nil {
 			return err
 		}
-		counters = append(counters, s)
+		d.counters = append(d.counters, s)
 		fmt.Fprintf(stdout, "  %s listening on %s\n", n.Self().ID, n.Self().Addr())
 	}
+	return nil
+}
 
-	// Form the cluster: node-1 meets the others; gossip spreads the ring.
+// form makes the cluster: node-1 meets the others; gossip spreads the
+// ring until every node's ring agrees.
+func (d *demoCluster) form(ctx context.Context, stdout io.Writer) error {
 	began := time.Now()
-	for _, n := range nodes[1:] {
-		if err := nodes[0].Ring().Meet(ctx, n.Self()); err != nil {
+	for _, n := range d.nodes[1:] {
+		if err := d.nodes[0].Ring().Meet(ctx, n.Self()); err != nil {
 			return fmt.Errorf("meet %s: %w", n.Self().ID, err)
 		}
 	}
-	if err := waitAgree(ctx, nodes, 15*time.Second); err != nil {
+	if err := waitAgree(ctx, d.nodes, 15*time.Second); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "node-1 met the others; all %d rings agree after %s\n\n", len(nodes),
+	fmt.Fprintf(stdout, "node-1 met the others; all %d rings agree after %s\n\n", len(d.nodes),
 		time.Since(began).Round(time.Millisecond))
+	return nil
+}
 
-	// Route the keys, each entering at a different node, 32 at a time.
+// routeKeys routes keys "key-0".."key-<n-1>", each entering at a
+// different node, 32 at a time, and returns how many were routed and how
+// long it took.
+func (d *demoCluster) routeKeys(ctx context.Context, n int) (int64, time.Duration, error) {
 	var routed atomic.Int64
 	var wg sync.WaitGroup
-	errs := make(chan error, 32)
+	errs := make(chan error, 1)
 	next := make(chan int)
 	for range 32 {
 		wg.Go(func() {
 			for i := range next {
-				if err := route(ctx, nodes[i%len(nodes)], fmt.Sprintf("key-%d", i)); err != nil {
+				if err := route(ctx, d.nodes[i%len(d.nodes)], fmt.Sprintf("key-%d", i)); err != nil {
 					select {
 					case errs <- err:
 					default:
@@ -168,62 +211,61 @@ func demo(ctx context.Context, o options, stdout, stderr io.Writer) error {
 			}
 		})
 	}
-	began = time.Now()
-feed:
-	for i := range o.keys {
-		select {
-		case next <- i:
-		case <-ctx.Done():
-			break feed
-		}
-	}
-	close(next)
+	began := time.Now()
+	feedKeys(ctx, next, n)
 	wg.Wait()
 	took := time.Since(began)
 	select {
 	case err := <-errs:
-		return fmt.Errorf("routing: %w", err)
+		return 0, 0, fmt.Errorf("routing: %w", err)
 	default:
 	}
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
+	return routed.Load(), took, ctx.Err()
+}
 
-	// Report: the ring as node-1 sees it, with each counter's total.
-	ring := nodes[0].Ring().Ring()
+// feedKeys sends 0..n-1 on next until ctx ends, then closes it.
+func feedKeys(ctx context.Context, next chan<- int, n int) {
+	defer close(next)
+	for i := range n {
+		select {
+		case next <- i:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// report prints the ring as node-1 sees it, with each counter's total,
+// and returns the sum of the counters.
+func (d *demoCluster) report(ctx context.Context, stdout io.Writer) (int, error) {
+	ring := d.nodes[0].Ring().View()
 	shares := ring.Shares()
 	weights := ring.Weights()
-	members := nodes[0].Ring().Members()
+	members := d.nodes[0].Ring().Members()
 	slices.SortFunc(members, func(a, b gossip.Member) int { return strings.Compare(a.Node.ID, b.Node.ID) })
 	fmt.Fprintf(stdout, "ring %q: %d nodes, %d tokens\n", ringID, ring.NumberNodes(), ring.Size())
 	tw := tabwriter.NewWriter(stdout, 0, 0, 3, ' ', 0)
 	fmt.Fprintln(tw, "node\taddress\tweight\thealth\tshare\tkeys")
 	total := 0
 	for _, m := range members {
-		got, err := genserver.Call[int](ctx, nodes[0].Kernel(),
+		got, err := genserver.Call[int](ctx, d.nodes[0].Kernel(),
 			genserver.Target{Name: "counter", Node: m.Node}, "count", nil)
 		if err != nil {
-			return fmt.Errorf("count on %s: %w", m.Node.ID, err)
+			return 0, fmt.Errorf("count on %s: %w", m.Node.ID, err)
 		}
 		total += got
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%.1f%%\t%d\n", m.Node.ID, m.Node.Addr(), weights[m.Node.ID],
 			m.Health, 100*shares[m.Node.ID], got)
 	}
 	tw.Flush()
-	fmt.Fprintf(stdout, "\nrouted %d keys in %s (%.0f keys/s); the counters saw %d\n",
-		routed.Load(), took.Round(time.Millisecond), float64(routed.Load())/took.Seconds(), total)
-	if total != o.keys {
-		return fmt.Errorf("counters saw %d keys, want %d", total, o.keys)
-	}
-	fmt.Fprintln(stdout, "stopping")
-	return nil
+	return total, nil
 }
 
 // route sends key to the counter on its owner, looked up in the ring of the
 // node the key enters at. The owner counts it only if it owns the key in
 // its own ring too: a disagreement fails the demo.
 func route(ctx context.Context, entry *cluster.Node, key string) error {
-	owners := entry.Ring().Find([]byte(key), 1)
+	owners := entry.Ring().PreferenceList([]byte(key), 1)
 	if len(owners) == 0 {
 		return errors.New("empty ring")
 	}
@@ -248,7 +290,7 @@ func startCounter(ctx context.Context, n *cluster.Node) (*genserver.Server, erro
 	}
 	counted := 0
 	genserver.HandleTyped(s, "incr", func(_ context.Context, key string, _ kernel.From) (bool, error) {
-		owners := n.Ring().Find([]byte(key), 1)
+		owners := n.Ring().PreferenceList([]byte(key), 1)
 		if len(owners) == 0 || owners[0].ID != n.Self().ID {
 			return false, nil
 		}
@@ -279,7 +321,7 @@ func waitAgree(ctx context.Context, nodes []*cluster.Node, limit time.Duration) 
 		agree := true
 		for _, n := range nodes {
 			var have []string
-			for _, m := range n.Ring().Ring().Nodes() {
+			for _, m := range n.Ring().View().Nodes() {
 				have = append(have, m.ID)
 			}
 			slices.Sort(have)

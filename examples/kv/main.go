@@ -7,7 +7,7 @@
 //
 // A Put or Get can enter at any node (the coordinator). The coordinator
 // looks the key up in its ring: the preference list is the key's owner and
-// the next n-1 distinct nodes clockwise (gossip.Ring.Find). A Put reads the
+// the next n-1 distinct nodes clockwise (gossip.Ring.PreferenceList). A Put reads the
 // replicas' versions, merges their vector clocks, advances its own entry and
 // writes the value to all n replicas, succeeding when w of them acknowledge;
 // a Get asks all n and needs r answers, returning the value whose clock
@@ -39,6 +39,7 @@ import (
 	"github.com/notp-go/notp"
 	"github.com/notp-go/notp/cluster"
 	"github.com/notp-go/notp/genserver"
+	"github.com/notp-go/notp/gossip"
 	"github.com/notp-go/notp/kernel"
 	"github.com/notp-go/notp/vclock"
 )
@@ -172,7 +173,7 @@ type client struct {
 // replicas returns the key's preference list in the coordinator's ring:
 // the owner, then the next distinct nodes clockwise from the key.
 func (c client) replicas(key string) []notp.Node {
-	return c.node.Ring().Range([]byte(key), c.n)
+	return c.node.Ring().PreferenceList([]byte(key), c.n)
 }
 
 // replicaTimeout bounds one replica's answer; a replica whose link is down
@@ -239,7 +240,7 @@ func (c client) Put(ctx context.Context, key string, value []byte) error {
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil || !ok {
-				errs = append(errs, fmt.Errorf("%s: %v", rep.ID, err))
+				errs = append(errs, fmt.Errorf("%s: %w", rep.ID, err))
 				return
 			}
 			acks++
@@ -277,31 +278,64 @@ func (c client) Get(ctx context.Context, key string) (value []byte, found bool, 
 	return best.Value, true, conflicts, nil
 }
 
+// kvDemo starts the nodes, writes every key twice, reads it back through
+// other nodes, then stops one node and reads again.
 func kvDemo(ctx context.Context, o options, stdout, stderr io.Writer) error {
 	logger := slog.New(slog.DiscardHandler)
 	if o.verbose {
 		logger = slog.New(slog.NewTextHandler(stderr, nil))
 	}
-	var nodes []*cluster.Node
-	var stores []*genserver.Server
-	stopped := map[int]bool{}
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		for i := range nodes {
-			if !stopped[i] {
-				stores[i].Stop(sctx)
-				nodes[i].Stop(sctx)
-			}
+	d := &kvCluster{o: o, stopped: map[int]bool{}}
+	defer d.stop()
+	if err := d.start(ctx, logger); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%d nodes in ring \"kv\"; each key on n=%d replicas, w=%d, r=%d\n", len(d.nodes), o.n, o.w, o.r)
+	if err := d.writeTwice(ctx, stdout); err != nil {
+		return err
+	}
+	conflicts, err := d.check(ctx, d.clients)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "read every key back through another node: all %d latest (%d concurrent versions seen)\n", o.keys, conflicts)
+	if err := d.printSizes(ctx, stdout); err != nil {
+		return err
+	}
+	return d.loseNode(ctx, stdout)
+}
+
+// kvCluster is the example's nodes, their stores and a client per node.
+type kvCluster struct {
+	o       options
+	nodes   []*cluster.Node
+	stores  []*genserver.Server
+	clients []client
+	stopped map[int]bool // nodes loseNode stopped
+}
+
+// stop stops every store and node still running.
+func (d *kvCluster) stop() {
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for i := range d.nodes {
+		if !d.stopped[i] {
+			d.stores[i].Stop(sctx)
+			d.nodes[i].Stop(sctx)
 		}
-	}()
-	for i := range o.nodes {
+	}
+}
+
+// start starts the nodes with a store each, meets them through the first
+// and waits until every ring holds them all.
+func (d *kvCluster) start(ctx context.Context, logger *slog.Logger) error {
+	for i := range d.o.nodes {
 		id := fmt.Sprintf("kv-%d", i+1)
 		n, err := cluster.New(cluster.Config{
-			Node:    notp.Node{ID: id, Host: "127.0.0.1"},
-			Cookie:  "kv example cookie, not for production",
-			RFactor: 32, // 32 tokens per node: shares within a few % of even
-			Logger:  logger.With("node", id),
+			Node:   notp.Node{ID: id, Host: "127.0.0.1"},
+			Cookie: "kv example cookie, not for production",
+			Gossip: gossip.Config{RFactor: 32}, // 32 tokens per node: shares within a few % of even
+			Logger: logger.With("node", id),
 		})
 		if err != nil {
 			return err
@@ -309,95 +343,96 @@ func kvDemo(ctx context.Context, o options, stdout, stderr io.Writer) error {
 		if err := n.Start(ctx, "kv"); err != nil {
 			return fmt.Errorf("start %s: %w", id, err)
 		}
-		nodes = append(nodes, n)
+		d.nodes = append(d.nodes, n)
 		s, err := startStore(ctx, n.Kernel())
 		if err != nil {
 			return err
 		}
-		stores = append(stores, s)
+		d.stores = append(d.stores, s)
+		d.clients = append(d.clients, client{node: n, n: d.o.n, w: d.o.w, r: d.o.r})
 	}
-	for _, n := range nodes[1:] {
-		if err := nodes[0].Ring().Meet(ctx, n.Self()); err != nil {
+	for _, n := range d.nodes[1:] {
+		if err := d.nodes[0].Ring().Meet(ctx, n.Self()); err != nil {
 			return err
 		}
 	}
-	if err := waitRings(ctx, nodes, len(nodes)); err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "%d nodes in ring \"kv\"; each key on n=%d replicas, w=%d, r=%d\n", len(nodes), o.n, o.w, o.r)
+	return waitRings(ctx, d.nodes, len(d.nodes))
+}
 
-	clients := make([]client, len(nodes))
-	for i, n := range nodes {
-		clients[i] = client{node: n, n: o.n, w: o.w, r: o.r}
-	}
-	value := func(i, round int) []byte { return fmt.Appendf(nil, "value-%d-round-%d", i, round) }
+// value is what round writes to key i.
+func value(i, round int) []byte { return fmt.Appendf(nil, "value-%d-round-%d", i, round) }
 
-	// Two rounds of writes through rotating coordinators: the second
-	// overwrites the first, so reads must pick the newer version.
+// writeTwice writes two rounds through rotating coordinators: the second
+// overwrites the first, so reads must pick the newer version.
+func (d *kvCluster) writeTwice(ctx context.Context, stdout io.Writer) error {
 	began := time.Now()
 	for round := 1; round <= 2; round++ {
-		if err := parallel(ctx, o.keys, func(i int) error {
-			return clients[(i+round)%len(clients)].Put(ctx, fmt.Sprintf("key-%d", i), value(i, round))
+		if err := parallel(ctx, d.o.keys, func(i int) error {
+			return d.clients[(i+round)%len(d.clients)].Put(ctx, fmt.Sprintf("key-%d", i), value(i, round))
 		}); err != nil {
 			return err
 		}
 	}
-	fmt.Fprintf(stdout, "wrote %d keys twice in %s\n", o.keys, time.Since(began).Round(time.Millisecond))
+	fmt.Fprintf(stdout, "wrote %d keys twice in %s\n", d.o.keys, time.Since(began).Round(time.Millisecond))
+	return nil
+}
 
-	check := func(live []client) (int, error) {
-		var mu sync.Mutex
-		conflicts := 0
-		err := parallel(ctx, o.keys, func(i int) error {
-			v, found, c, err := live[i%len(live)].Get(ctx, fmt.Sprintf("key-%d", i))
-			if err != nil {
-				return err
-			}
-			if !found || !bytes.Equal(v, value(i, 2)) {
-				return fmt.Errorf("key-%d: read %q (found %v), want %q", i, v, found, value(i, 2))
-			}
-			mu.Lock()
-			conflicts += c
-			mu.Unlock()
-			return nil
-		})
-		return conflicts, err
-	}
-	conflicts, err := check(clients)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "read every key back through another node: all %d latest (%d concurrent versions seen)\n", o.keys, conflicts)
+// check reads every key through the live clients, expects the second
+// round's value and returns how many concurrent versions the reads met.
+func (d *kvCluster) check(ctx context.Context, live []client) (int, error) {
+	var mu sync.Mutex
+	conflicts := 0
+	err := parallel(ctx, d.o.keys, func(i int) error {
+		v, found, c, err := live[i%len(live)].Get(ctx, fmt.Sprintf("key-%d", i))
+		if err != nil {
+			return err
+		}
+		if !found || !bytes.Equal(v, value(i, 2)) {
+			return fmt.Errorf("key-%d: read %q (found %v), want %q", i, v, found, value(i, 2))
+		}
+		mu.Lock()
+		conflicts += c
+		mu.Unlock()
+		return nil
+	})
+	return conflicts, err
+}
 
+// printSizes prints how many keys each node stores.
+func (d *kvCluster) printSizes(ctx context.Context, stdout io.Writer) error {
 	var sizes []string
-	for i, n := range nodes {
+	for _, n := range d.nodes {
 		size, err := genserver.Call[int](ctx, n.Kernel(), genserver.Target{Name: "kv"}, "size", nil)
 		if err != nil {
 			return err
 		}
-		sizes = append(sizes, fmt.Sprintf("%s=%d", nodes[i].Self().ID, size))
+		sizes = append(sizes, fmt.Sprintf("%s=%d", n.Self().ID, size))
 	}
-	fmt.Fprintf(stdout, "keys stored per node (each key %d times): %s\n", o.n, strings.Join(sizes, " "))
+	fmt.Fprintf(stdout, "keys stored per node (each key %d times): %s\n", d.o.n, strings.Join(sizes, " "))
+	return nil
+}
 
-	// Lose a node: reads still find r answers among the remaining replicas
-	// when n - 1 ≥ r.
-	last := len(nodes) - 1
+// loseNode stops the last node: reads still find r answers among the
+// remaining replicas when n - 1 ≥ r.
+func (d *kvCluster) loseNode(ctx context.Context, stdout io.Writer) error {
+	last := len(d.nodes) - 1
 	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	stores[last].Stop(sctx)
-	err = nodes[last].Stop(sctx)
+	d.stores[last].Stop(sctx)
+	err := d.nodes[last].Stop(sctx)
 	cancel()
-	stopped[last] = true
+	d.stopped[last] = true
 	if err != nil {
-		return fmt.Errorf("stop %s: %w", nodes[last].Self().ID, err)
+		return fmt.Errorf("stop %s: %w", d.nodes[last].Self().ID, err)
 	}
-	fmt.Fprintf(stdout, "stopped %s\n", nodes[last].Self().ID)
-	if o.n-1 >= o.r {
-		if _, err := check(clients[:last]); err != nil {
-			return fmt.Errorf("after stopping a node: %w", err)
-		}
-		fmt.Fprintf(stdout, "every key is still readable from its remaining replicas\n")
-	} else {
+	fmt.Fprintf(stdout, "stopped %s\n", d.nodes[last].Self().ID)
+	if d.o.n-1 < d.o.r {
 		fmt.Fprintf(stdout, "(with n-1 < r some keys need the stopped node: not reading)\n")
+		return nil
 	}
+	if _, err := d.check(ctx, d.clients[:last]); err != nil {
+		return fmt.Errorf("after stopping a node: %w", err)
+	}
+	fmt.Fprintf(stdout, "every key is still readable from its remaining replicas\n")
 	return nil
 }
 
@@ -435,7 +470,7 @@ func waitRings(ctx context.Context, nodes []*cluster.Node, want int) error {
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	for {
-		if !slices.ContainsFunc(nodes, func(n *cluster.Node) bool { return n.Ring().Ring().NumberNodes() != want }) {
+		if !slices.ContainsFunc(nodes, func(n *cluster.Node) bool { return n.Ring().View().NumberNodes() != want }) {
 			return nil
 		}
 		select {

@@ -136,19 +136,19 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, fmt.Errorf("%w: -busy-poll %v: want 0..1s", errUsage, *busyPoll)
 	}
 	if err := o.node.Validate(); err != nil {
-		return o, fmt.Errorf("%w: %v", errUsage, err)
+		return o, fmt.Errorf("%w: %w", errUsage, err)
 	}
 	if err := checkHostPort(o.metrics); err != nil {
-		return o, fmt.Errorf("%w: -metrics %q: %v (want host:port, e.g. 127.0.0.1:9100)", errUsage, o.metrics, err)
+		return o, fmt.Errorf("%w: -metrics %q: %w (want host:port, e.g. 127.0.0.1:9100)", errUsage, o.metrics, err)
 	}
 	var err error
 	if o.cookie, err = pickCookie(fs, *cookie, *cookieFile, *insecure); err != nil {
-		return o, fmt.Errorf("%w: %v", errUsage, err)
+		return o, fmt.Errorf("%w: %w", errUsage, err)
 	}
 	if *meet != "" {
 		n, err := notp.ParseNode(*meet)
 		if err != nil {
-			return o, fmt.Errorf("%w: -meet: %v (want id@host:port)", errUsage, err)
+			return o, fmt.Errorf("%w: -meet: %w (want id@host:port)", errUsage, err)
 		}
 		o.meet = &n
 	}
@@ -157,7 +157,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	}
 	tc, err := tlsConfig(*certFile, *keyFile, *caFile)
 	if err != nil {
-		return o, fmt.Errorf("%w: %v", errUsage, err)
+		return o, fmt.Errorf("%w: %w", errUsage, err)
 	}
 	o.tls = tc
 	return o, nil
@@ -258,8 +258,9 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 // serve runs the node until ctx ends.
 func serve(ctx context.Context, o options, log *slog.Logger) error {
 	n, err := cluster.New(cluster.Config{
-		Node: o.node, Cookie: o.cookie, Insecure: o.insecure, FlushPath: o.flush, Logger: log,
+		Node: o.node, Cookie: o.cookie, Insecure: o.insecure, Logger: log,
 		TLS: o.tls, Kernel: kernel.Config{BusyPoll: o.busyPoll}, MetricsAddr: o.metrics,
+		Gossip: gossip.Config{FlushPath: o.flush},
 	})
 	if err != nil {
 		return err

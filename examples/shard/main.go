@@ -93,7 +93,7 @@ func place(ring *chash.Ring, keys int) placement {
 	key := make([]byte, 0, 32)
 	for i := range keys {
 		key = strconv.AppendInt(append(key[:0], "key-"...), int64(i), 10)
-		n, _ := ring.Find(key)
+		n, _ := ring.Owner(key)
 		p.owner[i] = n.ID
 		p.count[n.ID]++
 	}

@@ -16,9 +16,9 @@
 //	defer fn.Close()
 //	h, _ := fn.Host(faultnet.Loopback(1))
 //	n, _ := cluster.New(cluster.Config{
-//		Node:         notp.Node{ID: "a", Host: h.Addr().String()},
-//		Kernel:       kernel.Config{Listen: h.Listen, Dial: h.Dial},
-//		ListenPacket: h.ListenPacket,
+//		Node:   notp.Node{ID: "a", Host: h.Addr().String()},
+//		Kernel: kernel.Config{Listen: h.Listen, Dial: h.Dial},
+//		Gossip: gossip.Config{ListenPacket: h.ListenPacket},
 //		// ...
 //	})
 //	fn.Partition([]netip.Addr{a, b}, []netip.Addr{c, d, e}) // 2|3

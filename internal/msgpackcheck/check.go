@@ -7,7 +7,9 @@
 // allocate that much (and its alloc-limit flag is inverted for slices, so
 // DisableAllocLimit(false) does not help). Check walks the encoding first
 // and rejects any declared length that cannot fit in the bytes that follow;
-// Unmarshal is Check followed by a decode on a fresh decoder.
+// Unmarshal is Check followed by a decode on a fresh decoder. Check reads
+// through wire.Reader, the module's one msgpack reader, and shares its
+// sentinel ([ErrMalformed]) and nesting bound ([MaxDepth]).
 //
 // # Decoded size
 //
@@ -41,11 +43,12 @@ package msgpackcheck
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
 
 	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/notp-go/notp/internal/wire"
 )
 
 // Unmarshal checks b with Check and then decodes it into v with a decoder
@@ -91,11 +94,14 @@ type Limit struct {
 var ErrLimit = errors.New("msgpack: decode limit exceeded")
 
 // MaxDepth bounds the nesting of a checked value: deeper values are
-// rejected (the decoder would recurse as deep).
-const MaxDepth = 32
+// rejected (the decoder would recurse as deep). It is the module's one
+// msgpack nesting bound, [wire.MaxDepth].
+const MaxDepth = wire.MaxDepth
 
-// ErrMalformed is wrapped by every error Check returns.
-var ErrMalformed = errors.New("msgpack: malformed input")
+// ErrMalformed is wrapped by every error Check returns for input that is
+// not well formed. It is the wire package's sentinel: Check reads through
+// the module's one msgpack reader.
+var ErrMalformed = wire.ErrMalformed
 
 // Check walks one msgpack value without decoding it and rejects declared
 // lengths that cannot fit in the bytes that follow, nesting deeper than
@@ -120,12 +126,12 @@ func CheckLimits(b []byte, lim Limits) error {
 			}
 		}
 	}
-	rest, err := c.skip(b, 0, "", c.prefixes != nil)
-	if err != nil {
+	r := wire.NewReader(b)
+	if err := c.skip(&r, 0, "", c.prefixes != nil); err != nil {
 		return err
 	}
-	if len(rest) > 0 {
-		return fmt.Errorf("%w: %d trailing bytes", ErrMalformed, len(rest))
+	if r.Len() > 0 {
+		return fmt.Errorf("%w: %d trailing bytes", ErrMalformed, r.Len())
 	}
 	return nil
 }
@@ -138,67 +144,27 @@ type checker struct {
 }
 
 // skip skips one value at path (tracked: path is a prefix of a configured
-// path) and returns the bytes after it.
-func (ck *checker) skip(b []byte, depth int, path string, tracked bool) ([]byte, error) {
-	if len(b) == 0 {
-		return nil, fmt.Errorf("%w: unexpected end", ErrMalformed)
-	}
+// path). Scalars, strs, bins and exts are skipped by the reader, which
+// checks their lengths; containers are walked here to apply the limits.
+func (c *checker) skip(r *wire.Reader, depth int, path string, tracked bool) error {
 	if depth > MaxDepth {
-		return nil, fmt.Errorf("%w: nested deeper than %d", ErrMalformed, MaxDepth)
+		return fmt.Errorf("%w: nested deeper than %d", ErrMalformed, MaxDepth)
 	}
-	c, b := b[0], b[1:]
+	n, isMap, ok, err := r.Container()
 	switch {
-	case c <= 0x7f || c >= 0xe0 || c == 0xc0 || c == 0xc2 || c == 0xc3: // fixints, nil, bools
-		return b, nil
-	case c <= 0x8f: // fixmap
-		return ck.skipMap(b, int(c&0x0f), depth, path, tracked)
-	case c <= 0x9f: // fixarray
-		return ck.skipArray(b, int(c&0x0f), depth, path, tracked)
-	case c <= 0xbf: // fixstr
-		return take(b, int(c&0x1f))
+	case err != nil:
+		return err
+	case !ok:
+		return r.Skip()
+	case isMap:
+		return c.skipMap(r, n, depth, path, tracked)
 	}
-	switch c {
-	case 0xc4, 0xd9: // bin8, str8
-		return blob(b, 1, 0)
-	case 0xc5, 0xda: // bin16, str16
-		return blob(b, 2, 0)
-	case 0xc6, 0xdb: // bin32, str32
-		return blob(b, 4, 0)
-	case 0xc7, 0xc8, 0xc9: // ext8, ext16, ext32: length, type, data
-		return blob(b, 1<<(c-0xc7), 1)
-	case 0xcc, 0xd0: // uint8, int8
-		return take(b, 1)
-	case 0xcd, 0xd1: // uint16, int16
-		return take(b, 2)
-	case 0xca, 0xce, 0xd2: // float32, uint32, int32
-		return take(b, 4)
-	case 0xcb, 0xcf, 0xd3: // float64, uint64, int64
-		return take(b, 8)
-	case 0xd4, 0xd5, 0xd6, 0xd7, 0xd8: // fixext 1..16, plus the type byte
-		return take(b, 1+1<<(c-0xd4))
-	case 0xdc, 0xdd: // array16, array32
-		n, rest, err := length(b, 2<<(c-0xdc))
-		if err != nil {
-			return nil, err
-		}
-		return ck.skipArray(rest, n, depth, path, tracked)
-	case 0xde, 0xdf: // map16, map32
-		n, rest, err := length(b, 2<<(c-0xde))
-		if err != nil {
-			return nil, err
-		}
-		return ck.skipMap(rest, n, depth, path, tracked)
-	}
-	return nil, fmt.Errorf("%w: invalid code 0x%02x", ErrMalformed, c) // 0xc1
+	return c.skipArray(r, n, depth, path, tracked)
 }
 
-// budget checks a container of n elements at path against the input left
-// (one byte per value: ErrMalformed) and the limits (ErrLimit). def is the
-// fewest bytes an element needs in any encoding.
-func (c *checker) budget(b []byte, n, def int, path string, tracked bool) error {
-	if n > len(b)/def {
-		return fmt.Errorf("%w: %d elements declared, %d bytes left", ErrMalformed, n, len(b))
-	}
+// budget checks a container of n elements at path, whose header the reader
+// has checked against the input left, against the limits (ErrLimit).
+func (c *checker) budget(left, n int, path string, tracked bool) error {
 	minElem := c.lim.MinElem
 	if tracked {
 		if l, ok := c.lim.Paths[path]; ok {
@@ -210,104 +176,62 @@ func (c *checker) budget(b []byte, n, def int, path string, tracked bool) error 
 			}
 		}
 	}
-	if minElem > def && n > len(b)/minElem {
+	if minElem > 0 && n > left/minElem {
 		return fmt.Errorf("%w: %q declares %d elements of at least %d bytes, %d bytes left",
-			ErrLimit, path, n, minElem, len(b))
+			ErrLimit, path, n, minElem, left)
 	}
 	return nil
 }
 
 // skipArray skips the n elements of an array at path.
-func (c *checker) skipArray(b []byte, n, depth int, path string, tracked bool) ([]byte, error) {
-	if err := c.budget(b, n, 1, path, tracked); err != nil {
-		return nil, err
+func (c *checker) skipArray(r *wire.Reader, n, depth int, path string, tracked bool) error {
+	if err := c.budget(r.Len(), n, path, tracked); err != nil {
+		return err
 	}
 	elem := ""
 	if tracked {
 		elem = path + "[]"
 		tracked = c.prefixes[elem]
 	}
-	var err error
 	for range n {
-		if b, err = c.skip(b, depth+1, elem, tracked); err != nil {
-			return nil, err
+		if err := c.skip(r, depth+1, elem, tracked); err != nil {
+			return err
 		}
 	}
-	return b, nil
+	return nil
 }
 
 // skipMap skips the n key-value pairs of a map at path.
-func (c *checker) skipMap(b []byte, n, depth int, path string, tracked bool) ([]byte, error) {
-	if err := c.budget(b, n, 2, path, tracked); err != nil {
-		return nil, err
+func (c *checker) skipMap(r *wire.Reader, n, depth int, path string, tracked bool) error {
+	if err := c.budget(r.Len(), n, path, tracked); err != nil {
+		return err
 	}
-	var err error
 	for range n {
-		key := b
-		if b, err = c.skip(b, depth+1, "", false); err != nil {
-			return nil, err
-		}
 		sub, subTracked := "", false
 		if tracked {
-			if k, ok := strKey(key[:len(key)-len(b)]); ok {
-				sub = k
-				if path != "" {
-					sub = path + "." + k
-				}
-				subTracked = c.prefixes[sub]
-			}
+			sub, subTracked = c.keyPath(*r, path)
 		}
-		if b, err = c.skip(b, depth+1, sub, subTracked); err != nil {
-			return nil, err
+		if err := c.skip(r, depth+1, "", false); err != nil {
+			return err
+		}
+		if err := c.skip(r, depth+1, sub, subTracked); err != nil {
+			return err
 		}
 	}
-	return b, nil
+	return nil
 }
 
-// strKey returns the string encoded by the (checked) value k, if it is one.
-func strKey(k []byte) (string, bool) {
-	c := k[0]
-	switch {
-	case c >= 0xa0 && c <= 0xbf:
-		return string(k[1:]), true
-	case c == 0xd9:
-		return string(k[2:]), true
-	case c == 0xda:
-		return string(k[3:]), true
-	case c == 0xdb:
-		return string(k[5:]), true
-	}
-	return "", false
-}
-
-// length reads a big-endian length of 1, 2 or 4 bytes.
-func length(b []byte, size int) (int, []byte, error) {
-	if len(b) < size {
-		return 0, nil, fmt.Errorf("%w: unexpected end", ErrMalformed)
-	}
-	switch size {
-	case 1:
-		return int(b[0]), b[1:], nil
-	case 2:
-		return int(binary.BigEndian.Uint16(b)), b[2:], nil
-	}
-	return int(binary.BigEndian.Uint32(b)), b[4:], nil
-}
-
-// blob skips a length-prefixed str, bin or ext with extra bytes (ext's
-// type) between the length and the data.
-func blob(b []byte, size, extra int) ([]byte, error) {
-	n, rest, err := length(b, size)
+// keyPath returns the path of the value under the key r is at, in a map at
+// path, and whether it is tracked. A key that is not a str (or is
+// malformed: the skip that follows reports it) leads nowhere tracked.
+func (c *checker) keyPath(r wire.Reader, path string) (string, bool) {
+	key, err := r.StrBytes()
 	if err != nil {
-		return nil, err
+		return "", false
 	}
-	return take(rest, n+extra)
-}
-
-// take skips n bytes.
-func take(b []byte, n int) ([]byte, error) {
-	if n > len(b) {
-		return nil, fmt.Errorf("%w: %d bytes declared, %d left", ErrMalformed, n, len(b))
+	sub := string(key)
+	if path != "" {
+		sub = path + "." + sub
 	}
-	return b[n:], nil
+	return sub, c.prefixes[sub]
 }

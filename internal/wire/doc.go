@@ -1,5 +1,26 @@
 // Package wire is the byte-level codec of the notp kernel protocol: hello
-// messages, records and envelopes. It is internal: only package kernel uses it.
+// messages, records and envelopes. It also holds the module's msgpack
+// primitives: the append functions of the hand-written encoders and
+// [Reader], the one msgpack reader of every hand-written decoder (this
+// package's, genserver's request codec, the chash and vclock codecs and
+// internal/msgpackcheck). It imports only the standard library, so the
+// kernel's every byte from the network goes through code this module owns.
+//
+// # Reading msgpack
+//
+// A [Reader] reads from a byte slice and trusts no declared length: a str,
+// bin or ext longer than the bytes left, an array declaring more elements
+// than bytes left or a map more pairs than half of them is an error
+// wrapping [ErrMalformed] before anything is read or allocated for it, so
+// decoding n bytes allocates at most a small multiple of n. Values nest at
+// most [MaxDepth] deep. Slices it returns alias its input.
+//
+// A decoder handed a stream instead of bytes (a msgpack.CustomDecoder gets
+// a *msgpack.Decoder) first takes the bytes of its one value with
+// [ReadValue], which applies the same checks while it reads, and then
+// decodes them with a Reader. msgpack's own Decoder must not read such
+// input: it grows a pooled buffer towards a declared length before it
+// knows the input holds it.
 //
 // # Connection layout
 //

@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"math"
 	"unsafe"
 
 	"github.com/notp-go/notp"
@@ -160,66 +159,149 @@ func DecodeEnvelope(b []byte, e *Envelope) error {
 // typically a cached one, so that decoding allocates no new string for it.
 // name must not keep its argument.
 func DecodeEnvelopeWith(b []byte, e *Envelope, name func([]byte) string) error {
-	r := reader{b: b}
-	n, err := r.arrayLen()
+	r := NewReader(b)
+	kind, err := readEnvelopeHead(&r)
 	if err != nil {
 		return err
+	}
+	*e = Envelope{Kind: kind}
+	var p envelopeBytes
+	if p.id, err = r.StrBytes(); err != nil {
+		return err
+	}
+	if p.tag, err = r.StrBytes(); err != nil {
+		return err
+	}
+	if e.Stream, err = readStream(&r); err != nil {
+		return err
+	}
+	if e.Err, err = readError(&r); err != nil {
+		return err
+	}
+	if p.data, p.hasData, err = readData(&r); err != nil {
+		return err
+	}
+	if r.Len() != 0 {
+		return malformed("trailing bytes after envelope")
+	}
+	p.store(e, name)
+	return nil
+}
+
+// readEnvelopeHead reads the array header of an envelope and its kind.
+func readEnvelopeHead(r *Reader) (byte, error) {
+	n, err := r.ArrayLen()
+	if err != nil {
+		return 0, err
 	}
 	if n != 6 {
-		return malformed("envelope is not a 6-element array")
+		return 0, malformed("envelope is not a 6-element array")
 	}
-	kind, err := r.uint()
+	kind, err := r.Uint()
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if kind == 0 || kind > uint64(kindMax) {
-		return malformed("unknown envelope kind")
+		return 0, malformed("unknown envelope kind")
 	}
-	*e = Envelope{Kind: byte(kind)}
-	// ID (unless interned), Tag and Data of a small envelope are copied
-	// into one allocation: the common call and reply cost one, not three.
-	var id, tag, data []byte
+	return byte(kind), nil
+}
+
+// readStream reads the stream part of an envelope: nil or [id, done].
+func readStream(r *Reader) (*Stream, error) {
+	if r.Nil() {
+		return nil, nil
+	}
+	n, err := r.ArrayLen()
+	if err != nil {
+		return nil, err
+	}
+	if n != 2 {
+		return nil, malformed("stream is not a 2-element array")
+	}
+	s := &Stream{}
+	if s.ID, err = r.Str(); err != nil {
+		return nil, err
+	}
+	if s.Done, err = r.Bool(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// readError reads the err part of an envelope: nil or [code, message,
+// fields].
+func readError(r *Reader) (*Error, error) {
+	if r.Nil() {
+		return nil, nil
+	}
+	n, err := r.ArrayLen()
+	if err != nil {
+		return nil, err
+	}
+	if n != 3 {
+		return nil, malformed("error is not a 3-element array")
+	}
+	e := &Error{}
+	if e.Code, err = r.Str(); err != nil {
+		return nil, err
+	}
+	if e.Message, err = r.Str(); err != nil {
+		return nil, err
+	}
+	if e.Fields, err = readFields(r); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// readFields reads the fields of an error: nil or a map of strs.
+func readFields(r *Reader) (map[string]string, error) {
+	m, err := r.MapLen()
+	if err != nil || m < 0 {
+		return nil, err
+	}
+	fields := make(map[string]string, m) // m is checked against the input
+	for range m {
+		k, err := r.Str()
+		if err != nil {
+			return nil, err
+		}
+		v, err := r.Str()
+		if err != nil {
+			return nil, err
+		}
+		fields[k] = v
+	}
+	return fields, nil
+}
+
+// readData reads the data part of an envelope: nil or a bin. ok is false
+// for nil.
+func readData(r *Reader) (data []byte, ok bool, err error) {
+	if r.Nil() {
+		return nil, false, nil
+	}
+	data, err = r.Bin()
+	return data, err == nil, err
+}
+
+// envelopeBytes are the ID, Tag and Data of an envelope as read: slices of
+// the input, copied by store.
+type envelopeBytes struct {
+	id, tag, data []byte
+	hasData       bool // data was a bin, not nil
+}
+
+// store copies p into e so that e does not alias the input. The ID
+// (unless name interns it), Tag and Data of a small envelope share one
+// allocation: the common call and reply cost one, not three.
+func (p *envelopeBytes) store(e *Envelope, name func([]byte) string) {
+	id, data := p.id, p.data
 	interned := name != nil && e.Kind == KindMsg
-	if id, err = r.strBytes(); err != nil {
-		return err
-	}
 	if interned {
 		e.ID = name(id)
 		id = nil
-	}
-	if tag, err = r.strBytes(); err != nil {
-		return err
-	}
-	if r.nil() {
-	} else {
-		if n, err = r.arrayLen(); err != nil {
-			return err
-		}
-		if n != 2 {
-			return malformed("stream is not a 2-element array")
-		}
-		s := &Stream{}
-		if s.ID, err = r.str(); err != nil {
-			return err
-		}
-		if s.Done, err = r.bool(); err != nil {
-			return err
-		}
-		e.Stream = s
-	}
-	if !r.nil() {
-		if e.Err, err = r.rerror(); err != nil {
-			return err
-		}
-	}
-	hasData := !r.nil()
-	if hasData {
-		if data, err = r.bin(); err != nil {
-			return err
-		}
-	}
-	if len(r.b) != 0 {
-		return malformed("trailing bytes after envelope")
 	}
 	if len(data) > maxSharedData {
 		// A large payload gets its own allocation, so that keeping a
@@ -227,22 +309,23 @@ func DecodeEnvelopeWith(b []byte, e *Envelope, name func([]byte) string) error {
 		e.Data = append(make([]byte, 0, len(data)), data...)
 		data = nil
 	}
-	if n := len(id) + len(tag) + len(data); n > 0 || hasData && e.Data == nil {
-		buf := make([]byte, 0, n)
-		buf = append(append(append(buf, id...), tag...), data...)
-		if !interned {
-			e.ID = unsafe.String(unsafe.SliceData(buf), len(id))
-		}
-		if len(tag) > 0 {
-			e.Tag = unsafe.String(&buf[len(id)], len(tag))
-		}
-		if hasData && e.Data == nil {
-			// Full slice expression: appending to Data never reaches
-			// past the buffer (there is nothing after it anyway).
-			e.Data = buf[len(id)+len(tag) : n : n]
-		}
+	n := len(id) + len(p.tag) + len(data)
+	if n == 0 && !(p.hasData && e.Data == nil) {
+		return
 	}
-	return nil
+	buf := make([]byte, 0, n)
+	buf = append(append(append(buf, id...), p.tag...), data...)
+	if !interned {
+		e.ID = unsafe.String(unsafe.SliceData(buf), len(id))
+	}
+	if len(p.tag) > 0 {
+		e.Tag = unsafe.String(&buf[len(id)], len(p.tag))
+	}
+	if p.hasData && e.Data == nil {
+		// Full slice expression: appending to Data never reaches past
+		// the buffer (there is nothing after it anyway).
+		e.Data = buf[len(id)+len(p.tag) : n : n]
+	}
 }
 
 // maxSharedData is the largest Data that DecodeEnvelopeWith places in one
@@ -266,8 +349,8 @@ func AppendHello(b []byte, h *Hello) []byte {
 
 // DecodeHello decodes a hello body (without its length prefix).
 func DecodeHello(b []byte, h *Hello) error {
-	r := reader{b: b}
-	n, err := r.arrayLen()
+	r := NewReader(b)
+	n, err := r.ArrayLen()
 	if err != nil {
 		return err
 	}
@@ -275,25 +358,25 @@ func DecodeHello(b []byte, h *Hello) error {
 		return malformed("hello is not a 4-element array")
 	}
 	*h = Hello{}
-	if h.Version, err = r.uint(); err != nil {
+	if h.Version, err = r.Uint(); err != nil {
 		return err
 	}
-	if h.Flags, err = r.uint(); err != nil {
+	if h.Flags, err = r.Uint(); err != nil {
 		return err
 	}
-	if n, err = r.arrayLen(); err != nil {
+	if n, err = r.ArrayLen(); err != nil {
 		return err
 	}
 	if n != 3 {
 		return malformed("node is not a 3-element array")
 	}
-	if h.Node.ID, err = r.str(); err != nil {
+	if h.Node.ID, err = r.Str(); err != nil {
 		return err
 	}
-	if h.Node.Host, err = r.str(); err != nil {
+	if h.Node.Host, err = r.Str(); err != nil {
 		return err
 	}
-	port, err := r.uint()
+	port, err := r.Uint()
 	if err != nil {
 		return err
 	}
@@ -301,7 +384,7 @@ func DecodeHello(b []byte, h *Hello) error {
 		return malformed("port out of range")
 	}
 	h.Node.Port = int(port)
-	nonce, err := r.bin()
+	nonce, err := r.Bin()
 	if err != nil {
 		return err
 	}
@@ -309,7 +392,7 @@ func DecodeHello(b []byte, h *Hello) error {
 		return malformed("nonce has the wrong size")
 	}
 	h.Nonce = append([]byte(nil), nonce...)
-	if len(r.b) != 0 {
+	if r.Len() != 0 {
 		return malformed("trailing bytes after hello")
 	}
 	if h.Node.ID == "" {
@@ -344,262 +427,3 @@ func SplitFrames(p []byte, max int, fn func(frame []byte) error) error {
 
 // ErrTooLarge reports a frame or record over the size limit.
 var ErrTooLarge = errors.New("wire: frame too large")
-
-// ---- msgpack primitives ----
-
-func appendUint(b []byte, v uint64) []byte {
-	switch {
-	case v <= 0x7f:
-		return append(b, byte(v))
-	case v <= math.MaxUint8:
-		return append(b, 0xcc, byte(v))
-	case v <= math.MaxUint16:
-		return append(b, 0xcd, byte(v>>8), byte(v))
-	case v <= math.MaxUint32:
-		return binary.BigEndian.AppendUint32(append(b, 0xce), uint32(v))
-	}
-	return binary.BigEndian.AppendUint64(append(b, 0xcf), v)
-}
-
-func appendBool(b []byte, v bool) []byte {
-	if v {
-		return append(b, 0xc3)
-	}
-	return append(b, 0xc2)
-}
-
-// AppendStr appends s as a msgpack str (fixstr, str8, str16 or str32,
-// the shortest that fits). Hand-written codecs of this module share it.
-func AppendStr(b []byte, s string) []byte {
-	n := len(s)
-	switch {
-	case n <= 31:
-		b = append(b, 0xa0|byte(n))
-	case n <= math.MaxUint8:
-		b = append(b, 0xd9, byte(n))
-	case n <= math.MaxUint16:
-		b = append(b, 0xda, byte(n>>8), byte(n))
-	default:
-		b = binary.BigEndian.AppendUint32(append(b, 0xdb), uint32(n))
-	}
-	return append(b, s...)
-}
-
-// AppendBin appends d as a msgpack bin (bin8, bin16 or bin32, the
-// shortest that fits).
-func AppendBin(b []byte, d []byte) []byte {
-	n := len(d)
-	switch {
-	case n <= math.MaxUint8:
-		b = append(b, 0xc4, byte(n))
-	case n <= math.MaxUint16:
-		b = append(b, 0xc5, byte(n>>8), byte(n))
-	default:
-		b = binary.BigEndian.AppendUint32(append(b, 0xc6), uint32(n))
-	}
-	return append(b, d...)
-}
-
-func appendMapHeader(b []byte, n int) []byte {
-	switch {
-	case n <= 15:
-		return append(b, 0x80|byte(n))
-	case n <= math.MaxUint16:
-		return append(b, 0xde, byte(n>>8), byte(n))
-	}
-	return binary.BigEndian.AppendUint32(append(b, 0xdf), uint32(n))
-}
-
-type reader struct{ b []byte }
-
-var errShort = malformed("unexpected end of input")
-
-func (r *reader) byte() (byte, error) {
-	if len(r.b) == 0 {
-		return 0, errShort
-	}
-	c := r.b[0]
-	r.b = r.b[1:]
-	return c, nil
-}
-
-func (r *reader) take(n uint64) ([]byte, error) {
-	if uint64(len(r.b)) < n {
-		return nil, errShort
-	}
-	p := r.b[:n:n]
-	r.b = r.b[n:]
-	return p, nil
-}
-
-func (r *reader) be(n int) (uint64, error) {
-	p, err := r.take(uint64(n))
-	if err != nil {
-		return 0, err
-	}
-	var v uint64
-	for _, c := range p {
-		v = v<<8 | uint64(c)
-	}
-	return v, nil
-}
-
-func (r *reader) nil() bool {
-	if len(r.b) > 0 && r.b[0] == 0xc0 {
-		r.b = r.b[1:]
-		return true
-	}
-	return false
-}
-
-func (r *reader) uint() (uint64, error) {
-	c, err := r.byte()
-	if err != nil {
-		return 0, err
-	}
-	switch {
-	case c <= 0x7f:
-		return uint64(c), nil
-	case c == 0xcc:
-		return r.be(1)
-	case c == 0xcd:
-		return r.be(2)
-	case c == 0xce:
-		return r.be(4)
-	case c == 0xcf:
-		return r.be(8)
-	}
-	return 0, malformed("expected an unsigned integer")
-}
-
-func (r *reader) bool() (bool, error) {
-	c, err := r.byte()
-	if err != nil {
-		return false, err
-	}
-	switch c {
-	case 0xc2:
-		return false, nil
-	case 0xc3:
-		return true, nil
-	}
-	return false, malformed("expected a bool")
-}
-
-func (r *reader) arrayLen() (int, error) {
-	c, err := r.byte()
-	if err != nil {
-		return 0, err
-	}
-	if c&0xf0 == 0x90 {
-		return int(c & 0x0f), nil
-	}
-	return 0, malformed("expected a short array")
-}
-
-func (r *reader) mapLen() (uint64, error) {
-	c, err := r.byte()
-	if err != nil {
-		return 0, err
-	}
-	switch {
-	case c&0xf0 == 0x80:
-		return uint64(c & 0x0f), nil
-	case c == 0xde:
-		return r.be(2)
-	case c == 0xdf:
-		return r.be(4)
-	}
-	return 0, malformed("expected a map")
-}
-
-func (r *reader) strBytes() ([]byte, error) {
-	c, err := r.byte()
-	if err != nil {
-		return nil, err
-	}
-	var n uint64
-	switch {
-	case c&0xe0 == 0xa0:
-		n = uint64(c & 0x1f)
-	case c == 0xd9:
-		n, err = r.be(1)
-	case c == 0xda:
-		n, err = r.be(2)
-	case c == 0xdb:
-		n, err = r.be(4)
-	default:
-		return nil, malformed("expected a string")
-	}
-	if err != nil {
-		return nil, err
-	}
-	return r.take(n)
-}
-
-func (r *reader) str() (string, error) {
-	p, err := r.strBytes()
-	return string(p), err
-}
-
-func (r *reader) bin() ([]byte, error) {
-	c, err := r.byte()
-	if err != nil {
-		return nil, err
-	}
-	var n uint64
-	switch c {
-	case 0xc4:
-		n, err = r.be(1)
-	case 0xc5:
-		n, err = r.be(2)
-	case 0xc6:
-		n, err = r.be(4)
-	default:
-		return nil, malformed("expected binary data")
-	}
-	if err != nil {
-		return nil, err
-	}
-	return r.take(n)
-}
-
-func (r *reader) rerror() (*Error, error) {
-	n, err := r.arrayLen()
-	if err != nil {
-		return nil, err
-	}
-	if n != 3 {
-		return nil, malformed("error is not a 3-element array")
-	}
-	e := &Error{}
-	if e.Code, err = r.str(); err != nil {
-		return nil, err
-	}
-	if e.Message, err = r.str(); err != nil {
-		return nil, err
-	}
-	if r.nil() {
-		return e, nil
-	}
-	m, err := r.mapLen()
-	if err != nil {
-		return nil, err
-	}
-	if m > uint64(len(r.b))/2 {
-		return nil, errShort
-	}
-	e.Fields = make(map[string]string, m)
-	for range m {
-		k, err := r.str()
-		if err != nil {
-			return nil, err
-		}
-		v, err := r.str()
-		if err != nil {
-			return nil, err
-		}
-		e.Fields[k] = v
-	}
-	return e, nil
-}

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/notp-go/notp"
 )
@@ -235,6 +237,74 @@ func BenchmarkEnvelopeDecode(b *testing.B) {
 	for b.Loop() {
 		if err := DecodeEnvelope(buf, &got); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// Each part of an envelope is checked where it is read, and the error
+// says what was wrong with it.
+func TestDecodeEnvelopeRejectsParts(t *testing.T) {
+	env := func(parts ...[]byte) []byte { return append([]byte{0x96}, bytes.Join(parts, nil)...) }
+	str := func(s string) []byte { return AppendStr(nil, s) }
+	nilv := []byte{mpNil}
+	tests := []struct {
+		name string
+		in   []byte
+		want string
+	}{
+		{"not an array", []byte{0x80}, "expected an array"},
+		{"five elements", []byte{0x95, 1, 0xa0, 0xa0, mpNil, mpNil}, "6-element"},
+		{"kind 0", env([]byte{0}, str(""), str(""), nilv, nilv, nilv), "unknown envelope kind"},
+		{"kind past the last", env([]byte{kindMax + 1}, str(""), str(""), nilv, nilv, nilv), "unknown envelope kind"},
+		{"negative kind", env([]byte{0xff}, str(""), str(""), nilv, nilv, nilv), "expected an integer"},
+		{"id not a str", env([]byte{1}, AppendBin(nil, []byte("x")), str(""), nilv, nilv, nilv), "expected a string"},
+		{"stream of one", env([]byte{1}, str("x"), str(""), []byte{0x91, 0xa0}, nilv, nilv), "stream is not a 2-element"},
+		{"stream done not a bool", env([]byte{1}, str("x"), str(""), []byte{0x92, 0xa0, 0x01}, nilv, nilv), "expected a bool"},
+		{"error of two", env([]byte{2}, str("t"), str(""), nilv, []byte{0x92, 0xa0, 0xa0}, nilv), "error is not a 3-element"},
+		{"error field not a str", env([]byte{2}, str("t"), str(""), nilv, []byte{0x93, 0xa0, 0xa0, 0x81, 0xa1, 'k', 0x01}, nilv), "expected a string"},
+		{"fields map too long", env([]byte{2}, str("t"), str(""), nilv, []byte{0x93, 0xa0, 0xa0, 0xdf, 0x7f, 0, 0, 0}, nilv), "map declares"},
+		{"data as a str", env([]byte{1}, str("x"), str(""), nilv, nilv, str("d")), "expected binary data"},
+		{"data longer than the input", env([]byte{1}, str("x"), str(""), nilv, nilv, []byte{mpBin32, 0xff, 0xff, 0xff, 0xff}), "item of"},
+	}
+	for _, tt := range tests {
+		var e Envelope
+		err := DecodeEnvelope(tt.in, &e)
+		if !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: %v, want ErrMalformed mentioning %q", tt.name, err, tt.want)
+		}
+	}
+}
+
+// Data keeps the nil/empty distinction of the sender; a small envelope's
+// strings and data share one allocation and a large Data has its own, so a
+// kept Tag does not pin a large payload.
+func TestDecodeEnvelopeData(t *testing.T) {
+	for _, tc := range []struct {
+		data []byte
+		own  bool // Data in an allocation of its own
+	}{
+		{nil, false},
+		{[]byte{}, false},
+		{make([]byte, maxSharedData), false},
+		{make([]byte, maxSharedData+1), true},
+	} {
+		in := AppendEnvelope(nil, &Envelope{Kind: KindReply, ID: "tag", Tag: "t2", Data: tc.data})
+		var e Envelope
+		if err := DecodeEnvelope(in, &e); err != nil {
+			t.Fatal(err)
+		}
+		if (e.Data == nil) != (tc.data == nil) || len(e.Data) != len(tc.data) {
+			t.Fatalf("data of %d bytes (nil %v) decoded as %d bytes (nil %v)", len(tc.data), tc.data == nil, len(e.Data), e.Data == nil)
+		}
+		if len(e.Data) == 0 {
+			continue
+		}
+		// Addresses compared as numbers: the strings come first in a
+		// shared allocation, Data right after them.
+		strs := uintptr(unsafe.Pointer(unsafe.StringData(e.ID)))
+		shared := uintptr(unsafe.Pointer(unsafe.SliceData(e.Data))) == strs+uintptr(len(e.ID)+len(e.Tag))
+		if shared == tc.own || cap(e.Data) != len(e.Data) {
+			t.Fatalf("data of %d bytes: shares the strings' allocation %v (want %v), cap %d", len(tc.data), shared, !tc.own, cap(e.Data))
 		}
 	}
 }

@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/notp-go/notp"
-	"github.com/notp-go/notp/internal/mltransport"
+	"github.com/notp-go/notp/gossip"
 	"github.com/notp-go/notp/internal/wire"
 	"github.com/notp-go/notp/kernel"
 )
@@ -96,7 +96,7 @@ func sendJunk(ctx context.Context, addr string, buf []byte, limit int64) connRes
 	}
 	defer c.Close()
 	c.SetWriteDeadline(deadlineOf(ctx, handshakeTimeout))
-	if _, err := c.Write([]byte{mltransport.Proto}); err != nil {
+	if _, err := c.Write([]byte{gossip.MemberlistProto}); err != nil {
 		return connResult{err: err, elapsed: time.Since(start)}
 	}
 	var sent int64

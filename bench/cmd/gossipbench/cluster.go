@@ -20,7 +20,6 @@ import (
 
 	"github.com/notp-go/notp"
 	"github.com/notp-go/notp/gossip"
-	"github.com/notp-go/notp/internal/mltransport"
 	"github.com/notp-go/notp/kernel"
 )
 
@@ -233,8 +232,7 @@ func startNode(ctx context.Context, id, cookie string, lazy bool, ml string, log
 		if err := k.Start(ctx); err != nil {
 			return nil, err
 		}
-		r, err := gossip.New(gossip.Config{
-			Kernel:      k,
+		r, err := gossip.New(k, gossip.Config{
 			LazyConnect: lazy,
 			Logger:      logger,
 			// nil: memberlist.DefaultLANConfig(); every interval at its
@@ -251,7 +249,7 @@ func startNode(ctx context.Context, id, cookie string, lazy bool, ml string, log
 			cancel()
 			_ = r.Stop(ctx)
 			k.Close()
-			if errors.Is(err, mltransport.ErrUDPBind) {
+			if errors.Is(err, gossip.ErrUDPBind) {
 				lastErr = err
 				continue
 			}
@@ -331,7 +329,7 @@ func (c *cluster) form(ctx context.Context, o *options, res *result, progress fu
 			progress("%d nodes: waiting for the rings, sizes (size: rings) %v", n, c.sizes())
 		}
 		for _, nd := range c.nodes {
-			if nd.r.Ring().NumberNodes() != n {
+			if nd.r.View().NumberNodes() != n {
 				return false
 			}
 		}
@@ -423,7 +421,7 @@ func (c *cluster) describe(i int) string {
 	}
 	return fmt.Sprintf("%s (clock behind %d other nodes; sent %d, received %d, merged %d ring messages; seen by the others as alive %d, suspect %d, dead %d, left %d, unknown %d; its ring has %d nodes, its memberlist-alive peers %d; inbox drops %d, send errors %d, events dropped %d)",
 		id, behind, s.MessagesSent, s.MessagesReceived, s.Merges, health[gossip.HealthAlive], health[gossip.HealthSuspect], health[gossip.HealthDead], health[gossip.HealthLeft],
-		health[gossip.HealthUnknown], nd.r.Ring().NumberNodes(), c.aliveSeenBy(i), s.InboxDrops, s.SendErrors, s.EventsDropped)
+		health[gossip.HealthUnknown], nd.r.View().NumberNodes(), c.aliveSeenBy(i), s.InboxDrops, s.SendErrors, s.EventsDropped)
 }
 
 // aliveSeenBy counts the members node i's memberlist reports alive.
@@ -453,7 +451,7 @@ func (c *cluster) notAlive() int {
 func (c *cluster) sizes() map[int]int {
 	out := map[int]int{}
 	for _, nd := range c.nodes {
-		out[nd.r.Ring().NumberNodes()]++
+		out[nd.r.View().NumberNodes()]++
 	}
 	return out
 }
@@ -485,7 +483,7 @@ func (c *cluster) trial(ctx context.Context, o *options, t int, rng *rand.Rand, 
 			var why []string
 			holding := 0
 			for _, i := range missing {
-				if c.nodes[i].r.Ring().Has(probe.ID) == (kind == gossip.EventInserted) {
+				if c.nodes[i].r.View().Has(probe.ID) == (kind == gossip.EventInserted) {
 					holding++
 				}
 			}
@@ -524,7 +522,7 @@ func (c *cluster) trial(ctx context.Context, o *options, t int, rng *rand.Rand, 
 		return 0, 0, fmt.Errorf("insert: %w", err)
 	}
 	for i, nd := range c.nodes {
-		if !nd.r.Ring().Has(probe.ID) {
+		if !nd.r.View().Has(probe.ID) {
 			return 0, 0, fmt.Errorf("node %d emitted EventInserted but its ring lacks %s", i, probe.ID)
 		}
 	}
@@ -538,7 +536,7 @@ func (c *cluster) trial(ctx context.Context, o *options, t int, rng *rand.Rand, 
 		return 0, 0, fmt.Errorf("remove: %w", err)
 	}
 	for i, nd := range c.nodes {
-		if nd.r.Ring().Has(probe.ID) {
+		if nd.r.View().Has(probe.ID) {
 			return 0, 0, fmt.Errorf("node %d emitted EventRemoved but its ring holds %s", i, probe.ID)
 		}
 	}
@@ -574,7 +572,7 @@ func newProbe(ctx context.Context, id string, o *options) (notp.Node, func(), er
 func (c *cluster) idle(ctx context.Context, d time.Duration) (idle, error) {
 	type snap struct {
 		kBytes, kRecords, ringMsgs uint64
-		ml                         mltransport.Stats
+		ml                         gossip.TransportStats
 		at                         time.Time
 	}
 	take := func() snap {
@@ -585,7 +583,7 @@ func (c *cluster) idle(ctx context.Context, d time.Duration) (idle, error) {
 			s.kRecords += ks.RecordsOut
 			s.ringMsgs += nd.r.Stats().MessagesSent
 		}
-		s.ml = mltransport.TotalStats()
+		s.ml = gossip.TransportTotals()
 		s.at = time.Now()
 		return s
 	}
@@ -614,9 +612,9 @@ func (c *cluster) idle(ctx context.Context, d time.Duration) (idle, error) {
 
 // agree reports whether every ring holds the same nodes.
 func (c *cluster) agree() bool {
-	first := c.nodes[0].r.Ring()
+	first := c.nodes[0].r.View()
 	for _, nd := range c.nodes[1:] {
-		if !nd.r.Ring().Equal(first) {
+		if !nd.r.View().Equal(first) {
 			return false
 		}
 	}

@@ -22,7 +22,7 @@
 //   - idle traffic: with no changes, the bytes every node sends per second
 //     over -idle: the kernels' written record bytes (kernel.Stats.BytesOut)
 //     plus memberlist's UDP and stream payload bytes (counted process-wide by
-//     mltransport.TotalStats, since gossip keeps its transports private).
+//     gossip.TransportTotals, since gossip keeps its transports private).
 //
 // p50 and p99 are nearest-rank percentiles; with fewer than 100 trials p99
 // is the maximum. The trials of one size stop early, and the result says

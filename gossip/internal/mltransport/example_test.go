@@ -5,7 +5,7 @@ import (
 	"fmt"
 
 	"github.com/notp-go/notp"
-	"github.com/notp-go/notp/internal/mltransport"
+	"github.com/notp-go/notp/gossip/internal/mltransport"
 	"github.com/notp-go/notp/kernel"
 )
 

@@ -288,6 +288,10 @@ func (t *Transport) Shutdown() error {
 	return nil
 }
 
+// Close is Shutdown, under the name every other long-lived type of the
+// module uses for immediate teardown.
+func (t *Transport) Close() error { return t.Shutdown() }
+
 // acceptLoop hands the kernel's Proto connections to memberlist. It ends
 // when the listener closes (Shutdown or the kernel's Close).
 func (t *Transport) acceptLoop() {

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,7 +15,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/notp-go/notp"
-	"github.com/notp-go/notp/chash"
 	"github.com/notp-go/notp/command"
 	"github.com/notp-go/notp/genserver"
 	"github.com/notp-go/notp/gossip"
@@ -36,7 +36,7 @@ type ringService interface {
 	Update(ctx context.Context, node notp.Node, weight int, force bool) error
 	Remove(ctx context.Context, node notp.Node, force bool) error
 	MRemove(ctx context.Context, nodes []notp.Node, force bool) error
-	Ring() *chash.Ring
+	View() gossip.View
 	Clock() *vclock.Clock
 	RFactor() int
 	PFactor() int
@@ -197,7 +197,7 @@ func (c *commandServer) serve(ctx context.Context, name string, r genserver.Requ
 
 // isMember reports whether id is this node or a node of its ring.
 func (c *commandServer) isMember(id string) bool {
-	return id == c.self().ID || c.ring.Ring().Has(id)
+	return id == c.self().ID || c.ring.View().Has(id)
 }
 
 // decodeArgs decodes the payload and checks the fields the command needs.
@@ -384,55 +384,18 @@ func (c *commandServer) mremove(ctx context.Context, a command.Args) command.Rep
 	return c.failed(c.ring.MRemove(ctx, nodes, a.Force))
 }
 
-// InspectData is the data of the inspect command: the ring as JSON.
-type InspectData struct {
-	// Ring is the ring id, "" when the node is not in a ring.
-	Ring    string `json:"ring"`
-	RFactor int    `json:"rfactor"`
-	PFactor int    `json:"pfactor"`
-	// Nodes are the ring's nodes in ring order with their weights (tokens).
-	Nodes []WeightedNode `json:"nodes"`
-	// VClock is the ring's vector clock.
-	VClock *vclock.Clock `json:"vclock"`
-}
-
-// WeightedNode is a ring node with its weight, as inspect shows it.
-type WeightedNode struct {
-	ID     string `json:"id"`
-	Host   string `json:"host"`
-	Port   int    `json:"port"`
-	Weight int    `json:"weight"`
-}
-
-// NodeHealth is one element of the nodes command's data.
-type NodeHealth struct {
-	ID   string `json:"id"`
-	Host string `json:"host"`
-	Port int    `json:"port"`
-	// Health is the failure detector's view: "alive", "suspect", "dead",
-	// "left" or "unknown".
-	Health string `json:"health"`
-}
-
-// Share is one element of the ownership command's data.
-type Share struct {
-	ID string `json:"id"`
-	// Share is the node's fraction of the hash space, in [0, 1].
-	Share float64 `json:"share"`
-}
-
 func (c *commandServer) inspect(context.Context, command.Args) command.Reply {
-	ring := c.ring.Ring()
+	ring := c.ring.View()
 	weights := ring.Weights()
-	d := InspectData{
+	d := command.InspectData{
 		Ring:    c.ring.RingID(),
 		RFactor: c.ring.RFactor(),
 		PFactor: c.ring.PFactor(),
-		Nodes:   []WeightedNode{},
+		Nodes:   []command.WeightedNode{},
 		VClock:  c.ring.Clock(),
 	}
 	for _, n := range ring.Nodes() {
-		d.Nodes = append(d.Nodes, WeightedNode{ID: n.ID, Host: n.Host, Port: n.Port, Weight: weights[n.ID]})
+		d.Nodes = append(d.Nodes, command.WeightedNode{ID: n.ID, Host: n.Host, Port: n.Port, Weight: weights[n.ID]})
 	}
 	return ok(d)
 }
@@ -442,23 +405,23 @@ func (c *commandServer) nodes(context.Context, command.Args) command.Reply {
 	if c.health != nil {
 		health = c.health()
 	}
-	out := []NodeHealth{}
-	for _, n := range c.ring.Ring().Nodes() {
+	out := []command.NodeHealth{}
+	for _, n := range c.ring.View().Nodes() {
 		h := health[n.ID]
 		if h == "" {
 			h = "unknown"
 		}
-		out = append(out, NodeHealth{ID: n.ID, Host: n.Host, Port: n.Port, Health: h})
+		out = append(out, command.NodeHealth{ID: n.ID, Host: n.Host, Port: n.Port, Health: h})
 	}
 	return ok(out)
 }
 
 func (c *commandServer) has(_ context.Context, a command.Args) command.Reply {
-	return ok(c.ring.Ring().Has(a.ID))
+	return ok(c.ring.View().Has(a.ID))
 }
 
 func (c *commandServer) get(_ context.Context, a command.Args) command.Reply {
-	n, found := c.ring.Ring().Get(a.ID)
+	n, found := c.ring.View().Get(a.ID)
 	if !found {
 		return command.Fail(command.CodeFailed, notDefined(a.ID))
 	}
@@ -466,7 +429,7 @@ func (c *commandServer) get(_ context.Context, a command.Args) command.Reply {
 }
 
 func (c *commandServer) weight(_ context.Context, a command.Args) command.Reply {
-	w, found := c.ring.Ring().Weights()[a.ID]
+	w, found := c.ring.View().Weights()[a.ID]
 	if !found {
 		return command.Fail(command.CodeFailed, notDefined(a.ID))
 	}
@@ -474,7 +437,7 @@ func (c *commandServer) weight(_ context.Context, a command.Args) command.Reply 
 }
 
 func (c *commandServer) weights(context.Context, command.Args) command.Reply {
-	return ok(c.ring.Ring().Weights())
+	return ok(c.ring.View().Weights())
 }
 
 func (c *commandServer) ping(context.Context, command.Args) command.Reply {
@@ -482,23 +445,13 @@ func (c *commandServer) ping(context.Context, command.Args) command.Reply {
 }
 
 func (c *commandServer) ownership(context.Context, command.Args) command.Reply {
-	shares := c.ring.Ring().Shares()
-	out := make([]Share, 0, len(shares))
+	shares := c.ring.View().Shares()
+	out := make([]command.Share, 0, len(shares))
 	for id, s := range shares {
-		out = append(out, Share{ID: id, Share: s})
+		out = append(out, command.Share{ID: id, Share: s})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return ok(out)
-}
-
-// LookupData is the data of the lookup command.
-type LookupData struct {
-	Key string `json:"key"`
-	// Owner is the node that owns the key; nil when the ring is empty.
-	Owner *notp.Node `json:"owner"`
-	// Preference is the key's preference list: the owner and its
-	// successors, distinct nodes in ring order, at most the asked length.
-	Preference []notp.Node `json:"preference"`
 }
 
 func (c *commandServer) lookup(_ context.Context, a command.Args) command.Reply {
@@ -506,7 +459,7 @@ func (c *commandServer) lookup(_ context.Context, a command.Args) command.Reply 
 	if n <= 0 {
 		n = c.ring.PFactor() + 1
 	}
-	d := LookupData{Key: a.Key, Preference: c.ring.Ring().RangeNext([]byte(a.Key), n)}
+	d := command.LookupData{Key: a.Key, Preference: c.ring.View().PreferenceList([]byte(a.Key), n)}
 	if d.Preference == nil {
 		d.Preference = []notp.Node{}
 	}
@@ -514,30 +467,6 @@ func (c *commandServer) lookup(_ context.Context, a command.Args) command.Reply 
 		d.Owner = &d.Preference[0]
 	}
 	return ok(d)
-}
-
-// InfoData is the data of the info command.
-type InfoData struct {
-	Node notp.Node `json:"node"`
-	// Version is the notp module's version in the node's binary ("(devel)"
-	// when built from a checkout); Go is the toolchain that built it.
-	Version string `json:"version"`
-	Go      string `json:"go"`
-	// Uptime is the time since the node was built, rounded to the second
-	// (UptimeSeconds is the same as a number).
-	Uptime        string  `json:"uptime"`
-	UptimeSeconds float64 `json:"uptime_seconds"`
-	// Ring is the ring id ("" outside a ring), Nodes and Tokens its size.
-	Ring    string `json:"ring"`
-	Nodes   int    `json:"nodes"`
-	Tokens  int    `json:"tokens"`
-	RFactor int    `json:"rfactor"`
-	PFactor int    `json:"pfactor"`
-	// Health counts the ring's nodes by the failure detector's (memberlist's)
-	// view: alive, suspect, dead, left, unknown.
-	Health map[string]int `json:"health"`
-	Kernel *kernel.Stats  `json:"kernel,omitempty"`
-	Gossip *gossip.Stats  `json:"gossip,omitempty"`
 }
 
 // moduleVersion is the notp module's version in this binary.
@@ -562,9 +491,9 @@ func moduleVersion() (version, goVersion string) {
 }
 
 func (c *commandServer) info(context.Context, command.Args) command.Reply {
-	ring := c.ring.Ring()
+	ring := c.ring.View()
 	up := time.Since(c.started)
-	d := InfoData{
+	d := command.InfoData{
 		Node:          c.self(),
 		Uptime:        up.Round(time.Second).String(),
 		UptimeSeconds: up.Seconds(),
@@ -593,7 +522,9 @@ func (c *commandServer) info(context.Context, command.Args) command.Reply {
 	}
 	if c.ringStats != nil {
 		st := c.ringStats()
-		d.Gossip = &st
+		if b, err := json.Marshal(st); err == nil {
+			d.Gossip = b
+		}
 	}
 	return ok(d)
 }

@@ -174,7 +174,7 @@ func (f *fakeRing) MRemove(_ context.Context, ns []notp.Node, force bool) error 
 	return nil
 }
 
-func (f *fakeRing) Ring() *chash.Ring        { return f.ring }
+func (f *fakeRing) View() gossip.View        { return gossip.NewView(f.ring) }
 func (f *fakeRing) Clock() *vclock.Clock     { return f.clock.Clone() }
 func (f *fakeRing) RFactor() int             { return f.ring.RFactor() }
 func (f *fakeRing) PFactor() int             { return f.ring.PFactor() }
@@ -417,7 +417,7 @@ func TestCommandReads(t *testing.T) {
 		t.Fatalf("weights = %v", w)
 	}
 	// nodes; changed: nodes carry their health from the failure detector.
-	nodes := decodeData[[]NodeHealth](t, h.call(command.Nodes, command.Args{}))
+	nodes := decodeData[[]command.NodeHealth](t, h.call(command.Nodes, command.Args{}))
 	var ids []string
 	for _, n := range nodes {
 		ids = append(ids, n.ID)
@@ -433,7 +433,7 @@ func TestCommandReads(t *testing.T) {
 		t.Fatalf("nodes order %v, want ring order %v", ids, want)
 	}
 	// Inspect returns the ring: id, factors, nodes with weights, clock.
-	ins := decodeData[InspectData](t, h.call(command.Inspect, command.Args{}))
+	ins := decodeData[command.InspectData](t, h.call(command.Inspect, command.Args{}))
 	if ins.Ring != "ring1" || ins.RFactor != 3 || ins.PFactor != 2 || len(ins.Nodes) != 2 || ins.VClock == nil {
 		t.Fatalf("inspect = %+v", ins)
 	}
@@ -443,7 +443,7 @@ func TestCommandReads(t *testing.T) {
 		}
 	}
 	// ownership: shares sorted by id, summing to 1.
-	sh := decodeData[[]Share](t, h.call(command.Ownership, command.Args{}))
+	sh := decodeData[[]command.Share](t, h.call(command.Ownership, command.Args{}))
 	sum := 0.0
 	for i, s := range sh {
 		sum += s.Share
@@ -766,9 +766,9 @@ func TestCommandLookup(t *testing.T) {
 	for _, c := range []struct {
 		n, want int
 	}{{0, h.ring.PFactor() + 1}, {1, 1}, {2, 2}, {command.MaxLookupN, 5}} {
-		d := decodeData[LookupData](t, h.call(command.Lookup, command.Args{Key: "user:42", N: c.n}))
+		d := decodeData[command.LookupData](t, h.call(command.Lookup, command.Args{Key: "user:42", N: c.n}))
 		want := h.ring.ring.RangeNext([]byte("user:42"), c.want)
-		owner, _ := h.ring.ring.FindString("user:42")
+		owner, _ := h.ring.ring.OwnerString("user:42")
 		if d.Key != "user:42" || d.Owner == nil || *d.Owner != owner || !slices.Equal(d.Preference, want) {
 			t.Fatalf("lookup n=%d = %+v, want owner %v, preference %v", c.n, d, owner, want)
 		}
@@ -784,7 +784,7 @@ func TestCommandLookup(t *testing.T) {
 			t.Fatalf("%s: %+v %+v, want BAD_REQUEST invalid argument", name, r, r.Error)
 		}
 	}
-	d := decodeData[LookupData](t, h.call(command.Lookup, command.Args{Key: strings.Repeat("k", command.MaxKeyLen)}))
+	d := decodeData[command.LookupData](t, h.call(command.Lookup, command.Args{Key: strings.Repeat("k", command.MaxKeyLen)}))
 	if d.Owner == nil {
 		t.Fatal("a key of MaxKeyLen bytes has no owner")
 	}
@@ -797,7 +797,7 @@ func TestCommandInfo(t *testing.T) {
 	h.cs.started = time.Now().Add(-90 * time.Second)
 	h.cs.kernelStats = h.server.Stats
 	h.cs.ringStats = func() gossip.Stats { return gossip.Stats{Merges: 7} }
-	d := decodeData[InfoData](t, h.call(command.Info, command.Args{}))
+	d := decodeData[command.InfoData](t, h.call(command.Info, command.Args{}))
 	if d.Node != h.server.Self() || d.Ring != "ring1" || d.Nodes != 1 || d.Tokens != 3 ||
 		d.RFactor != 3 || d.PFactor != 2 || d.Health["alive"] != 1 {
 		t.Fatalf("info = %+v", d)
@@ -808,7 +808,11 @@ func TestCommandInfo(t *testing.T) {
 	if d.Version == "" || !strings.HasPrefix(d.Go, "go") {
 		t.Fatalf("version %q, go %q", d.Version, d.Go)
 	}
-	if d.Kernel == nil || d.Kernel.FramesIn == 0 || d.Gossip == nil || d.Gossip.Merges != 7 {
-		t.Fatalf("counters: kernel %+v gossip %+v", d.Kernel, d.Gossip)
+	var gs gossip.Stats
+	if err := json.Unmarshal(d.Gossip, &gs); err != nil {
+		t.Fatalf("gossip counters %s: %v", d.Gossip, err)
+	}
+	if d.Kernel == nil || d.Kernel.FramesIn == 0 || gs.Merges != 7 {
+		t.Fatalf("counters: kernel %+v gossip %s", d.Kernel, d.Gossip)
 	}
 }

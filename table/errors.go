@@ -1,0 +1,37 @@
+package table
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/notp-go/notp"
+)
+
+// Errors of package table. Callers test for them with errors.Is.
+var (
+	// ErrClosed: the table was closed and takes no new work.
+	ErrClosed = fmt.Errorf("table: %w", notp.ErrClosed)
+	// ErrNotFound: Get or HGet found no such key or field.
+	ErrNotFound = errors.New("table: not found")
+	// ErrWrongType: an operation of one kind (scalar, set, hash) was used
+	// on a key holding another. The table is left unchanged.
+	ErrWrongType = errors.New("table: wrong type")
+	// ErrTooLarge: a key, member, field or value exceeds the Config's
+	// limits. The table is left unchanged.
+	ErrTooLarge = errors.New("table: too large")
+	// ErrInvalidConfig: Open was given a Config that Validate rejects.
+	ErrInvalidConfig = errors.New("table: invalid config")
+	// ErrCorrupt: a snapshot file failed its checks, so the state it held
+	// cannot be recovered. (A damaged log tail is not an error: Open
+	// truncates it.)
+	ErrCorrupt = errors.New("table: corrupt")
+	// ErrLocked: another open Table (in this or another process) holds
+	// the table's files.
+	ErrLocked = errors.New("table: locked by another user")
+)
+
+// typeError reports op used against key of another kind. Its text keeps
+// notp's wording so operators recognise it.
+func typeError(op opcode, key string, k Kind) error {
+	return fmt.Errorf("%w: invalid command '%s' against key '%s' of type '%s'", ErrWrongType, op, key, k)
+}

@@ -1,0 +1,175 @@
+package table
+
+import (
+	"maps"
+	"slices"
+)
+
+// Kind is the type of value a key holds.
+type Kind uint8
+
+// The kinds of value. A key keeps its kind until it is deleted; an
+// operation of another kind fails with ErrWrongType.
+const (
+	KindScalar Kind = iota + 1 // a byte string: Set, Get
+	KindSet                    // a set of strings: SSet, SDel, SMember
+	KindHash                   // fields to byte strings: HSet, HDel, HGet
+)
+
+// String returns the kind's name as type errors spell it.
+func (k Kind) String() string {
+	switch k {
+	case KindScalar:
+		return "scalar"
+	case KindSet:
+		return "set"
+	case KindHash:
+		return "hash"
+	}
+	return "unknown"
+}
+
+// Value is a copy of one key's value, handed to ForEach. The caller owns
+// it: changing it changes nothing in the table.
+type Value struct {
+	Kind    Kind
+	Bytes   []byte            // KindScalar: the value
+	Members []string          // KindSet: the members, sorted
+	Fields  map[string][]byte // KindHash: the fields and their values
+}
+
+// entry is a key's live value; only the field of its kind is set.
+type entry struct {
+	kind   Kind
+	scalar []byte
+	set    map[string]struct{}
+	hash   map[string][]byte
+}
+
+// value returns a copy of e that shares nothing with it.
+func (e *entry) value() Value {
+	v := Value{Kind: e.kind}
+	switch e.kind {
+	case KindScalar:
+		v.Bytes = slices.Clone(e.scalar)
+	case KindSet:
+		v.Members = slices.Sorted(maps.Keys(e.set))
+	case KindHash:
+		v.Fields = make(map[string][]byte, len(e.hash))
+		for f, b := range e.hash {
+			v.Fields[f] = slices.Clone(b)
+		}
+	}
+	return v
+}
+
+// state is the table's contents. It is not safe for concurrent use.
+type state map[string]*entry
+
+// apply performs r. It reports whether anything changed; a type error
+// changes nothing. r.val is stored as is, so the caller hands over a
+// buffer nothing else writes.
+func (s state) apply(r *record) (bool, error) {
+	switch r.op {
+	case opSet:
+		if e := s[r.key]; e != nil && e.kind == KindScalar {
+			e.scalar = r.val // overwrite in place: no new entry
+		} else {
+			s[r.key] = &entry{kind: KindScalar, scalar: r.val}
+		}
+		return true, nil
+	case opDel:
+		_, ok := s[r.key]
+		delete(s, r.key)
+		return ok, nil
+	case opClear:
+		changed := len(s) > 0
+		clear(s)
+		return changed, nil
+	case opSSet, opSDel:
+		return s.applySet(r)
+	case opHSet, opHDel:
+		return s.applyHash(r)
+	}
+	return false, errBadRecord
+}
+
+func (s state) applySet(r *record) (bool, error) {
+	e := s[r.key]
+	if e != nil && e.kind != KindSet {
+		return false, typeError(r.op, r.key, e.kind)
+	}
+	if r.op == opSDel {
+		if !e.hasMember(r.sub) {
+			return false, nil
+		}
+		delete(e.set, r.sub)
+		if len(e.set) == 0 {
+			delete(s, r.key)
+		}
+		return true, nil
+	}
+	if e == nil {
+		e = &entry{kind: KindSet, set: make(map[string]struct{}, 1)}
+		s[r.key] = e
+	}
+	if _, ok := e.set[r.sub]; ok {
+		return false, nil
+	}
+	e.set[r.sub] = struct{}{}
+	return true, nil
+}
+
+func (s state) applyHash(r *record) (bool, error) {
+	e := s[r.key]
+	if e != nil && e.kind != KindHash {
+		return false, typeError(r.op, r.key, e.kind)
+	}
+	if r.op == opHDel {
+		if e == nil {
+			return false, nil
+		}
+		if _, ok := e.hash[r.sub]; !ok {
+			return false, nil
+		}
+		delete(e.hash, r.sub)
+		if len(e.hash) == 0 {
+			delete(s, r.key)
+		}
+		return true, nil
+	}
+	if e == nil {
+		e = &entry{kind: KindHash, hash: make(map[string][]byte, 1)}
+		s[r.key] = e
+	}
+	e.hash[r.sub] = r.val
+	return true, nil
+}
+
+// hasMember reports whether the set e (nil meaning empty) holds m.
+func (e *entry) hasMember(m string) bool {
+	if e == nil {
+		return false
+	}
+	_, ok := e.set[m]
+	return ok
+}
+
+// appendSnapshot appends the records that rebuild e under key.
+func appendSnapshot(dst []byte, key string, e *entry) ([]byte, int) {
+	switch e.kind {
+	case KindScalar:
+		return appendRecord(dst, &record{op: opSet, key: key, val: e.scalar}), 1
+	case KindSet:
+		for m := range e.set {
+			dst = appendRecord(dst, &record{op: opSSet, key: key, sub: m})
+		}
+		return dst, len(e.set)
+	case KindHash:
+		for f, v := range e.hash {
+			dst = appendRecord(dst, &record{op: opHSet, key: key, sub: f, val: v})
+		}
+		return dst, len(e.hash)
+	}
+	return dst, 0
+}
