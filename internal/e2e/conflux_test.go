@@ -100,7 +100,7 @@ func TestConfluxKillLeader(t *testing.T) {
 		}
 		if t.Failed() {
 			for _, p := range ps {
-				t.Logf("--- %s log:\n%s", p.id, p.log.String())
+				t.Logf("--- %s (%v) log:\n%s", p.id, p.cmd.ProcessState, p.log.String())
 			}
 		}
 	}()
