@@ -306,7 +306,10 @@ func (s *Store[S, A]) propose(ctx context.Context, req *performReq) (uint64, msg
 	if m == nil {
 		return 0, nil, nil, fmt.Errorf("%w: %q", ErrUnknownMethod, req.M)
 	}
-	r := s.raft
+	r, err := s.running()
+	if err != nil {
+		return 0, nil, nil, err
+	}
 	s.propMu.Lock()
 	if err := s.ensureBarrier(ctx, r); err != nil {
 		s.propMu.Unlock()

@@ -49,9 +49,12 @@ func (s *Store[S, A]) Read(ctx context.Context, c Consistency) (S, error) {
 // the index before the quorum check (not after) keeps the index from
 // including anything a newer leader could have committed meanwhile.
 func (s *Store[S, A]) readIndex(ctx context.Context) (uint64, error) {
-	r := s.raft
+	r, err := s.running()
+	if err != nil {
+		return 0, err
+	}
 	s.propMu.Lock()
-	err := s.ensureBarrier(ctx, r)
+	err = s.ensureBarrier(ctx, r)
 	s.propMu.Unlock()
 	if err != nil {
 		return 0, err

@@ -204,8 +204,9 @@ func (s *Store[S, A]) teardown() error {
 	}
 	if s.trans != nil {
 		s.trans.Close()
-	} else if s.layer != nil {
-		s.layer.Close()
+	}
+	if s.layer != nil {
+		s.layer.Close() // idempotent; the transport may not own it yet
 	}
 	if s.stores != nil {
 		if err := s.stores.close(); err != nil {
