@@ -73,6 +73,11 @@ func TestDependencyRules(t *testing.T) {
 		{"dsm", []string{modulePath, modulePath + "/chash", modulePath + "/cluster", modulePath + "/gossip", modulePath + "/genserver",
 			modulePath + "/kernel", modulePath + "/table", modulePath + "/internal/msgpackcheck"},
 			[]string{"github.com/vmihailenco/msgpack/v5"}},
+		// conflux is the one package that links Raft and its storage.
+		{"conflux", []string{modulePath, modulePath + "/kernel", modulePath + "/genserver", modulePath + "/gossip",
+			modulePath + "/cluster", modulePath + "/internal/msgpackcheck"},
+			[]string{"github.com/hashicorp/raft", "github.com/hashicorp/raft-boltdb/v2", "github.com/hashicorp/go-hclog",
+				"github.com/vmihailenco/msgpack/v5"}},
 		{"internal/cookiefile", nil, nil},
 		// The test helpers: testutil sits below every package with tests
 		// (so it imports none of them), clustertest above cluster.

@@ -111,6 +111,20 @@
 // the node there, authenticated: a node that knows a seed only by a DNS
 // name (package discover) learns the id it needs to address it.
 //
+// Authenticated streams. Other protocols sharing the port get byte streams
+// from [Kernel.ListenAuth] and [Kernel.DialAuth] with the same guarantees:
+// a mutual challenge-response over fresh nonces under a key from
+// DeriveKey (the dialer proves first; the acceptor sends nothing derived
+// from the cookie before checking that proof; bound to the TLS session
+// under TLS), then every byte sealed in AES-256-GCM records of at most
+// [MaxAuthRecord] bytes with per-direction keys and counter nonces, so a
+// peer without the cookie can neither open a stream nor inject, replay or
+// alter bytes in one. Handshakes are bounded by Config.HandshakeTimeout
+// and at most 16 run at once per listener; failures count as
+// RejectedHandshake. An insecure kernel gets plain streams, and a secure
+// and an insecure kernel refuse each other. The byte layout is documented
+// in authconn.go.
+//
 // # Network seam
 //
 // Config.Listen and Config.Dial, when set, replace net's listener and

@@ -7,6 +7,12 @@
 // on a new port and checks through notp-cli nodes that the others see it
 // alive at the new port within seconds.
 //
+// TestConfluxKillLeader runs three examples/conflux processes (a
+// replicated counter on Raft, on disk), adds from every node, SIGKILLs
+// the leader, restarts it from its directory and checks that every node
+// ends with the same total, at least the acknowledged adds and at most the
+// attempted ones.
+//
 // On Linux another test runs five node processes in network namespaces
 // of their own (ip netns; veth pairs to bridges in a hub namespace, with
 // addresses from 198.18.0.0/24 that exist only inside the namespaces),

@@ -1,0 +1,138 @@
+// Package conflux replicates a state machine across the nodes of a notp
+// cluster with Raft (github.com/hashicorp/raft), on the node's own port.
+//
+// # Programming model
+//
+// A group (Config.Name) has a state S and actions A. Methods turn
+// requests into actions; a Reducer applies committed actions to the
+// state:
+//
+//	s, _ := conflux.New(node, conflux.Config[int, int]{
+//		Name:    "counter",
+//		Reduce:  func(n, d int) int { return n + d },
+//		Methods: map[string]conflux.Method[int, int]{
+//			"add": func(n int, args []byte) (int, error) {
+//				var d int
+//				if err := msgpack.Unmarshal(args, &d); err != nil {
+//					return 0, err
+//				}
+//				return d, nil
+//			},
+//		},
+//		Storage:         conflux.OnDisk(dir),
+//		BootstrapExpect: 3,
+//	})
+//	_ = s.Start(ctx)
+//	defer s.Stop(ctx)
+//	d, err := s.Perform(ctx, "add", 5) // from any node
+//	n := s.State()                      // includes the write
+//
+// [Store.Perform] may be called on any node: a follower forwards it to
+// the leader through the kernel (the genserver "conflux.<Name>"). The
+// leader runs the Method against its provisional state (the committed
+// state plus its own actions in flight), appends the action, and answers
+// once it is committed; the calling node returns after applying it
+// itself, so State right after Perform shows the write. After winning an
+// election the leader applies a barrier before it runs any Method, so
+// Methods never see a state missing entries of older terms. Methods run
+// one at a time on the leader and must not block. Their validation is
+// advisory: across leader changes, and because concurrent proposals may
+// reach the log in another order than their Methods ran in (Raft batches
+// the appends of concurrent senders, which is what gives throughput), the
+// Reducer must be total and re-check invariants. [Store.Subscribe] calls a function for every applied action
+// in log order; [Store.Events] reports role changes, members joining and
+// leaving, snapshots and restores.
+//
+// # Reads
+//
+//   - [Store.State] and Read(ctx, Stale): this node's committed state, at
+//     once; a follower may lag, and a partitioned old leader may miss
+//     newer writes.
+//   - [Store.ProvisionalState]: committed plus not yet committed actions
+//     (on the leader its in-flight actions; on a follower the entries it
+//     stored beyond its applied index). They may still be lost.
+//   - Read(ctx, Linearizable): a ReadIndex. The leader applies a barrier
+//     once per term, takes its commit index, confirms with a quorum that
+//     it is still the leader, and the reading node (leader or follower,
+//     which asks the leader for the index) waits until it has applied
+//     that index. The state returned includes every write acknowledged
+//     before Read was called. No lease reads: they depend on bounded
+//     clock drift.
+//
+// # Errors and retries
+//
+//   - A Method's error: returned unchanged on the leader; on another node
+//     a *[MethodError] that wraps the matching sentinel of Config.Errors,
+//     so errors.Is works across nodes. Nothing was appended.
+//   - [ErrNoAction], [ErrUnknownMethod], [ErrStaleRequest],
+//     [ErrOverloaded]: nothing was appended.
+//   - [ErrNoLeader] (wrapping ctx's error): no leader answered in time;
+//     nothing was appended; retry later.
+//   - *[NotLeaderError]: calls that do not forward (TransferLeadership on
+//     a follower); it names the known leader.
+//   - [ErrUnknownOutcome]: the action may or may not commit (ctx expired,
+//     the connection to the leader dropped, or the leader lost its
+//     leadership after appending). Retry only with a request ID
+//     ([WithRequestID]): the group records each client's latest request
+//     in a bounded table and applies a request at most once, answering a
+//     retry with the recorded action.
+//   - [ErrClosed]: the store is stopped.
+//
+// Perform retries by itself only where nothing can have been appended: a
+// leader change before the request reached Raft, no leader yet, or a
+// leader the kernel could not send to.
+//
+// # Membership
+//
+// Membership follows the gossip ring. Ring members that run the group
+// (they answer the group's genserver; others answer unknown-name) are
+// added by the leader as non-voters and promoted to voters once caught up
+// (within 64 entries of the commit index) and alive, while the group has
+// fewer than Config.Voters voters. A node removed from the ring leaves the
+// group; a node that is only unreachable stays, so that a partition cannot
+// shrink the quorum. With Config.BootstrapExpect = N, a new group forms
+// once N ring members run it without a configuration: the N lowest IDs
+// among them bootstrap the same voter set, and only when all N report the
+// same set. A node that starts later, or with BootstrapExpect 0, waits to
+// be added. A leader removed from the ring hands its leadership over, so
+// that the new leader removes it.
+//
+// # Storage
+//
+// [InMemory] keeps everything in memory (tests, caches). [OnDisk] keeps
+// the log and Raft's metadata in a bbolt file (raft-boltdb/v2, fsynced on
+// every append batch) behind a cache of the last 512 entries, and
+// snapshots in files. Snapshots encode the state with msgpack every
+// SnapshotThreshold entries (checked every SnapshotInterval); the log is
+// then compacted to TrailingLogs entries, and a follower too far behind
+// receives the snapshot instead of the log.
+//
+// # Transport security
+//
+// Raft connections use the node's port with protocol byte [Proto],
+// pooled by Raft's NetworkTransport over kernel authenticated streams
+// (kernel.Kernel.ListenAuth, DialAuth): a mutual challenge-response with
+// a key derived from the cluster cookie (the dialer proves first; nothing
+// derived from the cookie reaches a peer that has not proved), then every
+// byte in AES-256-GCM records with per-direction keys and counter nonces,
+// inside TLS when the kernel runs TLS. A node without the cookie can
+// neither join a group nor inject, replay or alter its traffic. Kernels
+// without a cookie (Insecure) use plain streams. After the handshake the
+// dialer names the group, so several groups share one port.
+//
+// # Budgets
+//
+// Performs and Reads waiting on a node (its own and those forwarded to
+// it) are bounded by Config.MaxPending (ErrOverloaded past it), the
+// request-ID table by Config.MaxSessions, a follower's ProvisionalState
+// by 1024 entries, Events by a 256-slot channel that drops when full,
+// forwarded requests by the kernel's frame and stream limits, and Raft
+// stream handshakes by the kernel's. [Store.Stats] counts what was
+// refused or dropped.
+//
+// # Concurrency
+//
+// All methods of Store are safe for concurrent use. Reducers and
+// subscribers run on Raft's apply goroutine, one action at a time;
+// Methods run on the leader under one lock; neither may block.
+package conflux

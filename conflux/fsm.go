@@ -1,0 +1,343 @@
+package conflux
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"sync"
+
+	"github.com/hashicorp/raft"
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// entry is one log command: an action, with the request ID that made it
+// (C, Q; empty without WithRequestID) and the proposal number of the
+// leader that appended it (P; it lets that leader recognise its own
+// in-flight actions as they apply).
+type entry struct {
+	A []byte // msgpack of the action
+	C string
+	Q uint64
+	P uint64
+}
+
+// The log entry layout (hand-encoded: it is decoded for every applied
+// entry):
+//
+//	version(1) = 1 | P u64be | Q u64be | len(C) u8 | C | action (msgpack, to the end)
+//
+// The version byte is append-only.
+const (
+	entryVersion byte = 1
+	entryHeader       = 1 + 8 + 8 + 1
+)
+
+func appendEntry(b []byte, e *entry) []byte {
+	b = append(b, entryVersion)
+	b = binary.BigEndian.AppendUint64(b, e.P)
+	b = binary.BigEndian.AppendUint64(b, e.Q)
+	b = append(b, byte(len(e.C)))
+	b = append(b, e.C...)
+	return append(b, e.A...)
+}
+
+var errEntry = errors.New("conflux: malformed log entry")
+
+// decodeEntry decodes an entry; e.A aliases b.
+func decodeEntry(b []byte, e *entry) error {
+	if len(b) < entryHeader || b[0] != entryVersion {
+		return errEntry
+	}
+	n := int(b[entryHeader-1])
+	if n > MaxClientLen || len(b) < entryHeader+n {
+		return errEntry
+	}
+	e.P = binary.BigEndian.Uint64(b[1:])
+	e.Q = binary.BigEndian.Uint64(b[9:])
+	e.C = string(b[entryHeader : entryHeader+n])
+	e.A = b[entryHeader+n:]
+	return nil
+}
+
+// session is the request-ID table's record of a client's latest request.
+type session struct {
+	Seq    uint64             `msgpack:"s"`
+	Index  uint64             `msgpack:"i"`
+	Action msgpack.RawMessage `msgpack:"a"`
+}
+
+// snapshotData is what a snapshot holds.
+type snapshotData struct {
+	State    msgpack.RawMessage  `msgpack:"s"`
+	Index    uint64              `msgpack:"i"`
+	Sessions map[string]*session `msgpack:"c"`
+}
+
+// applyResult is what fsm.Apply returns to the leader's future.
+type applyResult struct {
+	index  uint64
+	action msgpack.RawMessage
+	dup    bool // a retried request: the recorded action, not reduced again
+}
+
+// fsm is the replicated state machine. Apply and Restore run on Raft's
+// FSM goroutine; readers take mu.
+type fsm[S, A any] struct {
+	s *Store[S, A]
+
+	mu       sync.Mutex
+	state    S
+	applied  uint64
+	sessions map[string]*session
+	notify   chan struct{} // closed at the next apply; nil until someone waits
+
+	// The leader's in-flight actions, in log order (see Store.propose).
+	pending []pending[A]
+	prov    S
+
+	subMu  sync.Mutex
+	subs   map[int]func(S, A, uint64)
+	nextID int
+}
+
+type pending[A any] struct {
+	p      uint64
+	action A
+}
+
+func newFSM[S, A any](s *Store[S, A]) *fsm[S, A] {
+	return &fsm[S, A]{
+		s: s, state: s.cfg.Initial, prov: s.cfg.Initial,
+		sessions: map[string]*session{},
+		subs:     map[int]func(S, A, uint64){},
+	}
+}
+
+// Apply reduces one committed entry.
+func (f *fsm[S, A]) Apply(l *raft.Log) any {
+	if l.Type != raft.LogCommand {
+		f.advance(l.Index)
+		return nil
+	}
+	var e entry
+	var a A
+	if err := decodeEntry(l.Data, &e); err != nil {
+		return f.skip(l.Index, err)
+	}
+	if err := msgpack.Unmarshal(e.A, &a); err != nil {
+		return f.skip(l.Index, err)
+	}
+	f.mu.Lock()
+	if e.C != "" {
+		if ss := f.sessions[e.C]; ss != nil && e.Q <= ss.Seq {
+			// A retry appended twice: apply it once.
+			res := applyResult{index: ss.Index, action: ss.Action, dup: true}
+			f.advanceLocked(l.Index, e.P)
+			f.mu.Unlock()
+			return res
+		}
+		f.remember(e.C, &session{Seq: e.Q, Index: l.Index, Action: bytes.Clone(e.A)})
+	}
+	f.state = f.s.cfg.Reduce(f.state, a)
+	f.advanceLocked(l.Index, e.P)
+	state := f.state
+	f.mu.Unlock()
+	f.publish(state, a, l.Index)
+	return applyResult{index: l.Index, action: e.A}
+}
+
+// skip records an entry that does not decode: it cannot have been made
+// by this code's leaders, so it is counted and logged, and the state
+// stays as it was (every node skips it alike).
+func (f *fsm[S, A]) skip(index uint64, err error) any {
+	f.s.log.Error("undecodable log entry skipped", "group", f.s.cfg.Name, "index", index, "err", err)
+	f.advance(index)
+	return fmt.Errorf("conflux: entry %d does not decode: %w", index, err)
+}
+
+func (f *fsm[S, A]) advance(index uint64) {
+	f.mu.Lock()
+	f.advanceLocked(index, 0)
+	f.mu.Unlock()
+}
+
+// advanceLocked records index as applied, retires the leader's in-flight
+// action p, and wakes WaitApplied. The provisional state is the committed
+// state with the remaining in-flight actions applied in proposal order;
+// when the oldest one commits that is unchanged, otherwise it is rebuilt.
+func (f *fsm[S, A]) advanceLocked(index, p uint64) {
+	f.applied = index
+	i := -1
+	if p != 0 {
+		for j := range f.pending {
+			if f.pending[j].p == p {
+				i = j
+				break
+			}
+		}
+	}
+	switch {
+	case i == 0:
+		f.pending = f.pending[1:]
+		if len(f.pending) == 0 {
+			f.pending = nil
+			f.prov = f.state
+		}
+	case i > 0:
+		f.pending = append(f.pending[:i], f.pending[i+1:]...)
+		f.rebaseLocked()
+	default:
+		f.rebaseLocked()
+	}
+	if f.notify != nil {
+		close(f.notify)
+		f.notify = nil
+	}
+}
+
+// rebaseLocked recomputes the provisional state from the committed one.
+func (f *fsm[S, A]) rebaseLocked() {
+	f.prov = f.state
+	for _, p := range f.pending {
+		f.prov = f.s.cfg.Reduce(f.prov, p.action)
+	}
+}
+
+// remember records a client's latest request, forgetting the least
+// recently used client beyond MaxSessions. The eviction depends only on
+// the log, so every node evicts alike.
+func (f *fsm[S, A]) remember(client string, ss *session) {
+	f.sessions[client] = ss
+	if len(f.sessions) <= f.s.cfg.MaxSessions {
+		return
+	}
+	oldest, at := "", ^uint64(0)
+	for c, v := range f.sessions {
+		if v.Index < at || (v.Index == at && c < oldest) {
+			oldest, at = c, v.Index
+		}
+	}
+	delete(f.sessions, oldest)
+}
+
+// session returns the recorded request of client, if any.
+func (f *fsm[S, A]) session(client string) (session, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	ss := f.sessions[client]
+	if ss == nil {
+		return session{}, false
+	}
+	return *ss, true
+}
+
+func (f *fsm[S, A]) publish(state S, a A, index uint64) {
+	f.subMu.Lock()
+	defer f.subMu.Unlock()
+	if len(f.subs) == 0 {
+		return
+	}
+	ids := make([]int, 0, len(f.subs))
+	for id := range f.subs {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		f.subs[id](state, a, index)
+	}
+}
+
+func (f *fsm[S, A]) subscribe(fn func(S, A, uint64)) func() {
+	f.subMu.Lock()
+	id := f.nextID
+	f.nextID++
+	f.subs[id] = fn
+	f.subMu.Unlock()
+	return func() {
+		f.subMu.Lock()
+		delete(f.subs, id)
+		f.subMu.Unlock()
+	}
+}
+
+// committed returns the committed state and its index.
+func (f *fsm[S, A]) committed() (S, uint64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.state, f.applied
+}
+
+// waitCh returns a channel closed at the next apply, and the applied index.
+func (f *fsm[S, A]) waitCh() (<-chan struct{}, uint64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.notify == nil { // made only when someone waits
+		f.notify = make(chan struct{})
+	}
+	return f.notify, f.applied
+}
+
+// Snapshot encodes the state now, on the FSM goroutine, so Persist never
+// races a reducer.
+func (f *fsm[S, A]) Snapshot() (raft.FSMSnapshot, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	st, err := msgpack.Marshal(f.state)
+	if err != nil {
+		return nil, fmt.Errorf("conflux: snapshot: encode state: %w", err)
+	}
+	b, err := msgpack.Marshal(&snapshotData{State: st, Index: f.applied, Sessions: f.sessions})
+	if err != nil {
+		return nil, fmt.Errorf("conflux: snapshot: %w", err)
+	}
+	f.s.emit(Event{Kind: EventSnapshot, Index: f.applied})
+	return snapshotBytes(b), nil
+}
+
+type snapshotBytes []byte
+
+func (b snapshotBytes) Persist(sink raft.SnapshotSink) error {
+	if _, err := sink.Write(b); err != nil {
+		sink.Cancel()
+		return err
+	}
+	return sink.Close()
+}
+
+func (b snapshotBytes) Release() {}
+
+// maxSnapshot bounds a snapshot read by Restore.
+const maxSnapshot = 1 << 30
+
+// Restore replaces the state with a snapshot's.
+func (f *fsm[S, A]) Restore(r io.ReadCloser) error {
+	defer r.Close()
+	b, err := io.ReadAll(io.LimitReader(r, maxSnapshot+1))
+	if err != nil {
+		return fmt.Errorf("conflux: restore: %w", err)
+	}
+	if len(b) > maxSnapshot {
+		return fmt.Errorf("conflux: restore: snapshot over %d bytes", maxSnapshot)
+	}
+	var d snapshotData
+	if err := msgpack.Unmarshal(b, &d); err != nil {
+		return fmt.Errorf("conflux: restore: %w", err)
+	}
+	var st S
+	if err := msgpack.Unmarshal(d.State, &st); err != nil {
+		return fmt.Errorf("conflux: restore: decode state: %w", err)
+	}
+	if d.Sessions == nil {
+		d.Sessions = map[string]*session{}
+	}
+	f.mu.Lock()
+	f.state, f.sessions = st, d.Sessions
+	f.pending = nil
+	f.advanceLocked(d.Index, 0)
+	f.mu.Unlock()
+	f.s.emit(Event{Kind: EventRestored, Index: d.Index})
+	return nil
+}

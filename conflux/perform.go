@@ -1,0 +1,477 @@
+package conflux
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/raft"
+	"github.com/notp-go/notp"
+	"github.com/notp-go/notp/genserver"
+	"github.com/notp-go/notp/internal/msgpackcheck"
+	"github.com/notp-go/notp/kernel"
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// MaxClientLen bounds the client name of a request ID.
+const MaxClientLen = 64
+
+type requestIDKey struct{}
+
+type requestID struct {
+	client string
+	seq    uint64
+}
+
+// WithRequestID returns a ctx that makes Perform idempotent: client names
+// the caller (unique among the group's clients, at most MaxClientLen
+// bytes, e.g. random) and seq numbers its requests (increasing; a retry
+// reuses the seq of the request it retries). The group records each
+// client's latest request (a bounded table, Config.MaxSessions) and
+// applies a request at most once: a retry of an applied request returns
+// the action recorded for it without running the method again, and a seq
+// below the latest fails with ErrStaleRequest. So retrying after
+// ErrUnknownOutcome is safe.
+func WithRequestID(ctx context.Context, client string, seq uint64) context.Context {
+	return context.WithValue(ctx, requestIDKey{}, requestID{client, seq})
+}
+
+// performReq is a Perform as forwarded to the leader.
+type performReq struct {
+	M string `msgpack:"m"`
+	A []byte `msgpack:"a"`
+	C string `msgpack:"c,omitempty"`
+	Q uint64 `msgpack:"q,omitempty"`
+}
+
+// reply is the leader's answer to a forwarded Perform or ReadIndex.
+type reply struct {
+	I  uint64             `msgpack:"i"`           // log index of the action, or the read index
+	A  msgpack.RawMessage `msgpack:"a,omitempty"` // the action
+	E  uint8              `msgpack:"e,omitempty"` // error code, 0 = none
+	M  string             `msgpack:"m,omitempty"` // error message
+	L  string             `msgpack:"l,omitempty"` // leader ID hint
+	LA string             `msgpack:"la,omitempty"`
+	X  int                `msgpack:"x,omitempty"` // 1 + index in Config.Errors
+}
+
+// Error codes of reply.E. Append-only.
+const (
+	codeNone uint8 = iota
+	codeNotLeader
+	codeNoLeader
+	codeUnknownOutcome
+	codeUnknownMethod
+	codeNoAction
+	codeMethod
+	codeClosed
+	codeStale
+	codeOverloaded
+)
+
+// Perform runs method on the leader with args (msgpack-encoded) and
+// returns the action it dispatched once the action is committed and
+// applied on this node, so State right after Perform shows it. From a
+// follower the request is forwarded to the leader through the kernel.
+//
+// Errors: a Method's error (unchanged on the leader; a *MethodError
+// elsewhere, wrapping its Config.Errors sentinel), ErrNoAction,
+// ErrUnknownMethod, ErrStaleRequest (nothing appended); ErrNoLeader
+// wrapping ctx's error when no leader appeared in time (nothing
+// appended); ErrUnknownOutcome when the action may or may not have
+// committed; ErrOverloaded; ErrClosed. Perform retries by itself only
+// where nothing can have been appended (a leader change before the
+// request reached Raft, an unreachable leader before sending). ctx
+// without deadline gets Config.PerformTimeout.
+func (s *Store[S, A]) Perform(ctx context.Context, method string, args any) (A, error) {
+	var zero A
+	if _, err := s.running(); err != nil {
+		return zero, err
+	}
+	b, err := msgpack.Marshal(args)
+	if err != nil {
+		return zero, fmt.Errorf("conflux: encode args of %q: %w", method, err)
+	}
+	req := &performReq{M: method, A: b}
+	if id, ok := ctx.Value(requestIDKey{}).(requestID); ok {
+		if id.client == "" || len(id.client) > MaxClientLen {
+			return zero, fmt.Errorf("conflux: request ID client must be 1..%d bytes", MaxClientLen)
+		}
+		req.C, req.Q = id.client, id.seq
+	}
+	if !s.admit() {
+		return zero, ErrOverloaded
+	}
+	defer s.pending.Add(-1)
+	ctx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	rp, local, err := s.route(ctx, "perform", req)
+	if err != nil {
+		return zero, err
+	}
+	var a A
+	if local != nil {
+		a = *local
+	} else if err := msgpackcheck.Unmarshal(rp.A, &a); err != nil {
+		return zero, fmt.Errorf("conflux: decode action of %q: %w", method, err)
+	}
+	if err := s.WaitApplied(ctx, rp.I); err != nil {
+		return a, fmt.Errorf("conflux: committed at index %d, not yet applied here: %w", rp.I, err)
+	}
+	return a, nil
+}
+
+// admit takes a pending slot, false when MaxPending are taken.
+func (s *Store[S, A]) admit() bool {
+	if s.pending.Add(1) > int64(s.cfg.MaxPending) {
+		s.pending.Add(-1)
+		s.overloaded.Add(1)
+		return false
+	}
+	return true
+}
+
+// route runs a perform or readindex request on the leader, locally or
+// forwarded, retrying while nothing can have been appended. A perform run
+// locally also returns its action (local), sparing a decode.
+func (s *Store[S, A]) route(ctx context.Context, event string, req *performReq) (rep reply, local *A, err error) {
+	backoff := 5 * time.Millisecond
+	var last error = ErrNoLeader
+	for {
+		r, err := s.running()
+		if err != nil {
+			return reply{}, nil, err
+		}
+		var rp reply
+		var lerr error
+		if r.State() == raft.Leader {
+			rp, local, lerr = s.serve(ctx, event, req)
+		} else if leader, ok := s.Leader(); ok && leader.ID != s.ring.self().ID {
+			rp, err = s.forward(ctx, leader, event, req)
+			if err != nil {
+				if !retryable(err) {
+					if errors.Is(err, kernel.ErrClosed) {
+						return reply{}, nil, ErrClosed
+					}
+					return reply{}, nil, fmt.Errorf("%w: %s via %s: %w", ErrUnknownOutcome, event, leader.ID, err)
+				}
+				last = err
+				rp.E = codeNoLeader
+			}
+		} else {
+			rp.E = codeNoLeader
+		}
+		if rp.E != codeNotLeader && rp.E != codeNoLeader && rp.E != codeOverloaded {
+			if rp.E == codeMethod && lerr != nil {
+				return rp, nil, lerr // a Method's own error, unchanged
+			}
+			return rp, local, s.replyErr(req.M, rp)
+		}
+		if rp.E != codeNoLeader {
+			last = s.replyErr(req.M, rp)
+		}
+		t := time.NewTimer(backoff)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return reply{}, nil, fmt.Errorf("%w (last: %v): %w", ErrNoLeader, last, ctx.Err())
+		case <-s.done:
+			t.Stop()
+			return reply{}, nil, ErrClosed
+		}
+		backoff = min(2*backoff, 100*time.Millisecond)
+	}
+}
+
+// retryable reports whether a kernel call's error proves the request was
+// not handled.
+func retryable(err error) bool {
+	for _, e := range []error{kernel.ErrNodeDown, kernel.ErrQueueFull, kernel.ErrUnknownNode, kernel.ErrInactiveConnection} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	for _, c := range []string{kernel.CodeUnknownName, genserver.CodeOverloaded, genserver.CodePaused, genserver.CodeStopped} {
+		if errors.Is(err, &kernel.RemoteError{Code: c}) {
+			return true
+		}
+	}
+	return false
+}
+
+// forward calls the leader's group server.
+func (s *Store[S, A]) forward(ctx context.Context, leader notp.Node, event string, req *performReq) (reply, error) {
+	k := s.ring.kernel()
+	t := genserver.Target{Name: ServerName(s.cfg.Name), Node: leader}
+	rp, err := genserver.Call[reply](ctx, k, t, event, req)
+	if errors.Is(err, kernel.ErrUnknownNode) {
+		k.Connect(leader) // a group member outside the ring; connect and retry once
+		rp, err = genserver.Call[reply](ctx, k, t, event, req)
+	}
+	return rp, err
+}
+
+// replyErr turns a reply's error code into the error Perform returns.
+func (s *Store[S, A]) replyErr(method string, rp reply) error {
+	switch rp.E {
+	case codeNone:
+		return nil
+	case codeNotLeader:
+		l, _ := nodeAt(rp.L, rp.LA)
+		return &NotLeaderError{Leader: l}
+	case codeNoLeader:
+		return ErrNoLeader
+	case codeUnknownOutcome:
+		return fmt.Errorf("%w: %s", ErrUnknownOutcome, rp.M)
+	case codeUnknownMethod:
+		return fmt.Errorf("%w: %q", ErrUnknownMethod, method)
+	case codeNoAction:
+		return ErrNoAction
+	case codeClosed:
+		return fmt.Errorf("%w: %s", ErrUnknownOutcome, rp.M)
+	case codeStale:
+		return ErrStaleRequest
+	case codeOverloaded:
+		return ErrOverloaded
+	case codeMethod:
+		me := &MethodError{Method: method, Message: rp.M}
+		if rp.X > 0 && rp.X <= len(s.cfg.Errors) {
+			me.Err = s.cfg.Errors[rp.X-1]
+		}
+		return me
+	}
+	return fmt.Errorf("%w: reply code %d: %s", ErrUnknownOutcome, rp.E, rp.M)
+}
+
+// serve runs a request on this node as leader and encodes the outcome
+// as a reply (errors included), for local and forwarded requests alike.
+func (s *Store[S, A]) serve(ctx context.Context, event string, req *performReq) (reply, *A, error) {
+	var rp reply
+	var err error
+	var local *A
+	switch event {
+	case "perform":
+		rp.I, rp.A, local, err = s.propose(ctx, req)
+	case "readindex":
+		rp.I, err = s.readIndex(ctx)
+	default:
+		err = fmt.Errorf("conflux: unknown request %q", event)
+	}
+	if err != nil {
+		s.encodeErr(&rp, err)
+		local = nil
+	}
+	return rp, local, err
+}
+
+// localErr keeps the original error of a local Perform (errors.Is on the
+// Method's own error value), carried beside the reply code.
+func (s *Store[S, A]) encodeErr(rp *reply, err error) {
+	var nl *NotLeaderError
+	switch {
+	case errors.As(err, &nl):
+		rp.E, rp.L, rp.LA = codeNotLeader, nl.Leader.ID, nl.Leader.Addr()
+	case errors.Is(err, ErrUnknownMethod):
+		rp.E = codeUnknownMethod
+	case errors.Is(err, ErrNoAction):
+		rp.E = codeNoAction
+	case errors.Is(err, ErrStaleRequest):
+		rp.E = codeStale
+	case errors.Is(err, ErrUnknownOutcome):
+		rp.E = codeUnknownOutcome
+	case errors.Is(err, ErrClosed):
+		rp.E = codeClosed
+	case errors.Is(err, ErrOverloaded):
+		rp.E = codeOverloaded
+	default:
+		rp.E = codeMethod
+		for i, e := range s.cfg.Errors {
+			if errors.Is(err, e) {
+				rp.X = i + 1
+				break
+			}
+		}
+	}
+	rp.M = err.Error()
+}
+
+// propose runs req's method on the provisional state and appends its
+// action. Methods run one at a time (propMu); each action joins the
+// leader's in-flight actions (fsm.pending) before Raft.Apply enqueues it,
+// so it cannot commit before it is recorded there.
+func (s *Store[S, A]) propose(ctx context.Context, req *performReq) (uint64, msgpack.RawMessage, *A, error) {
+	m := s.cfg.Methods[req.M]
+	if m == nil {
+		return 0, nil, nil, fmt.Errorf("%w: %q", ErrUnknownMethod, req.M)
+	}
+	r, err := s.running()
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	s.propMu.Lock()
+	if err := s.ensureBarrier(ctx, r); err != nil {
+		s.propMu.Unlock()
+		return 0, nil, nil, err
+	}
+	if req.C != "" {
+		if ss, ok := s.fsm.session(req.C); ok && req.Q <= ss.Seq {
+			s.propMu.Unlock()
+			if req.Q < ss.Seq {
+				return 0, nil, nil, ErrStaleRequest
+			}
+			return ss.Index, ss.Action, nil, nil
+		}
+	}
+	f := s.fsm
+	f.mu.Lock()
+	prov := f.prov
+	f.mu.Unlock()
+	a, err := callMethod(m, prov, req.A)
+	if err != nil {
+		s.propMu.Unlock()
+		return 0, nil, nil, err
+	}
+	ab, err := msgpack.Marshal(a)
+	if err != nil {
+		s.propMu.Unlock()
+		return 0, nil, nil, fmt.Errorf("conflux: encode action of %q: %w", req.M, err)
+	}
+	s.proposal++
+	p := s.proposal
+	data := appendEntry(make([]byte, 0, entryHeader+len(req.C)+len(ab)), &entry{A: ab, C: req.C, Q: req.Q, P: p})
+	f.mu.Lock()
+	f.pending = append(f.pending, pending[A]{p: p, action: a})
+	f.prov = s.cfg.Reduce(f.prov, a)
+	f.mu.Unlock()
+	s.propMu.Unlock()
+	// Enqueue outside the lock: Raft appends together the entries whose
+	// senders wait at once (one storage write, one fsync per batch), so
+	// serialising the sends would cost the group commit. Concurrent
+	// proposals may therefore reach the log in another order than their
+	// methods ran in; in-flight actions are retired by number, whatever
+	// their order.
+	fut := r.Apply(data, 0)
+
+	if err := s.await(ctx, fut); err != nil {
+		return 0, nil, nil, s.applyErr(err)
+	}
+	switch res := fut.Response().(type) {
+	case applyResult:
+		if res.dup {
+			return res.index, res.action, nil, nil
+		}
+		return res.index, res.action, &a, nil
+	case error:
+		return 0, nil, nil, fmt.Errorf("%w: %w", ErrUnknownOutcome, res)
+	}
+	return fut.Index(), ab, &a, nil
+}
+
+// applyErr maps a failed Apply to Perform's errors and, when leadership
+// is in doubt, forgets the in-flight actions.
+func (s *Store[S, A]) applyErr(err error) error {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return fmt.Errorf("%w: %w", ErrUnknownOutcome, err)
+	}
+	s.resetPending()
+	switch {
+	case errors.Is(err, raft.ErrNotLeader):
+		l, _ := s.Leader()
+		return &NotLeaderError{Leader: l}
+	case errors.Is(err, raft.ErrRaftShutdown):
+		return fmt.Errorf("%w: %w: %w", ErrUnknownOutcome, ErrClosed, err)
+	}
+	return fmt.Errorf("%w: %w", ErrUnknownOutcome, err)
+}
+
+// resetPending forgets the leader's in-flight actions and the barrier.
+func (s *Store[S, A]) resetPending() {
+	s.barrierTerm.Store(0)
+	f := s.fsm
+	f.mu.Lock()
+	f.pending = nil
+	f.rebaseLocked()
+	f.mu.Unlock()
+}
+
+// ensureBarrier applies a barrier once per term before methods run or
+// reads are served, so that entries of older terms are applied first.
+// Called with propMu held.
+func (s *Store[S, A]) ensureBarrier(ctx context.Context, r *raft.Raft) error {
+	term := r.CurrentTerm()
+	if s.barrierTerm.Load() == term {
+		return nil
+	}
+	if r.State() != raft.Leader {
+		l, _ := s.Leader()
+		return &NotLeaderError{Leader: l}
+	}
+	s.resetPending()
+	if err := s.await(ctx, r.Barrier(0)); err != nil {
+		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
+			l, _ := s.Leader()
+			return &NotLeaderError{Leader: l}
+		}
+		if errors.Is(err, raft.ErrRaftShutdown) {
+			return ErrClosed
+		}
+		return fmt.Errorf("%w: barrier: %w", ErrNoLeader, err)
+	}
+	s.barrierTerm.Store(term)
+	return nil
+}
+
+// callMethod runs m, turning a panic into an error.
+func callMethod[S, A any](m Method[S, A], st S, args []byte) (a A, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("conflux: method panicked: %v", p)
+		}
+	}()
+	return m(st, args)
+}
+
+// handle registers the group server's handlers. Each request runs on a
+// goroutine of its own (owned by the store), so that one slow commit does
+// not hold up the server's other requests.
+func (s *Store[S, A]) handle() {
+	for _, ev := range []string{"perform", "readindex"} {
+		s.srv.Handle(ev, func(_ context.Context, r genserver.Request) ([]byte, error) {
+			var req performReq
+			if len(r.Data) > 0 {
+				if err := msgpackcheck.Unmarshal(r.Data, &req); err != nil {
+					return nil, &kernel.RemoteError{Code: genserver.CodeBadRequest, Message: err.Error()}
+				}
+			}
+			if !s.admit() {
+				return msgpack.Marshal(&reply{E: codeOverloaded, M: ErrOverloaded.Error()})
+			}
+			from := r.From
+			ok := s.spawn(func() {
+				defer s.pending.Add(-1)
+				ctx, cancel := context.WithTimeout(chanCtx(s.done), s.cfg.PerformTimeout)
+				defer cancel()
+				var rp reply
+				if rr, err := s.running(); err != nil {
+					rp = reply{E: codeClosed, M: err.Error()}
+				} else if rr.State() != raft.Leader {
+					l, _ := s.Leader()
+					rp = reply{E: codeNotLeader, L: l.ID, LA: l.Addr(), M: "not the leader"}
+				} else {
+					rp, _, _ = s.serve(ctx, ev, &req)
+				}
+				s.srv.ReplyValue(from, &rp)
+			})
+			if !ok {
+				s.pending.Add(-1)
+				return msgpack.Marshal(&reply{E: codeClosed, M: ErrClosed.Error()})
+			}
+			return nil, genserver.NoReply
+		})
+	}
+	s.srv.Handle("hello", func(context.Context, genserver.Request) ([]byte, error) {
+		return msgpack.Marshal(s.hello())
+	})
+}
