@@ -28,7 +28,9 @@ import (
 //	acceptor → dialer   proof P_A = HMAC-SHA256(K, "authconn proof acceptor" || T)
 //	records both ways   u32be n | AES-256-GCM(seal of the payload, n bytes)
 //
-// K is [Kernel.DeriveKey]("authconn v1"); T is proto || H_D || H_A,
+// K is [Kernel.DeriveKey]("authconn v1") on the dialer (its primary
+// cookie); the acceptor tries the key of every cookie in its [Keyring] and
+// uses the one P_D was made with. T is proto || H_D || H_A,
 // followed under TLS by 32 bytes of the session's exported keying
 // material (label [authBindingLabel]), so a relay between two TLS sessions
 // cannot forward proofs. The acceptor checks P_D before it sends anything
@@ -167,7 +169,14 @@ func (k *Kernel) authHandshake(c net.Conn, proto byte, dialer bool) (net.Conn, e
 	if err != nil {
 		return nil, err
 	}
-	if err := authProofs(c, key, t, dialer); err != nil {
+	if !dialer {
+		// The acceptor checks the dialer's proof against every installed
+		// cookie, so streams keep opening while a cluster rotates its
+		// cookie and its nodes' primaries differ for a while.
+		if key, err = authAcceptProof(c, k.keys.DeriveKeys(authKeyLabel), t); err != nil {
+			return nil, err
+		}
+	} else if err := authProofs(c, key, t); err != nil {
 		return nil, err
 	}
 	d2a, a2d := authMAC(key, authLabelKeyD2A, t), authMAC(key, authLabelKeyA2D, t)
@@ -216,31 +225,40 @@ func authTranscript(c net.Conn, proto byte, dialer bool, mine, theirs []byte) ([
 	return append(t, ekm...), nil
 }
 
-// authProofs exchanges the proofs: the dialer proves first; the acceptor
-// proves only after checking the dialer's proof.
-func authProofs(c net.Conn, key, t []byte, dialer bool) error {
-	mine, theirs := authLabelProofD, authLabelProofA
-	if !dialer {
-		mine, theirs = theirs, mine
-	}
-	if dialer {
-		if _, err := c.Write(authMAC(key, mine, t)); err != nil {
-			return fmt.Errorf("%w: write proof: %w", ErrAuthHandshake, err)
-		}
+// authProofs is the dialer's side of the proofs: it proves first, then
+// checks the acceptor's proof.
+func authProofs(c net.Conn, key, t []byte) error {
+	if _, err := c.Write(authMAC(key, authLabelProofD, t)); err != nil {
+		return fmt.Errorf("%w: write proof: %w", ErrAuthHandshake, err)
 	}
 	got := make([]byte, authMACSize)
 	if _, err := io.ReadFull(c, got); err != nil {
 		return fmt.Errorf("%w: read proof: %w", ErrAuthHandshake, err)
 	}
-	if !hmac.Equal(got, authMAC(key, theirs, t)) {
+	if !hmac.Equal(got, authMAC(key, authLabelProofA, t)) {
 		return fmt.Errorf("%w: wrong cookie (bad proof): %w", ErrAuthHandshake, ErrBadSignature)
 	}
-	if !dialer {
-		if _, err := c.Write(authMAC(key, mine, t)); err != nil {
-			return fmt.Errorf("%w: write proof: %w", ErrAuthHandshake, err)
+	return nil
+}
+
+// authAcceptProof reads the dialer's proof, finds the installed key (of
+// keys, the primary first) it was made with, and answers with the
+// acceptor's proof under that key, which it returns to key the records.
+// Nothing is sent unless a key matched.
+func authAcceptProof(c net.Conn, keys [][]byte, t []byte) ([]byte, error) {
+	got := make([]byte, authMACSize)
+	if _, err := io.ReadFull(c, got); err != nil {
+		return nil, fmt.Errorf("%w: read proof: %w", ErrAuthHandshake, err)
+	}
+	for _, key := range keys {
+		if hmac.Equal(got, authMAC(key, authLabelProofD, t)) {
+			if _, err := c.Write(authMAC(key, authLabelProofA, t)); err != nil {
+				return nil, fmt.Errorf("%w: write proof: %w", ErrAuthHandshake, err)
+			}
+			return key, nil
 		}
 	}
-	return nil
+	return nil, fmt.Errorf("%w: wrong cookie (bad proof): %w", ErrAuthHandshake, ErrBadSignature)
 }
 
 // authMAC is HMAC-SHA256(key, label || data).

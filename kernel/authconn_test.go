@@ -304,3 +304,33 @@ func FuzzSealedRecords(f *testing.F) {
 		}
 	})
 }
+
+// TestAuthStreamAcceptsAnyInstalledKey: while a cluster rotates its
+// cookie, nodes prove with different primaries; an acceptor takes a
+// stream proven with any cookie of its keyring, and refuses it again once
+// that cookie is removed.
+func TestAuthStreamAcceptsAnyInstalledKey(t *testing.T) {
+	checkLeaks(t)
+	b := startKernel(t, func(c *Config) { c.Cookie, c.Keys = cookieOld, []string{cookieNew} })
+	ln, err := b.ListenAuth(testAuthProto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	done := authEcho(t, ln)
+	a := startKernel(t, func(c *Config) { c.Cookie = cookieNew })
+	c, err := a.DialAuth(ctxT(t), b.Addr().String(), testAuthProto)
+	if err != nil {
+		t.Fatalf("DialAuth proven with an installed, non-primary cookie: %v", err)
+	}
+	roundTrip(t, c, []byte("rotating"))
+	c.Close()
+	if err := b.Keyring().Remove(cookieNew); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.DialAuth(ctxT(t), b.Addr().String(), testAuthProto); !errors.Is(err, ErrAuthHandshake) {
+		t.Fatalf("DialAuth with a removed cookie = %v, want ErrAuthHandshake", err)
+	}
+	ln.Close()
+	<-done
+}
