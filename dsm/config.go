@@ -51,8 +51,10 @@ type Config struct {
 	// but no longer owns (besides on every ring change) and hands them to
 	// their owner; 0 = 1 s. A node that just became an owner answers
 	// requests for semaphores it does not have with CodeMoving, which
-	// clients retry, for 3 HandoffIntervals after each ring change, so that
-	// a hand-off in flight is not mistaken for a missing semaphore.
+	// clients retry, for 3 HandoffIntervals plus one hand-off call's
+	// timeout (5 s) after each ring change, so that a hand-off in flight
+	// is not mistaken for a missing semaphore (a semaphore that does not
+	// exist is reported as such only after that window).
 	HandoffInterval time.Duration
 	// MaxSemaphores bounds the semaphores one node holds; 0 = 65536.
 	MaxSemaphores int

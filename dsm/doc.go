@@ -37,8 +37,8 @@
 // then drops its copy; it also checks every HandoffInterval, so a handoff
 // that failed is retried. Meanwhile the old owner refuses requests for it
 // (CodeNotOwner) and the new owner answers requests for semaphores it
-// does not have yet with CodeMoving for 3 HandoffIntervals after a ring
-// change; clients retry both, looking the owner up again, until their
+// does not have yet with CodeMoving for 3 HandoffIntervals plus one
+// hand-off call's timeout after a ring change; clients retry both, looking the owner up again, until their
 // ctx ends. A handoff to a node that already has the semaphore merges:
 // the receiver keeps its limit and adds the holders it lacks; a copy the
 // old owner changed after sending it is kept and handed off again, and a

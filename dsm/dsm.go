@@ -315,10 +315,18 @@ func (s *DSM) owns(id string) error {
 	if o, ok := s.ring.owner(id); ok && o.ID != self.ID {
 		return &kernel.RemoteError{Code: CodeNotOwner, Message: fmt.Sprintf("dsm: %s does not own '%s' (%s does)", self.ID, id, o.ID)}
 	}
-	if s.own.sems[id] == nil && s.cfg.Now().Sub(time.Unix(0, s.changedAt.Load())) < 3*s.cfg.HandoffInterval {
+	if s.own.sems[id] == nil && s.cfg.Now().Sub(time.Unix(0, s.changedAt.Load())) < s.movingWindow() {
 		return &kernel.RemoteError{Code: CodeMoving, Message: fmt.Sprintf("dsm: '%s' may be moving to %s after a ring change", id, self.ID)}
 	}
 	return nil
+}
+
+// movingWindow is how long after a ring change this node answers
+// CodeMoving for a semaphore it owns but does not have: three hand-off
+// checks, plus one hand-off call's whole timeout, since on a loaded
+// machine the old owner's call may take that long to land.
+func (s *DSM) movingWindow() time.Duration {
+	return 3*s.cfg.HandoffInterval + handoffTimeout
 }
 
 // rebalance queues a handoff of every semaphore another node owns. A
