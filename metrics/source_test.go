@@ -146,7 +146,9 @@ func TestSourceBudgets(t *testing.T) {
 	unregs[1]()
 
 	// One source flooding a scrape is cut at MaxSamples.
-	lbl := func(i int) []metrics.Label { return []metrics.Label{{"i", strings.Repeat("x", i%7) + string(rune('a'+i%26)) + string(rune('a'+i/26%26)) + string(rune('a'+i/676))}} }
+	lbl := func(i int) []metrics.Label {
+		return []metrics.Label{{"i", strings.Repeat("x", i%7) + string(rune('a'+i%26)) + string(rune('a'+i/26%26)) + string(rune('a'+i/676))}}
+	}
 	if _, err := c.Register(func(emit func(metrics.Sample)) {
 		for i := 0; i < metrics.MaxSamples+10; i++ {
 			emit(metrics.Sample{Name: "notp_test_flood", Help: "f", Kind: metrics.Gauge, Labels: lbl(i)})
