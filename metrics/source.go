@@ -69,7 +69,8 @@ type Sample struct {
 
 // Source emits a package's samples when the Collector is scraped, by
 // calling emit once per sample. It runs on the scraping goroutine, must
-// not block and must not call emit after returning. A panic in a source
+// not block, and may run for concurrent scrapes at once; emit called
+// after the source returned drops the sample. A panic in a source
 // is recovered and counted (notp_metrics_source_panics_total); samples
 // that break the rules of [Sample] are dropped and counted
 // (notp_metrics_samples_dropped_total).
@@ -159,19 +160,25 @@ func (c *Collector) collectSources(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(samplesDroppedDesc, prometheus.CounterValue, float64(s.dropped.Load()))
 }
 
-// run calls one source, recovering its panic; emit refuses to work once
-// the source returned.
+// run calls one source, recovering its panic. emit is serialized and
+// refuses to work once the source returned, so a source that leaks it
+// to another goroutine cannot corrupt this or a later scrape.
 func (sc *scrape) run(fn Source) {
 	sc.n = 0
-	var done atomic.Bool
+	var mu sync.Mutex
+	done := false
 	defer func() {
-		done.Store(true)
+		mu.Lock()
+		done = true
+		mu.Unlock()
 		if recover() != nil {
 			sc.st.panics.Add(1)
 		}
 	}()
 	fn(func(smp Sample) {
-		if done.Load() {
+		mu.Lock()
+		defer mu.Unlock()
+		if done {
 			sc.st.dropped.Add(1)
 			return
 		}
