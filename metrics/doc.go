@@ -71,7 +71,8 @@
 // latency buckets for such packages to fill.
 //
 // Each sample is checked before it reaches the scrape: its name must
-// start with notp_ and, like its label names, be [a-zA-Z_][a-zA-Z0-9_]*;
+// start with notp_ but not with the prefix of a series the Collector
+// reports itself (notp_kernel_ and so on) and, like its label names, be [a-zA-Z_][a-zA-Z0-9_]*;
 // every sample of a name must carry the same help, kind and label names;
 // a series (name and label values) is sent once. A sample that breaks a
 // rule is dropped and counted in notp_metrics_samples_dropped_total, and

@@ -51,7 +51,9 @@ type Label struct{ Name, Value string }
 // Sample is one series value a [Source] emits at scrape time.
 type Sample struct {
 	// Name follows Prometheus conventions and must start with "notp_":
-	// notp_<pkg>_<name>_<unit>[_total].
+	// notp_<pkg>_<name>_<unit>[_total]. The prefixes of the Collector's
+	// own series (notp_kernel_, notp_gossip_, notp_memberlist_,
+	// notp_genserver_, notp_metrics_) are refused.
 	Name string
 	// Help describes the series; every sample of one Name must carry
 	// the same Help, Kind and label names.
@@ -202,7 +204,7 @@ func (sc *scrape) metric(smp Sample) (prometheus.Metric, error) {
 	if sc.n > MaxSamples {
 		return nil, errors.New("over budget")
 	}
-	if !strings.HasPrefix(smp.Name, "notp_") || !legacyName(smp.Name) || len(smp.Labels) > MaxLabels || smp.Kind > Histogram ||
+	if !strings.HasPrefix(smp.Name, "notp_") || reserved(smp.Name) || !legacyName(smp.Name) || len(smp.Labels) > MaxLabels || smp.Kind > Histogram ||
 		(smp.Kind == Histogram) != (smp.Histogram != nil) {
 		return nil, errors.New("bad sample")
 	}
@@ -238,6 +240,19 @@ func (sc *scrape) metric(smp Sample) (prometheus.Metric, error) {
 		sc.seen[key] = true
 	}
 	return m, err
+}
+
+// ownPrefixes are the series the Collector reports itself: a source's
+// sample of one of them would clash with it in the scrape.
+var ownPrefixes = []string{"notp_kernel_", "notp_gossip_", "notp_memberlist_", "notp_genserver_", "notp_metrics_"}
+
+func reserved(name string) bool {
+	for _, p := range ownPrefixes {
+		if strings.HasPrefix(name, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // legacyName reports whether s is a series or label name every scraper

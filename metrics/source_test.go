@@ -71,7 +71,8 @@ func TestSourceSamplesAreReportedAndChecked(t *testing.T) {
 		emit(metrics.Sample{Name: "notp_test_x", Help: "x", Kind: metrics.Gauge, Labels: make([]metrics.Label, metrics.MaxLabels+1)})
 		emit(metrics.Sample{Name: "notp_test_y", Help: "y", Kind: metrics.Gauge, Labels: g(strings.Repeat("v", metrics.MaxLabelValueLen+1))})
 		emit(metrics.Sample{Name: "notp_test_z", Help: "z", Kind: metrics.Gauge, Labels: []metrics.Label{{"bad-name", "v"}}})
-		emit(metrics.Sample{Name: "notp_test_h_seconds", Help: "h", Kind: metrics.Histogram}) // no histogram
+		emit(metrics.Sample{Name: "notp_test_h_seconds", Help: "h", Kind: metrics.Histogram})                    // no histogram
+		emit(metrics.Sample{Name: "notp_kernel_calls_total", Help: "Calls.", Kind: metrics.Counter, Value: 1e9}) // the Collector's own
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -101,8 +102,11 @@ func TestSourceSamplesAreReportedAndChecked(t *testing.T) {
 			t.Errorf("%s reported, want it dropped", name)
 		}
 	}
-	if got := scalar(t, mfs, "notp_metrics_samples_dropped_total"); got != 8 {
-		t.Errorf("samples dropped = %v, want 8", got)
+	if got := scalar(t, mfs, "notp_kernel_calls_total"); got == 1e9 {
+		t.Error("a source overwrote the kernel's calls")
+	}
+	if got := scalar(t, mfs, "notp_metrics_samples_dropped_total"); got != 9 {
+		t.Errorf("samples dropped = %v, want 9", got)
 	}
 	if got := scalar(t, mfs, "notp_metrics_source_panics_total"); got != 1 {
 		t.Errorf("source panics = %v, want 1", got)
@@ -118,8 +122,8 @@ func TestSourceSamplesAreReportedAndChecked(t *testing.T) {
 	if mfs["notp_test_ops_total"] != nil || mfs["notp_test_late"] != nil {
 		t.Error("an unregistered source is still reported")
 	}
-	if got := scalar(t, mfs, "notp_metrics_samples_dropped_total"); got != 9 {
-		t.Errorf("samples dropped = %v, want 9 (one emitted after the scrape)", got)
+	if got := scalar(t, mfs, "notp_metrics_samples_dropped_total"); got != 10 {
+		t.Errorf("samples dropped = %v, want 10 (one emitted after the scrape)", got)
 	}
 }
 
