@@ -38,10 +38,14 @@
 // running, [FastMemberlist] is the failure-detector config for nodes
 // built by hand, and [Logger] routes logs to the test's output (at debug
 // level with -v, warnings only otherwise), which Start's nodes use.
+// [Scrape] GETs a node's /metrics (set cluster.Config.MetricsAddr to
+// "127.0.0.1:0" through Config.Configure) and parses it with the
+// Prometheus exposition-format parser into [Metrics], whose Value and
+// MustValue find a series by name and labels.
 //
 // # Budgets
 //
-// At most [MaxNodes] nodes; every wait gives up after [WaitTimeout] (or
+// At most [MaxNodes] nodes; a scrape reads at most [MaxScrapeBytes]; every wait gives up after [WaitTimeout] (or
 // its ctx) and fails the test with what still disagreed.
 //
 // # Concurrency

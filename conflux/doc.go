@@ -130,6 +130,22 @@
 // stream handshakes by the kernel's. [Store.Stats] counts what was
 // refused or dropped.
 //
+// # Metrics
+//
+// A started store reports its group on the node's Prometheus metrics
+// (cluster.Node.Metrics, served at cluster.Config.MetricsAddr), labelled
+// group="<Name>", until Stop: notp_conflux_state{state} (1 for this
+// node's Raft state: follower, candidate, leader, shutdown), _term,
+// _commit_index, _applied_index, _last_log_index, _last_snapshot_index,
+// _voters, _nonvoters, _pending (gauges); _leader_changes_total,
+// _performs_total{outcome} (ok, unknown_outcome, overloaded, not_leader,
+// no_leader, closed, refused, timeout, method_error),
+// _reads_total{consistency} and _reads_failed_total{consistency} (stale,
+// linearizable), _snapshots_total, _restores_total, _overloaded_total,
+// _events_dropped_total (counters); and the histogram
+// notp_conflux_perform_duration_seconds of every Perform's duration. They
+// are read at scrape time; counting costs a few atomic adds per Perform.
+//
 // # Concurrency
 //
 // All methods of Store are safe for concurrent use. Reducers and

@@ -57,6 +57,7 @@ const eventBuffer = 256
 
 // emit sends e without blocking.
 func (s *Store[S, A]) emit(e Event) {
+	s.countEvent(e.Kind)
 	select {
 	case s.events <- e:
 	default:

@@ -84,7 +84,8 @@ const (
 // where nothing can have been appended (a leader change before the
 // request reached Raft, an unreachable leader before sending). ctx
 // without deadline gets Config.PerformTimeout.
-func (s *Store[S, A]) Perform(ctx context.Context, method string, args any) (A, error) {
+func (s *Store[S, A]) Perform(ctx context.Context, method string, args any) (_ A, err error) {
+	defer s.observePerform(time.Now(), &err)
 	var zero A
 	if _, err := s.running(); err != nil {
 		return zero, err

@@ -16,7 +16,8 @@ import (
 // (nothing is ever appended by a read; ErrNoLeader with ctx's error when
 // no leader answered in time). ctx without deadline gets
 // Config.PerformTimeout.
-func (s *Store[S, A]) Read(ctx context.Context, c Consistency) (S, error) {
+func (s *Store[S, A]) Read(ctx context.Context, c Consistency) (_ S, err error) {
+	defer s.observeRead(c, &err)
 	var zero S
 	if _, err := s.running(); err != nil {
 		return zero, err

@@ -52,6 +52,7 @@ type Store[S, A any] struct {
 	overloaded atomic.Uint64
 	pending    atomic.Int64 // Performs and Reads waiting on this node
 	removed    sync.Map     // node ID -> struct{}: removed from the ring
+	met        storeMetrics // counters for package metrics (metrics.go)
 
 	bootMu  sync.Mutex
 	bootSet []string // the voter set this node would bootstrap
@@ -117,6 +118,7 @@ func (s *Store[S, A]) Start(ctx context.Context) error {
 	}
 	s.started = true
 	s.live.Store(s.raft)
+	s.registerMetrics()
 	s.wg.Add(2)
 	go s.observe()
 	go s.reconcileLoop()
@@ -176,6 +178,7 @@ func (s *Store[S, A]) Stop(ctx context.Context) error {
 	}
 	s.stopped = true
 	s.live.Store(nil)
+	s.unregisterMetrics()
 	close(s.done)
 	err := s.teardown()
 	s.tmu.Lock()

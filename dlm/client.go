@@ -84,7 +84,23 @@ func (d *DLM) acquire(ctx context.Context, write bool, id, holder string, ttl ti
 	}
 	ctx, cancel := d.opCtx(ctx)
 	defer cancel()
+	l, err := d.tries(ctx, write, kind, id, holder, ttl)
+	if err != nil {
+		d.stats.refused[mode(write)].Add(1)
+	} else {
+		d.stats.granted[mode(write)].Add(1)
+	}
+	return l, err
+}
+
+// tries runs attempts until one succeeds, ctx ends or Config.Retries
+// are spent.
+func (d *DLM) tries(ctx context.Context, write bool, kind, id, holder string, ttl time.Duration) (Lock, error) {
 	for attempt := 1; ; attempt++ {
+		if attempt > 1 {
+			d.stats.retries.Add(1)
+		}
+		d.stats.attempts.Add(1)
 		l, err := d.attempt(ctx, write, id, holder, ttl)
 		if err == nil {
 			return l, nil
@@ -147,6 +163,7 @@ func (d *DLM) attempt(ctx context.Context, write bool, id, holder string, ttl ti
 	votes := d.vote(actx, nodes, ev, request{ID: id, Holder: holder, Timeout: ttl.Milliseconds()}, q)
 	granted, maxTok, errs := tally(votes)
 	if len(granted) < q {
+		d.stats.quorumFailures.Add(1)
 		release()
 		return Lock{}, fmt.Errorf("dlm: %s %q granted by %d of %d replicas, quorum %d%s", ev, id, len(granted), len(nodes), q, joinErrs(errs))
 	}
@@ -156,6 +173,7 @@ func (d *DLM) attempt(ctx context.Context, write bool, id, holder string, ttl ti
 		commits := d.vote(actx, granted, evCommit, request{ID: id, Holder: holder, Token: token}, q)
 		recorded, _, cerrs := tally(commits)
 		if len(recorded) < q {
+			d.stats.quorumFailures.Add(1)
 			release()
 			return Lock{}, fmt.Errorf("dlm: wlock %q token %d recorded by %d of %d replicas, quorum %d%s", id, token, len(recorded), len(granted), q, joinErrs(cerrs))
 		}
@@ -286,9 +304,11 @@ func (d *DLM) unlock(ctx context.Context, ev, id, holder string) error {
 		}
 	}
 	if q := d.quorum(len(nodes)); answered < q {
+		d.stats.quorumFailures.Add(1)
 		return fmt.Errorf("dlm: %s %q: %w: %d of %d replicas answered, quorum %d: %w",
 			ev, id, ErrNoQuorum, answered, len(nodes), q, errors.Join(errs...))
 	}
+	d.stats.released[mode(ev == evWUnlock)].Add(1)
 	return nil
 }
 
@@ -302,5 +322,6 @@ func (d *DLM) unlockAsync(ev, id, holder string) error {
 	if err := d.castAll(d.ring.replicas(id, d.cfg.Replicas), ev, request{ID: id, Holder: holder}); err != nil {
 		return fmt.Errorf("dlm: %s %q: %w", ev, id, err)
 	}
+	d.stats.released[mode(ev == evWUnlock)].Add(1)
 	return nil
 }

@@ -65,8 +65,12 @@ type DLM struct {
 	srv  *genserver.Server
 	ring ringView
 	rpc  caller
+	node *cluster.Node // for its metrics; nil in tests without a node
 
-	mu    sync.Mutex // guards state, st, stop, done
+	stats      counters
+	unregister func() // removes the metrics source; under mu
+
+	mu    sync.Mutex // guards state, st, stop, done, unregister
 	state lifecycle
 	st    *table.Table
 	rep   *replica // owned by the server's actor goroutine while started
@@ -91,7 +95,7 @@ func New(node *cluster.Node, cfg Config) (*DLM, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dlm: %w", err)
 	}
-	d := &DLM{cfg: cfg, srv: srv, ring: clusterRing{node}, rpc: serverCaller{srv, cfg.Name},
+	d := &DLM{cfg: cfg, srv: srv, ring: clusterRing{node}, rpc: serverCaller{srv, cfg.Name}, node: node,
 		rng: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))}
 	d.handle()
 	return d, nil
@@ -119,6 +123,7 @@ func (d *DLM) Start(ctx context.Context) error {
 		return fmt.Errorf("dlm: %w", err)
 	}
 	d.rep, d.st = rep, st
+	d.stats.held.Store(int64(len(rep.locks)))
 	if err := d.srv.Start(ctx); err != nil {
 		st.Close()
 		return fmt.Errorf("dlm: %w", err)
@@ -126,6 +131,7 @@ func (d *DLM) Start(ctx context.Context) error {
 	d.stop, d.done = make(chan struct{}), make(chan struct{})
 	go d.sweeper(d.stop, d.done)
 	d.state = stateStarted
+	d.registerMetrics()
 	return nil
 }
 
@@ -142,6 +148,7 @@ func (d *DLM) Stop(ctx context.Context) error {
 		return nil
 	}
 	d.state = stateStopped
+	d.unregisterMetrics()
 	close(d.stop)
 	<-d.done
 	err := d.srv.Stop(ctx)
@@ -198,8 +205,12 @@ func (d *DLM) handle() {
 				return nil, &kernel.RemoteError{Code: CodeBadRequest, Message: fmt.Sprintf("dlm: %s: %v", ev, err)}
 			}
 			rep, err := op(r)
+			d.stats.held.Store(int64(len(d.rep.locks)))
 			if err != nil {
 				return nil, err
+			}
+			if ev == evCommit && rep.OK {
+				d.stats.tokens.Add(1)
 			}
 			return encode(rep), nil
 		})

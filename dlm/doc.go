@@ -87,6 +87,17 @@
 // the table (notp's Stop cleared it). Expired locks are refused from the
 // moment they expire and dropped from memory and disk every SweepInterval.
 //
+// # Metrics
+//
+// [DLM.Stats] counts this node's lock requests and its replica's holds.
+// From Start to Stop they are also on the node's Prometheus metrics
+// (cluster.Node.Metrics, served at cluster.Config.MetricsAddr), labelled
+// name=<Config.Name>: notp_dlm_locks_granted_total{mode},
+// _locks_refused_total{mode}, _locks_released_total{mode} (read, write),
+// _attempts_total, _retries_total, _quorum_failures_total,
+// _tokens_recorded_total (counters) and notp_dlm_replica_locks (a gauge:
+// lock IDs this node's replica holds now).
+//
 // # Concurrency
 //
 // All methods are safe for concurrent use. A replica's state is owned by

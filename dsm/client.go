@@ -47,13 +47,14 @@ func (s *DSM) Destroy(ctx context.Context, id string) error {
 // that ends without the owner's answer (ctx ended, connection lost) casts
 // a Close, since the owner may have granted the place; a caller that gets
 // such an error and must be sure should Close too.
-func (s *DSM) Post(ctx context.Context, id, holder string, ttl time.Duration) error {
+func (s *DSM) Post(ctx context.Context, id, holder string, ttl time.Duration) (err error) {
 	if err := validName("holder", holder); err != nil {
 		return fmt.Errorf("%w: %v", ErrInvalidArgument, err)
 	}
 	if ttl < time.Millisecond || ttl > MaxTTL {
 		return fmt.Errorf("%w: ttl %v not in [1ms, %v]", ErrInvalidArgument, ttl, MaxTTL)
 	}
+	defer s.countPost(&err)
 	ctx, cancel := s.opCtx(ctx)
 	defer cancel()
 	for attempt := 1; ; attempt++ {
@@ -93,6 +94,9 @@ func (s *DSM) Close(ctx context.Context, id, holder string) error {
 		return fmt.Errorf("%w: %v", ErrInvalidArgument, err)
 	}
 	_, err := s.request(ctx, evClose, request{ID: id, Holder: holder})
+	if err == nil {
+		s.stats.closes.Add(1)
+	}
 	return err
 }
 
@@ -116,7 +120,22 @@ func (s *DSM) CloseAsync(id, holder string) error {
 	if err := s.srv.Cast(genserver.Target{Name: s.cfg.Name, Node: o}, evClose, encode(request{ID: id, Holder: holder})); err != nil {
 		return fmt.Errorf("dsm: close %q: %w", id, err)
 	}
+	s.stats.closes.Add(1)
 	return nil
+}
+
+// countPost counts a Post's result; deferred by Post once its arguments
+// passed.
+func (s *DSM) countPost(err *error) {
+	var pe *PostError
+	switch {
+	case *err == nil:
+		s.stats.postsOK.Add(1)
+	case errors.As(*err, &pe):
+		s.stats.postsFull.Add(1)
+	default:
+		s.stats.postsFailed.Add(1)
+	}
 }
 
 func (s *DSM) opCtx(ctx context.Context) (context.Context, context.CancelFunc) {

@@ -72,6 +72,17 @@
 // (notp's Stop cleared it) and does not hand off: a restarted node owns
 // its semaphores again.
 //
+// # Metrics
+//
+// [DSM.Stats] counts the semaphores this node owns and what its client
+// and hand-offs did. From Start to Stop they are also on the node's
+// Prometheus metrics (cluster.Node.Metrics, served at
+// cluster.Config.MetricsAddr), labelled name=<Config.Name>:
+// notp_dsm_semaphores and notp_dsm_holders (gauges: owned now),
+// _posts_total{result} (ok, full, failed), _closes_total,
+// _handoffs_total{result} (sent, failed) and _handoffs_received_total
+// (counters).
+//
 // # Concurrency
 //
 // All methods are safe for concurrent use. An owner's state belongs to

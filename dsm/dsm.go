@@ -56,6 +56,11 @@ type DSM struct {
 	cfg  Config
 	srv  *genserver.Server
 	ring ringView
+	node *cluster.Node // for its metrics
+
+	stats      counters
+	gauges     gauges
+	unregister func() // removes the metrics source; under mu
 
 	mu    sync.Mutex // guards state, st, stop, wg
 	state lifecycle
@@ -102,7 +107,7 @@ func New(node *cluster.Node, cfg Config) (*DSM, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dsm: %w", err)
 	}
-	s := &DSM{cfg: cfg, srv: srv, ring: newClusterRing(node), versions: map[string]uint64{}, inflight: map[string]time.Time{},
+	s := &DSM{cfg: cfg, srv: srv, ring: newClusterRing(node), node: node, versions: map[string]uint64{}, inflight: map[string]time.Time{},
 		work: make(chan []handoffJob, 1), rng: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))}
 	s.handle()
 	return s, nil
@@ -130,6 +135,8 @@ func (s *DSM) Start(ctx context.Context) error {
 		return err
 	}
 	s.own, s.st = own, st
+	own.gauges = &s.gauges
+	own.publish()
 	if err := s.srv.Start(ctx); err != nil {
 		st.Close()
 		return fmt.Errorf("dsm: %w", err)
@@ -146,6 +153,7 @@ func (s *DSM) Start(ctx context.Context) error {
 	s.halt = halt
 	s.wg.Go(func() { s.handoffs(hctx) })
 	s.state = stateStarted
+	s.registerMetrics()
 	return nil
 }
 
@@ -163,6 +171,7 @@ func (s *DSM) Stop(ctx context.Context) error {
 		return nil
 	}
 	s.state = stateStopped
+	s.unregisterMetrics()
 	s.halt()
 	close(s.stop)
 	s.wg.Wait()
@@ -225,7 +234,10 @@ func (s *DSM) handoffs(ctx context.Context) {
 				_, err := s.srv.Call(cctx, genserver.Target{Name: s.cfg.Name, Node: j.to}, evHandoff, encode(j.h))
 				ccancel()
 				if err != nil {
+					s.stats.failed.Add(1)
 					s.cfg.Logger.Debug("dsm: handoff failed, retrying later", "id", j.h.ID, "to", j.to.ID, "err", err)
+				} else {
+					s.stats.sent.Add(1)
 				}
 				_ = s.srv.Cast(genserver.Target{Name: s.cfg.Name}, evHanded, encode(handed{ID: j.h.ID, Version: j.version, Failed: err != nil}))
 			}
@@ -256,6 +268,7 @@ func (s *DSM) handle() {
 				return nil, err
 			}
 			rep, err := op(r)
+			s.own.publish()
 			if err != nil {
 				return nil, err
 			}
@@ -271,9 +284,11 @@ func (s *DSM) handle() {
 			return nil, badRequest(evHandoff, err)
 		}
 		rep, err := s.own.install(h)
+		s.own.publish()
 		if err != nil {
 			return nil, err
 		}
+		s.stats.received.Add(1)
 		s.versions[h.ID]++
 		return encode(rep), nil
 	})
@@ -290,7 +305,9 @@ func (s *DSM) handle() {
 			return encode(reply{OK: true}), nil
 		}
 		if o, ok := s.ring.owner(h.ID); ok && o.ID != s.ring.self().ID && s.versions[h.ID] == h.Version {
-			if err := s.own.drop(h.ID); err != nil {
+			err := s.own.drop(h.ID)
+			s.own.publish()
+			if err != nil {
 				return nil, err
 			}
 			delete(s.versions, h.ID)
@@ -299,6 +316,7 @@ func (s *DSM) handle() {
 	})
 	s.srv.Handle(evSweep, func(context.Context, genserver.Request) ([]byte, error) {
 		s.own.sweep()
+		s.own.publish()
 		return encode(reply{OK: true}), nil
 	})
 	s.srv.Handle(evRebalance, func(context.Context, genserver.Request) ([]byte, error) {

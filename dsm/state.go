@@ -48,6 +48,18 @@ type owner struct {
 	log     *slog.Logger
 	maxSems int
 	maxSize int
+
+	holders int     // places taken in sems
+	gauges  *gauges // where publish copies the sizes; nil in tests
+}
+
+// publish copies the owner's sizes to its gauges (for Stats, read on
+// other goroutines); the actor calls it after each change.
+func (o *owner) publish() {
+	if o.gauges != nil {
+		o.gauges.sems.Store(int64(len(o.sems)))
+		o.gauges.holders.Store(int64(o.holders))
+	}
 }
 
 func newOwner(st *table.Table, cfg *Config) *owner {
@@ -76,6 +88,7 @@ func (o *owner) live(id string) *sem {
 				o.log.Warn("dsm: drop expired holder", "id", id, "err", err)
 			}
 			delete(s.holders, h)
+			o.holders--
 		}
 	}
 	return s
@@ -126,6 +139,9 @@ func (o *owner) drop(id string) error {
 	if err := o.st.Del(prefixSize + id); err != nil {
 		return storageError(err)
 	}
+	if s := o.sems[id]; s != nil {
+		o.holders -= len(s.holders)
+	}
 	delete(o.sems, id)
 	return nil
 }
@@ -146,6 +162,7 @@ func (o *owner) post(id, holder string, ttl time.Duration) (reply, error) {
 		return reply{}, storageError(err)
 	}
 	s.holders[holder] = h
+	o.holders++
 	return reply{OK: true}, nil
 }
 
@@ -161,6 +178,7 @@ func (o *owner) close(id, holder string) (reply, error) {
 		return reply{}, storageError(err)
 	}
 	delete(s.holders, holder)
+	o.holders--
 	return reply{OK: true}, nil
 }
 
@@ -206,6 +224,7 @@ func (o *owner) install(h handoff) (reply, error) {
 			return reply{}, storageError(err)
 		}
 		s.holders[x.Holder] = hd
+		o.holders++
 	}
 	return reply{OK: true}, nil
 }
@@ -268,6 +287,7 @@ func (o *owner) load(ctx context.Context) error {
 			}
 			h.expires = now.Add(min(left, ttl))
 			s.holders[name] = &h
+			o.holders++
 		}
 	}
 	for _, k := range junk {

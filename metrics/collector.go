@@ -39,6 +39,8 @@ type Collector struct {
 
 	mu      sync.Mutex
 	servers []*genserver.Server
+
+	src sourceState // sources of other packages (Register)
 }
 
 var _ prometheus.Collector = (*Collector)(nil)
@@ -100,6 +102,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		emit(ch, memberlistMetrics, &ms)
 	}
 	c.collectServers(ch)
+	c.collectSources(ch)
 }
 
 // collectMembers reports the ring's members by memberlist health, every

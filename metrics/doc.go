@@ -49,16 +49,44 @@
 //	                                                   unknown_event, paused, stopped
 //	notp_genserver_mailbox_messages{actor}             mailbox depth now (gauge)
 //
+//	notp_metrics_sources                               sources registered now (gauge)
+//	notp_metrics_source_panics_total, _samples_dropped_total
+//
 // The memberlist series are summed over every failure-detector transport
-// of the process (one per node; a process normally runs one node). The
-// kernel counts envelopes, not calls and casts apart, and keeps no
-// per-call timing, so there is no call latency histogram: measure latency
-// at the caller, where the operation is known.
+// of the process (one per node; a process normally runs one node).
+//
+// # Sources of other packages
+//
+// Packages built on a node (they import cluster, which imports metrics,
+// so metrics cannot read them) add their series with [Collector.Register]:
+// a [Source] is a function that, at each scrape, emits [Sample]s (name,
+// help, kind counter, gauge or histogram, labels, value) read from the
+// package's counters. Register returns the function that removes it; a
+// package registers on Start and unregisters on Stop. conflux reports
+// each group (notp_conflux_*{group}: Raft state, term and indexes,
+// voters, Performs by outcome and their latency, Reads by consistency,
+// leader changes, snapshots), dlm its locks (notp_dlm_*{name}) and dsm
+// its semaphores (notp_dsm_*{name}); their package docs list the series.
+// [LatencyHistogram] is a lock-free histogram over the kernel's call
+// latency buckets for such packages to fill.
+//
+// Each sample is checked before it reaches the scrape: its name must
+// start with notp_ but not with the prefix of a series the Collector
+// reports itself (notp_kernel_ and so on) and, like its label names, be [a-zA-Z_][a-zA-Z0-9_]*;
+// every sample of a name must carry the same help, kind and label names;
+// a series (name and label values) is sent once. A sample that breaks a
+// rule is dropped and counted in notp_metrics_samples_dropped_total, and
+// a Source's panic is recovered and counted in
+// notp_metrics_source_panics_total, so one faulty package costs its own
+// series only.
 //
 // # Budgets
 //
 // A Collector reports at most [MaxServers] actors (one series set per
 // actor name); [Collector.Watch] refuses more with [ErrTooManyServers].
+// It reads at most [MaxSources] sources ([ErrTooManySources] past it),
+// each emitting at most [MaxSamples] samples a scrape with at most
+// [MaxLabels] labels of at most [MaxLabelValueLen] bytes each.
 // The [Server] answers GET [Path] only (404 elsewhere, 405 for other
 // methods), reads headers for at most [ReadHeaderTimeout] and
 // [MaxHeaderBytes], serves at most [MaxConns] connections and

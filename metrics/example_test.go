@@ -2,6 +2,7 @@ package metrics_test
 
 import (
 	"fmt"
+	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -47,4 +48,39 @@ func Example() {
 	// Output:
 	// COUNTER notp_genserver_handled_total{actor="kv"} 0
 	// GAUGE notp_kernel_connections_active 0
+}
+
+// A package built on a node reports its own counters: it registers a
+// Source on Start and calls the returned function on Stop.
+func ExampleCollector_Register() {
+	k, err := kernel.New(kernel.Config{Node: notp.Node{ID: "a", Host: "127.0.0.1"}, Insecure: true})
+	if err != nil {
+		panic(err)
+	}
+	defer k.Close()
+	c := metrics.New(k, nil)
+	var jobs atomic.Uint64 // the package's counter
+	unregister, err := c.Register(func(emit func(metrics.Sample)) {
+		emit(metrics.Sample{Name: "notp_jobs_done_total", Help: "Jobs done.", Kind: metrics.Counter,
+			Labels: []metrics.Label{{Name: "queue", Value: "mail"}}, Value: float64(jobs.Load())})
+	})
+	if err != nil {
+		panic(err)
+	}
+	defer unregister()
+	jobs.Add(3)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(c)
+	mfs, err := reg.Gather()
+	if err != nil {
+		panic(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "notp_jobs_done_total" {
+			m := mf.GetMetric()[0]
+			fmt.Println(mf.GetName(), m.GetLabel()[0].GetValue(), m.GetCounter().GetValue())
+		}
+	}
+	// Output:
+	// notp_jobs_done_total mail 3
 }

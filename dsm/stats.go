@@ -1,0 +1,98 @@
+package dsm
+
+import (
+	"sync/atomic"
+
+	"github.com/notp-go/notp/metrics"
+)
+
+// Stats are a DSM's counters: the semaphores this node owns now, and what
+// its client and its hand-offs did.
+type Stats struct {
+	// Semaphores is the number of semaphores this node owns now and
+	// Holders the places taken in them.
+	Semaphores, Holders int64
+	// PostsOK counts Posts that took a place; PostsFull those that gave
+	// up with a *PostError (the semaphore stayed full, or each place came
+	// later than its ttl); PostsFailed those that
+	// failed otherwise (an owner's error, no answer, ctx ended), not those
+	// refused for their arguments.
+	PostsOK, PostsFull, PostsFailed uint64
+	// Closes counts places given up: Close calls answered by the owner
+	// and CloseAsync casts sent (including those a Post sends itself).
+	Closes uint64
+	// HandoffsSent counts semaphores this node handed to their new owner
+	// and the owner accepted; HandoffsFailed those it will try again;
+	// HandoffsReceived those this node accepted from a previous owner.
+	HandoffsSent, HandoffsFailed, HandoffsReceived uint64
+}
+
+// counters are the atomics behind Stats.
+type counters struct {
+	postsOK, postsFull, postsFailed atomic.Uint64
+	closes                          atomic.Uint64
+	sent, failed, received          atomic.Uint64
+}
+
+// gauges are the owner's sizes, set by the actor goroutine and read by
+// Stats on any.
+type gauges struct {
+	sems, holders atomic.Int64
+}
+
+// Stats returns the DSM's counters.
+func (s *DSM) Stats() Stats {
+	c := &s.stats
+	st := Stats{
+		PostsOK: c.postsOK.Load(), PostsFull: c.postsFull.Load(), PostsFailed: c.postsFailed.Load(),
+		Closes:       c.closes.Load(),
+		HandoffsSent: c.sent.Load(), HandoffsFailed: c.failed.Load(), HandoffsReceived: c.received.Load(),
+	}
+	st.Semaphores, st.Holders = s.gauges.sems.Load(), s.gauges.holders.Load()
+	return st
+}
+
+// registerMetrics reports the Stats on the node's metrics, labelled
+// name=<Config.Name>; Start calls it with s.mu held. A node at its
+// source limit runs the DSM without metrics.
+func (s *DSM) registerMetrics() {
+	if s.node == nil || s.node.Metrics() == nil {
+		return
+	}
+	unreg, err := s.node.Metrics().Register(s.collect)
+	if err != nil {
+		s.cfg.Logger.Warn("dsm: no metrics", "name", s.cfg.Name, "err", err)
+		return
+	}
+	s.unregister = unreg
+}
+
+// unregisterMetrics undoes registerMetrics; Stop calls it with s.mu held.
+func (s *DSM) unregisterMetrics() {
+	if s.unregister != nil {
+		s.unregister()
+		s.unregister = nil
+	}
+}
+
+// collect is the DSM's metrics.Source.
+func (s *DSM) collect(emit func(metrics.Sample)) {
+	st := s.Stats()
+	name := metrics.Label{Name: "name", Value: s.cfg.Name}
+	sample := func(series, help string, kind metrics.Kind, v float64, labels ...metrics.Label) {
+		emit(metrics.Sample{Name: "notp_dsm_" + series, Help: help, Kind: kind,
+			Labels: append([]metrics.Label{name}, labels...), Value: v})
+	}
+	const postsHelp = "Posts of this node by result: ok (a place taken), full (gave up on a full semaphore), failed."
+	const handoffsHelp = "Semaphores handed to their new owner by result: sent (accepted), failed (tried again later)."
+	result := func(r string) metrics.Label { return metrics.Label{Name: "result", Value: r} }
+	sample("semaphores", "Semaphores this node owns now.", metrics.Gauge, float64(st.Semaphores))
+	sample("holders", "Places taken in the semaphores this node owns now.", metrics.Gauge, float64(st.Holders))
+	sample("posts_total", postsHelp, metrics.Counter, float64(st.PostsOK), result("ok"))
+	sample("posts_total", postsHelp, metrics.Counter, float64(st.PostsFull), result("full"))
+	sample("posts_total", postsHelp, metrics.Counter, float64(st.PostsFailed), result("failed"))
+	sample("closes_total", "Places this node gave up (Close answered, CloseAsync sent).", metrics.Counter, float64(st.Closes))
+	sample("handoffs_total", handoffsHelp, metrics.Counter, float64(st.HandoffsSent), result("sent"))
+	sample("handoffs_total", handoffsHelp, metrics.Counter, float64(st.HandoffsFailed), result("failed"))
+	sample("handoffs_received_total", "Semaphores this node accepted from their previous owner.", metrics.Counter, float64(st.HandoffsReceived))
+}
