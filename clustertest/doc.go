@@ -53,7 +53,7 @@
 // # Helpers
 //
 // [WaitFor] polls a condition with a deadline (tests never sleep to
-// synchronise), [CheckLeaks] fails a test that leaves goroutines
+// synchronise), [Context] bounds a test's calls in time, [CheckLeaks] fails a test that leaves goroutines
 // running, [FastMemberlist] is the failure-detector config for nodes
 // built by hand, and [Logger] routes logs to the test's output (at debug
 // level with -v, warnings only otherwise), which Start's nodes use.
