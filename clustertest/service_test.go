@@ -25,11 +25,10 @@ func (j *journal) add(format string, args ...any) {
 	j.events = append(j.events, fmt.Sprintf(format, args...))
 }
 
-func (j *journal) take() []string {
+func (j *journal) take() (out []string) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	out := j.events
-	j.events = nil
+	out, j.events = j.events, nil
 	return out
 }
 
