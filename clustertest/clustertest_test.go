@@ -124,3 +124,18 @@ func TestConfigureAdjustsEveryNode(t *testing.T) {
 		t.Fatalf("n1's weight %d, want the configured 3", got)
 	}
 }
+
+func TestContextEndsAfterItsBudget(t *testing.T) {
+	ctx := clustertest.Context(t, 20*time.Millisecond)
+	if _, ok := ctx.Deadline(); !ok {
+		t.Fatal("no deadline")
+	}
+	select {
+	case <-ctx.Done():
+	case <-time.After(clustertest.WaitTimeout):
+		t.Fatal("the context outlived its budget")
+	}
+	if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		t.Fatalf("err %v", ctx.Err())
+	}
+}

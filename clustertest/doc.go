@@ -7,6 +7,7 @@
 // restarts them ([Cluster.Stop], [Cluster.Restart], [Cluster.RestartAt]),
 // cuts them apart ([Cluster.Partition], [Cluster.Block], [Cluster.Heal])
 // and waits for them to agree again ([Cluster.WaitConverged]).
+// [Cluster.Add] starts one more node for the test to join to the ring.
 //
 //	func TestFailover(t *testing.T) {
 //		clustertest.CheckLeaks(t)
@@ -31,10 +32,28 @@
 // and Reorder add random datagram faults. The traffic stays real TCP and
 // UDP on loopback, so the code under test is the code that ships.
 //
+// # Services under test
+//
+// A service built on the nodes (a lock manager, say) runs beside each of
+// them through [Run]: it is built and started each time its node
+// starts, keeps its files in the node's own [Cluster.Dir] (which outlives
+// restarts), and is stopped before its node stops, at Stop, Restart and
+// the test's cleanup. [Services.At] returns node i's current instance.
+// Config.OnStart and Config.OnStop are the hooks underneath, for
+// anything else that must follow a node's lifecycle.
+//
+//	cfg := clustertest.Config{Nodes: 3, Faults: true}
+//	dlms := clustertest.Run(&cfg, func(c *clustertest.Cluster, i int) (*dlm.DLM, error) {
+//		return dlm.New(c.Node(i), dlm.Config{Dir: c.Dir(i)})
+//	})
+//	c := clustertest.Start(t, cfg)
+//	c.Restart(2) // n2's DLM stops, n2 restarts, a new DLM starts from the same Dir
+//	l, err := dlms.At(0).WLock(ctx, "job", "me", time.Minute)
+//
 // # Helpers
 //
 // [WaitFor] polls a condition with a deadline (tests never sleep to
-// synchronise), [CheckLeaks] fails a test that leaves goroutines
+// synchronise), [Context] bounds a test's calls in time, [CheckLeaks] fails a test that leaves goroutines
 // running, [FastMemberlist] is the failure-detector config for nodes
 // built by hand, and [Logger] routes logs to the test's output (at debug
 // level with -v, warnings only otherwise), which Start's nodes use.
@@ -50,8 +69,9 @@
 //
 // # Concurrency
 //
-// A Cluster belongs to its test's goroutine: Start, Stop, Restart,
-// Partition and Heal fail the test through t, so call them there.
-// Nodes, Node and Cookie may be called from any goroutine, and the
-// nodes themselves are safe for concurrent use.
+// A Cluster belongs to its test's goroutine: Start, Stop, Restart, Add,
+// Partition and Heal fail the test through t, so call them there, and
+// the OnStart and OnStop hooks run there. Nodes, Node, Dir and Cookie
+// may be called from any goroutine, as may Services.At, and the nodes
+// themselves are safe for concurrent use.
 package clustertest

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/notp-go/notp/clustertest"
 	"github.com/notp-go/notp/dlm"
-	"github.com/notp-go/notp/internal/faultnet"
 )
 
 // Lock+unlock on a three-node in-process cluster over loopback TCP, each
@@ -22,10 +22,9 @@ func BenchmarkLockUnlock(b *testing.B) {
 			name = "memory"
 		}
 		b.Run(name, func(b *testing.B) {
-			fn := faultnet.New(4)
-			b.Cleanup(func() { fn.Close() })
-			ns := formOn(b, fn, dlm.Config{Replicas: 3}, memory, "a", "b", "c")
-			d := ns[0].d
+			_, ds := form(b, clustertest.Config{Nodes: 3}, dlm.Config{Replicas: 3}, memory)
+			all := []*dlm.DLM{ds.At(0), ds.At(1), ds.At(2)}
+			d := all[0]
 			ctx := context.Background()
 			b.Run("uncontended-wlock", func(b *testing.B) {
 				for b.Loop() {
@@ -57,7 +56,7 @@ func BenchmarkLockUnlock(b *testing.B) {
 					for pb.Next() {
 						id := fmt.Sprintf("id-%d-%d", w, i%64)
 						i++
-						nd := ns[i%3].d
+						nd := all[i%3]
 						if _, err := nd.WLock(ctx, id, "me", 10*time.Second); err != nil {
 							b.Error(err)
 							return

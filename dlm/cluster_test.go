@@ -4,23 +4,20 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/netip"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/notp-go/notp/clustertest"
 	"github.com/notp-go/notp/dlm"
-	"github.com/notp-go/notp/internal/faultnet"
 )
 
 // Two real nodes, foo and bar, in one ring: with two replicas every lock
 // lives on both, and a quorum is both.
 func TestTwoNodeIntegration(t *testing.T) {
-	fn := faultnet.New(1)
-	t.Cleanup(func() { fn.Close() })
-	ns := form(t, fn, dlm.Config{Replicas: 2, Retries: dlm.NoRetries}, "foo", "bar")
-	foo, bar := ns[0].d, ns[1].d
-	ctx := ctxT(t, 30*time.Second)
+	_, ds := form(t, clustertest.Config{Nodes: 2}, dlm.Config{Replicas: 2, Retries: dlm.NoRetries}, false)
+	foo, bar := ds.At(0), ds.At(1)
+	ctx := clustertest.Context(t, 30*time.Second)
 	const ttl = 10 * time.Second
 	free := func(what, id string) {
 		t.Helper()
@@ -233,23 +230,23 @@ func contend(t *testing.T, m *model, stop <-chan struct{}, ds func(i int) *dlm.D
 // directory: no two writers and no writer and reader ever overlap, and
 // write tokens only grow.
 func TestMutualExclusionAndTokenOrderWhileAReplicaRestarts(t *testing.T) {
-	fn := faultnet.New(2)
-	t.Cleanup(func() { fn.Close() })
 	cfg := dlm.Config{Replicas: 3, MinWait: time.Millisecond, MaxWait: 20 * time.Millisecond}
-	ns := form(t, fn, cfg, "a", "b", "c")
+	c, ds := form(t, clustertest.Config{Nodes: 3, Faults: true, Seed: 2}, cfg, false)
 	m := newModel()
 	stop := make(chan struct{})
-	wg := contend(t, m, stop, func(i int) *dlm.DLM { return ns[i%2].d }, 6, 2, []string{"job-0", "job-1"}, 5*time.Second)
+	wg := contend(t, m, stop, func(i int) *dlm.DLM { return ds.At(i % 2) }, 6, 2, []string{"job-0", "job-1"}, 5*time.Second)
 	defer func() { close(stop); wg.Wait(); m.check(t) }()
 
-	waitFor(t, "writes with all replicas up", func() bool { return m.count() >= 20 })
-	ns[2].stop(t)
+	clustertest.WaitFor(t, "writes with all replicas up", func() bool { return m.count() >= 20 })
+	c.Stop(2)
 	before := m.count()
-	waitFor(t, "writes with c down", func() bool { return m.count() >= before+20 })
-	ns[2].start(t)
-	waitFor(t, "c back", func() bool { return alive(ns[0].n, 3) && alive(ns[2].n, 3) })
+	clustertest.WaitFor(t, "writes with c down", func() bool { return m.count() >= before+20 })
+	c.Restart(2)
+	if err := c.WaitConverged(clustertest.Context(t, clustertest.WaitTimeout)); err != nil {
+		t.Fatalf("c back: %v", err)
+	}
 	before = m.count()
-	waitFor(t, "writes after c restarted", func() bool { return m.count() >= before+20 })
+	clustertest.WaitFor(t, "writes after c restarted", func() bool { return m.count() >= before+20 })
 	t.Logf("%d write sections", m.count())
 }
 
@@ -258,52 +255,35 @@ func TestMutualExclusionAndTokenOrderWhileAReplicaRestarts(t *testing.T) {
 // every node (those cut off simply fail), write tokens strictly growing in
 // the order writers got in, never two writers at once.
 func TestFencingTokensUnderPartitionsAndCrashes(t *testing.T) {
-	fn := faultnet.New(3)
-	t.Cleanup(func() { fn.Close() })
-	if err := fn.SetPacketFaults(faultnet.PacketFaults{Loss: 0.02, Duplicate: 0.02, Reorder: 0.05}); err != nil {
-		t.Fatal(err)
-	}
 	cfg := dlm.Config{Replicas: 3, MinWait: time.Millisecond, MaxWait: 20 * time.Millisecond}
-	ns := form(t, fn, cfg, "a", "b", "c")
+	cc := clustertest.Config{Nodes: 3, Faults: true, Seed: 3, Loss: 0.02, Duplicate: 0.02, Reorder: 0.05}
+	c, ds := form(t, cc, cfg, false)
 	m := newModel()
 	stop := make(chan struct{})
-	wg := contend(t, m, stop, func(i int) *dlm.DLM { return ns[i%3].cur.Load() }, 6, 0, []string{"fenced"}, time.Second)
+	wg := contend(t, m, stop, func(i int) *dlm.DLM { return ds.At(i % 3) }, 6, 0, []string{"fenced"}, time.Second)
 	defer func() { close(stop); wg.Wait(); m.check(t) }()
 
 	progress := func(what string) {
 		t.Helper()
 		before := m.count()
-		waitFor(t, what, func() bool { return m.count() >= before+10 })
-	}
-	allAlive := func() {
-		t.Helper()
-		for _, nd := range ns {
-			waitFor(t, "all alive on "+nd.id, func() bool { return alive(nd.n, 3) })
-		}
+		clustertest.WaitFor(t, what, func() bool { return m.count() >= before+10 })
 	}
 	progress("writes on the whole cluster")
 	for round, victim := range []int{0, 1, 2, 0} {
-		nd := ns[victim]
-		others := []*node{ns[(victim+1)%3], ns[(victim+2)%3]}
+		id := c.Node(victim).Self().ID
 		if round%2 == 0 {
-			fn.Partition(addrs(nd), addrs(others...))
-			progress(fmt.Sprintf("round %d: writes with %s cut off", round, nd.id))
-			fn.Heal()
+			c.Partition([]int{victim}, []int{(victim + 1) % 3, (victim + 2) % 3})
+			progress(fmt.Sprintf("round %d: writes with %s cut off", round, id))
+			c.Heal()
 		} else {
-			nd.stop(t)
-			progress(fmt.Sprintf("round %d: writes with %s down", round, nd.id))
-			nd.start(t)
+			c.Stop(victim)
+			progress(fmt.Sprintf("round %d: writes with %s down", round, id))
+			c.Restart(victim)
 		}
-		allAlive()
-		progress(fmt.Sprintf("round %d: writes after %s is back", round, nd.id))
+		if err := c.WaitConverged(clustertest.Context(t, clustertest.WaitTimeout)); err != nil {
+			t.Fatalf("round %d: all alive: %v", round, err)
+		}
+		progress(fmt.Sprintf("round %d: writes after %s is back", round, id))
 	}
 	t.Logf("%d write sections", m.count())
-}
-
-func addrs(ns ...*node) []netip.Addr {
-	var as []netip.Addr
-	for _, nd := range ns {
-		as = append(as, nd.h.Addr())
-	}
-	return as
 }

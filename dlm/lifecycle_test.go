@@ -6,18 +6,16 @@ import (
 	"time"
 
 	"github.com/notp-go/notp"
+	"github.com/notp-go/notp/clustertest"
 	"github.com/notp-go/notp/dlm"
 	"github.com/notp-go/notp/genserver"
-	"github.com/notp-go/notp/internal/faultnet"
 	"github.com/notp-go/notp/kernel"
 )
 
 func TestLifecycleSentinels(t *testing.T) {
-	fn := faultnet.New(6)
-	t.Cleanup(func() { fn.Close() })
-	nd := newNode(t, fn, "solo", dlm.Config{}, true)
-	ctx := ctxT(t, 20*time.Second)
-	d, err := dlm.New(nd.n, dlm.Config{Name: "other"})
+	c, _ := form(t, clustertest.Config{Nodes: 1}, dlm.Config{}, true)
+	ctx := clustertest.Context(t, 20*time.Second)
+	d, err := dlm.New(c.Node(0), dlm.Config{Name: "other"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +44,7 @@ func TestLifecycleSentinels(t *testing.T) {
 		t.Fatalf("Start after Stop: %v", err)
 	}
 	for _, cfg := range []dlm.Config{{Quorum: 4, Replicas: 3}, {Retries: -2}, {MinWait: time.Second, MaxWait: time.Millisecond}, {DriftFactor: 0.7}} {
-		if _, err := dlm.New(nd.n, cfg); !errors.Is(err, dlm.ErrInvalidConfig) {
+		if _, err := dlm.New(c.Node(0), cfg); !errors.Is(err, dlm.ErrInvalidConfig) {
 			t.Errorf("config %+v: %v", cfg, err)
 		}
 	}
@@ -56,23 +54,20 @@ func TestLifecycleSentinels(t *testing.T) {
 // same directory still refuses the held lock, and the next token is
 // larger.
 func TestStopKeepsLocksAndTokensForTheNextStart(t *testing.T) {
-	fn := faultnet.New(7)
-	t.Cleanup(func() { fn.Close() })
-	nd := newNode(t, fn, "solo", dlm.Config{Retries: dlm.NoRetries}, false)
-	ctx := ctxT(t, 20*time.Second)
-	l, err := nd.d.WLock(ctx, "id", "h", time.Minute)
+	c, ds := form(t, clustertest.Config{Nodes: 1, Faults: true}, dlm.Config{Retries: dlm.NoRetries}, false)
+	ctx := clustertest.Context(t, 20*time.Second)
+	l, err := ds.At(0).WLock(ctx, "id", "h", time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
-	nd.stop(t)
-	nd.start(t)
-	if _, err := nd.cur.Load().WLock(ctx, "id", "other", time.Minute); !errors.Is(err, dlm.ErrRetriesExhausted) {
+	c.Restart(0)
+	if _, err := ds.At(0).WLock(ctx, "id", "other", time.Minute); !errors.Is(err, dlm.ErrRetriesExhausted) {
 		t.Fatalf("lock held before the restart was granted again: %v", err)
 	}
-	if err := nd.cur.Load().WUnlock(ctx, "id", "h"); err != nil {
+	if err := ds.At(0).WUnlock(ctx, "id", "h"); err != nil {
 		t.Fatal(err)
 	}
-	l2, err := nd.cur.Load().WLock(ctx, "id", "other", time.Minute)
+	l2, err := ds.At(0).WLock(ctx, "id", "other", time.Minute)
 	if err != nil || l2.Token <= l.Token {
 		t.Fatalf("token %d after %d: %v", l2.Token, l.Token, err)
 	}
@@ -80,11 +75,9 @@ func TestStopKeepsLocksAndTokensForTheNextStart(t *testing.T) {
 
 // A peer's malformed requests get an error reply and change nothing.
 func TestMalformedPeerRequestsGetErrorReplies(t *testing.T) {
-	fn := faultnet.New(10)
-	t.Cleanup(func() { fn.Close() })
-	nd := newNode(t, fn, "solo", dlm.Config{Retries: dlm.NoRetries}, true)
-	ctx := ctxT(t, 20*time.Second)
-	k := nd.n.Kernel()
+	c, ds := form(t, clustertest.Config{Nodes: 1}, dlm.Config{Retries: dlm.NoRetries}, true)
+	ctx := clustertest.Context(t, 20*time.Second)
+	k := c.Node(0).Kernel()
 	for _, c := range []struct {
 		event string
 		data  []byte
@@ -101,7 +94,7 @@ func TestMalformedPeerRequestsGetErrorReplies(t *testing.T) {
 			t.Errorf("%s %x: %v, want %s", c.event, c.data, err, c.code)
 		}
 	}
-	if _, err := nd.d.WLock(ctx, "x", "h", time.Second); err != nil {
+	if _, err := ds.At(0).WLock(ctx, "x", "h", time.Second); err != nil {
 		t.Fatalf("bad requests changed the lock: %v", err)
 	}
 }

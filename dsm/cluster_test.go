@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/notp-go/notp/clustertest"
 	"github.com/notp-go/notp/genserver"
-	"github.com/notp-go/notp/internal/faultnet"
 	"github.com/notp-go/notp/internal/msgpackcheck"
 	"github.com/notp-go/notp/kernel"
 )
@@ -51,16 +51,14 @@ func idOwnedBy(t *testing.T, s *DSM, owner, prefix string) string {
 
 func isCode(err error, code string) bool { return errors.Is(err, &kernel.RemoteError{Code: code}) }
 
-// Two real nodes, foo and bar: a semaphore lives only on its owner, and
-// either node reaches it.
+// Two real nodes, foo (n0) and bar (n1): a semaphore lives only on its
+// owner, and either node reaches it.
 func TestTwoNodeIntegration(t *testing.T) {
-	fn := faultnet.New(1)
-	t.Cleanup(func() { fn.Close() })
-	ns := form(t, fn, Config{Retries: NoRetries}, "foo", "bar")
-	foo, bar := ns[0].d, ns[1].d
-	ctx := ctxT(t, 30*time.Second)
-	mine := idOwnedBy(t, foo, "foo", "local")
-	theirs := idOwnedBy(t, foo, "bar", "remote")
+	c, ss := form(t, clustertest.Config{Nodes: 2}, Config{Retries: NoRetries}, false)
+	foo, bar := ss.At(0), ss.At(1)
+	ctx := clustertest.Context(t, 30*time.Second)
+	mine := idOwnedBy(t, foo, "n0", "local")
+	theirs := idOwnedBy(t, foo, "n1", "remote")
 	for _, id := range []string{mine, theirs} {
 		if err := foo.Create(ctx, id, 2); err != nil {
 			t.Fatal(err)
@@ -129,7 +127,7 @@ func TestTwoNodeIntegration(t *testing.T) {
 		}
 	})
 	t.Run("a peer cannot tell a node its semaphore was handed off", func(t *testing.T) {
-		_, err := genserver.CallRaw(ctx, ns[1].n.Kernel(), genserver.Target{Name: "dsm", Node: ns[0].n.Self()},
+		_, err := genserver.CallRaw(ctx, c.Node(1).Kernel(), genserver.Target{Name: "dsm", Node: c.Node(0).Self()},
 			evHanded, encode(handed{ID: mine, Version: 0}))
 		if !isCode(err, CodeBadRequest) {
 			t.Fatalf("err %v", err)
@@ -155,11 +153,9 @@ func TestTwoNodeIntegration(t *testing.T) {
 // semaphore ends up on exactly one node, its owner, with its limit, and
 // no semaphore ever had more holders than its limit.
 func TestHandoffOnRingChangesLosesAndDoublesNothing(t *testing.T) {
-	fn := faultnet.New(5)
-	t.Cleanup(func() { fn.Close() })
 	cfg := Config{HandoffInterval: 200 * time.Millisecond, MinWait: time.Millisecond, MaxWait: 10 * time.Millisecond}
-	ns := form(t, fn, cfg, "a", "b", "c")
-	ctx := ctxT(t, 60*time.Second)
+	c, ss := form(t, clustertest.Config{Nodes: 3, Faults: true, Seed: 5}, cfg, false)
+	ctx := clustertest.Context(t, 60*time.Second)
 	const sems, limit = 16, 2
 	// A holder closed while its semaphore moves may come back with a copy
 	// handed over late, and then lasts until its TTL: short here, so the
@@ -168,7 +164,7 @@ func TestHandoffOnRingChangesLosesAndDoublesNothing(t *testing.T) {
 	ids := make([]string, sems)
 	for i := range ids {
 		ids[i] = fmt.Sprintf("sem-%d", i)
-		if err := ns[0].d.Create(ctx, ids[i], limit); err != nil {
+		if err := ss.At(0).Create(ctx, ids[i], limit); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -189,7 +185,7 @@ func TestHandoffOnRingChangesLosesAndDoublesNothing(t *testing.T) {
 			}
 		}
 	}
-	clients := []*DSM{ns[0].d, ns[2].d} // a and c stay in the ring
+	clients := []*DSM{ss.At(0), ss.At(2)} // n0 and n2 stay in the ring
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	for w := range 6 {
@@ -239,32 +235,31 @@ func TestHandoffOnRingChangesLosesAndDoublesNothing(t *testing.T) {
 		mu.Lock()
 		before := posts
 		mu.Unlock()
-		waitFor(t, what, func() bool { mu.Lock(); defer mu.Unlock(); return posts >= before+30 })
+		clustertest.WaitFor(t, what, func() bool { mu.Lock(); defer mu.Unlock(); return posts >= before+30 })
 	}
-	progress("posts on a, b, c")
-	d := newNode(t, fn, "d", cfg, false)
-	if err := ns[0].n.Ring().Meet(ctx, d.n.Self()); err != nil {
+	progress("posts on n0, n1, n2")
+	d := c.Add()
+	if err := c.Node(0).Ring().Meet(ctx, c.Node(d).Self()); err != nil {
 		t.Fatal(err)
 	}
-	ns = append(ns, d)
-	progress("posts after d joined")
-	if err := ns[0].n.Ring().Remove(ctx, ns[1].n.Self(), false); err != nil {
+	progress("posts after n3 joined")
+	if err := c.Node(0).Ring().Remove(ctx, c.Node(1).Self(), false); err != nil {
 		t.Fatal(err)
 	}
-	progress("posts after b was removed")
+	progress("posts after n1 was removed")
 	close(stop)
 	wg.Wait()
 
 	// Quiesce: every node's view agrees and every handoff has landed.
-	stay := []*node{ns[0], ns[2], ns[3]}
-	waitFor(t, "semaphores settled on their owners", func() bool {
+	stay := []int{0, 2, d}
+	clustertest.WaitFor(t, "semaphores settled on their owners", func() bool {
 		for _, id := range ids {
-			owner, _ := ns[0].d.ring.owner(id)
+			owner, _ := ss.At(0).ring.owner(id)
 			copies := 0
-			for _, nd := range ns {
-				if held, _ := local(t, nd.d, id); held {
+			for i, n := range c.Nodes() {
+				if held, _ := local(t, ss.At(i), id); held {
 					copies++
-					if nd.id != owner.ID {
+					if n.Self().ID != owner.ID {
 						return false
 					}
 				}
@@ -276,14 +271,14 @@ func TestHandoffOnRingChangesLosesAndDoublesNothing(t *testing.T) {
 		return true
 	})
 	for _, id := range ids {
-		for _, nd := range stay {
-			info, err := nd.d.Read(ctx, id)
+		for _, i := range stay {
+			info, err := ss.At(i).Read(ctx, id)
 			if err != nil || info.N != limit || info.Active > limit {
-				t.Errorf("%s from %s: %+v %v, want n=%d", id, nd.id, info, err, limit)
+				t.Errorf("%s from %s: %+v %v, want n=%d", id, c.Node(i).Self().ID, info, err, limit)
 			}
 		}
-		waitFor(t, id+" with every place given back", func() bool {
-			info, err := stay[0].d.Read(ctx, id)
+		clustertest.WaitFor(t, id+" with every place given back", func() bool {
+			info, err := ss.At(stay[0]).Read(ctx, id)
 			return err == nil && info == (Info{N: limit})
 		})
 	}

@@ -8,17 +8,15 @@ import (
 	"time"
 
 	"github.com/notp-go/notp"
+	"github.com/notp-go/notp/clustertest"
 	"github.com/notp-go/notp/genserver"
-	"github.com/notp-go/notp/internal/faultnet"
 	"github.com/notp-go/notp/kernel"
 )
 
 func TestLifecycleSentinels(t *testing.T) {
-	fn := faultnet.New(6)
-	t.Cleanup(func() { fn.Close() })
-	nd := newNode(t, fn, "solo", Config{}, true)
-	ctx := ctxT(t, 20*time.Second)
-	s, err := New(nd.n, Config{Name: "other"})
+	c, ss := form(t, clustertest.Config{Nodes: 1}, Config{}, true)
+	ctx := clustertest.Context(t, 20*time.Second)
+	s, err := New(c.Node(0), Config{Name: "other"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,13 +44,13 @@ func TestLifecycleSentinels(t *testing.T) {
 	if err := s.Start(ctx); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Start after Stop: %v", err)
 	}
-	if _, err := New(nd.n, Config{MinWait: time.Second, MaxWait: time.Millisecond}); !errors.Is(err, ErrInvalidConfig) {
+	if _, err := New(c.Node(0), Config{MinWait: time.Second, MaxWait: time.Millisecond}); !errors.Is(err, ErrInvalidConfig) {
 		t.Fatalf("bad config: %v", err)
 	}
-	if err := nd.d.Create(ctx, "s", 0); !errors.Is(err, ErrInvalidArgument) {
+	if err := ss.At(0).Create(ctx, "s", 0); !errors.Is(err, ErrInvalidArgument) {
 		t.Fatalf("n=0: %v", err)
 	}
-	if err := nd.d.Post(ctx, "", "h", time.Second); !errors.Is(err, ErrInvalidArgument) {
+	if err := ss.At(0).Post(ctx, "", "h", time.Second); !errors.Is(err, ErrInvalidArgument) {
 		t.Fatalf("empty id: %v", err)
 	}
 }
@@ -60,29 +58,24 @@ func TestLifecycleSentinels(t *testing.T) {
 // Stop keeps the semaphores and their holders: a DSM started again on the
 // same directory has them, each holder with the time it had left.
 func TestStopKeepsPersistedStateForTheNextStart(t *testing.T) {
-	fn := faultnet.New(7)
-	t.Cleanup(func() { fn.Close() })
-	nd := newNode(t, fn, "solo", Config{}, false)
-	ctx := ctxT(t, 20*time.Second)
-	if err := nd.d.Create(ctx, "s", 2); err != nil {
+	c, ss := form(t, clustertest.Config{Nodes: 1, Faults: true}, Config{}, false)
+	ctx := clustertest.Context(t, 20*time.Second)
+	if err := ss.At(0).Create(ctx, "s", 2); err != nil {
 		t.Fatal(err)
 	}
-	if err := nd.d.Post(ctx, "s", "h", time.Minute); err != nil {
+	if err := ss.At(0).Post(ctx, "s", "h", time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	nd.stop(t)
-	nd.start(t)
-	if info, err := nd.d.Read(ctx, "s"); err != nil || info != (Info{N: 2, Active: 1}) {
+	c.Restart(0)
+	if info, err := ss.At(0).Read(ctx, "s"); err != nil || info != (Info{N: 2, Active: 1}) {
 		t.Fatalf("after restart: %+v %v", info, err)
 	}
 }
 
 func TestPostRetriesUntilAPlaceFreesUp(t *testing.T) {
-	fn := faultnet.New(8)
-	t.Cleanup(func() { fn.Close() })
-	nd := newNode(t, fn, "solo", Config{MinWait: time.Millisecond, MaxWait: 5 * time.Millisecond}, true)
-	ctx := ctxT(t, 20*time.Second)
-	s := nd.d
+	_, ss := form(t, clustertest.Config{Nodes: 1}, Config{MinWait: time.Millisecond, MaxWait: 5 * time.Millisecond}, true)
+	ctx := clustertest.Context(t, 20*time.Second)
+	s := ss.At(0)
 	if err := s.Create(ctx, "s", 1); err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +84,7 @@ func TestPostRetriesUntilAPlaceFreesUp(t *testing.T) {
 	}
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		waitFor(t, "b refused at least once", func() bool { return s.srv.Stats().Handled > 3 })
+		clustertest.WaitFor(t, "b refused at least once", func() bool { return s.srv.Stats().Handled > 3 })
 		if err := s.CloseAsync("s", "a"); err != nil {
 			t.Error(err)
 		}
@@ -108,14 +101,12 @@ func TestPostRetriesUntilAPlaceFreesUp(t *testing.T) {
 // A grant that arrives after its TTL ran out is not a grant: the client
 // gives the place back and, without retries, fails.
 func TestPostPastItsTTLFails(t *testing.T) {
-	fn := faultnet.New(9)
-	t.Cleanup(func() { fn.Close() })
 	var mu sync.Mutex
 	clk := time.Now()
 	now := func() time.Time { mu.Lock(); defer mu.Unlock(); clk = clk.Add(400 * time.Millisecond); return clk }
-	nd := newNode(t, fn, "solo", Config{Retries: NoRetries, Now: now}, true)
-	ctx := ctxT(t, 20*time.Second)
-	s := nd.d
+	_, ss := form(t, clustertest.Config{Nodes: 1}, Config{Retries: NoRetries, Now: now}, true)
+	ctx := clustertest.Context(t, 20*time.Second)
+	s := ss.At(0)
 	if err := s.Create(ctx, "s", 1); err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +118,7 @@ func TestPostPastItsTTLFails(t *testing.T) {
 	if want := "dsm: Failed to grab semaphore s with holder a."; err.Error()[:len(want)] != want {
 		t.Fatalf("text %q", err)
 	}
-	waitFor(t, "the late place given back", func() bool {
+	clustertest.WaitFor(t, "the late place given back", func() bool {
 		info, err := s.Read(context.Background(), "s")
 		return err == nil && info.Active == 0
 	})
@@ -135,11 +126,9 @@ func TestPostPastItsTTLFails(t *testing.T) {
 
 // A peer's malformed requests get an error reply and change nothing.
 func TestMalformedPeerRequestsGetErrorReplies(t *testing.T) {
-	fn := faultnet.New(10)
-	t.Cleanup(func() { fn.Close() })
-	nd := newNode(t, fn, "solo", Config{}, true)
-	ctx := ctxT(t, 20*time.Second)
-	k := nd.n.Kernel()
+	c, ss := form(t, clustertest.Config{Nodes: 1}, Config{}, true)
+	ctx := clustertest.Context(t, 20*time.Second)
+	k := c.Node(0).Kernel()
 	for _, c := range []struct {
 		event string
 		data  []byte
@@ -156,7 +145,7 @@ func TestMalformedPeerRequestsGetErrorReplies(t *testing.T) {
 			t.Errorf("%s %x: %v, want %s", c.event, c.data, err, c.code)
 		}
 	}
-	if _, err := nd.d.Read(ctx, "s"); !isCode(err, CodeNotFound) {
+	if _, err := ss.At(0).Read(ctx, "s"); !isCode(err, CodeNotFound) {
 		t.Fatalf("bad requests created a semaphore: %v", err)
 	}
 }
@@ -164,17 +153,15 @@ func TestMalformedPeerRequestsGetErrorReplies(t *testing.T) {
 // A request for a semaphore whose owner memberlist reports dead fails at
 // once instead of waiting for its deadline.
 func TestDeadOwnerFailsFast(t *testing.T) {
-	fn := faultnet.New(11)
-	t.Cleanup(func() { fn.Close() })
-	ns := form(t, fn, Config{}, "foo", "bar")
-	foo := ns[0].d
-	ctx := ctxT(t, 30*time.Second)
-	theirs := idOwnedBy(t, foo, "bar", "remote")
+	c, ss := form(t, clustertest.Config{Nodes: 2, Faults: true}, Config{}, false)
+	foo := ss.At(0)
+	ctx := clustertest.Context(t, 30*time.Second)
+	theirs := idOwnedBy(t, foo, "n1", "remote")
 	if err := foo.Create(ctx, theirs, 1); err != nil {
 		t.Fatal(err)
 	}
-	ns[1].stop(t)
-	waitFor(t, "bar reported down", func() bool { return foo.ring.down("bar") })
+	c.Stop(1)
+	clustertest.WaitFor(t, "n1 reported down", func() bool { return foo.ring.down("n1") })
 	start := time.Now()
 	if _, err := foo.Read(ctx, theirs); !errors.Is(err, ErrOwnerDown) {
 		t.Fatalf("err %v", err)
