@@ -84,7 +84,7 @@ func TestDependencyRules(t *testing.T) {
 		// The test helpers: testutil sits below every package with tests
 		// (so it imports none of them), clustertest above cluster; it
 		// parses nodes' /metrics with the exposition-format parser.
-		{"internal/testutil", nil, []string{"github.com/hashicorp/memberlist"}},
+		{"internal/testutil", nil, []string{"github.com/hashicorp/memberlist", "github.com/vmihailenco/msgpack/v5"}},
 		{"clustertest", []string{modulePath, modulePath + "/cluster", modulePath + "/gossip", modulePath + "/kernel",
 			modulePath + "/internal/faultnet", modulePath + "/internal/testutil", modulePath + "/metrics"},
 			[]string{"github.com/hashicorp/memberlist", "github.com/prometheus/client_model", "github.com/prometheus/common"}},

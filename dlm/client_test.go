@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/notp-go/notp/internal/testutil"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -165,15 +166,15 @@ func TestLockQuorumMissedWithoutRetriesFailsAndReleasesEverywhere(t *testing.T) 
 
 func TestLockTTLExceededFailsEvenIfGranted(t *testing.T) {
 	for _, write := range []bool{false, true} {
-		clk := &fakeClock{t: time.Unix(0, 0)}
+		clk := testutil.NewClock(time.Unix(0, 0))
 		var mu sync.Mutex
 		rpc := &fakeRPC{fn: func(node, ev string, r request) (reply, error) {
 			mu.Lock()
-			clk.advance(400 * time.Millisecond)
+			clk.Advance(400 * time.Millisecond)
 			mu.Unlock()
 			return reply{OK: true}, nil
 		}}
-		d := testClient(Config{Retries: NoRetries, Now: func() time.Time { mu.Lock(); defer mu.Unlock(); return clk.now() }},
+		d := testClient(Config{Retries: NoRetries, Now: func() time.Time { mu.Lock(); defer mu.Unlock(); return clk.Now() }},
 			&fakeRing{nodes: abc}, rpc)
 		if _, err := d.acquire(context.Background(), write, "id", "me", time.Second); !errors.Is(err, ErrRetriesExhausted) {
 			t.Fatalf("write=%v: granted after the TTL ran out: %v", write, err)

@@ -3,6 +3,7 @@ package dlm
 import (
 	"context"
 	"encoding/binary"
+	"github.com/notp-go/notp/internal/testutil"
 	"sort"
 	"testing"
 	"time"
@@ -11,21 +12,15 @@ import (
 	"github.com/notp-go/notp/table"
 )
 
-// fakeClock is a settable clock for expiry tests.
-type fakeClock struct{ t time.Time }
-
-func (c *fakeClock) now() time.Time          { return c.t }
-func (c *fakeClock) advance(d time.Duration) { c.t = c.t.Add(d) }
-
-func newTestReplica(t *testing.T, dir string) (*replica, *fakeClock, *table.Table) {
+func newTestReplica(t *testing.T, dir string) (*replica, *testutil.Clock, *table.Table) {
 	t.Helper()
 	st, err := table.Open(table.Config{Dir: dir, Name: "dlm"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	clk := &fakeClock{t: time.UnixMilli(1_700_000_000_000)}
-	cfg := Config{Now: clk.now}
+	clk := testutil.NewClock(time.UnixMilli(1_700_000_000_000))
+	cfg := Config{Now: clk.Now}
 	cfg.setDefaults()
 	r := newReplica(st, &cfg)
 	if err := r.load(context.Background()); err != nil {
@@ -95,12 +90,12 @@ func TestReplicaRLockRefusedUnderWriteLock(t *testing.T) {
 func TestReplicaRLockBySameHolderIsGrantedOnceWithoutExtendingTTL(t *testing.T) {
 	r, clk, _ := newTestReplica(t, "")
 	expect(t, "rlock", true)(r.rlock("id", "h", time.Second))
-	clk.advance(600 * time.Millisecond)
+	clk.Advance(600 * time.Millisecond)
 	expect(t, "rlock again", true)(r.rlock("id", "h", time.Second))
 	if got := readHolders(r, "id"); len(got) != 1 {
 		t.Fatalf("holders %v, want one", got)
 	}
-	clk.advance(500 * time.Millisecond) // 1.1 s after the first grant
+	clk.Advance(500 * time.Millisecond) // 1.1 s after the first grant
 	if got := readHolders(r, "id"); got != nil {
 		t.Fatalf("holders %v after the first TTL: the second rlock extended it", got)
 	}
@@ -114,7 +109,7 @@ func TestReplicaRLockAddsHoldersAndPersistsStartAndTimeout(t *testing.T) {
 		t.Fatalf("holders %v", got)
 	}
 	h, ok := storedHold(t, st, "id", "b")
-	if !ok || h.Start != clk.t.UnixMilli() || h.Timeout != 2000 {
+	if !ok || h.Start != clk.Now().UnixMilli() || h.Timeout != 2000 {
 		t.Fatalf("persisted %+v %v", h, ok)
 	}
 }
@@ -132,7 +127,7 @@ func TestReplicaWLockPersistsHolderStartTimeout(t *testing.T) {
 	r, clk, st := newTestReplica(t, t.TempDir())
 	expect(t, "wlock", true)(r.wlock("id", "h", 1500*time.Millisecond))
 	h, ok := storedHold(t, st, "id", "")
-	if !ok || h.Holder != "h" || h.Start != clk.t.UnixMilli() || h.Timeout != 1500 {
+	if !ok || h.Holder != "h" || h.Start != clk.Now().UnixMilli() || h.Timeout != 1500 {
 		t.Fatalf("persisted %+v %v", h, ok)
 	}
 }
@@ -185,7 +180,7 @@ func TestReplicaReadExpiryRemovesHolderThenLock(t *testing.T) {
 	expect(t, "wlock", true)(r.wlock("w", "h", 10*time.Second))
 	expect(t, "rlock a", true)(r.rlock("id", "a", time.Second))
 	expect(t, "rlock b", true)(r.rlock("id", "b", 2*time.Second))
-	clk.advance(time.Second)
+	clk.Advance(time.Second)
 	r.sweep()
 	if got := readHolders(r, "id"); len(got) != 1 || got[0] != "b" {
 		t.Fatalf("after a's TTL: holders %v", got)
@@ -193,7 +188,7 @@ func TestReplicaReadExpiryRemovesHolderThenLock(t *testing.T) {
 	if _, ok := storedHold(t, st, "id", "a"); ok {
 		t.Fatal("expired holder kept on disk")
 	}
-	clk.advance(time.Second)
+	clk.Advance(time.Second)
 	r.sweep()
 	if _, ok := r.locks["id"]; ok {
 		t.Fatal("lock kept after every holder expired")
@@ -207,10 +202,10 @@ func TestReplicaWriteExpiryRemovesOnlyThatLock(t *testing.T) {
 	r, clk, st := newTestReplica(t, t.TempDir())
 	expect(t, "wlock", true)(r.wlock("id", "h", time.Second))
 	expect(t, "rlock", true)(r.rlock("r", "x", 5*time.Second))
-	clk.advance(999 * time.Millisecond)
+	clk.Advance(999 * time.Millisecond)
 	expect(t, "other holder before expiry", false)(r.wlock("id", "o", time.Second))
 	expect(t, "wrong holder's unlock", false)(r.wunlock("id", "o"))
-	clk.advance(time.Millisecond)
+	clk.Advance(time.Millisecond)
 	r.sweep()
 	if _, ok := r.locks["id"]; ok {
 		t.Fatal("write lock kept after its TTL")
@@ -262,7 +257,7 @@ func TestReplicaLoadRebuildsLocksWithRemainingTTL(t *testing.T) {
 	expect(t, "rlock short", true)(r.rlock("gone", "c", time.Second))
 	st.Close()
 
-	r2, clk2, _ := newTestReplicaAt(t, dir, clk.t.Add(1500*time.Millisecond))
+	r2, clk2, _ := newTestReplicaAt(t, dir, clk.Now().Add(1500*time.Millisecond))
 	if r2.counter != 7 {
 		t.Fatalf("counter %d, want 7", r2.counter)
 	}
@@ -275,25 +270,25 @@ func TestReplicaLoadRebuildsLocksWithRemainingTTL(t *testing.T) {
 	if r2.live("gone") != nil {
 		t.Fatal("a lock that expired while the replica was down came back")
 	}
-	clk2.advance(600 * time.Millisecond) // b had 500 ms left
+	clk2.Advance(600 * time.Millisecond) // b had 500 ms left
 	if got := readHolders(r2, "r"); len(got) != 1 || got[0] != "a" {
 		t.Fatalf("after b's remaining TTL: %v", got)
 	}
-	clk2.advance(8 * time.Second) // 10.1 s after the grants
+	clk2.Advance(8 * time.Second) // 10.1 s after the grants
 	if r2.live("w") != nil {
 		t.Fatal("restored write lock outlived its TTL")
 	}
 }
 
-func newTestReplicaAt(t *testing.T, dir string, now time.Time) (*replica, *fakeClock, *table.Table) {
+func newTestReplicaAt(t *testing.T, dir string, now time.Time) (*replica, *testutil.Clock, *table.Table) {
 	t.Helper()
 	st, err := table.Open(table.Config{Dir: dir, Name: "dlm"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	clk := &fakeClock{t: now}
-	cfg := Config{Now: clk.now}
+	clk := testutil.NewClock(now)
+	cfg := Config{Now: clk.Now}
 	cfg.setDefaults()
 	r := newReplica(st, &cfg)
 	if err := r.load(context.Background()); err != nil {

@@ -1,18 +1,9 @@
 package dlm
 
 import (
+	"github.com/notp-go/notp/internal/testutil"
 	"testing"
-
-	"github.com/vmihailenco/msgpack/v5"
 )
-
-func mp(v any) []byte {
-	b, err := msgpack.Marshal(v)
-	if err != nil {
-		panic(err)
-	}
-	return b
-}
 
 func TestDecodeRequestRejectsMalformedJobs(t *testing.T) {
 	cases := []struct {
@@ -20,20 +11,20 @@ func TestDecodeRequestRejectsMalformedJobs(t *testing.T) {
 		data        []byte
 	}{
 		{"empty", evRLock, nil},
-		{"not a map", evRLock, mp("id")},
-		{"array", evWLock, mp([]any{"id", "h", 1000})},
-		{"id not a string", evRLock, mp(map[string]any{"id": 5, "holder": "h", "timeout": 1000})},
-		{"holder not a string", evWLock, mp(map[string]any{"id": "x", "holder": true, "timeout": 1000})},
-		{"timeout not a number", evWLock, mp(map[string]any{"id": "x", "holder": "h", "timeout": "1s"})},
-		{"no timeout", evRLock, mp(map[string]any{"id": "x", "holder": "h"})},
-		{"negative timeout", evRLock, mp(map[string]any{"id": "x", "holder": "h", "timeout": -1})},
-		{"timeout over MaxTTL", evWLock, mp(map[string]any{"id": "x", "holder": "h", "timeout": MaxTTL.Milliseconds() + 1})},
-		{"missing holder", evRUnlock, mp(map[string]any{"id": "x"})},
-		{"missing id", evWUnlock, mp(map[string]any{"holder": "h"})},
-		{"commit without token", evCommit, mp(map[string]any{"id": "x", "holder": "h"})},
-		{"unknown event", "steal", mp(map[string]any{"id": "x", "holder": "h"})},
-		{"oversized", evRLock, mp(map[string]any{"id": string(make([]byte, 600)), "holder": "h", "timeout": 1})},
-		{"truncated", evRLock, mp(map[string]any{"id": "x", "holder": "h", "timeout": 1000})[:5]},
+		{"not a map", evRLock, testutil.Msgpack("id")},
+		{"array", evWLock, testutil.Msgpack([]any{"id", "h", 1000})},
+		{"id not a string", evRLock, testutil.Msgpack(map[string]any{"id": 5, "holder": "h", "timeout": 1000})},
+		{"holder not a string", evWLock, testutil.Msgpack(map[string]any{"id": "x", "holder": true, "timeout": 1000})},
+		{"timeout not a number", evWLock, testutil.Msgpack(map[string]any{"id": "x", "holder": "h", "timeout": "1s"})},
+		{"no timeout", evRLock, testutil.Msgpack(map[string]any{"id": "x", "holder": "h"})},
+		{"negative timeout", evRLock, testutil.Msgpack(map[string]any{"id": "x", "holder": "h", "timeout": -1})},
+		{"timeout over MaxTTL", evWLock, testutil.Msgpack(map[string]any{"id": "x", "holder": "h", "timeout": MaxTTL.Milliseconds() + 1})},
+		{"missing holder", evRUnlock, testutil.Msgpack(map[string]any{"id": "x"})},
+		{"missing id", evWUnlock, testutil.Msgpack(map[string]any{"holder": "h"})},
+		{"commit without token", evCommit, testutil.Msgpack(map[string]any{"id": "x", "holder": "h"})},
+		{"unknown event", "steal", testutil.Msgpack(map[string]any{"id": "x", "holder": "h"})},
+		{"oversized", evRLock, testutil.Msgpack(map[string]any{"id": string(make([]byte, 600)), "holder": "h", "timeout": 1})},
+		{"truncated", evRLock, testutil.Msgpack(map[string]any{"id": "x", "holder": "h", "timeout": 1000})[:5]},
 	}
 	for _, c := range cases {
 		if r, err := decodeRequest(c.event, c.data); err == nil {

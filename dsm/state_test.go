@@ -3,6 +3,7 @@ package dsm
 import (
 	"context"
 	"errors"
+	"github.com/notp-go/notp/internal/testutil"
 	"testing"
 	"time"
 
@@ -11,19 +12,14 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 )
 
-type fakeClock struct{ t time.Time }
-
-func (c *fakeClock) now() time.Time          { return c.t }
-func (c *fakeClock) advance(d time.Duration) { c.t = c.t.Add(d) }
-
-func newTestOwner(t *testing.T, dir string, clk *fakeClock) (*owner, *table.Table) {
+func newTestOwner(t *testing.T, dir string, clk *testutil.Clock) (*owner, *table.Table) {
 	t.Helper()
 	st, err := table.Open(table.Config{Dir: dir, Name: "dsm"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	cfg := Config{Now: clk.now}
+	cfg := Config{Now: clk.Now}
 	cfg.setDefaults()
 	o := newOwner(st, &cfg)
 	if err := o.load(context.Background()); err != nil {
@@ -32,7 +28,7 @@ func newTestOwner(t *testing.T, dir string, clk *fakeClock) (*owner, *table.Tabl
 	return o, st
 }
 
-func newClock() *fakeClock { return &fakeClock{t: time.UnixMilli(1_700_000_000_000)} }
+func newClock() *testutil.Clock { return testutil.NewClock(time.UnixMilli(1_700_000_000_000)) }
 
 func expect(t *testing.T, what string, want bool) func(reply, error) reply {
 	return func(rep reply, err error) reply {
@@ -107,7 +103,7 @@ func TestOwnerPost(t *testing.T) {
 	expectCode(t, "missing", CodeNotFound, "Semaphore 's' does not exist.")(o.post("s", "a", time.Second))
 	o.create("s", 2)
 	expect(t, "a", true)(o.post("s", "a", time.Second))
-	clk.advance(600 * time.Millisecond)
+	clk.Advance(600 * time.Millisecond)
 	expect(t, "a again", true)(o.post("s", "a", time.Second))
 	expect(t, "b", true)(o.post("s", "b", time.Second))
 	expect(t, "full", false)(o.post("s", "c", time.Second))
@@ -116,10 +112,10 @@ func TestOwnerPost(t *testing.T) {
 	}
 	b, err := st.HGet(prefixHolders+"s", "b")
 	var h hold
-	if err != nil || msgpack.Unmarshal(b, &h) != nil || h.Start != clk.t.UnixMilli() || h.Timeout != 1000 {
+	if err != nil || msgpack.Unmarshal(b, &h) != nil || h.Start != clk.Now().UnixMilli() || h.Timeout != 1000 {
 		t.Fatalf("persisted holder %+v %v", h, err)
 	}
-	clk.advance(500 * time.Millisecond) // a's TTL is over, not renewed by its second post
+	clk.Advance(500 * time.Millisecond) // a's TTL is over, not renewed by its second post
 	expect(t, "c after a expired", true)(o.post("s", "c", time.Second))
 }
 
@@ -145,7 +141,7 @@ func TestOwnerExpiry(t *testing.T) {
 	o.create("s", 3)
 	o.post("s", "a", time.Second)
 	o.post("s", "b", 2*time.Second)
-	clk.advance(time.Second)
+	clk.Advance(time.Second)
 	o.sweep()
 	if _, ok := o.sems["s"].holders["a"]; ok || len(o.sems["s"].holders) != 1 {
 		t.Fatal("expired holder kept")
@@ -153,7 +149,7 @@ func TestOwnerExpiry(t *testing.T) {
 	if _, err := st.HGet(prefixHolders+"s", "a"); err == nil {
 		t.Fatal("expired holder kept on disk")
 	}
-	clk.advance(time.Second)
+	clk.Advance(time.Second)
 	o.sweep()
 	if o.sems["s"] == nil || len(o.sems["s"].holders) != 0 {
 		t.Fatal("expiry of holders must keep the semaphore and drop them all")
@@ -170,9 +166,9 @@ func TestOwnerLoadRestoresSizesAndHoldersInAnyOrder(t *testing.T) {
 				if what == "size" {
 					st.Set(prefixSize+"s", encode(2))
 				} else {
-					st.HSet(prefixHolders+"s", "a", encode(&hold{Start: clk.t.UnixMilli() - 500, Timeout: 1000}))
-					st.HSet(prefixHolders+"s", "old", encode(&hold{Start: clk.t.UnixMilli() - 5000, Timeout: 1000}))
-					st.HSet(prefixHolders+"orphan", "x", encode(&hold{Start: clk.t.UnixMilli(), Timeout: 1000}))
+					st.HSet(prefixHolders+"s", "a", encode(&hold{Start: clk.Now().UnixMilli() - 500, Timeout: 1000}))
+					st.HSet(prefixHolders+"s", "old", encode(&hold{Start: clk.Now().UnixMilli() - 5000, Timeout: 1000}))
+					st.HSet(prefixHolders+"orphan", "x", encode(&hold{Start: clk.Now().UnixMilli(), Timeout: 1000}))
 				}
 			}
 			st.Close()
@@ -181,7 +177,7 @@ func TestOwnerLoadRestoresSizesAndHoldersInAnyOrder(t *testing.T) {
 			if s == nil || s.n != 2 || len(s.holders) != 1 || s.holders["a"] == nil {
 				t.Fatalf("loaded %+v", s)
 			}
-			if got := s.holders["a"].expires.Sub(clk.t); got != 500*time.Millisecond {
+			if got := s.holders["a"].expires.Sub(clk.Now()); got != 500*time.Millisecond {
 				t.Fatalf("a has %v left, want 500ms", got)
 			}
 			if o.sems["orphan"] != nil {
@@ -209,11 +205,11 @@ func TestOwnerInstallMergesWithoutDoubling(t *testing.T) {
 	clk := newClock()
 	o, _ := newTestOwner(t, t.TempDir(), clk)
 	expect(t, "install new", true)(o.install(handoff{ID: "s", N: 2, Holders: []handedOff{{"a", 800}}}))
-	if s := o.sems["s"]; s.n != 2 || s.holders["a"].expires.Sub(clk.t) != 800*time.Millisecond {
+	if s := o.sems["s"]; s.n != 2 || s.holders["a"].expires.Sub(clk.Now()) != 800*time.Millisecond {
 		t.Fatalf("installed %+v", s)
 	}
 	expect(t, "install again", true)(o.install(handoff{ID: "s", N: 5, Holders: []handedOff{{"a", 100}, {"b", 900}}}))
-	if s := o.sems["s"]; s.n != 2 || len(s.holders) != 2 || s.holders["a"].expires.Sub(clk.t) != 800*time.Millisecond {
+	if s := o.sems["s"]; s.n != 2 || len(s.holders) != 2 || s.holders["a"].expires.Sub(clk.Now()) != 800*time.Millisecond {
 		t.Fatalf("merged %+v", s)
 	}
 	h, ok := o.snapshot("s")

@@ -1,37 +1,28 @@
 package dsm
 
 import (
+	"github.com/notp-go/notp/internal/testutil"
 	"testing"
-
-	"github.com/vmihailenco/msgpack/v5"
 )
-
-func mp(v any) []byte {
-	b, err := msgpack.Marshal(v)
-	if err != nil {
-		panic(err)
-	}
-	return b
-}
 
 func TestDecodeRequestRejectsMalformedJobs(t *testing.T) {
 	cases := []struct {
 		name, event string
 		data        []byte
 	}{
-		{"not a map", evCreate, mp("s")},
+		{"not a map", evCreate, testutil.Msgpack("s")},
 		{"empty", evRead, nil},
-		{"id not a string", evRead, mp(map[string]any{"id": 1})},
-		{"n not a number", evCreate, mp(map[string]any{"id": "s", "n": "2"})},
-		{"n zero", evCreate, mp(map[string]any{"id": "s", "n": 0})},
-		{"n over MaxSize", evCreate, mp(map[string]any{"id": "s", "n": DefaultMaxSize + 1})},
-		{"post without holder", evPost, mp(map[string]any{"id": "s", "timeout": 100})},
-		{"post without timeout", evPost, mp(map[string]any{"id": "s", "holder": "h"})},
-		{"post timeout negative", evPost, mp(map[string]any{"id": "s", "holder": "h", "timeout": -5})},
-		{"close holder not a string", evClose, mp(map[string]any{"id": "s", "holder": 7})},
-		{"missing id", evDestroy, mp(map[string]any{})},
-		{"unknown event", "grab", mp(map[string]any{"id": "s"})},
-		{"oversized", evRead, mp(map[string]any{"id": string(make([]byte, 700))})},
+		{"id not a string", evRead, testutil.Msgpack(map[string]any{"id": 1})},
+		{"n not a number", evCreate, testutil.Msgpack(map[string]any{"id": "s", "n": "2"})},
+		{"n zero", evCreate, testutil.Msgpack(map[string]any{"id": "s", "n": 0})},
+		{"n over MaxSize", evCreate, testutil.Msgpack(map[string]any{"id": "s", "n": DefaultMaxSize + 1})},
+		{"post without holder", evPost, testutil.Msgpack(map[string]any{"id": "s", "timeout": 100})},
+		{"post without timeout", evPost, testutil.Msgpack(map[string]any{"id": "s", "holder": "h"})},
+		{"post timeout negative", evPost, testutil.Msgpack(map[string]any{"id": "s", "holder": "h", "timeout": -5})},
+		{"close holder not a string", evClose, testutil.Msgpack(map[string]any{"id": "s", "holder": 7})},
+		{"missing id", evDestroy, testutil.Msgpack(map[string]any{})},
+		{"unknown event", "grab", testutil.Msgpack(map[string]any{"id": "s"})},
+		{"oversized", evRead, testutil.Msgpack(map[string]any{"id": string(make([]byte, 700))})},
 	}
 	for _, c := range cases {
 		if r, err := decodeRequest(c.event, c.data, DefaultMaxSize); err == nil {

@@ -144,3 +144,21 @@ func TestIdleListenAcceptsNothingUntilClosed(t *testing.T) {
 		t.Fatalf("second Close: %v", err)
 	}
 }
+
+func TestClockMovesOnlyWhenAdvanced(t *testing.T) {
+	start := time.UnixMilli(1_700_000_000_000)
+	c := NewClock(start)
+	if got := c.Now(); !got.Equal(start) {
+		t.Fatalf("Now = %v, want %v", got, start)
+	}
+	c.Advance(1500 * time.Millisecond)
+	if got := c.Now().Sub(start); got != 1500*time.Millisecond {
+		t.Fatalf("after Advance(1.5s) the clock moved %v", got)
+	}
+}
+
+func TestMsgpackEncodes(t *testing.T) {
+	if got := Msgpack(map[string]int{"a": 1}); !bytes.Equal(got, []byte{0x81, 0xa1, 'a', 0x01}) {
+		t.Fatalf("Msgpack = %x", got)
+	}
+}
