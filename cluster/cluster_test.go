@@ -78,11 +78,7 @@ func startNode(t *testing.T, o nodeOpts) *cluster.Node {
 	return n
 }
 
-func ctxT(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
+func ctxT(t *testing.T) context.Context { return clustertest.Context(t, 15*time.Second) }
 
 // admin is an operator's client: a kernel that is not a ring member.
 type admin struct {

@@ -542,8 +542,4 @@ func Logger(t testing.TB) *slog.Logger { return testutil.Logger(t) }
 
 // Context returns a context that ends after d, or when t's test ends if
 // that is sooner: the time budget of a test's calls to the nodes.
-func Context(t testing.TB, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(t.Context(), d)
-	t.Cleanup(cancel)
-	return ctx
-}
+func Context(t testing.TB, d time.Duration) context.Context { return testutil.Context(t, d) }

@@ -91,11 +91,7 @@ func wantCode(t testing.TB, err error, code string) {
 }
 
 // ctxT returns a context bounded well below the test timeout.
-func ctxT(t testing.TB) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
+func ctxT(t testing.TB) context.Context { return testutil.Context(t, 10*time.Second) }
 
 // recv takes one event or fails after 10 s.
 func recv(t testing.TB, ch <-chan genserver.Event) genserver.Event {

@@ -68,11 +68,7 @@ var (
 	checkLeaks = testutil.CheckLeaks
 )
 
-func ctxT(t testing.TB) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
+func ctxT(t testing.TB) context.Context { return testutil.Context(t, 10*time.Second) }
 
 // echo registers an echo handler under name.
 func echo(t testing.TB, k *Kernel, name string) {

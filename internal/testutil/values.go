@@ -1,11 +1,22 @@
 package testutil
 
 import (
+	"context"
 	"sync"
+	"testing"
 	"time"
 
 	"github.com/vmihailenco/msgpack/v5"
 )
+
+// Context returns a context that ends d from now, or when t's cleanups
+// run (unlike t.Context, it is still live in cleanups registered after
+// it, which may use it to stop what the test started).
+func Context(t testing.TB, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
 
 // Msgpack encodes v, panicking on failure: for building the wire payloads
 // of decoder tests, whose values always encode.
