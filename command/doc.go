@@ -20,22 +20,14 @@
 // The data of each command's ok reply, decoded with [Reply.Decode]:
 //
 //   - inspect: [InspectData]
-//
 //   - nodes: []NodeHealth
-//
 //   - ownership: []Share, by id
-//
 //   - lookup: [LookupData]
-//
 //   - info: [InfoData]
-//
 //   - events: [EventsData]
-//
 //   - has: a bool; get: a notp.Node; weight: an int; weights: a map from
 //     node id to weight; ping: "pong"
-//
 //   - join, leave, meet, insert, minsert, update, remove, mremove: no data
-//
 //   - raft: [RaftPeersData] for peers (check it with [DecodeRaftPeers]),
 //     [RaftOpData] for transfer, remove-peer and snapshot
 //
