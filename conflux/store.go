@@ -115,6 +115,10 @@ func (s *Store[S, A]) Start(ctx context.Context) error {
 		s.teardown()
 		return err
 	}
+	if err := s.registerAdmin(); err != nil {
+		s.teardown()
+		return err
+	}
 	s.started = true
 	s.live.Store(s.raft)
 	s.wg.Add(2)
@@ -175,6 +179,7 @@ func (s *Store[S, A]) Stop(ctx context.Context) error {
 		return nil
 	}
 	s.stopped = true
+	s.unregisterAdmin()
 	s.live.Store(nil)
 	close(s.done)
 	err := s.teardown()
