@@ -11,7 +11,7 @@ import (
 // list of commands.
 const (
 	raftUsage = "peers|transfer [<id>]|remove-peer <id>|snapshot [--group <name>]"
-	raftBrief = "peers|transfer|remove-peer|snapshot [--group <g>]"
+	raftBrief = "peers|transfer|remove-peer|snapshot"
 )
 
 const raftDesc = "Shows or changes a conflux group (Raft) running on this node. " +
