@@ -24,12 +24,12 @@ func raftGroup(t *testing.T) (*clustertest.Cluster, []*conflux.Store[int, int]) 
 			Methods: map[string]conflux.Method[int, int]{
 				"add": func(int, []byte) (int, error) { return 1, nil },
 			},
-			Reduce:             func(n, d int) int { return n + d },
-			BootstrapExpect:    3,
+			Reduce:          func(n, d int) int { return n + d },
+			BootstrapExpect: 3,
 			// Raft's default timings: shorter ones lose leaders on a
 			// loaded machine, which the steps below do not expect.
 			ReconcileInterval: 200 * time.Millisecond,
-			Logger:             clustertest.Logger(t),
+			Logger:            clustertest.Logger(t),
 		})
 		if err != nil {
 			t.Fatal(err)
