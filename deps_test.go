@@ -75,9 +75,10 @@ func TestDependencyRules(t *testing.T) {
 		{"dsm", []string{modulePath, modulePath + "/chash", modulePath + "/cluster", modulePath + "/gossip", modulePath + "/genserver",
 			modulePath + "/kernel", modulePath + "/table", modulePath + "/internal/msgpackcheck", modulePath + "/metrics"},
 			[]string{"github.com/vmihailenco/msgpack/v5"}},
-		// conflux is the one package that links Raft and its storage.
+		// conflux is the one package that links Raft and its storage. It
+		// speaks package command's raft protocol (cluster links it anyway).
 		{"conflux", []string{modulePath, modulePath + "/kernel", modulePath + "/genserver", modulePath + "/gossip",
-			modulePath + "/cluster", modulePath + "/internal/msgpackcheck", modulePath + "/metrics"},
+			modulePath + "/cluster", modulePath + "/command", modulePath + "/internal/msgpackcheck", modulePath + "/metrics"},
 			[]string{"github.com/hashicorp/raft", "github.com/hashicorp/raft-boltdb/v2", "github.com/hashicorp/go-hclog",
 				"github.com/vmihailenco/msgpack/v5"}},
 		{"internal/cookiefile", nil, nil},

@@ -135,6 +135,7 @@ type Node struct {
 	k    *kernel.Kernel
 	ring *gossip.Ring
 	cmd  *genserver.Server
+	cs   *commandServer
 	col  *metrics.Collector
 	// events is the log the events command reads; evCancel ends its
 	// subscription and evDone is closed when its feeder returned.
@@ -230,6 +231,7 @@ func New(cfg Config) (*Node, error) {
 		keyring: k.Keyring(), syncKeys: ring.SyncKeys,
 	}
 	cs.register()
+	n.cs = cs
 	return n, nil
 }
 

@@ -77,6 +77,8 @@ type commandServer struct {
 	// it. nil = the keys command fails.
 	keyring  *kernel.Keyring
 	syncKeys func() error
+	// ext are the commands contributed through Node.HandleCommand.
+	ext extCommands
 }
 
 // cmdFunc runs one validated command.
@@ -191,9 +193,8 @@ func (c *commandServer) logMutation(name string, from kernel.From, a *command.Ar
 // serve runs one command; the decoded arguments are left in a.
 func (c *commandServer) serve(ctx context.Context, name string, r genserver.Request, fn cmdFunc, a *command.Args) command.Reply {
 	from := r.From.Node.ID
-	if !c.allowMembers && c.isMember(from) {
-		return command.Fail(command.CodeNotAllowed,
-			fmt.Sprintf("commands from ring members are refused: '%s' is a member of this node's ring", from))
+	if rep, refused := c.refuseMember(from); refused {
+		return rep
 	}
 	var rep command.Reply
 	var ok bool
@@ -204,6 +205,16 @@ func (c *commandServer) serve(ctx context.Context, name string, r genserver.Requ
 	defer cancel()
 	c.log.Debug("command", "command", name, "peer", from)
 	return fn(ctx, *a)
+}
+
+// refuseMember returns the NOT_ALLOWED reply for a caller that is a ring
+// member, unless members may run commands.
+func (c *commandServer) refuseMember(from string) (command.Reply, bool) {
+	if !c.allowMembers && c.isMember(from) {
+		return command.Fail(command.CodeNotAllowed,
+			fmt.Sprintf("commands from ring members are refused: '%s' is a member of this node's ring", from)), true
+	}
+	return command.Reply{}, false
 }
 
 // isMember reports whether id is this node or a node of its ring.

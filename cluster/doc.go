@@ -95,6 +95,17 @@
 // operation runs under Config.CommandTimeout (default 4 s), so one command
 // cannot hold the server for longer.
 //
+// # Contributed commands
+//
+// Packages that run on the node add commands of their own with
+// Node.HandleCommand (package conflux adds "raft"). A contributed command
+// may not shadow a built-in one; its handler gets the payload still
+// encoded and decodes it itself, runs on the command server's goroutine
+// under Config.CommandTimeout, and has a panic turned into a FAILED reply.
+// The security rules below hold for it unchanged; its CommandResult says
+// whether the request was mutating, and a mutating one is logged like the
+// built-ins (every refused request too, since its handler did not run).
+//
 // # Security
 //
 // Commands arrive only over the kernel's cookie-authenticated connections:

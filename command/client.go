@@ -33,6 +33,12 @@ func Do(ctx context.Context, k *kernel.Kernel, node notp.Node, name string, args
 	if err != nil {
 		return Reply{}, fmt.Errorf("command: %s: encode args: %w", name, err)
 	}
+	return DoRaw(ctx, k, node, name, payload)
+}
+
+// DoRaw is Do with the payload already encoded: for commands whose
+// payload is not an Args, such as Raft (EncodeRaftArgs).
+func DoRaw(ctx context.Context, k *kernel.Kernel, node notp.Node, name string, payload []byte) (Reply, error) {
 	if err := k.Connect(node); err != nil {
 		return Reply{}, fmt.Errorf("command: %s on %s: %w", name, node.ID, err)
 	}

@@ -28,6 +28,17 @@
 //   - has: a bool; get: a notp.Node; weight: an int; weights: a map from
 //     node id to weight; ping: "pong"
 //   - join, leave, meet, insert, minsert, update, remove, mremove: no data
+//   - raft: [RaftPeersData] for peers (check it with [DecodeRaftPeers]),
+//     [RaftOpData] for transfer, remove-peer and snapshot
+//
+// # The raft command
+//
+// [Raft] is not built into the command server: package conflux
+// contributes it (cluster.Node.HandleCommand) on a node while the node
+// runs a conflux group. Its payload is a msgpack [RaftArgs] (send it with
+// [DoRaw] and [EncodeRaftArgs]) naming the group, one of [RaftOps] and,
+// for transfer and remove-peer, a server. transfer and remove-peer must
+// reach the group's leader; elsewhere they fail with [CodeNotLeader].
 //
 // A failed command's reply carries an [Error] with one of the Code
 // constants; Reply.Decode returns it as an error. Reply fields are
@@ -51,5 +62,6 @@
 //
 // The command channel is the kernel's cookie-authenticated connection: only
 // a holder of the cluster cookie can send commands. Payloads are decoded
-// within budgets (see [DecodeArgs] and [DecodeReply]).
+// within budgets (see [DecodeArgs], [DecodeRaftArgs], [DecodeReply] and
+// [DecodeRaftPeers]).
 package command

@@ -120,6 +120,36 @@
 // without a cookie (Insecure) use plain streams. After the handshake the
 // dialer names the group, so several groups share one port.
 //
+// # Operator view
+//
+// While a node runs at least one group, its command server answers the
+// raft command (command.Raft, contributed through
+// cluster.Node.HandleCommand), which notp-cli sends as
+// "notp-cli raft peers|transfer|remove-peer|snapshot [--group NAME]". The
+// request names the group; it may leave it out when the node runs only
+// one. Like every command it is refused to ring members unless the node
+// allows member commands, runs within the node's command timeout, and
+// transfer, remove-peer and snapshot are logged at Info as mutating
+// commands.
+//
+//   - peers: the group's latest configuration (each server's ID, address,
+//     suffrage, whether it leads, and the applied index its store reports
+//     within 500 ms, absent when it does not answer), and this node's
+//     state, term, last log index, commit and applied indices.
+//   - transfer [to]: Raft's leadership transfer, to the voter to or to the
+//     most up-to-date one. Leader only.
+//   - remove-peer <id>: Raft's RemoveServer. Leader only; it refuses to
+//     remove the last voter. It is for a server that is gone but still a
+//     ring member (a dead machine holding a voter slot): a ring member
+//     that still runs the group and answers is added back as a non-voter
+//     by the leader's membership loop, and a node removed from the ring
+//     leaves the group by itself.
+//   - snapshot: take a snapshot on this node now (it fails when nothing
+//     was applied since the last one).
+//
+// On a follower, transfer and remove-peer fail with code NOT_LEADER and
+// a message naming the leader.
+//
 // # Budgets
 //
 // Performs and Reads waiting on a node (its own and those forwarded to

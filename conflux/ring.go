@@ -1,7 +1,8 @@
 package conflux
 
-// Every use of packages cluster and gossip is in this file, so that
-// changes of their API touch only it.
+// Every use of packages cluster and gossip is in this file (and admin.go's
+// registration of the raft command), so that changes of their API touch
+// only these.
 
 import (
 	"github.com/notp-go/notp"

@@ -116,6 +116,10 @@ func (s *Store[S, A]) Start(ctx context.Context) error {
 		s.teardown()
 		return err
 	}
+	if err := s.registerAdmin(); err != nil {
+		s.teardown()
+		return err
+	}
 	s.started = true
 	s.live.Store(s.raft)
 	s.registerMetrics()
@@ -177,6 +181,7 @@ func (s *Store[S, A]) Stop(ctx context.Context) error {
 		return nil
 	}
 	s.stopped = true
+	s.unregisterAdmin()
 	s.live.Store(nil)
 	s.unregisterMetrics()
 	close(s.done)

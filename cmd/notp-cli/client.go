@@ -121,6 +121,23 @@ func (c *client) ctxFailure(ctx context.Context, what string) command.Reply {
 // do runs one command within --timeout, connection included, and always
 // returns a reply: the node's, or an ok:false one saying what went wrong.
 func (c *client) do(ctx context.Context, name string, args command.Args) command.Reply {
+	payload, err := command.EncodeArgs(args)
+	if err != nil {
+		return failure(codeClient, "encode the %s request: %v", name, err)
+	}
+	return c.doRaw(ctx, name, payload)
+}
+
+// send runs a parsed request: its payload when it has one, else its args.
+func (c *client) send(ctx context.Context, req request) command.Reply {
+	if req.payload != nil {
+		return c.doRaw(ctx, req.name, req.payload)
+	}
+	return c.do(ctx, req.name, req.args)
+}
+
+// doRaw is do with the payload already encoded.
+func (c *client) doRaw(ctx context.Context, name string, payload []byte) command.Reply {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	if r, ok := c.waitConnected(ctx); !ok {
@@ -128,7 +145,7 @@ func (c *client) do(ctx context.Context, name string, args command.Args) command
 	}
 	// The reply comes back over the connection the request went out on:
 	// if that drops, the kernel fails the call at once (ErrConnectionLost).
-	r, err := command.Do(ctx, c.k, c.target, name, args)
+	r, err := command.DoRaw(ctx, c.k, c.target, name, payload)
 	switch {
 	case errors.Is(err, command.ErrInvalidReply):
 		return failure(codeInvalidReply, "node %q sent a malformed reply: %v", c.target.ID, err)

@@ -27,6 +27,7 @@ const (
 	optForce  = 1 << iota // -f, --force
 	optWeight             // -w, --weight <n>
 	optFilter             // --status <health>, --id <regexp>
+	optGroup              // --group <name>
 )
 
 // Bounds of the command-line arguments of the read-only commands.
@@ -49,13 +50,17 @@ type cmdOptions struct {
 	format string         // "", "text" or "json"; "" = the mode's default
 	status string         // --status: keep nodes of this health ("" = all)
 	idRe   *regexp.Regexp // --id: keep nodes whose id matches (nil = all)
+	group  string         // --group: the conflux group of raft ("" = the node's only one)
 }
 
 // request is a parsed command line: what to send and how to show the reply.
 type request struct {
 	name string // the command (event) sent
 	args command.Args
-	opts cmdOptions
+	// payload, when set, is sent instead of args: the encoded payload of
+	// a command whose payload is not an Args (raft).
+	payload []byte
+	opts    cmdOptions
 }
 
 // spec describes one command: how help shows it and how its arguments
@@ -70,6 +75,9 @@ type spec struct {
 	// parse turns the positional arguments into Args; force and weight
 	// are filled in by parseCommand.
 	parse func(pos []string) (command.Args, error)
+	// raw, when set, replaces parse for a command whose payload is not
+	// an Args: it builds the encoded payload.
+	raw func(pos []string, o cmdOptions) ([]byte, error)
 }
 
 const (
@@ -79,7 +87,8 @@ const (
 	tripleSyn  = "<id> <host> <port> [<id> <host> <port>...]"
 )
 
-// specs lists the commands in the order of command.Names.
+// specs lists the commands in the order of command.Names, then raft (a
+// command package conflux contributes on nodes that run a group).
 var specs = []spec{
 	{name: command.Inspect, desc: "Prints the ring of this node to the console.", parse: noArgs},
 	{name: command.Nodes, usage: "[--status alive|suspect|dead|left|unknown] [--id <regexp>]",
@@ -114,6 +123,7 @@ var specs = []spec{
 	{name: command.Remove, usage: "<id> <host> <port> [-f|--force]", desc: "Removes a node from this node's cluster." + forceNote, opts: optForce, parse: oneNode},
 	{name: command.MRemove, usage: tripleSyn + " [-f|--force]", desc: "Removes multiple nodes from this node's cluster." + forceNote, opts: optForce, parse: nodeList},
 	{name: command.Keys, usage: keysUsage, desc: keysDesc, parse: keysArgs},
+	{name: command.Raft, usage: raftUsage, desc: raftDesc, opts: optGroup, raw: raftPayload},
 }
 
 // aliases are other names of commands.
@@ -144,7 +154,7 @@ func (s *spec) summary() string {
 func (s *spec) brief() string {
 	return strings.NewReplacer("[-f|--force]", "[-f]", "[-w|--weight <n>]", "[-w <n>]",
 		"[--status alive|suspect|dead|left|unknown] [--id <regexp>]", "[--status <health>] [--id <re>]",
-		tripleSyn, "<id> <host> <port>...", keysUsage, "<op> [<key>]").Replace(s.synopsis())
+		tripleSyn, "<id> <host> <port>...", keysUsage, "<op> [<key>]", raftUsage, raftBrief).Replace(s.synopsis())
 }
 
 // synopsis is "name usage".
@@ -185,6 +195,13 @@ func parseRequest(name string, args []string) (request, error) {
 	pos, o, err := splitOptions(s.opts, args)
 	if err != nil {
 		return request{}, &usageError{s, err.Error()}
+	}
+	if s.raw != nil {
+		b, err := s.raw(pos, o)
+		if err != nil {
+			return request{}, &usageError{s, err.Error()}
+		}
+		return request{name: s.name, payload: b, opts: o}, nil
 	}
 	a, err := s.parse(pos)
 	if err != nil {
@@ -251,6 +268,14 @@ func splitOptions(opts int, args []string) (pos []string, o cmdOptions, err erro
 				return nil, cmdOptions{}, fmt.Errorf("--status %q: want one of %s", val, strings.Join(healths, ", "))
 			}
 			o.status = val
+		case name == "--group" && opts&optGroup != 0:
+			if val, err = value(); err != nil {
+				return nil, cmdOptions{}, err
+			}
+			if val == "" {
+				return nil, cmdOptions{}, errors.New("--group: empty group name")
+			}
+			o.group = val
 		case name == "--id" && opts&optFilter != 0:
 			if val, err = value(); err != nil {
 				return nil, cmdOptions{}, err

@@ -91,6 +91,10 @@
 //	remove <id> <host> <port> [-f]           remove a node
 //	mremove <id> <host> <port>... [-f]       remove several nodes
 //	keys list|install|use|remove [<key>]     the cluster's cookies, on every live node
+//	raft peers [--group <name>]              a conflux group's servers and this node's Raft state
+//	raft transfer [<id>] [--group <name>]    hand the group's leadership over (send to the leader)
+//	raft remove-peer <id> [--group <name>]   remove a server from the group (send to the leader)
+//	raft snapshot [--group <name>]           take a snapshot on this node now
 //
 // -f/--force: "Execute this command before any existing message streams on
 // this node's gossip processor. Defaults to false." -w/--weight <n>: the
@@ -121,6 +125,20 @@
 // remove take a cookie or its fingerprint and send the fingerprint. A
 // rotation: keys install $NEW, keys use $NEW, keys remove $OLD, each
 // finished everywhere before the next.
+// raft acts on a conflux group the node runs (the command exists only on
+// nodes that run one; elsewhere it fails with UNKNOWN_COMMAND). --group
+// names the group and may be left out when the node runs only one. peers
+// lists each server of the group's configuration (id, address, voter or
+// nonvoter, whether it leads, the applied index its store reports, absent
+// when it did not answer within 500ms) under this node's state, term,
+// last log, commit and applied indices; --format text prints them as a
+// table. transfer hands leadership to <id> or to the most up-to-date
+// voter; remove-peer removes a server (a dead one still in the ring), never
+// the last voter; both must be sent to the leader and fail elsewhere with
+// NOT_LEADER, whose message names the leader. snapshot takes a snapshot on
+// the target now (it fails when nothing was applied since the last one).
+// A raft request, like any, ends after --timeout; the node bounds its
+// work by its command timeout.
 // "notp-cli help [command]" prints the usage of all or one command;
 // "notp-cli keygen" prints a new cookie.
 //
@@ -157,7 +175,7 @@
 // exiting 1). At the prompt "> " it takes the commands above plus
 // "keygen", "help [command]" and "exit" (Ctrl-D ends it too). When stdin is a
 // terminal, lines are edited with golang.org/x/term (history with the
-// arrow keys, TAB completes command names); otherwise lines are read
+// arrow keys, TAB completes command names and raft's operations); otherwise lines are read
 // plainly, so the shell can be scripted through a pipe. Replies are
 // printed as JSON (or as text with --format text, global or per command),
 // except that ownership is drawn as a bar chart, one line
@@ -178,6 +196,8 @@
 //	$ notp-cli --format text members --status suspect --id '^web-'
 //	$ notp-cli lookup user:42 3
 //	$ notp-cli --format text monitor --level warn
+//	$ notp-cli --format text raft peers
+//	$ notp-cli -I node2 -H 10.0.0.2 raft transfer node3 --group ledger
 //	$ notp-cli -I node1 -H 10.0.0.1
 //	Connecting to node1 at 10.0.0.1:7022
 //	Connected to node1

@@ -208,6 +208,7 @@ Options of the commands that take them (anywhere after the command):
   --status <health>, --id <regexp>
                     nodes (members): keep the nodes of one health, or whose id
                     matches the regular expression.
+  --group <name>    raft: the conflux group, when the node runs several.
 
 "notp-cli help <command>" shows the usage of one command.
 
@@ -243,6 +244,9 @@ func writeCommandHelp(w io.Writer, s *spec) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	if s.opts&optForce != 0 {
 		fmt.Fprintf(tw, "  %s\t%s\n", "-f, --force", forceHelp)
+	}
+	if s.opts&optGroup != 0 {
+		fmt.Fprintf(tw, "  %s\t%s\n", "--group <name>", groupHelp)
 	}
 	switch {
 	case s.opts&optWeight != 0:

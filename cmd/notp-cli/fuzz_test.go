@@ -10,16 +10,17 @@ import (
 )
 
 // FuzzParseCommand feeds command lines, split as the shell splits them, to
-// parseCommand: it never panics, fails only with a usage error or an
+// parseRequest: it never panics, fails only with a usage error or an
 // unknown command, and what it accepts is a valid payload for the server
 // (valid nodes, a weight that is 0 or positive) that survives the wire
-// encoding unchanged.
+// encoding unchanged; a raft payload is one the node's decoder accepts.
 func FuzzParseCommand(f *testing.F) {
 	for _, line := range []string{
 		"inspect", "get a", "meet a h1 1", "leave --force",
 		"insert a h1 1 -f -w 3", "insert a h1 1 --weight=7", "minsert a h1 1 b h2 65535 -f",
 		"update a h1 1 5 -f", "mremove a h1 1 -- b h2 2", "remove a h1 0", "insert a h1 1 -w -1",
-		"nosuch x",
+		"nosuch x", "raft peers", "raft transfer n2 --group g", "raft remove-peer n1", "raft snapshot --group=a",
+		"raft vote",
 	} {
 		f.Add(line)
 	}
@@ -28,11 +29,19 @@ func FuzzParseCommand(f *testing.F) {
 		if len(fields) == 0 {
 			return
 		}
-		a, err := parseCommand(fields[0], fields[1:])
+		req, err := parseRequest(fields[0], fields[1:])
+		a := req.args
 		if err != nil {
 			var ue *usageError
 			if !errors.Is(err, errUnknownCommand) && !errors.As(err, &ue) {
 				t.Fatalf("%q: error %v is neither a usage error nor an unknown command", line, err)
+			}
+			return
+		}
+		if req.payload != nil {
+			// The node must accept what the CLI sends.
+			if _, err := command.DecodeRaftArgs(req.payload); err != nil {
+				t.Fatalf("%q: the node would refuse the payload: %v", line, err)
 			}
 			return
 		}

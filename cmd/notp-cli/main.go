@@ -68,7 +68,7 @@ func oneShot(ctx context.Context, o options, stdout, stderr io.Writer) int {
 		return exitFail
 	}
 	defer c.Close()
-	r := c.do(ctx, req.name, req.args)
+	r := c.send(ctx, req)
 	if req.name == command.Nodes {
 		r = filterNodes(r, req.opts)
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -131,9 +132,9 @@ func TestParseCommandBad(t *testing.T) {
 }
 
 // Every protocol command has a spec (help and parsing cover it), in the
-// order command.Names gives.
+// order command.Names gives, then raft.
 func TestSpecsCoverProtocol(t *testing.T) {
-	if got := commandNames(); !reflect.DeepEqual(got, command.Names) {
+	if got := commandNames(); !reflect.DeepEqual(got, append(slices.Clone(command.Names), command.Raft)) {
 		t.Fatalf("specs %v, command.Names %v", got, command.Names)
 	}
 	for i := range specs {
@@ -289,6 +290,10 @@ func TestComplete(t *testing.T) {
 		{"weight", 6, "", 0, 2},   // still ambiguous: list
 		{"help ex", 7, "help exit ", 10, 0},
 		{"get a", 5, "", 0, 0}, // arguments are not completed
+		{"ra", 2, "raft ", 5, 0},
+		{"raft p", 6, "raft peers ", 11, 0}, // raft's operation is
+		{"raft re", 7, "raft remove-peer ", 17, 0},
+		{"raft peers x", 12, "", 0, 0},
 		{"zz", 2, "", 0, 0},
 	}
 	for _, c := range cases {

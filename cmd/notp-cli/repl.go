@@ -282,7 +282,7 @@ func (sh *shell) exec(ctx context.Context, line string) bool {
 		sh.printf("%v\nUsage: %s\n", err, ue.spec.synopsis())
 		return true
 	}
-	r := sh.c.do(ctx, req.name, req.args)
+	r := sh.c.send(ctx, req)
 	if req.name == command.Nodes {
 		r = filterNodes(r, req.opts)
 	}
@@ -357,7 +357,8 @@ func commandNames() []string {
 }
 
 // complete completes the command name under the cursor (the first word,
-// or the second after "help") when key is TAB. It returns the new line and
+// or the second after "help"), or raft's operation after "raft", when key
+// is TAB. It returns the new line and
 // cursor position, or an empty line when there is nothing to complete, and
 // the candidates when there are several.
 func complete(line string, pos int, key rune) (string, int, []string) {
@@ -367,12 +368,16 @@ func complete(line string, pos int, key rune) (string, int, []string) {
 	head := line[:pos]
 	start := strings.LastIndexByte(head, ' ') + 1
 	before := strings.Fields(head[:start])
-	if len(before) > 1 || (len(before) == 1 && before[0] != "help") {
+	words := shellWords
+	switch {
+	case len(before) == 1 && before[0] == command.Raft:
+		words = command.RaftOps // raft's operation
+	case len(before) > 1 || (len(before) == 1 && before[0] != "help"):
 		return "", 0, nil
 	}
 	word := head[start:]
 	var cands []string
-	for _, w := range shellWords {
+	for _, w := range words {
 		if strings.HasPrefix(w, word) {
 			cands = append(cands, w)
 		}
