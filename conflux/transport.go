@@ -139,6 +139,46 @@ type streamLayer struct {
 	ch   chan net.Conn
 	done chan struct{}
 	once sync.Once
+
+	// conns are the group's open connections, accepted and dialled: Close
+	// closes them, so a peer replicating to a stopped store sees its
+	// connection end at once instead of writing into one nobody reads.
+	connMu sync.Mutex
+	conns  map[*trackedConn]struct{}
+}
+
+// trackedConn is a connection of a streamLayer, forgotten when closed.
+type trackedConn struct {
+	net.Conn
+	l    *streamLayer
+	once sync.Once
+}
+
+func (c *trackedConn) Close() error {
+	c.once.Do(func() {
+		c.l.connMu.Lock()
+		delete(c.l.conns, c)
+		c.l.connMu.Unlock()
+	})
+	return c.Conn.Close()
+}
+
+// track registers c, or closes it if the layer is already closed.
+func (l *streamLayer) track(c net.Conn) (net.Conn, error) {
+	t := &trackedConn{Conn: c, l: l}
+	l.connMu.Lock()
+	defer l.connMu.Unlock()
+	select {
+	case <-l.done:
+		c.Close()
+		return nil, net.ErrClosed
+	default:
+	}
+	if l.conns == nil {
+		l.conns = make(map[*trackedConn]struct{})
+	}
+	l.conns[t] = struct{}{}
+	return t, nil
 }
 
 var _ raft.StreamLayer = (*streamLayer)(nil)
@@ -161,23 +201,31 @@ func (l *streamLayer) Dial(address raft.ServerAddress, timeout time.Duration) (n
 		return nil, fmt.Errorf("conflux: raft dial %s: %w", address, err)
 	}
 	c.SetWriteDeadline(time.Time{})
-	return c, nil
+	return l.track(c)
 }
 
 // Accept returns the next Raft connection for this group.
 func (l *streamLayer) Accept() (net.Conn, error) {
 	select {
 	case c := <-l.ch:
-		return c, nil
+		return l.track(c)
 	case <-l.done:
 		return nil, net.ErrClosed
 	}
 }
 
-// Close stops accepting and leaves the kernel's Raft listener.
+// Close stops accepting, leaves the kernel's Raft listener and closes
+// the group's open connections.
 func (l *streamLayer) Close() error {
 	l.once.Do(func() {
+		l.connMu.Lock()
 		close(l.done)
+		conns := l.conns
+		l.conns = nil
+		l.connMu.Unlock()
+		for c := range conns {
+			c.Conn.Close()
+		}
 		l.m.leave(l)
 	})
 	return nil
