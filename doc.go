@@ -36,6 +36,21 @@
 //     node.
 //   - [github.com/notp-go/notp/metrics]: a Prometheus collector of the
 //     other packages' counters and a bounded /metrics endpoint.
+//   - [github.com/notp-go/notp/discover]: seed discovery (host:port, DNS
+//     names, SRV records) with backoff, for joining a cluster.
+//
+// State and coordination on a node:
+//
+//   - [github.com/notp-go/notp/table]: notp's DTable and MTable: scalars,
+//     sets and hashes in memory or in a crash-safe log plus snapshot;
+//     usable on its own.
+//   - [github.com/notp-go/notp/dlm]: distributed read/write locks granted
+//     by a quorum of each lock's replicas, with fencing tokens.
+//   - [github.com/notp-go/notp/dsm]: distributed semaphores kept by the
+//     ring owner of each ID and handed over when the ring changes.
+//   - [github.com/notp-go/notp/conflux]: replicated state on Raft
+//     (hashicorp/raft) over the node's own port: methods and a reducer,
+//     Perform from any node, linearizable reads.
 //
 // Testing: [github.com/notp-go/notp/clustertest] runs N cluster nodes in
 // one test, with fast timings, a strong generated cookie and optionally a
@@ -43,19 +58,20 @@
 // heals, stops and restarts them, and checks for leaked goroutines.
 //
 // Programs: cmd/notp-cli (the operator's CLI and shell) and examples/
-// (actors, clocks, demo, kv, node, shard).
+// (actors, clocks, conflux, demo, kv, locks, node, shard, tables).
 //
 // Internal packages: internal/wire (the kernel's frame codec),
 // internal/cookiekey (the cookie's key schedule), internal/cookiefile
-// (reading cookie files), internal/msgpackcheck and internal/msgpackread
-// (msgpack decoding within budgets), internal/event (the event fan-out of
+// (reading cookie files), internal/msgpackcheck (checking msgpack
+// within budgets; the one msgpack reader lives in internal/wire), internal/event (the event fan-out of
 // genserver and gossip), gossip/internal/mltransport (memberlist's
 // transport over the kernel), internal/faultnet (a fault-injecting network
 // for tests), internal/testutil (the test helpers of the packages below
 // cluster, which clustertest wraps), internal/testcert (test
 // certificates) and internal/e2e (end-to-end tests of the binaries).
 //
-// Packages that import neither the network nor each other (chash, vclock)
+// Packages that import neither the network nor each other (chash, vclock,
+// table)
 // depend only on this package and their hashing/encoding libraries, so a
 // program that only shards keys pays for nothing else.
 package notp

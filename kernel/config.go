@@ -172,108 +172,148 @@ type Config struct {
 	Dial   func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
+// withDefaults returns a validated copy of c with the documented defaults
+// in place of zero fields.
 func (c *Config) withDefaults() (Config, error) {
 	cfg := *c
-	if cfg.Node.ID == "" {
-		return cfg, fmt.Errorf("kernel: config: %w", notp.ErrInvalidNode)
+	for _, step := range []func(*Config) error{
+		(*Config).checkIdentity,
+		(*Config).checkKeys,
+		(*Config).defaultLimits,
+		(*Config).defaultPolling,
+		(*Config).defaultHooks,
+	} {
+		if err := step(&cfg); err != nil {
+			return cfg, err
+		}
 	}
-	if cfg.Cookie == "" && !cfg.Insecure {
-		return cfg, ErrInsecure
+	return cfg, nil
+}
+
+// checkIdentity checks the node and the cookie.
+func (c *Config) checkIdentity() error {
+	if c.Node.ID == "" {
+		return fmt.Errorf("kernel: config: %w", notp.ErrInvalidNode)
 	}
-	if n := len(cfg.Cookie); n > 0 && n < MinCookieLen && !cfg.AllowWeakCookie {
-		return cfg, fmt.Errorf("%w: cookie is %d bytes, need at least %d; generate one with `notp-cli keygen`, or set Config.AllowWeakCookie for tests and demos",
+	if c.Node.Port < 0 || c.Node.Port > notp.MaxPort {
+		return fmt.Errorf("kernel: config: %w: port %d", notp.ErrInvalidNode, c.Node.Port)
+	}
+	if c.Cookie == "" && !c.Insecure {
+		return ErrInsecure
+	}
+	if n := len(c.Cookie); n > 0 && n < MinCookieLen && !c.AllowWeakCookie {
+		return fmt.Errorf("%w: cookie is %d bytes, need at least %d; generate one with `notp-cli keygen`, or set Config.AllowWeakCookie for tests and demos",
 			ErrWeakCookie, n, MinCookieLen)
 	}
-	if len(cfg.Keys) > 0 {
-		if cfg.Cookie == "" {
-			return cfg, fmt.Errorf("kernel: config: Keys without a Cookie: %w", ErrInsecure)
-		}
-		if len(cfg.Keys)+1 > MaxKeys {
-			return cfg, fmt.Errorf("kernel: config: %w: %d keys with Cookie, at most %d", ErrKeyringFull, len(cfg.Keys)+1, MaxKeys)
-		}
-		for i, key := range cfg.Keys {
-			if err := checkCookie(key, cfg.AllowWeakCookie); err != nil {
-				return cfg, fmt.Errorf("kernel: config: Keys[%d]: %w", i, err)
-			}
-		}
-		cfg.Keys = slices.Clone(cfg.Keys)
+	return nil
+}
+
+// checkKeys checks the further accepted cookies and copies their slice.
+func (c *Config) checkKeys() error {
+	if len(c.Keys) == 0 {
+		return nil
 	}
-	if cfg.Node.Port < 0 || cfg.Node.Port > notp.MaxPort {
-		return cfg, fmt.Errorf("kernel: config: %w: port %d", notp.ErrInvalidNode, cfg.Node.Port)
+	if c.Cookie == "" {
+		return fmt.Errorf("kernel: config: Keys without a Cookie: %w", ErrInsecure)
 	}
+	if len(c.Keys)+1 > MaxKeys {
+		return fmt.Errorf("kernel: config: %w: %d keys with Cookie, at most %d", ErrKeyringFull, len(c.Keys)+1, MaxKeys)
+	}
+	for i, key := range c.Keys {
+		if err := checkCookie(key, c.AllowWeakCookie); err != nil {
+			return fmt.Errorf("kernel: config: Keys[%d]: %w", i, err)
+		}
+	}
+	c.Keys = slices.Clone(c.Keys)
+	return nil
+}
+
+// defaultLimits fills in and checks the sizes, queues and timeouts.
+func (c *Config) defaultLimits() error {
 	def := func(d *time.Duration, v time.Duration) {
 		if *d <= 0 {
 			*d = v
 		}
 	}
-	if cfg.MaxFrameSize <= 0 {
-		cfg.MaxFrameSize = DefaultMaxFrameSize
+	if c.MaxFrameSize <= 0 {
+		c.MaxFrameSize = DefaultMaxFrameSize
 	}
-	if cfg.MaxFrameSize < 2*ChunkSize {
-		return cfg, fmt.Errorf("kernel: config: MaxFrameSize %d below %d", cfg.MaxFrameSize, 2*ChunkSize)
+	if c.MaxFrameSize < 2*ChunkSize {
+		return fmt.Errorf("kernel: config: MaxFrameSize %d below %d", c.MaxFrameSize, 2*ChunkSize)
 	}
-	if cfg.QueueLen <= 0 {
-		cfg.QueueLen = DefaultQueueLen
+	if c.QueueLen <= 0 {
+		c.QueueLen = DefaultQueueLen
 	}
-	def(&cfg.ReconnectMin, DefaultReconnectMin)
-	def(&cfg.ReconnectMax, DefaultReconnectMax)
-	if cfg.ReconnectMax < cfg.ReconnectMin {
-		cfg.ReconnectMax = cfg.ReconnectMin
+	def(&c.ReconnectMin, DefaultReconnectMin)
+	def(&c.ReconnectMax, DefaultReconnectMax)
+	if c.ReconnectMax < c.ReconnectMin {
+		c.ReconnectMax = c.ReconnectMin
 	}
-	def(&cfg.HandshakeTimeout, DefaultHandshakeTimeout)
-	def(&cfg.KeyRetireGrace, DefaultKeyRetireGrace)
-	def(&cfg.WriteTimeout, DefaultWriteTimeout)
-	if cfg.CallTimeout == 0 {
-		cfg.CallTimeout = DefaultCallTimeout
+	def(&c.HandshakeTimeout, DefaultHandshakeTimeout)
+	def(&c.KeyRetireGrace, DefaultKeyRetireGrace)
+	def(&c.WriteTimeout, DefaultWriteTimeout)
+	if c.CallTimeout == 0 {
+		c.CallTimeout = DefaultCallTimeout
 	}
-	if cfg.MaxStreamSize <= 0 {
-		cfg.MaxStreamSize = DefaultMaxStreamSize
+	if c.MaxStreamSize <= 0 {
+		c.MaxStreamSize = DefaultMaxStreamSize
 	}
-	def(&cfg.StreamTimeout, DefaultStreamTimeout)
-	if cfg.MaxPendingConns <= 0 {
-		cfg.MaxPendingConns = DefaultMaxPendingConns
+	def(&c.StreamTimeout, DefaultStreamTimeout)
+	if c.MaxPendingConns <= 0 {
+		c.MaxPendingConns = DefaultMaxPendingConns
 	}
-	if cfg.MaxPendingPerIP <= 0 {
-		cfg.MaxPendingPerIP = DefaultMaxPendingPerIP
+	if c.MaxPendingPerIP <= 0 {
+		c.MaxPendingPerIP = DefaultMaxPendingPerIP
 	}
-	if cfg.MaxPeerBytes <= 0 {
-		cfg.MaxPeerBytes = max(DefaultMaxPeerBytes, cfg.MaxStreamSize)
+	if c.MaxPeerBytes <= 0 {
+		c.MaxPeerBytes = max(DefaultMaxPeerBytes, c.MaxStreamSize)
 	}
-	if cfg.MaxPeerBytes < cfg.MaxStreamSize {
-		return cfg, fmt.Errorf("kernel: config: MaxPeerBytes %d below MaxStreamSize %d", cfg.MaxPeerBytes, cfg.MaxStreamSize)
+	if c.MaxPeerBytes < c.MaxStreamSize {
+		return fmt.Errorf("kernel: config: MaxPeerBytes %d below MaxStreamSize %d", c.MaxPeerBytes, c.MaxStreamSize)
 	}
-	if cfg.BusyPoll > time.Second {
-		return cfg, fmt.Errorf("kernel: config: BusyPoll %v above 1s (0 = adaptive, negative = off)", cfg.BusyPoll)
+	return nil
+}
+
+// defaultPolling checks BusyPoll and fills in MaxPollers.
+func (c *Config) defaultPolling() error {
+	if c.BusyPoll > time.Second {
+		return fmt.Errorf("kernel: config: BusyPoll %v above 1s (0 = adaptive, negative = off)", c.BusyPoll)
 	}
-	if cfg.BusyPoll < 0 {
-		cfg.BusyPoll = BusyPollOff
+	if c.BusyPoll < 0 {
+		c.BusyPoll = BusyPollOff
 	}
-	if cfg.MaxPollers < 0 {
-		return cfg, fmt.Errorf("kernel: config: MaxPollers %d is negative (0 = GOMAXPROCS-1)", cfg.MaxPollers)
+	if c.MaxPollers < 0 {
+		return fmt.Errorf("kernel: config: MaxPollers %d is negative (0 = GOMAXPROCS-1)", c.MaxPollers)
 	}
-	if cfg.MaxPollers == 0 {
-		cfg.MaxPollers = defaultMaxPollers()
+	if c.MaxPollers == 0 {
+		c.MaxPollers = defaultMaxPollers()
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	return nil
+}
+
+// defaultHooks fills in the logger, the clock and the network hooks, and
+// copies the TLS config with its minimum version raised to TLS 1.2.
+func (c *Config) defaultHooks() error {
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
+	if c.Now == nil {
+		c.Now = time.Now
 	}
-	if cfg.TLS != nil {
-		cfg.TLS = cfg.TLS.Clone()
+	if c.TLS != nil {
+		c.TLS = c.TLS.Clone()
 		// Older versions have known weaknesses, and the hello's channel
 		// binding needs exported keying material, which Go only offers
 		// from TLS 1.2 (with extended master secret) up.
-		if cfg.TLS.MinVersion < tls.VersionTLS12 {
-			cfg.TLS.MinVersion = tls.VersionTLS12
+		if c.TLS.MinVersion < tls.VersionTLS12 {
+			c.TLS.MinVersion = tls.VersionTLS12
 		}
 	}
-	if cfg.Listen == nil {
-		cfg.Listen = new(net.ListenConfig).Listen
+	if c.Listen == nil {
+		c.Listen = new(net.ListenConfig).Listen
 	}
-	if cfg.Dial == nil {
-		cfg.Dial = new(net.Dialer).DialContext
+	if c.Dial == nil {
+		c.Dial = new(net.Dialer).DialContext
 	}
-	return cfg, nil
+	return nil
 }
