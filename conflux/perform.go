@@ -275,6 +275,8 @@ func (s *Store[S, A]) encodeErr(rp *reply, err error) {
 		rp.E, rp.L, rp.LA = codeNotLeader, nl.Leader.ID, nl.Leader.Addr()
 	case errors.Is(err, ErrUnknownMethod):
 		rp.E = codeUnknownMethod
+	case errors.Is(err, ErrNoLeader):
+		rp.E = codeNoLeader
 	case errors.Is(err, ErrNoAction):
 		rp.E = codeNoAction
 	case errors.Is(err, ErrStaleRequest):
@@ -300,7 +302,11 @@ func (s *Store[S, A]) encodeErr(rp *reply, err error) {
 // propose runs req's method on the provisional state and appends its
 // action. Methods run one at a time (propMu); each action joins the
 // leader's in-flight actions (fsm.pending) before Raft.Apply enqueues it,
-// so it cannot commit before it is recorded there.
+// so it cannot commit before it is recorded there. The action is enqueued
+// under propMu too, so the log holds actions in the order their methods
+// ran: a method that saw an in-flight action (a read through the log, a
+// write that depends on an earlier one) is appended after it, and so
+// commits only if that action commits, and after it.
 func (s *Store[S, A]) propose(ctx context.Context, req *performReq) (uint64, msgpack.RawMessage, *A, error) {
 	m := s.cfg.Methods[req.M]
 	if m == nil {
@@ -333,40 +339,59 @@ func (s *Store[S, A]) propose(ctx context.Context, req *performReq) (uint64, msg
 		s.propMu.Unlock()
 		return 0, nil, nil, err
 	}
-	ab, err := msgpack.Marshal(a)
+	s.proposal++
+	p := s.proposal
+	// The action is encoded straight after the entry's header: one
+	// buffer, no copy.
+	data, err := encodeEntry(&entry{C: req.C, Q: req.Q, P: p}, a, s.entryHint)
 	if err != nil {
+		s.proposal--
 		s.propMu.Unlock()
 		return 0, nil, nil, fmt.Errorf("conflux: encode action of %q: %w", req.M, err)
 	}
-	s.proposal++
-	p := s.proposal
-	data := appendEntry(make([]byte, 0, entryHeader+len(req.C)+len(ab)), &entry{A: ab, C: req.C, Q: req.Q, P: p})
+	ab := msgpack.RawMessage(data[entryHeader+len(req.C):])
+	s.entryHint = min(len(data), maxEntryHint)
 	f.mu.Lock()
 	f.pending = append(f.pending, pending[A]{p: p, action: a})
 	f.prov = s.cfg.Reduce(f.prov, a)
 	f.mu.Unlock()
+	// Enqueue under the lock, in method order. Raft's apply channel is
+	// buffered (Config.BatchApplyCh), so the send returns at once while
+	// Raft's leader loop still takes a whole batch of queued entries per
+	// storage write (one fsync per batch): ordering costs no group commit.
+	// A full buffer makes the send wait, bounded by ctx: an entry not
+	// enqueued by then was not appended.
+	fut := r.Apply(data, enqueueTimeout(ctx))
 	s.propMu.Unlock()
-	// Enqueue outside the lock: Raft appends together the entries whose
-	// senders wait at once (one storage write, one fsync per batch), so
-	// serialising the sends would cost the group commit. Concurrent
-	// proposals may therefore reach the log in another order than their
-	// methods ran in; in-flight actions are retired by number, whatever
-	// their order.
-	fut := r.Apply(data, 0)
 
 	if err := s.await(ctx, fut); err != nil {
+		if errors.Is(err, raft.ErrEnqueueTimeout) {
+			// Not appended, and no method ran after it (propMu was
+			// held): forgetting this one action is exact.
+			f.mu.Lock()
+			f.advancePendingLocked(p)
+			f.mu.Unlock()
+			return 0, nil, nil, fmt.Errorf("%w: the leader's apply queue stayed full: %w", ErrNoLeader, err)
+		}
 		return 0, nil, nil, s.applyErr(err)
 	}
 	switch res := fut.Response().(type) {
-	case applyResult:
-		if res.dup {
-			return res.index, res.action, nil, nil
-		}
-		return res.index, res.action, &a, nil
+	case *dupResult:
+		return res.index, res.action, nil, nil
 	case error:
 		return 0, nil, nil, fmt.Errorf("%w: %w", ErrUnknownOutcome, res)
 	}
 	return fut.Index(), ab, &a, nil
+}
+
+// enqueueTimeout is how long Raft.Apply may wait to enqueue an entry:
+// what remains of ctx (0, no limit, without a deadline).
+func enqueueTimeout(ctx context.Context) time.Duration {
+	d, ok := ctx.Deadline()
+	if !ok {
+		return 0
+	}
+	return max(time.Until(d), time.Nanosecond)
 }
 
 // applyErr maps a failed Apply to Perform's errors and, when leadership
@@ -475,3 +500,7 @@ func (s *Store[S, A]) handle() {
 		return msgpack.Marshal(s.hello())
 	})
 }
+
+// maxEntryHint caps the buffer a proposal preallocates from the size of
+// the previous one.
+const maxEntryHint = 64 << 10

@@ -45,6 +45,7 @@ type Store[S, A any] struct {
 
 	propMu      sync.Mutex // one proposal at a time (see propose)
 	proposal    uint64     // last proposal number
+	entryHint   int        // size of the last entry: the next one's buffer
 	barrierTerm atomic.Uint64
 
 	events     chan Event
@@ -144,6 +145,9 @@ func (s *Store[S, A]) start(ctx context.Context) error {
 	rc.LeaderLeaseTimeout, rc.CommitTimeout = s.cfg.LeaderLeaseTimeout, s.cfg.CommitTimeout
 	rc.SnapshotThreshold, rc.SnapshotInterval = s.cfg.SnapshotThreshold, s.cfg.SnapshotInterval
 	rc.TrailingLogs = s.cfg.TrailingLogs
+	// A buffered apply channel: proposals enqueue in order under one lock
+	// and the leader still appends them in batches (see propose).
+	rc.BatchApplyCh = true
 	rc.Logger = hl
 	rc.ShutdownOnRemove = false // a removed node may be added again later
 	if s.raft, err = raft.NewRaft(rc, s.fsm, st.logs, st.stable, st.snaps, s.trans); err != nil {
