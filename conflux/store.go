@@ -43,9 +43,13 @@ type Store[S, A any] struct {
 	obsCh   chan raft.Observation
 	kickCh  chan struct{} // wakes the reconcile loop
 
-	propMu      sync.Mutex // one proposal at a time (see propose)
-	proposal    uint64     // last proposal number
-	entryHint   int        // size of the last entry: the next one's buffer
+	propMu      sync.Mutex // held by the proposer and by barriers (see proposerLoop)
+	propCh      chan *proposal[A]
+	propOnce    sync.Once // starts proposerLoop and waiterLoop
+	waitCh      chan appended[A]
+	waiterDone  chan struct{}
+	proposal    uint64 // last proposal number
+	entryHint   int    // size of the last entry: the next one's buffer
 	barrierTerm atomic.Uint64
 
 	events     chan Event
@@ -78,7 +82,8 @@ func New[S, A any](node *cluster.Node, cfg Config[S, A]) (*Store[S, A], error) {
 	s := &Store[S, A]{
 		cfg: cfg, log: cfg.Logger.With("group", cfg.Name), ring: ringView{node},
 		events: make(chan Event, eventBuffer), done: make(chan struct{}),
-		kickCh: make(chan struct{}, 1),
+		kickCh: make(chan struct{}, 1), propCh: make(chan *proposal[A], cfg.MaxPending),
+		waitCh: make(chan appended[A], cfg.MaxPending), waiterDone: make(chan struct{}),
 	}
 	s.fsm = newFSM(s)
 	var b [8]byte
