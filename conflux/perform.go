@@ -589,6 +589,9 @@ func (s *Store[S, A]) resetPending() {
 // reads are served, so that entries of older terms are applied first.
 // Called with propMu held.
 func (s *Store[S, A]) ensureBarrier(ctx context.Context, r *raft.Raft) error {
+	if _, err := s.running(); err != nil {
+		return err // Stop flushes Raft's apply queue once: enqueue nothing after it
+	}
 	term := r.CurrentTerm()
 	if s.barrierTerm.Load() == term {
 		return nil

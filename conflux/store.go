@@ -205,6 +205,16 @@ func (s *Store[S, A]) teardown() error {
 		cancel()
 	}
 	if s.raft != nil {
+		// Raft's apply channel is buffered (BatchApplyCh), and an entry
+		// still queued in it when Raft shuts down is never answered, so
+		// its waiter would wait forever. Taking propMu lets the proposals
+		// and barriers being enqueued finish; later ones see the store
+		// closed (they check under propMu). A barrier then flushes the
+		// queue: once it is answered, Raft's loop has taken every entry
+		// before it, and its shutdown answers those.
+		s.propMu.Lock()
+		s.propMu.Unlock()
+		s.raft.Barrier(0).Error()
 		if err := s.raft.Shutdown().Error(); err != nil {
 			errs = append(errs, err)
 		}
