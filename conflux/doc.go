@@ -35,12 +35,15 @@
 // itself, so State right after Perform shows the write. After winning an
 // election the leader applies a barrier before it runs any Method, so
 // Methods never see a state missing entries of older terms. Methods run
-// one at a time on the leader and must not block. Their validation is
-// advisory: across leader changes, and because concurrent proposals may
-// reach the log in another order than their Methods ran in (Raft batches
-// the appends of concurrent senders, which is what gives throughput), the
-// Reducer must be total and re-check invariants. [Store.Subscribe] calls a function for every applied action
-// in log order; [Store.Events] reports role changes, members joining and
+// one at a time on the leader, on one proposer goroutine that takes the
+// queued Performs in batches, and must not block. The log holds actions
+// in the order their Methods ran, so a Method that saw an in-flight
+// action (a read through the log, a write computed from an earlier one)
+// commits only if that action commits, and after it; Raft still appends
+// each batch in one storage write. Their validation is advisory: across
+// leader changes the Reducer must be total and re-check invariants.
+// [Store.Subscribe] calls a function for every applied action in log
+// order; [Store.Events] reports role changes, members joining and
 // leaving, snapshots and restores.
 //
 // # Reads
@@ -180,5 +183,5 @@
 //
 // All methods of Store are safe for concurrent use. Reducers and
 // subscribers run on Raft's apply goroutine, one action at a time;
-// Methods run on the leader under one lock; neither may block.
+// Methods run on the leader's proposer goroutine; neither may block.
 package conflux

@@ -44,6 +44,22 @@ func appendEntry(b []byte, e *entry) []byte {
 	return append(b, e.A...)
 }
 
+// encodeEntry returns the entry e (its A ignored) with the msgpack of
+// action encoded straight after the header, in one buffer of capacity at
+// least hint.
+func encodeEntry[A any](e *entry, action A, hint int) ([]byte, error) {
+	buf := bytes.NewBuffer(make([]byte, 0, max(hint, entryHeader+len(e.C)+16)))
+	buf.Write(appendEntry(buf.AvailableBuffer(), e))
+	enc := msgpack.GetEncoder()
+	enc.Reset(buf)
+	err := enc.Encode(action)
+	msgpack.PutEncoder(enc)
+	if err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
 var errEntry = errors.New("conflux: malformed log entry")
 
 // decodeEntry decodes an entry; e.A aliases b.
@@ -76,11 +92,13 @@ type snapshotData struct {
 	Sessions map[string]*session `msgpack:"c"`
 }
 
-// applyResult is what fsm.Apply returns to the leader's future.
-type applyResult struct {
+// dupResult is what fsm.Apply returns to the leader's future for a
+// retried request: the index and action recorded for it, not reduced
+// again. An entry applied normally returns nil (no allocation per entry):
+// its index is the future's and its action the one proposed.
+type dupResult struct {
 	index  uint64
 	action msgpack.RawMessage
-	dup    bool // a retried request: the recorded action, not reduced again
 }
 
 // fsm is the replicated state machine. Apply and Restore run on Raft's
@@ -134,7 +152,7 @@ func (f *fsm[S, A]) Apply(l *raft.Log) any {
 	if e.C != "" {
 		if ss := f.sessions[e.C]; ss != nil && e.Q <= ss.Seq {
 			// A retry appended twice: apply it once.
-			res := applyResult{index: ss.Index, action: ss.Action, dup: true}
+			res := &dupResult{index: ss.Index, action: ss.Action}
 			f.advanceLocked(l.Index, e.P)
 			f.mu.Unlock()
 			return res
@@ -146,7 +164,7 @@ func (f *fsm[S, A]) Apply(l *raft.Log) any {
 	state := f.state
 	f.mu.Unlock()
 	f.publish(state, a, l.Index)
-	return applyResult{index: l.Index, action: e.A}
+	return nil
 }
 
 // skip records an entry that does not decode: it cannot have been made
@@ -170,6 +188,16 @@ func (f *fsm[S, A]) advance(index uint64) {
 // when the oldest one commits that is unchanged, otherwise it is rebuilt.
 func (f *fsm[S, A]) advanceLocked(index, p uint64) {
 	f.applied = index
+	f.advancePendingLocked(p)
+	if f.notify != nil {
+		close(f.notify)
+		f.notify = nil
+	}
+}
+
+// advancePendingLocked retires the leader's in-flight action p (0 or an
+// unknown p: none) and brings the provisional state up to date.
+func (f *fsm[S, A]) advancePendingLocked(p uint64) {
 	i := -1
 	if p != 0 {
 		for j := range f.pending {
@@ -181,21 +209,25 @@ func (f *fsm[S, A]) advanceLocked(index, p uint64) {
 	}
 	switch {
 	case i == 0:
-		f.pending = f.pending[1:]
+		f.dropPendingLocked(0)
 		if len(f.pending) == 0 {
-			f.pending = nil
 			f.prov = f.state
 		}
 	case i > 0:
-		f.pending = append(f.pending[:i], f.pending[i+1:]...)
+		f.dropPendingLocked(i)
 		f.rebaseLocked()
 	default:
 		f.rebaseLocked()
 	}
-	if f.notify != nil {
-		close(f.notify)
-		f.notify = nil
-	}
+}
+
+// dropPendingLocked removes in-flight action i, shifting the rest down
+// in place so that the slice's array is reused by the next proposals.
+func (f *fsm[S, A]) dropPendingLocked(i int) {
+	n := len(f.pending) - 1
+	copy(f.pending[i:], f.pending[i+1:])
+	f.pending[n] = pending[A]{} // no reference kept to the action
+	f.pending = f.pending[:n]
 }
 
 // rebaseLocked recomputes the provisional state from the committed one.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -276,6 +277,8 @@ func (s *Store[S, A]) encodeErr(rp *reply, err error) {
 		rp.E, rp.L, rp.LA = codeNotLeader, nl.Leader.ID, nl.Leader.Addr()
 	case errors.Is(err, ErrUnknownMethod):
 		rp.E = codeUnknownMethod
+	case errors.Is(err, ErrNoLeader):
+		rp.E = codeNoLeader
 	case errors.Is(err, ErrNoAction):
 		rp.E = codeNoAction
 	case errors.Is(err, ErrStaleRequest):
@@ -298,31 +301,237 @@ func (s *Store[S, A]) encodeErr(rp *reply, err error) {
 	rp.M = err.Error()
 }
 
+// A proposal is a Perform queued for the proposer goroutine.
+type proposal[A any] struct {
+	ctx   context.Context
+	req   *performReq
+	state atomic.Int32 // propQueued, then propTaken (proposer) or propAbandoned (caller)
+	out   chan proposed[A]
+}
+
+const (
+	propQueued int32 = iota
+	propTaken
+	propAbandoned
+)
+
+// proposed is the proposer's answer: a future to wait for, or an outcome
+// reached without appending (err, or a retry's recorded index and action).
+type proposed[A any] struct {
+	fut raft.ApplyFuture
+	idx uint64
+	ab  msgpack.RawMessage
+	a   *A
+	err error
+}
+
 // propose runs req's method on the provisional state and appends its
-// action. Methods run one at a time (propMu); each action joins the
-// leader's in-flight actions (fsm.pending) before Raft.Apply enqueues it,
-// so it cannot commit before it is recorded there.
+// action, through the proposer goroutine (see proposerLoop); the waiter
+// goroutine (see waiterLoop) answers once the action is applied. The
+// caller sleeps once, on its own channel.
 func (s *Store[S, A]) propose(ctx context.Context, req *performReq) (uint64, msgpack.RawMessage, *A, error) {
-	m := s.cfg.Methods[req.M]
-	if m == nil {
+	if s.cfg.Methods[req.M] == nil {
 		return 0, nil, nil, fmt.Errorf("%w: %q", ErrUnknownMethod, req.M)
 	}
-	r, err := s.running()
-	if err != nil {
+	if _, err := s.running(); err != nil {
 		return 0, nil, nil, err
 	}
-	s.propMu.Lock()
-	if err := s.ensureBarrier(ctx, r); err != nil {
+	s.propOnce.Do(func() {
+		s.spawn(s.proposerLoop)
+		if !s.spawn(s.waiterLoop) {
+			close(s.waiterDone) // Stop began: callers must not wait for it
+		}
+	})
+	pr := &proposal[A]{ctx: ctx, req: req, out: make(chan proposed[A], 1)}
+	select {
+	case s.propCh <- pr:
+	case <-ctx.Done():
+		return 0, nil, nil, fmt.Errorf("%w: %w", ErrNoLeader, ctx.Err())
+	case <-s.done:
+		return 0, nil, nil, ErrClosed
+	}
+	select {
+	case o := <-pr.out:
+		return o.idx, o.ab, o.a, o.err
+	case <-ctx.Done():
+		if pr.state.CompareAndSwap(propQueued, propAbandoned) {
+			return 0, nil, nil, fmt.Errorf("%w: %w", ErrNoLeader, ctx.Err())
+		}
+		select {
+		case o := <-pr.out: // it may have just been answered
+			return o.idx, o.ab, o.a, o.err
+		default:
+		}
+		return 0, nil, nil, fmt.Errorf("%w: %w", ErrUnknownOutcome, ctx.Err())
+	case <-s.done:
+		if pr.state.CompareAndSwap(propQueued, propAbandoned) {
+			return 0, nil, nil, ErrClosed
+		}
+		// Stop resolves every future: wait for the waiter's word, unless
+		// it has already ended.
+		select {
+		case o := <-pr.out:
+			return o.idx, o.ab, o.a, o.err
+		case <-s.waiterDone:
+			select {
+			case o := <-pr.out:
+				return o.idx, o.ab, o.a, o.err
+			default:
+			}
+			return 0, nil, nil, fmt.Errorf("%w: %w", ErrUnknownOutcome, ErrClosed)
+		}
+	}
+}
+
+// An appended is an action enqueued in Raft whose future the waiter
+// watches.
+type appended[A any] struct {
+	pr  *proposal[A]
+	fut raft.ApplyFuture
+	ab  msgpack.RawMessage
+	a   *A
+}
+
+// waiterLoop waits for the appended actions' futures in log order (the
+// order the proposer enqueued them in, which Raft resolves them in) and
+// answers their callers: one goroutine for all of them, so that a
+// committed batch is answered without a goroutine per Perform. After Stop
+// began it still answers what was queued (Stop resolves every future).
+func (s *Store[S, A]) waiterLoop() {
+	defer close(s.waiterDone)
+	for {
+		select {
+		case w := <-s.waitCh:
+			s.answer(w)
+		case <-s.done:
+			for {
+				select {
+				case w := <-s.waitCh:
+					s.answer(w)
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+func (s *Store[S, A]) answer(w appended[A]) {
+	var o proposed[A]
+	if err := w.fut.Error(); err != nil {
+		o.err = s.applyErr(err)
+	} else {
+		switch res := w.fut.Response().(type) {
+		case *dupResult:
+			o.idx, o.ab = res.index, res.action
+		case error:
+			o.err = fmt.Errorf("%w: %w", ErrUnknownOutcome, res)
+		default:
+			o.idx, o.ab, o.a = w.fut.Index(), w.ab, w.a
+		}
+	}
+	w.pr.out <- o
+}
+
+// maxProposalBatch bounds the proposals the proposer runs under one
+// holding of propMu, so that reads waiting for it get their turn.
+const maxProposalBatch = 256
+
+// proposerLoop runs the queued proposals' methods one at a time, in
+// queue order, and enqueues their actions in Raft in that same order, so
+// the log holds actions in the order their methods ran: a method that saw
+// an in-flight action (a read through the log, a write that depends on an
+// earlier one) is appended after it, and so commits only if that action
+// commits, and after it. One goroutine takes each batch of waiting
+// proposals under one holding of propMu: no lock handoff per Perform.
+// Raft's apply channel is buffered (Config.BatchApplyCh), so each enqueue
+// returns at once while Raft's leader loop still appends whole batches
+// (one storage write, one fsync per batch).
+func (s *Store[S, A]) proposerLoop() {
+	var batch []*proposal[A]
+	var ready []staged[A]
+	for {
+		select {
+		case <-s.done:
+			return
+		case pr := <-s.propCh:
+			batch = append(batch[:0], pr)
+		}
+	gather:
+		for len(batch) < maxProposalBatch {
+			select {
+			case pr := <-s.propCh:
+				batch = append(batch, pr)
+			default:
+				break gather
+			}
+		}
+		// Run the methods first, then enqueue their actions back to
+		// back, so that Raft's leader loop finds the batch queued
+		// together and appends it in one go.
+		s.propMu.Lock()
+		ready = ready[:0]
+		for _, pr := range batch {
+			if !pr.state.CompareAndSwap(propQueued, propTaken) {
+				continue // its caller gave up: nothing appended
+			}
+			st := s.prepare(pr.ctx, pr.req)
+			if st.data == nil {
+				pr.out <- st.proposed
+				continue
+			}
+			st.pr = pr
+			ready = append(ready, st)
+		}
+		for i := range ready {
+			ready[i].fut = ready[i].r.Apply(ready[i].data, 0)
+		}
 		s.propMu.Unlock()
-		return 0, nil, nil, err
+		for i, st := range ready {
+			w := appended[A]{pr: st.pr, fut: st.fut, ab: st.ab, a: st.a}
+			select {
+			case s.waitCh <- w:
+			case <-s.done:
+				// The waiter may be gone: wait for the future here
+				// (Stop resolves it).
+				s.answer(w)
+			}
+			ready[i] = staged[A]{}
+		}
+		clear(batch)
+	}
+}
+
+// staged is a proposal whose method ran: its entry, ready to enqueue.
+type staged[A any] struct {
+	proposed[A]
+	pr   *proposal[A]
+	r    *raft.Raft
+	data []byte
+}
+
+// prepare runs req's method and records its action among the leader's
+// in-flight ones (fsm.pending) before the caller enqueues it in Raft, so
+// it cannot commit before it is recorded there; without data, the
+// outcome is final. Called with propMu held.
+func (s *Store[S, A]) prepare(ctx context.Context, req *performReq) staged[A] {
+	m := s.cfg.Methods[req.M]
+	r, err := s.running()
+	if err != nil {
+		return staged[A]{proposed: proposed[A]{err: err}}
+	}
+	if err := ctx.Err(); err != nil {
+		return staged[A]{proposed: proposed[A]{err: fmt.Errorf("%w: %w", ErrNoLeader, err)}}
+	}
+	if err := s.ensureBarrier(ctx, r); err != nil {
+		return staged[A]{proposed: proposed[A]{err: err}}
 	}
 	if req.C != "" {
 		if ss, ok := s.fsm.session(req.C); ok && req.Q <= ss.Seq {
-			s.propMu.Unlock()
 			if req.Q < ss.Seq {
-				return 0, nil, nil, ErrStaleRequest
+				return staged[A]{proposed: proposed[A]{err: ErrStaleRequest}}
 			}
-			return ss.Index, ss.Action, nil, nil
+			return staged[A]{proposed: proposed[A]{idx: ss.Index, ab: ss.Action}}
 		}
 	}
 	f := s.fsm
@@ -331,43 +540,23 @@ func (s *Store[S, A]) propose(ctx context.Context, req *performReq) (uint64, msg
 	f.mu.Unlock()
 	a, err := callMethod(m, prov, req.A)
 	if err != nil {
-		s.propMu.Unlock()
-		return 0, nil, nil, err
-	}
-	ab, err := msgpack.Marshal(a)
-	if err != nil {
-		s.propMu.Unlock()
-		return 0, nil, nil, fmt.Errorf("conflux: encode action of %q: %w", req.M, err)
+		return staged[A]{proposed: proposed[A]{err: err}}
 	}
 	s.proposal++
 	p := s.proposal
-	data := appendEntry(make([]byte, 0, entryHeader+len(req.C)+len(ab)), &entry{A: ab, C: req.C, Q: req.Q, P: p})
+	// The action is encoded straight after the entry's header: one
+	// buffer, no copy.
+	data, err := encodeEntry(&entry{C: req.C, Q: req.Q, P: p}, a, s.entryHint)
+	if err != nil {
+		return staged[A]{proposed: proposed[A]{err: fmt.Errorf("conflux: encode action of %q: %w", req.M, err)}}
+	}
+	ab := msgpack.RawMessage(data[entryHeader+len(req.C):])
+	s.entryHint = min(len(data), maxEntryHint)
 	f.mu.Lock()
 	f.pending = append(f.pending, pending[A]{p: p, action: a})
 	f.prov = s.cfg.Reduce(f.prov, a)
 	f.mu.Unlock()
-	s.propMu.Unlock()
-	// Enqueue outside the lock: Raft appends together the entries whose
-	// senders wait at once (one storage write, one fsync per batch), so
-	// serialising the sends would cost the group commit. Concurrent
-	// proposals may therefore reach the log in another order than their
-	// methods ran in; in-flight actions are retired by number, whatever
-	// their order.
-	fut := r.Apply(data, 0)
-
-	if err := s.await(ctx, fut); err != nil {
-		return 0, nil, nil, s.applyErr(err)
-	}
-	switch res := fut.Response().(type) {
-	case applyResult:
-		if res.dup {
-			return res.index, res.action, nil, nil
-		}
-		return res.index, res.action, &a, nil
-	case error:
-		return 0, nil, nil, fmt.Errorf("%w: %w", ErrUnknownOutcome, res)
-	}
-	return fut.Index(), ab, &a, nil
+	return staged[A]{proposed: proposed[A]{ab: ab, a: &a}, r: r, data: data}
 }
 
 // applyErr maps a failed Apply to Perform's errors and, when leadership
@@ -401,6 +590,9 @@ func (s *Store[S, A]) resetPending() {
 // reads are served, so that entries of older terms are applied first.
 // Called with propMu held.
 func (s *Store[S, A]) ensureBarrier(ctx context.Context, r *raft.Raft) error {
+	if _, err := s.running(); err != nil {
+		return err // Stop flushes Raft's apply queue once: enqueue nothing after it
+	}
 	term := r.CurrentTerm()
 	if s.barrierTerm.Load() == term {
 		return nil
@@ -476,3 +668,7 @@ func (s *Store[S, A]) handle() {
 		return msgpack.Marshal(s.hello())
 	})
 }
+
+// maxEntryHint caps the buffer a proposal preallocates from the size of
+// the previous one.
+const maxEntryHint = 64 << 10

@@ -43,8 +43,13 @@ type Store[S, A any] struct {
 	obsCh   chan raft.Observation
 	kickCh  chan struct{} // wakes the reconcile loop
 
-	propMu      sync.Mutex // one proposal at a time (see propose)
-	proposal    uint64     // last proposal number
+	propMu      sync.Mutex // held by the proposer and by barriers (see proposerLoop)
+	propCh      chan *proposal[A]
+	propOnce    sync.Once // starts proposerLoop and waiterLoop
+	waitCh      chan appended[A]
+	waiterDone  chan struct{}
+	proposal    uint64 // last proposal number
+	entryHint   int    // size of the last entry: the next one's buffer
 	barrierTerm atomic.Uint64
 
 	events     chan Event
@@ -78,7 +83,8 @@ func New[S, A any](node *cluster.Node, cfg Config[S, A]) (*Store[S, A], error) {
 	s := &Store[S, A]{
 		cfg: cfg, log: cfg.Logger.With("group", cfg.Name), ring: ringView{node},
 		events: make(chan Event, eventBuffer), done: make(chan struct{}),
-		kickCh: make(chan struct{}, 1),
+		kickCh: make(chan struct{}, 1), propCh: make(chan *proposal[A], cfg.MaxPending),
+		waitCh: make(chan appended[A], cfg.MaxPending), waiterDone: make(chan struct{}),
 	}
 	s.fsm = newFSM(s)
 	var b [8]byte
@@ -150,6 +156,9 @@ func (s *Store[S, A]) start(ctx context.Context) error {
 	rc.LeaderLeaseTimeout, rc.CommitTimeout = s.cfg.LeaderLeaseTimeout, s.cfg.CommitTimeout
 	rc.SnapshotThreshold, rc.SnapshotInterval = s.cfg.SnapshotThreshold, s.cfg.SnapshotInterval
 	rc.TrailingLogs = s.cfg.TrailingLogs
+	// A buffered apply channel: proposals enqueue in order under one lock
+	// and the leader still appends them in batches (see propose).
+	rc.BatchApplyCh = true
 	rc.Logger = hl
 	rc.ShutdownOnRemove = false // a removed node may be added again later
 	if s.raft, err = raft.NewRaft(rc, s.fsm, st.logs, st.stable, st.snaps, s.trans); err != nil {
@@ -204,6 +213,16 @@ func (s *Store[S, A]) teardown() error {
 		cancel()
 	}
 	if s.raft != nil {
+		// Raft's apply channel is buffered (BatchApplyCh), and an entry
+		// still queued in it when Raft shuts down is never answered, so
+		// its waiter would wait forever. Taking propMu lets the proposals
+		// and barriers being enqueued finish; later ones see the store
+		// closed (they check under propMu). A barrier then flushes the
+		// queue: once it is answered, Raft's loop has taken every entry
+		// before it, and its shutdown answers those.
+		s.propMu.Lock()
+		s.propMu.Unlock()
+		s.raft.Barrier(0).Error()
 		if err := s.raft.Shutdown().Error(); err != nil {
 			errs = append(errs, err)
 		}

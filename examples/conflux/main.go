@@ -27,9 +27,13 @@
 // client-id and seq query parameters (a request ID) make such a retry
 // safe: /add?n=1&client=me&seq=7 applies at most once.
 //
+// The nodes may start in any order: -meet is retried in the background
+// (logging each failure) until the peer answers.
+//
 // Flags: -id (required), -host (default 127.0.0.1), -port (default 7100),
 // -http (HTTP API address, default 127.0.0.1:8100), -dir (data directory,
-// required), -meet ID@HOST:PORT (a node to meet once started), -cookie or
+// required), -meet ID@HOST:PORT (a node to meet once started, retried
+// until it answers), -cookie or
 // -cookie-file or NOTP_COOKIE (the cluster cookie), -expect (BootstrapExpect,
 // default 3).
 package main
@@ -159,9 +163,17 @@ func run() error {
 		if err != nil {
 			return err
 		}
-		if err := node.Ring().Meet(ctx, peer); err != nil {
-			return fmt.Errorf("meet %s: %w", peer, err)
-		}
+		// Meet in the background, retrying: the peer may start after this
+		// node (nodes started together come up in any order), and a node
+		// restarted from its ring file rejoins through the members it
+		// knows even while the peer is down.
+		mctx, mcancel := context.WithCancel(ctx)
+		met := make(chan struct{})
+		go func() {
+			defer close(met)
+			meetRetrying(mctx, node, peer, log)
+		}()
+		defer func() { mcancel(); <-met }() // before node.Stop
 	}
 	store, err := newStore(node, *dir, *expect, log)
 	if err != nil {
@@ -182,6 +194,30 @@ func run() error {
 	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer scancel()
 	return srv.Shutdown(sctx)
+}
+
+// meetRetrying meets peer, retrying with a growing pause (up to 5 s)
+// until it succeeds or ctx ends; each failure is logged.
+func meetRetrying(ctx context.Context, node *cluster.Node, peer notp.Node, log *slog.Logger) {
+	pause := 100 * time.Millisecond
+	for {
+		mctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := node.Ring().Meet(mctx, peer)
+		cancel()
+		if err == nil {
+			log.Info("met", "peer", peer.String())
+			return
+		}
+		log.Warn("meet failed; retrying", "peer", peer.String(), "in", pause, "err", err)
+		t := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		pause = min(2*pause, 5*time.Second)
+	}
 }
 
 // api is the HTTP API: POST /add?n=N[&client=C&seq=S], GET /state, GET

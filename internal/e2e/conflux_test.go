@@ -27,8 +27,9 @@ type cfProc struct {
 	port, http int
 	args       []string
 	cmd        *exec.Cmd
-	log        *bytes.Buffer
+	log        *bytes.Buffer // every incarnation's output
 	exited     chan struct{}
+	killed     bool // by the test: its exit is expected
 }
 
 func (p *cfProc) url(path string) string { return fmt.Sprintf("http://127.0.0.1:%d%s", p.http, path) }
@@ -37,7 +38,12 @@ func startCF(t *testing.T, bin string, p *cfProc) {
 	t.Helper()
 	p.cmd = exec.Command(bin, p.args...)
 	p.cmd.Env = append(os.Environ(), "NOTP_COOKIE=conflux e2e cookie 0123456789abcdef")
-	p.log = &bytes.Buffer{}
+	if p.log == nil {
+		p.log = &bytes.Buffer{}
+	} else {
+		fmt.Fprintf(p.log, "--- restarted at %s\n", time.Now().Format(time.RFC3339Nano))
+	}
+	p.killed = false
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
 	dieWithParent(p.cmd)
 	if err := p.cmd.Start(); err != nil {
@@ -48,6 +54,7 @@ func startCF(t *testing.T, bin string, p *cfProc) {
 }
 
 func (p *cfProc) kill() {
+	p.killed = true
 	p.cmd.Process.Signal(syscall.SIGKILL)
 	<-p.exited
 }
@@ -91,8 +98,13 @@ func TestConfluxKillLeader(t *testing.T) {
 		if i > 0 {
 			p.args = append(p.args, "-meet", fmt.Sprintf("a@127.0.0.1:%d", ps[0].port))
 		}
-		startCF(t, bin, p)
 		ps = append(ps, p)
+	}
+	// The nodes that meet a start before it: nodes started together come
+	// up in any order, so a node must keep trying to meet a peer that is
+	// not listening yet rather than exit.
+	for _, p := range []*cfProc{ps[1], ps[2], ps[0]} {
+		startCF(t, bin, p)
 	}
 	defer func() {
 		for _, p := range ps {
@@ -118,7 +130,7 @@ func TestConfluxKillLeader(t *testing.T) {
 		}
 		return ""
 	}
-	waitCF(t, "a leader", func() bool { return leaderOf() != "" })
+	waitCF(t, ps, "a leader", func() bool { return leaderOf() != "" })
 
 	var acked, attempted atomic.Int64
 	var alive [3]atomic.Bool
@@ -161,7 +173,7 @@ func TestConfluxKillLeader(t *testing.T) {
 			}()
 		}
 	}
-	waitCF(t, "adds before the kill", func() bool { return acked.Load() >= 50 })
+	waitCF(t, ps, "adds before the kill", func() bool { return acked.Load() >= 50 })
 	var victim int
 	l := leaderOf()
 	for i, p := range ps {
@@ -172,16 +184,16 @@ func TestConfluxKillLeader(t *testing.T) {
 	alive[victim].Store(false)
 	ps[victim].kill()
 	before := acked.Load()
-	waitCF(t, "adds after the kill", func() bool { return acked.Load() >= before+50 })
+	waitCF(t, ps, "adds after the kill", func() bool { return acked.Load() >= before+50 })
 	startCF(t, bin, ps[victim])
 	alive[victim].Store(true)
-	waitCF(t, "adds through the restarted node", func() bool { return acked.Load() >= before+100 })
+	waitCF(t, ps, "adds through the restarted node", func() bool { return acked.Load() >= before+100 })
 	close(stop)
 	wg.Wait()
 
 	a, n := acked.Load(), attempted.Load()
 	var final int64
-	waitCF(t, "all nodes agree", func() bool {
+	waitCF(t, ps, "all nodes agree", func() bool {
 		var totals []int64
 		for _, p := range ps {
 			var st counterState
@@ -199,10 +211,21 @@ func TestConfluxKillLeader(t *testing.T) {
 	}
 }
 
-func waitCF(t *testing.T, what string, cond func() bool) {
+// waitCF polls cond until it holds; it fails at once when a process the
+// test did not kill has exited, and after 90 s.
+func waitCF(t *testing.T, ps []*cfProc, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(90 * time.Second)
 	for !cond() {
+		for _, p := range ps {
+			select {
+			case <-p.exited:
+				if !p.killed {
+					t.Fatalf("waiting for %s: process %s exited (%v)", what, p.id, p.cmd.ProcessState)
+				}
+			default:
+			}
+		}
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
 		}

@@ -8,7 +8,8 @@
 //     argument (run, msgpack-encode, append, commit, reduce, local apply);
 //   - raw: raft.Apply of 128 bytes to a counting FSM, over the same
 //     kernel authenticated streams (cookie handshake, AES-GCM records) as
-//     conflux's transport, with the same raft.Config;
+//     conflux's transport, with the same raft.Config (except
+//     BatchApplyCh, which conflux sets and raw leaves at raft's default);
 //   - raw-tcp: the same over raft.NewTCPTransport (plain TCP), for the
 //     cost of the authenticated streams.
 //
