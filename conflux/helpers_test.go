@@ -4,36 +4,22 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"slices"
 	"testing"
 	"time"
 
-	"github.com/hashicorp/memberlist"
 	"github.com/notp-go/notp"
 	"github.com/notp-go/notp/cluster"
+	"github.com/notp-go/notp/clustertest"
 	"github.com/notp-go/notp/gossip"
+	"github.com/notp-go/notp/internal/testutil"
 	"github.com/vmihailenco/msgpack/v5"
 )
 
 const testCookie = "conflux test cookie 0123456789abcdef"
 
-func testLogger(t testing.TB) *slog.Logger {
-	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-}
-
-func fastMemberlist() *memberlist.Config {
-	c := memberlist.DefaultLocalConfig()
-	c.ProbeInterval = 200 * time.Millisecond
-	c.ProbeTimeout = 150 * time.Millisecond
-	c.GossipInterval = 50 * time.Millisecond
-	c.PushPullInterval = 500 * time.Millisecond
-	c.SuspicionMult = 3
-	c.TCPTimeout = time.Second
-	c.LogOutput = io.Discard
-	return c
-}
+func testLogger(t testing.TB) *slog.Logger { return clustertest.Logger(t) }
 
 // startNode starts a cluster node on loopback in ring "ring".
 func startNode(t testing.TB, id string, opt func(*cluster.Config)) *cluster.Node {
@@ -41,7 +27,7 @@ func startNode(t testing.TB, id string, opt func(*cluster.Config)) *cluster.Node
 	cfg := cluster.Config{
 		Node:   notp.Node{ID: id, Host: "127.0.0.1"},
 		Cookie: testCookie,
-		Gossip: gossip.Config{Interval: 100 * time.Millisecond, Memberlist: fastMemberlist()},
+		Gossip: gossip.Config{Interval: 100 * time.Millisecond, Memberlist: clustertest.FastMemberlist()},
 		Logger: testLogger(t),
 	}
 	if opt != nil {
@@ -78,21 +64,14 @@ func inRing(n *cluster.Node, id string) bool {
 	return false
 }
 
-func ctxT(t testing.TB) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
+func ctxT(t testing.TB) context.Context { return clustertest.Context(t, 20*time.Second) }
 
-// waitFor polls cond until it holds or 20 s pass.
+// waitFor polls cond until it holds or 20 s pass (elections under -race on
+// a loaded machine take longer than clustertest.WaitFor's budget).
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
+	if err := testutil.Poll(20*time.Second, cond); err != nil {
+		t.Fatalf("timed out waiting for %s: %v", what, err)
 	}
 }
 
