@@ -223,9 +223,8 @@ func oneShotKeys(ctx context.Context, o options, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	format := cmp.Or(kr.format, o.format, "json")
-	c, err := newClient(ctx, o)
-	if err != nil {
-		writeAll(stdout, render("", failure(codeClient, "start the CLI's kernel: %v", err), format, false, 0))
+	c, ok := startClient(ctx, o, "", format, stdout)
+	if !ok {
 		return exitFail
 	}
 	defer c.Close()

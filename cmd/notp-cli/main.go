@@ -53,6 +53,18 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	return oneShot(ctx, o, stdout, stderr)
 }
 
+// startClient starts the CLI's client for a one-shot command; when it
+// cannot, it prints the failure as the command's reply (in format) and
+// reports false.
+func startClient(ctx context.Context, o options, name, format string, stdout io.Writer) (*client, bool) {
+	c, err := newClient(ctx, o)
+	if err != nil {
+		writeAll(stdout, render(name, failure(codeClient, "start the CLI's kernel: %v", err), format, false, 0))
+		return nil, false
+	}
+	return c, true
+}
+
 // oneShot sends one command and prints only the reply: as JSON unless
 // --format text (the command's --format wins over the global one).
 func oneShot(ctx context.Context, o options, stdout, stderr io.Writer) int {
@@ -62,9 +74,8 @@ func oneShot(ctx context.Context, o options, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	format := cmp.Or(req.opts.format, o.format, "json")
-	c, err := newClient(ctx, o)
-	if err != nil {
-		writeAll(stdout, render(req.name, failure(codeClient, "start the CLI's kernel: %v", err), format, false, 0))
+	c, ok := startClient(ctx, o, req.name, format, stdout)
+	if !ok {
 		return exitFail
 	}
 	defer c.Close()
