@@ -45,6 +45,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/vmihailenco/msgpack/v5"
 
@@ -183,10 +184,30 @@ func (c *checker) budget(left, n int, path string, tracked bool) error {
 	return nil
 }
 
+// wantsMap reports whether a configured path names a field (a map key)
+// of the container at path. Such a container decodes into a struct, and
+// msgpack also fills a struct from an array, field by position, where the
+// fields' limits (tracked by key) would not apply: so it must be a map.
+func (c *checker) wantsMap(path string) bool {
+	prefix := path
+	if prefix != "" {
+		prefix += "."
+	}
+	for p := range c.lim.Paths {
+		if len(p) > len(prefix) && strings.HasPrefix(p, prefix) && !strings.HasPrefix(p[len(prefix):], "[]") {
+			return true
+		}
+	}
+	return false
+}
+
 // skipArray skips the n elements of an array at path.
 func (c *checker) skipArray(r *wire.Reader, n, depth int, path string, tracked bool) error {
 	if err := c.budget(r.Len(), n, path, tracked); err != nil {
 		return err
+	}
+	if tracked && c.wantsMap(path) {
+		return fmt.Errorf("%w: %q is an array where a map is expected (its fields have limits)", ErrLimit, path)
 	}
 	elem := ""
 	if tracked {
