@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -50,9 +51,11 @@ func Poll(d time.Duration, cond func() bool) error {
 // (memberlist's, after Shutdown) end a little after their owner returns.
 const LeakTimeout = 10 * time.Second
 
-// CheckLeaks fails t if, once its later cleanups have run, more
-// goroutines run than when CheckLeaks was called, and they do not exit
-// within LeakTimeout. The report lists every goroutine's stack. Call it
+// CheckLeaks fails t if, once its later cleanups have run, goroutines
+// run that did not exist when CheckLeaks was called, and they do not exit
+// within LeakTimeout. The report lists the stacks of those goroutines.
+// Goroutines are told apart by id, not counted: a goroutine of an earlier
+// test that ends while this one runs would otherwise hide a leak. Call it
 // first in a test, before anything registers a cleanup that stops what it
 // started (cleanups run last-in first-out, so this check runs last).
 // Tests calling it must not run in parallel with others.
@@ -62,12 +65,51 @@ func CheckLeaks(t testing.TB) {
 }
 
 func checkLeaks(t testing.TB, d time.Duration) {
-	before := runtime.NumGoroutine()
+	before := make(map[string]bool)
+	for _, g := range goroutines() {
+		before[g.id] = true
+	}
 	t.Cleanup(func() {
-		if err := Poll(d, func() bool { return runtime.NumGoroutine() <= before }); err != nil {
-			t.Errorf("goroutine leak: %d before, %d after: %v\n%s", before, runtime.NumGoroutine(), err, Stacks())
+		var fresh []goroutine
+		err := Poll(d, func() bool {
+			fresh = fresh[:0]
+			for _, g := range goroutines() {
+				if !before[g.id] {
+					fresh = append(fresh, g)
+				}
+			}
+			return len(fresh) == 0
+		})
+		if err != nil {
+			var b strings.Builder
+			for _, g := range fresh {
+				b.WriteString(g.stack)
+				b.WriteString("\n\n")
+			}
+			t.Errorf("goroutine leak: %d goroutines started during the test still run: %v\n%s", len(fresh), err, b.String())
 		}
 	})
+}
+
+// goroutine is one goroutine of a stack dump: its id and its stack.
+type goroutine struct {
+	id, stack string
+}
+
+// goroutines lists every goroutine but the caller's.
+func goroutines() []goroutine {
+	var out []goroutine
+	for i, block := range strings.Split(string(Stacks()), "\n\n") {
+		if i == 0 { // the calling goroutine comes first
+			continue
+		}
+		id, _, ok := strings.Cut(strings.TrimPrefix(block, "goroutine "), " ")
+		if !ok || !strings.HasPrefix(block, "goroutine ") {
+			continue
+		}
+		out = append(out, goroutine{id: id, stack: block})
+	}
+	return out
 }
 
 // Stacks returns every goroutine's stack (up to 1 MiB), for failure

@@ -72,6 +72,24 @@ func TestCheckLeaksReportsAGoroutineLeftRunning(t *testing.T) {
 	}
 }
 
+func TestCheckLeaksSeesALeakWhileAnOlderGoroutineEnds(t *testing.T) {
+	older := make(chan struct{})
+	olderDone := make(chan struct{})
+	go func() { <-older; close(olderDone) }()
+	f := &fakeT{TB: t}
+	checkLeaks(f, 50*time.Millisecond)
+	stop := make(chan struct{})
+	go func() { <-stop }()
+	// As many goroutines end as start: a count would see no leak.
+	close(older)
+	<-olderDone
+	f.runCleanups()
+	close(stop)
+	if len(f.errs) != 1 || !strings.Contains(f.errs[0], "1 goroutines started during the test") {
+		t.Fatalf("errors = %q, want one leak report of one goroutine", f.errs)
+	}
+}
+
 func TestCheckLeaksWaitsForGoroutinesThatExit(t *testing.T) {
 	f := &fakeT{TB: t}
 	checkLeaks(f, 5*time.Second)
