@@ -60,18 +60,19 @@
 // Programs: cmd/notp-cli (the operator's CLI and shell) and examples/
 // (actors, clocks, conflux, demo, kv, locks, node, shard, tables).
 //
-// Internal packages: internal/wire (the kernel's frame codec),
-// internal/cookiekey (the cookie's key schedule), internal/cookiefile
-// (reading cookie files), internal/msgpackcheck (checking msgpack
-// within budgets; the one msgpack reader lives in internal/wire), internal/event (the event fan-out of
-// genserver and gossip), gossip/internal/mltransport (memberlist's
-// transport over the kernel), internal/faultnet (a fault-injecting network
-// for tests), internal/testutil (the test helpers of the packages below
-// cluster, which clustertest wraps), internal/testcert (test
-// certificates) and internal/e2e (end-to-end tests of the binaries).
+// Internal packages: internal/wire (the kernel's frame codec and the one
+// msgpack reader), internal/cookiekey (the cookie's key schedule),
+// internal/cookiefile (reading cookie files), internal/msgpackcheck
+// (checking msgpack within budgets), internal/event (the event fan-out of
+// genserver and gossip), internal/lifecycle (Close as a Stop
+// whose context has already ended), gossip/internal/mltransport
+// (memberlist's transport over the kernel), internal/faultnet (a
+// fault-injecting network for tests), internal/testutil (the test helpers
+// of the packages below cluster, which clustertest wraps),
+// internal/testcert (test certificates) and internal/e2e (end-to-end tests
+// of the binaries).
 //
 // Packages that import neither the network nor each other (chash, vclock,
-// table)
-// depend only on this package and their hashing/encoding libraries, so a
-// program that only shards keys pays for nothing else.
+// table) depend only on this package and their hashing/encoding libraries,
+// so a program that only shards keys pays for nothing else.
 package notp
