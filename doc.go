@@ -73,6 +73,7 @@
 // of the binaries).
 //
 // Packages that import neither the network nor each other (chash, vclock,
-// table) depend only on this package and their hashing/encoding libraries,
-// so a program that only shards keys pays for nothing else.
+// table) depend only on this package, internal/wire's msgpack reader and
+// their hashing/encoding libraries, so a program that only shards keys pays
+// for nothing else.
 package notp
