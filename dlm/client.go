@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/notp-go/notp"
+	"github.com/notp-go/notp/dlm/internal/wire"
+	"github.com/notp-go/notp/internal/replicated"
 )
 
 // ErrReplicaDown is the failed vote of a replica memberlist reports dead:
@@ -62,10 +64,7 @@ func checkArgs(id, holder string) error {
 
 // opCtx applies Config.Timeout to a ctx without a deadline.
 func (d *DLM) opCtx(ctx context.Context) (context.Context, context.CancelFunc) {
-	if _, ok := ctx.Deadline(); !ok {
-		return context.WithTimeout(ctx, d.cfg.Timeout)
-	}
-	return context.WithCancel(ctx)
+	return replicated.WithTimeout(ctx, d.cfg.Timeout)
 }
 
 func (d *DLM) acquire(ctx context.Context, write bool, id, holder string, ttl time.Duration) (Lock, error) {
@@ -111,25 +110,10 @@ func (d *DLM) tries(ctx context.Context, write bool, kind, id, holder string, tt
 		if d.cfg.Retries == NoRetries || (d.cfg.Retries > 0 && attempt > d.cfg.Retries) {
 			return Lock{}, &AcquireError{Kind: kind, ID: id, Attempts: attempt, Last: err}
 		}
-		t := time.NewTimer(d.wait())
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return Lock{}, fmt.Errorf("dlm: %s %q: %w after %d attempts (last: %w)", kind, id, ctx.Err(), attempt, err)
-		case <-t.C:
+		if serr := d.jitter.Sleep(ctx, d.cfg.MinWait, d.cfg.MaxWait); serr != nil {
+			return Lock{}, fmt.Errorf("dlm: %s %q: %w after %d attempts (last: %w)", kind, id, serr, attempt, err)
 		}
 	}
-}
-
-// wait is the random wait before a retry, uniform in [MinWait, MaxWait).
-func (d *DLM) wait() time.Duration {
-	lo, hi := d.cfg.MinWait, d.cfg.MaxWait
-	if hi <= lo {
-		return lo
-	}
-	d.rngMu.Lock()
-	defer d.rngMu.Unlock()
-	return lo + time.Duration(d.rng.Int64N(int64(hi-lo)))
 }
 
 func (d *DLM) quorum(n int) int {
@@ -224,7 +208,7 @@ func (d *DLM) vote(ctx context.Context, nodes []notp.Node, ev string, req reques
 			v := vote{node: n}
 			b, err := d.rpc.call(ctx, n, ev, data)
 			if err == nil {
-				v.rep, err = decodeReply(b)
+				v.rep, err = wire.DecodeReply(b)
 			}
 			if err != nil {
 				v.err = fmt.Errorf("dlm: %s on %s: %w", ev, n.ID, err)

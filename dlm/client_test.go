@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/notp-go/notp/internal/testutil"
-	"math/rand/v2"
 	"slices"
 	"sync"
 	"testing"
@@ -13,6 +11,8 @@ import (
 
 	"github.com/notp-go/notp"
 	"github.com/notp-go/notp/internal/msgpackcheck"
+	"github.com/notp-go/notp/internal/replicated"
+	"github.com/notp-go/notp/internal/testutil"
 )
 
 // fakeRing is a fixed preference list with a set of down nodes.
@@ -81,7 +81,7 @@ var abc = []notp.Node{{ID: "a", Host: "h", Port: 1}, {ID: "b", Host: "h", Port: 
 
 func testClient(cfg Config, ring ringView, rpc caller) *DLM {
 	cfg.setDefaults()
-	return &DLM{cfg: cfg, ring: ring, rpc: rpc, state: stateStarted, rng: rand.New(rand.NewPCG(1, 2))}
+	return &DLM{cfg: cfg, ring: ring, rpc: rpc, base: replicated.Started(lifecycleErrors), jitter: replicated.NewJitterSeeded(1, 2)}
 }
 
 // grantAll grants every request; wlock reports counter tok[node].
@@ -350,15 +350,6 @@ func TestTallyPicksGrantingNodesByIndex(t *testing.T) {
 	granted, maxTok, errs := tally(votes)
 	if len(granted) != 1 || granted[0].ID != "a" || maxTok != 3 || len(errs) != 1 {
 		t.Fatalf("%v %d %v", granted, maxTok, errs)
-	}
-}
-
-func TestRetryWaitLiesWithinMinMax(t *testing.T) {
-	d := testClient(Config{MinWait: 10 * time.Millisecond, MaxWait: 20 * time.Millisecond}, nil, nil)
-	for range 1000 {
-		if w := d.wait(); w < 10*time.Millisecond || w >= 20*time.Millisecond {
-			t.Fatalf("wait %v outside [10ms, 20ms)", w)
-		}
 	}
 }
 
