@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/notp-go/notp/dsm/internal/wire"
 	"github.com/notp-go/notp/genserver"
+	"github.com/notp-go/notp/internal/replicated"
 	"github.com/notp-go/notp/kernel"
 )
 
@@ -138,29 +140,15 @@ func (s *DSM) countPost(err *error) {
 	}
 }
 
+// opCtx applies Config.Timeout to a ctx without a deadline.
 func (s *DSM) opCtx(ctx context.Context) (context.Context, context.CancelFunc) {
-	if _, ok := ctx.Deadline(); !ok {
-		return context.WithTimeout(ctx, s.cfg.Timeout)
-	}
-	return context.WithCancel(ctx)
+	return replicated.WithTimeout(ctx, s.cfg.Timeout)
 }
 
+// sleep waits a random time in [MinWait, MaxWait) before a retry, or
+// until ctx ends.
 func (s *DSM) sleep(ctx context.Context) error {
-	lo, hi := s.cfg.MinWait, s.cfg.MaxWait
-	d := lo
-	if hi > lo {
-		s.rngMu.Lock()
-		d += time.Duration(s.rng.Int64N(int64(hi - lo)))
-		s.rngMu.Unlock()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return s.jitter.Sleep(ctx, s.cfg.MinWait, s.cfg.MaxWait)
 }
 
 // retryable reports an owner's answer that only says ownership is moving.
@@ -190,7 +178,7 @@ func (s *DSM) request(ctx context.Context, ev string, req request) (reply, error
 		}
 		b, err := s.srv.Call(ctx, genserver.Target{Name: s.cfg.Name, Node: o}, ev, data)
 		if err == nil {
-			rep, err := decodeReply(b)
+			rep, err := wire.DecodeReply(b)
 			if err != nil {
 				return reply{}, fmt.Errorf("dsm: %s %q from %s: %w", ev, req.ID, o.ID, err)
 			}

@@ -204,11 +204,11 @@ func TestOwnerLoadWithoutPersistenceAndLoadError(t *testing.T) {
 func TestOwnerInstallMergesWithoutDoubling(t *testing.T) {
 	clk := newClock()
 	o, _ := newTestOwner(t, t.TempDir(), clk)
-	expect(t, "install new", true)(o.install(handoff{ID: "s", N: 2, Holders: []handedOff{{"a", 800}}}))
+	expect(t, "install new", true)(o.install(handoff{ID: "s", N: 2, Holders: []handedOff{{Holder: "a", Left: 800}}}))
 	if s := o.sems["s"]; s.n != 2 || s.holders["a"].expires.Sub(clk.Now()) != 800*time.Millisecond {
 		t.Fatalf("installed %+v", s)
 	}
-	expect(t, "install again", true)(o.install(handoff{ID: "s", N: 5, Holders: []handedOff{{"a", 100}, {"b", 900}}}))
+	expect(t, "install again", true)(o.install(handoff{ID: "s", N: 5, Holders: []handedOff{{Holder: "a", Left: 100}, {Holder: "b", Left: 900}}}))
 	if s := o.sems["s"]; s.n != 2 || len(s.holders) != 2 || s.holders["a"].expires.Sub(clk.Now()) != 800*time.Millisecond {
 		t.Fatalf("merged %+v", s)
 	}
