@@ -10,6 +10,7 @@ import (
 	"github.com/notp-go/notp"
 	"github.com/notp-go/notp/dlm/internal/wire"
 	"github.com/notp-go/notp/internal/replicated"
+	"github.com/notp-go/notp/internal/replicated/payload"
 )
 
 // ErrReplicaDown is the failed vote of a replica memberlist reports dead:
@@ -33,30 +34,30 @@ func (d *DLM) WLock(ctx context.Context, id, holder string, ttl time.Duration) (
 // has the lock has nothing to release); otherwise the error wraps
 // ErrNoQuorum and each replica's error.
 func (d *DLM) RUnlock(ctx context.Context, id, holder string) error {
-	return d.unlock(ctx, evRUnlock, id, holder)
+	return d.unlock(ctx, wire.RUnlock, id, holder)
 }
 
 // WUnlock releases holder's write lock on id, as RUnlock does.
 func (d *DLM) WUnlock(ctx context.Context, id, holder string) error {
-	return d.unlock(ctx, evWUnlock, id, holder)
+	return d.unlock(ctx, wire.WUnlock, id, holder)
 }
 
 // RUnlockAsync sends the read unlock to id's replicas without waiting
 // (notp's runlockAsync); the error joins the sends that failed locally.
 func (d *DLM) RUnlockAsync(id, holder string) error {
-	return d.unlockAsync(evRUnlock, id, holder)
+	return d.unlockAsync(wire.RUnlock, id, holder)
 }
 
 // WUnlockAsync sends the write unlock to id's replicas without waiting.
 func (d *DLM) WUnlockAsync(id, holder string) error {
-	return d.unlockAsync(evWUnlock, id, holder)
+	return d.unlockAsync(wire.WUnlock, id, holder)
 }
 
 func checkArgs(id, holder string) error {
-	if err := validName("id", id); err != nil {
+	if err := payload.ValidName("id", id); err != nil {
 		return fmt.Errorf("%w: %v", ErrInvalidArgument, err)
 	}
-	if err := validName("holder", holder); err != nil {
+	if err := payload.ValidName("holder", holder); err != nil {
 		return fmt.Errorf("%w: %v", ErrInvalidArgument, err)
 	}
 	return nil
@@ -68,9 +69,9 @@ func (d *DLM) opCtx(ctx context.Context) (context.Context, context.CancelFunc) {
 }
 
 func (d *DLM) acquire(ctx context.Context, write bool, id, holder string, ttl time.Duration) (Lock, error) {
-	kind := evRLock
+	kind := wire.RLock
 	if write {
-		kind = evWLock
+		kind = wire.WLock
 	}
 	if err := d.running(); err != nil {
 		return Lock{}, err
@@ -139,9 +140,9 @@ func (d *DLM) attempt(ctx context.Context, write bool, id, holder string, ttl ti
 	q := d.quorum(len(nodes))
 	actx, cancel := context.WithTimeout(ctx, ttl)
 	defer cancel()
-	ev, unlockEv := evRLock, evRUnlock
+	ev, unlockEv := wire.RLock, wire.RUnlock
 	if write {
-		ev, unlockEv = evWLock, evWUnlock
+		ev, unlockEv = wire.WLock, wire.WUnlock
 	}
 	release := func() { _ = d.castAll(nodes, unlockEv, request{ID: id, Holder: holder}) }
 	votes := d.vote(actx, nodes, ev, request{ID: id, Holder: holder, Timeout: ttl.Milliseconds()}, q)
@@ -154,7 +155,7 @@ func (d *DLM) attempt(ctx context.Context, write bool, id, holder string, ttl ti
 	var token uint64
 	if write {
 		token = maxTok + 1
-		commits := d.vote(actx, granted, evCommit, request{ID: id, Holder: holder, Token: token}, q)
+		commits := d.vote(actx, granted, wire.Commit, request{ID: id, Holder: holder, Token: token}, q)
 		recorded, _, cerrs := tally(commits)
 		if len(recorded) < q {
 			d.stats.quorumFailures.Add(1)
@@ -292,7 +293,7 @@ func (d *DLM) unlock(ctx context.Context, ev, id, holder string) error {
 		return fmt.Errorf("dlm: %s %q: %w: %d of %d replicas answered, quorum %d: %w",
 			ev, id, ErrNoQuorum, answered, len(nodes), q, errors.Join(errs...))
 	}
-	d.stats.released[mode(ev == evWUnlock)].Add(1)
+	d.stats.released[mode(ev == wire.WUnlock)].Add(1)
 	return nil
 }
 
@@ -306,6 +307,6 @@ func (d *DLM) unlockAsync(ev, id, holder string) error {
 	if err := d.castAll(d.ring.replicas(id, d.cfg.Replicas), ev, request{ID: id, Holder: holder}); err != nil {
 		return fmt.Errorf("dlm: %s %q: %w", ev, id, err)
 	}
-	d.stats.released[mode(ev == evWUnlock)].Add(1)
+	d.stats.released[mode(ev == wire.WUnlock)].Add(1)
 	return nil
 }

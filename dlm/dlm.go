@@ -122,7 +122,7 @@ func (d *DLM) sweeper(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			_ = d.srv.Cast(genserver.Target{Name: d.cfg.Name}, evSweep, encode(request{ID: "*"}))
+			_ = d.srv.Cast(genserver.Target{Name: d.cfg.Name}, wire.Sweep, encode(request{ID: "*"}))
 		}
 	}
 }
@@ -132,12 +132,12 @@ func (d *DLM) running() error { return d.base.Running() }
 // handle registers the replica's events on the genserver.
 func (d *DLM) handle() {
 	ops := map[string]func(r request) (reply, error){
-		evRLock:   func(r request) (reply, error) { return d.rep.rlock(r.ID, r.Holder, r.TTL()) },
-		evWLock:   func(r request) (reply, error) { return d.rep.wlock(r.ID, r.Holder, r.TTL()) },
-		evRUnlock: func(r request) (reply, error) { return d.rep.runlock(r.ID, r.Holder) },
-		evWUnlock: func(r request) (reply, error) { return d.rep.wunlock(r.ID, r.Holder) },
-		evCommit:  func(r request) (reply, error) { return d.rep.commit(r.ID, r.Holder, r.Token) },
-		evSweep:   func(request) (reply, error) { d.rep.sweep(); return reply{OK: true}, nil },
+		wire.RLock:   func(r request) (reply, error) { return d.rep.rlock(r.ID, r.Holder, r.TTL()) },
+		wire.WLock:   func(r request) (reply, error) { return d.rep.wlock(r.ID, r.Holder, r.TTL()) },
+		wire.RUnlock: func(r request) (reply, error) { return d.rep.runlock(r.ID, r.Holder) },
+		wire.WUnlock: func(r request) (reply, error) { return d.rep.wunlock(r.ID, r.Holder) },
+		wire.Commit:  func(r request) (reply, error) { return d.rep.commit(r.ID, r.Holder, r.Token) },
+		wire.Sweep:   func(request) (reply, error) { d.rep.sweep(); return reply{OK: true}, nil },
 	}
 	for ev, op := range ops {
 		d.srv.Handle(ev, func(_ context.Context, req genserver.Request) ([]byte, error) {
@@ -150,7 +150,7 @@ func (d *DLM) handle() {
 			if err != nil {
 				return nil, err
 			}
-			if ev == evCommit && rep.OK {
+			if ev == wire.Commit && rep.OK {
 				d.stats.tokens.Add(1)
 			}
 			return encode(rep), nil

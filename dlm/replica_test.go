@@ -3,12 +3,12 @@ package dlm
 import (
 	"context"
 	"encoding/binary"
-	"github.com/notp-go/notp/internal/testutil"
 	"sort"
 	"testing"
 	"time"
 
 	"github.com/notp-go/notp/internal/msgpackcheck"
+	"github.com/notp-go/notp/internal/testutil"
 	"github.com/notp-go/notp/table"
 )
 

@@ -122,7 +122,7 @@ func (s *DSM) running() error { return s.base.Running() }
 func (s *DSM) watch(ctx context.Context) {
 	s.ring.watch(ctx.Done(), func() {
 		s.changedAt.Store(s.cfg.Now().UnixNano())
-		s.self(evRebalance)
+		s.self(wire.Rebalance)
 	})
 }
 
@@ -143,9 +143,9 @@ func (s *DSM) ticker(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-sweep.C:
-			s.self(evSweep)
+			s.self(wire.Sweep)
 		case <-rebalance.C:
-			s.self(evRebalance)
+			s.self(wire.Rebalance)
 		}
 	}
 }
@@ -162,7 +162,7 @@ func (s *DSM) handoffs(ctx context.Context) {
 			for _, j := range jobs {
 				_ = s.ring.kernel().Connect(j.to) // a node that left the ring may have dropped its links
 				cctx, ccancel := context.WithTimeout(ctx, handoffTimeout)
-				_, err := s.srv.Call(cctx, genserver.Target{Name: s.cfg.Name, Node: j.to}, evHandoff, encode(j.h))
+				_, err := s.srv.Call(cctx, genserver.Target{Name: s.cfg.Name, Node: j.to}, wire.Handoff, encode(j.h))
 				ccancel()
 				if err != nil {
 					s.stats.failed.Add(1)
@@ -170,7 +170,7 @@ func (s *DSM) handoffs(ctx context.Context) {
 				} else {
 					s.stats.sent.Add(1)
 				}
-				_ = s.srv.Cast(genserver.Target{Name: s.cfg.Name}, evHanded, encode(handed{ID: j.h.ID, Version: j.version, Failed: err != nil}))
+				_ = s.srv.Cast(genserver.Target{Name: s.cfg.Name}, wire.Handed, encode(handed{ID: j.h.ID, Version: j.version, Failed: err != nil}))
 			}
 		}
 	}
@@ -183,11 +183,11 @@ func badRequest(ev string, err error) error {
 // handle registers the owner's events on the genserver.
 func (s *DSM) handle() {
 	ops := map[string]func(r request) (reply, error){
-		evCreate:  func(r request) (reply, error) { return s.own.create(r.ID, r.N) },
-		evRead:    func(r request) (reply, error) { return s.own.read(r.ID) },
-		evDestroy: func(r request) (reply, error) { return s.own.destroy(r.ID) },
-		evPost:    func(r request) (reply, error) { return s.own.post(r.ID, r.Holder, r.TTL()) },
-		evClose:   func(r request) (reply, error) { return s.own.close(r.ID, r.Holder) },
+		wire.Create:  func(r request) (reply, error) { return s.own.create(r.ID, r.N) },
+		wire.Read:    func(r request) (reply, error) { return s.own.read(r.ID) },
+		wire.Destroy: func(r request) (reply, error) { return s.own.destroy(r.ID) },
+		wire.Post:    func(r request) (reply, error) { return s.own.post(r.ID, r.Holder, r.TTL()) },
+		wire.Close:   func(r request) (reply, error) { return s.own.close(r.ID, r.Holder) },
 	}
 	for ev, op := range ops {
 		s.srv.Handle(ev, func(_ context.Context, req genserver.Request) ([]byte, error) {
@@ -203,16 +203,16 @@ func (s *DSM) handle() {
 			if err != nil {
 				return nil, err
 			}
-			if ev != evRead {
+			if ev != wire.Read {
 				s.versions[r.ID]++
 			}
 			return encode(rep), nil
 		})
 	}
-	s.srv.Handle(evHandoff, func(_ context.Context, req genserver.Request) ([]byte, error) {
+	s.srv.Handle(wire.Handoff, func(_ context.Context, req genserver.Request) ([]byte, error) {
 		h, err := wire.DecodeHandoff(req.Data, s.cfg.MaxSize)
 		if err != nil {
-			return nil, badRequest(evHandoff, err)
+			return nil, badRequest(wire.Handoff, err)
 		}
 		rep, err := s.own.install(h)
 		s.own.publish()
@@ -223,13 +223,13 @@ func (s *DSM) handle() {
 		s.versions[h.ID]++
 		return encode(rep), nil
 	})
-	s.srv.Handle(evHanded, func(_ context.Context, req genserver.Request) ([]byte, error) {
+	s.srv.Handle(wire.Handed, func(_ context.Context, req genserver.Request) ([]byte, error) {
 		if req.From.Node.ID != s.ring.self().ID {
-			return nil, badRequest(evHanded, errors.New("only the node itself may send it"))
+			return nil, badRequest(wire.Handed, errors.New("only the node itself may send it"))
 		}
 		h, err := wire.DecodeHanded(req.Data)
 		if err != nil {
-			return nil, badRequest(evHanded, err)
+			return nil, badRequest(wire.Handed, err)
 		}
 		delete(s.inflight, h.ID)
 		if h.Failed {
@@ -245,12 +245,12 @@ func (s *DSM) handle() {
 		}
 		return encode(reply{OK: true}), nil
 	})
-	s.srv.Handle(evSweep, func(context.Context, genserver.Request) ([]byte, error) {
+	s.srv.Handle(wire.Sweep, func(context.Context, genserver.Request) ([]byte, error) {
 		s.own.sweep()
 		s.own.publish()
 		return encode(reply{OK: true}), nil
 	})
-	s.srv.Handle(evRebalance, func(context.Context, genserver.Request) ([]byte, error) {
+	s.srv.Handle(wire.Rebalance, func(context.Context, genserver.Request) ([]byte, error) {
 		s.rebalance()
 		return encode(reply{OK: true}), nil
 	})

@@ -9,6 +9,7 @@ import (
 
 	"github.com/notp-go/notp"
 	"github.com/notp-go/notp/clustertest"
+	"github.com/notp-go/notp/dsm/internal/wire"
 	"github.com/notp-go/notp/genserver"
 	"github.com/notp-go/notp/kernel"
 )
@@ -134,10 +135,10 @@ func TestMalformedPeerRequestsGetErrorReplies(t *testing.T) {
 		data  []byte
 		code  string
 	}{
-		{evCreate, []byte("junk"), CodeBadRequest},
-		{evCreate, encode(map[string]any{"id": "s", "n": "2"}), CodeBadRequest},
-		{evPost, encode(map[string]any{"id": "s", "holder": 1, "timeout": 5}), CodeBadRequest},
-		{evHandoff, encode(map[string]any{"id": "s", "n": 1, "holders": []any{map[string]any{"holder": "a", "left": -1}}}), CodeBadRequest},
+		{wire.Create, []byte("junk"), CodeBadRequest},
+		{wire.Create, encode(map[string]any{"id": "s", "n": "2"}), CodeBadRequest},
+		{wire.Post, encode(map[string]any{"id": "s", "holder": 1, "timeout": 5}), CodeBadRequest},
+		{wire.Handoff, encode(map[string]any{"id": "s", "n": 1, "holders": []any{map[string]any{"holder": "a", "left": -1}}}), CodeBadRequest},
 		{"steal", []byte{0x80}, genserver.CodeUnknownEvent},
 	} {
 		_, err := genserver.CallRaw(ctx, k, genserver.Target{Name: "dsm"}, c.event, c.data)

@@ -3,10 +3,10 @@ package dsm
 import (
 	"context"
 	"errors"
-	"github.com/notp-go/notp/internal/testutil"
 	"testing"
 	"time"
 
+	"github.com/notp-go/notp/internal/testutil"
 	"github.com/notp-go/notp/kernel"
 	"github.com/notp-go/notp/table"
 	"github.com/vmihailenco/msgpack/v5"

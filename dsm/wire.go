@@ -1,12 +1,9 @@
 package dsm
 
-import (
-	"github.com/notp-go/notp/dsm/internal/wire"
-	"github.com/notp-go/notp/internal/replicated/payload"
-)
+import "github.com/notp-go/notp/dsm/internal/wire"
 
-// The owner protocol lives in package wire (small, so its fuzz targets
-// run fast); these names keep the rest of the package short.
+// The owner protocol lives in package wire, small so that its fuzz
+// targets run fast.
 type (
 	request   = wire.Request
 	reply     = wire.Reply
@@ -15,18 +12,4 @@ type (
 	handed    = wire.HandedMsg
 )
 
-const (
-	evCreate    = wire.Create
-	evRead      = wire.Read
-	evDestroy   = wire.Destroy
-	evPost      = wire.Post
-	evClose     = wire.Close
-	evHandoff   = wire.Handoff
-	evHanded    = wire.Handed
-	evSweep     = wire.Sweep
-	evRebalance = wire.Rebalance
-)
-
 func encode(v any) []byte { return wire.Encode(v) }
-
-func validName(what, s string) error { return payload.ValidName(what, s) }

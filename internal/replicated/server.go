@@ -104,11 +104,8 @@ func (s *Server) Genserver() *genserver.Server { return s.gs }
 func (s *Server) Start(ctx context.Context, load func(context.Context, *table.Table) error, loops ...func(context.Context)) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	switch s.phase {
-	case phaseStarted:
-		return s.cfg.Errors.AlreadyStarted
-	case phaseStopped:
-		return s.cfg.Errors.Closed
+	if err := s.byPhase(nil, s.cfg.Errors.AlreadyStarted, s.cfg.Errors.Closed); err != nil {
+		return err
 	}
 	st, err := table.Open(table.Config{Dir: s.cfg.Dir, Name: s.cfg.Name, Sync: table.SyncAlways, Logger: s.cfg.Logger})
 	if err != nil {
@@ -140,11 +137,8 @@ func (s *Server) Start(ctx context.Context, load func(context.Context, *table.Ta
 func (s *Server) Stop(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	switch s.phase {
-	case phaseNew:
-		return s.cfg.Errors.NotStarted
-	case phaseStopped:
-		return nil
+	if s.phase != phaseStarted {
+		return s.byPhase(s.cfg.Errors.NotStarted, nil, nil)
 	}
 	s.phase = phaseStopped
 	s.unregisterMetrics()
@@ -168,13 +162,18 @@ func (s *Server) Stop(ctx context.Context) error {
 func (s *Server) Running() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.byPhase(s.cfg.Errors.NotStarted, nil, s.cfg.Errors.Closed)
+}
+
+// byPhase returns the error given for the current phase; s.mu is held.
+func (s *Server) byPhase(onNew, onStarted, onStopped error) error {
 	switch s.phase {
 	case phaseNew:
-		return s.cfg.Errors.NotStarted
-	case phaseStopped:
-		return s.cfg.Errors.Closed
+		return onNew
+	case phaseStarted:
+		return onStarted
 	}
-	return nil
+	return onStopped
 }
 
 // registerMetrics adds the source to the node's metrics; Start calls it
