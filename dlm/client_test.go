@@ -82,7 +82,7 @@ var abc = []notp.Node{{ID: "a", Host: "h", Port: 1}, {ID: "b", Host: "h", Port: 
 
 func testClient(cfg Config, ring ringView, rpc caller) *DLM {
 	cfg.setDefaults()
-	return &DLM{cfg: cfg, ring: ring, rpc: rpc, base: replicated.Started(lifecycleErrors), jitter: replicated.NewJitterSeeded(1, 2)}
+	return &DLM{cfg: cfg, ring: ring, rpc: rpc, base: replicated.Started(lifecycle), jitter: replicated.NewJitterSeeded(1, 2)}
 }
 
 // grantAll grants every request; wlock reports counter tok[node].

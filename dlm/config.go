@@ -82,12 +82,8 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// fields are the fields every replicated service's Config has.
-func (c *Config) fields() replicated.Fields {
-	return replicated.Fields{Name: &c.Name, Retries: &c.Retries, MinWait: &c.MinWait, MaxWait: &c.MaxWait,
-		Timeout: &c.Timeout, SweepInterval: &c.SweepInterval, Now: &c.Now, Logger: &c.Logger}
-}
-
+// setDefaults fills the zero fields: those every replicated service has
+// through package replicated, then the replica count and the lock limits.
 func (c *Config) setDefaults() {
 	c.fields().SetDefaults(DefaultName)
 	replicated.Default(&c.Replicas, DefaultReplicas)
@@ -111,4 +107,11 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("%w: negative MaxLocks or MaxHolders", ErrInvalidConfig)
 	}
 	return c.fields().Validate(ErrInvalidConfig)
+}
+
+// fields points at the fields package replicated defaults and checks:
+// all but Replicas, Quorum, DriftFactor, Dir, MaxLocks and MaxHolders.
+func (c *Config) fields() replicated.Fields {
+	return replicated.Fields{Name: &c.Name, Retries: &c.Retries, MinWait: &c.MinWait, MaxWait: &c.MaxWait,
+		Timeout: &c.Timeout, SweepInterval: &c.SweepInterval, Now: &c.Now, Logger: &c.Logger}
 }

@@ -75,7 +75,7 @@ func New(node *cluster.Node, cfg Config) (*DLM, error) {
 	}
 	d := &DLM{cfg: cfg, ring: clusterRing{node}, jitter: replicated.NewJitter()}
 	base, err := replicated.New(node.Kernel(), replicated.Config{Prefix: "dlm", Name: cfg.Name, Dir: cfg.Dir, Logger: cfg.Logger,
-		Errors: lifecycleErrors, Metrics: node.Metrics(), Source: d.collect})
+		Errors: lifecycle, Metrics: node.Metrics(), Source: d.collect})
 	if err != nil {
 		return nil, err
 	}
@@ -83,10 +83,6 @@ func New(node *cluster.Node, cfg Config) (*DLM, error) {
 	d.handle()
 	return d, nil
 }
-
-// lifecycleErrors are what Start, Stop and the client return around the
-// lifecycle.
-var lifecycleErrors = replicated.Errors{AlreadyStarted: ErrAlreadyStarted, NotStarted: ErrNotStarted, Closed: ErrClosed}
 
 // Start opens the replica's store (Config.Dir), restores its locks with
 // the time they have left and its fencing counter, and registers the

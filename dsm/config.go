@@ -69,12 +69,8 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// fields are the fields every replicated service's Config has.
-func (c *Config) fields() replicated.Fields {
-	return replicated.Fields{Name: &c.Name, Retries: &c.Retries, MinWait: &c.MinWait, MaxWait: &c.MaxWait,
-		Timeout: &c.Timeout, SweepInterval: &c.SweepInterval, Now: &c.Now, Logger: &c.Logger}
-}
-
+// setDefaults fills the zero fields: those every replicated service has
+// through package replicated, then the hand-off interval and the size bounds.
 func (c *Config) setDefaults() {
 	c.fields().SetDefaults(DefaultName)
 	replicated.Default(&c.HandoffInterval, DefaultHandoffInterval)
@@ -91,4 +87,11 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("%w: MaxSemaphores or MaxSize out of range", ErrInvalidConfig)
 	}
 	return c.fields().Validate(ErrInvalidConfig)
+}
+
+// fields points at the fields package replicated defaults and checks:
+// all but Dir, HandoffInterval, MaxSemaphores and MaxSize.
+func (c *Config) fields() replicated.Fields {
+	return replicated.Fields{Name: &c.Name, Retries: &c.Retries, MinWait: &c.MinWait, MaxWait: &c.MaxWait,
+		Timeout: &c.Timeout, SweepInterval: &c.SweepInterval, Now: &c.Now, Logger: &c.Logger}
 }

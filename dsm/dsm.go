@@ -76,7 +76,7 @@ func New(node *cluster.Node, cfg Config) (*DSM, error) {
 	s := &DSM{cfg: cfg, ring: newClusterRing(node), versions: map[string]uint64{}, inflight: map[string]time.Time{},
 		work: make(chan []handoffJob, 1), jitter: replicated.NewJitter()}
 	base, err := replicated.New(node.Kernel(), replicated.Config{Prefix: "dsm", Name: cfg.Name, Dir: cfg.Dir, Logger: cfg.Logger,
-		Errors: lifecycleErrors, Metrics: node.Metrics(), Source: s.collect})
+		Errors: lifecycle, Metrics: node.Metrics(), Source: s.collect})
 	if err != nil {
 		return nil, err
 	}
@@ -84,10 +84,6 @@ func New(node *cluster.Node, cfg Config) (*DSM, error) {
 	s.handle()
 	return s, nil
 }
-
-// lifecycleErrors are what Start, Stop and the client return around the
-// lifecycle.
-var lifecycleErrors = replicated.Errors{AlreadyStarted: ErrAlreadyStarted, NotStarted: ErrNotStarted, Closed: ErrClosed}
 
 // Start opens the table (Config.Dir), restores the semaphores with each
 // holder's remaining time, registers the DSM on the node's kernel and

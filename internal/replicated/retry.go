@@ -2,6 +2,7 @@ package replicated
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -51,4 +52,19 @@ func (j *Jitter) Sleep(ctx context.Context, lo, hi time.Duration) error {
 	case <-t.C:
 		return nil
 	}
+}
+
+// ExhaustedMessage is the message of an error that ends a retry loop:
+// head, then in parentheses detail (if any), the attempts made and the
+// last attempt's error (if any).
+func ExhaustedMessage(head, detail string, attempts int, last error) string {
+	s := head + " ("
+	if detail != "" {
+		s += detail + ", "
+	}
+	s += fmt.Sprintf("%d attempts", attempts)
+	if last != nil {
+		s += ", last: " + last.Error()
+	}
+	return s + ")"
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"sync"
 
+	"github.com/notp-go/notp"
 	"github.com/notp-go/notp/genserver"
 	"github.com/notp-go/notp/kernel"
 	"github.com/notp-go/notp/metrics"
@@ -23,6 +24,17 @@ type Errors struct {
 	NotStarted error
 	// Closed is returned by Start and Running after Stop.
 	Closed error
+}
+
+// NewErrors returns lifecycle sentinels whose messages start with
+// "<prefix>: " and that wrap notp's ErrAlreadyStarted, ErrNotStarted and
+// ErrClosed.
+func NewErrors(prefix string) Errors {
+	return Errors{
+		AlreadyStarted: fmt.Errorf("%s: %w", prefix, notp.ErrAlreadyStarted),
+		NotStarted:     fmt.Errorf("%s: %w", prefix, notp.ErrNotStarted),
+		Closed:         fmt.Errorf("%s: %w", prefix, notp.ErrClosed),
+	}
 }
 
 // Config configures a [Server]. New copies it.
