@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/notp-go/notp/internal/replicated/replicatedtest"
 	"github.com/notp-go/notp/internal/testutil"
 	"github.com/notp-go/notp/kernel"
 	"github.com/notp-go/notp/table"
@@ -14,11 +15,7 @@ import (
 
 func newTestOwner(t *testing.T, dir string, clk *testutil.Clock) (*owner, *table.Table) {
 	t.Helper()
-	st, err := table.Open(table.Config{Dir: dir, Name: "dsm"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := replicatedtest.Table(t, dir, "dsm")
 	cfg := Config{Now: clk.Now}
 	cfg.setDefaults()
 	o := newOwner(st, &cfg)
@@ -192,11 +189,9 @@ func TestOwnerLoadWithoutPersistenceAndLoadError(t *testing.T) {
 	if len(o.sems) != 0 {
 		t.Fatal("in-memory owner starts with semaphores")
 	}
-	st, _ := table.Open(table.Config{Dir: t.TempDir(), Name: "dsm"})
-	st.Close()
 	cfg := Config{}
 	cfg.setDefaults()
-	if err := newOwner(st, &cfg).load(context.Background()); err == nil {
+	if err := newOwner(replicatedtest.ClosedTable(t, "dsm"), &cfg).load(context.Background()); err == nil {
 		t.Fatal("load from a closed table succeeded")
 	}
 }
