@@ -18,22 +18,9 @@ func newTestReplica(t *testing.T, dir string) (*replica, *testutil.Clock, *table
 	return newTestReplicaAt(t, dir, time.UnixMilli(1_700_000_000_000))
 }
 
+// expect checks a replica operation's reply: no error, and OK is want.
 func expect(t *testing.T, what string, want bool) func(reply, error) reply {
-	return func(rep reply, err error) reply {
-		t.Helper()
-		return mustOK(t, what, rep, err, want)
-	}
-}
-
-func mustOK(t *testing.T, what string, rep reply, err error, want bool) reply {
-	t.Helper()
-	if err != nil {
-		t.Fatalf("%s: %v", what, err)
-	}
-	if rep.OK != want {
-		t.Fatalf("%s: ok = %v, want %v", what, rep.OK, want)
-	}
-	return rep
+	return replicatedtest.Expect(t, what, want, func(r reply) bool { return r.OK })
 }
 
 func readHolders(r *replica, id string) []string {

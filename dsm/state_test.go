@@ -27,17 +27,9 @@ func newTestOwner(t *testing.T, dir string, clk *testutil.Clock) (*owner, *table
 
 func newClock() *testutil.Clock { return testutil.NewClock(time.UnixMilli(1_700_000_000_000)) }
 
+// expect checks an owner operation's reply: no error, and OK is want.
 func expect(t *testing.T, what string, want bool) func(reply, error) reply {
-	return func(rep reply, err error) reply {
-		t.Helper()
-		if err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-		if rep.OK != want {
-			t.Fatalf("%s: ok = %v, want %v", what, rep.OK, want)
-		}
-		return rep
-	}
+	return replicatedtest.Expect(t, what, want, func(r reply) bool { return r.OK })
 }
 
 func expectCode(t *testing.T, what, code, msg string) func(reply, error) {

@@ -3,13 +3,12 @@ package replicated
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/notp-go/notp"
+	"github.com/notp-go/notp/clustertest"
 	"github.com/notp-go/notp/genserver"
 	"github.com/notp-go/notp/internal/testutil"
 	"github.com/notp-go/notp/kernel"
@@ -18,24 +17,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-var kernelSeq atomic.Int64
-
-// newKernel starts a kernel on loopback port 0, closed at cleanup.
+// newKernel returns the kernel of a one-node cluster, stopped at cleanup.
 func newKernel(t *testing.T) *kernel.Kernel {
 	t.Helper()
-	k, err := kernel.New(kernel.Config{
-		Node:   notp.Node{ID: fmt.Sprintf("r%d", kernelSeq.Add(1)), Host: "127.0.0.1"},
-		Cookie: "replicated test cookie 0123456789",
-		Logger: testutil.Logger(t),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := k.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = k.Close() })
-	return k
+	return clustertest.Start(t, clustertest.Config{Nodes: 1}).Node(0).Kernel()
 }
 
 var testErrors = NewErrors("svc")

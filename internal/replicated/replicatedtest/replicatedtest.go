@@ -56,3 +56,19 @@ func ExpectErrorReplies(ctx context.Context, t testing.TB, k *kernel.Kernel, nam
 		}
 	}
 }
+
+// Expect returns a check of a state operation's result (rep, err): err
+// must be nil and ok(rep) must be want, else the test ends with what.
+// It returns rep, so the check wraps the call: Expect(...)(r.lock(id)).
+func Expect[R any](t testing.TB, what string, want bool, ok func(R) bool) func(R, error) R {
+	return func(rep R, err error) R {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		if got := ok(rep); got != want {
+			t.Fatalf("%s: ok = %v, want %v", what, got, want)
+		}
+		return rep
+	}
+}
