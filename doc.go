@@ -67,8 +67,12 @@
 // genserver and gossip), gossip/internal/mltransport (memberlist's
 // transport over the kernel), internal/faultnet (a fault-injecting network
 // for tests), internal/testutil (the test helpers of the packages below
-// cluster, which clustertest wraps), internal/testcert (test
-// certificates) and internal/e2e (end-to-end tests of the binaries).
+// cluster, which clustertest wraps), internal/replicated (the lifecycle,
+// config, retry and metrics plumbing dlm and dsm share; its payload
+// subpackage holds their wire codecs' budgeted msgpack helpers, and
+// dlm/internal/wire and dsm/internal/wire their protocols),
+// internal/testcert (test certificates) and internal/e2e (end-to-end
+// tests of the binaries).
 //
 // Packages that import neither the network nor each other (chash, vclock,
 // table)
