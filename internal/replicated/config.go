@@ -65,3 +65,16 @@ func (f Fields) Validate(invalid error) error {
 	}
 	return nil
 }
+
+// Expiry restores a grant persisted as its wall-clock start (Unix ms) and
+// TTL (ms): when it expires, on now's clock, and whether it is still live.
+// A start in the future (a clock that moved back) gives at most one TTL
+// from now.
+func Expiry(startMs, ttlMs int64, now time.Time) (expires time.Time, live bool) {
+	ttl := time.Duration(ttlMs) * time.Millisecond
+	left := time.UnixMilli(startMs).Add(ttl).Sub(now)
+	if left <= 0 {
+		return time.Time{}, false
+	}
+	return now.Add(min(left, ttl)), true
+}

@@ -78,3 +78,23 @@ func TestValidateRejectsOutOfRangeFields(t *testing.T) {
 		t.Fatalf("valid config: %v", err)
 	}
 }
+
+func TestExpiryGivesTheTimeLeftByTheWallClock(t *testing.T) {
+	now := time.UnixMilli(1_700_000_010_000)
+	for _, c := range []struct {
+		start, ttl int64
+		left       time.Duration
+		live       bool
+	}{
+		{1_700_000_000_000, 15_000, 5 * time.Second, true}, // 10 s of 15 s gone
+		{1_700_000_000_000, 10_000, 0, false},              // ends now
+		{1_700_000_000_000, 9_000, 0, false},               // ended a second ago
+		{1_700_000_020_000, 3_000, 3 * time.Second, true},  // starts later: one TTL at most
+		{1_700_000_010_000, 1, time.Millisecond, true},     // just granted
+	} {
+		exp, live := Expiry(c.start, c.ttl, now)
+		if live != c.live || (live && exp.Sub(now) != c.left) {
+			t.Errorf("Expiry(%d, %d) = %v left, live %v; want %v, %v", c.start, c.ttl, exp.Sub(now), live, c.left, c.live)
+		}
+	}
+}

@@ -19,6 +19,9 @@
 //     MinWait, MaxWait, Timeout, SweepInterval, Now, Logger), defaulted
 //     and checked in one place while each package keeps its own Config
 //     type; [Default] for the others.
+//   - [Expiry]: when a grant persisted as its wall-clock start and TTL
+//     expires, so a restarted replica keeps each grant for the time it
+//     has left.
 //   - [Jitter], [WithTimeout], [ExhaustedMessage]: the client's random
 //     retry waits, request deadlines and retries-exhausted errors.
 //   - [Emitter]: the service's metrics samples, named and labelled alike.
