@@ -88,7 +88,7 @@ func New(node *cluster.Node, cfg Config) (*DLM, error) {
 // the time they have left and its fencing counter, and registers the
 // replica on the node's kernel.
 func (d *DLM) Start(ctx context.Context) error {
-	return d.base.Start(ctx, d.load, d.sweeper)
+	return d.base.Start(ctx, d.load, replicated.Every(d.cfg.SweepInterval, d.sweep))
 }
 
 // load restores the replica from its table; Start calls it before the
@@ -108,19 +108,10 @@ func (d *DLM) load(ctx context.Context, st *table.Table) error {
 // cannot be started again; a second Stop returns nil.
 func (d *DLM) Stop(ctx context.Context) error { return d.base.Stop(ctx) }
 
-// sweeper asks the replica to drop expired locks every SweepInterval
-// until ctx ends (at Stop).
-func (d *DLM) sweeper(ctx context.Context) {
-	t := time.NewTicker(d.cfg.SweepInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			_ = d.srv.Cast(genserver.Target{Name: d.cfg.Name}, wire.Sweep, encode(request{ID: "*"}))
-		}
-	}
+// sweep asks the replica to drop its expired locks; Start runs it every
+// SweepInterval.
+func (d *DLM) sweep() {
+	_ = d.srv.Cast(genserver.Target{Name: d.cfg.Name}, wire.Sweep, encode(request{ID: "*"}))
 }
 
 func (d *DLM) running() error { return d.base.Running() }

@@ -89,7 +89,7 @@
 // its genserver's actor goroutine; handoffs are sent by a goroutine of
 // the DSM so that two owners handing off to each other never wait on each
 // other's actor. Stop stops and waits for the DSM's goroutines (ring
-// watcher, sweeper, handoff sender). A DSM cannot be restarted after
+// watcher, sweep and rebalance tickers, handoff sender). A DSM cannot be restarted after
 // Stop: build a new one on the same Dir.
 //
 // # Layout

@@ -89,7 +89,9 @@ func New(node *cluster.Node, cfg Config) (*DSM, error) {
 // holder's remaining time, registers the DSM on the node's kernel and
 // starts watching the ring for ownership changes.
 func (s *DSM) Start(ctx context.Context) error {
-	return s.base.Start(ctx, s.load, s.ticker, s.watch, s.handoffs)
+	sweep := replicated.Every(s.cfg.SweepInterval, func() { s.self(wire.Sweep) })
+	rebalance := replicated.Every(s.cfg.HandoffInterval, func() { s.self(wire.Rebalance) })
+	return s.base.Start(ctx, s.load, sweep, rebalance, s.watch, s.handoffs)
 }
 
 // load restores the owner from its table; Start calls it before the
@@ -125,25 +127,6 @@ func (s *DSM) watch(ctx context.Context) {
 // self casts a housekeeping event to this node's own actor.
 func (s *DSM) self(ev string) {
 	_ = s.srv.Cast(genserver.Target{Name: s.cfg.Name}, ev, encode(request{}))
-}
-
-// ticker sweeps expired holders and looks for semaphores to hand off,
-// until ctx ends (at Stop).
-func (s *DSM) ticker(ctx context.Context) {
-	sweep := time.NewTicker(s.cfg.SweepInterval)
-	defer sweep.Stop()
-	rebalance := time.NewTicker(s.cfg.HandoffInterval)
-	defer rebalance.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-sweep.C:
-			s.self(wire.Sweep)
-		case <-rebalance.C:
-			s.self(wire.Rebalance)
-		}
-	}
 }
 
 // handoffs sends each batch of semaphores the actor found it no longer

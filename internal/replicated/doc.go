@@ -14,7 +14,8 @@
 //     Errors.Closed, a Stop before Start Errors.NotStarted, and a second
 //     Stop nil. The sentinels are the service's own ([NewErrors] makes
 //     them with its prefix, wrapping notp's), so callers match either
-//     with errors.Is.
+//     with errors.Is. [Every] makes the ticking loops (sweeps) Start
+//     runs.
 //   - [Fields]: the Config fields every service has (Name, Retries,
 //     MinWait, MaxWait, Timeout, SweepInterval, Now, Logger), defaulted
 //     and checked in one place while each package keeps its own Config

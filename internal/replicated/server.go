@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/notp-go/notp"
 	"github.com/notp-go/notp/genserver"
@@ -140,6 +141,23 @@ func (s *Server) Start(ctx context.Context, load func(context.Context, *table.Ta
 	s.phase = phaseStarted
 	s.registerMetrics()
 	return nil
+}
+
+// Every returns a loop for Start that calls fn every interval until its
+// context ends.
+func Every(interval time.Duration, fn func()) func(context.Context) {
+	return func(ctx context.Context) {
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				fn()
+			}
+		}
+	}
 }
 
 // Stop removes the metrics source, ends the loops and waits for them,

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/notp-go/notp"
@@ -216,4 +218,28 @@ func TestStartedServerForClientTests(t *testing.T) {
 	if err := s.Running(); !errors.Is(err, testErrors.Closed) {
 		t.Fatalf("Running after Stop = %v", err)
 	}
+}
+
+// Every calls fn once per interval until the loop's context ends.
+func TestEveryTicksUntilItsContextEnds(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var n atomic.Int64
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			Every(time.Second, func() { n.Add(1) })(ctx)
+		}()
+		time.Sleep(3500 * time.Millisecond)
+		synctest.Wait()
+		if got := n.Load(); got != 3 {
+			t.Fatalf("%d calls in 3.5 intervals, want 3", got)
+		}
+		cancel()
+		<-done
+		time.Sleep(2 * time.Second)
+		if got := n.Load(); got != 3 {
+			t.Fatalf("%d calls after the context ended, want 3", got)
+		}
+	})
 }
