@@ -70,11 +70,21 @@ func TestDependencyRules(t *testing.T) {
 		// counters through package metrics' sources, which adds no module:
 		// cluster links it already.
 		{"dlm", []string{modulePath, modulePath + "/cluster", modulePath + "/gossip", modulePath + "/genserver",
-			modulePath + "/kernel", modulePath + "/table", modulePath + "/internal/msgpackcheck", modulePath + "/metrics"},
-			[]string{"github.com/vmihailenco/msgpack/v5"}},
+			modulePath + "/kernel", modulePath + "/table", modulePath + "/internal/msgpackcheck", modulePath + "/metrics",
+			modulePath + "/dlm/internal/wire", modulePath + "/internal/replicated", modulePath + "/internal/replicated/payload"}, nil},
 		{"dsm", []string{modulePath, modulePath + "/chash", modulePath + "/cluster", modulePath + "/gossip", modulePath + "/genserver",
-			modulePath + "/kernel", modulePath + "/table", modulePath + "/internal/msgpackcheck", modulePath + "/metrics"},
-			[]string{"github.com/vmihailenco/msgpack/v5"}},
+			modulePath + "/kernel", modulePath + "/table", modulePath + "/internal/msgpackcheck", modulePath + "/metrics",
+			modulePath + "/dsm/internal/wire", modulePath + "/internal/replicated", modulePath + "/internal/replicated/payload"}, nil},
+		// What dlm and dsm share runs on a node's kernel but not on the
+		// cluster or the ring; their wire codecs and the payload helpers
+		// under them link nothing of the node, so the codecs' fuzz targets
+		// stay small and fast.
+		{"internal/replicated", []string{modulePath, modulePath + "/genserver", modulePath + "/kernel", modulePath + "/metrics",
+			modulePath + "/table"}, nil},
+		{"internal/replicated/payload", []string{modulePath + "/internal/msgpackcheck"}, []string{"github.com/vmihailenco/msgpack/v5"}},
+		{"dlm/internal/wire", []string{modulePath + "/internal/replicated/payload"}, nil},
+		{"dsm/internal/wire", []string{modulePath + "/internal/replicated/payload"}, nil},
+		{"internal/replicated/replicatedtest", []string{modulePath + "/genserver", modulePath + "/kernel", modulePath + "/table"}, nil},
 		// conflux is the one package that links Raft and its storage. It
 		// speaks package command's raft protocol (cluster links it anyway).
 		{"conflux", []string{modulePath, modulePath + "/kernel", modulePath + "/genserver", modulePath + "/gossip",

@@ -64,13 +64,15 @@
 // msgpack reader), internal/cookiekey (the cookie's key schedule),
 // internal/cookiefile (reading cookie files), internal/msgpackcheck
 // (checking msgpack within budgets), internal/event (the event fan-out of
-// genserver and gossip), internal/lifecycle (Close as a Stop
-// whose context has already ended), gossip/internal/mltransport
-// (memberlist's transport over the kernel), internal/faultnet (a
-// fault-injecting network for tests), internal/testutil (the test helpers
-// of the packages below cluster, which clustertest wraps),
-// internal/testcert (test certificates) and internal/e2e (end-to-end tests
-// of the binaries).
+// genserver and gossip), internal/lifecycle (Close as a Stop whose context
+// has already ended), gossip/internal/mltransport (memberlist's transport
+// over the kernel), internal/replicated (the lifecycle, config, retry and
+// metrics plumbing dlm and dsm share; its payload subpackage holds their
+// wire codecs' budgeted msgpack helpers, and dlm/internal/wire and
+// dsm/internal/wire their protocols), internal/faultnet (a fault-injecting
+// network for tests), internal/testutil (the test helpers of the packages
+// below cluster, which clustertest wraps), internal/testcert (test
+// certificates) and internal/e2e (end-to-end tests of the binaries).
 //
 // Packages that import neither the network nor each other (chash, vclock,
 // table) depend only on this package, internal/wire's msgpack reader and

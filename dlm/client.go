@@ -8,6 +8,9 @@ import (
 	"time"
 
 	"github.com/notp-go/notp"
+	"github.com/notp-go/notp/dlm/internal/wire"
+	"github.com/notp-go/notp/internal/replicated"
+	"github.com/notp-go/notp/internal/replicated/payload"
 )
 
 // ErrReplicaDown is the failed vote of a replica memberlist reports dead:
@@ -31,30 +34,30 @@ func (d *DLM) WLock(ctx context.Context, id, holder string, ttl time.Duration) (
 // has the lock has nothing to release); otherwise the error wraps
 // ErrNoQuorum and each replica's error.
 func (d *DLM) RUnlock(ctx context.Context, id, holder string) error {
-	return d.unlock(ctx, evRUnlock, id, holder)
+	return d.unlock(ctx, wire.RUnlock, id, holder)
 }
 
 // WUnlock releases holder's write lock on id, as RUnlock does.
 func (d *DLM) WUnlock(ctx context.Context, id, holder string) error {
-	return d.unlock(ctx, evWUnlock, id, holder)
+	return d.unlock(ctx, wire.WUnlock, id, holder)
 }
 
 // RUnlockAsync sends the read unlock to id's replicas without waiting
 // (notp's runlockAsync); the error joins the sends that failed locally.
 func (d *DLM) RUnlockAsync(id, holder string) error {
-	return d.unlockAsync(evRUnlock, id, holder)
+	return d.unlockAsync(wire.RUnlock, id, holder)
 }
 
 // WUnlockAsync sends the write unlock to id's replicas without waiting.
 func (d *DLM) WUnlockAsync(id, holder string) error {
-	return d.unlockAsync(evWUnlock, id, holder)
+	return d.unlockAsync(wire.WUnlock, id, holder)
 }
 
 func checkArgs(id, holder string) error {
-	if err := validName("id", id); err != nil {
+	if err := payload.ValidName("id", id); err != nil {
 		return fmt.Errorf("%w: %v", ErrInvalidArgument, err)
 	}
-	if err := validName("holder", holder); err != nil {
+	if err := payload.ValidName("holder", holder); err != nil {
 		return fmt.Errorf("%w: %v", ErrInvalidArgument, err)
 	}
 	return nil
@@ -62,16 +65,13 @@ func checkArgs(id, holder string) error {
 
 // opCtx applies Config.Timeout to a ctx without a deadline.
 func (d *DLM) opCtx(ctx context.Context) (context.Context, context.CancelFunc) {
-	if _, ok := ctx.Deadline(); !ok {
-		return context.WithTimeout(ctx, d.cfg.Timeout)
-	}
-	return context.WithCancel(ctx)
+	return replicated.WithTimeout(ctx, d.cfg.Timeout)
 }
 
 func (d *DLM) acquire(ctx context.Context, write bool, id, holder string, ttl time.Duration) (Lock, error) {
-	kind := evRLock
+	kind := wire.RLock
 	if write {
-		kind = evWLock
+		kind = wire.WLock
 	}
 	if err := d.running(); err != nil {
 		return Lock{}, err
@@ -111,25 +111,10 @@ func (d *DLM) tries(ctx context.Context, write bool, kind, id, holder string, tt
 		if d.cfg.Retries == NoRetries || (d.cfg.Retries > 0 && attempt > d.cfg.Retries) {
 			return Lock{}, &AcquireError{Kind: kind, ID: id, Attempts: attempt, Last: err}
 		}
-		t := time.NewTimer(d.wait())
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return Lock{}, fmt.Errorf("dlm: %s %q: %w after %d attempts (last: %w)", kind, id, ctx.Err(), attempt, err)
-		case <-t.C:
+		if serr := d.jitter.Sleep(ctx, d.cfg.MinWait, d.cfg.MaxWait); serr != nil {
+			return Lock{}, fmt.Errorf("dlm: %s %q: %w after %d attempts (last: %w)", kind, id, serr, attempt, err)
 		}
 	}
-}
-
-// wait is the random wait before a retry, uniform in [MinWait, MaxWait).
-func (d *DLM) wait() time.Duration {
-	lo, hi := d.cfg.MinWait, d.cfg.MaxWait
-	if hi <= lo {
-		return lo
-	}
-	d.rngMu.Lock()
-	defer d.rngMu.Unlock()
-	return lo + time.Duration(d.rng.Int64N(int64(hi-lo)))
 }
 
 func (d *DLM) quorum(n int) int {
@@ -155,9 +140,9 @@ func (d *DLM) attempt(ctx context.Context, write bool, id, holder string, ttl ti
 	q := d.quorum(len(nodes))
 	actx, cancel := context.WithTimeout(ctx, ttl)
 	defer cancel()
-	ev, unlockEv := evRLock, evRUnlock
+	ev, unlockEv := wire.RLock, wire.RUnlock
 	if write {
-		ev, unlockEv = evWLock, evWUnlock
+		ev, unlockEv = wire.WLock, wire.WUnlock
 	}
 	release := func() { _ = d.castAll(nodes, unlockEv, request{ID: id, Holder: holder}) }
 	votes := d.vote(actx, nodes, ev, request{ID: id, Holder: holder, Timeout: ttl.Milliseconds()}, q)
@@ -170,7 +155,7 @@ func (d *DLM) attempt(ctx context.Context, write bool, id, holder string, ttl ti
 	var token uint64
 	if write {
 		token = maxTok + 1
-		commits := d.vote(actx, granted, evCommit, request{ID: id, Holder: holder, Token: token}, q)
+		commits := d.vote(actx, granted, wire.Commit, request{ID: id, Holder: holder, Token: token}, q)
 		recorded, _, cerrs := tally(commits)
 		if len(recorded) < q {
 			d.stats.quorumFailures.Add(1)
@@ -224,7 +209,7 @@ func (d *DLM) vote(ctx context.Context, nodes []notp.Node, ev string, req reques
 			v := vote{node: n}
 			b, err := d.rpc.call(ctx, n, ev, data)
 			if err == nil {
-				v.rep, err = decodeReply(b)
+				v.rep, err = wire.DecodeReply(b)
 			}
 			if err != nil {
 				v.err = fmt.Errorf("dlm: %s on %s: %w", ev, n.ID, err)
@@ -308,7 +293,7 @@ func (d *DLM) unlock(ctx context.Context, ev, id, holder string) error {
 		return fmt.Errorf("dlm: %s %q: %w: %d of %d replicas answered, quorum %d: %w",
 			ev, id, ErrNoQuorum, answered, len(nodes), q, errors.Join(errs...))
 	}
-	d.stats.released[mode(ev == evWUnlock)].Add(1)
+	d.stats.released[mode(ev == wire.WUnlock)].Add(1)
 	return nil
 }
 
@@ -322,6 +307,6 @@ func (d *DLM) unlockAsync(ev, id, holder string) error {
 	if err := d.castAll(d.ring.replicas(id, d.cfg.Replicas), ev, request{ID: id, Holder: holder}); err != nil {
 		return fmt.Errorf("dlm: %s %q: %w", ev, id, err)
 	}
-	d.stats.released[mode(ev == evWUnlock)].Add(1)
+	d.stats.released[mode(ev == wire.WUnlock)].Add(1)
 	return nil
 }

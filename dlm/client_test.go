@@ -4,15 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/notp-go/notp/internal/testutil"
-	"math/rand/v2"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/notp-go/notp"
+	"github.com/notp-go/notp/dlm/internal/wire"
 	"github.com/notp-go/notp/internal/msgpackcheck"
+	"github.com/notp-go/notp/internal/replicated"
+	"github.com/notp-go/notp/internal/testutil"
 )
 
 // fakeRing is a fixed preference list with a set of down nodes.
@@ -81,7 +82,7 @@ var abc = []notp.Node{{ID: "a", Host: "h", Port: 1}, {ID: "b", Host: "h", Port: 
 
 func testClient(cfg Config, ring ringView, rpc caller) *DLM {
 	cfg.setDefaults()
-	return &DLM{cfg: cfg, ring: ring, rpc: rpc, state: stateStarted, rng: rand.New(rand.NewPCG(1, 2))}
+	return &DLM{cfg: cfg, ring: ring, rpc: rpc, base: replicated.Started(lifecycle), jitter: replicated.NewJitterSeeded(1, 2)}
 }
 
 // grantAll grants every request; wlock reports counter tok[node].
@@ -105,11 +106,11 @@ func TestRLockSuccessAsksThePreferenceListWithIDHolderTimeout(t *testing.T) {
 		t.Fatalf("validity %v ignores the drift margin", l.Validity)
 	}
 	for _, s := range rpc.log {
-		if s.event != evRLock || s.req != (request{ID: "id", Holder: "me", Timeout: 1000}) {
+		if s.event != wire.RLock || s.req != (request{ID: "id", Holder: "me", Timeout: 1000}) {
 			t.Fatalf("sent %+v", s)
 		}
 	}
-	if got := rpc.sent(evRLock, false); !slices.Equal(got, []string{"a", "b", "c"}) {
+	if got := rpc.sent(wire.RLock, false); !slices.Equal(got, []string{"a", "b", "c"}) {
 		t.Fatalf("asked %v", got)
 	}
 }
@@ -150,9 +151,9 @@ func TestLockQuorumMissedWithoutRetriesFailsAndReleasesEverywhere(t *testing.T) 
 		if !errors.As(err, &ae) || !errors.Is(err, ErrRetriesExhausted) || ae.Attempts != 1 {
 			t.Fatalf("write=%v: err %v", write, err)
 		}
-		kind, unlock := "rlock", evRUnlock
+		kind, unlock := "rlock", wire.RUnlock
 		if write {
-			kind, unlock = "wlock", evWUnlock
+			kind, unlock = "wlock", wire.WUnlock
 		}
 		want := fmt.Sprintf("dlm: Failed to acquire %s, retry count exhausted.", kind)
 		if got := err.Error(); len(got) < len(want) || got[:len(want)] != want {
@@ -179,9 +180,9 @@ func TestLockTTLExceededFailsEvenIfGranted(t *testing.T) {
 		if _, err := d.acquire(context.Background(), write, "id", "me", time.Second); !errors.Is(err, ErrRetriesExhausted) {
 			t.Fatalf("write=%v: granted after the TTL ran out: %v", write, err)
 		}
-		unlock := evRUnlock
+		unlock := wire.RUnlock
 		if write {
-			unlock = evWUnlock
+			unlock = wire.WUnlock
 		}
 		if len(rpc.sent(unlock, true)) != 3 {
 			t.Fatalf("write=%v: grants not released", write)
@@ -196,7 +197,7 @@ func TestLockFailsThenSucceedsOnRetry(t *testing.T) {
 		rpc := &fakeRPC{fn: func(node, ev string, r request) (reply, error) {
 			mu.Lock()
 			defer mu.Unlock()
-			if ev == evCommit {
+			if ev == wire.Commit {
 				return reply{OK: true, Token: r.Token}, nil
 			}
 			tries[node]++
@@ -218,7 +219,7 @@ func TestWLockTokenIsMaxReportedPlusOneRecordedOnTheGrantingQuorum(t *testing.T)
 		switch {
 		case node == "c":
 			return reply{OK: false, Token: 99}, nil // refused: its counter is not used
-		case ev == evCommit:
+		case ev == wire.Commit:
 			return reply{OK: true, Token: r.Token}, nil
 		}
 		return reply{OK: true, Token: map[string]uint64{"a": 4, "b": 9}[node]}, nil
@@ -231,14 +232,14 @@ func TestWLockTokenIsMaxReportedPlusOneRecordedOnTheGrantingQuorum(t *testing.T)
 	if l.Token != 10 {
 		t.Fatalf("token %d, want 10", l.Token)
 	}
-	if got := rpc.sent(evCommit, false); !slices.Equal(got, []string{"a", "b"}) {
+	if got := rpc.sent(wire.Commit, false); !slices.Equal(got, []string{"a", "b"}) {
 		t.Fatalf("commit sent to %v, want the granting replicas", got)
 	}
 }
 
 func TestWLockFailsWhenTheTokenIsNotRecordedOnAQuorum(t *testing.T) {
 	rpc := &fakeRPC{fn: func(node, ev string, r request) (reply, error) {
-		if ev == evCommit && node != "a" {
+		if ev == wire.Commit && node != "a" {
 			return reply{OK: false}, nil // lock expired there meanwhile
 		}
 		return reply{OK: true}, nil
@@ -247,7 +248,7 @@ func TestWLockFailsWhenTheTokenIsNotRecordedOnAQuorum(t *testing.T) {
 	if _, err := d.WLock(context.Background(), "id", "me", time.Second); !errors.Is(err, ErrRetriesExhausted) {
 		t.Fatalf("err %v", err)
 	}
-	if len(rpc.sent(evWUnlock, true)) != 3 {
+	if len(rpc.sent(wire.WUnlock, true)) != 3 {
 		t.Fatal("grants not released")
 	}
 }
@@ -259,7 +260,7 @@ func TestDownReplicaIsNotAsked(t *testing.T) {
 	if err != nil || len(l.Nodes) != 2 {
 		t.Fatalf("%v %+v", err, l)
 	}
-	if slices.Contains(rpc.sent(evRLock, false), "b") {
+	if slices.Contains(rpc.sent(wire.RLock, false), "b") {
 		t.Fatal("a down replica was asked")
 	}
 }
@@ -294,7 +295,7 @@ func (h hangRPC) call(ctx context.Context, _ notp.Node, _ string, _ []byte) ([]b
 func (hangRPC) cast(notp.Node, string, []byte) error { return nil }
 
 func TestUnlockSendsIDAndHolderAndNeedsAQuorumOfAnswers(t *testing.T) {
-	for _, ev := range []string{evRUnlock, evWUnlock} {
+	for _, ev := range []string{wire.RUnlock, wire.WUnlock} {
 		rpc := &fakeRPC{fn: func(node, _ string, r request) (reply, error) {
 			return reply{OK: node == "a"}, nil // not-ok answers still count
 		}}
@@ -328,7 +329,7 @@ func TestUnlockAsyncBroadcasts(t *testing.T) {
 	if err := d.WUnlockAsync("id", "me"); err != nil {
 		t.Fatal(err)
 	}
-	for _, ev := range []string{evRUnlock, evWUnlock} {
+	for _, ev := range []string{wire.RUnlock, wire.WUnlock} {
 		if got := rpc.sent(ev, true); !slices.Equal(got, []string{"a", "b", "c"}) {
 			t.Fatalf("%s cast to %v", ev, got)
 		}
@@ -350,15 +351,6 @@ func TestTallyPicksGrantingNodesByIndex(t *testing.T) {
 	granted, maxTok, errs := tally(votes)
 	if len(granted) != 1 || granted[0].ID != "a" || maxTok != 3 || len(errs) != 1 {
 		t.Fatalf("%v %d %v", granted, maxTok, errs)
-	}
-}
-
-func TestRetryWaitLiesWithinMinMax(t *testing.T) {
-	d := testClient(Config{MinWait: 10 * time.Millisecond, MaxWait: 20 * time.Millisecond}, nil, nil)
-	for range 1000 {
-		if w := d.wait(); w < 10*time.Millisecond || w >= 20*time.Millisecond {
-			t.Fatalf("wait %v outside [10ms, 20ms)", w)
-		}
 	}
 }
 

@@ -4,27 +4,30 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/notp-go/notp/internal/replicated"
+	"github.com/notp-go/notp/internal/replicated/payload"
 )
 
 // Defaults applied by [New] to zero Config fields.
 const (
 	DefaultName          = "dlm"
 	DefaultReplicas      = 3
-	DefaultMinWait       = 10 * time.Millisecond
-	DefaultMaxWait       = 100 * time.Millisecond
-	DefaultTimeout       = 30 * time.Second
+	DefaultMinWait       = replicated.DefaultMinWait
+	DefaultMaxWait       = replicated.DefaultMaxWait
+	DefaultTimeout       = replicated.DefaultTimeout
 	DefaultDriftFactor   = 0.01
-	DefaultSweepInterval = time.Second
+	DefaultSweepInterval = replicated.DefaultSweepInterval
 	DefaultMaxLocks      = 1 << 16
 	DefaultMaxHolders    = 1024
 	// MaxTTL is the longest lock TTL a replica accepts.
-	MaxTTL = 24 * time.Hour
+	MaxTTL = payload.MaxTTL
 	// MaxIDLen bounds lock IDs and holder names in bytes.
-	MaxIDLen = 256
+	MaxIDLen = payload.MaxNameLen
 )
 
 // NoRetries as Config.Retries makes every lock request a single attempt.
-const NoRetries = -1
+const NoRetries = replicated.NoRetries
 
 // Config configures a [DLM]. New copies it; the zero value of each field
 // selects the documented default. Every node of a cluster must run its DLM
@@ -79,40 +82,14 @@ type Config struct {
 	Logger *slog.Logger
 }
 
+// setDefaults fills the zero fields: those every replicated service has
+// through package replicated, then the replica count and the lock limits.
 func (c *Config) setDefaults() {
-	if c.Name == "" {
-		c.Name = DefaultName
-	}
-	if c.Replicas == 0 {
-		c.Replicas = DefaultReplicas
-	}
-	if c.MinWait == 0 {
-		c.MinWait = DefaultMinWait
-	}
-	if c.MaxWait == 0 {
-		c.MaxWait = DefaultMaxWait
-	}
-	if c.Timeout == 0 {
-		c.Timeout = DefaultTimeout
-	}
-	if c.DriftFactor == 0 {
-		c.DriftFactor = DefaultDriftFactor
-	}
-	if c.SweepInterval == 0 {
-		c.SweepInterval = DefaultSweepInterval
-	}
-	if c.MaxLocks == 0 {
-		c.MaxLocks = DefaultMaxLocks
-	}
-	if c.MaxHolders == 0 {
-		c.MaxHolders = DefaultMaxHolders
-	}
-	if c.Now == nil {
-		c.Now = time.Now
-	}
-	if c.Logger == nil {
-		c.Logger = slog.New(slog.DiscardHandler)
-	}
+	c.fields().SetDefaults(DefaultName)
+	replicated.Default(&c.Replicas, DefaultReplicas)
+	replicated.Default(&c.DriftFactor, DefaultDriftFactor)
+	replicated.Default(&c.MaxLocks, DefaultMaxLocks)
+	replicated.Default(&c.MaxHolders, DefaultMaxHolders)
 }
 
 // Validate reports a field out of range (after defaults).
@@ -124,16 +101,17 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("%w: Quorum %d < 0", ErrInvalidConfig, c.Quorum)
 	case c.Replicas > 0 && c.Quorum > c.Replicas:
 		return fmt.Errorf("%w: Quorum %d > Replicas %d", ErrInvalidConfig, c.Quorum, c.Replicas)
-	case c.Retries < NoRetries:
-		return fmt.Errorf("%w: Retries %d < %d", ErrInvalidConfig, c.Retries, NoRetries)
-	case c.MinWait < 0 || c.MaxWait < c.MinWait:
-		return fmt.Errorf("%w: waits [%v, %v)", ErrInvalidConfig, c.MinWait, c.MaxWait)
-	case c.Timeout < 0 || c.SweepInterval < 0:
-		return fmt.Errorf("%w: negative Timeout or SweepInterval", ErrInvalidConfig)
 	case c.DriftFactor < 0 || c.DriftFactor >= 0.5:
 		return fmt.Errorf("%w: DriftFactor %v not in [0, 0.5)", ErrInvalidConfig, c.DriftFactor)
 	case c.MaxLocks < 0 || c.MaxHolders < 0:
 		return fmt.Errorf("%w: negative MaxLocks or MaxHolders", ErrInvalidConfig)
 	}
-	return nil
+	return c.fields().Validate(ErrInvalidConfig)
+}
+
+// fields points at the fields package replicated defaults and checks:
+// all but Replicas, Quorum, DriftFactor, Dir, MaxLocks and MaxHolders.
+func (c *Config) fields() replicated.Fields {
+	return replicated.Fields{Name: &c.Name, Retries: &c.Retries, MinWait: &c.MinWait, MaxWait: &c.MaxWait,
+		Timeout: &c.Timeout, SweepInterval: &c.SweepInterval, Now: &c.Now, Logger: &c.Logger}
 }

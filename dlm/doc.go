@@ -71,8 +71,8 @@
 // longer grant, cancelling the calls still out, so a hanging replica does
 // not slow locking. Replicas memberlist reports dead (or left) are not
 // asked. Every partial grant is released. Bad requests from peers (not a
-// map, wrong field types, empty or oversized names, a TTL outside
-// [1ms, MaxTTL]) are answered with a kernel.RemoteError with
+// map, over 576 bytes, wrong field types, empty or oversized names, a TTL
+// outside [1ms, MaxTTL]) are answered with a kernel.RemoteError with
 // CodeBadRequest and change nothing; a replica full (MaxLocks,
 // MaxHolders) answers CodeFull, one that cannot persist CodeStorage.
 //
@@ -107,4 +107,13 @@
 // out; the calls of an attempt run in parallel goroutines that the attempt
 // waits for. A DLM cannot be restarted after Stop: build a new one on the
 // same Dir.
+//
+// # Layout
+//
+// The replica protocol (event names, payloads, and decoders that bound
+// and validate what a peer sends) is in dlm/internal/wire, a leaf package
+// whose fuzz targets link nothing of the node. The lifecycle (genserver,
+// table, sweeper, metrics source), the shared Config fields' defaults and
+// checks and the retry waits come from internal/replicated, which package
+// dsm uses too.
 package dlm

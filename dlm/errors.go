@@ -4,17 +4,22 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/notp-go/notp"
+	"github.com/notp-go/notp/genserver"
+	"github.com/notp-go/notp/internal/replicated"
 )
+
+// lifecycle are the sentinels of Start, Stop and a stopped or unstarted
+// DLM, made as every replicated service's are.
+var lifecycle = replicated.NewErrors("dlm")
 
 // Sentinel errors. Test with errors.Is.
 var (
 	// ErrAlreadyStarted: Start was called twice. Wraps notp.ErrAlreadyStarted.
-	ErrAlreadyStarted = fmt.Errorf("dlm: %w", notp.ErrAlreadyStarted)
+	ErrAlreadyStarted = lifecycle.AlreadyStarted
 	// ErrNotStarted: the DLM was used before Start. Wraps notp.ErrNotStarted.
-	ErrNotStarted = fmt.Errorf("dlm: %w", notp.ErrNotStarted)
+	ErrNotStarted = lifecycle.NotStarted
 	// ErrClosed: the DLM was stopped. Wraps notp.ErrClosed.
-	ErrClosed = fmt.Errorf("dlm: %w", notp.ErrClosed)
+	ErrClosed = lifecycle.Closed
 	// ErrInvalidConfig: a Config field is out of range.
 	ErrInvalidConfig = errors.New("dlm: invalid config")
 	// ErrInvalidArgument: an ID, holder or TTL was empty, too long or out
@@ -33,7 +38,7 @@ var (
 const (
 	// CodeBadRequest: the request payload did not decode or failed
 	// validation (genserver.CodeBadRequest).
-	CodeBadRequest = "BAD_REQUEST"
+	CodeBadRequest = genserver.CodeBadRequest
 	// CodeFull: the replica holds MaxLocks locks, or the read lock
 	// MaxHolders holders.
 	CodeFull = "DLM_FULL"
@@ -53,11 +58,8 @@ type AcquireError struct {
 }
 
 func (e *AcquireError) Error() string {
-	s := fmt.Sprintf("dlm: Failed to acquire %s, retry count exhausted. (lock %q, %d attempts", e.Kind, e.ID, e.Attempts)
-	if e.Last != nil {
-		s += ", last: " + e.Last.Error()
-	}
-	return s + ")"
+	head := fmt.Sprintf("dlm: Failed to acquire %s, retry count exhausted.", e.Kind)
+	return replicated.ExhaustedMessage(head, fmt.Sprintf("lock %q", e.ID), e.Attempts, e.Last)
 }
 
 // Unwrap returns ErrRetriesExhausted and the last attempt's error.

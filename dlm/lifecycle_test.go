@@ -9,7 +9,7 @@ import (
 	"github.com/notp-go/notp/clustertest"
 	"github.com/notp-go/notp/dlm"
 	"github.com/notp-go/notp/genserver"
-	"github.com/notp-go/notp/kernel"
+	"github.com/notp-go/notp/internal/replicated/replicatedtest"
 )
 
 func TestLifecycleSentinels(t *testing.T) {
@@ -78,22 +78,13 @@ func TestMalformedPeerRequestsGetErrorReplies(t *testing.T) {
 	c, ds := form(t, clustertest.Config{Nodes: 1}, dlm.Config{Retries: dlm.NoRetries}, true)
 	ctx := clustertest.Context(t, 20*time.Second)
 	k := c.Node(0).Kernel()
-	for _, c := range []struct {
-		event string
-		data  []byte
-		code  string
-	}{
-		{"wlock", []byte("junk"), dlm.CodeBadRequest},
-		{"wlock", []byte{0x81, 0xa2, 'i', 'd', 0x05}, dlm.CodeBadRequest},
-		{"rlock", []byte{0x83, 0xa2, 'i', 'd', 0xa1, 'x', 0xa6, 'h', 'o', 'l', 'd', 'e', 'r', 0xa1, 'h', 0xa7, 't', 'i', 'm', 'e', 'o', 'u', 't', 0xff}, dlm.CodeBadRequest},
-		{"commit", []byte{0x82, 0xa2, 'i', 'd', 0xa1, 'x', 0xa6, 'h', 'o', 'l', 'd', 'e', 'r', 0xa1, 'h'}, dlm.CodeBadRequest},
-		{"steal", []byte{0x80}, genserver.CodeUnknownEvent},
-	} {
-		_, err := genserver.CallRaw(ctx, k, genserver.Target{Name: "dlm"}, c.event, c.data)
-		if !errors.Is(err, &kernel.RemoteError{Code: c.code}) {
-			t.Errorf("%s %x: %v, want %s", c.event, c.data, err, c.code)
-		}
-	}
+	replicatedtest.ExpectErrorReplies(ctx, t, k, "dlm", []replicatedtest.BadRequest{
+		{Event: "wlock", Data: []byte("junk"), Code: dlm.CodeBadRequest},
+		{Event: "wlock", Data: []byte{0x81, 0xa2, 'i', 'd', 0x05}, Code: dlm.CodeBadRequest},
+		{Event: "rlock", Data: []byte{0x83, 0xa2, 'i', 'd', 0xa1, 'x', 0xa6, 'h', 'o', 'l', 'd', 'e', 'r', 0xa1, 'h', 0xa7, 't', 'i', 'm', 'e', 'o', 'u', 't', 0xff}, Code: dlm.CodeBadRequest},
+		{Event: "commit", Data: []byte{0x82, 0xa2, 'i', 'd', 0xa1, 'x', 0xa6, 'h', 'o', 'l', 'd', 'e', 'r', 0xa1, 'h'}, Code: dlm.CodeBadRequest},
+		{Event: "steal", Data: []byte{0x80}, Code: genserver.CodeUnknownEvent},
+	})
 	if _, err := ds.At(0).WLock(ctx, "x", "h", time.Second); err != nil {
 		t.Fatalf("bad requests changed the lock: %v", err)
 	}

@@ -14,25 +14,11 @@ import (
 // the locks it takes, is refused and releases, and with its replica's
 // holds; they disappear when it stops.
 func TestMetricsScrape(t *testing.T) {
-	c := clustertest.Start(t, clustertest.Config{Nodes: 3, Configure: func(_ int, cfg *cluster.Config) {
-		cfg.MetricsAddr = "127.0.0.1:0"
-	}})
-	var ds []*dlm.DLM
-	for _, n := range c.Nodes() {
-		d, err := dlm.New(n, dlm.Config{Dir: t.TempDir(), Retries: 1, MinWait: time.Millisecond, MaxWait: 2 * time.Millisecond,
-			Logger: clustertest.Logger(t)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := d.Start(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = d.Stop(context.Background()) })
-		ds = append(ds, d)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	d := ds[0]
+	withMetrics := func(_ int, cfg *cluster.Config) { cfg.MetricsAddr = "127.0.0.1:0" }
+	c, ds := form(t, clustertest.Config{Nodes: 3, Configure: withMetrics},
+		dlm.Config{Retries: 1, MinWait: time.Millisecond, MaxWait: 2 * time.Millisecond}, false)
+	ctx := clustertest.Context(t, 20*time.Second)
+	d := ds.At(0)
 	const ttl = 10 * time.Second
 	if _, err := d.WLock(ctx, "a", "h1", ttl); err != nil {
 		t.Fatal(err)

@@ -1,14 +1,15 @@
 package dlm
 
 import (
+	"context"
 	"encoding/binary"
 	"fmt"
 	"log/slog"
 	"time"
 
-	"context"
-
 	"github.com/notp-go/notp/internal/msgpackcheck"
+	"github.com/notp-go/notp/internal/replicated"
+	"github.com/notp-go/notp/internal/replicated/payload"
 	"github.com/notp-go/notp/kernel"
 	"github.com/notp-go/notp/table"
 )
@@ -218,17 +219,16 @@ func (r *replica) load(ctx context.Context) error {
 	var dropFields [][2]string
 	restore := func(id, holder string, val []byte, write bool) *hold {
 		var h hold
-		if msgpackcheck.Unmarshal(val, &h) != nil || h.Timeout <= 0 || h.Timeout > MaxTTL.Milliseconds() ||
-			(write && validName("holder", h.Holder) != nil) || (!write && validName("holder", holder) != nil) {
+		if msgpackcheck.Unmarshal(val, &h) != nil || payload.ValidTimeout(h.Timeout) != nil ||
+			(write && payload.ValidName("holder", h.Holder) != nil) || (!write && payload.ValidName("holder", holder) != nil) {
 			r.log.Warn("dlm: load: dropping undecodable lock", "id", id)
 			return nil
 		}
-		ttl := time.Duration(h.Timeout) * time.Millisecond
-		left := time.UnixMilli(h.Start).Add(ttl).Sub(now)
-		if left <= 0 {
+		expires, live := replicated.Expiry(h.Start, h.Timeout, now)
+		if !live {
 			return nil
 		}
-		h.expires = now.Add(min(left, ttl))
+		h.expires = expires
 		return &h
 	}
 	err := r.st.ForEach(ctx, func(key string, v table.Value) error {
@@ -239,7 +239,7 @@ func (r *replica) load(ctx context.Context) error {
 			r.counter = binary.BigEndian.Uint64(v.Bytes)
 			return nil
 		}
-		if validName("id", key) != nil {
+		if payload.ValidName("id", key) != nil {
 			r.log.Warn("dlm: load: dropping a key that is no lock ID")
 			dropKeys = append(dropKeys, key)
 			return nil

@@ -3,48 +3,24 @@ package dlm
 import (
 	"context"
 	"encoding/binary"
-	"github.com/notp-go/notp/internal/testutil"
 	"sort"
 	"testing"
 	"time"
 
 	"github.com/notp-go/notp/internal/msgpackcheck"
+	"github.com/notp-go/notp/internal/replicated/replicatedtest"
+	"github.com/notp-go/notp/internal/testutil"
 	"github.com/notp-go/notp/table"
 )
 
 func newTestReplica(t *testing.T, dir string) (*replica, *testutil.Clock, *table.Table) {
 	t.Helper()
-	st, err := table.Open(table.Config{Dir: dir, Name: "dlm"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	clk := testutil.NewClock(time.UnixMilli(1_700_000_000_000))
-	cfg := Config{Now: clk.Now}
-	cfg.setDefaults()
-	r := newReplica(st, &cfg)
-	if err := r.load(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	return r, clk, st
+	return newTestReplicaAt(t, dir, time.UnixMilli(1_700_000_000_000))
 }
 
+// expect checks a replica operation's reply: no error, and OK is want.
 func expect(t *testing.T, what string, want bool) func(reply, error) reply {
-	return func(rep reply, err error) reply {
-		t.Helper()
-		return mustOK(t, what, rep, err, want)
-	}
-}
-
-func mustOK(t *testing.T, what string, rep reply, err error, want bool) reply {
-	t.Helper()
-	if err != nil {
-		t.Fatalf("%s: %v", what, err)
-	}
-	if rep.OK != want {
-		t.Fatalf("%s: ok = %v, want %v", what, rep.OK, want)
-	}
-	return rep
+	return replicatedtest.Expect(t, what, want, func(r reply) bool { return r.OK })
 }
 
 func readHolders(r *replica, id string) []string {
@@ -282,11 +258,7 @@ func TestReplicaLoadRebuildsLocksWithRemainingTTL(t *testing.T) {
 
 func newTestReplicaAt(t *testing.T, dir string, now time.Time) (*replica, *testutil.Clock, *table.Table) {
 	t.Helper()
-	st, err := table.Open(table.Config{Dir: dir, Name: "dlm"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := replicatedtest.Table(t, dir, "dlm")
 	clk := testutil.NewClock(now)
 	cfg := Config{Now: clk.Now}
 	cfg.setDefaults()
@@ -329,11 +301,9 @@ func TestReplicaLoadErrorPropagatesAndJunkIsDropped(t *testing.T) {
 }
 
 func TestReplicaLoadErrorFromAClosedTablePropagates(t *testing.T) {
-	st, _ := table.Open(table.Config{Dir: t.TempDir(), Name: "dlm"})
-	st.Close()
 	cfg := Config{}
 	cfg.setDefaults()
-	if err := newReplica(st, &cfg).load(context.Background()); err == nil {
+	if err := newReplica(replicatedtest.ClosedTable(t, "dlm"), &cfg).load(context.Background()); err == nil {
 		t.Fatal("load from a closed table succeeded")
 	}
 }

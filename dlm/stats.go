@@ -3,6 +3,7 @@ package dlm
 import (
 	"sync/atomic"
 
+	"github.com/notp-go/notp/internal/replicated"
 	"github.com/notp-go/notp/metrics"
 )
 
@@ -63,53 +64,26 @@ func (d *DLM) Stats() Stats {
 	}
 }
 
-// registerMetrics reports the Stats on the node's metrics, labelled
-// name=<Config.Name>; Start calls it with d.mu held. A node at its source
-// limit runs the DLM without metrics.
-func (d *DLM) registerMetrics() {
-	if d.node == nil || d.node.Metrics() == nil {
-		return
-	}
-	unreg, err := d.node.Metrics().Register(d.collect)
-	if err != nil {
-		d.cfg.Logger.Warn("dlm: no metrics", "name", d.cfg.Name, "err", err)
-		return
-	}
-	d.unregister = unreg
-}
-
-// unregisterMetrics undoes registerMetrics; Stop calls it with d.mu held.
-func (d *DLM) unregisterMetrics() {
-	if d.unregister != nil {
-		d.unregister()
-		d.unregister = nil
-	}
-}
-
-// collect is the DLM's metrics.Source.
+// collect is the DLM's metrics.Source, registered on the node's metrics
+// while the DLM is started.
 func (d *DLM) collect(emit func(metrics.Sample)) {
 	st := d.Stats()
-	name := metrics.Label{Name: "name", Value: d.cfg.Name}
-	counter := func(series, help string, v uint64, labels ...metrics.Label) {
-		emit(metrics.Sample{Name: "notp_dlm_" + series, Help: help, Kind: metrics.Counter,
-			Labels: append([]metrics.Label{name}, labels...), Value: float64(v)})
-	}
+	e := replicated.Emitter{Emit: emit, Prefix: "notp_dlm_", Name: d.cfg.Name}
 	read, write := metrics.Label{Name: "mode", Value: "read"}, metrics.Label{Name: "mode", Value: "write"}
 	const (
 		grantedHelp  = "Locks this node took from a quorum of replicas, by mode."
 		refusedHelp  = "Lock requests of this node that failed after trying, by mode."
 		releasedHelp = "Locks this node released (a quorum answered, or sent to every replica), by mode."
 	)
-	counter("locks_granted_total", grantedHelp, st.RLocksGranted, read)
-	counter("locks_granted_total", grantedHelp, st.WLocksGranted, write)
-	counter("locks_refused_total", refusedHelp, st.RLocksRefused, read)
-	counter("locks_refused_total", refusedHelp, st.WLocksRefused, write)
-	counter("locks_released_total", releasedHelp, st.RUnlocks, read)
-	counter("locks_released_total", releasedHelp, st.WUnlocks, write)
-	counter("attempts_total", "Tries of lock requests (one round of votes each).", st.Attempts)
-	counter("retries_total", "Tries that followed a failed try.", st.Retries)
-	counter("quorum_failures_total", "Tries and releases fewer than a quorum of replicas granted, recorded or answered.", st.QuorumFailures)
-	counter("tokens_recorded_total", "Fencing tokens this node's replica recorded.", st.TokensRecorded)
-	emit(metrics.Sample{Name: "notp_dlm_replica_locks", Help: "Lock IDs this node's replica holds now.",
-		Kind: metrics.Gauge, Labels: []metrics.Label{name}, Value: float64(st.HeldLocks)})
+	e.Counter("locks_granted_total", grantedHelp, st.RLocksGranted, read)
+	e.Counter("locks_granted_total", grantedHelp, st.WLocksGranted, write)
+	e.Counter("locks_refused_total", refusedHelp, st.RLocksRefused, read)
+	e.Counter("locks_refused_total", refusedHelp, st.WLocksRefused, write)
+	e.Counter("locks_released_total", releasedHelp, st.RUnlocks, read)
+	e.Counter("locks_released_total", releasedHelp, st.WUnlocks, write)
+	e.Counter("attempts_total", "Tries of lock requests (one round of votes each).", st.Attempts)
+	e.Counter("retries_total", "Tries that followed a failed try.", st.Retries)
+	e.Counter("quorum_failures_total", "Tries and releases fewer than a quorum of replicas granted, recorded or answered.", st.QuorumFailures)
+	e.Counter("tokens_recorded_total", "Fencing tokens this node's replica recorded.", st.TokensRecorded)
+	e.Gauge("replica_locks", "Lock IDs this node's replica holds now.", st.HeldLocks)
 }

@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/notp-go/notp/dsm/internal/wire"
 	"github.com/notp-go/notp/genserver"
+	"github.com/notp-go/notp/internal/replicated"
+	"github.com/notp-go/notp/internal/replicated/payload"
 	"github.com/notp-go/notp/kernel"
 )
 
@@ -18,14 +21,14 @@ func (s *DSM) Create(ctx context.Context, id string, n int) error {
 	if n < 1 || n > s.cfg.MaxSize {
 		return fmt.Errorf("%w: n %d not in [1, %d]", ErrInvalidArgument, n, s.cfg.MaxSize)
 	}
-	_, err := s.request(ctx, evCreate, request{ID: id, N: n})
+	_, err := s.request(ctx, wire.Create, request{ID: id, N: n})
 	return err
 }
 
 // Read returns semaphore id's limit and holder count; a missing one gives
 // CodeNotFound ("Semaphore '<id>' does not exist.").
 func (s *DSM) Read(ctx context.Context, id string) (Info, error) {
-	rep, err := s.request(ctx, evRead, request{ID: id})
+	rep, err := s.request(ctx, wire.Read, request{ID: id})
 	if err != nil {
 		return Info{}, err
 	}
@@ -35,7 +38,7 @@ func (s *DSM) Read(ctx context.Context, id string) (Info, error) {
 // Destroy deletes semaphore id and its holders; a missing one is no
 // error.
 func (s *DSM) Destroy(ctx context.Context, id string) error {
-	_, err := s.request(ctx, evDestroy, request{ID: id})
+	_, err := s.request(ctx, wire.Destroy, request{ID: id})
 	return err
 }
 
@@ -48,7 +51,7 @@ func (s *DSM) Destroy(ctx context.Context, id string) error {
 // a Close, since the owner may have granted the place; a caller that gets
 // such an error and must be sure should Close too.
 func (s *DSM) Post(ctx context.Context, id, holder string, ttl time.Duration) (err error) {
-	if err := validName("holder", holder); err != nil {
+	if err := payload.ValidName("holder", holder); err != nil {
 		return fmt.Errorf("%w: %v", ErrInvalidArgument, err)
 	}
 	if ttl < time.Millisecond || ttl > MaxTTL {
@@ -59,7 +62,7 @@ func (s *DSM) Post(ctx context.Context, id, holder string, ttl time.Duration) (e
 	defer cancel()
 	for attempt := 1; ; attempt++ {
 		start := s.cfg.Now()
-		rep, err := s.request(ctx, evPost, request{ID: id, Holder: holder, Timeout: ttl.Milliseconds()})
+		rep, err := s.request(ctx, wire.Post, request{ID: id, Holder: holder, Timeout: ttl.Milliseconds()})
 		if err != nil {
 			var re *kernel.RemoteError
 			if !errors.As(err, &re) {
@@ -90,10 +93,10 @@ func (s *DSM) Post(ctx context.Context, id, holder string, ttl time.Duration) (e
 // held is no error (notp ignores the ok value), a missing semaphore is
 // CodeNotFound.
 func (s *DSM) Close(ctx context.Context, id, holder string) error {
-	if err := validName("holder", holder); err != nil {
+	if err := payload.ValidName("holder", holder); err != nil {
 		return fmt.Errorf("%w: %v", ErrInvalidArgument, err)
 	}
-	_, err := s.request(ctx, evClose, request{ID: id, Holder: holder})
+	_, err := s.request(ctx, wire.Close, request{ID: id, Holder: holder})
 	if err == nil {
 		s.stats.closes.Add(1)
 	}
@@ -107,17 +110,17 @@ func (s *DSM) CloseAsync(id, holder string) error {
 	if err := s.running(); err != nil {
 		return err
 	}
-	if err := validName("id", id); err != nil {
+	if err := payload.ValidName("id", id); err != nil {
 		return fmt.Errorf("%w: %v", ErrInvalidArgument, err)
 	}
-	if err := validName("holder", holder); err != nil {
+	if err := payload.ValidName("holder", holder); err != nil {
 		return fmt.Errorf("%w: %v", ErrInvalidArgument, err)
 	}
 	o, ok := s.ring.owner(id)
 	if !ok {
 		return errors.New("dsm: the ring has no nodes")
 	}
-	if err := s.srv.Cast(genserver.Target{Name: s.cfg.Name, Node: o}, evClose, encode(request{ID: id, Holder: holder})); err != nil {
+	if err := s.srv.Cast(genserver.Target{Name: s.cfg.Name, Node: o}, wire.Close, encode(request{ID: id, Holder: holder})); err != nil {
 		return fmt.Errorf("dsm: close %q: %w", id, err)
 	}
 	s.stats.closes.Add(1)
@@ -138,29 +141,15 @@ func (s *DSM) countPost(err *error) {
 	}
 }
 
+// opCtx applies Config.Timeout to a ctx without a deadline.
 func (s *DSM) opCtx(ctx context.Context) (context.Context, context.CancelFunc) {
-	if _, ok := ctx.Deadline(); !ok {
-		return context.WithTimeout(ctx, s.cfg.Timeout)
-	}
-	return context.WithCancel(ctx)
+	return replicated.WithTimeout(ctx, s.cfg.Timeout)
 }
 
+// sleep waits a random time in [MinWait, MaxWait) before a retry, or
+// until ctx ends.
 func (s *DSM) sleep(ctx context.Context) error {
-	lo, hi := s.cfg.MinWait, s.cfg.MaxWait
-	d := lo
-	if hi > lo {
-		s.rngMu.Lock()
-		d += time.Duration(s.rng.Int64N(int64(hi - lo)))
-		s.rngMu.Unlock()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return s.jitter.Sleep(ctx, s.cfg.MinWait, s.cfg.MaxWait)
 }
 
 // retryable reports an owner's answer that only says ownership is moving.
@@ -174,7 +163,7 @@ func (s *DSM) request(ctx context.Context, ev string, req request) (reply, error
 	if err := s.running(); err != nil {
 		return reply{}, err
 	}
-	if err := validName("id", req.ID); err != nil {
+	if err := payload.ValidName("id", req.ID); err != nil {
 		return reply{}, fmt.Errorf("%w: %v", ErrInvalidArgument, err)
 	}
 	ctx, cancel := s.opCtx(ctx)
@@ -190,7 +179,7 @@ func (s *DSM) request(ctx context.Context, ev string, req request) (reply, error
 		}
 		b, err := s.srv.Call(ctx, genserver.Target{Name: s.cfg.Name, Node: o}, ev, data)
 		if err == nil {
-			rep, err := decodeReply(b)
+			rep, err := wire.DecodeReply(b)
 			if err != nil {
 				return reply{}, fmt.Errorf("dsm: %s %q from %s: %w", ev, req.ID, o.ID, err)
 			}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/notp-go/notp/clustertest"
+	"github.com/notp-go/notp/dsm/internal/wire"
 	"github.com/notp-go/notp/genserver"
 	"github.com/notp-go/notp/internal/msgpackcheck"
 	"github.com/notp-go/notp/kernel"
@@ -128,7 +129,7 @@ func TestTwoNodeIntegration(t *testing.T) {
 	})
 	t.Run("a peer cannot tell a node its semaphore was handed off", func(t *testing.T) {
 		_, err := genserver.CallRaw(ctx, c.Node(1).Kernel(), genserver.Target{Name: "dsm", Node: c.Node(0).Self()},
-			evHanded, encode(handed{ID: mine, Version: 0}))
+			wire.Handed, encode(handed{ID: mine, Version: 0}))
 		if !isCode(err, CodeBadRequest) {
 			t.Fatalf("err %v", err)
 		}

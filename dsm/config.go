@@ -4,26 +4,29 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/notp-go/notp/internal/replicated"
+	"github.com/notp-go/notp/internal/replicated/payload"
 )
 
 // Defaults applied by [New] to zero Config fields.
 const (
 	DefaultName            = "dsm"
-	DefaultMinWait         = 10 * time.Millisecond
-	DefaultMaxWait         = 100 * time.Millisecond
-	DefaultTimeout         = 30 * time.Second
-	DefaultSweepInterval   = time.Second
+	DefaultMinWait         = replicated.DefaultMinWait
+	DefaultMaxWait         = replicated.DefaultMaxWait
+	DefaultTimeout         = replicated.DefaultTimeout
+	DefaultSweepInterval   = replicated.DefaultSweepInterval
 	DefaultHandoffInterval = time.Second
 	DefaultMaxSemaphores   = 1 << 16
 	DefaultMaxSize         = 1024
 	// MaxTTL is the longest holder TTL an owner accepts.
-	MaxTTL = 24 * time.Hour
+	MaxTTL = payload.MaxTTL
 	// MaxIDLen bounds semaphore IDs and holder names in bytes.
-	MaxIDLen = 256
+	MaxIDLen = payload.MaxNameLen
 )
 
 // NoRetries as Config.Retries makes every Post a single attempt.
-const NoRetries = -1
+const NoRetries = replicated.NoRetries
 
 // Config configures a [DSM]. New copies it; the zero value of each field
 // selects the documented default. Every node of a cluster must run its DSM
@@ -66,50 +69,29 @@ type Config struct {
 	Logger *slog.Logger
 }
 
+// setDefaults fills the zero fields: those every replicated service has
+// through package replicated, then the hand-off interval and the size bounds.
 func (c *Config) setDefaults() {
-	if c.Name == "" {
-		c.Name = DefaultName
-	}
-	if c.MinWait == 0 {
-		c.MinWait = DefaultMinWait
-	}
-	if c.MaxWait == 0 {
-		c.MaxWait = DefaultMaxWait
-	}
-	if c.Timeout == 0 {
-		c.Timeout = DefaultTimeout
-	}
-	if c.SweepInterval == 0 {
-		c.SweepInterval = DefaultSweepInterval
-	}
-	if c.HandoffInterval == 0 {
-		c.HandoffInterval = DefaultHandoffInterval
-	}
-	if c.MaxSemaphores == 0 {
-		c.MaxSemaphores = DefaultMaxSemaphores
-	}
-	if c.MaxSize == 0 {
-		c.MaxSize = DefaultMaxSize
-	}
-	if c.Now == nil {
-		c.Now = time.Now
-	}
-	if c.Logger == nil {
-		c.Logger = slog.New(slog.DiscardHandler)
-	}
+	c.fields().SetDefaults(DefaultName)
+	replicated.Default(&c.HandoffInterval, DefaultHandoffInterval)
+	replicated.Default(&c.MaxSemaphores, DefaultMaxSemaphores)
+	replicated.Default(&c.MaxSize, DefaultMaxSize)
 }
 
 // Validate reports a field out of range (after defaults).
 func (c *Config) Validate() error {
 	switch {
-	case c.Retries < NoRetries:
-		return fmt.Errorf("%w: Retries %d < %d", ErrInvalidConfig, c.Retries, NoRetries)
-	case c.MinWait < 0 || c.MaxWait < c.MinWait:
-		return fmt.Errorf("%w: waits [%v, %v)", ErrInvalidConfig, c.MinWait, c.MaxWait)
-	case c.Timeout < 0 || c.SweepInterval < 0 || c.HandoffInterval < 0:
-		return fmt.Errorf("%w: negative Timeout, SweepInterval or HandoffInterval", ErrInvalidConfig)
+	case c.HandoffInterval < 0:
+		return fmt.Errorf("%w: negative HandoffInterval", ErrInvalidConfig)
 	case c.MaxSemaphores < 0 || c.MaxSize < 0 || c.MaxSize > 1<<16:
 		return fmt.Errorf("%w: MaxSemaphores or MaxSize out of range", ErrInvalidConfig)
 	}
-	return nil
+	return c.fields().Validate(ErrInvalidConfig)
+}
+
+// fields points at the fields package replicated defaults and checks:
+// all but Dir, HandoffInterval, MaxSemaphores and MaxSize.
+func (c *Config) fields() replicated.Fields {
+	return replicated.Fields{Name: &c.Name, Retries: &c.Retries, MinWait: &c.MinWait, MaxWait: &c.MaxWait,
+		Timeout: &c.Timeout, SweepInterval: &c.SweepInterval, Now: &c.Now, Logger: &c.Logger}
 }

@@ -89,6 +89,15 @@
 // its genserver's actor goroutine; handoffs are sent by a goroutine of
 // the DSM so that two owners handing off to each other never wait on each
 // other's actor. Stop stops and waits for the DSM's goroutines (ring
-// watcher, sweeper, handoff sender). A DSM cannot be restarted after
+// watcher, sweep and rebalance tickers, handoff sender). A DSM cannot be restarted after
 // Stop: build a new one on the same Dir.
+//
+// # Layout
+//
+// The owner protocol (event names, payloads including the handoff, and
+// decoders that bound and validate what a peer sends) is in
+// dsm/internal/wire, a leaf package whose fuzz targets link nothing of
+// the node. The lifecycle (genserver, table, the DSM's goroutines,
+// metrics source), the shared Config fields' defaults and checks and the
+// retry waits come from internal/replicated, which package dlm uses too.
 package dsm

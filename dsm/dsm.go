@@ -4,14 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/notp-go/notp"
 	"github.com/notp-go/notp/cluster"
+	"github.com/notp-go/notp/dsm/internal/wire"
 	"github.com/notp-go/notp/genserver"
+	"github.com/notp-go/notp/internal/replicated"
 	"github.com/notp-go/notp/kernel"
 	"github.com/notp-go/notp/table"
 )
@@ -21,14 +21,6 @@ type Info struct {
 	N, Active int
 }
 
-type lifecycle uint8
-
-const (
-	stateNew lifecycle = iota
-	stateStarted
-	stateStopped
-)
-
 // handoffTimeout bounds one handoff call; inflightMax is how long a
 // handoff may stay unanswered before it is sent again.
 const (
@@ -36,39 +28,20 @@ const (
 	inflightMax    = 4 * handoffTimeout
 )
 
-// evHanded tells the actor a handoff was accepted; only this node may
-// send it.
-const evHanded = "handed"
-
-// handed names a semaphore whose handoff ended and the version that was
-// sent; Failed says the new owner did not take it.
-type handed struct {
-	ID      string `msgpack:"id"`
-	Version uint64 `msgpack:"version"`
-	Failed  bool   `msgpack:"failed,omitempty"`
-}
-
 // DSM is one node's distributed semaphore manager: the owner of the
 // semaphores whose IDs the ring gives this node (a genserver named
 // Config.Name), and the client that reaches the owner of any ID. All
 // methods are safe for concurrent use.
 type DSM struct {
-	cfg  Config
-	srv  *genserver.Server
-	ring ringView
-	node *cluster.Node // for its metrics
+	cfg    Config
+	base   *replicated.Server // lifecycle, genserver, table, loops, metrics
+	srv    *genserver.Server
+	ring   ringView
+	jitter *replicated.Jitter
 
-	stats      counters
-	gauges     gauges
-	unregister func() // removes the metrics source; under mu
-
-	mu    sync.Mutex // guards state, st, stop, wg
-	state lifecycle
-	st    *table.Table
-	own   *owner // owned by the actor goroutine while started
-	stop  chan struct{}
-	halt  context.CancelFunc // cancels the handoffs in flight
-	wg    sync.WaitGroup
+	stats  counters
+	gauges gauges
+	own    *owner // owned by the actor goroutine while started
 
 	// versions counts each semaphore's changes (actor-owned), so a
 	// handoff acknowledged after a later change does not drop it.
@@ -82,9 +55,6 @@ type DSM struct {
 	changedAt atomic.Int64
 	// work carries handoffs from the actor to the handoff goroutine.
 	work chan []handoffJob
-
-	rngMu sync.Mutex
-	rng   *rand.Rand
 }
 
 type handoffJob struct {
@@ -103,12 +73,14 @@ func New(node *cluster.Node, cfg Config) (*DSM, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	srv, err := genserver.New(node.Kernel(), genserver.Config{Name: cfg.Name, Logger: cfg.Logger})
+	s := &DSM{cfg: cfg, ring: newClusterRing(node), versions: map[string]uint64{}, inflight: map[string]time.Time{},
+		work: make(chan []handoffJob, 1), jitter: replicated.NewJitter()}
+	base, err := replicated.New(node.Kernel(), replicated.Config{Prefix: "dsm", Name: cfg.Name, Dir: cfg.Dir, Logger: cfg.Logger,
+		Errors: lifecycle, Metrics: node.Metrics(), Source: s.collect})
 	if err != nil {
-		return nil, fmt.Errorf("dsm: %w", err)
+		return nil, err
 	}
-	s := &DSM{cfg: cfg, srv: srv, ring: newClusterRing(node), node: node, versions: map[string]uint64{}, inflight: map[string]time.Time{},
-		work: make(chan []handoffJob, 1), rng: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))}
+	s.base, s.srv = base, base.Genserver()
 	s.handle()
 	return s, nil
 }
@@ -117,43 +89,21 @@ func New(node *cluster.Node, cfg Config) (*DSM, error) {
 // holder's remaining time, registers the DSM on the node's kernel and
 // starts watching the ring for ownership changes.
 func (s *DSM) Start(ctx context.Context) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	switch s.state {
-	case stateStarted:
-		return ErrAlreadyStarted
-	case stateStopped:
-		return ErrClosed
-	}
-	st, err := table.Open(table.Config{Dir: s.cfg.Dir, Name: s.cfg.Name, Sync: table.SyncAlways, Logger: s.cfg.Logger})
-	if err != nil {
-		return fmt.Errorf("dsm: open table: %w", err)
-	}
+	sweep := replicated.Every(s.cfg.SweepInterval, func() { s.self(wire.Sweep) })
+	rebalance := replicated.Every(s.cfg.HandoffInterval, func() { s.self(wire.Rebalance) })
+	return s.base.Start(ctx, s.load, sweep, rebalance, s.watch, s.handoffs)
+}
+
+// load restores the owner from its table; Start calls it before the
+// genserver runs.
+func (s *DSM) load(ctx context.Context, st *table.Table) error {
 	own := newOwner(st, &s.cfg)
 	if err := own.load(ctx); err != nil {
-		st.Close()
 		return err
 	}
-	s.own, s.st = own, st
+	s.own = own
 	own.gauges = &s.gauges
 	own.publish()
-	if err := s.srv.Start(ctx); err != nil {
-		st.Close()
-		return fmt.Errorf("dsm: %w", err)
-	}
-	s.stop = make(chan struct{})
-	s.wg.Go(func() { s.ticker(s.stop) })
-	s.wg.Go(func() {
-		s.ring.watch(s.stop, func() {
-			s.changedAt.Store(s.cfg.Now().UnixNano())
-			s.self(evRebalance)
-		})
-	})
-	hctx, halt := context.WithCancel(context.Background())
-	s.halt = halt
-	s.wg.Go(func() { s.handoffs(hctx) })
-	s.state = stateStarted
-	s.registerMetrics()
 	return nil
 }
 
@@ -161,40 +111,17 @@ func (s *DSM) Start(ctx context.Context) error {
 // The semaphores stay on disk for the next DSM on the same Dir (notp's
 // Stop cleared them); Stop does not hand them off. A stopped DSM cannot be
 // started again; a second Stop returns nil.
-func (s *DSM) Stop(ctx context.Context) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	switch s.state {
-	case stateNew:
-		return ErrNotStarted
-	case stateStopped:
-		return nil
-	}
-	s.state = stateStopped
-	s.unregisterMetrics()
-	s.halt()
-	close(s.stop)
-	s.wg.Wait()
-	err := s.srv.Stop(ctx)
-	if cerr := s.st.Close(); cerr != nil {
-		err = errors.Join(err, cerr)
-	}
-	if err != nil {
-		return fmt.Errorf("dsm: stop: %w", err)
-	}
-	return nil
-}
+func (s *DSM) Stop(ctx context.Context) error { return s.base.Stop(ctx) }
 
-func (s *DSM) running() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	switch s.state {
-	case stateNew:
-		return ErrNotStarted
-	case stateStopped:
-		return ErrClosed
-	}
-	return nil
+func (s *DSM) running() error { return s.base.Running() }
+
+// watch notes each ring change and looks for semaphores to hand off,
+// until ctx ends (at Stop).
+func (s *DSM) watch(ctx context.Context) {
+	s.ring.watch(ctx.Done(), func() {
+		s.changedAt.Store(s.cfg.Now().UnixNano())
+		s.self(wire.Rebalance)
+	})
 }
 
 // self casts a housekeeping event to this node's own actor.
@@ -202,26 +129,9 @@ func (s *DSM) self(ev string) {
 	_ = s.srv.Cast(genserver.Target{Name: s.cfg.Name}, ev, encode(request{}))
 }
 
-// ticker sweeps expired holders and looks for semaphores to hand off.
-func (s *DSM) ticker(stop <-chan struct{}) {
-	sweep := time.NewTicker(s.cfg.SweepInterval)
-	defer sweep.Stop()
-	rebalance := time.NewTicker(s.cfg.HandoffInterval)
-	defer rebalance.Stop()
-	for {
-		select {
-		case <-stop:
-			return
-		case <-sweep.C:
-			s.self(evSweep)
-		case <-rebalance.C:
-			s.self(evRebalance)
-		}
-	}
-}
-
 // handoffs sends each batch of semaphores the actor found it no longer
-// owns to their owners, and tells the actor which were accepted.
+// owns to their owners, and tells the actor which were accepted, until
+// ctx ends (at Stop, which cancels the calls in flight).
 func (s *DSM) handoffs(ctx context.Context) {
 	for {
 		select {
@@ -231,7 +141,7 @@ func (s *DSM) handoffs(ctx context.Context) {
 			for _, j := range jobs {
 				_ = s.ring.kernel().Connect(j.to) // a node that left the ring may have dropped its links
 				cctx, ccancel := context.WithTimeout(ctx, handoffTimeout)
-				_, err := s.srv.Call(cctx, genserver.Target{Name: s.cfg.Name, Node: j.to}, evHandoff, encode(j.h))
+				_, err := s.srv.Call(cctx, genserver.Target{Name: s.cfg.Name, Node: j.to}, wire.Handoff, encode(j.h))
 				ccancel()
 				if err != nil {
 					s.stats.failed.Add(1)
@@ -239,7 +149,7 @@ func (s *DSM) handoffs(ctx context.Context) {
 				} else {
 					s.stats.sent.Add(1)
 				}
-				_ = s.srv.Cast(genserver.Target{Name: s.cfg.Name}, evHanded, encode(handed{ID: j.h.ID, Version: j.version, Failed: err != nil}))
+				_ = s.srv.Cast(genserver.Target{Name: s.cfg.Name}, wire.Handed, encode(handed{ID: j.h.ID, Version: j.version, Failed: err != nil}))
 			}
 		}
 	}
@@ -252,15 +162,15 @@ func badRequest(ev string, err error) error {
 // handle registers the owner's events on the genserver.
 func (s *DSM) handle() {
 	ops := map[string]func(r request) (reply, error){
-		evCreate:  func(r request) (reply, error) { return s.own.create(r.ID, r.N) },
-		evRead:    func(r request) (reply, error) { return s.own.read(r.ID) },
-		evDestroy: func(r request) (reply, error) { return s.own.destroy(r.ID) },
-		evPost:    func(r request) (reply, error) { return s.own.post(r.ID, r.Holder, r.ttl()) },
-		evClose:   func(r request) (reply, error) { return s.own.close(r.ID, r.Holder) },
+		wire.Create:  func(r request) (reply, error) { return s.own.create(r.ID, r.N) },
+		wire.Read:    func(r request) (reply, error) { return s.own.read(r.ID) },
+		wire.Destroy: func(r request) (reply, error) { return s.own.destroy(r.ID) },
+		wire.Post:    func(r request) (reply, error) { return s.own.post(r.ID, r.Holder, r.TTL()) },
+		wire.Close:   func(r request) (reply, error) { return s.own.close(r.ID, r.Holder) },
 	}
 	for ev, op := range ops {
 		s.srv.Handle(ev, func(_ context.Context, req genserver.Request) ([]byte, error) {
-			r, err := decodeRequest(ev, req.Data, s.cfg.MaxSize)
+			r, err := wire.DecodeRequest(ev, req.Data, s.cfg.MaxSize)
 			if err != nil {
 				return nil, badRequest(ev, err)
 			}
@@ -272,16 +182,16 @@ func (s *DSM) handle() {
 			if err != nil {
 				return nil, err
 			}
-			if ev != evRead {
+			if ev != wire.Read {
 				s.versions[r.ID]++
 			}
 			return encode(rep), nil
 		})
 	}
-	s.srv.Handle(evHandoff, func(_ context.Context, req genserver.Request) ([]byte, error) {
-		h, err := decodeHandoff(req.Data, s.cfg.MaxSize)
+	s.srv.Handle(wire.Handoff, func(_ context.Context, req genserver.Request) ([]byte, error) {
+		h, err := wire.DecodeHandoff(req.Data, s.cfg.MaxSize)
 		if err != nil {
-			return nil, badRequest(evHandoff, err)
+			return nil, badRequest(wire.Handoff, err)
 		}
 		rep, err := s.own.install(h)
 		s.own.publish()
@@ -292,13 +202,13 @@ func (s *DSM) handle() {
 		s.versions[h.ID]++
 		return encode(rep), nil
 	})
-	s.srv.Handle(evHanded, func(_ context.Context, req genserver.Request) ([]byte, error) {
-		var h handed
+	s.srv.Handle(wire.Handed, func(_ context.Context, req genserver.Request) ([]byte, error) {
 		if req.From.Node.ID != s.ring.self().ID {
-			return nil, badRequest(evHanded, errors.New("only the node itself may send it"))
+			return nil, badRequest(wire.Handed, errors.New("only the node itself may send it"))
 		}
-		if err := decodeMsgpack(req.Data, &h); err != nil {
-			return nil, badRequest(evHanded, err)
+		h, err := wire.DecodeHanded(req.Data)
+		if err != nil {
+			return nil, badRequest(wire.Handed, err)
 		}
 		delete(s.inflight, h.ID)
 		if h.Failed {
@@ -314,12 +224,12 @@ func (s *DSM) handle() {
 		}
 		return encode(reply{OK: true}), nil
 	})
-	s.srv.Handle(evSweep, func(context.Context, genserver.Request) ([]byte, error) {
+	s.srv.Handle(wire.Sweep, func(context.Context, genserver.Request) ([]byte, error) {
 		s.own.sweep()
 		s.own.publish()
 		return encode(reply{OK: true}), nil
 	})
-	s.srv.Handle(evRebalance, func(context.Context, genserver.Request) ([]byte, error) {
+	s.srv.Handle(wire.Rebalance, func(context.Context, genserver.Request) ([]byte, error) {
 		s.rebalance()
 		return encode(reply{OK: true}), nil
 	})

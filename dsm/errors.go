@@ -4,17 +4,22 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/notp-go/notp"
+	"github.com/notp-go/notp/genserver"
+	"github.com/notp-go/notp/internal/replicated"
 )
+
+// lifecycle are the sentinels of Start, Stop and a stopped or unstarted
+// DSM, made as every replicated service's are.
+var lifecycle = replicated.NewErrors("dsm")
 
 // Sentinel errors. Test with errors.Is.
 var (
 	// ErrAlreadyStarted: Start was called twice. Wraps notp.ErrAlreadyStarted.
-	ErrAlreadyStarted = fmt.Errorf("dsm: %w", notp.ErrAlreadyStarted)
+	ErrAlreadyStarted = lifecycle.AlreadyStarted
 	// ErrNotStarted: the DSM was used before Start. Wraps notp.ErrNotStarted.
-	ErrNotStarted = fmt.Errorf("dsm: %w", notp.ErrNotStarted)
+	ErrNotStarted = lifecycle.NotStarted
 	// ErrClosed: the DSM was stopped. Wraps notp.ErrClosed.
-	ErrClosed = fmt.Errorf("dsm: %w", notp.ErrClosed)
+	ErrClosed = lifecycle.Closed
 	// ErrInvalidConfig: a Config field is out of range.
 	ErrInvalidConfig = errors.New("dsm: invalid config")
 	// ErrInvalidArgument: an ID, holder, size or TTL was out of range;
@@ -41,7 +46,7 @@ const (
 	// the semaphore may still be on its way; the client retries.
 	CodeMoving = "DSM_MOVING"
 	// CodeBadRequest: the payload did not decode or failed validation.
-	CodeBadRequest = "BAD_REQUEST"
+	CodeBadRequest = genserver.CodeBadRequest
 	// CodeFull: the node holds MaxSemaphores semaphores.
 	CodeFull = "DSM_FULL"
 	// CodeStorage: the change could not be persisted; nothing changed.
@@ -57,11 +62,8 @@ type PostError struct {
 }
 
 func (e *PostError) Error() string {
-	s := fmt.Sprintf("dsm: Failed to grab semaphore %s with holder %s. (%d attempts", e.ID, e.Holder, e.Attempts)
-	if e.Last != nil {
-		s += ", last: " + e.Last.Error()
-	}
-	return s + ")"
+	head := fmt.Sprintf("dsm: Failed to grab semaphore %s with holder %s.", e.ID, e.Holder)
+	return replicated.ExhaustedMessage(head, "", e.Attempts, e.Last)
 }
 
 // Unwrap returns ErrRetriesExhausted and the last attempt's error.

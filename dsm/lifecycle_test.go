@@ -9,8 +9,9 @@ import (
 
 	"github.com/notp-go/notp"
 	"github.com/notp-go/notp/clustertest"
+	"github.com/notp-go/notp/dsm/internal/wire"
 	"github.com/notp-go/notp/genserver"
-	"github.com/notp-go/notp/kernel"
+	"github.com/notp-go/notp/internal/replicated/replicatedtest"
 )
 
 func TestLifecycleSentinels(t *testing.T) {
@@ -129,22 +130,13 @@ func TestMalformedPeerRequestsGetErrorReplies(t *testing.T) {
 	c, ss := form(t, clustertest.Config{Nodes: 1}, Config{}, true)
 	ctx := clustertest.Context(t, 20*time.Second)
 	k := c.Node(0).Kernel()
-	for _, c := range []struct {
-		event string
-		data  []byte
-		code  string
-	}{
-		{evCreate, []byte("junk"), CodeBadRequest},
-		{evCreate, encode(map[string]any{"id": "s", "n": "2"}), CodeBadRequest},
-		{evPost, encode(map[string]any{"id": "s", "holder": 1, "timeout": 5}), CodeBadRequest},
-		{evHandoff, encode(map[string]any{"id": "s", "n": 1, "holders": []any{map[string]any{"holder": "a", "left": -1}}}), CodeBadRequest},
-		{"steal", []byte{0x80}, genserver.CodeUnknownEvent},
-	} {
-		_, err := genserver.CallRaw(ctx, k, genserver.Target{Name: "dsm"}, c.event, c.data)
-		if !errors.Is(err, &kernel.RemoteError{Code: c.code}) {
-			t.Errorf("%s %x: %v, want %s", c.event, c.data, err, c.code)
-		}
-	}
+	replicatedtest.ExpectErrorReplies(ctx, t, k, "dsm", []replicatedtest.BadRequest{
+		{Event: wire.Create, Data: []byte("junk"), Code: CodeBadRequest},
+		{Event: wire.Create, Data: encode(map[string]any{"id": "s", "n": "2"}), Code: CodeBadRequest},
+		{Event: wire.Post, Data: encode(map[string]any{"id": "s", "holder": 1, "timeout": 5}), Code: CodeBadRequest},
+		{Event: wire.Handoff, Data: encode(map[string]any{"id": "s", "n": 1, "holders": []any{map[string]any{"holder": "a", "left": -1}}}), Code: CodeBadRequest},
+		{Event: "steal", Data: []byte{0x80}, Code: genserver.CodeUnknownEvent},
+	})
 	if _, err := ss.At(0).Read(ctx, "s"); !isCode(err, CodeNotFound) {
 		t.Fatalf("bad requests created a semaphore: %v", err)
 	}

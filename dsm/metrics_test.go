@@ -17,24 +17,13 @@ import (
 // with the semaphores it owns, the places taken and given up, and the
 // hand-offs a ring change causes; they disappear when it stops.
 func TestMetricsScrape(t *testing.T) {
-	c := clustertest.Start(t, clustertest.Config{Nodes: 3, Configure: func(_ int, cfg *cluster.Config) {
-		cfg.MetricsAddr = "127.0.0.1:0"
-	}})
-	var ds []*dsm.DSM
-	for _, n := range c.Nodes() {
-		d, err := dsm.New(n, dsm.Config{Retries: dsm.NoRetries, HandoffInterval: 100 * time.Millisecond, Logger: clustertest.Logger(t)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := d.Start(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = d.Stop(context.Background()) })
-		ds = append(ds, d)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	d := ds[0]
+	cc := clustertest.Config{Nodes: 3, Configure: func(_ int, cfg *cluster.Config) { cfg.MetricsAddr = "127.0.0.1:0" }}
+	ds := clustertest.Run(&cc, func(c *clustertest.Cluster, i int) (*dsm.DSM, error) {
+		return dsm.New(c.Node(i), dsm.Config{Retries: dsm.NoRetries, HandoffInterval: 100 * time.Millisecond, Logger: clustertest.Logger(t)})
+	})
+	c := clustertest.Start(t, cc)
+	ctx := clustertest.Context(t, 20*time.Second)
+	d := ds.At(0)
 	name := map[string]string{"name": "dsm"}
 	result := func(r string) map[string]string { return map[string]string{"name": "dsm", "result": r} }
 	sum := func(series string, labels map[string]string, nodes ...int) float64 {

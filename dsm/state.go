@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/notp-go/notp/internal/msgpackcheck"
+	"github.com/notp-go/notp/internal/replicated"
+	"github.com/notp-go/notp/internal/replicated/payload"
 	"github.com/notp-go/notp/kernel"
 	"github.com/notp-go/notp/table"
 )
@@ -249,7 +251,7 @@ func (o *owner) load(ctx context.Context) error {
 		case strings.HasPrefix(key, prefixSize) && v.Kind == table.KindScalar:
 			var n int
 			id := key[len(prefixSize):]
-			if msgpackcheck.Unmarshal(v.Bytes, &n) != nil || n < 1 || n > o.maxSize || validName("id", id) != nil {
+			if msgpackcheck.Unmarshal(v.Bytes, &n) != nil || n < 1 || n > o.maxSize || payload.ValidName("id", id) != nil {
 				junk = append(junk, key)
 				return nil
 			}
@@ -275,17 +277,16 @@ func (o *owner) load(ctx context.Context) error {
 		}
 		for name, b := range fields {
 			var h hold
-			if msgpackcheck.Unmarshal(b, &h) != nil || h.Timeout <= 0 || h.Timeout > MaxTTL.Milliseconds() || validName("holder", name) != nil {
+			if msgpackcheck.Unmarshal(b, &h) != nil || payload.ValidTimeout(h.Timeout) != nil || payload.ValidName("holder", name) != nil {
 				o.forget(o.st.HDel(prefixHolders+id, name))
 				continue
 			}
-			ttl := time.Duration(h.Timeout) * time.Millisecond
-			left := time.UnixMilli(h.Start).Add(ttl).Sub(now)
-			if left <= 0 {
+			expires, live := replicated.Expiry(h.Start, h.Timeout, now)
+			if !live {
 				o.forget(o.st.HDel(prefixHolders+id, name))
 				continue
 			}
-			h.expires = now.Add(min(left, ttl))
+			h.expires = expires
 			s.holders[name] = &h
 			o.holders++
 		}

@@ -3,10 +3,11 @@ package dsm
 import (
 	"context"
 	"errors"
-	"github.com/notp-go/notp/internal/testutil"
 	"testing"
 	"time"
 
+	"github.com/notp-go/notp/internal/replicated/replicatedtest"
+	"github.com/notp-go/notp/internal/testutil"
 	"github.com/notp-go/notp/kernel"
 	"github.com/notp-go/notp/table"
 	"github.com/vmihailenco/msgpack/v5"
@@ -14,11 +15,7 @@ import (
 
 func newTestOwner(t *testing.T, dir string, clk *testutil.Clock) (*owner, *table.Table) {
 	t.Helper()
-	st, err := table.Open(table.Config{Dir: dir, Name: "dsm"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := replicatedtest.Table(t, dir, "dsm")
 	cfg := Config{Now: clk.Now}
 	cfg.setDefaults()
 	o := newOwner(st, &cfg)
@@ -30,17 +27,9 @@ func newTestOwner(t *testing.T, dir string, clk *testutil.Clock) (*owner, *table
 
 func newClock() *testutil.Clock { return testutil.NewClock(time.UnixMilli(1_700_000_000_000)) }
 
+// expect checks an owner operation's reply: no error, and OK is want.
 func expect(t *testing.T, what string, want bool) func(reply, error) reply {
-	return func(rep reply, err error) reply {
-		t.Helper()
-		if err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-		if rep.OK != want {
-			t.Fatalf("%s: ok = %v, want %v", what, rep.OK, want)
-		}
-		return rep
-	}
+	return replicatedtest.Expect(t, what, want, func(r reply) bool { return r.OK })
 }
 
 func expectCode(t *testing.T, what, code, msg string) func(reply, error) {
@@ -192,11 +181,9 @@ func TestOwnerLoadWithoutPersistenceAndLoadError(t *testing.T) {
 	if len(o.sems) != 0 {
 		t.Fatal("in-memory owner starts with semaphores")
 	}
-	st, _ := table.Open(table.Config{Dir: t.TempDir(), Name: "dsm"})
-	st.Close()
 	cfg := Config{}
 	cfg.setDefaults()
-	if err := newOwner(st, &cfg).load(context.Background()); err == nil {
+	if err := newOwner(replicatedtest.ClosedTable(t, "dsm"), &cfg).load(context.Background()); err == nil {
 		t.Fatal("load from a closed table succeeded")
 	}
 }
@@ -204,11 +191,11 @@ func TestOwnerLoadWithoutPersistenceAndLoadError(t *testing.T) {
 func TestOwnerInstallMergesWithoutDoubling(t *testing.T) {
 	clk := newClock()
 	o, _ := newTestOwner(t, t.TempDir(), clk)
-	expect(t, "install new", true)(o.install(handoff{ID: "s", N: 2, Holders: []handedOff{{"a", 800}}}))
+	expect(t, "install new", true)(o.install(handoff{ID: "s", N: 2, Holders: []handedOff{{Holder: "a", Left: 800}}}))
 	if s := o.sems["s"]; s.n != 2 || s.holders["a"].expires.Sub(clk.Now()) != 800*time.Millisecond {
 		t.Fatalf("installed %+v", s)
 	}
-	expect(t, "install again", true)(o.install(handoff{ID: "s", N: 5, Holders: []handedOff{{"a", 100}, {"b", 900}}}))
+	expect(t, "install again", true)(o.install(handoff{ID: "s", N: 5, Holders: []handedOff{{Holder: "a", Left: 100}, {Holder: "b", Left: 900}}}))
 	if s := o.sems["s"]; s.n != 2 || len(s.holders) != 2 || s.holders["a"].expires.Sub(clk.Now()) != 800*time.Millisecond {
 		t.Fatalf("merged %+v", s)
 	}

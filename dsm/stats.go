@@ -3,6 +3,7 @@ package dsm
 import (
 	"sync/atomic"
 
+	"github.com/notp-go/notp/internal/replicated"
 	"github.com/notp-go/notp/metrics"
 )
 
@@ -52,47 +53,21 @@ func (s *DSM) Stats() Stats {
 	return st
 }
 
-// registerMetrics reports the Stats on the node's metrics, labelled
-// name=<Config.Name>; Start calls it with s.mu held. A node at its
-// source limit runs the DSM without metrics.
-func (s *DSM) registerMetrics() {
-	if s.node == nil || s.node.Metrics() == nil {
-		return
-	}
-	unreg, err := s.node.Metrics().Register(s.collect)
-	if err != nil {
-		s.cfg.Logger.Warn("dsm: no metrics", "name", s.cfg.Name, "err", err)
-		return
-	}
-	s.unregister = unreg
-}
-
-// unregisterMetrics undoes registerMetrics; Stop calls it with s.mu held.
-func (s *DSM) unregisterMetrics() {
-	if s.unregister != nil {
-		s.unregister()
-		s.unregister = nil
-	}
-}
-
-// collect is the DSM's metrics.Source.
+// collect is the DSM's metrics.Source, registered on the node's metrics
+// while the DSM is started.
 func (s *DSM) collect(emit func(metrics.Sample)) {
 	st := s.Stats()
-	name := metrics.Label{Name: "name", Value: s.cfg.Name}
-	sample := func(series, help string, kind metrics.Kind, v float64, labels ...metrics.Label) {
-		emit(metrics.Sample{Name: "notp_dsm_" + series, Help: help, Kind: kind,
-			Labels: append([]metrics.Label{name}, labels...), Value: v})
-	}
+	e := replicated.Emitter{Emit: emit, Prefix: "notp_dsm_", Name: s.cfg.Name}
 	const postsHelp = "Posts of this node by result: ok (a place taken), full (gave up on a full semaphore), failed."
 	const handoffsHelp = "Semaphores handed to their new owner by result: sent (accepted), failed (tried again later)."
 	result := func(r string) metrics.Label { return metrics.Label{Name: "result", Value: r} }
-	sample("semaphores", "Semaphores this node owns now.", metrics.Gauge, float64(st.Semaphores))
-	sample("holders", "Places taken in the semaphores this node owns now.", metrics.Gauge, float64(st.Holders))
-	sample("posts_total", postsHelp, metrics.Counter, float64(st.PostsOK), result("ok"))
-	sample("posts_total", postsHelp, metrics.Counter, float64(st.PostsFull), result("full"))
-	sample("posts_total", postsHelp, metrics.Counter, float64(st.PostsFailed), result("failed"))
-	sample("closes_total", "Places this node gave up (Close answered, CloseAsync sent).", metrics.Counter, float64(st.Closes))
-	sample("handoffs_total", handoffsHelp, metrics.Counter, float64(st.HandoffsSent), result("sent"))
-	sample("handoffs_total", handoffsHelp, metrics.Counter, float64(st.HandoffsFailed), result("failed"))
-	sample("handoffs_received_total", "Semaphores this node accepted from their previous owner.", metrics.Counter, float64(st.HandoffsReceived))
+	e.Gauge("semaphores", "Semaphores this node owns now.", st.Semaphores)
+	e.Gauge("holders", "Places taken in the semaphores this node owns now.", st.Holders)
+	e.Counter("posts_total", postsHelp, st.PostsOK, result("ok"))
+	e.Counter("posts_total", postsHelp, st.PostsFull, result("full"))
+	e.Counter("posts_total", postsHelp, st.PostsFailed, result("failed"))
+	e.Counter("closes_total", "Places this node gave up (Close answered, CloseAsync sent).", st.Closes)
+	e.Counter("handoffs_total", handoffsHelp, st.HandoffsSent, result("sent"))
+	e.Counter("handoffs_total", handoffsHelp, st.HandoffsFailed, result("failed"))
+	e.Counter("handoffs_received_total", "Semaphores this node accepted from their previous owner.", st.HandoffsReceived)
 }

@@ -1,0 +1,245 @@
+package replicated
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/notp-go/notp"
+	"github.com/notp-go/notp/clustertest"
+	"github.com/notp-go/notp/genserver"
+	"github.com/notp-go/notp/internal/testutil"
+	"github.com/notp-go/notp/kernel"
+	"github.com/notp-go/notp/metrics"
+	"github.com/notp-go/notp/table"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// newKernel returns the kernel of a one-node cluster, stopped at cleanup.
+func newKernel(t *testing.T) *kernel.Kernel {
+	t.Helper()
+	return clustertest.Start(t, clustertest.Config{Nodes: 1}).Node(0).Kernel()
+}
+
+var testErrors = NewErrors("svc")
+
+func newServer(t *testing.T, k *kernel.Kernel, cfg Config) *Server {
+	t.Helper()
+	cfg.Prefix, cfg.Errors, cfg.Logger = "svc", testErrors, testutil.Logger(t)
+	if cfg.Name == "" {
+		cfg.Name = "svc"
+	}
+	s, err := New(k, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func noLoad(context.Context, *table.Table) error { return nil }
+
+// The sentinels wrap notp's and carry the prefix.
+func TestNewErrorsWrapNotpsSentinels(t *testing.T) {
+	for _, c := range []struct {
+		err, root error
+		text      string
+	}{
+		{testErrors.AlreadyStarted, notp.ErrAlreadyStarted, "svc: already started"},
+		{testErrors.NotStarted, notp.ErrNotStarted, "svc: not started"},
+		{testErrors.Closed, notp.ErrClosed, "svc: closed"},
+	} {
+		if !errors.Is(c.err, c.root) || c.err.Error() != c.text {
+			t.Errorf("%v: want %q wrapping %v", c.err, c.text, c.root)
+		}
+	}
+}
+
+// A Server moves once from new to started to stopped: Stop before Start
+// and a second Start fail, a second Stop is a no-op, and a stopped Server
+// does not start again.
+func TestLifecycleStateMachine(t *testing.T) {
+	k := newKernel(t)
+	s := newServer(t, k, Config{})
+	ctx := testutil.Context(t, 10*time.Second)
+	if err := s.Running(); !errors.Is(err, testErrors.NotStarted) || !errors.Is(err, notp.ErrNotStarted) {
+		t.Fatalf("Running before Start = %v", err)
+	}
+	if err := s.Stop(ctx); !errors.Is(err, testErrors.NotStarted) {
+		t.Fatalf("Stop before Start = %v", err)
+	}
+	if err := s.Start(ctx, noLoad); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Running(); err != nil {
+		t.Fatalf("Running while started = %v", err)
+	}
+	if err := s.Start(ctx, noLoad); !errors.Is(err, testErrors.AlreadyStarted) || !errors.Is(err, notp.ErrAlreadyStarted) {
+		t.Fatalf("second Start = %v", err)
+	}
+	if err := s.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Stop(ctx); err != nil {
+		t.Fatalf("second Stop = %v", err)
+	}
+	if err := s.Running(); !errors.Is(err, testErrors.Closed) || !errors.Is(err, notp.ErrClosed) {
+		t.Fatalf("Running after Stop = %v", err)
+	}
+	if err := s.Start(ctx, noLoad); !errors.Is(err, testErrors.Closed) {
+		t.Fatalf("Start after Stop = %v", err)
+	}
+}
+
+// Start hands load the open table and serves the genserver's handlers;
+// each loop runs until Stop, which waits for it and closes the table.
+func TestStartRunsLoopsUntilStop(t *testing.T) {
+	k := newKernel(t)
+	s := newServer(t, k, Config{Dir: t.TempDir()})
+	s.Genserver().Handle("ping", func(context.Context, genserver.Request) ([]byte, error) { return []byte("pong"), nil })
+	ctx := testutil.Context(t, 10*time.Second)
+	var st *table.Table
+	load := func(_ context.Context, t *table.Table) error { st = t; return t.Set("k", []byte("v")) }
+	running, ended := make(chan struct{}), make(chan struct{})
+	loop := func(ctx context.Context) {
+		close(running)
+		<-ctx.Done()
+		time.Sleep(20 * time.Millisecond) // a slow exit, which Stop must wait for
+		close(ended)
+	}
+	if err := s.Start(ctx, load, loop); err != nil {
+		t.Fatal(err)
+	}
+	<-running
+	if b, err := s.Genserver().Call(ctx, genserver.Target{Name: "svc"}, "ping", nil); err != nil || string(b) != "pong" {
+		t.Fatalf("call = %q, %v", b, err)
+	}
+	if err := s.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-ended:
+	default:
+		t.Fatal("Stop returned before its loop ended")
+	}
+	if err := st.Set("k2", nil); err == nil {
+		t.Fatal("the table is still open after Stop")
+	}
+}
+
+// A failed load is returned as it is, closes the table and leaves the
+// Server new, so Start may be tried again.
+func TestStartReturnsTheLoadErrorAndClosesTheTable(t *testing.T) {
+	k := newKernel(t)
+	s := newServer(t, k, Config{})
+	ctx := testutil.Context(t, 10*time.Second)
+	bad := errors.New("svc: load: corrupt")
+	var st *table.Table
+	if err := s.Start(ctx, func(_ context.Context, t *table.Table) error { st = t; return bad }); err != bad {
+		t.Fatalf("Start = %v, want the load error itself", err)
+	}
+	if err := st.Set("k", nil); err == nil {
+		t.Fatal("the table is still open after a failed load")
+	}
+	if err := s.Running(); !errors.Is(err, testErrors.NotStarted) {
+		t.Fatalf("Running after a failed Start = %v", err)
+	}
+	if err := s.Start(ctx, noLoad); err != nil {
+		t.Fatalf("Start after a failed one: %v", err)
+	}
+	if err := s.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A table that does not open fails Start with the prefix and the cause.
+func TestStartReportsATableThatDoesNotOpen(t *testing.T) {
+	k := newKernel(t)
+	s := newServer(t, k, Config{Name: "bad/name", Dir: t.TempDir()})
+	err := s.Start(testutil.Context(t, 10*time.Second), noLoad)
+	if err == nil || !strings.HasPrefix(err.Error(), "svc: open table: ") {
+		t.Fatalf("Start = %v, want an open table error", err)
+	}
+}
+
+// The metrics source is reported while the Server is started, and only
+// then.
+func TestMetricsSourceRegisteredWhileStarted(t *testing.T) {
+	k := newKernel(t)
+	col := metrics.New(k, nil)
+	src := func(emit func(metrics.Sample)) {
+		Emitter{Emit: emit, Prefix: "notp_svc_", Name: "svc"}.Gauge("up", "Up.", 1)
+	}
+	s := newServer(t, k, Config{Metrics: col, Source: src})
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(col)
+	reported := func() bool {
+		fams, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range fams {
+			if f.GetName() == "notp_svc_up" {
+				return true
+			}
+		}
+		return false
+	}
+	ctx := testutil.Context(t, 10*time.Second)
+	if reported() {
+		t.Fatal("reported before Start")
+	}
+	if err := s.Start(ctx, noLoad); err != nil {
+		t.Fatal(err)
+	}
+	if !reported() {
+		t.Fatal("not reported while started")
+	}
+	if err := s.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if reported() {
+		t.Fatal("still reported after Stop")
+	}
+}
+
+// A Server made by Started reports itself running and stops quietly.
+func TestStartedServerForClientTests(t *testing.T) {
+	s := Started(testErrors)
+	if err := s.Running(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Running(); !errors.Is(err, testErrors.Closed) {
+		t.Fatalf("Running after Stop = %v", err)
+	}
+}
+
+// Every calls fn once per interval until the loop's context ends.
+func TestEveryTicksUntilItsContextEnds(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var n atomic.Int64
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			Every(time.Second, func() { n.Add(1) })(ctx)
+		}()
+		time.Sleep(3500 * time.Millisecond)
+		synctest.Wait()
+		if got := n.Load(); got != 3 {
+			t.Fatalf("%d calls in 3.5 intervals, want 3", got)
+		}
+		cancel()
+		<-done
+		time.Sleep(2 * time.Second)
+		if got := n.Load(); got != 3 {
+			t.Fatalf("%d calls after the context ended, want 3", got)
+		}
+	})
+}
