@@ -20,6 +20,11 @@
 // (-clients, default 1,64) measures them in turns for -rounds rounds of
 // -duration (default 3 rounds of 3 s) after a short warmup, and prints
 // the median round's commits/s and p50 and p99 commit latency.
+// Performers always act on the system's current leader: a leader change
+// (a loaded machine can miss heartbeats) is followed and reported on
+// stderr. -cpuprofile, -blockprofile and -memprofile (allocations, for
+// go tool pprof -sample_index=alloc_space or alloc_objects) profile the
+// whole run.
 //
 // Usage:
 //
@@ -61,7 +66,17 @@ func main() {
 	duration := flag.Duration("duration", 3*time.Second, "measuring time per round")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	blockprofile := flag.String("blockprofile", "", "write a blocking profile of the whole run to this file")
+	memprofile := flag.String("memprofile", "", "write an allocation profile of the whole run to this file (go tool pprof -sample_index=alloc_space)")
 	flag.Parse()
+	if *memprofile != "" {
+		defer func() {
+			f, err := os.Create(*memprofile)
+			if err == nil {
+				pprof.Lookup("allocs").WriteTo(f, 0)
+				f.Close()
+			}
+		}()
+	}
 	if *blockprofile != "" {
 		runtime.SetBlockProfileRate(10000)
 		defer func() {
@@ -95,7 +110,7 @@ func main() {
 		if err := runStorage(st, strings.Split(*systems, ","), counts, *duration, *rounds); err != nil {
 			fmt.Fprintf(os.Stderr, "%s: %v\n", st, err)
 			pprof.StopCPUProfile()
-			os.Exit(1)
+			os.Exit(1) // the profiles of a failed run are not written
 		}
 	}
 }
@@ -287,24 +302,58 @@ func startConflux(storage, dir string) (applier, func(), error) {
 		}
 		stores = append(stores, s)
 	}
-	var leader *conflux.Store[int, []byte]
+	leader := -1
 	deadline := time.Now().Add(30 * time.Second)
-	for leader == nil {
+	for leader < 0 {
 		if time.Now().After(deadline) {
 			stop()
 			return nil, nil, fmt.Errorf("no leader")
 		}
 		time.Sleep(20 * time.Millisecond)
-		for i, s := range stores {
-			if l, ok := s.Leader(); ok && l.ID == nodes[i].Self().ID {
-				leader = s
+		leader = confluxLeader(nodes, stores)
+	}
+	// Perform on the leader, as raw applies on its leader: a follower
+	// would forward each Perform, which measures forwarding instead. A
+	// watcher follows leader changes (a loaded machine can miss a
+	// heartbeat), so the performers never check.
+	var cur atomic.Pointer[conflux.Store[int, []byte]]
+	cur.Store(stores[leader])
+	quit, watched := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(watched)
+		t := time.NewTicker(50 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-quit:
+				return
+			case <-t.C:
+			}
+			if i := confluxLeader(nodes, stores); i >= 0 && stores[i] != cur.Load() {
+				fmt.Fprintf(os.Stderr, "conflux: leader moved to %s\n", nodes[i].Self().ID)
+				cur.Store(stores[i])
 			}
 		}
+	}()
+	stopAll := func() {
+		close(quit)
+		<-watched
+		stop()
 	}
 	return func(ctx context.Context, cmd []byte) error {
-		_, err := leader.Perform(ctx, "put", cmd)
+		_, err := cur.Load().Perform(ctx, "put", cmd)
 		return err
-	}, stop, nil
+	}, stopAll, nil
+}
+
+// confluxLeader returns the index of the store that leads, -1 if none.
+func confluxLeader(nodes []*cluster.Node, stores []*conflux.Store[int, []byte]) int {
+	for i, s := range stores {
+		if l, ok := s.Leader(); ok && l.ID == nodes[i].Self().ID {
+			return i
+		}
+	}
+	return -1
 }
 
 // ---- raw raft ----
@@ -432,9 +481,10 @@ func startRaw(storage, dir string, plainTCP bool) (applier, func(), error) {
 	cur.Store(leader)
 	return func(ctx context.Context, cmd []byte) error {
 		err := cur.Load().Apply(cmd, 0).Error()
-		if err != nil { // follow a leader change, as conflux does
-			for _, r := range rafts {
-				if r.State() == raft.Leader {
+		if err != nil { // follow a leader change
+			for i, r := range rafts {
+				if r.State() == raft.Leader && r != cur.Load() {
+					fmt.Fprintf(os.Stderr, "raw: leader moved to r%d\n", i)
 					cur.Store(r)
 				}
 			}
