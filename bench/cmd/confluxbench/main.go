@@ -115,6 +115,8 @@ func main() {
 	}
 }
 
+var verbose = flag.Bool("v", false, "print every round on stderr")
+
 var rounds = flag.Int("rounds", 3, "measuring rounds per row; the systems take turns, round by round, so that a machine whose load drifts treats them alike; the median round is printed")
 
 // applier commits one 128-byte command.
@@ -159,6 +161,9 @@ func runStorage(storage string, systems []string, counts []int, d time.Duration,
 		for range max(rounds, 1) {
 			for _, system := range systems {
 				rate, p50, p99 := measure(appliers[system], c, d)
+				if *verbose {
+					fmt.Fprintf(os.Stderr, "round: %-5s %-8s %7d %10.0f %9s %9s\n", storage, system, c, rate, p50, p99)
+				}
 				res[system] = append(res[system], result{rate, p50, p99})
 			}
 		}
