@@ -19,7 +19,9 @@
 // For each storage it starts all systems, then for each performer count
 // (-clients, default 1,64) measures them in turns for -rounds rounds of
 // -duration (default 3 rounds of 3 s) after a short warmup, and prints
-// the median round's commits/s and p50 and p99 commit latency.
+// the median round's commits/s, p50 and p99 commit latency, and the
+// process's CPU time per commit in that round (cpu/op: the work a commit
+// takes, which a loaded machine shifts less than the rate).
 // Performers always act on the system's current leader: a leader change
 // (a loaded machine can miss heartbeats) is followed and reported on
 // stderr. -cpuprofile, -blockprofile and -memprofile (allocations, for
@@ -46,6 +48,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -105,7 +108,7 @@ func main() {
 		}
 		counts = append(counts, n)
 	}
-	fmt.Printf("%-5s %-8s %7s %10s %9s %9s\n", "store", "system", "clients", "commits/s", "p50", "p99")
+	fmt.Printf("%-5s %-8s %7s %10s %9s %9s %9s\n", "store", "system", "clients", "commits/s", "p50", "p99", "cpu/op")
 	for _, st := range strings.Split(*storages, ",") {
 		if err := runStorage(st, strings.Split(*systems, ","), counts, *duration, *rounds); err != nil {
 			fmt.Fprintf(os.Stderr, "%s: %v\n", st, err)
@@ -150,8 +153,8 @@ func runStorage(storage string, systems []string, counts []int, d time.Duration,
 		appliers[system] = apply
 	}
 	type result struct {
-		rate     float64
-		p50, p99 time.Duration
+		rate          float64
+		p50, p99, cpu time.Duration
 	}
 	for _, c := range counts {
 		res := map[string][]result{}
@@ -160,18 +163,18 @@ func runStorage(storage string, systems []string, counts []int, d time.Duration,
 		}
 		for range max(rounds, 1) {
 			for _, system := range systems {
-				rate, p50, p99 := measure(appliers[system], c, d)
+				rate, p50, p99, cpu := measure(appliers[system], c, d)
 				if *verbose {
-					fmt.Fprintf(os.Stderr, "round: %-5s %-8s %7d %10.0f %9s %9s\n", storage, system, c, rate, p50, p99)
+					fmt.Fprintf(os.Stderr, "round: %-5s %-8s %7d %10.0f %9s %9s %9s\n", storage, system, c, rate, p50, p99, cpu)
 				}
-				res[system] = append(res[system], result{rate, p50, p99})
+				res[system] = append(res[system], result{rate, p50, p99, cpu})
 			}
 		}
 		for _, system := range systems {
 			rs := res[system]
 			slices.SortFunc(rs, func(a, b result) int { return cmpFloat(a.rate, b.rate) })
 			m := rs[len(rs)/2]
-			fmt.Printf("%-5s %-8s %7d %10.0f %9s %9s\n", storage, system, c, m.rate, m.p50, m.p99)
+			fmt.Printf("%-5s %-8s %7d %10.0f %9s %9s %9s\n", storage, system, c, m.rate, m.p50, m.p99, m.cpu)
 		}
 	}
 	return nil
@@ -188,7 +191,7 @@ func cmpFloat(a, b float64) int {
 }
 
 // measure runs c performers for d and returns commits/s, p50 and p99.
-func measure(apply applier, c int, d time.Duration) (float64, time.Duration, time.Duration) {
+func measure(apply applier, c int, d time.Duration) (rate float64, p50, p99, cpuPerOp time.Duration) {
 	var (
 		mu   sync.Mutex
 		lats []time.Duration
@@ -196,6 +199,7 @@ func measure(apply applier, c int, d time.Duration) (float64, time.Duration, tim
 		wg   sync.WaitGroup
 	)
 	cmd := make([]byte, 128)
+	cpu0 := cpuTime()
 	end := time.Now().Add(d)
 	start := time.Now()
 	for range c {
@@ -221,12 +225,25 @@ func measure(apply applier, c int, d time.Duration) (float64, time.Duration, tim
 	}
 	wg.Wait()
 	el := time.Since(start)
+	cpu := cpuTime() - cpu0
 	slices.Sort(lats)
 	if len(lats) == 0 {
-		return 0, 0, 0
+		return 0, 0, 0, 0
 	}
 	q := func(p float64) time.Duration { return lats[int(p*float64(len(lats)-1))].Round(time.Microsecond) }
-	return float64(n.Load()) / el.Seconds(), q(0.50), q(0.99)
+	return float64(n.Load()) / el.Seconds(), q(0.50), q(0.99), (cpu / time.Duration(n.Load())).Round(100 * time.Nanosecond)
+}
+
+// cpuTime returns the CPU time (user and system) the process has used.
+// Per commit it measures a system's cost apart from the machine's load,
+// which shifts commits/s but not the work each commit takes (the idle
+// systems' heartbeats and gossip count too, alike for each).
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // busyPoll is the kernels' polling setting (-poll=false: off).
