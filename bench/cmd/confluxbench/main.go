@@ -21,7 +21,8 @@
 // -duration (default 3 rounds of 3 s) after a short warmup, and prints
 // the median round's commits/s, p50 and p99 commit latency, and the
 // process's CPU time per commit in that round (cpu/op: the work a commit
-// takes, which a loaded machine shifts less than the rate).
+// takes, including the idle systems' heartbeats; on a loaded machine it
+// moves too, as batches shrink and idle threads spin).
 // Performers always act on the system's current leader: a leader change
 // (a loaded machine can miss heartbeats) is followed and reported on
 // stderr. -cpuprofile, -blockprofile and -memprofile (allocations, for
@@ -235,9 +236,8 @@ func measure(apply applier, c int, d time.Duration) (rate float64, p50, p99, cpu
 }
 
 // cpuTime returns the CPU time (user and system) the process has used.
-// Per commit it measures a system's cost apart from the machine's load,
-// which shifts commits/s but not the work each commit takes (the idle
-// systems' heartbeats and gossip count too, alike for each).
+// Per commit it is the work a commit takes, the idle systems' heartbeats
+// and gossip included, alike for each system.
 func cpuTime() time.Duration {
 	var ru syscall.Rusage
 	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
