@@ -184,4 +184,14 @@
 // All methods of Store are safe for concurrent use. Reducers and
 // subscribers run on Raft's apply goroutine, one action at a time;
 // Methods run on the leader's proposer goroutine; neither may block.
+//
+// A Perform on the leader queues its request for the proposer goroutine,
+// which runs the queued Methods and enqueues their actions in Raft back
+// to back, and sleeps once, on its request's channel, until the waiter
+// goroutine sees the action applied. Its allocations are few and small
+// (the encoded arguments, the log entry and, on every node, the decoded
+// action, besides Raft's own): encoders, the apply decoder and the
+// requests' channels are reused, since the garbage collector's work
+// grows with the allocation rate (and an in-memory log keeps the heap it
+// scans large).
 package conflux

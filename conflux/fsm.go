@@ -45,19 +45,60 @@ func appendEntry(b []byte, e *entry) []byte {
 }
 
 // encodeEntry returns the entry e (its A ignored) with the msgpack of
-// action encoded straight after the header, in one buffer of capacity at
-// least hint.
-func encodeEntry[A any](e *entry, action A, hint int) ([]byte, error) {
-	buf := bytes.NewBuffer(make([]byte, 0, max(hint, entryHeader+len(e.C)+16)))
-	buf.Write(appendEntry(buf.AvailableBuffer(), e))
-	enc := msgpack.GetEncoder()
-	enc.Reset(buf)
-	err := enc.Encode(action)
-	msgpack.PutEncoder(enc)
-	if err != nil {
+// action encoded straight after the header, in a buffer of its own (the
+// only allocation: the encoder and its scratch buffer are reused).
+func encodeEntry[A any](e *entry, action A) ([]byte, error) {
+	enc := getEncoder()
+	defer enc.release()
+	enc.buf.Write(appendEntry(enc.buf.AvailableBuffer(), e))
+	if err := enc.enc.Encode(action); err != nil {
 		return nil, err
 	}
-	return buf.Bytes(), nil
+	return bytes.Clone(enc.buf.Bytes()), nil
+}
+
+// marshal returns the msgpack of v, as msgpack.Marshal does, in a buffer
+// sized to fit.
+func marshal(v any) ([]byte, error) {
+	enc := getEncoder()
+	defer enc.release()
+	if err := enc.enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.Clone(enc.buf.Bytes()), nil
+}
+
+// An encoder is a msgpack encoder with a scratch buffer, reused through
+// encoders: encoding a value into a buffer that grows from empty costs
+// several allocations, copying the result out of a warm buffer one.
+type encoder struct {
+	buf bytes.Buffer
+	enc *msgpack.Encoder
+}
+
+var encoders = sync.Pool{New: func() any {
+	e := new(encoder)
+	e.enc = msgpack.NewEncoder(&e.buf)
+	return e
+}}
+
+// maxPooledEncoder bounds the scratch buffer an encoder keeps: one
+// large value must not pin its buffer for the life of the process.
+const maxPooledEncoder = 64 << 10
+
+// getEncoder returns an encoder with an empty buffer and the default
+// options (those of msgpack.Marshal).
+func getEncoder() *encoder {
+	e := encoders.Get().(*encoder)
+	e.buf.Reset()
+	e.enc.Reset(&e.buf)
+	return e
+}
+
+func (e *encoder) release() {
+	if e.buf.Cap() <= maxPooledEncoder {
+		encoders.Put(e)
+	}
 }
 
 var errEntry = errors.New("conflux: malformed log entry")
@@ -119,6 +160,13 @@ type fsm[S, A any] struct {
 	subMu  sync.Mutex
 	subs   map[int]func(S, A, uint64)
 	nextID int
+
+	// Apply's decoder, reader and decoding target, reused from entry to
+	// entry (Apply runs on Raft's FSM goroutine only): a decode then
+	// allocates only what the action itself holds.
+	dec     *msgpack.Decoder
+	rd      bytes.Reader
+	scratch A
 }
 
 type pending[A any] struct {
@@ -131,6 +179,7 @@ func newFSM[S, A any](s *Store[S, A]) *fsm[S, A] {
 		s: s, state: s.cfg.Initial, prov: s.cfg.Initial,
 		sessions: map[string]*session{},
 		subs:     map[int]func(S, A, uint64){},
+		dec:      msgpack.NewDecoder(nil),
 	}
 }
 
@@ -141,11 +190,11 @@ func (f *fsm[S, A]) Apply(l *raft.Log) any {
 		return nil
 	}
 	var e entry
-	var a A
 	if err := decodeEntry(l.Data, &e); err != nil {
 		return f.skip(l.Index, err)
 	}
-	if err := msgpack.Unmarshal(e.A, &a); err != nil {
+	a, err := f.decodeAction(e.A)
+	if err != nil {
 		return f.skip(l.Index, err)
 	}
 	f.mu.Lock()
@@ -165,6 +214,22 @@ func (f *fsm[S, A]) Apply(l *raft.Log) any {
 	f.mu.Unlock()
 	f.publish(state, a, l.Index)
 	return nil
+}
+
+// decodeAction decodes an action as msgpack.Unmarshal does, with Apply's
+// reused decoder. The target starts from the zero value each time, so
+// the action shares no memory with the previous one.
+func (f *fsm[S, A]) decodeAction(b []byte) (A, error) {
+	var zero A
+	f.scratch = zero
+	f.rd.Reset(b)
+	f.dec.Reset(&f.rd)
+	f.dec.UsePreallocateValues(true)
+	err := f.dec.Decode(&f.scratch)
+	a := f.scratch
+	f.scratch = zero
+	f.rd.Reset(nil)
+	return a, err
 }
 
 // skip records an entry that does not decode: it cannot have been made

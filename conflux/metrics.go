@@ -43,10 +43,11 @@ type storeMetrics struct {
 
 // outcome returns the index in performOutcomes of a Perform's error.
 func outcome(err error) int {
+	if err == nil {
+		return 0 // before nl, which errors.As moves to the heap
+	}
 	var nl *NotLeaderError
 	switch {
-	case err == nil:
-		return 0
 	case errors.Is(err, ErrUnknownOutcome):
 		return 1
 	case errors.Is(err, ErrOverloaded):

@@ -91,11 +91,11 @@ func (s *Store[S, A]) Perform(ctx context.Context, method string, args any) (_ A
 	if _, err := s.running(); err != nil {
 		return zero, err
 	}
-	b, err := msgpack.Marshal(args)
+	b, err := marshal(args)
 	if err != nil {
 		return zero, fmt.Errorf("conflux: encode args of %q: %w", method, err)
 	}
-	req := &performReq{M: method, A: b}
+	req := performReq{M: method, A: b}
 	if id, ok := ctx.Value(requestIDKey{}).(requestID); ok {
 		if id.client == "" || len(id.client) > MaxClientLen {
 			return zero, fmt.Errorf("conflux: request ID client must be 1..%d bytes", MaxClientLen)
@@ -108,20 +108,28 @@ func (s *Store[S, A]) Perform(ctx context.Context, method string, args any) (_ A
 	defer s.pending.Add(-1)
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
-	rp, local, err := s.route(ctx, "perform", req)
+	rp, a, local, err := s.route(ctx, "perform", &req)
 	if err != nil {
 		return zero, err
 	}
-	var a A
-	if local != nil {
-		a = *local
-	} else if err := msgpackcheck.Unmarshal(rp.A, &a); err != nil {
-		return zero, fmt.Errorf("conflux: decode action of %q: %w", method, err)
+	if !local {
+		if a, err = unmarshalAction[A](rp.A); err != nil {
+			return zero, fmt.Errorf("conflux: decode action of %q: %w", method, err)
+		}
 	}
 	if err := s.WaitApplied(ctx, rp.I); err != nil {
 		return a, fmt.Errorf("conflux: committed at index %d, not yet applied here: %w", rp.I, err)
 	}
 	return a, nil
+}
+
+// unmarshalAction decodes an action from another node. (Apart from
+// Perform, so that only this path pays for the value the decoder
+// writes through a pointer.)
+func unmarshalAction[A any](b []byte) (A, error) {
+	var a A
+	err := msgpackcheck.Unmarshal(b, &a)
+	return a, err
 }
 
 // admit takes a pending slot, false when MaxPending are taken.
@@ -136,27 +144,28 @@ func (s *Store[S, A]) admit() bool {
 
 // route runs a perform or readindex request on the leader, locally or
 // forwarded, retrying while nothing can have been appended. A perform run
-// locally also returns its action (local), sparing a decode.
-func (s *Store[S, A]) route(ctx context.Context, event string, req *performReq) (rep reply, local *A, err error) {
+// locally also returns its action (a, with local true), sparing a decode.
+func (s *Store[S, A]) route(ctx context.Context, event string, req *performReq) (rep reply, a A, local bool, err error) {
 	backoff := 5 * time.Millisecond
 	var last error = ErrNoLeader
+	var zero A
 	for {
 		r, err := s.running()
 		if err != nil {
-			return reply{}, nil, err
+			return reply{}, zero, false, err
 		}
 		var rp reply
 		var lerr error
 		if r.State() == raft.Leader {
-			rp, local, lerr = s.serve(ctx, event, req)
+			rp, a, local, lerr = s.serve(ctx, event, req)
 		} else if leader, ok := s.Leader(); ok && leader.ID != s.ring.self().ID {
 			rp, err = s.forward(ctx, leader, event, req)
 			if err != nil {
 				if !retryable(err) {
 					if errors.Is(err, kernel.ErrClosed) {
-						return reply{}, nil, ErrClosed
+						return reply{}, zero, false, ErrClosed
 					}
-					return reply{}, nil, fmt.Errorf("%w: %s via %s: %w", ErrUnknownOutcome, event, leader.ID, err)
+					return reply{}, zero, false, fmt.Errorf("%w: %s via %s: %w", ErrUnknownOutcome, event, leader.ID, err)
 				}
 				last = err
 				rp.E = codeNoLeader
@@ -166,9 +175,9 @@ func (s *Store[S, A]) route(ctx context.Context, event string, req *performReq) 
 		}
 		if rp.E != codeNotLeader && rp.E != codeNoLeader && rp.E != codeOverloaded {
 			if rp.E == codeMethod && lerr != nil {
-				return rp, nil, lerr // a Method's own error, unchanged
+				return rp, zero, false, lerr // a Method's own error, unchanged
 			}
-			return rp, local, s.replyErr(req.M, rp)
+			return rp, a, local, s.replyErr(req.M, rp)
 		}
 		if rp.E != codeNoLeader {
 			last = s.replyErr(req.M, rp)
@@ -178,10 +187,10 @@ func (s *Store[S, A]) route(ctx context.Context, event string, req *performReq) 
 		case <-t.C:
 		case <-ctx.Done():
 			t.Stop()
-			return reply{}, nil, fmt.Errorf("%w (last: %v): %w", ErrNoLeader, last, ctx.Err())
+			return reply{}, zero, false, fmt.Errorf("%w (last: %v): %w", ErrNoLeader, last, ctx.Err())
 		case <-s.done:
 			t.Stop()
-			return reply{}, nil, ErrClosed
+			return reply{}, zero, false, ErrClosed
 		}
 		backoff = min(2*backoff, 100*time.Millisecond)
 	}
@@ -203,14 +212,16 @@ func retryable(err error) bool {
 	return false
 }
 
-// forward calls the leader's group server.
+// forward calls the leader's group server. It sends a copy of req, so
+// that req itself stays off the heap on the leader's local path.
 func (s *Store[S, A]) forward(ctx context.Context, leader notp.Node, event string, req *performReq) (reply, error) {
 	k := s.ring.kernel()
 	t := genserver.Target{Name: ServerName(s.cfg.Name), Node: leader}
-	rp, err := genserver.Call[reply](ctx, k, t, event, req)
+	sent := *req
+	rp, err := genserver.Call[reply](ctx, k, t, event, &sent)
 	if errors.Is(err, kernel.ErrUnknownNode) {
 		k.Connect(leader) // a group member outside the ring; connect and retry once
-		rp, err = genserver.Call[reply](ctx, k, t, event, req)
+		rp, err = genserver.Call[reply](ctx, k, t, event, &sent)
 	}
 	return rp, err
 }
@@ -249,23 +260,24 @@ func (s *Store[S, A]) replyErr(method string, rp reply) error {
 
 // serve runs a request on this node as leader and encodes the outcome
 // as a reply (errors included), for local and forwarded requests alike.
-func (s *Store[S, A]) serve(ctx context.Context, event string, req *performReq) (reply, *A, error) {
+func (s *Store[S, A]) serve(ctx context.Context, event string, req *performReq) (reply, A, bool, error) {
 	var rp reply
-	var err error
-	var local *A
+	var o proposed[A]
 	switch event {
 	case "perform":
-		rp.I, rp.A, local, err = s.propose(ctx, req)
+		o = s.propose(ctx, req)
+		rp.I, rp.A = o.idx, o.ab
 	case "readindex":
-		rp.I, err = s.readIndex(ctx)
+		rp.I, o.err = s.readIndex(ctx)
 	default:
-		err = fmt.Errorf("conflux: unknown request %q", event)
+		o.err = fmt.Errorf("conflux: unknown request %q", event)
 	}
-	if err != nil {
-		s.encodeErr(&rp, err)
-		local = nil
+	if o.err != nil {
+		s.encodeErr(&rp, o.err)
+		var zero A
+		return rp, zero, false, o.err
 	}
-	return rp, local, err
+	return rp, o.a, o.local, nil
 }
 
 // localErr keeps the original error of a local Perform (errors.Is on the
@@ -304,7 +316,7 @@ func (s *Store[S, A]) encodeErr(rp *reply, err error) {
 // A proposal is a Perform queued for the proposer goroutine.
 type proposal[A any] struct {
 	ctx   context.Context
-	req   *performReq
+	req   performReq
 	state atomic.Int32 // propQueued, then propTaken (proposer) or propAbandoned (caller)
 	out   chan proposed[A]
 }
@@ -318,23 +330,23 @@ const (
 // proposed is the proposer's answer: a future to wait for, or an outcome
 // reached without appending (err, or a retry's recorded index and action).
 type proposed[A any] struct {
-	fut raft.ApplyFuture
-	idx uint64
-	ab  msgpack.RawMessage
-	a   *A
-	err error
+	idx   uint64
+	ab    msgpack.RawMessage
+	a     A    // the action as the method returned it
+	local bool // a is set (not for a retry's recorded action)
+	err   error
 }
 
 // propose runs req's method on the provisional state and appends its
 // action, through the proposer goroutine (see proposerLoop); the waiter
 // goroutine (see waiterLoop) answers once the action is applied. The
-// caller sleeps once, on its own channel.
-func (s *Store[S, A]) propose(ctx context.Context, req *performReq) (uint64, msgpack.RawMessage, *A, error) {
+// caller sleeps once, on its proposal's channel.
+func (s *Store[S, A]) propose(ctx context.Context, req *performReq) proposed[A] {
 	if s.cfg.Methods[req.M] == nil {
-		return 0, nil, nil, fmt.Errorf("%w: %q", ErrUnknownMethod, req.M)
+		return proposed[A]{err: fmt.Errorf("%w: %q", ErrUnknownMethod, req.M)}
 	}
 	if _, err := s.running(); err != nil {
-		return 0, nil, nil, err
+		return proposed[A]{err: err}
 	}
 	s.propOnce.Do(func() {
 		s.spawn(s.proposerLoop)
@@ -342,45 +354,73 @@ func (s *Store[S, A]) propose(ctx context.Context, req *performReq) (uint64, msg
 			close(s.waiterDone) // Stop began: callers must not wait for it
 		}
 	})
-	pr := &proposal[A]{ctx: ctx, req: req, out: make(chan proposed[A], 1)}
+	pr := s.newProposal(ctx, req)
 	select {
 	case s.propCh <- pr:
 	case <-ctx.Done():
-		return 0, nil, nil, fmt.Errorf("%w: %w", ErrNoLeader, ctx.Err())
+		s.recycle(pr)
+		return proposed[A]{err: fmt.Errorf("%w: %w", ErrNoLeader, ctx.Err())}
 	case <-s.done:
-		return 0, nil, nil, ErrClosed
+		s.recycle(pr)
+		return proposed[A]{err: ErrClosed}
 	}
 	select {
 	case o := <-pr.out:
-		return o.idx, o.ab, o.a, o.err
+		s.recycle(pr)
+		return o
 	case <-ctx.Done():
 		if pr.state.CompareAndSwap(propQueued, propAbandoned) {
-			return 0, nil, nil, fmt.Errorf("%w: %w", ErrNoLeader, ctx.Err())
+			return proposed[A]{err: fmt.Errorf("%w: %w", ErrNoLeader, ctx.Err())}
 		}
 		select {
 		case o := <-pr.out: // it may have just been answered
-			return o.idx, o.ab, o.a, o.err
+			s.recycle(pr)
+			return o
 		default:
 		}
-		return 0, nil, nil, fmt.Errorf("%w: %w", ErrUnknownOutcome, ctx.Err())
+		return proposed[A]{err: fmt.Errorf("%w: %w", ErrUnknownOutcome, ctx.Err())}
 	case <-s.done:
 		if pr.state.CompareAndSwap(propQueued, propAbandoned) {
-			return 0, nil, nil, ErrClosed
+			return proposed[A]{err: ErrClosed}
 		}
 		// Stop resolves every future: wait for the waiter's word, unless
 		// it has already ended.
 		select {
 		case o := <-pr.out:
-			return o.idx, o.ab, o.a, o.err
+			s.recycle(pr)
+			return o
 		case <-s.waiterDone:
 			select {
 			case o := <-pr.out:
-				return o.idx, o.ab, o.a, o.err
+				s.recycle(pr)
+				return o
 			default:
 			}
-			return 0, nil, nil, fmt.Errorf("%w: %w", ErrUnknownOutcome, ErrClosed)
+			return proposed[A]{err: fmt.Errorf("%w: %w", ErrUnknownOutcome, ErrClosed)}
 		}
 	}
+}
+
+// newProposal returns a queued proposal of req, reusing one whose caller
+// got its answer.
+func (s *Store[S, A]) newProposal(ctx context.Context, req *performReq) *proposal[A] {
+	pr, _ := s.proposals.Get().(*proposal[A])
+	if pr == nil {
+		pr = &proposal[A]{out: make(chan proposed[A], 1)}
+	}
+	pr.ctx, pr.req = ctx, *req
+	pr.state.Store(propQueued)
+	return pr
+}
+
+// recycle keeps pr for a later Perform. Only a proposal that the
+// proposer never received, or whose answer its caller received, may be
+// recycled: the answer is the last the proposer and the waiter do with
+// it. An abandoned one may still be in the proposer's batch or answered
+// later, so it is left to the garbage collector.
+func (s *Store[S, A]) recycle(pr *proposal[A]) {
+	pr.ctx, pr.req = nil, performReq{}
+	s.proposals.Put(pr)
 }
 
 // An appended is an action enqueued in Raft whose future the waiter
@@ -389,7 +429,7 @@ type appended[A any] struct {
 	pr  *proposal[A]
 	fut raft.ApplyFuture
 	ab  msgpack.RawMessage
-	a   *A
+	a   A
 }
 
 // waiterLoop waits for the appended actions' futures in log order (the
@@ -427,7 +467,7 @@ func (s *Store[S, A]) answer(w appended[A]) {
 		case error:
 			o.err = fmt.Errorf("%w: %w", ErrUnknownOutcome, res)
 		default:
-			o.idx, o.ab, o.a = w.fut.Index(), w.ab, w.a
+			o.idx, o.ab, o.a, o.local = w.fut.Index(), w.ab, w.a, true
 		}
 	}
 	w.pr.out <- o
@@ -475,7 +515,7 @@ func (s *Store[S, A]) proposerLoop() {
 			if !pr.state.CompareAndSwap(propQueued, propTaken) {
 				continue // its caller gave up: nothing appended
 			}
-			st := s.prepare(pr.ctx, pr.req)
+			st := s.prepare(pr.ctx, &pr.req)
 			if st.data == nil {
 				pr.out <- st.proposed
 				continue
@@ -508,6 +548,7 @@ type staged[A any] struct {
 	pr   *proposal[A]
 	r    *raft.Raft
 	data []byte
+	fut  raft.ApplyFuture
 }
 
 // prepare runs req's method and records its action among the leader's
@@ -544,19 +585,16 @@ func (s *Store[S, A]) prepare(ctx context.Context, req *performReq) staged[A] {
 	}
 	s.proposal++
 	p := s.proposal
-	// The action is encoded straight after the entry's header: one
-	// buffer, no copy.
-	data, err := encodeEntry(&entry{C: req.C, Q: req.Q, P: p}, a, s.entryHint)
+	data, err := encodeEntry(&entry{C: req.C, Q: req.Q, P: p}, a)
 	if err != nil {
 		return staged[A]{proposed: proposed[A]{err: fmt.Errorf("conflux: encode action of %q: %w", req.M, err)}}
 	}
 	ab := msgpack.RawMessage(data[entryHeader+len(req.C):])
-	s.entryHint = min(len(data), maxEntryHint)
 	f.mu.Lock()
 	f.pending = append(f.pending, pending[A]{p: p, action: a})
 	f.prov = s.cfg.Reduce(f.prov, a)
 	f.mu.Unlock()
-	return staged[A]{proposed: proposed[A]{ab: ab, a: &a}, r: r, data: data}
+	return staged[A]{proposed: proposed[A]{ab: ab, a: a}, r: r, data: data}
 }
 
 // applyErr maps a failed Apply to Perform's errors and, when leadership
@@ -653,7 +691,7 @@ func (s *Store[S, A]) handle() {
 					l, _ := s.Leader()
 					rp = reply{E: codeNotLeader, L: l.ID, LA: l.Addr(), M: "not the leader"}
 				} else {
-					rp, _, _ = s.serve(ctx, ev, &req)
+					rp, _, _, _ = s.serve(ctx, ev, &req)
 				}
 				s.srv.ReplyValue(from, &rp)
 			})
@@ -668,7 +706,3 @@ func (s *Store[S, A]) handle() {
 		return msgpack.Marshal(s.hello())
 	})
 }
-
-// maxEntryHint caps the buffer a proposal preallocates from the size of
-// the previous one.
-const maxEntryHint = 64 << 10

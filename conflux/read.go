@@ -35,7 +35,7 @@ func (s *Store[S, A]) Read(ctx context.Context, c Consistency) (_ S, err error) 
 	defer s.pending.Add(-1)
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
-	rp, _, err := s.route(ctx, "readindex", &performReq{})
+	rp, _, _, err := s.route(ctx, "readindex", &performReq{})
 	if err != nil {
 		return zero, err
 	}

@@ -46,10 +46,10 @@ type Store[S, A any] struct {
 	propMu      sync.Mutex // held by the proposer and by barriers (see proposerLoop)
 	propCh      chan *proposal[A]
 	propOnce    sync.Once // starts proposerLoop and waiterLoop
+	proposals   sync.Pool // *proposal[A] for reuse (see recycle)
 	waitCh      chan appended[A]
 	waiterDone  chan struct{}
 	proposal    uint64 // last proposal number
-	entryHint   int    // size of the last entry: the next one's buffer
 	barrierTerm atomic.Uint64
 
 	events     chan Event

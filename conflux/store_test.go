@@ -3,6 +3,8 @@ package conflux
 import (
 	"context"
 	"errors"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 )
@@ -166,6 +168,55 @@ func TestProvisionalState(t *testing.T) {
 	// adding -41 is allowed where the committed state alone refuses it.
 	if _, err := l.Perform(ctxT(t), "add", -3); !errors.Is(err, errNegative) {
 		t.Fatalf("add -3 to 2 = %v, want errNegative", err)
+	}
+}
+
+// A follower's provisional state is its committed state plus the
+// entries it has stored beyond its applied index, in log order. Its apply
+// goroutine is held up by a subscriber, so entries the leader commits
+// reach the follower's log but not its state: ProvisionalState shows
+// them, State does not, until the follower applies them.
+func TestFollowerProvisionalState(t *testing.T) {
+	g := newGroup(t, 3, nil)
+	li := g.leader()
+	l, f := g.stores[li], g.stores[(li+1)%3]
+	held, hold := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	unsub := f.Subscribe(func(counter, int, uint64) {
+		once.Do(func() {
+			close(held)
+			<-hold
+		})
+	})
+	defer unsub()
+	release := sync.OnceFunc(func() { close(hold) })
+	defer release() // before the group stops: Stop waits for the apply goroutine
+	if _, err := l.Perform(ctxT(t), "add", 1); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-held:
+	case <-ctxT(t).Done():
+		t.Fatal("the follower did not apply the first action")
+	}
+	for _, d := range []int{10, 100} {
+		if _, err := l.Perform(ctxT(t), "add", d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "the follower's provisional state to include the stored entries", func() bool {
+		return f.ProvisionalState().N == 111
+	})
+	if got, want := f.ProvisionalState().Log, []int{1, 10, 100}; !slices.Equal(got, want) {
+		t.Fatalf("follower ProvisionalState().Log = %v, want %v", got, want)
+	}
+	if got := f.State(); got.N != 1 || !slices.Equal(got.Log, []int{1}) {
+		t.Fatalf("follower State() = %+v while its apply is held, want N=1 Log=[1]", got)
+	}
+	release()
+	waitFor(t, "the follower to apply the entries", func() bool { return f.State().N == 111 })
+	if got := f.ProvisionalState(); got.N != 111 || !slices.Equal(got.Log, []int{1, 10, 100}) {
+		t.Fatalf("follower ProvisionalState() after apply = %+v, want N=111 Log=[1 10 100]", got)
 	}
 }
 

@@ -19,7 +19,15 @@
 // For each storage it starts all systems, then for each performer count
 // (-clients, default 1,64) measures them in turns for -rounds rounds of
 // -duration (default 3 rounds of 3 s) after a short warmup, and prints
-// the median round's commits/s and p50 and p99 commit latency.
+// the median round's commits/s, p50 and p99 commit latency, and the
+// process's CPU time per commit in that round (cpu/op: the work a commit
+// takes, including the idle systems' heartbeats; on a loaded machine it
+// moves too, as batches shrink and idle threads spin).
+// Performers always act on the system's current leader: a leader change
+// (a loaded machine can miss heartbeats) is followed and reported on
+// stderr. -cpuprofile, -blockprofile and -memprofile (allocations, for
+// go tool pprof -sample_index=alloc_space or alloc_objects) profile the
+// whole run.
 //
 // Usage:
 //
@@ -41,6 +49,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -61,7 +70,17 @@ func main() {
 	duration := flag.Duration("duration", 3*time.Second, "measuring time per round")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	blockprofile := flag.String("blockprofile", "", "write a blocking profile of the whole run to this file")
+	memprofile := flag.String("memprofile", "", "write an allocation profile of the whole run to this file (go tool pprof -sample_index=alloc_space)")
 	flag.Parse()
+	if *memprofile != "" {
+		defer func() {
+			f, err := os.Create(*memprofile)
+			if err == nil {
+				pprof.Lookup("allocs").WriteTo(f, 0)
+				f.Close()
+			}
+		}()
+	}
 	if *blockprofile != "" {
 		runtime.SetBlockProfileRate(10000)
 		defer func() {
@@ -90,15 +109,17 @@ func main() {
 		}
 		counts = append(counts, n)
 	}
-	fmt.Printf("%-5s %-8s %7s %10s %9s %9s\n", "store", "system", "clients", "commits/s", "p50", "p99")
+	fmt.Printf("%-5s %-8s %7s %10s %9s %9s %9s\n", "store", "system", "clients", "commits/s", "p50", "p99", "cpu/op")
 	for _, st := range strings.Split(*storages, ",") {
 		if err := runStorage(st, strings.Split(*systems, ","), counts, *duration, *rounds); err != nil {
 			fmt.Fprintf(os.Stderr, "%s: %v\n", st, err)
 			pprof.StopCPUProfile()
-			os.Exit(1)
+			os.Exit(1) // the profiles of a failed run are not written
 		}
 	}
 }
+
+var verbose = flag.Bool("v", false, "print every round on stderr")
 
 var rounds = flag.Int("rounds", 3, "measuring rounds per row; the systems take turns, round by round, so that a machine whose load drifts treats them alike; the median round is printed")
 
@@ -133,8 +154,8 @@ func runStorage(storage string, systems []string, counts []int, d time.Duration,
 		appliers[system] = apply
 	}
 	type result struct {
-		rate     float64
-		p50, p99 time.Duration
+		rate          float64
+		p50, p99, cpu time.Duration
 	}
 	for _, c := range counts {
 		res := map[string][]result{}
@@ -143,15 +164,18 @@ func runStorage(storage string, systems []string, counts []int, d time.Duration,
 		}
 		for range max(rounds, 1) {
 			for _, system := range systems {
-				rate, p50, p99 := measure(appliers[system], c, d)
-				res[system] = append(res[system], result{rate, p50, p99})
+				rate, p50, p99, cpu := measure(appliers[system], c, d)
+				if *verbose {
+					fmt.Fprintf(os.Stderr, "round: %-5s %-8s %7d %10.0f %9s %9s %9s\n", storage, system, c, rate, p50, p99, cpu)
+				}
+				res[system] = append(res[system], result{rate, p50, p99, cpu})
 			}
 		}
 		for _, system := range systems {
 			rs := res[system]
 			slices.SortFunc(rs, func(a, b result) int { return cmpFloat(a.rate, b.rate) })
 			m := rs[len(rs)/2]
-			fmt.Printf("%-5s %-8s %7d %10.0f %9s %9s\n", storage, system, c, m.rate, m.p50, m.p99)
+			fmt.Printf("%-5s %-8s %7d %10.0f %9s %9s %9s\n", storage, system, c, m.rate, m.p50, m.p99, m.cpu)
 		}
 	}
 	return nil
@@ -168,7 +192,7 @@ func cmpFloat(a, b float64) int {
 }
 
 // measure runs c performers for d and returns commits/s, p50 and p99.
-func measure(apply applier, c int, d time.Duration) (float64, time.Duration, time.Duration) {
+func measure(apply applier, c int, d time.Duration) (rate float64, p50, p99, cpuPerOp time.Duration) {
 	var (
 		mu   sync.Mutex
 		lats []time.Duration
@@ -176,6 +200,7 @@ func measure(apply applier, c int, d time.Duration) (float64, time.Duration, tim
 		wg   sync.WaitGroup
 	)
 	cmd := make([]byte, 128)
+	cpu0 := cpuTime()
 	end := time.Now().Add(d)
 	start := time.Now()
 	for range c {
@@ -201,12 +226,24 @@ func measure(apply applier, c int, d time.Duration) (float64, time.Duration, tim
 	}
 	wg.Wait()
 	el := time.Since(start)
+	cpu := cpuTime() - cpu0
 	slices.Sort(lats)
 	if len(lats) == 0 {
-		return 0, 0, 0
+		return 0, 0, 0, 0
 	}
 	q := func(p float64) time.Duration { return lats[int(p*float64(len(lats)-1))].Round(time.Microsecond) }
-	return float64(n.Load()) / el.Seconds(), q(0.50), q(0.99)
+	return float64(n.Load()) / el.Seconds(), q(0.50), q(0.99), (cpu / time.Duration(n.Load())).Round(100 * time.Nanosecond)
+}
+
+// cpuTime returns the CPU time (user and system) the process has used.
+// Per commit it is the work a commit takes, the idle systems' heartbeats
+// and gossip included, alike for each system.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // busyPoll is the kernels' polling setting (-poll=false: off).
@@ -287,24 +324,58 @@ func startConflux(storage, dir string) (applier, func(), error) {
 		}
 		stores = append(stores, s)
 	}
-	var leader *conflux.Store[int, []byte]
+	leader := -1
 	deadline := time.Now().Add(30 * time.Second)
-	for leader == nil {
+	for leader < 0 {
 		if time.Now().After(deadline) {
 			stop()
 			return nil, nil, fmt.Errorf("no leader")
 		}
 		time.Sleep(20 * time.Millisecond)
-		for i, s := range stores {
-			if l, ok := s.Leader(); ok && l.ID == nodes[i].Self().ID {
-				leader = s
+		leader = confluxLeader(nodes, stores)
+	}
+	// Perform on the leader, as raw applies on its leader: a follower
+	// would forward each Perform, which measures forwarding instead. A
+	// watcher follows leader changes (a loaded machine can miss a
+	// heartbeat), so the performers never check.
+	var cur atomic.Pointer[conflux.Store[int, []byte]]
+	cur.Store(stores[leader])
+	quit, watched := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(watched)
+		t := time.NewTicker(50 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-quit:
+				return
+			case <-t.C:
+			}
+			if i := confluxLeader(nodes, stores); i >= 0 && stores[i] != cur.Load() {
+				fmt.Fprintf(os.Stderr, "conflux: leader moved to %s\n", nodes[i].Self().ID)
+				cur.Store(stores[i])
 			}
 		}
+	}()
+	stopAll := func() {
+		close(quit)
+		<-watched
+		stop()
 	}
 	return func(ctx context.Context, cmd []byte) error {
-		_, err := leader.Perform(ctx, "put", cmd)
+		_, err := cur.Load().Perform(ctx, "put", cmd)
 		return err
-	}, stop, nil
+	}, stopAll, nil
+}
+
+// confluxLeader returns the index of the store that leads, -1 if none.
+func confluxLeader(nodes []*cluster.Node, stores []*conflux.Store[int, []byte]) int {
+	for i, s := range stores {
+		if l, ok := s.Leader(); ok && l.ID == nodes[i].Self().ID {
+			return i
+		}
+	}
+	return -1
 }
 
 // ---- raw raft ----
@@ -432,9 +503,10 @@ func startRaw(storage, dir string, plainTCP bool) (applier, func(), error) {
 	cur.Store(leader)
 	return func(ctx context.Context, cmd []byte) error {
 		err := cur.Load().Apply(cmd, 0).Error()
-		if err != nil { // follow a leader change, as conflux does
-			for _, r := range rafts {
-				if r.State() == raft.Leader {
+		if err != nil { // follow a leader change
+			for i, r := range rafts {
+				if r.State() == raft.Leader && r != cur.Load() {
+					fmt.Fprintf(os.Stderr, "raw: leader moved to r%d\n", i)
 					cur.Store(r)
 				}
 			}
