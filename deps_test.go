@@ -36,7 +36,7 @@ func TestDependencyRules(t *testing.T) {
 		// the cookie (never network input).
 		{"internal/wire", []string{modulePath}, nil},
 		{"internal/cookiekey", nil, []string{"golang.org/x/crypto/argon2"}},
-		{"kernel", []string{modulePath, modulePath + "/internal/wire", modulePath + "/internal/cookiekey"}, nil},
+		{"kernel", []string{modulePath, modulePath + "/internal/wire", modulePath + "/internal/cookiekey", modulePath + "/internal/lifecycle"}, nil},
 		{"internal/msgpackcheck", []string{modulePath + "/internal/wire"}, []string{"github.com/vmihailenco/msgpack/v5"}},
 		// command is the protocol and its client: it speaks through the
 		// kernel and genserver, never through gossip (whose stats it
@@ -78,7 +78,8 @@ func TestDependencyRules(t *testing.T) {
 		// conflux is the one package that links Raft and its storage. It
 		// speaks package command's raft protocol (cluster links it anyway).
 		{"conflux", []string{modulePath, modulePath + "/kernel", modulePath + "/genserver", modulePath + "/gossip",
-			modulePath + "/cluster", modulePath + "/command", modulePath + "/internal/msgpackcheck", modulePath + "/metrics"},
+			modulePath + "/cluster", modulePath + "/command", modulePath + "/internal/msgpackcheck", modulePath + "/metrics",
+			modulePath + "/internal/lifecycle"},
 			[]string{"github.com/hashicorp/raft", "github.com/hashicorp/raft-boltdb/v2", "github.com/hashicorp/go-hclog",
 				"github.com/vmihailenco/msgpack/v5"}},
 		{"internal/cookiefile", nil, nil},

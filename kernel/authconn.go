@@ -15,6 +15,8 @@ import (
 	"net"
 	"sync"
 	"time"
+
+	"github.com/notp-go/notp/internal/lifecycle"
 )
 
 // Authenticated streams let another protocol sharing the kernel's port
@@ -308,7 +310,7 @@ func (l *authListener) handshake(c net.Conn) {
 	defer l.wg.Done()
 	defer func() { <-l.sem }()
 	c.SetDeadline(time.Now().Add(l.k.handshakeTimeout()))
-	stop := context.AfterFunc(chanCtx(l.done), func() { c.Close() })
+	stop := context.AfterFunc(lifecycle.DoneContext(l.done), func() { c.Close() })
 	ac, err := l.k.authHandshake(c, l.proto, false)
 	if !stop() {
 		c.Close()
@@ -358,21 +360,6 @@ func (l *authListener) Close() error {
 
 // Addr is the kernel's listening address.
 func (l *authListener) Addr() net.Addr { return l.ln.Addr() }
-
-// chanCtx is a context.Context done when its channel closes.
-type chanCtx <-chan struct{}
-
-func (c chanCtx) Deadline() (time.Time, bool) { return time.Time{}, false }
-func (c chanCtx) Done() <-chan struct{}       { return c }
-func (c chanCtx) Err() error {
-	select {
-	case <-c:
-		return context.Canceled
-	default:
-		return nil
-	}
-}
-func (c chanCtx) Value(any) any { return nil }
 
 // sealedConn seals each write into AES-256-GCM records and opens the
 // peer's records on read. Reads and writes may run concurrently with each
