@@ -235,6 +235,27 @@ func (r *Reader) ArrayLen() (int, error) { return r.collLen(kindArray, "an array
 // MapLen reads a map header: the number of key-value pairs, or -1 for nil.
 func (r *Reader) MapLen() (int, error) { return r.collLen(kindMap, "a map") }
 
+// MapFields reads a map whose keys are strs (nil reads as an empty map),
+// calling field with each key in order: field reads the key's value, or
+// skips it with [Reader.Skip]. It stops at the first error, of the map or
+// of field.
+func (r *Reader) MapFields(field func(key string) error) error {
+	n, err := r.MapLen()
+	if err != nil {
+		return err
+	}
+	for range n {
+		key, err := r.Str()
+		if err != nil {
+			return err
+		}
+		if err := field(key); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Skip reads and drops one value of any type, nested at most [MaxDepth]
 // deep.
 func (r *Reader) Skip() error { return r.skip(0) }
