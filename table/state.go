@@ -94,10 +94,20 @@ func (s state) apply(r *record) (bool, error) {
 	return false, errBadRecord
 }
 
+// get returns key's entry, nil if absent, failing with a type error when
+// it holds a kind other than k.
+func (s state) get(op opcode, key string, k Kind) (*entry, error) {
+	e := s[key]
+	if e != nil && e.kind != k {
+		return nil, typeError(op, key, e.kind)
+	}
+	return e, nil
+}
+
 func (s state) applySet(r *record) (bool, error) {
-	e := s[r.key]
-	if e != nil && e.kind != KindSet {
-		return false, typeError(r.op, r.key, e.kind)
+	e, err := s.get(r.op, r.key, KindSet)
+	if err != nil {
+		return false, err
 	}
 	if r.op == opSDel {
 		if !e.hasMember(r.sub) {
@@ -121,9 +131,9 @@ func (s state) applySet(r *record) (bool, error) {
 }
 
 func (s state) applyHash(r *record) (bool, error) {
-	e := s[r.key]
-	if e != nil && e.kind != KindHash {
-		return false, typeError(r.op, r.key, e.kind)
+	e, err := s.get(r.op, r.key, KindHash)
+	if err != nil {
+		return false, err
 	}
 	if r.op == opHDel {
 		if e == nil {
