@@ -494,7 +494,7 @@ func (k *Kernel) callCtx(ctx context.Context) (context.Context, context.CancelFu
 func (k *Kernel) Call(ctx context.Context, node notp.Node, name string, data []byte) ([]byte, error) {
 	k.stats.calls.Add(1)
 	start := time.Now()
-	defer func() { k.stats.callLatency.observe(time.Since(start)) }()
+	defer func() { k.stats.callLatency.Observe(time.Since(start)) }()
 	l, err := k.target(node)
 	if err != nil {
 		return nil, err
