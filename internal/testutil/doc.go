@@ -2,8 +2,10 @@
 // cluster need too: polling a condition with a deadline ([WaitFor]),
 // checking for leaked goroutines ([CheckLeaks]), a memberlist config with
 // loopback timings ([FastMemberlist]), a logger writing to the test's
-// output ([Logger]) and a listener that opens no socket, for kernels run
-// inside a testing/synctest bubble ([IdleListen]).
+// output ([Logger]), a listener that opens no socket, for kernels run
+// inside a testing/synctest bubble ([IdleListen]), and the memory
+// measures of the tests that bound what hostile input can make a node
+// allocate or hold ([Allocated], [AllocPerRun], [HeapPeak]).
 //
 // Each helper exists once. Package clustertest wraps them for users; the
 // internal tests of kernel, genserver and gossip import this package
