@@ -12,6 +12,7 @@
 // directly, since clustertest imports them (through cluster) and their
 // internal tests cannot import it back.
 //
-// The helpers only read the clock and the goroutine count; none keeps a
-// goroutine running after it returns.
+// The helpers only read the clock, the goroutine count and the memory
+// statistics; none keeps a goroutine running after it returns, except
+// HeapPeak's sampler, which runs until its stop is called.
 package testutil
