@@ -163,6 +163,31 @@ func TestIdleListenAcceptsNothingUntilClosed(t *testing.T) {
 	}
 }
 
+// A SilentServer accepts, counts and holds connections without a word;
+// its cleanup closes them, so the client then reads EOF.
+func TestSilentServerAcceptsAndNeverAnswers(t *testing.T) {
+	var c net.Conn
+	t.Run("server", func(t *testing.T) {
+		s := NewSilentServer(t)
+		var err error
+		c, err = net.Dial("tcp", s.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		WaitFor(t, "the connection accepted", func() bool { return s.Accepted() == 1 })
+		c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+		var ne net.Error
+		if _, err := c.Read(make([]byte, 1)); !errors.As(err, &ne) || !ne.Timeout() {
+			t.Fatalf("read from a silent server = %v, want a timeout", err)
+		}
+	})
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
+		t.Fatalf("read after the server's cleanup = %v, want EOF", err)
+	}
+}
+
 func TestClockMovesOnlyWhenAdvanced(t *testing.T) {
 	start := time.UnixMilli(1_700_000_000_000)
 	c := NewClock(start)
