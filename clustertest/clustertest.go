@@ -541,6 +541,26 @@ func NewCookie(t testing.TB) string {
 	return hex.EncodeToString(b)
 }
 
+// StartKernel builds and starts a kernel from cfg, outside any ring (an
+// operator's client, say, or a bare node for a protocol on the kernel's
+// mux), failing t if it cannot. A nil cfg.Logger logs to t's output, as
+// [Logger] does. The kernel is closed at t's cleanup.
+func StartKernel(t testing.TB, cfg kernel.Config) *kernel.Kernel {
+	t.Helper()
+	if cfg.Logger == nil {
+		cfg.Logger = Logger(t)
+	}
+	k, err := kernel.New(cfg)
+	if err != nil {
+		t.Fatalf("clustertest: kernel %s: %v", cfg.Node.ID, err)
+	}
+	t.Cleanup(func() { k.Close() })
+	if err := k.Start(context.Background()); err != nil {
+		t.Fatalf("clustertest: start kernel %s: %v", cfg.Node.ID, err)
+	}
+	return k
+}
+
 // WaitFor polls cond every few milliseconds until it holds, failing t
 // (naming what) if it does not within WaitTimeout.
 func WaitFor(t testing.TB, what string, cond func() bool) {

@@ -6,9 +6,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/notp-go/notp"
 	"github.com/notp-go/notp/cluster"
 	"github.com/notp-go/notp/clustertest"
 	"github.com/notp-go/notp/gossip"
+	"github.com/notp-go/notp/kernel"
 )
 
 func TestStartFormsOneRingAllAlive(t *testing.T) {
@@ -181,6 +183,26 @@ func TestConfigureAdjustsEveryNode(t *testing.T) {
 	}
 	if got := c.Node(1).Ring().View().Weights()["n1"]; got != 3 {
 		t.Fatalf("n1's weight %d, want the configured 3", got)
+	}
+}
+
+// A kernel from StartKernel runs, reaches the cluster's nodes with the
+// cluster's cookie, and is closed at the test's cleanup.
+func TestStartKernelReachesTheNodes(t *testing.T) {
+	c := clustertest.Start(t, clustertest.Config{Nodes: 1})
+	var k *kernel.Kernel
+	t.Run("client", func(t *testing.T) {
+		k = clustertest.StartKernel(t, kernel.Config{Node: notp.Node{ID: "client", Host: "127.0.0.1"}, Cookie: c.Cookie()})
+		if err := k.Connect(c.Node(0).Self()); err != nil {
+			t.Fatal(err)
+		}
+		clustertest.WaitFor(t, "the client linked to n0", func() bool { return k.Connected("n0") })
+		if err := k.Ping(t.Context(), c.Node(0).Self()); err != nil {
+			t.Fatalf("ping n0: %v", err)
+		}
+	})
+	if err := k.Ping(t.Context(), c.Node(0).Self()); !errors.Is(err, kernel.ErrClosed) {
+		t.Fatalf("ping after the client's cleanup = %v, want kernel.ErrClosed", err)
 	}
 }
 

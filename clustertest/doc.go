@@ -58,8 +58,10 @@
 // [WaitFor] polls a condition with a deadline (tests never sleep to
 // synchronise), [Context] bounds a test's calls in time, [CheckLeaks] fails a test that leaves goroutines
 // running, [FastMemberlist] is the failure-detector config for nodes
-// built by hand, and [Logger] routes logs to the test's output (at debug
-// level with -v, warnings only otherwise), which Start's nodes use.
+// built by hand, [Logger] routes logs to the test's output (at debug
+// level with -v, warnings only otherwise), which Start's nodes use, and
+// [StartKernel] starts a bare kernel outside the ring (an operator's
+// client, say), closed at the test's end.
 // [Scrape] GETs a node's /metrics (set cluster.Config.MetricsAddr to
 // "127.0.0.1:0" through Config.Configure) and parses it with the
 // Prometheus exposition-format parser into [Metrics], whose Value and

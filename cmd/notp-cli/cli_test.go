@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"reflect"
 	"strconv"
@@ -16,20 +15,12 @@ import (
 	"time"
 
 	"github.com/notp-go/notp"
+	"github.com/notp-go/notp/clustertest"
 	"github.com/notp-go/notp/command"
 	"github.com/notp-go/notp/genserver"
 	"github.com/notp-go/notp/internal/testutil"
 	"github.com/notp-go/notp/kernel"
 )
-
-// testWriter sends log lines to t.Log.
-type testWriter struct{ t *testing.T }
-
-func (w testWriter) Write(b []byte) (int, error) {
-	w.t.Helper()
-	w.t.Log(strings.TrimSpace(string(b)))
-	return len(b), nil
-}
 
 // testCookie is the test nodes' cookie: long enough for kernel.New.
 const testCookie = "notp-cli test cookie 0123456789"
@@ -37,19 +28,7 @@ const testCookie = "notp-cli test cookie 0123456789"
 // startKernel starts a node on 127.0.0.1:0 with cookie (empty = insecure).
 func startKernel(t *testing.T, id, cookie string) *kernel.Kernel {
 	t.Helper()
-	k, err := kernel.New(kernel.Config{
-		Node:   notp.Node{ID: id, Host: "127.0.0.1"},
-		Cookie: cookie, Insecure: cookie == "",
-		Logger: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := k.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { k.Close() })
-	return k
+	return clustertest.StartKernel(t, kernel.Config{Node: notp.Node{ID: id, Host: "127.0.0.1"}, Cookie: cookie, Insecure: cookie == ""})
 }
 
 // call is one request the fake command server received.
