@@ -31,6 +31,20 @@ func startKernel(t *testing.T, id, cookie string) *kernel.Kernel {
 	return clustertest.StartKernel(t, kernel.Config{Node: notp.Node{ID: id, Host: "127.0.0.1"}, Cookie: cookie, Insecure: cookie == ""})
 }
 
+// wantInOrder fails t unless the shell output out holds each of wants,
+// in that order.
+func wantInOrder(t *testing.T, out string, wants ...string) {
+	t.Helper()
+	last := 0
+	for _, w := range wants {
+		i := strings.Index(out[last:], w)
+		if i < 0 {
+			t.Fatalf("shell output lacks (in order) %q:\n%s", w, out)
+		}
+		last += i + len(w)
+	}
+}
+
 // call is one request the fake command server received.
 type call struct {
 	event string
@@ -420,14 +434,7 @@ func TestShellScript(t *testing.T) {
 		"> node1  " + strings.Repeat("█", 40) + "   75.0%\nnode2  " + strings.Repeat("█", 13) + strings.Repeat(" ", 27) + "   25.0%\n",
 		"\"code\": \"BAD_REQUEST\"",
 	}
-	last := 0
-	for _, w := range wants {
-		i := strings.Index(out[last:], w)
-		if i < 0 {
-			t.Fatalf("shell output lacks (in order) %q:\n%s", w, out)
-		}
-		last += i + len(w)
-	}
+	wantInOrder(t, out, wants...)
 	if !strings.HasSuffix(out, "> ") {
 		t.Fatalf("output does not end at the prompt after exit:\n%s", out)
 	}
