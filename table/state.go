@@ -110,14 +110,7 @@ func (s state) applySet(r *record) (bool, error) {
 		return false, err
 	}
 	if r.op == opSDel {
-		if !e.hasMember(r.sub) {
-			return false, nil
-		}
-		delete(e.set, r.sub)
-		if len(e.set) == 0 {
-			delete(s, r.key)
-		}
-		return true, nil
+		return e != nil && deleteSub(s, r.key, e.set, r.sub), nil
 	}
 	if e == nil {
 		e = &entry{kind: KindSet, set: make(map[string]struct{}, 1)}
@@ -136,17 +129,7 @@ func (s state) applyHash(r *record) (bool, error) {
 		return false, err
 	}
 	if r.op == opHDel {
-		if e == nil {
-			return false, nil
-		}
-		if _, ok := e.hash[r.sub]; !ok {
-			return false, nil
-		}
-		delete(e.hash, r.sub)
-		if len(e.hash) == 0 {
-			delete(s, r.key)
-		}
-		return true, nil
+		return e != nil && deleteSub(s, r.key, e.hash, r.sub), nil
 	}
 	if e == nil {
 		e = &entry{kind: KindHash, hash: make(map[string][]byte, 1)}
@@ -154,6 +137,20 @@ func (s state) applyHash(r *record) (bool, error) {
 	}
 	e.hash[r.sub] = r.val
 	return true, nil
+}
+
+// deleteSub deletes sub from m, the set or hash of key's entry, and the
+// entry once it is empty (an empty set or hash is no key). It reports
+// whether sub was there.
+func deleteSub[V any](s state, key string, m map[string]V, sub string) bool {
+	if _, ok := m[sub]; !ok {
+		return false
+	}
+	delete(m, sub)
+	if len(m) == 0 {
+		delete(s, key)
+	}
+	return true
 }
 
 // hasMember reports whether the set e (nil meaning empty) holds m.
