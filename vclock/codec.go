@@ -108,16 +108,25 @@ func (c *Clock) DecodeMsgpack(dec *msgpack.Decoder) error {
 		if err != nil {
 			return fmt.Errorf("%w: id: %w", ErrInvalidClock, err)
 		}
-		if err := checkID(entries, id); err != nil {
+		if err := addEntry(entries, id, func() (Entry, error) { return decodeMsgpackEntry(r) }); err != nil {
 			return err
 		}
-		e, err := decodeMsgpackEntry(r)
-		if err != nil {
-			return fmt.Errorf("%w: entry %q: %w", ErrInvalidClock, id, err)
-		}
-		entries[id] = e
 	}
 	c.replace(entries)
+	return nil
+}
+
+// addEntry checks id (checkID), then reads its entry with decode into
+// entries.
+func addEntry(entries map[string]Entry, id string, decode func() (Entry, error)) error {
+	if err := checkID(entries, id); err != nil {
+		return err
+	}
+	e, err := decode()
+	if err != nil {
+		return fmt.Errorf("%w: entry %q: %w", ErrInvalidClock, id, err)
+	}
+	entries[id] = e
 	return nil
 }
 
@@ -270,14 +279,9 @@ func (c *Clock) UnmarshalJSON(data []byte) error {
 			return fmt.Errorf("%w: id: %w", ErrInvalidClock, err)
 		}
 		id, _ := tok.(string) // object keys are always strings
-		if err := checkID(entries, id); err != nil {
+		if err := addEntry(entries, id, func() (Entry, error) { return decodeJSONEntry(dec) }); err != nil {
 			return err
 		}
-		e, err := decodeJSONEntry(dec)
-		if err != nil {
-			return fmt.Errorf("%w: entry %q: %w", ErrInvalidClock, id, err)
-		}
-		entries[id] = e
 	}
 	if err := expectDelim(dec, '}'); err != nil {
 		return invalid("%v", err)
