@@ -387,24 +387,6 @@ func TestOneShotDisconnected(t *testing.T) {
 	t.Logf("DISCONNECTED %v after the node closed", time.Since(start))
 }
 
-// syncBuffer is a bytes.Buffer safe for a writer and a poller.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestShellScript(t *testing.T) {
 	k := startKernel(t, "node1", testCookie)
 	f := startFake(t, k)
@@ -479,7 +461,7 @@ func TestShellDisconnect(t *testing.T) {
 	startFake(t, k)
 	target := k.Self()
 	inR, inW := io.Pipe()
-	var out syncBuffer
+	var out testutil.SyncBuffer
 	var errb bytes.Buffer
 	done := make(chan int, 1)
 	go func() {
@@ -517,7 +499,7 @@ func TestShellTerminal(t *testing.T) {
 	}
 	defer c.Close()
 	for _, in := range []string{"pin\t\r\x04", "pin\t\r\x03"} {
-		var out syncBuffer
+		var out testutil.SyncBuffer
 		sh := &shell{c: c, id: target.ID}
 		tm := sh.attachTerminal(struct {
 			io.Reader
@@ -533,7 +515,7 @@ func TestShellTerminal(t *testing.T) {
 	if n := len(f.got()); n != 2 {
 		t.Fatalf("server got %d pings, want 2", n)
 	}
-	var out syncBuffer
+	var out testutil.SyncBuffer
 	sh := &shell{c: c, id: target.ID}
 	tm := sh.attachTerminal(struct {
 		io.Reader
@@ -573,7 +555,7 @@ func TestCanceled(t *testing.T) {
 	defer cancel()
 	inR, inW := io.Pipe()
 	defer inW.Close() // ends the shell's blocked reader goroutine
-	var sout syncBuffer
+	var sout testutil.SyncBuffer
 	go func() { done <- run(ctx, flags, inR, &sout, io.Discard) }()
 	testutil.WaitFor(t, "the prompt", func() bool { return strings.HasSuffix(sout.String(), "Connected to node1\n> ") })
 	cancel()

@@ -5,7 +5,9 @@
 // output ([Logger]), a listener that opens no socket, for kernels run
 // inside a testing/synctest bubble ([IdleListen]), and the memory
 // measures of the tests that bound what hostile input can make a node
-// allocate or hold ([Allocated], [AllocPerRun], [HeapPeak]).
+// allocate or hold ([Allocated], [AllocPerRun], [HeapPeak]), a loopback
+// server that accepts and never answers ([SilentServer]) and a buffer
+// safe for a writer and a reader at once ([SyncBuffer]).
 //
 // Each helper exists once. Package clustertest wraps them for users; the
 // internal tests of kernel, genserver and gossip import this package

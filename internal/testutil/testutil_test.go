@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -203,5 +204,23 @@ func TestClockMovesOnlyWhenAdvanced(t *testing.T) {
 func TestMsgpackEncodes(t *testing.T) {
 	if got := Msgpack(map[string]int{"a": 1}); !bytes.Equal(got, []byte{0x81, 0xa1, 'a', 0x01}) {
 		t.Fatalf("Msgpack = %x", got)
+	}
+}
+
+// SyncBuffer keeps every write of concurrent writers, readable meanwhile.
+func TestSyncBufferConcurrentWrites(t *testing.T) {
+	var b SyncBuffer
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for range 100 {
+				fmt.Fprint(&b, "x")
+				_ = b.String()
+			}
+		})
+	}
+	wg.Wait()
+	if got := b.String(); got != strings.Repeat("x", 400) {
+		t.Fatalf("SyncBuffer holds %d bytes, want 400", len(got))
 	}
 }
