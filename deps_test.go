@@ -36,7 +36,8 @@ func TestDependencyRules(t *testing.T) {
 		// the cookie (never network input).
 		{"internal/wire", []string{modulePath}, nil},
 		{"internal/cookiekey", nil, []string{"golang.org/x/crypto/argon2"}},
-		{"kernel", []string{modulePath, modulePath + "/internal/wire", modulePath + "/internal/cookiekey"}, nil},
+		{"kernel", []string{modulePath, modulePath + "/internal/wire", modulePath + "/internal/cookiekey", modulePath + "/internal/lifecycle",
+			modulePath + "/internal/latency"}, nil},
 		{"internal/msgpackcheck", []string{modulePath + "/internal/wire"}, []string{"github.com/vmihailenco/msgpack/v5"}},
 		// command is the protocol and its client: it speaks through the
 		// kernel and genserver, never through gossip (whose stats it
@@ -46,6 +47,7 @@ func TestDependencyRules(t *testing.T) {
 			modulePath + "/internal/msgpackcheck"}, []string{"github.com/vmihailenco/msgpack/v5"}},
 		{"internal/event", nil, nil},
 		{"internal/lifecycle", nil, nil},
+		{"internal/latency", nil, nil},
 		{"genserver", []string{modulePath, modulePath + "/kernel", modulePath + "/internal/wire", modulePath + "/internal/msgpackcheck",
 			modulePath + "/internal/event"}, []string{"github.com/vmihailenco/msgpack/v5"}},
 		// memberlist stays behind gossip and its internal transport; the
@@ -59,7 +61,7 @@ func TestDependencyRules(t *testing.T) {
 		// it): kernel, genserver and gossip, whose rules above list no
 		// such import, keep the counters it reads without depending on it.
 		{"metrics", []string{modulePath + "/kernel", modulePath + "/genserver", modulePath + "/gossip",
-			modulePath + "/internal/lifecycle"},
+			modulePath + "/internal/lifecycle", modulePath + "/internal/latency"},
 			[]string{"github.com/prometheus/client_golang"}},
 		{"cluster", []string{modulePath, modulePath + "/chash", modulePath + "/vclock", modulePath + "/kernel",
 			modulePath + "/genserver", modulePath + "/gossip", modulePath + "/command", modulePath + "/internal/msgpackcheck",
@@ -88,7 +90,8 @@ func TestDependencyRules(t *testing.T) {
 		// conflux is the one package that links Raft and its storage. It
 		// speaks package command's raft protocol (cluster links it anyway).
 		{"conflux", []string{modulePath, modulePath + "/kernel", modulePath + "/genserver", modulePath + "/gossip",
-			modulePath + "/cluster", modulePath + "/command", modulePath + "/internal/msgpackcheck", modulePath + "/metrics"},
+			modulePath + "/cluster", modulePath + "/command", modulePath + "/internal/msgpackcheck", modulePath + "/metrics",
+			modulePath + "/internal/lifecycle"},
 			[]string{"github.com/hashicorp/raft", "github.com/hashicorp/raft-boltdb/v2", "github.com/hashicorp/go-hclog",
 				"github.com/vmihailenco/msgpack/v5"}},
 		{"internal/cookiefile", nil, nil},

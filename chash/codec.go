@@ -169,15 +169,7 @@ func decodeWire(b []byte) (wireRing, error) {
 	var w wireRing
 	rd := wire.NewReader(b)
 	r := &rd
-	n, err := r.MapLen()
-	if err != nil {
-		return w, err
-	}
-	for range n {
-		key, err := r.Str()
-		if err != nil {
-			return w, err
-		}
+	err := r.MapFields(func(key string) (err error) {
 		switch key {
 		case "rfactor":
 			w.RFactor, err = readInt(r)
@@ -189,10 +181,11 @@ func decodeWire(b []byte) (wireRing, error) {
 			err = r.Skip() // unknown fields are ignored, as in JSON
 		}
 		if err != nil {
-			return w, fmt.Errorf("field %q: %w", key, err)
+			return fmt.Errorf("field %q: %w", key, err)
 		}
-	}
-	return w, nil
+		return nil
+	})
+	return w, err
 }
 
 // decodeTokens reads the token array growing the slice as elements arrive,
@@ -222,54 +215,39 @@ func decodeTokens(r *wire.Reader) ([]wireToken, error) {
 // decodeToken reads one {token, node} map, ignoring unknown keys.
 func decodeToken(r *wire.Reader) (wireToken, error) {
 	var t wireToken
-	m, err := r.MapLen()
-	if err != nil {
-		return t, err
-	}
-	for range m {
-		key, err := r.Str()
-		if err == nil {
-			switch key {
-			case "token":
-				t.Token, err = r.Uint()
-			case "node":
-				t.Node, err = decodeNode(r)
-			default:
-				err = r.Skip()
-			}
+	err := r.MapFields(func(key string) (err error) {
+		switch key {
+		case "token":
+			t.Token, err = r.Uint()
+		case "node":
+			t.Node, err = decodeNode(r)
+		default:
+			err = r.Skip()
 		}
-		if err != nil {
-			return t, err
-		}
-	}
-	return t, nil
+		return err
+	})
+	return t, err
 }
 
 // decodeNode reads a notp.Node encoded as msgpack encodes the struct: a map
 // of id, host and port, unknown keys ignored, nil for the zero Node.
 func decodeNode(r *wire.Reader) (notp.Node, error) {
 	var n notp.Node
-	m, err := r.MapLen()
+	err := r.MapFields(func(key string) (err error) {
+		switch key {
+		case "id":
+			n.ID, err = r.Str()
+		case "host":
+			n.Host, err = r.Str()
+		case "port":
+			n.Port, err = readInt(r)
+		default:
+			err = r.Skip()
+		}
+		return err
+	})
 	if err != nil {
-		return n, err
-	}
-	for range m {
-		key, err := r.Str()
-		if err == nil {
-			switch key {
-			case "id":
-				n.ID, err = r.Str()
-			case "host":
-				n.Host, err = r.Str()
-			case "port":
-				n.Port, err = readInt(r)
-			default:
-				err = r.Skip()
-			}
-		}
-		if err != nil {
-			return n, fmt.Errorf("node: %w", err)
-		}
+		return n, fmt.Errorf("node: %w", err)
 	}
 	return n, nil
 }

@@ -6,29 +6,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"runtime"
 	"strings"
 	"testing"
 
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/notp-go/notp"
+	"github.com/notp-go/notp/internal/testutil"
 )
-
-// allocPerRun returns the average number of bytes one call of f
-// allocates (runtime.MemStats.TotalAlloc) and its number of allocations
-// (testing.AllocsPerRun), after a warm-up call.
-func allocPerRun(runs int, f func()) (bytes uint64, allocs float64) {
-	allocs = testing.AllocsPerRun(runs, f)
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	for range runs {
-		f()
-	}
-	runtime.ReadMemStats(&after)
-	return (after.TotalAlloc - before.TotalAlloc) / uint64(runs), allocs
-}
 
 // bigRing is a valid ring of many small nodes: its encoding is the most
 // tokens per input byte a valid ring can have.
@@ -69,7 +54,7 @@ func forgedRingMsgpack(t *testing.T) map[string][]byte {
 func TestDecodeMsgpackAllocBounded(t *testing.T) {
 	for name, in := range forgedRingMsgpack(t) {
 		t.Run(name, func(t *testing.T) {
-			got, allocs := allocPerRun(3, func() {
+			got, allocs := testutil.AllocPerRun(3, func() {
 				var r Ring
 				_ = msgpack.Unmarshal(in, &r)
 			})
@@ -79,7 +64,7 @@ func TestDecodeMsgpackAllocBounded(t *testing.T) {
 			if want := float64(len(in)/2 + 64); allocs > want {
 				t.Errorf("Unmarshal of %d bytes makes %.0f allocations, want at most %.0f", len(in), allocs, want)
 			}
-			got, _ = allocPerRun(3, func() {
+			got, _ = testutil.AllocPerRun(3, func() {
 				var r Ring
 				_ = msgpack.NewDecoder(bufio.NewReader(bytes.NewReader(in))).Decode(&r)
 			})
@@ -133,7 +118,7 @@ func TestDecodeJSONAllocBounded(t *testing.T) {
 	for name, in := range inputs {
 		t.Run(name, func(t *testing.T) {
 			data := []byte(in)
-			got, _ := allocPerRun(3, func() {
+			got, _ := testutil.AllocPerRun(3, func() {
 				var r Ring
 				_ = json.Unmarshal(data, &r)
 			})

@@ -126,7 +126,12 @@ func tokenName(dst []byte, id string, i int) []byte {
 // It is a no-op if a node with the same ID is already present, even if its
 // host or port differ (use [Ring.Update] to change them), and for a node
 // with an empty ID, which no encoded ring may carry.
-func (r *Ring) Insert(node notp.Node, weight int) {
+func (r *Ring) Insert(node notp.Node, weight int) { r.put(node, weight, false) }
+
+// put inserts node with weight tokens unless its ID is empty. A node
+// already present with that ID is replaced when replace is set ([Ring.Update])
+// and kept otherwise ([Ring.Insert]).
+func (r *Ring) put(node notp.Node, weight int, replace bool) {
 	if node.ID == "" {
 		return
 	}
@@ -134,7 +139,10 @@ func (r *Ring) Insert(node notp.Node, weight int) {
 	defer r.mu.Unlock()
 	r.initLocked()
 	if _, ok := r.nodes[node.ID]; ok {
-		return
+		if !replace {
+			return
+		}
+		r.removeLocked(node.ID)
 	}
 	r.insertLocked(node, weight)
 	r.publishLocked()
@@ -186,19 +194,7 @@ func (r *Ring) removeLocked(id string) {
 // Update replaces the node with node.ID by node with weight tokens (weight
 // ≤ 0 means [Ring.RFactor]), so it can change the node's host, port and
 // weight; it inserts the node if absent. A node with an empty ID is ignored.
-func (r *Ring) Update(node notp.Node, weight int) {
-	if node.ID == "" {
-		return
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.initLocked()
-	if _, ok := r.nodes[node.ID]; ok {
-		r.removeLocked(node.ID)
-	}
-	r.insertLocked(node, weight)
-	r.publishLocked()
-}
+func (r *Ring) Update(node notp.Node, weight int) { r.put(node, weight, true) }
 
 // Merge adds to r every token of other that r lacks (a token-level union).
 // For a node present in both rings the local node value is kept; weights are

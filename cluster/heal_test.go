@@ -6,15 +6,15 @@ package cluster_test
 // long the heal took (go test -v -run 'Heal|NewAddress|Partitioned').
 
 import (
-	"slices"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/memberlist"
 
+	"github.com/notp-go/notp/cluster"
 	"github.com/notp-go/notp/clustertest"
 	"github.com/notp-go/notp/gossip"
-	"github.com/notp-go/notp/internal/faultnet"
 )
 
 // shortToTheDead is a GossipToTheDeadTime short enough that a test split
@@ -27,40 +27,15 @@ func shortToTheDeadML() *memberlist.Config {
 	return c
 }
 
-// ringOf starts ids on fn (each with ml's memberlist config and rc's
-// reconnect config, nil/zero for the defaults of these tests) and forms
-// one ring, all alive.
-func ringOf(t *testing.T, fn *faultnet.Network, ml func() *memberlist.Config, rc gossip.ReconnectConfig, ids ...string) []*faultNode {
+// waitSeesDead waits until every node of watchers sees every node of dead
+// dead.
+func waitSeesDead(t *testing.T, c *clustertest.Cluster, watchers, dead []int) {
 	t.Helper()
-	var fs []*faultNode
-	for _, id := range ids {
-		h, err := fn.Host(faultnet.Loopback(int(nextHost.Add(1))))
-		if err != nil {
-			t.Fatal(err)
-		}
-		f := &faultNode{id: id, h: h, flush: t.TempDir() + "/" + id + ".ring", ml: ml, rc: rc}
-		f.start(t, 0)
-		fs = append(fs, f)
-	}
-	for _, f := range fs[1:] {
-		if err := fs[0].n.Ring().Meet(ctxT(t), f.n.Self()); err != nil {
-			t.Fatalf("meet %s: %v", f.id, err)
-		}
-	}
-	clustertest.WaitFor(t, "one ring", func() bool { return agree(nodesOf(fs), ids...) })
-	for _, f := range fs {
-		clustertest.WaitFor(t, "all alive on "+f.id, func() bool { return runningAlive(f.n, fs) })
-	}
-	return fs
-}
-
-// waitSeesDead waits until every node of fs sees every node of others dead.
-func waitSeesDead(t *testing.T, fs, others []*faultNode) {
-	t.Helper()
-	for _, f := range fs {
-		clustertest.WaitFor(t, f.id+" seeing the others dead", func() bool {
-			for _, o := range others {
-				if f.n.Ring().Health(o.id) != gossip.HealthDead {
+	for _, w := range watchers {
+		n := c.Node(w)
+		clustertest.WaitFor(t, fmt.Sprintf("n%d seeing the others dead", w), func() bool {
+			for _, d := range dead {
+				if n.Ring().Health(fmt.Sprintf("n%d", d)) != gossip.HealthDead {
 					return false
 				}
 			}
@@ -72,16 +47,16 @@ func waitSeesDead(t *testing.T, fs, others []*faultNode) {
 // healed reports whether every node's ring holds exactly ids, the states
 // agree, and every node sees every other alive at the address its ring
 // records.
-func healed(fs []*faultNode, ids []string) bool {
-	if !agree(nodesOf(fs), ids...) {
+func healed(ns []*cluster.Node, ids []string) bool {
+	if !agree(ns, ids...) {
 		return false
 	}
-	for _, f := range fs {
-		for _, o := range fs {
-			if f.n.Ring().Health(o.id) != gossip.HealthAlive {
+	for _, n := range ns {
+		for _, o := range ns {
+			if n.Ring().Health(o.Self().ID) != gossip.HealthAlive {
 				return false
 			}
-			if n, ok := f.n.Ring().View().Get(o.id); !ok || n != o.n.Self() {
+			if got, ok := n.Ring().View().Get(o.Self().ID); !ok || got != o.Self() {
 				return false
 			}
 		}
@@ -93,7 +68,6 @@ func healed(fs []*faultNode, ids []string) bool {
 // GossipToTheDeadTime (memberlist still gossips to the dead) or much
 // longer (only the reconnect loop contacts the other side again).
 func TestSplitHealTimes(t *testing.T) {
-	ids := []string{"a", "b", "c", "d", "e"}
 	for _, tc := range []struct {
 		name  string
 		ml    func() *memberlist.Config
@@ -103,22 +77,22 @@ func TestSplitHealTimes(t *testing.T) {
 		{"long", shortToTheDeadML, 5 * shortToTheDead},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			fn := newFaultNet(t, 21)
-			fs := ringOf(t, fn, tc.ml, gossip.ReconnectConfig{}, ids...)
-			left, right := fs[:2], fs[2:]
-			fn.Partition(addrsOf(left...), addrsOf(right...))
-			waitSeesDead(t, left, right)
-			waitSeesDead(t, right, left)
+			cfg := mildFaults(5, 21)
+			cfg.Configure = withMemberlist(tc.ml)
+			c := startAgreed(t, cfg)
+			c.Partition([]int{0, 1}, []int{2, 3, 4})
+			waitSeesDead(t, c, []int{0, 1}, []int{2, 3, 4})
+			waitSeesDead(t, c, []int{2, 3, 4}, []int{0, 1})
 			dead := time.Now()
 			clustertest.WaitFor(t, "the split lasting", func() bool { return time.Since(dead) >= tc.split })
-			fn.Heal()
+			c.Heal()
 			start := time.Now()
-			clustertest.WaitFor(t, "rings and health healed", func() bool { return healed(fs, ids) })
+			clustertest.WaitFor(t, "rings and health healed", func() bool { return healed(c.Nodes(), five) })
 			t.Logf("%s split (%v with the other side dead; GossipToTheDeadTime %v): healed in %v",
 				tc.name, start.Sub(dead).Round(time.Millisecond), tc.ml().GossipToTheDeadTime, time.Since(start).Round(time.Millisecond))
 			var reconnects uint64
-			for _, f := range fs {
-				reconnects += f.n.Ring().Stats().Reconnects
+			for _, n := range c.Nodes() {
+				reconnects += n.Ring().Stats().Reconnects
 			}
 			if tc.name == "long" && reconnects == 0 {
 				t.Fatal("a long split healed without the reconnect loop reaching anyone")
@@ -132,46 +106,37 @@ func TestSplitHealTimes(t *testing.T) {
 // everyone's failure detector without a meet. Its peers' own reconnect
 // loops are off, so the heal is the restarted node's doing.
 func TestRestartWhilePartitionedRejoinsAfterHeal(t *testing.T) {
-	fn := newFaultNet(t, 22)
-	off := gossip.ReconnectConfig{Interval: -1}
-	fs := ringOf(t, fn, shortToTheDeadML, off, "a", "b")
-	c := &faultNode{id: "c", flush: t.TempDir() + "/c.ring", ml: shortToTheDeadML}
-	h, err := fn.Host(faultnet.Loopback(int(nextHost.Add(1))))
-	if err != nil {
-		t.Fatal(err)
+	cfg := mildFaults(3, 22)
+	cfg.Configure = func(i int, c *cluster.Config) {
+		c.Gossip.Memberlist = shortToTheDeadML()
+		if i < 2 {
+			c.Gossip.Reconnect = gossip.ReconnectConfig{Interval: -1} // off
+		}
 	}
-	c.h = h
-	c.start(t, 0)
-	if err := fs[0].n.Ring().Meet(ctxT(t), c.n.Self()); err != nil {
-		t.Fatal(err)
-	}
-	all := append(slices.Clone(fs), c)
-	ids := []string{"a", "b", "c"}
-	clustertest.WaitFor(t, "a, b and c in one ring, all alive", func() bool { return healed(all, ids) })
+	c := startAgreed(t, cfg)
+	ids := five[:3]
+	clustertest.WaitFor(t, "n0, n1 and n2 in one ring, all alive", func() bool { return healed(c.Nodes(), ids) })
 
-	fn.Partition(addrsOf(fs...), addrsOf(c))
-	waitSeesDead(t, fs, []*faultNode{c})
-	if err := c.n.Stop(ctxT(t)); err != nil {
-		t.Fatal(err)
-	}
-	port := c.n.Self().Port
-	c.start(t, port)
-	clustertest.WaitFor(t, "restarted c retrying its ring's members", func() bool {
-		return c.n.Ring().Stats().ReconnectAttempts >= 4
+	c.Partition([]int{0, 1}, []int{2})
+	waitSeesDead(t, c, []int{0, 1}, []int{2})
+	c.Restart(2)
+	restarted := c.Node(2)
+	clustertest.WaitFor(t, "restarted n2 retrying its ring's members", func() bool {
+		return restarted.Ring().Stats().ReconnectAttempts >= 4
 	})
-	if h := c.n.Ring().Health("a"); h == gossip.HealthAlive {
-		t.Fatalf("c sees a %v across the partition", h)
+	if h := restarted.Ring().Health("n0"); h == gossip.HealthAlive {
+		t.Fatalf("n2 sees n0 %v across the partition", h)
 	}
-	fn.Heal()
+	c.Heal()
 	start := time.Now()
-	clustertest.WaitFor(t, "c back in every failure detector", func() bool { return healed(all, ids) })
+	clustertest.WaitFor(t, "n2 back in every failure detector", func() bool { return healed(c.Nodes(), ids) })
 	t.Logf("node restarted while partitioned: healed %v after the network", time.Since(start).Round(time.Millisecond))
-	if s := c.n.Ring().Stats(); s.Reconnects == 0 {
-		t.Fatalf("c healed without reaching anyone: %+v", s)
+	if s := restarted.Ring().Stats(); s.Reconnects == 0 {
+		t.Fatalf("n2 healed without reaching anyone: %+v", s)
 	}
-	for _, f := range fs {
-		if s := f.n.Ring().Stats(); s.ReconnectAttempts != 0 {
-			t.Fatalf("%s's reconnect loop is off but made %d attempts", f.id, s.ReconnectAttempts)
+	for _, n := range c.Nodes()[:2] {
+		if s := n.Ring().Stats(); s.ReconnectAttempts != 0 {
+			t.Fatalf("%s's reconnect loop is off but made %d attempts", n.Self().ID, s.ReconnectAttempts)
 		}
 	}
 }
@@ -181,27 +146,16 @@ func TestRestartWhilePartitionedRejoinsAfterHeal(t *testing.T) {
 // every node within seconds: memberlist gives a dead member's name to the
 // new address, and its health and the ring agree on where it is.
 func TestRestartAtNewAddressSeenAliveEverywhere(t *testing.T) {
-	fn := newFaultNet(t, 23)
-	ids := []string{"a", "b", "c"}
-	fs := ringOf(t, fn, nil, gossip.ReconnectConfig{}, ids...)
-	c := fs[2]
-	old := c.n.Self()
-	if err := c.n.Stop(ctxT(t)); err != nil {
-		t.Fatal(err)
-	}
-	waitSeesDead(t, fs[:2], []*faultNode{c})
-
-	h, err := fn.Host(faultnet.Loopback(int(nextHost.Add(1))))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.h = h
+	c := startAgreed(t, mildFaults(3, 23))
+	old := c.Node(2).Self()
+	c.Stop(2)
+	waitSeesDead(t, c, []int{0, 1}, []int{2})
 	start := time.Now()
-	c.start(t, 0)
-	if c.n.Self() == old {
-		t.Fatalf("c restarted at its old address %s", old.Addr())
+	c.Move(2)
+	if self := c.Node(2).Self(); self.Host == old.Host {
+		t.Fatalf("n2 restarted at its old host %s", old.Addr())
 	}
-	clustertest.WaitFor(t, "c alive at its new address everywhere", func() bool { return healed(fs, ids) })
+	clustertest.WaitFor(t, "n2 alive at its new address everywhere", func() bool { return healed(c.Nodes(), five[:3]) })
 	took := time.Since(start)
-	t.Logf("restart at a new address (%s -> %s): seen alive everywhere in %v", old.Addr(), c.n.Self().Addr(), took.Round(time.Millisecond))
+	t.Logf("restart at a new address (%s -> %s): seen alive everywhere in %v", old.Addr(), c.Node(2).Self().Addr(), took.Round(time.Millisecond))
 }

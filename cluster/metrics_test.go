@@ -4,73 +4,17 @@ import (
 	"context"
 	"errors"
 	"net"
-	"net/http"
 	"testing"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 
 	"github.com/notp-go/notp"
 	"github.com/notp-go/notp/cluster"
 	"github.com/notp-go/notp/clustertest"
 	"github.com/notp-go/notp/genserver"
 	"github.com/notp-go/notp/gossip"
-	"github.com/notp-go/notp/metrics"
 )
-
-// scrape GETs the node's /metrics and parses it with the exposition-format
-// parser.
-func scrape(t *testing.T, addr net.Addr) map[string]*dto.MetricFamily {
-	t.Helper()
-	client := &http.Client{Timeout: 10 * time.Second}
-	resp, err := client.Get("http://" + addr.String() + metrics.Path)
-	if err != nil {
-		t.Fatalf("scrape: %v", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("scrape: status %d", resp.StatusCode)
-	}
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	mfs, err := p.TextToMetricFamilies(resp.Body)
-	if err != nil {
-		t.Fatalf("parse scrape: %v", err)
-	}
-	return mfs
-}
-
-// value returns the value of the series of family name whose labels
-// include want, failing if there is none.
-func value(t *testing.T, mfs map[string]*dto.MetricFamily, name string, want map[string]string) float64 {
-	t.Helper()
-	mf, ok := mfs[name]
-	if !ok {
-		t.Fatalf("no family %s in the scrape", name)
-	}
-next:
-	for _, m := range mf.GetMetric() {
-		labels := map[string]string{}
-		for _, l := range m.GetLabel() {
-			labels[l.GetName()] = l.GetValue()
-		}
-		for k, v := range want {
-			if labels[k] != v {
-				continue next
-			}
-		}
-		switch mf.GetType() {
-		case dto.MetricType_COUNTER:
-			return m.GetCounter().GetValue()
-		case dto.MetricType_GAUGE:
-			return m.GetGauge().GetValue()
-		}
-		t.Fatalf("%s has type %v", name, mf.GetType())
-	}
-	t.Fatalf("no series %s%v in the scrape", name, want)
-	return 0
-}
 
 // A node started with MetricsAddr serves Prometheus metrics that move with
 // its traffic, and stops serving them when it stops.
@@ -113,7 +57,7 @@ func TestMetricsEndpoint(t *testing.T) {
 	if addr == nil {
 		t.Fatal("MetricsAddr after Start is nil")
 	}
-	before := scrape(t, addr)
+	before := clustertest.Scrape(t, a)
 	const calls = 5
 	for range calls {
 		if _, err := genserver.CallRaw(ctxT(t), b.Kernel(), genserver.Target{Name: "echo", Node: a.Self()}, "echo", []byte("hi")); err != nil {
@@ -128,7 +72,7 @@ func TestMetricsEndpoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	clustertest.WaitFor(t, "the unknown cast counted", func() bool { return a.Kernel().Stats().CastsUnknownName > 0 })
-	after := scrape(t, addr)
+	after := clustertest.Scrape(t, a)
 
 	types := map[string]dto.MetricType{
 		"notp_kernel_messages_received_total":  dto.MetricType_COUNTER,
@@ -181,24 +125,24 @@ func TestMetricsEndpoint(t *testing.T) {
 		{"notp_genserver_handled_total", map[string]string{"actor": "echo"}, calls},
 	}
 	for _, m := range moved {
-		d := value(t, after, m.name, m.labels) - value(t, before, m.name, m.labels)
+		d := after.MustValue(t, m.name, m.labels) - before.MustValue(t, m.name, m.labels)
 		if d < m.min {
 			t.Errorf("%s%v moved by %v, want ≥ %v", m.name, m.labels, d, m.min)
 		}
 	}
-	if got := value(t, after, "notp_genserver_handled_total", map[string]string{"actor": "echo"}); got != calls {
+	if got := after.MustValue(t, "notp_genserver_handled_total", map[string]string{"actor": "echo"}); got != calls {
 		t.Errorf("echo handled %v, want %d", got, calls)
 	}
-	if got := value(t, after, "notp_gossip_members", map[string]string{"health": "alive"}); got != 2 {
+	if got := after.MustValue(t, "notp_gossip_members", map[string]string{"health": "alive"}); got != 2 {
 		t.Errorf("alive members %v, want 2", got)
 	}
-	if got := value(t, after, "notp_gossip_members", map[string]string{"health": "dead"}); got != 0 {
+	if got := after.MustValue(t, "notp_gossip_members", map[string]string{"health": "dead"}); got != 0 {
 		t.Errorf("dead members %v, want 0", got)
 	}
-	if got := value(t, after, "notp_kernel_connections_active", nil); got < 1 {
+	if got := after.MustValue(t, "notp_kernel_connections_active", nil); got < 1 {
 		t.Errorf("active connections %v, want ≥ 1", got)
 	}
-	if got := value(t, after, "notp_genserver_handled_total", map[string]string{"actor": "command"}); got != 0 {
+	if got := after.MustValue(t, "notp_genserver_handled_total", map[string]string{"actor": "command"}); got != 0 {
 		t.Errorf("command server handled %v, want 0", got)
 	}
 

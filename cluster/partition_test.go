@@ -1,20 +1,17 @@
 package cluster_test
 
 // Partition scenarios: five nodes in one process, each on its own loopback
-// address of a fault-injecting network (internal/faultnet) that splits
-// them, cuts their connections, loses, duplicates and reorders their
-// failure detector's datagrams, and heals. Every wait polls a condition
-// with a deadline.
+// address of clustertest's fault-injecting network, which splits them,
+// cuts their connections, loses, duplicates and reorders their failure
+// detector's datagrams, and heals. Every wait polls a condition with a
+// deadline.
 
 import (
-	"context"
 	"fmt"
-	"net/netip"
 	"slices"
 	"sort"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,151 +21,35 @@ import (
 	"github.com/notp-go/notp/cluster"
 	"github.com/notp-go/notp/clustertest"
 	"github.com/notp-go/notp/gossip"
-	"github.com/notp-go/notp/internal/faultnet"
-	"github.com/notp-go/notp/kernel"
 )
 
-// nextHost hands each fault node of the package's tests its own loopback
-// address, so tests never share an address and a node restarted within a
-// test keeps its own.
-var nextHost atomic.Int32
+// five are the ids of the five nodes of faultCluster(5, ...).
+var five = []string{"n0", "n1", "n2", "n3", "n4"}
 
-func init() { nextHost.Store(20) }
-
-// faultNode is a node on a faultnet host; start builds it anew on the
-// same address and flush file.
-type faultNode struct {
-	id    string
-	h     *faultnet.Host
-	flush string
-	ml    func() *memberlist.Config // nil = clustertest.FastMemberlist
-	// rc is the reconnect loop's config; zero = fastReconnect.
-	rc gossip.ReconnectConfig
-	n  *cluster.Node
+// mildFaults is a clustertest config of nodes on the fault-injecting
+// network whose failure-detector datagrams are now and then lost,
+// duplicated and reordered, the dice seeded with seed.
+func mildFaults(nodes int, seed uint64) clustertest.Config {
+	return clustertest.Config{Nodes: nodes, Faults: true, Seed: seed, Loss: 0.02, Duplicate: 0.02, Reorder: 0.05}
 }
 
-// newFaultNet returns a network with mild datagram faults, closed at
-// cleanup (after the nodes, which are stopped first).
-func newFaultNet(t *testing.T, seed uint64) *faultnet.Network {
+// startAgreed starts cfg's cluster and waits until the nodes' states
+// agree too (their clocks, beyond what WaitConverged checks).
+func startAgreed(t *testing.T, cfg clustertest.Config) *clustertest.Cluster {
 	t.Helper()
-	fn := faultnet.New(seed)
-	t.Cleanup(func() { fn.Close() })
-	if err := fn.SetPacketFaults(faultnet.PacketFaults{Loss: 0.02, Duplicate: 0.02, Reorder: 0.05}); err != nil {
-		t.Fatal(err)
+	c := clustertest.Start(t, cfg)
+	ids := make([]string, cfg.Nodes)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("n%d", i)
 	}
-	return fn
+	clustertest.WaitFor(t, "the nodes' states agreeing", func() bool { return agree(c.Nodes(), ids...) })
+	return c
 }
 
-// startFault starts node id on a new host of fn, with a flush file.
-func startFault(t *testing.T, fn *faultnet.Network, id string) *faultNode {
-	t.Helper()
-	return startFaultML(t, fn, id, nil)
-}
-
-// startFaultML is startFault with memberlist's config from ml.
-func startFaultML(t *testing.T, fn *faultnet.Network, id string, ml func() *memberlist.Config) *faultNode {
-	t.Helper()
-	h, err := fn.Host(faultnet.Loopback(int(nextHost.Add(1))))
-	if err != nil {
-		t.Fatal(err)
-	}
-	fnode := &faultNode{id: id, h: h, flush: t.TempDir() + "/" + id + ".ring", ml: ml}
-	fnode.start(t, 0)
-	return fnode
-}
-
-func (f *faultNode) start(t *testing.T, port int) {
-	t.Helper()
-	n := f.build(t, port)
-	t.Cleanup(func() { _ = n.Stop(context.Background()) })
-	if err := n.Start(ctxT(t), "ring"); err != nil {
-		t.Fatalf("Start(%s): %v", f.id, err)
-	}
-	f.n = n
-}
-
-func (f *faultNode) memberlist() *memberlist.Config {
-	if f.ml != nil {
-		return f.ml()
-	}
-	return clustertest.FastMemberlist()
-}
-
-// fastReconnect retries dead members within a second or two, so a heal
-// shows within the tests' deadlines.
-var fastReconnect = gossip.ReconnectConfig{First: 300 * time.Millisecond, Interval: 2 * time.Second}
-
-func (f *faultNode) reconnect() gossip.ReconnectConfig {
-	if f.rc == (gossip.ReconnectConfig{}) {
-		return fastReconnect
-	}
-	return f.rc
-}
-
-// build returns the node, not started; the caller stops it.
-func (f *faultNode) build(t *testing.T, port int) *cluster.Node {
-	t.Helper()
-	n, err := cluster.New(cluster.Config{
-		Node:   notp.Node{ID: f.id, Host: f.h.Addr().String(), Port: port},
-		Cookie: testCookie,
-		Gossip: gossip.Config{
-			FlushPath:     f.flush,
-			FlushInterval: 20 * time.Millisecond,
-			Interval:      100 * time.Millisecond,
-			Memberlist:    f.memberlist(),
-			Reconnect:     f.reconnect(),
-			ListenPacket:  f.h.ListenPacket,
-		},
-		// A healed link reconnects within 200 ms instead of waiting out
-		// a backoff grown to seconds during the partition.
-		Kernel: kernel.Config{Listen: f.h.Listen, Dial: f.h.Dial, ReconnectMax: 200 * time.Millisecond},
-		Logger: clustertest.Logger(t),
-	})
-	if err != nil {
-		t.Fatalf("cluster.New(%s): %v", f.id, err)
-	}
-	return n
-}
-
-// fiveNodes starts a..e on fn and forms one ring, all alive.
-func fiveNodes(t *testing.T, fn *faultnet.Network) []*faultNode {
-	t.Helper()
-	return fiveNodesML(t, fn, nil)
-}
-
-// fiveNodesML is fiveNodes with memberlist's config from ml.
-func fiveNodesML(t *testing.T, fn *faultnet.Network, ml func() *memberlist.Config) []*faultNode {
-	t.Helper()
-	var fs []*faultNode
-	for _, id := range []string{"a", "b", "c", "d", "e"} {
-		fs = append(fs, startFaultML(t, fn, id, ml))
-	}
-	for _, f := range fs[1:] {
-		if err := fs[0].n.Ring().Meet(ctxT(t), f.n.Self()); err != nil {
-			t.Fatalf("meet %s: %v", f.id, err)
-		}
-	}
-	clustertest.WaitFor(t, "five-node ring", func() bool { return agree(nodesOf(fs), "a", "b", "c", "d", "e") })
-	for _, f := range fs {
-		clustertest.WaitFor(t, "all alive on "+f.id, func() bool { return allAlive(f.n, 5) })
-	}
-	return fs
-}
-
-func nodesOf(fs []*faultNode) []*cluster.Node {
-	var ns []*cluster.Node
-	for _, f := range fs {
-		ns = append(ns, f.n)
-	}
-	return ns
-}
-
-func addrsOf(fs ...*faultNode) []netip.Addr {
-	var as []netip.Addr
-	for _, f := range fs {
-		as = append(as, f.h.Addr())
-	}
-	return as
+// withMemberlist returns a Configure that gives every node ml's
+// memberlist config.
+func withMemberlist(ml func() *memberlist.Config) func(int, *cluster.Config) {
+	return func(_ int, c *cluster.Config) { c.Gossip.Memberlist = ml() }
 }
 
 // clockKey is a clock's counts in id order.
@@ -197,15 +78,23 @@ func agree(ns []*cluster.Node, want ...string) bool {
 	return true
 }
 
-// runningAlive reports whether n's failure detector sees every node of fs
+// seesAlive reports whether n's failure detector sees every node of ids
 // alive (the ring may hold virtual nodes too, which never are).
-func runningAlive(n *cluster.Node, fs []*faultNode) bool {
-	for _, f := range fs {
-		if n.Ring().Health(f.id) != gossip.HealthAlive {
+func seesAlive(n *cluster.Node, ids []string) bool {
+	for _, id := range ids {
+		if n.Ring().Health(id) != gossip.HealthAlive {
 			return false
 		}
 	}
 	return true
+}
+
+// waitAllAlive waits until every node of c sees every node of c alive.
+func waitAllAlive(t *testing.T, c *clustertest.Cluster, ids []string) {
+	t.Helper()
+	for i, n := range c.Nodes() {
+		clustertest.WaitFor(t, fmt.Sprintf("all alive on n%d", i), func() bool { return seesAlive(n, ids) })
+	}
 }
 
 // virtual returns a ring entry for a node that does not run (nothing
@@ -226,106 +115,99 @@ func received(ns []*cluster.Node) uint64 {
 // 2|3 split with concurrent inserts and removes on both sides: once healed
 // every ring is equal and holds every change of both sides.
 func TestPartitionConcurrentChangesMergeOnHeal(t *testing.T) {
-	fn := newFaultNet(t, 1)
-	fs := fiveNodes(t, fn)
-	all := nodesOf(fs)
-	a := all[0]
+	c := startAgreed(t, mildFaults(5, 1))
+	all := c.Nodes()
 	// Virtual nodes each side will remove.
-	if err := a.Ring().MInsert(ctxT(t), []notp.Node{virtual("v1", 1), virtual("v2", 2), virtual("v3", 3)}, 0, false); err != nil {
+	if err := all[0].Ring().MInsert(ctxT(t), []notp.Node{virtual("v1", 1), virtual("v2", 2), virtual("v3", 3)}, 0, false); err != nil {
 		t.Fatal(err)
 	}
-	clustertest.WaitFor(t, "v1..v3 everywhere", func() bool { return agree(all, "a", "b", "c", "d", "e", "v1", "v2", "v3") })
+	clustertest.WaitFor(t, "v1..v3 everywhere", func() bool { return agree(all, append(slices.Clone(five), "v1", "v2", "v3")...) })
 
-	fn.Partition(addrsOf(fs[:2]...), addrsOf(fs[2:]...))
+	c.Partition([]int{0, 1}, []int{2, 3, 4})
 	// Every node inserts two nodes of its own while its side removes a
 	// virtual node (v3 on both sides), all at once.
 	var wg sync.WaitGroup
 	errs := make(chan error, 20)
-	for i, f := range fs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+	for i, n := range all {
+		wg.Go(func() {
 			for j := range 2 {
-				x := virtual(fmt.Sprintf("%s-x%d", f.id, j), 100+10*i+j)
-				if err := f.n.Ring().Insert(ctxT(t), x, 2+j, false); err != nil {
-					errs <- fmt.Errorf("insert %s on %s: %w", x.ID, f.id, err)
+				x := virtual(fmt.Sprintf("%s-x%d", five[i], j), 100+10*i+j)
+				if err := n.Ring().Insert(ctxT(t), x, 2+j, false); err != nil {
+					errs <- fmt.Errorf("insert %s on %s: %w", x.ID, five[i], err)
 				}
 			}
-		}()
+		})
 	}
 	for _, rm := range []struct {
-		on  *faultNode
+		on  *cluster.Node
 		ids []string
-	}{{fs[1], []string{"v1", "v3"}}, {fs[3], []string{"v2", "v3"}}} {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+	}{{all[1], []string{"v1", "v3"}}, {all[3], []string{"v2", "v3"}}} {
+		wg.Go(func() {
 			for _, id := range rm.ids {
-				n, _ := rm.on.n.Ring().View().Get(id)
-				if err := rm.on.n.Ring().Remove(ctxT(t), n, true); err != nil {
-					errs <- fmt.Errorf("remove %s on %s: %w", id, rm.on.id, err)
+				n, _ := rm.on.Ring().View().Get(id)
+				if err := rm.on.Ring().Remove(ctxT(t), n, true); err != nil {
+					errs <- fmt.Errorf("remove %s on %s: %w", id, rm.on.Self().ID, err)
 				}
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	close(errs)
 	for err := range errs {
 		t.Error(err)
 	}
-	left := []string{"a", "b", "a-x0", "a-x1", "b-x0", "b-x1", "c", "d", "e", "v2"}
-	right := []string{"a", "b", "c", "d", "e", "c-x0", "c-x1", "d-x0", "d-x1", "e-x0", "e-x1", "v1"}
+	left := append(slices.Clone(five), "n0-x0", "n0-x1", "n1-x0", "n1-x1", "v2")
+	right := append(slices.Clone(five), "n2-x0", "n2-x1", "n3-x0", "n3-x1", "n4-x0", "n4-x1", "v1")
 	clustertest.WaitFor(t, "the 2-side agreeing on its changes", func() bool { return agree(all[:2], left...) })
 	clustertest.WaitFor(t, "the 3-side agreeing on its changes", func() bool { return agree(all[2:], right...) })
-	if s := fn.Stats(); s.ConnsCut == 0 {
-		t.Fatalf("the partition cut no connection of the full mesh: %+v", s)
+	for _, n := range all[:2] {
+		if linked := slices.ContainsFunc(five[2:], n.Kernel().Connected); linked {
+			t.Fatalf("%s linked across the partition", n.Self().ID)
+		}
 	}
 
-	fn.Heal()
-	want := []string{"a", "b", "c", "d", "e", "a-x0", "a-x1", "b-x0", "b-x1", "c-x0", "c-x1", "d-x0", "d-x1", "e-x0", "e-x1"}
-	clustertest.WaitFor(t, "every ring equal after the heal", func() bool { return agree(all, want...) })
-	for _, f := range fs {
-		w := f.n.Ring().View().Weights()
-		for _, id := range []string{"a-x0", "a-x1", "b-x0", "b-x1", "c-x0", "c-x1", "d-x0", "d-x1", "e-x0", "e-x1"} {
-			if got, wantW := w[id], 2+int(id[len(id)-1]-'0'); got != wantW {
-				t.Fatalf("weight of %s on %s = %d, want %d", id, f.id, got, wantW)
+	c.Heal()
+	xs := []string{"n0-x0", "n0-x1", "n1-x0", "n1-x1", "n2-x0", "n2-x1", "n3-x0", "n3-x1", "n4-x0", "n4-x1"}
+	clustertest.WaitFor(t, "every ring equal after the heal", func() bool { return agree(all, append(slices.Clone(five), xs...)...) })
+	for _, n := range all {
+		w := n.Ring().View().Weights()
+		for _, id := range xs {
+			if got, want := w[id], 2+int(id[len(id)-1]-'0'); got != want {
+				t.Fatalf("weight of %s on %s = %d, want %d", id, n.Self().ID, got, want)
 			}
 		}
 	}
-	for _, f := range fs {
-		clustertest.WaitFor(t, "a..e alive after the heal on "+f.id, func() bool { return runningAlive(f.n, fs) })
-	}
+	waitAllAlive(t, c, five)
 }
 
 // A node removed by one side while it keeps running on the other side
 // stays removed after the heal: it learns of its removal and no state it
 // or its side gossips brings it back.
 func TestPartitionRemovedNodeStaysRemovedAfterHeal(t *testing.T) {
-	fn := newFaultNet(t, 2)
-	fs := fiveNodes(t, fn)
-	all := nodesOf(fs)
-	b := fs[1]
-	fn.Partition(addrsOf(fs[:2]...), addrsOf(fs[2:]...))
-	if err := fs[2].n.Ring().Remove(ctxT(t), b.n.Self(), true); err != nil {
-		t.Fatalf("remove b on c: %v", err)
+	c := startAgreed(t, mildFaults(5, 2))
+	all := c.Nodes()
+	b := all[1]
+	c.Partition([]int{0, 1}, []int{2, 3, 4})
+	if err := all[2].Ring().Remove(ctxT(t), b.Self(), true); err != nil {
+		t.Fatalf("remove n1 on n2: %v", err)
 	}
-	// Meanwhile b and a go on changing the ring on their side.
-	if err := b.n.Ring().Insert(ctxT(t), virtual("b-x", 1), 0, false); err != nil {
+	// Meanwhile n1 and n0 go on changing the ring on their side.
+	if err := b.Ring().Insert(ctxT(t), virtual("n1-x", 1), 0, false); err != nil {
 		t.Fatal(err)
 	}
-	if err := fs[0].n.Ring().Insert(ctxT(t), virtual("a-x", 2), 0, false); err != nil {
+	if err := all[0].Ring().Insert(ctxT(t), virtual("n0-x", 2), 0, false); err != nil {
 		t.Fatal(err)
 	}
-	clustertest.WaitFor(t, "the 3-side without b", func() bool { return agree(all[2:], "a", "c", "d", "e") })
-	clustertest.WaitFor(t, "the 2-side with b's and a's inserts", func() bool {
-		return agree(all[:2], "a", "b", "c", "d", "e", "a-x", "b-x")
+	clustertest.WaitFor(t, "the 3-side without n1", func() bool { return agree(all[2:], "n0", "n2", "n3", "n4") })
+	clustertest.WaitFor(t, "the 2-side with n1's and n0's inserts", func() bool {
+		return agree(all[:2], append(slices.Clone(five), "n0-x", "n1-x")...)
 	})
 
-	fn.Heal()
+	c.Heal()
 	rest := []*cluster.Node{all[0], all[2], all[3], all[4]}
-	want := []string{"a", "c", "d", "e", "a-x", "b-x"}
-	clustertest.WaitFor(t, "the four agreeing without b", func() bool { return agree(rest, want...) })
-	clustertest.WaitFor(t, "b out of the ring", func() bool { return slices.Equal(ringIDs(b.n), []string{"b"}) })
+	want := []string{"n0", "n2", "n3", "n4", "n0-x", "n1-x"}
+	clustertest.WaitFor(t, "the four agreeing without n1", func() bool { return agree(rest, want...) })
+	clustertest.WaitFor(t, "n1 out of the ring", func() bool { return slices.Equal(ringIDs(b), []string{"n1"}) })
 	// It must stay so while gossip goes on: let every remaining node
 	// receive a good number of further ring messages (polls, pushes).
 	base := received(rest)
@@ -336,8 +218,8 @@ func TestPartitionRemovedNodeStaysRemovedAfterHeal(t *testing.T) {
 		}
 		return received(rest) >= base+40
 	})
-	if !slices.Equal(ringIDs(b.n), []string{"b"}) {
-		t.Fatalf("removed b is back in a ring: %v", ringIDs(b.n))
+	if !slices.Equal(ringIDs(b), []string{"n1"}) {
+		t.Fatalf("removed n1 is back in a ring: %v", ringIDs(b))
 	}
 }
 
@@ -345,70 +227,61 @@ func TestPartitionRemovedNodeStaysRemovedAfterHeal(t *testing.T) {
 // partition rejoins its side, catches up with what its side did while it
 // was down, and after the heal every ring holds every change.
 func TestPartitionRestartFromFlushFileMidPartition(t *testing.T) {
-	fn := newFaultNet(t, 3)
-	fs := fiveNodes(t, fn)
-	e := fs[4]
-	fn.Partition(addrsOf(fs[:2]...), addrsOf(fs[2:]...))
-	if err := e.n.Stop(ctxT(t)); err != nil {
+	c := startAgreed(t, mildFaults(5, 3))
+	c.Partition([]int{0, 1}, []int{2, 3, 4})
+	port := c.Node(4).Self().Port
+	c.Stop(4)
+	if err := c.Node(2).Ring().Insert(ctxT(t), virtual("n2-x", 1), 0, false); err != nil {
 		t.Fatal(err)
 	}
-	if err := fs[2].n.Ring().Insert(ctxT(t), virtual("c-x", 1), 0, false); err != nil {
+	if err := c.Node(0).Ring().Insert(ctxT(t), virtual("n0-x", 2), 0, false); err != nil {
 		t.Fatal(err)
 	}
-	if err := fs[0].n.Ring().Insert(ctxT(t), virtual("a-x", 2), 0, false); err != nil {
-		t.Fatal(err)
-	}
-	port := e.n.Self().Port
-	e.start(t, port)
-	if got := e.n.Self().Port; got != port {
+	c.Restart(4)
+	if got := c.Node(4).Self().Port; got != port {
 		t.Fatalf("restarted on port %d, want %d", got, port)
 	}
-	side := []*cluster.Node{fs[2].n, fs[3].n, e.n}
-	clustertest.WaitFor(t, "restarted e catching up with its side", func() bool {
-		return agree(side, "a", "b", "c", "d", "e", "c-x")
+	side := c.Nodes()[2:]
+	clustertest.WaitFor(t, "restarted n4 catching up with its side", func() bool {
+		return agree(side, append(slices.Clone(five), "n2-x")...)
 	})
-	if got := ringIDs(fs[0].n); slices.Contains(got, "c-x") || !slices.Contains(got, "a-x") {
-		t.Fatalf("a's ring %v across the partition: want a-x and not c-x", got)
+	if got := ringIDs(c.Node(0)); slices.Contains(got, "n2-x") || !slices.Contains(got, "n0-x") {
+		t.Fatalf("n0's ring %v across the partition: want n0-x and not n2-x", got)
 	}
 
-	fn.Heal()
-	all := nodesOf(fs)
+	c.Heal()
 	clustertest.WaitFor(t, "every ring equal after the heal", func() bool {
-		return agree(all, "a", "b", "c", "d", "e", "a-x", "c-x")
+		return agree(c.Nodes(), append(slices.Clone(five), "n0-x", "n2-x")...)
 	})
-	for _, f := range fs {
-		clustertest.WaitFor(t, "a..e alive after the heal on "+f.id, func() bool { return runningAlive(f.n, fs) })
-	}
+	waitAllAlive(t, c, five)
 }
 
-// An asymmetric partition (a cannot reach b, b still reaches a) stops
-// every stream between the two and a's datagrams to b; changes made on
+// An asymmetric partition (n0 cannot reach n1, n1 still reaches n0) stops
+// every stream between the two and n0's datagrams to n1; changes made on
 // both of them still reach everyone through the other nodes, and once the
-// block is lifted a and b see each other alive again.
+// block is lifted n0 and n1 see each other alive again.
 func TestAsymmetricPartitionChangesSpreadAround(t *testing.T) {
-	fn := newFaultNet(t, 4)
-	fn.SetStreamMode(faultnet.Blackhole)
-	fs := fiveNodes(t, fn)
-	all := nodesOf(fs)
-	a, b := fs[0], fs[1]
-	fn.Block(a.h.Addr(), b.h.Addr())
-	if err := a.n.Ring().Insert(ctxT(t), virtual("a-x", 1), 0, false); err != nil {
+	cfg := mildFaults(5, 4)
+	cfg.Blackhole = true
+	c := startAgreed(t, cfg)
+	all := c.Nodes()
+	a, b := all[0], all[1]
+	c.Block(0, 1)
+	if err := a.Ring().Insert(ctxT(t), virtual("n0-x", 1), 0, false); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.n.Ring().Insert(ctxT(t), virtual("b-x", 2), 0, false); err != nil {
+	if err := b.Ring().Insert(ctxT(t), virtual("n1-x", 2), 0, false); err != nil {
 		t.Fatal(err)
 	}
 	clustertest.WaitFor(t, "both inserts everywhere, around the block", func() bool {
-		return agree(all, "a", "b", "c", "d", "e", "a-x", "b-x")
+		return agree(all, append(slices.Clone(five), "n0-x", "n1-x")...)
 	})
-	if a.n.Kernel().Connected("b") || b.n.Kernel().Connected("a") {
-		t.Fatal("a and b connected across the block")
+	if a.Kernel().Connected("n1") || b.Kernel().Connected("n0") {
+		t.Fatal("n0 and n1 connected across the block")
 	}
-	fn.Unblock(a.h.Addr(), b.h.Addr())
-	clustertest.WaitFor(t, "a and b linked again", func() bool { return a.n.Kernel().Connected("b") && b.n.Kernel().Connected("a") })
-	for _, f := range fs {
-		clustertest.WaitFor(t, "a..e alive on "+f.id, func() bool { return runningAlive(f.n, fs) })
-	}
+	c.Unblock(0, 1)
+	clustertest.WaitFor(t, "n0 and n1 linked again", func() bool { return a.Kernel().Connected("n1") && b.Kernel().Connected("n0") })
+	waitAllAlive(t, c, five)
 }
 
 // A partition that outlasts memberlist's GossipToTheDeadTime: each side
@@ -418,35 +291,16 @@ func TestAsymmetricPartitionChangesSpreadAround(t *testing.T) {
 // detector, or every node would see the other side dead forever (and
 // AutoRemoveDeadAfter would remove it).
 func TestLongPartitionHealsTheFailureDetector(t *testing.T) {
-	const toTheDead = 300 * time.Millisecond
-	fn := newFaultNet(t, 5)
-	fs := fiveNodesML(t, fn, func() *memberlist.Config {
-		c := clustertest.FastMemberlist()
-		c.GossipToTheDeadTime = toTheDead
-		return c
-	})
-	left, right := fs[:2], fs[2:]
-	fn.Partition(addrsOf(left...), addrsOf(right...))
-	for _, f := range fs {
-		others := right
-		if slices.Contains(right, f) {
-			others = left
-		}
-		clustertest.WaitFor(t, f.id+" seeing the other side dead", func() bool {
-			for _, o := range others {
-				if f.n.Ring().Health(o.id) != gossip.HealthDead {
-					return false
-				}
-			}
-			return true
-		})
-	}
+	cfg := mildFaults(5, 5)
+	cfg.Configure = withMemberlist(shortToTheDeadML)
+	c := startAgreed(t, cfg)
+	c.Partition([]int{0, 1}, []int{2, 3, 4})
+	waitSeesDead(t, c, []int{0, 1}, []int{2, 3, 4})
+	waitSeesDead(t, c, []int{2, 3, 4}, []int{0, 1})
 	// The scenario is a partition longer than GossipToTheDeadTime: let a
 	// few of them pass with the other side dead.
 	allDead := time.Now()
-	clustertest.WaitFor(t, "GossipToTheDeadTime passing", func() bool { return time.Since(allDead) > 3*toTheDead })
-	fn.Heal()
-	for _, f := range fs {
-		clustertest.WaitFor(t, "a..e alive again on "+f.id, func() bool { return runningAlive(f.n, fs) })
-	}
+	clustertest.WaitFor(t, "GossipToTheDeadTime passing", func() bool { return time.Since(allDead) > 3*shortToTheDead })
+	c.Heal()
+	waitAllAlive(t, c, five)
 }

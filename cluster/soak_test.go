@@ -14,7 +14,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"net/netip"
 	"runtime"
 	"slices"
 	"testing"
@@ -22,7 +21,6 @@ import (
 
 	"github.com/notp-go/notp/cluster"
 	"github.com/notp-go/notp/clustertest"
-	"github.com/notp-go/notp/internal/faultnet"
 )
 
 var soakFor = flag.Duration("soak", 0, "run TestChurnSoak for this long (e.g. 10m) instead of its short CI run")
@@ -36,37 +34,33 @@ func heapAfterGC() uint64 {
 	return ms.HeapAlloc
 }
 
+// The soak's nodes: n0..n2 are the stable ring, n3 and n4 the churners,
+// each on its own address, reused by every cycle so the ring's tombstones
+// stay bounded however long the soak runs.
+const soakStable, soakChurners = 3, 2
+
 func TestChurnSoak(t *testing.T) {
 	dur := 3 * time.Second
 	if *soakFor > 0 {
 		dur = *soakFor
 	}
 	clustertest.CheckLeaks(t)
-	fn := newFaultNet(t, 7)
-	stable := []*faultNode{startFault(t, fn, "a"), startFault(t, fn, "b"), startFault(t, fn, "c")}
-	a, b, c := stable[0], stable[1], stable[2]
-	for _, f := range stable[1:] {
-		if err := a.n.Ring().Meet(ctxT(t), f.n.Self()); err != nil {
-			t.Fatal(err)
+	cfg := mildFaults(soakStable, 7)
+	cfg.Configure = func(i int, c *cluster.Config) {
+		if i >= soakStable {
+			c.Gossip.FlushPath = "" // a churner joins afresh each cycle
 		}
 	}
-	clustertest.WaitFor(t, "three-node ring", func() bool { return agree(nodesOf(stable), "a", "b", "c") })
-	// Two churners, each on its own address, reused by every cycle so the
-	// ring's tombstones stay bounded however long the soak runs.
-	var churnHosts []*faultnet.Host
-	for range 2 {
-		h, err := fn.Host(faultnet.Loopback(int(nextHost.Add(1))))
-		if err != nil {
-			t.Fatal(err)
-		}
-		churnHosts = append(churnHosts, h)
+	c := startAgreed(t, cfg)
+	for range soakChurners {
+		c.Stop(c.Add())
 	}
 
 	var baseline, peak uint64
 	start := time.Now()
 	cycles := 0
 	for ; cycles < 2 || time.Since(start) < dur; cycles++ {
-		churnCycle(t, fn, stable, churnHosts[cycles%2], cycles)
+		churnCycle(t, c, soakStable+cycles%soakChurners, cycles)
 		if cycles == 0 {
 			baseline = heapAfterGC()
 		} else if cycles%8 == 0 {
@@ -75,82 +69,69 @@ func TestChurnSoak(t *testing.T) {
 	}
 	final := heapAfterGC()
 	peak = max(peak, final)
-	t.Logf("%d churn cycles in %v; heap after GC: %d KiB after the first cycle, %d KiB at the end, %d KiB peak; network %+v",
-		cycles, time.Since(start).Round(time.Millisecond), baseline>>10, final>>10, peak>>10, fn.Stats())
+	t.Logf("%d churn cycles in %v; heap after GC: %d KiB after the first cycle, %d KiB at the end, %d KiB peak",
+		cycles, time.Since(start).Round(time.Millisecond), baseline>>10, final>>10, peak>>10)
 	// What one cycle leaves behind (a tombstone, a clock entry) is tiny;
 	// a leak of nodes, links or sessions shows as megabytes a minute.
 	if limit := 2*baseline + 16<<20; final > limit {
 		t.Fatalf("heap grew from %d KiB to %d KiB over %d cycles (limit %d KiB)", baseline>>10, final>>10, cycles, limit>>10)
 	}
-	clustertest.WaitFor(t, "the stable ring intact", func() bool { return agree(nodesOf(stable), "a", "b", "c") })
-
-	for _, f := range []*faultNode{a, b, c} {
-		if err := f.n.Stop(ctxT(t)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	fn.Close()
+	clustertest.WaitFor(t, "the stable ring intact", func() bool { return agree(c.Nodes()[:soakStable], five[:soakStable]...) })
 }
 
-// churnCycle runs one cycle: a node joins on h, links are dropped and
-// re-made, the network splits and heals, and the node goes (by Leave, or
-// stopped and removed by a member, alternately).
-func churnCycle(t *testing.T, fn *faultnet.Network, stable []*faultNode, h *faultnet.Host, i int) {
+// churnCycle runs one cycle: churner j starts afresh and joins, links are
+// dropped and re-made, the network splits and heals, and j goes (by
+// Leave, or stopped and removed by a member, alternately).
+func churnCycle(t *testing.T, c *clustertest.Cluster, j, i int) {
 	t.Helper()
 	// One ctx per cycle, not ctxT's, whose cleanups would pile up.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	a, b, c := stable[0], stable[1], stable[2]
-	// Not stopped by a t.Cleanup: a long soak would keep every node ever
-	// started reachable and blur the heap check.
-	j := &faultNode{id: fmt.Sprintf("j%d", i%2), h: h}
-	j.n = j.build(t, 0)
-	defer j.n.Stop(context.Background())
-	if err := j.n.Start(ctx, "ring"); err != nil {
-		t.Fatalf("cycle %d: start %s: %v", i, j.id, err)
+	stable := c.Nodes()[:soakStable]
+	a, b := stable[0], stable[1]
+	c.RestartAt(j, 0)
+	jn := c.Node(j)
+	id := jn.Self().ID
+	defer c.Stop(j)
+	if err := b.Ring().Meet(ctx, jn.Self()); err != nil {
+		t.Fatalf("cycle %d: meet %s: %v", i, id, err)
 	}
-	if err := b.n.Ring().Meet(ctx, j.n.Self()); err != nil {
-		t.Fatalf("cycle %d: meet %s: %v", i, j.id, err)
-	}
-	all := append(nodesOf(stable), j.n)
-	clustertest.WaitFor(t, fmt.Sprintf("cycle %d: %s in every ring", i, j.id), func() bool { return agree(all, "a", "b", "c", j.id) })
+	all := append(slices.Clone(stable), jn)
+	ids := append(slices.Clone(five[:soakStable]), id)
+	clustertest.WaitFor(t, fmt.Sprintf("cycle %d: %s in every ring", i, id), func() bool { return agree(all, ids...) })
 
 	// Drop a link gracefully or not and make it again; the ring must not
 	// notice beyond a reconnect.
-	if err := a.n.Kernel().Disconnect(ctx, "b", i%2 == 0); err != nil {
+	if err := a.Kernel().Disconnect(ctx, "n1", i%2 == 0); err != nil {
 		t.Fatalf("cycle %d: disconnect: %v", i, err)
 	}
-	if err := a.n.Kernel().Connect(b.n.Self()); err != nil {
+	if err := a.Kernel().Connect(b.Self()); err != nil {
 		t.Fatalf("cycle %d: connect: %v", i, err)
 	}
-	// Split c off, change the ring on the majority side, heal.
-	fn.Partition([]netip.Addr{c.h.Addr()}, []netip.Addr{a.h.Addr(), b.h.Addr(), h.Addr()})
+	// Split n2 off, change the ring on the majority side, heal.
+	c.Partition([]int{2}, []int{0, 1, j})
 	w := 1 + i%5
-	if err := a.n.Ring().Update(ctx, j.n.Self(), w, false); err != nil {
+	if err := a.Ring().Update(ctx, jn.Self(), w, false); err != nil {
 		t.Fatalf("cycle %d: update: %v", i, err)
 	}
-	fn.Heal()
-	clustertest.WaitFor(t, fmt.Sprintf("cycle %d: the weight of %s everywhere", i, j.id), func() bool {
-		if !agree(all, "a", "b", "c", j.id) {
+	c.Heal()
+	clustertest.WaitFor(t, fmt.Sprintf("cycle %d: the weight of %s everywhere", i, id), func() bool {
+		if !agree(all, ids...) {
 			return false
 		}
-		return !slices.ContainsFunc(all, func(n *cluster.Node) bool { return n.Ring().View().Weights()[j.id] != w })
+		return !slices.ContainsFunc(all, func(n *cluster.Node) bool { return n.Ring().View().Weights()[id] != w })
 	})
 
 	if i%2 == 0 {
-		if err := j.n.Leave(ctx, false); err != nil {
+		if err := jn.Leave(ctx, false); err != nil {
 			t.Fatalf("cycle %d: leave: %v", i, err)
 		}
-		if err := j.n.Stop(ctx); err != nil {
-			t.Fatal(err)
-		}
+		c.Stop(j)
 	} else {
-		if err := j.n.Stop(ctx); err != nil {
-			t.Fatal(err)
-		}
-		if err := c.n.Ring().Remove(ctx, j.n.Self(), true); err != nil {
+		c.Stop(j)
+		if err := stable[2].Ring().Remove(ctx, jn.Self(), true); err != nil {
 			t.Fatalf("cycle %d: remove: %v", i, err)
 		}
 	}
-	clustertest.WaitFor(t, fmt.Sprintf("cycle %d: %s gone", i, j.id), func() bool { return agree(nodesOf(stable), "a", "b", "c") })
+	clustertest.WaitFor(t, fmt.Sprintf("cycle %d: %s gone", i, id), func() bool { return agree(stable, five[:soakStable]...) })
 }

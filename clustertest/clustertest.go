@@ -58,6 +58,11 @@ type Config struct {
 	// failure-detector datagram is dropped, sent twice or held back so
 	// later ones overtake it. They need Faults; 0 = never.
 	Loss, Duplicate, Reorder float64
+	// Blackhole makes a dial across a partition or block wait until its
+	// context ends or the cut heals, as behind a firewall that drops
+	// packets, instead of being refused at once as by a closed port. It
+	// needs Faults.
+	Blackhole bool
 	// Configure, if set, adjusts node i's configuration after the
 	// defaults are filled in and before cluster.New (on Start and on
 	// every Restart). It must keep Node.ID and Cookie (the test fails
@@ -80,8 +85,8 @@ func (c Config) validate() error {
 	if c.Nodes < 1 || c.Nodes > MaxNodes {
 		return fmt.Errorf("clustertest: Nodes = %d, want 1..%d", c.Nodes, MaxNodes)
 	}
-	if !c.Faults && (c.Loss != 0 || c.Duplicate != 0 || c.Reorder != 0) {
-		return errors.New("clustertest: datagram faults need Faults")
+	if !c.Faults && (c.Loss != 0 || c.Duplicate != 0 || c.Reorder != 0 || c.Blackhole) {
+		return errors.New("clustertest: datagram faults and Blackhole need Faults")
 	}
 	return nil
 }
@@ -149,6 +154,9 @@ func (c *Cluster) startNetwork() {
 	err := c.fn.SetPacketFaults(faultnet.PacketFaults{Loss: c.cfg.Loss, Duplicate: c.cfg.Duplicate, Reorder: c.cfg.Reorder})
 	if err != nil {
 		c.t.Fatalf("clustertest: %v", err)
+	}
+	if c.cfg.Blackhole {
+		c.fn.SetStreamMode(faultnet.Blackhole)
 	}
 }
 
@@ -434,6 +442,19 @@ func (c *Cluster) restart(i, port int) {
 	c.start(i, port)
 }
 
+// Move stops node i if it runs and starts it again from its flush file at
+// a new address of the fault-injecting network and a new free port, as a
+// rescheduled container comes back: peers must learn where it went from
+// the ring and the failure detector. It needs Config.Faults.
+func (c *Cluster) Move(i int) {
+	c.t.Helper()
+	c.needFaults("Move")
+	m := c.member(i)
+	c.Stop(i)
+	c.hostFor(m)
+	c.start(i, 0)
+}
+
 // Partition splits the nodes into groups of node indices: a node can
 // reach only nodes of its own group (datagrams are dropped, connections
 // across groups cut and new ones refused). Nodes in no group can reach
@@ -456,6 +477,13 @@ func (c *Cluster) Partition(groups ...[]int) {
 func (c *Cluster) Block(from, to int) {
 	c.t.Helper()
 	c.fn.Block(c.addr(from), c.addr(to))
+}
+
+// Unblock lifts what Block(from, to) or a Partition put between node
+// from and node to, in that direction only. It needs Config.Faults.
+func (c *Cluster) Unblock(from, to int) {
+	c.t.Helper()
+	c.fn.Unblock(c.addr(from), c.addr(to))
 }
 
 // Heal lifts every partition and block. It needs Config.Faults.
@@ -511,6 +539,26 @@ func NewCookie(t testing.TB) string {
 		t.Fatalf("clustertest: cookie: %v", err)
 	}
 	return hex.EncodeToString(b)
+}
+
+// StartKernel builds and starts a kernel from cfg, outside any ring (an
+// operator's client, say, or a bare node for a protocol on the kernel's
+// mux), failing t if it cannot. A nil cfg.Logger logs to t's output, as
+// [Logger] does. The kernel is closed at t's cleanup.
+func StartKernel(t testing.TB, cfg kernel.Config) *kernel.Kernel {
+	t.Helper()
+	if cfg.Logger == nil {
+		cfg.Logger = Logger(t)
+	}
+	k, err := kernel.New(cfg)
+	if err != nil {
+		t.Fatalf("clustertest: kernel %s: %v", cfg.Node.ID, err)
+	}
+	t.Cleanup(func() { k.Close() })
+	if err := k.Start(context.Background()); err != nil {
+		t.Fatalf("clustertest: start kernel %s: %v", cfg.Node.ID, err)
+	}
+	return k
 }
 
 // WaitFor polls cond every few milliseconds until it holds, failing t

@@ -6,9 +6,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/notp-go/notp"
 	"github.com/notp-go/notp/cluster"
 	"github.com/notp-go/notp/clustertest"
 	"github.com/notp-go/notp/gossip"
+	"github.com/notp-go/notp/kernel"
 )
 
 func TestStartFormsOneRingAllAlive(t *testing.T) {
@@ -110,6 +112,65 @@ func TestRestartAtANewPortOverFaults(t *testing.T) {
 	}
 }
 
+func TestMoveToANewAddress(t *testing.T) {
+	c := clustertest.Start(t, clustertest.Config{Nodes: 3, Faults: true})
+	old := c.Node(2).Self()
+	c.Move(2)
+	self := c.Node(2).Self()
+	if self.Host == old.Host {
+		t.Fatalf("moved to %v, want a new host (was %v)", self, old)
+	}
+	if got := c.Node(2).Ring().View().NumberNodes(); got != 3 {
+		t.Fatalf("moved node loaded a ring of %d nodes, want 3", got)
+	}
+	clustertest.WaitFor(t, "n0's ring to hold n2's new address", func() bool {
+		n, ok := c.Node(0).Ring().View().Get("n2")
+		return ok && n == self
+	})
+	if err := c.WaitConverged(t.Context()); err != nil {
+		t.Fatalf("after Move: %v", err)
+	}
+}
+
+// Unblock lifts one direction of a partition: the link stays cut until
+// both directions are open again.
+func TestUnblockLiftsOneDirection(t *testing.T) {
+	c := clustertest.Start(t, clustertest.Config{Nodes: 2, Faults: true})
+	c.Partition([]int{0}, []int{1})
+	clustertest.WaitFor(t, "n0 to see n1 fail", func() bool {
+		return c.Node(0).Ring().Health("n1") != gossip.HealthAlive
+	})
+	c.Unblock(0, 1)
+	if c.Node(0).Kernel().Connected("n1") {
+		t.Fatal("n0 linked to n1 with only one direction open")
+	}
+	c.Unblock(1, 0)
+	if err := c.WaitConverged(t.Context()); err != nil {
+		t.Fatalf("after both Unblocks: %v", err)
+	}
+}
+
+// With Blackhole a dial across a partition hangs until its context ends
+// instead of failing at once.
+func TestBlackholeHoldsDials(t *testing.T) {
+	c := clustertest.Start(t, clustertest.Config{Nodes: 2, Faults: true, Blackhole: true})
+	c.Partition([]int{0}, []int{1})
+	k := c.Node(0).Kernel()
+	clustertest.WaitFor(t, "the link cut", func() bool { return !k.Connected("n1") })
+	const wait = 300 * time.Millisecond
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	start := time.Now()
+	conn, err := k.Dial(ctx, c.Node(1).Self().Addr(), 0x7f)
+	if err == nil {
+		conn.Close()
+		t.Fatal("dial across the partition succeeded")
+	}
+	if took := time.Since(start); took < wait/2 {
+		t.Fatalf("dial failed after %v (%v), want it held until its context ended", took, err)
+	}
+}
+
 func TestConfigureAdjustsEveryNode(t *testing.T) {
 	var seen []int
 	c := clustertest.Start(t, clustertest.Config{Nodes: 2, Configure: func(i int, cfg *cluster.Config) {
@@ -122,6 +183,26 @@ func TestConfigureAdjustsEveryNode(t *testing.T) {
 	}
 	if got := c.Node(1).Ring().View().Weights()["n1"]; got != 3 {
 		t.Fatalf("n1's weight %d, want the configured 3", got)
+	}
+}
+
+// A kernel from StartKernel runs, reaches the cluster's nodes with the
+// cluster's cookie, and is closed at the test's cleanup.
+func TestStartKernelReachesTheNodes(t *testing.T) {
+	c := clustertest.Start(t, clustertest.Config{Nodes: 1})
+	var k *kernel.Kernel
+	t.Run("client", func(t *testing.T) {
+		k = clustertest.StartKernel(t, kernel.Config{Node: notp.Node{ID: "client", Host: "127.0.0.1"}, Cookie: c.Cookie()})
+		if err := k.Connect(c.Node(0).Self()); err != nil {
+			t.Fatal(err)
+		}
+		clustertest.WaitFor(t, "the client linked to n0", func() bool { return k.Connected("n0") })
+		if err := k.Ping(t.Context(), c.Node(0).Self()); err != nil {
+			t.Fatalf("ping n0: %v", err)
+		}
+	})
+	if err := k.Ping(t.Context(), c.Node(0).Self()); !errors.Is(err, kernel.ErrClosed) {
+		t.Fatalf("ping after the client's cleanup = %v, want kernel.ErrClosed", err)
 	}
 }
 

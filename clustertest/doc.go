@@ -4,9 +4,10 @@
 // gossip timings fast enough for tests, a flush file each, and forms one
 // ring, returning once every node agrees on it and sees the others
 // alive. The test then drives the nodes ([Cluster.Node]), stops and
-// restarts them ([Cluster.Stop], [Cluster.Restart], [Cluster.RestartAt]),
-// cuts them apart ([Cluster.Partition], [Cluster.Block], [Cluster.Heal])
-// and waits for them to agree again ([Cluster.WaitConverged]).
+// restarts them ([Cluster.Stop], [Cluster.Restart], [Cluster.RestartAt],
+// [Cluster.Move]), cuts them apart ([Cluster.Partition], [Cluster.Block],
+// [Cluster.Unblock], [Cluster.Heal]) and waits for them to agree again
+// ([Cluster.WaitConverged]).
 // [Cluster.Add] starts one more node for the test to join to the ring.
 //
 //	func TestFailover(t *testing.T) {
@@ -28,8 +29,10 @@
 // port. With it each node gets its own loopback address (127.0.0.x,
 // which Linux routes to lo) on a fault-injecting network that tells
 // nodes apart by address: a partition drops datagrams between groups,
-// cuts their connections and refuses new ones; Config.Loss, Duplicate
-// and Reorder add random datagram faults. The traffic stays real TCP and
+// cuts their connections and refuses new ones (or, with
+// Config.Blackhole, holds them until their dial gives up); Config.Loss,
+// Duplicate and Reorder add random datagram faults. [Cluster.Move]
+// restarts a node at a new address of that network. The traffic stays real TCP and
 // UDP on loopback, so the code under test is the code that ships.
 //
 // # Services under test
@@ -55,8 +58,10 @@
 // [WaitFor] polls a condition with a deadline (tests never sleep to
 // synchronise), [Context] bounds a test's calls in time, [CheckLeaks] fails a test that leaves goroutines
 // running, [FastMemberlist] is the failure-detector config for nodes
-// built by hand, and [Logger] routes logs to the test's output (at debug
-// level with -v, warnings only otherwise), which Start's nodes use.
+// built by hand, [Logger] routes logs to the test's output (at debug
+// level with -v, warnings only otherwise), which Start's nodes use, and
+// [StartKernel] starts a bare kernel outside the ring (an operator's
+// client, say), closed at the test's end.
 // [Scrape] GETs a node's /metrics (set cluster.Config.MetricsAddr to
 // "127.0.0.1:0" through Config.Configure) and parses it with the
 // Prometheus exposition-format parser into [Metrics], whose Value and
@@ -69,8 +74,8 @@
 //
 // # Concurrency
 //
-// A Cluster belongs to its test's goroutine: Start, Stop, Restart, Add,
-// Partition and Heal fail the test through t, so call them there, and
+// A Cluster belongs to its test's goroutine: Start, Stop, Restart, Move,
+// Add, Partition, Block, Unblock and Heal fail the test through t, so call them there, and
 // the OnStart and OnStop hooks run there. Nodes, Node, Dir and Cookie
 // may be called from any goroutine, as may Services.At, and the nodes
 // themselves are safe for concurrent use.

@@ -4,19 +4,11 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
-	"runtime"
 	"testing"
 
 	"github.com/notp-go/notp/internal/msgpackcheck"
+	"github.com/notp-go/notp/internal/testutil"
 )
-
-func allocated(f func()) uint64 {
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	f()
-	runtime.ReadMemStats(&after)
-	return after.TotalAlloc - before.TotalAlloc
-}
 
 // nodesPayload is {"nodes": [n elements]}, each element elem.
 func nodesPayload(n int, elem []byte) []byte {
@@ -43,7 +35,7 @@ func TestDecodeArgsAllocation(t *testing.T) {
 	}
 	for _, c := range cases {
 		var err error
-		got := allocated(func() { _, err = DecodeArgs(c.in) })
+		got := testutil.Allocated(func() { _, err = DecodeArgs(c.in) })
 		if c.ok != (err == nil) {
 			t.Errorf("%s: err = %v", c.name, err)
 		}

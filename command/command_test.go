@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
-	"runtime"
 	"strings"
 	"testing"
 
@@ -14,6 +13,7 @@ import (
 
 	"github.com/notp-go/notp"
 	"github.com/notp-go/notp/command"
+	"github.com/notp-go/notp/internal/testutil"
 )
 
 func TestArgsRoundTrip(t *testing.T) {
@@ -174,16 +174,15 @@ func TestDecodeForgedLengths(t *testing.T) {
 		"invalid code inside": {0x81, 0xa2, 'i', 'd', 0xc1},
 	}
 	for name, b := range cases {
-		var ms runtime.MemStats
-		runtime.ReadMemStats(&ms)
-		before := ms.TotalAlloc
-		_, errA := command.DecodeArgs(b)
-		_, errR := command.DecodeReply(b)
-		runtime.ReadMemStats(&ms)
+		var errA, errR error
+		grew := testutil.Allocated(func() {
+			_, errA = command.DecodeArgs(b)
+			_, errR = command.DecodeReply(b)
+		})
 		if errA == nil || errR == nil {
 			t.Errorf("%s: DecodeArgs err %v, DecodeReply err %v", name, errA, errR)
 		}
-		if grew := ms.TotalAlloc - before; grew > 1<<20 {
+		if grew > 1<<20 {
 			t.Errorf("%s: decoding allocated %d bytes", name, grew)
 		}
 	}

@@ -1,12 +1,12 @@
 package conflux
 
 import (
-	"context"
 	"strings"
 	"testing"
 
 	"github.com/notp-go/notp"
 	"github.com/notp-go/notp/cluster"
+	"github.com/notp-go/notp/clustertest"
 	"github.com/notp-go/notp/command"
 	"github.com/notp-go/notp/kernel"
 )
@@ -14,15 +14,7 @@ import (
 // adminClient is an operator's kernel outside the ring.
 func adminClient(t *testing.T) *kernel.Kernel {
 	t.Helper()
-	k, err := kernel.New(kernel.Config{Node: notp.Node{ID: "operator", Host: "127.0.0.1"}, Cookie: testCookie, Logger: testLogger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := k.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { k.Close() })
-	return k
+	return clustertest.StartKernel(t, kernel.Config{Node: notp.Node{ID: "operator", Host: "127.0.0.1"}, Cookie: testCookie})
 }
 
 // raftCmd sends the raft command to node and returns the reply.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/hashicorp/raft"
 	"github.com/notp-go/notp/genserver"
+	"github.com/notp-go/notp/internal/lifecycle"
 )
 
 // helloReply is a node's answer to "hello": that it runs the group, how
@@ -72,7 +73,7 @@ func (s *Store[S, A]) reconcileLoop() {
 	}()
 	t := time.NewTicker(s.cfg.ReconcileInterval)
 	defer t.Stop()
-	ctx, stop := context.WithCancel(chanCtx(s.done))
+	ctx, stop := context.WithCancel(lifecycle.DoneContext(s.done))
 	defer stop()
 	s.reconcile(ctx)
 	for {

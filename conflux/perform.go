@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/raft"
 	"github.com/notp-go/notp"
 	"github.com/notp-go/notp/genserver"
+	"github.com/notp-go/notp/internal/lifecycle"
 	"github.com/notp-go/notp/internal/msgpackcheck"
 	"github.com/notp-go/notp/kernel"
 	"github.com/vmihailenco/msgpack/v5"
@@ -682,7 +683,7 @@ func (s *Store[S, A]) handle() {
 			from := r.From
 			ok := s.spawn(func() {
 				defer s.pending.Add(-1)
-				ctx, cancel := context.WithTimeout(chanCtx(s.done), s.cfg.PerformTimeout)
+				ctx, cancel := context.WithTimeout(lifecycle.DoneContext(s.done), s.cfg.PerformTimeout)
 				defer cancel()
 				var rp reply
 				if rr, err := s.running(); err != nil {

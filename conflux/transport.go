@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+	"github.com/notp-go/notp/internal/lifecycle"
 	"github.com/notp-go/notp/kernel"
 )
 
@@ -188,7 +189,7 @@ var _ raft.StreamLayer = (*streamLayer)(nil)
 func (l *streamLayer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	stop := context.AfterFunc(chanCtx(l.done), cancel)
+	stop := context.AfterFunc(lifecycle.DoneContext(l.done), cancel)
 	defer stop()
 	c, err := l.k.DialAuth(ctx, string(address), Proto)
 	if err != nil {
@@ -238,18 +239,3 @@ type advertised string
 
 func (a advertised) Network() string { return "tcp" }
 func (a advertised) String() string  { return string(a) }
-
-// chanCtx is a context.Context done when its channel closes.
-type chanCtx <-chan struct{}
-
-func (c chanCtx) Deadline() (time.Time, bool) { return time.Time{}, false }
-func (c chanCtx) Done() <-chan struct{}       { return c }
-func (c chanCtx) Err() error {
-	select {
-	case <-c:
-		return context.Canceled
-	default:
-		return nil
-	}
-}
-func (c chanCtx) Value(any) any { return nil }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/hashicorp/raft"
 	"github.com/notp-go/notp"
+	"github.com/notp-go/notp/clustertest"
 	"github.com/notp-go/notp/kernel"
 )
 
@@ -64,15 +65,7 @@ func TestRaftTransportNeedsCookie(t *testing.T) {
 // nobody reads.
 func TestStreamLayerCloseEndsItsConnections(t *testing.T) {
 	newKernel := func(id string) *kernel.Kernel {
-		k, err := kernel.New(kernel.Config{Node: notp.Node{ID: id, Host: "127.0.0.1"}, Cookie: "stream layer test cookie 0123456789"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := k.Start(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { k.Close() })
-		return k
+		return clustertest.StartKernel(t, kernel.Config{Node: notp.Node{ID: id, Host: "127.0.0.1"}, Cookie: "stream layer test cookie 0123456789"})
 	}
 	ka, kb := newKernel("a"), newKernel("b")
 	la, err := joinMux(ka, "g")

@@ -252,26 +252,25 @@ func (s *Server) Start(ctx context.Context) error {
 // Messages already in the mailbox are still handled. The name stays
 // registered, so Resume cannot fail. Pausing a paused server does nothing;
 // a stopped server gives ErrNotStarted.
-func (s *Server) Pause() error {
-	r := s.cur.Load()
-	if r == nil {
-		return fmt.Errorf("%w: pause %q", ErrNotStarted, s.Name())
-	}
-	if r.paused.CompareAndSwap(false, true) {
-		s.subs.emit(Event{Kind: EventPause, Name: r.name})
-	}
-	return nil
-}
+func (s *Server) Pause() error { return s.setPaused(true) }
 
 // Resume undoes Pause. Resuming a running server does nothing; a stopped
 // server gives ErrNotStarted.
-func (s *Server) Resume() error {
+func (s *Server) Resume() error { return s.setPaused(false) }
+
+// setPaused sets the running server's paused flag, emitting EventPause or
+// EventResume when that changed it.
+func (s *Server) setPaused(paused bool) error {
+	op, kind := "resume", EventResume
+	if paused {
+		op, kind = "pause", EventPause
+	}
 	r := s.cur.Load()
 	if r == nil {
-		return fmt.Errorf("%w: resume %q", ErrNotStarted, s.Name())
+		return fmt.Errorf("%w: %s %q", ErrNotStarted, op, s.Name())
 	}
-	if r.paused.CompareAndSwap(true, false) {
-		s.subs.emit(Event{Kind: EventResume, Name: r.name})
+	if r.paused.CompareAndSwap(!paused, paused) {
+		s.subs.emit(Event{Kind: kind, Name: r.name})
 	}
 	return nil
 }

@@ -3,10 +3,10 @@ package gossip
 import (
 	"context"
 	"fmt"
-	"runtime"
 	"testing"
 
 	"github.com/notp-go/notp"
+	"github.com/notp-go/notp/internal/testutil"
 	"github.com/notp-go/notp/kernel"
 )
 
@@ -60,17 +60,16 @@ func TestMInsertPublishesOnce(t *testing.T) {
 		nodes[i] = notp.Node{ID: fmt.Sprintf("m%04d", i), Host: "10.0.0.1", Port: 7000 + i}
 	}
 	n := newNode(t, "a", func(c *Config) { c.LazyConnect = true }).start("")
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	if err := n.r.MInsert(ctx(t), nodes, weight, false); err != nil {
+	var err error
+	alloc := testutil.Allocated(func() { err = n.r.MInsert(ctx(t), nodes, weight, false) })
+	if err != nil {
 		t.Fatal(err)
 	}
-	runtime.ReadMemStats(&after)
 	if got := len(n.r.View().Nodes()); got != members+1 {
 		t.Fatalf("ring has %d nodes, want %d", got, members+1)
 	}
 	const limit = 100 << 20
-	if got := after.TotalAlloc - before.TotalAlloc; got > limit {
+	if got := alloc; got > limit {
 		t.Fatalf("MInsert allocated %d MB, want at most %d MB", got>>20, limit>>20)
 	}
 }

@@ -1,6 +1,7 @@
 package gossip
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -330,30 +331,15 @@ func New(k *kernel.Kernel, cfg Config) (*Ring, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if cfg.RFactor == 0 {
-		cfg.RFactor = chash.DefaultRFactor
-	}
-	if cfg.PFactor == 0 {
-		cfg.PFactor = chash.DefaultPFactor
-	}
-	if cfg.MaxLinks <= 0 {
-		cfg.MaxLinks = DefaultMaxLinks
-	}
-	if cfg.MaxTokens <= 0 {
-		cfg.MaxTokens = DefaultMaxTokens
-	}
-	if cfg.Interval <= 0 {
-		cfg.Interval = DefaultInterval
-	}
-	if cfg.FlushInterval <= 0 {
-		cfg.FlushInterval = DefaultFlushInterval
-	}
-	if cfg.CallTimeout <= 0 {
-		cfg.CallTimeout = DefaultCallTimeout
-	}
-	if cfg.TombstoneTTL <= 0 {
-		cfg.TombstoneTTL = DefaultTombstoneTTL
-	}
+	// Validate refused negative values, so zero is the only unset one.
+	cfg.RFactor = cmp.Or(cfg.RFactor, chash.DefaultRFactor)
+	cfg.PFactor = cmp.Or(cfg.PFactor, chash.DefaultPFactor)
+	cfg.MaxLinks = cmp.Or(cfg.MaxLinks, DefaultMaxLinks)
+	cfg.MaxTokens = cmp.Or(cfg.MaxTokens, DefaultMaxTokens)
+	cfg.Interval = cmp.Or(cfg.Interval, DefaultInterval)
+	cfg.FlushInterval = cmp.Or(cfg.FlushInterval, DefaultFlushInterval)
+	cfg.CallTimeout = cmp.Or(cfg.CallTimeout, DefaultCallTimeout)
+	cfg.TombstoneTTL = cmp.Or(cfg.TombstoneTTL, DefaultTombstoneTTL)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}

@@ -6,23 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"runtime"
 	"testing"
 
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/notp-go/notp"
 	"github.com/notp-go/notp/internal/msgpackcheck"
+	"github.com/notp-go/notp/internal/testutil"
 	"github.com/notp-go/notp/vclock"
 )
-
-func allocated(f func()) uint64 {
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	f()
-	runtime.ReadMemStats(&after)
-	return after.TotalAlloc - before.TotalAlloc
-}
 
 // A cookie holder's 1 MB message of a million nil entries decoded into a
 // million zero entries (about 370 MB for a 4 MB message) before
@@ -42,7 +34,7 @@ func TestDecodeNilEntriesBounded(t *testing.T) {
 		t.Fatal("entries not replaced")
 	}
 	var derr error
-	got := allocated(func() { _, derr = decodeMessage(in) })
+	got := testutil.Allocated(func() { _, derr = decodeMessage(in) })
 	if !errors.Is(derr, errInvalidMessage) || !errors.Is(derr, msgpackcheck.ErrLimit) {
 		t.Fatalf("decodeMessage = %v, want errInvalidMessage wrapping msgpackcheck.ErrLimit", derr)
 	}

@@ -7,7 +7,6 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -15,6 +14,8 @@ import (
 	"net"
 	"sync"
 	"time"
+
+	"github.com/notp-go/notp/internal/lifecycle"
 )
 
 // Authenticated streams let another protocol sharing the kernel's port
@@ -165,9 +166,11 @@ func (k *Kernel) authHandshake(c net.Conn, proto byte, dialer bool) (net.Conn, e
 	if key == nil {
 		return c, nil
 	}
-	t, err := authTranscript(c, proto, dialer, mine, theirs)
+	// The transcript starts with the protocol byte, so a stream's proofs
+	// and keys are bound to the protocol it was opened for.
+	t, err := transcript(c, authBindingLabel, []byte{proto}, dialer, mine, theirs)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", ErrAuthHandshake, err)
 	}
 	if !dialer {
 		// The acceptor checks the dialer's proof against every installed
@@ -202,27 +205,6 @@ func checkAuthHello(mine, theirs []byte) error {
 		return fmt.Errorf("%w: peer reflected our nonce", ErrAuthHandshake)
 	}
 	return nil
-}
-
-// authTranscript is proto || H_D || H_A, plus the TLS channel binding
-// under TLS.
-func authTranscript(c net.Conn, proto byte, dialer bool, mine, theirs []byte) ([]byte, error) {
-	t := append(make([]byte, 0, 1+2*authHelloSize+32), proto)
-	if dialer {
-		t = append(append(t, mine...), theirs...)
-	} else {
-		t = append(append(t, theirs...), mine...)
-	}
-	tc, ok := c.(*tls.Conn)
-	if !ok {
-		return t, nil
-	}
-	cs := tc.ConnectionState()
-	ekm, err := cs.ExportKeyingMaterial(authBindingLabel, nil, 32)
-	if err != nil {
-		return nil, fmt.Errorf("%w: tls channel binding: %w", ErrAuthHandshake, err)
-	}
-	return append(t, ekm...), nil
 }
 
 // authProofs is the dialer's side of the proofs: it proves first, then
@@ -308,7 +290,7 @@ func (l *authListener) handshake(c net.Conn) {
 	defer l.wg.Done()
 	defer func() { <-l.sem }()
 	c.SetDeadline(time.Now().Add(l.k.handshakeTimeout()))
-	stop := context.AfterFunc(chanCtx(l.done), func() { c.Close() })
+	stop := context.AfterFunc(lifecycle.DoneContext(l.done), func() { c.Close() })
 	ac, err := l.k.authHandshake(c, l.proto, false)
 	if !stop() {
 		c.Close()
@@ -358,21 +340,6 @@ func (l *authListener) Close() error {
 
 // Addr is the kernel's listening address.
 func (l *authListener) Addr() net.Addr { return l.ln.Addr() }
-
-// chanCtx is a context.Context done when its channel closes.
-type chanCtx <-chan struct{}
-
-func (c chanCtx) Deadline() (time.Time, bool) { return time.Time{}, false }
-func (c chanCtx) Done() <-chan struct{}       { return c }
-func (c chanCtx) Err() error {
-	select {
-	case <-c:
-		return context.Canceled
-	default:
-		return nil
-	}
-}
-func (c chanCtx) Value(any) any { return nil }
 
 // sealedConn seals each write into AES-256-GCM records and opens the
 // peer's records on read. Reads and writes may run concurrently with each

@@ -18,6 +18,12 @@ const testAuthProto byte = 'A'
 // authEcho accepts one connection on ln and echoes it until EOF.
 func authEcho(t *testing.T, ln net.Listener) <-chan error {
 	t.Helper()
+	return acceptEcho(ln, func(c net.Conn) io.Reader { return c })
+}
+
+// acceptEcho accepts one connection on ln and writes back what src(c)
+// reads from it, then closes it and reports the accept or copy error.
+func acceptEcho(ln net.Listener, src func(net.Conn) io.Reader) <-chan error {
 	done := make(chan error, 1)
 	go func() {
 		c, err := ln.Accept()
@@ -26,7 +32,7 @@ func authEcho(t *testing.T, ln net.Listener) <-chan error {
 			return
 		}
 		defer c.Close()
-		_, err = io.Copy(c, c)
+		_, err = io.Copy(c, src(c))
 		done <- err
 	}()
 	return done

@@ -49,6 +49,13 @@ func BenchmarkCallLoopback(b *testing.B) {
 func BenchmarkCallLoopbackParallel(b *testing.B) {
 	a, k := pair(b, false, nil)
 	echo(b, k, "echo")
+	benchParallelCalls(b, a, k, "echo")
+}
+
+// benchParallelCalls makes 64-byte calls from a to name on k from 32
+// goroutines per CPU and reports the writes per call (both directions):
+// how well busy connections batch.
+func benchParallelCalls(b *testing.B, a, k *Kernel, name string) {
 	ctx := ctxT(b)
 	b.SetParallelism(32)
 	b.ReportAllocs()
@@ -56,13 +63,12 @@ func BenchmarkCallLoopbackParallel(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		data := make([]byte, 64)
 		for pb.Next() {
-			if _, err := a.Call(ctx, k.Self(), "echo", data); err != nil {
+			if _, err := a.Call(ctx, k.Self(), name, data); err != nil {
 				b.Error(err)
 				return
 			}
 		}
 	})
-	// Writes per call (both directions): how well busy connections batch.
 	b.ReportMetric(float64(a.Stats().RecordsOut+k.Stats().RecordsOut-before)/float64(b.N), "writes/op")
 }
 
@@ -94,20 +100,7 @@ func BenchmarkCallLoopbackParallelActor(b *testing.B) {
 	}()
 	defer func() { close(mailbox); <-done }()
 	k.Register("actor", HandlerFunc(func(m Message) { mailbox <- m }))
-	ctx := ctxT(b)
-	b.SetParallelism(32)
-	b.ReportAllocs()
-	before := a.Stats().RecordsOut + k.Stats().RecordsOut
-	b.RunParallel(func(pb *testing.PB) {
-		data := make([]byte, 64)
-		for pb.Next() {
-			if _, err := a.Call(ctx, k.Self(), "actor", data); err != nil {
-				b.Error(err)
-				return
-			}
-		}
-	})
-	b.ReportMetric(float64(a.Stats().RecordsOut+k.Stats().RecordsOut-before)/float64(b.N), "writes/op")
+	benchParallelCalls(b, a, k, "actor")
 }
 
 // BenchmarkLinkMemory reports the heap one idle, used connection costs:

@@ -6,13 +6,12 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"runtime"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/notp-go/notp/internal/testutil"
 	"github.com/notp-go/notp/internal/wire"
 )
 
@@ -92,33 +91,6 @@ func TestPendingConnsTotal(t *testing.T) {
 	}
 }
 
-// heapPeak samples HeapInuse every millisecond until the returned stop is
-// called, which returns the largest growth over the value at the start.
-func heapPeak() (stop func() uint64) {
-	var ms runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&ms)
-	base := ms.HeapInuse
-	var peak atomic.Uint64
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		var ms runtime.MemStats
-		for {
-			runtime.ReadMemStats(&ms)
-			if ms.HeapInuse > base && ms.HeapInuse-base > peak.Load() {
-				peak.Store(ms.HeapInuse - base)
-			}
-			select {
-			case <-done:
-				return
-			case <-time.After(time.Millisecond):
-			}
-		}
-	})
-	return func() uint64 { close(done); wg.Wait(); return peak.Load() }
-}
-
 // budgetVictim starts a kernel with an echo handler "h" and a good peer;
 // check asserts that the good peer's calls are answered.
 func budgetVictim(t *testing.T, opt func(*Config)) (k *Kernel, check func()) {
@@ -133,14 +105,6 @@ func budgetVictim(t *testing.T, opt func(*Config)) (k *Kernel, check func()) {
 			t.Fatalf("good peer Call = %q, %v", got, err)
 		}
 	}
-}
-
-// heapLive returns HeapInuse after a collection.
-func heapLive() uint64 {
-	var ms runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&ms)
-	return ms.HeapInuse
 }
 
 // maxUnwritten returns the most unwritten bytes of k's sessions.
@@ -170,7 +134,7 @@ func TestBudgetUnreadReplies(t *testing.T) {
 		rec = append(rec, frame(&wire.Envelope{Kind: wire.KindMsg, ID: "h", Tag: "t", Data: make([]byte, 60<<10)})...)
 	}
 	const total = 200 << 20
-	stop := heapPeak()
+	stop := testutil.HeapPeak()
 	sent := 0
 	for sent < total {
 		p.c.SetWriteDeadline(time.Now().Add(time.Second))
@@ -213,7 +177,7 @@ func TestBudgetPartialStreams(t *testing.T) {
 		t.Fatal(err)
 	}
 	const streams, chunks = 100, 4 // 4 × 64 KiB = 256 KiB per stream
-	stop := heapPeak()
+	stop := testutil.HeapPeak()
 	chunk := make([]byte, ChunkSize)
 	var rec []byte
 	sent := 0
@@ -387,18 +351,15 @@ func TestPartialStreamAllocatesItsSize(t *testing.T) {
 		f := frame(&wire.Envelope{Kind: wire.KindMsg, ID: "h", Stream: &wire.Stream{ID: "s"}, Data: chunk})
 		recs = append(recs, p.record(f))
 	}
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	for _, r := range recs {
-		if _, err := p.c.Write(r); err != nil {
-			t.Fatal(err)
+	alloc := testutil.Allocated(func() {
+		for _, r := range recs {
+			if _, err := p.c.Write(r); err != nil {
+				t.Fatal(err)
+			}
 		}
-	}
-	waitFor(t, "all chunks read", func() bool { return k.Stats().FramesIn >= chunks })
-	runtime.ReadMemStats(&after)
+		waitFor(t, "all chunks read", func() bool { return k.Stats().FramesIn >= chunks })
+	})
 	sent := uint64(chunks * ChunkSize)
-	alloc := after.TotalAlloc - before.TotalAlloc
 	t.Logf("a %d KiB partial stream allocated %d KiB (%.2fx)", sent>>10, alloc>>10, float64(alloc)/float64(sent))
 	if alloc > sent*3/2 {
 		t.Errorf("a %d KiB partial stream allocated %d KiB, want at most 1.5x its size", sent>>10, alloc>>10)

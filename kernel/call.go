@@ -129,21 +129,23 @@ func (p *pendingMap) failAll(err error) {
 // the call is still waited for. bind runs before the request is given to
 // s: a close that follows the send then always finds the binding.
 func (p *pendingMap) bind(tag string, s *session) bool {
-	sh := p.shard(tag)
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	w := sh.m[tag]
-	if w == nil {
-		return false
-	}
-	w.sess = s
-	return true
+	return p.update(tag, func(w *pending) { w.sess = s })
 }
 
 // unbind undoes bind(tag, s) after s refused the request (it had closed),
 // so the request can be queued for the next connection. It reports whether
 // the call is still waited for: false when s's close already failed it.
 func (p *pendingMap) unbind(tag string, s *session) bool {
+	return p.update(tag, func(w *pending) {
+		if w.sess == s {
+			w.sess = nil
+		}
+	})
+}
+
+// update runs f on the waiter of tag under its shard's lock and reports
+// whether there was one.
+func (p *pendingMap) update(tag string, f func(*pending)) bool {
 	sh := p.shard(tag)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
@@ -151,9 +153,7 @@ func (p *pendingMap) unbind(tag string, s *session) bool {
 	if w == nil {
 		return false
 	}
-	if w.sess == s {
-		w.sess = nil
-	}
+	f(w)
 	return true
 }
 
@@ -494,7 +494,7 @@ func (k *Kernel) callCtx(ctx context.Context) (context.Context, context.CancelFu
 func (k *Kernel) Call(ctx context.Context, node notp.Node, name string, data []byte) ([]byte, error) {
 	k.stats.calls.Add(1)
 	start := time.Now()
-	defer func() { k.stats.callLatency.observe(time.Since(start)) }()
+	defer func() { k.stats.callLatency.Observe(time.Since(start)) }()
 	l, err := k.target(node)
 	if err != nil {
 		return nil, err

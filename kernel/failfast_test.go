@@ -7,11 +7,11 @@ import (
 	"io"
 	"net"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/notp-go/notp"
+	"github.com/notp-go/notp/internal/testutil"
 )
 
 // failFastBound is how soon a call that fails fast must fail: far below
@@ -39,35 +39,8 @@ func hang(t *testing.T, k *Kernel, name string) <-chan Message {
 // answer, so a link's connection attempt to it stays in progress. It
 // returns the node to connect to.
 func silentPeer(t *testing.T) notp.Node {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		<-done
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-	})
-	return notp.Node{ID: "silent", Host: "127.0.0.1", Port: ln.Addr().(*net.TCPAddr).Port}
+	s := testutil.NewSilentServer(t)
+	return notp.Node{ID: "silent", Host: "127.0.0.1", Port: s.Addr().(*net.TCPAddr).Port}
 }
 
 // queueLen returns how many frames a's link to id holds for its next

@@ -71,7 +71,7 @@ func (k *Kernel) hello(c net.Conn, dialer bool) (helloResult, error) {
 	if !secure {
 		return r, nil
 	}
-	t, err := transcript(c, dialer, mine, theirs)
+	t, err := transcript(c, channelBindingLabel, nil, dialer, mine, theirs)
 	if err != nil {
 		return helloResult{}, err
 	}
@@ -126,14 +126,14 @@ func checkHello(h, ph *wire.Hello, secure bool) error {
 	return nil
 }
 
-// transcript returns what the proofs and session keys are bound to: the
-// dialer's hello frame, the acceptor's, and, under TLS, 32 bytes of the
-// TLS session's exported keying material. Both ends of one TLS session
-// export the same bytes; a relay that terminates TLS towards each side
-// runs two sessions with different material, so the proofs it forwards
-// fail.
-func transcript(c net.Conn, dialer bool, mine, theirs []byte) ([]byte, error) {
-	t := make([]byte, 0, len(mine)+len(theirs)+32)
+// transcript returns what the proofs and session keys are bound to:
+// prefix, the dialer's hello, the acceptor's, and, under TLS, 32 bytes of
+// the TLS session's keying material exported under label. Both ends of
+// one TLS session export the same bytes; a relay that terminates TLS
+// towards each side runs two sessions with different material, so the
+// proofs it forwards fail.
+func transcript(c net.Conn, label string, prefix []byte, dialer bool, mine, theirs []byte) ([]byte, error) {
+	t := append(make([]byte, 0, len(prefix)+len(mine)+len(theirs)+32), prefix...)
 	if dialer {
 		t = append(append(t, mine...), theirs...)
 	} else {
@@ -144,7 +144,7 @@ func transcript(c net.Conn, dialer bool, mine, theirs []byte) ([]byte, error) {
 		return t, nil
 	}
 	cs := tc.ConnectionState()
-	ekm, err := cs.ExportKeyingMaterial(channelBindingLabel, nil, 32)
+	ekm, err := cs.ExportKeyingMaterial(label, nil, 32)
 	if err != nil {
 		return nil, fmt.Errorf("tls channel binding: %w", err)
 	}

@@ -7,52 +7,6 @@ import (
 	"time"
 )
 
-// Each observation lands in the first bucket whose bound is at least it,
-// above every bound in the last one, and Count and Sum add up.
-func TestHistogramBuckets(t *testing.T) {
-	var h histogram
-	bounds := CallLatencyBounds()
-	obs := []struct {
-		d    time.Duration
-		want int
-	}{
-		{0, 0},
-		{bounds[0], 0},
-		{bounds[0] + 1, 1},
-		{bounds[3], 3},
-		{bounds[len(bounds)-1], len(bounds) - 1},
-		{bounds[len(bounds)-1] + 1, len(bounds)},
-		{time.Hour, len(bounds)},
-	}
-	var sum time.Duration
-	want := make([]uint64, len(bounds)+1)
-	for _, o := range obs {
-		h.observe(o.d)
-		want[o.want]++
-		sum += o.d
-	}
-	got := h.snapshot()
-	for i := range want {
-		if got.Counts[i] != want[i] {
-			t.Errorf("bucket %d (le %v): %d, want %d", i, bucketName(got.Bounds, i), got.Counts[i], want[i])
-		}
-	}
-	if got.Count != uint64(len(obs)) || got.Sum != sum {
-		t.Fatalf("Count %d Sum %v, want %d and %v", got.Count, got.Sum, len(obs), sum)
-	}
-	bounds[0] = time.Hour
-	if CallLatencyBounds()[0] == time.Hour {
-		t.Fatal("CallLatencyBounds hands out the kernel's own array")
-	}
-}
-
-func bucketName(bounds []time.Duration, i int) any {
-	if i == len(bounds) {
-		return "+Inf"
-	}
-	return bounds[i]
-}
-
 // Calls and casts are counted apart on both ends, and every call, local,
 // remote or failed, lands in the latency histogram.
 func TestCallCastCounters(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/notp-go/notp"
+	"github.com/notp-go/notp/clustertest"
 	"github.com/notp-go/notp/internal/testutil"
 	"github.com/notp-go/notp/kernel"
 )
@@ -32,18 +33,7 @@ func TestConfigListenAndDialHooks(t *testing.T) {
 			},
 		}
 	}
-	start := func(id string) *kernel.Kernel {
-		k, err := kernel.New(cfg(id))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := k.Start(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { k.Close() })
-		return k
-	}
-	a, b := start("a"), start("b")
+	a, b := clustertest.StartKernel(t, cfg("a")), clustertest.StartKernel(t, cfg("b"))
 	if got := listens.Load(); got != 2 {
 		t.Fatalf("Listen called %d times for two kernels, want 2", got)
 	}

@@ -1,15 +1,14 @@
 package kernel
 
 import (
-	"bytes"
 	"context"
 	"errors"
+	"github.com/notp-go/notp/internal/testutil"
 	"io"
 	"log/slog"
 	"net"
 	"os"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"testing/synctest"
@@ -206,30 +205,12 @@ func TestDialErrors(t *testing.T) {
 	})
 }
 
-// syncBuffer is a bytes.Buffer for a logger written from many goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) count(sub string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return strings.Count(s.b.String(), sub)
-}
-
 // Warnings about rejected connections are logged at most once a second,
 // so a flood of junk connections cannot flood the log; they are all
 // counted.
 func TestRejectionWarningsRateLimited(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		var logs syncBuffer
+		var logs testutil.SyncBuffer
 		n := newMemNet()
 		k := n.start(t, func(c *Config) {
 			c.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -247,17 +228,17 @@ func TestRejectionWarningsRateLimited(t *testing.T) {
 			synctest.Wait()
 		}
 		junk(50)
-		if got := logs.count("unknown protocol byte"); got != 1 {
+		if got := strings.Count(logs.String(), "unknown protocol byte"); got != 1 {
 			t.Fatalf("%d warnings for 50 junk connections in one instant, want 1", got)
 		}
 		time.Sleep(time.Second - 1)
 		junk(1)
-		if got := logs.count("unknown protocol byte"); got != 1 {
+		if got := strings.Count(logs.String(), "unknown protocol byte"); got != 1 {
 			t.Fatalf("%d warnings within a second, want 1", got)
 		}
 		time.Sleep(1)
 		junk(1)
-		if got := logs.count("unknown protocol byte"); got != 2 {
+		if got := strings.Count(logs.String(), "unknown protocol byte"); got != 2 {
 			t.Fatalf("%d warnings after a second, want 2", got)
 		}
 		if n := k.Stats().RejectedUnknownProto; n != 52 {

@@ -1,6 +1,10 @@
 package kernel
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+
+	"github.com/notp-go/notp/internal/latency"
+)
 
 // Stats is a snapshot of the kernel's counters.
 type Stats struct {
@@ -65,7 +69,7 @@ type stats struct {
 	callsLost, callsNodeDown, callsQueueFull, handlerPanics atomic.Uint64
 
 	calls, casts, callsHandled, castsHandled atomic.Uint64
-	callLatency                              histogram
+	callLatency                              latency.Histogram
 
 	// Not in Stats: observed by tests.
 	partialWrites atomic.Uint64 // direct writes the socket took only part of
@@ -80,7 +84,7 @@ func (k *Kernel) Stats() Stats {
 		BytesIn: s.bytesIn.Load(), BytesOut: s.bytesOut.Load(), RecordsOut: s.recordsOut.Load(),
 		Calls: s.calls.Load(), Casts: s.casts.Load(),
 		CallsHandled: s.callsHandled.Load(), CastsHandled: s.castsHandled.Load(),
-		CallLatency:    s.callLatency.snapshot(),
+		CallLatency:    latencySnapshot(&s.callLatency),
 		RejectedBadMAC: s.badMAC.Load(), RejectedBadFrame: s.badFrame.Load(),
 		RejectedTooLarge: s.tooLarge.Load(), RejectedHandshake: s.handshake.Load(),
 		RejectedUnknownProto: s.unknownProto.Load(),

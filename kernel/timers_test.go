@@ -110,17 +110,7 @@ func TestStreamIdleTimeout(t *testing.T) {
 			}
 			synctest.Wait()
 		}
-		replies := make(chan *wire.Envelope, 1)
-		go func() {
-			defer close(replies)
-			for {
-				e, err := p.readEnvelope()
-				if err != nil {
-					return
-				}
-				replies <- e
-			}
-		}()
+		replies := p.envelopes(1)
 		chunk("one")
 		for _, part := range []string{"two", "three", "four"} {
 			time.Sleep(timeout - 1)
@@ -178,6 +168,24 @@ func (p *rawPeer) readEnvelope() (*wire.Envelope, error) {
 		return wire.DecodeEnvelope(f, &e)
 	})
 	return &e, err
+}
+
+// envelopes reads envelopes from the kernel (readEnvelope) on a goroutine
+// of its own into the returned channel of buffer n, closed when the
+// connection fails or closes.
+func (p *rawPeer) envelopes(n int) <-chan *wire.Envelope {
+	out := make(chan *wire.Envelope, n)
+	go func() {
+		defer close(out)
+		for {
+			e, err := p.readEnvelope()
+			if err != nil {
+				return
+			}
+			out <- e
+		}
+	}()
+	return out
 }
 
 // A link redials with a backoff that starts at ReconnectMin, doubles with
@@ -389,17 +397,7 @@ func TestStreamsPerConnectionLimit(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		replies := make(chan *wire.Envelope, 4)
-		go func() {
-			defer close(replies)
-			for {
-				e, err := p.readEnvelope()
-				if err != nil {
-					return
-				}
-				replies <- e
-			}
-		}()
+		replies := p.envelopes(4)
 		chunk := func(i int, done bool) []byte {
 			id := fmt.Sprint(i)
 			return frame(&wire.Envelope{Kind: wire.KindMsg, ID: "echo", Tag: "t" + id, Stream: &wire.Stream{ID: "s" + id, Done: done}, Data: []byte(id)})

@@ -57,17 +57,7 @@ func TestListenDialMux(t *testing.T) {
 // ln (b's listener for it) accepts, carry "hello" there and back.
 func echoOverProto(t *testing.T, a, b *Kernel, ln net.Listener, proto byte) {
 	t.Helper()
-	done := make(chan error, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			done <- err
-			return
-		}
-		defer c.Close()
-		_, err = io.Copy(c, io.LimitReader(c, 5))
-		done <- err
-	}()
+	done := acceptEcho(ln, func(c net.Conn) io.Reader { return io.LimitReader(c, 5) })
 	c, err := a.Dial(ctxT(t), b.Addr().String(), proto)
 	if err != nil {
 		t.Fatal(err)

@@ -181,12 +181,7 @@ func (s *session) handOff() {
 // released. It hands the write side to the writer goroutine if the socket
 // did not take everything or more frames arrived meanwhile.
 func (s *session) flushDirect() {
-	batch := s.buf
-	s.buf, s.spare = s.spare[:0], nil
-	s.batchTaken(len(batch))
-	s.cond.Broadcast()
-	s.mu.Unlock()
-	s.out = s.sealRecords(s.out[:0], batch)
+	batch := s.sealBuffered()
 	var err error
 	pending := false // the pollConn under TLS holds unwritten bytes
 	switch {
@@ -220,6 +215,27 @@ func (s *session) flushDirect() {
 		s.handOff()
 		return
 	}
+	s.giveUpWriteSide()
+}
+
+// sealBuffered takes the buffered frames (the spare buffer takes their
+// place, so senders go on appending), wakes senders waiting for room,
+// releases s.mu and seals the frames into s.out. Called with s.mu held by
+// the goroutine that owns the write side. It returns the taken buffer, to
+// recycle once s.out is written.
+func (s *session) sealBuffered() []byte {
+	batch := s.buf
+	s.buf, s.spare = s.spare[:0], nil
+	s.batchTaken(len(batch))
+	s.cond.Broadcast()
+	s.mu.Unlock()
+	s.out = s.sealRecords(s.out[:0], batch)
+	return batch
+}
+
+// giveUpWriteSide ends a flush: nothing is in flight any more and the next
+// sender may flush. Called with s.mu held; returns with it released.
+func (s *session) giveUpWriteSide() {
 	s.batchDone()
 	s.flushing = false
 	s.cond.Broadcast()
@@ -258,18 +274,10 @@ func (s *session) writeLoop() {
 		for {
 			s.mu.Lock()
 			if len(s.buf) == 0 || s.closed {
-				s.batchDone()
-				s.flushing = false
-				s.cond.Broadcast()
-				s.mu.Unlock()
+				s.giveUpWriteSide()
 				break
 			}
-			batch := s.buf
-			s.buf, s.spare = s.spare[:0], nil
-			s.batchTaken(len(batch))
-			s.cond.Broadcast()
-			s.mu.Unlock()
-			s.out = s.sealRecords(s.out[:0], batch)
+			batch := s.sealBuffered()
 			err := s.writeOut(s.out)
 			s.spare, s.out = recycle(batch), recycle(s.out)
 			if err != nil {

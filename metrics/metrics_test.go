@@ -44,7 +44,20 @@ func newServer(t *testing.T, k *kernel.Kernel, name string) *genserver.Server {
 // collected series matches a described descriptor, and gathers it.
 func gather(t *testing.T, c prometheus.Collector) map[string]*dto.MetricFamily {
 	t.Helper()
-	reg := prometheus.NewPedanticRegistry()
+	return gatherIn(t, prometheus.NewPedanticRegistry(), c)
+}
+
+// gatherLoose gathers c in a registry without pedantic checks: the series
+// of registered sources are not described in advance, as Register lets
+// packages add them at run time.
+func gatherLoose(t *testing.T, c prometheus.Collector) map[string]*dto.MetricFamily {
+	t.Helper()
+	return gatherIn(t, prometheus.NewRegistry(), c)
+}
+
+// gatherIn registers c in reg and gathers it, by family name.
+func gatherIn(t *testing.T, reg *prometheus.Registry, c prometheus.Collector) map[string]*dto.MetricFamily {
+	t.Helper()
 	if err := reg.Register(c); err != nil {
 		t.Fatalf("Register: %v", err)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/notp-go/notp/internal/latency"
 	"github.com/notp-go/notp/kernel"
 )
 
@@ -301,38 +302,20 @@ func histogram(d *prometheus.Desc, h *kernel.Histogram, values []string) (promet
 }
 
 // LatencyHistogram is a lock-free latency histogram over
-// [kernel.CallLatencyBounds] (25 µs to 30 s): Observe is a short scan
-// and two atomic adds, so callers on many goroutines do not serialize on
-// a lock. Its zero value is ready to use; Snapshot gives the value a
-// Histogram [Sample] carries.
+// [kernel.CallLatencyBounds] (25 µs to 30 s), the one the kernel keeps of
+// its calls: Observe is a short scan and two atomic adds, so callers on
+// many goroutines do not serialize on a lock. Its zero value is ready to
+// use; Snapshot gives the value a Histogram [Sample] carries.
 type LatencyHistogram struct {
-	counts [len(latencyBounds) + 1]atomic.Uint64
-	sum    atomic.Int64
+	h latency.Histogram
 }
-
-// latencyBounds are the kernel's bounds in an array, so that the counts
-// are an array too and the zero LatencyHistogram is ready (the conversion
-// panics at init, failing every test, if the kernel's count changes).
-var latencyBounds = [19]time.Duration(kernel.CallLatencyBounds())
 
 // Observe records one duration.
-func (h *LatencyHistogram) Observe(d time.Duration) {
-	i := 0
-	for i < len(latencyBounds) && d > latencyBounds[i] {
-		i++
-	}
-	h.counts[i].Add(1)
-	h.sum.Add(int64(d))
-}
+func (h *LatencyHistogram) Observe(d time.Duration) { h.h.Observe(d) }
 
 // Snapshot reads the counts one by one: under concurrent observations
 // Count and Sum may disagree by the observations made meanwhile.
 func (h *LatencyHistogram) Snapshot() kernel.Histogram {
-	s := kernel.Histogram{Bounds: kernel.CallLatencyBounds(), Counts: make([]uint64, len(h.counts))}
-	for i := range h.counts {
-		s.Counts[i] = h.counts[i].Load()
-		s.Count += s.Counts[i]
-	}
-	s.Sum = time.Duration(h.sum.Load())
-	return s
+	counts, n, sum := h.h.Read()
+	return kernel.Histogram{Bounds: kernel.CallLatencyBounds(), Counts: counts, Count: n, Sum: sum}
 }

@@ -6,31 +6,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/notp-go/notp/metrics"
 )
-
-// gatherLoose gathers c in a registry without pedantic checks: the series
-// of registered sources are not described in advance, as Register lets
-// packages add them at run time.
-func gatherLoose(t *testing.T, c prometheus.Collector) map[string]*dto.MetricFamily {
-	t.Helper()
-	reg := prometheus.NewRegistry()
-	if err := reg.Register(c); err != nil {
-		t.Fatalf("Register: %v", err)
-	}
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatalf("Gather: %v", err)
-	}
-	out := make(map[string]*dto.MetricFamily, len(mfs))
-	for _, mf := range mfs {
-		out[mf.GetName()] = mf
-	}
-	return out
-}
 
 func scalar(t *testing.T, mfs map[string]*dto.MetricFamily, name string) float64 {
 	t.Helper()

@@ -94,20 +94,23 @@ func (s state) apply(r *record) (bool, error) {
 	return false, errBadRecord
 }
 
+// get returns key's entry, nil if absent, failing with a type error when
+// it holds a kind other than k.
+func (s state) get(op opcode, key string, k Kind) (*entry, error) {
+	e := s[key]
+	if e != nil && e.kind != k {
+		return nil, typeError(op, key, e.kind)
+	}
+	return e, nil
+}
+
 func (s state) applySet(r *record) (bool, error) {
-	e := s[r.key]
-	if e != nil && e.kind != KindSet {
-		return false, typeError(r.op, r.key, e.kind)
+	e, err := s.get(r.op, r.key, KindSet)
+	if err != nil {
+		return false, err
 	}
 	if r.op == opSDel {
-		if !e.hasMember(r.sub) {
-			return false, nil
-		}
-		delete(e.set, r.sub)
-		if len(e.set) == 0 {
-			delete(s, r.key)
-		}
-		return true, nil
+		return e != nil && deleteSub(s, r.key, e.set, r.sub), nil
 	}
 	if e == nil {
 		e = &entry{kind: KindSet, set: make(map[string]struct{}, 1)}
@@ -121,22 +124,12 @@ func (s state) applySet(r *record) (bool, error) {
 }
 
 func (s state) applyHash(r *record) (bool, error) {
-	e := s[r.key]
-	if e != nil && e.kind != KindHash {
-		return false, typeError(r.op, r.key, e.kind)
+	e, err := s.get(r.op, r.key, KindHash)
+	if err != nil {
+		return false, err
 	}
 	if r.op == opHDel {
-		if e == nil {
-			return false, nil
-		}
-		if _, ok := e.hash[r.sub]; !ok {
-			return false, nil
-		}
-		delete(e.hash, r.sub)
-		if len(e.hash) == 0 {
-			delete(s, r.key)
-		}
-		return true, nil
+		return e != nil && deleteSub(s, r.key, e.hash, r.sub), nil
 	}
 	if e == nil {
 		e = &entry{kind: KindHash, hash: make(map[string][]byte, 1)}
@@ -144,6 +137,20 @@ func (s state) applyHash(r *record) (bool, error) {
 	}
 	e.hash[r.sub] = r.val
 	return true, nil
+}
+
+// deleteSub deletes sub from m, the set or hash of key's entry, and the
+// entry once it is empty (an empty set or hash is no key). It reports
+// whether sub was there.
+func deleteSub[V any](s state, key string, m map[string]V, sub string) bool {
+	if _, ok := m[sub]; !ok {
+		return false
+	}
+	delete(m, sub)
+	if len(m) == 0 {
+		delete(s, key)
+	}
+	return true
 }
 
 // hasMember reports whether the set e (nil meaning empty) holds m.

@@ -47,12 +47,9 @@ func Open(cfg Config) (*Table, error) {
 func (t *Table) Get(key string) ([]byte, error) {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
-	e, err := t.lookup(opGet, key, KindScalar)
+	e, err := t.existing(opGet, key, KindScalar)
 	if err != nil {
 		return nil, err
-	}
-	if e == nil {
-		return nil, fmt.Errorf("%w: key %q", ErrNotFound, key)
 	}
 	return slices.Clone(e.scalar), nil
 }
@@ -75,12 +72,9 @@ func (t *Table) SMember(key, member string) (bool, error) {
 func (t *Table) HGet(key, field string) ([]byte, error) {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
-	e, err := t.lookup(opHGet, key, KindHash)
+	e, err := t.existing(opHGet, key, KindHash)
 	if err != nil {
 		return nil, err
-	}
-	if e == nil {
-		return nil, fmt.Errorf("%w: key %q", ErrNotFound, key)
 	}
 	v, ok := e.hash[field]
 	if !ok {
@@ -95,11 +89,16 @@ func (t *Table) lookup(op opcode, key string, k Kind) (*entry, error) {
 	if t.closed {
 		return nil, ErrClosed
 	}
-	e := t.data[key]
-	if e != nil && e.kind != k {
-		return nil, typeError(op, key, e.kind)
+	return t.data.get(op, key, k)
+}
+
+// existing is lookup that fails with ErrNotFound when key is absent.
+func (t *Table) existing(op opcode, key string, k Kind) (*entry, error) {
+	e, err := t.lookup(op, key, k)
+	if err == nil && e == nil {
+		err = fmt.Errorf("%w: key %q", ErrNotFound, key)
 	}
-	return e, nil
+	return e, err
 }
 
 // Set stores value (copied) as key's scalar, replacing whatever key held.

@@ -6,28 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"runtime"
 	"strings"
 	"testing"
 
+	"github.com/notp-go/notp/internal/testutil"
 	"github.com/notp-go/notp/vclock"
 	"github.com/vmihailenco/msgpack/v5"
 )
-
-// allocPerRun returns the average number of bytes one call of f
-// allocates (runtime.MemStats.TotalAlloc) and its number of allocations
-// (testing.AllocsPerRun), after a warm-up call.
-func allocPerRun(runs int, f func()) (bytes uint64, allocs float64) {
-	allocs = testing.AllocsPerRun(runs, f)
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	for range runs {
-		f()
-	}
-	runtime.ReadMemStats(&after)
-	return (after.TotalAlloc - before.TotalAlloc) / uint64(runs), allocs
-}
 
 // allocBound is what decoding n bytes may allocate: a small multiple of the
 // input plus a fixed overhead (decoder state, the error).
@@ -80,14 +65,14 @@ func forgedMsgpack() map[string][]byte {
 func TestDecodeMsgpackAllocBounded(t *testing.T) {
 	for name, in := range forgedMsgpack() {
 		t.Run(name, func(t *testing.T) {
-			got, allocs := allocPerRun(5, func() { _ = msgpack.Unmarshal(in, vclock.New()) })
+			got, allocs := testutil.AllocPerRun(5, func() { _ = msgpack.Unmarshal(in, vclock.New()) })
 			if want := allocBound(len(in)); got > want {
 				t.Errorf("Unmarshal of %d bytes allocates %d bytes, want at most %d", len(in), got, want)
 			}
 			if want := float64(len(in)/4 + 64); allocs > want {
 				t.Errorf("Unmarshal of %d bytes makes %.0f allocations, want at most %.0f", len(in), allocs, want)
 			}
-			got, _ = allocPerRun(5, func() {
+			got, _ = testutil.AllocPerRun(5, func() {
 				dec := msgpack.NewDecoder(bufio.NewReader(bytes.NewReader(in)))
 				_ = dec.Decode(vclock.New())
 			})
@@ -142,7 +127,7 @@ func TestDecodeJSONAllocBounded(t *testing.T) {
 	for name, in := range inputs {
 		t.Run(name, func(t *testing.T) {
 			data := []byte(in)
-			got, _ := allocPerRun(10, func() { _ = vclock.New().UnmarshalJSON(data) })
+			got, _ := testutil.AllocPerRun(10, func() { _ = vclock.New().UnmarshalJSON(data) })
 			if want := jsonAllocBound(len(data)); got > want {
 				t.Errorf("UnmarshalJSON of %d bytes allocates %d bytes, want at most %d", len(data), got, want)
 			}

@@ -108,16 +108,25 @@ func (c *Clock) DecodeMsgpack(dec *msgpack.Decoder) error {
 		if err != nil {
 			return fmt.Errorf("%w: id: %w", ErrInvalidClock, err)
 		}
-		if err := checkID(entries, id); err != nil {
+		if err := addEntry(entries, id, func() (Entry, error) { return decodeMsgpackEntry(r) }); err != nil {
 			return err
 		}
-		e, err := decodeMsgpackEntry(r)
-		if err != nil {
-			return fmt.Errorf("%w: entry %q: %w", ErrInvalidClock, id, err)
-		}
-		entries[id] = e
 	}
 	c.replace(entries)
+	return nil
+}
+
+// addEntry checks id (checkID), then reads its entry with decode into
+// entries.
+func addEntry(entries map[string]Entry, id string, decode func() (Entry, error)) error {
+	if err := checkID(entries, id); err != nil {
+		return err
+	}
+	e, err := decode()
+	if err != nil {
+		return fmt.Errorf("%w: entry %q: %w", ErrInvalidClock, id, err)
+	}
+	entries[id] = e
 	return nil
 }
 
@@ -172,41 +181,58 @@ func decodeMsgpackEntry(r *wire.Reader) (Entry, error) {
 		return e, errors.New("nil, want a map")
 	}
 	var seen fieldSet
+	read := func(limit uint64) (uint64, error) { return msgpackUint(r, limit) }
 	for range n {
 		name, err := r.Str()
 		if err != nil {
 			return e, err
 		}
-		switch name {
-		case fieldCount:
-			e.Count, err = r.Uint()
-		case fieldInsert:
-			e.Insert, err = msgpackTime(r)
-		case fieldTime:
-			e.Time, err = msgpackTime(r)
-		default:
+		known, err := readEntryField(&e, &seen, name, read)
+		if err != nil {
+			return e, err
+		}
+		if !known {
 			if err := r.Skip(); err != nil {
 				return e, err
 			}
-			continue
-		}
-		if err != nil {
-			return e, fmt.Errorf("%s: %w", name, err)
-		}
-		if err := seen.see(name); err != nil {
-			return e, err
 		}
 	}
 	return e, seen.complete()
 }
 
-// msgpackTime reads a microsecond time: an integer in [0, MaxInt64].
-func msgpackTime(r *wire.Reader) (int64, error) {
+// readEntryField reads the value of the entry field name into e with read
+// (which reads an integer in [0, limit]) and marks it seen. It reports
+// false, reading nothing, for a name that is not one of Entry's fields:
+// the caller skips the value.
+func readEntryField(e *Entry, seen *fieldSet, name string, read func(limit uint64) (uint64, error)) (bool, error) {
+	var n uint64
+	var err error
+	switch name {
+	case fieldCount:
+		n, err = read(math.MaxUint64)
+		e.Count = n
+	case fieldInsert:
+		n, err = read(math.MaxInt64) // a microsecond time
+		e.Insert = int64(n)
+	case fieldTime:
+		n, err = read(math.MaxInt64)
+		e.Time = int64(n)
+	default:
+		return false, nil
+	}
+	if err != nil {
+		return true, fmt.Errorf("%s: %w", name, err)
+	}
+	return true, seen.see(name)
+}
+
+// msgpackUint reads an integer in [0, limit].
+func msgpackUint(r *wire.Reader, limit uint64) (uint64, error) {
 	n, err := r.Uint()
-	if err == nil && n > math.MaxInt64 {
+	if err == nil && n > limit {
 		err = fmt.Errorf("value %d out of range", n)
 	}
-	return int64(n), err
+	return n, err
 }
 
 // MarshalJSON implements [json.Marshaler]: the clock is written as a JSON
@@ -253,14 +279,9 @@ func (c *Clock) UnmarshalJSON(data []byte) error {
 			return fmt.Errorf("%w: id: %w", ErrInvalidClock, err)
 		}
 		id, _ := tok.(string) // object keys are always strings
-		if err := checkID(entries, id); err != nil {
+		if err := addEntry(entries, id, func() (Entry, error) { return decodeJSONEntry(dec) }); err != nil {
 			return err
 		}
-		e, err := decodeJSONEntry(dec)
-		if err != nil {
-			return fmt.Errorf("%w: entry %q: %w", ErrInvalidClock, id, err)
-		}
-		entries[id] = e
 	}
 	if err := expectDelim(dec, '}'); err != nil {
 		return invalid("%v", err)
@@ -291,35 +312,22 @@ func decodeJSONEntry(dec *json.Decoder) (Entry, error) {
 		return e, err
 	}
 	var seen fieldSet
+	read := func(limit uint64) (uint64, error) { return jsonUint(dec, limit) }
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
 			return e, err
 		}
 		name, _ := tok.(string)
-		switch name {
-		case fieldCount:
-			e.Count, err = jsonUint(dec, math.MaxUint64)
-		case fieldInsert:
-			var n uint64
-			n, err = jsonUint(dec, math.MaxInt64)
-			e.Insert = int64(n)
-		case fieldTime:
-			var n uint64
-			n, err = jsonUint(dec, math.MaxInt64)
-			e.Time = int64(n)
-		default:
+		known, err := readEntryField(&e, &seen, name, read)
+		if err != nil {
+			return e, err
+		}
+		if !known {
 			var skip json.RawMessage
 			if err := dec.Decode(&skip); err != nil {
 				return e, err
 			}
-			continue
-		}
-		if err != nil {
-			return e, fmt.Errorf("%s: %w", name, err)
-		}
-		if err := seen.see(name); err != nil {
-			return e, err
 		}
 	}
 	if err := expectDelim(dec, '}'); err != nil {

@@ -57,18 +57,21 @@ func TestMsgpackForm(t *testing.T) {
 	}
 }
 
+// codecs are the two encodings a clock travels in.
+var codecs = []struct {
+	name      string
+	marshal   func(any) ([]byte, error)
+	unmarshal func([]byte, any) error
+}{
+	{"json", json.Marshal, json.Unmarshal},
+	{"msgpack", msgpack.Marshal, msgpack.Unmarshal},
+}
+
 // notp's fromJSON adopted the decoded object (and its size); the port decodes
 // into a fresh map, so neither the input buffer nor the source clock is
 // shared.
 func TestDecodeCopies(t *testing.T) {
-	for _, codec := range []struct {
-		name      string
-		marshal   func(any) ([]byte, error)
-		unmarshal func([]byte, any) error
-	}{
-		{"json", json.Marshal, json.Unmarshal},
-		{"msgpack", msgpack.Marshal, msgpack.Unmarshal},
-	} {
+	for _, codec := range codecs {
 		t.Run(codec.name, func(t *testing.T) {
 			src := clockOf(t, entries{"a": {Count: 1, Insert: 2, Time: 3}, "b": {Count: 4, Insert: 5, Time: 6}})
 			want := src.Clone()
@@ -226,14 +229,7 @@ func TestEmbedded(t *testing.T) {
 		Clock *vclock.Clock
 	}
 	in := msg{Actor: "a", Clock: clockOf(t, entries{"a": {Count: 1, Insert: 2, Time: 3}})}
-	for _, codec := range []struct {
-		name      string
-		marshal   func(any) ([]byte, error)
-		unmarshal func([]byte, any) error
-	}{
-		{"json", json.Marshal, json.Unmarshal},
-		{"msgpack", msgpack.Marshal, msgpack.Unmarshal},
-	} {
+	for _, codec := range codecs {
 		b, err := codec.marshal(in)
 		if err != nil {
 			t.Fatal(err)

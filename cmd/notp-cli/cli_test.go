@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"reflect"
 	"strconv"
@@ -16,20 +15,12 @@ import (
 	"time"
 
 	"github.com/notp-go/notp"
+	"github.com/notp-go/notp/clustertest"
 	"github.com/notp-go/notp/command"
 	"github.com/notp-go/notp/genserver"
 	"github.com/notp-go/notp/internal/testutil"
 	"github.com/notp-go/notp/kernel"
 )
-
-// testWriter sends log lines to t.Log.
-type testWriter struct{ t *testing.T }
-
-func (w testWriter) Write(b []byte) (int, error) {
-	w.t.Helper()
-	w.t.Log(strings.TrimSpace(string(b)))
-	return len(b), nil
-}
 
 // testCookie is the test nodes' cookie: long enough for kernel.New.
 const testCookie = "notp-cli test cookie 0123456789"
@@ -37,19 +28,21 @@ const testCookie = "notp-cli test cookie 0123456789"
 // startKernel starts a node on 127.0.0.1:0 with cookie (empty = insecure).
 func startKernel(t *testing.T, id, cookie string) *kernel.Kernel {
 	t.Helper()
-	k, err := kernel.New(kernel.Config{
-		Node:   notp.Node{ID: id, Host: "127.0.0.1"},
-		Cookie: cookie, Insecure: cookie == "",
-		Logger: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
-	})
-	if err != nil {
-		t.Fatal(err)
+	return clustertest.StartKernel(t, kernel.Config{Node: notp.Node{ID: id, Host: "127.0.0.1"}, Cookie: cookie, Insecure: cookie == ""})
+}
+
+// wantInOrder fails t unless the shell output out holds each of wants,
+// in that order.
+func wantInOrder(t *testing.T, out string, wants ...string) {
+	t.Helper()
+	last := 0
+	for _, w := range wants {
+		i := strings.Index(out[last:], w)
+		if i < 0 {
+			t.Fatalf("shell output lacks (in order) %q:\n%s", w, out)
+		}
+		last += i + len(w)
 	}
-	if err := k.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { k.Close() })
-	return k
 }
 
 // call is one request the fake command server received.
@@ -394,24 +387,6 @@ func TestOneShotDisconnected(t *testing.T) {
 	t.Logf("DISCONNECTED %v after the node closed", time.Since(start))
 }
 
-// syncBuffer is a bytes.Buffer safe for a writer and a poller.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestShellScript(t *testing.T) {
 	k := startKernel(t, "node1", testCookie)
 	f := startFake(t, k)
@@ -441,14 +416,7 @@ func TestShellScript(t *testing.T) {
 		"> node1  " + strings.Repeat("█", 40) + "   75.0%\nnode2  " + strings.Repeat("█", 13) + strings.Repeat(" ", 27) + "   25.0%\n",
 		"\"code\": \"BAD_REQUEST\"",
 	}
-	last := 0
-	for _, w := range wants {
-		i := strings.Index(out[last:], w)
-		if i < 0 {
-			t.Fatalf("shell output lacks (in order) %q:\n%s", w, out)
-		}
-		last += i + len(w)
-	}
+	wantInOrder(t, out, wants...)
 	if !strings.HasSuffix(out, "> ") {
 		t.Fatalf("output does not end at the prompt after exit:\n%s", out)
 	}
@@ -493,7 +461,7 @@ func TestShellDisconnect(t *testing.T) {
 	startFake(t, k)
 	target := k.Self()
 	inR, inW := io.Pipe()
-	var out syncBuffer
+	var out testutil.SyncBuffer
 	var errb bytes.Buffer
 	done := make(chan int, 1)
 	go func() {
@@ -531,7 +499,7 @@ func TestShellTerminal(t *testing.T) {
 	}
 	defer c.Close()
 	for _, in := range []string{"pin\t\r\x04", "pin\t\r\x03"} {
-		var out syncBuffer
+		var out testutil.SyncBuffer
 		sh := &shell{c: c, id: target.ID}
 		tm := sh.attachTerminal(struct {
 			io.Reader
@@ -547,7 +515,7 @@ func TestShellTerminal(t *testing.T) {
 	if n := len(f.got()); n != 2 {
 		t.Fatalf("server got %d pings, want 2", n)
 	}
-	var out syncBuffer
+	var out testutil.SyncBuffer
 	sh := &shell{c: c, id: target.ID}
 	tm := sh.attachTerminal(struct {
 		io.Reader
@@ -587,7 +555,7 @@ func TestCanceled(t *testing.T) {
 	defer cancel()
 	inR, inW := io.Pipe()
 	defer inW.Close() // ends the shell's blocked reader goroutine
-	var sout syncBuffer
+	var sout testutil.SyncBuffer
 	go func() { done <- run(ctx, flags, inR, &sout, io.Discard) }()
 	testutil.WaitFor(t, "the prompt", func() bool { return strings.HasSuffix(sout.String(), "Connected to node1\n> ") })
 	cancel()

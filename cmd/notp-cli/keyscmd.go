@@ -219,19 +219,13 @@ func (c *client) on(node notp.Node) *client {
 func oneShotKeys(ctx context.Context, o options, stdout, stderr io.Writer) int {
 	kr, err := parseKeys(o.args)
 	if err != nil {
-		fmt.Fprintf(stderr, "notp-cli: %v\nUsage: notp-cli [flags] keys %s\n", err, keysUsage)
+		reportSynopsis(stderr, err, "keys "+keysUsage)
 		return exitUsage
 	}
 	format := cmp.Or(kr.format, o.format, "json")
-	c, ok := startClient(ctx, o, "", format, stdout)
-	if !ok {
-		return exitFail
-	}
-	defer c.Close()
-	r := runKeys(ctx, c, kr)
-	writeAll(stdout, render(command.Keys, r, format, false, 0))
-	if !r.OK {
-		return exitFail
-	}
-	return exitOK
+	return withClient(ctx, o, "", format, stdout, func(c *client) command.Reply {
+		r := runKeys(ctx, c, kr)
+		writeAll(stdout, render(command.Keys, r, format, false, 0))
+		return r
+	})
 }

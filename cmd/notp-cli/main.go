@@ -53,16 +53,21 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	return oneShot(ctx, o, stdout, stderr)
 }
 
-// startClient starts the CLI's client for a one-shot command; when it
-// cannot, it prints the failure as the command's reply (in format) and
-// reports false.
-func startClient(ctx context.Context, o options, name, format string, stdout io.Writer) (*client, bool) {
+// withClient runs a one-shot command: it starts the CLI's client, runs do
+// (which prints the output) and maps do's reply to the exit code. When the
+// client cannot start, it prints that failure as the command's reply (in
+// format) instead.
+func withClient(ctx context.Context, o options, name, format string, stdout io.Writer, do func(*client) command.Reply) int {
 	c, err := newClient(ctx, o)
 	if err != nil {
 		writeAll(stdout, render(name, failure(codeClient, "start the CLI's kernel: %v", err), format, false, 0))
-		return nil, false
+		return exitFail
 	}
-	return c, true
+	defer c.Close()
+	if !do(c).OK {
+		return exitFail
+	}
+	return exitOK
 }
 
 // oneShot sends one command and prints only the reply: as JSON unless
@@ -74,30 +79,29 @@ func oneShot(ctx context.Context, o options, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	format := cmp.Or(req.opts.format, o.format, "json")
-	c, ok := startClient(ctx, o, req.name, format, stdout)
-	if !ok {
-		return exitFail
-	}
-	defer c.Close()
-	r := c.send(ctx, req)
-	if req.name == command.Nodes {
-		r = filterNodes(r, req.opts)
-	}
-	writeAll(stdout, render(req.name, r, format, false, 0))
-	if !r.OK {
-		return exitFail
-	}
-	return exitOK
+	return withClient(ctx, o, req.name, format, stdout, func(c *client) command.Reply {
+		r := c.send(ctx, req)
+		if req.name == command.Nodes {
+			r = filterNodes(r, req.opts)
+		}
+		writeAll(stdout, render(req.name, r, format, false, 0))
+		return r
+	})
 }
 
 // reportUsage explains a command-line error from parseCommand.
 func reportUsage(w io.Writer, err error) {
 	var ue *usageError
 	if errors.As(err, &ue) {
-		fmt.Fprintf(w, "notp-cli: %v\nUsage: notp-cli [flags] %s\n", err, ue.spec.synopsis())
+		reportSynopsis(w, err, ue.spec.synopsis())
 		return
 	}
 	fmt.Fprintf(w, "notp-cli: %v\nRun 'notp-cli --help' for the list of commands.\n", err)
+}
+
+// reportSynopsis explains a bad argument list with the command's synopsis.
+func reportSynopsis(w io.Writer, err error, synopsis string) {
+	fmt.Fprintf(w, "notp-cli: %v\nUsage: notp-cli [flags] %s\n", err, synopsis)
 }
 
 // oneShotHelp serves "notp-cli help [command]".

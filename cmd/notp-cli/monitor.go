@@ -136,20 +136,17 @@ func monitorEvents(ctx context.Context, c *client, mo monitorOpts, format string
 func oneShotMonitor(ctx context.Context, o options, stdout, stderr io.Writer) int {
 	mo, err := parseMonitor(o.args)
 	if err != nil {
-		fmt.Fprintf(stderr, "notp-cli: %v\nUsage: notp-cli [flags] %s\n", err, monitorSynopsis)
+		reportSynopsis(stderr, err, monitorSynopsis)
 		return exitUsage
 	}
 	format := cmp.Or(mo.format, o.format, "json")
-	c, ok := startClient(ctx, o, "", format, stdout)
-	if !ok {
-		return exitFail
-	}
-	defer c.Close()
-	if r := monitorEvents(ctx, c, mo, format, stdout); !r.OK {
-		writeAll(stdout, render("", r, format, false, 0))
-		return exitFail
-	}
-	return exitOK
+	return withClient(ctx, o, "", format, stdout, func(c *client) command.Reply {
+		r := monitorEvents(ctx, c, mo, format, stdout)
+		if !r.OK {
+			writeAll(stdout, render("", r, format, false, 0))
+		}
+		return r
+	})
 }
 
 // sanitizeLine makes a node's log message one printable line: control

@@ -25,7 +25,7 @@ func runMonitor(t *testing.T, args []string, want string) (int, string) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var out syncBuffer
+	var out testutil.SyncBuffer
 	code := make(chan int, 1)
 	go func() { code <- run(ctx, args, nil, &out, io.Discard) }()
 	testutil.WaitFor(t, "monitor output "+strconv.Quote(want), func() bool { return strings.Contains(out.String(), want) })
@@ -91,7 +91,7 @@ func TestShellMonitor(t *testing.T) {
 	f.set(command.Events, eventsReply)
 	in, feed := io.Pipe()
 	defer feed.Close()
-	var out syncBuffer
+	var out testutil.SyncBuffer
 	self := k.Self()
 	code := make(chan int, 1)
 	go func() {

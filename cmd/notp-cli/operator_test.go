@@ -228,14 +228,7 @@ func TestShellOperatorCommands(t *testing.T) {
 		"> nodes: --id: error parsing regexp",
 		"> lookup: missing <key>\nUsage: lookup <key> [n]\n",
 	}
-	last := 0
-	for _, w := range wants {
-		i := strings.Index(out[last:], w)
-		if i < 0 {
-			t.Fatalf("shell output lacks (in order) %q:\n%s", w, out)
-		}
-		last += i + len(w)
-	}
+	wantInOrder(t, out, wants...)
 	if first := out[:strings.Index(out, "> ID")]; strings.Contains(first, "web-") {
 		t.Fatalf("--status dead kept other nodes:\n%s", out)
 	}

@@ -191,14 +191,7 @@ func TestShellRaft(t *testing.T) {
 		"> raft: remove-peer takes one <id>, got 0 arguments\nUsage: raft ",
 		`"op": "transfer"`,
 	}
-	last := 0
-	for _, w := range wants {
-		i := strings.Index(out[last:], w)
-		if i < 0 {
-			t.Fatalf("shell output lacks (in order) %q:\n%s", w, out)
-		}
-		last += i + len(w)
-	}
+	wantInOrder(t, out, wants...)
 	clustertest.WaitFor(t, "a new leader", func() bool {
 		l, ok := stores[li].Leader()
 		return ok && l.ID != c.Node(li).Self().ID

@@ -266,24 +266,46 @@ func (e *env) cliTimeout(p *proc, timeout time.Duration, args ...string) (reply,
 	full = append(full, args...)
 	c := exec.CommandContext(ctx, e.cliBin, full...)
 	c.Env = append(os.Environ(), "NOTP_COOKIE="+e.cookie)
+	r, code, printed := runCLI(c)
+	if !printed && code == 0 {
+		return reply{}, -1 // exit 0 without a reply is a failure
+	}
+	return r, code // a usage error prints no JSON
+}
+
+// runCLI runs a notp-cli command and returns its reply, its exit code
+// (-1: it could not run) and whether it printed a reply.
+func runCLI(c *exec.Cmd) (r reply, code int, printed bool) {
 	var stdout, stderr bytes.Buffer
 	c.Stdout, c.Stderr = &stdout, &stderr
 	err := c.Run()
-	code := 0
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
 		code = ee.ExitCode()
 	} else if err != nil {
-		return reply{}, -1
+		return reply{}, -1, false
 	}
-	var r reply
-	if jerr := json.Unmarshal(stdout.Bytes(), &r); jerr != nil {
-		if code == 0 {
-			return reply{}, -1 // exit 0 without a reply is a failure
+	if json.Unmarshal(stdout.Bytes(), &r) != nil {
+		return reply{}, code, false
+	}
+	return r, code, true
+}
+
+// newEnv returns an environment with built binaries and a fresh cookie;
+// its nodes are stopped at the test's end, and their logs printed if it
+// failed.
+func newEnv(t *testing.T) *env {
+	dir := t.TempDir()
+	e := &env{t: t, dir: dir, procs: map[string]*proc{}}
+	e.nodeBin, e.cliBin = binaries(t, dir)
+	e.keygen()
+	t.Cleanup(func() {
+		e.stopAll()
+		if t.Failed() {
+			e.dumpLogs()
 		}
-		return reply{}, code // a usage error prints no JSON
-	}
-	return r, code
+	})
+	return e
 }
 
 // cli runs a command that must succeed (exit 0, ok:true) and returns data.
@@ -440,16 +462,7 @@ func (e *env) allAlive(p *proc, ids ...string) (bool, string) {
 }
 
 func TestEndToEnd(t *testing.T) {
-	dir := t.TempDir()
-	e := &env{t: t, dir: dir, procs: map[string]*proc{}}
-	e.nodeBin, e.cliBin = binaries(t, dir)
-	e.keygen()
-	t.Cleanup(func() {
-		e.stopAll()
-		if t.Failed() {
-			e.dumpLogs()
-		}
-	})
+	e := newEnv(t)
 	began := time.Now()
 	step := func(name string) { t.Logf("%6.2fs  %s", time.Since(began).Seconds(), name) }
 	step("start a, b, c")

@@ -16,7 +16,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -185,19 +184,8 @@ func (e *nsEnv) cli(n *nsNode, timeout time.Duration, args ...string) (reply, in
 	defer cancel()
 	full := append([]string{"netns", "exec", n.ns, e.cliBin, "-I", n.id, "-H", n.ip, "-p", "7022", "-a", nsCookie,
 		"--timeout", timeout.String()}, args...)
-	c := exec.CommandContext(ctx, "ip", full...)
-	var stdout, stderr bytes.Buffer
-	c.Stdout, c.Stderr = &stdout, &stderr
-	err := c.Run()
-	code := 0
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		code = ee.ExitCode()
-	} else if err != nil {
-		return reply{}, -1
-	}
-	var r reply
-	if json.Unmarshal(stdout.Bytes(), &r) != nil {
+	r, code, printed := runCLI(exec.CommandContext(ctx, "ip", full...))
+	if !printed {
 		return reply{}, -1
 	}
 	return r, code
@@ -314,13 +302,16 @@ func (e *nsEnv) dumpLogs() {
 	}
 }
 
-func TestPartitionInNetworkNamespaces(t *testing.T) {
+// newNSEnv sets up the namespaces (see setup, which skips the test where
+// they cannot be made) under names unique to this run, so parallel or
+// leftover runs never clash, and the binaries; the nodes are stopped at
+// the test's end, and their logs printed if it failed.
+func newNSEnv(t *testing.T) *nsEnv {
 	var rb [3]byte
 	_, _ = rand.Read(rb[:])
-	run := hex.EncodeToString(rb[:]) // unique names: parallel or leftover runs never clash
 	dir := t.TempDir()
 	e := &nsEnv{t: t}
-	e.setup(run)
+	e.setup(hex.EncodeToString(rb[:]))
 	e.nodeBin, e.cliBin = binaries(t, dir)
 	for _, n := range e.nodes {
 		n.flush, n.log = filepath.Join(dir, n.id+".ring"), filepath.Join(dir, n.id+".log")
@@ -331,6 +322,11 @@ func TestPartitionInNetworkNamespaces(t *testing.T) {
 			e.dumpLogs()
 		}
 	})
+	return e
+}
+
+func TestPartitionInNetworkNamespaces(t *testing.T) {
+	e := newNSEnv(t)
 	began := time.Now()
 	step := func(name string) { t.Logf("%6.2fs  %s", time.Since(began).Seconds(), name) }
 

@@ -3,11 +3,8 @@
 package e2e
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -76,22 +73,7 @@ func idsOf(ns []*nsNode) []string {
 // every node sees every node alive within about one reconnect interval
 // (30 s, jittered by up to 20 %), without a meet.
 func TestLongPartitionInNetworkNamespaces(t *testing.T) {
-	var rb [3]byte
-	_, _ = rand.Read(rb[:])
-	run := hex.EncodeToString(rb[:])
-	dir := t.TempDir()
-	e := &nsEnv{t: t}
-	e.setup(run)
-	e.nodeBin, e.cliBin = binaries(t, dir)
-	for _, n := range e.nodes {
-		n.flush, n.log = filepath.Join(dir, n.id+".ring"), filepath.Join(dir, n.id+".log")
-	}
-	t.Cleanup(func() {
-		e.stop()
-		if t.Failed() {
-			e.dumpLogs()
-		}
-	})
+	e := newNSEnv(t)
 	for _, n := range e.nodes {
 		e.start(n)
 	}

@@ -36,16 +36,7 @@ func (e *env) seenAt(p *proc, id string, port int) (bool, string) {
 // member's name move to the new address, and the reconnect loop joins it
 // there as soon as the ring has the new address.
 func TestRestartAtNewPort(t *testing.T) {
-	dir := t.TempDir()
-	e := &env{t: t, dir: dir, procs: map[string]*proc{}}
-	e.nodeBin, e.cliBin = binaries(t, dir)
-	e.keygen()
-	t.Cleanup(func() {
-		e.stopAll()
-		if t.Failed() {
-			e.dumpLogs()
-		}
-	})
+	e := newEnv(t)
 	a, b, c := e.start("a", 0), e.start("b", 0), e.start("c", 0)
 	e.cli(a, "meet", "b", "127.0.0.1", strconv.Itoa(b.port))
 	e.cli(a, "meet", "c", "127.0.0.1", strconv.Itoa(c.port))

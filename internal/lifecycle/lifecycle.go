@@ -1,12 +1,36 @@
-// Package lifecycle holds what the module's long-lived types share to
-// offer Close beside Stop(ctx): an immediate Close is a Stop whose context
-// has already ended.
+// Package lifecycle holds what the module's long-lived types share about
+// their lifetime: to offer Close beside Stop(ctx) (an immediate Close is a
+// Stop whose context has already ended), and a context that ends when a
+// component closes its done channel, so work a component starts is
+// cancelled by its shutdown.
 package lifecycle
 
 import (
 	"context"
 	"errors"
+	"time"
 )
+
+// DoneContext returns a context that is done when done is closed; its Err
+// is then context.Canceled. It has no deadline and no values. Use it to
+// bound work by a component's lifetime (context.AfterFunc,
+// context.WithTimeout) without a goroutine per call.
+func DoneContext(done <-chan struct{}) context.Context { return doneCtx(done) }
+
+// doneCtx is a context.Context done when its channel closes.
+type doneCtx <-chan struct{}
+
+func (c doneCtx) Deadline() (time.Time, bool) { return time.Time{}, false }
+func (c doneCtx) Done() <-chan struct{}       { return c }
+func (c doneCtx) Err() error {
+	select {
+	case <-c:
+		return context.Canceled
+	default:
+		return nil
+	}
+}
+func (c doneCtx) Value(any) any { return nil }
 
 // StopNow calls stop with an already cancelled context, so it drains
 // nothing, and returns its error without the cancellations it was given:

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 )
 
 // StopNow hands stop an ended context, hides the cancellation alone and
@@ -27,5 +28,40 @@ func TestStopNow(t *testing.T) {
 	})
 	if !errors.Is(err, other) || errors.Is(err, context.Canceled) {
 		t.Fatalf("StopNow of a joined error = %v, want the flush error alone", err)
+	}
+}
+
+// DoneContext is live until its channel closes, then cancelled; contexts
+// derived from it end with it.
+func TestDoneContext(t *testing.T) {
+	done := make(chan struct{})
+	ctx := DoneContext(done)
+	child, cancel := context.WithTimeout(ctx, time.Hour)
+	defer cancel()
+	fired := make(chan struct{})
+	context.AfterFunc(ctx, func() { close(fired) })
+	if err := ctx.Err(); err != nil {
+		t.Fatalf("Err before close = %v, want nil", err)
+	}
+	if _, ok := ctx.Deadline(); ok {
+		t.Fatal("DoneContext has a deadline")
+	}
+	if v := ctx.Value("key"); v != nil {
+		t.Fatalf("Value = %v, want nil", v)
+	}
+	select {
+	case <-ctx.Done():
+		t.Fatal("done before the channel closed")
+	default:
+	}
+	close(done)
+	<-ctx.Done()
+	<-child.Done()
+	<-fired
+	if err := ctx.Err(); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Err after close = %v, want context.Canceled", err)
+	}
+	if err := child.Err(); !errors.Is(err, context.Canceled) {
+		t.Fatalf("child Err = %v, want context.Canceled", err)
 	}
 }

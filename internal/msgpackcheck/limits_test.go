@@ -4,20 +4,11 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
-	"runtime"
 	"testing"
 
+	"github.com/notp-go/notp/internal/testutil"
 	"github.com/vmihailenco/msgpack/v5"
 )
-
-// allocated returns the bytes f allocates.
-func allocated(f func()) uint64 {
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	f()
-	runtime.ReadMemStats(&after)
-	return after.TotalAlloc - before.TotalAlloc
-}
 
 // array32 is the header of an array of n elements.
 func array32(n uint32) []byte {
@@ -56,7 +47,7 @@ func TestNilArrayBudget(t *testing.T) {
 	if err := Check(in); err != nil {
 		t.Fatalf("Check = %v, want nil (the structure is valid)", err)
 	}
-	if got := allocated(func() { _ = Unmarshal(in, &h) }); got < 50*uint64(len(in)) {
+	if got := testutil.Allocated(func() { _ = Unmarshal(in, &h) }); got < 50*uint64(len(in)) {
 		t.Fatalf("unbounded decode allocated %d bytes for %d of input; the test input is not adversarial", got, len(in))
 	}
 	h = holder{}
@@ -66,7 +57,7 @@ func TestNilArrayBudget(t *testing.T) {
 		"path MaxLen":  {Paths: map[string]Limit{"entries": {MaxLen: 10000}}},
 	} {
 		var err error
-		got := allocated(func() { err = UnmarshalLimits(in, &h, lim) })
+		got := testutil.Allocated(func() { err = UnmarshalLimits(in, &h, lim) })
 		if !errors.Is(err, ErrLimit) {
 			t.Errorf("%s: err = %v, want ErrLimit", name, err)
 		}
@@ -94,7 +85,7 @@ func TestHugeDeclaredCounts(t *testing.T) {
 	for name, in := range cases {
 		var v any
 		var err error
-		got := allocated(func() { err = UnmarshalLimits(in, &v, Limits{}) })
+		got := testutil.Allocated(func() { err = UnmarshalLimits(in, &v, Limits{}) })
 		if !errors.Is(err, ErrMalformed) {
 			t.Errorf("%s: err = %v, want ErrMalformed", name, err)
 		}
@@ -145,7 +136,7 @@ func TestMinElemBoundsDecodedSize(t *testing.T) {
 		in := withKey("entries", append(array32(uint32(n)), bytes.Repeat([]byte{fill}, n)...))
 		var h holder
 		var err error
-		got := allocated(func() { err = UnmarshalLimits(in, &h, Limits{MinElem: size}) })
+		got := testutil.Allocated(func() { err = UnmarshalLimits(in, &h, Limits{MinElem: size}) })
 		if !errors.Is(err, ErrLimit) {
 			t.Fatalf("%d × 0x%02x: err = %v, want ErrLimit", n, fill, err)
 		}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -163,6 +164,31 @@ func TestIdleListenAcceptsNothingUntilClosed(t *testing.T) {
 	}
 }
 
+// A SilentServer accepts, counts and holds connections without a word;
+// its cleanup closes them, so the client then reads EOF.
+func TestSilentServerAcceptsAndNeverAnswers(t *testing.T) {
+	var c net.Conn
+	t.Run("server", func(t *testing.T) {
+		s := NewSilentServer(t)
+		var err error
+		c, err = net.Dial("tcp", s.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		WaitFor(t, "the connection accepted", func() bool { return s.Accepted() == 1 })
+		c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+		var ne net.Error
+		if _, err := c.Read(make([]byte, 1)); !errors.As(err, &ne) || !ne.Timeout() {
+			t.Fatalf("read from a silent server = %v, want a timeout", err)
+		}
+	})
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
+		t.Fatalf("read after the server's cleanup = %v, want EOF", err)
+	}
+}
+
 func TestClockMovesOnlyWhenAdvanced(t *testing.T) {
 	start := time.UnixMilli(1_700_000_000_000)
 	c := NewClock(start)
@@ -178,5 +204,23 @@ func TestClockMovesOnlyWhenAdvanced(t *testing.T) {
 func TestMsgpackEncodes(t *testing.T) {
 	if got := Msgpack(map[string]int{"a": 1}); !bytes.Equal(got, []byte{0x81, 0xa1, 'a', 0x01}) {
 		t.Fatalf("Msgpack = %x", got)
+	}
+}
+
+// SyncBuffer keeps every write of concurrent writers, readable meanwhile.
+func TestSyncBufferConcurrentWrites(t *testing.T) {
+	var b SyncBuffer
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for range 100 {
+				fmt.Fprint(&b, "x")
+				_ = b.String()
+			}
+		})
+	}
+	wg.Wait()
+	if got := b.String(); got != strings.Repeat("x", 400) {
+		t.Fatalf("SyncBuffer holds %d bytes, want 400", len(got))
 	}
 }

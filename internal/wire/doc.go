@@ -13,7 +13,8 @@
 // than bytes left or a map more pairs than half of them is an error
 // wrapping [ErrMalformed] before anything is read or allocated for it, so
 // decoding n bytes allocates at most a small multiple of n. Values nest at
-// most [MaxDepth] deep. Slices it returns alias its input.
+// most [MaxDepth] deep. Slices it returns alias its input. [Reader.MapFields]
+// walks a map with str keys, the shape of a msgpack-encoded struct.
 //
 // A decoder handed a stream instead of bytes (a msgpack.CustomDecoder gets
 // a *msgpack.Decoder) first takes the bytes of its one value with

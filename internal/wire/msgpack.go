@@ -235,6 +235,27 @@ func (r *Reader) ArrayLen() (int, error) { return r.collLen(kindArray, "an array
 // MapLen reads a map header: the number of key-value pairs, or -1 for nil.
 func (r *Reader) MapLen() (int, error) { return r.collLen(kindMap, "a map") }
 
+// MapFields reads a map whose keys are strs (nil reads as an empty map),
+// calling field with each key in order: field reads the key's value, or
+// skips it with [Reader.Skip]. It stops at the first error, of the map or
+// of field.
+func (r *Reader) MapFields(field func(key string) error) error {
+	n, err := r.MapLen()
+	if err != nil {
+		return err
+	}
+	for range n {
+		key, err := r.Str()
+		if err != nil {
+			return err
+		}
+		if err := field(key); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Skip reads and drops one value of any type, nested at most [MaxDepth]
 // deep.
 func (r *Reader) Skip() error { return r.skip(0) }
@@ -411,16 +432,10 @@ func appendBool(b []byte, v bool) []byte {
 // AppendStr appends s as a msgpack str (fixstr, str8, str16 or str32,
 // the shortest that fits). Hand-written codecs of this module share it.
 func AppendStr(b []byte, s string) []byte {
-	n := len(s)
-	switch {
-	case n <= 31:
+	if n := len(s); n <= 31 {
 		b = append(b, 0xa0|byte(n))
-	case n <= math.MaxUint8:
-		b = append(b, mpStr8, byte(n))
-	case n <= math.MaxUint16:
-		b = append(b, mpStr16, byte(n>>8), byte(n))
-	default:
-		b = binary.BigEndian.AppendUint32(append(b, mpStr32), uint32(n))
+	} else {
+		b = appendLen(b, n, mpStr8, mpStr16, mpStr32)
 	}
 	return append(b, s...)
 }
@@ -428,16 +443,19 @@ func AppendStr(b []byte, s string) []byte {
 // AppendBin appends d as a msgpack bin (bin8, bin16 or bin32, the
 // shortest that fits).
 func AppendBin(b []byte, d []byte) []byte {
-	n := len(d)
+	return append(appendLen(b, len(d), mpBin8, mpBin16, mpBin32), d...)
+}
+
+// appendLen appends the type byte and big-endian length of a str or bin
+// of n bytes: t8, t16 or t32, the shortest that holds n.
+func appendLen(b []byte, n int, t8, t16, t32 byte) []byte {
 	switch {
 	case n <= math.MaxUint8:
-		b = append(b, mpBin8, byte(n))
+		return append(b, t8, byte(n))
 	case n <= math.MaxUint16:
-		b = append(b, mpBin16, byte(n>>8), byte(n))
-	default:
-		b = binary.BigEndian.AppendUint32(append(b, mpBin32), uint32(n))
+		return append(b, t16, byte(n>>8), byte(n))
 	}
-	return append(b, d...)
+	return binary.BigEndian.AppendUint32(append(b, t32), uint32(n))
 }
 
 func appendMapHeader(b []byte, n int) []byte {

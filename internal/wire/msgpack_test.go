@@ -273,3 +273,85 @@ func FuzzReader(f *testing.F) {
 		}
 	})
 }
+
+// AppendStr and AppendBin pick the shortest header at each size boundary,
+// and the reader takes back what they wrote.
+func TestAppendLengthBoundaries(t *testing.T) {
+	for _, tc := range []struct {
+		n             int
+		strHead, bin  byte
+		strLen, binLn int // header bytes
+	}{
+		{0, 0xa0, mpBin8, 1, 2},
+		{31, 0xa0 | 31, mpBin8, 1, 2},
+		{32, mpStr8, mpBin8, 2, 2},
+		{math.MaxUint8, mpStr8, mpBin8, 2, 2},
+		{math.MaxUint8 + 1, mpStr16, mpBin16, 3, 3},
+		{math.MaxUint16, mpStr16, mpBin16, 3, 3},
+		{math.MaxUint16 + 1, mpStr32, mpBin32, 5, 5},
+	} {
+		s := strings.Repeat("x", tc.n)
+		str := AppendStr(nil, s)
+		if str[0] != tc.strHead || len(str) != tc.n+tc.strLen {
+			t.Errorf("AppendStr(%d bytes) head %#x, %d bytes; want %#x, %d", tc.n, str[0], len(str), tc.strHead, tc.n+tc.strLen)
+		}
+		bin := AppendBin(nil, []byte(s))
+		if bin[0] != tc.bin || len(bin) != tc.n+tc.binLn {
+			t.Errorf("AppendBin(%d bytes) head %#x, %d bytes; want %#x, %d", tc.n, bin[0], len(bin), tc.bin, tc.n+tc.binLn)
+		}
+		r := NewReader(append(str, bin...))
+		if got, err := r.Str(); err != nil || got != s {
+			t.Errorf("Str of %d bytes: %d bytes, %v", tc.n, len(got), err)
+		}
+		if got, err := r.Bin(); err != nil || string(got) != s {
+			t.Errorf("Bin of %d bytes: %d bytes, %v", tc.n, len(got), err)
+		}
+	}
+}
+
+// MapFields hands each key to field in order, reads nil as an empty map,
+// and stops at the first error of the map or of field.
+func TestMapFields(t *testing.T) {
+	in := appendMapHeader(nil, 2)
+	in = AppendStr(in, "a")
+	in = appendUint(in, 1)
+	in = AppendStr(in, "b")
+	in = AppendStr(in, "skipped")
+	var keys []string
+	var a uint64
+	r := NewReader(in)
+	err := r.MapFields(func(key string) (err error) {
+		keys = append(keys, key)
+		if key == "a" {
+			a, err = r.Uint()
+			return err
+		}
+		return r.Skip()
+	})
+	if err != nil || strings.Join(keys, ",") != "a,b" || a != 1 || r.Len() != 0 {
+		t.Fatalf("MapFields: keys %q, a %d, %d left, %v", keys, a, r.Len(), err)
+	}
+
+	r = NewReader([]byte{mpNil})
+	if err := r.MapFields(func(string) error { t.Fatal("field called for nil"); return nil }); err != nil || r.Len() != 0 {
+		t.Fatalf("MapFields of nil = %v, %d left", err, r.Len())
+	}
+
+	stop := errors.New("stop")
+	calls := 0
+	r = NewReader(in)
+	if err := r.MapFields(func(string) error { calls++; return stop }); !errors.Is(err, stop) || calls != 1 {
+		t.Fatalf("MapFields with a failing field = %v after %d calls, want stop after 1", err, calls)
+	}
+
+	for name, bad := range map[string][]byte{
+		"not a map":   AppendStr(nil, "x"),
+		"key not str": {0x81, 0x01, 0x01},
+		"short":       {0x82, 0xa1, 'a', 0x01},
+	} {
+		r := NewReader(bad)
+		if err := r.MapFields(func(string) error { return r.Skip() }); !errors.Is(err, ErrMalformed) {
+			t.Errorf("%s: MapFields = %v, want ErrMalformed", name, err)
+		}
+	}
+}

@@ -228,17 +228,28 @@ func readEnvelopeHead(r *Reader) (byte, error) {
 	return byte(kind), nil
 }
 
+// readTuple reads the head of an optional part of an envelope: nil (not
+// present) or an array of exactly n elements, which the caller then
+// reads. It reports whether the part is present and well-formed so far.
+func readTuple(r *Reader, what string, n int) (bool, error) {
+	if r.Nil() {
+		return false, nil
+	}
+	got, err := r.ArrayLen()
+	if err != nil {
+		return false, err
+	}
+	if got != n {
+		return false, malformed(fmt.Sprintf("%s is not a %d-element array", what, n))
+	}
+	return true, nil
+}
+
 // readStream reads the stream part of an envelope: nil or [id, done].
 func readStream(r *Reader) (*Stream, error) {
-	if r.Nil() {
-		return nil, nil
-	}
-	n, err := r.ArrayLen()
-	if err != nil {
+	present, err := readTuple(r, "stream", 2)
+	if !present {
 		return nil, err
-	}
-	if n != 2 {
-		return nil, malformed("stream is not a 2-element array")
 	}
 	s := &Stream{}
 	if s.ID, err = r.Str(); err != nil {
@@ -253,15 +264,9 @@ func readStream(r *Reader) (*Stream, error) {
 // readError reads the err part of an envelope: nil or [code, message,
 // fields].
 func readError(r *Reader) (*Error, error) {
-	if r.Nil() {
-		return nil, nil
-	}
-	n, err := r.ArrayLen()
-	if err != nil {
+	present, err := readTuple(r, "error", 3)
+	if !present {
 		return nil, err
-	}
-	if n != 3 {
-		return nil, malformed("error is not a 3-element array")
 	}
 	e := &Error{}
 	if e.Code, err = r.Str(); err != nil {

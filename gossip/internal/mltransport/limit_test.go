@@ -9,7 +9,6 @@ import (
 	"net"
 	"os"
 	"reflect"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -54,36 +53,6 @@ func dialStream(t *testing.T, m *member) net.Conn {
 	return c
 }
 
-// heapPeak samples HeapInuse (and calls each sample) until stop is
-// called and returns the largest growth over the value at the start.
-func heapPeak(sample ...func()) (stop func() uint64) {
-	var ms runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&ms)
-	base := ms.HeapInuse
-	var peak atomic.Uint64
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		var ms runtime.MemStats
-		for {
-			runtime.ReadMemStats(&ms)
-			for _, f := range sample {
-				f()
-			}
-			if ms.HeapInuse > base && ms.HeapInuse-base > peak.Load() {
-				peak.Store(ms.HeapInuse - base)
-			}
-			select {
-			case <-done:
-				return
-			case <-time.After(time.Millisecond):
-			}
-		}
-	})
-	return func() uint64 { close(done); wg.Wait(); return peak.Load() }
-}
-
 // Ten unauthenticated streams that each claim and send a 20 MB encrypted
 // state: memberlist reads at most MaxStreamBytes of each and
 // MaxInboundBytes of all, the node's heap stays far below what the streams
@@ -104,7 +73,7 @@ func streamJunk(t *testing.T, cfg Config) {
 	const streams, size = 10, 20_000_000
 	junk := make([]byte, 1<<20)
 	var held atomic.Int64 // the most bytes the open streams had read at once
-	stop := heapPeak(func() {
+	stop := testutil.HeapPeak(func() {
 		a.tr.smu.Lock()
 		n := a.tr.inBytes
 		a.tr.smu.Unlock()

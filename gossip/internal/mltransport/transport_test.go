@@ -246,33 +246,7 @@ func TestDialTimeoutHonoured(t *testing.T) {
 	cfg.TLS = testcert.New(t).Config
 	a := newNode(t, cfg)
 	// A TCP server that never answers the TLS handshake.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	var conns []net.Conn
-	var mu sync.Mutex
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		wg.Wait()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
+	ln := testutil.NewSilentServer(t)
 
 	start := time.Now()
 	if _, err := a.tr.DialTimeout(ln.Addr().String(), 100*time.Millisecond); err == nil {
@@ -290,11 +264,7 @@ func TestDialTimeoutHonoured(t *testing.T) {
 		_, err := a.tr.DialTimeout(ln.Addr().String(), 0)
 		res <- err
 	}()
-	testutil.WaitFor(t, "dial in progress", func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(conns) == 2
-	})
+	testutil.WaitFor(t, "dial in progress", func() bool { return ln.Accepted() == 2 })
 	a.tr.Shutdown()
 	select {
 	case err := <-res:
