@@ -50,7 +50,11 @@ func TestDependencyRules(t *testing.T) {
 			modulePath + "/internal/event"}, []string{"github.com/vmihailenco/msgpack/v5"}},
 		// memberlist stays behind gossip and its internal transport; the
 		// command-line tool needs none of it.
-		{"gossip/internal/mltransport", []string{modulePath + "/kernel"}, []string{"github.com/hashicorp/memberlist"}},
+		{"gossip/internal/mltransport", []string{modulePath + "/kernel", modulePath + "/gossip/internal/advertise"},
+			[]string{"github.com/hashicorp/memberlist"}},
+		// The advertised address is decided by standard-library code alone,
+		// so its fuzz target links little and runs fast.
+		{"gossip/internal/advertise", nil, nil},
 		{"gossip", []string{modulePath, modulePath + "/chash", modulePath + "/vclock", modulePath + "/kernel",
 			modulePath + "/gossip/internal/mltransport", modulePath + "/internal/msgpackcheck", modulePath + "/internal/event",
 			modulePath + "/internal/lifecycle"},
