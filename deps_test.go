@@ -67,8 +67,12 @@ func TestDependencyRules(t *testing.T) {
 			[]string{"github.com/prometheus/client_golang"}},
 		{"cluster", []string{modulePath, modulePath + "/chash", modulePath + "/vclock", modulePath + "/kernel",
 			modulePath + "/genserver", modulePath + "/gossip", modulePath + "/command", modulePath + "/internal/msgpackcheck",
-			modulePath + "/metrics", modulePath + "/internal/lifecycle", modulePath + "/discover"},
+			modulePath + "/metrics", modulePath + "/internal/lifecycle", modulePath + "/discover",
+			modulePath + "/cluster/internal/cmdargs"},
 			[]string{"github.com/hashicorp/memberlist", "github.com/prometheus/client_golang"}},
+		// The command arguments' checks link package command alone, so
+		// their fuzz target does not pay for memberlist and Prometheus.
+		{"cluster/internal/cmdargs", []string{modulePath, modulePath + "/command", modulePath + "/internal/msgpackcheck"}, nil},
 		// The lock and semaphore managers are actors on a cluster node that
 		// persist through package table. They, and conflux, report their
 		// counters through package metrics' sources, which adds no module:
