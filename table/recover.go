@@ -46,7 +46,9 @@ func replayLog(f *os.File, s state, gen uint64) (replayed, error) {
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return replayed{}, err
 	}
-	br := bufio.NewReaderSize(f, 64<<10)
+	// A buffer of the file's size when that is smaller: opening a small
+	// table need not allocate and clear 64 KiB per log.
+	br := bufio.NewReaderSize(f, int(min(st.Size(), replayBufSize)))
 	got, err := readLogHeader(br)
 	if err != nil {
 		return replayed{}, err
@@ -65,6 +67,9 @@ func replayLog(f *os.File, s state, gen uint64) (replayed, error) {
 		s.apply(&r) // a type error on replay changes nothing
 	}
 }
+
+// replayBufSize is the largest read buffer of a log replay.
+const replayBufSize = 64 << 10
 
 // replayed is what replayLog found.
 type replayed struct {
