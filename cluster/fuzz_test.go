@@ -92,7 +92,7 @@ func fuzzNode(f *testing.F) (*Node, *commandServer) {
 		// A command against nodes that do not exist must not stall the
 		// fuzzer: forced and waiting operations give up quickly.
 		CommandTimeout: 50 * time.Millisecond,
-		Logger:         slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Logger:         slog.New(slog.DiscardHandler),
 	})
 	if err != nil {
 		f.Fatal(err)
@@ -106,7 +106,7 @@ func fuzzNode(f *testing.F) (*Node, *commandServer) {
 	cs := &commandServer{
 		ring: node.ring, self: node.k.Self, health: node.health,
 		timeout: 50 * time.Millisecond, allowMembers: true,
-		log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		log: slog.New(slog.DiscardHandler),
 	}
 	return node, cs
 }
