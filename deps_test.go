@@ -104,8 +104,12 @@ func TestDependencyRules(t *testing.T) {
 		// nothing else.
 		{"table", []string{modulePath}, nil},
 		{"cmd/notp-cli", []string{modulePath, modulePath + "/kernel", modulePath + "/genserver", modulePath + "/command",
-			modulePath + "/internal/cookiefile", modulePath + "/cmd/notp-cli/internal/textout"},
+			modulePath + "/internal/cookiefile", modulePath + "/cmd/notp-cli/internal/textout",
+			modulePath + "/cmd/notp-cli/internal/cmdline"},
 			[]string{"golang.org/x/term"}},
+		// The command-line parser links package command and the kernel (a
+		// cookie's fingerprint) only, so its fuzz target links little.
+		{"cmd/notp-cli/internal/cmdline", []string{modulePath, modulePath + "/command", modulePath + "/kernel"}, nil},
 		// The reply text renderer is standard library only, so its fuzz
 		// target links little.
 		{"cmd/notp-cli/internal/textout", nil, nil},

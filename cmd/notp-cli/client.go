@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/notp-go/notp"
+	"github.com/notp-go/notp/cmd/notp-cli/internal/cmdline"
 	"github.com/notp-go/notp/command"
 	"github.com/notp-go/notp/kernel"
 )
@@ -129,11 +130,11 @@ func (c *client) do(ctx context.Context, name string, args command.Args) command
 }
 
 // send runs a parsed request: its payload when it has one, else its args.
-func (c *client) send(ctx context.Context, req request) command.Reply {
-	if req.payload != nil {
-		return c.doRaw(ctx, req.name, req.payload)
+func (c *client) send(ctx context.Context, req cmdline.Request) command.Reply {
+	if req.Payload != nil {
+		return c.doRaw(ctx, req.Name, req.Payload)
 	}
-	return c.do(ctx, req.name, req.args)
+	return c.do(ctx, req.Name, req.Args)
 }
 
 // doRaw is do with the payload already encoded.

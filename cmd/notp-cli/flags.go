@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/notp-go/notp"
+	"github.com/notp-go/notp/cmd/notp-cli/internal/cmdline"
 )
 
 // Defaults of the flags (notp's ncl, plus --timeout).
@@ -44,7 +45,7 @@ func (f portFlag) String() string {
 }
 
 func (f portFlag) Set(s string) error {
-	p, err := parsePort(s)
+	p, err := cmdline.ParsePort(s)
 	if err != nil {
 		return err
 	}
@@ -84,7 +85,7 @@ func parseFlags(args []string) (options, error) {
 	}
 	fs.StringVar(&ks.file, "key-file", "", "")
 	fs.DurationVar(&o.timeout, "timeout", o.timeout, "")
-	fs.Func("format", "", func(v string) (err error) { o.format, err = parseFormat(v); return err })
+	fs.Func("format", "", func(v string) (err error) { o.format, err = cmdline.ParseFormat(v); return err })
 	var tf tlsFlags
 	fs.BoolVar(&tf.on, "tls", false, "")
 	fs.StringVar(&tf.ca, "tls-ca", "", "")
@@ -152,7 +153,7 @@ func envDefaults(t *notp.Node) error {
 		}
 	}
 	if v := os.Getenv(envPort); v != "" {
-		p, err := parsePort(v)
+		p, err := cmdline.ParsePort(v)
 		if err != nil {
 			return fmt.Errorf("$%s: %w", envPort, err)
 		}
@@ -222,8 +223,8 @@ ok:false JSON says why); 2 on a usage error (nothing is sent).
 // The shell adds its own commands.
 func writeCommandList(w io.Writer, shell bool) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	for i := range specs {
-		fmt.Fprintf(tw, "  %s\t%s\n", specs[i].brief(), specs[i].summary())
+	for i := range cmdline.Specs {
+		fmt.Fprintf(tw, "  %s\t%s\n", cmdline.Specs[i].Brief(), cmdline.Specs[i].Summary())
 	}
 	fmt.Fprintf(tw, "  %s\t%s\n", "monitor [--level <l>]", monitorHelp)
 	fmt.Fprintf(tw, "  %s\t%s\n", "keygen", keygenHelp)
@@ -235,24 +236,24 @@ func writeCommandList(w io.Writer, shell bool) {
 }
 
 // writeCommandHelp prints the usage and full description of one command.
-func writeCommandHelp(w io.Writer, s *spec) {
-	fmt.Fprintf(w, "Usage: %s\n\n%s\n", s.synopsis(), s.desc)
-	if s.opts == 0 && s.weightHelp == "" {
+func writeCommandHelp(w io.Writer, s *cmdline.Spec) {
+	fmt.Fprintf(w, "Usage: %s\n\n%s\n", s.Synopsis(), s.Desc)
+	if s.Opts == 0 && s.WeightHelp == "" {
 		return
 	}
 	fmt.Fprint(w, "\n")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	if s.opts&optForce != 0 {
-		fmt.Fprintf(tw, "  %s\t%s\n", "-f, --force", forceHelp)
+	if s.Opts&cmdline.OptForce != 0 {
+		fmt.Fprintf(tw, "  %s\t%s\n", "-f, --force", cmdline.ForceHelp)
 	}
-	if s.opts&optGroup != 0 {
-		fmt.Fprintf(tw, "  %s\t%s\n", "--group <name>", groupHelp)
+	if s.Opts&cmdline.OptGroup != 0 {
+		fmt.Fprintf(tw, "  %s\t%s\n", "--group <name>", cmdline.GroupHelp)
 	}
 	switch {
-	case s.opts&optWeight != 0:
-		fmt.Fprintf(tw, "  %s\t%s\n", "-w, --weight <n>", s.weightHelp)
-	case s.weightHelp != "":
-		fmt.Fprintf(tw, "  %s\t%s\n", "weight", s.weightHelp)
+	case s.Opts&cmdline.OptWeight != 0:
+		fmt.Fprintf(tw, "  %s\t%s\n", "-w, --weight <n>", s.WeightHelp)
+	case s.WeightHelp != "":
+		fmt.Fprintf(tw, "  %s\t%s\n", "weight", s.WeightHelp)
 	}
 	tw.Flush()
 }

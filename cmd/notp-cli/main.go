@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/notp-go/notp/cmd/notp-cli/internal/cmdline"
 	"github.com/notp-go/notp/command"
 )
 
@@ -68,33 +69,33 @@ func startClient(ctx context.Context, o options, name, format string, stdout io.
 // oneShot sends one command and prints only the reply: as JSON unless
 // --format text (the command's --format wins over the global one).
 func oneShot(ctx context.Context, o options, stdout, stderr io.Writer) int {
-	req, err := parseRequest(o.cmd, o.args)
+	req, err := cmdline.ParseRequest(o.cmd, o.args)
 	if err != nil {
 		reportUsage(stderr, err)
 		return exitUsage
 	}
-	format := cmp.Or(req.opts.format, o.format, "json")
-	c, ok := startClient(ctx, o, req.name, format, stdout)
+	format := cmp.Or(req.Opts.Format, o.format, "json")
+	c, ok := startClient(ctx, o, req.Name, format, stdout)
 	if !ok {
 		return exitFail
 	}
 	defer c.Close()
 	r := c.send(ctx, req)
-	if req.name == command.Nodes {
-		r = filterNodes(r, req.opts)
+	if req.Name == command.Nodes {
+		r = filterNodes(r, req.Opts)
 	}
-	writeAll(stdout, render(req.name, r, format, false, 0))
+	writeAll(stdout, render(req.Name, r, format, false, 0))
 	if !r.OK {
 		return exitFail
 	}
 	return exitOK
 }
 
-// reportUsage explains a command-line error from parseCommand.
+// reportUsage explains a command-line error from cmdline.ParseCommand.
 func reportUsage(w io.Writer, err error) {
-	var ue *usageError
+	var ue *cmdline.UsageError
 	if errors.As(err, &ue) {
-		fmt.Fprintf(w, "notp-cli: %v\nUsage: notp-cli [flags] %s\n", err, ue.spec.synopsis())
+		fmt.Fprintf(w, "notp-cli: %v\nUsage: notp-cli [flags] %s\n", err, ue.Spec.Synopsis())
 		return
 	}
 	fmt.Fprintf(w, "notp-cli: %v\nRun 'notp-cli --help' for the list of commands.\n", err)
@@ -115,7 +116,7 @@ func oneShotHelp(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stdout, "Usage: %s\n\n%s\n", monitorSynopsis, monitorDesc)
 			return exitOK
 		}
-		if s, ok := lookup(args[0]); ok {
+		if s, ok := cmdline.Lookup(args[0]); ok {
 			writeCommandHelp(stdout, s)
 			return exitOK
 		}

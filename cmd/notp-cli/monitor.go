@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/notp-go/notp/cmd/notp-cli/internal/cmdline"
 	"github.com/notp-go/notp/command"
 )
 
@@ -56,7 +57,7 @@ func parseMonitor(args []string) (monitorOpts, error) {
 			val = args[i]
 		}
 		if name == "--format" {
-			f, err := parseFormat(val)
+			f, err := cmdline.ParseFormat(val)
 			if err != nil {
 				return mo, fmt.Errorf("monitor: %w", err)
 			}

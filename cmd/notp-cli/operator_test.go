@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/notp-go/notp/cmd/notp-cli/internal/cmdline"
 	"github.com/notp-go/notp/command"
 )
 
@@ -182,7 +183,7 @@ func TestOperatorUsageErrors(t *testing.T) {
 	}{
 		{with("members", "--status", "sleepy"), `--status "sleepy": want one of alive, suspect, dead`},
 		{with("members", "--id", "web-("), "--id: error parsing regexp"},
-		{with("members", "--id", strings.Repeat("a", maxIDPattern+1)), "at most 256"},
+		{with("members", "--id", strings.Repeat("a", cmdline.MaxIDPattern+1)), "at most 256"},
 		{with("members", "--id"), "needs a value"},
 		{with("ping", "--status", "alive"), `unknown option "--status"`},
 		{with("lookup"), "missing <key>"},

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/notp-go/notp/cmd/notp-cli/internal/cmdline"
 	"github.com/notp-go/notp/cmd/notp-cli/internal/textout"
 	"github.com/notp-go/notp/command"
 )
@@ -81,8 +82,8 @@ func writeAll(w io.Writer, b []byte) { w.Write(b) }
 
 // filterNodes applies --status and --id to the data of a nodes reply: a
 // list of {id, host, port, health}. Data of another shape is an error.
-func filterNodes(r command.Reply, o cmdOptions) command.Reply {
-	if !r.OK || (o.status == "" && o.idRe == nil) {
+func filterNodes(r command.Reply, o cmdline.Options) command.Reply {
+	if !r.OK || (o.Status == "" && o.IDRe == nil) {
 		return r
 	}
 	var nodes []command.NodeHealth
@@ -91,7 +92,7 @@ func filterNodes(r command.Reply, o cmdOptions) command.Reply {
 	}
 	kept := nodes[:0]
 	for _, n := range nodes {
-		if (o.status == "" || n.Health == o.status) && (o.idRe == nil || o.idRe.MatchString(n.ID)) {
+		if (o.Status == "" || n.Health == o.Status) && (o.IDRe == nil || o.IDRe.MatchString(n.ID)) {
 			kept = append(kept, n)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/notp-go/notp"
+	"github.com/notp-go/notp/cmd/notp-cli/internal/cmdline"
 	"github.com/notp-go/notp/command"
 )
 
@@ -59,7 +60,7 @@ func TestParseCommandGood(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.line, func(t *testing.T) {
 			f := strings.Fields(c.line)
-			got, err := parseCommand(f[0], f[1:])
+			got, err := cmdline.ParseCommand(f[0], f[1:])
 			if err != nil {
 				t.Fatalf("parseCommand: %v", err)
 			}
@@ -113,8 +114,8 @@ func TestParseCommandBad(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.line, func(t *testing.T) {
 			f := strings.Fields(c.line)
-			_, err := parseCommand(f[0], f[1:])
-			var ue *usageError
+			_, err := cmdline.ParseCommand(f[0], f[1:])
+			var ue *cmdline.UsageError
 			if !errors.As(err, &ue) {
 				t.Fatalf("error %v, want a usage error", err)
 			}
@@ -123,10 +124,10 @@ func TestParseCommandBad(t *testing.T) {
 			}
 		})
 	}
-	if _, err := parseCommand("frobnicate", nil); !errors.Is(err, errUnknownCommand) {
+	if _, err := cmdline.ParseCommand("frobnicate", nil); !errors.Is(err, cmdline.ErrUnknownCommand) {
 		t.Fatalf("unknown command: error %v", err)
 	}
-	if _, err := parseCommand("get", []string{" "}); err == nil {
+	if _, err := cmdline.ParseCommand("get", []string{" "}); err == nil {
 		t.Fatal("a blank id was accepted")
 	}
 }
@@ -137,9 +138,9 @@ func TestSpecsCoverProtocol(t *testing.T) {
 	if got := commandNames(); !reflect.DeepEqual(got, append(slices.Clone(command.Names), command.Raft)) {
 		t.Fatalf("specs %v, command.Names %v", got, command.Names)
 	}
-	for i := range specs {
-		if specs[i].desc == "" || !strings.HasSuffix(specs[i].summary(), ".") {
-			t.Errorf("%s: bad description %q", specs[i].name, specs[i].desc)
+	for i := range cmdline.Specs {
+		if cmdline.Specs[i].Desc == "" || !strings.HasSuffix(cmdline.Specs[i].Summary(), ".") {
+			t.Errorf("%s: bad description %q", cmdline.Specs[i].Name, cmdline.Specs[i].Desc)
 		}
 	}
 }
