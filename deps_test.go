@@ -107,9 +107,11 @@ func TestDependencyRules(t *testing.T) {
 			modulePath + "/internal/cookiefile", modulePath + "/cmd/notp-cli/internal/textout",
 			modulePath + "/cmd/notp-cli/internal/cmdline"},
 			[]string{"golang.org/x/term"}},
-		// The command-line parser links package command and the kernel (a
-		// cookie's fingerprint) only, so its fuzz target links little.
-		{"cmd/notp-cli/internal/cmdline", []string{modulePath, modulePath + "/command", modulePath + "/kernel"}, nil},
+		// The command-line parser (flags, commands and their arguments) links
+		// package command, the kernel (a cookie's fingerprint) and the cookie
+		// file reader only, so its fuzz targets link little.
+		{"cmd/notp-cli/internal/cmdline", []string{modulePath, modulePath + "/command", modulePath + "/kernel",
+			modulePath + "/internal/cookiefile"}, nil},
 		// The reply text renderer is standard library only, so its fuzz
 		// target links little.
 		{"cmd/notp-cli/internal/textout", nil, nil},

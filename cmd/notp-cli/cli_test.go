@@ -526,7 +526,7 @@ func TestShellTerminal(t *testing.T) {
 	f := startFake(t, k)
 	f.set(command.Ping, command.Reply{OK: true, Data: json.RawMessage(`"pong"`)})
 	target := k.Self()
-	c, err := newClient(context.Background(), options{target: target, timeout: 5 * time.Second})
+	c, err := newClient(context.Background(), cmdline.Flags{Target: target, Timeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -40,19 +40,19 @@ type client struct {
 // newClient starts the CLI's own kernel node "notp-cli-<pid>-<random>" on
 // 127.0.0.1 (an ephemeral port; replies come back over the connection the
 // request went out on) and starts the link to the target.
-func newClient(ctx context.Context, o options) (*client, error) {
+func newClient(ctx context.Context, o cmdline.Flags) (*client, error) {
 	var r [4]byte
 	rand.Read(r[:])
 	id := fmt.Sprintf("notp-cli-%d-%s", os.Getpid(), hex.EncodeToString(r[:]))
 	k, err := kernel.New(kernel.Config{
 		Node:     notp.Node{ID: id, Host: "127.0.0.1", Port: 0},
-		Cookie:   o.key,
-		Insecure: o.key == "",
-		TLS:      o.tls,
+		Cookie:   o.Key,
+		Insecure: o.Key == "",
+		TLS:      o.TLS,
 		// Longer than a request's timeout, so a silent peer shows up as
 		// a timeout, not as a half-finished handshake.
-		HandshakeTimeout: 2 * o.timeout,
-		CallTimeout:      o.timeout,
+		HandshakeTimeout: 2 * o.Timeout,
+		CallTimeout:      o.Timeout,
 		ReconnectMax:     time.Second,
 		Logger:           slog.New(slog.DiscardHandler),
 		// The node enforces its cookie policy; the CLI presents whatever
@@ -66,11 +66,11 @@ func newClient(ctx context.Context, o options) (*client, error) {
 		k.Close()
 		return nil, err
 	}
-	if err := k.Connect(o.target); err != nil {
+	if err := k.Connect(o.Target); err != nil {
 		k.Close()
 		return nil, err
 	}
-	return &client{k: k, target: o.target, timeout: o.timeout}, nil
+	return &client{k: k, target: o.Target, timeout: o.Timeout}, nil
 }
 
 // Close stops the kernel and waits for its goroutines.

@@ -62,7 +62,7 @@ func runKeys(ctx context.Context, c *client, kr cmdline.KeysRequest) command.Rep
 	if kr.Op == command.KeyInstall {
 		sealed, err := c.k.SealCookie(kr.Cookie)
 		if err != nil {
-			return failure(codeClient, "keys install needs notp-cli to connect with a cookie (-a, --key-file or %s): %v", envCookie, err)
+			return failure(codeClient, "keys install needs notp-cli to connect with a cookie (-a, --key-file or %s): %v", cmdline.EnvCookie, err)
 		}
 		args.Sealed = sealed
 	}
@@ -128,13 +128,13 @@ func (c *client) on(node notp.Node) *client {
 
 // oneShotKeys serves "notp-cli keys ...": JSON unless --format text;
 // exit 0 only when every live node acknowledged.
-func oneShotKeys(ctx context.Context, o options, stdout, stderr io.Writer) int {
-	kr, err := cmdline.ParseKeys(o.args)
+func oneShotKeys(ctx context.Context, o cmdline.Flags, stdout, stderr io.Writer) int {
+	kr, err := cmdline.ParseKeys(o.Args)
 	if err != nil {
 		fmt.Fprintf(stderr, "notp-cli: %v\nUsage: notp-cli [flags] keys %s\n", err, cmdline.KeysUsage)
 		return exitUsage
 	}
-	format := cmp.Or(kr.Format, o.format, "json")
+	format := cmp.Or(kr.Format, o.Format, "json")
 	c, ok := startClient(ctx, o, "", format, stdout)
 	if !ok {
 		return exitFail

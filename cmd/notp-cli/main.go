@@ -31,24 +31,24 @@ const (
 // run is the whole program: args are the command-line arguments without
 // the program name. It returns the exit code.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	o, err := parseFlags(args)
+	o, err := cmdline.ParseFlags(args)
 	if err != nil {
 		fmt.Fprintf(stderr, "notp-cli: %v\nRun 'notp-cli --help' for usage.\n", err)
 		return exitUsage
 	}
 	switch {
-	case o.help:
+	case o.Help:
 		writeUsage(stdout)
 		return exitOK
-	case o.cmd == "":
+	case o.Cmd == "":
 		return runShell(ctx, o, stdin, stdout, stderr)
-	case o.cmd == "help":
-		return oneShotHelp(o.args, stdout, stderr)
-	case o.cmd == "keygen":
-		return keygen(o.args, stdout, stderr)
-	case o.cmd == "monitor":
+	case o.Cmd == "help":
+		return oneShotHelp(o.Args, stdout, stderr)
+	case o.Cmd == "keygen":
+		return keygen(o.Args, stdout, stderr)
+	case o.Cmd == "monitor":
 		return oneShotMonitor(ctx, o, stdout, stderr)
-	case o.cmd == command.Keys:
+	case o.Cmd == command.Keys:
 		return oneShotKeys(ctx, o, stdout, stderr)
 	}
 	return oneShot(ctx, o, stdout, stderr)
@@ -57,7 +57,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 // startClient starts the CLI's client for a one-shot command; when it
 // cannot, it prints the failure as the command's reply (in format) and
 // reports false.
-func startClient(ctx context.Context, o options, name, format string, stdout io.Writer) (*client, bool) {
+func startClient(ctx context.Context, o cmdline.Flags, name, format string, stdout io.Writer) (*client, bool) {
 	c, err := newClient(ctx, o)
 	if err != nil {
 		writeAll(stdout, render(name, failure(codeClient, "start the CLI's kernel: %v", err), format, false, 0))
@@ -68,13 +68,13 @@ func startClient(ctx context.Context, o options, name, format string, stdout io.
 
 // oneShot sends one command and prints only the reply: as JSON unless
 // --format text (the command's --format wins over the global one).
-func oneShot(ctx context.Context, o options, stdout, stderr io.Writer) int {
-	req, err := cmdline.ParseRequest(o.cmd, o.args)
+func oneShot(ctx context.Context, o cmdline.Flags, stdout, stderr io.Writer) int {
+	req, err := cmdline.ParseRequest(o.Cmd, o.Args)
 	if err != nil {
 		reportUsage(stderr, err)
 		return exitUsage
 	}
-	format := cmp.Or(req.Opts.Format, o.format, "json")
+	format := cmp.Or(req.Opts.Format, o.Format, "json")
 	c, ok := startClient(ctx, o, req.Name, format, stdout)
 	if !ok {
 		return exitFail

@@ -134,13 +134,13 @@ func monitorEvents(ctx context.Context, c *client, mo monitorOpts, format string
 
 // oneShotMonitor runs monitor in one-shot mode: JSON lines unless --format
 // text; exit 0 when a signal ends it, 1 when a poll fails.
-func oneShotMonitor(ctx context.Context, o options, stdout, stderr io.Writer) int {
-	mo, err := parseMonitor(o.args)
+func oneShotMonitor(ctx context.Context, o cmdline.Flags, stdout, stderr io.Writer) int {
+	mo, err := parseMonitor(o.Args)
 	if err != nil {
 		fmt.Fprintf(stderr, "notp-cli: %v\nUsage: notp-cli [flags] %s\n", err, monitorSynopsis)
 		return exitUsage
 	}
-	format := cmp.Or(mo.format, o.format, "json")
+	format := cmp.Or(mo.format, o.Format, "json")
 	c, ok := startClient(ctx, o, "", format, stdout)
 	if !ok {
 		return exitFail

@@ -146,33 +146,33 @@ func TestSpecsCoverProtocol(t *testing.T) {
 }
 
 func TestParseFlags(t *testing.T) {
-	o, err := parseFlags([]string{"-I", "n1", "--hostname", "10.0.0.1", "--port", "8000", "-a", "k", "--timeout", "2s", "get", "x", "-f"})
+	o, err := cmdline.ParseFlags([]string{"-I", "n1", "--hostname", "10.0.0.1", "--port", "8000", "-a", "k", "--timeout", "2s", "get", "x", "-f"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := options{target: notp.Node{ID: "n1", Host: "10.0.0.1", Port: 8000}, key: "k", timeout: 2 * time.Second,
-		cmd: "get", args: []string{"x", "-f"}}
+	want := cmdline.Flags{Target: notp.Node{ID: "n1", Host: "10.0.0.1", Port: 8000}, Key: "k", Timeout: 2 * time.Second,
+		Cmd: "get", Args: []string{"x", "-f"}}
 	if !reflect.DeepEqual(o, want) {
 		t.Fatalf("got %+v, want %+v", o, want)
 	}
-	o, err = parseFlags([]string{"--instance=n2", "-H=h", "-p=1", "--key=", "nodes"})
+	o, err = cmdline.ParseFlags([]string{"--instance=n2", "-H=h", "-p=1", "--key=", "nodes"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.target != (notp.Node{ID: "n2", Host: "h", Port: 1}) || o.key != "" || o.timeout != defaultTimeout || o.cmd != "nodes" {
+	if o.Target != (notp.Node{ID: "n2", Host: "h", Port: 1}) || o.Key != "" || o.Timeout != cmdline.DefaultTimeout || o.Cmd != "nodes" {
 		t.Fatalf("got %+v", o)
 	}
 	// Defaults: this host, port 7022, empty key, 5 s, shell mode.
-	o, err = parseFlags(nil)
+	o, err = cmdline.ParseFlags(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.target.ID == "" || o.target.Host == "" || o.target.Port != 7022 || o.key != "" || o.timeout != 5*time.Second || o.cmd != "" {
+	if o.Target.ID == "" || o.Target.Host == "" || o.Target.Port != 7022 || o.Key != "" || o.Timeout != 5*time.Second || o.Cmd != "" {
 		t.Fatalf("defaults %+v", o)
 	}
 	for _, args := range [][]string{{"-h"}, {"--help"}, {"-I", "x", "-h"}} {
-		if o, err := parseFlags(args); err != nil || !o.help {
-			t.Fatalf("%v: help %v err %v", args, o.help, err)
+		if o, err := cmdline.ParseFlags(args); err != nil || !o.Help {
+			t.Fatalf("%v: help %v err %v", args, o.Help, err)
 		}
 	}
 }
@@ -195,8 +195,8 @@ func TestParseFlagsBad(t *testing.T) {
 		{[]string{"--frob"}, "not defined"},
 	}
 	for _, c := range cases {
-		_, err := parseFlags(c.args)
-		if !errors.Is(err, errFlags) || !strings.Contains(err.Error(), c.msg) {
+		_, err := cmdline.ParseFlags(c.args)
+		if !errors.Is(err, cmdline.ErrFlags) || !strings.Contains(err.Error(), c.msg) {
 			t.Errorf("%v: error %v, want one mentioning %q", c.args, err, c.msg)
 		}
 	}

@@ -49,8 +49,8 @@ type shell struct {
 // runShell connects (a ping must succeed), then reads commands until
 // exit, EOF or ctx ends. Lines are edited with x/term's Terminal when
 // stdin and stdout are terminals and read plainly otherwise.
-func runShell(ctx context.Context, o options, stdin io.Reader, stdout, stderr io.Writer) int {
-	fmt.Fprintf(stdout, "Connecting to %s at %s\n", o.target.ID, o.target.Addr())
+func runShell(ctx context.Context, o cmdline.Flags, stdin io.Reader, stdout, stderr io.Writer) int {
+	fmt.Fprintf(stdout, "Connecting to %s at %s\n", o.Target.ID, o.Target.Addr())
 	c, err := newClient(ctx, o)
 	if err != nil {
 		fmt.Fprintf(stderr, "notp-cli: start the CLI's kernel: %v\n", err)
@@ -58,12 +58,12 @@ func runShell(ctx context.Context, o options, stdin io.Reader, stdout, stderr io
 	}
 	defer c.Close()
 	if r := c.do(ctx, command.Ping, command.Args{}); !r.OK {
-		fmt.Fprintf(stderr, "Cannot connect to %s: %s (%s)\n", o.target.ID, r.Error.Message, r.Error.Code)
+		fmt.Fprintf(stderr, "Cannot connect to %s: %s (%s)\n", o.Target.ID, r.Error.Message, r.Error.Code)
 		return exitFail
 	}
-	fmt.Fprintf(stdout, "Connected to %s\n", o.target.ID)
+	fmt.Fprintf(stdout, "Connected to %s\n", o.Target.ID)
 
-	sh := &shell{c: c, id: o.target.ID, format: o.format}
+	sh := &shell{c: c, id: o.Target.ID, format: o.Format}
 	var read func() (string, error)
 	if in, out, ok := terminals(stdin, stdout); ok {
 		t, restore, err := sh.useTerminal(in, out)
