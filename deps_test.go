@@ -52,7 +52,11 @@ func TestDependencyRules(t *testing.T) {
 			modulePath + "/internal/event"}, []string{"github.com/vmihailenco/msgpack/v5"}},
 		// memberlist stays behind gossip and its internal transport; the
 		// command-line tool needs none of it.
-		{"gossip/internal/mltransport", []string{modulePath + "/kernel"}, []string{"github.com/hashicorp/memberlist"}},
+		{"gossip/internal/mltransport", []string{modulePath + "/kernel", modulePath + "/gossip/internal/advertise"},
+			[]string{"github.com/hashicorp/memberlist"}},
+		// The advertised address is decided by standard-library code alone,
+		// so its fuzz target links little and runs fast.
+		{"gossip/internal/advertise", nil, nil},
 		{"gossip", []string{modulePath, modulePath + "/chash", modulePath + "/vclock", modulePath + "/kernel",
 			modulePath + "/gossip/internal/mltransport", modulePath + "/internal/msgpackcheck", modulePath + "/internal/event",
 			modulePath + "/internal/lifecycle"},
@@ -65,8 +69,12 @@ func TestDependencyRules(t *testing.T) {
 			[]string{"github.com/prometheus/client_golang"}},
 		{"cluster", []string{modulePath, modulePath + "/chash", modulePath + "/vclock", modulePath + "/kernel",
 			modulePath + "/genserver", modulePath + "/gossip", modulePath + "/command", modulePath + "/internal/msgpackcheck",
-			modulePath + "/metrics", modulePath + "/internal/lifecycle", modulePath + "/discover"},
+			modulePath + "/metrics", modulePath + "/internal/lifecycle", modulePath + "/discover",
+			modulePath + "/cluster/internal/cmdargs"},
 			[]string{"github.com/hashicorp/memberlist", "github.com/prometheus/client_golang"}},
+		// The command arguments' checks link package command alone, so
+		// their fuzz target does not pay for memberlist and Prometheus.
+		{"cluster/internal/cmdargs", []string{modulePath, modulePath + "/command", modulePath + "/internal/msgpackcheck"}, nil},
 		// The lock and semaphore managers are actors on a cluster node that
 		// persist through package table. They, and conflux, report their
 		// counters through package metrics' sources, which adds no module:
@@ -109,8 +117,17 @@ func TestDependencyRules(t *testing.T) {
 		// nothing else.
 		{"table", []string{modulePath}, nil},
 		{"cmd/notp-cli", []string{modulePath, modulePath + "/kernel", modulePath + "/genserver", modulePath + "/command",
-			modulePath + "/internal/cookiefile"},
+			modulePath + "/internal/cookiefile", modulePath + "/cmd/notp-cli/internal/textout",
+			modulePath + "/cmd/notp-cli/internal/cmdline"},
 			[]string{"golang.org/x/term"}},
+		// The command-line parser (flags, commands and their arguments) links
+		// package command, the kernel (a cookie's fingerprint) and the cookie
+		// file reader only, so its fuzz targets link little.
+		{"cmd/notp-cli/internal/cmdline", []string{modulePath, modulePath + "/command", modulePath + "/kernel",
+			modulePath + "/internal/cookiefile"}, nil},
+		// The reply text renderer is standard library only, so its fuzz
+		// target links little.
+		{"cmd/notp-cli/internal/textout", nil, nil},
 	}
 	for _, r := range rules {
 		t.Run(r.dir, func(t *testing.T) {

@@ -9,16 +9,14 @@ import (
 	"runtime/debug"
 	"slices"
 	"sort"
-	"strconv"
-	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/notp-go/notp"
+	"github.com/notp-go/notp/cluster/internal/cmdargs"
 	"github.com/notp-go/notp/command"
 	"github.com/notp-go/notp/genserver"
 	"github.com/notp-go/notp/gossip"
-	"github.com/notp-go/notp/internal/msgpackcheck"
 	"github.com/notp-go/notp/kernel"
 	"github.com/notp-go/notp/vclock"
 )
@@ -41,13 +39,6 @@ type ringService interface {
 	RFactor() int
 	PFactor() int
 }
-
-// Messages of notp's command server, kept verbatim.
-const (
-	msgMissingID   = "Missing required 'id' parameter."
-	msgBadNode     = "Invalid node parameter types."
-	msgBadNodeList = "Invalid node list format, should be: [{id: <id>, host: <host>, port: <port>}]."
-)
 
 // notDefined is notp's reply text for get/weight of an unknown id.
 func notDefined(id string) string { return fmt.Sprintf("'%s' is not defined in this ring.", id) }
@@ -198,7 +189,7 @@ func (c *commandServer) serve(ctx context.Context, name string, r genserver.Requ
 	}
 	var rep command.Reply
 	var ok bool
-	if *a, rep, ok = decodeArgs(name, r.Data); !ok {
+	if *a, rep, ok = cmdargs.Decode(name, r.Data); !ok {
 		return rep
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
@@ -220,111 +211,6 @@ func (c *commandServer) refuseMember(from string) (command.Reply, bool) {
 // isMember reports whether id is this node or a node of its ring.
 func (c *commandServer) isMember(id string) bool {
 	return id == c.self().ID || c.ring.View().Has(id)
-}
-
-// decodeArgs decodes the payload and checks the fields the command needs.
-// command.DecodeArgs checks the payload's declared lengths before
-// decoding, so a forged length cannot make the decoder allocate more than
-// the payload's size; the re-decoding in fieldErrors happens only after
-// that check passed.
-// On failure it returns an ok:false BAD_REQUEST reply with per-field
-// messages.
-func decodeArgs(name string, data []byte) (command.Args, command.Reply, bool) {
-	a, err := command.DecodeArgs(data)
-	if err != nil {
-		var fields map[string]string
-		if errors.Is(err, notp.ErrInvalidNode) {
-			// The payload decoded (DecodeArgs checked its declared lengths
-			// first); only a node failed validation: name its fields.
-			fields = fieldErrors(data)
-		}
-		return a, badRequest(payloadMessage(data, err), fields), false
-	}
-	switch name {
-	case command.Lookup:
-		if a.Key == "" {
-			return a, badRequest("Missing required 'key' parameter.", map[string]string{"key": "required: a non-empty string"}), false
-		}
-	case command.Join, command.Has, command.Get, command.Weight:
-		if a.ID == "" {
-			return a, badRequest(msgMissingID, map[string]string{"id": "required: a non-empty string"}), false
-		}
-	case command.Meet, command.Insert, command.Update, command.Remove:
-		if a.Node == nil {
-			return a, badRequest(msgBadNode, map[string]string{"node": "required: {id, host, port}"}), false
-		}
-	case command.MInsert, command.MRemove:
-		if len(a.Nodes) == 0 {
-			return a, badRequest(msgBadNodeList, map[string]string{"nodes": "required: a non-empty list"}), false
-		}
-		if f := duplicateIDs(a.Nodes); f != nil {
-			return a, badRequest(msgBadNodeList, f), false
-		}
-	}
-	return a, command.Reply{}, true
-}
-
-func badRequest(msg string, fields map[string]string) command.Reply {
-	r := command.Fail(command.CodeBadRequest, msg)
-	r.Error.Fields = fields
-	return r
-}
-
-// payloadMessage picks notp's message for an invalid node (list) and the
-// decoder's text otherwise.
-func payloadMessage(data []byte, err error) string {
-	if errors.Is(err, notp.ErrInvalidNode) {
-		var raw command.Args
-		if msgpackcheck.Unmarshal(data, &raw) == nil && raw.Node == nil {
-			return msgBadNodeList
-		}
-		return msgBadNode
-	}
-	return "Invalid command payload: " + err.Error()
-}
-
-// fieldErrors re-decodes a payload whose nodes failed validation (so it
-// passed command.DecodeArgs's size check and decoded), without validating
-// it, and names each bad node field ("node.port", "nodes[2].id").
-func fieldErrors(data []byte) map[string]string {
-	var raw command.Args
-	if err := msgpackcheck.Unmarshal(data, &raw); err != nil {
-		return nil
-	}
-	f := map[string]string{}
-	if raw.Node != nil {
-		nodeFields("node", *raw.Node, f)
-	}
-	for i, n := range raw.Nodes {
-		nodeFields("nodes["+strconv.Itoa(i)+"]", n, f)
-	}
-	if len(f) == 0 {
-		return nil
-	}
-	return f
-}
-
-func nodeFields(prefix string, n notp.Node, f map[string]string) {
-	if n.ID == "" || strings.ContainsAny(n.ID, "@ \t\r\n") {
-		f[prefix+".id"] = "must be a non-empty string without '@' or whitespace"
-	}
-	if n.Host == "" {
-		f[prefix+".host"] = "must be a non-empty string"
-	}
-	if n.Port < 1 || n.Port > notp.MaxPort {
-		f[prefix+".port"] = fmt.Sprintf("must be a number in 1..%d", notp.MaxPort)
-	}
-}
-
-func duplicateIDs(nodes []notp.Node) map[string]string {
-	seen := make(map[string]bool, len(nodes))
-	for i, n := range nodes {
-		if seen[n.ID] {
-			return map[string]string{"nodes[" + strconv.Itoa(i) + "].id": fmt.Sprintf("duplicate id '%s'", n.ID)}
-		}
-		seen[n.ID] = true
-	}
-	return nil
 }
 
 // ok builds an ok:true reply; data that cannot be encoded (never the case

@@ -24,6 +24,7 @@ import (
 
 	"github.com/notp-go/notp"
 	"github.com/notp-go/notp/chash"
+	"github.com/notp-go/notp/cluster/internal/cmdargs"
 	"github.com/notp-go/notp/command"
 	"github.com/notp-go/notp/genserver"
 	"github.com/notp-go/notp/gossip"
@@ -488,17 +489,17 @@ func TestCommandBadPayloads(t *testing.T) {
 		msg     string
 		field   string // a key expected in Fields, "" = none checked
 	}{
-		{"get without id", command.Get, nil, msgMissingID, "id"},
-		{"has empty id", command.Has, raw(map[string]any{"id": ""}), msgMissingID, "id"},
-		{"weight without id", command.Weight, raw(map[string]any{}), msgMissingID, "id"},
-		{"join without id", command.Join, nil, msgMissingID, "id"},
-		{"meet without node", command.Meet, nil, msgBadNode, "node"},
-		{"insert bad port", command.Insert, raw(map[string]any{"node": rawNode{"a", "h", 0}}), msgBadNode, "node.port"},
-		{"update empty host", command.Update, raw(map[string]any{"node": rawNode{"a", "", 5}}), msgBadNode, "node.host"},
-		{"remove id with @", command.Remove, raw(map[string]any{"node": rawNode{"a@b", "h", 5}}), msgBadNode, "node.id"},
-		{"minsert without nodes", command.MInsert, nil, msgBadNodeList, "nodes"},
-		{"minsert bad element", command.MInsert, raw(map[string]any{"nodes": []rawNode{{"a", "h", 1}, {"b", "h", 70000}}}), msgBadNodeList, "nodes[1].port"},
-		{"mremove duplicate", command.MRemove, raw(map[string]any{"nodes": []rawNode{{"a", "h", 1}, {"a", "h", 2}}}), msgBadNodeList, "nodes[1].id"},
+		{"get without id", command.Get, nil, cmdargs.MsgMissingID, "id"},
+		{"has empty id", command.Has, raw(map[string]any{"id": ""}), cmdargs.MsgMissingID, "id"},
+		{"weight without id", command.Weight, raw(map[string]any{}), cmdargs.MsgMissingID, "id"},
+		{"join without id", command.Join, nil, cmdargs.MsgMissingID, "id"},
+		{"meet without node", command.Meet, nil, cmdargs.MsgBadNode, "node"},
+		{"insert bad port", command.Insert, raw(map[string]any{"node": rawNode{"a", "h", 0}}), cmdargs.MsgBadNode, "node.port"},
+		{"update empty host", command.Update, raw(map[string]any{"node": rawNode{"a", "", 5}}), cmdargs.MsgBadNode, "node.host"},
+		{"remove id with @", command.Remove, raw(map[string]any{"node": rawNode{"a@b", "h", 5}}), cmdargs.MsgBadNode, "node.id"},
+		{"minsert without nodes", command.MInsert, nil, cmdargs.MsgBadNodeList, "nodes"},
+		{"minsert bad element", command.MInsert, raw(map[string]any{"nodes": []rawNode{{"a", "h", 1}, {"b", "h", 70000}}}), cmdargs.MsgBadNodeList, "nodes[1].port"},
+		{"mremove duplicate", command.MRemove, raw(map[string]any{"nodes": []rawNode{{"a", "h", 1}, {"a", "h", 2}}}), cmdargs.MsgBadNodeList, "nodes[1].id"},
 		{"node of wrong type", command.Meet, raw(map[string]any{"node": "foo"}), "", ""},
 		{"port of wrong type", command.Insert, raw(map[string]any{"node": rawNode{"a", "h", "x"}}), "", ""},
 		{"garbage", command.Ping, []byte{0xc1, 0xff, 0x00}, "", ""},

@@ -14,56 +14,9 @@ import (
 	"github.com/notp-go/notp/kernel"
 
 	"github.com/notp-go/notp"
+	"github.com/notp-go/notp/cluster/internal/cmdargs"
 	"github.com/notp-go/notp/command"
 )
-
-// FuzzDecodeArgs: any payload for any command decodes to either a
-// validated Args or a BAD_REQUEST reply with a message; nothing panics.
-func FuzzDecodeArgs(f *testing.F) {
-	seed := func(a command.Args) []byte {
-		b, err := command.EncodeArgs(a)
-		if err != nil {
-			f.Fatal(err)
-		}
-		return b
-	}
-	n := notp.Node{ID: "a", Host: "h", Port: 1}
-	f.Add(uint8(0), []byte(nil))
-	f.Add(uint8(1), seed(command.Args{ID: "x"}))
-	f.Add(uint8(2), seed(command.Args{Node: &n, Weight: 3, Force: true}))
-	f.Add(uint8(3), seed(command.Args{Nodes: []notp.Node{n, n}}))
-	f.Add(uint8(4), []byte{0x81, 0xa4, 'n', 'o', 'd', 'e', 0xa3, 'f', 'o', 'o'})
-	f.Add(uint8(5), []byte{0xc1})
-	f.Fuzz(func(t *testing.T, which uint8, data []byte) {
-		name := command.Names[int(which)%len(command.Names)]
-		a, rep, ok := decodeArgs(name, data)
-		if !ok {
-			if rep.OK || rep.Error == nil || rep.Error.Code != command.CodeBadRequest || rep.Error.Message == "" {
-				t.Fatalf("%s: bad rejection %+v", name, rep)
-			}
-			return
-		}
-		switch name {
-		case command.Join, command.Has, command.Get, command.Weight:
-			if a.ID == "" {
-				t.Fatalf("%s accepted without id", name)
-			}
-		case command.Meet, command.Insert, command.Update, command.Remove:
-			if a.Node == nil || a.Node.Validate() != nil {
-				t.Fatalf("%s accepted node %+v", name, a.Node)
-			}
-		case command.MInsert, command.MRemove:
-			if len(a.Nodes) == 0 || duplicateIDs(a.Nodes) != nil {
-				t.Fatalf("%s accepted nodes %+v", name, a.Nodes)
-			}
-			for _, n := range a.Nodes {
-				if n.Validate() != nil {
-					t.Fatalf("%s accepted node %+v", name, n)
-				}
-			}
-		}
-	})
-}
 
 // FuzzCommand sends random payloads for every command through the command
 // server's request handling (member check, decoding, validation, dispatch,
@@ -98,7 +51,7 @@ func FuzzCommand(f *testing.F) {
 	f.Fuzz(func(t *testing.T, which uint8, data []byte) {
 		name := command.Names[int(which)%len(command.Names)]
 		if name == command.Meet {
-			if a, _, ok := decodeArgs(name, data); ok && a.Node.Validate() != nil {
+			if a, _, ok := cmdargs.Decode(name, data); ok && a.Node.Validate() != nil {
 				t.Fatalf("meet accepted node %+v", a.Node)
 			}
 			return
@@ -114,7 +67,7 @@ func FuzzCommand(f *testing.F) {
 		if err != nil {
 			t.Fatalf("%s: reply does not decode: %v", name, err)
 		}
-		if _, _, ok := decodeArgs(name, data); !ok && (rep.OK || rep.Error.Code != command.CodeBadRequest) {
+		if _, _, ok := cmdargs.Decode(name, data); !ok && (rep.OK || rep.Error.Code != command.CodeBadRequest) {
 			t.Fatalf("%s: refused payload answered %+v", name, rep)
 		}
 		// Whatever the command did, the node still answers.
@@ -139,7 +92,7 @@ func fuzzNode(f *testing.F) (*Node, *commandServer) {
 		// A command against nodes that do not exist must not stall the
 		// fuzzer: forced and waiting operations give up quickly.
 		CommandTimeout: 50 * time.Millisecond,
-		Logger:         slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Logger:         slog.New(slog.DiscardHandler),
 	})
 	if err != nil {
 		f.Fatal(err)
@@ -153,7 +106,7 @@ func fuzzNode(f *testing.F) (*Node, *commandServer) {
 	cs := &commandServer{
 		ring: node.ring, self: node.k.Self, health: node.health,
 		timeout: 50 * time.Millisecond, allowMembers: true,
-		log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		log: slog.New(slog.DiscardHandler),
 	}
 	return node, cs
 }

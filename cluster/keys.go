@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 
+	"github.com/notp-go/notp/cluster/internal/cmdargs"
 	"github.com/notp-go/notp/command"
 	"github.com/notp-go/notp/kernel"
 )
@@ -22,12 +23,12 @@ func (c *commandServer) keys(_ context.Context, a command.Args) command.Reply {
 	case command.KeyList, "":
 	case command.KeyInstall:
 		if len(a.Sealed) == 0 {
-			return badRequest("keys install needs a sealed key", map[string]string{"sealed": "required"})
+			return cmdargs.BadRequest("keys install needs a sealed key", map[string]string{"sealed": "required"})
 		}
 		_, err = c.keyring.InstallSealed(a.Sealed)
 	case command.KeyUse, command.KeyRemove:
 		if a.KeyID == "" {
-			return badRequest("keys "+a.KeyOp+" needs a key id", map[string]string{"key_id": "required"})
+			return cmdargs.BadRequest("keys "+a.KeyOp+" needs a key id", map[string]string{"key_id": "required"})
 		}
 		if a.KeyOp == command.KeyUse {
 			err = c.keyring.UseID(a.KeyID)

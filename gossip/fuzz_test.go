@@ -3,20 +3,26 @@ package gossip
 import (
 	"bytes"
 	"errors"
-	"os"
+	"io/fs"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/notp-go/notp"
 	"github.com/notp-go/notp/kernel"
 	"github.com/vmihailenco/msgpack/v5"
 )
 
-// FuzzLoad runs Load's whole path on a file holding the fuzz input: read,
-// trailer check, decode, validation and adoption. Nothing may panic; an
-// error for unusable content wraps ErrCorrupt; a file that loads flushes
-// back to a file that loads to the same state.
+// FuzzLoad runs Load's whole path on a file holding the fuzz input:
+// leftover temporaries, read, trailer check, decode, validation and
+// adoption. Nothing may panic; an error for unusable content wraps
+// ErrCorrupt; a file that loads flushes back to a file that loads to the
+// same state. The files are in memory (memFS): the operating system's
+// part is not what is fuzzed, and a dozen system calls per input would
+// cap the fuzzer at a few thousand executions a second.
 func FuzzLoad(f *testing.F) {
 	f.Add(encodeFileBytes(validFile()))
 	f.Add(validFile()) // the trailerless layout of earlier releases
@@ -30,9 +36,8 @@ func FuzzLoad(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	dir := fuzzDir(f)
-	path := filepath.Join(dir, "state")
-	again := filepath.Join(dir, "again")
+	const path, again = "/fuzz/state", "/fuzz/again"
+	mem := &memFS{files: map[string][]byte{}}
 	// Two rings, reused across executions (Load replaces the whole state,
 	// and New costs more than a load): r loads the input and flushes it to
 	// again, r2 loads that.
@@ -41,13 +46,13 @@ func FuzzLoad(f *testing.F) {
 		if err != nil {
 			f.Fatal(err)
 		}
+		r.fs = mem
 		return r
 	}
 	r, r2 := newRing(path), newRing(again)
 	f.Fuzz(func(t *testing.T, b []byte) {
-		if err := os.WriteFile(path, b, 0o600); err != nil {
-			t.Fatal(err)
-		}
+		clear(mem.files)
+		mem.files[path] = b
 		r.cfg.FlushPath = path
 		ok, err := r.Load()
 		if err != nil {
@@ -60,8 +65,6 @@ func FuzzLoad(f *testing.F) {
 			t.Fatal("Load of an existing file reports nothing loaded")
 		}
 		// Flush the loaded state to another file and load that.
-		_ = os.Remove(again)
-		_ = os.Remove(again + prevSuffix)
 		r.cfg.FlushPath = again
 		r.mu.Lock()
 		r.dirty = true
@@ -91,15 +94,103 @@ func sameState(a, b *Ring) bool {
 		a.ring.Load().Equal(b.ring.Load())
 }
 
-// fuzzDir returns a temporary directory, in memory (/dev/shm) where there
-// is one: each successful load flushes, and the fsyncs of a flush on a disk
-// cost milliseconds, a few hundred executions per second.
-func fuzzDir(f *testing.F) string {
-	if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
-		if dir, err := os.MkdirTemp("/dev/shm", "notp-fuzzload-"); err == nil {
-			f.Cleanup(func() { _ = os.RemoveAll(dir) })
-			return dir
+// memFS is a fileSystem in memory, for one fuzz worker (not safe for
+// concurrent use): files maps a path to its contents; directories are
+// implied by the paths.
+type memFS struct {
+	files map[string][]byte
+	temps int // names the temporary files
+}
+
+func (m *memFS) CreateTemp(dir, pattern string) (tempFile, error) {
+	m.temps++
+	name := filepath.Join(dir, strings.Replace(pattern, "*", strconv.Itoa(m.temps), 1))
+	return &memTemp{fs: m, name: name}, nil
+}
+
+func (m *memFS) Rename(oldpath, newpath string) error {
+	b, ok := m.files[oldpath]
+	if !ok {
+		return &fs.PathError{Op: "rename", Path: oldpath, Err: fs.ErrNotExist}
+	}
+	delete(m.files, oldpath)
+	m.files[newpath] = b
+	return nil
+}
+
+func (m *memFS) Remove(name string) error {
+	if _, ok := m.files[name]; !ok {
+		return &fs.PathError{Op: "remove", Path: name, Err: fs.ErrNotExist}
+	}
+	delete(m.files, name)
+	return nil
+}
+
+func (m *memFS) ReadDir(name string) ([]fs.DirEntry, error) {
+	var des []fs.DirEntry
+	for p, b := range m.files {
+		if filepath.Dir(p) == name {
+			des = append(des, fs.FileInfoToDirEntry(memInfo{name: filepath.Base(p), size: int64(len(b))}))
 		}
 	}
-	return f.TempDir()
+	return des, nil
+}
+
+func (m *memFS) Open(name string) (openFile, error) {
+	b, ok := m.files[name]
+	if !ok {
+		for p := range m.files {
+			if filepath.Dir(p) == name {
+				return &memFile{info: memInfo{name: filepath.Base(name), dir: true}}, nil
+			}
+		}
+		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
+	}
+	f := &memFile{info: memInfo{name: filepath.Base(name), size: int64(len(b))}}
+	f.Reset(b)
+	return f, nil
+}
+
+// memTemp is a file memFS.CreateTemp made: its contents appear at Close.
+type memTemp struct {
+	fs   *memFS
+	name string
+	buf  bytes.Buffer
+}
+
+func (t *memTemp) Write(b []byte) (int, error) { return t.buf.Write(b) }
+func (t *memTemp) Sync() error                 { return nil }
+func (t *memTemp) Name() string                { return t.name }
+func (t *memTemp) Close() error {
+	t.fs.files[t.name] = bytes.Clone(t.buf.Bytes())
+	return nil
+}
+
+// memFile is a file or directory memFS.Open opened.
+type memFile struct {
+	bytes.Reader
+	info memInfo
+}
+
+func (f *memFile) Stat() (fs.FileInfo, error) { return f.info, nil }
+func (f *memFile) Sync() error                { return nil }
+func (f *memFile) Close() error               { return nil }
+
+// memInfo describes a memFS file or directory.
+type memInfo struct {
+	name string
+	size int64
+	dir  bool
+}
+
+func (i memInfo) Name() string       { return i.name }
+func (i memInfo) Size() int64        { return i.size }
+func (i memInfo) ModTime() time.Time { return time.Time{} }
+func (i memInfo) IsDir() bool        { return i.dir }
+func (i memInfo) Sys() any           { return nil }
+func (i memInfo) Mode() fs.FileMode {
+	if i.dir {
+		return fs.ModeDir | 0o700
+	}
+	return 0o600
 }

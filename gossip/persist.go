@@ -59,13 +59,23 @@ func fileBody(b []byte) ([]byte, error) {
 }
 
 // fileSystem is the file operations of persistence, a seam for tests that
-// inject faults (a full disk). osFS is the real one.
+// inject faults (a full disk) or keep the files in memory (the fuzz target
+// of Load). osFS is the real one.
 type fileSystem interface {
 	CreateTemp(dir, pattern string) (tempFile, error)
 	Rename(oldpath, newpath string) error
 	Remove(name string) error
 	ReadDir(name string) ([]fs.DirEntry, error)
-	Open(name string) (*os.File, error)
+	Open(name string) (openFile, error)
+}
+
+// openFile is what persistence does with an opened file: read a state
+// file, or fsync the directory after a rename.
+type openFile interface {
+	io.ReaderAt
+	Stat() (fs.FileInfo, error)
+	Sync() error
+	Close() error
 }
 
 // tempFile is the file writeAtomic writes.
@@ -82,7 +92,14 @@ func (osFS) CreateTemp(dir, pattern string) (tempFile, error) { return os.Create
 func (osFS) Rename(oldpath, newpath string) error             { return os.Rename(oldpath, newpath) }
 func (osFS) Remove(name string) error                         { return os.Remove(name) }
 func (osFS) ReadDir(name string) ([]fs.DirEntry, error)       { return os.ReadDir(name) }
-func (osFS) Open(name string) (*os.File, error)               { return os.Open(name) }
+
+func (osFS) Open(name string) (openFile, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err // not a nil *os.File in a non-nil interface
+	}
+	return f, nil
+}
 
 // Load reads the state saved at Config.FlushPath: ring id, entries and
 // clock. Leftover temporary files of an interrupted flush are removed

@@ -68,18 +68,18 @@ func normal(r record) record {
 // Opening a table directory whose logs hold arbitrary bytes never panics
 // and fails at most with ErrCorrupt (for log generations out of order);
 // a table that opens takes writes and reopens to the same contents.
+// Each fuzz worker reuses one directory, its files rewritten per input,
+// rather than making and removing a directory per input.
 func FuzzOpenLog(f *testing.F) {
 	hdr := appendLogHeader(nil, 1)
 	f.Add(append(bytes.Clone(hdr), seedLog()...), []byte{})
 	f.Add(append(bytes.Clone(hdr), seedLog()[:20]...), []byte{})
 	f.Add([]byte("NTPTLOG1"), append(appendLogHeader(nil, 2), 1, 2, 3))
 	f.Add(append(appendLogHeader(nil, 3), seedLog()...), append(appendLogHeader(nil, 2), seedLog()...))
+	d := tableDir{cfg: Config{Dir: f.TempDir(), Name: "f", Sync: SyncNever, WriteThreshold: -1, AutoSave: -1}}
+	cfg := d.cfg
 	f.Fuzz(func(t *testing.T, latest, prev []byte) {
-		cfg := Config{Dir: t.TempDir(), Name: "f", Sync: SyncNever, WriteThreshold: -1, AutoSave: -1}
-		must(t, os.WriteFile(cfg.path(suffixLatest), latest, 0o600))
-		if len(prev) > 0 {
-			must(t, os.WriteFile(cfg.path(suffixPrev), prev, 0o600))
-		}
+		d.reset(t, latest, prev)
 		tb, err := Open(cfg)
 		if err != nil {
 			if !errors.Is(err, ErrCorrupt) {
@@ -99,4 +99,28 @@ func FuzzOpenLog(f *testing.F) {
 			t.Fatalf("reopen: %v, want %v", got, want)
 		}
 	})
+}
+
+// tableDir is a fuzz worker's table directory, its files rewritten for
+// each input. With WriteThreshold and AutoSave off no compaction runs, so
+// the table never writes a snapshot or a PREV log: the files are the live
+// log, the PREV log an input brings, and the lock file (no data).
+type tableDir struct {
+	cfg     Config
+	hasPrev bool // a PREV log may be left from the previous input
+}
+
+// reset leaves the directory as a fresh one holding only the live log
+// latest and, when prev is not empty, the PREV log prev.
+func (d *tableDir) reset(t *testing.T, latest, prev []byte) {
+	t.Helper()
+	must(t, os.WriteFile(d.cfg.path(suffixLatest), latest, 0o600))
+	if len(prev) > 0 {
+		must(t, os.WriteFile(d.cfg.path(suffixPrev), prev, 0o600))
+	} else if d.hasPrev {
+		if err := os.Remove(d.cfg.path(suffixPrev)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			t.Fatal(err)
+		}
+	}
+	d.hasPrev = len(prev) > 0
 }

@@ -46,7 +46,9 @@ func replayLog(f *os.File, s state, gen uint64) (replayed, error) {
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return replayed{}, err
 	}
-	br := bufio.NewReaderSize(f, 64<<10)
+	// A buffer of the file's size when that is smaller: opening a small
+	// table need not allocate and clear 64 KiB per log.
+	br := bufio.NewReaderSize(f, int(min(st.Size(), replayBufSize)))
 	got, err := readLogHeader(br)
 	if err != nil {
 		return replayed{}, err
@@ -66,6 +68,9 @@ func replayLog(f *os.File, s state, gen uint64) (replayed, error) {
 	}
 }
 
+// replayBufSize is the largest read buffer of a log replay.
+const replayBufSize = 64 << 10
+
 // replayed is what replayLog found.
 type replayed struct {
 	end     int64 // offset after the last good record
@@ -74,16 +79,21 @@ type replayed struct {
 	damage  error // why the replay stopped, when not clean
 }
 
-// logGen returns the generation in the header of the log at path, with
-// errTornHeader for a missing or damaged header and os.ErrNotExist for a
-// missing file.
-func logGen(path string) (uint64, error) {
-	f, err := os.Open(path)
+// openLog opens the log at path with flag (os.O_RDONLY or os.O_RDWR) and
+// reads the generation in its header, so that checking the generation and
+// replaying take one open. A missing file is os.ErrNotExist and a missing
+// or damaged header errTornHeader; on any error no file is left open.
+func openLog(path string, flag int) (*os.File, uint64, error) {
+	f, err := os.OpenFile(path, flag, 0)
 	if err != nil {
-		return 0, err
+		return nil, 0, err
 	}
-	defer f.Close()
-	return readLogHeader(f)
+	gen, err := readLogHeader(f)
+	if err != nil {
+		f.Close()
+		return nil, 0, err
+	}
+	return f, gen, nil
 }
 
 // recover rebuilds s from the files: the newest valid snapshot, then the
@@ -113,13 +123,9 @@ func (d *durable) recover(s state) error {
 	}
 	last := snapGen
 	prevPath := d.cfg.path(suffixPrev)
-	switch gen, err := logGen(prevPath); {
+	switch f, gen, err := openLog(prevPath, os.O_RDONLY); {
 	case errors.Is(err, os.ErrNotExist):
 	case err == nil && gen > snapGen:
-		f, err := os.Open(prevPath)
-		if err != nil {
-			return err
-		}
 		rp, err := replayLog(f, s, gen)
 		f.Close()
 		if err != nil {
@@ -133,6 +139,9 @@ func (d *durable) recover(s state) error {
 	case err == nil || errors.Is(err, errTornHeader):
 		// Covered by the snapshot (its compaction was interrupted
 		// after the rename), or headerless and so without records.
+		if f != nil {
+			f.Close()
+		}
 		if err := os.Remove(prevPath); err != nil {
 			return err
 		}
@@ -156,14 +165,18 @@ func (d *durable) recover(s state) error {
 // created the file.
 func (d *durable) openLatest(s state, last uint64) (bool, error) {
 	path := d.cfg.path(suffixLatest)
-	gen, err := logGen(path)
+	f, gen, err := openLog(path, os.O_RDWR)
 	switch {
 	case err == nil && gen > last:
 	case err == nil && gen <= d.prevGen && d.prevPending:
+		f.Close()
 		return false, fmt.Errorf("%w: live log generation %d is not newer than the PREV log's %d", ErrCorrupt, gen, d.prevGen)
 	case err == nil || errors.Is(err, errTornHeader) || errors.Is(err, os.ErrNotExist):
 		// Missing, headerless (so without records) or covered by
 		// the snapshot: start afresh.
+		if f != nil {
+			f.Close()
+		}
 		f, err := createLog(path, last+1)
 		if err != nil {
 			return false, err
@@ -171,10 +184,6 @@ func (d *durable) openLatest(s state, last uint64) (bool, error) {
 		d.f, d.gen = f, last+1
 		return true, f.Sync()
 	default:
-		return false, err
-	}
-	f, err := os.OpenFile(path, os.O_RDWR, 0o600)
-	if err != nil {
 		return false, err
 	}
 	rp, err := replayLog(f, s, gen)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/notp-go/notp"
 	"github.com/notp-go/notp/clustertest"
+	"github.com/notp-go/notp/cmd/notp-cli/internal/cmdline"
 	"github.com/notp-go/notp/command"
 	"github.com/notp-go/notp/genserver"
 	"github.com/notp-go/notp/internal/testutil"
@@ -410,7 +411,7 @@ func TestShellScript(t *testing.T) {
 		"> {\n  \"ok\": true,\n  \"data\": \"pong\"\n}\n",
 		"> Unknown command 'frobnicate'. Type 'help' to list the commands.\n",
 		"> Usage: insert <id> <host> <port> [-f|--force] [-w|--weight <n>]\n\nInserts a node into this node's cluster.",
-		"-f, --force       " + forceHelp,
+		"-f, --force       " + cmdline.ForceHelp,
 		"> Unknown command 'nope'.",
 		"> insert: weight \"0\" is not a positive integer\nUsage: insert <id> <host> <port> [-f|--force] [-w|--weight <n>]\n",
 		"> node1  " + strings.Repeat("█", 40) + "   75.0%\nnode2  " + strings.Repeat("█", 13) + strings.Repeat(" ", 27) + "   25.0%\n",
@@ -493,7 +494,7 @@ func TestShellTerminal(t *testing.T) {
 	f := startFake(t, k)
 	f.set(command.Ping, command.Reply{OK: true, Data: json.RawMessage(`"pong"`)})
 	target := k.Self()
-	c, err := newClient(context.Background(), options{target: target, timeout: 5 * time.Second})
+	c, err := newClient(context.Background(), cmdline.Flags{Target: target, Timeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/notp-go/notp"
+	"github.com/notp-go/notp/cmd/notp-cli/internal/cmdline"
 	"github.com/notp-go/notp/command"
 	"github.com/notp-go/notp/kernel"
 )
@@ -39,19 +40,19 @@ type client struct {
 // newClient starts the CLI's own kernel node "notp-cli-<pid>-<random>" on
 // 127.0.0.1 (an ephemeral port; replies come back over the connection the
 // request went out on) and starts the link to the target.
-func newClient(ctx context.Context, o options) (*client, error) {
+func newClient(ctx context.Context, o cmdline.Flags) (*client, error) {
 	var r [4]byte
 	rand.Read(r[:])
 	id := fmt.Sprintf("notp-cli-%d-%s", os.Getpid(), hex.EncodeToString(r[:]))
 	k, err := kernel.New(kernel.Config{
 		Node:     notp.Node{ID: id, Host: "127.0.0.1", Port: 0},
-		Cookie:   o.key,
-		Insecure: o.key == "",
-		TLS:      o.tls,
+		Cookie:   o.Key,
+		Insecure: o.Key == "",
+		TLS:      o.TLS,
 		// Longer than a request's timeout, so a silent peer shows up as
 		// a timeout, not as a half-finished handshake.
-		HandshakeTimeout: 2 * o.timeout,
-		CallTimeout:      o.timeout,
+		HandshakeTimeout: 2 * o.Timeout,
+		CallTimeout:      o.Timeout,
 		ReconnectMax:     time.Second,
 		Logger:           slog.New(slog.DiscardHandler),
 		// The node enforces its cookie policy; the CLI presents whatever
@@ -65,11 +66,11 @@ func newClient(ctx context.Context, o options) (*client, error) {
 		k.Close()
 		return nil, err
 	}
-	if err := k.Connect(o.target); err != nil {
+	if err := k.Connect(o.Target); err != nil {
 		k.Close()
 		return nil, err
 	}
-	return &client{k: k, target: o.target, timeout: o.timeout}, nil
+	return &client{k: k, target: o.Target, timeout: o.Timeout}, nil
 }
 
 // Close stops the kernel and waits for its goroutines.
@@ -129,11 +130,11 @@ func (c *client) do(ctx context.Context, name string, args command.Args) command
 }
 
 // send runs a parsed request: its payload when it has one, else its args.
-func (c *client) send(ctx context.Context, req request) command.Reply {
-	if req.payload != nil {
-		return c.doRaw(ctx, req.name, req.payload)
+func (c *client) send(ctx context.Context, req cmdline.Request) command.Reply {
+	if req.Payload != nil {
+		return c.doRaw(ctx, req.Name, req.Payload)
 	}
-	return c.do(ctx, req.name, req.args)
+	return c.do(ctx, req.Name, req.Args)
 }
 
 // doRaw is do with the payload already encoded.

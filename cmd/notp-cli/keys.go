@@ -6,13 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-
-	"github.com/notp-go/notp/internal/cookiefile"
 )
-
-// envCookie is the environment variable the cookie is read from when
-// neither --key nor --key-file is given.
-const envCookie = cookiefile.EnvVar
 
 // keygenBytes is the size of a generated cookie: 256 random bits.
 const keygenBytes = 32
@@ -23,32 +17,6 @@ func newCookie() string {
 	b := make([]byte, keygenBytes)
 	rand.Read(b) // never fails (crypto/rand panics rather than return short)
 	return hex.EncodeToString(b)
-}
-
-// keySources are the places the cookie can come from.
-type keySources struct {
-	key    string // --key / -a
-	keySet bool   // --key / -a was given, even as ""
-	file   string // --key-file; "" = not given
-	env    string // $NOTP_COOKIE
-}
-
-// resolve picks the cookie: --key (or -a) if given, else the --key-file's
-// content, else $NOTP_COOKIE, else "" (a node without a cookie). A key
-// file loses one trailing line ending; an unreadable, empty or oversized
-// file is an error.
-func (s keySources) resolve() (string, error) {
-	switch {
-	case s.keySet:
-		return s.key, nil
-	case s.file != "":
-		key, err := cookiefile.Read(s.file)
-		if err != nil {
-			return "", fmt.Errorf("--key-file: %w", err)
-		}
-		return key, nil
-	}
-	return s.env, nil
 }
 
 // errKeygenArgs: keygen takes no arguments.

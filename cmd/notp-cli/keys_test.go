@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/notp-go/notp/cmd/notp-cli/internal/cmdline"
 	"github.com/notp-go/notp/command"
-	"github.com/notp-go/notp/internal/cookiefile"
 )
 
 // keygen prints one fresh 256-bit cookie as 64 hex digits and sends
@@ -68,53 +68,6 @@ func TestShellKeygen(t *testing.T) {
 	}
 }
 
-// The cookie comes from --key (or -a), else --key-file, else NOTP_COOKIE.
-func TestKeySources(t *testing.T) {
-	dir := t.TempDir()
-	file := func(name, content string) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	good, crlf := file("good", "from-file\n"), file("crlf", "from-file\r\n")
-	bare := file("bare", "from-file")
-	tests := []struct {
-		name    string
-		src     keySources
-		want    string
-		wantErr string
-	}{
-		{"flag wins", keySources{key: "from-flag", keySet: true, file: good, env: "from-env"}, "from-flag", ""},
-		{"empty flag wins", keySources{keySet: true, file: good, env: "from-env"}, "", ""},
-		{"file before env", keySources{file: good, env: "from-env"}, "from-file", ""},
-		{"crlf trimmed", keySources{file: crlf}, "from-file", ""},
-		{"no newline", keySources{file: bare}, "from-file", ""},
-		{"env last", keySources{env: "from-env"}, "from-env", ""},
-		{"nothing", keySources{}, "", ""},
-		{"missing file", keySources{file: filepath.Join(dir, "missing"), env: "from-env"}, "", "no such file"},
-		{"empty file", keySources{file: file("empty", "")}, "", "is empty"},
-		{"only a newline", keySources{file: file("nl", "\n")}, "", "is empty"},
-		{"oversized file", keySources{file: file("big", strings.Repeat("k", cookiefile.MaxSize+1))}, "", "larger than 4096 bytes"},
-		{"largest file", keySources{file: file("max", strings.Repeat("k", cookiefile.MaxSize))}, strings.Repeat("k", cookiefile.MaxSize), ""},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := tt.src.resolve()
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !strings.Contains(err.Error(), "--key-file") {
-					t.Fatalf("resolve = %q, %v; want an error about %q", got, err, tt.wantErr)
-				}
-				return
-			}
-			if err != nil || got != tt.want {
-				t.Fatalf("resolve = %q, %v; want %q", got, err, tt.want)
-			}
-		})
-	}
-}
-
 // A node is reached with the cookie from NOTP_COOKIE or --key-file, and a
 // bad key file is a usage error with nothing sent.
 func TestKeyFromEnvAndFile(t *testing.T) {
@@ -128,20 +81,20 @@ func TestKeyFromEnvAndFile(t *testing.T) {
 		code := run(context.Background(), append(append([]string(nil), base...), args...), nil, &out, &errb)
 		return code, out.String() + errb.String()
 	}
-	t.Setenv(envCookie, testCookie)
+	t.Setenv(cmdline.EnvCookie, testCookie)
 	if code, out := runArgs("ping"); code != exitOK {
-		t.Fatalf("key from %s: exit %d\n%s", envCookie, code, out)
+		t.Fatalf("key from %s: exit %d\n%s", cmdline.EnvCookie, code, out)
 	}
 	keyFile := filepath.Join(t.TempDir(), "cookie")
 	if err := os.WriteFile(keyFile, []byte(testCookie+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv(envCookie, "a wrong cookie, 16+ bytes")
+	t.Setenv(cmdline.EnvCookie, "a wrong cookie, 16+ bytes")
 	if code, out := runArgs("--key-file", keyFile, "ping"); code != exitOK {
-		t.Fatalf("key from --key-file over a wrong %s: exit %d\n%s", envCookie, code, out)
+		t.Fatalf("key from --key-file over a wrong %s: exit %d\n%s", cmdline.EnvCookie, code, out)
 	}
 	if code, _ := runArgs("ping"); code != exitFail {
-		t.Fatalf("wrong key from %s: exit %d, want %d", envCookie, code, exitFail)
+		t.Fatalf("wrong key from %s: exit %d, want %d", cmdline.EnvCookie, code, exitFail)
 	}
 	calls := len(f.got())
 	if code, out := runArgs("--key-file", filepath.Join(t.TempDir(), "none"), "ping"); code != exitUsage || !strings.Contains(out, "--key-file") {

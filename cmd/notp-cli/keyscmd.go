@@ -7,99 +7,11 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"strings"
 
 	"github.com/notp-go/notp"
+	"github.com/notp-go/notp/cmd/notp-cli/internal/cmdline"
 	"github.com/notp-go/notp/command"
-	"github.com/notp-go/notp/kernel"
 )
-
-// keysUsage is the keys command's synopsis after its name.
-const keysUsage = "list | install <cookie> | use <cookie|id> | remove <cookie|id>"
-
-// keysDesc describes the keys command.
-const keysDesc = "Lists or changes the cluster's cookies on every live node, like serf's keys: " +
-	"install adds a cookie every node accepts, use makes it the one every node proves with, " +
-	"remove retires one (never the one in use). " +
-	"The command goes to each node the target lists as alive and succeeds (exit 0) only when every one of them acknowledged. " +
-	"A cookie travels sealed under the key notp-cli connects with, and keys are shown and named by fingerprint (16 hex digits, " +
-	"which use and remove also accept). Rotate with install, use and remove of the old one, each done before the next."
-
-// errHandledApart: keys runs through runKeys, not the one-request path.
-var errHandledApart = fmt.Errorf("keys fans out to every node")
-
-// keysReq is a parsed keys command.
-type keysReq struct {
-	op     string // command.Key*
-	cookie string // install: the new cookie
-	id     string // use, remove: the key's fingerprint
-	format string
-}
-
-// parseKeys validates a keys command line. A use or remove argument that
-// is not a fingerprint is a cookie, whose fingerprint it computes.
-func parseKeys(args []string) (keysReq, error) {
-	var kr keysReq
-	var pos []string
-	for i := 0; i < len(args); i++ {
-		name, val, hasVal := strings.Cut(args[i], "=")
-		if name != "--format" {
-			pos = append(pos, args[i])
-			continue
-		}
-		if !hasVal {
-			if i+1 >= len(args) {
-				return kr, fmt.Errorf("keys: option --format needs a value")
-			}
-			i++
-			val = args[i]
-		}
-		f, err := parseFormat(val)
-		if err != nil {
-			return kr, fmt.Errorf("keys: %w", err)
-		}
-		kr.format = f
-	}
-	if len(pos) == 0 {
-		return kr, fmt.Errorf("keys: want list, install, use or remove")
-	}
-	kr.op = pos[0]
-	want := 2
-	if kr.op == command.KeyList {
-		want = 1
-	}
-	switch {
-	case !slices.Contains([]string{command.KeyList, command.KeyInstall, command.KeyUse, command.KeyRemove}, kr.op):
-		return kr, fmt.Errorf("keys: unknown operation %q: want list, install, use or remove", kr.op)
-	case len(pos) != want:
-		return kr, fmt.Errorf("keys %s: want %d argument(s), got %d", kr.op, want-1, len(pos)-1)
-	case kr.op == command.KeyInstall:
-		kr.cookie = pos[1]
-		if len(kr.cookie) < kernel.MinCookieLen {
-			return kr, fmt.Errorf("keys install: the cookie is %d bytes, want at least %d (see keygen)", len(kr.cookie), kernel.MinCookieLen)
-		}
-	case want == 2:
-		kr.id = pos[1]
-		if !isKeyID(kr.id) {
-			kr.id = kernel.KeyID(pos[1])
-		}
-	}
-	return kr, nil
-}
-
-// isKeyID reports whether s is a key fingerprint: 16 lowercase hex digits.
-func isKeyID(s string) bool {
-	return len(s) == 16 && strings.Trim(s, "0123456789abcdef") == ""
-}
-
-// keysArgs is the spec's parser: it validates like parseKeys for help and
-// errors, but keys never goes through the single-request path.
-func keysArgs(pos []string) (command.Args, error) {
-	if _, err := parseKeys(pos); err != nil {
-		return command.Args{}, err
-	}
-	return command.Args{}, errHandledApart
-}
 
 // keysResult is the data of notp-cli's keys reply.
 type keysResult struct {
@@ -137,7 +49,7 @@ type liveNode struct {
 // runKeys sends the keys operation to every node the target lists as
 // alive, one after another, and returns an ok reply only when each one
 // acknowledged; otherwise the error names each node that did not.
-func runKeys(ctx context.Context, c *client, kr keysReq) command.Reply {
+func runKeys(ctx context.Context, c *client, kr cmdline.KeysRequest) command.Reply {
 	r := c.do(ctx, command.Nodes, command.Args{})
 	if !r.OK {
 		return r
@@ -146,15 +58,15 @@ func runKeys(ctx context.Context, c *client, kr keysReq) command.Reply {
 	if err := json.Unmarshal(r.Data, &nodes); err != nil {
 		return failure(codeInvalidReply, "node %q sent a malformed nodes reply: %v", c.target.ID, err)
 	}
-	args := command.Args{KeyOp: kr.op, KeyID: kr.id}
-	if kr.op == command.KeyInstall {
-		sealed, err := c.k.SealCookie(kr.cookie)
+	args := command.Args{KeyOp: kr.Op, KeyID: kr.ID}
+	if kr.Op == command.KeyInstall {
+		sealed, err := c.k.SealCookie(kr.Cookie)
 		if err != nil {
-			return failure(codeClient, "keys install needs notp-cli to connect with a cookie (-a, --key-file or %s): %v", envCookie, err)
+			return failure(codeClient, "keys install needs notp-cli to connect with a cookie (-a, --key-file or %s): %v", cmdline.EnvCookie, err)
 		}
 		args.Sealed = sealed
 	}
-	res := keysResult{Op: kr.op, Keys: []keyCount{}, Nodes: []nodeKeys{}}
+	res := keysResult{Op: kr.Op, Keys: []keyCount{}, Nodes: []nodeKeys{}}
 	fields := map[string]string{}
 	for _, n := range nodes {
 		if n.Health != "alive" {
@@ -184,7 +96,7 @@ func runKeys(ctx context.Context, c *client, kr keysReq) command.Reply {
 	out := command.Reply{OK: res.Live > 0 && res.Acked == res.Live, Data: data}
 	if !out.OK {
 		out.Error = &command.Error{Code: command.CodeFailed, Fields: fields,
-			Message: fmt.Sprintf("keys %s: %d of %d live nodes acknowledged", kr.op, res.Acked, res.Live)}
+			Message: fmt.Sprintf("keys %s: %d of %d live nodes acknowledged", kr.Op, res.Acked, res.Live)}
 	}
 	return out
 }
@@ -216,13 +128,13 @@ func (c *client) on(node notp.Node) *client {
 
 // oneShotKeys serves "notp-cli keys ...": JSON unless --format text;
 // exit 0 only when every live node acknowledged.
-func oneShotKeys(ctx context.Context, o options, stdout, stderr io.Writer) int {
-	kr, err := parseKeys(o.args)
+func oneShotKeys(ctx context.Context, o cmdline.Flags, stdout, stderr io.Writer) int {
+	kr, err := cmdline.ParseKeys(o.Args)
 	if err != nil {
-		reportSynopsis(stderr, err, "keys "+keysUsage)
+		reportSynopsis(stderr, err, "keys "+cmdline.KeysUsage)
 		return exitUsage
 	}
-	format := cmp.Or(kr.format, o.format, "json")
+	format := cmp.Or(kr.Format, o.Format, "json")
 	return withClient(ctx, o, "", format, stdout, func(c *client) command.Reply {
 		r := runKeys(ctx, c, kr)
 		writeAll(stdout, render(command.Keys, r, format, false, 0))

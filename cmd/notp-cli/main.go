@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/notp-go/notp/cmd/notp-cli/internal/cmdline"
 	"github.com/notp-go/notp/command"
 )
 
@@ -30,24 +31,24 @@ const (
 // run is the whole program: args are the command-line arguments without
 // the program name. It returns the exit code.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	o, err := parseFlags(args)
+	o, err := cmdline.ParseFlags(args)
 	if err != nil {
 		fmt.Fprintf(stderr, "notp-cli: %v\nRun 'notp-cli --help' for usage.\n", err)
 		return exitUsage
 	}
 	switch {
-	case o.help:
+	case o.Help:
 		writeUsage(stdout)
 		return exitOK
-	case o.cmd == "":
+	case o.Cmd == "":
 		return runShell(ctx, o, stdin, stdout, stderr)
-	case o.cmd == "help":
-		return oneShotHelp(o.args, stdout, stderr)
-	case o.cmd == "keygen":
-		return keygen(o.args, stdout, stderr)
-	case o.cmd == "monitor":
+	case o.Cmd == "help":
+		return oneShotHelp(o.Args, stdout, stderr)
+	case o.Cmd == "keygen":
+		return keygen(o.Args, stdout, stderr)
+	case o.Cmd == "monitor":
 		return oneShotMonitor(ctx, o, stdout, stderr)
-	case o.cmd == command.Keys:
+	case o.Cmd == command.Keys:
 		return oneShotKeys(ctx, o, stdout, stderr)
 	}
 	return oneShot(ctx, o, stdout, stderr)
@@ -57,7 +58,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 // (which prints the output) and maps do's reply to the exit code. When the
 // client cannot start, it prints that failure as the command's reply (in
 // format) instead.
-func withClient(ctx context.Context, o options, name, format string, stdout io.Writer, do func(*client) command.Reply) int {
+func withClient(ctx context.Context, o cmdline.Flags, name, format string, stdout io.Writer, do func(*client) command.Reply) int {
 	c, err := newClient(ctx, o)
 	if err != nil {
 		writeAll(stdout, render(name, failure(codeClient, "start the CLI's kernel: %v", err), format, false, 0))
@@ -72,28 +73,28 @@ func withClient(ctx context.Context, o options, name, format string, stdout io.W
 
 // oneShot sends one command and prints only the reply: as JSON unless
 // --format text (the command's --format wins over the global one).
-func oneShot(ctx context.Context, o options, stdout, stderr io.Writer) int {
-	req, err := parseRequest(o.cmd, o.args)
+func oneShot(ctx context.Context, o cmdline.Flags, stdout, stderr io.Writer) int {
+	req, err := cmdline.ParseRequest(o.Cmd, o.Args)
 	if err != nil {
 		reportUsage(stderr, err)
 		return exitUsage
 	}
-	format := cmp.Or(req.opts.format, o.format, "json")
-	return withClient(ctx, o, req.name, format, stdout, func(c *client) command.Reply {
+	format := cmp.Or(req.Opts.Format, o.Format, "json")
+	return withClient(ctx, o, req.Name, format, stdout, func(c *client) command.Reply {
 		r := c.send(ctx, req)
-		if req.name == command.Nodes {
-			r = filterNodes(r, req.opts)
+		if req.Name == command.Nodes {
+			r = filterNodes(r, req.Opts)
 		}
-		writeAll(stdout, render(req.name, r, format, false, 0))
+		writeAll(stdout, render(req.Name, r, format, false, 0))
 		return r
 	})
 }
 
-// reportUsage explains a command-line error from parseCommand.
+// reportUsage explains a command-line error from cmdline.ParseCommand.
 func reportUsage(w io.Writer, err error) {
-	var ue *usageError
+	var ue *cmdline.UsageError
 	if errors.As(err, &ue) {
-		reportSynopsis(w, err, ue.spec.synopsis())
+		reportSynopsis(w, err, ue.Spec.Synopsis())
 		return
 	}
 	fmt.Fprintf(w, "notp-cli: %v\nRun 'notp-cli --help' for the list of commands.\n", err)
@@ -119,7 +120,7 @@ func oneShotHelp(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stdout, "Usage: %s\n\n%s\n", monitorSynopsis, monitorDesc)
 			return exitOK
 		}
-		if s, ok := lookup(args[0]); ok {
+		if s, ok := cmdline.Lookup(args[0]); ok {
 			writeCommandHelp(stdout, s)
 			return exitOK
 		}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/notp-go/notp/cmd/notp-cli/internal/cmdline"
 	"github.com/notp-go/notp/command"
 )
 
@@ -56,7 +57,7 @@ func parseMonitor(args []string) (monitorOpts, error) {
 			val = args[i]
 		}
 		if name == "--format" {
-			f, err := parseFormat(val)
+			f, err := cmdline.ParseFormat(val)
 			if err != nil {
 				return mo, fmt.Errorf("monitor: %w", err)
 			}
@@ -133,13 +134,13 @@ func monitorEvents(ctx context.Context, c *client, mo monitorOpts, format string
 
 // oneShotMonitor runs monitor in one-shot mode: JSON lines unless --format
 // text; exit 0 when a signal ends it, 1 when a poll fails.
-func oneShotMonitor(ctx context.Context, o options, stdout, stderr io.Writer) int {
-	mo, err := parseMonitor(o.args)
+func oneShotMonitor(ctx context.Context, o cmdline.Flags, stdout, stderr io.Writer) int {
+	mo, err := parseMonitor(o.Args)
 	if err != nil {
 		reportSynopsis(stderr, err, monitorSynopsis)
 		return exitUsage
 	}
-	format := cmp.Or(mo.format, o.format, "json")
+	format := cmp.Or(mo.format, o.Format, "json")
 	return withClient(ctx, o, "", format, stdout, func(c *client) command.Reply {
 		r := monitorEvents(ctx, c, mo, format, stdout)
 		if !r.OK {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/notp-go/notp/cmd/notp-cli/internal/cmdline"
 	"github.com/notp-go/notp/command"
 )
 
@@ -148,19 +149,19 @@ func TestEnvDefaults(t *testing.T) {
 	k := startKernel(t, "envnode", testCookie)
 	startFake(t, k).set(command.Ping, command.Reply{OK: true, Data: json.RawMessage(`"pong"`)})
 	self := k.Self()
-	t.Setenv(envInstance, self.ID)
-	t.Setenv(envHost, self.Host)
-	t.Setenv(envPort, fmt.Sprint(self.Port))
-	t.Setenv(envCookie, testCookie)
+	t.Setenv(cmdline.EnvInstance, self.ID)
+	t.Setenv(cmdline.EnvHost, self.Host)
+	t.Setenv(cmdline.EnvPort, fmt.Sprint(self.Port))
+	t.Setenv(cmdline.EnvCookie, testCookie)
 	var out, errb bytes.Buffer
 	if code := run(context.Background(), []string{"--timeout", "5s", "ping"}, nil, &out, &errb); code != 0 {
 		t.Fatalf("ping via the environment: exit %d\n%s%s", code, out.String(), errb.String())
 	}
-	o, err := parseFlags([]string{"-I", "flagid", "-p", "9"})
-	if err != nil || o.target.ID != "flagid" || o.target.Port != 9 || o.target.Host != self.Host {
-		t.Fatalf("flags over the environment: %+v, %v", o.target, err)
+	o, err := cmdline.ParseFlags([]string{"-I", "flagid", "-p", "9"})
+	if err != nil || o.Target.ID != "flagid" || o.Target.Port != 9 || o.Target.Host != self.Host {
+		t.Fatalf("flags over the environment: %+v, %v", o.Target, err)
 	}
-	for name, val := range map[string]string{envPort: "0", envHost: strings.Repeat("h", maxEnvLen+1)} {
+	for name, val := range map[string]string{cmdline.EnvPort: "0", cmdline.EnvHost: strings.Repeat("h", cmdline.MaxEnvLen+1)} {
 		t.Run(name, func(t *testing.T) {
 			t.Setenv(name, val)
 			var out, errb bytes.Buffer
@@ -182,7 +183,7 @@ func TestOperatorUsageErrors(t *testing.T) {
 	}{
 		{with("members", "--status", "sleepy"), `--status "sleepy": want one of alive, suspect, dead`},
 		{with("members", "--id", "web-("), "--id: error parsing regexp"},
-		{with("members", "--id", strings.Repeat("a", maxIDPattern+1)), "at most 256"},
+		{with("members", "--id", strings.Repeat("a", cmdline.MaxIDPattern+1)), "at most 256"},
 		{with("members", "--id"), "needs a value"},
 		{with("ping", "--status", "alive"), `unknown option "--status"`},
 		{with("lookup"), "missing <key>"},

@@ -7,9 +7,10 @@ import (
 	"io"
 	"slices"
 	"strings"
-	"text/tabwriter"
 	"unicode/utf8"
 
+	"github.com/notp-go/notp/cmd/notp-cli/internal/cmdline"
+	"github.com/notp-go/notp/cmd/notp-cli/internal/textout"
 	"github.com/notp-go/notp/command"
 )
 
@@ -81,8 +82,8 @@ func writeAll(w io.Writer, b []byte) { w.Write(b) }
 
 // filterNodes applies --status and --id to the data of a nodes reply: a
 // list of {id, host, port, health}. Data of another shape is an error.
-func filterNodes(r command.Reply, o cmdOptions) command.Reply {
-	if !r.OK || (o.status == "" && o.idRe == nil) {
+func filterNodes(r command.Reply, o cmdline.Options) command.Reply {
+	if !r.OK || (o.Status == "" && o.IDRe == nil) {
 		return r
 	}
 	var nodes []command.NodeHealth
@@ -91,7 +92,7 @@ func filterNodes(r command.Reply, o cmdOptions) command.Reply {
 	}
 	kept := nodes[:0]
 	for _, n := range nodes {
-		if (o.status == "" || n.Health == o.status) && (o.idRe == nil || o.idRe.MatchString(n.ID)) {
+		if (o.Status == "" || n.Health == o.Status) && (o.IDRe == nil || o.IDRe.MatchString(n.ID)) {
 			kept = append(kept, n)
 		}
 	}
@@ -142,161 +143,8 @@ func formatText(r command.Reply) []byte {
 	if len(r.Data) == 0 {
 		return []byte("ok\n")
 	}
-	v, err := decodeOrdered(r.Data)
-	if err != nil {
+	if err := textout.Write(&b, r.Data); err != nil {
 		return formatReply(r) // DecodeReply checked it; keep it readable anyway
 	}
-	writeText(&b, v, "")
 	return b.Bytes()
-}
-
-// jvalue is a JSON value with the order of object keys kept.
-type jvalue struct {
-	scalar string   // the value as text, for strings, numbers, booleans, null
-	keys   []string // object keys in order (object when isObj)
-	vals   []jvalue // object values, or list elements (list when isList)
-	isObj  bool
-	isList bool
-}
-
-// maxTextDepth bounds the nesting formatText follows; deeper values are
-// printed as compact JSON.
-const maxTextDepth = 32
-
-// decodeOrdered parses JSON keeping object key order.
-func decodeOrdered(data []byte) (jvalue, error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	return decodeValue(dec, 0)
-}
-
-func decodeValue(dec *json.Decoder, depth int) (jvalue, error) {
-	if depth > maxTextDepth {
-		return jvalue{}, fmt.Errorf("nesting deeper than %d", maxTextDepth)
-	}
-	tok, err := dec.Token()
-	if err != nil {
-		return jvalue{}, err
-	}
-	switch t := tok.(type) {
-	case json.Delim:
-		v := jvalue{isObj: t == '{', isList: t == '['}
-		for dec.More() {
-			if v.isObj {
-				k, err := dec.Token()
-				if err != nil {
-					return jvalue{}, err
-				}
-				ks, _ := k.(string)
-				v.keys = append(v.keys, ks)
-			}
-			e, err := decodeValue(dec, depth+1)
-			if err != nil {
-				return jvalue{}, err
-			}
-			v.vals = append(v.vals, e)
-		}
-		if _, err := dec.Token(); err != nil { // the closing delimiter
-			return jvalue{}, err
-		}
-		return v, nil
-	case string:
-		return jvalue{scalar: t}, nil
-	case json.Number:
-		return jvalue{scalar: t.String()}, nil
-	case bool:
-		return jvalue{scalar: fmt.Sprint(t)}, nil
-	default:
-		return jvalue{scalar: "-"}, nil // null
-	}
-}
-
-// inline renders v on one line: a scalar as is, a list of scalars joined
-// by commas, anything else as compact JSON-like text.
-func (v jvalue) inline() string {
-	switch {
-	case v.isObj:
-		parts := make([]string, len(v.keys))
-		for i, k := range v.keys {
-			parts[i] = k + "=" + v.vals[i].inline()
-		}
-		return "{" + strings.Join(parts, " ") + "}"
-	case v.isList:
-		if len(v.vals) == 0 {
-			return "(none)"
-		}
-		parts := make([]string, len(v.vals))
-		for i, e := range v.vals {
-			parts[i] = e.inline()
-		}
-		return strings.Join(parts, ",")
-	}
-	return v.scalar
-}
-
-// isTable reports whether v is a non-empty list of objects.
-func (v jvalue) isTable() bool {
-	if !v.isList || len(v.vals) == 0 {
-		return false
-	}
-	for _, e := range v.vals {
-		if !e.isObj {
-			return false
-		}
-	}
-	return true
-}
-
-// writeText writes v with every line prefixed by indent.
-func writeText(b *bytes.Buffer, v jvalue, indent string) {
-	switch {
-	case v.isTable():
-		var cols []string
-		for _, e := range v.vals {
-			for _, k := range e.keys {
-				if !slices.Contains(cols, k) {
-					cols = append(cols, k)
-				}
-			}
-		}
-		tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', 0)
-		fmt.Fprint(tw, indent+strings.ToUpper(strings.Join(cols, "\t"))+"\n")
-		for _, e := range v.vals {
-			cells := make([]string, len(cols))
-			for i, c := range cols {
-				cells[i] = "-"
-				if j := slices.Index(e.keys, c); j >= 0 {
-					cells[i] = e.vals[j].inline()
-				}
-			}
-			fmt.Fprint(tw, indent+strings.Join(cells, "\t")+"\n")
-		}
-		tw.Flush()
-	case v.isObj:
-		if len(v.keys) == 0 {
-			b.WriteString(indent + "(none)\n")
-			return
-		}
-		tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', 0)
-		for i, k := range v.keys {
-			e := v.vals[i]
-			if e.isTable() || (e.isObj && len(e.keys) > 0) {
-				tw.Flush()
-				b.WriteString(indent + k + ":\n")
-				writeText(b, e, indent+"  ")
-				continue
-			}
-			fmt.Fprintf(tw, "%s%s\t%s\n", indent, k, e.inline())
-		}
-		tw.Flush()
-	case v.isList:
-		if len(v.vals) == 0 {
-			b.WriteString(indent + "(none)\n")
-		}
-		for _, e := range v.vals {
-			b.WriteString(indent + e.inline() + "\n")
-		}
-	default:
-		b.WriteString(indent + v.scalar + "\n")
-	}
 }

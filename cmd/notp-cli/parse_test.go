@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/notp-go/notp"
+	"github.com/notp-go/notp/cmd/notp-cli/internal/cmdline"
 	"github.com/notp-go/notp/command"
 )
 
@@ -59,7 +60,7 @@ func TestParseCommandGood(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.line, func(t *testing.T) {
 			f := strings.Fields(c.line)
-			got, err := parseCommand(f[0], f[1:])
+			got, err := cmdline.ParseCommand(f[0], f[1:])
 			if err != nil {
 				t.Fatalf("parseCommand: %v", err)
 			}
@@ -113,8 +114,8 @@ func TestParseCommandBad(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.line, func(t *testing.T) {
 			f := strings.Fields(c.line)
-			_, err := parseCommand(f[0], f[1:])
-			var ue *usageError
+			_, err := cmdline.ParseCommand(f[0], f[1:])
+			var ue *cmdline.UsageError
 			if !errors.As(err, &ue) {
 				t.Fatalf("error %v, want a usage error", err)
 			}
@@ -123,10 +124,10 @@ func TestParseCommandBad(t *testing.T) {
 			}
 		})
 	}
-	if _, err := parseCommand("frobnicate", nil); !errors.Is(err, errUnknownCommand) {
+	if _, err := cmdline.ParseCommand("frobnicate", nil); !errors.Is(err, cmdline.ErrUnknownCommand) {
 		t.Fatalf("unknown command: error %v", err)
 	}
-	if _, err := parseCommand("get", []string{" "}); err == nil {
+	if _, err := cmdline.ParseCommand("get", []string{" "}); err == nil {
 		t.Fatal("a blank id was accepted")
 	}
 }
@@ -137,41 +138,41 @@ func TestSpecsCoverProtocol(t *testing.T) {
 	if got := commandNames(); !reflect.DeepEqual(got, append(slices.Clone(command.Names), command.Raft)) {
 		t.Fatalf("specs %v, command.Names %v", got, command.Names)
 	}
-	for i := range specs {
-		if specs[i].desc == "" || !strings.HasSuffix(specs[i].summary(), ".") {
-			t.Errorf("%s: bad description %q", specs[i].name, specs[i].desc)
+	for i := range cmdline.Specs {
+		if cmdline.Specs[i].Desc == "" || !strings.HasSuffix(cmdline.Specs[i].Summary(), ".") {
+			t.Errorf("%s: bad description %q", cmdline.Specs[i].Name, cmdline.Specs[i].Desc)
 		}
 	}
 }
 
 func TestParseFlags(t *testing.T) {
-	o, err := parseFlags([]string{"-I", "n1", "--hostname", "10.0.0.1", "--port", "8000", "-a", "k", "--timeout", "2s", "get", "x", "-f"})
+	o, err := cmdline.ParseFlags([]string{"-I", "n1", "--hostname", "10.0.0.1", "--port", "8000", "-a", "k", "--timeout", "2s", "get", "x", "-f"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := options{target: notp.Node{ID: "n1", Host: "10.0.0.1", Port: 8000}, key: "k", timeout: 2 * time.Second,
-		cmd: "get", args: []string{"x", "-f"}}
+	want := cmdline.Flags{Target: notp.Node{ID: "n1", Host: "10.0.0.1", Port: 8000}, Key: "k", Timeout: 2 * time.Second,
+		Cmd: "get", Args: []string{"x", "-f"}}
 	if !reflect.DeepEqual(o, want) {
 		t.Fatalf("got %+v, want %+v", o, want)
 	}
-	o, err = parseFlags([]string{"--instance=n2", "-H=h", "-p=1", "--key=", "nodes"})
+	o, err = cmdline.ParseFlags([]string{"--instance=n2", "-H=h", "-p=1", "--key=", "nodes"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.target != (notp.Node{ID: "n2", Host: "h", Port: 1}) || o.key != "" || o.timeout != defaultTimeout || o.cmd != "nodes" {
+	if o.Target != (notp.Node{ID: "n2", Host: "h", Port: 1}) || o.Key != "" || o.Timeout != cmdline.DefaultTimeout || o.Cmd != "nodes" {
 		t.Fatalf("got %+v", o)
 	}
 	// Defaults: this host, port 7022, empty key, 5 s, shell mode.
-	o, err = parseFlags(nil)
+	o, err = cmdline.ParseFlags(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.target.ID == "" || o.target.Host == "" || o.target.Port != 7022 || o.key != "" || o.timeout != 5*time.Second || o.cmd != "" {
+	if o.Target.ID == "" || o.Target.Host == "" || o.Target.Port != 7022 || o.Key != "" || o.Timeout != 5*time.Second || o.Cmd != "" {
 		t.Fatalf("defaults %+v", o)
 	}
 	for _, args := range [][]string{{"-h"}, {"--help"}, {"-I", "x", "-h"}} {
-		if o, err := parseFlags(args); err != nil || !o.help {
-			t.Fatalf("%v: help %v err %v", args, o.help, err)
+		if o, err := cmdline.ParseFlags(args); err != nil || !o.Help {
+			t.Fatalf("%v: help %v err %v", args, o.Help, err)
 		}
 	}
 }
@@ -194,8 +195,8 @@ func TestParseFlagsBad(t *testing.T) {
 		{[]string{"--frob"}, "not defined"},
 	}
 	for _, c := range cases {
-		_, err := parseFlags(c.args)
-		if !errors.Is(err, errFlags) || !strings.Contains(err.Error(), c.msg) {
+		_, err := cmdline.ParseFlags(c.args)
+		if !errors.Is(err, cmdline.ErrFlags) || !strings.Contains(err.Error(), c.msg) {
 			t.Errorf("%v: error %v, want one mentioning %q", c.args, err, c.msg)
 		}
 	}

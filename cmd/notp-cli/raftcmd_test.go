@@ -8,6 +8,7 @@ import (
 
 	"github.com/notp-go/notp/cluster"
 	"github.com/notp-go/notp/clustertest"
+	"github.com/notp-go/notp/cmd/notp-cli/internal/cmdline"
 	"github.com/notp-go/notp/command"
 	"github.com/notp-go/notp/conflux"
 )
@@ -185,7 +186,7 @@ func TestShellRaft(t *testing.T) {
 		t.Fatalf("exit %d stderr %q\n%s", code, errs, out)
 	}
 	wants := []string{
-		"Usage: raft " + raftUsage, "--group <name>",
+		"Usage: raft " + cmdline.RaftUsage, "--group <name>",
 		"> group          counter\nnode           " + c.Node(li).Self().ID + "\nstate          leader\n",
 		`"op": "snapshot"`,
 		"> raft: remove-peer takes one <id>, got 0 arguments\nUsage: raft ",

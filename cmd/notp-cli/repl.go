@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/notp-go/notp/cmd/notp-cli/internal/cmdline"
 	"github.com/notp-go/notp/command"
 )
 
@@ -48,8 +49,8 @@ type shell struct {
 // runShell connects (a ping must succeed), then reads commands until
 // exit, EOF or ctx ends. Lines are edited with x/term's Terminal when
 // stdin and stdout are terminals and read plainly otherwise.
-func runShell(ctx context.Context, o options, stdin io.Reader, stdout, stderr io.Writer) int {
-	fmt.Fprintf(stdout, "Connecting to %s at %s\n", o.target.ID, o.target.Addr())
+func runShell(ctx context.Context, o cmdline.Flags, stdin io.Reader, stdout, stderr io.Writer) int {
+	fmt.Fprintf(stdout, "Connecting to %s at %s\n", o.Target.ID, o.Target.Addr())
 	c, err := newClient(ctx, o)
 	if err != nil {
 		fmt.Fprintf(stderr, "notp-cli: start the CLI's kernel: %v\n", err)
@@ -57,12 +58,12 @@ func runShell(ctx context.Context, o options, stdin io.Reader, stdout, stderr io
 	}
 	defer c.Close()
 	if r := c.do(ctx, command.Ping, command.Args{}); !r.OK {
-		fmt.Fprintf(stderr, "Cannot connect to %s: %s (%s)\n", o.target.ID, r.Error.Message, r.Error.Code)
+		fmt.Fprintf(stderr, "Cannot connect to %s: %s (%s)\n", o.Target.ID, r.Error.Message, r.Error.Code)
 		return exitFail
 	}
-	fmt.Fprintf(stdout, "Connected to %s\n", o.target.ID)
+	fmt.Fprintf(stdout, "Connected to %s\n", o.Target.ID)
 
-	sh := &shell{c: c, id: o.target.ID, format: o.format}
+	sh := &shell{c: c, id: o.Target.ID, format: o.Format}
 	var read func() (string, error)
 	if in, out, ok := terminals(stdin, stdout); ok {
 		t, restore, err := sh.useTerminal(in, out)
@@ -257,12 +258,12 @@ func (sh *shell) exec(ctx context.Context, line string) bool {
 		}
 		return sh.monitorUntilEnter(ctx, mo)
 	case command.Keys:
-		kr, err := parseKeys(f[1:])
+		kr, err := cmdline.ParseKeys(f[1:])
 		if err != nil {
-			sh.printf("%v\nUsage: keys %s\n", err, keysUsage)
+			sh.printf("%v\nUsage: keys %s\n", err, cmdline.KeysUsage)
 			return true
 		}
-		sh.out.Write(render(command.Keys, runKeys(ctx, sh.c, kr), cmp.Or(kr.format, sh.format, "json"), false, sh.width))
+		sh.out.Write(render(command.Keys, runKeys(ctx, sh.c, kr), cmp.Or(kr.Format, sh.format, "json"), false, sh.width))
 		return true
 	case "keygen":
 		if len(f) > 1 {
@@ -272,22 +273,22 @@ func (sh *shell) exec(ctx context.Context, line string) bool {
 		}
 		return true
 	}
-	req, err := parseRequest(f[0], f[1:])
-	var ue *usageError
+	req, err := cmdline.ParseRequest(f[0], f[1:])
+	var ue *cmdline.UsageError
 	switch {
-	case errors.Is(err, errUnknownCommand):
+	case errors.Is(err, cmdline.ErrUnknownCommand):
 		sh.printf("Unknown command '%s'. Type 'help' to list the commands.\n", f[0])
 		return true
 	case errors.As(err, &ue):
-		sh.printf("%v\nUsage: %s\n", err, ue.spec.synopsis())
+		sh.printf("%v\nUsage: %s\n", err, ue.Spec.Synopsis())
 		return true
 	}
 	r := sh.c.send(ctx, req)
-	if req.name == command.Nodes {
-		r = filterNodes(r, req.opts)
+	if req.Name == command.Nodes {
+		r = filterNodes(r, req.Opts)
 	}
-	format := cmp.Or(req.opts.format, sh.format, "json")
-	sh.out.Write(render(req.name, r, format, req.opts.format == "" && sh.format == "", sh.width))
+	format := cmp.Or(req.Opts.Format, sh.format, "json")
+	sh.out.Write(render(req.Name, r, format, req.Opts.Format == "" && sh.format == "", sh.width))
 	return true
 }
 
@@ -307,7 +308,7 @@ func (sh *shell) help(args []string) {
 	case args[0] == "monitor":
 		fmt.Fprintf(&b, "Usage: %s\n\n%s\n", monitorSynopsis, monitorDesc)
 	default:
-		s, ok := lookup(args[0])
+		s, ok := cmdline.Lookup(args[0])
 		if !ok {
 			fmt.Fprintf(&b, "Unknown command '%s'. Type 'help' to list the commands.\n", args[0])
 			break
@@ -349,9 +350,9 @@ func (sh *shell) monitor(done <-chan struct{}) {
 var shellWords = append(slices.Clone(commandNames()), "help", "exit", "keygen", "members", "monitor")
 
 func commandNames() []string {
-	names := make([]string, len(specs))
-	for i := range specs {
-		names[i] = specs[i].name
+	names := make([]string, len(cmdline.Specs))
+	for i := range cmdline.Specs {
+		names[i] = cmdline.Specs[i].Name
 	}
 	return names
 }

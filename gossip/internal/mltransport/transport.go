@@ -13,6 +13,7 @@ import (
 
 	"github.com/hashicorp/memberlist"
 
+	"github.com/notp-go/notp/gossip/internal/advertise"
 	"github.com/notp-go/notp/kernel"
 )
 
@@ -127,7 +128,7 @@ func NewWithConfig(k *kernel.Kernel, cfg Config) (*Transport, error) {
 		streamCh: make(chan net.Conn),
 	}
 	if !addr.IP.IsUnspecified() {
-		t.ip = canonicalIP(addr.IP)
+		t.ip = advertise.Canonical(addr.IP)
 	}
 	t.life, t.cancel = context.WithCancel(context.Background())
 	t.wg.Add(2)
@@ -149,15 +150,6 @@ func tcpAddr(a net.Addr) (*net.TCPAddr, bool) {
 		return nil, false
 	}
 	return net.TCPAddrFromAddrPort(ap), true
-}
-
-// canonicalIP returns ip in its 4-byte form when it is IPv4, as memberlist
-// expects of advertised addresses.
-func canonicalIP(ip net.IP) net.IP {
-	if ip4 := ip.To4(); ip4 != nil {
-		return ip4
-	}
-	return ip
 }
 
 // setRecvBuf asks for a large socket receive buffer so bursts of gossip are
@@ -182,17 +174,11 @@ func setRecvBuf(pc net.PacketConn) {
 // A kernel listening on an unspecified address (0.0.0.0, ::) has no IP to
 // advertise: then set memberlist's Config.AdvertiseAddr.
 func (t *Transport) FinalAdvertiseAddr(ip string, _ int) (net.IP, int, error) {
-	if ip != "" {
-		a := net.ParseIP(ip)
-		if a == nil {
-			return nil, 0, fmt.Errorf("mltransport: advertise address %q is not an IP", ip)
-		}
-		return canonicalIP(a), t.port, nil
+	a, port, err := advertise.Addr(ip, t.ip, t.port)
+	if err != nil {
+		return nil, 0, fmt.Errorf("mltransport: %w", err)
 	}
-	if t.ip == nil {
-		return nil, 0, fmt.Errorf("mltransport: kernel listens on an unspecified address; set memberlist's AdvertiseAddr")
-	}
-	return t.ip, t.port, nil
+	return a, port, nil
 }
 
 // WriteTo implements memberlist.Transport: it sends b as one UDP datagram

@@ -1,4 +1,4 @@
-package main
+package cmdline
 
 import (
 	"errors"
@@ -10,7 +10,7 @@ import (
 )
 
 // FuzzParseCommand feeds command lines, split as the shell splits them, to
-// parseRequest: it never panics, fails only with a usage error or an
+// ParseRequest: it never panics, fails only with a usage error or an
 // unknown command, and what it accepts is a valid payload for the server
 // (valid nodes, a weight that is 0 or positive) that survives the wire
 // encoding unchanged; a raft payload is one the node's decoder accepts.
@@ -29,18 +29,18 @@ func FuzzParseCommand(f *testing.F) {
 		if len(fields) == 0 {
 			return
 		}
-		req, err := parseRequest(fields[0], fields[1:])
-		a := req.args
+		req, err := ParseRequest(fields[0], fields[1:])
+		a := req.Args
 		if err != nil {
-			var ue *usageError
-			if !errors.Is(err, errUnknownCommand) && !errors.As(err, &ue) {
+			var ue *UsageError
+			if !errors.Is(err, ErrUnknownCommand) && !errors.As(err, &ue) {
 				t.Fatalf("%q: error %v is neither a usage error nor an unknown command", line, err)
 			}
 			return
 		}
-		if req.payload != nil {
+		if req.Payload != nil {
 			// The node must accept what the CLI sends.
-			if _, err := command.DecodeRaftArgs(req.payload); err != nil {
+			if _, err := command.DecodeRaftArgs(req.Payload); err != nil {
 				t.Fatalf("%q: the node would refuse the payload: %v", line, err)
 			}
 			return
@@ -76,7 +76,7 @@ func FuzzParseCommand(f *testing.F) {
 	})
 }
 
-// FuzzParseFlags feeds argument vectors (NUL-separated) to parseFlags: it
+// FuzzParseFlags feeds argument vectors (NUL-separated) to ParseFlags: it
 // never panics, fails only with errors wrapping errFlags, and what it
 // accepts has a valid target node and a positive timeout. Vectors naming a
 // path are skipped: the key and TLS flags read the files they name.
@@ -88,7 +88,7 @@ func FuzzParseFlags(f *testing.F) {
 	} {
 		f.Add(argv)
 	}
-	f.Setenv(envCookie, "")
+	f.Setenv(EnvCookie, "")
 	f.Fuzz(func(t *testing.T, argv string) {
 		if strings.ContainsAny(argv, "/\\") {
 			return
@@ -97,21 +97,21 @@ func FuzzParseFlags(f *testing.F) {
 		if argv != "" {
 			args = strings.Split(argv, "\x00")
 		}
-		o, err := parseFlags(args)
+		o, err := ParseFlags(args)
 		if err != nil {
-			if !errors.Is(err, errFlags) {
-				t.Fatalf("%q: error %v does not wrap errFlags", args, err)
+			if !errors.Is(err, ErrFlags) {
+				t.Fatalf("%q: error %v does not wrap ErrFlags", args, err)
 			}
 			return
 		}
-		if o.help {
+		if o.Help {
 			return
 		}
-		if err := o.target.Validate(); err != nil {
-			t.Fatalf("%q: accepted invalid target %+v: %v", args, o.target, err)
+		if err := o.Target.Validate(); err != nil {
+			t.Fatalf("%q: accepted invalid target %+v: %v", args, o.Target, err)
 		}
-		if o.timeout <= 0 {
-			t.Fatalf("%q: accepted timeout %v", args, o.timeout)
+		if o.Timeout <= 0 {
+			t.Fatalf("%q: accepted timeout %v", args, o.Timeout)
 		}
 	})
 }
