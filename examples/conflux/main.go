@@ -128,16 +128,9 @@ func run() error {
 		flag.Usage()
 		os.Exit(2)
 	}
-	secret := *cookie
-	if secret == "" && *cookieFile != "" {
-		c, err := cookiefile.Read(*cookieFile)
-		if err != nil {
-			return err
-		}
-		secret = c
-	}
-	if secret == "" {
-		secret = os.Getenv("NOTP_COOKIE")
+	secret, err := readCookie(*cookie, *cookieFile)
+	if err != nil {
+		return err
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})).With("node", *id)
 	if err := os.MkdirAll(*dir, 0o700); err != nil {
@@ -159,21 +152,11 @@ func run() error {
 	}
 	defer node.Stop(context.Background())
 	if *meet != "" {
-		peer, err := notp.ParseNode(*meet)
+		stopMeeting, err := meetInBackground(ctx, node, *meet, log)
 		if err != nil {
 			return err
 		}
-		// Meet in the background, retrying: the peer may start after this
-		// node (nodes started together come up in any order), and a node
-		// restarted from its ring file rejoins through the members it
-		// knows even while the peer is down.
-		mctx, mcancel := context.WithCancel(ctx)
-		met := make(chan struct{})
-		go func() {
-			defer close(met)
-			meetRetrying(mctx, node, peer, log)
-		}()
-		defer func() { mcancel(); <-met }() // before node.Stop
+		defer stopMeeting() // before node.Stop
 	}
 	store, err := newStore(node, *dir, *expect, log)
 	if err != nil {
@@ -194,6 +177,37 @@ func run() error {
 	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer scancel()
 	return srv.Shutdown(sctx)
+}
+
+// readCookie returns the cluster cookie: the flag's value, else the
+// file's contents, else NOTP_COOKIE.
+func readCookie(flagValue, file string) (string, error) {
+	if flagValue != "" {
+		return flagValue, nil
+	}
+	if file != "" {
+		return cookiefile.Read(file)
+	}
+	return os.Getenv("NOTP_COOKIE"), nil
+}
+
+// meetInBackground meets the node named by addr (ID@HOST:PORT) in the
+// background, retrying: the peer may start after this node (nodes started
+// together come up in any order), and a node restarted from its ring file
+// rejoins through the members it knows even while the peer is down. The
+// returned function stops trying and waits for the goroutine.
+func meetInBackground(ctx context.Context, node *cluster.Node, addr string, log *slog.Logger) (stop func(), err error) {
+	peer, err := notp.ParseNode(addr)
+	if err != nil {
+		return nil, err
+	}
+	mctx, cancel := context.WithCancel(ctx)
+	met := make(chan struct{})
+	go func() {
+		defer close(met)
+		meetRetrying(mctx, node, peer, log)
+	}()
+	return func() { cancel(); <-met }, nil
 }
 
 // meetRetrying meets peer, retrying with a growing pause (up to 5 s)
