@@ -1,0 +1,64 @@
+package table
+
+import (
+	"errors"
+	"os"
+	"testing"
+)
+
+// Opening a table directory whose logs are FuzzOpenLog's seeds, as real
+// files, does what the recovery on bytes says: it fails only with
+// ErrCorrupt and only when the bytes do; otherwise it holds the same
+// contents, leaves the live log truncated after its last good record (or
+// started afresh) and the PREV log only when it was replayed, takes a
+// write and reopens to the same contents.
+func TestOpenLogFiles(t *testing.T) {
+	for _, c := range logCases() {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := Config{Dir: t.TempDir(), Name: "f", Sync: SyncNever, WriteThreshold: -1, AutoSave: -1, Logger: testLogger(t)}
+			must(t, os.WriteFile(cfg.path(suffixLatest), c.latest, 0o600))
+			if len(c.prev) > 0 {
+				must(t, os.WriteFile(cfg.path(suffixPrev), c.prev, 0o600))
+			}
+			rc, fate, rp, rerr := recoverBytes(c.latest, c.prev)
+			tb, err := Open(cfg)
+			if err != nil || rerr != nil {
+				if !errors.Is(err, ErrCorrupt) || !errors.Is(rerr, ErrCorrupt) {
+					t.Fatalf("Open: %v; on bytes: %v", err, rerr)
+				}
+				return
+			}
+			if got, want := dump(t, tb), stateDump(rc.s); !equalMaps(got, want) {
+				t.Fatalf("Open: %v, on bytes %v", got, want)
+			}
+			wantLatest, wantPrev := afterRecovery(&rc, fate, rp, c.latest, c.prev)
+			checkFile(t, cfg.path(suffixLatest), wantLatest)
+			checkFile(t, cfg.path(suffixPrev), wantPrev)
+
+			must(t, tb.Set("after", []byte("x")))
+			want := dump(t, tb)
+			must(t, tb.Close())
+			tb = openT(t, cfg)
+			if got := dump(t, tb); !equalMaps(got, want) {
+				t.Fatalf("reopen: %v, want %v", got, want)
+			}
+		})
+	}
+}
+
+// checkFile fails unless the file at path holds want; an empty want
+// means no file.
+func checkFile(t *testing.T, path string, want []byte) {
+	t.Helper()
+	got, err := os.ReadFile(path)
+	if len(want) == 0 {
+		if !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("%s should not exist: %d bytes, %v", path, len(got), err)
+		}
+		return
+	}
+	must(t, err)
+	if string(got) != string(want) {
+		t.Fatalf("%s holds %d bytes %x, want %d bytes %x", path, len(got), got, len(want), want)
+	}
+}
