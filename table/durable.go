@@ -349,7 +349,7 @@ func compactPrev(cfg *Config, gen uint64, abort <-chan struct{}) error {
 			err = fmt.Errorf("%w: log %s has generation %d, want %d", ErrCorrupt, f.Name(), got, gen)
 		}
 		if err == nil {
-			replayRecords(br, size, s)
+			_, err = replayRecords(br, size, s)
 		}
 		f.Close()
 		if err != nil {

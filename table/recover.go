@@ -75,7 +75,10 @@ func (rc *recovery) replay(r io.Reader, size int64, live bool) (logFate, replaye
 	default:
 		return logStale, replayed{}, err
 	}
-	rp := replayRecords(r, size, rc.s)
+	rp, err := replayRecords(r, size, rc.s)
+	if err != nil {
+		return logStale, replayed{}, err
+	}
 	if !live {
 		rc.prevPending, rc.prevGen = true, gen
 	}
@@ -86,14 +89,19 @@ func (rc *recovery) replay(r io.Reader, size int64, live bool) (logFate, replaye
 // replayRecords applies to s the records that follow the header of a log
 // of size bytes, read from r, up to the first torn or damaged record.
 // Operations that fail on replay (type errors) are skipped, as when notp
-// replays.
-func replayRecords(r io.Reader, size int64, s state) replayed {
+// replays. A read error is returned, not taken for damage: the log is
+// cut only where its bytes are torn or damaged, never because a read of
+// good records failed.
+func replayRecords(r io.Reader, size int64, s state) (replayed, error) {
 	rr := recordReader{r: r, limit: max(size-logHeader, 0)}
 	var n int
 	for {
 		rec, err := rr.next()
+		if err != nil && err != io.EOF && !errors.Is(err, errBadRecord) {
+			return replayed{}, err
+		}
 		if err != nil {
-			return replayed{end: logHeader + rr.offset, records: n, clean: err == io.EOF, damage: err}
+			return replayed{end: logHeader + rr.offset, records: n, clean: err == io.EOF, damage: err}, nil
 		}
 		n++
 		s.apply(&rec) // a type error on replay changes nothing

@@ -1,9 +1,12 @@
 package table
 
 import (
+	"bytes"
 	"errors"
+	"io"
 	"os"
 	"testing"
+	"testing/iotest"
 )
 
 // Opening a table directory whose logs are FuzzOpenLog's seeds, as real
@@ -60,5 +63,23 @@ func checkFile(t *testing.T, path string, want []byte) {
 	must(t, err)
 	if string(got) != string(want) {
 		t.Fatalf("%s holds %d bytes %x, want %d bytes %x", path, len(got), got, len(want), want)
+	}
+}
+
+// A read error in the middle of a log is returned, not taken for a torn
+// tail: a replay that treated it as damage would have Open truncate good
+// records and a compaction write a snapshot without them.
+func TestReplayReadErrorIsNotDamage(t *testing.T) {
+	errDisk := errors.New("disk error")
+	log := append(appendLogHeader(nil, 1), seedLog()...)
+	for _, cut := range []int{logHeader, logHeader + 3, logHeader + frameHeader + 2, len(log) - 1} {
+		for _, live := range []bool{false, true} {
+			rc := recovery{s: state{}}
+			r := io.MultiReader(bytes.NewReader(log[:cut]), iotest.ErrReader(errDisk))
+			_, rp, err := rc.replay(r, int64(len(log)), live)
+			if !errors.Is(err, errDisk) {
+				t.Fatalf("cut at %d, live %v: %v (replayed to %d), want the read error", cut, live, err, rp.end)
+			}
+		}
 	}
 }
