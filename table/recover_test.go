@@ -3,8 +3,12 @@ package table
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"testing/iotest"
 )
@@ -16,7 +20,7 @@ import (
 // started afresh) and the PREV log only when it was replayed, takes a
 // write and reopens to the same contents.
 func TestOpenLogFiles(t *testing.T) {
-	for _, c := range logCases() {
+	for _, c := range append(logCases(), corpusCases(t, "testdata/fuzz/FuzzOpenLog")...) {
 		t.Run(c.name, func(t *testing.T) {
 			cfg := Config{Dir: t.TempDir(), Name: "f", Sync: SyncNever, WriteThreshold: -1, AutoSave: -1, Logger: testLogger(t)}
 			must(t, os.WriteFile(cfg.path(suffixLatest), c.latest, 0o600))
@@ -82,4 +86,48 @@ func TestReplayReadErrorIsNotDamage(t *testing.T) {
 			}
 		}
 	}
+}
+
+// corpusCases reads the inputs committed for FuzzOpenLog in dir, so that
+// they also run against real files; a missing dir holds none.
+func corpusCases(t *testing.T, dir string) []logCase {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	must(t, err)
+	var cases []logCase
+	for _, e := range entries {
+		data, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		must(t, err)
+		args, err := parseCorpus(data)
+		if err != nil || len(args) != 2 {
+			t.Fatalf("%s: %d arguments, %v", e.Name(), len(args), err)
+		}
+		cases = append(cases, logCase{name: e.Name(), latest: args[0], prev: args[1]})
+	}
+	return cases
+}
+
+// parseCorpus reads a fuzz corpus file whose arguments are all []byte.
+func parseCorpus(data []byte) ([][]byte, error) {
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	if lines[0] != "go test fuzz v1" {
+		return nil, fmt.Errorf("not a fuzz corpus file: %q", lines[0])
+	}
+	var args [][]byte
+	for _, l := range lines[1:] {
+		q, ok1 := strings.CutPrefix(l, "[]byte(")
+		q, ok2 := strings.CutSuffix(q, ")")
+		if !ok1 || !ok2 {
+			return nil, fmt.Errorf("not a []byte argument: %q", l)
+		}
+		s, err := strconv.Unquote(q)
+		if err != nil {
+			return nil, fmt.Errorf("argument %q: %w", l, err)
+		}
+		args = append(args, []byte(s))
+	}
+	return args, nil
 }
