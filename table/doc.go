@@ -87,10 +87,11 @@
 // the first torn or damaged record (a length running past the end of the
 // file, a bad checksum or a malformed body) and the live log is truncated
 // there: a crash in the middle of a write costs only the unacknowledged
-// tail and never prevents opening. Every length read from disk is checked
-// against the bytes left in the file before anything is allocated. A
-// damaged DATA snapshot with no valid successor fails Open with
-// ErrCorrupt, since the logs it replaced are gone. An interrupted
+// tail and never prevents opening. A failed read is not damage: it fails
+// Open (or the compaction) and cuts nothing. Every length read from disk
+// is checked against the bytes left in the file before anything is
+// allocated. A damaged DATA snapshot with no valid successor fails Open
+// with ErrCorrupt, since the logs it replaced are gone. An interrupted
 // compaction is resumed in the background.
 //
 // # Concurrency

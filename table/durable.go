@@ -340,11 +340,17 @@ func compactPrev(cfg *Config, gen uint64, abort <-chan struct{}) error {
 		return err
 	}
 	if snapGen < gen {
-		f, err := os.Open(cfg.path(suffixPrev))
+		f, br, size, err := openLog(cfg.path(suffixPrev), os.O_RDONLY)
 		if err != nil {
 			return err
 		}
-		_, err = replayLog(f, s, gen)
+		got, err := readLogHeader(br)
+		if err == nil && got != gen {
+			err = fmt.Errorf("%w: log %s has generation %d, want %d", ErrCorrupt, f.Name(), got, gen)
+		}
+		if err == nil {
+			_, err = replayRecords(br, size, s)
+		}
 		f.Close()
 		if err != nil {
 			return err

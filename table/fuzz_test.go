@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"io"
-	"os"
 	"reflect"
+	"slices"
 	"testing"
 )
 
@@ -65,62 +65,120 @@ func normal(r record) record {
 	return r
 }
 
-// Opening a table directory whose logs hold arbitrary bytes never panics
-// and fails at most with ErrCorrupt (for log generations out of order);
-// a table that opens takes writes and reopens to the same contents.
-// Each fuzz worker reuses one directory, its files rewritten per input,
-// rather than making and removing a directory per input.
-func FuzzOpenLog(f *testing.F) {
+// logCase is the PREV log (none when empty) and live log a table
+// directory holds on opening, with no snapshot.
+type logCase struct {
+	name         string
+	latest, prev []byte
+}
+
+// logCases are FuzzOpenLog's seeds, which TestOpenLogFiles also opens as
+// real files: a good log, a torn one, a headerless PREV log, a live log
+// newer than its PREV log and one that is not, a damaged record in the
+// middle, a headerless live log and a length that lies.
+func logCases() []logCase {
 	hdr := appendLogHeader(nil, 1)
-	f.Add(append(bytes.Clone(hdr), seedLog()...), []byte{})
-	f.Add(append(bytes.Clone(hdr), seedLog()[:20]...), []byte{})
-	f.Add([]byte("NTPTLOG1"), append(appendLogHeader(nil, 2), 1, 2, 3))
-	f.Add(append(appendLogHeader(nil, 3), seedLog()...), append(appendLogHeader(nil, 2), seedLog()...))
-	d := tableDir{cfg: Config{Dir: f.TempDir(), Name: "f", Sync: SyncNever, WriteThreshold: -1, AutoSave: -1}}
-	cfg := d.cfg
+	log := seedLog()
+	damaged := append(bytes.Clone(hdr), log...)
+	damaged[logHeader+frameHeader+10] ^= 0xff // in the second record
+	lying := append(bytes.Clone(hdr), appendRecord(nil, &record{op: opSet, key: "k", val: []byte("v")})...)
+	lying = append(lying, 0xff, 0xff, 0xff, 0x7f, 0, 0, 0, 0, 1)
+	return []logCase{
+		{"good", append(bytes.Clone(hdr), log...), nil},
+		{"torn", append(bytes.Clone(hdr), log[:20]...), nil},
+		{"headerless prev", []byte("NTPTLOG1"), append(appendLogHeader(nil, 2), 1, 2, 3)},
+		{"live after prev", append(appendLogHeader(nil, 3), log...), append(appendLogHeader(nil, 2), log...)},
+		{"live before prev", append(appendLogHeader(nil, 2), log...), append(appendLogHeader(nil, 3), log...)},
+		{"damaged middle", damaged, nil},
+		{"headerless live after prev", nil, append(appendLogHeader(nil, 4), log[:30]...)},
+		{"lying length", lying, nil},
+	}
+}
+
+// recoverBytes runs Open's recovery of the logs on bytes, with no
+// snapshot: the PREV log prev (none when empty), then the live log.
+func recoverBytes(latest, prev []byte) (recovery, logFate, replayed, error) {
+	rc := recovery{s: state{}}
+	if len(prev) > 0 {
+		if _, _, err := rc.replay(bytes.NewReader(prev), int64(len(prev)), false); err != nil {
+			return rc, logStale, replayed{}, err
+		}
+	}
+	fate, rp, err := rc.replay(bytes.NewReader(latest), int64(len(latest)), true)
+	return rc, fate, rp, err
+}
+
+// afterRecovery is what Open leaves on disk and in memory after
+// recovering latest and prev, as recoverBytes found: the live log,
+// truncated after its last good record or started afresh, and the PREV
+// log, kept when it was replayed and removed otherwise.
+func afterRecovery(rc *recovery, fate logFate, rp replayed, latest, prev []byte) (newLatest, newPrev []byte) {
+	if fate == logReplayed {
+		newLatest = latest[:rp.end:rp.end]
+	} else {
+		newLatest = appendLogHeader(nil, rc.last+1)
+	}
+	if rc.prevPending {
+		newPrev = prev
+	}
+	return newLatest, newPrev
+}
+
+// stateDump renders s as dump renders a table.
+func stateDump(s state) map[string]string {
+	out := make(map[string]string, len(s))
+	for k, e := range s {
+		out[k] = e.value().String()
+	}
+	return out
+}
+
+// Recovering logs of arbitrary bytes never panics and fails at most with
+// ErrCorrupt, only for a live log not newer than the PREV log replayed
+// before it; a replay stops at a record boundary inside the log and is
+// clean exactly when it reaches the log's end. Recovering again what Open
+// leaves (the live log cut after its last good record, or a fresh one,
+// and one more record written to it) is clean and gives the same
+// contents plus that record. The recovery runs on the bytes in memory,
+// as Open runs it on the files; TestOpenLogFiles opens the seeds as files.
+func FuzzOpenLog(f *testing.F) {
+	for _, c := range logCases() {
+		f.Add(c.latest, c.prev)
+	}
+	after := record{op: opSet, key: "after", val: []byte("x")}
 	f.Fuzz(func(t *testing.T, latest, prev []byte) {
-		d.reset(t, latest, prev)
-		tb, err := Open(cfg)
+		rc, fate, rp, err := recoverBytes(latest, prev)
 		if err != nil {
-			if !errors.Is(err, ErrCorrupt) {
-				t.Fatalf("Open: %v", err)
+			if !errors.Is(err, ErrCorrupt) || !rc.prevPending {
+				t.Fatalf("recovery: %v", err)
 			}
 			return
 		}
-		must(t, tb.Set("after", []byte("x")))
-		want := dump(t, tb)
-		must(t, tb.Close())
-		tb, err = Open(cfg)
-		if err != nil {
-			t.Fatalf("reopen: %v", err)
+		if fate == logReplayed {
+			if rp.end < logHeader || rp.end > int64(len(latest)) || rp.clean != (rp.end == int64(len(latest))) {
+				t.Fatalf("replay ended at %d of %d bytes, clean %v", rp.end, len(latest), rp.clean)
+			}
+			if !rp.clean && rp.damage == nil {
+				t.Fatal("a replay that stopped early gives no reason")
+			}
 		}
-		defer tb.Close()
-		if got := dump(t, tb); !equalMaps(got, want) {
-			t.Fatalf("reopen: %v, want %v", got, want)
+		rc.s.apply(&after)
+		want := stateDump(rc.s)
+		newLatest, newPrev := afterRecovery(&rc, fate, rp, latest, prev)
+		newLatest = appendRecord(slices.Clone(newLatest), &after)
+		rc2, fate2, rp2, err := recoverBytes(newLatest, newPrev)
+		if err != nil || fate2 != logReplayed || !rp2.clean {
+			t.Fatalf("recovering again: fate %d, clean %v, %v", fate2, rp2.clean, err)
+		}
+		wantRecords := 1
+		if fate == logReplayed {
+			wantRecords += rp.records
+		}
+		if rp2.records != wantRecords {
+			t.Fatalf("recovering again: %d records, want %d", rp2.records, wantRecords)
+		}
+		if got := stateDump(rc2.s); !equalMaps(got, want) {
+			t.Fatalf("recovering again: %v, want %v", got, want)
 		}
 	})
-}
-
-// tableDir is a fuzz worker's table directory, its files rewritten for
-// each input. With WriteThreshold and AutoSave off no compaction runs, so
-// the table never writes a snapshot or a PREV log: the files are the live
-// log, the PREV log an input brings, and the lock file (no data).
-type tableDir struct {
-	cfg     Config
-	hasPrev bool // a PREV log may be left from the previous input
-}
-
-// reset leaves the directory as a fresh one holding only the live log
-// latest and, when prev is not empty, the PREV log prev.
-func (d *tableDir) reset(t *testing.T, latest, prev []byte) {
-	t.Helper()
-	must(t, os.WriteFile(d.cfg.path(suffixLatest), latest, 0o600))
-	if len(prev) > 0 {
-		must(t, os.WriteFile(d.cfg.path(suffixPrev), prev, 0o600))
-	} else if d.hasPrev {
-		if err := os.Remove(d.cfg.path(suffixPrev)); err != nil && !errors.Is(err, os.ErrNotExist) {
-			t.Fatal(err)
-		}
-	}
-	d.hasPrev = len(prev) > 0
 }

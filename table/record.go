@@ -169,9 +169,11 @@ type recordReader struct {
 // chunk bounds each step of a body read.
 const chunk = 64 << 10
 
-// next returns the next record. It returns io.EOF at a clean end and an
-// error wrapping errBadRecord (or io.ErrUnexpectedEOF) at a torn or
-// corrupt record; offset then still marks the end of the last good one.
+// next returns the next record. It returns io.EOF at a clean end, an
+// error wrapping errBadRecord (and io.ErrUnexpectedEOF when torn) at a
+// torn or corrupt record, and an error wrapping the reader's own at any
+// other read failure, which says nothing about the record; offset then
+// still marks the end of the last good one.
 func (rr *recordReader) next() (record, error) {
 	var hdr [frameHeader]byte
 	n, err := io.ReadFull(rr.r, hdr[:])
@@ -179,6 +181,9 @@ func (rr *recordReader) next() (record, error) {
 		return record{}, io.EOF
 	}
 	if err != nil {
+		if err != io.ErrUnexpectedEOF {
+			return record{}, fmt.Errorf("table: reading a record: %w", err)
+		}
 		return record{}, fmt.Errorf("%w: torn header after %d bytes: %w", errBadRecord, n, err)
 	}
 	size := int64(binary.LittleEndian.Uint32(hdr[:4]))
@@ -187,6 +192,9 @@ func (rr *recordReader) next() (record, error) {
 	}
 	body, err := readBounded(rr.r, size)
 	if err != nil {
+		if err != io.ErrUnexpectedEOF {
+			return record{}, fmt.Errorf("table: reading a record: %w", err)
+		}
 		return record{}, fmt.Errorf("%w: torn body: %w", errBadRecord, err)
 	}
 	if crc32.Checksum(body, castagnoli) != binary.LittleEndian.Uint32(hdr[4:]) {

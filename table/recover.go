@@ -33,67 +33,108 @@ func loadBestSnapshot(cfg *Config, s state) (uint64, bool, error) {
 	return info.gen, path != cfg.path(suffixData), nil
 }
 
-// replayLog applies to s the records of the log f, whose header must name
-// generation gen, up to the first torn or damaged record. Operations that
-// fail on replay (type errors) are skipped, as when notp replays. It
-// returns the end offset of the last good record, the number of records
-// and whether that end is the end of the file.
-func replayLog(f *os.File, s state, gen uint64) (replayed, error) {
-	st, err := f.Stat()
+// recovery is the part of Open's recovery that needs no files: from a
+// log's header it decides whether the log is replayed or discarded, and
+// replays it into s up to the first torn or damaged record. Open feeds it
+// the PREV log and then the live log as files, the fuzz test feeds it
+// bytes: both run this same code, which never touches a file.
+type recovery struct {
+	s           state
+	last        uint64 // generation of the newest snapshot or log applied
+	prevPending bool   // the PREV log was replayed and awaits compaction
+	prevGen     uint64 // its generation
+}
+
+// logFate is what recovery does with a log.
+type logFate uint8
+
+const (
+	// logStale: the log is covered by what was applied before it, or
+	// headerless and so without records; it is discarded.
+	logStale logFate = iota
+	// logReplayed: the log was newer than anything applied before it and
+	// was replayed.
+	logReplayed
+)
+
+// replay reads a log of size bytes from r: the PREV log, or the live log
+// when live is set (after the PREV log, if there is one). A log newer
+// than rc.last is replayed into rc.s, up to the first torn or damaged
+// record; any other log is stale. A live log that is not newer than a
+// replayed PREV log is ErrCorrupt: the live log always starts a newer
+// generation than the log it replaced. Read errors other than a short
+// header are returned as they are.
+func (rc *recovery) replay(r io.Reader, size int64, live bool) (logFate, replayed, error) {
+	gen, err := readLogHeader(r)
+	switch {
+	case err == nil && gen > rc.last:
+	case err == nil && live && rc.prevPending:
+		return logStale, replayed{}, fmt.Errorf("%w: live log generation %d is not newer than the PREV log's %d", ErrCorrupt, gen, rc.prevGen)
+	case err == nil || errors.Is(err, errTornHeader):
+		return logStale, replayed{}, nil
+	default:
+		return logStale, replayed{}, err
+	}
+	rp, err := replayRecords(r, size, rc.s)
 	if err != nil {
-		return replayed{}, err
+		return logStale, replayed{}, err
 	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return replayed{}, err
+	if !live {
+		rc.prevPending, rc.prevGen = true, gen
 	}
-	// A buffer of the file's size when that is smaller: opening a small
-	// table need not allocate and clear 64 KiB per log.
-	br := bufio.NewReaderSize(f, int(min(st.Size(), replayBufSize)))
-	got, err := readLogHeader(br)
-	if err != nil {
-		return replayed{}, err
-	}
-	if got != gen {
-		return replayed{}, fmt.Errorf("%w: log %s has generation %d, want %d", ErrCorrupt, f.Name(), got, gen)
-	}
-	rr := recordReader{r: br, limit: st.Size() - logHeader}
+	rc.last = gen
+	return logReplayed, rp, nil
+}
+
+// replayRecords applies to s the records that follow the header of a log
+// of size bytes, read from r, up to the first torn or damaged record.
+// Operations that fail on replay (type errors) are skipped, as when notp
+// replays. A read error is returned, not taken for damage: the log is
+// cut only where its bytes are torn or damaged, never because a read of
+// good records failed.
+func replayRecords(r io.Reader, size int64, s state) (replayed, error) {
+	rr := recordReader{r: r, limit: max(size-logHeader, 0)}
 	var n int
 	for {
-		r, err := rr.next()
+		rec, err := rr.next()
+		if err != nil && err != io.EOF && !errors.Is(err, errBadRecord) {
+			return replayed{}, err
+		}
 		if err != nil {
 			return replayed{end: logHeader + rr.offset, records: n, clean: err == io.EOF, damage: err}, nil
 		}
 		n++
-		s.apply(&r) // a type error on replay changes nothing
+		s.apply(&rec) // a type error on replay changes nothing
 	}
 }
 
 // replayBufSize is the largest read buffer of a log replay.
 const replayBufSize = 64 << 10
 
-// replayed is what replayLog found.
+// replayed is what a replay found.
 type replayed struct {
 	end     int64 // offset after the last good record
 	records int
-	clean   bool  // end is the end of the file
+	clean   bool  // end is the end of the log
 	damage  error // why the replay stopped, when not clean
 }
 
 // openLog opens the log at path with flag (os.O_RDONLY or os.O_RDWR) and
-// reads the generation in its header, so that checking the generation and
-// replaying take one open. A missing file is os.ErrNotExist and a missing
-// or damaged header errTornHeader; on any error no file is left open.
-func openLog(path string, flag int) (*os.File, uint64, error) {
+// returns it with its size and a buffered reader at its start. The buffer
+// is the file's size when that is smaller than replayBufSize: opening a
+// small table need not allocate and clear 64 KiB per log. On any error no
+// file is left open; a missing file is os.ErrNotExist.
+func openLog(path string, flag int) (*os.File, *bufio.Reader, int64, error) {
 	f, err := os.OpenFile(path, flag, 0)
 	if err != nil {
-		return nil, 0, err
+		return nil, nil, 0, err
 	}
-	gen, err := readLogHeader(f)
+	st, err := f.Stat()
 	if err != nil {
 		f.Close()
-		return nil, 0, err
+		return nil, nil, 0, err
 	}
-	return f, gen, nil
+	return f, bufio.NewReaderSize(f, int(min(st.Size(), replayBufSize))), st.Size(), nil
 }
 
 // recover rebuilds s from the files: the newest valid snapshot, then the
@@ -121,35 +162,32 @@ func (d *durable) recover(s state) error {
 	if err != nil {
 		return err
 	}
-	last := snapGen
+	rc := recovery{s: s, last: snapGen}
 	prevPath := d.cfg.path(suffixPrev)
-	switch f, gen, err := openLog(prevPath, os.O_RDONLY); {
+	switch f, br, size, err := openLog(prevPath, os.O_RDONLY); {
 	case errors.Is(err, os.ErrNotExist):
-	case err == nil && gen > snapGen:
-		rp, err := replayLog(f, s, gen)
+	case err != nil:
+		return err
+	default:
+		fate, rp, err := rc.replay(br, size, false)
 		f.Close()
-		if err != nil {
+		switch {
+		case err != nil:
 			return err
-		}
-		if !rp.clean {
+		case fate == logStale:
+			// Covered by the snapshot (its compaction was interrupted
+			// after the rename), or headerless and so without records.
+			if err := os.Remove(prevPath); err != nil {
+				return err
+			}
+			changed = true
+		case !rp.clean:
 			d.cfg.Logger.Warn("table PREV log damaged; replayed up to the damage", "table", d.cfg.Name,
 				"offset", rp.end, "err", rp.damage)
 		}
-		d.prevPending, d.prevGen, last = true, gen, gen
-	case err == nil || errors.Is(err, errTornHeader):
-		// Covered by the snapshot (its compaction was interrupted
-		// after the rename), or headerless and so without records.
-		if f != nil {
-			f.Close()
-		}
-		if err := os.Remove(prevPath); err != nil {
-			return err
-		}
-		changed = true
-	default:
-		return err
 	}
-	c, err := d.openLatest(s, last)
+	d.prevPending, d.prevGen = rc.prevPending, rc.prevGen
+	c, err := d.openLatest(&rc)
 	if err != nil {
 		return err
 	}
@@ -159,35 +197,39 @@ func (d *durable) recover(s state) error {
 	return nil
 }
 
-// openLatest replays the live log if it is newer than generation last and
-// opens it for appending, truncated after its last good record; otherwise
-// it starts an empty live log of generation last+1. It reports whether it
-// created the file.
-func (d *durable) openLatest(s state, last uint64) (bool, error) {
+// openLatest replays the live log if it is newer than everything rc
+// applied and opens it for appending, truncated after its last good
+// record; otherwise it starts an empty live log of the next generation.
+// It reports whether it created the file.
+func (d *durable) openLatest(rc *recovery) (bool, error) {
 	path := d.cfg.path(suffixLatest)
-	f, gen, err := openLog(path, os.O_RDWR)
+	fate, rp := logStale, replayed{}
+	f, br, size, err := openLog(path, os.O_RDWR)
 	switch {
-	case err == nil && gen > last:
-	case err == nil && gen <= d.prevGen && d.prevPending:
-		f.Close()
-		return false, fmt.Errorf("%w: live log generation %d is not newer than the PREV log's %d", ErrCorrupt, gen, d.prevGen)
-	case err == nil || errors.Is(err, errTornHeader) || errors.Is(err, os.ErrNotExist):
-		// Missing, headerless (so without records) or covered by
-		// the snapshot: start afresh.
+	case errors.Is(err, os.ErrNotExist):
+	case err != nil:
+		return false, err
+	default:
+		fate, rp, err = rc.replay(br, size, true)
+		if err != nil {
+			f.Close()
+			return false, err
+		}
+	}
+	if fate == logStale {
+		// Missing, headerless (so without records) or covered by the
+		// snapshot: start afresh.
 		if f != nil {
 			f.Close()
 		}
-		f, err := createLog(path, last+1)
+		f, err := createLog(path, rc.last+1)
 		if err != nil {
 			return false, err
 		}
-		d.f, d.gen = f, last+1
+		d.f, d.gen = f, rc.last+1
 		return true, f.Sync()
-	default:
-		return false, err
 	}
-	rp, err := replayLog(f, s, gen)
-	if err == nil && !rp.clean {
+	if !rp.clean {
 		d.cfg.Logger.Info("table log has a torn or damaged tail; truncating", "table", d.cfg.Name,
 			"offset", rp.end, "err", rp.damage)
 		if err = f.Truncate(rp.end); err == nil {
@@ -195,6 +237,7 @@ func (d *durable) openLatest(s state, last uint64) (bool, error) {
 		}
 	}
 	if err == nil {
+		// The reader read ahead: append after the last good record.
 		_, err = f.Seek(rp.end, io.SeekStart)
 	}
 	if err != nil {
@@ -202,6 +245,6 @@ func (d *durable) openLatest(s state, last uint64) (bool, error) {
 		return false, err
 	}
 	// The records already in the log count towards the next compaction.
-	d.f, d.gen, d.records = f, gen, rp.records
+	d.f, d.gen, d.records = f, rc.last, rp.records
 	return false, nil
 }
