@@ -1,48 +1,15 @@
 package gossip
 
 import (
-	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"path/filepath"
 	"testing"
 
-	"github.com/vmihailenco/msgpack/v5"
-
 	"github.com/notp-go/notp"
 	"github.com/notp-go/notp/gossip/internal/codec"
-	"github.com/notp-go/notp/internal/msgpackcheck"
-	"github.com/notp-go/notp/internal/testutil"
 	"github.com/notp-go/notp/vclock"
 )
-
-// A cookie holder's 1 MB message of a million nil entries decoded into a
-// million zero entries (about 370 MB for a 4 MB message) before
-// validation rejected them; it is now refused before decoding.
-func TestDecodeNilEntriesBounded(t *testing.T) {
-	raw, err := msgpack.Marshal(&codec.RawMessage{V: codec.Version, Type: codec.MsgUpdate, Ring: "ring",
-		Clock: codec.MustEncode(vclock.New()), Entries: msgpack.RawMessage{0xc0}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	const n = 1 << 20
-	nils := binary.BigEndian.AppendUint32([]byte{0xdd}, n)
-	nils = append(nils, bytes.Repeat([]byte{0xc0}, n)...)
-	in := bytes.Replace(raw, []byte{0xa7, 'e', 'n', 't', 'r', 'i', 'e', 's', 0xc0},
-		append([]byte{0xa7, 'e', 'n', 't', 'r', 'i', 'e', 's'}, nils...), 1)
-	if len(in) < n {
-		t.Fatal("entries not replaced")
-	}
-	var derr error
-	got := testutil.Allocated(func() { _, derr = codec.DecodeMessage(in) })
-	if !errors.Is(derr, codec.ErrInvalidMessage) || !errors.Is(derr, msgpackcheck.ErrLimit) {
-		t.Fatalf("decodeMessage = %v, want errInvalidMessage wrapping msgpackcheck.ErrLimit", derr)
-	}
-	if got > 64<<10 {
-		t.Fatalf("decoding %d bytes allocated %d bytes before rejecting them", len(in), got)
-	}
-}
 
 // liveEntries returns count live entries "<prefix>NNNNN" written by writer.
 func liveEntries(prefix string, count int, writer string) []codec.Entry {
@@ -208,32 +175,6 @@ func TestMaxTokens(t *testing.T) {
 	}
 	if !u.sawRefused(t, "h00001") {
 		t.Fatal("no EventRefused for h00001")
-	}
-}
-
-// Versions and clock counts above 2^53 do not survive a JSON peer and are
-// rejected on decode.
-func TestVersionsAbove2p53Rejected(t *testing.T) {
-	big := uint64(MaxVersion + 1)
-	e := ent("x", 1, "w", false, 1)
-	ok := codec.EncodeMessage(&codec.Message{Type: codec.MsgUpdate, Ring: "r", Clock: clockOf(map[string]uint64{"w": MaxVersion}),
-		Entries: []codec.Entry{{Node: e.Node, Weight: 1, Version: MaxVersion, Writer: "w"}}})
-	if _, err := codec.DecodeMessage(ok); err != nil {
-		t.Fatalf("versions of 2^53: %v", err)
-	}
-	for name, m := range map[string]*codec.Message{
-		"entry version": {Type: codec.MsgUpdate, Ring: "r", Clock: vclock.New(),
-			Entries: []codec.Entry{{Node: e.Node, Weight: 1, Version: big, Writer: "w"}}},
-		"clock count": {Type: codec.MsgDigest, Ring: "r", Clock: clockOf(map[string]uint64{"w": big})},
-		"floor":       {Type: codec.MsgJoin, Ring: "r", Clock: vclock.New(), Floor: big},
-	} {
-		if _, err := codec.DecodeMessage(codec.EncodeMessage(m)); !errors.Is(err, codec.ErrInvalidMessage) {
-			t.Errorf("%s above 2^53: err = %v", name, err)
-		}
-	}
-	f := codec.MustEncode(&codec.FileState{Version: codec.Version, Self: "a", Clock: clockOf(map[string]uint64{"a": big})})
-	if _, err := codec.DecodeFile(f, "a"); !errors.Is(err, ErrCorrupt) {
-		t.Errorf("file with a clock count above 2^53: err = %v", err)
 	}
 }
 
