@@ -245,7 +245,7 @@ type Ring struct {
 	// checkedGen is the generation whose published ring poll last
 	// checked against the entries.
 	checkedGen uint64
-	// sum caches clockSum of the clock at generation sumGen.
+	// sum caches codec.ClockSum of the clock at generation sumGen.
 	sum, sumGen uint64
 	sumOK       bool
 	// fingers caches fingersLocked's result for generation fingerGen.

@@ -365,7 +365,7 @@ func (r *Ring) answerDigestLocked(from notp.Node, rclock *vclock.Clock) []outgoi
 	return out
 }
 
-// sumLocked is clockSum of the local clock, cached until the state
+// sumLocked is codec.ClockSum of the local clock, cached until the state
 // changes.
 func (r *Ring) sumLocked() uint64 {
 	if !r.sumOK || r.sumGen != r.gen {

@@ -20,8 +20,6 @@ import (
 // (MaxNodes entries with the longest IDs and hosts) encodes to about 7 MB.
 const maxFileSize = 64 << 20
 
-// The flush file is codec's: the msgpack FileState followed by a trailer
-// with a checksum (codec.AppendTrailer, codec.ReadFile).
 const (
 	// prevSuffix names the previous good file, kept by every flush and
 	// loaded (with a warning) when the latest is corrupt or missing.
@@ -119,7 +117,8 @@ func (r *Ring) Load() (loaded bool, err error) {
 	return true, nil
 }
 
-// loadFile reads, checks and decodes one state file.
+// loadFile reads one state file, then checks its trailer's checksum and
+// decodes and validates its state (codec.ReadFile).
 func (r *Ring) loadFile(path string) (*codec.FileState, error) {
 	b, err := r.readLimited(path)
 	if err != nil {
