@@ -57,9 +57,13 @@ func TestDependencyRules(t *testing.T) {
 		// The advertised address is decided by standard-library code alone,
 		// so its fuzz target links little and runs fast.
 		{"gossip/internal/advertise", nil, nil},
+		// The message and flush-file codecs link neither memberlist nor the
+		// kernel, so their fuzz targets run fast.
+		{"gossip/internal/codec", []string{modulePath, modulePath + "/vclock", modulePath + "/internal/msgpackcheck"},
+			[]string{"github.com/vmihailenco/msgpack/v5"}},
 		{"gossip", []string{modulePath, modulePath + "/chash", modulePath + "/vclock", modulePath + "/kernel",
-			modulePath + "/gossip/internal/mltransport", modulePath + "/internal/msgpackcheck", modulePath + "/internal/event",
-			modulePath + "/internal/lifecycle"},
+			modulePath + "/gossip/internal/mltransport", modulePath + "/gossip/internal/codec", modulePath + "/internal/msgpackcheck",
+			modulePath + "/internal/event", modulePath + "/internal/lifecycle"},
 			[]string{"github.com/hashicorp/memberlist", "github.com/vmihailenco/msgpack/v5"}},
 		// The Prometheus client stays in metrics (and cluster, which serves
 		// it): kernel, genserver and gossip, whose rules above list no

@@ -66,7 +66,8 @@
 // (checking msgpack within budgets), internal/event (the event fan-out of
 // genserver and gossip), internal/lifecycle (Close as a Stop whose context
 // has already ended), gossip/internal/mltransport (memberlist's transport
-// over the kernel), internal/replicated (the lifecycle, config, retry and
+// over the kernel), gossip/internal/codec (gossip's message and flush-file
+// codecs), internal/replicated (the lifecycle, config, retry and
 // metrics plumbing dlm and dsm share; its payload subpackage holds their
 // wire codecs' budgeted msgpack helpers, and dlm/internal/wire and
 // dsm/internal/wire their protocols), internal/faultnet (a fault-injecting

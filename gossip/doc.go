@@ -246,7 +246,10 @@
 // enforces the same bounds before allocating (at most MaxNodes entries,
 // each backed by the 13 bytes of the smallest valid entry, and MaxNodes
 // clock entries), so anything a node may hold it can send, persist and
-// load again, and a message of a million nil entries costs nothing.
+// load again, and a message of a million nil entries costs nothing. The
+// message and flush-file codecs live in gossip/internal/codec, which
+// imports neither memberlist nor the kernel, so their fuzz targets link
+// little and run fast.
 // Entry versions, clock counts and floors above 2^53 (beyond what a JSON
 // or JavaScript peer represents exactly) are rejected. A clock that counts
 // more changes by this node than it made is rejected too, once this node

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/notp-go/notp"
+	"github.com/notp-go/notp/gossip/internal/codec"
 	"github.com/notp-go/notp/kernel"
 	"github.com/vmihailenco/msgpack/v5"
 )
@@ -24,11 +25,11 @@ import (
 // part is not what is fuzzed, and a dozen system calls per input would
 // cap the fuzzer at a few thousand executions a second.
 func FuzzLoad(f *testing.F) {
-	f.Add(encodeFileBytes(validFile()))
+	f.Add(codec.AppendTrailer(validFile()))
 	f.Add(validFile()) // the trailerless layout of earlier releases
 	f.Add([]byte{})
-	f.Add([]byte(fileMagic + "\x00\x00\x00\x00"))
-	bad := encodeFileBytes(validFile())
+	f.Add([]byte(codec.FileMagic + "\x00\x00\x00\x00"))
+	bad := codec.AppendTrailer(validFile())
 	bad[0] ^= 1
 	f.Add(bad) // checksum mismatch
 	// The kernel is never started: Load needs only its node.

@@ -17,6 +17,7 @@ import (
 
 	"github.com/notp-go/notp"
 	"github.com/notp-go/notp/chash"
+	"github.com/notp-go/notp/gossip/internal/codec"
 	"github.com/notp-go/notp/internal/event"
 	"github.com/notp-go/notp/kernel"
 	"github.com/notp-go/notp/vclock"
@@ -30,7 +31,7 @@ var (
 	// ErrNotInRing: the operation needs a ring (Meet, Leave).
 	ErrNotInRing = errors.New("gossip: not in a ring")
 	// ErrCorrupt: the flush file could not be decoded or is invalid.
-	ErrCorrupt = errors.New("gossip: corrupt state file")
+	ErrCorrupt = codec.ErrCorrupt
 	// ErrClosed: the ring was stopped. It wraps notp.ErrClosed.
 	ErrClosed = fmt.Errorf("gossip: %w", notp.ErrClosed)
 	// ErrNotStarted: the operation needs Start first. It wraps
@@ -244,7 +245,7 @@ type Ring struct {
 	// checkedGen is the generation whose published ring poll last
 	// checked against the entries.
 	checkedGen uint64
-	// sum caches clockSum of the clock at generation sumGen.
+	// sum caches codec.ClockSum of the clock at generation sumGen.
 	sum, sumGen uint64
 	sumOK       bool
 	// fingers caches fingersLocked's result for generation fingerGen.
@@ -389,7 +390,7 @@ func (r *Ring) resetLocked(self notp.Node) {
 	// Version 0: a placeholder that loses to any write about this node,
 	// so an admin's Insert (version 1 or more) of a node with a ring of
 	// its own decides its weight.
-	st.entries[r.self] = entry{Node: self, Weight: r.cfg.RFactor, Writer: r.self, Time: r.now().UnixMicro()}
+	st.entries[r.self] = codec.Entry{Node: self, Weight: r.cfg.RFactor, Writer: r.self, Time: r.now().UnixMicro()}
 	r.st = st
 	r.selfSync = true
 	r.touchLocked()
@@ -398,7 +399,7 @@ func (r *Ring) resetLocked(self notp.Node) {
 
 // enforceLocked applies the state caps after a change from olds (see
 // state.enforce), counting and reporting what it evicted and refused.
-func (r *Ring) enforceLocked(olds map[string]entry) []notp.Node {
+func (r *Ring) enforceLocked(olds map[string]codec.Entry) []notp.Node {
 	refused, evicted := r.st.enforce(olds, r.cfg.MaxTokens)
 	for range evicted {
 		r.stats.evicted.add()

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/notp-go/notp"
+	"github.com/notp-go/notp/gossip/internal/codec"
 	"github.com/notp-go/notp/internal/testutil"
 	"github.com/notp-go/notp/kernel"
 )
@@ -108,12 +109,12 @@ func cluster(t *testing.T, count int, opts ...nodeOpt) []*tnode {
 func waitSettled(t *testing.T, nodes []*tnode) {
 	t.Helper()
 	testutil.WaitFor(t, "states to settle", func() bool {
-		var first []entry
+		var first []codec.Entry
 		for i, n := range nodes {
 			n.r.mu.Lock()
 			es := n.r.st.sortedEntries()
 			n.r.mu.Unlock()
-			if slices.ContainsFunc(es, func(e entry) bool { return e.Version == 0 }) {
+			if slices.ContainsFunc(es, func(e codec.Entry) bool { return e.Version == 0 }) {
 				return false
 			}
 			if i == 0 {

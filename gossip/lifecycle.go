@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/notp-go/notp"
+	"github.com/notp-go/notp/gossip/internal/codec"
 	"github.com/notp-go/notp/internal/lifecycle"
 	"github.com/notp-go/notp/kernel"
 )
@@ -37,7 +38,7 @@ func (r *Ring) Start(ctx context.Context, ringID string) error {
 		return fmt.Errorf("gossip: the kernel: %w", notp.ErrNotStarted)
 	}
 	if ringID != "" {
-		if err := validRingID(ringID); err != nil {
+		if err := codec.ValidRingID(ringID); err != nil {
 			return fmt.Errorf("%w: %w", ErrInvalidRingID, err)
 		}
 	}
@@ -123,7 +124,7 @@ func (r *Ring) Close() error { return lifecycle.StopNow(r.Stop) }
 // ("Node already belongs to ring '<id>'") if it is in a ring. After a Leave
 // it fully re-activates gossip (handler, memberlist, poll).
 func (r *Ring) Join(ringID string) error {
-	if err := validRingID(ringID); err != nil {
+	if err := codec.ValidRingID(ringID); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidRingID, err)
 	}
 	unlock, err := r.lockRunning()
@@ -241,7 +242,7 @@ func (r *Ring) Leave(ctx context.Context, force bool) error {
 		r.selfFloor = max(r.selfFloor, ann.entries[r.self].Version)
 		r.st.clock.Increment(r.self) // keep our own count ahead of the announcement
 		r.touchLocked()
-		announce = encodeMessage(&message{Type: msgLeave, Ring: ringID,
+		announce = codec.EncodeMessage(&codec.Message{Type: codec.MsgLeave, Ring: ringID,
 			Round: max(maxRounds(len(old)-1)-1, 0), Clock: ann.clock, Entries: ann.sortedEntries()})
 		targets = r.targetsLockedAll()
 		rand.Shuffle(len(targets), func(i, j int) { targets[i], targets[j] = targets[j], targets[i] })

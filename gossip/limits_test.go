@@ -1,53 +1,21 @@
 package gossip
 
 import (
-	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"path/filepath"
 	"testing"
 
-	"github.com/vmihailenco/msgpack/v5"
-
 	"github.com/notp-go/notp"
-	"github.com/notp-go/notp/internal/msgpackcheck"
-	"github.com/notp-go/notp/internal/testutil"
+	"github.com/notp-go/notp/gossip/internal/codec"
 	"github.com/notp-go/notp/vclock"
 )
 
-// A cookie holder's 1 MB message of a million nil entries decoded into a
-// million zero entries (about 370 MB for a 4 MB message) before
-// validation rejected them; it is now refused before decoding.
-func TestDecodeNilEntriesBounded(t *testing.T) {
-	raw, err := msgpack.Marshal(&rawMessage{V: wireVersion, Type: msgUpdate, Ring: "ring",
-		Clock: mustEncode(vclock.New()), Entries: msgpack.RawMessage{0xc0}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	const n = 1 << 20
-	nils := binary.BigEndian.AppendUint32([]byte{0xdd}, n)
-	nils = append(nils, bytes.Repeat([]byte{0xc0}, n)...)
-	in := bytes.Replace(raw, []byte{0xa7, 'e', 'n', 't', 'r', 'i', 'e', 's', 0xc0},
-		append([]byte{0xa7, 'e', 'n', 't', 'r', 'i', 'e', 's'}, nils...), 1)
-	if len(in) < n {
-		t.Fatal("entries not replaced")
-	}
-	var derr error
-	got := testutil.Allocated(func() { _, derr = decodeMessage(in) })
-	if !errors.Is(derr, errInvalidMessage) || !errors.Is(derr, msgpackcheck.ErrLimit) {
-		t.Fatalf("decodeMessage = %v, want errInvalidMessage wrapping msgpackcheck.ErrLimit", derr)
-	}
-	if got > 64<<10 {
-		t.Fatalf("decoding %d bytes allocated %d bytes before rejecting them", len(in), got)
-	}
-}
-
 // liveEntries returns count live entries "<prefix>NNNNN" written by writer.
-func liveEntries(prefix string, count int, writer string) []entry {
-	es := make([]entry, count)
+func liveEntries(prefix string, count int, writer string) []codec.Entry {
+	es := make([]codec.Entry, count)
 	for i := range es {
-		es[i] = entry{Node: peer(fmt.Sprintf("%s%05d", prefix, i), 7000), Weight: 1, Version: 1, Writer: writer, Time: 1}
+		es[i] = codec.Entry{Node: peer(fmt.Sprintf("%s%05d", prefix, i), 7000), Weight: 1, Version: 1, Writer: writer, Time: 1}
 	}
 	return es
 }
@@ -67,9 +35,9 @@ func clockOf(counts map[string]uint64) *vclock.Clock {
 func TestMergeKeepsMaxNodes(t *testing.T) {
 	u := newLazyUnit(t, "a")
 	u.r.cfg.FlushPath = filepath.Join(t.TempDir(), "state")
-	u.deliver(peer("b", 7001), &message{Type: msgUpdate, Ring: "ring",
+	u.deliver(peer("b", 7001), &codec.Message{Type: codec.MsgUpdate, Ring: "ring",
 		Clock: clockOf(map[string]uint64{"b": 1}), Entries: liveEntries("b", 6000, "b")})
-	u.deliver(peer("c", 7002), &message{Type: msgUpdate, Ring: "ring",
+	u.deliver(peer("c", 7002), &codec.Message{Type: codec.MsgUpdate, Ring: "ring",
 		Clock: clockOf(map[string]uint64{"c": 1}), Entries: liveEntries("c", 6000, "c")})
 	u.r.mu.Lock()
 	held := len(u.r.st.entries)
@@ -158,9 +126,9 @@ func TestMergeEvictsOldestTombstones(t *testing.T) {
 	for i := range tombs {
 		tombs[i].Removed, tombs[i].Version, tombs[i].Time = true, 2, int64(i+1)
 	}
-	u.deliver(peer("b", 7001), &message{Type: msgUpdate, Ring: "ring",
+	u.deliver(peer("b", 7001), &codec.Message{Type: codec.MsgUpdate, Ring: "ring",
 		Clock: clockOf(map[string]uint64{"b": 1}), Entries: tombs})
-	u.deliver(peer("c", 7002), &message{Type: msgUpdate, Ring: "ring",
+	u.deliver(peer("c", 7002), &codec.Message{Type: codec.MsgUpdate, Ring: "ring",
 		Clock: clockOf(map[string]uint64{"c": 1}), Entries: liveEntries("c", 6000, "c")})
 	u.r.mu.Lock()
 	held := len(u.r.st.entries)
@@ -200,7 +168,7 @@ func TestMaxTokens(t *testing.T) {
 	}
 	heavy := liveEntries("h", 2, "b")
 	heavy[0].Weight, heavy[1].Weight = 1, 4000
-	u.deliver(peer("b", 7001), &message{Type: msgUpdate, Ring: "ring",
+	u.deliver(peer("b", 7001), &codec.Message{Type: codec.MsgUpdate, Ring: "ring",
 		Clock: clockOf(map[string]uint64{"b": 1}), Entries: heavy})
 	if u.r.View().Has("h00001") || !u.r.View().Has("h00000") || u.r.View().Size() != self+97 {
 		t.Fatalf("ring of %d tokens, has h00001 %v", u.r.View().Size(), u.r.View().Has("h00001"))
@@ -210,40 +178,14 @@ func TestMaxTokens(t *testing.T) {
 	}
 }
 
-// Versions and clock counts above 2^53 do not survive a JSON peer and are
-// rejected on decode.
-func TestVersionsAbove2p53Rejected(t *testing.T) {
-	big := uint64(MaxVersion + 1)
-	e := ent("x", 1, "w", false, 1)
-	ok := encodeMessage(&message{Type: msgUpdate, Ring: "r", Clock: clockOf(map[string]uint64{"w": MaxVersion}),
-		Entries: []entry{{Node: e.Node, Weight: 1, Version: MaxVersion, Writer: "w"}}})
-	if _, err := decodeMessage(ok); err != nil {
-		t.Fatalf("versions of 2^53: %v", err)
-	}
-	for name, m := range map[string]*message{
-		"entry version": {Type: msgUpdate, Ring: "r", Clock: vclock.New(),
-			Entries: []entry{{Node: e.Node, Weight: 1, Version: big, Writer: "w"}}},
-		"clock count": {Type: msgDigest, Ring: "r", Clock: clockOf(map[string]uint64{"w": big})},
-		"floor":       {Type: msgJoin, Ring: "r", Clock: vclock.New(), Floor: big},
-	} {
-		if _, err := decodeMessage(encodeMessage(m)); !errors.Is(err, errInvalidMessage) {
-			t.Errorf("%s above 2^53: err = %v", name, err)
-		}
-	}
-	f := mustEncode(&fileState{Version: wireVersion, Self: "a", Clock: clockOf(map[string]uint64{"a": big})})
-	if _, err := decodeFile(f, "a"); !errors.Is(err, ErrCorrupt) {
-		t.Errorf("file with a clock count above 2^53: err = %v", err)
-	}
-}
-
 // A peer cannot advance this node's own clock count once this node has
 // made a change; before that (a fresh or reloaded node) it learns it.
 func TestRemoteSelfCountRejected(t *testing.T) {
 	u := newLazyUnit(t, "a")
 	// Fresh: a peer that knew this node before a state loss tells it its
 	// count, which it adopts.
-	u.deliver(peer("b", 7001), &message{Type: msgUpdate, Ring: "ring",
-		Clock: clockOf(map[string]uint64{"a": 7, "b": 1}), Entries: []entry{ent("b", 1, "b", false, 3)}})
+	u.deliver(peer("b", 7001), &codec.Message{Type: codec.MsgUpdate, Ring: "ring",
+		Clock: clockOf(map[string]uint64{"a": 7, "b": 1}), Entries: []codec.Entry{ent("b", 1, "b", false, 3)}})
 	if got := u.r.Clock().Count("a"); got != 7 {
 		t.Fatalf("fresh node's own count = %d, want 7 (learnt)", got)
 	}
@@ -252,10 +194,10 @@ func TestRemoteSelfCountRejected(t *testing.T) {
 	}
 	own := u.r.Clock().Count("a") // 8
 	rejected := u.r.Stats().MessagesRejected
-	for _, m := range []*message{
-		{Type: msgUpdate, Ring: "ring", Clock: clockOf(map[string]uint64{"a": own + 1000, "b": 2}),
-			Entries: []entry{ent("d", 1, "b", false, 3)}},
-		{Type: msgDigest, Ring: "ring", Clock: clockOf(map[string]uint64{"a": own + 1})},
+	for _, m := range []*codec.Message{
+		{Type: codec.MsgUpdate, Ring: "ring", Clock: clockOf(map[string]uint64{"a": own + 1000, "b": 2}),
+			Entries: []codec.Entry{ent("d", 1, "b", false, 3)}},
+		{Type: codec.MsgDigest, Ring: "ring", Clock: clockOf(map[string]uint64{"a": own + 1})},
 	} {
 		u.deliver(peer("b", 7001), m)
 	}
@@ -270,8 +212,8 @@ func TestRemoteSelfCountRejected(t *testing.T) {
 	}
 	// memberlist's push/pull path rejects it as well.
 	u.r.mlDel = &mlDelegate{r: u.r, ringID: "ring"}
-	u.r.mlDel.MergeRemoteState(encodeMessage(&message{Type: msgUpdate, Ring: "ring",
-		Clock: clockOf(map[string]uint64{"a": own + 1, "b": 2}), Entries: []entry{ent("d", 1, "b", false, 3)}}), false)
+	u.r.mlDel.MergeRemoteState(codec.EncodeMessage(&codec.Message{Type: codec.MsgUpdate, Ring: "ring",
+		Clock: clockOf(map[string]uint64{"a": own + 1, "b": 2}), Entries: []codec.Entry{ent("d", 1, "b", false, 3)}}), false)
 	if u.r.View().Has("d") || u.r.Clock().Count("a") != own {
 		t.Fatal("push/pull advanced this node's count")
 	}

@@ -8,13 +8,14 @@ import (
 	"time"
 
 	"github.com/notp-go/notp"
+	"github.com/notp-go/notp/gossip/internal/codec"
 	"github.com/notp-go/notp/vclock"
 )
 
 func nd(id string) notp.Node { return notp.Node{ID: id, Host: "127.0.0.1", Port: 7000} }
 
-func ent(id string, version uint64, writer string, removed bool, weight int) entry {
-	return entry{Node: nd(id), Weight: weight, Version: version, Writer: writer, Removed: removed, Time: int64(version)}
+func ent(id string, version uint64, writer string, removed bool, weight int) codec.Entry {
+	return codec.Entry{Node: nd(id), Weight: weight, Version: version, Writer: writer, Removed: removed, Time: int64(version)}
 }
 
 // The per-entry merge, case by case. It replaces notp's whole-ring
@@ -23,31 +24,31 @@ func ent(id string, version uint64, writer string, removed bool, weight int) ent
 func TestMergeEntriesTable(t *testing.T) {
 	cases := []struct {
 		name        string
-		local       []entry
-		remote      []entry
-		want        []entry
+		local       []codec.Entry
+		remote      []codec.Entry
+		want        []codec.Entry
 		wantChanged []string
 	}{
-		{"higher version wins", []entry{ent("a", 1, "x", false, 3)}, []entry{ent("a", 2, "y", false, 5)},
-			[]entry{ent("a", 2, "y", false, 5)}, []string{"a"}},
-		{"stale version ignored", []entry{ent("a", 3, "x", false, 3)}, []entry{ent("a", 2, "z", false, 5)},
-			[]entry{ent("a", 3, "x", false, 3)}, nil},
-		{"equal version: higher writer wins", []entry{ent("a", 2, "x", false, 3)}, []entry{ent("a", 2, "y", false, 5)},
-			[]entry{ent("a", 2, "y", false, 5)}, []string{"a"}},
-		{"equal version: lower writer loses", []entry{ent("a", 2, "y", false, 3)}, []entry{ent("a", 2, "x", false, 5)},
-			[]entry{ent("a", 2, "y", false, 3)}, nil},
-		{"newer tombstone removes", []entry{ent("a", 1, "x", false, 3)}, []entry{ent("a", 2, "x", true, 3)},
-			[]entry{ent("a", 2, "x", true, 3)}, []string{"a"}},
-		{"older live entry loses to tombstone (zombie)", []entry{ent("a", 4, "x", true, 3)}, []entry{ent("a", 3, "a", false, 3)},
-			[]entry{ent("a", 4, "x", true, 3)}, nil},
-		{"re-insert after removal", []entry{ent("a", 4, "x", true, 3)}, []entry{ent("a", 5, "y", false, 3)},
-			[]entry{ent("a", 5, "y", false, 3)}, []string{"a"}},
-		{"same version and writer: removal wins the tie", []entry{ent("a", 2, "x", false, 3)}, []entry{ent("a", 2, "x", true, 3)},
-			[]entry{ent("a", 2, "x", true, 3)}, []string{"a"}},
-		{"concurrent inserts of different nodes both survive", []entry{ent("d", 1, "n0", false, 3)}, []entry{ent("e", 1, "n2", false, 3)},
-			[]entry{ent("d", 1, "n0", false, 3), ent("e", 1, "n2", false, 3)}, []string{"e"}},
-		{"identical state changes nothing", []entry{ent("a", 1, "x", false, 3)}, []entry{ent("a", 1, "x", false, 3)},
-			[]entry{ent("a", 1, "x", false, 3)}, nil},
+		{"higher version wins", []codec.Entry{ent("a", 1, "x", false, 3)}, []codec.Entry{ent("a", 2, "y", false, 5)},
+			[]codec.Entry{ent("a", 2, "y", false, 5)}, []string{"a"}},
+		{"stale version ignored", []codec.Entry{ent("a", 3, "x", false, 3)}, []codec.Entry{ent("a", 2, "z", false, 5)},
+			[]codec.Entry{ent("a", 3, "x", false, 3)}, nil},
+		{"equal version: higher writer wins", []codec.Entry{ent("a", 2, "x", false, 3)}, []codec.Entry{ent("a", 2, "y", false, 5)},
+			[]codec.Entry{ent("a", 2, "y", false, 5)}, []string{"a"}},
+		{"equal version: lower writer loses", []codec.Entry{ent("a", 2, "y", false, 3)}, []codec.Entry{ent("a", 2, "x", false, 5)},
+			[]codec.Entry{ent("a", 2, "y", false, 3)}, nil},
+		{"newer tombstone removes", []codec.Entry{ent("a", 1, "x", false, 3)}, []codec.Entry{ent("a", 2, "x", true, 3)},
+			[]codec.Entry{ent("a", 2, "x", true, 3)}, []string{"a"}},
+		{"older live entry loses to tombstone (zombie)", []codec.Entry{ent("a", 4, "x", true, 3)}, []codec.Entry{ent("a", 3, "a", false, 3)},
+			[]codec.Entry{ent("a", 4, "x", true, 3)}, nil},
+		{"re-insert after removal", []codec.Entry{ent("a", 4, "x", true, 3)}, []codec.Entry{ent("a", 5, "y", false, 3)},
+			[]codec.Entry{ent("a", 5, "y", false, 3)}, []string{"a"}},
+		{"same version and writer: removal wins the tie", []codec.Entry{ent("a", 2, "x", false, 3)}, []codec.Entry{ent("a", 2, "x", true, 3)},
+			[]codec.Entry{ent("a", 2, "x", true, 3)}, []string{"a"}},
+		{"concurrent inserts of different nodes both survive", []codec.Entry{ent("d", 1, "n0", false, 3)}, []codec.Entry{ent("e", 1, "n2", false, 3)},
+			[]codec.Entry{ent("d", 1, "n0", false, 3), ent("e", 1, "n2", false, 3)}, []string{"e"}},
+		{"identical state changes nothing", []codec.Entry{ent("a", 1, "x", false, 3)}, []codec.Entry{ent("a", 1, "x", false, 3)},
+			[]codec.Entry{ent("a", 1, "x", false, 3)}, nil},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -69,8 +70,8 @@ func TestMergeEntriesTable(t *testing.T) {
 // The ring diff: additions only, removals only, both; weight and address
 // changes are reported as updates, so subscribers learn of them.
 func TestDiffLive(t *testing.T) {
-	old := map[string]entry{"a": ent("a", 1, "x", false, 3), "b": ent("b", 1, "x", false, 3), "c": ent("c", 1, "x", false, 3)}
-	cur := map[string]entry{"a": ent("a", 1, "x", false, 3), "b": ent("b", 2, "x", true, 3),
+	old := map[string]codec.Entry{"a": ent("a", 1, "x", false, 3), "b": ent("b", 1, "x", false, 3), "c": ent("c", 1, "x", false, 3)}
+	cur := map[string]codec.Entry{"a": ent("a", 1, "x", false, 3), "b": ent("b", 2, "x", true, 3),
 		"c": ent("c", 2, "x", false, 4), "d": ent("d", 1, "x", false, 3)}
 	d := diffLive(old, cur, nil)
 	if !slices.Equal(d.added, []notp.Node{nd("d")}) || !slices.Equal(d.removed, []notp.Node{nd("b")}) ||
@@ -183,11 +184,11 @@ func BenchmarkMerge200(b *testing.B) {
 		remote.clock.Increment(n.ID)
 	}
 	remote.write("x", nd("node-100"), 4, false, time.Now())
-	msg := encodeMessage(&message{Type: msgUpdate, Ring: "r", Clock: remote.clock, Entries: remote.sortedEntries()})
+	msg := codec.EncodeMessage(&codec.Message{Type: codec.MsgUpdate, Ring: "r", Clock: remote.clock, Entries: remote.sortedEntries()})
 	b.SetBytes(int64(len(msg)))
 	b.ReportAllocs()
 	for b.Loop() {
-		m, err := decodeMessage(msg)
+		m, err := codec.DecodeMessage(msg)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -208,7 +209,7 @@ func BenchmarkStateMsgCached200(b *testing.B) {
 	r.touchLocked()
 	b.ReportAllocs()
 	for b.Loop() {
-		_ = r.stateMsgLocked(msgUpdate, 3)
+		_ = r.stateMsgLocked(codec.MsgUpdate, 3)
 	}
 }
 
@@ -236,6 +237,6 @@ func BenchmarkEncodeState200(b *testing.B) {
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		_ = encodeMessage(&message{Type: msgUpdate, Ring: "r", Clock: s.clock, Entries: s.sortedEntries()})
+		_ = codec.EncodeMessage(&codec.Message{Type: codec.MsgUpdate, Ring: "r", Clock: s.clock, Entries: s.sortedEntries()})
 	}
 }

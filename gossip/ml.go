@@ -12,6 +12,7 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/notp-go/notp"
+	"github.com/notp-go/notp/gossip/internal/codec"
 	"github.com/notp-go/notp/gossip/internal/mltransport"
 	"github.com/notp-go/notp/internal/msgpackcheck"
 )
@@ -177,7 +178,7 @@ func (d *mlDelegate) LocalState(join bool) []byte {
 	if r.ringID != d.ringID {
 		return nil
 	}
-	return r.stateMsgLocked(msgUpdate, 0)
+	return r.stateMsgLocked(codec.MsgUpdate, 0)
 }
 
 // MergeRemoteState implements memberlist.Delegate: a push/pull exchange

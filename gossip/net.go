@@ -11,6 +11,7 @@ import (
 
 	"github.com/notp-go/notp"
 	"github.com/notp-go/notp/chash"
+	"github.com/notp-go/notp/gossip/internal/codec"
 	"github.com/notp-go/notp/kernel"
 	"github.com/notp-go/notp/vclock"
 )
@@ -61,7 +62,7 @@ type afterMerge struct {
 // the round with which the local state should be forwarded (0: none): the
 // loop coalesces the forwards of a burst of messages into one.
 func (r *Ring) process(km kernel.Message) (forward int) {
-	m, err := decodeMessage(km.Data)
+	m, err := codec.DecodeMessage(km.Data)
 	if err != nil {
 		r.reject(km, err)
 		return 0
@@ -71,7 +72,7 @@ func (r *Ring) process(km kernel.Message) (forward int) {
 		r.reject(km, err)
 		return 0
 	}
-	if (m.Type == msgLeave || m.Type == msgJoin) && km.From.IsCall() {
+	if (m.Type == codec.MsgLeave || m.Type == codec.MsgJoin) && km.From.IsCall() {
 		_ = r.k.Reply(km.From, []byte("ok"))
 	}
 	r.finish(&act)
@@ -82,7 +83,7 @@ func (r *Ring) process(km kernel.Message) (forward int) {
 // r.mu, released by a defer so that a panic recovered by the loop leaves
 // it unlocked. It returns the side effects, the round to forward with, or
 // why the message was rejected.
-func (r *Ring) apply(from notp.Node, m *message) (act afterMerge, forward int, err error) {
+func (r *Ring) apply(from notp.Node, m *codec.Message) (act afterMerge, forward int, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if m.Ring != r.ringID || r.ringID == "" {
@@ -96,34 +97,34 @@ func (r *Ring) apply(from notp.Node, m *message) (act afterMerge, forward int, e
 	r.stats.recv.add()
 	act.ringID = r.ringID
 	switch m.Type {
-	case msgSum:
+	case codec.MsgSum:
 		if m.Sum != r.sumLocked() {
 			act.sends = []outgoing{{to: []notp.Node{from},
-				msg: encodeMessage(&message{Type: msgDigest, Ring: r.ringID, Clock: r.st.clock})}}
+				msg: codec.EncodeMessage(&codec.Message{Type: codec.MsgDigest, Ring: r.ringID, Clock: r.st.clock})}}
 		}
-	case msgDigest:
+	case codec.MsgDigest:
 		act.sends = r.answerDigestLocked(from, m.Clock)
-	case msgPull:
-		act.sends = []outgoing{{to: []notp.Node{from}, msg: r.stateMsgLocked(msgUpdate, 0)}}
+	case codec.MsgPull:
+		act.sends = []outgoing{{to: []notp.Node{from}, msg: r.stateMsgLocked(codec.MsgUpdate, 0)}}
 	default:
 		var join *joinInfo
-		if m.Type == msgJoin {
+		if m.Type == codec.MsgJoin {
 			join = &joinInfo{from: from.ID, floor: m.Floor}
 		}
 		r.mergeLocked(m.Entries, m.Clock, join, &act)
 		round := m.Round
-		if m.Type == msgJoin {
+		if m.Type == codec.MsgJoin {
 			// The meeting node gets the union back at once, and every
 			// other member hears of the change in one hop.
 			round = 0
-			act.sends = append(act.sends, outgoing{to: []notp.Node{from}, msg: r.stateMsgLocked(msgUpdate, 0)})
+			act.sends = append(act.sends, outgoing{to: []notp.Node{from}, msg: r.stateMsgLocked(codec.MsgUpdate, 0)})
 			if act.changed {
 				act.sends = append(act.sends, r.broadcastLocked(from.ID)...)
 			}
-		} else if m.Type == msgUpdate {
+		} else if m.Type == codec.MsgUpdate {
 			if e, ok := r.st.entries[from.ID]; ok && e.Removed && from.ID != r.self {
 				// A zombie: tell it that it was removed.
-				act.sends = append(act.sends, outgoing{to: []notp.Node{from}, msg: r.stateMsgLocked(msgUpdate, 0)})
+				act.sends = append(act.sends, outgoing{to: []notp.Node{from}, msg: r.stateMsgLocked(codec.MsgUpdate, 0)})
 			}
 		}
 		// Forward while round > 0, news or not, as notp does: stopping at
@@ -144,8 +145,8 @@ func (r *Ring) mergeRemoteState(ringID string, buf []byte) {
 	if len(buf) == 0 {
 		return
 	}
-	m, err := decodeMessage(buf)
-	if err != nil || m.Type != msgUpdate {
+	m, err := codec.DecodeMessage(buf)
+	if err != nil || m.Type != codec.MsgUpdate {
 		r.stats.rejected.add()
 		return
 	}
@@ -194,7 +195,7 @@ type joinInfo struct {
 // changed in act. A join (non-nil) unions the live sets: a node live on
 // either side before the merge stays live (re-added by this node if a
 // tombstone won), and the sender's entry is written above its floor.
-func (r *Ring) mergeLocked(remote []entry, rclock *vclock.Clock, join *joinInfo, act *afterMerge) {
+func (r *Ring) mergeLocked(remote []codec.Entry, rclock *vclock.Clock, join *joinInfo, act *afterMerge) {
 	if err := r.checkSelfCountLocked(rclock); err != nil {
 		// Only memberlist's push/pull gets here: process checked first.
 		r.stats.rejected.add()
@@ -250,7 +251,7 @@ func (r *Ring) mergeLocked(remote []entry, rclock *vclock.Clock, join *joinInfo,
 // become real entries, and the joining node's entry is written above its
 // floor. It returns the ids it wrote; when it wrote any, this node's clock
 // entry advances.
-func (r *Ring) unionJoinLocked(remote []entry, olds map[string]entry, join *joinInfo) []string {
+func (r *Ring) unionJoinLocked(remote []codec.Entry, olds map[string]codec.Entry, join *joinInfo) []string {
 	st := r.st
 	var wrote []string
 	for _, re := range remote {
@@ -310,12 +311,12 @@ func (r *Ring) checkSelfCountLocked(c *vclock.Clock) error {
 // rejoining with Join+Meet could learn its old membership or removal from
 // a lagging peer (or memberlist's join exchange) before the join message
 // re-adds it, and fall out again.
-func (r *Ring) skipSelfTombstone(remote []entry) []entry {
+func (r *Ring) skipSelfTombstone(remote []codec.Entry) []codec.Entry {
 	own, ok := r.st.entries[r.self]
 	if !ok || own.Version != 0 || own.Removed {
 		return remote
 	}
-	i := slices.IndexFunc(remote, func(e entry) bool {
+	i := slices.IndexFunc(remote, func(e codec.Entry) bool {
 		return e.Node.ID == r.self && (e.Removed || e.Version <= r.selfFloor)
 	})
 	if i < 0 {
@@ -327,7 +328,7 @@ func (r *Ring) skipSelfTombstone(remote []entry) []entry {
 
 // bestLive returns the greater of the live entries among a (if aok) and
 // b (if bok).
-func bestLive(a entry, aok bool, b entry, bok bool) (entry, bool) {
+func bestLive(a codec.Entry, aok bool, b codec.Entry, bok bool) (codec.Entry, bool) {
 	aLive, bLive := aok && !a.Removed, bok && !b.Removed
 	switch {
 	case aLive && bLive:
@@ -340,7 +341,7 @@ func bestLive(a entry, aok bool, b entry, bok bool) (entry, bool) {
 	case bLive:
 		return b, true
 	}
-	return entry{}, false
+	return codec.Entry{}, false
 }
 
 func (r *Ring) emitDiff(ringID string, d ringDiff) {
@@ -356,36 +357,36 @@ func (r *Ring) answerDigestLocked(from notp.Node, rclock *vclock.Clock) []outgoi
 	var out []outgoing
 	to := []notp.Node{from}
 	if !rclock.Descends(r.st.clock) {
-		out = append(out, outgoing{to: to, msg: r.stateMsgLocked(msgUpdate, 0)})
+		out = append(out, outgoing{to: to, msg: r.stateMsgLocked(codec.MsgUpdate, 0)})
 	}
 	if !r.st.clock.Descends(rclock) {
-		out = append(out, outgoing{to: to, msg: encodeMessage(&message{Type: msgPull, Ring: r.ringID})})
+		out = append(out, outgoing{to: to, msg: codec.EncodeMessage(&codec.Message{Type: codec.MsgPull, Ring: r.ringID})})
 	}
 	return out
 }
 
-// sumLocked is clockSum of the local clock, cached until the state
+// sumLocked is codec.ClockSum of the local clock, cached until the state
 // changes.
 func (r *Ring) sumLocked() uint64 {
 	if !r.sumOK || r.sumGen != r.gen {
-		r.sum, r.sumGen, r.sumOK = clockSum(r.st.clock), r.gen, true
+		r.sum, r.sumGen, r.sumOK = codec.ClockSum(r.st.clock), r.gen, true
 	}
 	return r.sum
 }
 
 // stateMsgLocked encodes the local state as a message. The encoding of
 // the clock and entries is cached until the state changes.
-func (r *Ring) stateMsgLocked(t msgType, round int) []byte {
+func (r *Ring) stateMsgLocked(t codec.MsgType, round int) []byte {
 	return r.stateMsgFloorLocked(t, round, 0)
 }
 
-func (r *Ring) stateMsgFloorLocked(t msgType, round int, floor uint64) []byte {
+func (r *Ring) stateMsgFloorLocked(t codec.MsgType, round int, floor uint64) []byte {
 	if r.encEntries == nil || r.encGen != r.gen {
-		r.encClock = mustEncode(r.st.clock)
-		r.encEntries = mustEncode(r.st.sortedEntries())
+		r.encClock = codec.MustEncode(r.st.clock)
+		r.encEntries = codec.MustEncode(r.st.sortedEntries())
 		r.encGen = r.gen
 	}
-	return mustEncode(&rawMessage{V: wireVersion, Type: t, Ring: r.ringID, Round: round,
+	return codec.MustEncode(&codec.RawMessage{V: codec.Version, Type: t, Ring: r.ringID, Round: round,
 		Clock: r.encClock, Entries: r.encEntries, Floor: floor})
 }
 
@@ -406,7 +407,7 @@ func (r *Ring) broadcastLocked(except string) []outgoing {
 	if len(to) == 0 {
 		return nil
 	}
-	return []outgoing{{to: to, msg: r.stateMsgLocked(msgUpdate, 0)}}
+	return []outgoing{{to: to, msg: r.stateMsgLocked(codec.MsgUpdate, 0)}}
 }
 
 // routeLocked is notp's route: with n > 0 the local state goes to Fanout
@@ -419,7 +420,7 @@ func (r *Ring) routeLocked(n int) []outgoing {
 	if len(to) == 0 {
 		return nil
 	}
-	return []outgoing{{to: to, msg: r.stateMsgLocked(msgUpdate, n-1)}}
+	return []outgoing{{to: to, msg: r.stateMsgLocked(codec.MsgUpdate, n-1)}}
 }
 
 // targetsLocked returns up to n random live ring members other than this
@@ -591,4 +592,4 @@ func (r *Ring) send(node notp.Node, msg []byte) {
 }
 
 // snapshotEntries copies the entry map (for diffs of local changes).
-func (s *state) snapshotEntries() map[string]entry { return maps.Clone(s.entries) }
+func (s *state) snapshotEntries() map[string]codec.Entry { return maps.Clone(s.entries) }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/notp-go/notp"
+	"github.com/notp-go/notp/gossip/internal/codec"
 )
 
 // errSelf is returned when a removal names this node.
@@ -50,7 +51,7 @@ func (r *Ring) Meet(ctx context.Context, node notp.Node) error {
 		return nil
 	}
 	r.mu.Lock()
-	msg := r.stateMsgFloorLocked(msgJoin, 0, r.selfFloor)
+	msg := r.stateMsgFloorLocked(codec.MsgJoin, 0, r.selfFloor)
 	r.mu.Unlock()
 	if err := r.call(ctx, node, msg); err != nil {
 		return fmt.Errorf("gossip: meeting %s: %w", node, err)
@@ -217,7 +218,7 @@ func (r *Ring) change(ctx context.Context, force bool, f func(*state) bool) erro
 		if len(act.diff.removed) > 0 {
 			// Tell the removed nodes, which notp never did: otherwise a removed
 			// node keeps believing it is a member and gossips a stale ring.
-			act.sends = append(act.sends, outgoing{to: act.diff.removed, msg: r.stateMsgLocked(msgUpdate, 0)})
+			act.sends = append(act.sends, outgoing{to: act.diff.removed, msg: r.stateMsgLocked(codec.MsgUpdate, 0)})
 		}
 	}
 	removed := act.diff.removed

@@ -2,10 +2,8 @@ package gossip
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"io/fs"
 	"os"
@@ -14,19 +12,15 @@ import (
 	"time"
 
 	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/notp-go/notp/gossip/internal/codec"
 )
 
 // maxFileSize bounds the state file Load reads. A state at its limits
 // (MaxNodes entries with the longest IDs and hosts) encodes to about 7 MB.
 const maxFileSize = 64 << 20
 
-// The flush file is the msgpack fileState followed by a trailer of
-// trailerLen bytes: fileMagic, then the CRC-32C (Castagnoli) of the
-// msgpack bytes, big-endian. A file without the magic is the trailerless
-// layout of earlier releases, still loaded.
 const (
-	fileMagic  = "NGS1"
-	trailerLen = len(fileMagic) + 4
 	// prevSuffix names the previous good file, kept by every flush and
 	// loaded (with a warning) when the latest is corrupt or missing.
 	prevSuffix = ".prev"
@@ -36,27 +30,6 @@ const (
 	// fails every FlushInterval): one Warn per period, the rest at Debug.
 	flushWarnEvery = time.Minute
 )
-
-var crcTable = crc32.MakeTable(crc32.Castagnoli)
-
-// encodeFileBytes appends the trailer to the encoded state.
-func encodeFileBytes(state []byte) []byte {
-	b := append(state, fileMagic...)
-	return binary.BigEndian.AppendUint32(b, crc32.Checksum(state, crcTable))
-}
-
-// fileBody checks the trailer and returns the encoded state.
-func fileBody(b []byte) ([]byte, error) {
-	if len(b) < trailerLen || string(b[len(b)-trailerLen:len(b)-4]) != fileMagic {
-		return b, nil // trailerless (earlier releases); decoding checks it
-	}
-	body := b[:len(b)-trailerLen]
-	want := binary.BigEndian.Uint32(b[len(b)-4:])
-	if got := crc32.Checksum(body, crcTable); got != want {
-		return nil, fmt.Errorf("%w: checksum %08x, want %08x", ErrCorrupt, got, want)
-	}
-	return body, nil
-}
 
 // fileSystem is the file operations of persistence, a seam for tests that
 // inject faults (a full disk) or keep the files in memory (the fuzz target
@@ -144,21 +117,18 @@ func (r *Ring) Load() (loaded bool, err error) {
 	return true, nil
 }
 
-// loadFile reads, checks and decodes one state file.
-func (r *Ring) loadFile(path string) (*fileState, error) {
+// loadFile reads one state file, then checks its trailer's checksum and
+// decodes and validates its state (codec.ReadFile).
+func (r *Ring) loadFile(path string) (*codec.FileState, error) {
 	b, err := r.readLimited(path)
 	if err != nil {
 		return nil, err
 	}
-	body, err := fileBody(b)
-	if err != nil {
-		return nil, err
-	}
-	return decodeFile(body, r.self)
+	return codec.ReadFile(b, r.self)
 }
 
 // adoptFile makes a loaded file the state.
-func (r *Ring) adoptFile(f *fileState) {
+func (r *Ring) adoptFile(f *codec.FileState) {
 	st := newState(r.now)
 	for _, e := range f.Entries {
 		st.entries[e.Node.ID] = e
@@ -253,13 +223,13 @@ func (r *Ring) flush() error {
 		r.mu.Unlock()
 		return nil
 	}
-	f := fileState{Version: wireVersion, Ring: r.ringID, Self: r.self,
+	f := codec.FileState{Version: codec.Version, Ring: r.ringID, Self: r.self,
 		Clock: r.st.clock.Clone(), Entries: r.st.sortedEntries(), Floor: r.selfFloor}
 	r.dirty = false
 	r.mu.Unlock()
 	b, err := msgpack.Marshal(&f)
 	if err == nil {
-		err = r.writeAtomic(r.cfg.FlushPath, encodeFileBytes(b))
+		err = r.writeAtomic(r.cfg.FlushPath, codec.AppendTrailer(b))
 	}
 	if err != nil {
 		r.stats.flushErr.add()

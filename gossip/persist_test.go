@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/notp-go/notp"
+	"github.com/notp-go/notp/gossip/internal/codec"
 	"github.com/notp-go/notp/kernel"
 )
 
@@ -276,15 +277,15 @@ func TestFlushLargestState(t *testing.T) {
 	n.r.mu.Lock()
 	for i := range MaxNodes - 1 {
 		id := fmt.Sprintf("%0*d", MaxIDLen, i)
-		n.r.st.entries[id] = entry{Node: notp.Node{ID: id, Host: long, Port: 9}, Weight: 1,
+		n.r.st.entries[id] = codec.Entry{Node: notp.Node{ID: id, Host: long, Port: 9}, Weight: 1,
 			Version: MaxVersion, Writer: strings.Repeat("w", MaxIDLen), Time: 1}
 		n.r.st.clock.Update(id, MaxVersion)
 	}
 	n.r.dirty = true
-	msg := mustEncode(&rawMessage{V: wireVersion, Type: msgUpdate, Ring: "ring",
-		Clock: mustEncode(n.r.st.clock), Entries: mustEncode(n.r.st.sortedEntries())})
+	msg := codec.MustEncode(&codec.RawMessage{V: codec.Version, Type: codec.MsgUpdate, Ring: "ring",
+		Clock: codec.MustEncode(n.r.st.clock), Entries: codec.MustEncode(n.r.st.sortedEntries())})
 	n.r.mu.Unlock()
-	if m, err := decodeMessage(msg); err != nil || len(m.Entries) != MaxNodes {
+	if m, err := codec.DecodeMessage(msg); err != nil || len(m.Entries) != MaxNodes {
 		t.Fatalf("the largest state as a message of %d bytes: %v", len(msg), err)
 	}
 	if err := n.r.flush(); err != nil {

@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/notp-go/notp"
+	"github.com/notp-go/notp/gossip/internal/codec"
 )
 
 // poll is the periodic work of the loop goroutine: the anti-entropy
@@ -50,7 +51,7 @@ func (r *Ring) pollState() (ringID string, pending bool, sends []outgoing, other
 		others = len(r.targetsLockedAll())
 		if to := r.targetsLocked(1); len(to) > 0 {
 			sends = append(sends, outgoing{to: to,
-				msg: encodeMessage(&message{Type: msgSum, Ring: ringID, Sum: r.sumLocked()})})
+				msg: codec.EncodeMessage(&codec.Message{Type: codec.MsgSum, Ring: ringID, Sum: r.sumLocked()})})
 		}
 	}
 	return ringID, pending, sends, others

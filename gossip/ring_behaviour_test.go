@@ -22,6 +22,7 @@ import (
 	"github.com/hashicorp/memberlist"
 
 	"github.com/notp-go/notp"
+	"github.com/notp-go/notp/gossip/internal/codec"
 	"github.com/notp-go/notp/internal/testutil"
 	"github.com/notp-go/notp/kernel"
 	"github.com/notp-go/notp/vclock"
@@ -29,7 +30,7 @@ import (
 
 type sentMsg struct {
 	to notp.Node
-	m  *message
+	m  *codec.Message
 }
 
 // unit is a Ring in ring "ring" without memberlist, whose sends are
@@ -45,7 +46,7 @@ func newUnit(t *testing.T, id string) *unit {
 	n := newNode(t, id, func(c *Config) { c.Interval = time.Hour; c.FlushInterval = time.Hour })
 	u := &unit{tnode: n}
 	n.r.testSend = func(to notp.Node, b []byte) {
-		m, err := decodeMessage(b)
+		m, err := codec.DecodeMessage(b)
 		if err != nil {
 			t.Errorf("sent an invalid message: %v", err)
 			return
@@ -71,8 +72,8 @@ func (u *unit) takeSent() []sentMsg {
 
 // deliver hands the ring a message from node, as the kernel handler would,
 // and returns the round the loop would forward with.
-func (u *unit) deliver(from notp.Node, m *message) int {
-	return u.r.process(kernel.Message{Name: handlerName("ring"), From: kernel.From{Node: from}, Data: encodeMessage(m)})
+func (u *unit) deliver(from notp.Node, m *codec.Message) int {
+	return u.r.process(kernel.Message{Name: handlerName("ring"), From: kernel.From{Node: from}, Data: codec.EncodeMessage(m)})
 }
 
 func peer(id string, port int) notp.Node { return notp.Node{ID: id, Host: "127.0.0.1", Port: port} }
@@ -188,11 +189,11 @@ func TestRingMeet(t *testing.T) {
 	var mu sync.Mutex
 	var sent []sentMsg
 	b.r.testSend = func(to notp.Node, m []byte) {
-		msg, err := decodeMessage(m)
+		msg, err := codec.DecodeMessage(m)
 		if err != nil {
 			t.Error(err)
 		}
-		if msg.Type != msgJoin {
+		if msg.Type != codec.MsgJoin {
 			return // digest answers and polls
 		}
 		mu.Lock()
@@ -205,9 +206,9 @@ func TestRingMeet(t *testing.T) {
 		t.Fatal(err)
 	}
 	mu.Lock()
-	if len(sent) != 1 || sent[0].to != a.self() || sent[0].m.Type != msgJoin || sent[0].m.Round != 0 ||
+	if len(sent) != 1 || sent[0].to != a.self() || sent[0].m.Type != codec.MsgJoin || sent[0].m.Round != 0 ||
 		!sent[0].m.Clock.Descends(clock) ||
-		!slices.ContainsFunc(sent[0].m.Entries, func(e entry) bool { return e.Node == b.self() && !e.Removed }) {
+		!slices.ContainsFunc(sent[0].m.Entries, func(e codec.Entry) bool { return e.Node == b.self() && !e.Removed }) {
 		t.Fatalf("sent %+v", sent[0].m)
 	}
 	mu.Unlock()
@@ -265,7 +266,7 @@ func TestRingInsert(t *testing.T) {
 	u.waitEvent(EventInserted, "b")
 	u.waitEvent(EventSend, "b")
 	sent := u.takeSent()
-	if len(sent) != 1 || sent[0].to != b || sent[0].m.Type != msgUpdate || sent[0].m.Round != maxRounds(2)-1 {
+	if len(sent) != 1 || sent[0].to != b || sent[0].m.Type != codec.MsgUpdate || sent[0].m.Round != maxRounds(2)-1 {
 		t.Fatalf("sent %+v", sent)
 	}
 	// Inserting a present id does nothing.
@@ -357,7 +358,7 @@ func TestRingRemove(t *testing.T) {
 	for _, s := range u.takeSent() {
 		if s.to.ID == "b" {
 			told = true
-			if i := slices.IndexFunc(s.m.Entries, func(e entry) bool { return e.Node.ID == "b" }); i < 0 || !s.m.Entries[i].Removed {
+			if i := slices.IndexFunc(s.m.Entries, func(e codec.Entry) bool { return e.Node.ID == "b" }); i < 0 || !s.m.Entries[i].Removed {
 				t.Fatalf("notification lacks b's tombstone: %v", s.m.Entries)
 			}
 		}
@@ -404,11 +405,11 @@ func TestRingLeaveMessage(t *testing.T) {
 		t.Fatalf("sent %d messages", len(sent))
 	}
 	for _, s := range sent {
-		if s.to.ID == "u" || s.m.Type != msgLeave || s.m.Round != maxRounds(2)-1 || !s.m.Clock.Descends(old) ||
+		if s.to.ID == "u" || s.m.Type != codec.MsgLeave || s.m.Round != maxRounds(2)-1 || !s.m.Clock.Descends(old) ||
 			s.m.Clock.Compare(old) != vclock.After {
 			t.Fatalf("leave message %+v to %v", s.m, s.to)
 		}
-		i := slices.IndexFunc(s.m.Entries, func(e entry) bool { return e.Node.ID == "u" })
+		i := slices.IndexFunc(s.m.Entries, func(e codec.Entry) bool { return e.Node.ID == "u" })
 		if i < 0 || !s.m.Entries[i].Removed {
 			t.Fatal("announced ring still has the leaving node")
 		}
@@ -480,8 +481,8 @@ func TestRingPoll(t *testing.T) {
 	u.takeSent()
 	u.r.poll()
 	s := u.takeSent()
-	if len(s) != 1 || s[0].m.Type != msgSum || len(s[0].m.Entries) != 0 || s[0].m.Clock != nil ||
-		s[0].m.Sum != clockSum(u.r.Clock()) {
+	if len(s) != 1 || s[0].m.Type != codec.MsgSum || len(s[0].m.Entries) != 0 || s[0].m.Clock != nil ||
+		s[0].m.Sum != codec.ClockSum(u.r.Clock()) {
 		t.Fatalf("poll sent %+v", s)
 	}
 }
@@ -495,14 +496,14 @@ func TestPollSum(t *testing.T) {
 		t.Fatal(err)
 	}
 	u.takeSent()
-	mine := clockSum(u.r.Clock())
-	u.deliver(peer("b", 1), &message{Type: msgSum, Ring: "ring", Sum: mine})
+	mine := codec.ClockSum(u.r.Clock())
+	u.deliver(peer("b", 1), &codec.Message{Type: codec.MsgSum, Ring: "ring", Sum: mine})
 	if s := u.takeSent(); len(s) != 0 {
 		t.Fatalf("equal sum answered with %+v", s)
 	}
-	u.deliver(peer("b", 1), &message{Type: msgSum, Ring: "ring", Sum: mine + 1})
+	u.deliver(peer("b", 1), &codec.Message{Type: codec.MsgSum, Ring: "ring", Sum: mine + 1})
 	s := u.takeSent()
-	if len(s) != 1 || s[0].to.ID != "b" || s[0].m.Type != msgDigest || !s[0].m.Clock.Equal(u.r.Clock()) {
+	if len(s) != 1 || s[0].to.ID != "b" || s[0].m.Type != codec.MsgDigest || !s[0].m.Clock.Equal(u.r.Clock()) {
 		t.Fatalf("different sum answered with %+v, want our digest", s)
 	}
 
@@ -510,11 +511,11 @@ func TestPollSum(t *testing.T) {
 	a.Increment("x")
 	b.Increment("x")
 	b.Insert("zero") // count 0
-	if clockSum(a) != clockSum(b) {
+	if codec.ClockSum(a) != codec.ClockSum(b) {
 		t.Fatal("a zero count changed the sum")
 	}
 	b.Increment("y")
-	if clockSum(a) == clockSum(b) {
+	if codec.ClockSum(a) == codec.ClockSum(b) {
 		t.Fatal("sums of different clocks are equal")
 	}
 }
@@ -538,8 +539,8 @@ func TestRingRoute(t *testing.T) {
 		t.Fatalf("round 0 routed %v", out)
 	}
 	out := u.r.routeLocked(1)
-	m, err := decodeMessage(out[0].msg)
-	if len(out) != 1 || len(out[0].to) != Fanout || err != nil || m.Round != 0 || m.Type != msgUpdate {
+	m, err := codec.DecodeMessage(out[0].msg)
+	if len(out) != 1 || len(out[0].to) != Fanout || err != nil || m.Round != 0 || m.Type != codec.MsgUpdate {
 		t.Fatalf("route(1) = %v, %v", out, err)
 	}
 	for range 50 {
@@ -566,7 +567,7 @@ func TestRingReceive(t *testing.T) {
 	}
 	u.takeSent()
 	u.r.mu.Lock()
-	same := &message{Type: msgUpdate, Ring: "ring", Round: 2, Clock: u.r.st.clock.Clone(), Entries: u.r.st.sortedEntries()}
+	same := &codec.Message{Type: codec.MsgUpdate, Ring: "ring", Round: 2, Clock: u.r.st.clock.Clone(), Entries: u.r.st.sortedEntries()}
 	u.r.mu.Unlock()
 	clock, ring := u.r.Clock(), u.r.View()
 	if fwd := u.deliver(peer("b", 1), same); fwd != 2 {
@@ -585,13 +586,13 @@ func TestRingReceive(t *testing.T) {
 		t.Fatal(err)
 	}
 	u.takeSent()
-	remote := &state{entries: map[string]entry{}, clock: same.Clock.Clone()}
+	remote := &state{entries: map[string]codec.Entry{}, clock: same.Clock.Clone()}
 	for _, e := range same.Entries {
 		remote.entries[e.Node.ID] = e
 	}
 	remote.write("b", peer("e", 5), 2, false, time.Now())
 	remote.clock.Increment("b")
-	if fwd := u.deliver(peer("b", 1), &message{Type: msgUpdate, Ring: "ring", Round: 2, Clock: remote.clock, Entries: remote.sortedEntries()}); fwd != 2 {
+	if fwd := u.deliver(peer("b", 1), &codec.Message{Type: codec.MsgUpdate, Ring: "ring", Round: 2, Clock: remote.clock, Entries: remote.sortedEntries()}); fwd != 2 {
 		t.Fatalf("news forwarded with round %d, want 2", fwd)
 	}
 	u.r.forward(2)
@@ -613,7 +614,7 @@ func TestRingReceive(t *testing.T) {
 
 	// A message for another ring or an invalid one is rejected and counted.
 	rej := u.r.Stats().MessagesRejected
-	u.deliver(peer("b", 1), &message{Type: msgUpdate, Ring: "other", Clock: vclock.New()})
+	u.deliver(peer("b", 1), &codec.Message{Type: codec.MsgUpdate, Ring: "other", Clock: vclock.New()})
 	u.r.process(kernel.Message{From: kernel.From{Node: peer("b", 1)}, Data: []byte("junk")})
 	if u.r.Stats().MessagesRejected != rej+2 {
 		t.Fatal("rejections not counted")
@@ -636,8 +637,8 @@ func TestRingJoinUnion(t *testing.T) {
 	u.takeSent()
 	jc := vclock.New()
 	jc.Increment("x")
-	fwd := u.deliver(peer("x", 7), &message{Type: msgJoin, Ring: "ring", Clock: jc,
-		Entries: []entry{{Node: peer("x", 7), Weight: 3, Version: 0, Writer: "x"}, ent("y", 1, "x", false, 3)}})
+	fwd := u.deliver(peer("x", 7), &codec.Message{Type: codec.MsgJoin, Ring: "ring", Clock: jc,
+		Entries: []codec.Entry{{Node: peer("x", 7), Weight: 3, Version: 0, Writer: "x"}, ent("y", 1, "x", false, 3)}})
 	if fwd != 0 {
 		t.Fatalf("join forwarded with round %d, want 0 (sent to everyone instead)", fwd)
 	}
@@ -665,7 +666,7 @@ func TestZombieIgnored(t *testing.T) {
 		t.Fatal(err)
 	}
 	u.r.mu.Lock()
-	stale := &message{Type: msgUpdate, Ring: "ring", Clock: u.r.st.clock.Clone(), Entries: u.r.st.sortedEntries()}
+	stale := &codec.Message{Type: codec.MsgUpdate, Ring: "ring", Clock: u.r.st.clock.Clone(), Entries: u.r.st.sortedEntries()}
 	u.r.mu.Unlock()
 	if err := u.r.Remove(ctx(t), z, true); err != nil {
 		t.Fatal(err)
@@ -762,22 +763,22 @@ func TestMemberlistDelegateValidation(t *testing.T) {
 	d := &mlDelegate{r: u.r, ringID: "ring"}
 	rej := u.r.Stats().MessagesRejected
 	d.MergeRemoteState([]byte("garbage"), true)
-	d.MergeRemoteState(encodeMessage(&message{Type: msgUpdate, Ring: "other", Clock: vclock.New()}), false)
-	d.MergeRemoteState(encodeMessage(&message{Type: msgDigest, Ring: "ring", Clock: vclock.New()}), false)
+	d.MergeRemoteState(codec.EncodeMessage(&codec.Message{Type: codec.MsgUpdate, Ring: "other", Clock: vclock.New()}), false)
+	d.MergeRemoteState(codec.EncodeMessage(&codec.Message{Type: codec.MsgDigest, Ring: "ring", Clock: vclock.New()}), false)
 	d.MergeRemoteState(nil, false)
 	if got := u.r.Stats().MessagesRejected - rej; got != 3 {
 		t.Fatalf("rejected %d, want 3", got)
 	}
 	c := vclock.New()
 	c.Increment("p")
-	d.MergeRemoteState(encodeMessage(&message{Type: msgUpdate, Ring: "ring", Clock: c,
-		Entries: []entry{ent("p", 1, "p", false, 2)}}), true)
+	d.MergeRemoteState(codec.EncodeMessage(&codec.Message{Type: codec.MsgUpdate, Ring: "ring", Clock: c,
+		Entries: []codec.Entry{ent("p", 1, "p", false, 2)}}), true)
 	if !slices.Contains(ringIDs(u.r), "p") || u.r.Stats().PushPulls != 1 {
 		t.Fatalf("push/pull state not merged: %v", ringIDs(u.r))
 	}
 	if b := d.LocalState(false); b == nil {
 		t.Fatal("no local state")
-	} else if m, err := decodeMessage(b); err != nil || len(m.Entries) != 2 {
+	} else if m, err := codec.DecodeMessage(b); err != nil || len(m.Entries) != 2 {
 		t.Fatalf("local state %v, %v", m, err)
 	}
 	for _, meta := range [][]byte{nil, []byte("\xc1"), mustMarshal(&nodeMeta{Ring: "other"})} {
@@ -857,7 +858,7 @@ func TestPollWhenAllDead(t *testing.T) {
 	u.r.health["c"] = HealthDead
 	u.r.healthMu.Unlock()
 	u.r.poll()
-	if s := u.takeSent(); len(s) != 1 || s[0].m.Type != msgSum {
+	if s := u.takeSent(); len(s) != 1 || s[0].m.Type != codec.MsgSum {
 		t.Fatalf("with every member dead the poll sent %+v, want one checksum", s)
 	}
 }

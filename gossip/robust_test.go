@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/notp-go/notp"
+	"github.com/notp-go/notp/gossip/internal/codec"
 	"github.com/notp-go/notp/internal/testutil"
 	"github.com/notp-go/notp/kernel"
 )
@@ -20,12 +21,12 @@ func TestEagerLinksBounded(t *testing.T) {
 	u.r.cfg.MaxLinks = 5
 	u.r.testSend = func(notp.Node, []byte) {}
 	u.r.mu.Unlock()
-	es := make([]entry, 50)
+	es := make([]codec.Entry, 50)
 	for i := range es {
 		es[i] = ent(fmt.Sprintf("p%02d", i), 1, "b", false, 1)
 		es[i].Node.Port = 1 // nothing listens there
 	}
-	u.deliver(peer("b", 7001), &message{Type: msgUpdate, Ring: "ring",
+	u.deliver(peer("b", 7001), &codec.Message{Type: codec.MsgUpdate, Ring: "ring",
 		Clock: clockOf(map[string]uint64{"b": 1}), Entries: es})
 	if got := len(u.r.View().Nodes()); got != 51 {
 		t.Fatalf("ring has %d nodes, want 51", got)
@@ -50,7 +51,7 @@ func TestLoopRecoversPanic(t *testing.T) {
 		}
 	}
 	u.r.mu.Unlock()
-	pull := encodeMessage(&message{Type: msgPull, Ring: "ring"})
+	pull := codec.EncodeMessage(&codec.Message{Type: codec.MsgPull, Ring: "ring"})
 	u.r.handle(kernel.Message{Name: handlerName("ring"), From: kernel.From{Node: peer("b", 7001)}, Data: pull})
 	testutil.WaitFor(t, "the panic to be recovered", func() bool { return u.r.Stats().Panics == 1 })
 	recv := u.r.Stats().MessagesReceived
@@ -66,7 +67,7 @@ func TestLoopRecoversPanic(t *testing.T) {
 func TestApplyPanicReleasesLock(t *testing.T) {
 	u := newUnit(t, "a")
 	u.r.safely("test", func() {
-		_, _, _ = u.r.apply(peer("b", 7001), &message{Type: msgUpdate, Ring: "ring"})
+		_, _, _ = u.r.apply(peer("b", 7001), &codec.Message{Type: codec.MsgUpdate, Ring: "ring"})
 	})
 	if got := u.r.Stats().Panics; got != 1 {
 		t.Fatalf("Panics = %d, want 1", got)
@@ -86,8 +87,8 @@ func TestPushPullPanicRecovered(t *testing.T) {
 	u.r.st.clock = nil // a state no code path produces: the merge panics
 	u.r.mu.Unlock()
 	d := &mlDelegate{r: u.r, ringID: "ring"}
-	d.MergeRemoteState(encodeMessage(&message{Type: msgUpdate, Ring: "ring",
-		Clock: clockOf(map[string]uint64{"b": 1}), Entries: []entry{ent("b", 1, "b", false, 3)}}), false)
+	d.MergeRemoteState(codec.EncodeMessage(&codec.Message{Type: codec.MsgUpdate, Ring: "ring",
+		Clock: clockOf(map[string]uint64{"b": 1}), Entries: []codec.Entry{ent("b", 1, "b", false, 3)}}), false)
 	if got := u.r.Stats().Panics; got != 1 {
 		t.Fatalf("Panics = %d, want 1", got)
 	}

@@ -2,27 +2,26 @@ package gossip
 
 import (
 	"cmp"
-	"fmt"
 	"maps"
 	"slices"
 	"time"
 
 	"github.com/notp-go/notp"
 	"github.com/notp-go/notp/chash"
+	"github.com/notp-go/notp/gossip/internal/codec"
 	"github.com/notp-go/notp/vclock"
 )
 
-// Limits applied to local operations and to every decoded state.
+// Limits applied to local operations and to every decoded state (the
+// decoders in gossip/internal/codec check them).
 const (
 	// MaxWeight is the largest weight (tokens) a node may have.
-	MaxWeight = 4096
+	MaxWeight = codec.MaxWeight
 	// MaxNodes is the largest number of entries (live and removed) a
 	// state may hold.
-	MaxNodes = 10000
+	MaxNodes = codec.MaxNodes
 	// MaxRingIDLen is the longest ring id, in bytes.
-	MaxRingIDLen = 200
-	// maxRound bounds the round of a received message (ceil(log2 MaxNodes) = 14).
-	maxRound = 64
+	MaxRingIDLen = codec.MaxRingIDLen
 	// DefaultMaxTokens is the default Config.MaxTokens: the most tokens
 	// (the sum of the weights of the live entries) a ring may hold. It is
 	// MaxNodes nodes of the default weight (chash.DefaultRFactor, 128):
@@ -32,32 +31,21 @@ const (
 	// MaxVersion is the largest entry version and clock count a decoded
 	// state may carry: 2^53, the largest integer a JSON (JavaScript) peer
 	// or tool represents exactly.
-	MaxVersion = 1 << 53
+	MaxVersion = codec.MaxVersion
 	// MaxIDLen is the longest node ID (and writer ID) an entry may carry,
 	// in bytes, and MaxHostLen the longest host (a DNS name's limit):
 	// a state of MaxNodes entries then encodes to under 8 MB, within a
 	// kernel message, a flush file and memberlist's push/pull.
-	MaxIDLen   = 128
-	MaxHostLen = 253
+	MaxIDLen   = codec.MaxIDLen
+	MaxHostLen = codec.MaxHostLen
 )
-
-// entry is one node's slot in the ring state: the last write about that
-// node, live or removed (a tombstone).
-type entry struct {
-	Node    notp.Node `msgpack:"node"`
-	Weight  int       `msgpack:"weight"`
-	Version uint64    `msgpack:"version"` // per-entry Lamport counter; 0 = a node's placeholder for itself
-	Writer  string    `msgpack:"writer"`  // ID of the node that wrote it
-	Removed bool      `msgpack:"removed"` // tombstone
-	Time    int64     `msgpack:"time"`    // µs since the Unix epoch, set by the writer
-}
 
 // compareEntries is the total order of writes to one node's entry: the
 // greater one wins a merge. Version first, then writer ID; the remaining
 // fields only break ties between different writes with the same version
 // and writer (possible after a writer lost its state), so every replica
 // picks the same winner.
-func compareEntries(a, b entry) int {
+func compareEntries(a, b codec.Entry) int {
 	if c := cmp.Compare(a.Version, b.Version); c != 0 {
 		return c
 	}
@@ -82,34 +70,15 @@ func compareEntries(a, b entry) int {
 	return cmp.Compare(a.Time, b.Time)
 }
 
-func (e entry) validate() error {
-	if err := e.Node.Validate(); err != nil {
-		return err
-	}
-	if len(e.Node.ID) > MaxIDLen || len(e.Node.Host) > MaxHostLen {
-		return fmt.Errorf("node %.32q…: id longer than %d bytes or host longer than %d", e.Node.ID, MaxIDLen, MaxHostLen)
-	}
-	if e.Writer == "" || len(e.Writer) > MaxIDLen {
-		return fmt.Errorf("node %q: invalid writer", e.Node.ID)
-	}
-	if e.Version > MaxVersion {
-		return fmt.Errorf("node %q: version %d above 2^53", e.Node.ID, e.Version)
-	}
-	if e.Weight < 0 || e.Weight > MaxWeight || (!e.Removed && e.Weight == 0) {
-		return fmt.Errorf("node %q: weight %d out of range 1..%d", e.Node.ID, e.Weight, MaxWeight)
-	}
-	return nil
-}
-
 // state is the replicated ring state: an entry per node ever seen (until
 // tombstones are collected) and the vector clock of the changes it holds.
 type state struct {
-	entries map[string]entry
+	entries map[string]codec.Entry
 	clock   *vclock.Clock
 }
 
 func newState(now func() time.Time) *state {
-	return &state{entries: make(map[string]entry), clock: vclock.NewWithClock(now)}
+	return &state{entries: make(map[string]codec.Entry), clock: vclock.NewWithClock(now)}
 }
 
 func (s *state) clone() *state {
@@ -117,8 +86,8 @@ func (s *state) clone() *state {
 }
 
 // sortedEntries returns the entries ordered by node ID (deterministic encoding).
-func (s *state) sortedEntries() []entry {
-	out := make([]entry, 0, len(s.entries))
+func (s *state) sortedEntries() []codec.Entry {
+	out := make([]codec.Entry, 0, len(s.entries))
 	for _, id := range slices.Sorted(maps.Keys(s.entries)) {
 		out = append(out, s.entries[id])
 	}
@@ -147,7 +116,7 @@ func (s *state) liveNodes() []notp.Node {
 // against writes this replica has seen.
 func (s *state) write(writer string, node notp.Node, weight int, removed bool, now time.Time) {
 	old := s.entries[node.ID]
-	s.entries[node.ID] = entry{
+	s.entries[node.ID] = codec.Entry{
 		Node: node, Weight: weight, Version: old.Version + 1,
 		Writer: writer, Removed: removed, Time: now.UnixMicro(),
 	}
@@ -156,7 +125,7 @@ func (s *state) write(writer string, node notp.Node, weight int, removed bool, n
 // mergeEntries folds remote entries into s, keeping for each node the
 // greater write (compareEntries). It returns the IDs whose entry changed.
 // The clock is not touched.
-func (s *state) mergeEntries(remote []entry) (changed []string) {
+func (s *state) mergeEntries(remote []codec.Entry) (changed []string) {
 	for _, re := range remote {
 		le, ok := s.entries[re.Node.ID]
 		if !ok || compareEntries(re, le) > 0 {
@@ -185,15 +154,15 @@ func (s *state) liveTokens() int {
 // over either cap, the live entries the change added or made heavier are
 // put back as they were in olds, largest ID first (every replica refuses
 // the same ones), and returned as refused.
-func (s *state) enforce(olds map[string]entry, maxTokens int) (refused []notp.Node, evicted int) {
+func (s *state) enforce(olds map[string]codec.Entry, maxTokens int) (refused []notp.Node, evicted int) {
 	if len(s.entries) > MaxNodes {
-		var tombs []entry
+		var tombs []codec.Entry
 		for _, e := range s.entries {
 			if e.Removed {
 				tombs = append(tombs, e)
 			}
 		}
-		slices.SortFunc(tombs, func(a, b entry) int {
+		slices.SortFunc(tombs, func(a, b codec.Entry) int {
 			return cmp.Or(cmp.Compare(a.Time, b.Time), cmp.Compare(a.Node.ID, b.Node.ID))
 		})
 		for _, e := range tombs {
@@ -271,7 +240,7 @@ func (d ringDiff) empty() bool {
 
 // diffLive compares the live entries of old (a map snapshot) and s for the
 // given candidate IDs (nil = all IDs of both).
-func diffLive(old map[string]entry, cur map[string]entry, ids []string) ringDiff {
+func diffLive(old map[string]codec.Entry, cur map[string]codec.Entry, ids []string) ringDiff {
 	if ids == nil {
 		set := make(map[string]struct{}, len(old)+len(cur))
 		for id := range old {
