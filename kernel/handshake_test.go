@@ -10,6 +10,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -157,25 +158,35 @@ func TestDialerRejectsReflectedHello(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	got := make(chan int, 1)
+	// Every dial is answered with its own hello: the kernel redials after
+	// a failed handshake, and WaitConnected reports the latest attempt.
+	var sent atomic.Int64
+	var handlers sync.WaitGroup
+	accepted := make(chan struct{})
 	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			got <- -1
-			return
+		defer close(accepted)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			handlers.Add(1)
+			go func() {
+				defer handlers.Done()
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(10 * time.Second))
+				var p [1]byte
+				io.ReadFull(c, p[:])
+				h, err := readSmallFrame(c, wire.MaxHelloSize)
+				if err != nil {
+					sent.Store(-1 << 40) // not a hello: fail below
+					return
+				}
+				c.Write(h)
+				rest, _ := io.ReadAll(c)
+				sent.Add(int64(len(rest)))
+			}()
 		}
-		defer c.Close()
-		c.SetDeadline(time.Now().Add(10 * time.Second))
-		var p [1]byte
-		io.ReadFull(c, p[:])
-		h, err := readSmallFrame(c, wire.MaxHelloSize)
-		if err != nil {
-			got <- -1
-			return
-		}
-		c.Write(h)
-		rest, _ := io.ReadAll(c)
-		got <- len(rest)
 	}()
 	mirror := notp.Node{ID: "mirror", Host: "127.0.0.1", Port: ln.Addr().(*net.TCPAddr).Port}
 	if err := k.Connect(mirror); err != nil {
@@ -187,8 +198,11 @@ func TestDialerRejectsReflectedHello(t *testing.T) {
 		t.Fatalf("WaitConnected = %v, want a *LinkError about the reflected id", err)
 	}
 	k.Disconnect(ctxT(t), mirror.ID, true)
-	if n := <-got; n != 0 {
-		t.Fatalf("dialer sent %d bytes after a reflected hello, want 0", n)
+	ln.Close()
+	<-accepted
+	handlers.Wait()
+	if n := sent.Load(); n != 0 {
+		t.Fatalf("dialer sent %d bytes after reflected hellos, want 0", n)
 	}
 }
 
