@@ -35,8 +35,8 @@
 // itself, so State right after Perform shows the write. After winning an
 // election the leader applies a barrier before it runs any Method, so
 // Methods never see a state missing entries of older terms. Methods run
-// one at a time on the leader, on one proposer goroutine that takes the
-// queued Performs in batches, and must not block. The log holds actions
+// one at a time on the leader, in batches of the Performs queued
+// meanwhile, and must not block. The log holds actions
 // in the order their Methods ran, so a Method that saw an in-flight
 // action (a read through the log, a write computed from an earlier one)
 // commits only if that action commits, and after it; Raft still appends
@@ -183,12 +183,16 @@
 //
 // All methods of Store are safe for concurrent use. Reducers and
 // subscribers run on Raft's apply goroutine, one action at a time;
-// Methods run on the leader's proposer goroutine; neither may block.
+// Methods run on the leader one at a time, on the goroutine of whichever
+// Perform is running the queue (below); neither may block.
 //
-// A Perform on the leader queues its request for the proposer goroutine,
-// which runs the queued Methods and enqueues their actions in Raft back
-// to back, and sleeps once, on its request's channel, until the waiter
-// goroutine sees the action applied. Its allocations are few and small
+// A Perform on the leader queues its request; if no other Perform is
+// running the queue, it runs it itself: the queued Methods one after the
+// other, then their actions enqueued in Raft back to back. So a Perform
+// on an idle leader wakes no other goroutine to append its action, and
+// under load one goroutine runs each batch. The Perform then sleeps
+// once, on its request's channel, until the waiter goroutine sees the
+// action applied. Its allocations are few and small
 // (the encoded arguments, the log entry and, on every node, the decoded
 // action, besides Raft's own): encoders, the apply decoder and the
 // requests' channels are reused, since the garbage collector's work

@@ -154,7 +154,8 @@ type fsm[S, A any] struct {
 	notify   chan struct{} // closed at the next apply; nil until someone waits
 
 	// The leader's in-flight actions, in log order (see Store.propose).
-	pending []pending[A]
+	pending []pending[A] // a window on pendArr (see pushPendingLocked)
+	pendArr []pending[A]
 	prov    S
 
 	subMu  sync.Mutex
@@ -286,12 +287,50 @@ func (f *fsm[S, A]) advancePendingLocked(p uint64) {
 	}
 }
 
-// dropPendingLocked removes in-flight action i, shifting the rest down
-// in place so that the slice's array is reused by the next proposals.
+// pushPendingLocked records in-flight action p after the others. The
+// in-flight actions are a window on an array (pendArr) that moves up as
+// the oldest commit (dropPendingLocked); when it reaches the array's end
+// it is moved back to the start if that leaves the array at most half
+// full, and into an array twice the size otherwise, so the cost per
+// action stays constant however many are in flight, and the array is
+// reused.
+func (f *fsm[S, A]) pushPendingLocked(p pending[A]) {
+	if len(f.pending) == cap(f.pending) && len(f.pending) > 0 && 2*len(f.pending) <= len(f.pendArr) {
+		n := copy(f.pendArr, f.pending)
+		clear(f.pendArr[n:]) // no reference kept to a moved action's old slot
+		f.pending = f.pendArr[:n]
+	}
+	if len(f.pending) == cap(f.pending) {
+		arr := make([]pending[A], max(16, 2*len(f.pending)))
+		n := copy(arr, f.pending)
+		f.pendArr, f.pending = arr, arr[:n]
+	}
+	f.pending = append(f.pending, p)
+}
+
+// clearPendingLocked forgets every in-flight action.
+func (f *fsm[S, A]) clearPendingLocked() {
+	clear(f.pending) // the slots outside the window hold nothing
+	f.pending = f.pendArr[:0]
+}
+
+// dropPendingLocked removes in-flight action i. The oldest (the usual
+// case: actions commit in the order they were proposed) is sliced off
+// the front of the window, without moving the others; any other is
+// removed by shifting the rest down.
 func (f *fsm[S, A]) dropPendingLocked(i int) {
 	n := len(f.pending) - 1
+	if i == 0 {
+		f.pending[0] = pending[A]{} // no reference kept to the action
+		if n == 0 {
+			f.pending = f.pendArr[:0]
+		} else {
+			f.pending = f.pending[1:]
+		}
+		return
+	}
 	copy(f.pending[i:], f.pending[i+1:])
-	f.pending[n] = pending[A]{} // no reference kept to the action
+	f.pending[n] = pending[A]{}
 	f.pending = f.pending[:n]
 }
 
@@ -432,7 +471,7 @@ func (f *fsm[S, A]) Restore(r io.ReadCloser) error {
 	}
 	f.mu.Lock()
 	f.state, f.sessions = st, d.Sessions
-	f.pending = nil
+	f.clearPendingLocked()
 	f.advanceLocked(d.Index, 0)
 	f.mu.Unlock()
 	f.s.emit(Event{Kind: EventRestored, Index: d.Index})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -314,12 +315,13 @@ func (s *Store[S, A]) encodeErr(rp *reply, err error) {
 	rp.M = err.Error()
 }
 
-// A proposal is a Perform queued for the proposer goroutine.
+// A proposal is a Perform waiting for its method to run (see drain).
 type proposal[A any] struct {
 	ctx   context.Context
 	req   performReq
-	state atomic.Int32 // propQueued, then propTaken (proposer) or propAbandoned (caller)
+	state atomic.Int32 // propQueued, then propTaken (runner) or propAbandoned (caller)
 	out   chan proposed[A]
+	next  *proposal[A] // the proposal queued before it (Store.queued)
 }
 
 const (
@@ -328,8 +330,9 @@ const (
 	propAbandoned
 )
 
-// proposed is the proposer's answer: a future to wait for, or an outcome
-// reached without appending (err, or a retry's recorded index and action).
+// proposed is the answer to a proposal: a future to wait for, or an
+// outcome reached without appending (err, or a retry's recorded index
+// and action).
 type proposed[A any] struct {
 	idx   uint64
 	ab    msgpack.RawMessage
@@ -339,9 +342,10 @@ type proposed[A any] struct {
 }
 
 // propose runs req's method on the provisional state and appends its
-// action, through the proposer goroutine (see proposerLoop); the waiter
-// goroutine (see waiterLoop) answers once the action is applied. The
-// caller sleeps once, on its proposal's channel.
+// action: it queues the proposal and runs the queue itself if propMu is
+// free (see drain); the waiter goroutine (see waiterLoop) answers once
+// the action is applied. The caller sleeps once, on its proposal's
+// channel.
 func (s *Store[S, A]) propose(ctx context.Context, req *performReq) proposed[A] {
 	if s.cfg.Methods[req.M] == nil {
 		return proposed[A]{err: fmt.Errorf("%w: %q", ErrUnknownMethod, req.M)}
@@ -350,21 +354,13 @@ func (s *Store[S, A]) propose(ctx context.Context, req *performReq) proposed[A] 
 		return proposed[A]{err: err}
 	}
 	s.propOnce.Do(func() {
-		s.spawn(s.proposerLoop)
 		if !s.spawn(s.waiterLoop) {
 			close(s.waiterDone) // Stop began: callers must not wait for it
 		}
 	})
 	pr := s.newProposal(ctx, req)
-	select {
-	case s.propCh <- pr:
-	case <-ctx.Done():
-		s.recycle(pr)
-		return proposed[A]{err: fmt.Errorf("%w: %w", ErrNoLeader, ctx.Err())}
-	case <-s.done:
-		s.recycle(pr)
-		return proposed[A]{err: ErrClosed}
-	}
+	s.enqueue(pr)
+	s.drain()
 	select {
 	case o := <-pr.out:
 		s.recycle(pr)
@@ -414,11 +410,11 @@ func (s *Store[S, A]) newProposal(ctx context.Context, req *performReq) *proposa
 	return pr
 }
 
-// recycle keeps pr for a later Perform. Only a proposal that the
-// proposer never received, or whose answer its caller received, may be
-// recycled: the answer is the last the proposer and the waiter do with
-// it. An abandoned one may still be in the proposer's batch or answered
-// later, so it is left to the garbage collector.
+// recycle keeps pr for a later Perform. Only a proposal that its caller
+// got an answer for may be recycled: the answer is the last thing the
+// runner and the waiter do with it (and the runner unlinks it from the
+// queue before answering any). An abandoned one may still be queued or
+// answered later, so it is left to the garbage collector.
 func (s *Store[S, A]) recycle(pr *proposal[A]) {
 	pr.ctx, pr.req = nil, performReq{}
 	s.proposals.Put(pr)
@@ -434,10 +430,10 @@ type appended[A any] struct {
 }
 
 // waiterLoop waits for the appended actions' futures in log order (the
-// order the proposer enqueued them in, which Raft resolves them in) and
-// answers their callers: one goroutine for all of them, so that a
-// committed batch is answered without a goroutine per Perform. After Stop
-// began it still answers what was queued (Stop resolves every future).
+// order they were enqueued in, which Raft resolves them in) and answers
+// their callers: one goroutine for all of them, so that a committed batch
+// is answered without a goroutine per Perform. After Stop began it still
+// answers what was queued (Stop resolves every future).
 func (s *Store[S, A]) waiterLoop() {
 	defer close(s.waiterDone)
 	for {
@@ -474,73 +470,126 @@ func (s *Store[S, A]) answer(w appended[A]) {
 	w.pr.out <- o
 }
 
-// maxProposalBatch bounds the proposals the proposer runs under one
-// holding of propMu, so that reads waiting for it get their turn.
+// maxProposalBatch bounds the proposals run under one holding of propMu,
+// so that reads waiting for it get their turn.
 const maxProposalBatch = 256
 
-// proposerLoop runs the queued proposals' methods one at a time, in
-// queue order, and enqueues their actions in Raft in that same order, so
-// the log holds actions in the order their methods ran: a method that saw
-// an in-flight action (a read through the log, a write that depends on an
-// earlier one) is appended after it, and so commits only if that action
-// commits, and after it. One goroutine takes each batch of waiting
-// proposals under one holding of propMu: no lock handoff per Perform.
+// enqueue adds pr to the queue of proposals waiting for propMu: a
+// lock-free stack, newest first, that drain takes whole.
+func (s *Store[S, A]) enqueue(pr *proposal[A]) {
+	for {
+		head := s.queued.Load()
+		pr.next = head
+		if s.queued.CompareAndSwap(head, pr) {
+			return
+		}
+	}
+}
+
+// drain runs the queued proposals if propMu is free. Their methods run
+// one at a time, in queue order, under propMu, and their actions are
+// enqueued in Raft in that same order, so the log holds actions in the
+// order their methods ran: a method that saw an in-flight action (a read
+// through the log, a write that depends on an earlier one) is appended
+// after it, and so commits only if that action commits, and after it.
+//
+// Whoever finds propMu free runs the whole queue, other Performs'
+// proposals included, on its own goroutine: a Perform on an idle leader
+// appends its action without waking another goroutine, and under load
+// one holder runs each batch of waiting proposals under one holding of
+// propMu, with no lock handoff per Perform. A Perform that finds propMu
+// held leaves its proposal to the holder, which looks at the queue again
+// after releasing propMu (unlockProp), so no proposal is left queued.
 // Raft's apply channel is buffered (Config.BatchApplyCh), so each enqueue
 // returns at once while Raft's leader loop still appends whole batches
 // (one storage write, one fsync per batch).
-func (s *Store[S, A]) proposerLoop() {
-	var batch []*proposal[A]
-	var ready []staged[A]
-	for {
-		select {
-		case <-s.done:
-			return
-		case pr := <-s.propCh:
-			batch = append(batch[:0], pr)
-		}
-	gather:
-		for len(batch) < maxProposalBatch {
-			select {
-			case pr := <-s.propCh:
-				batch = append(batch, pr)
-			default:
-				break gather
-			}
-		}
-		// Run the methods first, then enqueue their actions back to
-		// back, so that Raft's leader loop finds the batch queued
-		// together and appends it in one go.
-		s.propMu.Lock()
-		ready = ready[:0]
-		for _, pr := range batch {
-			if !pr.state.CompareAndSwap(propQueued, propTaken) {
-				continue // its caller gave up: nothing appended
-			}
-			st := s.prepare(pr.ctx, &pr.req)
-			if st.data == nil {
-				pr.out <- st.proposed
-				continue
-			}
-			st.pr = pr
-			ready = append(ready, st)
-		}
-		for i := range ready {
-			ready[i].fut = ready[i].r.Apply(ready[i].data, 0)
-		}
-		s.propMu.Unlock()
-		for i, st := range ready {
-			w := appended[A]{pr: st.pr, fut: st.fut, ab: st.ab, a: st.a}
-			select {
-			case s.waitCh <- w:
-			case <-s.done:
-				// The waiter may be gone: wait for the future here
-				// (Stop resolves it).
-				s.answer(w)
-			}
-			ready[i] = staged[A]{}
-		}
-		clear(batch)
+func (s *Store[S, A]) drain() {
+	for s.queued.Load() != nil && s.propMu.TryLock() {
+		s.runQueued()
 	}
+}
+
+// unlockProp releases propMu and runs what was queued while it was held.
+// Every holder of propMu releases it this way.
+func (s *Store[S, A]) unlockProp() {
+	s.propMu.Unlock()
+	s.drain()
+}
+
+// runQueued takes the queue and runs it in batches; called with propMu
+// held, it returns with propMu released.
+func (s *Store[S, A]) runQueued() {
+	// Unlink the whole queue, oldest first, before answering any
+	// proposal: an answered one may be recycled and queued again.
+	batch := s.batch[:0]
+	for pr := s.queued.Swap(nil); pr != nil; {
+		next := pr.next
+		pr.next = nil
+		batch = append(batch, pr)
+		pr = next
+	}
+	slices.Reverse(batch)
+	s.batch = nil // propMu is released between batches: another holder uses its own
+	all := batch
+	var late []appended[A]
+	for len(batch) > 0 {
+		n := min(len(batch), maxProposalBatch)
+		late = s.runBatch(batch[:n], late)
+		batch = batch[n:]
+		if len(batch) > 0 {
+			s.propMu.Unlock()
+			s.propMu.Lock()
+		}
+	}
+	s.batch = all[:0]
+	s.propMu.Unlock()
+	for _, w := range late {
+		select {
+		case s.waitCh <- w:
+		case <-s.done:
+			// The waiter may be gone: wait for the future here (Stop
+			// resolves it).
+			s.answer(w)
+		}
+	}
+	s.drain()
+}
+
+// runBatch runs batch's methods, then enqueues their actions back to
+// back, so that Raft's leader loop finds the batch queued together and
+// appends it in one go, and hands the futures to the waiter in log
+// order. A future the waiter's channel has no room for (it has room for
+// every admitted Perform, so none in practice) is added to late, for the
+// caller to hand over once propMu is released. Called with propMu held.
+func (s *Store[S, A]) runBatch(batch []*proposal[A], late []appended[A]) []appended[A] {
+	ready := s.ready[:0]
+	for _, pr := range batch {
+		if !pr.state.CompareAndSwap(propQueued, propTaken) {
+			continue // its caller gave up: nothing appended
+		}
+		st := s.prepare(pr.ctx, &pr.req)
+		if st.data == nil {
+			pr.out <- st.proposed
+			continue
+		}
+		st.pr = pr
+		ready = append(ready, st)
+	}
+	for i := range ready {
+		ready[i].fut = ready[i].r.Apply(ready[i].data, 0)
+	}
+	for i, st := range ready {
+		w := appended[A]{pr: st.pr, fut: st.fut, ab: st.ab, a: st.a}
+		select {
+		case s.waitCh <- w:
+		default:
+			late = append(late, w)
+		}
+		ready[i] = staged[A]{}
+	}
+	clear(batch)
+	s.ready = ready[:0]
+	return late
 }
 
 // staged is a proposal whose method ran: its entry, ready to enqueue.
@@ -592,7 +641,7 @@ func (s *Store[S, A]) prepare(ctx context.Context, req *performReq) staged[A] {
 	}
 	ab := msgpack.RawMessage(data[entryHeader+len(req.C):])
 	f.mu.Lock()
-	f.pending = append(f.pending, pending[A]{p: p, action: a})
+	f.pushPendingLocked(pending[A]{p: p, action: a})
 	f.prov = s.cfg.Reduce(f.prov, a)
 	f.mu.Unlock()
 	return staged[A]{proposed: proposed[A]{ab: ab, a: a}, r: r, data: data}
@@ -620,7 +669,7 @@ func (s *Store[S, A]) resetPending() {
 	s.barrierTerm.Store(0)
 	f := s.fsm
 	f.mu.Lock()
-	f.pending = nil
+	f.clearPendingLocked()
 	f.rebaseLocked()
 	f.mu.Unlock()
 }

@@ -56,7 +56,7 @@ func (s *Store[S, A]) readIndex(ctx context.Context) (uint64, error) {
 	}
 	s.propMu.Lock()
 	err = s.ensureBarrier(ctx, r)
-	s.propMu.Unlock()
+	s.unlockProp()
 	if err != nil {
 		return 0, err
 	}

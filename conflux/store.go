@@ -43,9 +43,11 @@ type Store[S, A any] struct {
 	obsCh   chan raft.Observation
 	kickCh  chan struct{} // wakes the reconcile loop
 
-	propMu      sync.Mutex // held by the proposer and by barriers (see proposerLoop)
-	propCh      chan *proposal[A]
-	propOnce    sync.Once // starts proposerLoop and waiterLoop
+	propMu      sync.Mutex // held while running proposals and barriers; released with unlockProp (see drain)
+	queued      atomic.Pointer[proposal[A]] // proposals waiting for propMu, newest first
+	batch       []*proposal[A]              // runQueued's, reused under propMu
+	ready       []staged[A]                 // runBatch's, reused under propMu
+	propOnce    sync.Once                   // starts waiterLoop
 	proposals   sync.Pool // *proposal[A] for reuse (see recycle)
 	waitCh      chan appended[A]
 	waiterDone  chan struct{}
@@ -83,7 +85,7 @@ func New[S, A any](node *cluster.Node, cfg Config[S, A]) (*Store[S, A], error) {
 	s := &Store[S, A]{
 		cfg: cfg, log: cfg.Logger.With("group", cfg.Name), ring: ringView{node},
 		events: make(chan Event, eventBuffer), done: make(chan struct{}),
-		kickCh: make(chan struct{}, 1), propCh: make(chan *proposal[A], cfg.MaxPending),
+		kickCh: make(chan struct{}, 1),
 		waitCh: make(chan appended[A], cfg.MaxPending), waiterDone: make(chan struct{}),
 	}
 	s.fsm = newFSM(s)
@@ -221,7 +223,7 @@ func (s *Store[S, A]) teardown() error {
 		// queue: once it is answered, Raft's loop has taken every entry
 		// before it, and its shutdown answers those.
 		s.propMu.Lock()
-		s.propMu.Unlock()
+		s.unlockProp()
 		s.raft.Barrier(0).Error()
 		if err := s.raft.Shutdown().Error(); err != nil {
 			errs = append(errs, err)
@@ -514,10 +516,15 @@ func (s *Store[S, A]) observe() {
 // withTimeout applies PerformTimeout to a ctx without deadline.
 func (s *Store[S, A]) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
 	if _, ok := ctx.Deadline(); ok {
-		return ctx, func() {}
+		return ctx, noCancel
 	}
 	return context.WithTimeout(ctx, s.cfg.PerformTimeout)
 }
+
+// noCancel is withTimeout's cancel when it adds no timeout. (A function
+// literal there would be allocated on every call: in a generic method it
+// captures the method's type dictionary.)
+func noCancel() {}
 
 // hclog adapters: Raft logs through hclog; its lines go to slog.
 func newHCLog(l *slog.Logger) hclog.Logger {

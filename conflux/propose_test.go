@@ -1,0 +1,168 @@
+package conflux
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+)
+
+// A Perform that finds propMu held (here by the test, as a linearizable
+// read holds it for its barrier) leaves its proposal queued; the holder
+// runs it when it releases propMu. Released with a plain Unlock, the
+// proposal would wait in the queue until the Perform timed out.
+func TestQueuedProposalRunsWhenPropMuIsReleased(t *testing.T) {
+	g := newGroup(t, 3, nil)
+	l := g.stores[g.leader()]
+	if _, err := l.Perform(ctxT(t), "add", 1); err != nil { // the term's barrier
+		t.Fatal(err)
+	}
+	l.propMu.Lock()
+	done := make(chan error, 1)
+	go func() {
+		_, err := l.Perform(ctxT(t), "add", 2)
+		done <- err
+	}()
+	waitFor(t, "the proposal queued", func() bool { return l.queued.Load() != nil })
+	select {
+	case err := <-done:
+		t.Fatalf("Perform returned %v while propMu was held", err)
+	default:
+	}
+	l.unlockProp()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got := l.State().N; got != 3 {
+		t.Fatalf("State().N = %d, want 3", got)
+	}
+}
+
+// Many Performs at once: each runs exactly once, whichever goroutine
+// runs it, and every node ends with every action applied.
+func TestConcurrentPerformsEachRunOnce(t *testing.T) {
+	g := newGroup(t, 3, nil)
+	l := g.stores[g.leader()]
+	const workers, each = 32, 20
+	var wg sync.WaitGroup
+	errs := make(chan error, workers*each)
+	for range workers {
+		wg.Go(func() {
+			for range each {
+				if _, err := l.Perform(ctxT(t), "add", 1); err != nil {
+					errs <- err
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if got := l.State().N; got != workers*each {
+		t.Fatalf("leader State().N = %d, want %d", got, workers*each)
+	}
+	if l.queued.Load() != nil {
+		t.Fatal("proposals left queued")
+	}
+	for i, s := range g.stores {
+		waitFor(t, fmt.Sprintf("node %d applied every action", i), func() bool { return s.State().N == workers*each })
+	}
+}
+
+// The in-flight actions keep their order through any mix of pushes and
+// drops, the array is reused instead of regrown while they stay few, and
+// no slot outside the window keeps a dropped action alive.
+func TestPendingWindow(t *testing.T) {
+	f := &fsm[counter, int]{s: &Store[counter, int]{cfg: Config[counter, int]{Reduce: reduceCounter}}}
+	var want []uint64
+	next := uint64(1)
+	check := func(step string) {
+		t.Helper()
+		if len(f.pending) != len(want) {
+			t.Fatalf("%s: %d in flight, want %d", step, len(f.pending), len(want))
+		}
+		for i, p := range f.pending {
+			if p.p != want[i] || p.action != int(want[i]) {
+				t.Fatalf("%s: in flight %v, want %v", step, f.pending, want)
+			}
+		}
+		live := 0
+		for _, p := range f.pendArr {
+			if p.p != 0 {
+				live++
+			}
+		}
+		if live != len(want) {
+			t.Fatalf("%s: %d slots of the array hold an action, %d are in flight", step, live, len(want))
+		}
+	}
+	push := func(n int) {
+		for range n {
+			f.pushPendingLocked(pending[int]{p: next, action: int(next)})
+			want = append(want, next)
+			next++
+		}
+	}
+	push(10)
+	check("10 pushed")
+	// A steady pipeline: as many pushed as committed, oldest first. Once
+	// the array is twice the actions in flight, it is only reused.
+	steady := func(n int) {
+		for range n {
+			f.dropPendingLocked(0)
+			want = want[1:]
+			push(1)
+		}
+	}
+	steady(100)
+	arr := &f.pendArr[0]
+	steady(1000)
+	check("steady pipeline")
+	if &f.pendArr[0] != arr || len(f.pendArr) > 2*10+2 {
+		t.Fatal("the array was regrown while 10 actions were in flight")
+	}
+	f.dropPendingLocked(4) // committed out of order
+	want = append(want[:4:4], want[5:]...)
+	check("middle dropped")
+	push(100)
+	check("grown")
+	for len(want) > 0 {
+		f.dropPendingLocked(0)
+		want = want[1:]
+	}
+	check("all committed")
+	push(3)
+	f.clearPendingLocked()
+	want = nil
+	check("cleared")
+}
+
+// The zero Config gets the documented defaults; in particular the
+// snapshot check runs every 5 s, so a busy group's log (in memory with
+// InMemory) holds seconds of commits, not minutes.
+func TestConfigDefaults(t *testing.T) {
+	var c Config[counter, int]
+	c.setDefaults()
+	want := Config[counter, int]{
+		Voters: 3, HeartbeatTimeout: time.Second, ElectionTimeout: time.Second,
+		LeaderLeaseTimeout: 500 * time.Millisecond, CommitTimeout: 10 * time.Millisecond,
+		SnapshotThreshold: 8192, SnapshotInterval: 5 * time.Second, TrailingLogs: 4096,
+		PerformTimeout: 10 * time.Second, ReconcileInterval: 2 * time.Second,
+		MaxSessions: 4096, MaxPending: 4096,
+	}
+	got := c
+	got.Storage, got.Logger = nil, nil
+	if got.Voters != want.Voters || got.HeartbeatTimeout != want.HeartbeatTimeout ||
+		got.ElectionTimeout != want.ElectionTimeout || got.LeaderLeaseTimeout != want.LeaderLeaseTimeout ||
+		got.CommitTimeout != want.CommitTimeout || got.SnapshotThreshold != want.SnapshotThreshold ||
+		got.SnapshotInterval != want.SnapshotInterval || got.TrailingLogs != want.TrailingLogs ||
+		got.PerformTimeout != want.PerformTimeout || got.ReconcileInterval != want.ReconcileInterval ||
+		got.MaxSessions != want.MaxSessions || got.MaxPending != want.MaxPending {
+		t.Fatalf("defaults = %+v\nwant %+v", got, want)
+	}
+	if c.Storage == nil || c.Logger == nil {
+		t.Fatal("no default Storage or Logger")
+	}
+}
