@@ -43,12 +43,12 @@ type Store[S, A any] struct {
 	obsCh   chan raft.Observation
 	kickCh  chan struct{} // wakes the reconcile loop
 
-	propMu      sync.Mutex // held while running proposals and barriers; released with unlockProp (see drain)
+	propMu      sync.Mutex                  // held while running proposals and barriers; released with unlockProp (see drain)
 	queued      atomic.Pointer[proposal[A]] // proposals waiting for propMu, newest first
 	batch       []*proposal[A]              // runQueued's, reused under propMu
 	ready       []staged[A]                 // runBatch's, reused under propMu
 	propOnce    sync.Once                   // starts waiterLoop
-	proposals   sync.Pool // *proposal[A] for reuse (see recycle)
+	proposals   sync.Pool                   // *proposal[A] for reuse (see recycle)
 	waitCh      chan appended[A]
 	waiterDone  chan struct{}
 	proposal    uint64 // last proposal number
