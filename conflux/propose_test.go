@@ -2,9 +2,12 @@ package conflux
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/raft"
 )
 
 // A Perform that finds propMu held (here by the test, as a linearizable
@@ -164,5 +167,52 @@ func TestConfigDefaults(t *testing.T) {
 	}
 	if c.Storage == nil || c.Logger == nil {
 		t.Fatal("no default Storage or Logger")
+	}
+}
+
+// ApplyBatch applies a batch as Apply would one entry at a time, in
+// order: entries without an action only advance the applied index, a
+// retried request is applied once (its recorded index and action are the
+// answer), and an undecodable entry is skipped with an error.
+func TestApplyBatch(t *testing.T) {
+	cfg := counterConfig(t, nil, 1)
+	cfg.setDefaults()
+	s := &Store[counter, int]{cfg: cfg, log: cfg.Logger}
+	f := newFSM(s)
+	s.fsm = f
+	cmd := func(index uint64, c string, q uint64, d int) *raft.Log {
+		data, err := encodeEntry(&entry{C: c, Q: q, P: index}, d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &raft.Log{Index: index, Type: raft.LogCommand, Data: data}
+	}
+	var seen []int
+	f.subscribe(func(_ counter, a int, _ uint64) { seen = append(seen, a) })
+	out := f.ApplyBatch([]*raft.Log{
+		cmd(1, "", 0, 5),
+		{Index: 2, Type: raft.LogConfiguration},
+		cmd(3, "c", 1, 7),
+		cmd(4, "c", 1, 7), // the same request, appended twice
+		{Index: 5, Type: raft.LogCommand, Data: []byte{0xff}},
+		cmd(6, "", 0, -2),
+	})
+	if len(out) != 6 {
+		t.Fatalf("%d results for 6 entries", len(out))
+	}
+	for _, i := range []int{0, 1, 2, 5} {
+		if out[i] != nil {
+			t.Fatalf("result %d = %v, want nil", i, out[i])
+		}
+	}
+	if d, ok := out[3].(*dupResult); !ok || d.index != 3 {
+		t.Fatalf("result of the retry = %#v, want the first one's index 3", out[3])
+	}
+	if err, ok := out[4].(error); !ok || err == nil {
+		t.Fatalf("result of the undecodable entry = %#v, want an error", out[4])
+	}
+	st, applied := f.committed()
+	if st.N != 10 || applied != 6 || !slices.Equal(seen, []int{5, 7, -2}) {
+		t.Fatalf("state %d applied %d actions seen %v, want 10, 6, [5 7 -2]", st.N, applied, seen)
 	}
 }
