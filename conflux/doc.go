@@ -183,14 +183,16 @@
 //
 // All methods of Store are safe for concurrent use. Reducers and
 // subscribers run on Raft's apply goroutine, one action at a time;
-// Methods run on the leader one at a time, on the goroutine of whichever
-// Perform is running the queue (below); neither may block.
+// Methods run on the leader one at a time, on the goroutine of a Perform
+// or of the store's drainer (below); neither may block.
 //
-// A Perform on the leader queues its request; if no other Perform is
-// running the queue, it runs it itself: the queued Methods one after the
-// other, then their actions enqueued in Raft back to back. So a Perform
-// on an idle leader wakes no other goroutine to append its action, and
-// under load one goroutine runs each batch. The Perform then sleeps
+// A Perform on the leader queues its request; if nothing is running the
+// queue, it runs it itself: the queued Methods one after the other, then
+// their actions enqueued in Raft back to back. So a Perform on an idle
+// leader wakes no other goroutine to append its action, and under load
+// one goroutine runs each batch; what is queued once a Perform's own
+// request has run is left to a drainer goroutine, so no caller waits
+// while it serves others. The Perform then sleeps
 // once, on its request's channel, until the waiter goroutine sees the
 // action applied. Its allocations are few and small
 // (the encoded arguments, the log entry and, on every node, the decoded

@@ -357,10 +357,11 @@ func (s *Store[S, A]) propose(ctx context.Context, req *performReq) proposed[A] 
 		if !s.spawn(s.waiterLoop) {
 			close(s.waiterDone) // Stop began: callers must not wait for it
 		}
+		s.spawn(s.drainerLoop)
 	})
 	pr := s.newProposal(ctx, req)
 	s.enqueue(pr)
-	s.drain()
+	s.drain(pr)
 	select {
 	case o := <-pr.out:
 		s.recycle(pr)
@@ -493,31 +494,64 @@ func (s *Store[S, A]) enqueue(pr *proposal[A]) {
 // through the log, a write that depends on an earlier one) is appended
 // after it, and so commits only if that action commits, and after it.
 //
-// Whoever finds propMu free runs the whole queue, other Performs'
-// proposals included, on its own goroutine: a Perform on an idle leader
-// appends its action without waking another goroutine, and under load
-// one holder runs each batch of waiting proposals under one holding of
+// A Perform that finds propMu free runs the whole queue, other Performs'
+// proposals included, on its own goroutine: on an idle leader it appends
+// its action without waking another goroutine, and under load one
+// holder runs each batch of waiting proposals under one holding of
 // propMu, with no lock handoff per Perform. A Perform that finds propMu
-// held leaves its proposal to the holder, which looks at the queue again
-// after releasing propMu (unlockProp), so no proposal is left queued.
-// Raft's apply channel is buffered (Config.BatchApplyCh), so each enqueue
-// returns at once while Raft's leader loop still appends whole batches
-// (one storage write, one fsync per batch).
-func (s *Store[S, A]) drain() {
-	for s.queued.Load() != nil && s.propMu.TryLock() {
+// held leaves its proposal to the holder. Every holder looks at the
+// queue again after releasing propMu, so no proposal is left queued; a
+// Perform whose own proposal has been run (own) leaves what was queued
+// meanwhile to the drainer goroutine instead of running batch after
+// batch for others while its caller waits. Raft's apply channel is
+// buffered (Config.BatchApplyCh), so each enqueue returns at once while
+// Raft's leader loop still appends whole batches (one storage write, one
+// fsync per batch).
+func (s *Store[S, A]) drain(own *proposal[A]) {
+	for s.queued.Load() != nil {
+		if own != nil && own.state.Load() != propQueued {
+			s.kickDrainer()
+			return
+		}
+		if !s.propMu.TryLock() {
+			return // the holder looks at the queue once it releases propMu
+		}
 		s.runQueued()
 	}
 }
 
-// unlockProp releases propMu and runs what was queued while it was held.
-// Every holder of propMu releases it this way.
+// unlockProp releases propMu, leaving what was queued while it was held
+// to the drainer goroutine. Holders of propMu other than drain (reads'
+// barriers, Stop) release it this way.
 func (s *Store[S, A]) unlockProp() {
 	s.propMu.Unlock()
-	s.drain()
+	if s.queued.Load() != nil {
+		s.kickDrainer()
+	}
+}
+
+func (s *Store[S, A]) kickDrainer() {
+	select {
+	case s.drainKick <- struct{}{}:
+	default: // a kick is pending: the drainer will look at the queue
+	}
+}
+
+// drainerLoop runs the queue when kicked, until Stop.
+func (s *Store[S, A]) drainerLoop() {
+	for {
+		select {
+		case <-s.done:
+			return
+		case <-s.drainKick:
+			s.drain(nil)
+		}
+	}
 }
 
 // runQueued takes the queue and runs it in batches; called with propMu
-// held, it returns with propMu released.
+// held, it returns with propMu released (drain then looks at the queue
+// again).
 func (s *Store[S, A]) runQueued() {
 	// Unlink the whole queue, oldest first, before answering any
 	// proposal: an answered one may be recycled and queued again.
@@ -552,7 +586,6 @@ func (s *Store[S, A]) runQueued() {
 			s.answer(w)
 		}
 	}
-	s.drain()
 }
 
 // runBatch runs batch's methods, then enqueues their actions back to

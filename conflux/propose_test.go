@@ -2,7 +2,9 @@ package conflux
 
 import (
 	"fmt"
+	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -214,5 +216,34 @@ func TestApplyBatch(t *testing.T) {
 	st, applied := f.committed()
 	if st.N != 10 || applied != 6 || !slices.Equal(seen, []int{5, 7, -2}) {
 		t.Fatalf("state %d applied %d actions seen %v, want 10, 6, [5 7 -2]", st.N, applied, seen)
+	}
+}
+
+// A Perform whose own proposal has run does not go on running the
+// proposals queued after it (under steady load it would never return to
+// its caller): it leaves them to the drainer goroutine.
+func TestDrainLeavesOthersToTheDrainer(t *testing.T) {
+	g := newGroup(t, 3, nil)
+	l := g.stores[g.leader()]
+	if _, err := l.Perform(ctxT(t), "add", 1); err != nil { // starts the waiter and drainer
+		t.Fatal(err)
+	}
+	ranOn := make(chan string, 1)
+	l.cfg.Methods["where"] = func(counter, []byte) (int, error) {
+		buf := make([]byte, 64<<10)
+		ranOn <- string(buf[:runtime.Stack(buf, false)])
+		return 1, nil
+	}
+	own := &proposal[int]{}
+	own.state.Store(propTaken)
+	other := l.newProposal(ctxT(t), &performReq{M: "where", A: []byte{0xc0}})
+	l.enqueue(other)
+	l.drain(own)
+	o := <-other.out
+	if o.err != nil {
+		t.Fatal(o.err)
+	}
+	if stack := <-ranOn; !strings.Contains(stack, "drainerLoop") {
+		t.Fatalf("the queued proposal ran outside the drainer goroutine:\n%s", stack)
 	}
 }

@@ -47,7 +47,8 @@ type Store[S, A any] struct {
 	queued      atomic.Pointer[proposal[A]] // proposals waiting for propMu, newest first
 	batch       []*proposal[A]              // runQueued's, reused under propMu
 	ready       []staged[A]                 // runBatch's, reused under propMu
-	propOnce    sync.Once                   // starts waiterLoop
+	drainKick   chan struct{}               // wakes drainerLoop
+	propOnce    sync.Once                   // starts waiterLoop and drainerLoop
 	proposals   sync.Pool                   // *proposal[A] for reuse (see recycle)
 	waitCh      chan appended[A]
 	waiterDone  chan struct{}
@@ -85,7 +86,7 @@ func New[S, A any](node *cluster.Node, cfg Config[S, A]) (*Store[S, A], error) {
 	s := &Store[S, A]{
 		cfg: cfg, log: cfg.Logger.With("group", cfg.Name), ring: ringView{node},
 		events: make(chan Event, eventBuffer), done: make(chan struct{}),
-		kickCh: make(chan struct{}, 1),
+		kickCh: make(chan struct{}, 1), drainKick: make(chan struct{}, 1),
 		waitCh: make(chan appended[A], cfg.MaxPending), waiterDone: make(chan struct{}),
 	}
 	s.fsm = newFSM(s)
