@@ -2,8 +2,10 @@ package cluster
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"testing"
 	"time"
 
@@ -75,14 +77,36 @@ func FuzzCommand(f *testing.F) {
 		if rep, derr := command.DecodeReply(ping); err != nil || derr != nil || !rep.OK {
 			t.Fatalf("after %s: ping = %+v, %v, %v", name, rep, err, derr)
 		}
-		_ = node
+		trimRing(t, node)
 	})
+}
+
+// fuzzRingNodes is how many nodes FuzzCommand's ring may hold before it
+// is cut back to its own node. The inserts of a long campaign would
+// otherwise pile up (up to 10,000 nodes of up to 4,096 tokens each), and
+// every later input would run against that ring, each command costing
+// more than the last, instead of against a ring of ordinary size.
+const fuzzRingNodes = 64
+
+// trimRing removes every other node from node's ring once it holds more
+// than fuzzRingNodes.
+func trimRing(t testing.TB, node *Node) {
+	nodes := node.Ring().View().Nodes()
+	if len(nodes) <= fuzzRingNodes {
+		return
+	}
+	others := slices.DeleteFunc(nodes, func(n notp.Node) bool { return n.ID == node.Self().ID })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := node.Ring().MRemove(ctx, others, true); err != nil {
+		t.Fatalf("trimming the ring of %d nodes: %v", len(nodes), err)
+	}
 }
 
 // fuzzNode starts a single node on loopback for FuzzCommand and returns it
 // with a command server over its real ring (members allowed, so any
 // sender passes the member check and reaches decoding).
-func fuzzNode(f *testing.F) (*Node, *commandServer) {
+func fuzzNode(f testing.TB) (*Node, *commandServer) {
 	ml := memberlist.DefaultLocalConfig()
 	ml.LogOutput = io.Discard
 	node, err := New(Config{
@@ -109,4 +133,29 @@ func fuzzNode(f *testing.F) (*Node, *commandServer) {
 		log: slog.New(slog.DiscardHandler),
 	}
 	return node, cs
+}
+
+// trimRing cuts FuzzCommand's ring back to its own node once it holds
+// more than fuzzRingNodes, and leaves a smaller ring alone.
+func TestFuzzRingTrimmed(t *testing.T) {
+	node, _ := fuzzNode(t)
+	insert := func(from, to int) {
+		var ns []notp.Node
+		for i := from; i < to; i++ {
+			ns = append(ns, notp.Node{ID: fmt.Sprintf("n%d", i), Host: "127.0.0.1", Port: 1000 + i})
+		}
+		if err := node.Ring().MInsert(context.Background(), ns, 1, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	insert(0, fuzzRingNodes-1)
+	trimRing(t, node)
+	if got := node.Ring().View().NumberNodes(); got != fuzzRingNodes {
+		t.Fatalf("a ring of %d nodes was trimmed to %d", fuzzRingNodes, got)
+	}
+	insert(fuzzRingNodes, fuzzRingNodes+1)
+	trimRing(t, node)
+	if got := node.Ring().View().Nodes(); len(got) != 1 || got[0].ID != node.Self().ID {
+		t.Fatalf("after trimming a ring of %d nodes it holds %v, want only this node", fuzzRingNodes+1, got)
+	}
 }
