@@ -91,6 +91,11 @@ func New(node *cluster.Node, cfg Config) (*DSM, error) {
 func (s *DSM) Start(ctx context.Context) error {
 	sweep := replicated.Every(s.cfg.SweepInterval, func() { s.self(wire.Sweep) })
 	rebalance := replicated.Every(s.cfg.HandoffInterval, func() { s.self(wire.Rebalance) })
+	// Until the first hand-off checks have run, a semaphore this node owns
+	// but does not have may still be on its way from the node that owned
+	// it on an earlier ring (this node may have just joined, or restarted
+	// while the ring changed).
+	s.changedAt.Store(s.cfg.Now().UnixNano())
 	return s.base.Start(ctx, s.load, sweep, rebalance, s.watch, s.handoffs)
 }
 
@@ -119,6 +124,7 @@ func (s *DSM) running() error { return s.base.Running() }
 // until ctx ends (at Stop).
 func (s *DSM) watch(ctx context.Context) {
 	s.ring.watch(ctx.Done(), func() {
+		s.ring.moved()
 		s.changedAt.Store(s.cfg.Now().UnixNano())
 		s.self(wire.Rebalance)
 	})
@@ -239,6 +245,10 @@ func (s *DSM) handle() {
 // CodeMoving when this node owns it but does not have it yet and the ring
 // changed recently, so a handoff may be on its way.
 func (s *DSM) owns(id string) error {
+	if s.ring.moved() {
+		// The ring changed and the watcher has not noted it yet.
+		s.changedAt.Store(s.cfg.Now().UnixNano())
+	}
 	self := s.ring.self()
 	if o, ok := s.ring.owner(id); ok && o.ID != self.ID {
 		return &kernel.RemoteError{Code: CodeNotOwner, Message: fmt.Sprintf("dsm: %s does not own '%s' (%s does)", self.ID, id, o.ID)}

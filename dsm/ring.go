@@ -20,6 +20,9 @@ type ringView interface {
 	down(nodeID string) bool
 	// watch calls changed after every ring change until stop is closed.
 	watch(stop <-chan struct{}, changed func())
+	// moved reports whether the ring changed since moved last looked:
+	// a request may arrive on the new ring before watch hears of it.
+	moved() bool
 	kernel() *kernel.Kernel
 }
 
@@ -34,10 +37,11 @@ type clusterRing struct {
 	mu       sync.Mutex
 	last     *chash.Ring // the last ring with other nodes
 	departed bool
+	seen     gossip.View // the view moved last compared with
 }
 
 func newClusterRing(n *cluster.Node) *clusterRing {
-	c := &clusterRing{n: n}
+	c := &clusterRing{n: n, seen: n.Ring().View()}
 	c.update(false)
 	return c
 }
@@ -70,6 +74,17 @@ func (c *clusterRing) owner(id string) (notp.Node, bool) {
 		}
 	}
 	return c.n.Ring().View().OwnerString(id)
+}
+
+func (c *clusterRing) moved() bool {
+	v := c.n.Ring().View() // a new View (pointer) is published per change
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if v == c.seen {
+		return false
+	}
+	c.seen = v
+	return true
 }
 
 func (c *clusterRing) down(nodeID string) bool {
