@@ -6,9 +6,10 @@
 // A key holds one of three kinds of value (Kind): a scalar byte string
 // (Set, Get), a set of strings (SSet, SDel, SMember) or a hash of fields
 // to byte strings (HSet, HDel, HGet). A key keeps its kind until it is
-// deleted (Del, Clear); an operation of another kind fails with an error
-// wrapping ErrWrongType, worded as notp words it ("invalid command 'sset'
-// against key 'k' of type 'scalar'"), and changes nothing. SMember of an
+// deleted (Del, Clear); an operation of another kind fails with a
+// *TypeError (code CodeInvalidType, matching ErrWrongType), worded as
+// notp words it ("Invalid command 'sset' against key 'k' of type
+// 'scalar'"), and changes nothing. SMember of an
 // absent key is false (an empty set); Get and HGet of an absent key or
 // field fail with ErrNotFound. Removing the last member of a set or field
 // of a hash deletes the key. Keys, members and fields are bounded by

@@ -30,8 +30,33 @@ var (
 	ErrLocked = errors.New("table: locked by another user")
 )
 
-// typeError reports op used against key of another kind. Its text keeps
-// notp's wording so operators recognise it.
+// CodeInvalidType is the code of a TypeError, as notp's tables tag their
+// type errors, for programs that report or forward errors by code.
+const CodeInvalidType = "INVALID_TYPE"
+
+// TypeError is the error of an operation of one kind used against a key
+// holding another: Op (the operation, as "sset" or "hget"), Key and the
+// Kind the key holds. It matches ErrWrongType with errors.Is, and its
+// text keeps notp's wording so operators recognise it:
+//
+//	table: Invalid command 'sset' against key 'job:42' of type 'hash'
+type TypeError struct {
+	Op   string
+	Key  string
+	Kind Kind
+}
+
+func (e *TypeError) Error() string {
+	return fmt.Sprintf("table: Invalid command '%s' against key '%s' of type '%s'", e.Op, e.Key, e.Kind)
+}
+
+// Is reports whether target is ErrWrongType.
+func (e *TypeError) Is(target error) bool { return target == ErrWrongType }
+
+// Code returns CodeInvalidType.
+func (e *TypeError) Code() string { return CodeInvalidType }
+
+// typeError reports op used against key of another kind.
 func typeError(op opcode, key string, k Kind) error {
-	return fmt.Errorf("%w: invalid command '%s' against key '%s' of type '%s'", ErrWrongType, op, key, k)
+	return &TypeError{Op: op.String(), Key: key, Kind: k}
 }

@@ -130,9 +130,13 @@ func TestTypeMisuseFailsAndChangesNothing(t *testing.T) {
 				t.Errorf("%s on %s: %v, want ErrWrongType", c.op, c.key, err)
 				continue
 			}
-			want := "invalid command '" + c.op + "' against key '" + c.key + "' of type '" + c.kind + "'"
-			if !strings.Contains(err.Error(), want) || !strings.HasPrefix(err.Error(), "table: ") {
-				t.Errorf("%s on %s: error %q lacks %q", c.op, c.key, err, want)
+			want := "table: Invalid command '" + c.op + "' against key '" + c.key + "' of type '" + c.kind + "'"
+			if err.Error() != want {
+				t.Errorf("%s on %s: error %q, want %q", c.op, c.key, err, want)
+			}
+			var te *TypeError
+			if !errors.As(err, &te) || te.Code() != CodeInvalidType || te.Op != c.op || te.Key != c.key || te.Kind.String() != c.kind {
+				t.Errorf("%s on %s: %#v, want a TypeError with code %s", c.op, c.key, te, CodeInvalidType)
 			}
 		}
 		if after := dump(t, tb); !equalMaps(before, after) {

@@ -16,7 +16,7 @@ func TestTablesRuns(t *testing.T) {
 			t.Fatalf("run %d: exit %d: %s", run1, code, errOut.String())
 		}
 		for _, w := range []string{want, "nodes   set    [node-a node-b]", "job:42  hash   owner=node-a state=running",
-			"refused: table: wrong type: invalid command 'sset' against key 'job:42' of type 'hash'", "in memory: cache.k = v"} {
+			"refused: table: Invalid command 'sset' against key 'job:42' of type 'hash'", "in memory: cache.k = v"} {
 			if !strings.Contains(out.String(), w) {
 				t.Errorf("run %d: output lacks %q:\n%s", run1, w, out.String())
 			}
