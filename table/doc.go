@@ -76,7 +76,9 @@
 // DATA_PREV snapshot, fsyncs it, renames it over DATA, fsyncs the
 // directory and removes the PREV log. A compaction needs memory for a
 // second copy of the table while it runs. If it fails (the error is
-// logged), the PREV log stays and the next trigger retries it.
+// logged), the PREV log stays and the next trigger retries it. Idle
+// reports whether a compaction is running (an in-memory table is always
+// idle).
 //
 // # Recovery
 //

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -53,6 +54,7 @@ type durable struct {
 	prevPending bool   // a PREV log awaits compaction
 	prevGen     uint64 // its generation
 	compacting  bool
+	busy        atomic.Bool // compacting, for Idle (read without flushTok)
 
 	stats stats
 
@@ -212,6 +214,7 @@ func (d *durable) locked(fn func()) {
 
 func (d *durable) compactionDone(err error) {
 	d.compacting = false
+	d.busy.Store(false)
 	d.stats.compactions.Add(1)
 	if err != nil {
 		d.stats.compactionErrors.Add(1)
@@ -297,6 +300,7 @@ func (d *durable) compact() {
 		}
 	}
 	d.compacting = true
+	d.busy.Store(true)
 	d.wg.Add(1)
 	go func(gen uint64) {
 		defer d.wg.Done()

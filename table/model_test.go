@@ -329,3 +329,16 @@ func TestOperationsAfterCloseFail(t *testing.T) {
 		}
 	})
 }
+
+func TestIdleWithoutCompaction(t *testing.T) {
+	bothKinds(t, func(t *testing.T, tb *Table) {
+		if !tb.Idle() {
+			t.Fatal("a fresh table is not idle")
+		}
+		must(t, tb.Set("k", []byte("v")))
+		must(t, tb.SSet("s", "m"))
+		if !tb.Idle() {
+			t.Fatal("not idle after writes that start no compaction")
+		}
+	})
+}

@@ -691,6 +691,9 @@ func TestWritersDoNotWaitForCompaction(t *testing.T) {
 	tb := openT(t, cfg)
 	fill(t, tb, 6) // 13 records: the first compaction starts
 	<-held
+	if tb.Idle() {
+		t.Fatal("Idle during a compaction")
+	}
 	for i := range 50 {
 		must(t, tb.Set(fmt.Sprint("during-", i), []byte("x")))
 	}
@@ -700,6 +703,7 @@ func TestWritersDoNotWaitForCompaction(t *testing.T) {
 	want := dump(t, tb)
 	close(hold)
 	waitCompacted(t, cfg)
+	testutil.WaitFor(t, "Idle after the compaction", tb.Idle)
 	tb = reopen(t, tb, cfg)
 	if got := dump(t, tb); !equalMaps(got, want) {
 		t.Fatalf("%d keys after reopen, want %d", len(got), len(want))

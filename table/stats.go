@@ -30,3 +30,9 @@ func (t *Table) Stats() Stats {
 		Compactions: s.compactions.Load(), CompactionErrors: s.compactionErrors.Load(),
 	}
 }
+
+// Idle reports whether the table has no compaction (a snapshot of its
+// log) running. An in-memory table is always idle. A compaction never
+// blocks writers; Idle is for callers that want to wait for the disk to
+// settle, as before taking a file-level backup of Dir.
+func (t *Table) Idle() bool { return t.log == nil || !t.log.busy.Load() }
