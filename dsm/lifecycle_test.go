@@ -148,17 +148,28 @@ func TestDeadOwnerFailsFast(t *testing.T) {
 	c, ss := form(t, clustertest.Config{Nodes: 2, Faults: true}, Config{}, false)
 	foo := ss.At(0)
 	ctx := clustertest.Context(t, 30*time.Second)
-	theirs := idOwnedBy(t, foo, "n1", "remote")
+	theirs, fresh := idOwnedBy(t, foo, "n1", "remote"), idOwnedBy(t, foo, "n1", "fresh")
 	if err := foo.Create(ctx, theirs, 1); err != nil {
 		t.Fatal(err)
 	}
 	c.Stop(1)
 	clustertest.WaitFor(t, "n1 reported down", func() bool { return foo.ring.down("n1") })
-	start := time.Now()
-	if _, err := foo.Read(ctx, theirs); !errors.Is(err, ErrOwnerDown) {
-		t.Fatalf("err %v", err)
+	// Every request to the down owner fails at once with its error, and
+	// changes nothing on the node that asked.
+	ops := map[string]func() error{
+		"Create":  func() error { return foo.Create(ctx, fresh, 1) },
+		"Read":    func() error { _, err := foo.Read(ctx, theirs); return err },
+		"Destroy": func() error { return foo.Destroy(ctx, theirs) },
+		"Post":    func() error { return foo.Post(ctx, theirs, "h", time.Minute) },
+		"Close":   func() error { return foo.Close(ctx, theirs, "h") },
 	}
-	if el := time.Since(start); el > time.Second {
-		t.Fatalf("took %v", el)
+	for name, op := range ops {
+		start := time.Now()
+		if err := op(); !errors.Is(err, ErrOwnerDown) {
+			t.Errorf("%s: err %v, want ErrOwnerDown", name, err)
+		}
+		if el := time.Since(start); el > time.Second {
+			t.Errorf("%s took %v", name, el)
+		}
 	}
 }
