@@ -224,7 +224,7 @@ func TestWLockTokenIsMaxReportedPlusOneRecordedOnTheGrantingQuorum(t *testing.T)
 		}
 		return reply{OK: true, Token: map[string]uint64{"a": 4, "b": 9}[node]}, nil
 	}}
-	d := testClient(Config{}, &fakeRing{nodes: abc}, rpc)
+	d := testClient(Config{Now: epoch}, &fakeRing{nodes: abc}, rpc)
 	l, err := d.WLock(context.Background(), "id", "me", time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -234,6 +234,54 @@ func TestWLockTokenIsMaxReportedPlusOneRecordedOnTheGrantingQuorum(t *testing.T)
 	}
 	if got := rpc.sent(wire.Commit, false); !slices.Equal(got, []string{"a", "b"}) {
 		t.Fatalf("commit sent to %v, want the granting replicas", got)
+	}
+}
+
+// epoch is a clock stopped at 1970, where the clock floor of a token is
+// 0 and a token is the largest counter reported plus one.
+func epoch() time.Time { return time.Unix(0, 0) }
+
+func TestWLockTokenFollowsTheClockOnReplicasThatNeverSawTheID(t *testing.T) {
+	// Two clients lock the same ID on disjoint replica sets, as after a
+	// ring change that moved the ID: the second set reports counters far
+	// below the first's tokens, yet the second token is larger.
+	var mu sync.Mutex
+	now := time.Date(2026, 12, 3, 7, 0, 0, 0, time.UTC)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	commitOK := func(counter uint64) func(string, string, request) (reply, error) {
+		return func(_, ev string, r request) (reply, error) {
+			if ev == wire.Commit {
+				return reply{OK: true, Token: r.Token}, nil
+			}
+			return reply{OK: true, Token: counter}, nil
+		}
+	}
+	first := testClient(Config{Now: clock}, &fakeRing{nodes: abc}, &fakeRPC{fn: commitOK(7)})
+	l1, err := first.WLock(context.Background(), "id", "x", time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := uint64(now.UnixMicro()); l1.Token != want {
+		t.Fatalf("first token %d, want the clock's %d", l1.Token, want)
+	}
+	mu.Lock()
+	now = now.Add(time.Millisecond)
+	mu.Unlock()
+	def := []notp.Node{{ID: "d", Host: "h", Port: 4}, {ID: "e", Host: "h", Port: 5}, {ID: "f", Host: "h", Port: 6}}
+	second := testClient(Config{Now: clock}, &fakeRing{nodes: def}, &fakeRPC{fn: commitOK(3)})
+	l2, err := second.WLock(context.Background(), "id", "y", time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l2.Token <= l1.Token {
+		t.Fatalf("token %d on the new replicas after %d", l2.Token, l1.Token)
+	}
+	// A counter ahead of the clock still wins: max reported + 1.
+	ahead := uint64(now.UnixMicro()) + 500
+	third := testClient(Config{Now: clock}, &fakeRing{nodes: abc}, &fakeRPC{fn: commitOK(ahead)})
+	l3, err := third.WLock(context.Background(), "id", "z", time.Second)
+	if err != nil || l3.Token != ahead+1 {
+		t.Fatalf("token %d, want %d: %v", l3.Token, ahead+1, err)
 	}
 }
 
@@ -388,7 +436,7 @@ func (p *partHang) call(ctx context.Context, node notp.Node, event string, data 
 
 func TestHangingReplicaDoesNotDelayAQuorum(t *testing.T) {
 	rpc := &partHang{fakeRPC{fn: func(_, ev string, r request) (reply, error) { return reply{OK: true, Token: r.Token}, nil }}}
-	d := testClient(Config{}, &fakeRing{nodes: abc}, rpc)
+	d := testClient(Config{Now: epoch}, &fakeRing{nodes: abc}, rpc)
 	start := time.Now()
 	l, err := d.WLock(context.Background(), "id", "me", 10*time.Second)
 	if err != nil || l.Token != 1 {

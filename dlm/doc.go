@@ -43,14 +43,18 @@
 //
 // Every successful WLock of an ID returns a Token strictly greater than
 // every token returned for that ID before, as long as no quorum of the
-// ID's replicas loses its disk (Config.Dir) and the ID's replica set does
-// not change (ring membership changes may move an ID to replicas that
-// never saw its tokens), and clocks run at rates within DriftFactor of
-// each other.
+// ID's replicas loses its disk (Config.Dir), and clocks run at rates within
+// DriftFactor of each other. When the ring changes, an ID can move to
+// replicas that never saw its tokens (and, like any quorum lock, to a
+// quorum that does not know its current holder); a token is therefore
+// never smaller than the WLock's start time in microseconds since 1970
+// (Config.Now), so tokens keep growing across the move as long as the
+// clients' clocks agree to within the time between the two WLock calls,
+// and a resource that refuses smaller tokens fences the earlier holder.
 //
 // How: each replica keeps one durable counter, the largest token recorded
 // on it. A write-lock grant reports the counter (phase 1); the client
-// takes token = max(reported)+1 and sends commit{id, holder, token} to the
+// takes token = max(max(reported)+1, start time in µs) and sends commit{id, holder, token} to the
 // granting replicas (phase 2); a replica records it (counter = max(counter,
 // token), on disk before it answers) only while that holder still holds
 // the lock there. WLock returns only after a quorum recorded it. Why it

@@ -31,17 +31,21 @@ func Example() {
 	}
 	defer d.Stop(ctx)
 
+	var last uint64
 	for range 2 {
 		l, err := d.WLock(ctx, "nightly-report", "worker-7", 10*time.Second)
 		if err != nil {
 			panic(err)
 		}
-		fmt.Println("token", l.Token, "from", len(l.Nodes), "replica")
+		// Pass l.Token to the storage the job writes: it refuses tokens
+		// not larger than the last it accepted.
+		fmt.Println("token larger than the last:", l.Token > last, "from", len(l.Nodes), "replica")
+		last = l.Token
 		if err := d.WUnlock(ctx, "nightly-report", "worker-7"); err != nil {
 			panic(err)
 		}
 	}
 	// Output:
-	// token 1 from 1 replica
-	// token 2 from 1 replica
+	// token larger than the last: true from 1 replica
+	// token larger than the last: true from 1 replica
 }
