@@ -22,6 +22,7 @@ func TestLifecycleSentinelsWrapTheRootOnes(t *testing.T) {
 		root error
 	}{
 		{"kernel", kernel.ErrClosed, notp.ErrClosed},
+		{"kernel", kernel.ErrNotStarted, notp.ErrNotStarted},
 		{"kernel", kernel.ErrAlreadyStarted, notp.ErrAlreadyStarted},
 		{"genserver", genserver.ErrAlreadyStarted, notp.ErrAlreadyStarted},
 		{"genserver", genserver.ErrNotStarted, notp.ErrNotStarted},

@@ -400,10 +400,14 @@ func sendChunked(data []byte, send func(e *wire.Envelope) error) error {
 	return nil
 }
 
-// checkOpen returns ErrClosed unless the kernel is running.
+// checkOpen returns ErrClosed after Close, ErrNotStarted before Start,
+// and nil while the kernel runs.
 func (k *Kernel) checkOpen() error {
 	if k.closing.Load() {
 		return ErrClosed
+	}
+	if !k.running.Load() {
+		return ErrNotStarted
 	}
 	return nil
 }
@@ -443,7 +447,8 @@ func (k *Kernel) sendMsg(l *link, name, tag string, data []byte) error {
 }
 
 // Cast sends data to the handler registered as name on node, without
-// waiting. A node that is neither this node nor a peer gives
+// waiting. It fails with ErrNotStarted before Start and ErrClosed after
+// Close. A node that is neither this node nor a peer gives
 // ErrUnknownNode (callers may ignore it); a stopped link gives
 // ErrInactiveConnection. A cast to a node known to be down is queued like
 // any cast while the link reconnects (it waits for nothing, and reaches the
@@ -486,7 +491,8 @@ func (k *Kernel) callCtx(ctx context.Context) (context.Context, context.CancelFu
 // with the reply, a *RemoteError raised on node (Node set), an error
 // wrapping ErrInvalidReply when another node answered, ctx's error
 // (wrapped; CallTimeout applies when ctx has no deadline) or ErrClosed.
-// It fails fast, without waiting for ctx: with ErrUnknownNode for a node
+// It fails fast, without waiting for ctx: with ErrNotStarted before Start
+// and ErrClosed after Close, with ErrUnknownNode for a node
 // that is neither this node nor a peer, ErrNodeDown for a peer known to be
 // down, ErrConnectionLost when the connection the request went out on
 // closes, ErrQueueFull when the reconnect queue drops the request, and
@@ -654,7 +660,8 @@ func (k *Kernel) routeOf(from From) (replyRoute, error) {
 
 // Ping checks the round trip to node at the kernel level (no handler).
 // This node answers at once. It ends like a Call: ctx's error, or at once
-// with ErrNodeDown, ErrConnectionLost, ErrQueueFull or ErrInactiveConnection.
+// with ErrNotStarted, ErrClosed, ErrNodeDown, ErrConnectionLost,
+// ErrQueueFull or ErrInactiveConnection.
 func (k *Kernel) Ping(ctx context.Context, node notp.Node) error {
 	l, err := k.target(node)
 	if err != nil || l == nil {

@@ -217,7 +217,8 @@
 //     (one already written gets ErrConnectionLost).
 //   - ctx's error (Config.CallTimeout when ctx has no deadline): no reply in
 //     time; the request may or may not have been handled.
-//   - ErrClosed: the kernel closed.
+//   - ErrClosed: the kernel closed; ErrNotStarted, at once: Start has not
+//     been called yet.
 //
 // A handler panic is recovered and counted in Stats.HandlerPanics. On a
 // message from another node it also closes the connection the message

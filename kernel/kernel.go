@@ -57,7 +57,8 @@ type Kernel struct {
 	poller    *poller // busy polling of the connections' readers
 	done      chan struct{}
 	wg        sync.WaitGroup
-	closing   atomic.Bool
+	closing   atomic.Bool // set by Close
+	running   atomic.Bool // set by Start
 
 	panicLimit rateLimit // handler panics logged at Error, at most one a second
 }
@@ -107,6 +108,7 @@ func (k *Kernel) Start(ctx context.Context) error {
 	}
 	k.ln = ln
 	k.started = true
+	k.running.Store(true)
 	k.wg.Add(2)
 	go k.acceptLoop(ln)
 	go k.janitor()
@@ -149,6 +151,18 @@ func (k *Kernel) Close() error {
 		s.close(nil)
 	}
 	k.wg.Wait()
+	return nil
+}
+
+// openLocked returns ErrClosed after Close, ErrNotStarted before Start,
+// and nil while the kernel runs. k.mu is held.
+func (k *Kernel) openLocked() error {
+	switch {
+	case k.closed:
+		return ErrClosed
+	case !k.started:
+		return ErrNotStarted
+	}
 	return nil
 }
 
@@ -200,7 +214,8 @@ func (k *Kernel) Unregister(name string) { k.handlers.Delete(name) }
 // ---- peers ----
 
 // Connect starts the outbound link to n (idempotent; self is a no-op).
-// Messages sent before the link is up are queued (Config.QueueLen).
+// Messages sent before the link is up are queued (Config.QueueLen). It
+// fails with ErrNotStarted before Start and ErrClosed after Close.
 func (k *Kernel) Connect(n notp.Node) error {
 	if n.ID == k.selfID() {
 		return nil
@@ -210,8 +225,8 @@ func (k *Kernel) Connect(n notp.Node) error {
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if k.closed || !k.started {
-		return ErrClosed
+	if err := k.openLocked(); err != nil {
+		return err
 	}
 	if l, ok := k.links[n.ID]; ok && l.node == n {
 		return nil
@@ -520,15 +535,17 @@ func (c closingCtx) Value(any) any { return nil }
 
 // Listen returns a listener for the connections whose first byte is proto
 // (after TLS when configured). The listener is closed by its Close or by
-// the kernel's Close. ProtoKernel and protocols already listened for fail.
+// the kernel's Close. ProtoKernel and protocols already listened for fail,
+// and so does Listen with ErrNotStarted before Start and ErrClosed after
+// Close.
 func (k *Kernel) Listen(proto byte) (net.Listener, error) {
 	if proto == ProtoKernel {
 		return nil, fmt.Errorf("kernel: protocol %d is the kernel's", proto)
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if k.closed || !k.started {
-		return nil, ErrClosed
+	if err := k.openLocked(); err != nil {
+		return nil, err
 	}
 	if _, ok := k.protos[proto]; ok {
 		return nil, fmt.Errorf("kernel: protocol %d already has a listener", proto)
@@ -539,8 +556,12 @@ func (k *Kernel) Listen(proto byte) (net.Listener, error) {
 }
 
 // Dial connects to a kernel's port at addr (with TLS when configured) and
-// writes the protocol byte proto.
+// writes the protocol byte proto. It fails with ErrNotStarted before Start
+// and ErrClosed after Close.
 func (k *Kernel) Dial(ctx context.Context, addr string, proto byte) (net.Conn, error) {
+	if err := k.checkOpen(); err != nil {
+		return nil, err
+	}
 	c, err := k.cfg.Dial(ctx, "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("kernel: dial %s: %w", addr, err)

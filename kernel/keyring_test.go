@@ -280,8 +280,8 @@ func TestIdentify(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := unstarted.Identify(ctxT(t), b.Addr().String()); !errors.Is(err, ErrClosed) {
-		t.Fatalf("Identify before Start = %v, want ErrClosed", err)
+	if _, err := unstarted.Identify(ctxT(t), b.Addr().String()); !errors.Is(err, ErrNotStarted) {
+		t.Fatalf("Identify before Start = %v, want ErrNotStarted", err)
 	}
 }
 

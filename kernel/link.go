@@ -487,13 +487,13 @@ func (l *link) retire(s *session) bool {
 // connection. It lets a node that only knows a seed's address (a DNS
 // name, see package discover) learn the seed's id to meet it. It ends
 // with ctx or after Config.HandshakeTimeout, whichever is first. It fails
-// with ErrClosed before Start and after Close.
+// with ErrNotStarted before Start and ErrClosed after Close.
 func (k *Kernel) Identify(ctx context.Context, addr string) (notp.Node, error) {
 	k.mu.Lock()
-	open := k.started && !k.closed
+	err := k.openLocked()
 	k.mu.Unlock()
-	if !open {
-		return notp.Node{}, ErrClosed
+	if err != nil {
+		return notp.Node{}, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, k.cfg.HandshakeTimeout)
 	defer cancel()

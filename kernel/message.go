@@ -11,9 +11,13 @@ import (
 // Sentinel errors. Callers branch on them with errors.Is; the kernel wraps
 // them with the peer or actor they concern.
 var (
-	// ErrClosed: the kernel is closed (or not started) and takes no new
-	// work. It wraps notp.ErrClosed.
+	// ErrClosed: the kernel was closed and takes no new work. It wraps
+	// notp.ErrClosed.
 	ErrClosed = fmt.Errorf("kernel: %w", notp.ErrClosed)
+	// ErrNotStarted: the operation needs the kernel started (see
+	// [Kernel.Start]) and Start has not been called yet. It wraps
+	// notp.ErrNotStarted.
+	ErrNotStarted = fmt.Errorf("kernel: %w", notp.ErrNotStarted)
 	// ErrAlreadyStarted: Start was called twice. It wraps
 	// notp.ErrAlreadyStarted.
 	ErrAlreadyStarted = fmt.Errorf("kernel: %w", notp.ErrAlreadyStarted)

@@ -29,8 +29,8 @@ func TestListenErrors(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := idle.Listen('R'); !errors.Is(err, ErrClosed) {
-			t.Fatalf("Listen before Start = %v, want ErrClosed", err)
+		if _, err := idle.Listen('R'); !errors.Is(err, ErrNotStarted) {
+			t.Fatalf("Listen before Start = %v, want ErrNotStarted", err)
 		}
 		k := n.start(t, nil)
 		if _, err := k.Listen(ProtoKernel); err == nil || errors.Is(err, ErrClosed) {

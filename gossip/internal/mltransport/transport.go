@@ -105,7 +105,7 @@ func NewWithConfig(k *kernel.Kernel, cfg Config) (*Transport, error) {
 	}
 	addr, ok := tcpAddr(k.Addr())
 	if !ok {
-		return nil, fmt.Errorf("mltransport: kernel not started: %w", kernel.ErrClosed)
+		return nil, fmt.Errorf("mltransport: %w", kernel.ErrNotStarted)
 	}
 	ln, err := k.Listen(Proto)
 	if err != nil {

@@ -61,8 +61,8 @@ func TestNewNeedsStartedKernel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := New(k, nil); !errors.Is(err, kernel.ErrClosed) {
-		t.Fatalf("New on an unstarted kernel: %v, want kernel.ErrClosed", err)
+	if _, err := New(k, nil); !errors.Is(err, kernel.ErrNotStarted) {
+		t.Fatalf("New on an unstarted kernel: %v, want kernel.ErrNotStarted", err)
 	}
 	k2 := startKernel(t, kernelConfig(t, "b", "c"))
 	k2.Close()
