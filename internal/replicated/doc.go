@@ -8,11 +8,13 @@
 //     that run while it is started and a metrics source registered on the
 //     node for as long. Start opens the table, hands it to the service's
 //     load function, starts the genserver and the loops; Stop undoes it
-//     all in reverse. A Start that fails closes the table again and
-//     leaves the Server new. A Server moves once from new to started to stopped:
-//     a second Start returns Errors.AlreadyStarted, a Start after Stop
-//     Errors.Closed, a Stop before Start Errors.NotStarted, and a second
-//     Stop nil. The sentinels are the service's own ([NewErrors] makes
+//     all in reverse; Close is Stop without draining the genserver's
+//     queue (a Stop whose context has already ended). A Start that fails
+//     closes the table again and leaves the Server new. A Server moves
+//     once from new to started to stopped: a second Start returns
+//     Errors.AlreadyStarted, a Start after Stop Errors.Closed, a Stop or
+//     Close before Start Errors.NotStarted, and a second Stop or Close
+//     nil. The sentinels are the service's own ([NewErrors] makes
 //     them with its prefix, wrapping notp's), so callers match either
 //     with errors.Is. [Every] makes the ticking loops (sweeps) Start
 //     runs.

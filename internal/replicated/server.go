@@ -10,6 +10,7 @@ import (
 
 	"github.com/notp-go/notp"
 	"github.com/notp-go/notp/genserver"
+	"github.com/notp-go/notp/internal/lifecycle"
 	"github.com/notp-go/notp/kernel"
 	"github.com/notp-go/notp/metrics"
 	"github.com/notp-go/notp/table"
@@ -21,9 +22,9 @@ import (
 type Errors struct {
 	// AlreadyStarted is returned by a second Start.
 	AlreadyStarted error
-	// NotStarted is returned by Stop and Running before Start.
+	// NotStarted is returned by Stop, Close and Running before Start.
 	NotStarted error
-	// Closed is returned by Start and Running after Stop.
+	// Closed is returned by Start and Running after Stop or Close.
 	Closed error
 }
 
@@ -177,15 +178,25 @@ func (s *Server) Stop(ctx context.Context) error {
 	if s.gs == nil { // a Server made by Started
 		return nil
 	}
-	err := s.gs.Stop(ctx)
-	if cerr := s.st.Close(); cerr != nil {
-		err = errors.Join(err, cerr)
+	// One error per part, joined, so Close can drop the cancellation it
+	// caused and keep a failure to close the table.
+	var errs []error
+	if err := s.gs.Stop(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("%s: stop: %w", s.cfg.Prefix, err))
 	}
-	if err != nil {
-		return fmt.Errorf("%s: stop: %w", s.cfg.Prefix, err)
+	if err := s.st.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("%s: stop: close table: %w", s.cfg.Prefix, err))
 	}
-	return nil
+	return errors.Join(errs...)
 }
+
+// Close stops the server at once: Stop with an already cancelled context,
+// so the genserver answers the requests still queued with
+// genserver.CodeStopped instead of handling them; the loops are still
+// waited for and the table still closed. It returns Stop's errors other
+// than that cancellation: Errors.NotStarted before Start, nil after a
+// Stop or Close.
+func (s *Server) Close() error { return lifecycle.StopNow(s.Stop) }
 
 // Running returns nil while the server is started, Errors.NotStarted
 // before and Errors.Closed after.

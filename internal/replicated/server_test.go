@@ -206,6 +206,61 @@ func TestMetricsSourceRegisteredWhileStarted(t *testing.T) {
 	}
 }
 
+// Close stops at once: a handler that only returns when its ctx ends is
+// cancelled and the requests queued behind it are refused, where Stop with
+// a live context would wait for them. Close before Start reports
+// NotStarted, and a second Close, or a Stop after Close, returns nil.
+func TestCloseStopsAtOnce(t *testing.T) {
+	k := newKernel(t)
+	s := newServer(t, k, Config{Dir: t.TempDir()})
+	if err := s.Close(); !errors.Is(err, testErrors.NotStarted) {
+		t.Fatalf("Close before Start = %v", err)
+	}
+	entered := make(chan struct{}, 1)
+	s.Genserver().Handle("hold", func(ctx context.Context, _ genserver.Request) ([]byte, error) {
+		entered <- struct{}{}
+		<-ctx.Done()
+		return nil, ctx.Err()
+	})
+	ctx := testutil.Context(t, 10*time.Second)
+	loopEnded := make(chan struct{})
+	loop := func(ctx context.Context) { <-ctx.Done(); close(loopEnded) }
+	if err := s.Start(ctx, noLoad, loop); err != nil {
+		t.Fatal(err)
+	}
+	target := genserver.Target{Name: "svc"}
+	for range 3 {
+		if err := s.Genserver().Cast(target, "hold", nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	<-entered
+	closed := make(chan error, 1)
+	go func() { closed <- s.Close() }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatalf("Close = %v, want nil", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close waited for the held request")
+	}
+	select {
+	case <-loopEnded:
+	default:
+		t.Fatal("Close returned before its loop ended")
+	}
+	if err := s.Running(); !errors.Is(err, testErrors.Closed) {
+		t.Fatalf("Running after Close = %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("second Close = %v", err)
+	}
+	if err := s.Stop(ctx); err != nil {
+		t.Fatalf("Stop after Close = %v", err)
+	}
+}
+
 // A Server made by Started reports itself running and stops quietly.
 func TestStartedServerForClientTests(t *testing.T) {
 	s := Started(testErrors)
