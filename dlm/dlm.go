@@ -103,10 +103,19 @@ func (d *DLM) load(ctx context.Context, st *table.Table) error {
 	return nil
 }
 
-// Stop unregisters the replica and closes its store. Persisted locks stay
-// on disk for the next Start of a new DLM on the same Dir. A stopped DLM
-// cannot be started again; a second Stop returns nil.
+// Stop unregisters the replica, lets it answer the requests already
+// queued (until ctx ends: the rest are then refused with
+// genserver.CodeStopped and Stop returns ctx's error) and closes its
+// store. Persisted locks stay on disk for the next Start of a new DLM on
+// the same Dir. A stopped DLM cannot be started again; a second Stop
+// returns nil, and Stop before Start ErrNotStarted.
 func (d *DLM) Stop(ctx context.Context) error { return d.base.Stop(ctx) }
+
+// Close stops the DLM at once: Stop with an already cancelled context, so
+// requests still queued at the replica are answered with
+// genserver.CodeStopped instead of handled. It returns Stop's errors other than that cancellation: ErrNotStarted
+// before Start, nil after a Stop or Close.
+func (d *DLM) Close() error { return d.base.Close() }
 
 // sweep asks the replica to drop its expired locks; Start runs it every
 // SweepInterval.

@@ -109,8 +109,9 @@
 // the order each peer sent them. RLock and WLock block until granted, ctx
 // ends (Config.Timeout applies when it has no deadline) or retries run
 // out; the calls of an attempt run in parallel goroutines that the attempt
-// waits for. A DLM cannot be restarted after Stop: build a new one on the
-// same Dir.
+// waits for. Stop(ctx) lets the replica answer what is queued until ctx
+// ends; Close stops at once (Stop with an ended context). A DLM cannot be
+// restarted after Stop or Close: build a new one on the same Dir.
 //
 // # Layout
 //

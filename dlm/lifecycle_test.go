@@ -50,6 +50,49 @@ func TestLifecycleSentinels(t *testing.T) {
 	}
 }
 
+// Close stops a started DLM at once; a second Close and a Stop after it
+// return nil, and the DLM then refuses work with ErrClosed. Close before
+// Start reports ErrNotStarted, as Stop does.
+func TestCloseStopsAtOnce(t *testing.T) {
+	c, _ := form(t, clustertest.Config{Nodes: 1}, dlm.Config{}, true)
+	ctx := clustertest.Context(t, 20*time.Second)
+	d, err := dlm.New(c.Node(0), dlm.Config{Name: "closing", Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Close(); !errors.Is(err, dlm.ErrNotStarted) {
+		t.Fatalf("Close before Start: %v", err)
+	}
+	if err := d.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.WLock(ctx, "id", "h", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- d.Close() }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not return within 5s")
+	}
+	if err := d.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	if err := d.Stop(ctx); err != nil {
+		t.Fatalf("Stop after Close: %v", err)
+	}
+	if _, err := d.WLock(ctx, "id", "h", time.Second); !errors.Is(err, dlm.ErrClosed) || !errors.Is(err, notp.ErrClosed) {
+		t.Fatalf("after Close: %v", err)
+	}
+	if err := d.Start(ctx); !errors.Is(err, dlm.ErrClosed) {
+		t.Fatalf("Start after Close: %v", err)
+	}
+}
+
 // Stop keeps the locks and the fencing counter: a DLM started again on the
 // same directory still refuses the held lock, and the next token is
 // larger.
