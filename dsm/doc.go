@@ -92,6 +92,21 @@
 // watcher, sweep and rebalance tickers, handoff sender). A DSM cannot be restarted after
 // Stop: build a new one on the same Dir.
 //
+// # Stopping at once
+//
+// The module's long-lived types have Close() for an immediate stop beside
+// Stop(ctx), but a DSM's Close(ctx, id, holder) is the semaphore
+// operation, so it has no such Close. Stop with a context that is already
+// cancelled is the immediate stop: the owner's queued requests are
+// answered with genserver.CodeStopped instead of handled, and Stop's
+// error may wrap the cancellation, for the caller to ignore:
+//
+//	ctx, cancel := context.WithCancel(context.Background())
+//	cancel()
+//	if err := s.Stop(ctx); err != nil && !errors.Is(err, context.Canceled) {
+//		// the table did not close cleanly
+//	}
+//
 // # Layout
 //
 // The owner protocol (event names, payloads including the handoff, and

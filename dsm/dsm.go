@@ -112,10 +112,18 @@ func (s *DSM) load(ctx context.Context, st *table.Table) error {
 	return nil
 }
 
-// Stop stops watching the ring, unregisters the DSM and closes its table.
-// The semaphores stay on disk for the next DSM on the same Dir (notp's
-// Stop cleared them); Stop does not hand them off. A stopped DSM cannot be
-// started again; a second Stop returns nil.
+// Stop stops watching the ring, unregisters the DSM, lets the owner
+// answer the requests already queued until ctx ends (the rest are then
+// answered with genserver.CodeStopped and Stop returns an error wrapping
+// ctx's) and closes its table. The semaphores stay on disk for the next
+// DSM on the same Dir (notp's Stop cleared them); Stop does not hand them
+// off. A stopped DSM cannot be started again; a second Stop returns nil,
+// and Stop before Start ErrNotStarted.
+//
+// DSM has no Close() beside Stop, unlike the module's other long-lived
+// types: its Close(ctx, id, holder) is the semaphore operation. To stop at
+// once, call Stop with a context that is already cancelled and ignore
+// context.Canceled in its result.
 func (s *DSM) Stop(ctx context.Context) error { return s.base.Stop(ctx) }
 
 func (s *DSM) running() error { return s.base.Running() }

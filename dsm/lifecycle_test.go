@@ -56,6 +56,42 @@ func TestLifecycleSentinels(t *testing.T) {
 	}
 }
 
+// Stop with an already cancelled context is the DSM's immediate stop (it
+// has no Close(): that name is the semaphore operation): it returns at
+// once with nothing but the cancellation, and a second Stop returns nil.
+func TestStopWithCancelledContextStopsAtOnce(t *testing.T) {
+	c, _ := form(t, clustertest.Config{Nodes: 1}, Config{}, true)
+	ctx := clustertest.Context(t, 20*time.Second)
+	s, err := New(c.Node(0), Config{Name: "closing", Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Create(ctx, "s", 1); err != nil {
+		t.Fatal(err)
+	}
+	now, cancel := context.WithCancel(context.Background())
+	cancel()
+	stopped := make(chan error, 1)
+	go func() { stopped <- s.Stop(now) }()
+	select {
+	case err := <-stopped:
+		if err != nil && !errors.Is(err, context.Canceled) {
+			t.Fatalf("Stop(cancelled) = %v, want nil or context.Canceled", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Stop with a cancelled context did not return within 5s")
+	}
+	if err := s.Stop(ctx); err != nil {
+		t.Fatalf("second Stop: %v", err)
+	}
+	if err := s.Create(ctx, "s", 1); !errors.Is(err, ErrClosed) {
+		t.Fatalf("after Stop: %v", err)
+	}
+}
+
 // Stop keeps the semaphores and their holders: a DSM started again on the
 // same directory has them, each holder with the time it had left.
 func TestStopKeepsPersistedStateForTheNextStart(t *testing.T) {
