@@ -79,7 +79,8 @@
 //     ([WithRequestID]): the group records each client's latest request
 //     in a bounded table and applies a request at most once, answering a
 //     retry with the recorded action.
-//   - [ErrClosed]: the store is stopped.
+//   - [ErrClosed]: the store is stopped (Stop, or Close, which stops at
+//     once without letting the genserver answer the requests queued at it).
 //
 // Perform retries by itself only where nothing can have been appended: a
 // leader change before the request reached Raft, no leader yet, or a

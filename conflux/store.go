@@ -19,6 +19,7 @@ import (
 	"github.com/notp-go/notp"
 	"github.com/notp-go/notp/cluster"
 	"github.com/notp-go/notp/genserver"
+	"github.com/notp-go/notp/internal/lifecycle"
 	"github.com/vmihailenco/msgpack/v5"
 )
 
@@ -122,11 +123,11 @@ func (s *Store[S, A]) Start(ctx context.Context) error {
 		return ErrAlreadyStarted
 	}
 	if err := s.start(ctx); err != nil {
-		s.teardown()
+		s.teardown(context.Background())
 		return err
 	}
 	if err := s.registerAdmin(); err != nil {
-		s.teardown()
+		s.teardown(context.Background())
 		return err
 	}
 	s.started = true
@@ -181,11 +182,16 @@ func (s *Store[S, A]) start(ctx context.Context) error {
 	return nil
 }
 
-// Stop leaves the group's work: it stops the genserver, Raft (pending
-// Performs end with ErrUnknownOutcome or ErrClosed), the transport and
-// the storage, and waits for the store's goroutines. The node stays a
-// member of the group's configuration (it is removed when it leaves the
-// ring). Idempotent.
+// Stop leaves the group's work: it stops the genserver (which answers the
+// requests forwarded to it that are already queued, for at most 5 s or
+// until ctx ends; the rest are answered with genserver.CodeStopped), Raft
+// (pending Performs end with ErrUnknownOutcome or ErrClosed), the
+// transport and the storage, and waits for the store's goroutines. The
+// node stays a member of the group's configuration (it is removed when it
+// leaves the ring). It returns the parts' errors joined, ctx's among them
+// when ctx ended before the genserver's queue was answered; the store is
+// stopped either way. Idempotent: a second Stop, or Stop before Start,
+// returns nil.
 func (s *Store[S, A]) Stop(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -197,7 +203,7 @@ func (s *Store[S, A]) Stop(ctx context.Context) error {
 	s.live.Store(nil)
 	s.unregisterMetrics()
 	close(s.done)
-	err := s.teardown()
+	err := s.teardown(ctx)
 	s.tmu.Lock()
 	s.closing = true
 	s.tmu.Unlock()
@@ -205,13 +211,23 @@ func (s *Store[S, A]) Stop(ctx context.Context) error {
 	return err
 }
 
-// teardown stops what start started, in reverse order.
-func (s *Store[S, A]) teardown() error {
+// Close stops the store at once: Stop with an already cancelled context,
+// so the requests queued at its genserver are answered with
+// genserver.CodeStopped instead of handled; Raft, the transport and the
+// storage are still shut down and the store's goroutines waited for. It
+// returns Stop's errors other than that cancellation. Idempotent, like
+// Stop.
+func (s *Store[S, A]) Close() error { return lifecycle.StopNow(s.Stop) }
+
+// teardown stops what start started, in reverse order. It returns one
+// error per failed part, joined (not wrapped in one), so Close can drop
+// the cancellation it caused and keep the rest.
+func (s *Store[S, A]) teardown(ctx context.Context) error {
 	var errs []error
 	if s.srv != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		if err := s.srv.Stop(ctx); err != nil && !errors.Is(err, notp.ErrNotStarted) {
-			errs = append(errs, err)
+			errs = append(errs, fmt.Errorf("conflux: stop: server: %w", err))
 		}
 		cancel()
 	}
@@ -227,7 +243,7 @@ func (s *Store[S, A]) teardown() error {
 		s.unlockProp()
 		s.raft.Barrier(0).Error()
 		if err := s.raft.Shutdown().Error(); err != nil {
-			errs = append(errs, err)
+			errs = append(errs, fmt.Errorf("conflux: stop: raft: %w", err))
 		}
 		s.raft.DeregisterObserver(s.obs)
 		s.emit(Event{Kind: EventShutdown})
@@ -240,13 +256,10 @@ func (s *Store[S, A]) teardown() error {
 	}
 	if s.stores != nil {
 		if err := s.stores.close(); err != nil {
-			errs = append(errs, err)
+			errs = append(errs, fmt.Errorf("conflux: stop: storage: %w", err))
 		}
 	}
-	if len(errs) > 0 {
-		return fmt.Errorf("conflux: stop: %w", errors.Join(errs...))
-	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // running returns Raft, or ErrClosed when the store is not running. It
