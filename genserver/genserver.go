@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/notp-go/notp/internal/lifecycle"
 	"github.com/notp-go/notp/kernel"
 )
 
@@ -320,13 +321,11 @@ func (s *Server) Stop(ctx context.Context) error {
 }
 
 // Close stops the server without draining its mailbox: Stop with an
-// already cancelled context, except that it returns nil. It is idempotent.
-func (s *Server) Close() error {
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	_ = s.Stop(ctx)
-	return nil
-}
+// already cancelled context, so the handler in progress has its ctx
+// cancelled and the queued messages are answered with CodeStopped. It
+// returns Stop's error other than that cancellation, which is nil: Stop
+// fails only with its ctx's error. It is idempotent.
+func (s *Server) Close() error { return lifecycle.StopNow(s.Stop) }
 
 // Subscribe returns a channel of lifecycle events with room for buf events
 // (≤ 0: 64, the module's default; at most 65536) and a function that

@@ -511,6 +511,53 @@ func TestStopDrainAndForce(t *testing.T) {
 			t.Fatalf("%d stopped, %d cancelled; want 2 and 1", stoppedN, canceledN)
 		}
 	})
+	// Close is the forced stop without the cancellation in its result: it
+	// returns nil, the queued caller gets CodeStopped, and a second Close
+	// or a Stop after it returns nil too.
+	t.Run("close", func(t *testing.T) {
+		s := startServer(t, k, genserver.Config{Name: "close"})
+		entered := make(chan struct{}, 1)
+		s.Handle("wait", func(hctx context.Context, _ genserver.Request) ([]byte, error) {
+			select {
+			case entered <- struct{}{}:
+			default:
+			}
+			<-hctx.Done()
+			return nil, hctx.Err()
+		})
+		results := make(chan error, 2)
+		for range 2 {
+			go func() {
+				_, err := s.Call(ctx, genserver.Target{Name: "close"}, "wait", nil)
+				results <- err
+			}()
+		}
+		<-entered
+		testutil.WaitFor(t, "queued call", func() bool { return s.Stats().Queued == 1 })
+		if err := s.Close(); err != nil {
+			t.Fatalf("Close = %v, want nil", err)
+		}
+		if s.Running() {
+			t.Fatal("running after Close")
+		}
+		stoppedN := 0
+		for range 2 {
+			if err := <-results; errors.Is(err, &kernel.RemoteError{Code: genserver.CodeStopped}) {
+				stoppedN++
+			} else if err == nil {
+				t.Fatal("a call was handled to the end across Close")
+			}
+		}
+		if stoppedN != 1 {
+			t.Fatalf("%d calls got CodeStopped, want the queued one", stoppedN)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatalf("second Close = %v", err)
+		}
+		if err := s.Stop(ctx); err != nil {
+			t.Fatalf("Stop after Close = %v", err)
+		}
+	})
 }
 
 // A subscription asked without room gets the default 64 slots (with none
