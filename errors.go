@@ -2,14 +2,25 @@ package notp
 
 import "errors"
 
-// Lifecycle errors. Every long-lived type of the module (kernel.Kernel,
-// genserver.Server, gossip.Ring, cluster.Node and the packages built on
-// them) reports its lifecycle with a sentinel of the same name in its own
-// package, and each of those wraps the one here, so a caller can test for
-// the kind with either:
+// Lifecycle errors. The module's long-lived types (kernel.Kernel,
+// genserver.Server, gossip.Ring, cluster.Node and the services built on
+// them: dlm, dsm, conflux) report their lifecycle with sentinels of the
+// same names in their own packages, each of which wraps the one here, so a
+// caller can test for the kind with either:
 //
 //	errors.Is(err, gossip.ErrClosed) // this ring was closed
 //	errors.Is(err, notp.ErrClosed)   // some part of the node was closed
+//
+// A package declares the kinds that can happen to its type: a
+// genserver.Server can be started again after Stop, so it has no
+// ErrClosed, and only constructors that take a kernel have ErrNilKernel.
+//
+// Those types stop alike: Close() stops at once, and a type that can
+// drain work first also has Stop(ctx), which drains until ctx ends; Close
+// is then Stop with a context that has already ended. Both are
+// idempotent. kernel.Kernel has Close only, as it has nothing of its own
+// to drain, and dsm.DSM has Stop only, as its Close(ctx, id, holder) is a
+// semaphore operation: Stop with a cancelled context stops it at once.
 var (
 	// ErrAlreadyStarted: Start was called on something already started.
 	ErrAlreadyStarted = errors.New("already started")

@@ -119,6 +119,15 @@ func (k *Kernel) Start(ctx context.Context) error {
 // Close stops the kernel: it refuses new work, closes the listener and
 // every connection, fails pending calls with ErrClosed and waits for its
 // goroutines. Close is idempotent.
+//
+// Close is the kernel's only stop; unlike the module's other long-lived
+// types it has no Stop(ctx), because it has no work of its own to drain:
+// the requests and replies in flight belong to the handlers and callers
+// above it (genserver, gossip, cluster), whose Stop(ctx) drains them
+// before the kernel is closed. Close drops what is still queued or
+// unwritten on the links. To flush what is queued for a peer first, call
+// [Kernel.Disconnect] with force false, which waits until it is written
+// or ctx ends.
 func (k *Kernel) Close() error {
 	k.mu.Lock()
 	if k.closed {
