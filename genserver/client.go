@@ -119,7 +119,7 @@ func (s *Server) ReplyError(from kernel.From, err error) error {
 func (s *Server) ReplyValue(from kernel.From, v any) error {
 	b, err := msgpack.Marshal(v)
 	if err != nil {
-		return fmt.Errorf("%w: reply: %v", ErrEncode, err)
+		return fmt.Errorf("%w: reply: %w", ErrEncode, err)
 	}
 	return s.k.Reply(from, b)
 }
@@ -133,14 +133,14 @@ func Call[Resp any](ctx context.Context, k *kernel.Kernel, t Target, event strin
 	var resp Resp
 	b, err := msgpack.Marshal(req)
 	if err != nil {
-		return resp, fmt.Errorf("%w: request for %q: %v", ErrEncode, event, err)
+		return resp, fmt.Errorf("%w: request for %q: %w", ErrEncode, event, err)
 	}
 	reply, err := call(ctx, k, t, event, b)
 	if err != nil {
 		return resp, err
 	}
 	if err := msgpackcheck.Unmarshal(reply, &resp); err != nil {
-		return resp, fmt.Errorf("%w: reply of %q from %q: %v", ErrDecode, event, t.Name, err)
+		return resp, fmt.Errorf("%w: reply of %q from %q: %w", ErrDecode, event, t.Name, err)
 	}
 	return resp, nil
 }
@@ -150,7 +150,7 @@ func Call[Resp any](ctx context.Context, k *kernel.Kernel, t Target, event strin
 func Cast(k *kernel.Kernel, t Target, event string, req any) error {
 	b, err := msgpack.Marshal(req)
 	if err != nil {
-		return fmt.Errorf("%w: request for %q: %v", ErrEncode, event, err)
+		return fmt.Errorf("%w: request for %q: %w", ErrEncode, event, err)
 	}
 	return cast(k, t, event, b)
 }
@@ -180,7 +180,7 @@ func HandleTyped[Req, Resp any](s *Server, event string, fn func(ctx context.Con
 		}
 		b, err := msgpack.Marshal(resp)
 		if err != nil {
-			return nil, fmt.Errorf("%w: reply of %q: %v", ErrEncode, event, err)
+			return nil, fmt.Errorf("%w: reply of %q: %w", ErrEncode, event, err)
 		}
 		return b, nil
 	})
