@@ -55,10 +55,10 @@ func (d *DLM) WUnlockAsync(id, holder string) error {
 
 func checkArgs(id, holder string) error {
 	if err := payload.ValidName("id", id); err != nil {
-		return fmt.Errorf("%w: %v", ErrInvalidArgument, err)
+		return fmt.Errorf("%w: %w", ErrInvalidArgument, err)
 	}
 	if err := payload.ValidName("holder", holder); err != nil {
-		return fmt.Errorf("%w: %v", ErrInvalidArgument, err)
+		return fmt.Errorf("%w: %w", ErrInvalidArgument, err)
 	}
 	return nil
 }
@@ -80,7 +80,7 @@ func (d *DLM) acquire(ctx context.Context, write bool, id, holder string, ttl ti
 		return Lock{}, err
 	}
 	if err := validTTL(ttl); err != nil {
-		return Lock{}, fmt.Errorf("%w: %v", ErrInvalidArgument, err)
+		return Lock{}, fmt.Errorf("%w: %w", ErrInvalidArgument, err)
 	}
 	ctx, cancel := d.opCtx(ctx)
 	defer cancel()

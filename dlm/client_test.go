@@ -13,6 +13,7 @@ import (
 	"github.com/notp-go/notp/dlm/internal/wire"
 	"github.com/notp-go/notp/internal/msgpackcheck"
 	"github.com/notp-go/notp/internal/replicated"
+	"github.com/notp-go/notp/internal/replicated/payload"
 	"github.com/notp-go/notp/internal/testutil"
 )
 
@@ -421,6 +422,53 @@ func TestInvalidArgumentsSendNothing(t *testing.T) {
 	if len(rpc.log) != 0 {
 		t.Fatalf("sent %v", rpc.log)
 	}
+}
+
+// An invalid argument's error wraps ErrInvalidArgument and, with %w, the
+// validator's own error, so both are in the chain.
+func TestInvalidArgumentsKeepTheCause(t *testing.T) {
+	d := testClient(Config{}, &fakeRing{nodes: abc}, &fakeRPC{fn: grantAll(nil)})
+	ctx := context.Background()
+	for _, c := range []struct {
+		name  string
+		call  func() error
+		cause error
+	}{
+		{"empty id", func() error { _, err := d.WLock(ctx, "", "h", time.Second); return err }, payload.ValidName("id", "")},
+		{"nul holder", func() error { return d.WUnlock(ctx, "id", "a\x00b") }, payload.ValidName("holder", "a\x00b")},
+		{"zero ttl", func() error { _, err := d.RLock(ctx, "id", "h", 0); return err }, validTTL(0)},
+	} {
+		err := c.call()
+		if !errors.Is(err, ErrInvalidArgument) || !chainHas(err, c.cause.Error()) {
+			t.Errorf("%s: err %v, want ErrInvalidArgument wrapping %q", c.name, err, c.cause)
+		}
+	}
+}
+
+// chainHas reports whether err's chain (both Unwrap forms) holds an error
+// other than err itself whose text is text.
+func chainHas(err error, text string) bool {
+	var walk func(e error, top bool) bool
+	walk = func(e error, top bool) bool {
+		if e == nil {
+			return false
+		}
+		if !top && e.Error() == text {
+			return true
+		}
+		switch u := e.(type) {
+		case interface{ Unwrap() error }:
+			return walk(u.Unwrap(), false)
+		case interface{ Unwrap() []error }:
+			for _, c := range u.Unwrap() {
+				if walk(c, false) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	return walk(err, true)
 }
 
 // partHang answers from a and b and hangs on c until ctx ends.

@@ -52,7 +52,7 @@ func (s *DSM) Destroy(ctx context.Context, id string) error {
 // such an error and must be sure should Close too.
 func (s *DSM) Post(ctx context.Context, id, holder string, ttl time.Duration) (err error) {
 	if err := payload.ValidName("holder", holder); err != nil {
-		return fmt.Errorf("%w: %v", ErrInvalidArgument, err)
+		return fmt.Errorf("%w: %w", ErrInvalidArgument, err)
 	}
 	if ttl < time.Millisecond || ttl > MaxTTL {
 		return fmt.Errorf("%w: ttl %v not in [1ms, %v]", ErrInvalidArgument, ttl, MaxTTL)
@@ -94,7 +94,7 @@ func (s *DSM) Post(ctx context.Context, id, holder string, ttl time.Duration) (e
 // CodeNotFound.
 func (s *DSM) Close(ctx context.Context, id, holder string) error {
 	if err := payload.ValidName("holder", holder); err != nil {
-		return fmt.Errorf("%w: %v", ErrInvalidArgument, err)
+		return fmt.Errorf("%w: %w", ErrInvalidArgument, err)
 	}
 	_, err := s.request(ctx, wire.Close, request{ID: id, Holder: holder})
 	if err == nil {
@@ -111,10 +111,10 @@ func (s *DSM) CloseAsync(id, holder string) error {
 		return err
 	}
 	if err := payload.ValidName("id", id); err != nil {
-		return fmt.Errorf("%w: %v", ErrInvalidArgument, err)
+		return fmt.Errorf("%w: %w", ErrInvalidArgument, err)
 	}
 	if err := payload.ValidName("holder", holder); err != nil {
-		return fmt.Errorf("%w: %v", ErrInvalidArgument, err)
+		return fmt.Errorf("%w: %w", ErrInvalidArgument, err)
 	}
 	o, ok := s.ring.owner(id)
 	if !ok {
@@ -164,7 +164,7 @@ func (s *DSM) request(ctx context.Context, ev string, req request) (reply, error
 		return reply{}, err
 	}
 	if err := payload.ValidName("id", req.ID); err != nil {
-		return reply{}, fmt.Errorf("%w: %v", ErrInvalidArgument, err)
+		return reply{}, fmt.Errorf("%w: %w", ErrInvalidArgument, err)
 	}
 	ctx, cancel := s.opCtx(ctx)
 	defer cancel()

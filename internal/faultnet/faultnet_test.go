@@ -86,6 +86,11 @@ func TestHostsBindTheirOwnLoopbackAddress(t *testing.T) {
 	if _, err := a.Dial(context.Background(), "tcp", "localhost:1"); !errors.Is(err, ErrAddr) {
 		t.Fatalf("dial a host name: err %v, want ErrAddr", err)
 	}
+	// An address that does not parse keeps the parser's error in the chain.
+	var ae *net.AddrError
+	if _, err := a.Listen(context.Background(), "tcp", "127.0.0.2"); !errors.Is(err, ErrAddr) || !errors.As(err, &ae) {
+		t.Fatalf("listen without a port: err %v, want ErrAddr wrapping a *net.AddrError", err)
+	}
 	pc := udp(t, a)
 	if got := addrIP(pc.LocalAddr()); got != a.Addr() {
 		t.Fatalf("socket bound on %v, want %v", got, a.Addr())

@@ -86,7 +86,7 @@ func (n *Network) admit(ctx context.Context, from, to netip.Addr) error {
 func (h *Host) bindAddr(addr string) (string, error) {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		return "", fmt.Errorf("%w: bind %q: %v", ErrAddr, addr, err)
+		return "", fmt.Errorf("%w: bind %q: %w", ErrAddr, addr, err)
 	}
 	if host != "" {
 		ip, err := netip.ParseAddr(host)
