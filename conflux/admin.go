@@ -60,7 +60,7 @@ func registerAdmin(node *cluster.Node, name string, g adminGroup) error {
 		admins.nodes[node] = na
 	}
 	if _, taken := na.groups[name]; taken {
-		return fmt.Errorf("%w: group %q already runs on this node", ErrBadConfig, name)
+		return fmt.Errorf("%w: group %q already runs on this node", ErrInvalidConfig, name)
 	}
 	na.groups[name] = g
 	return nil

@@ -139,19 +139,19 @@ func (c *Config[S, A]) setDefaults() {
 func (c *Config[S, A]) validate() error {
 	switch {
 	case c.Name == "" || len(c.Name) > MaxNameLen:
-		return fmt.Errorf("%w: Name must be 1..%d bytes", ErrBadConfig, MaxNameLen)
+		return fmt.Errorf("%w: Name must be 1..%d bytes", ErrInvalidConfig, MaxNameLen)
 	case len(c.Methods) == 0:
-		return fmt.Errorf("%w: no Methods", ErrBadConfig)
+		return fmt.Errorf("%w: no Methods", ErrInvalidConfig)
 	case c.Reduce == nil:
-		return fmt.Errorf("%w: no Reduce", ErrBadConfig)
+		return fmt.Errorf("%w: no Reduce", ErrInvalidConfig)
 	case c.BootstrapExpect < 0:
-		return fmt.Errorf("%w: negative BootstrapExpect", ErrBadConfig)
+		return fmt.Errorf("%w: negative BootstrapExpect", ErrInvalidConfig)
 	case c.LeaderLeaseTimeout > c.HeartbeatTimeout:
-		return fmt.Errorf("%w: LeaderLeaseTimeout above HeartbeatTimeout", ErrBadConfig)
+		return fmt.Errorf("%w: LeaderLeaseTimeout above HeartbeatTimeout", ErrInvalidConfig)
 	}
 	for m, f := range c.Methods {
 		if f == nil {
-			return fmt.Errorf("%w: method %q is nil", ErrBadConfig, m)
+			return fmt.Errorf("%w: method %q is nil", ErrInvalidConfig, m)
 		}
 	}
 	return nil

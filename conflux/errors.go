@@ -32,8 +32,10 @@ var (
 	// ErrStaleRequest: a request ID older than the newest one the group
 	// has recorded for its client. Nothing was appended.
 	ErrStaleRequest = errors.New("conflux: request ID older than the client's latest")
-	// ErrBadConfig is wrapped by New's configuration errors.
-	ErrBadConfig = errors.New("conflux: bad config")
+	// ErrInvalidConfig: New was given a nil node or a Config field that is
+	// missing or out of range, or Start found the group's name already
+	// running on this node.
+	ErrInvalidConfig = errors.New("conflux: invalid config")
 )
 
 // NotLeaderError says this node is not the leader (for calls that do not

@@ -62,3 +62,17 @@ func TestCloseBeforeStart(t *testing.T) {
 		t.Fatalf("Start after Close = %v, want ErrClosed", err)
 	}
 }
+
+// New refuses a nil node and an incomplete Config with ErrInvalidConfig,
+// the name every package gives its configuration errors.
+func TestNewRejectsInvalidConfig(t *testing.T) {
+	if _, err := New(nil, counterConfig(t, nil, 1)); !errors.Is(err, ErrInvalidConfig) {
+		t.Fatalf("New(nil node) = %v, want ErrInvalidConfig", err)
+	}
+	n := startNode(t, "n0", nil)
+	cfg := counterConfig(t, nil, 1)
+	cfg.Reduce = nil
+	if _, err := New(n, cfg); !errors.Is(err, ErrInvalidConfig) {
+		t.Fatalf("New without Reduce = %v, want ErrInvalidConfig", err)
+	}
+}

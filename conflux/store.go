@@ -76,7 +76,7 @@ type Store[S, A any] struct {
 // must be started before Start.
 func New[S, A any](node *cluster.Node, cfg Config[S, A]) (*Store[S, A], error) {
 	if node == nil {
-		return nil, fmt.Errorf("%w: nil node", ErrBadConfig)
+		return nil, fmt.Errorf("%w: nil node", ErrInvalidConfig)
 	}
 	cfg.setDefaults()
 	if err := cfg.validate(); err != nil {

@@ -58,7 +58,7 @@ func joinMux(k *kernel.Kernel, name string) (*streamLayer, error) {
 		go m.acceptLoop()
 	}
 	if m.groups[name] != nil {
-		return nil, fmt.Errorf("%w: group %q already runs on this node", ErrBadConfig, name)
+		return nil, fmt.Errorf("%w: group %q already runs on this node", ErrInvalidConfig, name)
 	}
 	l := &streamLayer{k: k, name: name, m: m, ch: make(chan net.Conn), done: make(chan struct{})}
 	m.groups[name] = l
