@@ -125,6 +125,52 @@
 // and an insecure kernel refuse each other. The byte layout is documented
 // in authconn.go.
 //
+// # Other protocols on the port
+//
+// The protocol mux is how other protocols share the node's one port: every
+// connection to the port starts (after the TLS handshake, when Config.TLS
+// is set) with one protocol byte that picks who gets it. [ProtoKernel]
+// ('K') is the kernel's own; a protocol takes another byte with
+// [Kernel.Listen] and reaches its peers with [Kernel.Dial], which dials
+// the address (with TLS when configured) and writes the byte. Bytes in
+// use in the module:
+//
+//   - 'K' ([ProtoKernel]): the kernel's links.
+//   - 'M' (gossip.MemberlistProto): memberlist's TCP streams, on Listen
+//     and Dial; memberlist encrypts them itself, with a key from
+//     [Kernel.DeriveKey] (none on an insecure kernel). Its packets use
+//     UDP on the same port number, outside the mux.
+//   - 'R' (conflux.Proto): Raft, on ListenAuth and DialAuth; the groups of
+//     a node share the one listener, each stream naming its group first.
+//
+// Protocol bytes are append-only: a byte once given to a protocol is never
+// reused for another, or nodes of different releases would hand each
+// other's connections to the wrong listener.
+//
+// A kernel has at most one listener per byte: Listen fails for
+// ProtoKernel, for a byte that already has a listener, and with
+// ErrNotStarted or ErrClosed outside Start..Close; the listener's Close
+// frees the byte, and the kernel's Close closes every listener (Accept
+// then fails with net.ErrClosed). Dial, too, fails with ErrNotStarted or
+// ErrClosed outside Start..Close. The acceptor reads the byte within
+// Config.HandshakeTimeout of the accept, the TLS handshake included (a
+// failed one counts in Stats.RejectedHandshake). A connection that sends
+// no byte in time, or a byte nobody listens for, is closed and counted in
+// Stats.RejectedUnknownProto (these rejections are logged at most once a
+// second). Until its listener's Accept takes it, an accepted connection
+// counts against Config.MaxPendingConns and MaxPendingPerIP like an
+// unauthenticated kernel connection; one that Accept does not take within
+// HandshakeTimeout of the accept is closed. Once taken, the connection and its limits belong
+// to the protocol: the kernel no longer bounds or watches it, and the
+// kernel's Close does not close it.
+//
+// Listen and Dial authenticate nothing: anyone who can reach the port can
+// open a connection with any byte (only TLS, when configured, stands in
+// between). A protocol that does not authenticate its peers itself uses
+// [Kernel.ListenAuth] and [Kernel.DialAuth] instead (see Authenticated
+// streams above): on a kernel with a cookie their Accept yields only
+// connections whose dialer proved it, with every byte sealed.
+//
 // # Network seam
 //
 // Config.Listen and Config.Dial, when set, replace net's listener and

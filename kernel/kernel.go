@@ -546,7 +546,7 @@ func (c closingCtx) Value(any) any { return nil }
 // (after TLS when configured). The listener is closed by its Close or by
 // the kernel's Close. ProtoKernel and protocols already listened for fail,
 // and so does Listen with ErrNotStarted before Start and ErrClosed after
-// Close.
+// Close. See "Other protocols on the port" in the package doc.
 func (k *Kernel) Listen(proto byte) (net.Listener, error) {
 	if proto == ProtoKernel {
 		return nil, fmt.Errorf("kernel: protocol %d is the kernel's", proto)
