@@ -7,7 +7,8 @@
 // This package holds only the vocabulary every other package shares: [Node],
 // the identity and address of one cluster member, and the lifecycle
 // sentinels ([ErrAlreadyStarted], [ErrNotStarted], [ErrClosed],
-// [ErrNilKernel]) that each package's own sentinels of the same names wrap.
+// [ErrNilKernel]) that the sentinels of the same names in the packages of
+// the node wrap.
 //
 // # Map of the module
 //
@@ -57,23 +58,48 @@
 // fault-injecting network; it waits for them to converge, partitions,
 // heals, stops and restarts them, and checks for leaked goroutines.
 //
-// Programs: cmd/notp-cli (the operator's CLI and shell) and examples/
-// (actors, clocks, conflux, demo, kv, locks, node, shard, tables).
+// Programs:
 //
-// Internal packages: internal/wire (the kernel's frame codec and the one
-// msgpack reader), internal/cookiekey (the cookie's key schedule),
-// internal/cookiefile (reading cookie files), internal/msgpackcheck
-// (checking msgpack within budgets), internal/event (the event fan-out of
-// genserver and gossip), internal/lifecycle (Close as a Stop whose context
-// has already ended), gossip/internal/mltransport (memberlist's transport
-// over the kernel), gossip/internal/codec (gossip's message and flush-file
-// codecs), internal/replicated (the lifecycle, config, retry and
-// metrics plumbing dlm and dsm share; its payload subpackage holds their
-// wire codecs' budgeted msgpack helpers, and dlm/internal/wire and
-// dsm/internal/wire their protocols), internal/faultnet (a fault-injecting
-// network for tests), internal/testutil (the test helpers of the packages
-// below cluster, which clustertest wraps), internal/testcert (test
-// certificates) and internal/e2e (end-to-end tests of the binaries).
+//   - cmd/notp-cli: the operator's CLI and shell. Its
+//     cmd/notp-cli/internal/cmdline parses command lines (the table of
+//     commands, their options and arguments, into the payload a node
+//     receives) and cmd/notp-cli/internal/textout renders a reply's JSON
+//     data as text for people.
+//   - examples/: actors, clocks, conflux, demo, kv, locks, node, shard and
+//     tables, one program each.
+//
+// Internal packages:
+//
+//   - internal/wire: the kernel's frame codec and the one msgpack reader.
+//   - internal/cookiekey: the cookie's key schedule.
+//   - internal/cookiefile: reading cookie files.
+//   - internal/msgpackcheck: checking msgpack within budgets before it is
+//     decoded.
+//   - internal/event: the event fan-out of genserver and gossip.
+//   - internal/latency: the lock-free latency histogram the kernel keeps
+//     of its calls and package metrics offers to others, over fixed bucket
+//     bounds so that every node's histograms add up.
+//   - internal/lifecycle: Close as a Stop whose context has already ended,
+//     and contexts that end with a component.
+//   - internal/replicated: the lifecycle, config, retry and metrics
+//     plumbing dlm and dsm share. internal/replicated/payload holds their
+//     wire codecs' budgeted msgpack helpers, internal/replicated/replicatedtest
+//     their shared test helpers, and dlm/internal/wire and dsm/internal/wire
+//     their protocols.
+//   - gossip/internal/mltransport: memberlist's transport over the kernel.
+//   - gossip/internal/codec: gossip's message and flush-file codecs.
+//   - gossip/internal/advertise: the address memberlist advertises for a
+//     node whose gossip runs over the kernel's port.
+//   - cluster/internal/cmdargs: decoding and checking the arguments of the
+//     commands a node serves, answering a refused payload with notp's
+//     BAD_REQUEST reply and per-field messages.
+//   - command/internal/fuzz: the fuzz targets of package command's codecs
+//     (no code of its own).
+//   - internal/faultnet: a fault-injecting network for tests.
+//   - internal/testutil: the test helpers of the packages below cluster,
+//     which clustertest wraps.
+//   - internal/testcert: test certificates.
+//   - internal/e2e: end-to-end tests of the binaries.
 //
 // Packages that import neither the network nor each other (chash, vclock,
 // table) depend only on this package, internal/wire's msgpack reader and
