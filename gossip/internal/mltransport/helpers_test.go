@@ -18,7 +18,9 @@ import (
 	"github.com/notp-go/notp/kernel"
 )
 
-// kernelConfig is the brief's test kernel configuration.
+// kernelConfig is the configuration of the tests' kernels: node id on
+// loopback with a port the OS picks, the cookie strongCookie makes of
+// cookie, and an insecure kernel when cookie is "".
 func kernelConfig(t testing.TB, id, cookie string) kernel.Config {
 	return kernel.Config{
 		Node:     notp.Node{ID: id, Host: "127.0.0.1", Port: 0},
