@@ -3,13 +3,10 @@ package cluster
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"slices"
 	"testing"
 	"time"
-
-	"github.com/hashicorp/memberlist"
 
 	"github.com/notp-go/notp/genserver"
 	"github.com/notp-go/notp/gossip"
@@ -18,6 +15,7 @@ import (
 	"github.com/notp-go/notp"
 	"github.com/notp-go/notp/cluster/internal/cmdargs"
 	"github.com/notp-go/notp/command"
+	"github.com/notp-go/notp/internal/testutil"
 )
 
 // FuzzCommand sends random payloads for every command through the command
@@ -107,12 +105,10 @@ func trimRing(t testing.TB, node *Node) {
 // with a command server over its real ring (members allowed, so any
 // sender passes the member check and reaches decoding).
 func fuzzNode(f testing.TB) (*Node, *commandServer) {
-	ml := memberlist.DefaultLocalConfig()
-	ml.LogOutput = io.Discard
 	node, err := New(Config{
 		Node:   notp.Node{ID: "a", Host: "127.0.0.1"},
 		Cookie: "fuzz-cookie-of-32-bytes-at-least",
-		Gossip: gossip.Config{Memberlist: ml},
+		Gossip: gossip.Config{Memberlist: testutil.FastMemberlist()},
 		// A command against nodes that do not exist must not stall the
 		// fuzzer: forced and waiting operations give up quickly.
 		CommandTimeout: 50 * time.Millisecond,
