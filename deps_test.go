@@ -49,7 +49,7 @@ func TestDependencyRules(t *testing.T) {
 		{"internal/lifecycle", nil, nil},
 		{"internal/latency", nil, nil},
 		{"genserver", []string{modulePath, modulePath + "/kernel", modulePath + "/internal/wire", modulePath + "/internal/msgpackcheck",
-			modulePath + "/internal/event"}, []string{"github.com/vmihailenco/msgpack/v5"}},
+			modulePath + "/internal/event", modulePath + "/internal/lifecycle"}, []string{"github.com/vmihailenco/msgpack/v5"}},
 		// memberlist stays behind gossip and its internal transport; the
 		// command-line tool needs none of it.
 		{"gossip/internal/mltransport", []string{modulePath + "/kernel", modulePath + "/gossip/internal/advertise"},
@@ -94,7 +94,7 @@ func TestDependencyRules(t *testing.T) {
 		// under them link nothing of the node, so the codecs' fuzz targets
 		// stay small and fast.
 		{"internal/replicated", []string{modulePath, modulePath + "/genserver", modulePath + "/kernel", modulePath + "/metrics",
-			modulePath + "/table"}, nil},
+			modulePath + "/table", modulePath + "/internal/lifecycle"}, nil},
 		{"internal/replicated/payload", []string{modulePath + "/internal/msgpackcheck"}, []string{"github.com/vmihailenco/msgpack/v5"}},
 		{"dlm/internal/wire", []string{modulePath + "/internal/replicated/payload"}, nil},
 		{"dsm/internal/wire", []string{modulePath + "/internal/replicated/payload"}, nil},
