@@ -230,4 +230,28 @@ func TestReloadOnSignal(t *testing.T) {
 	if !strings.Contains(logs.String(), "tls certificate reloaded") {
 		t.Fatalf("logs: %s", logs.String())
 	}
+
+	// A reload that fails (a half-written key file) keeps the certificate
+	// loaded last and says why.
+	loaded := certs.Certificate()
+	if err := os.WriteFile(keyFile, []byte("-----BEGIN PRIVATE KEY-----\ntrunc"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	logs.Reset()
+	ctx, cancel = context.WithCancel(context.Background())
+	done = make(chan struct{})
+	go func() {
+		defer close(done)
+		reloadOnSignal(ctx, hup, certs, slog.New(slog.NewTextHandler(&logs, nil)))
+	}()
+	hup <- syscall.SIGHUP
+	hup <- syscall.SIGHUP
+	cancel()
+	<-done
+	if certs.Certificate() != loaded {
+		t.Fatal("a failed reload replaced the certificate")
+	}
+	if strings.Contains(logs.String(), "tls certificate reloaded") || !strings.Contains(logs.String(), "reload failed; keeping the current one") {
+		t.Fatalf("logs after a failed reload: %s", logs.String())
+	}
 }
