@@ -258,6 +258,17 @@ func TestProtocolVersionRange(t *testing.T) {
 	if !errors.Is(err, ErrProtocolVersion) || !strings.Contains(err.Error(), want) {
 		t.Fatalf("old node dialing the newest: %v, want ErrProtocolVersion naming %q", err, want)
 	}
+	// The other way round, the old node is the one that accepts and
+	// refuses: the newest node learns why.
+	if err := newest.Connect(old.Self()); err != nil {
+		t.Fatal(err)
+	}
+	if err := newest.WaitConnected(ctxT(t), old.Self().ID); !errors.Is(err, ErrProtocolVersion) {
+		t.Fatalf("newest node dialing the old: %v, want ErrProtocolVersion", err)
+	}
+	if _, err := newest.Call(ctxT(t), old.Self(), "echo", []byte("x")); err == nil {
+		t.Fatal("a call across incompatible versions succeeded")
+	}
 }
 
 // Identify learns, authenticated, which node listens at an address; a
