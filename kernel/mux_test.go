@@ -214,6 +214,9 @@ func TestRejectionWarningsRateLimited(t *testing.T) {
 		n := newMemNet()
 		k := n.start(t, func(c *Config) {
 			c.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
+			// Every junk connection must reach the protocol byte: none
+			// may be turned away by the pending-connection budgets first.
+			c.MaxPendingConns, c.MaxPendingPerIP = 1000, 1000
 		})
 		junk := func(count int) {
 			t.Helper()
