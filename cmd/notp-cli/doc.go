@@ -90,7 +90,7 @@
 //	update <id> <host> <port> [weight] [-f]  update a node (weight positional)
 //	remove <id> <host> <port> [-f]           remove a node
 //	mremove <id> <host> <port>... [-f]       remove several nodes
-//	keys list|install|use|remove [<key>]     the cluster's cookies, on every live node
+//	keys list|install|use|remove [<key>]     the cluster's cookies, on every node not dead or left
 //	raft peers [--group <name>]              a conflux group's servers and this node's Raft state
 //	raft transfer [<id>] [--group <name>]    hand the group's leadership over (send to the leader)
 //	raft remove-peer <id> [--group <name>]   remove a server from the group (send to the leader)
@@ -116,11 +116,14 @@
 // health events gossip publishes and the node's log lines at info and
 // above (kind "log", level info, warn or error; --level error keeps only
 // errors), control characters in them printed as spaces.
-// keys acts on every node the target lists as alive, one after another,
-// and exits 0 only when each acknowledged (as serf's keys does); the
-// reply counts, per key fingerprint, the nodes that hold it and those
-// that prove with it, lists each node's answer and names the nodes it
-// skipped. install seals the new cookie under the cookie notp-cli
+// keys acts on every node the target lists as neither dead nor left
+// (alive, suspect or unknown: a suspect node may still be running, and
+// one that missed a use or remove would be cut off), one after another,
+// and exits 0 only when each acknowledged (as serf's keys does); a node
+// it could not reach or that refused fails it (exit 1), named with why.
+// The reply counts, per key fingerprint, the nodes that hold it and those
+// that prove with it, lists each node's answer and names the dead and left
+// nodes it skipped, which do not fail it. install seals the new cookie under the cookie notp-cli
 // connects with (the kernel authenticates but does not encrypt); use and
 // remove take a cookie or its fingerprint and send the fingerprint. A
 // rotation: keys install $NEW, keys use $NEW, keys remove $OLD, each

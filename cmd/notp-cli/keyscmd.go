@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 
 	"github.com/notp-go/notp"
 	"github.com/notp-go/notp/cmd/notp-cli/internal/cmdline"
@@ -15,14 +16,16 @@ import (
 
 // keysResult is the data of notp-cli's keys reply.
 type keysResult struct {
-	Op    string `json:"op"`
-	Live  int    `json:"live"`  // nodes the target lists as alive
-	Acked int    `json:"acked"` // of them, those that acknowledged
+	Op string `json:"op"`
+	// Live counts the nodes asked: those the target lists as neither
+	// dead nor left (alive, suspect or unknown).
+	Live  int `json:"live"`
+	Acked int `json:"acked"` // of them, those that acknowledged
 	// Keys counts, per key, the acknowledging nodes that hold it and
 	// those that prove with it.
 	Keys    []keyCount `json:"keys"`
 	Nodes   []nodeKeys `json:"nodes"`
-	Skipped []string   `json:"skipped,omitempty"` // ring nodes not alive, as "id (health)"
+	Skipped []string   `json:"skipped,omitempty"` // ring nodes dead or left, as "id (health)"
 }
 
 type keyCount struct {
@@ -46,9 +49,16 @@ type liveNode struct {
 	Health string `json:"health"`
 }
 
+// skipKeys reports whether keys leaves out a node of this health: only
+// nodes known to be gone. A suspect node may still be running, and one
+// that missed a use or remove would be cut off from the others, so it is
+// asked, and not reaching it fails the command.
+func skipKeys(health string) bool { return health == "dead" || health == "left" }
+
 // runKeys sends the keys operation to every node the target lists as
-// alive, one after another, and returns an ok reply only when each one
-// acknowledged; otherwise the error names each node that did not.
+// neither dead nor left, one after another, and returns an ok reply only
+// when each one acknowledged; otherwise the error names each node that did
+// not, with why (its field), and the dead or left nodes it skipped.
 func runKeys(ctx context.Context, c *client, kr cmdline.KeysRequest) command.Reply {
 	r := c.do(ctx, command.Nodes, command.Args{})
 	if !r.OK {
@@ -69,7 +79,7 @@ func runKeys(ctx context.Context, c *client, kr cmdline.KeysRequest) command.Rep
 	res := keysResult{Op: kr.Op, Keys: []keyCount{}, Nodes: []nodeKeys{}}
 	fields := map[string]string{}
 	for _, n := range nodes {
-		if n.Health != "alive" {
+		if skipKeys(n.Health) {
 			res.Skipped = append(res.Skipped, fmt.Sprintf("%s (%s)", n.ID, n.Health))
 			continue
 		}
@@ -89,14 +99,20 @@ func runKeys(ctx context.Context, c *client, kr cmdline.KeysRequest) command.Rep
 			countKeys(&res, nk.Keys)
 		} else {
 			fields[n.ID] = nk.Error.Message
+			if nk.Error.Code != "" {
+				fields[n.ID] += " (" + nk.Error.Code + ")"
+			}
 		}
 		res.Nodes = append(res.Nodes, nk)
 	}
 	data, _ := json.Marshal(res)
 	out := command.Reply{OK: res.Live > 0 && res.Acked == res.Live, Data: data}
 	if !out.OK {
-		out.Error = &command.Error{Code: command.CodeFailed, Fields: fields,
-			Message: fmt.Sprintf("keys %s: %d of %d live nodes acknowledged", kr.Op, res.Acked, res.Live)}
+		msg := fmt.Sprintf("keys %s: %d of %d live nodes acknowledged", kr.Op, res.Acked, res.Live)
+		if len(res.Skipped) > 0 {
+			msg += "; skipped as dead or left: " + strings.Join(res.Skipped, ", ")
+		}
+		out.Error = &command.Error{Code: command.CodeFailed, Fields: fields, Message: msg}
 	}
 	return out
 }
@@ -127,7 +143,7 @@ func (c *client) on(node notp.Node) *client {
 }
 
 // oneShotKeys serves "notp-cli keys ...": JSON unless --format text;
-// exit 0 only when every live node acknowledged.
+// exit 0 only when every node neither dead nor left acknowledged.
 func oneShotKeys(ctx context.Context, o cmdline.Flags, stdout, stderr io.Writer) int {
 	kr, err := cmdline.ParseKeys(o.Args)
 	if err != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -11,8 +12,9 @@ import (
 	"github.com/notp-go/notp/kernel"
 )
 
-// keysCluster starts three fake nodes; the first lists them all, the
-// third as dead. Each answers keys with its own node name.
+// keysCluster starts three fake nodes; the first lists them, n0 alive,
+// n1 suspect (still running) and n2 dead, and a node n3 that left (nothing
+// runs at its address). Each answers keys with its own node name.
 func keysCluster(t *testing.T) ([]*kernel.Kernel, []*fakeServer) {
 	t.Helper()
 	var ks []*kernel.Kernel
@@ -20,21 +22,41 @@ func keysCluster(t *testing.T) ([]*kernel.Kernel, []*fakeServer) {
 	for i := range 3 {
 		k := startKernel(t, fmt.Sprintf("n%d", i), testCookie)
 		f := startFake(t, k)
-		d, _ := json.Marshal(command.KeysData{Node: k.Self().ID, Keys: []command.KeyInfo{{ID: kernel.KeyID(testCookie), Primary: true}}})
-		f.set(command.Keys, command.Reply{OK: true, Data: d})
+		f.set(command.Keys, keysReply(k.Self().ID))
 		ks, fs = append(ks, k), append(fs, f)
 	}
 	var nodes []map[string]any
-	for i, k := range ks {
-		h := "alive"
-		if i == 2 {
-			h = "dead"
-		}
-		nodes = append(nodes, map[string]any{"id": k.Self().ID, "host": k.Self().Host, "port": k.Self().Port, "health": h})
+	for i, h := range []string{"alive", "suspect", "dead"} {
+		self := ks[i].Self()
+		nodes = append(nodes, map[string]any{"id": self.ID, "host": self.Host, "port": self.Port, "health": h})
 	}
-	d, _ := json.Marshal(nodes)
-	fs[0].set(command.Nodes, command.Reply{OK: true, Data: d})
+	nodes = append(nodes, map[string]any{"id": "n3", "host": "127.0.0.1", "port": closedPort(t), "health": "left"})
+	setNodes(fs[0], nodes)
 	return ks, fs
+}
+
+// keysReply is node's ok reply to keys: it holds and proves with testCookie.
+func keysReply(node string) command.Reply {
+	d, _ := json.Marshal(command.KeysData{Node: node, Keys: []command.KeyInfo{{ID: kernel.KeyID(testCookie), Primary: true}}})
+	return command.Reply{OK: true, Data: d}
+}
+
+// setNodes makes f answer the nodes command with nodes.
+func setNodes(f *fakeServer, nodes []map[string]any) {
+	d, _ := json.Marshal(nodes)
+	f.set(command.Nodes, command.Reply{OK: true, Data: d})
+}
+
+// closedPort returns a TCP port of 127.0.0.1 that nothing listens on.
+func closedPort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	return port
 }
 
 // keysCalls returns the keys requests f received.
@@ -48,9 +70,10 @@ func keysCalls(f *fakeServer) []command.Args {
 	return out
 }
 
-// keys goes to every live node (the dead one is skipped and named), with
-// a sealed cookie for install and a fingerprint for use and remove, and
-// exits 0 only when every live node acknowledged.
+// keys goes to every node neither dead nor left (the suspect one
+// included; the dead and left ones are skipped and named), with a sealed
+// cookie for install and a fingerprint for use and remove, and exits 0 only
+// when every one of them acknowledged.
 func TestOneShotKeys(t *testing.T) {
 	ks, fs := keysCluster(t)
 	const newCookie = "a new cookie for keys 0123456789"
@@ -64,7 +87,7 @@ func TestOneShotKeys(t *testing.T) {
 	r := decodeOutput(t, out)
 	var res keysResult
 	if err := json.Unmarshal(r.Data, &res); err != nil || res.Live != 2 || res.Acked != 2 ||
-		len(res.Skipped) != 1 || !strings.HasPrefix(res.Skipped[0], "n2 (dead)") {
+		strings.Join(res.Skipped, ",") != "n2 (dead),n3 (left)" {
 		t.Fatalf("keys install data %s, %v", r.Data, err)
 	}
 	for i, f := range fs[:2] {
@@ -96,12 +119,28 @@ func TestOneShotKeys(t *testing.T) {
 		t.Fatalf("n1 got %+v", got)
 	}
 
-	// One live node refusing fails the command, naming it.
+	// One live node refusing fails the command, naming it and why.
 	fs[1].set(command.Keys, command.Fail(command.CodeBadRequest, "kernel: key not installed"))
 	code, out, _ = cli(ks[0], testCookie, 5*time.Second, "keys", "list")
 	r = decodeOutput(t, out)
-	if code != exitFail || r.OK || r.Error == nil || r.Error.Fields["n1"] == "" || !strings.Contains(r.Error.Message, "1 of 2") {
+	if code != exitFail || r.OK || r.Error == nil || !strings.Contains(r.Error.Fields["n1"], "key not installed (BAD_REQUEST)") ||
+		!strings.Contains(r.Error.Message, "1 of 2") || !strings.Contains(r.Error.Message, "n2 (dead), n3 (left)") {
 		t.Fatalf("keys list with a refusing node: exit %d\n%s", code, out)
+	}
+
+	// A suspect or unknown node that cannot be reached fails the command
+	// too: it may be running and would miss the change.
+	fs[1].set(command.Keys, keysReply("n1"))
+	for _, h := range []string{"suspect", "unknown"} {
+		self := ks[0].Self()
+		setNodes(fs[0], []map[string]any{
+			{"id": self.ID, "host": self.Host, "port": self.Port, "health": "alive"},
+			{"id": "gone", "host": "127.0.0.1", "port": closedPort(t), "health": h},
+		})
+		code, out, _ = cli(ks[0], testCookie, 2*time.Second, "keys", "use", newCookie, "--format", "text")
+		if code != exitFail || !strings.Contains(out, "error: keys use: 1 of 2 live nodes acknowledged (FAILED)\n  gone: ") {
+			t.Fatalf("keys use with an unreachable %s node: exit %d\n%s", h, code, out)
+		}
 	}
 
 	for _, args := range [][]string{{"keys"}, {"keys", "rotate"}, {"keys", "install"}, {"keys", "install", "short"}, {"keys", "list", "x"}} {
@@ -111,7 +150,9 @@ func TestOneShotKeys(t *testing.T) {
 	}
 }
 
-// The shell runs keys the same way.
+// The shell runs keys the same way: the suspect node is asked, the dead
+// and left ones are listed as skipped, and an unreachable suspect node is
+// named as a failure.
 func TestShellKeys(t *testing.T) {
 	ks, fs := keysCluster(t)
 	script := "keys list\nkeys use\nkeys list --format text\nexit\n"
@@ -119,12 +160,19 @@ func TestShellKeys(t *testing.T) {
 	if code != 0 || errs != "" {
 		t.Fatalf("exit %d stderr %q\n%s", code, errs, out)
 	}
-	for _, w := range []string{`"acked": 2`, "Usage: keys list | install", "acked  2"} {
-		if !strings.Contains(out, w) {
-			t.Fatalf("shell output lacks %q:\n%s", w, out)
-		}
-	}
+	wantInOrder(t, out, `"acked": 2`, `"n2 (dead)",`, `"n3 (left)"`, "Usage: keys list | install", "acked  2", "n2 (dead)")
 	if n := len(keysCalls(fs[1])); n != 2 {
-		t.Fatalf("n1 got %d keys requests, want 2", n)
+		t.Fatalf("the suspect n1 got %d keys requests, want 2", n)
 	}
+
+	self := ks[0].Self()
+	setNodes(fs[0], []map[string]any{
+		{"id": self.ID, "host": self.Host, "port": self.Port, "health": "alive"},
+		{"id": "gone", "host": "127.0.0.1", "port": closedPort(t), "health": "suspect"},
+	})
+	code, out, errs = cliTo(self, testCookie, 2*time.Second, strings.NewReader("keys list --format text\nexit\n"))
+	if code != 0 || errs != "" {
+		t.Fatalf("exit %d stderr %q\n%s", code, errs, out)
+	}
+	wantInOrder(t, out, "> error: keys list: 1 of 2 live nodes acknowledged (FAILED)\n  gone: ")
 }

@@ -520,12 +520,15 @@ const KeysUsage = "list | install <cookie> | use <cookie|id> | remove <cookie|id
 const KeysDesc = "Lists or changes the cluster's cookies on every live node, like serf's keys: " +
 	"install adds a cookie every node accepts, use makes it the one every node proves with, " +
 	"remove retires one (never the one in use). " +
-	"The command goes to each node the target lists as alive and succeeds (exit 0) only when every one of them acknowledged. " +
+	"The command goes to each node the target lists as neither dead nor left (alive, suspect or unknown) and succeeds (exit 0) " +
+	"only when every one of them acknowledged; otherwise it names each node it could not reach or that refused, with why, and exits 1. " +
+	"Dead and left nodes are skipped and listed as such without failing the command; a node seen dead that was in fact still " +
+	"running (cut off by a partition) keeps its old keys, so check it with keys list once it is back. " +
 	"A cookie travels sealed under the key notp-cli connects with, and keys are shown and named by fingerprint (16 hex digits, " +
 	"which use and remove also accept). Rotate with install, use and remove of the old one, each done before the next."
 
 // ErrHandledApart is the keys command's parse result: keys fans out to
-// every live node (notp-cli's runKeys), not through the one-request path.
+// every node neither dead nor left (notp-cli's runKeys), not through the one-request path.
 var ErrHandledApart = fmt.Errorf("keys fans out to every node")
 
 // KeysRequest is a parsed keys command.
