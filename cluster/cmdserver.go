@@ -62,6 +62,10 @@ type commandServer struct {
 	// kernelStats and ringStats feed info's counters; nil = not shown.
 	kernelStats func() kernel.Stats
 	ringStats   func() gossip.Stats
+	// transportStats feeds info's memberlist counters, shown with the
+	// ring's (ringStats set); nil = gossip.TransportTotals, the process's
+	// totals, since memberlist owns the transport of each ring.
+	transportStats func() gossip.TransportStats
 	// eventLog holds the latest ring and health events; nil = none.
 	eventLog *eventLog
 	// keyring is the kernel's; syncKeys brings memberlist's in step with
@@ -432,6 +436,13 @@ func (c *commandServer) info(context.Context, command.Args) command.Reply {
 		st := c.ringStats()
 		if b, err := json.Marshal(st); err == nil {
 			d.Gossip = b
+		}
+		ts := c.transportStats
+		if ts == nil {
+			ts = gossip.TransportTotals
+		}
+		if b, err := json.Marshal(ts()); err == nil {
+			d.Memberlist = b
 		}
 	}
 	return ok(d)

@@ -782,12 +782,15 @@ func TestCommandLookup(t *testing.T) {
 }
 
 // info reports the node, its build, uptime, ring size, health counts and
-// the kernel's and gossip's counters.
+// the kernel's, gossip's and memberlist's transport counters.
 func TestCommandInfo(t *testing.T) {
 	h := newCmdHarness(t, 5*time.Second, false)
 	h.cs.started = time.Now().Add(-90 * time.Second)
 	h.cs.kernelStats = h.server.Stats
 	h.cs.ringStats = func() gossip.Stats { return gossip.Stats{Merges: 7} }
+	h.cs.transportStats = func() gossip.TransportStats {
+		return gossip.TransportStats{PacketsIn: 3, StreamsOut: 2, RejectedStreams: 1}
+	}
 	d := decodeData[command.InfoData](t, h.call(command.Info, command.Args{}))
 	if d.Node != h.server.Self() || d.Ring != "ring1" || d.Nodes != 1 || d.Tokens != 3 ||
 		d.RFactor != 3 || d.PFactor != 2 || d.Health["alive"] != 1 {
@@ -805,5 +808,33 @@ func TestCommandInfo(t *testing.T) {
 	}
 	if d.Kernel == nil || d.Kernel.FramesIn == 0 || gs.Merges != 7 {
 		t.Fatalf("counters: kernel %+v gossip %s", d.Kernel, d.Gossip)
+	}
+	var ms gossip.TransportStats
+	if err := json.Unmarshal(d.Memberlist, &ms); err != nil ||
+		ms != (gossip.TransportStats{PacketsIn: 3, StreamsOut: 2, RejectedStreams: 1}) {
+		t.Fatalf("memberlist counters %s: %v", d.Memberlist, err)
+	}
+	for _, name := range []string{`"PacketsIn":3`, `"PacketsOut":0`, `"StreamsIn":0`, `"StreamsOut":2`, `"RejectedStreams":1`} {
+		if !strings.Contains(string(d.Memberlist), name) {
+			t.Fatalf("memberlist counters %s lack %s", d.Memberlist, name)
+		}
+	}
+
+	// Without a transport source of its own, info shows the process's
+	// totals, which count at least what gossip.TransportTotals did before.
+	// (Each case has a harness of its own: the command server reads its
+	// fields on its own goroutine.)
+	h = newCmdHarness(t, 5*time.Second, false)
+	h.cs.ringStats = func() gossip.Stats { return gossip.Stats{} }
+	before := gossip.TransportTotals()
+	d = decodeData[command.InfoData](t, h.call(command.Info, command.Args{}))
+	if err := json.Unmarshal(d.Memberlist, &ms); err != nil || ms.PacketsIn < before.PacketsIn || ms.StreamsOut < before.StreamsOut {
+		t.Fatalf("memberlist counters %s (%v), want the process's totals, at least %+v", d.Memberlist, err, before)
+	}
+
+	// No ring counters, no memberlist counters.
+	h = newCmdHarness(t, 5*time.Second, false)
+	if d := decodeData[command.InfoData](t, h.call(command.Info, command.Args{})); d.Gossip != nil || d.Memberlist != nil {
+		t.Fatalf("info without ring counters: gossip %s memberlist %s", d.Gossip, d.Memberlist)
 	}
 }

@@ -79,4 +79,11 @@ type InfoData struct {
 	// Gossip is the node's gossip.Stats as JSON, kept raw so that the
 	// protocol does not pull gossip (and memberlist) into clients.
 	Gossip json.RawMessage `json:"gossip,omitempty"`
+	// Memberlist is the traffic counters of memberlist's transport over
+	// the kernel (gossip.TransportStats: packets, streams and their bytes
+	// in and out, and streams refused at their limits) as JSON, raw like
+	// Gossip. memberlist owns its transport, so the counters are summed
+	// over the rings of the node's process: a process that runs one node
+	// shows that node's.
+	Memberlist json.RawMessage `json:"memberlist,omitempty"`
 }

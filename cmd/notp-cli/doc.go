@@ -73,7 +73,7 @@
 //	                                         also named members
 //	ownership                                each node's share of the key space
 //	lookup <key> [n]                         the key's owner and preference list
-//	info                                     version, uptime, ring, counters
+//	info                                     version, uptime, ring, counters (kernel, gossip, memberlist)
 //	events <since>                           the events the node logged from <since>
 //	monitor [--level <level>]                stream the node's events and log lines until Ctrl-C
 //	ping                                     "pong"
@@ -105,7 +105,10 @@
 // 1024 bytes and n is 1-64 (default: the ring's pfactor+1); the node
 // answers from its own ring. info reports the notp version and Go
 // toolchain of the node's binary, its uptime, ring id, node and token
-// counts, its nodes by health, and the kernel's and gossip's counters.
+// counts, its nodes by health, and the kernel's, gossip's and memberlist
+// transport's counters (packets, streams and their bytes in and out,
+// streams refused at their limits; summed over the rings of the node's
+// process, one in a process that runs one node).
 // monitor polls the node's event log (events) every 500ms, each poll
 // bounded by --timeout, and prints the events at --level or above
 // (default info) as they come: one JSON object per line in one-shot mode

@@ -80,7 +80,7 @@ func TestOneShotLookupInfo(t *testing.T) {
 	f.set(command.Lookup, command.Reply{OK: true, Data: json.RawMessage(
 		`{"key":"user:42","owner":{"id":"b","host":"h","port":2},"preference":[{"id":"b","host":"h","port":2},{"id":"a","host":"h","port":1}]}`)})
 	f.set(command.Info, command.Reply{OK: true, Data: json.RawMessage(
-		`{"node":{"id":"node1","host":"127.0.0.1","port":7022},"version":"(devel)","uptime":"1m30s","ring":"r","nodes":3,"tokens":384,"health":{"alive":3},"kernel":{"FramesIn":12}}`)})
+		`{"node":{"id":"node1","host":"127.0.0.1","port":7022},"version":"(devel)","uptime":"1m30s","ring":"r","nodes":3,"tokens":384,"health":{"alive":3},"kernel":{"FramesIn":12},"gossip":{"Merges":4},"memberlist":{"PacketsIn":9,"StreamsOut":2}}`)})
 	code, out, _ := cli(k, testCookie, 5*time.Second, "lookup", "user:42")
 	if r := decodeOutput(t, out); code != 0 || !strings.Contains(string(r.Data), `"owner": {`) {
 		t.Fatalf("lookup: exit %d\n%s", code, out)
@@ -90,12 +90,19 @@ func TestOneShotLookupInfo(t *testing.T) {
 		t.Fatalf("lookup -- -dash 5: exit %d\n%s", code, out)
 	}
 	code, out, _ = cli(k, testCookie, 5*time.Second, "info")
-	if r := decodeOutput(t, out); code != 0 || !strings.Contains(string(r.Data), `"tokens": 384`) {
+	var info command.InfoData
+	if r := decodeOutput(t, out); code != 0 || json.Unmarshal(r.Data, &info) != nil || info.Tokens != 384 ||
+		!strings.Contains(string(info.Memberlist), `"PacketsIn": 9`) {
 		t.Fatalf("info: exit %d\n%s", code, out)
 	}
+	// --format text shows the memberlist counters below the kernel's and gossip's.
+	code, out, _ = cli(k, testCookie, 5*time.Second, "info", "--format", "text")
+	if want := "kernel:\n  FramesIn  12\ngossip:\n  Merges  4\nmemberlist:\n  PacketsIn   9\n  StreamsOut  2\n"; code != 0 || !strings.HasSuffix(out, want) {
+		t.Fatalf("info --format text: exit %d\n%s\nwant it to end with\n%s", code, out, want)
+	}
 	got := f.got()
-	if len(got) != 3 || got[0].args.Key != "user:42" || got[0].args.N != 0 ||
-		got[1].args.Key != "-dash" || got[1].args.N != 5 || got[2].event != command.Info {
+	if len(got) != 4 || got[0].args.Key != "user:42" || got[0].args.N != 0 ||
+		got[1].args.Key != "-dash" || got[1].args.N != 5 || got[2].event != command.Info || got[3].event != command.Info {
 		t.Fatalf("server got %+v", got)
 	}
 	// A failed lookup exits 1.
@@ -212,7 +219,7 @@ func TestShellOperatorCommands(t *testing.T) {
 	f.set(command.Ping, command.Reply{OK: true, Data: json.RawMessage(`"pong"`)})
 	f.set(command.Nodes, command.Reply{OK: true, Data: json.RawMessage(membersData)})
 	f.set(command.Lookup, command.Reply{OK: true, Data: json.RawMessage(`{"key":"k","owner":{"id":"a","host":"h","port":1},"preference":[{"id":"a","host":"h","port":1}]}`)})
-	f.set(command.Info, command.Reply{OK: true, Data: json.RawMessage(`{"version":"(devel)","tokens":384}`)})
+	f.set(command.Info, command.Reply{OK: true, Data: json.RawMessage(`{"version":"(devel)","tokens":384,"memberlist":{"PacketsIn":9,"RejectedStreams":0}}`)})
 	script := strings.Join([]string{
 		"members --status dead", "members --id web --format text", "lookup k 1", "info --format text",
 		"members --id (", "lookup", "exit",
@@ -225,7 +232,7 @@ func TestShellOperatorCommands(t *testing.T) {
 		"\"id\": \"db-1\"",
 		"> ID      HOST      PORT  HEALTH\nweb-1   10.0.0.1  7022  alive\nweb-2   10.0.0.2  7022  suspect\nweb-10  10.0.0.4  7022  alive\n",
 		"\"preference\": [",
-		"> version  (devel)\ntokens   384\n",
+		"> version  (devel)\ntokens   384\nmemberlist:\n  PacketsIn        9\n  RejectedStreams  0\n",
 		"> nodes: --id: error parsing regexp",
 		"> lookup: missing <key>\nUsage: lookup <key> [n]\n",
 	}

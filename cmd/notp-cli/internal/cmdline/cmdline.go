@@ -111,7 +111,8 @@ var Specs = []Spec{
 			"The preference list is the owner and its successors, n nodes (1-64; default the ring's pfactor+1). " +
 			"The key is at most 1024 bytes; a key that starts with '-' follows '--'.",
 		Parse: lookupArgs},
-	{Name: command.Info, Desc: "Prints the node's version, uptime, ring id and size, health counts and kernel and gossip counters.", Parse: noArgs},
+	{Name: command.Info, Desc: "Prints the node's version, uptime, ring id and size, health counts and kernel, gossip and memberlist transport counters. " +
+		"The memberlist counters (packets, streams and their bytes, streams refused at their limits) are summed over the rings of the node's process.", Parse: noArgs},
 	{Name: command.Events, Usage: "<since>",
 		Desc:  "Prints the ring and health events the node logged from sequence number <since> on (at most 256; 0 returns none and the next cursor). monitor streams them.",
 		Parse: sinceArg},
