@@ -48,7 +48,9 @@
 // is a malformed NOTP_PORT or a NOTP_INSTANCE or NOTP_HOST over 1024 bytes
 // (the environment only gives defaults: flags win).
 // "notp-cli keygen" prints a new cookie, 256 random bits as 64 lowercase
-// hex digits, and sends nothing (also in the shell):
+// hex digits, and sends nothing (also in the shell). It prints the cookie
+// alone on a line unless --format json (before or after keygen), which
+// prints {"ok": true, "data": {"key": "<cookie>"}}:
 //
 //	$ export NOTP_COOKIE=$(notp-cli keygen)
 //

@@ -73,7 +73,7 @@ func writeCommandList(w io.Writer, shell bool) {
 		fmt.Fprintf(tw, "  %s\t%s\n", cmdline.Specs[i].Brief(), cmdline.Specs[i].Summary())
 	}
 	fmt.Fprintf(tw, "  %s\t%s\n", "monitor [--level <l>]", monitorHelp)
-	fmt.Fprintf(tw, "  %s\t%s\n", "keygen", keygenHelp)
+	fmt.Fprintf(tw, "  %s\t%s\n", keygenSynopsis, keygenSummary)
 	if shell {
 		fmt.Fprintf(tw, "  %s\t%s\n", "help [command]", "Shows the commands, or the usage of one command.")
 		fmt.Fprintf(tw, "  %s\t%s\n", "exit", "Exits the shell (as does Ctrl-D).")

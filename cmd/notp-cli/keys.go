@@ -1,11 +1,17 @@
 package main
 
 import (
+	"cmp"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"strings"
+
+	"github.com/notp-go/notp/cmd/notp-cli/internal/cmdline"
+	"github.com/notp-go/notp/command"
 )
 
 // keygenBytes is the size of a generated cookie: 256 random bits.
@@ -19,18 +25,68 @@ func newCookie() string {
 	return hex.EncodeToString(b)
 }
 
-// errKeygenArgs: keygen takes no arguments.
+// errKeygenArgs: keygen takes no arguments besides --format.
 var errKeygenArgs = errors.New("keygen takes no arguments")
 
-// keygenHelp describes the keygen command.
-const keygenHelp = "Prints a new random cluster cookie (256 bits as 64 hex digits) and sends nothing."
+// keygenSynopsis is keygen's usage after "Usage:".
+const keygenSynopsis = "keygen [--format text|json]"
 
-// keygen serves "notp-cli keygen": one cookie on stdout.
-func keygen(args []string, stdout, stderr io.Writer) int {
-	if len(args) != 0 {
-		fmt.Fprintf(stderr, "notp-cli: %v\nUsage: notp-cli keygen\n", errKeygenArgs)
+// keygenSummary is keygen's line in the list of commands; keygenHelp
+// describes it in full.
+const (
+	keygenSummary = "Prints a new random cluster cookie (256 bits as 64 hex digits) and sends nothing."
+	keygenHelp    = keygenSummary + " --format text (the default) prints the cookie alone on a line; --format json prints {\"ok\": true, \"data\": {\"key\": \"<cookie>\"}}."
+)
+
+// keygenData is the data of keygen's JSON output.
+type keygenData struct {
+	Key string `json:"key"`
+}
+
+// parseKeygen reads keygen's arguments: only --format text|json (as
+// "--format json" or "--format=json"). It returns "" when not given.
+func parseKeygen(args []string) (string, error) {
+	format := ""
+	for i := 0; i < len(args); i++ {
+		name, val, hasVal := strings.Cut(args[i], "=")
+		if name != "--format" {
+			return "", fmt.Errorf("%w, got %q", errKeygenArgs, args[i])
+		}
+		if !hasVal {
+			if i+1 >= len(args) {
+				return "", errors.New("keygen: option --format needs a value")
+			}
+			i++
+			val = args[i]
+		}
+		f, err := cmdline.ParseFormat(val)
+		if err != nil {
+			return "", fmt.Errorf("keygen: %w", err)
+		}
+		format = f
+	}
+	return format, nil
+}
+
+// formatKeygen renders a new cookie in format: alone on a line for text
+// (and ""), as an ok reply whose data is {"key": ...} for json.
+func formatKeygen(format string) []byte {
+	key := newCookie()
+	if format != "json" {
+		return []byte(key + "\n")
+	}
+	data, _ := json.Marshal(keygenData{Key: key})
+	return formatReply(command.Reply{OK: true, Data: data})
+}
+
+// keygen serves "notp-cli keygen": one cookie on stdout, as text unless
+// --format json (keygen's own --format wins over the global one).
+func keygen(o cmdline.Flags, stdout, stderr io.Writer) int {
+	format, err := parseKeygen(o.Args)
+	if err != nil {
+		fmt.Fprintf(stderr, "notp-cli: %v\nUsage: notp-cli [flags] %s\n", err, keygenSynopsis)
 		return exitUsage
 	}
-	fmt.Fprintln(stdout, newCookie())
+	writeAll(stdout, formatKeygen(cmp.Or(format, o.Format, "text")))
 	return exitOK
 }

@@ -45,7 +45,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case o.Cmd == "help":
 		return oneShotHelp(o.Args, stdout, stderr)
 	case o.Cmd == "keygen":
-		return keygen(o.Args, stdout, stderr)
+		return keygen(o, stdout, stderr)
 	case o.Cmd == "monitor":
 		return oneShotMonitor(ctx, o, stdout, stderr)
 	case o.Cmd == command.Keys:
@@ -113,7 +113,7 @@ func oneShotHelp(args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	case 1:
 		if args[0] == "keygen" {
-			fmt.Fprintf(stdout, "Usage: keygen\n\n%s\n", keygenHelp)
+			fmt.Fprintf(stdout, "Usage: %s\n\n%s\n", keygenSynopsis, keygenHelp)
 			return exitOK
 		}
 		if args[0] == "monitor" {

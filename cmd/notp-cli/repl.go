@@ -266,11 +266,12 @@ func (sh *shell) exec(ctx context.Context, line string) bool {
 		sh.out.Write(render(command.Keys, runKeys(ctx, sh.c, kr), cmp.Or(kr.Format, sh.format, "json"), false, sh.width))
 		return true
 	case "keygen":
-		if len(f) > 1 {
-			sh.printf("%v\nUsage: keygen\n", errKeygenArgs)
-		} else {
-			sh.printf("%s\n", newCookie())
+		format, err := parseKeygen(f[1:])
+		if err != nil {
+			sh.printf("%v\nUsage: %s\n", err, keygenSynopsis)
+			return true
 		}
+		sh.out.Write(formatKeygen(cmp.Or(format, sh.format, "text")))
 		return true
 	}
 	req, err := cmdline.ParseRequest(f[0], f[1:])
@@ -304,7 +305,7 @@ func (sh *shell) help(args []string) {
 	case args[0] == "exit":
 		b.WriteString("Usage: exit\n\nExits the shell (as does Ctrl-D).\n")
 	case args[0] == "keygen":
-		fmt.Fprintf(&b, "Usage: keygen\n\n%s\n", keygenHelp)
+		fmt.Fprintf(&b, "Usage: %s\n\n%s\n", keygenSynopsis, keygenHelp)
 	case args[0] == "monitor":
 		fmt.Fprintf(&b, "Usage: %s\n\n%s\n", monitorSynopsis, monitorDesc)
 	default:
