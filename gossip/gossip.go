@@ -599,6 +599,17 @@ func (r *Ring) Stats() Stats {
 	}
 }
 
+// Checksum returns the checksum of this node's ring state that the
+// anti-entropy poll sends a neighbour (see Config.Interval): a hash of the
+// state's version clock, so members whose states merged the same changes
+// report the same checksum. Equal checksums on every member of a ring mean
+// its gossip has converged.
+func (r *Ring) Checksum() uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.sumLocked()
+}
+
 // withTimeout applies CallTimeout when ctx has no deadline.
 func (r *Ring) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
 	if _, ok := ctx.Deadline(); ok {

@@ -98,6 +98,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		gs := c.ring.Stats()
 		emit(ch, gossipMetrics, &gs)
 		c.collectMembers(ch)
+		c.collectRing(ch)
 		ms := gossip.TransportTotals()
 		emit(ch, memberlistMetrics, &ms)
 	}
@@ -117,6 +118,16 @@ func (c *Collector) collectMembers(ch chan<- prometheus.Metric) {
 	for h, n := range counts {
 		ch <- prometheus.MustNewConstMetric(membersDesc, prometheus.GaugeValue, float64(n), gossip.Health(h).String())
 	}
+}
+
+// collectRing reports the size of the ring's hash ring and its id and
+// checksum (gossip.Ring.Checksum), from which convergence shows.
+func (c *Collector) collectRing(ch chan<- prometheus.Metric) {
+	v := c.ring.View()
+	ch <- prometheus.MustNewConstMetric(ringNodesDesc, prometheus.GaugeValue, float64(v.NumberNodes()))
+	ch <- prometheus.MustNewConstMetric(ringTokensDesc, prometheus.GaugeValue, float64(v.Size()))
+	ch <- prometheus.MustNewConstMetric(ringInfoDesc, prometheus.GaugeValue, 1,
+		c.ring.RingID(), fmt.Sprintf("%016x", c.ring.Checksum()))
 }
 
 // collectServers reports each watched actor's counters. A server renamed

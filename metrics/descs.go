@@ -129,6 +129,16 @@ func gcounter(name, help string, val func(*gossip.Stats) uint64) metric[gossip.S
 
 var membersDesc = newDesc("notp_gossip_members", "Ring members by their health as the failure detector sees it (this node is alive).", "health")
 
+// Convergence of the ring: members whose gossip converged report the same
+// ring_info checksum, node count and token count.
+var (
+	ringNodesDesc  = newDesc("notp_gossip_ring_nodes", "Nodes in this node's hash ring.")
+	ringTokensDesc = newDesc("notp_gossip_ring_tokens", "Tokens in this node's hash ring (its nodes' weights summed).")
+	ringInfoDesc   = newDesc("notp_gossip_ring_info",
+		"Always 1: this node's ring id and the checksum of its ring state (hex) that anti-entropy compares; equal on every member once gossip converged.",
+		"ring_id", "checksum")
+)
+
 var gossipMetrics = []metric[gossip.Stats]{
 	gcounter("messages_sent_total", "Ring messages cast or called.", func(s *gossip.Stats) uint64 { return s.MessagesSent }),
 	gcounter("send_errors_total", "Ring sends the kernel refused.", func(s *gossip.Stats) uint64 { return s.SendErrors }),
