@@ -35,6 +35,10 @@
 //	notp_kernel_connections_active, _connections_pending, _held_bytes   (gauges)
 //	notp_gossip_members{health}                        unknown, alive, suspect, dead, left (gauge)
 //	notp_gossip_ring_changes_total                     received ring states that changed this node's
+//	notp_gossip_ring_nodes, _ring_tokens               size of this node's hash ring (gauges)
+//	notp_gossip_ring_info{ring_id,checksum}            1; checksum (hex) of the ring state that
+//	                                                   anti-entropy compares: equal on every member
+//	                                                   once the ring converged
 //	notp_gossip_messages_sent_total, _received_total, _rejected_total, _send_errors_total,
 //	  _inbox_drops_total, _conflicts_total, _push_pulls_total, _reconnect_attempts_total,
 //	  _reconnects_total, _entries_refused_total, _links_deferred_total, _flushes_total,
