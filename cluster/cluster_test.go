@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/memberlist"
 	"github.com/notp-go/notp"
 	"github.com/notp-go/notp/chash"
 	"github.com/notp-go/notp/cluster"
@@ -35,6 +36,7 @@ var seq atomic.Int64
 
 // nodeOpts are the knobs a test changes.
 type nodeOpts struct {
+	ml     *memberlist.Config // nil = clustertest.FastMemberlist()
 	id     string
 	port   int
 	flush  string
@@ -46,6 +48,10 @@ type nodeOpts struct {
 // newNode builds (not starts) a node on loopback, stopped at cleanup.
 func newNode(t *testing.T, o nodeOpts) *cluster.Node {
 	t.Helper()
+	ml := o.ml
+	if ml == nil {
+		ml = clustertest.FastMemberlist()
+	}
 	n, err := cluster.New(cluster.Config{
 		Node:   notp.Node{ID: o.id, Host: "127.0.0.1", Port: o.port},
 		Cookie: testCookie,
@@ -53,7 +59,7 @@ func newNode(t *testing.T, o nodeOpts) *cluster.Node {
 			FlushPath:     o.flush,
 			FlushInterval: 20 * time.Millisecond,
 			Interval:      100 * time.Millisecond,
-			Memberlist:    clustertest.FastMemberlist(),
+			Memberlist:    ml,
 		},
 		AllowMemberCommands: o.allow,
 		Logger:              clustertest.Logger(t),
@@ -199,9 +205,19 @@ func allAlive(n *cluster.Node, want int) bool {
 // an admin client.
 func threeNodes(t *testing.T, flushDir string) (*admin, []*cluster.Node) {
 	t.Helper()
+	return threeNodesWith(t, flushDir, nil)
+}
+
+// threeNodesWith is threeNodes with memberlist configs from ml (nil =
+// clustertest.FastMemberlist()).
+func threeNodesWith(t *testing.T, flushDir string, ml func() *memberlist.Config) (*admin, []*cluster.Node) {
+	t.Helper()
 	var ns []*cluster.Node
 	for _, id := range []string{"a", "b", "c"} {
 		o := nodeOpts{id: id}
+		if ml != nil {
+			o.ml = ml()
+		}
 		if flushDir != "" {
 			o.flush = filepath.Join(flushDir, id+".ring")
 		}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/memberlist"
 	"github.com/notp-go/notp/cluster"
 	"github.com/notp-go/notp/clustertest"
 	"github.com/notp-go/notp/command"
@@ -48,8 +49,20 @@ func keysOnAll(t *testing.T, adm *admin, ns []*cluster.Node, a command.Args, wan
 // (calls fail or time out, casts stay queued), and memberlist's probes,
 // encrypted with the new key's derivative, go unanswered (the node turns
 // suspect well within the watch that follows the rotation).
+// steadyMemberlist is clustertest.FastMemberlist with a failure detector
+// slow enough not to flap on a loaded machine under -race (a probe may take
+// 400 ms; dead after 2 s of suspicion), while a node that cannot be
+// reached with the cluster's keys is still declared dead within seconds.
+func steadyMemberlist() *memberlist.Config {
+	c := clustertest.FastMemberlist()
+	c.ProbeInterval = 500 * time.Millisecond
+	c.ProbeTimeout = 400 * time.Millisecond
+	c.SuspicionMult = 4
+	return c
+}
+
 func TestCookieRotationUnderTraffic(t *testing.T) {
-	adm, ns := threeNodes(t, "")
+	adm, ns := threeNodesWith(t, "", steadyMemberlist)
 	const newCookie = "cluster rotation cookie 0123456789abcdef"
 	// sent[i] and received[i] count the casts to ns[i].
 	sent := make([]atomic.Int64, len(ns))
@@ -130,7 +143,9 @@ func TestCookieRotationUnderTraffic(t *testing.T) {
 					fail(fmt.Errorf("%s sees %d members, want %d", n.Self().ID, len(ms), len(ns)))
 				}
 				for _, m := range ms {
-					if m.Health != gossip.HealthAlive {
+					// Suspect is a doubt the member refutes; dead is
+					// dropping out.
+					if m.Health == gossip.HealthDead || m.Health == gossip.HealthLeft {
 						fail(errors.New(n.Self().ID + " saw " + m.Node.ID + " " + m.Health.String()))
 					}
 				}
@@ -215,13 +230,14 @@ func TestCookieRotationUnderTraffic(t *testing.T) {
 	}
 
 	// Keep the traffic and the health watch going for several rounds of
-	// the failure detector the nodes run (newNode's memberlist config):
-	// every member is probed every few probe intervals, and a member
-	// whose probes fail turns suspect at once and dead after the
-	// suspicion timeout (SuspicionMult probe intervals below ten nodes).
-	ml := clustertest.FastMemberlist()
+	// the failure detector the nodes run (steadyMemberlist): every member
+	// is probed within three probe intervals, and a member whose probes
+	// fail turns suspect at once and dead after the suspicion timeout
+	// (SuspicionMult probe intervals below ten nodes); the watch covers
+	// that twice over.
+	ml := steadyMemberlist()
 	suspicion := time.Duration(ml.SuspicionMult) * ml.ProbeInterval
-	watch := 5*ml.ProbeInterval + 3*suspicion
+	watch := 4*ml.ProbeInterval + 2*suspicion
 	for end := time.Now().Add(watch); time.Now().Before(end); {
 		progress("after the rotation")
 	}
