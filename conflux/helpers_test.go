@@ -70,9 +70,7 @@ func ctxT(t testing.TB) context.Context { return clustertest.Context(t, 20*time.
 // a loaded machine take longer than clustertest.WaitFor's budget).
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	if err := testutil.Poll(20*time.Second, cond); err != nil {
-		t.Fatalf("timed out waiting for %s: %v", what, err)
-	}
+	testutil.WaitWithin(t, 20*time.Second, what, cond)
 }
 
 // The test state machine: a counter with a history of its deltas.

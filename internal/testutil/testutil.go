@@ -26,7 +26,13 @@ const pollEvery = 5 * time.Millisecond
 // does not within WaitTimeout. Call it from the test's goroutine.
 func WaitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	if err := Poll(WaitTimeout, cond); err != nil {
+	WaitWithin(t, WaitTimeout, what, cond)
+}
+
+// WaitWithin is WaitFor with a budget of d instead of WaitTimeout.
+func WaitWithin(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	if err := Poll(d, cond); err != nil {
 		t.Fatalf("timed out waiting for %s: %v", what, err)
 	}
 }
