@@ -5,10 +5,49 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/notp-go/notp"
+	"github.com/notp-go/notp/gossip"
+	"github.com/notp-go/notp/kernel"
 )
+
+// flushedNodes returns the node IDs in p's flush file, as a restart of p
+// would load them. It reads a copy, so Load's removal of leftover
+// temporary files cannot touch a flush p is writing.
+func (e *env) flushedNodes(p *proc) ([]string, error) {
+	b, err := os.ReadFile(p.flush)
+	if err != nil {
+		return nil, err
+	}
+	path := filepath.Join(e.t.TempDir(), "state")
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		return nil, err
+	}
+	k, err := kernel.New(kernel.Config{Node: notp.Node{ID: p.id, Host: "127.0.0.1", Port: p.port}, Cookie: e.cookie})
+	if err != nil {
+		return nil, err
+	}
+	defer k.Close()
+	r, err := gossip.New(k, gossip.Config{FlushPath: path})
+	if err != nil {
+		return nil, err
+	}
+	if _, err := r.Load(); err != nil {
+		return nil, err
+	}
+	var ids []string
+	for _, n := range r.View().Nodes() {
+		ids = append(ids, n.ID)
+	}
+	slices.Sort(ids)
+	return ids, nil
+}
 
 // seenAt reports whether p's nodes command shows id alive at port.
 func (e *env) seenAt(p *proc, id string, port int) (bool, string) {
@@ -47,6 +86,14 @@ func TestRestartAtNewPort(t *testing.T) {
 	for _, p := range all {
 		e.eventually("all alive on "+p.id, 30*time.Second, func() (bool, string) { return e.allAlive(p, "a", "b", "c") })
 	}
+
+	// The state is written at most once a second: a kill before c has
+	// saved the three-node ring would restart it knowing nobody, and
+	// nobody knows its new port.
+	e.eventually("c's flush file holding the three-node ring", 30*time.Second, func() (bool, string) {
+		ids, err := e.flushedNodes(c)
+		return err == nil && slices.Equal(ids, []string{"a", "b", "c"}), fmt.Sprintf("c's flush file: %v %v", ids, err)
+	})
 
 	oldPort := c.port
 	if err := c.cmd.Process.Kill(); err != nil {
