@@ -103,9 +103,12 @@ func TestDependencyRules(t *testing.T) {
 		// speaks package command's raft protocol (cluster links it anyway).
 		{"conflux", []string{modulePath, modulePath + "/kernel", modulePath + "/genserver", modulePath + "/gossip",
 			modulePath + "/cluster", modulePath + "/command", modulePath + "/internal/msgpackcheck", modulePath + "/metrics",
-			modulePath + "/internal/lifecycle"},
+			modulePath + "/internal/lifecycle", modulePath + "/conflux/internal/logentry"},
 			[]string{"github.com/hashicorp/raft", "github.com/hashicorp/raft-boltdb/v2", "github.com/hashicorp/go-hclog",
 				"github.com/vmihailenco/msgpack/v5"}},
+		// The log entry layout is standard library only, so its fuzz
+		// target links little.
+		{"conflux/internal/logentry", nil, nil},
 		{"internal/cookiefile", nil, nil},
 		// The test helpers: testutil sits below every package with tests
 		// (so it imports none of them), clustertest above cluster; it

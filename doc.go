@@ -95,6 +95,8 @@
 //     BAD_REQUEST reply and per-field messages.
 //   - command/internal/fuzz: the fuzz targets of package command's codecs
 //     (no code of its own).
+//   - conflux/internal/logentry: the layout of a conflux log entry (the
+//     action behind its request ID and proposal number).
 //   - internal/faultnet: a fault-injecting network for tests.
 //   - internal/testutil: the test helpers of the packages below cluster,
 //     which clustertest wraps.

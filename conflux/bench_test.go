@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"testing"
+
+	"github.com/notp-go/notp/conflux/internal/logentry"
 )
 
 // benchGroup starts a 3-node in-memory group whose method dispatches its
@@ -94,7 +96,7 @@ func BenchmarkEntryCodec(b *testing.B) {
 			b.Fatal(err)
 		}
 		var e entry
-		if err := decodeEntry(data, &e); err != nil {
+		if err := logentry.Decode(data, &e); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -2,8 +2,6 @@ package conflux
 
 import (
 	"bytes"
-	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -11,38 +9,12 @@ import (
 
 	"github.com/hashicorp/raft"
 	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/notp-go/notp/conflux/internal/logentry"
 )
 
-// entry is one log command: an action, with the request ID that made it
-// (C, Q; empty without WithRequestID) and the proposal number of the
-// leader that appended it (P; it lets that leader recognise its own
-// in-flight actions as they apply).
-type entry struct {
-	A []byte // msgpack of the action
-	C string
-	Q uint64
-	P uint64
-}
-
-// The log entry layout (hand-encoded: it is decoded for every applied
-// entry):
-//
-//	version(1) = 1 | P u64be | Q u64be | len(C) u8 | C | action (msgpack, to the end)
-//
-// The version byte is append-only.
-const (
-	entryVersion byte = 1
-	entryHeader       = 1 + 8 + 8 + 1
-)
-
-func appendEntry(b []byte, e *entry) []byte {
-	b = append(b, entryVersion)
-	b = binary.BigEndian.AppendUint64(b, e.P)
-	b = binary.BigEndian.AppendUint64(b, e.Q)
-	b = append(b, byte(len(e.C)))
-	b = append(b, e.C...)
-	return append(b, e.A...)
-}
+// entry is one log command (see package logentry for its layout).
+type entry = logentry.Entry
 
 // encodeEntry returns the entry e (its A ignored) with the msgpack of
 // action encoded straight after the header, in a buffer of its own (the
@@ -50,7 +22,7 @@ func appendEntry(b []byte, e *entry) []byte {
 func encodeEntry[A any](e *entry, action A) ([]byte, error) {
 	enc := getEncoder()
 	defer enc.release()
-	enc.buf.Write(appendEntry(enc.buf.AvailableBuffer(), e))
+	enc.buf.Write(logentry.Append(enc.buf.AvailableBuffer(), e))
 	if err := enc.enc.Encode(action); err != nil {
 		return nil, err
 	}
@@ -99,24 +71,6 @@ func (e *encoder) release() {
 	if e.buf.Cap() <= maxPooledEncoder {
 		encoders.Put(e)
 	}
-}
-
-var errEntry = errors.New("conflux: malformed log entry")
-
-// decodeEntry decodes an entry; e.A aliases b.
-func decodeEntry(b []byte, e *entry) error {
-	if len(b) < entryHeader || b[0] != entryVersion {
-		return errEntry
-	}
-	n := int(b[entryHeader-1])
-	if n > MaxClientLen || len(b) < entryHeader+n {
-		return errEntry
-	}
-	e.P = binary.BigEndian.Uint64(b[1:])
-	e.Q = binary.BigEndian.Uint64(b[9:])
-	e.C = string(b[entryHeader : entryHeader+n])
-	e.A = b[entryHeader+n:]
-	return nil
 }
 
 // session is the request-ID table's record of a client's latest request.
@@ -191,7 +145,7 @@ func (f *fsm[S, A]) Apply(l *raft.Log) any {
 		return nil
 	}
 	var e entry
-	if err := decodeEntry(l.Data, &e); err != nil {
+	if err := logentry.Decode(l.Data, &e); err != nil {
 		return f.skip(l.Index, err)
 	}
 	a, err := f.decodeAction(e.A)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/hashicorp/raft"
 	"github.com/notp-go/notp"
+	"github.com/notp-go/notp/conflux/internal/logentry"
 	"github.com/notp-go/notp/genserver"
 	"github.com/notp-go/notp/internal/lifecycle"
 	"github.com/notp-go/notp/internal/msgpackcheck"
@@ -18,7 +19,7 @@ import (
 )
 
 // MaxClientLen bounds the client name of a request ID.
-const MaxClientLen = 64
+const MaxClientLen = logentry.MaxClientLen
 
 type requestIDKey struct{}
 
@@ -672,7 +673,7 @@ func (s *Store[S, A]) prepare(ctx context.Context, req *performReq) staged[A] {
 	if err != nil {
 		return staged[A]{proposed: proposed[A]{err: fmt.Errorf("conflux: encode action of %q: %w", req.M, err)}}
 	}
-	ab := msgpack.RawMessage(data[entryHeader+len(req.C):])
+	ab := msgpack.RawMessage(data[logentry.ActionOffset(req.C):])
 	f.mu.Lock()
 	f.pushPendingLocked(pending[A]{p: p, action: a})
 	f.prov = s.cfg.Reduce(f.prov, a)

@@ -18,6 +18,7 @@ import (
 	"github.com/hashicorp/raft"
 	"github.com/notp-go/notp"
 	"github.com/notp-go/notp/cluster"
+	"github.com/notp-go/notp/conflux/internal/logentry"
 	"github.com/notp-go/notp/genserver"
 	"github.com/notp-go/notp/internal/lifecycle"
 	"github.com/vmihailenco/msgpack/v5"
@@ -315,7 +316,7 @@ func (s *Store[S, A]) ProvisionalState() S {
 		}
 		var e entry
 		var a A
-		if decodeEntry(l.Data, &e) != nil || msgpack.Unmarshal(e.A, &a) != nil {
+		if logentry.Decode(l.Data, &e) != nil || msgpack.Unmarshal(e.A, &a) != nil {
 			continue
 		}
 		st = s.cfg.Reduce(st, a)
