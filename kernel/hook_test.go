@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/notp-go/notp"
-	"github.com/notp-go/notp/clustertest"
 	"github.com/notp-go/notp/internal/testutil"
 	"github.com/notp-go/notp/kernel"
 )
@@ -33,7 +32,7 @@ func TestConfigListenAndDialHooks(t *testing.T) {
 			},
 		}
 	}
-	a, b := clustertest.StartKernel(t, cfg("a")), clustertest.StartKernel(t, cfg("b"))
+	a, b := startKernel(t, cfg("a")), startKernel(t, cfg("b"))
 	if got := listens.Load(); got != 2 {
 		t.Fatalf("Listen called %d times for two kernels, want 2", got)
 	}
@@ -53,4 +52,24 @@ func TestConfigListenAndDialHooks(t *testing.T) {
 	if dials.Load() != before+1 {
 		t.Fatal("Kernel.Dial did not go through Config.Dial")
 	}
+}
+
+// startKernel builds and starts a kernel from cfg, closed at t's cleanup.
+// (clustertest.StartKernel does the same, but linking clustertest would
+// link the cluster, memberlist and Prometheus into the kernel's test
+// binary, whose fuzz targets then run several times slower: the fuzz
+// worker scans the coverage counters of everything linked on every
+// execution.)
+func startKernel(t *testing.T, cfg kernel.Config) *kernel.Kernel {
+	t.Helper()
+	cfg.Logger = testutil.Logger(t)
+	k, err := kernel.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { k.Close() })
+	if err := k.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return k
 }
