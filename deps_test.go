@@ -113,9 +113,14 @@ func TestDependencyRules(t *testing.T) {
 		// The test helpers: testutil sits below every package with tests
 		// (so it imports none of them), clustertest above cluster; it
 		// parses nodes' /metrics with the exposition-format parser.
-		{"internal/testutil", nil, []string{"github.com/hashicorp/memberlist", "github.com/vmihailenco/msgpack/v5"}},
+		// memberlist's test config is mltest's, so that the tests of
+		// packages that run no memberlist (and their fuzz targets) do not
+		// link it.
+		{"internal/testutil", nil, []string{"github.com/vmihailenco/msgpack/v5"}},
+		{"internal/testutil/mltest", nil, []string{"github.com/hashicorp/memberlist"}},
 		{"clustertest", []string{modulePath, modulePath + "/cluster", modulePath + "/gossip", modulePath + "/kernel",
-			modulePath + "/internal/faultnet", modulePath + "/internal/testutil", modulePath + "/metrics"},
+			modulePath + "/internal/faultnet", modulePath + "/internal/testutil", modulePath + "/internal/testutil/mltest",
+			modulePath + "/metrics"},
 			[]string{"github.com/hashicorp/memberlist", "github.com/prometheus/client_model", "github.com/prometheus/common"}},
 		// Seed discovery is the standard library's resolver and nothing else.
 		{"discover", nil, nil},

@@ -15,7 +15,7 @@ import (
 	"github.com/notp-go/notp"
 	"github.com/notp-go/notp/cluster/internal/cmdargs"
 	"github.com/notp-go/notp/command"
-	"github.com/notp-go/notp/internal/testutil"
+	"github.com/notp-go/notp/internal/testutil/mltest"
 )
 
 // FuzzCommand sends random payloads for every command through the command
@@ -108,7 +108,7 @@ func fuzzNode(f testing.TB) (*Node, *commandServer) {
 	node, err := New(Config{
 		Node:   notp.Node{ID: "a", Host: "127.0.0.1"},
 		Cookie: "fuzz-cookie-of-32-bytes-at-least",
-		Gossip: gossip.Config{Memberlist: testutil.FastMemberlist()},
+		Gossip: gossip.Config{Memberlist: mltest.FastConfig()},
 		// A command against nodes that do not exist must not stall the
 		// fuzzer: forced and waiting operations give up quickly.
 		CommandTimeout: 50 * time.Millisecond,

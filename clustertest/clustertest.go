@@ -23,6 +23,7 @@ import (
 	"github.com/notp-go/notp/gossip"
 	"github.com/notp-go/notp/internal/faultnet"
 	"github.com/notp-go/notp/internal/testutil"
+	"github.com/notp-go/notp/internal/testutil/mltest"
 	"github.com/notp-go/notp/kernel"
 )
 
@@ -581,7 +582,7 @@ func CheckLeaks(t testing.TB) {
 // one test process: a stopped node is seen failed within a second or
 // two, live nodes are not suspected on a loaded machine. Start's nodes
 // use it; set it in gossip.Config.Memberlist for nodes built by hand.
-func FastMemberlist() *memberlist.Config { return testutil.FastMemberlist() }
+func FastMemberlist() *memberlist.Config { return mltest.FastConfig() }
 
 // Logger returns a logger writing to t.Output(): debug and up when the
 // tests run with -v, warnings and errors otherwise. Start's nodes log

@@ -11,6 +11,7 @@ import (
 	"github.com/notp-go/notp"
 	"github.com/notp-go/notp/gossip/internal/codec"
 	"github.com/notp-go/notp/internal/testutil"
+	"github.com/notp-go/notp/internal/testutil/mltest"
 	"github.com/notp-go/notp/kernel"
 )
 
@@ -52,7 +53,7 @@ func newNode(t *testing.T, id string, opts ...nodeOpt) *tnode {
 func newNodeOn(t *testing.T, k *kernel.Kernel, opts ...nodeOpt) *tnode {
 	t.Helper()
 	cfg := Config{Interval: 50 * time.Millisecond,
-		FlushInterval: 50 * time.Millisecond, Memberlist: testutil.FastMemberlist(), Logger: testutil.Logger(t),
+		FlushInterval: 50 * time.Millisecond, Memberlist: mltest.FastConfig(), Logger: testutil.Logger(t),
 		CallTimeout: 2 * time.Second}
 	for _, o := range opts {
 		o(&cfg)

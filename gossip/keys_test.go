@@ -7,6 +7,7 @@ import (
 
 	"github.com/notp-go/notp/gossip/internal/mltransport"
 	"github.com/notp-go/notp/internal/testutil"
+	"github.com/notp-go/notp/internal/testutil/mltest"
 )
 
 // mlKeysEqual reports whether n's memberlist keyring holds exactly the
@@ -41,7 +42,7 @@ func TestMemberlistKeyringFollowsKernel(t *testing.T) {
 	// test watches for is a member lost to undecryptable gossip, which no
 	// patience survives.
 	nodes := cluster(t, 3, func(c *Config) {
-		ml := testutil.FastMemberlist()
+		ml := mltest.FastConfig()
 		ml.ProbeTimeout, ml.SuspicionMult = 300*time.Millisecond, 6
 		c.Memberlist = ml
 	})

@@ -10,8 +10,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/hashicorp/memberlist"
 )
 
 // WaitTimeout is how long WaitFor polls before it fails the test: long
@@ -123,25 +121,6 @@ func goroutines() []goroutine {
 func Stacks() []byte {
 	buf := make([]byte, 1<<20)
 	return buf[:runtime.Stack(buf, true)]
-}
-
-// FastMemberlist returns memberlist's local config with a failure
-// detector tuned for nodes on loopback in one test process: a stopped
-// node is seen failed within a second or two, while live nodes are not
-// suspected on a loaded 2-core machine under -race. Its log output is
-// discarded (gossip routes memberlist's logs to its own logger anyway).
-// GossipToTheDeadTime keeps memberlist's default, so tests of splits
-// shorter or longer than it set it themselves.
-func FastMemberlist() *memberlist.Config {
-	c := memberlist.DefaultLocalConfig()
-	c.ProbeInterval = 200 * time.Millisecond
-	c.ProbeTimeout = 150 * time.Millisecond
-	c.GossipInterval = 50 * time.Millisecond
-	c.PushPullInterval = 500 * time.Millisecond
-	c.SuspicionMult = 3
-	c.TCPTimeout = time.Second
-	c.LogOutput = io.Discard
-	return c
 }
 
 // Logger returns a logger writing text lines to t.Output(): at debug

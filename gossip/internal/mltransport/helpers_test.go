@@ -15,6 +15,7 @@ import (
 
 	"github.com/notp-go/notp"
 	"github.com/notp-go/notp/internal/testutil"
+	"github.com/notp-go/notp/internal/testutil/mltest"
 	"github.com/notp-go/notp/kernel"
 )
 
@@ -134,7 +135,7 @@ type member struct {
 // memberConfig is the tests' fast memberlist config over n's transport,
 // so tests converge quickly.
 func memberConfig(t testing.TB, n node, cookie string, sink *logSink, ev *eventLog) *memberlist.Config {
-	cfg := testutil.FastMemberlist()
+	cfg := mltest.FastConfig()
 	cfg.Name = n.k.Self().ID
 	cfg.Transport = n.tr
 	cfg.SecretKey = SecretKey(n.k)
