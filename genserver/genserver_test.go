@@ -470,25 +470,7 @@ func TestStopDrainAndForce(t *testing.T) {
 		}
 	})
 	t.Run("force", func(t *testing.T) {
-		s := startServer(t, k, genserver.Config{Name: "force"})
-		entered := make(chan struct{}, 1)
-		s.Handle("wait", func(hctx context.Context, _ genserver.Request) ([]byte, error) {
-			select {
-			case entered <- struct{}{}:
-			default:
-			}
-			<-hctx.Done()
-			return nil, hctx.Err()
-		})
-		results := make(chan error, 3)
-		for range 3 {
-			go func() {
-				_, err := s.Call(ctx, genserver.Target{Name: "force"}, "wait", nil)
-				results <- err
-			}()
-		}
-		<-entered
-		testutil.WaitFor(t, "queued calls", func() bool { return s.Stats().Queued == 2 })
+		s, results := busyServer(t, ctx, k, "force", 3)
 		sctx, cancel := context.WithCancel(ctx)
 		cancel()
 		if err := s.Stop(sctx); !errors.Is(err, context.Canceled) {
@@ -515,25 +497,7 @@ func TestStopDrainAndForce(t *testing.T) {
 	// returns nil, the queued caller gets CodeStopped, and a second Close
 	// or a Stop after it returns nil too.
 	t.Run("close", func(t *testing.T) {
-		s := startServer(t, k, genserver.Config{Name: "close"})
-		entered := make(chan struct{}, 1)
-		s.Handle("wait", func(hctx context.Context, _ genserver.Request) ([]byte, error) {
-			select {
-			case entered <- struct{}{}:
-			default:
-			}
-			<-hctx.Done()
-			return nil, hctx.Err()
-		})
-		results := make(chan error, 2)
-		for range 2 {
-			go func() {
-				_, err := s.Call(ctx, genserver.Target{Name: "close"}, "wait", nil)
-				results <- err
-			}()
-		}
-		<-entered
-		testutil.WaitFor(t, "queued call", func() bool { return s.Stats().Queued == 1 })
+		s, results := busyServer(t, ctx, k, "close", 2)
 		if err := s.Close(); err != nil {
 			t.Fatalf("Close = %v, want nil", err)
 		}
@@ -558,6 +522,33 @@ func TestStopDrainAndForce(t *testing.T) {
 			t.Fatalf("Stop after Close = %v", err)
 		}
 	})
+}
+
+// busyServer starts a server whose "wait" handler runs until its context
+// ends and makes calls to it: one is being handled and the others queued
+// when it returns. Each call's error arrives on results.
+func busyServer(t *testing.T, ctx context.Context, k *kernel.Kernel, name string, calls int) (*genserver.Server, <-chan error) {
+	t.Helper()
+	s := startServer(t, k, genserver.Config{Name: name})
+	entered := make(chan struct{}, 1)
+	s.Handle("wait", func(hctx context.Context, _ genserver.Request) ([]byte, error) {
+		select {
+		case entered <- struct{}{}:
+		default:
+		}
+		<-hctx.Done()
+		return nil, hctx.Err()
+	})
+	results := make(chan error, calls)
+	for range calls {
+		go func() {
+			_, err := s.Call(ctx, genserver.Target{Name: name}, "wait", nil)
+			results <- err
+		}()
+	}
+	<-entered
+	testutil.WaitFor(t, "queued calls", func() bool { return s.Stats().Queued == calls-1 })
+	return s, results
 }
 
 // A subscription asked without room gets the default 64 slots (with none
