@@ -623,13 +623,26 @@ func (k *Kernel) Reply(from From, data []byte) error {
 }
 
 // ReplyError answers a call with an error: a *RemoteError (found with
-// errors.As) travels as is, any other error as its message only.
+// errors.As) travels as is; any other error travels as its message, with
+// the code of the first error in its chain that has a Code() string method
+// (as table's *TypeError does), so the caller can match it with
+// errors.Is(err, &RemoteError{Code: ...}).
 func (k *Kernel) ReplyError(from From, err error) error {
 	var re *RemoteError
 	if !errors.As(err, &re) {
 		re = &RemoteError{Message: err.Error()}
+		var c coder
+		if errors.As(err, &c) {
+			re.Code = c.Code()
+		}
 	}
 	return k.reply(from, nil, re)
+}
+
+// coder is an error that carries a code for the wire.
+type coder interface {
+	error
+	Code() string
 }
 
 func (k *Kernel) reply(from From, data []byte, rerr *RemoteError) error {

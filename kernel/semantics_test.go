@@ -90,15 +90,29 @@ func TestReplyError(t *testing.T) {
 		b.ReplyError(m.From, Errorf("NOT_FOUND", "no %s", m.Data))
 	}))
 	b.Register("plain", HandlerFunc(func(m Message) { b.ReplyError(m.From, errors.New("plain")) }))
+	b.Register("coded", HandlerFunc(func(m Message) {
+		b.ReplyError(m.From, fmt.Errorf("wrapped: %w", codedError{}))
+	}))
 	_, err := a.Call(ctxT(t), b.Self(), "fail", []byte("key"))
 	var re *RemoteError
 	if !errors.As(err, &re) || re.Code != "NOT_FOUND" || re.Message != "no key" || re.Node.ID != b.Self().ID {
 		t.Fatalf("remote error: %v", err)
 	}
-	if _, err := a.Call(ctxT(t), b.Self(), "plain", nil); !errors.As(err, &re) || re.Message != "plain" {
+	if _, err := a.Call(ctxT(t), b.Self(), "plain", nil); !errors.As(err, &re) || re.Message != "plain" || re.Code != "" {
 		t.Fatalf("plain error: %v", err)
 	}
+	// An error with a Code method anywhere in its chain lends its code.
+	_, err = a.Call(ctxT(t), b.Self(), "coded", nil)
+	if !errors.Is(err, &RemoteError{Code: "INVALID_TYPE"}) || !errors.As(err, &re) || re.Message != "wrapped: coded" {
+		t.Fatalf("coded error: %v", err)
+	}
 }
+
+// codedError is an error that carries its own code, as table's type errors do.
+type codedError struct{}
+
+func (codedError) Error() string { return "coded" }
+func (codedError) Code() string  { return "INVALID_TYPE" }
 
 // Replying to a cast fails; deferred replies work.
 func TestDeferredReply(t *testing.T) {

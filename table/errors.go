@@ -31,7 +31,10 @@ var (
 )
 
 // CodeInvalidType is the code of a TypeError, as notp's tables tag their
-// type errors, for programs that report or forward errors by code.
+// type errors, for programs that report or forward errors by code: a
+// handler that answers a call with a TypeError (kernel.ReplyError, or a
+// genserver handler's error) sends this code, and the caller matches it
+// with errors.Is(err, &kernel.RemoteError{Code: table.CodeInvalidType}).
 const CodeInvalidType = "INVALID_TYPE"
 
 // TypeError is the error of an operation of one kind used against a key
