@@ -77,8 +77,8 @@
 // directory and removes the PREV log. A compaction needs memory for a
 // second copy of the table while it runs. If it fails (the error is
 // logged), the PREV log stays and the next trigger retries it. Idle
-// reports whether a compaction is running (an in-memory table is always
-// idle).
+// reports true when no compaction is running (an in-memory table is
+// always idle).
 //
 // # Recovery
 //

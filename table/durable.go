@@ -214,7 +214,9 @@ func (d *durable) locked(fn func()) {
 
 func (d *durable) compactionDone(err error) {
 	d.compacting = false
-	d.busy.Store(false)
+	// Published once the next compaction, if any, has started, so Idle
+	// never reports true between two chained compactions.
+	defer func() { d.busy.Store(d.compacting) }()
 	d.stats.compactions.Add(1)
 	if err != nil {
 		d.stats.compactionErrors.Add(1)
