@@ -113,7 +113,9 @@ func ServerName(name string) string { return "conflux." + name }
 // Start opens the storage, starts Raft on the node's port and the
 // group's genserver, and begins following the ring (bootstrapping when
 // Config.BootstrapExpect says so). It fails with ErrAlreadyStarted when
-// called twice and ErrClosed after Stop.
+// called twice and ErrClosed after Stop. A Start that fails part-way
+// stops what it had started and returns its error joined with any error
+// of that teardown.
 func (s *Store[S, A]) Start(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -124,12 +126,10 @@ func (s *Store[S, A]) Start(ctx context.Context) error {
 		return ErrAlreadyStarted
 	}
 	if err := s.start(ctx); err != nil {
-		s.teardown(context.Background())
-		return err
+		return errors.Join(err, s.teardown(context.Background()))
 	}
 	if err := s.registerAdmin(); err != nil {
-		s.teardown(context.Background())
-		return err
+		return errors.Join(err, s.teardown(context.Background()))
 	}
 	s.started = true
 	s.live.Store(s.raft)
@@ -190,7 +190,8 @@ func (s *Store[S, A]) start(ctx context.Context) error {
 // transport and the storage, and waits for the store's goroutines. The
 // node stays a member of the group's configuration (it is removed when it
 // leaves the ring). It returns the parts' errors joined, ctx's among them
-// when ctx ended before the genserver's queue was answered; the store is
+// when ctx ended before the genserver's queue was answered (or
+// context.DeadlineExceeded when the 5 s cap ran out first); the store is
 // stopped either way. Idempotent: a second Stop, or Stop before Start,
 // returns nil.
 func (s *Store[S, A]) Stop(ctx context.Context) error {
