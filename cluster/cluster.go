@@ -227,7 +227,7 @@ func New(cfg Config) (*Node, error) {
 	cs := &commandServer{
 		srv: srv, ring: ring, self: k.Self, health: n.health,
 		timeout: cfg.CommandTimeout, allowMembers: cfg.AllowMemberCommands, log: log,
-		started: time.Now(), kernelStats: k.Stats, ringStats: ring.Stats, eventLog: n.events,
+		started: time.Now(), kernelStats: k.Stats, ringStats: ring.Stats, transportStats: ring.TransportStats, eventLog: n.events,
 		keyring: k.Keyring(), syncKeys: ring.SyncKeys,
 	}
 	cs.register()

@@ -62,9 +62,8 @@ type commandServer struct {
 	// kernelStats and ringStats feed info's counters; nil = not shown.
 	kernelStats func() kernel.Stats
 	ringStats   func() gossip.Stats
-	// transportStats feeds info's memberlist counters, shown with the
-	// ring's (ringStats set); nil = gossip.TransportTotals, the process's
-	// totals, since memberlist owns the transport of each ring.
+	// transportStats feeds info's memberlist counters (the ring's
+	// transport), shown with the ring's (ringStats set); nil = none.
 	transportStats func() gossip.TransportStats
 	// eventLog holds the latest ring and health events; nil = none.
 	eventLog *eventLog
@@ -437,12 +436,10 @@ func (c *commandServer) info(context.Context, command.Args) command.Reply {
 		if b, err := json.Marshal(st); err == nil {
 			d.Gossip = b
 		}
-		ts := c.transportStats
-		if ts == nil {
-			ts = gossip.TransportTotals
-		}
-		if b, err := json.Marshal(ts()); err == nil {
-			d.Memberlist = b
+		if c.transportStats != nil {
+			if b, err := json.Marshal(c.transportStats()); err == nil {
+				d.Memberlist = b
+			}
 		}
 	}
 	return ok(d)

@@ -174,7 +174,7 @@ func TestMetricsEndpoint(t *testing.T) {
 	if got := after.MustValue(t, "notp_gossip_members", map[string]string{"health": "dead"}); got != 0 {
 		t.Errorf("dead members %v, want 0", got)
 	}
-	checkCallDuration(t, after, before)
+	checkCallDuration(t, after)
 	if got := after.MustValue(t, "notp_gossip_ring_nodes", nil); got != 2 {
 		t.Errorf("ring nodes %v, want 2", got)
 	}
@@ -183,6 +183,15 @@ func TestMetricsEndpoint(t *testing.T) {
 	}
 	if id, sum := ringInfo(t, after); id != "ring" || sum == "" {
 		t.Errorf("ring info: ring_id %q checksum %q", id, sum)
+	}
+	// The memberlist series are this node's: a met b, so a's transport
+	// has at least one stream, and every stream of a's (all with b, in
+	// this process) is counted again on b's side of the process totals.
+	mlStreams := after.MustValue(t, "notp_memberlist_streams_accepted_total", nil) +
+		after.MustValue(t, "notp_memberlist_streams_dialed_total", nil)
+	own, tot := a.Ring().TransportStats(), gossip.TransportTotals()
+	if mlStreams < 1 || mlStreams > float64(own.StreamsIn+own.StreamsOut) || 2*mlStreams > float64(tot.StreamsIn+tot.StreamsOut) {
+		t.Errorf("memberlist streams %v: node's own %+v, process totals %+v", mlStreams, own, tot)
 	}
 	if got := after.MustValue(t, "notp_kernel_connections_active", nil); got < 1 {
 		t.Errorf("active connections %v, want ≥ 1", got)
@@ -234,7 +243,7 @@ func TestMetricsAddrErrors(t *testing.T) {
 // checkCallDuration checks the call-latency histogram of the scrape after
 // against the one before: a well-formed cumulative histogram in seconds
 // whose samples grew with the calls made in between, with a plausible sum.
-func checkCallDuration(t *testing.T, after, before clustertest.Metrics) {
+func checkCallDuration(t *testing.T, after clustertest.Metrics) {
 	t.Helper()
 	const name = "notp_kernel_call_duration_seconds"
 	mf := after[name]

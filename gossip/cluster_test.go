@@ -333,3 +333,37 @@ func TestConcurrentOperations(t *testing.T) {
 	waitConverged(t, nodes, "n0", "n1", "n2", "n3", "x1", "x3")
 	waitSettled(t, nodes)
 }
+
+// A ring's transport counters are its own memberlist's, and they keep
+// what earlier memberlists counted when the ring leaves and joins again
+// (each join runs a new memberlist with a new transport).
+func TestTransportStatsSurviveRejoin(t *testing.T) {
+	nodes := cluster(t, 2)
+	n0, n1 := nodes[0], nodes[1]
+	// n1 met n0: its memberlist dialed n0 for the push/pull, which n0
+	// accepted.
+	s1 := n1.r.TransportStats()
+	if s1.StreamsOut == 0 || s1.StreamBytesOut == 0 || n0.r.TransportStats().StreamsIn == 0 {
+		t.Fatalf("after meet: n1 %+v, n0 %+v", s1, n0.r.TransportStats())
+	}
+	if tot := TransportTotals(); tot.StreamsOut < s1.StreamsOut+n0.r.TransportStats().StreamsOut {
+		t.Fatalf("process totals %+v below the two rings' sums", tot)
+	}
+	if err := n1.r.Leave(ctx(t), false); err != nil {
+		t.Fatal(err)
+	}
+	left := n1.r.TransportStats()
+	if left.StreamsOut < s1.StreamsOut || left.PacketsOut < s1.PacketsOut {
+		t.Fatalf("counters after Leave %+v fell below %+v", left, s1)
+	}
+	if err := n1.r.Join("ring"); err != nil {
+		t.Fatal(err)
+	}
+	if err := n1.r.Meet(ctx(t), n0.self()); err != nil {
+		t.Fatal(err)
+	}
+	waitConverged(t, nodes, "n0", "n1")
+	if again := n1.r.TransportStats(); again.StreamsOut <= left.StreamsOut || again.PacketsOut < left.PacketsOut {
+		t.Fatalf("counters after the second meet %+v, want more streams out than %+v", again, left)
+	}
+}

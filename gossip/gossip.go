@@ -18,6 +18,7 @@ import (
 	"github.com/notp-go/notp"
 	"github.com/notp-go/notp/chash"
 	"github.com/notp-go/notp/gossip/internal/codec"
+	"github.com/notp-go/notp/gossip/internal/mltransport"
 	"github.com/notp-go/notp/internal/event"
 	"github.com/notp-go/notp/kernel"
 	"github.com/notp-go/notp/vclock"
@@ -226,6 +227,12 @@ type Ring struct {
 	// kept in step with the kernel's (SyncKeys, under keysMu).
 	mlKeyring atomic.Pointer[memberlist.Keyring]
 	keysMu    sync.Mutex
+	// trMu guards tr, the transport of the running memberlist, and
+	// trDone, the counters of the transports of earlier ones, whose sum
+	// is TransportStats.
+	trMu   sync.Mutex
+	tr     *mltransport.Transport
+	trDone mltransport.Stats
 
 	// mu guards the replicated state. It is never held while calling
 	// memberlist or sending.

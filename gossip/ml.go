@@ -89,6 +89,9 @@ func (r *Ring) startMemberlist(ringID string) error {
 	}
 	r.ml, r.mlDel = ml, del
 	r.mlRef.Store(ml)
+	r.trMu.Lock()
+	r.tr = tr
+	r.trMu.Unlock()
 	r.mlKeyring.Store(kr)
 	if err := r.SyncKeys(); err != nil { // the kernel's keys may have changed meanwhile
 		r.log.Warn("memberlist keyring not in step with the kernel's", "err", err)
@@ -118,6 +121,12 @@ func (r *Ring) stopMemberlist(ctx context.Context, leave bool) {
 	if err := ml.Shutdown(); err != nil {
 		r.log.Debug("memberlist shutdown", "err", err)
 	}
+	r.trMu.Lock()
+	if r.tr != nil {
+		r.trDone = r.trDone.Add(r.tr.Stats())
+		r.tr = nil
+	}
+	r.trMu.Unlock()
 }
 
 // mlJoin joins memberlist through addrs. Caller holds opMu.

@@ -15,11 +15,23 @@ var ErrUDPBind = mltransport.ErrUDPBind
 
 // TransportStats are the traffic counters of memberlist's transport over
 // the kernel (packets, streams, bytes, and streams refused at their
-// limits); see [TransportTotals].
+// limits); see [Ring.TransportStats] and [TransportTotals].
 type TransportStats = mltransport.Stats
 
+// TransportStats returns the counters of this ring's memberlist transport,
+// summed over every memberlist the ring has run since it was created
+// (each join of a ring starts a new one), so they only grow.
+func (r *Ring) TransportStats() TransportStats {
+	r.trMu.Lock()
+	defer r.trMu.Unlock()
+	if r.tr == nil {
+		return r.trDone
+	}
+	return r.trDone.Add(r.tr.Stats())
+}
+
 // TransportTotals returns the transport counters summed over every ring of
-// the process since it started, stopped ones included: memberlist owns
-// its transport, so process-wide totals are what metrics and benchmarks
-// can read. Take differences of two snapshots to measure an interval.
+// the process since it started, stopped ones included, for benchmarks that
+// run many nodes in one process. Take differences of two snapshots to
+// measure an interval.
 func TransportTotals() TransportStats { return mltransport.TotalStats() }

@@ -99,7 +99,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		emit(ch, gossipMetrics, &gs)
 		c.collectMembers(ch)
 		c.collectRing(ch)
-		ms := gossip.TransportTotals()
+		ms := c.ring.TransportStats()
 		emit(ch, memberlistMetrics, &ms)
 	}
 	c.collectServers(ch)

@@ -169,7 +169,7 @@ var gossipMetrics = []metric[gossip.Stats]{
 
 // mlcounter is a memberlist transport counter, its descriptor made here.
 func mlcounter(name, help string, val func(*gossip.TransportStats) uint64) metric[gossip.TransportStats] {
-	return counter(newDesc("notp_memberlist_"+name, help+" Summed over the process's failure-detector transports."), val)
+	return counter(newDesc("notp_memberlist_"+name, help+" Counted by this node's failure-detector transport."), val)
 }
 
 var memberlistMetrics = []metric[gossip.TransportStats]{

@@ -56,8 +56,9 @@
 //	notp_metrics_sources                               sources registered now (gauge)
 //	notp_metrics_source_panics_total, _samples_dropped_total
 //
-// The memberlist series are summed over every failure-detector transport
-// of the process (one per node; a process normally runs one node).
+// The memberlist series are the counters of the node's failure-detector
+// transport, summed over every memberlist its ring has run (each join
+// starts one), so they only grow.
 //
 // # Sources of other packages
 //

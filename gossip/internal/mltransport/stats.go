@@ -20,6 +20,18 @@ type Stats struct {
 	StreamTimeouts  uint64 // streams whose reads hit a deadline
 }
 
+// Add returns the field-by-field sum of s and o.
+func (s Stats) Add(o Stats) Stats {
+	return Stats{
+		PacketsIn: s.PacketsIn + o.PacketsIn, PacketsOut: s.PacketsOut + o.PacketsOut,
+		PacketBytesIn: s.PacketBytesIn + o.PacketBytesIn, PacketBytesOut: s.PacketBytesOut + o.PacketBytesOut,
+		StreamsIn: s.StreamsIn + o.StreamsIn, StreamsOut: s.StreamsOut + o.StreamsOut,
+		StreamBytesIn: s.StreamBytesIn + o.StreamBytesIn, StreamBytesOut: s.StreamBytesOut + o.StreamBytesOut,
+		RejectedStreams: s.RejectedStreams + o.RejectedStreams, StreamsTooLarge: s.StreamsTooLarge + o.StreamsTooLarge,
+		StreamTimeouts: s.StreamTimeouts + o.StreamTimeouts,
+	}
+}
+
 // counters are the atomic form of Stats.
 type counters struct {
 	packetsIn, packetsOut         atomic.Uint64

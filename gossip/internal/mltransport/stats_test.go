@@ -121,3 +121,15 @@ func TestStatsMemberlist(t *testing.T) {
 		t.Fatalf("probe bytes not counted: a %+v, b %+v", sa, sb)
 	}
 }
+
+func TestStatsAdd(t *testing.T) {
+	a := Stats{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}
+	b := Stats{100, 200, 300, 400, 500, 600, 700, 800, 900, 1000, 1100}
+	want := Stats{101, 202, 303, 404, 505, 606, 707, 808, 909, 1010, 1111}
+	if got := a.Add(b); got != want {
+		t.Fatalf("Add = %+v, want %+v", got, want)
+	}
+	if got := (Stats{}).Add(a); got != a {
+		t.Fatalf("zero.Add(a) = %+v, want %+v", got, a)
+	}
+}
