@@ -36,19 +36,6 @@ func keysOnAll(t *testing.T, adm *admin, ns []*cluster.Node, a command.Args, wan
 	}
 }
 
-// The cookie of a running three-node cluster rotates through the keys
-// command (install everywhere, use everywhere, remove everywhere) while
-// every node calls and casts to every other: no call fails, every cast
-// sent arrives, and no node is ever seen other than alive, from before
-// the rotation until several failure-detector rounds after the old key
-// is gone. Connections opened after the rotation, by the nodes and to
-// them, authenticate with the new cookie; the old cookie opens none.
-//
-// A node left on the old key alone would show: its peers' links to it
-// redial with the new key once they remove the old one and are refused
-// (calls fail or time out, casts stay queued), and memberlist's probes,
-// encrypted with the new key's derivative, go unanswered (the node turns
-// suspect well within the watch that follows the rotation).
 // steadyMemberlist is clustertest.FastMemberlist with a failure detector
 // slow enough not to flap on a loaded machine under -race (a probe may take
 // 400 ms; dead after 2 s of suspicion), while a node that cannot be
@@ -61,6 +48,20 @@ func steadyMemberlist() *memberlist.Config {
 	return c
 }
 
+// The cookie of a running three-node cluster rotates through the keys
+// command (install everywhere, use everywhere, remove everywhere) while
+// every node calls and casts to every other: no call fails, every cast
+// sent arrives, and no node is ever seen dead or gone (a passing
+// suspicion on a loaded machine is allowed), from before the rotation
+// until several failure-detector rounds after the old key is gone.
+// Connections opened after the rotation, by the nodes and to them,
+// authenticate with the new cookie; the old cookie opens none.
+//
+// A node left on the old key alone would show: its peers' links to it
+// redial with the new key once they remove the old one and are refused
+// (calls fail or time out, casts stay queued), and memberlist's probes,
+// encrypted with the new key's derivative, go unanswered (the node turns
+// suspect well within the watch that follows the rotation).
 func TestCookieRotationUnderTraffic(t *testing.T) {
 	adm, ns := threeNodesWith(t, "", steadyMemberlist)
 	const newCookie = "cluster rotation cookie 0123456789abcdef"
