@@ -108,7 +108,7 @@ func runKeys(ctx context.Context, c *client, kr cmdline.KeysRequest) command.Rep
 	data, _ := json.Marshal(res)
 	out := command.Reply{OK: res.Live > 0 && res.Acked == res.Live, Data: data}
 	if !out.OK {
-		msg := fmt.Sprintf("keys %s: %d of %d live nodes acknowledged", kr.Op, res.Acked, res.Live)
+		msg := fmt.Sprintf("keys %s: %d of %d nodes asked acknowledged", kr.Op, res.Acked, res.Live)
 		if len(res.Skipped) > 0 {
 			msg += "; skipped as dead or left: " + strings.Join(res.Skipped, ", ")
 		}

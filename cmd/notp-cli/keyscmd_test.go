@@ -138,7 +138,7 @@ func TestOneShotKeys(t *testing.T) {
 			{"id": "gone", "host": "127.0.0.1", "port": closedPort(t), "health": h},
 		})
 		code, out, _ = cli(ks[0], testCookie, 2*time.Second, "keys", "use", newCookie, "--format", "text")
-		if code != exitFail || !strings.Contains(out, "error: keys use: 1 of 2 live nodes acknowledged (FAILED)\n  gone: ") {
+		if code != exitFail || !strings.Contains(out, "error: keys use: 1 of 2 nodes asked acknowledged (FAILED)\n  gone: ") {
 			t.Fatalf("keys use with an unreachable %s node: exit %d\n%s", h, code, out)
 		}
 	}
@@ -174,5 +174,5 @@ func TestShellKeys(t *testing.T) {
 	if code != 0 || errs != "" {
 		t.Fatalf("exit %d stderr %q\n%s", code, errs, out)
 	}
-	wantInOrder(t, out, "> error: keys list: 1 of 2 live nodes acknowledged (FAILED)\n  gone: ")
+	wantInOrder(t, out, "> error: keys list: 1 of 2 nodes asked acknowledged (FAILED)\n  gone: ")
 }
