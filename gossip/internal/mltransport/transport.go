@@ -103,9 +103,12 @@ func NewWithConfig(k *kernel.Kernel, cfg Config) (*Transport, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	if k.Addr() == nil {
+		return nil, fmt.Errorf("mltransport: %w", kernel.ErrNotStarted)
+	}
 	addr, ok := tcpAddr(k.Addr())
 	if !ok {
-		return nil, fmt.Errorf("mltransport: %w", kernel.ErrNotStarted)
+		return nil, fmt.Errorf("mltransport: the kernel listens on %q, not an IP address and port", k.Addr())
 	}
 	ln, err := k.Listen(Proto)
 	if err != nil {
