@@ -38,7 +38,8 @@
 //	notp_gossip_ring_nodes, _ring_tokens               size of this node's hash ring (gauges)
 //	notp_gossip_ring_info{ring_id,checksum}            1; checksum (hex) of the ring state that
 //	                                                   anti-entropy compares: equal on every member
-//	                                                   once the ring converged
+//	                                                   once the ring converged; a new
+//	                                                   series per ring change
 //	notp_gossip_messages_sent_total, _received_total, _rejected_total, _send_errors_total,
 //	  _inbox_drops_total, _conflicts_total, _push_pulls_total, _reconnect_attempts_total,
 //	  _reconnects_total, _entries_refused_total, _links_deferred_total, _flushes_total,
