@@ -100,6 +100,8 @@
 //   - internal/faultnet: a fault-injecting network for tests.
 //   - internal/testutil: the test helpers of the packages below cluster,
 //     which clustertest wraps.
+//   - internal/testutil/mltest: memberlist's fast test configuration, apart
+//     so that tests which need no memberlist do not link it.
 //   - internal/testcert: test certificates.
 //   - internal/e2e: end-to-end tests of the binaries.
 //
