@@ -19,13 +19,14 @@ import (
 
 // flushedNodes returns the node IDs in p's flush file, as a restart of p
 // would load them. It reads a copy, so Load's removal of leftover
-// temporary files cannot touch a flush p is writing.
-func (e *env) flushedNodes(p *proc) ([]string, error) {
+// temporary files cannot touch a flush p is writing; the copy is made in
+// dir, overwriting the last one.
+func (e *env) flushedNodes(p *proc, dir string) ([]string, error) {
 	b, err := os.ReadFile(p.flush)
 	if err != nil {
 		return nil, err
 	}
-	path := filepath.Join(e.t.TempDir(), "state")
+	path := filepath.Join(dir, "state")
 	if err := os.WriteFile(path, b, 0o600); err != nil {
 		return nil, err
 	}
@@ -90,8 +91,9 @@ func TestRestartAtNewPort(t *testing.T) {
 	// The state is written at most once a second: a kill before c has
 	// saved the three-node ring would restart it knowing nobody, and
 	// nobody knows its new port.
+	copyDir := t.TempDir()
 	e.eventually("c's flush file holding the three-node ring", 30*time.Second, func() (bool, string) {
-		ids, err := e.flushedNodes(c)
+		ids, err := e.flushedNodes(c, copyDir)
 		return err == nil && slices.Equal(ids, []string{"a", "b", "c"}), fmt.Sprintf("c's flush file: %v %v", ids, err)
 	})
 
