@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/notp-go/notp/cmd/notp-cli/internal/cmdline"
 	"github.com/notp-go/notp/command"
@@ -46,24 +45,12 @@ type keygenData struct {
 // parseKeygen reads keygen's arguments: only --format text|json (as
 // "--format json" or "--format=json"). It returns "" when not given.
 func parseKeygen(args []string) (string, error) {
-	format := ""
-	for i := 0; i < len(args); i++ {
-		name, val, hasVal := strings.Cut(args[i], "=")
-		if name != "--format" {
-			return "", fmt.Errorf("%w, got %q", errKeygenArgs, args[i])
-		}
-		if !hasVal {
-			if i+1 >= len(args) {
-				return "", errors.New("keygen: option --format needs a value")
-			}
-			i++
-			val = args[i]
-		}
-		f, err := cmdline.ParseFormat(val)
-		if err != nil {
-			return "", fmt.Errorf("keygen: %w", err)
-		}
-		format = f
+	pos, format, err := cmdline.SplitFormat(args)
+	if err != nil {
+		return "", fmt.Errorf("keygen: %w", err)
+	}
+	if len(pos) > 0 {
+		return "", fmt.Errorf("%w, got %q", errKeygenArgs, pos[0])
 	}
 	return format, nil
 }

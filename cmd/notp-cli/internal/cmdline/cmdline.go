@@ -301,6 +301,15 @@ func splitOptions(opts int, args []string) (pos []string, o Options, err error) 
 	return pos, o, nil
 }
 
+// SplitFormat separates a command's --format option (as "--format json"
+// or "--format=json", anywhere before "--") from its positional
+// arguments, for the commands that take no other option (keys, keygen).
+// format is "" when not given; any other option is an error.
+func SplitFormat(args []string) (pos []string, format string, err error) {
+	pos, o, err := splitOptions(0, args)
+	return pos, o.Format, err
+}
+
 // ParseFormat accepts text or json.
 func ParseFormat(s string) (string, error) {
 	if !slices.Contains(formats, s) {
@@ -544,26 +553,11 @@ type KeysRequest struct {
 // is not a fingerprint is a cookie, whose fingerprint it computes.
 func ParseKeys(args []string) (KeysRequest, error) {
 	var kr KeysRequest
-	var pos []string
-	for i := 0; i < len(args); i++ {
-		name, val, hasVal := strings.Cut(args[i], "=")
-		if name != "--format" {
-			pos = append(pos, args[i])
-			continue
-		}
-		if !hasVal {
-			if i+1 >= len(args) {
-				return kr, fmt.Errorf("keys: option --format needs a value")
-			}
-			i++
-			val = args[i]
-		}
-		f, err := ParseFormat(val)
-		if err != nil {
-			return kr, fmt.Errorf("keys: %w", err)
-		}
-		kr.Format = f
+	pos, format, err := SplitFormat(args)
+	if err != nil {
+		return kr, fmt.Errorf("keys: %w", err)
 	}
+	kr.Format = format
 	if len(pos) == 0 {
 		return kr, fmt.Errorf("keys: want list, install, use or remove")
 	}
