@@ -15,12 +15,15 @@ import "errors"
 // genserver.Server can be started again after Stop, so it has no
 // ErrClosed, and only constructors that take a kernel have ErrNilKernel.
 //
-// Those types stop alike: Close() stops at once, and a type that can
+// Their stops have one shape: Close() stops at once, and a type that can
 // drain work first also has Stop(ctx), which drains until ctx ends; Close
-// is then Stop with a context that has already ended. Both are
-// idempotent. kernel.Kernel has Close only, as it has nothing of its own
-// to drain, and dsm.DSM has Stop only, as its Close(ctx, id, holder) is a
-// semaphore operation: Stop with a cancelled context stops it at once.
+// is then Stop with a context that has already ended, returning Stop's
+// errors other than that cancellation. After a first stop, both return
+// nil. kernel.Kernel has Close only, as it has nothing of its own to
+// drain, and dsm.DSM calls its immediate stop StopNow, as its Close(ctx,
+// id, holder) is a semaphore operation. A stop before Start differs by
+// type: dlm, dsm and the replicated services report ErrNotStarted, while
+// a conflux.Store returns nil and can no longer be started.
 var (
 	// ErrAlreadyStarted: Start was called on something already started.
 	ErrAlreadyStarted = errors.New("already started")

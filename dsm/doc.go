@@ -96,16 +96,9 @@
 //
 // The module's long-lived types have Close() for an immediate stop beside
 // Stop(ctx), but a DSM's Close(ctx, id, holder) is the semaphore
-// operation, so it has no such Close. Stop with a context that is already
-// cancelled is the immediate stop: the owner's queued requests are
-// answered with genserver.CodeStopped instead of handled, and Stop's
-// error may wrap the cancellation, for the caller to ignore:
-//
-//	ctx, cancel := context.WithCancel(context.Background())
-//	cancel()
-//	if err := s.Stop(ctx); err != nil && !errors.Is(err, context.Canceled) {
-//		// the table did not close cleanly
-//	}
+// operation, so its immediate stop is [DSM.StopNow]: the owner's queued
+// requests are answered with genserver.CodeStopped instead of handled,
+// and only real errors (a table that did not close cleanly) are returned.
 //
 // # Layout
 //

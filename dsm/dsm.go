@@ -119,12 +119,17 @@ func (s *DSM) load(ctx context.Context, st *table.Table) error {
 // DSM on the same Dir (notp's Stop cleared them); Stop does not hand them
 // off. A stopped DSM cannot be started again; a second Stop returns nil,
 // and Stop before Start ErrNotStarted.
-//
-// DSM has no Close() beside Stop, unlike the module's other long-lived
-// types: its Close(ctx, id, holder) is the semaphore operation. To stop at
-// once, call Stop with a context that is already cancelled and ignore
-// context.Canceled in its result.
+// For an immediate stop, see StopNow.
 func (s *DSM) Stop(ctx context.Context) error { return s.base.Stop(ctx) }
+
+// StopNow stops the DSM at once: Stop with an already cancelled context,
+// so requests still queued at the owner are answered with
+// genserver.CodeStopped instead of handled. It returns Stop's errors other
+// than that cancellation (a table that did not close cleanly, say):
+// ErrNotStarted before Start, nil after a Stop or StopNow. The module's
+// other long-lived types call this Close; a DSM's Close(ctx, id, holder)
+// is the semaphore operation.
+func (s *DSM) StopNow() error { return s.base.Close() }
 
 func (s *DSM) running() error { return s.base.Running() }
 

@@ -56,15 +56,19 @@ func TestLifecycleSentinels(t *testing.T) {
 	}
 }
 
-// Stop with an already cancelled context is the DSM's immediate stop (it
-// has no Close(): that name is the semaphore operation): it returns at
-// once with nothing but the cancellation, and a second Stop returns nil.
-func TestStopWithCancelledContextStopsAtOnce(t *testing.T) {
+// StopNow is the DSM's immediate stop (it has no Close(): that name is
+// the semaphore operation): before Start it reports ErrNotStarted, as Stop
+// does; on a started DSM it returns nil at once, a second StopNow and a
+// Stop after it return nil, and the DSM then refuses work with ErrClosed.
+func TestStopNowStopsAtOnce(t *testing.T) {
 	c, _ := form(t, clustertest.Config{Nodes: 1}, Config{}, true)
 	ctx := clustertest.Context(t, 20*time.Second)
 	s, err := New(c.Node(0), Config{Name: "closing", Dir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if err := s.StopNow(); !errors.Is(err, ErrNotStarted) {
+		t.Fatalf("StopNow before Start: %v", err)
 	}
 	if err := s.Start(ctx); err != nil {
 		t.Fatal(err)
@@ -72,23 +76,27 @@ func TestStopWithCancelledContextStopsAtOnce(t *testing.T) {
 	if err := s.Create(ctx, "s", 1); err != nil {
 		t.Fatal(err)
 	}
-	now, cancel := context.WithCancel(context.Background())
-	cancel()
 	stopped := make(chan error, 1)
-	go func() { stopped <- s.Stop(now) }()
+	go func() { stopped <- s.StopNow() }()
 	select {
 	case err := <-stopped:
-		if err != nil && !errors.Is(err, context.Canceled) {
-			t.Fatalf("Stop(cancelled) = %v, want nil or context.Canceled", err)
+		if err != nil {
+			t.Fatalf("StopNow = %v, want nil", err)
 		}
 	case <-time.After(5 * time.Second):
-		t.Fatal("Stop with a cancelled context did not return within 5s")
+		t.Fatal("StopNow did not return within 5s")
+	}
+	if err := s.StopNow(); err != nil {
+		t.Fatalf("second StopNow: %v", err)
 	}
 	if err := s.Stop(ctx); err != nil {
-		t.Fatalf("second Stop: %v", err)
+		t.Fatalf("Stop after StopNow: %v", err)
 	}
 	if err := s.Create(ctx, "s", 1); !errors.Is(err, ErrClosed) {
-		t.Fatalf("after Stop: %v", err)
+		t.Fatalf("after StopNow: %v", err)
+	}
+	if err := s.Start(ctx); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Start after StopNow: %v", err)
 	}
 }
 
