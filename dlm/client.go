@@ -154,7 +154,7 @@ func (d *DLM) attempt(ctx context.Context, write bool, id, holder string, ttl ti
 	}
 	var token uint64
 	if write {
-		token = max(maxTok+1, clockToken(start))
+		token = max(maxTok+1, clockToken(d.cfg.Now()))
 		commits := d.vote(actx, granted, wire.Commit, request{ID: id, Holder: holder, Token: token}, q)
 		recorded, _, cerrs := tally(commits)
 		if len(recorded) < q {
@@ -172,12 +172,12 @@ func (d *DLM) attempt(ctx context.Context, write bool, id, holder string, ttl ti
 	return Lock{ID: id, Holder: holder, Token: token, Validity: validity, Nodes: granted}, nil
 }
 
-// clockToken is the smallest token a write lock started at t takes: its
-// time in microseconds since 1970 (0 before then). Replicas new to an ID
-// after a ring change never saw its earlier tokens; with this floor a
-// token taken on them still exceeds every token taken before it, as long
-// as the two clients' clocks differ by less than the time between the two
-// WLock calls. It stays below 2^53 until the year 2255, so tokens pass
+// clockToken is the smallest token a write lock whose quorum granted it
+// at t takes: t in microseconds since 1970 (0 before then). Replicas new
+// to an ID after a ring change never saw its earlier tokens; with this
+// floor a token taken on them exceeds every token taken before it only
+// if the two clients' clocks differ by less than the time between the
+// two tokens being chosen; otherwise nothing orders them. It stays below 2^53 until the year 2255, so tokens pass
 // through JSON and float64 exactly.
 func clockToken(t time.Time) uint64 {
 	return uint64(max(t.UnixMicro(), 0))

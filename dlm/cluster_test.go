@@ -230,7 +230,30 @@ func contend(t *testing.T, m *model, stop <-chan struct{}, ds func(i int) *dlm.D
 // directory: no two writers and no writer and reader ever overlap, and
 // write tokens only grow.
 func TestMutualExclusionAndTokenOrderWhileAReplicaRestarts(t *testing.T) {
-	cfg := dlm.Config{Replicas: 3, MinWait: time.Millisecond, MaxWait: 20 * time.Millisecond}
+	forEachClock(t, testMutualExclusionWhileAReplicaRestarts)
+}
+
+// clocks are the two clocks the model tests run under. On the real clock
+// a token's time floor alone keeps tokens growing; 60 years in the past
+// the floor is 0, so only the tokens the replicas recorded order them,
+// and a broken recording step shows at once.
+var clocks = []struct {
+	name string
+	now  func() time.Time
+}{
+	{"before1970", func() time.Time { return time.Now().AddDate(-60, 0, 0) }},
+	{"realclock", time.Now},
+}
+
+// forEachClock runs test as a subtest under each of clocks.
+func forEachClock(t *testing.T, test func(t *testing.T, now func() time.Time)) {
+	for _, c := range clocks {
+		t.Run(c.name, func(t *testing.T) { test(t, c.now) })
+	}
+}
+
+func testMutualExclusionWhileAReplicaRestarts(t *testing.T, now func() time.Time) {
+	cfg := dlm.Config{Replicas: 3, MinWait: time.Millisecond, MaxWait: 20 * time.Millisecond, Now: now}
 	c, ds := form(t, clustertest.Config{Nodes: 3, Faults: true, Seed: 2}, cfg, false)
 	m := newModel()
 	stop := make(chan struct{})
@@ -255,7 +278,11 @@ func TestMutualExclusionAndTokenOrderWhileAReplicaRestarts(t *testing.T) {
 // every node (those cut off simply fail), write tokens strictly growing in
 // the order writers got in, never two writers at once.
 func TestFencingTokensUnderPartitionsAndCrashes(t *testing.T) {
-	cfg := dlm.Config{Replicas: 3, MinWait: time.Millisecond, MaxWait: 20 * time.Millisecond}
+	forEachClock(t, testFencingTokensUnderPartitionsAndCrashes)
+}
+
+func testFencingTokensUnderPartitionsAndCrashes(t *testing.T, now func() time.Time) {
+	cfg := dlm.Config{Replicas: 3, MinWait: time.Millisecond, MaxWait: 20 * time.Millisecond, Now: now}
 	cc := clustertest.Config{Nodes: 3, Faults: true, Seed: 3, Loss: 0.02, Duplicate: 0.02, Reorder: 0.05}
 	c, ds := form(t, cc, cfg, false)
 	m := newModel()

@@ -47,14 +47,16 @@
 // DriftFactor of each other. When the ring changes, an ID can move to
 // replicas that never saw its tokens (and, like any quorum lock, to a
 // quorum that does not know its current holder); a token is therefore
-// never smaller than the WLock's start time in microseconds since 1970
-// (Config.Now), so tokens keep growing across the move as long as the
-// clients' clocks agree to within the time between the two WLock calls,
-// and a resource that refuses smaller tokens fences the earlier holder.
+// never smaller than the time it is chosen at (Config.Now, in
+// microseconds since 1970, taken once the quorum granted the lock). A
+// token taken on the new replicas exceeds the earlier ones only if the
+// two clients' clocks differ by less than the time between the two
+// tokens being chosen; with clocks further apart, nothing orders them
+// across the move.
 //
 // How: each replica keeps one durable counter, the largest token recorded
 // on it. A write-lock grant reports the counter (phase 1); the client
-// takes token = max(max(reported)+1, start time in µs) and sends commit{id, holder, token} to the
+// takes token = max(max(reported)+1, the time in µs) and sends commit{id, holder, token} to the
 // granting replicas (phase 2); a replica records it (counter = max(counter,
 // token), on disk before it answers) only while that holder still holds
 // the lock there. WLock returns only after a quorum recorded it. Why it
