@@ -118,7 +118,13 @@ func TestDeployManifests(t *testing.T) {
 
 	// The readiness probe: GET /metrics on the metrics port.
 	probe := fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort)
-	waitUntil(t, "the readiness probe to answer 200", 30*time.Second, exited, func() (bool, string) {
+	e := &env{t: t}
+	e.eventually("the readiness probe to answer 200", 30*time.Second, func() (bool, string) {
+		select {
+		case err := <-exited:
+			t.Fatalf("the node exited before its readiness probe answered: %v", err)
+		default:
+		}
 		resp, err := http.Get(probe)
 		if err != nil {
 			return false, err.Error()
@@ -323,27 +329,4 @@ func manifestInt(t *testing.T, text, re string) int {
 		t.Fatal(err)
 	}
 	return n
-}
-
-// waitUntil polls cond until it holds, failing t after timeout or when
-// the process behind exited ends first.
-func waitUntil(t *testing.T, what string, timeout time.Duration, exited <-chan error, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	last := ""
-	for {
-		ok, msg := cond()
-		if ok {
-			return
-		}
-		last = msg
-		select {
-		case err := <-exited:
-			t.Fatalf("waiting for %s: the node exited: %v (last: %s)", what, err, last)
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("waiting for %s: timed out after %v (last: %s)", what, timeout, last)
-		}
-	}
 }
