@@ -88,9 +88,10 @@
 // All methods are safe for concurrent use. An owner's state belongs to
 // its genserver's actor goroutine; handoffs are sent by a goroutine of
 // the DSM so that two owners handing off to each other never wait on each
-// other's actor. Stop stops and waits for the DSM's goroutines (ring
-// watcher, sweep and rebalance tickers, handoff sender). A DSM cannot be restarted after
-// Stop: build a new one on the same Dir.
+// other's actor. Stop and StopNow stop and wait for the DSM's goroutines
+// (ring watcher, sweep and rebalance tickers, handoff sender). A DSM
+// cannot be restarted after Stop or StopNow: build a new one on the same
+// Dir.
 //
 // # Stopping at once
 //

@@ -118,8 +118,8 @@ func (s *DSM) load(ctx context.Context, st *table.Table) error {
 // ctx's) and closes its table. The semaphores stay on disk for the next
 // DSM on the same Dir (notp's Stop cleared them); Stop does not hand them
 // off. A stopped DSM cannot be started again; a second Stop returns nil,
-// and Stop before Start ErrNotStarted.
-// For an immediate stop, see StopNow.
+// and Stop before Start ErrNotStarted. For an immediate stop, see
+// [DSM.StopNow].
 func (s *DSM) Stop(ctx context.Context) error { return s.base.Stop(ctx) }
 
 // StopNow stops the DSM at once: Stop with an already cancelled context,
