@@ -154,6 +154,9 @@ func (d *DLM) attempt(ctx context.Context, write bool, id, holder string, ttl ti
 	}
 	var token uint64
 	if write {
+		// The clock floor is read now, not at start: the later the
+		// time, the higher the floor and the closer to when the token
+		// is recorded. start stays the base of the validity.
 		token = max(maxTok+1, clockToken(d.cfg.Now()))
 		commits := d.vote(actx, granted, wire.Commit, request{ID: id, Holder: holder, Token: token}, q)
 		recorded, _, cerrs := tally(commits)
@@ -172,13 +175,15 @@ func (d *DLM) attempt(ctx context.Context, write bool, id, holder string, ttl ti
 	return Lock{ID: id, Holder: holder, Token: token, Validity: validity, Nodes: granted}, nil
 }
 
-// clockToken is the smallest token a write lock whose quorum granted it
-// at t takes: t in microseconds since 1970 (0 before then). Replicas new
-// to an ID after a ring change never saw its earlier tokens; with this
-// floor a token taken on them exceeds every token taken before it only
-// if the two clients' clocks differ by less than the time between the
-// two tokens being chosen; otherwise nothing orders them. It stays below 2^53 until the year 2255, so tokens pass
-// through JSON and float64 exactly.
+// clockToken is the smallest token a write lock takes when its token is
+// chosen at t (read from Config.Now once a quorum granted the lock, just
+// before the commit vote): t in microseconds since 1970, 0 before then.
+// Replicas that an ID moved to in a ring change never saw its earlier
+// tokens, so on them this floor is all that can order a new token after
+// an older one; it does only if the two clients' clocks differ by less
+// than the time between the two tokens being chosen, and otherwise the
+// order is not guaranteed. It stays below 2^53 until the year 2255, so
+// tokens pass through JSON and float64 exactly.
 func clockToken(t time.Time) uint64 {
 	return uint64(max(t.UnixMicro(), 0))
 }

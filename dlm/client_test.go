@@ -286,6 +286,44 @@ func TestWLockTokenFollowsTheClockOnReplicasThatNeverSawTheID(t *testing.T) {
 	}
 }
 
+// The clock floor is read once the quorum granted, just before the
+// commit: a clock that moves while the replicas vote gives a token at the
+// later time, while Validity still counts from the attempt's start.
+func TestWLockClockFloorIsReadAfterTheQuorumGranted(t *testing.T) {
+	var mu sync.Mutex
+	start := time.Date(2026, 12, 3, 7, 0, 0, 0, time.UTC)
+	const voting = 5 * time.Millisecond
+	now := start
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	var committed uint64
+	rpc := &fakeRPC{fn: func(_, ev string, r request) (reply, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch ev {
+		case wire.WLock:
+			now = start.Add(voting) // the replicas take this long to grant
+			return reply{OK: true, Token: 7}, nil
+		case wire.Commit:
+			committed = r.Token
+			return reply{OK: true, Token: r.Token}, nil
+		}
+		return reply{}, nil
+	}}
+	d := testClient(Config{Now: clock}, &fakeRing{nodes: abc}, rpc)
+	const ttl = time.Second
+	l, err := d.WLock(context.Background(), "id", "me", ttl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := uint64(start.Add(voting).UnixMicro()); l.Token != want || committed != want {
+		t.Fatalf("token %d, committed %d, want the time after the grants %d (the start gives %d)",
+			l.Token, committed, want, start.UnixMicro())
+	}
+	if want := ttl - voting - d.drift(ttl); l.Validity != want {
+		t.Fatalf("validity %v, want %v from the attempt's start", l.Validity, want)
+	}
+}
+
 func TestWLockFailsWhenTheTokenIsNotRecordedOnAQuorum(t *testing.T) {
 	rpc := &fakeRPC{fn: func(node, ev string, r request) (reply, error) {
 		if ev == wire.Commit && node != "a" {

@@ -234,9 +234,10 @@ func TestMutualExclusionAndTokenOrderWhileAReplicaRestarts(t *testing.T) {
 }
 
 // clocks are the two clocks the model tests run under. On the real clock
-// a token's time floor alone keeps tokens growing; 60 years in the past
-// the floor is 0, so only the tokens the replicas recorded order them,
-// and a broken recording step shows at once.
+// a token's time floor alone keeps tokens growing, so a broken commit or
+// recording step goes unseen; 60 years in the past the floor is 0 and only
+// the tokens the replicas recorded order them, so with that step broken
+// the model sees a token that did not grow from the second write on.
 var clocks = []struct {
 	name string
 	now  func() time.Time

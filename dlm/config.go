@@ -75,8 +75,9 @@ type Config struct {
 	MaxLocks int
 	// MaxHolders bounds the holders of one read lock; 0 = 1024.
 	MaxHolders int
-	// Now is the clock; nil = time.Now. Lock expiry uses it, and restored
-	// locks compare their wall-clock start with it.
+	// Now is the clock; nil = time.Now. Lock expiry, a lock's Validity and
+	// the time floor of a write lock's token use it, and restored locks
+	// compare their wall-clock start with it.
 	Now func() time.Time
 	// Logger receives the DLM's logs; nil discards.
 	Logger *slog.Logger

@@ -46,29 +46,29 @@
 // ID's replicas loses its disk (Config.Dir), and clocks run at rates within
 // DriftFactor of each other. When the ring changes, an ID can move to
 // replicas that never saw its tokens (and, like any quorum lock, to a
-// quorum that does not know its current holder); a token is therefore
-// never smaller than the time it is chosen at (Config.Now, in
-// microseconds since 1970, taken once the quorum granted the lock). A
-// token taken on the new replicas exceeds the earlier ones only if the
-// two clients' clocks differ by less than the time between the two
-// tokens being chosen; with clocks further apart, nothing orders them
-// across the move.
+// quorum that does not know its current holder). A token is therefore
+// never smaller than the time it is chosen at: Config.Now in microseconds
+// since 1970, read once a quorum granted the lock. Across a ring change
+// that moves an ID to replicas which never saw its tokens, tokens keep
+// growing only if the two clients' clocks differ by less than the time
+// between the two WLock calls (to be exact, between the moments their
+// tokens are chosen); otherwise their order is not guaranteed.
 //
 // How: each replica keeps one durable counter, the largest token recorded
 // on it. A write-lock grant reports the counter (phase 1); the client
-// takes token = max(max(reported)+1, the time in µs) and sends commit{id, holder, token} to the
-// granting replicas (phase 2); a replica records it (counter = max(counter,
-// token), on disk before it answers) only while that holder still holds
-// the lock there. WLock returns only after a quorum recorded it. Why it
-// holds: two successful write locks X then Y of one ID have recording
-// quorums that share a replica r. At r their holds are disjoint in time;
-// Y's cannot come first, since Y returns only with validity left, so
-// before its hold at r expires and before X could be granted there; so Y
-// was granted at r after X recorded its token there, and r reported a
-// counter ≥ X's token to Y. Read locks have Token 0. Give the token to the
-// resource the lock guards and have it refuse writes with a smaller token
-// than it has seen: that is what protects it from a holder that paused
-// past its validity.
+// takes token = max(max(reported)+1, the time in µs) and sends
+// commit{id, holder, token} to the granting replicas (phase 2); a replica
+// records it (counter = max(counter, token), on disk before it answers)
+// only while that holder still holds the lock there. WLock returns only
+// after a quorum recorded it. Why it holds: two successful write locks X
+// then Y of one ID have recording quorums that share a replica r. At r
+// their holds are disjoint in time; Y's cannot come first, since Y returns
+// only with validity left, so before its hold at r expires and before X
+// could be granted there; so Y was granted at r after X recorded its token
+// there, and r reported a counter ≥ X's token to Y. Read locks have Token
+// 0. Give the token to the resource the lock guards and have it refuse
+// writes with a smaller token than it has seen: that is what protects it
+// from a holder that paused past its validity.
 //
 // # Failures
 //
