@@ -82,8 +82,7 @@ type InfoData struct {
 	// Memberlist is the traffic counters of memberlist's transport over
 	// the kernel (gossip.TransportStats: packets, streams and their bytes
 	// in and out, and streams refused at their limits) as JSON, raw like
-	// Gossip. memberlist owns its transport, so the counters are summed
-	// over the rings of the node's process: a process that runs one node
-	// shows that node's.
+	// Gossip. The counters are the node's own, summed over every
+	// memberlist its ring has run (each join starts a new one).
 	Memberlist json.RawMessage `json:"memberlist,omitempty"`
 }

@@ -109,8 +109,8 @@
 // toolchain of the node's binary, its uptime, ring id, node and token
 // counts, its nodes by health, and the kernel's, gossip's and memberlist
 // transport's counters (packets, streams and their bytes in and out,
-// streams refused at their limits; summed over the rings of the node's
-// process, one in a process that runs one node).
+// streams refused at their limits; the node's own, summed over every
+// time its ring was joined).
 // monitor polls the node's event log (events) every 500ms, each poll
 // bounded by --timeout, and prints the events at --level or above
 // (default info) as they come: one JSON object per line in one-shot mode

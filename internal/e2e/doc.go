@@ -1,7 +1,10 @@
 // Package e2e holds the end-to-end test of notp for Go, built only with
 // the e2e build tag: it starts three examples/node processes on loopback,
-// drives every notp-cli command in one-shot mode and checks exit codes
-// and JSON, SIGKILLs a node, restarts it from its flush file and checks
+// drives notp-cli's commands in one-shot mode and checks exit codes and
+// JSON (the ring commands; lookup, info, events and nodes --status; a
+// monitor that must print an insertion and exit 0 on SIGINT; a cookie
+// rotation with keys, after which the old cookie is refused and the
+// nodes still see each other alive), SIGKILLs a node, restarts it from its flush file and checks
 // that all three rings agree. A second three-node test SIGKILLs a node,
 // waits until the others declare it dead, restarts it with its flush file
 // on a new port and checks through notp-cli nodes that the others see it

@@ -512,11 +512,20 @@ func TestEndToEnd(t *testing.T) {
 		}
 	}
 
-	step("insert, weights, weight, get, has")
-	// insert (a node that does not run), weights, weight, get, has
+	step("lookup, info, events, nodes --status")
+	e.checkReadCommands(all)
+
+	step("insert, weights, weight, get, has, monitor")
+	// insert (a node that does not run), weights, weight, get, has; a
+	// monitor on c prints the insertion and exits 0 on SIGINT.
+	mon := e.startMonitor(c)
 	xPort, yPort, zPort := strconv.Itoa(freePort(t)), strconv.Itoa(freePort(t)), strconv.Itoa(freePort(t))
 	e.cli(a, "insert", "x", "127.0.0.1", xPort, "-w", "5")
 	e.eventually("x inserted everywhere", 20*time.Second, func() (bool, string) { return e.agree(all, []string{"a", "b", "c", "x"}) })
+	e.eventually("monitor on c prints x's insertion", 10*time.Second, func() (bool, string) {
+		return monitorSaw(mon, "inserted", "x@127.0.0.1:"+xPort)
+	})
+	e.stopMonitor(mon)
 	w := unmarshal[map[string]int](t, e.cli(b, "weights"))
 	def := chash.DefaultRFactor
 	if len(w) != 4 || w["x"] != 5 || w["a"] != def || w["b"] != def || w["c"] != def {
@@ -618,6 +627,9 @@ func TestEndToEnd(t *testing.T) {
 			return e.allAlive(p, "a", "b", "c")
 		})
 	}
+
+	step("keys: rotate the cookie")
+	e.rotateCookie(all)
 
 	step("leave, join")
 	// leave: c leaves; it is alone and in no ring, the others drop it.

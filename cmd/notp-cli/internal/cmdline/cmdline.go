@@ -112,7 +112,7 @@ var Specs = []Spec{
 			"The key is at most 1024 bytes; a key that starts with '-' follows '--'.",
 		Parse: lookupArgs},
 	{Name: command.Info, Desc: "Prints the node's version, uptime, ring id and size, health counts and kernel, gossip and memberlist transport counters. " +
-		"The memberlist counters (packets, streams and their bytes, streams refused at their limits) are summed over the rings of the node's process.", Parse: noArgs},
+		"The memberlist counters (packets, streams and their bytes, streams refused at their limits) are the node's own, summed over every time its ring was joined.", Parse: noArgs},
 	{Name: command.Events, Usage: "<since>",
 		Desc:  "Prints the ring and health events the node logged from sequence number <since> on (at most 256; 0 returns none and the next cursor). monitor streams them.",
 		Parse: sinceArg},
