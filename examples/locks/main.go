@@ -228,15 +228,15 @@ func runOnce(ctx context.Context, d *dlm.DLM, o options, stdout io.Writer) (bool
 var errStaleToken = errors.New("ledger: stale fencing token")
 
 // appendFenced appends line to the ledger if token is larger than the
-// token of its last line: the check the guarded resource makes. A
-// directory beside the ledger serialises the check and the append
-// across processes.
+// token of its last line: the check the guarded resource makes. A lock on
+// a file beside the ledger (lockLedger) serialises the check and the
+// append across processes.
 func appendFenced(path string, token uint64, line string) error {
-	lock := path + ".lock"
-	for os.Mkdir(lock, 0o700) != nil {
-		time.Sleep(time.Millisecond)
+	unlock, err := lockLedger(path + ".lock")
+	if err != nil {
+		return err
 	}
-	defer os.Remove(lock)
+	defer unlock()
 	last, err := lastToken(path)
 	if err != nil {
 		return err

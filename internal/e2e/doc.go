@@ -14,7 +14,10 @@
 // replicated counter on Raft, on disk), adds from every node, SIGKILLs
 // the leader, restarts it from its directory and checks that every node
 // ends with the same total, at least the acknowledged adds and at most the
-// attempted ones.
+// attempted ones. TestLocksThreeProcesses runs three examples/locks
+// processes sharing a ledger, SIGKILLs the one that ran the job last and
+// restarts it from its directory, and checks that no two runs overlapped,
+// the ledger refused no token and the restarted node runs the job again.
 //
 // On Linux another test runs five node processes in network namespaces
 // of their own (ip netns; veth pairs to bridges in a hub namespace, with
