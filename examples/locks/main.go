@@ -18,7 +18,9 @@
 // one line per accepted run, tokens in increasing order. Stop one process
 // (Ctrl-C) and restart it with the same -dir: the others go on running the
 // job meanwhile (two of three replicas are a quorum), and the restarted
-// node rejoins with its locks and fencing counter.
+// node rejoins with its locks and fencing counter. The ledger's own lock is
+// an flock, which the kernel releases when its holder dies, so a process
+// killed in the middle of an append blocks no one.
 //
 // Flags:
 //
