@@ -45,6 +45,10 @@
 //	                The certificate files are re-read when they change (checked at
 //	                most once a minute, on handshakes) and at once on SIGHUP;
 //	                open connections keep the certificate they were made with.
+//	                The CAs are read once, at start: renew from a CA that -tls-ca
+//	                names. A self-signed certificate (no -tls-ca) that is replaced
+//	                is not trusted by nodes still holding the old one, so replacing
+//	                it takes a restart of every node.
 //	-busy-poll D    kernel.Config.BusyPoll, e.g. 50us (default 0: adaptive)
 //	-metrics HOST:PORT
 //	                serve Prometheus metrics at http://HOST:PORT/metrics
