@@ -367,8 +367,9 @@
 // 10 µs) when a poll finds data within a quarter of it; and stops at once
 // the first time the socket stays dry for more than 200 µs. A
 // request/response loop therefore polls on both sides, while a connection
-// with sparse or idle traffic sleeps in the poller like an unpolled one and
-// costs no CPU (one short gap among sparse records starts nothing). A
+// with sparse or idle traffic sleeps in the poller like an unpolled one,
+// making the same read(2) calls (one short gap among sparse records starts
+// nothing; reading the clock when the socket is dry is all it adds). A
 // positive BusyPoll is a fixed window polled after every dry read;
 // [BusyPollOff] (any negative BusyPoll) never polls.
 //

@@ -105,22 +105,28 @@ func (w *rawWriter) write(p []byte) (int, error) {
 // gaps between the records it reads. It is an io.Reader for the
 // connection's reader goroutine only.
 type rawReader struct {
-	rc    syscall.RawConn
-	fn    func(fd uintptr) bool // read, or wait for readability
-	tryFn func(fd uintptr) bool // read once, never wait
-	p     []byte
-	n     int
-	err   error
-	again bool      // tryFn found nothing to read
-	pl    *poller   // nil: never poll
-	ad    adaptive  // the adaptive window (Config.BusyPoll 0)
-	quiet time.Time // no polling before this (the cores were contended)
+	rc      syscall.RawConn
+	fn      func(fd uintptr) bool // read, or wait for readability
+	tryFn   func(fd uintptr) bool // read once, never wait
+	timedFn func(fd uintptr) bool // fn, noting when the socket was first found dry
+	p       []byte
+	n       int
+	err     error
+	again   bool      // tryFn found nothing to read
+	dryAt   time.Time // timedFn found nothing to read at this time (zero: it did not)
+	pl      *poller   // nil: never poll
+	ad      adaptive  // the adaptive window (Config.BusyPoll 0)
+	quiet   time.Time // no polling before this (the cores were contended)
+
+	dryReads uint64 // reads that found nothing (EAGAIN); for tests
+	onDry    func() // tests: called on each of them
 }
 
 func newRawReader(rc syscall.RawConn, pl *poller) *rawReader {
 	r := &rawReader{rc: rc, pl: pl}
 	r.fn = r.attempt
 	r.tryFn = r.try
+	r.timedFn = r.timed
 	return r
 }
 
@@ -131,6 +137,10 @@ func (r *rawReader) attempt(fd uintptr) bool {
 		case e == syscall.EINTR:
 			continue
 		case e == syscall.EAGAIN:
+			r.dryReads++
+			if r.onDry != nil {
+				r.onDry()
+			}
 			return false // wait until readable
 		case e != 0:
 			r.err = e
@@ -146,6 +156,16 @@ func (r *rawReader) attempt(fd uintptr) bool {
 func (r *rawReader) try(fd uintptr) bool {
 	r.again = !r.attempt(fd)
 	return true
+}
+
+func (r *rawReader) timed(fd uintptr) bool {
+	if r.attempt(fd) {
+		return true
+	}
+	if r.dryAt.IsZero() {
+		r.dryAt = time.Now()
+	}
+	return false
 }
 
 func (r *rawReader) Read(p []byte) (int, error) { return r.read(p, true) }
@@ -175,12 +195,16 @@ func (r *rawReader) read(p []byte, poll bool) (int, error) {
 // the window (fixed, or the adaptive one if any, and only with one of the
 // kernel's polling slots), then leaves the wait to the runtime's poller.
 // An adaptive reader then sets its next window from how long the data
-// took to come (nextWindow).
+// took to come (nextWindow). An adaptive reader with no window (sparse or
+// idle traffic) reads as one that never polls (readTimed).
 func (r *rawReader) readPolling() error {
+	pl := r.pl
+	if pl.fixed == 0 && r.ad.window() == 0 {
+		return r.readTimed()
+	}
 	if err := r.rc.Read(r.tryFn); err != nil || !r.again {
 		return err
 	}
-	pl := r.pl
 	start := time.Now()
 	w := pl.fixed
 	if w == 0 {
@@ -222,6 +246,20 @@ func (r *rawReader) readPolling() error {
 		} else {
 			r.ad.update(time.Since(start), hit)
 		}
+	}
+	return err
+}
+
+// readTimed is an adaptive reader's read while it does not poll: the
+// read(2) calls of a reader that never polls (one, and when the socket is
+// dry a wait in the runtime's poller and one more), so sparse traffic
+// costs what it costs with polling off, plus reading the clock when the
+// socket was dry, to time how long the data took to come.
+func (r *rawReader) readTimed() error {
+	r.dryAt = time.Time{}
+	err := r.rc.Read(r.timedFn)
+	if err == nil && r.err == nil && !r.dryAt.IsZero() {
+		r.ad.update(time.Since(r.dryAt), false)
 	}
 	return err
 }
