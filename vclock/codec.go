@@ -270,7 +270,7 @@ func (c *Clock) UnmarshalJSON(data []byte) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	if err := expectDelim(dec, '{'); err != nil {
-		return invalid("%v", err)
+		return fmt.Errorf("%w: %w", ErrInvalidClock, err)
 	}
 	entries := make(map[string]Entry)
 	for dec.More() {
@@ -284,7 +284,7 @@ func (c *Clock) UnmarshalJSON(data []byte) error {
 		}
 	}
 	if err := expectDelim(dec, '}'); err != nil {
-		return invalid("%v", err)
+		return fmt.Errorf("%w: %w", ErrInvalidClock, err)
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return invalid("trailing data after the clock")

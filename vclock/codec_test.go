@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"io"
 	"strconv"
 	"strings"
 	"testing"
@@ -150,6 +151,26 @@ func TestDecodeRejects(t *testing.T) {
 				t.Fatalf("msgpack %x = %v, want ErrInvalidClock", b, err)
 			}
 		})
+	}
+}
+
+// A JSON decoding error stays in the chain under ErrInvalidClock, as the
+// msgpack decoder's does, whether it comes before the clock's opening
+// brace, inside an entry or at its closing one.
+func TestDecodeKeepsTheCause(t *testing.T) {
+	for name, in := range map[string]string{
+		"opening": `@`,
+		"entry":   `{"a":{"count":1,"insert":1,"time":1]}`,
+		"closing": `{"a":{"count":1,"insert":1,"time":1}]`,
+	} {
+		err := vclock.New().UnmarshalJSON([]byte(in))
+		var syntax *json.SyntaxError
+		if !errors.Is(err, vclock.ErrInvalidClock) || !errors.As(err, &syntax) {
+			t.Errorf("%s: UnmarshalJSON(%s) = %v, want ErrInvalidClock wrapping a *json.SyntaxError", name, in, err)
+		}
+	}
+	if err := vclock.New().UnmarshalJSON([]byte(`{"a":{"count":1,"insert":1,"time":1}`)); !errors.Is(err, io.EOF) {
+		t.Errorf("UnmarshalJSON of an unclosed clock = %v, want it to wrap io.EOF", err)
 	}
 }
 
