@@ -3,6 +3,7 @@ package kernel
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -38,6 +39,11 @@ const (
 
 // StreamWindow is the protocol's window: this fails to compile if they differ.
 const _ = uint(StreamWindow-wire.StreamWindow) + uint(wire.StreamWindow-StreamWindow)
+
+// ErrInvalidConfig: a Config field is out of range. [New] wraps it in
+// every error it returns, together with the cause where there is one
+// (notp.ErrInvalidNode, ErrInsecure, ErrWeakCookie, ErrKeyringFull).
+var ErrInvalidConfig = errors.New("kernel: invalid config")
 
 // Config configures a [Kernel]. The zero value of each field selects the
 // documented default. New copies the Config; later changes have no effect.
@@ -193,17 +199,17 @@ func (c *Config) withDefaults() (Config, error) {
 // checkIdentity checks the node and the cookie.
 func (c *Config) checkIdentity() error {
 	if c.Node.ID == "" {
-		return fmt.Errorf("kernel: config: %w", notp.ErrInvalidNode)
+		return fmt.Errorf("%w: %w: empty id", ErrInvalidConfig, notp.ErrInvalidNode)
 	}
 	if c.Node.Port < 0 || c.Node.Port > notp.MaxPort {
-		return fmt.Errorf("kernel: config: %w: port %d", notp.ErrInvalidNode, c.Node.Port)
+		return fmt.Errorf("%w: %w: port %d", ErrInvalidConfig, notp.ErrInvalidNode, c.Node.Port)
 	}
 	if c.Cookie == "" && !c.Insecure {
-		return ErrInsecure
+		return fmt.Errorf("%w: %w", ErrInvalidConfig, ErrInsecure)
 	}
 	if n := len(c.Cookie); n > 0 && n < MinCookieLen && !c.AllowWeakCookie {
-		return fmt.Errorf("%w: cookie is %d bytes, need at least %d; generate one with `notp-cli keygen`, or set Config.AllowWeakCookie for tests and demos",
-			ErrWeakCookie, n, MinCookieLen)
+		return fmt.Errorf("%w: %w: cookie is %d bytes, need at least %d; generate one with `notp-cli keygen`, or set Config.AllowWeakCookie for tests and demos",
+			ErrInvalidConfig, ErrWeakCookie, n, MinCookieLen)
 	}
 	return nil
 }
@@ -214,14 +220,14 @@ func (c *Config) checkKeys() error {
 		return nil
 	}
 	if c.Cookie == "" {
-		return fmt.Errorf("kernel: config: Keys without a Cookie: %w", ErrInsecure)
+		return fmt.Errorf("%w: Keys without a Cookie: %w", ErrInvalidConfig, ErrInsecure)
 	}
 	if len(c.Keys)+1 > MaxKeys {
-		return fmt.Errorf("kernel: config: %w: %d keys with Cookie, at most %d", ErrKeyringFull, len(c.Keys)+1, MaxKeys)
+		return fmt.Errorf("%w: %w: %d keys with Cookie, at most %d", ErrInvalidConfig, ErrKeyringFull, len(c.Keys)+1, MaxKeys)
 	}
 	for i, key := range c.Keys {
 		if err := checkCookie(key, c.AllowWeakCookie); err != nil {
-			return fmt.Errorf("kernel: config: Keys[%d]: %w", i, err)
+			return fmt.Errorf("%w: Keys[%d]: %w", ErrInvalidConfig, i, err)
 		}
 	}
 	c.Keys = slices.Clone(c.Keys)
@@ -239,7 +245,7 @@ func (c *Config) defaultLimits() error {
 		c.MaxFrameSize = DefaultMaxFrameSize
 	}
 	if c.MaxFrameSize < 2*ChunkSize {
-		return fmt.Errorf("kernel: config: MaxFrameSize %d below %d", c.MaxFrameSize, 2*ChunkSize)
+		return fmt.Errorf("%w: MaxFrameSize %d below %d", ErrInvalidConfig, c.MaxFrameSize, 2*ChunkSize)
 	}
 	if c.QueueLen <= 0 {
 		c.QueueLen = DefaultQueueLen
@@ -269,7 +275,7 @@ func (c *Config) defaultLimits() error {
 		c.MaxPeerBytes = max(DefaultMaxPeerBytes, c.MaxStreamSize)
 	}
 	if c.MaxPeerBytes < c.MaxStreamSize {
-		return fmt.Errorf("kernel: config: MaxPeerBytes %d below MaxStreamSize %d", c.MaxPeerBytes, c.MaxStreamSize)
+		return fmt.Errorf("%w: MaxPeerBytes %d below MaxStreamSize %d", ErrInvalidConfig, c.MaxPeerBytes, c.MaxStreamSize)
 	}
 	return nil
 }
@@ -277,13 +283,13 @@ func (c *Config) defaultLimits() error {
 // defaultPolling checks BusyPoll and fills in MaxPollers.
 func (c *Config) defaultPolling() error {
 	if c.BusyPoll > time.Second {
-		return fmt.Errorf("kernel: config: BusyPoll %v above 1s (0 = adaptive, negative = off)", c.BusyPoll)
+		return fmt.Errorf("%w: BusyPoll %v above 1s (0 = adaptive, negative = off)", ErrInvalidConfig, c.BusyPoll)
 	}
 	if c.BusyPoll < 0 {
 		c.BusyPoll = BusyPollOff
 	}
 	if c.MaxPollers < 0 {
-		return fmt.Errorf("kernel: config: MaxPollers %d is negative (0 = GOMAXPROCS-1)", c.MaxPollers)
+		return fmt.Errorf("%w: MaxPollers %d is negative (0 = GOMAXPROCS-1)", ErrInvalidConfig, c.MaxPollers)
 	}
 	if c.MaxPollers == 0 {
 		c.MaxPollers = defaultMaxPollers()

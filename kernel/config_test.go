@@ -3,6 +3,7 @@ package kernel
 import (
 	"crypto/tls"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -10,7 +11,8 @@ import (
 	"github.com/notp-go/notp"
 )
 
-// New refuses configs that cannot run safely, each with an error saying
+// New refuses configs that cannot run safely, each with an error that
+// wraps ErrInvalidConfig (and the cause, where there is one) and says
 // which field is wrong.
 func TestConfigRejects(t *testing.T) {
 	base := func() Config { return Config{Node: notp.Node{ID: "n", Host: "127.0.0.1"}, Cookie: testCookie} }
@@ -20,7 +22,7 @@ func TestConfigRejects(t *testing.T) {
 		wantErr error  // errors.Is, when set
 		want    string // in the message
 	}{
-		{"no node id", func(c *Config) { c.Node.ID = "" }, notp.ErrInvalidNode, "kernel: config"},
+		{"no node id", func(c *Config) { c.Node.ID = "" }, notp.ErrInvalidNode, "kernel: invalid config"},
 		{"no cookie", func(c *Config) { c.Cookie = "" }, ErrInsecure, ""},
 		{"weak cookie", func(c *Config) { c.Cookie = "short" }, ErrWeakCookie, "5 bytes"},
 		{"negative port", func(c *Config) { c.Node.Port = -1 }, notp.ErrInvalidNode, "port -1"},
@@ -29,13 +31,16 @@ func TestConfigRejects(t *testing.T) {
 		{"budget below a stream", func(c *Config) { c.MaxStreamSize, c.MaxPeerBytes = 2<<20, 1<<20 }, nil, "MaxPeerBytes"},
 		{"busy poll over a second", func(c *Config) { c.BusyPoll = 2 * time.Second }, nil, "BusyPoll"},
 		{"negative pollers", func(c *Config) { c.MaxPollers = -1 }, nil, "MaxPollers"},
+		{"keys without a cookie", func(c *Config) { c.Cookie, c.Insecure, c.Keys = "", true, []string{testCookie} }, ErrInsecure, "Keys"},
+		{"too many keys", func(c *Config) { c.Keys = slices.Repeat([]string{testCookie}, MaxKeys) }, ErrKeyringFull, "keys with Cookie"},
+		{"weak key", func(c *Config) { c.Keys = []string{"short"} }, ErrWeakCookie, "Keys[0]"},
 	}
 	for _, tt := range tests {
 		cfg := base()
 		tt.change(&cfg)
 		_, err := New(cfg)
-		if err == nil || tt.wantErr != nil && !errors.Is(err, tt.wantErr) || !strings.Contains(err.Error(), tt.want) {
-			t.Errorf("%s: New = %v, want %v mentioning %q", tt.name, err, tt.wantErr, tt.want)
+		if err == nil || !errors.Is(err, ErrInvalidConfig) || tt.wantErr != nil && !errors.Is(err, tt.wantErr) || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: New = %v, want ErrInvalidConfig and %v mentioning %q", tt.name, err, tt.wantErr, tt.want)
 		}
 	}
 	// The escape hatches: a weak cookie when allowed, none when insecure.
