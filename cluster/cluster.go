@@ -162,7 +162,10 @@ const (
 )
 
 // New validates cfg and builds the node's parts without touching the
-// network or the flush file: call Start.
+// network or the flush file: call Start. A field out of range, this
+// Config's or one of Kernel's or Gossip's, fails with an error that wraps
+// ErrInvalidConfig and the part's own (notp.ErrInvalidNode,
+// kernel.ErrInvalidConfig, kernel.ErrWeakCookie, gossip.ErrInvalidConfig).
 func New(cfg Config) (*Node, error) {
 	log := cfg.Logger
 	if log == nil {
@@ -180,7 +183,7 @@ func New(cfg Config) (*Node, error) {
 		cfg.Node.Host = h
 	}
 	if err := validateNode(cfg.Node); err != nil {
-		return nil, fmt.Errorf("cluster: %w", err)
+		return nil, fmt.Errorf("%w: Node: %w", ErrInvalidConfig, err)
 	}
 	if err := cfg.validate(); err != nil {
 		return nil, err
@@ -199,7 +202,9 @@ func New(cfg Config) (*Node, error) {
 	}
 	k, err := kernel.New(kc)
 	if err != nil {
-		return nil, fmt.Errorf("cluster: %w", err)
+		// kernel.New fails only on its config, which holds Config.Kernel
+		// and this Config's Node, Cookie and TLS settings.
+		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	gc := cfg.Gossip
 	if gc.Logger == nil {

@@ -651,11 +651,16 @@ func TestNewValidation(t *testing.T) {
 		{"negative timeout", cluster.Config{Node: notp.Node{ID: "a", Host: "127.0.0.1"}, Cookie: testCookie, CommandTimeout: -1}, cluster.ErrInvalidConfig},
 		{"rfactor too large", cluster.Config{Node: notp.Node{ID: "a", Host: "127.0.0.1"}, Cookie: testCookie, Gossip: gossip.Config{RFactor: gossip.MaxWeight + 1}}, cluster.ErrInvalidConfig},
 		{"negative gossip interval", cluster.Config{Node: notp.Node{ID: "a", Host: "127.0.0.1"}, Cookie: testCookie, Gossip: gossip.Config{Interval: -1}}, gossip.ErrInvalidConfig},
+		{"small kernel frames", cluster.Config{Node: notp.Node{ID: "a", Host: "127.0.0.1"}, Cookie: testCookie, Kernel: kernel.Config{MaxFrameSize: kernel.ChunkSize}}, kernel.ErrInvalidConfig},
+		{"negative kernel pollers", cluster.Config{Node: notp.Node{ID: "a", Host: "127.0.0.1"}, Cookie: testCookie, Kernel: kernel.Config{MaxPollers: -1}}, kernel.ErrInvalidConfig},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, err := cluster.New(tt.cfg); !errors.Is(err, tt.want) {
-				t.Fatalf("New: %v, want %v", err, tt.want)
+			// Every one is a config error of the node as well as the
+			// part's own.
+			_, err := cluster.New(tt.cfg)
+			if !errors.Is(err, tt.want) || !errors.Is(err, cluster.ErrInvalidConfig) {
+				t.Fatalf("New: %v, want %v and cluster.ErrInvalidConfig", err, tt.want)
 			}
 		})
 	}
