@@ -130,6 +130,11 @@ func loadSnapshot(path string, info snapInfo, s state) error {
 // errAborted: a compaction stopped because the table is closing.
 var errAborted = errors.New("table: compaction aborted by Close")
 
+// testSnapshotWritten, when set by a test, runs once writeSnapshot has
+// written the whole snapshot into its temporary file, before the fsync;
+// an error it returns fails the write there, as a failed fsync would.
+var testSnapshotWritten func(tmp string) error
+
 // writeSnapshot writes s as a snapshot covering log generation gen: into
 // tmp first, fsynced, then renamed over final, then the directory fsynced,
 // so final is always either the old snapshot or the complete new one. It
@@ -163,6 +168,11 @@ func writeSnapshot(cfg *Config, s state, gen uint64, abort <-chan struct{}) (err
 	}
 	if err := bw.Flush(); err != nil {
 		return err
+	}
+	if testSnapshotWritten != nil {
+		if err := testSnapshotWritten(tmp); err != nil {
+			return err
+		}
 	}
 	if err := f.Sync(); err != nil {
 		return err
