@@ -69,8 +69,10 @@
 //     so errors.Is works across nodes. Nothing was appended.
 //   - [ErrNoAction], [ErrUnknownMethod], [ErrStaleRequest],
 //     [ErrOverloaded]: nothing was appended.
-//   - [ErrNoLeader] (wrapping ctx's error): no leader answered in time;
-//     nothing was appended; retry later.
+//   - [ErrNoLeader] (wrapping ctx's error, and the last refusal seen, if
+//     any: a leader's [ErrOverloaded], a *[NotLeaderError] or the
+//     kernel's error): no leader answered in time; nothing was appended;
+//     retry later.
 //   - *[NotLeaderError]: calls that do not forward (TransferLeadership on
 //     a follower); it names the known leader.
 //   - [ErrUnknownOutcome]: the action may or may not commit (ctx expired,

@@ -83,7 +83,9 @@ const (
 // elsewhere, wrapping its Config.Errors sentinel), ErrNoAction,
 // ErrUnknownMethod, ErrStaleRequest (nothing appended); ErrNoLeader
 // wrapping ctx's error when no leader appeared in time (nothing
-// appended); ErrUnknownOutcome when the action may or may not have
+// appended), and the last refusal seen, if any (a leader's ErrOverloaded,
+// a *NotLeaderError from a node taken for the leader, or the kernel's
+// error sending to it); ErrUnknownOutcome when the action may or may not have
 // committed; ErrOverloaded; ErrClosed. Perform retries by itself only
 // where nothing can have been appended (a leader change before the
 // request reached Raft, an unreachable leader before sending). ctx
@@ -190,7 +192,7 @@ func (s *Store[S, A]) route(ctx context.Context, event string, req *performReq) 
 		case <-t.C:
 		case <-ctx.Done():
 			t.Stop()
-			return reply{}, zero, false, fmt.Errorf("%w (last: %v): %w", ErrNoLeader, last, ctx.Err())
+			return reply{}, zero, false, fmt.Errorf("%w (last: %w): %w", ErrNoLeader, last, ctx.Err())
 		case <-s.done:
 			t.Stop()
 			return reply{}, zero, false, ErrClosed
