@@ -107,12 +107,11 @@ func (s *Store[S, A]) Perform(ctx context.Context, method string, args any) (_ A
 		}
 		req.C, req.Q = id.client, id.seq
 	}
-	if !s.admit() {
-		return zero, ErrOverloaded
+	ctx, cancel, err := s.admitCtx(ctx)
+	if err != nil {
+		return zero, err
 	}
-	defer s.pending.Add(-1)
-	ctx, cancel := s.withTimeout(ctx)
-	defer cancel()
+	defer s.release(cancel)
 	rp, a, local, err := s.route(ctx, "perform", &req)
 	if err != nil {
 		return zero, err
@@ -135,6 +134,25 @@ func unmarshalAction[A any](b []byte) (A, error) {
 	var a A
 	err := msgpackcheck.Unmarshal(b, &a)
 	return a, err
+}
+
+// admitCtx is the start of a Perform or Read: it takes a pending slot,
+// failing with ErrOverloaded when MaxPending are taken, and gives ctx
+// Config.PerformTimeout when it has no deadline. The caller defers
+// release(cancel).
+func (s *Store[S, A]) admitCtx(ctx context.Context) (context.Context, context.CancelFunc, error) {
+	if !s.admit() {
+		return ctx, nil, ErrOverloaded
+	}
+	ctx, cancel := s.withTimeout(ctx)
+	return ctx, cancel, nil
+}
+
+// release ends what admitCtx began: it cancels the request's context and
+// gives back its pending slot.
+func (s *Store[S, A]) release(cancel context.CancelFunc) {
+	cancel()
+	s.pending.Add(-1)
 }
 
 // admit takes a pending slot, false when MaxPending are taken.

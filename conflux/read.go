@@ -29,12 +29,11 @@ func (s *Store[S, A]) Read(ctx context.Context, c Consistency) (_ S, err error) 
 	default:
 		return zero, fmt.Errorf("conflux: unknown consistency %d", c)
 	}
-	if !s.admit() {
-		return zero, ErrOverloaded
+	ctx, cancel, err := s.admitCtx(ctx)
+	if err != nil {
+		return zero, err
 	}
-	defer s.pending.Add(-1)
-	ctx, cancel := s.withTimeout(ctx)
-	defer cancel()
+	defer s.release(cancel)
 	rp, _, _, err := s.route(ctx, "readindex", &performReq{})
 	if err != nil {
 		return zero, err
