@@ -66,11 +66,7 @@ type DLM struct {
 // New returns a stopped DLM on node's kernel and ring. It validates and
 // copies cfg.
 func New(node *cluster.Node, cfg Config) (*DLM, error) {
-	if node == nil {
-		return nil, fmt.Errorf("%w: nil node", ErrInvalidConfig)
-	}
-	cfg.setDefaults()
-	if err := cfg.Validate(); err != nil {
+	if err := replicated.PrepareConfig(node == nil, ErrInvalidConfig, cfg.setDefaults, cfg.Validate); err != nil {
 		return nil, err
 	}
 	d := &DLM{cfg: cfg, ring: clusterRing{node}, jitter: replicated.NewJitter()}

@@ -66,11 +66,7 @@ type handoffJob struct {
 // New returns a stopped DSM on node's kernel and ring. It validates and
 // copies cfg.
 func New(node *cluster.Node, cfg Config) (*DSM, error) {
-	if node == nil {
-		return nil, fmt.Errorf("%w: nil node", ErrInvalidConfig)
-	}
-	cfg.setDefaults()
-	if err := cfg.Validate(); err != nil {
+	if err := replicated.PrepareConfig(node == nil, ErrInvalidConfig, cfg.setDefaults, cfg.Validate); err != nil {
 		return nil, err
 	}
 	s := &DSM{cfg: cfg, ring: newClusterRing(node), versions: map[string]uint64{}, inflight: map[string]time.Time{},

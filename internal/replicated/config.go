@@ -24,6 +24,18 @@ func Default[T comparable](field *T, def T) {
 	}
 }
 
+// PrepareConfig is the start of a replicated service's New: it refuses a
+// nil node (nilNode) with an error wrapping invalid, the service's
+// ErrInvalidConfig, then fills the zero fields of the service's Config
+// (setDefaults) and checks it (validate).
+func PrepareConfig(nilNode bool, invalid error, setDefaults func(), validate func() error) error {
+	if nilNode {
+		return fmt.Errorf("%w: nil node", invalid)
+	}
+	setDefaults()
+	return validate()
+}
+
 // Fields points at the Config fields dlm and dsm share, so the defaults
 // and the checks of those fields are written once while each package
 // keeps its own Config type.
