@@ -53,16 +53,6 @@ func (d *DLM) WUnlockAsync(id, holder string) error {
 	return d.unlockAsync(wire.WUnlock, id, holder)
 }
 
-func checkArgs(id, holder string) error {
-	if err := payload.ValidName("id", id); err != nil {
-		return fmt.Errorf("%w: %w", ErrInvalidArgument, err)
-	}
-	if err := payload.ValidName("holder", holder); err != nil {
-		return fmt.Errorf("%w: %w", ErrInvalidArgument, err)
-	}
-	return nil
-}
-
 // opCtx applies Config.Timeout to a ctx without a deadline.
 func (d *DLM) opCtx(ctx context.Context) (context.Context, context.CancelFunc) {
 	return replicated.WithTimeout(ctx, d.cfg.Timeout)
@@ -76,7 +66,7 @@ func (d *DLM) acquire(ctx context.Context, write bool, id, holder string, ttl ti
 	if err := d.running(); err != nil {
 		return Lock{}, err
 	}
-	if err := checkArgs(id, holder); err != nil {
+	if err := payload.ValidArgs(ErrInvalidArgument, id, holder); err != nil {
 		return Lock{}, err
 	}
 	if err := validTTL(ttl); err != nil {
@@ -286,7 +276,7 @@ func (d *DLM) unlock(ctx context.Context, ev, id, holder string) error {
 	if err := d.running(); err != nil {
 		return err
 	}
-	if err := checkArgs(id, holder); err != nil {
+	if err := payload.ValidArgs(ErrInvalidArgument, id, holder); err != nil {
 		return err
 	}
 	ctx, cancel := d.opCtx(ctx)
@@ -317,7 +307,7 @@ func (d *DLM) unlockAsync(ev, id, holder string) error {
 	if err := d.running(); err != nil {
 		return err
 	}
-	if err := checkArgs(id, holder); err != nil {
+	if err := payload.ValidArgs(ErrInvalidArgument, id, holder); err != nil {
 		return err
 	}
 	if err := d.castAll(d.ring.replicas(id, d.cfg.Replicas), ev, request{ID: id, Holder: holder}); err != nil {

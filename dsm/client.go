@@ -110,11 +110,8 @@ func (s *DSM) CloseAsync(id, holder string) error {
 	if err := s.running(); err != nil {
 		return err
 	}
-	if err := payload.ValidName("id", id); err != nil {
-		return fmt.Errorf("%w: %w", ErrInvalidArgument, err)
-	}
-	if err := payload.ValidName("holder", holder); err != nil {
-		return fmt.Errorf("%w: %w", ErrInvalidArgument, err)
+	if err := payload.ValidArgs(ErrInvalidArgument, id, holder); err != nil {
+		return err
 	}
 	o, ok := s.ring.owner(id)
 	if !ok {

@@ -41,6 +41,20 @@ func ValidName(what, s string) error {
 	return nil
 }
 
+// ValidArgs checks a request's ID and holder name with ValidName,
+// wrapping invalid (the service's ErrInvalidArgument) around the first
+// that fails.
+func ValidArgs(invalid error, id, holder string) error {
+	err := ValidName("id", id)
+	if err == nil {
+		err = ValidName("holder", holder)
+	}
+	if err != nil {
+		return fmt.Errorf("%w: %w", invalid, err)
+	}
+	return nil
+}
+
 // ValidTimeout checks a TTL sent in milliseconds: in [1, MaxTTL].
 func ValidTimeout(ms int64) error {
 	if ms <= 0 || ms > MaxTTL.Milliseconds() {
