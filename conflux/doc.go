@@ -42,9 +42,10 @@
 // commits only if that action commits, and after it; Raft still appends
 // each batch in one storage write. Their validation is advisory: across
 // leader changes the Reducer must be total and re-check invariants.
-// [Store.Subscribe] calls a function for every applied action in log
-// order; [Store.Events] reports role changes, members joining and
-// leaving, snapshots and restores.
+// [Store.OnApply] calls a function for every applied action in log
+// order; [Store.Subscribe] returns a channel of events (role changes,
+// members joining and leaving, snapshots and restores), one per
+// subscriber, each receiving every event.
 //
 // # Reads
 //
@@ -161,10 +162,11 @@
 // Performs and Reads waiting on a node (its own and those forwarded to
 // it) are bounded by Config.MaxPending (ErrOverloaded past it), the
 // request-ID table by Config.MaxSessions, a follower's ProvisionalState
-// by 1024 entries, Events by a 256-slot channel that drops when full,
-// forwarded requests by the kernel's frame and stream limits, and Raft
-// stream handshakes by the kernel's. [Store.Stats] counts what was
-// refused or dropped.
+// by 1024 entries, each event subscription by its channel's buffer (a
+// buffer ≤ 0 gets 64 slots; publishing never blocks, so a full channel
+// loses the event), forwarded requests by the kernel's frame and stream
+// limits, and Raft stream handshakes by the kernel's. [Store.Stats]
+// counts what was refused or dropped.
 //
 // # Metrics
 //
@@ -185,7 +187,7 @@
 // # Concurrency
 //
 // All methods of Store are safe for concurrent use. Reducers and
-// subscribers run on Raft's apply goroutine, one action at a time;
+// OnApply functions run on Raft's apply goroutine, one action at a time;
 // Methods run on the leader one at a time, on the goroutine of a Perform
 // or of the store's drainer (below); neither may block.
 //

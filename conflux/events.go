@@ -42,7 +42,7 @@ func (k EventKind) String() string {
 	return fmt.Sprintf("event(%d)", uint8(k))
 }
 
-// Event is one notification from [Store.Events].
+// Event is one notification from [Store.Subscribe].
 type Event struct {
 	Kind  EventKind
 	Node  string // the node joined or left (EventJoined, EventLeft)
@@ -51,16 +51,13 @@ type Event struct {
 	Term  uint64 // role events: the Raft term
 }
 
-// eventBuffer is the capacity of the Events channel; events that find it
-// full are dropped and counted (Store.Stats).
-const eventBuffer = 256
-
-// emit sends e without blocking.
+// emit publishes e to the store's subscribers without blocking (see
+// Subscribe): it runs on Raft's observer and apply goroutines and in
+// Stop, none of which may wait for a reader. Each subscriber whose
+// channel is full loses e, and dropped counts it.
 func (s *Store[S, A]) emit(e Event) {
 	s.countEvent(e.Kind)
-	select {
-	case s.events <- e:
-	default:
-		s.dropped.Add(1)
+	if n := s.bus.Publish(e); n > 0 {
+		s.dropped.Add(uint64(n))
 	}
 }

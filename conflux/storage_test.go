@@ -75,12 +75,23 @@ func TestSnapshotCatchUp(t *testing.T) {
 		first, err := ls.stores.logs.FirstIndex()
 		return err == nil && first > 50
 	})
-	g.stores[f] = g.startStore(g.nodes[f], small(f))
+	// Subscribe before Start, so that no restore can come before it.
+	fs, err := New(g.nodes[f], small(f))
+	if err != nil {
+		t.Fatal(err)
+	}
+	events, cancel := fs.Subscribe(0)
+	defer cancel()
+	if err := fs.Start(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fs.Stop(context.Background()) })
+	g.stores[f] = fs
 	restored := false
 	waitFor(t, "follower caught up", func() bool {
 		for {
 			select {
-			case e := <-g.stores[f].Events():
+			case e := <-events:
 				if e.Kind == EventRestored && e.Index > 50 { // the leader's, not an old local one
 					restored = true
 				}

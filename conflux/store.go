@@ -20,6 +20,7 @@ import (
 	"github.com/notp-go/notp/cluster"
 	"github.com/notp-go/notp/conflux/internal/logentry"
 	"github.com/notp-go/notp/genserver"
+	"github.com/notp-go/notp/internal/event"
 	"github.com/notp-go/notp/internal/lifecycle"
 	"github.com/vmihailenco/msgpack/v5"
 )
@@ -57,8 +58,8 @@ type Store[S, A any] struct {
 	proposal    uint64 // last proposal number
 	barrierTerm atomic.Uint64
 
-	events     chan Event
-	dropped    atomic.Uint64
+	bus        event.Bus[Event] // the store's events (Subscribe)
+	dropped    atomic.Uint64    // events lost on full subscriber channels
 	overloaded atomic.Uint64
 	pending    atomic.Int64 // Performs and Reads waiting on this node
 	removed    sync.Map     // node ID -> struct{}: removed from the ring
@@ -87,8 +88,7 @@ func New[S, A any](node *cluster.Node, cfg Config[S, A]) (*Store[S, A], error) {
 	cfg.Errors = append([]error(nil), cfg.Errors...)
 	s := &Store[S, A]{
 		cfg: cfg, log: cfg.Logger.With("group", cfg.Name), ring: ringView{node},
-		events: make(chan Event, eventBuffer), done: make(chan struct{}),
-		kickCh: make(chan struct{}, 1), drainKick: make(chan struct{}, 1),
+		done: make(chan struct{}), kickCh: make(chan struct{}, 1), drainKick: make(chan struct{}, 1),
 		waitCh: make(chan appended[A], cfg.MaxPending), waiterDone: make(chan struct{}),
 	}
 	s.fsm = newFSM(s)
@@ -328,19 +328,26 @@ func (s *Store[S, A]) ProvisionalState() S {
 // maxProvisional bounds the entries a follower's ProvisionalState reduces.
 const maxProvisional = 1024
 
-// Subscribe calls fn with the state after each action this node applies,
+// OnApply calls fn with the state after each action this node applies,
 // the action and its log index, in log order. fn runs on the apply
 // goroutine: it must return quickly and must not call the store's
 // blocking methods. A snapshot restore replaces the state without
-// calling fn (Events reports EventRestored).
-func (s *Store[S, A]) Subscribe(fn func(state S, action A, index uint64)) (unsubscribe func()) {
+// calling fn (Subscribe's events report EventRestored).
+func (s *Store[S, A]) OnApply(fn func(state S, action A, index uint64)) (unsubscribe func()) {
 	return s.fsm.subscribe(fn)
 }
 
-// Events returns the store's event channel (one channel, shared by all
-// callers). Events are never waited for: when the channel's 256 slots are
-// full, new events are dropped.
-func (s *Store[S, A]) Events() <-chan Event { return s.events }
+// Subscribe returns a channel of the store's events with room for buf
+// events (≤ 0: 64, the module's default; at most 65536) and a function
+// that unsubscribes and closes the channel. Every subscription receives
+// every event published after Subscribe returns; subscribe before Start
+// to see the start's own (such as EventRestored for a snapshot on disk).
+// The store never blocks on a subscriber (events come from Raft's
+// observer and apply goroutines): an event that finds the channel full
+// is lost and counted in Stats.EventsDropped.
+func (s *Store[S, A]) Subscribe(buf int) (<-chan Event, func()) {
+	return s.bus.Subscribe(buf)
+}
 
 // Leader returns the group's leader as this node knows it.
 func (s *Store[S, A]) Leader() (notp.Node, bool) {
@@ -567,7 +574,7 @@ type Stats struct {
 	Applied       uint64 // log index of the last entry applied here
 	Pending       int64  // Performs and Reads waiting on this node now
 	Overloaded    uint64 // requests refused with ErrOverloaded (Config.MaxPending)
-	EventsDropped uint64 // events lost because the Events channel was full
+	EventsDropped uint64 // events lost on full subscriber channels (Subscribe)
 	Sessions      int    // clients in the request-ID table (Config.MaxSessions)
 }
 

@@ -64,8 +64,8 @@ func TestPerformErrors(t *testing.T) {
 	}
 }
 
-// Subscribers see every action in log order with increasing indexes.
-func TestSubscribeInLogOrder(t *testing.T) {
+// OnApply sees every action in log order with increasing indexes.
+func TestOnApplyInLogOrder(t *testing.T) {
 	g := newGroup(t, 3, nil)
 	f := (g.leader() + 1) % 3
 	type seen struct {
@@ -73,7 +73,7 @@ func TestSubscribeInLogOrder(t *testing.T) {
 		index uint64
 	}
 	ch := make(chan seen, 100)
-	unsub := g.stores[f].Subscribe(func(_ counter, a int, index uint64) { ch <- seen{a, index} })
+	unsub := g.stores[f].OnApply(func(_ counter, a int, index uint64) { ch <- seen{a, index} })
 	defer unsub()
 	for i := 1; i <= 20; i++ {
 		if _, err := g.stores[i%3].Perform(ctxT(t), "add", i); err != nil {
@@ -173,7 +173,7 @@ func TestProvisionalState(t *testing.T) {
 
 // A follower's provisional state is its committed state plus the
 // entries it has stored beyond its applied index, in log order. Its apply
-// goroutine is held up by a subscriber, so entries the leader commits
+// goroutine is held up by an OnApply function, so entries the leader commits
 // reach the follower's log but not its state: ProvisionalState shows
 // them, State does not, until the follower applies them.
 func TestFollowerProvisionalState(t *testing.T) {
@@ -182,7 +182,7 @@ func TestFollowerProvisionalState(t *testing.T) {
 	l, f := g.stores[li], g.stores[(li+1)%3]
 	held, hold := make(chan struct{}), make(chan struct{})
 	var once sync.Once
-	unsub := f.Subscribe(func(counter, int, uint64) {
+	unsub := f.OnApply(func(counter, int, uint64) {
 		once.Do(func() {
 			close(held)
 			<-hold
@@ -287,47 +287,5 @@ func TestMethodErrorUnchangedOnLeader(t *testing.T) {
 	var me *MethodError
 	if errors.As(err, &me) || !errors.Is(err, errNegative) {
 		t.Fatalf("leader's method error = %T %v, want the method's own error", err, err)
-	}
-}
-
-// Events report the leader's role, and a snapshot taken on demand.
-func TestEvents(t *testing.T) {
-	g := newGroup(t, 3, nil)
-	l := g.stores[g.leader()]
-	sawLeader := false
-	waitFor(t, "EventLeader on the leader", func() bool {
-		for {
-			select {
-			case e := <-l.Events():
-				if e.Kind == EventLeader && e.Term > 0 {
-					sawLeader = true
-				}
-				continue
-			default:
-			}
-			return sawLeader
-		}
-	})
-	if _, err := l.Perform(ctxT(t), "add", 1); err != nil {
-		t.Fatal(err)
-	}
-	if err := l.raft.Snapshot().Error(); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "EventSnapshot", func() bool {
-		for {
-			select {
-			case e := <-l.Events():
-				if e.Kind == EventSnapshot && e.Index > 0 {
-					return true
-				}
-				continue
-			default:
-			}
-			return false
-		}
-	})
-	if got := EventSnapshot.String(); got != "snapshot" {
-		t.Fatalf("EventSnapshot.String() = %q", got)
 	}
 }
