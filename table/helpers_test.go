@@ -4,10 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"log/slog"
 	"maps"
 	"slices"
 	"testing"
+
+	"github.com/notp-go/notp/internal/testutil"
 )
 
 func must(t testing.TB, err error) {
@@ -17,21 +18,9 @@ func must(t testing.TB, err error) {
 	}
 }
 
-// testLogger routes a table's logs to t.Log.
-func testLogger(t testing.TB) *slog.Logger {
-	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-type testWriter struct{ t testing.TB }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(string(bytes.TrimRight(p, "\n")))
-	return len(p), nil
-}
-
 // durableConfig is a durable table in a fresh directory.
 func durableConfig(t testing.TB) Config {
-	return Config{Dir: t.TempDir(), Name: "t", Logger: testLogger(t)}
+	return Config{Dir: t.TempDir(), Name: "t", Logger: testutil.Logger(t)}
 }
 
 func openT(t testing.TB, cfg Config) *Table {

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+
+	"github.com/notp-go/notp/internal/testutil"
 )
 
 // Opening a table directory whose logs are FuzzOpenLog's seeds, as real
@@ -22,7 +24,7 @@ import (
 func TestOpenLogFiles(t *testing.T) {
 	for _, c := range append(logCases(), corpusCases(t, "testdata/fuzz/FuzzOpenLog")...) {
 		t.Run(c.name, func(t *testing.T) {
-			cfg := Config{Dir: t.TempDir(), Name: "f", Sync: SyncNever, WriteThreshold: -1, AutoSave: -1, Logger: testLogger(t)}
+			cfg := Config{Dir: t.TempDir(), Name: "f", Sync: SyncNever, WriteThreshold: -1, AutoSave: -1, Logger: testutil.Logger(t)}
 			must(t, os.WriteFile(cfg.path(suffixLatest), c.latest, 0o600))
 			if len(c.prev) > 0 {
 				must(t, os.WriteFile(cfg.path(suffixPrev), c.prev, 0o600))
