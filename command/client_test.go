@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/notp-go/notp"
+	"github.com/notp-go/notp/clustertest"
 	"github.com/notp-go/notp/command"
 	"github.com/notp-go/notp/genserver"
 	"github.com/notp-go/notp/kernel"
@@ -14,18 +15,12 @@ import (
 
 const clientCookie = "command client test cookie"
 
+// startKernel starts kernel id on loopback with the tests' cookie, closed
+// at cleanup.
 func startKernel(t *testing.T, id string) *kernel.Kernel {
 	t.Helper()
-	k, err := kernel.New(kernel.Config{Node: notp.Node{ID: id, Host: "127.0.0.1"}, Cookie: clientCookie,
+	return clustertest.StartKernel(t, kernel.Config{Node: notp.Node{ID: id, Host: "127.0.0.1"}, Cookie: clientCookie,
 		CallTimeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := k.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = k.Close() })
-	return k
 }
 
 // Do returns the node's reply (ok or not) with a nil error, wraps

@@ -16,19 +16,16 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/notp-go/notp"
+	"github.com/notp-go/notp/clustertest"
 	"github.com/notp-go/notp/genserver"
 	"github.com/notp-go/notp/kernel"
 	"github.com/notp-go/notp/metrics"
 )
 
+// newKernel starts a kernel "m" on loopback, closed at cleanup.
 func newKernel(t *testing.T) *kernel.Kernel {
 	t.Helper()
-	k, err := kernel.New(kernel.Config{Node: notp.Node{ID: "m", Host: "127.0.0.1"}, Insecure: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = k.Close() })
-	return k
+	return clustertest.StartKernel(t, kernel.Config{Node: notp.Node{ID: "m", Host: "127.0.0.1"}, Insecure: true})
 }
 
 func newServer(t *testing.T, k *kernel.Kernel, name string) *genserver.Server {
@@ -313,9 +310,6 @@ func TestServerCloseIsImmediate(t *testing.T) {
 // calls has the calls in the histogram's count and cumulative buckets.
 func TestKernelCallMetrics(t *testing.T) {
 	k := newKernel(t)
-	if err := k.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
 	if err := k.Register("echo", kernel.HandlerFunc(func(m kernel.Message) { k.Reply(m.From, m.Data) })); err != nil {
 		t.Fatal(err)
 	}
