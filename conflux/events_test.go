@@ -28,6 +28,14 @@ func nextEvent(ctx context.Context, t *testing.T, ch <-chan Event, what string, 
 	}
 }
 
+// subscribe subscribes to s's events with room for buf, until t's
+// cleanup.
+func subscribe(t *testing.T, s *Store[counter, int], buf int) <-chan Event {
+	ch, cancel := s.Subscribe(buf)
+	t.Cleanup(cancel)
+	return ch
+}
+
 func isSnapshot(e Event) bool { return e.Kind == EventSnapshot }
 
 // snapshot applies one action on s, so that there is something new to
@@ -51,10 +59,7 @@ func TestEvents(t *testing.T) {
 	li := g.leader()
 	ni := (li + 1) % 3
 	old, next := g.stores[li], g.stores[ni]
-	oldEvents, cancelOld := old.Subscribe(0)
-	defer cancelOld()
-	nextEvents, cancelNext := next.Subscribe(0)
-	defer cancelNext()
+	oldEvents, nextEvents := subscribe(t, old, 0), subscribe(t, next, 0)
 	term := old.raft.CurrentTerm()
 	if err := old.TransferLeadership(ctxT(t), g.nodes[ni].Self().ID); err != nil {
 		t.Fatal(err)
@@ -80,10 +85,7 @@ func TestEvents(t *testing.T) {
 func TestSubscribersEachGetEveryEvent(t *testing.T) {
 	g := newGroup(t, 1, nil)
 	s := g.stores[0]
-	a, cancelA := s.Subscribe(0)
-	defer cancelA()
-	b, cancelB := s.Subscribe(0)
-	defer cancelB()
+	a, b := subscribe(t, s, 0), subscribe(t, s, 0)
 	ctx := ctxT(t)
 	const n = 5
 	for range n {
@@ -138,10 +140,7 @@ func TestSlowSubscriberDoesNotBlockApply(t *testing.T) {
 	g.stores = append(g.stores, g.startStore(g.nodes[0], counterConfig(t, nil, 1)))
 	g.leader()
 	s := g.stores[0]
-	slow, cancelSlow := s.Subscribe(1)
-	defer cancelSlow()
-	fast, cancelFast := s.Subscribe(0)
-	defer cancelFast()
+	slow, fast := subscribe(t, s, 1), subscribe(t, s, 0)
 	ctx := ctxT(t)
 	const n = 5
 	for i := range n {
