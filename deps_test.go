@@ -103,7 +103,7 @@ func TestDependencyRules(t *testing.T) {
 		// speaks package command's raft protocol (cluster links it anyway).
 		{"conflux", []string{modulePath, modulePath + "/kernel", modulePath + "/genserver", modulePath + "/gossip",
 			modulePath + "/cluster", modulePath + "/command", modulePath + "/internal/msgpackcheck", modulePath + "/metrics",
-			modulePath + "/internal/lifecycle", modulePath + "/conflux/internal/logentry"},
+			modulePath + "/internal/lifecycle", modulePath + "/internal/event", modulePath + "/conflux/internal/logentry"},
 			[]string{"github.com/hashicorp/raft", "github.com/hashicorp/raft-boltdb/v2", "github.com/hashicorp/go-hclog",
 				"github.com/vmihailenco/msgpack/v5"}},
 		// The log entry layout is standard library only, so its fuzz

@@ -42,10 +42,11 @@
 // commits only if that action commits, and after it; Raft still appends
 // each batch in one storage write. Their validation is advisory: across
 // leader changes the Reducer must be total and re-check invariants.
-// [Store.OnApply] calls a function for every applied action in log
-// order; [Store.Subscribe] returns a channel of events (role changes,
-// members joining and leaving, snapshots and restores), one per
-// subscriber, each receiving every event.
+// [Store.Subscribe] calls a function for every applied action in log
+// order; [Store.SubscribeEvents] returns a channel of events (role
+// changes, members joining and leaving, snapshots and restores), one per
+// subscriber, each receiving every event ([Store.Events] is one such
+// channel shared by its callers).
 //
 // # Reads
 //
@@ -187,7 +188,7 @@
 // # Concurrency
 //
 // All methods of Store are safe for concurrent use. Reducers and
-// OnApply functions run on Raft's apply goroutine, one action at a time;
+// Subscribe functions run on Raft's apply goroutine, one action at a time;
 // Methods run on the leader one at a time, on the goroutine of a Perform
 // or of the store's drainer (below); neither may block.
 //

@@ -42,7 +42,7 @@ func (k EventKind) String() string {
 	return fmt.Sprintf("event(%d)", uint8(k))
 }
 
-// Event is one notification from [Store.Subscribe].
+// Event is one notification from [Store.SubscribeEvents] and [Store.Events].
 type Event struct {
 	Kind  EventKind
 	Node  string // the node joined or left (EventJoined, EventLeft)
@@ -52,7 +52,7 @@ type Event struct {
 }
 
 // emit publishes e to the store's subscribers without blocking (see
-// Subscribe): it runs on Raft's observer and apply goroutines and in
+// SubscribeEvents): it runs on Raft's observer and apply goroutines and in
 // Stop, none of which may wait for a reader. Each subscriber whose
 // channel is full loses e, and dropped counts it.
 func (s *Store[S, A]) emit(e Event) {

@@ -31,7 +31,7 @@ func nextEvent(ctx context.Context, t *testing.T, ch <-chan Event, what string, 
 // subscribe subscribes to s's events with room for buf, until t's
 // cleanup.
 func subscribe(t *testing.T, s *Store[counter, int], buf int) <-chan Event {
-	ch, cancel := s.Subscribe(buf)
+	ch, cancel := s.SubscribeEvents(buf)
 	t.Cleanup(cancel)
 	return ch
 }
@@ -110,8 +110,8 @@ func TestSubscribersEachGetEveryEvent(t *testing.T) {
 func TestSubscribeCancel(t *testing.T) {
 	g := newGroup(t, 1, nil)
 	s := g.stores[0]
-	gone, cancel := s.Subscribe(0)
-	kept, cancelKept := s.Subscribe(0)
+	gone, cancel := s.SubscribeEvents(0)
+	kept, cancelKept := s.SubscribeEvents(0)
 	defer cancelKept()
 	if n := s.bus.Subscribers(); n != 2 {
 		t.Fatalf("%d subscriptions, want 2", n)
@@ -162,5 +162,28 @@ func TestSlowSubscriberDoesNotBlockApply(t *testing.T) {
 	m := clustertest.Scrape(t, g.nodes[0])
 	if got := m.MustValue(t, "notp_conflux_events_dropped_total", map[string]string{"group": "counter"}); got < float64(d) {
 		t.Fatalf("notp_conflux_events_dropped_total = %v, want at least Stats.EventsDropped %d", got, d)
+	}
+}
+
+// Events is one store-owned subscription: every call returns the same
+// channel, which receives the events published after the first call,
+// beside the subscriptions of SubscribeEvents.
+func TestEventsIsOneSharedSubscription(t *testing.T) {
+	g := newGroup(t, 1, nil)
+	s := g.stores[0]
+	ch := s.Events()
+	if s.Events() != ch {
+		t.Fatal("Events returned a second channel")
+	}
+	own := subscribe(t, s, 0)
+	if n := s.bus.Subscribers(); n != 2 {
+		t.Fatalf("%d subscriptions after Events twice and SubscribeEvents once, want 2", n)
+	}
+	ctx := ctxT(t)
+	snapshot(ctx, t, s)
+	a := nextEvent(ctx, t, ch, "EventSnapshot on Events' channel", isSnapshot)
+	b := nextEvent(ctx, t, own, "EventSnapshot on a subscription", isSnapshot)
+	if a != b || a.Index == 0 {
+		t.Fatalf("EventSnapshot: %+v on Events' channel, %+v on the subscription", a, b)
 	}
 }

@@ -13,8 +13,7 @@ import (
 )
 
 // performOutcomes are the values of the "outcome" label of
-// notp_conflux_performs_total, in the order Perform's errors are
-// classified (the first that matches wins).
+// notp_conflux_performs_total; outcome picks one for a Perform's error.
 var performOutcomes = [...]string{
 	"ok",
 	"unknown_outcome", // ErrUnknownOutcome: the action may have committed
@@ -41,7 +40,8 @@ type storeMetrics struct {
 	leaderObs  *raft.Observer // counts leader changes
 }
 
-// outcome returns the index in performOutcomes of a Perform's error.
+// outcome returns the index in performOutcomes of a Perform's error: the
+// first case that matches wins.
 func outcome(err error) int {
 	if err == nil {
 		return 0 // before nl, which errors.As moves to the heap
@@ -50,12 +50,12 @@ func outcome(err error) int {
 	switch {
 	case errors.Is(err, ErrUnknownOutcome):
 		return 1
+	case errors.Is(err, ErrNoLeader):
+		return 4 // before the refusals, which a timed-out ErrNoLeader wraps (its last one)
 	case errors.Is(err, ErrOverloaded):
 		return 2
 	case errors.As(err, &nl):
 		return 3
-	case errors.Is(err, ErrNoLeader):
-		return 4
 	case errors.Is(err, ErrClosed):
 		return 5
 	case errors.Is(err, ErrUnknownMethod), errors.Is(err, ErrNoAction), errors.Is(err, ErrStaleRequest):
@@ -187,7 +187,7 @@ func (s *Store[S, A]) collect(emit func(metrics.Sample)) {
 	counter("snapshots_total", "Snapshots this node took of the group's state.", group, s.met.snapshots.Load())
 	counter("restores_total", "Snapshots this node restored (from its disk or from the leader).", group, s.met.restores.Load())
 	counter("overloaded_total", "Performs and Reads refused at Config.MaxPending.", group, s.overloaded.Load())
-	counter("events_dropped_total", "Events lost because the Events channel was full.", group, s.dropped.Load())
+	counter("events_dropped_total", "Events lost on full subscriber channels (SubscribeEvents, Events).", group, s.dropped.Load())
 	h := s.met.latency.Snapshot()
 	emit(metrics.Sample{Name: "notp_conflux_perform_duration_seconds", Help: "Time each Perform on this node took, whatever its outcome.",
 		Kind: metrics.Histogram, Labels: group, Histogram: &h})

@@ -75,12 +75,12 @@ func TestSnapshotCatchUp(t *testing.T) {
 		first, err := ls.stores.logs.FirstIndex()
 		return err == nil && first > 50
 	})
-	// Subscribe before Start, so that no restore can come before it.
+	// SubscribeEvents before Start, so that no restore can come before it.
 	fs, err := New(g.nodes[f], small(f))
 	if err != nil {
 		t.Fatal(err)
 	}
-	events, cancel := fs.Subscribe(0)
+	events, cancel := fs.SubscribeEvents(0)
 	defer cancel()
 	if err := fs.Start(ctxT(t)); err != nil {
 		t.Fatal(err)

@@ -58,7 +58,9 @@ type Store[S, A any] struct {
 	proposal    uint64 // last proposal number
 	barrierTerm atomic.Uint64
 
-	bus        event.Bus[Event] // the store's events (Subscribe)
+	bus        event.Bus[Event] // the store's events (SubscribeEvents)
+	eventsOnce sync.Once
+	events     <-chan Event // Events' subscription
 	dropped    atomic.Uint64    // events lost on full subscriber channels
 	overloaded atomic.Uint64
 	pending    atomic.Int64 // Performs and Reads waiting on this node
@@ -328,25 +330,37 @@ func (s *Store[S, A]) ProvisionalState() S {
 // maxProvisional bounds the entries a follower's ProvisionalState reduces.
 const maxProvisional = 1024
 
-// OnApply calls fn with the state after each action this node applies,
+// Subscribe calls fn with the state after each action this node applies,
 // the action and its log index, in log order. fn runs on the apply
 // goroutine: it must return quickly and must not call the store's
 // blocking methods. A snapshot restore replaces the state without
-// calling fn (Subscribe's events report EventRestored).
-func (s *Store[S, A]) OnApply(fn func(state S, action A, index uint64)) (unsubscribe func()) {
+// calling fn (the store's events report EventRestored).
+func (s *Store[S, A]) Subscribe(fn func(state S, action A, index uint64)) (unsubscribe func()) {
 	return s.fsm.subscribe(fn)
 }
 
-// Subscribe returns a channel of the store's events with room for buf
-// events (≤ 0: 64, the module's default; at most 65536) and a function
-// that unsubscribes and closes the channel. Every subscription receives
-// every event published after Subscribe returns; subscribe before Start
-// to see the start's own (such as EventRestored for a snapshot on disk).
-// The store never blocks on a subscriber (events come from Raft's
-// observer and apply goroutines): an event that finds the channel full
-// is lost and counted in Stats.EventsDropped.
-func (s *Store[S, A]) Subscribe(buf int) (<-chan Event, func()) {
+// SubscribeEvents returns a channel of the store's events with room for
+// buf events (≤ 0: 64, the module's default; at most 65536) and a
+// function that unsubscribes and closes the channel. Every subscription
+// receives every event published after SubscribeEvents returns; subscribe
+// before Start to see the start's own (such as EventRestored for a
+// snapshot on disk). The store never blocks on a subscriber (events come
+// from Raft's observer and apply goroutines): an event that finds the
+// channel full is lost and counted in Stats.EventsDropped.
+func (s *Store[S, A]) SubscribeEvents(buf int) (<-chan Event, func()) {
 	return s.bus.Subscribe(buf)
+}
+
+// Events returns the store's own event channel: one subscription with room
+// for 256 events, made at the first call and shared by every caller of
+// Events, so that two readers of it split the events between them; a
+// consumer that needs every event, or to stop listening, takes a
+// subscription of its own with SubscribeEvents. Like every subscription
+// it never holds up the store: an event that finds it full is lost and
+// counted in Stats.EventsDropped.
+func (s *Store[S, A]) Events() <-chan Event {
+	s.eventsOnce.Do(func() { s.events, _ = s.bus.Subscribe(256) })
+	return s.events
 }
 
 // Leader returns the group's leader as this node knows it.

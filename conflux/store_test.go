@@ -64,8 +64,8 @@ func TestPerformErrors(t *testing.T) {
 	}
 }
 
-// OnApply sees every action in log order with increasing indexes.
-func TestOnApplyInLogOrder(t *testing.T) {
+// Subscribe's functions see every action in log order with increasing indexes.
+func TestSubscribeInLogOrder(t *testing.T) {
 	g := newGroup(t, 3, nil)
 	f := (g.leader() + 1) % 3
 	type seen struct {
@@ -73,7 +73,7 @@ func TestOnApplyInLogOrder(t *testing.T) {
 		index uint64
 	}
 	ch := make(chan seen, 100)
-	unsub := g.stores[f].OnApply(func(_ counter, a int, index uint64) { ch <- seen{a, index} })
+	unsub := g.stores[f].Subscribe(func(_ counter, a int, index uint64) { ch <- seen{a, index} })
 	defer unsub()
 	for i := 1; i <= 20; i++ {
 		if _, err := g.stores[i%3].Perform(ctxT(t), "add", i); err != nil {
@@ -173,7 +173,7 @@ func TestProvisionalState(t *testing.T) {
 
 // A follower's provisional state is its committed state plus the
 // entries it has stored beyond its applied index, in log order. Its apply
-// goroutine is held up by an OnApply function, so entries the leader commits
+// goroutine is held up by a Subscribe function, so entries the leader commits
 // reach the follower's log but not its state: ProvisionalState shows
 // them, State does not, until the follower applies them.
 func TestFollowerProvisionalState(t *testing.T) {
@@ -182,7 +182,7 @@ func TestFollowerProvisionalState(t *testing.T) {
 	l, f := g.stores[li], g.stores[(li+1)%3]
 	held, hold := make(chan struct{}), make(chan struct{})
 	var once sync.Once
-	unsub := f.OnApply(func(counter, int, uint64) {
+	unsub := f.Subscribe(func(counter, int, uint64) {
 		once.Do(func() {
 			close(held)
 			<-hold
