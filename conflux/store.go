@@ -60,8 +60,8 @@ type Store[S, A any] struct {
 
 	bus        event.Bus[Event] // the store's events (SubscribeEvents)
 	eventsOnce sync.Once
-	events     <-chan Event // Events' subscription
-	dropped    atomic.Uint64    // events lost on full subscriber channels
+	events     <-chan Event  // Events' subscription
+	dropped    atomic.Uint64 // events lost on full subscriber channels
 	overloaded atomic.Uint64
 	pending    atomic.Int64 // Performs and Reads waiting on this node
 	removed    sync.Map     // node ID -> struct{}: removed from the ring
