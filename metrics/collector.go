@@ -159,13 +159,13 @@ func emit[S any](ch chan<- prometheus.Metric, ms []metric[S], s *S) {
 }
 
 // callDuration is the kernel's call-latency histogram as a Prometheus
-// histogram: cumulative counts per upper bound, in seconds.
+// histogram: cumulative counts per upper bound, in seconds. The kernel's
+// snapshot always has the shape histogram checks; were it not to, the
+// scrape would report the error rather than a wrong histogram.
 func callDuration(h *kernel.Histogram) prometheus.Metric {
-	buckets := make(map[float64]uint64, len(h.Bounds))
-	var cum uint64
-	for i, b := range h.Bounds {
-		cum += h.Counts[i]
-		buckets[b.Seconds()] = cum
+	m, err := histogram(kernelCallDuration, h, nil)
+	if err != nil {
+		return prometheus.NewInvalidMetric(kernelCallDuration, err)
 	}
-	return prometheus.MustNewConstHistogram(kernelCallDuration, h.Count, h.Sum.Seconds(), buckets)
+	return m
 }

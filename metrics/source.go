@@ -287,7 +287,9 @@ func (sc *scrape) family(smp Sample, names []string) (*family, error) {
 	return f, nil
 }
 
-// histogram converts a latency histogram snapshot, checking its shape.
+// histogram converts a latency histogram snapshot, checking its shape:
+// cumulative counts per upper bound, bounds and sum in seconds. Both the
+// kernel's call histogram and sources' Histogram samples go through it.
 func histogram(d *prometheus.Desc, h *kernel.Histogram, values []string) (prometheus.Metric, error) {
 	if len(h.Counts) != len(h.Bounds)+1 || len(h.Bounds) > 64 {
 		return nil, errors.New("bad histogram")
