@@ -105,6 +105,16 @@ var kernelMetrics = []metric[kernel.Stats]{
 		func(s *kernel.Stats) uint64 { return s.PollHits }),
 	kcounter("poll_misses_total", "Busy polls that gave up and slept in the poller.",
 		func(s *kernel.Stats) uint64 { return s.PollMisses }),
+	// PollNanos as seconds, the Prometheus base unit, in a counter: its
+	// rate is the share of a core spent polling.
+	metric[kernel.Stats]{desc: newDesc("notp_kernel_poll_seconds_total",
+		"Time readers spent busy polling (polls that found data and polls that gave up), in seconds."),
+		typ: prometheus.CounterValue, val: func(s *kernel.Stats) float64 { return float64(s.PollNanos) / 1e9 }},
+	kcounter("poll_capped_total", "Busy polls not made because MaxPollers readers were polling already.",
+		func(s *kernel.Stats) uint64 { return s.PollCapped }),
+	kcounter("poll_contended_total",
+		"Busy polls stopped because the cores were oversubscribed (an attempt took over 50µs); the reader then pauses polling for 20ms.",
+		func(s *kernel.Stats) uint64 { return s.PollContended }),
 	kcounter("handler_panics_total", "Message handler panics recovered.",
 		func(s *kernel.Stats) uint64 { return s.HandlerPanics }),
 	kcounter("budget_pauses_total", "Times a connection's reader stopped reading a peer over its byte budget.",

@@ -30,8 +30,12 @@
 //	notp_kernel_calls_failed_total{reason}             connection_lost, node_down, queue_full
 //	notp_kernel_queue_drops_total, _reconnects_total, _casts_unknown_name_total,
 //	  _late_replies_total, _dropped_replies_total, _streams_aborted_total,
-//	  _credit_waits_total, _poll_hits_total, _poll_misses_total, _handler_panics_total,
+//	  _credit_waits_total, _handler_panics_total,
 //	  _budget_pauses_total, _budget_closes_total, _budget_stream_aborts_total
+//	notp_kernel_poll_hits_total, _poll_misses_total    busy polls that found data / gave up
+//	notp_kernel_poll_seconds_total                     time spent busy polling (counter, seconds)
+//	notp_kernel_poll_capped_total, _poll_contended_total   polls not made at MaxPollers /
+//	                                                   stopped on oversubscribed cores
 //	notp_kernel_connections_active, _connections_pending, _held_bytes   (gauges)
 //	notp_gossip_members{health}                        unknown, alive, suspect, dead, left (gauge)
 //	notp_gossip_ring_changes_total                     received ring states that changed this node's
