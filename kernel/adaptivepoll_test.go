@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/notp-go/notp/internal/testcert"
 )
 
 // The adaptive window follows the wait for data after the socket ran dry.
@@ -161,49 +163,70 @@ func polls(ks ...*Kernel) uint64 {
 	return n
 }
 
+// adaptivePair starts two kernels with the default, adaptive polling, a
+// connected to b and b echoing under "echo": over plain TCP, or over
+// mutual TLS, where the readers poll the TCP connection under tls.Conn.
+func adaptivePair(t *testing.T, useTLS bool) (*Kernel, *Kernel) {
+	t.Helper()
+	var opt func(*Config)
+	if useTLS {
+		tc := testcert.New(t).Config
+		opt = func(c *Config) { c.TLS = tc }
+	}
+	a, b := pair(t, false, opt)
+	echo(t, b, "echo")
+	return a, b
+}
+
 // By default, a tight request/response loop makes both readers poll, and
-// the polls find the next record.
+// the polls find the next record; over TLS too.
 func TestAdaptivePollStarts(t *testing.T) {
 	skipNoRaw(t)
-	checkLeaks(t)
-	noContention(t)
-	a, b := pair(t, false, nil)
-	echo(t, b, "echo")
-	callUntil(t, a, b, "poll hits on both sides", func() bool {
-		return a.Stats().PollHits > 0 && b.Stats().PollHits > 0
-	})
-	if a.Stats().PollNanos == 0 || b.Stats().PollNanos == 0 {
-		t.Fatalf("polling time not counted: %+v / %+v", a.Stats(), b.Stats())
+	for _, useTLS := range []bool{false, true} {
+		t.Run(fmt.Sprint("tls=", useTLS), func(t *testing.T) {
+			checkLeaks(t)
+			noContention(t)
+			a, b := adaptivePair(t, useTLS)
+			callUntil(t, a, b, "poll hits on both sides", func() bool {
+				return a.Stats().PollHits > 0 && b.Stats().PollHits > 0
+			})
+			if a.Stats().PollNanos == 0 || b.Stats().PollNanos == 0 {
+				t.Fatalf("polling time not counted: %+v / %+v", a.Stats(), b.Stats())
+			}
+		})
 	}
 }
 
 // Once the traffic turns sparse, the readers stop polling at once: at most
-// one poll each (the first gap's miss), not one per record.
+// one poll each (the first gap's miss), not one per record; over TLS too.
 func TestAdaptivePollStopsOnSparse(t *testing.T) {
 	skipNoRaw(t)
-	checkLeaks(t)
-	noContention(t)
-	a, b := pair(t, false, nil)
-	echo(t, b, "echo")
-	callUntil(t, a, b, "poll hits on both sides", func() bool {
-		return a.Stats().PollHits > 0 && b.Stats().PollHits > 0
-	})
-	before := polls(a, b)
-	ctx := ctxT(t)
-	const calls = 20
-	tick := time.NewTicker(3 * time.Millisecond) // the traffic's pace: ~330 calls/s
-	defer tick.Stop()
-	for i := range calls {
-		<-tick.C
-		if _, err := a.Call(ctx, b.Self(), "echo", []byte("sparse")); err != nil {
-			t.Fatalf("call %d: %v", i, err)
-		}
-	}
-	// Each reader may poll once when the sparse traffic starts, and once
-	// more after the rare gap that a loaded machine shortens.
-	if n := polls(a, b) - before; n > 4 {
-		t.Fatalf("%d polls during %d sparse calls (%d dry reads), want at most 4: %+v / %+v",
-			n, calls, 2*calls, a.Stats(), b.Stats())
+	for _, useTLS := range []bool{false, true} {
+		t.Run(fmt.Sprint("tls=", useTLS), func(t *testing.T) {
+			checkLeaks(t)
+			noContention(t)
+			a, b := adaptivePair(t, useTLS)
+			callUntil(t, a, b, "poll hits on both sides", func() bool {
+				return a.Stats().PollHits > 0 && b.Stats().PollHits > 0
+			})
+			before := polls(a, b)
+			ctx := ctxT(t)
+			const calls = 20
+			tick := time.NewTicker(3 * time.Millisecond) // the traffic's pace: ~330 calls/s
+			defer tick.Stop()
+			for i := range calls {
+				<-tick.C
+				if _, err := a.Call(ctx, b.Self(), "echo", []byte("sparse")); err != nil {
+					t.Fatalf("call %d: %v", i, err)
+				}
+			}
+			// Each reader may poll once when the sparse traffic starts, and
+			// once more after the rare gap that a loaded machine shortens.
+			if n := polls(a, b) - before; n > 4 {
+				t.Fatalf("%d polls during %d sparse calls (%d dry reads), want at most 4: %+v / %+v",
+					n, calls, 2*calls, a.Stats(), b.Stats())
+			}
+		})
 	}
 }
 
