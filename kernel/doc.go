@@ -386,10 +386,11 @@
 // Stats.PollHits and PollMisses count the polls that found data and those
 // that gave up, PollNanos the time spent polling, PollCapped the polls the
 // cap refused and PollContended those stopped on oversubscribed cores.
-// In bench/cmd/kernelbench (two processes on a shared 2-core VM; the runs
-// are in bench/README.md) the defaults' sequential call p50 matched a
-// fixed 50 µs BusyPoll while a core was spare (14.9 against 14.7 µs; 39 µs
-// with polling off), every mode measured alike with all cores busy, and 50
-// idle connections or 200 calls/s at random intervals cost the same CPU as
-// polling off, within the machine's noise.
+// In bench/cmd/kernelbench (two processes on a 2-core VM; the runs are in
+// bench/README.md) the defaults' sequential call p50 was within 0.97–1.16x
+// of a fixed 50 µs BusyPoll and 1.11–1.45x a raw TCP ping-pong while a
+// core was spare (28–38 µs; 49–57 µs with polling off), every mode measured
+// alike with all cores busy, and 50 idle connections or 200 calls/s at
+// random intervals cost what they cost with polling off, within the
+// machine's noise.
 package kernel
