@@ -178,18 +178,26 @@ func adaptivePair(t *testing.T, useTLS bool) (*Kernel, *Kernel) {
 	return a, b
 }
 
+// pollingPair is adaptivePair once a tight call loop has made both
+// readers' polls find data, with leak checks and contention ignored.
+func pollingPair(t *testing.T, useTLS bool) (*Kernel, *Kernel) {
+	t.Helper()
+	checkLeaks(t)
+	noContention(t)
+	a, b := adaptivePair(t, useTLS)
+	callUntil(t, a, b, "poll hits on both sides", func() bool {
+		return a.Stats().PollHits > 0 && b.Stats().PollHits > 0
+	})
+	return a, b
+}
+
 // By default, a tight request/response loop makes both readers poll, and
 // the polls find the next record; over TLS too.
 func TestAdaptivePollStarts(t *testing.T) {
 	skipNoRaw(t)
 	for _, useTLS := range []bool{false, true} {
 		t.Run(fmt.Sprint("tls=", useTLS), func(t *testing.T) {
-			checkLeaks(t)
-			noContention(t)
-			a, b := adaptivePair(t, useTLS)
-			callUntil(t, a, b, "poll hits on both sides", func() bool {
-				return a.Stats().PollHits > 0 && b.Stats().PollHits > 0
-			})
+			a, b := pollingPair(t, useTLS)
 			if a.Stats().PollNanos == 0 || b.Stats().PollNanos == 0 {
 				t.Fatalf("polling time not counted: %+v / %+v", a.Stats(), b.Stats())
 			}
@@ -203,12 +211,7 @@ func TestAdaptivePollStopsOnSparse(t *testing.T) {
 	skipNoRaw(t)
 	for _, useTLS := range []bool{false, true} {
 		t.Run(fmt.Sprint("tls=", useTLS), func(t *testing.T) {
-			checkLeaks(t)
-			noContention(t)
-			a, b := adaptivePair(t, useTLS)
-			callUntil(t, a, b, "poll hits on both sides", func() bool {
-				return a.Stats().PollHits > 0 && b.Stats().PollHits > 0
-			})
+			a, b := pollingPair(t, useTLS)
 			before := polls(a, b)
 			ctx := ctxT(t)
 			const calls = 20
